@@ -1,0 +1,21 @@
+/** Exit codes, documented in the README. Keep this table and the README's in step. */
+export const Exit = {
+  ok: 0,
+  error: 1,
+  usage: 2,
+  drift: 3,
+  busy: 4,
+  notInitialized: 5,
+} as const;
+
+/** An error meant for the user: its message is complete and calm; no stack trace. */
+export class TrailError extends Error {
+  constructor(message: string, readonly exitCode: number = Exit.error, readonly hint?: string) {
+    super(message);
+    this.name = 'TrailError';
+  }
+}
+
+export function errorCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+}
