@@ -1,0 +1,80 @@
+// Talks to one calendar through the package's RemoteCalendar (the reference client's HTTP
+// code; it honours HTTP(S)_PROXY/NO_PROXY like the rest of the OTS tooling). Two gaps of
+// 0.4.9 are closed here, both measured against test/support/ots-calendar.ts:
+// - RemoteCalendar sends `timeout: this.timeout`, which is never set: a calendar that
+//   accepts the connection and stays silent made stamp() wait forever. We set the field
+//   (request's connect + idle timeout) and add an overall deadline for a calendar that
+//   dribbles bytes.
+// - An answer that does not parse surfaces as a TypeError from its error handler, and an
+//   answer that parses but carries no attestation would be merged as if it were a stamp.
+//   Every answer is checked before it is used; a failure is one calendar's failure, never
+//   the batch's.
+import { ots, isBitcoin, isPending, type OtsTimestamp } from './ots-package.js';
+
+export class CalendarError extends Error {
+  constructor(readonly url: string, readonly reason: string) {
+    super(`calendar ${url}: ${reason}`);
+    this.name = 'CalendarError';
+  }
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number, url: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CalendarError(url, `no complete answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+}
+
+function describe(err: unknown, timeoutMs: number): string {
+  const e = err as { name?: string; message?: string; error?: unknown };
+  const msg = String(e?.message ?? err);
+  if (/ETIMEDOUT|ESOCKETTIMEDOUT/.test(msg)) return `timed out after ${timeoutMs} ms`;
+  if (/ECONNREFUSED/.test(msg)) return 'connection refused (calendar down?)';
+  if (/ENOTFOUND|EAI_AGAIN/.test(msg)) return 'host not found';
+  if (e?.name === 'TypeError' || /Deserializ|Unknown operation|Bad|EOF|exceeds/i.test(msg)) return 'answer is not an OpenTimestamps timestamp';
+  // Whatever the server said (HTTP error bodies): one line, bounded, printable.
+  return msg.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 200) || 'request failed';
+}
+
+function remote(url: string, timeoutMs: number) {
+  const cal = new (ots().Calendar.RemoteCalendar)(url);
+  cal.timeout = timeoutMs;
+  return cal;
+}
+
+/** POST /digest: a timestamp rooted at `digest` that ends in at least one attestation. */
+export async function submitDigest(url: string, digest: Buffer, timeoutMs: number): Promise<OtsTimestamp> {
+  let answer: OtsTimestamp;
+  try {
+    answer = await withDeadline(remote(url, timeoutMs).submit(digest), timeoutMs * 2, url);
+  } catch (err) {
+    if (err instanceof CalendarError) throw err;
+    throw new CalendarError(url, describe(err, timeoutMs));
+  }
+  const atts = [...answer.getAttestations()];
+  if (!Buffer.from(answer.msg).equals(digest)) throw new CalendarError(url, 'answer is rooted at another digest');
+  if (!atts.some((a) => isPending(a) || isBitcoin(a))) throw new CalendarError(url, 'answer carries no pending or Bitcoin attestation');
+  return answer;
+}
+
+export type UpgradeAnswer =
+  | { kind: 'upgraded'; timestamp: OtsTimestamp }
+  | { kind: 'pending' }
+  | { kind: 'unknown' } // the calendar does not know this commitment
+  | { kind: 'error'; reason: string };
+
+/** GET /timestamp/<hex>: the continuation of a pending proof, once it is in a block. */
+export async function fetchUpgrade(url: string, commitment: number[], timeoutMs: number): Promise<UpgradeAnswer> {
+  try {
+    const t = await withDeadline(remote(url, timeoutMs).getTimestamp(commitment), timeoutMs * 2, url);
+    if (![...t.getAttestations()].some(isBitcoin)) return { kind: 'pending' };
+    return { kind: 'upgraded', timestamp: t };
+  } catch (err) {
+    const e = err as { name?: string; message?: string };
+    if (e?.name === 'CommitmentNotFoundError') {
+      return /pending/i.test(String(e.message)) ? { kind: 'pending' } : { kind: 'unknown' };
+    }
+    return { kind: 'error', reason: err instanceof CalendarError ? err.reason : describe(err, timeoutMs) };
+  }
+}

@@ -1,0 +1,109 @@
+// The `opentimestamps` package (0.4.9, CommonJS) is loaded lazily and once: only anchoring
+// needs it, it pulls bitcore-lib (which throws "More than one instance of bitcore-lib found"
+// when loaded twice in one process) and ~30 MB of dependencies the rest of trail never uses.
+//
+// We use its serialization, op and merkle code (consensus-critical, shared with every other
+// OpenTimestamps client) and its RemoteCalendar HTTP client. The types below describe only
+// the surface trail touches.
+import { createRequire } from 'node:module';
+
+export interface OtsOp {
+  call(msg: number[]): number[];
+  _TAG(): number;
+  _HASHLIB_NAME?(): string;
+  arg?: number[];
+}
+
+export interface OtsAttestation {
+  _TAG(): number[];
+  /** PendingAttestation */
+  uri?: string;
+  /** Bitcoin/Litecoin block header attestation */
+  height?: number;
+}
+
+export interface OtsTimestamp {
+  msg: number[];
+  attestations: OtsAttestation[];
+  ops: Map<OtsOp, OtsTimestamp>;
+  merge(other: OtsTimestamp): void;
+  add(op: OtsOp): OtsTimestamp;
+  getAttestations(): Set<OtsAttestation>;
+  directlyVerified(): OtsTimestamp[];
+  isTimestampComplete(): boolean;
+}
+
+export interface OtsDetached {
+  fileHashOp: OtsOp;
+  timestamp: OtsTimestamp;
+  fileDigest(): number[];
+  serializeToBytes(): Uint8Array;
+}
+
+export interface OtsRemoteCalendar {
+  url: string;
+  timeout: number | undefined;
+  submit(digest: number[] | Uint8Array): Promise<OtsTimestamp>;
+  getTimestamp(commitment: number[]): Promise<OtsTimestamp>;
+}
+
+export interface OtsModule {
+  DetachedTimestampFile: {
+    fromHash(op: OtsOp, digest: number[] | Uint8Array): OtsDetached;
+    deserialize(bytes: Uint8Array | number[]): OtsDetached;
+  };
+  Ops: {
+    OpSHA1: new () => OtsOp;
+    OpSHA256: new () => OtsOp;
+    OpAppend: new (arg: number[]) => OtsOp;
+    OpPrepend: new (arg: number[]) => OtsOp;
+  };
+  Timestamp: {
+    deserialize(ctx: unknown, initialMsg: number[]): OtsTimestamp;
+  };
+  Context: {
+    StreamDeserialization: new (bytes: Buffer | number[] | Uint8Array) => unknown;
+  };
+  Calendar: {
+    RemoteCalendar: new (url: string) => OtsRemoteCalendar;
+    UrlWhitelist: new (urls: string[]) => { contains(url: string): boolean };
+    DEFAULT_AGGREGATORS: string[];
+    DEFAULT_CALENDAR_WHITELIST: { contains(url: string): boolean };
+  };
+  Notary: {
+    PendingAttestation: new (uri: string) => OtsAttestation;
+    BitcoinBlockHeaderAttestation: new (height: number) => OtsAttestation;
+    UnknownAttestation: abstract new (...a: never[]) => OtsAttestation;
+    LitecoinBlockHeaderAttestation: abstract new (...a: never[]) => OtsAttestation;
+  };
+  makeMerkleTree(files: OtsDetached[]): OtsTimestamp | undefined;
+  stamp(files: OtsDetached | OtsDetached[], opts: { calendars: string[]; m: number }): Promise<void>;
+  upgrade(d: OtsDetached, opts: { whitelist: unknown }): Promise<boolean>;
+  verify(
+    stamped: OtsDetached,
+    original: OtsDetached,
+    opts: { ignoreBitcoinNode: boolean; url: string; timeout: number; whitelist?: unknown },
+  ): Promise<Record<string, { timestamp: number; height: number }>>;
+}
+
+let cached: OtsModule | undefined;
+
+export function ots(): OtsModule {
+  if (!cached) {
+    const require = createRequire(import.meta.url);
+    cached = require('opentimestamps') as OtsModule;
+  }
+  return cached;
+}
+
+export function isPending(a: OtsAttestation): boolean {
+  return a instanceof ots().Notary.PendingAttestation;
+}
+
+export function isBitcoin(a: OtsAttestation): boolean {
+  return a instanceof ots().Notary.BitcoinBlockHeaderAttestation;
+}
+
+export function toBytes(msg: number[] | Uint8Array): Buffer {
+  return Buffer.from(msg);
+}
