@@ -1,0 +1,500 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fsp, constants as C } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { crc32, deflate as deflateAsync, deflateSync } from 'node:zlib';
+import { hashObject, LooseWriter, type ObjectType, type ObjectWriter } from './objects.js';
+
+// Why a packfile writer of our own (see ARCHITECTURE.md, "where first-snapshot time goes"):
+// on a 50k-file first snapshot native git spends most of its time in zlib level 6 on one core
+// and in creating ~47k loose-object files. Here every object goes into ONE pack, deflated at
+// level 1 by worker threads (one per core), no deltas; a later background `git repack` can
+// trade CPU for size when nobody is waiting.
+
+const TYPE_CODE: Record<ObjectType, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
+const WORKER_TAG = 'trail-pack-deflate';
+
+/** Below this many objects a LooseWriter wins (measured by bench/crossover: the pack's fixed
+ * cost — worker start-up, re-reading the pack for its checksum, three fsyncs — against one
+ * fsync per loose object). Git itself explodes fetched packs below 100 objects
+ * (transfer.unpackLimit) so that a small change does not leave one more pack behind. */
+export const PACK_THRESHOLD = 100;
+
+/** A LooseWriter for a handful of objects, a PackWriter for a batch (a first snapshot). */
+export function chooseWriter(gitDir: string, expectedObjects: number, opts: PackWriterOptions = {}): ObjectWriter {
+  return expectedObjects < PACK_THRESHOLD ? new LooseWriter(gitDir) : new PackWriter(gitDir, opts);
+}
+
+export interface PackWriterOptions {
+  /** zlib level for the pack (default 1: fast; `git repack -f` recompresses later). */
+  level?: number;
+  /** Worker threads that deflate (default: one per core). 0 deflates on libuv's threadpool. */
+  workers?: number;
+  /** Upper bound on object bytes held between `write` and the disk, before `write` waits. */
+  maxInFlightBytes?: number;
+  /** Offsets above this go to the idx's 64-bit table. Git's own limit is 2^31-1; tests lower
+   * it (as `git index-pack --index-version=2,N` does) to cover the large-offset table without a
+   * 2 GB pack. */
+  largeOffsetLimit?: number;
+}
+
+/** Objects go to a worker in batches: one message per ~512 KB amortizes postMessage and
+ * gives both cores long runs of work. */
+const BATCH_BYTES = 512 * 1024;
+const BATCH_OBJECTS = 256;
+/** Objects at least this big are deflated on libuv's threadpool straight from the caller's
+ * buffer: copying a 1 GB file into a batch would double the memory it takes. */
+const BIG_OBJECT = 4 * 1024 * 1024;
+
+interface Batch {
+  parts: Buffer[];
+  types: number[];
+  oids: string[];
+  bytes: number;
+}
+
+interface DeflateRequest {
+  buf: ArrayBuffer;
+  lens: number[];
+  types: number[];
+  level: number;
+}
+interface DeflateReply {
+  buf: ArrayBuffer;
+  lens: number[];
+  crcs: number[];
+}
+
+/**
+ * Streams objects into one packfile (v2, no deltas) in `<gitDir>/objects/pack/`.
+ *
+ * `write` hashes on the calling thread (the caller needs the id at once) and hands the
+ * content on; it resolves as soon as the object is queued, and waits only when
+ * `maxInFlightBytes` are queued (back-pressure). Failures surface at the next `write` or at
+ * `finish`. Until `finish` resolves git cannot see any of it: the pack is a `tmp_pack_*`
+ * file (git's own prefix, which `git prune` cleans up) and the `.idx` is renamed into place
+ * last — git only opens packs that have an idx, so a crash leaves nothing git would read.
+ * Big contents (≥ 4 MB) are read in place, so a caller must not change a buffer it has
+ * passed to `write` before `finish`.
+ */
+export class PackWriter implements ObjectWriter {
+  private readonly packDir: string;
+  private readonly level: number;
+  private readonly nWorkers: number;
+  private readonly maxInFlight: number;
+  private readonly largeLimit: number;
+  private readonly tmpPack: string;
+
+  private fh: fsp.FileHandle | undefined;
+  private opening: Promise<fsp.FileHandle> | undefined;
+  /** Next free byte of the pack; entries are placed here in the order deflate finishes. */
+  private end = 12;
+  private readonly seen = new Set<string>();
+  private readonly entryOids: string[] = [];
+  private readonly entryCrcs: number[] = [];
+  private readonly entryOffsets: number[] = [];
+
+  private batch: Batch = { parts: [], types: [], oids: [], bytes: 0 };
+  private readonly queue: Batch[] = [];
+  private workers: Worker[] = [];
+  private idle: Worker[] = [];
+  private inFlightBytes = 0;
+  private pending = 0;
+  private waiters: (() => void)[] = [];
+  private readonly writes = new Set<Promise<void>>();
+  private error: unknown;
+  private state: 'open' | 'finishing' | 'done' = 'open';
+
+  constructor(private readonly gitDir: string, opts: PackWriterOptions = {}) {
+    this.packDir = join(gitDir, 'objects', 'pack');
+    this.level = opts.level ?? 1;
+    this.nWorkers = opts.workers ?? Math.max(1, availableParallelism());
+    this.maxInFlight = opts.maxInFlightBytes ?? 32 * 1024 * 1024;
+    this.largeLimit = opts.largeOffsetLimit ?? 0x7fffffff;
+    this.tmpPack = join(this.packDir, `tmp_pack_${randomBytes(6).toString('hex')}`);
+  }
+
+  /** Objects in the pack so far (each id once). */
+  get count(): number {
+    return this.entryOids.length;
+  }
+
+  async write(type: ObjectType, content: Buffer): Promise<string> {
+    if (this.state !== 'open') throw new Error('PackWriter: write after finish');
+    if (this.error !== undefined) throw this.error;
+    const oid = hashObject(type, content);
+    if (this.seen.has(oid)) return oid;
+    this.seen.add(oid);
+    if (!this.fh) await this.open();
+    this.inFlightBytes += content.length;
+    if (content.length >= BIG_OBJECT || this.nWorkers === 0) {
+      this.deflateOnThreadpool(oid, TYPE_CODE[type], content);
+    } else {
+      const b = this.batch;
+      b.parts.push(content);
+      b.types.push(TYPE_CODE[type]);
+      b.oids.push(oid);
+      b.bytes += content.length;
+      if (b.bytes >= BATCH_BYTES || b.parts.length >= BATCH_OBJECTS) this.dispatch();
+      else if (this.pending === 0 && (this.idle.length > 0 || this.workers.length < this.nWorkers)) {
+        // Nothing else is being deflated: hand the partial batch over now rather than let a
+        // core sit idle while the caller reads the next file.
+        this.dispatch();
+      }
+    }
+    if (this.inFlightBytes > this.maxInFlight) {
+      // The bytes held back may all sit in the batch still being filled: send it, or the
+      // wait below would never end.
+      this.dispatch();
+      while (this.inFlightBytes > this.maxInFlight && this.pending > 0 && this.error === undefined) await this.settled();
+    }
+    if (this.error !== undefined) throw this.error;
+    return oid;
+  }
+
+  async finish(): Promise<void> {
+    if (this.state !== 'open') throw new Error('PackWriter: finish called twice');
+    this.state = 'finishing';
+    try {
+      this.dispatch();
+      while (this.pending > 0 && this.error === undefined) await this.settled();
+      if (this.error !== undefined) throw this.error;
+      if (this.entryOids.length === 0) {
+        await this.discard();
+        return;
+      }
+      const fh = this.fh!;
+      const header = Buffer.alloc(12);
+      header.write('PACK', 0, 'latin1');
+      header.writeUInt32BE(2, 4);
+      header.writeUInt32BE(this.entryOids.length, 8);
+      await fh.write(header, 0, 12, 0);
+      // The count in the header is known only now, and SHA-1 cannot be patched, so the
+      // checksum is taken over the finished file (page cache: ~0.2 s for 160 MB).
+      const sha = createHash('sha1');
+      const chunk = Buffer.allocUnsafe(4 * 1024 * 1024);
+      for (let pos = 0; pos < this.end; ) {
+        const { bytesRead } = await fh.read(chunk, 0, Math.min(chunk.length, this.end - pos), pos);
+        if (bytesRead === 0) throw new Error('PackWriter: pack shorter than written');
+        sha.update(chunk.subarray(0, bytesRead));
+        pos += bytesRead;
+      }
+      const packSha = sha.digest();
+      await fh.write(packSha, 0, 20, this.end);
+      await fh.sync();
+      await fh.close();
+      this.fh = undefined;
+
+      const name = packSha.toString('hex');
+      const finalPack = join(this.packDir, `pack-${name}.pack`);
+      const finalIdx = join(this.packDir, `pack-${name}.idx`);
+      const tmpIdx = join(this.packDir, `tmp_idx_${randomBytes(6).toString('hex')}`);
+      const ih = await fsp.open(tmpIdx, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o444);
+      try {
+        await ih.writeFile(this.buildIdx(packSha));
+        await ih.sync();
+      } finally {
+        await ih.close();
+      }
+      // The same objects in the same order give the same name; the bytes are then identical.
+      if (await exists(finalIdx)) {
+        await fsp.rm(this.tmpPack, { force: true });
+        await fsp.rm(tmpIdx, { force: true });
+      } else {
+        await fsp.rename(this.tmpPack, finalPack);
+        await fsp.rename(tmpIdx, finalIdx);
+      }
+      await syncDir(this.packDir);
+    } catch (err) {
+      await this.discard();
+      throw err;
+    } finally {
+      this.state = 'done';
+      await this.stopWorkers();
+    }
+  }
+
+  /** Gives up: removes the temporary pack; nothing written becomes visible. */
+  async abort(): Promise<void> {
+    this.state = 'done';
+    this.error ??= new Error('PackWriter: aborted');
+    await this.stopWorkers();
+    await this.discard();
+  }
+
+  private async discard(): Promise<void> {
+    this.queue.length = 0;
+    await Promise.allSettled([...this.writes]);
+    const fh = this.fh;
+    this.fh = undefined;
+    if (fh) await fh.close().catch(() => {});
+    if (this.opening) await fsp.rm(this.tmpPack, { force: true });
+  }
+
+  private open(): Promise<fsp.FileHandle> {
+    this.opening ??= (async () => {
+      await fsp.mkdir(this.packDir, { recursive: true, mode: 0o700 });
+      const fh = await fsp.open(this.tmpPack, C.O_RDWR | C.O_CREAT | C.O_EXCL, 0o444);
+      this.fh = fh;
+      return fh;
+    })();
+    return this.opening;
+  }
+
+  private settled(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  private fail(err: unknown): void {
+    this.error ??= err;
+  }
+
+  private dispatch(): void {
+    const b = this.batch;
+    if (b.parts.length > 0) {
+      this.batch = { parts: [], types: [], oids: [], bytes: 0 };
+      this.pending++;
+      this.queue.push(b);
+    }
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0) {
+      let w = this.idle.pop();
+      if (!w && this.workers.length < this.nWorkers) w = this.startWorker();
+      if (!w) return;
+      const b = this.queue.shift()!;
+      // One copy into a buffer we own, transferred (not cloned) to the worker: the caller's
+      // buffers stay untouched and usable.
+      const joined = new Uint8Array(b.bytes);
+      let at = 0;
+      for (const p of b.parts) {
+        joined.set(p, at);
+        at += p.length;
+      }
+      const req: DeflateRequest = { buf: joined.buffer, lens: b.parts.map((p) => p.length), types: b.types, level: this.level };
+      w.ref();
+      (w as WorkerWithJob).job = b;
+      w.postMessage(req, [joined.buffer]);
+    }
+  }
+
+  private startWorker(): Worker {
+    // A worker inherits execArgv; `--input-type` (from `node -e`) would make it refuse a file.
+    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+    const w = new Worker(new URL(import.meta.url), { workerData: { [WORKER_TAG]: true }, execArgv }) as WorkerWithJob;
+    w.on('message', (reply: DeflateReply) => {
+      const b = w.job!;
+      w.job = undefined;
+      w.unref();
+      this.idle.push(w);
+      const out = Buffer.from(reply.buf);
+      let at = 0;
+      for (let i = 0; i < reply.lens.length; i++) {
+        this.place(b.oids[i]!, reply.crcs[i]!, this.end + at);
+        at += reply.lens[i]!;
+      }
+      this.inFlightBytes -= b.bytes;
+      this.appendRaw(out, () => {
+        this.pending--;
+      });
+      this.pump();
+    });
+    const lost = (err: unknown) => {
+      this.fail(err);
+      const b = w.job;
+      w.job = undefined;
+      this.workers = this.workers.filter((x) => x !== w);
+      if (b) {
+        this.inFlightBytes -= b.bytes;
+        this.pending--;
+      }
+      this.wake();
+    };
+    w.on('error', lost);
+    w.on('exit', (code) => {
+      if (w.job) lost(new Error(`PackWriter: deflate worker exited (${code})`));
+    });
+    this.workers.push(w);
+    return w;
+  }
+
+  private async stopWorkers(): Promise<void> {
+    const ws = this.workers;
+    this.workers = [];
+    this.idle = [];
+    await Promise.all(ws.map((w) => w.terminate()));
+  }
+
+  private deflateOnThreadpool(oid: string, type: number, content: Buffer): void {
+    this.pending++;
+    deflateAsync(content, { level: this.level, chunkSize: 1024 * 1024 }, (err, deflated) => {
+      if (err) {
+        this.fail(err);
+        this.inFlightBytes -= content.length;
+        this.pending--;
+        this.wake();
+        return;
+      }
+      const hdr = entryHeader(type, content.length);
+      const entry = Buffer.concat([hdr, deflated]);
+      this.place(oid, crc32(entry), this.end);
+      this.inFlightBytes -= content.length;
+      this.appendRaw(entry, () => {
+        this.pending--;
+      });
+    });
+  }
+
+  private place(oid: string, crc: number, offset: number): void {
+    this.entryOids.push(oid);
+    this.entryCrcs.push(crc);
+    this.entryOffsets.push(offset);
+  }
+
+  /** Reserves the next `data.length` bytes of the pack (synchronously, so placement order is
+   * decided here) and writes them there; positional writes may then complete in any order. */
+  private appendRaw(data: Buffer, done: () => void): void {
+    const pos = this.end;
+    this.end += data.length;
+    // Output waiting for the disk counts against the same bound as input waiting for zlib.
+    this.inFlightBytes += data.length;
+    const fh = this.fh;
+    const p = (async () => {
+      try {
+        if (!fh || this.state === 'done') throw new Error('PackWriter: aborted');
+        let off = 0;
+        while (off < data.length) {
+          const { bytesWritten } = await fh.write(data, off, data.length - off, pos + off);
+          off += bytesWritten;
+        }
+      } catch (err) {
+        this.fail(err);
+      } finally {
+        this.inFlightBytes -= data.length;
+        done();
+        this.wake();
+      }
+    })();
+    this.writes.add(p);
+    void p.then(() => this.writes.delete(p));
+  }
+
+  private buildIdx(packSha: Buffer): Buffer {
+    const n = this.entryOids.length;
+    const order = Array.from({ length: n }, (_, i) => i);
+    const oids = this.entryOids;
+    // Lower-case hex sorts like the raw bytes it spells.
+    order.sort((a, b) => (oids[a]! < oids[b]! ? -1 : oids[a]! > oids[b]! ? 1 : 0));
+    let nLarge = 0;
+    for (const off of this.entryOffsets) if (off > this.largeLimit || off >= 0x80000000) nLarge++;
+    const size = 8 + 256 * 4 + n * (20 + 4 + 4) + nLarge * 8 + 40;
+    const buf = Buffer.alloc(size);
+    buf.writeUInt32BE(0xff744f63, 0);
+    buf.writeUInt32BE(2, 4);
+    const fanout = 8;
+    const names = fanout + 1024;
+    const crcs = names + n * 20;
+    const offs = crcs + n * 4;
+    const large = offs + n * 4;
+    const counts = new Uint32Array(256);
+    let li = 0;
+    order.forEach((e, i) => {
+      const oid = oids[e]!;
+      counts[parseInt(oid.slice(0, 2), 16)]!++;
+      buf.write(oid, names + i * 20, 'hex');
+      buf.writeUInt32BE(this.entryCrcs[e]! >>> 0, crcs + i * 4);
+      const off = this.entryOffsets[e]!;
+      if (off > this.largeLimit || off >= 0x80000000) {
+        buf.writeUInt32BE((0x80000000 | li) >>> 0, offs + i * 4);
+        buf.writeBigUInt64BE(BigInt(off), large + li * 8);
+        li++;
+      } else {
+        buf.writeUInt32BE(off, offs + i * 4);
+      }
+    });
+    let cum = 0;
+    for (let i = 0; i < 256; i++) {
+      cum += counts[i]!;
+      buf.writeUInt32BE(cum, fanout + i * 4);
+    }
+    const tail = large + nLarge * 8;
+    packSha.copy(buf, tail);
+    createHash('sha1').update(buf.subarray(0, tail + 20)).digest().copy(buf, tail + 20);
+    return buf;
+  }
+}
+
+type WorkerWithJob = Worker & { job?: Batch | undefined };
+
+/** A pack entry's header: type and inflated size, 4 bits then 7 bits per byte, little end first. */
+export function entryHeader(type: number, size: number): Buffer {
+  const out: number[] = [];
+  let c = (type << 4) | (size % 16);
+  let rest = Math.floor(size / 16);
+  while (rest > 0) {
+    out.push(c | 0x80);
+    c = rest % 128;
+    rest = Math.floor(rest / 128);
+  }
+  out.push(c);
+  return Buffer.from(out);
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fsp.access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+// The worker side: this same module, started with a tag in workerData. It only deflates; the
+// pack's layout stays on the main thread.
+if (!isMainThread && parentPort && (workerData as Record<string, unknown> | null)?.[WORKER_TAG]) {
+  const port = parentPort;
+  port.on('message', (req: DeflateRequest) => {
+    const input = Buffer.from(req.buf);
+    const entries: Buffer[] = [];
+    const lens: number[] = [];
+    const crcs: number[] = [];
+    let total = 0;
+    let at = 0;
+    for (let i = 0; i < req.lens.length; i++) {
+      const len = req.lens[i]!;
+      const hdr = entryHeader(req.types[i]!, len);
+      const body = deflateSync(input.subarray(at, at + len), { level: req.level });
+      at += len;
+      entries.push(hdr, body);
+      lens.push(hdr.length + body.length);
+      crcs.push(crc32(body, crc32(hdr)));
+      total += hdr.length + body.length;
+    }
+    const out = new Uint8Array(total);
+    let o = 0;
+    for (const e of entries) {
+      out.set(e, o);
+      o += e.length;
+    }
+    const reply: DeflateReply = { buf: out.buffer, lens, crcs };
+    port.postMessage(reply, [out.buffer]);
+  });
+}
