@@ -47,7 +47,7 @@ function remote(url: string, timeoutMs: number) {
 export async function submitDigest(url: string, digest: Buffer, timeoutMs: number): Promise<OtsTimestamp> {
   let answer: OtsTimestamp;
   try {
-    answer = await withDeadline(remote(url, timeoutMs).submit(digest), timeoutMs * 2, url);
+    answer = await withDeadline(remote(url, timeoutMs).submit(Array.from(digest)), timeoutMs * 2, url);
   } catch (err) {
     if (err instanceof CalendarError) throw err;
     throw new CalendarError(url, describe(err, timeoutMs));

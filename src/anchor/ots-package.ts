@@ -43,7 +43,8 @@ export interface OtsDetached {
 export interface OtsRemoteCalendar {
   url: string;
   timeout: number | undefined;
-  submit(digest: number[] | Uint8Array): Promise<OtsTimestamp>;
+  /** digest must be a plain Array: Timestamp rejects Buffers */
+  submit(digest: number[]): Promise<OtsTimestamp>;
   getTimestamp(commitment: number[]): Promise<OtsTimestamp>;
 }
 

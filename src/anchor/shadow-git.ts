@@ -71,6 +71,19 @@ export async function listNotes(gitDir: string): Promise<Map<string, string>> {
   return notes;
 }
 
+/** Every commit that had a note at any point of the notes ref's history. */
+export async function everNoted(gitDir: string): Promise<Set<string>> {
+  const seen = new Set<string>();
+  const has = await git(gitDir, ['show-ref', '--verify', '--quiet', NOTES_REF], undefined, [0, 1]);
+  if (has.code !== 0) return seen;
+  const out = await git(gitDir, ['log', '--format=', '--name-only', '--no-renames', NOTES_REF]);
+  for (const line of out.stdout.toString('latin1').split('\n')) {
+    const id = line.replace(/\//g, '');
+    if (/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(id)) seen.add(id);
+  }
+  return seen;
+}
+
 /** Contents of many blobs through one `git cat-file --batch`; a missing blob is absent. */
 export async function readBlobs(gitDir: string, ids: string[]): Promise<Map<string, Buffer>> {
   const result = new Map<string, Buffer>();

@@ -56,7 +56,7 @@ export async function stampBatch(gitDir: string, opts: StampOptions): Promise<St
       await saveQueue(gitDir, q);
       return { ...base, outcome: 'nothing-to-stamp', calendars: [] };
     }
-    const oldest = Math.min(...ids.map((id) => q.entries[id]!.queuedAt));
+    const oldest = ids.reduce((m, id) => Math.min(m, q.entries[id]!.queuedAt), Infinity);
     const dueAt = oldest + opts.batchSeconds * 1000;
     if (!opts.force && now < dueAt) {
       await saveQueue(gitDir, q);

@@ -6,7 +6,7 @@
 import { promises as fsp, constants as C } from 'node:fs';
 import { join } from 'node:path';
 import { anchorStateDir } from './anchor-lock.js';
-import { anchoredRefs, listCommits, listNotes } from './shadow-git.js';
+import { anchoredRefs, listCommits, listNotes, everNoted } from './shadow-git.js';
 
 export interface QueuedCommit {
   /** ms since epoch when trail first saw the commit without a proof */
@@ -93,10 +93,14 @@ export async function scanForUnstamped(gitDir: string, q: StampQueue, now = Date
   const commits = await listCommits(gitDir, [...refs.values()]);
   const notes = await listNotes(gitDir);
   const reachable = new Set<string>();
+  const candidates = commits.filter((c) => !notes.has(c.id) && !q.entries[c.id]);
+  for (const c of commits) reachable.add(c.id);
+  // A commit whose proof once existed and is gone was not "never stamped": re-stamping it
+  // would paper over the deletion. It stays unqueued, and verify reports the missing proof.
+  const hadProof = candidates.length ? await everNoted(gitDir) : new Set<string>();
   let added = 0;
-  for (const c of commits) {
-    reachable.add(c.id);
-    if (notes.has(c.id) || q.entries[c.id]) continue;
+  for (const c of candidates) {
+    if (hadProof.has(c.id)) continue;
     q.entries[c.id] = { queuedAt: now, attempts: 0 };
     added++;
   }
@@ -132,7 +136,7 @@ export async function queueSummary(gitDir: string): Promise<QueueSummary> {
   const times = Object.values(q.entries).map((e) => e.queuedAt);
   return {
     queued: times.length,
-    ...(times.length ? { oldestQueuedAt: Math.min(...times) } : {}),
+    ...(times.length ? { oldestQueuedAt: times.reduce((a, b) => Math.min(a, b)) } : {}),
     ...(q.lastBatchAt !== undefined ? { lastBatchAt: q.lastBatchAt } : {}),
     calendarsBackingOff: Object.entries(q.calendars)
       .filter(([, h]) => h.failures > 0)

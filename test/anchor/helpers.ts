@@ -1,0 +1,87 @@
+// Real git repositories for the anchoring tests: a bare shadow repo and commits made with
+// git plumbing, so that commit dates can be set exactly (a rewritten history back-dates).
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run } from '../../src/util/exec.js';
+import type { AnchorOptions } from '../../src/anchor/options.js';
+
+export async function g(gitDir: string, args: string[], input?: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const base: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GIT_')) base[k] = v;
+  const r = await run('git', [`--git-dir=${gitDir}`, ...args], { env: { ...base, ...env }, ...(input !== undefined ? { input } : {}) });
+  return r.stdout.toString('utf8').trim();
+}
+
+export interface Repo {
+  gitDir: string;
+  dir: string;
+  /** Commit `files` on top of `parent` (or nothing) at `time` (unix s); returns the id. */
+  commit(message: string, files: Record<string, string>, parents: string[], time?: number): Promise<string>;
+  setRef(ref: string, id: string): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+export async function makeRepo(): Promise<Repo> {
+  const dir = await mkdtemp(join(tmpdir(), 'trail-anchor-'));
+  const gitDir = join(dir, 'shadow.git');
+  await run('git', ['init', '--bare', '--quiet', gitDir]);
+  let clock = Math.floor(Date.now() / 1000) - 3600;
+  return {
+    gitDir,
+    dir,
+    async commit(message, files, parents, time) {
+      const entries: string[] = [];
+      for (const [name, content] of Object.entries(files)) {
+        const blob = await g(gitDir, ['hash-object', '-w', '--stdin'], content);
+        entries.push(`100644 blob ${blob}\t${name}`);
+      }
+      const tree = await g(gitDir, ['mktree'], entries.join('\n') + (entries.length ? '\n' : ''));
+      const t = time ?? (clock += 1);
+      const date = `${t} +0000`;
+      return g(gitDir, ['commit-tree', tree, ...parents.flatMap((p) => ['-p', p]), '-m', message], undefined, {
+        GIT_AUTHOR_NAME: 'trail test',
+        GIT_AUTHOR_EMAIL: 'test@localhost',
+        GIT_COMMITTER_NAME: 'trail test',
+        GIT_COMMITTER_EMAIL: 'test@localhost',
+        GIT_AUTHOR_DATE: date,
+        GIT_COMMITTER_DATE: date,
+      });
+    },
+    async setRef(ref, id) {
+      await g(gitDir, ['update-ref', ref, id]);
+    },
+    async cleanup() {
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A linear chain of n commits on `ref`; returns ids oldest first. */
+export async function chain(repo: Repo, ref: string, n: number, parent?: string): Promise<string[]> {
+  const ids: string[] = [];
+  let p = parent;
+  for (let i = 0; i < n; i++) {
+    p = await repo.commit(`change ${i}`, { 'hosts': `127.0.0.1 host${i}\n` }, p ? [p] : []);
+    ids.push(p);
+  }
+  if (p) await repo.setRef(ref, p);
+  return ids;
+}
+
+export function anchorOpts(calendars: string[], esplora: string, extra: Partial<AnchorOptions> = {}): AnchorOptions {
+  return { calendars, minCalendars: 1, batchSeconds: 0, esplora, timeoutMs: 400, ...extra };
+}
+
+/** The opentimestamps package logs with console.log/error; keep test output readable. */
+export async function quietly<T>(fn: () => Promise<T>): Promise<T> {
+  const { log, error } = console;
+  console.log = () => {};
+  console.error = () => {};
+  try {
+    return await fn();
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
