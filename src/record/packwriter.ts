@@ -85,6 +85,7 @@ export class PackWriter implements ObjectWriter {
   private readonly maxInFlight: number;
   private readonly largeLimit: number;
   private readonly tmpPack: string;
+  private readonly maxPending: number;
 
   private fh: fsp.FileHandle | undefined;
   private opening: Promise<fsp.FileHandle> | undefined;
@@ -112,6 +113,8 @@ export class PackWriter implements ObjectWriter {
     this.nWorkers = opts.workers ?? Math.max(1, availableParallelism());
     this.maxInFlight = opts.maxInFlightBytes ?? 32 * 1024 * 1024;
     this.largeLimit = opts.largeOffsetLimit ?? 0x7fffffff;
+    // Two batches per worker keep each busy while the other reply is being written out.
+    this.maxPending = Math.max(4, 2 * this.nWorkers);
     this.tmpPack = join(this.packDir, `tmp_pack_${randomBytes(6).toString('hex')}`);
   }
 
@@ -147,7 +150,11 @@ export class PackWriter implements ObjectWriter {
       // The bytes held back may all sit in the batch still being filled: send it, or the
       // wait below would never end.
       this.dispatch();
-      while (this.inFlightBytes > this.maxInFlight && this.pending > 0 && this.error === undefined) await this.settled();
+    }
+    // Jobs are bounded too: every threadpool deflate holds a zlib stream (~300 KB) of its
+    // own, so thousands of small objects would cost far more than their bytes.
+    while ((this.inFlightBytes > this.maxInFlight || this.pending > this.maxPending) && this.pending > 0 && this.error === undefined) {
+      await this.settled();
     }
     if (this.error !== undefined) throw this.error;
     return oid;

@@ -1,0 +1,98 @@
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { display } from '../util/bytes.js';
+import { errorCode } from '../util/errors.js';
+import { invokingActor, type Actor } from '../record/commit.js';
+import { readState } from '../record/readstate.js';
+import { writeFileAtomic, type Repo } from '../record/repo.js';
+import { apply, inScope, plan, type ApplyResult, type Plan } from '../record/restore.js';
+import { drift, record, type RecordResult } from '../record/snapshot.js';
+
+/**
+ * `trail revert`: a checkout of a recorded state onto the disk — content and metadata — with
+ * a journal, so that a revert killed half way is finished by the next trail command. Rolling
+ * forward is always possible: the target is in the repository, and the state on disk before
+ * the revert was recorded first, so nothing is lost either way.
+ */
+interface Journal {
+  target: string;
+  paths: string[];
+  by: string;
+  pid: number;
+  started: string;
+}
+
+function journalFile(repo: Repo): string {
+  return join(repo.stateDir, 'revert-journal.json');
+}
+
+export interface RevertResult {
+  target: string;
+  before?: RecordResult;
+  plan: Plan;
+  applied?: ApplyResult;
+  after?: RecordResult;
+  /** Differences still left after the revert (what could not be restored). */
+  left: string[];
+}
+
+/** Called with the write lock held. */
+export async function revert(repo: Repo, target: string, paths: string[], opts: { dryRun?: boolean; actor?: Actor } = {}): Promise<RevertResult> {
+  const actor = opts.actor ?? invokingActor();
+  // The disk as it is now goes into the trail first: the revert must never lose a change.
+  const before = opts.dryRun ? undefined : await record(repo, { subject: 'changes found before a revert', actor: { name: 'unknown' }, action: 'snapshot', trailers: { 'Trail-Actor': 'unknown (found on disk before a revert)' } });
+  const current = before?.state ?? (await drift(repo)).scan.state;
+  const targetState = await readState(repo, target);
+  const p = plan(current, targetState, inScope(paths));
+  if (opts.dryRun) return { target, plan: p, left: [] };
+  const journal: Journal = { target, paths, by: actor.name, pid: process.pid, started: new Date().toISOString() };
+  await writeFileAtomic(journalFile(repo), JSON.stringify(journal, null, 2));
+  const applied = await apply(repo, repo.info.dir, current, targetState, p);
+  const after = await finishRecord(repo, journal, actor, false);
+  const left = plan(after.state, targetState, inScope(paths));
+  return { target, before, plan: p, applied, after, left: describe(left) };
+}
+
+async function finishRecord(repo: Repo, j: Journal, actor: Actor, recovered: boolean): Promise<RecordResult> {
+  const what = j.paths.length ? j.paths.map(display).join(', ') : 'everything';
+  const result = await record(repo, {
+    subject: `${recovered ? 'finish interrupted revert' : 'revert'} of ${what} to ${j.target.slice(0, 12)}`,
+    actor,
+    action: 'revert',
+    allowEmpty: true,
+    body: recovered ? [`A revert started by ${j.by} at ${j.started} was interrupted; trail finished it.`] : [],
+    trailers: { 'Trail-Reverted-To': j.target, 'Trail-Paths': j.paths.length ? j.paths.map(display).join(' ') : undefined },
+  });
+  await fsp.rm(journalFile(repo), { force: true });
+  return result;
+}
+
+function describe(p: Plan): string[] {
+  return [
+    ...p.cannot.map((c) => `${display(c.path)}: ${c.reason}`),
+    ...p.write.map((x) => `${display(x)}: still differs`),
+    ...p.remove.map((x) => `${display(x)}: still present`),
+    ...p.fixMeta.map((x) => `${display(x)}: metadata still differs`),
+  ];
+}
+
+/** Finishes a revert that was interrupted. Called with the write lock held; returns what to
+ * tell the user, or undefined when there was nothing to do. */
+export async function recoverRevert(repo: Repo): Promise<string | undefined> {
+  let j: Journal;
+  try {
+    j = JSON.parse(await fsp.readFile(journalFile(repo), 'utf8')) as Journal;
+  } catch (err) {
+    if (errorCode(err) === 'ENOENT') return undefined;
+    // A journal that cannot be read was being written when the process died: the revert had
+    // not started touching the disk yet.
+    await fsp.rm(journalFile(repo), { force: true });
+    return 'found an unreadable revert journal from an interrupted revert that had not started; removed it';
+  }
+  const targetState = await readState(repo, j.target);
+  const now = await record(repo, { subject: 'state found after an interrupted revert', actor: { name: 'unknown' }, action: 'snapshot' });
+  const p = plan(now.state, targetState, inScope(j.paths));
+  await apply(repo, repo.info.dir, now.state, targetState, p);
+  await finishRecord(repo, j, { name: j.by }, true);
+  return `finished a revert to ${j.target.slice(0, 12)} that was interrupted (started by ${j.by} at ${j.started})`;
+}

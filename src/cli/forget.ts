@@ -1,0 +1,28 @@
+import { promises as fsp } from 'node:fs';
+import type { Command } from 'commander';
+import { listWatched, saveWatched, pickWatched } from '../record/registry.js';
+import { Repo } from '../record/repo.js';
+import { globals } from './session.js';
+import { makeOut } from './output.js';
+
+export function registerForget(program: Command): void {
+  program
+    .command('forget')
+    .argument('<name>', 'the watched directory to stop tracking')
+    .option('--delete-repo', 'also delete its shadow repository (the whole trail: this cannot be undone)')
+    .description('stop tracking a watched directory (its trail is kept unless --delete-repo)')
+    .addHelpText('after', '\nExamples:\n  trail forget app\n  trail forget app --delete-repo')
+    .action(async (name: string, opts: { deleteRepo?: boolean }, cmd: Command) => {
+      const out = makeOut(globals(cmd).json);
+      const w = await pickWatched(name);
+      if (opts.deleteRepo) {
+        // Only delete what is recognisably a trail repository.
+        const repo = await Repo.open(w.repo);
+        await repo.lock.acquire(30_000, 'forget');
+        await fsp.rm(w.repo, { recursive: true, force: true });
+      }
+      await saveWatched((await listWatched()).filter((t) => t.name !== w.name));
+      out.line(`${w.name} (${w.dir}) is no longer tracked; ${opts.deleteRepo ? 'its shadow repository was deleted' : `its trail stays in ${w.repo}`}`);
+      out.result({ forgotten: w, repoDeleted: !!opts.deleteRepo });
+    });
+}

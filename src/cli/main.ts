@@ -1,0 +1,59 @@
+import { Command, CommanderError } from 'commander';
+import { makeOut, reportError } from './output.js';
+import { Exit } from '../util/errors.js';
+import { registerInit } from './init.js';
+import { registerList } from './list.js';
+import { registerForget } from './forget.js';
+import { registerConfig } from './config.js';
+import { registerSnapshot } from './snapshot.js';
+import { registerStatus } from './status.js';
+import { registerLog } from './log.js';
+import { registerDiff } from './diff.js';
+import { registerShow } from './show.js';
+import { registerRevert } from './revert.js';
+
+const GUIDE = `trail keeps a git history of a directory such as /etc: what changed, who changed it,
+proof of when, and a way back.
+
+Start:      trail init /etc            record the first snapshot
+Look:       trail status               what changed since the last snapshot
+            trail log                  the trail, newest first
+Record:     trail snapshot -m "why"    record what changed now
+Undo:       trail revert REV [PATH…]   make the directory as it was at REV
+
+Every command: --help for details, --json for machine output.`;
+
+export function buildProgram(): Command {
+  const program = new Command('trail')
+    .description('A tamper-evident git trail of every change to a directory such as /etc.')
+    .option('--json', 'machine-readable output (one JSON document)')
+    .option('--name <name>', 'which watched directory (default: the one containing the current directory, else the only one)')
+    .version('0.1.0')
+    .showSuggestionAfterError()
+    .exitOverride();
+  program.action(() => {
+    process.stdout.write(GUIDE + '\n');
+  });
+  for (const register of [registerInit, registerList, registerForget, registerConfig, registerSnapshot, registerStatus, registerLog, registerDiff, registerShow, registerRevert]) {
+    register(program);
+  }
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  let json = argv.includes('--json');
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : Exit.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return Exit.ok;
+      return Exit.usage;
+    }
+    json = json || false;
+    return reportError(err, json);
+  } finally {
+    void makeOut;
+  }
+}

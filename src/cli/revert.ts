@@ -1,0 +1,49 @@
+import type { Command } from 'commander';
+import { revert } from '../act/revert.js';
+import { display } from '../util/bytes.js';
+import { changesJson } from './changes.js';
+import { makeOut, plural } from './output.js';
+import { watchedPath } from './paths.js';
+import { asWriter, globals, openTrail } from './session.js';
+
+export function registerRevert(program: Command): void {
+  program
+    .command('revert')
+    .argument('<rev>', 'the revision to go back to (a commit, approved, observed~2…)')
+    .argument('[paths...]', 'only these paths (default: the whole directory)')
+    .option('--dry-run', 'show what would change, change nothing')
+    .description('make the directory (or some paths) exactly as it was at a revision: content, owner, mode, links, xattrs')
+    .addHelpText('after', '\nExamples:\n  trail revert approved --dry-run\n  trail revert 3f2a9c1e ssh/sshd_config\n  trail revert observed~1')
+    .action(async (rev: string, paths: string[], opts: { dryRun?: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      const out = makeOut(g.json);
+      const repo = await openTrail(g);
+      const target = await repo.resolve(rev);
+      const rel = paths.map((p) => watchedPath(repo.info.dir, p));
+      const res = await asWriter(repo, out, 'revert', () => revert(repo, target, rel, { dryRun: opts.dryRun }));
+      const p = res.plan;
+      const n = p.remove.length + p.write.length + p.fixMeta.length;
+      if (opts.dryRun) {
+        out.line(n ? `reverting to ${target.slice(0, 12)} would change ${plural(n, 'path')}:` : `nothing to do: already as at ${target.slice(0, 12)}`);
+        for (const x of p.remove) out.line(`  remove   ${display(x)}`);
+        for (const x of p.write) out.line(`  write    ${display(x)}`);
+        for (const x of p.fixMeta) out.line(`  metadata ${display(x)}`);
+      } else {
+        if (res.before?.commit) out.line(`recorded the changes found on disk first as ${res.before.commit.slice(0, 12)}`);
+        const a = res.applied!;
+        out.line(`reverted to ${target.slice(0, 12)}: ${a.written} written, ${a.removed} removed, ${a.metaFixed} metadata fixed; recorded as ${res.after?.commit?.slice(0, 12)}`);
+      }
+      for (const c of p.cannot) out.warn(`cannot restore ${display(c.path)}: ${c.reason}`);
+      for (const l of res.left) out.warn(`after the revert: ${l}`);
+      out.result({
+        target,
+        dryRun: !!opts.dryRun,
+        plan: { remove: p.remove.map(display), write: p.write.map(display), metadata: p.fixMeta.map(display), cannot: p.cannot.map((c) => ({ path: display(c.path), reason: c.reason })) },
+        before: res.before?.commit ?? null,
+        commit: res.after?.commit ?? null,
+        changes: res.after ? changesJson(res.after.changes) : [],
+        left: res.left,
+      });
+      if (res.left.length) process.exitCode = 1;
+    });
+}

@@ -1,0 +1,40 @@
+import { asNumber, readConfig } from '../record/config.js';
+import { pickWatched } from '../record/registry.js';
+import { Repo } from '../record/repo.js';
+import { recoverRevert } from '../act/revert.js';
+import type { Out } from './output.js';
+
+import type { Command } from 'commander';
+
+/** Options of the program plus those of the command. */
+export function globals(cmd: Command): { json: boolean; name?: string } {
+  const o = cmd.optsWithGlobals() as { json?: boolean; name?: string };
+  return { json: !!o.json, name: o.name };
+}
+
+export interface GlobalOptions {
+  json?: boolean;
+  name?: string;
+}
+
+/** The shadow repository a command works on (see pickWatched for how it is chosen). */
+export async function openTrail(opts: GlobalOptions): Promise<Repo> {
+  const w = await pickWatched(opts.name);
+  return Repo.open(w.repo);
+}
+
+/**
+ * Runs `fn` as the one writer of the repository. Before anything else, a revert that was
+ * interrupted (kill -9, power cut) is finished, and the user is told.
+ */
+export async function asWriter<T>(repo: Repo, out: Out, purpose: string, fn: () => Promise<T>): Promise<T> {
+  const config = await readConfig(repo);
+  await repo.lock.acquire(asNumber(config['lock.timeoutMs'], 30_000), purpose);
+  try {
+    const recovered = await recoverRevert(repo);
+    if (recovered) out.warn(recovered);
+    return await fn();
+  } finally {
+    await repo.lock.release();
+  }
+}

@@ -1,0 +1,40 @@
+import type { Command } from 'commander';
+import { diffStates } from '../record/diff.js';
+import { readState } from '../record/readstate.js';
+import { patchFor } from '../report/patch.js';
+import { display } from '../util/bytes.js';
+import { changesJson, printChanges } from './changes.js';
+import { readLog } from './log.js';
+import { makeOut } from './output.js';
+import { globals, openTrail } from './session.js';
+
+export function registerShow(program: Command): void {
+  program
+    .command('show')
+    .argument('[rev]', 'the commit (default: the last one)', 'observed')
+    .option('--stat', 'only the list of changes, no content')
+    .description('one commit: who, when, why, and what changed')
+    .addHelpText('after', '\nExamples:\n  trail show\n  trail show 3f2a9c1e --stat')
+    .action(async (rev: string, opts: { stat?: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      const out = makeOut(g.json);
+      const repo = await openTrail(g);
+      const commit = await repo.resolve(rev);
+      const [entry] = await readLog(repo, commit, { max: 1 });
+      const after = { kind: 'commit' as const, entries: await readState(repo, commit) };
+      const parent = entry!.parents[0];
+      const before = { kind: 'commit' as const, entries: parent ? await readState(repo, parent) : new Map() };
+      const changes = diffStates(before.entries, after.entries);
+      out.line(`${out.color.yellow('commit ' + commit)}`);
+      out.line(`Author: ${entry!.author} <${entry!.email}>`);
+      out.line(`Date:   ${entry!.date}`);
+      out.line('');
+      out.line('    ' + display(entry!.subject));
+      for (const l of entry!.body.trimEnd().split('\n')) if (l) out.line('    ' + display(l));
+      out.line('');
+      printChanges(out, changes);
+      const patch = opts.stat ? '' : await patchFor(repo, before, after, changes);
+      if (patch) out.line('\n' + patch.trimEnd());
+      out.result({ ...entry, changes: changesJson(changes), patch: opts.stat ? undefined : patch });
+    });
+}

@@ -1,0 +1,41 @@
+import type { Command } from 'commander';
+import { drift } from '../record/snapshot.js';
+import { display } from '../util/bytes.js';
+import { Exit } from '../util/errors.js';
+import { changesJson, printChanges } from './changes.js';
+import { makeOut, plural } from './output.js';
+import { globals, openTrail } from './session.js';
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .option('--full', 're-read every file instead of trusting unchanged stat data (an attacker can restore mtimes)')
+    .description('what changed on disk since the last commit (exit 3 when something did)')
+    .addHelpText('after', '\nExamples:\n  trail status\n  trail status --full --json')
+    .action(async (opts: { full?: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      const out = makeOut(g.json);
+      const repo = await openTrail(g);
+      const started = Date.now();
+      const res = await drift(repo, { full: opts.full, onProgress: opts.full ? out.progress('checking') : undefined });
+      if (!res.changes.length) out.line(`${out.color.green('clean')}: ${repo.info.dir} matches the trail (${plural(res.scan.files, 'file')}${opts.full ? ', every byte checked' : ''})`);
+      else {
+        out.line(`${plural(res.changes.length, 'change')} in ${repo.info.dir} since ${res.head?.slice(0, 12) ?? 'the start'}:`);
+        printChanges(out, res.changes);
+      }
+      for (const k of res.scan.skipped) out.warn(`skipped ${display(k.path)}: ${k.reason}`);
+      out.result({
+        name: repo.info.name,
+        dir: repo.info.dir,
+        head: res.head ?? null,
+        full: !!opts.full,
+        clean: !res.changes.length,
+        changes: changesJson(res.changes),
+        skipped: res.scan.skipped.map((k) => ({ path: display(k.path), reason: k.reason })),
+        files: res.scan.files,
+        read: res.scan.read,
+        seconds: (Date.now() - started) / 1000,
+      });
+      if (res.changes.length) process.exitCode = Exit.drift;
+    });
+}

@@ -1,0 +1,88 @@
+import { TrailError, Exit } from '../util/errors.js';
+import { LooseWriter, serializeTree } from './objects.js';
+import { commitMessage, writeCommit, type Actor } from './commit.js';
+import { Refs, type Repo } from './repo.js';
+
+/**
+ * Settings live in the shadow repository on their own ref (refs/trail/config), one commit
+ * per change: who changed a setting, and when, is part of the trail like any other change.
+ */
+export type Value = string | number | boolean | string[];
+
+interface KeySpec {
+  default: Value;
+  doc: string;
+  parse(text: string): Value;
+}
+
+const list = (text: string): string[] => text.split(',').map((s) => s.trim()).filter(Boolean);
+const bytes = (text: string): number => {
+  const m = /^(\d+(?:\.\d+)?)\s*([kKmMgG]i?[bB]?|[bB]?)$/.exec(text.trim());
+  if (!m) throw new Error('expected a size such as 134217728, 128M or 1G');
+  const unit = m[2]!.charAt(0).toLowerCase();
+  const mul = unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1;
+  return Math.round(Number(m[1]) * mul);
+};
+const positive = (text: string): number => {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new Error('expected a positive number');
+  return n;
+};
+
+/** Every key trail knows, with its default. Other parts of trail add theirs here. */
+export const KEYS: Record<string, KeySpec> = {
+  ignore: { default: [], doc: 'extra globs (relative to the watched dir) that are not recorded', parse: list },
+  secrets: { default: [], doc: 'extra globs whose content never leaves the host (added to the built-in list)', parse: list },
+  'snapshot.maxFileSize': { default: 128 * 1024 ** 2, doc: 'files larger than this are recorded by digest and metadata only', parse: bytes },
+  'lock.timeoutMs': { default: 30_000, doc: 'how long a writer waits for another before giving up', parse: positive },
+};
+
+export type Config = Record<string, Value>;
+
+export function defaults(): Config {
+  const c: Config = {};
+  for (const [k, spec] of Object.entries(KEYS)) c[k] = spec.default;
+  return c;
+}
+
+export function parseValue(key: string, text: string): Value {
+  const spec = KEYS[key];
+  if (!spec) throw new TrailError(`unknown setting "${key}" (known: ${Object.keys(KEYS).join(', ')})`, Exit.usage);
+  try {
+    return spec.parse(text);
+  } catch (err) {
+    throw new TrailError(`invalid value for ${key}: ${(err as Error).message}`, Exit.usage);
+  }
+}
+
+/** The settings stored in the repository (only what was set), without defaults. */
+export async function readStored(repo: Repo): Promise<Config> {
+  const r = await repo.git(['cat-file', 'blob', `${Refs.config}:config.json`], { okCodes: [0, 128] });
+  if (r.code !== 0) return {};
+  return JSON.parse(r.stdout.toString('utf8')) as Config;
+}
+
+export async function readConfig(repo: Repo): Promise<Config> {
+  return { ...defaults(), ...(await readStored(repo)) };
+}
+
+export async function writeConfig(repo: Repo, stored: Config, actor: Actor, subject: string): Promise<string> {
+  const sorted: Config = {};
+  for (const k of Object.keys(stored).sort()) sorted[k] = stored[k]!;
+  const writer = new LooseWriter(repo.gitDir);
+  const blob = await writer.write('blob', Buffer.from(JSON.stringify(sorted, null, 2) + '\n'));
+  const tree = await writer.write('tree', serializeTree([{ name: 'config.json', mode: '100644', oid: blob }]));
+  const parent = await repo.readRef(Refs.config);
+  const commit = await writeCommit(writer, { tree, parents: parent ? [parent] : [], author: actor, message: commitMessage(subject, [], { 'Trail-Action': 'config' }) });
+  await writer.finish();
+  await repo.updateRef(Refs.config, commit, parent, subject);
+  return commit;
+}
+
+export function asList(v: Value | undefined): string[] {
+  return Array.isArray(v) ? v : typeof v === 'string' && v ? [v] : [];
+}
+
+export function asNumber(v: Value | undefined, fallback: number): number {
+  return typeof v === 'number' ? v : fallback;
+}

@@ -1,0 +1,88 @@
+import { promises as fsp } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { TrailError, Exit, errorCode } from '../util/errors.js';
+import type { Actor } from './commit.js';
+import { defaultName, isInside, listWatched, saveWatched, trailHome, validName, type Watched } from './registry.js';
+import { Refs, Repo } from './repo.js';
+import { record, type RecordResult } from './snapshot.js';
+
+export interface InitOptions {
+  dir: string;
+  name?: string;
+  repo?: string;
+  actor: Actor;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Creates the shadow repository of a directory and records its first snapshot, which is
+ * also the first accepted baseline (`approved`). Writes nothing into the directory. */
+export async function init(opts: InitOptions): Promise<{ watched: Watched; result: RecordResult }> {
+  const dir = resolve(opts.dir);
+  let st;
+  try {
+    st = await fsp.stat(dir);
+  } catch (err) {
+    throw new TrailError(errorCode(err) === 'ENOENT' ? `${dir} does not exist` : `cannot use ${dir}: ${(err as Error).message}`, Exit.usage);
+  }
+  if (!st.isDirectory()) throw new TrailError(`${dir} is not a directory`, Exit.usage);
+  const realDir = await fsp.realpath(dir);
+  const name = opts.name ?? defaultName(realDir);
+  if (!validName(name)) throw new TrailError(`"${name}" cannot be a name: use letters, digits, '.', '_' or '-' (at most 64)`, Exit.usage);
+  const repoPath = resolve(opts.repo ?? join(trailHome(), `${name}.git`));
+  const realRepoParent = await realParent(repoPath);
+  if (isInside(realRepoParent, realDir) || isInside(repoPath, realDir)) {
+    throw new TrailError(`the shadow repository ${repoPath} would be inside ${realDir}; trail never writes into a watched directory`, Exit.usage, 'choose another place with --repo');
+  }
+  if (isInside(realDir, realRepoParent) && realDir.startsWith(repoPath)) {
+    throw new TrailError(`${realDir} is inside the shadow repository ${repoPath}`, Exit.usage);
+  }
+  const all = await listWatched();
+  const byName = all.find((w) => w.name === name);
+  if (byName) throw new TrailError(`"${name}" is already initialized (${byName.dir} → ${byName.repo})`, Exit.usage, 'see trail list, or choose --name');
+  const byDir = all.find((w) => w.dir === realDir);
+  if (byDir) throw new TrailError(`${realDir} is already watched as "${byDir.name}"`, Exit.usage);
+  try {
+    const existing = await fsp.readdir(repoPath);
+    if (existing.length) throw new TrailError(`${repoPath} already exists and is not empty`, Exit.usage, 'choose another place with --repo, or remove it');
+  } catch (err) {
+    if (err instanceof TrailError) throw err;
+    if (errorCode(err) !== 'ENOENT') throw err;
+  }
+
+  const repo = await Repo.create(repoPath, { name, dir: realDir });
+  try {
+    await repo.lock.acquire(0, 'init');
+    const result = await record(repo, {
+      subject: `trail init: first snapshot of ${realDir}`,
+      actor: opts.actor,
+      action: 'init',
+      allowEmpty: true,
+      onProgress: opts.onProgress,
+    });
+    await repo.updateRef(Refs.approved, result.commit!, undefined, 'trail init: first accepted baseline');
+    const watched: Watched = { name, dir: realDir, repo: repoPath };
+    await saveWatched([...(await listWatched()).filter((w) => w.name !== name), watched]);
+    return { watched, result };
+  } catch (err) {
+    // A half-made repository would block the next attempt: take it away again.
+    await fsp.rm(repoPath, { recursive: true, force: true });
+    throw err;
+  } finally {
+    await repo.lock.release().catch(() => {});
+    repo.close();
+  }
+}
+
+async function realParent(p: string): Promise<string> {
+  // The repository may not exist yet: resolve the nearest existing ancestor.
+  let cur = p;
+  for (;;) {
+    try {
+      return resolve(await fsp.realpath(cur), ...p.slice(cur.length).split('/').filter(Boolean));
+    } catch {
+      const up = resolve(cur, '..');
+      if (up === cur) return p;
+      cur = up;
+    }
+  }
+}

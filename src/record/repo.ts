@@ -1,0 +1,122 @@
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { run, type RunOptions, type RunResult } from '../util/exec.js';
+import { TrailError, Exit, errorCode } from '../util/errors.js';
+import { CatFile } from './catfile.js';
+import { RepoLock } from './lock.js';
+
+/** Version of what trail writes into a shadow repository (refs, tree layout, manifests). */
+export const FORMAT = 1;
+
+export const Refs = {
+  observed: 'refs/heads/observed',
+  approved: 'refs/heads/approved',
+  /** Real bytes of secret files, keyed by their HMAC. Not a branch: never pushed. */
+  secrets: 'refs/trail/secrets',
+  config: 'refs/trail/config',
+} as const;
+
+export interface RepoInfo {
+  format: number;
+  name: string;
+  /** The watched directory, absolute. */
+  dir: string;
+  created: string;
+}
+
+/** A clean environment for git: nothing inherited may redirect it to another repository or
+ * change how it writes (GIT_DIR, GIT_INDEX_FILE, a user's global config…). */
+export function gitEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GIT_')) env[k] = v;
+  return { ...env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', LC_ALL: 'C', ...extra };
+}
+
+/** The shadow repository: a bare git dir outside the watched directory, plus trail's own
+ * local state under `<gitDir>/trail/` (never pushed). */
+export class Repo {
+  readonly lock: RepoLock;
+  private catFile: CatFile | undefined;
+
+  private constructor(readonly gitDir: string, readonly info: RepoInfo) {
+    this.lock = new RepoLock(join(gitDir, 'trail', 'lock'));
+  }
+
+  get stateDir(): string {
+    return join(this.gitDir, 'trail');
+  }
+
+  static async create(gitDir: string, info: Omit<RepoInfo, 'format' | 'created'>): Promise<Repo> {
+    await fsp.mkdir(gitDir, { recursive: true, mode: 0o700 });
+    await fsp.chmod(gitDir, 0o700);
+    await run('git', ['init', '--bare', '--quiet', gitDir], { env: gitEnv() });
+    const full: RepoInfo = { format: FORMAT, created: new Date().toISOString(), ...info };
+    await fsp.mkdir(join(gitDir, 'trail'), { mode: 0o700 });
+    const repo = new Repo(gitDir, full);
+    // Reflogs keep every ref move: a forensic record of what trail itself did.
+    await repo.git(['config', 'core.logAllRefUpdates', 'always']);
+    await repo.git(['config', 'gc.auto', '0']); // maintenance is trail's, never inline in a commit
+    await repo.git(['symbolic-ref', 'HEAD', Refs.observed]);
+    await writeFileAtomic(join(gitDir, 'trail', 'repo.json'), JSON.stringify(full, null, 2) + '\n');
+    return repo;
+  }
+
+  static async open(gitDir: string): Promise<Repo> {
+    let text: string;
+    try {
+      text = await fsp.readFile(join(gitDir, 'trail', 'repo.json'), 'utf8');
+    } catch (err) {
+      if (errorCode(err) === 'ENOENT') throw new TrailError(`${gitDir} is not a trail shadow repository`, Exit.notInitialized);
+      throw err;
+    }
+    const info = JSON.parse(text) as RepoInfo;
+    if (info.format > FORMAT) {
+      throw new TrailError(`${gitDir} was written by a newer trail (format ${info.format}; this one reads up to ${FORMAT})`, Exit.error, 'upgrade trail');
+    }
+    return new Repo(gitDir, info);
+  }
+
+  git(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+    return run('git', ['--git-dir', this.gitDir, ...args], { ...opts, env: gitEnv(opts.env) });
+  }
+
+  async readRef(ref: string): Promise<string | undefined> {
+    const r = await this.git(['rev-parse', '--verify', '--quiet', ref + '^{commit}'], { okCodes: [0, 1] });
+    return r.code === 0 ? r.stdout.toString().trim() : undefined;
+  }
+
+  async resolve(rev: string): Promise<string> {
+    const r = await this.git(['rev-parse', '--verify', '--quiet', '--end-of-options', rev + '^{commit}'], { okCodes: [0, 1] });
+    if (r.code !== 0) throw new TrailError(`no such revision in the trail: ${rev}`, Exit.usage);
+    return r.stdout.toString().trim();
+  }
+
+  /** Moves a ref only if it still points where we think (compare-and-swap). */
+  async updateRef(ref: string, oid: string, expectedOld: string | undefined, reason: string): Promise<void> {
+    const old = expectedOld ?? '0'.repeat(40);
+    await this.git(['update-ref', '-m', reason, ref, oid, old]);
+  }
+
+  objects(): CatFile {
+    this.catFile ??= new CatFile(this.gitDir, gitEnv());
+    return this.catFile;
+  }
+
+  close(): void {
+    this.catFile?.close();
+    this.catFile = undefined;
+  }
+}
+
+/** temp + fsync + rename: readers see the old or the new file, never half of one. */
+export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600): Promise<void> {
+  const tmp = `${file}.tmp.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  const fh = await fsp.open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fsp.rename(tmp, file);
+}

@@ -1,0 +1,60 @@
+import picomatch from 'picomatch';
+import { toBytes } from '../util/bytes.js';
+
+/**
+ * Which paths are not recorded, and which are secrets. Globs are relative to the watched
+ * directory; a glob without '/' matches a name at any depth (as in .gitignore).
+ * picomatch: small, no dependencies, the matcher chokidar and micromatch use; Node's own
+ * path.matchesGlob is still experimental on Node 20.
+ */
+
+/** Editors' and tools' scratch files: short on purpose, documented in the README. */
+export const DEFAULT_IGNORES = [
+  '*.swp', '*.swo', '*.swx', // vim swap
+  '*~', '.#*', '#*#',        // emacs and others' backups and locks
+  '4913',                    // vim's probe that the directory is writable
+  '.pwd.lock',               // shadow-utils' lock on /etc
+  '.*.trail-tmp',            // trail's own temp files while it restores a file
+];
+
+/** Content that never leaves the host (the trail keeps a keyed digest instead). */
+export const DEFAULT_SECRETS = [
+  'shadow', 'shadow-', 'gshadow', 'gshadow-',
+  'ssh/ssh_host_*_key',
+  '**/*.key',
+  '**/private/**',
+  'letsencrypt/**/privkey*.pem',
+  'wireguard/**',
+  'NetworkManager/system-connections/**',
+  'security/opasswd',
+  'krb5.keytab',
+];
+
+export type Matcher = (path: string) => boolean;
+
+export function compileGlobs(globs: readonly string[]): Matcher {
+  const matchers = globs.filter(Boolean).map((g) => {
+    const pattern = toBytes(g.replace(/^\/+/, ''));
+    return picomatch(pattern, { dot: true, basename: !pattern.includes('/') });
+  });
+  if (!matchers.length) return () => false;
+  return (path) => matchers.some((m) => m(path));
+}
+
+export interface Rules {
+  ignored: Matcher;
+  secret: Matcher;
+}
+
+export function makeRules(extraIgnores: readonly string[], extraSecrets: readonly string[]): Rules {
+  return {
+    ignored: compileGlobs([...DEFAULT_IGNORES, ...extraIgnores]),
+    secret: compileGlobs([...DEFAULT_SECRETS, ...extraSecrets]),
+  };
+}
+
+/** Content that is a PEM private key is a secret wherever it lives. */
+export function looksLikePrivateKey(content: Buffer): boolean {
+  const i = content.indexOf('-----BEGIN ');
+  return i >= 0 && /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(content.toString('latin1', i, i + 80));
+}

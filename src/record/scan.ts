@@ -1,0 +1,270 @@
+import { closeSync, constants as C, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { byteCompare, joinPath } from '../util/bytes.js';
+import { errorCode } from '../util/errors.js';
+import { userName, groupName } from '../util/accounts.js';
+import { kindOfStat, splitDev, type Meta } from './meta.js';
+import type { ObjectWriter } from './objects.js';
+import { looksLikePrivateKey, type Rules } from './rules.js';
+import { placeholder, secretDigest } from './secrets.js';
+import { sameStat, type Entry, type State, type StatKey } from './state.js';
+import { readTreeXattrs, readXattrs } from './xattrs.js';
+
+export interface ScanOptions {
+  /** The watched directory, absolute. */
+  root: string;
+  rules: Rules;
+  /** The last recorded state; entries whose stat data still match are reused as they are. */
+  previous: State;
+  /** Re-read every file even when its stat data match (an attacker can restore mtimes). */
+  full?: boolean;
+  writer: ObjectWriter;
+  secretKey: Buffer;
+  maxFileSize: number;
+  /** Look only at these subtrees (byte strings; '' = everything). Paths of `previous`
+   * outside them are kept as they were. */
+  roots?: string[];
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface Skipped {
+  path: string;
+  reason: string;
+}
+
+export interface ScanResult {
+  state: State;
+  skipped: Skipped[];
+  ignored: number;
+  /** Files whose content was read (the rest were trusted on stat data). */
+  read: number;
+  files: number;
+  dirs: number;
+  bytes: number;
+}
+
+const READ_FLAGS = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK;
+
+/**
+ * Walks the watched directory and produces the state to record. Each file is opened with
+ * O_NOFOLLOW and checked to be the inode that was listed, so a path swapped for a symlink
+ * (to /root/.ssh/id_rsa, say) is never read through; a file that changes while it is read
+ * is read again, and recorded as skipped if it never holds still.
+ */
+export async function scan(opts: ScanOptions): Promise<ScanResult> {
+  const roots = normalizeRoots(opts.roots ?? ['']);
+  const state: State = new Map();
+  for (const [p, e] of opts.previous) if (!roots.some((r) => within(p, r))) state.set(p, e);
+
+  const listed: [string, Stats][] = [];
+  const skipped: Skipped[] = [];
+  let ignored = 0;
+  const lstat = (p: string) => lstatSync(abs(opts.root, p), { throwIfNoEntry: false });
+  const walk = (path: string, st: Stats) => {
+    listed.push([path, st]);
+    if (!st.isDirectory()) return;
+    let names: string[];
+    try {
+      names = readdirSync(abs(opts.root, path), { encoding: 'latin1' }) as unknown as string[];
+    } catch (err) {
+      if (errorCode(err) === 'ENOENT' || errorCode(err) === 'ENOTDIR') return;
+      skipped.push({ path, reason: reasonOf(err, 'cannot list') });
+      listed.pop();
+      listed.push([path, st]);
+      unlistable.add(path);
+      return;
+    }
+    names.sort(byteCompare);
+    for (const name of names) {
+      const child = joinPath(path, name);
+      if (opts.rules.ignored(child)) { ignored++; continue; }
+      const cst = lstat(child);
+      if (cst) walk(child, cst);
+    }
+  };
+  const unlistable = new Set<string>();
+  for (const r of roots) {
+    if (r !== '' && opts.rules.ignored(r)) continue;
+    const st = lstat(r);
+    if (st) walk(r, st);
+  }
+
+  const firstLink = new Map<string, string>();
+  const fresh: string[] = [];
+  let read = 0, files = 0, dirs = 0, bytes = 0, done = 0;
+  for (const [path, st] of listed) {
+    opts.onProgress?.(++done, listed.length);
+    const kind = kindOfStat(st);
+    const key: StatKey = { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+    const prev = opts.previous.get(path);
+    if (kind === 'dir') dirs++;
+    if (kind === 'file') { files++; bytes += st.size; }
+    let link: string | undefined;
+    if (kind === 'file' && st.nlink > 1) {
+      const id = `${st.dev}:${st.ino}`;
+      const first = firstLink.get(id);
+      if (first === undefined) firstLink.set(id, path);
+      else link = first;
+    }
+    if (prev && !opts.full && prev.meta.kind === kind && sameStat(prev.stat, key) && prev.meta.link === link && !prev.meta.skipped) {
+      state.set(path, prev);
+      continue;
+    }
+    const meta: Meta = baseMeta(st, kind);
+    if (link !== undefined) meta.link = link;
+    const entry: Entry = { meta, stat: key };
+    if (unlistable.has(path)) meta.skipped = skipped.find((s) => s.path === path)?.reason ?? 'cannot list';
+    try {
+      if (kind === 'file') {
+        read++;
+        await recordFile(opts, path, st, entry);
+      } else if (kind === 'symlink') {
+        entry.oid = await opts.writer.write('blob', readlinkSync(abs(opts.root, path), { encoding: 'buffer' }));
+      } else if (kind === 'char' || kind === 'block') {
+        meta.rdev = splitDev(st.rdev);
+      }
+    } catch (err) {
+      if (errorCode(err) === 'ENOENT') continue; // gone since it was listed: it is simply not there
+      meta.skipped = reasonOf(err, 'cannot read');
+      delete entry.oid;
+      delete entry.stat; // try again next time
+    }
+    if (meta.skipped && !unlistable.has(path)) skipped.push({ path, reason: meta.skipped });
+    state.set(path, entry);
+    fresh.push(path);
+  }
+
+  await addXattrs(opts.root, state, fresh, listed.length);
+  return { state, skipped, ignored, read, files, dirs, bytes };
+}
+
+function baseMeta(st: Stats, kind: Meta['kind']): Meta {
+  const meta: Meta = { kind, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+  const user = userName(st.uid);
+  const group = groupName(st.gid);
+  if (user !== undefined) meta.user = user;
+  if (group !== undefined) meta.group = group;
+  if (kind === 'file') meta.size = st.size;
+  if (kind !== 'dir') meta.mtime = st.mtimeMs;
+  return meta;
+}
+
+async function recordFile(opts: ScanOptions, path: string, listed: Stats, entry: Entry): Promise<void> {
+  const got = readStable(abs(opts.root, path), listed, opts.maxFileSize);
+  if ('skipped' in got) {
+    entry.meta.skipped = got.skipped;
+    return;
+  }
+  const { stat } = got;
+  entry.stat = { dev: stat.dev, ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs };
+  entry.meta.size = stat.size;
+  entry.meta.mtime = stat.mtimeMs;
+  if ('digest' in got) {
+    entry.meta.digest = got.digest;
+    return;
+  }
+  const content = got.content;
+  if (opts.rules.secret(path) || looksLikePrivateKey(content)) {
+    const digest = secretDigest(opts.secretKey, content);
+    entry.meta.secret = digest;
+    entry.secretOid = await opts.writer.write('blob', content);
+    entry.oid = await opts.writer.write('blob', placeholder(digest));
+  } else {
+    entry.oid = await opts.writer.write('blob', content);
+  }
+}
+
+type ReadResult = { content: Buffer; stat: Stats } | { digest: string; stat: Stats } | { skipped: string };
+
+function readStable(file: Buffer, listed: Stats, maxSize: number): ReadResult {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const fd = openSync(file, READ_FLAGS);
+    try {
+      const before = fstatSync(fd);
+      if (!before.isFile() || before.ino !== listed.ino || before.dev !== listed.dev) {
+        return { skipped: 'replaced while being recorded; will be recorded on the next pass' };
+      }
+      if (before.size > maxSize) {
+        const digest = hashFd(fd);
+        const after = fstatSync(fd);
+        if (after.mtimeMs === before.mtimeMs && after.size === before.size) return { digest, stat: after };
+        continue;
+      }
+      const content = readFd(fd, before.size);
+      const after = fstatSync(fd);
+      if (after.mtimeMs === before.mtimeMs && after.ctimeMs === before.ctimeMs && after.size === content.length) {
+        return { content, stat: after };
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return { skipped: 'kept changing while being read' };
+}
+
+function readFd(fd: number, sizeHint: number): Buffer {
+  let buf = Buffer.allocUnsafe(Math.max(sizeHint + 1, 4096));
+  let len = 0;
+  for (;;) {
+    if (len === buf.length) {
+      const bigger = Buffer.allocUnsafe(buf.length * 2);
+      buf.copy(bigger, 0, 0, len);
+      buf = bigger;
+    }
+    const n = readSync(fd, buf, len, buf.length - len, null);
+    if (n === 0) return buf.subarray(0, len);
+    len += n;
+  }
+}
+
+function hashFd(fd: number): string {
+  const h = createHash('sha256');
+  const chunk = Buffer.allocUnsafe(1 << 20);
+  let pos = 0;
+  for (;;) {
+    const n = readSync(fd, chunk, 0, chunk.length, pos);
+    if (n === 0) return h.digest('hex');
+    h.update(chunk.subarray(0, n));
+    pos += n;
+  }
+}
+
+async function addXattrs(root: string, state: State, fresh: string[], total: number): Promise<void> {
+  if (!fresh.length) return;
+  // One getfattr over the whole tree beats thousands of argument lists when most is new.
+  const all = fresh.length > 2000 && fresh.length > total / 2;
+  const found = all
+    ? await readTreeXattrs(root)
+    : await readXattrs(root, fresh, (p) => state.get(p)?.meta.kind === 'symlink');
+  for (const p of fresh) {
+    const x = found.get(p);
+    const e = state.get(p);
+    if (x && e) e.meta.xattrs = x;
+  }
+}
+
+export function abs(root: string, path: string): Buffer {
+  return Buffer.concat([Buffer.from(root, 'utf8'), Buffer.from(path === '' ? '' : '/' + path, 'latin1')]);
+}
+
+function within(path: string, root: string): boolean {
+  return root === '' || path === root || path.startsWith(root + '/');
+}
+
+function normalizeRoots(roots: string[]): string[] {
+  if (roots.includes('')) return [''];
+  const sorted = [...new Set(roots)].sort(byteCompare);
+  return sorted.filter((r, i) => !sorted.slice(0, i).some((o) => within(r, o)));
+}
+
+function reasonOf(err: unknown, what: string): string {
+  const code = errorCode(err);
+  const why: Record<string, string> = {
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    ELOOP: 'is a symlink now',
+    EIO: 'I/O error',
+    ENAMETOOLONG: 'name too long',
+  };
+  return `${what}: ${why[code ?? ''] ?? (err as Error).message}`;
+}

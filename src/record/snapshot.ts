@@ -1,0 +1,135 @@
+import { hostName } from '../util/accounts.js';
+import { asList, asNumber, readConfig, type Config } from './config.js';
+import { commitMessage, writeCommit, type Actor } from './commit.js';
+import { changeLine, diffStates, type Change } from './diff.js';
+import { HashOnlyWriter, LooseWriter, serializeTree, type ObjectWriter, type TreeItem } from './objects.js';
+import { Refs, type Repo } from './repo.js';
+import { readSecretIndex } from './readstate.js';
+import { makeRules } from './rules.js';
+import { scan, type ScanResult } from './scan.js';
+import { secretKey } from './secrets.js';
+import { loadCache, saveCache } from './statcache.js';
+import { writeSnapshotTree, type State } from './state.js';
+
+export interface RecordOptions {
+  subject: string;
+  actor: Actor;
+  /** What made this commit: init, snapshot, revert, watch… (the Trail-Action trailer). */
+  action: string;
+  body?: string[];
+  trailers?: Record<string, string | undefined>;
+  full?: boolean;
+  roots?: string[];
+  allowEmpty?: boolean;
+  /** The object writer; by default one suited to the expected number of objects. */
+  writer?: ObjectWriter;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface RecordResult {
+  /** The new commit, or undefined when nothing changed. */
+  commit?: string;
+  parent?: string;
+  changes: Change[];
+  scan: ScanResult;
+  state: State;
+}
+
+/** Writers for big batches are plugged in here (see objects.ts). */
+export let chooseWriter = (gitDir: string, _expectedObjects: number): ObjectWriter => new LooseWriter(gitDir);
+export function setWriterChooser(fn: typeof chooseWriter): void {
+  chooseWriter = fn;
+}
+
+async function scanAgainstHead(repo: Repo, config: Config, opts: { full?: boolean; roots?: string[]; writer?: ObjectWriter; hashOnly?: boolean; onProgress?: (d: number, t: number) => void }) {
+  const head = await repo.readRef(Refs.observed);
+  const cached = await loadCache(repo, head);
+  const rules = makeRules(asList(config.ignore), asList(config.secrets));
+  const writer = opts.hashOnly ? new HashOnlyWriter() : opts.writer ?? chooseWriter(repo.gitDir, cached.state.size === 0 ? Infinity : 0);
+  const result = await scan({
+    root: repo.info.dir,
+    rules,
+    previous: cached.state,
+    full: opts.full,
+    writer,
+    secretKey: await secretKey(repo),
+    maxFileSize: asNumber(config['snapshot.maxFileSize'], 128 << 20),
+    roots: opts.roots,
+    onProgress: opts.onProgress,
+  });
+  return { head, cached, result, writer };
+}
+
+/** What differs between the disk and the trail's last commit, without writing anything. */
+export async function drift(repo: Repo, opts: { full?: boolean; onProgress?: (d: number, t: number) => void } = {}): Promise<{ head?: string; changes: Change[]; scan: ScanResult }> {
+  const config = await readConfig(repo);
+  const { head, cached, result } = await scanAgainstHead(repo, config, { ...opts, hashOnly: true });
+  return { head, changes: diffStates(cached.state, result.state), scan: result };
+}
+
+/**
+ * Reconciles the disk against the trail's last commit and records what changed as one
+ * commit on `observed`. The caller holds the repository's write lock.
+ */
+export async function record(repo: Repo, opts: RecordOptions): Promise<RecordResult> {
+  const config = await readConfig(repo);
+  const { head, cached, result, writer } = await scanAgainstHead(repo, config, opts);
+  const changes = diffStates(cached.state, result.state);
+  const { root, trees } = await writeSnapshotTree(result.state, writer, cached.trees);
+  if (head && !changes.length && !opts.allowEmpty) {
+    await writer.finish();
+    await saveCache(repo, head, result.state, trees);
+    return { parent: head, changes, scan: result, state: result.state };
+  }
+  const secretsCommit = await recordSecrets(repo, writer, result.state, opts.actor);
+  const shown = changes.slice(0, 200).map(changeLine);
+  if (changes.length > shown.length) shown.push(`… and ${changes.length - shown.length} more`);
+  const commit = await writeCommit(writer, {
+    tree: root,
+    parents: head ? [head] : [],
+    author: opts.actor,
+    message: commitMessage(opts.subject, [...(opts.body ?? []), ...(shown.length && opts.action !== 'init' ? ['', ...shown] : [])], {
+      'Trail-Action': opts.action,
+      'Trail-Host': hostName(),
+      ...opts.trailers,
+    }),
+  });
+  await writer.finish();
+  // The secrets ref first: once `observed` names a secret's digest, its bytes are reachable.
+  if (secretsCommit) await repo.updateRef(Refs.secrets, secretsCommit.commit, secretsCommit.parent, `trail: ${opts.action}`);
+  await repo.updateRef(Refs.observed, commit, head, `trail: ${opts.action}`);
+  await saveCache(repo, commit, result.state, trees);
+  return { commit, parent: head, changes, scan: result, state: result.state };
+}
+
+/** Adds the real bytes of new secret versions to the local-only secrets ref, keyed by
+ * digest (fanned out by its first two hex digits). Returns the commit to point it at. */
+async function recordSecrets(repo: Repo, writer: ObjectWriter, state: State, actor: Actor): Promise<{ commit: string; parent?: string } | undefined> {
+  const known = await readSecretIndex(repo);
+  let added = 0;
+  for (const e of state.values()) {
+    if (e.meta.secret && e.secretOid && known.get(e.meta.secret) !== e.secretOid) {
+      known.set(e.meta.secret, e.secretOid);
+      added++;
+    }
+  }
+  if (!added) return undefined;
+  const fan = new Map<string, TreeItem[]>();
+  for (const [digest, oid] of known) {
+    const hex = digest.slice('hmac-sha256:'.length);
+    const list = fan.get(hex.slice(0, 2)) ?? [];
+    list.push({ name: hex.slice(2), mode: '100644', oid });
+    fan.set(hex.slice(0, 2), list);
+  }
+  const top: TreeItem[] = [];
+  for (const [dir, items] of fan) top.push({ name: dir, mode: '40000', oid: await writer.write('tree', serializeTree(items)) });
+  const tree = await writer.write('tree', serializeTree(top));
+  const parent = await repo.readRef(Refs.secrets);
+  const commit = await writeCommit(writer, {
+    tree,
+    parents: parent ? [parent] : [],
+    author: actor,
+    message: commitMessage(`secrets: ${added} new version(s)`, ['Local only: this ref is never pushed.'], { 'Trail-Action': 'secrets' }),
+  });
+  return { commit, parent };
+}

@@ -1,0 +1,61 @@
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { errorCode } from '../util/errors.js';
+import { readState } from './readstate.js';
+import { writeFileAtomic, type Repo } from './repo.js';
+import type { Entry, State } from './state.js';
+
+/**
+ * The last recorded state with the stat data of each path, so that the next scan reads only
+ * what changed (git's index plays this part for git). It is derived data: when it is
+ * missing, damaged or belongs to another commit than the trail's head, it is rebuilt from
+ * the commit, without stat data, and every file is read once more.
+ */
+interface CacheFile {
+  version: 1;
+  commit: string;
+  written: number;
+  entries: Record<string, Entry>;
+  trees: string[];
+}
+
+export interface Cached {
+  state: State;
+  /** Ids of the trees of that snapshot: unchanged folders are not written again. */
+  trees: Set<string>;
+}
+
+// A file whose mtime is this close to the moment the cache is written could change again
+// within the same timestamp tick without its stat data changing ("racy git"): such entries
+// keep no stat data and are read again next time.
+const RACY_MS = 2000;
+
+function cacheFile(repo: Repo): string {
+  return join(repo.stateDir, 'index.json');
+}
+
+export async function loadCache(repo: Repo, head: string | undefined): Promise<Cached> {
+  if (!head) return { state: new Map(), trees: new Set() };
+  try {
+    const data = JSON.parse(await fsp.readFile(cacheFile(repo), 'utf8')) as CacheFile;
+    if (data.version === 1 && data.commit === head) {
+      return { state: new Map(Object.entries(data.entries)), trees: new Set(data.trees) };
+    }
+  } catch (err) {
+    if (errorCode(err) !== 'ENOENT' && !(err instanceof SyntaxError)) throw err;
+  }
+  return { state: await readState(repo, head), trees: new Set() };
+}
+
+export async function saveCache(repo: Repo, commit: string, state: State, trees: Set<string>): Promise<void> {
+  const now = Date.now();
+  const entries: Record<string, Entry> = {};
+  for (const [p, e] of state) {
+    if (e.stat && Math.max(e.stat.mtimeMs, e.stat.ctimeMs) >= now - RACY_MS) {
+      const { stat: _racy, ...rest } = e;
+      entries[p] = rest;
+    } else entries[p] = e;
+  }
+  const data: CacheFile = { version: 1, commit, written: now, entries, trees: [...trees] };
+  await writeFileAtomic(cacheFile(repo), JSON.stringify(data));
+}

@@ -1,0 +1,97 @@
+import { byteCompare, parentOf, baseName } from '../util/bytes.js';
+import { EMPTY_TREE, hashObject, serializeTree, type ObjectWriter, type TreeItem } from './objects.js';
+import { treeMode, serializeManifest, type Meta } from './meta.js';
+import { contentName, metaName, formatBlob, META_DIR, MANIFEST } from './layout.js';
+import { FORMAT } from './repo.js';
+
+/** One path of a snapshot. Paths are byte strings relative to the watched dir; '' is the
+ * watched dir itself. */
+export interface Entry {
+  meta: Meta;
+  /** Blob of the content as the trail shows it: file bytes, symlink target, or, for a
+   * secret, the placeholder. */
+  oid?: string;
+  /** A secret's real bytes (local only). */
+  secretOid?: string;
+  /** Stat data that lets the next scan trust `oid` without reading the file again. */
+  stat?: StatKey;
+}
+
+export interface StatKey {
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
+export type State = Map<string, Entry>;
+
+export function sameStat(a: StatKey | undefined, b: StatKey): boolean {
+  return !!a && a.ino === b.ino && a.dev === b.dev && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
+}
+
+/** Folders of a state, deepest first, each with its direct children sorted by name. */
+function foldersDeepestFirst(state: State): [string, string[]][] {
+  const children = new Map<string, string[]>();
+  for (const [path, e] of state) {
+    if (e.meta.kind === 'dir' && !children.has(path)) children.set(path, []);
+    if (path === '') continue;
+    const parent = parentOf(path);
+    let list = children.get(parent);
+    if (!list) children.set(parent, (list = []));
+    list.push(path);
+  }
+  const depth = (p: string) => (p === '' ? 0 : p.split('/').length);
+  return [...children.entries()]
+    .map(([dir, kids]) => [dir, kids.sort(byteCompare)] as [string, string[]])
+    .sort((a, b) => depth(b[0]) - depth(a[0]) || byteCompare(a[0], b[0]));
+}
+
+/**
+ * Builds the commit tree of a state: content trees, one manifest per folder, .trail/FORMAT.
+ * Only trees whose id is not in `known` are written, so an unchanged folder costs a hash,
+ * not a write. Returns the root tree id and the ids of every folder's trees.
+ */
+export async function writeSnapshotTree(state: State, writer: ObjectWriter, known: Set<string> = new Set()): Promise<{ root: string; trees: Set<string> }> {
+  const contentTree = new Map<string, string>();
+  const metaTree = new Map<string, string>();
+  const trees = new Set<string>();
+  let rootItems: TreeItem[] = [];
+  const put = async (type: 'tree' | 'blob', data: Buffer) => {
+    const oid = hashObject(type, data);
+    if (!known.has(oid)) await writer.write(type, data);
+    trees.add(oid);
+    return oid;
+  };
+  for (const [dir, kids] of foldersDeepestFirst(state)) {
+    const self = state.get(dir)?.meta ?? { kind: 'dir', mode: 0o755, uid: 0, gid: 0 };
+    const items: TreeItem[] = [];
+    const metaItems: TreeItem[] = [];
+    const metas: [string, Meta][] = [];
+    for (const path of kids) {
+      const e = state.get(path)!;
+      const name = baseName(path);
+      metas.push([name, e.meta]);
+      const mode = treeMode(e.meta);
+      if (mode === '40000') {
+        items.push({ name: contentName(name, dir === ''), mode, oid: contentTree.get(path) ?? EMPTY_TREE });
+        const m = metaTree.get(path);
+        if (m) metaItems.push({ name: metaName(name), mode: '40000', oid: m });
+      } else if (mode && e.oid) {
+        items.push({ name: contentName(name, dir === ''), mode, oid: e.oid });
+      }
+    }
+    metaItems.push({ name: MANIFEST, mode: '100644', oid: await put('blob', serializeManifest(self, metas)) });
+    if (dir === '') rootItems = items;
+    else contentTree.set(dir, await put('tree', serializeTree(items)));
+    metaTree.set(dir, await put('tree', serializeTree(metaItems)));
+  }
+  const trailTree = await put('tree', serializeTree([
+    { name: 'FORMAT', mode: '100644', oid: await put('blob', formatBlob(FORMAT)) },
+    { name: 'meta', mode: '40000', oid: metaTree.get('')! },
+  ]));
+  rootItems.push({ name: META_DIR, mode: '40000', oid: trailTree });
+  const root = await put('tree', serializeTree(rootItems));
+  return { root, trees };
+}
