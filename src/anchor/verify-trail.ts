@@ -145,7 +145,9 @@ export async function verify(gitDir: string, rev: string | undefined, opts: Veri
       fail('digest-mismatch', mismatch);
       continue;
     }
-    v.pendingCalendars = [...new Set(pendingOf(d.timestamp).map((p) => p.attestation.uri!))];
+    // A pending attestation stays in the proof after its upgrade (as the reference client
+    // keeps it); it is only "waiting" while nothing below its node reached a block.
+    v.pendingCalendars = [...new Set(pendingOf(d.timestamp).filter((p) => !p.node.isTimestampComplete()).map((p) => p.attestation.uri!))];
     const btc = await checkAgainstBlocks(d.timestamp, explorer);
     v.bitcoin = btc.checks;
     if (btc.anchoredAt !== undefined) v.anchoredAt = btc.anchoredAt;
