@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { Refs, type Repo } from '../record/repo.js';
 import { contentName, metaName, META_DIR, MANIFEST } from '../record/layout.js';
 import { parseManifest } from '../record/meta.js';
-import { baseName, parentOf, display } from '../util/bytes.js';
+import { baseName, parentOf, safeText } from '../util/bytes.js';
 import { makeOut, relativeTime } from './output.js';
 import { globals, openTrail } from './session.js';
 import { watchedPath } from './paths.js';
@@ -94,7 +94,7 @@ export function registerLog(program: Command): void {
       for (const e of entries) {
         const when = new Date(e.date);
         const action = e.trailers['Trail-Action'] ? out.color.dim(` [${e.trailers['Trail-Action']}]`) : '';
-        out.line(`${out.color.yellow(e.commit.slice(0, 12))}  ${when.toISOString().slice(0, 16).replace('T', ' ')} ${out.color.dim(`(${relativeTime(when)})`)}  ${out.color.bold(e.author)}  ${display(e.subject)}${action}`);
+        out.line(`${out.color.yellow(e.commit.slice(0, 12))}  ${when.toISOString().slice(0, 16).replace('T', ' ')} ${out.color.dim(`(${relativeTime(when)})`)}  ${out.color.bold(safeText(e.author))}  ${safeText(e.subject)}${action}`);
       }
       if (!entries.length) out.line('no commits');
       out.result({ commits: entries });

@@ -2,7 +2,8 @@ import { hostName } from '../util/accounts.js';
 import { asList, asNumber, readConfig, type Config } from './config.js';
 import { commitMessage, writeCommit, type Actor } from './commit.js';
 import { changeLine, diffStates, type Change } from './diff.js';
-import { HashOnlyWriter, LooseWriter, serializeTree, type ObjectWriter, type TreeItem } from './objects.js';
+import { HashOnlyWriter, serializeTree, type ObjectWriter, type TreeItem } from './objects.js';
+import { chooseWriter } from './packwriter.js';
 import { Refs, type Repo } from './repo.js';
 import { readSecretIndex } from './readstate.js';
 import { makeRules } from './rules.js';
@@ -35,17 +36,12 @@ export interface RecordResult {
   state: State;
 }
 
-/** Writers for big batches are plugged in here (see objects.ts). */
-export let chooseWriter = (gitDir: string, _expectedObjects: number): ObjectWriter => new LooseWriter(gitDir);
-export function setWriterChooser(fn: typeof chooseWriter): void {
-  chooseWriter = fn;
-}
-
 async function scanAgainstHead(repo: Repo, config: Config, opts: { full?: boolean; roots?: string[]; writer?: ObjectWriter; hashOnly?: boolean; onProgress?: (d: number, t: number) => void }) {
   const head = await repo.readRef(Refs.observed);
   const cached = await loadCache(repo, head);
   const rules = makeRules(asList(config.ignore), asList(config.secrets));
-  const writer = opts.hashOnly ? new HashOnlyWriter() : opts.writer ?? chooseWriter(repo.gitDir, cached.state.size === 0 ? Infinity : 0);
+  const writer = opts.hashOnly ? new HashOnlyWriter() : opts.writer ?? chooseWriter(repo.gitDir, cached.warm ? 0 : Infinity);
+  // A cold cache means every file is read again: that is a batch, and a pack wins.
   const result = await scan({
     root: repo.info.dir,
     rules,

@@ -23,6 +23,8 @@ export interface Cached {
   state: State;
   /** Ids of the trees of that snapshot: unchanged folders are not written again. */
   trees: Set<string>;
+  /** False when rebuilt from the commit: every file will be read again. */
+  warm: boolean;
 }
 
 // A file whose mtime is this close to the moment the cache is written could change again
@@ -35,16 +37,16 @@ function cacheFile(repo: Repo): string {
 }
 
 export async function loadCache(repo: Repo, head: string | undefined): Promise<Cached> {
-  if (!head) return { state: new Map(), trees: new Set() };
+  if (!head) return { state: new Map(), trees: new Set(), warm: false };
   try {
     const data = JSON.parse(await fsp.readFile(cacheFile(repo), 'utf8')) as CacheFile;
     if (data.version === 1 && data.commit === head) {
-      return { state: new Map(Object.entries(data.entries)), trees: new Set(data.trees) };
+      return { state: new Map(Object.entries(data.entries)), trees: new Set(data.trees), warm: true };
     }
   } catch (err) {
     if (errorCode(err) !== 'ENOENT' && !(err instanceof SyntaxError)) throw err;
   }
-  return { state: await readState(repo, head), trees: new Set() };
+  return { state: await readState(repo, head), trees: new Set(), warm: false };
 }
 
 export async function saveCache(repo: Repo, commit: string, state: State, trees: Set<string>): Promise<void> {

@@ -124,3 +124,9 @@ export function baseName(path: string): string {
 export function byteCompare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/** Already-decoded text (a commit message, a user name) made safe for a terminal: control
+ * characters, including ESC of escape sequences, are shown as \xNN. */
+export function safeText(text: string): string {
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'));
+}
