@@ -9,7 +9,7 @@
 //   answer that parses but carries no attestation would be merged as if it were a stamp.
 //   Every answer is checked before it is used; a failure is one calendar's failure, never
 //   the batch's.
-import { ots, isBitcoin, isPending, type OtsTimestamp } from './ots-package.js';
+import { ots, isBitcoin, isPending, quietPackage, type OtsTimestamp } from './ots-package.js';
 
 export class CalendarError extends Error {
   constructor(readonly url: string, readonly reason: string) {
@@ -47,7 +47,7 @@ function remote(url: string, timeoutMs: number) {
 export async function submitDigest(url: string, digest: Buffer, timeoutMs: number): Promise<OtsTimestamp> {
   let answer: OtsTimestamp;
   try {
-    answer = await withDeadline(remote(url, timeoutMs).submit(Array.from(digest)), timeoutMs * 2, url);
+    answer = await quietPackage(() => withDeadline(remote(url, timeoutMs).submit(Array.from(digest)), timeoutMs * 2, url));
   } catch (err) {
     if (err instanceof CalendarError) throw err;
     throw new CalendarError(url, describe(err, timeoutMs));
@@ -67,7 +67,7 @@ export type UpgradeAnswer =
 /** GET /timestamp/<hex>: the continuation of a pending proof, once it is in a block. */
 export async function fetchUpgrade(url: string, commitment: number[], timeoutMs: number): Promise<UpgradeAnswer> {
   try {
-    const t = await withDeadline(remote(url, timeoutMs).getTimestamp(commitment), timeoutMs * 2, url);
+    const t = await quietPackage(() => withDeadline(remote(url, timeoutMs).getTimestamp(commitment), timeoutMs * 2, url));
     if (![...t.getAttestations()].some(isBitcoin)) return { kind: 'pending' };
     return { kind: 'upgraded', timestamp: t };
   } catch (err) {

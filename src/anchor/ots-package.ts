@@ -97,6 +97,33 @@ export function ots(): OtsModule {
   return cached;
 }
 
+/**
+ * Runs `fn` with the package's own console output dropped (it logs progress and parse
+ * complaints with console.log/error, e.g. "Unknown operation tag" for a calendar's garbage;
+ * trail reports those as results instead). Only calls made from the package's files are
+ * dropped — anything else logged meanwhile, by trail or a neighbour, still goes through.
+ */
+export async function quietPackage<T>(fn: () => Promise<T>): Promise<T> {
+  if (quietDepth++ === 0) {
+    saved = { log: console.log, error: console.error };
+    const filter = (orig: (...a: unknown[]) => void) => (...args: unknown[]) => {
+      if (!/node_modules[\\/]opentimestamps[\\/]/.test(new Error().stack ?? '')) orig(...args);
+    };
+    console.log = filter(saved.log);
+    console.error = filter(saved.error);
+  }
+  try {
+    return await fn();
+  } finally {
+    if (--quietDepth === 0 && saved) {
+      console.log = saved.log;
+      console.error = saved.error;
+    }
+  }
+}
+let quietDepth = 0;
+let saved: { log: typeof console.log; error: typeof console.error } | undefined;
+
 export function isPending(a: OtsAttestation): boolean {
   return a instanceof ots().Notary.PendingAttestation;
 }

@@ -8,7 +8,7 @@ import { submitDigest, CalendarError } from './calendar-client.js';
 import { checkAnchorOptions, type AnchorOptions } from './options.js';
 import { ots, type OtsTimestamp } from './ots-package.js';
 import { writeProofNotes } from './shadow-git.js';
-import { loadQueue, saveQueue, scanForUnstamped, noteCalendarFailure, noteCalendarSuccess } from './stamp-queue.js';
+import { loadQueue, saveQueue, scanForUnstamped, noteCalendarFailure, noteCalendarSuccess, type StampQueue } from './stamp-queue.js';
 import { leafForCommit } from './what-is-stamped.js';
 
 export interface StampOptions extends AnchorOptions {
@@ -69,8 +69,7 @@ export async function stampBatch(gitDir: string, opts: StampOptions): Promise<St
       .map((url) => ({ url, ok: false, skipped: true, error: `backing off until ${new Date(q.calendars[url]!.nextTryAt).toISOString()}` }));
     if (eligible.length < opts.minCalendars) {
       await saveQueue(gitDir, q);
-      const wake = Math.min(...opts.calendars.map((url) => q.calendars[url]?.nextTryAt ?? now));
-      return { ...base, outcome: 'deferred', calendars: skipped, nextAttemptAt: wake };
+      return { ...base, outcome: 'deferred', calendars: skipped, nextAttemptAt: enoughCalendarsAt(q, opts, now) };
     }
 
     const leaves = ids.map(leafForCommit);
@@ -102,8 +101,7 @@ export async function stampBatch(gitDir: string, opts: StampOptions): Promise<St
         e.lastError = why;
       }
       await saveQueue(gitDir, q);
-      const wake = Math.min(...opts.calendars.map((url) => q.calendars[url]?.nextTryAt ?? now));
-      return { ...base, outcome: 'too-few-calendars', calendars, nextAttemptAt: wake };
+      return { ...base, outcome: 'too-few-calendars', calendars, nextAttemptAt: enoughCalendarsAt(q, opts, now) };
     }
 
     // The tip is a node shared by every leaf's tree: merging the answers there completes
@@ -117,4 +115,10 @@ export async function stampBatch(gitDir: string, opts: StampOptions): Promise<St
     await saveQueue(gitDir, q);
     return { ...base, outcome: 'stamped', stamped: ids, queued: 0, calendars };
   });
+}
+
+/** When minCalendars calendars will be out of backoff again. */
+function enoughCalendarsAt(q: StampQueue, opts: AnchorOptions, now: number): number {
+  const ready = opts.calendars.map((url) => Math.max(now, q.calendars[url]?.nextTryAt ?? 0)).sort((a, b) => a - b);
+  return ready[opts.minCalendars - 1] ?? now;
 }
