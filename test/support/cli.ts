@@ -1,0 +1,52 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const BIN = join(ROOT, 'bin', 'trail.js');
+export const MAKE_TREE = join(ROOT, 'bench', 'make-etc-tree.py');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  json: any;
+}
+
+/** Runs the real trail command with its own TRAIL_HOME. */
+export function trail(home: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: { ...process.env, NO_COLOR: '1', ...opts.env, TRAIL_HOME: home } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      let json: unknown;
+      if (args.includes('--json')) {
+        try { json = JSON.parse(stdout); } catch { json = undefined; }
+      }
+      resolve({ code: code ?? -1, stdout, stderr, json });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+export function tempDir(prefix = 'trail-test-'): { path: string; cleanup: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export function makeTree(dest: string, files: number, seed = 1): void {
+  const r = spawnSync('python3', [MAKE_TREE, dest, '--files', String(files), '--seed', String(seed)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`make-etc-tree failed: ${r.stderr}`);
+}
+
+/** Plain git on a shadow repository, for checking what trail wrote without trail's code. */
+export function git(repo: string, args: string[], input?: string | Buffer): { code: number; stdout: Buffer; stderr: string } {
+  const r = spawnSync('git', ['--git-dir', repo, ...args], { input, maxBuffer: 1 << 30, env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' } });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString() };
+}
