@@ -103,9 +103,16 @@ export async function verify(gitDir: string, rev: string | undefined, opts: Veri
     findings.push({ severity: 'fail', kind: 'object-integrity', message: `history cannot be walked: ${(err as Error).message}` });
     commits = [];
   }
-  const proofs = await readProofs(gitDir);
+  let proofs: Map<string, Buffer>;
+  try {
+    proofs = await readProofs(gitDir);
+  } catch (err) {
+    findings.push({ severity: 'fail', kind: 'object-integrity', message: `the proof notes cannot be read: ${(err as Error).message}` });
+    proofs = new Map();
+  }
   const queue = await loadQueue(gitDir);
-  const hadProof = await everNoted(gitDir);
+  // Unreadable notes history (corrupt objects) is already a finding above.
+  const hadProof = await everNoted(gitDir).catch(() => new Set<string>());
   const explorer = opts.offline ? undefined : new EsploraClient(opts.esplora, opts.timeoutMs);
   const maxDelay = opts.maxProofDelaySeconds ?? 2 * 86400;
 
@@ -192,7 +199,8 @@ export async function verify(gitDir: string, rev: string | undefined, opts: Veri
 
 /** `git fsck`: every object re-hashed, every link present; one finding per complaint. */
 async function checkObjects(gitDir: string): Promise<Finding[]> {
-  const r = await git(gitDir, ['fsck', '--no-dangling', '--no-progress'], undefined, [0, 1, 2, 4, 8, 128]);
+  // fsck's exit status is a bit set of problem kinds; any non-zero one is a finding.
+  const r = await git(gitDir, ['fsck', '--no-dangling', '--no-progress'], undefined, Array.from({ length: 256 }, (_, i) => i));
   if (r.code === 0) return [];
   const lines = (r.stderr + '\n' + r.stdout.toString('utf8')).split('\n').map((l) => l.trim()).filter((l) => /^(error|fatal|missing|broken|bad|hash mismatch)/i.test(l));
   const out: Finding[] = lines.slice(0, 50).map((l) => {
