@@ -1,0 +1,40 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { trail, tempDir, git } from '../support/cli.js';
+
+test('config: defaults listed, set is validated and kept with history, ignore takes effect', async (t) => {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  const home = join(tmp.path, 'home');
+  const dir = join(tmp.path, 'etc');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'keep.conf'), 'a');
+  const init = await trail(home, ['init', dir, '--json']);
+  const list = await trail(home, ['config', 'list', '--json']);
+  assert.deepEqual(list.json.settings.ignore, []);
+  assert.equal(list.json.settings['snapshot.maxFileSize'], 128 * 1024 * 1024);
+  const bad = await trail(home, ['config', 'set', 'snapshot.maxFileSize', 'lots']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /invalid value for snapshot.maxFileSize/);
+  const unknown = await trail(home, ['config', 'set', 'no.such', '1']);
+  assert.equal(unknown.code, 2);
+  assert.equal((await trail(home, ['config', 'set', 'ignore', '*.bak, cache/**'])).code, 0);
+  const got = await trail(home, ['config', 'get', 'ignore', '--json']);
+  assert.deepEqual(got.json.value, ['*.bak', 'cache/**']);
+  // Settings have their own history in the shadow repository.
+  const repo = init.json.repo as string;
+  const log = git(repo, ['log', '--format=%s', 'refs/trail/config']).stdout.toString();
+  assert.match(log, /config: set ignore/);
+  writeFileSync(join(dir, 'x.bak'), 'ignored');
+  mkdirSync(join(dir, 'cache'));
+  writeFileSync(join(dir, 'cache', 'c'), 'ignored');
+  writeFileSync(join(dir, 'seen.conf'), 'recorded');
+  const st = await trail(home, ['status', '--json']);
+  // `cache/**` covers the folder itself too, as a .gitignore `cache/` would.
+  assert.deepEqual(st.json.changes.map((c: { path: string }) => c.path), ['seen.conf']);
+  assert.equal((await trail(home, ['config', 'unset', 'ignore'])).code, 0);
+  const after = await trail(home, ['config', 'get', 'ignore', '--json']);
+  assert.deepEqual(after.json.value, []);
+});

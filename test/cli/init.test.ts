@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, statSync, writeFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { trail, tempDir, git } from '../support/cli.js';
+
+test('init records a first commit on observed and approved, writes nothing into the dir, repo 0700', async (t) => {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  const home = join(tmp.path, 'home');
+  const dir = join(tmp.path, 'etc');
+  mkdirSync(join(dir, 'ssh'), { recursive: true });
+  writeFileSync(join(dir, 'hosts'), '127.0.0.1 localhost\n');
+  writeFileSync(join(dir, 'ssh', 'sshd_config'), 'PermitRootLogin no\n');
+  const before = readdirSync(dir).sort();
+  const r = await trail(home, ['init', dir, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.json.name, 'tmp-' + dir.split('/').slice(2).join('-').replace(/[^A-Za-z0-9._-]/g, '_'));
+  assert.equal(r.json.files, 2);
+  assert.deepEqual(readdirSync(dir).sort(), before, 'nothing written into the watched dir');
+  const repo = r.json.repo as string;
+  assert.equal(statSync(repo).mode & 0o777, 0o700);
+  const observed = git(repo, ['rev-parse', 'refs/heads/observed']).stdout.toString().trim();
+  assert.equal(git(repo, ['rev-parse', 'refs/heads/approved']).stdout.toString().trim(), observed);
+  assert.equal(observed, r.json.commit);
+  assert.equal(git(repo, ['cat-file', 'blob', `${observed}:.trail/FORMAT`]).stdout.toString(), 'trail 1\n');
+  assert.equal(git(repo, ['cat-file', 'blob', `${observed}:ssh/sshd_config`]).stdout.toString(), 'PermitRootLogin no\n');
+  const manifest = git(repo, ['cat-file', 'blob', `${observed}:.trail/meta/ssh/@meta`]).stdout.toString();
+  assert.match(manifest, /"name":"sshd_config","kind":"file","mode":"0644"/);
+  assert.equal(git(repo, ['fsck', '--strict']).code, 0);
+  const list = await trail(home, ['list', '--json']);
+  assert.deepEqual(list.json.trails.map((x: { dir: string }) => x.dir), [dir]);
+});
+
+test('init refuses, clearly: missing dir, a file, twice, repo inside the dir', async (t) => {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  const home = join(tmp.path, 'home');
+  const dir = join(tmp.path, 'etc');
+  mkdirSync(dir);
+  writeFileSync(join(tmp.path, 'file'), 'x');
+  const missing = await trail(home, ['init', join(tmp.path, 'nope')]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /does not exist/);
+  const file = await trail(home, ['init', join(tmp.path, 'file')]);
+  assert.equal(file.code, 2);
+  assert.match(file.stderr, /not a directory/);
+  const inside = await trail(home, ['init', dir, '--repo', join(dir, 'shadow.git')]);
+  assert.equal(inside.code, 2);
+  assert.match(inside.stderr, /inside/);
+  assert.deepEqual(readdirSync(dir), [], 'nothing was created in the watched dir');
+  assert.equal((await trail(home, ['init', dir])).code, 0);
+  const twice = await trail(home, ['init', dir]);
+  assert.equal(twice.code, 2);
+  assert.match(twice.stderr, /already/);
+});
+
+test('several watched dirs: --name chooses, the current dir chooses, forget stops tracking', async (t) => {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  const home = join(tmp.path, 'home');
+  for (const n of ['a', 'b']) {
+    mkdirSync(join(tmp.path, n));
+    writeFileSync(join(tmp.path, n, 'f'), n);
+    assert.equal((await trail(home, ['init', join(tmp.path, n), '--name', n])).code, 0);
+  }
+  const ambiguous = await trail(home, ['status'], { cwd: tmp.path });
+  assert.equal(ambiguous.code, 2);
+  assert.match(ambiguous.stderr, /several directories are watched.*a → .*b → /);
+  const byCwd = await trail(home, ['status', '--json'], { cwd: join(tmp.path, 'b') });
+  assert.equal(byCwd.json.name, 'b');
+  const byName = await trail(home, ['status', '--json', '--name', 'a'], { cwd: tmp.path });
+  assert.equal(byName.json.name, 'a');
+  const forget = await trail(home, ['forget', 'a', '--delete-repo', '--json']);
+  assert.equal(forget.code, 0, forget.stderr);
+  const list = await trail(home, ['list', '--json']);
+  assert.deepEqual(list.json.trails.map((x: { name: string }) => x.name), ['b']);
+  const onlyOne = await trail(home, ['status', '--json'], { cwd: tmp.path });
+  assert.equal(onlyOne.json.name, 'b');
+});
