@@ -43,3 +43,22 @@ export function checkAnchorOptions(o: AnchorOptions): void {
   if (!(o.batchSeconds >= 0)) throw new Error(`anchor.batchSeconds must be ≥ 0, got ${o.batchSeconds}`);
   if (!(o.timeoutMs > 0)) throw new Error(`anchor.timeoutMs must be > 0, got ${o.timeoutMs}`);
 }
+
+/** The anchor.* settings out of trail's config (a plain key → value record, so that anchor/
+ * does not depend on record/). Unset keys take the defaults above. minCalendars is capped at
+ * the number of calendars: the default of 2 must not break a single-calendar setup. */
+export function anchorOptionsFromConfig(cfg: Record<string, unknown>): AnchorOptions {
+  const d = DEFAULT_ANCHOR_OPTIONS;
+  const list = (v: unknown) => (Array.isArray(v) ? v.map(String) : typeof v === 'string' && v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : undefined);
+  const calendars = list(cfg['anchor.calendars']) ?? d.calendars;
+  const o: AnchorOptions = {
+    calendars,
+    minCalendars: Math.min(num(cfg['anchor.minCalendars']) ?? d.minCalendars, calendars.length),
+    batchSeconds: num(cfg['anchor.batchSeconds']) ?? d.batchSeconds,
+    esplora: typeof cfg['anchor.esplora'] === 'string' && cfg['anchor.esplora'] ? (cfg['anchor.esplora'] as string) : d.esplora,
+    timeoutMs: num(cfg['anchor.timeoutMs']) ?? d.timeoutMs,
+  };
+  checkAnchorOptions(o);
+  return o;
+}

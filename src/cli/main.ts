@@ -11,6 +11,10 @@ import { registerLog } from './log.js';
 import { registerDiff } from './diff.js';
 import { registerShow } from './show.js';
 import { registerRevert } from './revert.js';
+import { registerStamp } from './stamp.js';
+import { registerUpgrade } from './upgrade.js';
+import { registerProof } from './proof.js';
+import { registerVerify } from './verify.js';
 
 const GUIDE = `trail keeps a git history of a directory such as /etc: what changed, who changed it,
 proof of when, and a way back.
@@ -34,7 +38,7 @@ export function buildProgram(): Command {
   program.action(() => {
     process.stdout.write(GUIDE + '\n');
   });
-  for (const register of [registerInit, registerList, registerForget, registerConfig, registerSnapshot, registerStatus, registerLog, registerDiff, registerShow, registerRevert]) {
+  for (const register of [registerInit, registerList, registerForget, registerConfig, registerSnapshot, registerStatus, registerLog, registerDiff, registerShow, registerRevert, registerStamp, registerUpgrade, registerProof, registerVerify]) {
     register(program);
   }
   return program;

@@ -35,6 +35,11 @@ export const KEYS: Record<string, KeySpec> = {
   secrets: { default: [], doc: 'extra globs whose content never leaves the host (added to the built-in list)', parse: list },
   'snapshot.maxFileSize': { default: 128 * 1024 ** 2, doc: 'files larger than this are recorded by digest and metadata only', parse: bytes },
   'lock.timeoutMs': { default: 30_000, doc: 'how long a writer waits for another before giving up', parse: positive },
+  'anchor.calendars': { default: ['https://a.pool.opentimestamps.org', 'https://b.pool.opentimestamps.org', 'https://a.pool.eternitywall.com', 'https://ots.btc.catallaxy.com'], doc: 'OpenTimestamps calendars (comma-separated URLs) that new commits are stamped with', parse: list },
+  'anchor.minCalendars': { default: 2, doc: 'calendars that must answer for a batch to count as stamped (else it stays queued)', parse: (t) => { const n = positive(t); if (!Number.isInteger(n)) throw new Error('expected a whole number'); return n; } },
+  'anchor.batchSeconds': { default: 300, doc: 'new commits wait at most this long to be stamped together in one batch', parse: positive },
+  'anchor.esplora': { default: 'https://blockstream.info/api', doc: 'esplora-style explorer whose block merkle roots trail verify trusts', parse: (t) => new URL(t.trim()).toString().replace(/\/+$/, '') },
+  'anchor.timeoutMs': { default: 10_000, doc: 'per request to a calendar or the explorer', parse: positive },
 };
 
 export type Config = Record<string, Value>;

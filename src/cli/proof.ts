@@ -1,0 +1,37 @@
+import { writeFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { exportProof } from '../anchor/index.js';
+import { TrailError, Exit } from '../util/errors.js';
+import { makeOut } from './output.js';
+import { globals, openTrail } from './session.js';
+
+export function registerProof(program: Command): void {
+  program
+    .command('proof')
+    .argument('<rev>', 'the commit whose proof to export')
+    .option('-o, --output <file>', 'write the .ots here (default: standard output, unless it is a terminal)')
+    .description("export a commit's OpenTimestamps proof (.ots), checkable without trail")
+    .addHelpText(
+      'after',
+      '\nThe proof stamps the commit id itself (SHA-1 file hash):\n  ots verify -d <commit id> FILE.ots\n\nExamples:\n  trail proof observed -o last.ots\n  trail proof 1a2b3c4d --json',
+    )
+    .action(async (rev: string, opts: { output?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const out = makeOut(g.json);
+      const repo = await openTrail(g);
+      let p;
+      try {
+        p = await exportProof(repo.gitDir, rev);
+      } catch (err) {
+        throw new TrailError((err as Error).message, Exit.error);
+      }
+      if (opts.output) {
+        await writeFile(opts.output, p.ots);
+        out.line(`proof of ${p.commit} written to ${opts.output}; check it with: ots verify -d ${p.commit} ${opts.output}`);
+      } else if (!g.json) {
+        if (process.stdout.isTTY) throw new TrailError('the proof is binary: name a file with -o FILE, or redirect standard output', Exit.usage);
+        process.stdout.write(p.ots);
+      }
+      out.result({ commit: p.commit, ots: p.ots.toString('base64'), ...(opts.output ? { file: opts.output } : {}) });
+    });
+}

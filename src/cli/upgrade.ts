@@ -1,0 +1,23 @@
+import type { Command } from 'commander';
+import { readConfig } from '../record/config.js';
+import { upgrade, anchorOptionsFromConfig } from '../anchor/index.js';
+import { makeOut, plural } from './output.js';
+import { globals, openTrail } from './session.js';
+
+export function registerUpgrade(program: Command): void {
+  program
+    .command('upgrade')
+    .description('fetch Bitcoin attestations for pending proofs from the calendars')
+    .addHelpText('after', '\nA calendar confirms a few hours after stamping; until then nothing changes.\n\nExamples:\n  trail upgrade\n  trail upgrade --json')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const out = makeOut(g.json);
+      const repo = await openTrail(g);
+      const opts = anchorOptionsFromConfig(await readConfig(repo));
+      const r = await upgrade(repo.gitDir, opts);
+      out.line(`${plural(r.upgraded.length, 'proof')} upgraded to Bitcoin, ${r.pending.length} still pending, ${r.complete} already complete`);
+      for (const p of r.problems) out.warn(`calendar ${p.calendar}: ${p.reason}`);
+      if (r.unreadable.length) out.warn(`${plural(r.unreadable.length, 'proof')} do not parse (see trail verify)`);
+      out.result(r);
+    });
+}

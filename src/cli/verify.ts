@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import { readConfig } from '../record/config.js';
+import { verify, anchorOptionsFromConfig, VERIFY_EXIT } from '../anchor/index.js';
+import { makeOut, plural } from './output.js';
+import { globals, openTrail } from './session.js';
+
+export function registerVerify(program: Command): void {
+  program
+    .command('verify')
+    .argument('[rev]', 'verify this commit and its history (default: every trail ref)')
+    .option('--offline', 'do not ask the explorer: Bitcoin attestations stay unchecked')
+    .description('check objects, proofs and Bitcoin attestations of the trail (exit 0 verified, 10 pending, 11 failed)')
+    .addHelpText(
+      'after',
+      '\nBlock merkle roots come from the explorer in anchor.esplora, which this check trusts.\n\nExamples:\n  trail verify\n  trail verify observed~10 --json\n  trail verify --offline',
+    )
+    .action(async (rev: string | undefined, opts: { offline?: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      const out = makeOut(g.json);
+      const repo = await openTrail(g);
+      const a = anchorOptionsFromConfig(await readConfig(repo));
+      const r = await verify(repo.gitDir, rev, { esplora: a.esplora, timeoutMs: a.timeoutMs, offline: !!opts.offline });
+      const c = r.counts;
+      const head = r.status === 'verified' ? out.color.green('verified') : r.status === 'pending' ? out.color.yellow('pending') : out.color.red('FAILED');
+      out.line(`${head}: ${plural(c.verified + c.pending + c.failed, 'commit')} — ${c.verified} anchored in Bitcoin, ${c.pending} pending, ${c.failed} failed`);
+      out.line(r.explorer ? out.color.dim(`block merkle roots from ${r.explorer} (trusted)`) : out.color.dim('offline: no Bitcoin attestation was checked'));
+      for (const f of r.findings.filter((x) => x.severity === 'fail')) out.line(`${out.color.red('failed')}  ${f.kind}${f.commit ? ' ' + f.commit.slice(0, 12) : ''}: ${f.message}`);
+      for (const f of r.findings.filter((x) => x.severity === 'warn')) out.line(`${out.color.yellow('warning')} ${f.kind}${f.commit ? ' ' + f.commit.slice(0, 12) : ''}: ${f.message}`);
+      const waiting = r.commits.filter((v) => v.status === 'pending');
+      if (waiting.length) {
+        const oldest = waiting.reduce((m, v) => Math.min(m, v.time), Infinity);
+        out.line(`${plural(waiting.length, 'commit')} pending, the oldest from ${new Date(oldest * 1000).toISOString()}: ${waiting[0]!.reasons[0] ?? ''}`);
+      }
+      out.result(r);
+      process.exitCode = VERIFY_EXIT[r.status];
+    });
+}
