@@ -29,6 +29,11 @@ const positive = (text: string): number => {
   return n;
 };
 
+const oneOf = (...allowed: string[]) => (text: string): string => {
+  if (!allowed.includes(text.trim())) throw new Error(`expected one of ${allowed.join(', ')}`);
+  return text.trim();
+};
+
 /** Every key trail knows, with its default. Other parts of trail add theirs here. */
 export const KEYS: Record<string, KeySpec> = {
   ignore: { default: [], doc: 'extra globs (relative to the watched dir) that are not recorded', parse: list },

@@ -32,6 +32,33 @@ export interface Cached {
 // keep no stat data and are read again next time.
 const RACY_MS = 2000;
 
+// A long-running process (trail watch) keeps the last state in memory: parsing index.json
+// costs ~300 ms and writing it ~230 ms at 50k files, per commit. The memo is used only while
+// the trail's head is still the commit it belongs to, so another writer's commit simply
+// makes it stale (the file, or the commit, is read instead).
+interface Memo {
+  commit: string;
+  cached: Cached;
+  /** Newer than index.json: written out by flushCache. */
+  dirty: boolean;
+}
+const memos = new Map<string, Memo>();
+let inMemory = false;
+
+/** Keeps caches in memory and defers writing index.json to flushCache (for daemons). */
+export function keepCacheInMemory(on: boolean): void {
+  inMemory = on;
+  if (!on) memos.clear();
+}
+
+/** Writes the in-memory cache of `repo` to index.json, if it is newer. Caller holds the lock. */
+export async function flushCache(repo: Repo): Promise<void> {
+  const memo = memos.get(repo.gitDir);
+  if (!memo?.dirty) return;
+  await writeCacheFile(repo, memo.commit, memo.cached.state, memo.cached.trees, Date.now());
+  memo.dirty = false;
+}
+
 function cacheFile(repo: Repo): string {
   return join(repo.stateDir, 'index.json');
 }
@@ -51,13 +78,27 @@ export async function loadCache(repo: Repo, head: string | undefined): Promise<C
 
 export async function saveCache(repo: Repo, commit: string, state: State, trees: Set<string>): Promise<void> {
   const now = Date.now();
-  const entries: Record<string, Entry> = {};
-  for (const [p, e] of state) {
-    if (e.stat && Math.max(e.stat.mtimeMs, e.stat.ctimeMs) >= now - RACY_MS) {
-      const { stat: _racy, ...rest } = e;
-      entries[p] = rest;
-    } else entries[p] = e;
+  if (inMemory) {
+    const kept: State = new Map();
+    for (const [p, e] of state) kept.set(p, racy(e, now) ? withoutStat(e) : e);
+    memos.set(repo.gitDir, { commit, cached: { state: kept, trees, warm: true }, dirty: true });
+    return;
   }
+  await writeCacheFile(repo, commit, state, trees, now);
+}
+
+function racy(e: Entry, now: number): boolean {
+  return !!e.stat && Math.max(e.stat.mtimeMs, e.stat.ctimeMs) >= now - RACY_MS;
+}
+
+function withoutStat(e: Entry): Entry {
+  const { stat: _racy, ...rest } = e;
+  return rest;
+}
+
+async function writeCacheFile(repo: Repo, commit: string, state: State, trees: Set<string>, now: number): Promise<void> {
+  const entries: Record<string, Entry> = {};
+  for (const [p, e] of state) entries[p] = racy(e, now) ? withoutStat(e) : e;
   const data: CacheFile = { version: 1, commit, written: now, entries, trees: [...trees] };
   await writeFileAtomic(cacheFile(repo), JSON.stringify(data));
 }
