@@ -1,0 +1,111 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync, readFileSync, utimesSync, statSync, chmodSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { trail, tempDir, git } from '../support/cli.js';
+
+async function setup(t: { after(fn: () => void): void }) {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  const home = join(tmp.path, 'home');
+  const dir = join(tmp.path, 'etc');
+  mkdirSync(join(dir, 'nginx'), { recursive: true });
+  writeFileSync(join(dir, 'nginx', 'nginx.conf'), 'worker_processes 1;\n');
+  writeFileSync(join(dir, 'nginx', 'mime.types'), 'text/html html;\n');
+  writeFileSync(join(dir, 'hosts'), '127.0.0.1 localhost\n');
+  const init = await trail(home, ['init', dir, '--json']);
+  assert.equal(init.code, 0, init.stderr);
+  return { home, dir, repo: init.json.repo as string, first: init.json.commit as string };
+}
+
+test('status: exit 3 on drift; --full catches a content change whose size and mtime were restored', async (t) => {
+  const { home, dir } = await setup(t);
+  assert.equal((await trail(home, ['status'])).code, 0);
+  const f = join(dir, 'hosts');
+  const st = statSync(f);
+  // Wait until the cache trusts this file's stat data, then change a byte in place and put
+  // size and mtime back: only re-reading can see it.
+  await new Promise((r) => setTimeout(r, 2100));
+  await trail(home, ['snapshot']); // refreshes the stat cache now that the file is not racy
+  writeFileSync(f, '127.0.0.2 localhost\n');
+  utimesSync(f, st.atime, st.mtime);
+  const fast = await trail(home, ['status', '--json']);
+  const full = await trail(home, ['status', '--full', '--json']);
+  assert.equal(full.code, 3);
+  assert.deepEqual(full.json.changes.map((c: { path: string }) => c.path), ['hosts']);
+  assert.equal(full.json.read, 3, '--full re-read every file');
+  // The fast path trusts stat data (ctime changed here, so it may see it too): never more.
+  assert.ok(fast.json.changes.length <= 1);
+});
+
+test('log with a path, show, diff between revisions and against the disk', async (t) => {
+  const { home, dir, first } = await setup(t);
+  writeFileSync(join(dir, 'nginx', 'nginx.conf'), 'worker_processes 4;\n');
+  const a = await trail(home, ['snapshot', '-m', 'more workers', '--json']);
+  chmodSync(join(dir, 'nginx', 'mime.types'), 0o600);
+  const b = await trail(home, ['snapshot', '-m', 'tighten mime.types', '--json']);
+  chmodSync(join(dir, 'nginx', 'nginx.conf'), 0o640);
+  const c = await trail(home, ['snapshot', '-m', 'nginx.conf mode', '--json']);
+
+  const all = await trail(home, ['log', '--json']);
+  assert.deepEqual(all.json.commits.map((x: { subject: string }) => x.subject), ['nginx.conf mode', 'tighten mime.types', 'more workers', `trail init: first snapshot of ${dir}`]);
+  // Only commits that changed nginx.conf's content or metadata, not its neighbour's.
+  const one = await trail(home, ['log', 'nginx/nginx.conf', '--json']);
+  assert.deepEqual(one.json.commits.map((x: { commit: string }) => x.commit), [c.json.commit, a.json.commit, first]);
+
+  const show = await trail(home, ['show', a.json.commit]);
+  assert.match(show.stdout, /more workers/);
+  assert.match(show.stdout, /-worker_processes 1;\n\+worker_processes 4;/);
+  const showB = await trail(home, ['show', b.json.commit, '--json']);
+  assert.deepEqual(showB.json.changes, [{ path: 'nginx/mime.types', change: 'metadata', details: ['mode 0644 → 0600'] }]);
+
+  const d = await trail(home, ['diff', first, c.json.commit, '--json']);
+  assert.deepEqual(d.json.changes.map((x: { path: string }) => x.path), ['nginx/mime.types', 'nginx/nginx.conf']);
+  writeFileSync(join(dir, 'hosts'), 'changed on disk\n');
+  const disk = await trail(home, ['diff']);
+  assert.match(disk.stdout, /\+changed on disk/);
+  const limited = await trail(home, ['diff', '--json', first, c.json.commit, '--', 'nginx/mime.types']);
+  assert.deepEqual(limited.json.changes.map((x: { path: string }) => x.path), ['nginx/mime.types']);
+});
+
+test('revert: --dry-run changes nothing; paths limit it; changes on disk are recorded first', async (t) => {
+  const { home, dir, repo, first } = await setup(t);
+  writeFileSync(join(dir, 'hosts'), 'evil\n');
+  writeFileSync(join(dir, 'nginx', 'nginx.conf'), 'evil too\n');
+  writeFileSync(join(dir, 'new.conf'), 'new\n');
+  const dry = await trail(home, ['revert', first, '--dry-run', '--json']);
+  assert.equal(dry.code, 0);
+  assert.deepEqual(dry.json.plan.write.sort(), ['hosts', 'nginx/nginx.conf']);
+  assert.deepEqual(dry.json.plan.remove, ['new.conf']);
+  assert.equal(readFileSync(join(dir, 'hosts'), 'utf8'), 'evil\n', 'dry run wrote nothing');
+  const head = git(repo, ['rev-parse', 'refs/heads/observed']).stdout.toString().trim();
+  assert.equal(head, first, 'dry run recorded nothing');
+
+  const some = await trail(home, ['revert', first, 'hosts', '--json']);
+  assert.equal(some.code, 0, some.stderr);
+  assert.equal(readFileSync(join(dir, 'hosts'), 'utf8'), '127.0.0.1 localhost\n');
+  assert.equal(readFileSync(join(dir, 'nginx', 'nginx.conf'), 'utf8'), 'evil too\n', 'other paths untouched');
+  assert.ok(existsSync(join(dir, 'new.conf')));
+  // The evil state was recorded before the revert, by an unknown actor, then the revert.
+  const log = git(repo, ['log', '--format=%an|%s', 'refs/heads/observed']).stdout.toString().trim().split('\n');
+  assert.equal(log.length, 3);
+  assert.match(log[0]!, /\|revert of hosts to /);
+  assert.match(log[1]!, /^unknown\|changes found before a revert/);
+  const evil = git(repo, ['cat-file', 'blob', 'refs/heads/observed~1:hosts']).stdout.toString();
+  assert.equal(evil, 'evil\n');
+});
+
+test('an interrupted revert is finished by the next command, which says so', async (t) => {
+  const { home, dir, repo, first } = await setup(t);
+  writeFileSync(join(dir, 'hosts'), 'changed\n');
+  await trail(home, ['snapshot']);
+  // What a revert leaves behind when it is killed after writing its journal.
+  writeFileSync(join(repo, 'trail', 'revert-journal.json'), JSON.stringify({ target: first, paths: [], by: 'alice', pid: 999999, started: new Date().toISOString() }));
+  const r = await trail(home, ['snapshot', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /finished a revert to .* that was interrupted \(started by alice/);
+  assert.equal(readFileSync(join(dir, 'hosts'), 'utf8'), '127.0.0.1 localhost\n');
+  assert.ok(!existsSync(join(repo, 'trail', 'revert-journal.json')));
+  const last = git(repo, ['log', '-1', '--format=%an|%s', 'refs/heads/observed']).stdout.toString();
+  assert.match(last, /^alice\|finish interrupted revert of everything/);
+});

@@ -1,0 +1,61 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { trail, tempDir, git } from '../support/cli.js';
+
+const SHADOW = 'root:$6$verysecretsalt$hashedpasswordbytes:19000:0:99999:7:::\n';
+const KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----\n';
+
+/** Every object reachable from the refs that would ever be pushed (branches, notes). */
+function pushableBytes(repo: string): Buffer {
+  const objs = git(repo, ['rev-list', '--objects', '--all', '--exclude=refs/trail/*', '--all']).stdout.toString();
+  // --exclude applies to the next --all only; list the pushable refs explicitly instead.
+  void objs;
+  const refs = git(repo, ['for-each-ref', '--format=%(refname)', 'refs/heads', 'refs/notes']).stdout.toString().split('\n').filter(Boolean);
+  const list = git(repo, ['rev-list', '--objects', ...refs]).stdout.toString().split('\n').filter(Boolean).map((l) => l.split(' ')[0]).join('\n');
+  return git(repo, ['cat-file', '--batch'], list + '\n').stdout;
+}
+
+test('secrets: placeholders with a keyed digest in the trail, real bytes only on the host, restored by revert', async (t) => {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  const home = join(tmp.path, 'home');
+  const dir = join(tmp.path, 'etc');
+  mkdirSync(join(dir, 'ssh'), { recursive: true });
+  mkdirSync(join(dir, 'app'));
+  writeFileSync(join(dir, 'shadow'), SHADOW);
+  chmodSync(join(dir, 'shadow'), 0o640);
+  writeFileSync(join(dir, 'ssh', 'ssh_host_ed25519_key'), 'ed25519 key bytes\n');
+  writeFileSync(join(dir, 'app', 'innocent.pem'), KEY); // found by content, not by name
+  writeFileSync(join(dir, 'hosts'), 'public\n');
+  const init = await trail(home, ['init', dir, '--json']);
+  assert.equal(init.code, 0, init.stderr);
+  const repo = init.json.repo as string;
+
+  const shown = git(repo, ['cat-file', 'blob', 'refs/heads/observed:shadow']).stdout.toString();
+  assert.match(shown, /^trail: the content of this file is a secret and stays on its host\nhmac-sha256:[0-9a-f]{64}\n$/);
+  const pushable = pushableBytes(repo);
+  for (const secret of ['verysecretsalt', 'ed25519 key bytes', 'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ']) {
+    assert.equal(pushable.includes(secret), false, `no pushable object holds "${secret}"`);
+  }
+  assert.ok(pushable.includes('public'), 'the check does see ordinary content');
+  // The digest is keyed: it is not the plain sha256 of the content.
+  const { createHash } = await import('node:crypto');
+  assert.ok(!shown.includes(createHash('sha256').update(SHADOW).digest('hex')));
+
+  // A change of a secret is visible (the digest changes) …
+  writeFileSync(join(dir, 'shadow'), SHADOW.replace('verysecretsalt', 'newsalt'));
+  const st = await trail(home, ['status', '--json']);
+  assert.deepEqual(st.json.changes.map((c: { path: string; change: string }) => `${c.change} ${c.path}`), ['modified shadow']);
+  const snap = await trail(home, ['snapshot', '--json']);
+  assert.equal(snap.code, 0);
+  const diff = await trail(home, ['show', snap.json.commit]);
+  assert.match(diff.stdout, /secret: content stays on the host and is not shown/);
+  assert.ok(!diff.stdout.includes('newsalt') && !diff.stdout.includes('verysecretsalt'));
+  // … and a revert brings the real bytes back, from the local-only ref.
+  const rev = await trail(home, ['revert', 'approved', 'shadow', '--json']);
+  assert.equal(rev.code, 0, rev.stderr);
+  assert.equal(readFileSync(join(dir, 'shadow'), 'utf8'), SHADOW);
+  assert.equal(git(repo, ['for-each-ref', 'refs/heads/*']).stdout.toString().includes('secrets'), false);
+});
