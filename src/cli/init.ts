@@ -24,6 +24,10 @@ export function registerInit(program: Command): void {
       out.line(`  shadow repository: ${watched.repo}`);
       out.line(`  first commit ${result.commit!.slice(0, 12)} is the accepted baseline (approved)`);
       if (s.ignored) out.line(`  ${plural(s.ignored, 'path')} ignored by the ignore rules`);
+      if (s.digestOnly.length) {
+        out.line(out.color.yellow(`  ${plural(s.digestOnly.length, 'file')} larger than snapshot.maxFileSize recorded by digest only (content not kept, cannot be reverted):`));
+        for (const p of s.digestOnly.slice(0, 20)) out.line(`    ${display(p)}`);
+      }
       if (s.skipped.length) {
         out.line(out.color.yellow(`  ${plural(s.skipped.length, 'path')} skipped:`));
         for (const k of s.skipped.slice(0, 20)) out.line(`    ${display(k.path)}: ${k.reason}`);
@@ -39,6 +43,7 @@ export function registerInit(program: Command): void {
         bytes: s.bytes,
         ignored: s.ignored,
         skipped: s.skipped.map((k) => ({ path: display(k.path), reason: k.reason })),
+        digestOnly: s.digestOnly.map(display),
         seconds,
       });
     });

@@ -25,6 +25,7 @@ export function registerSnapshot(program: Command): void {
         printChanges(out, res.changes, 50);
       } else out.line('nothing changed since the last commit');
       for (const k of res.scan.skipped) out.warn(`skipped ${display(k.path)}: ${k.reason}`);
-      out.result({ commit: res.commit ?? null, parent: res.parent ?? null, changes: changesJson(res.changes), skipped: res.scan.skipped.map((k) => ({ path: display(k.path), reason: k.reason })) });
+      for (const p of res.scan.digestOnly) out.warn(`${display(p)} is larger than snapshot.maxFileSize: recorded by digest only, its content is not kept`);
+      out.result({ commit: res.commit ?? null, parent: res.parent ?? null, changes: changesJson(res.changes), skipped: res.scan.skipped.map((k) => ({ path: display(k.path), reason: k.reason })), digestOnly: res.scan.digestOnly.map(display) });
     });
 }

@@ -35,6 +35,8 @@ export interface Skipped {
 export interface ScanResult {
   state: State;
   skipped: Skipped[];
+  /** Files read now that were larger than maxFileSize: recorded by digest, content not kept. */
+  digestOnly: string[];
   ignored: number;
   /** Files whose content was read (the rest were trusted on stat data). */
   read: number;
@@ -91,6 +93,7 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
 
   const firstLink = new Map<string, string>();
   const fresh: string[] = [];
+  const digestOnly: string[] = [];
   let read = 0, files = 0, dirs = 0, bytes = 0, done = 0;
   for (const [path, st] of listed) {
     opts.onProgress?.(++done, listed.length);
@@ -118,6 +121,7 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
       if (kind === 'file') {
         read++;
         await recordFile(opts, path, st, entry);
+        if (meta.digest !== undefined) digestOnly.push(path);
       } else if (kind === 'symlink') {
         entry.oid = await opts.writer.write('blob', readlinkSync(abs(opts.root, path), { encoding: 'buffer' }));
       } else if (kind === 'char' || kind === 'block') {
@@ -135,7 +139,7 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
   }
 
   await addXattrs(opts.root, state, fresh, listed.length);
-  return { state, skipped, ignored, read, files, dirs, bytes };
+  return { state, skipped, digestOnly, ignored, read, files, dirs, bytes };
 }
 
 function baseMeta(st: Stats, kind: Meta['kind']): Meta {
