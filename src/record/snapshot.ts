@@ -13,7 +13,8 @@ import { loadCache, saveCache } from './statcache.js';
 import { writeSnapshotTree, type State } from './state.js';
 
 export interface RecordOptions {
-  subject: string;
+  /** A function gets the changes found, for callers that learn what changed only here. */
+  subject: string | ((changes: Change[]) => string);
   actor: Actor;
   /** What made this commit: init, snapshot, revert, watch… (the Trail-Action trailer). */
   action: string;
@@ -84,7 +85,7 @@ export async function record(repo: Repo, opts: RecordOptions): Promise<RecordRes
     tree: root,
     parents: head ? [head] : [],
     author: opts.actor,
-    message: commitMessage(opts.subject, [...(opts.body ?? []), ...(shown.length && opts.action !== 'init' ? ['', ...shown] : [])], {
+    message: commitMessage(typeof opts.subject === 'function' ? opts.subject(changes) : opts.subject, [...(opts.body ?? []), ...(shown.length && opts.action !== 'init' ? ['', ...shown] : [])], {
       'Trail-Action': opts.action,
       'Trail-Host': hostName(),
       ...opts.trailers,
