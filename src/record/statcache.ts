@@ -51,10 +51,11 @@ export function keepCacheInMemory(on: boolean): void {
   if (!on) memos.clear();
 }
 
-/** Writes the in-memory cache of `repo` to index.json, if it is newer. Caller holds the lock. */
-export async function flushCache(repo: Repo): Promise<void> {
+/** Writes the in-memory cache of `repo` to index.json if it is newer and still belongs to
+ * the trail's head (another writer's fresher file is left alone). Caller holds the lock. */
+export async function flushCache(repo: Repo, head: string | undefined): Promise<void> {
   const memo = memos.get(repo.gitDir);
-  if (!memo?.dirty) return;
+  if (!memo?.dirty || memo.commit !== head) return;
   await writeCacheFile(repo, memo.commit, memo.cached.state, memo.cached.trees, Date.now());
   memo.dirty = false;
 }
