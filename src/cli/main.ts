@@ -11,6 +11,8 @@ import { registerLog } from './log.js';
 import { registerDiff } from './diff.js';
 import { registerShow } from './show.js';
 import { registerRevert } from './revert.js';
+import { registerWatch } from './watch.js';
+import { registerService } from './service.js';
 import { registerStamp } from './stamp.js';
 import { registerUpgrade } from './upgrade.js';
 import { registerProof } from './proof.js';
@@ -38,7 +40,7 @@ export function buildProgram(): Command {
   program.action(() => {
     process.stdout.write(GUIDE + '\n');
   });
-  for (const register of [registerInit, registerList, registerForget, registerConfig, registerSnapshot, registerStatus, registerLog, registerDiff, registerShow, registerRevert, registerStamp, registerUpgrade, registerProof, registerVerify]) {
+  for (const register of [registerInit, registerList, registerForget, registerConfig, registerSnapshot, registerStatus, registerLog, registerDiff, registerShow, registerRevert, registerStamp, registerUpgrade, registerProof, registerVerify, registerWatch, registerService]) {
     register(program);
   }
   return program;

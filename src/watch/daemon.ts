@@ -1,0 +1,406 @@
+import { asList, asNumber, readConfig, type Config } from '../record/config.js';
+import { invokingActor, type Actor } from '../record/commit.js';
+import type { Change } from '../record/diff.js';
+import { listWatched, type Watched } from '../record/registry.js';
+import { Refs, Repo } from '../record/repo.js';
+import { makeRules } from '../record/rules.js';
+import { record, type RecordResult } from '../record/snapshot.js';
+import { flushCache, keepCacheInMemory } from '../record/statcache.js';
+import { display } from '../util/bytes.js';
+import { Exit, TrailError, errorCode } from '../util/errors.js';
+import { ChokidarSource } from './chokidar-source.js';
+import { Debouncer, type Batch } from './debounce.js';
+import { DirSource } from './dir-source.js';
+import type { Log } from './log.js';
+import { collapseRoots } from './roots.js';
+import { WatchLimitError, type EventSource, type SourceKind } from './source.js';
+
+/** Runs `fn` as the repository's one writer (the CLI passes asWriter: lock, then finish an
+ * interrupted revert). Taken per commit and never while idle, so that `trail snapshot` and
+ * `trail revert` work while the daemon runs. */
+export type WithLock = <T>(repo: Repo, purpose: string, fn: () => Promise<T>) => Promise<T>;
+
+export interface DaemonOptions {
+  /** Watched names; empty = every watched directory of the host. */
+  names: string[];
+  /** Overrides watch.source. */
+  source?: 'auto' | SourceKind;
+  log: Log;
+  withLock: WithLock;
+}
+
+// Who made a change is not known to a plain event source; attribution comes with audit.
+const UNKNOWN: Actor = { name: 'unknown' };
+const UNKNOWN_TRAILER = { 'Trail-Actor': 'unknown (seen by trail watch)' };
+const IDLE_FLUSH_MS = 5000;
+// Without events (watch limit reached) the full reconcile is all there is: run it often.
+const DEGRADED_RECONCILE_S = 60;
+
+const VERB: Record<Change['change'], string> = { added: 'added', deleted: 'removed', modified: 'changed', metadata: 'changed metadata of', type: 'changed type of' };
+
+export function subjectOf(changes: Change[]): string {
+  if (!changes.length) return 'no change';
+  if (changes.length === 1) return `${VERB[changes[0]!.change]} ${display(changes[0]!.path)}`;
+  const names = changes.slice(0, 3).map((c) => display(c.path)).join(', ');
+  return `${changes.length} changes: ${names}${changes.length > 3 ? ', …' : ''}`;
+}
+
+function mergeBatch(a: Batch | undefined, b: Batch | undefined): Batch | undefined {
+  if (!a || !b) return a ?? b;
+  for (const p of b.paths) a.paths.add(p);
+  a.firstSeen = Math.min(a.firstSeen, b.firstSeen);
+  return a;
+}
+
+/** Watches one directory: event source → debouncer → one commit at a time. */
+class RepoWatcher {
+  repo!: Repo;
+  private config!: Config;
+  private source: EventSource | undefined;
+  private debouncer!: Debouncer;
+  private chain: Promise<unknown> = Promise.resolve();
+  /** Batches waiting for the commit in progress to finish: merged into one commit. */
+  private queued: Batch | undefined;
+  private failed: Batch | undefined;
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private reconcileTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private reconcileQueued = false;
+  private degraded: WatchLimitError | undefined;
+  private stopped = false;
+
+  constructor(readonly watched: Watched, private readonly d: DaemonOptions) {}
+
+  private get name(): string {
+    return this.watched.name;
+  }
+
+  private log(level: Parameters<Log['write']>[0], event: string, msg: string, fields: Record<string, unknown> = {}): void {
+    this.d.log.write(level, event, `${this.name}: ${msg}`, { name: this.name, ...fields });
+  }
+
+  async start(): Promise<void> {
+    this.repo = await Repo.open(this.watched.repo);
+    this.config = await readConfig(this.repo);
+    this.debouncer = new Debouncer(this.quietMs(), this.maxDelayMs(), (b) => this.enqueue(b));
+    // Watches first, then the start-up reconcile: a change made in between is seen by both,
+    // never by neither.
+    await this.startSource();
+    await this.serial(() => this.catchUp());
+    await this.serial(() => this.event('watch-start', `trail watch started (${this.sourceLabel()})`, [
+      `pid ${process.pid}; event source: ${this.sourceLabel()}`,
+      'From here on every change is recorded within a quiet window of the change.',
+    ]));
+    this.log('notice', 'start', `watching ${this.watched.dir} (${this.sourceLabel()})`, { dir: this.watched.dir, source: this.source?.kind ?? 'none', watches: this.source?.watches() ?? 0 });
+    this.scheduleReconcile();
+  }
+
+  async stop(reason: string): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const t of [this.retryTimer, this.reconcileTimer, this.idleTimer]) clearTimeout(t);
+    await this.source?.close();
+    this.source = undefined;
+    const pending = mergeBatch(mergeBatch(this.debouncer.take(), this.queued), this.failed);
+    this.queued = this.failed = undefined;
+    if (pending) await this.serial(() => this.commitBatch(pending, true));
+    await this.serial(() => this.event('watch-stop', `trail watch stopped (${reason})`, [
+      `pid ${process.pid} stopped on ${reason}. Changes from now on are recorded when trail watch starts again, as changed while not watching.`,
+    ]));
+    await this.serial(() => this.flushToDisk());
+    this.log('notice', 'stop', `stopped watching ${this.watched.dir} (${reason})`, { reason });
+    this.repo.close();
+  }
+
+  async reload(): Promise<void> {
+    const before = this.config;
+    this.config = await readConfig(this.repo);
+    this.debouncer.setTimes(this.quietMs(), this.maxDelayMs());
+    const changed = (k: string) => JSON.stringify(before[k]) !== JSON.stringify(this.config[k]);
+    // A raised inotify limit, another source or other ignore rules need fresh watches; what
+    // happened while they were being replaced is found by the reconcile that follows.
+    if (this.degraded || changed('watch.source') || changed('ignore')) {
+      await this.source?.close();
+      this.source = undefined;
+      this.degraded = undefined;
+      await this.startSource();
+      this.requestReconcile('config reloaded');
+    }
+    this.scheduleReconcile();
+    this.log('info', 'reload', `configuration reloaded (quiet ${this.quietMs()} ms, max delay ${this.maxDelayMs()} ms, reconcile every ${this.reconcileSeconds()} s, ${this.sourceLabel()})`);
+  }
+
+  private quietMs(): number {
+    return asNumber(this.config['watch.quietMs'], 300);
+  }
+  private maxDelayMs(): number {
+    return Math.max(asNumber(this.config['watch.maxDelayMs'], 2000), this.quietMs());
+  }
+  private reconcileSeconds(): number {
+    const s = asNumber(this.config['watch.reconcileSeconds'], 3600);
+    return this.degraded ? Math.min(s, DEGRADED_RECONCILE_S) : s;
+  }
+
+  private sourceLabel(): string {
+    if (this.degraded || !this.source) return `no event source: full reconcile every ${this.reconcileSeconds()} s`;
+    return `${this.source.kind}, ${this.source.watches()} watches`;
+  }
+
+  private async startSource(): Promise<void> {
+    const setting = String(this.d.source ?? this.config['watch.source'] ?? 'auto');
+    const kind: SourceKind = setting === 'chokidar' || (setting === 'auto' && process.platform !== 'linux') ? 'chokidar' : 'inotify';
+    const opts = {
+      root: this.watched.dir,
+      rules: makeRules(asList(this.config.ignore), asList(this.config.secrets)),
+      events: {
+        touched: (paths: string[]) => { if (!this.stopped) this.debouncer.add(paths); },
+        lost: (reason: string) => {
+          this.log('warning', 'lost', `events may have been missed (${reason}); reconciling everything`);
+          this.requestReconcile('events may have been missed');
+        },
+        limit: (err: WatchLimitError) => this.enterDegraded(err),
+      },
+    };
+    const src: EventSource = kind === 'chokidar' ? new ChokidarSource(opts) : new DirSource(opts);
+    const t0 = Date.now();
+    try {
+      await src.start();
+    } catch (err) {
+      await src.close();
+      if (err instanceof WatchLimitError) return this.enterDegraded(err);
+      if (errorCode(err) === 'ENOENT') throw new TrailError(`${this.watched.dir} does not exist: cannot watch ${this.name}`, Exit.error, `recreate it, or stop watching it with: trail forget ${this.name}`);
+      throw err;
+    }
+    if (this.stopped) return void (await src.close());
+    this.source = src;
+    this.log('info', 'source', `${src.kind}: ${src.watches()} watches in place in ${Date.now() - t0} ms`, { source: src.kind, watches: src.watches(), ms: Date.now() - t0 });
+  }
+
+  private enterDegraded(err: WatchLimitError): void {
+    if (this.degraded || this.stopped) return;
+    this.degraded = err;
+    const src = this.source;
+    this.source = undefined;
+    void src?.close();
+    this.log('error', 'watch-limit', `${err.message} (every ${this.reconcileSeconds()} s)`, { sysctl: 'fs.inotify.max_user_watches' });
+    this.requestReconcile('watch limit reached');
+    this.scheduleReconcile();
+  }
+
+  /** One write at a time per repository, in order; a failure does not stop the ones after. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.chain.then(fn);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  private enqueue(b: Batch): void {
+    if (this.stopped) return;
+    if (this.queued) {
+      mergeBatch(this.queued, b);
+      return;
+    }
+    this.queued = b;
+    void this.serial(async () => {
+      const q = this.queued;
+      this.queued = undefined;
+      if (q) await this.commitBatch(q, false);
+    });
+  }
+
+  private async commitBatch(b: Batch, final: boolean): Promise<void> {
+    const roots = collapseRoots(b.paths);
+    const t0 = Date.now();
+    let res: RecordResult;
+    try {
+      res = await this.d.withLock(this.repo, 'watch', () =>
+        record(this.repo, { subject: subjectOf, actor: UNKNOWN, action: 'watch', roots, trailers: UNKNOWN_TRAILER }),
+      );
+    } catch (err) {
+      this.failures++;
+      const why = errorCode(err) === 'ENOSPC' || errorCode(err) === 'EDQUOT'
+        ? 'no space left for the shadow repository'
+        : err instanceof Error ? err.message : String(err);
+      if (final) {
+        this.log('error', 'commit-failed', `could not record ${b.paths.size} pending path(s) before stopping: ${why}; the next start records them as changed while not watching`);
+        return;
+      }
+      // Keep the paths and try again: nothing is dropped while the disk is full or the lock busy.
+      this.failed = mergeBatch(this.failed, b);
+      const wait = Math.min(1000 * 2 ** Math.min(this.failures - 1, 5), 30_000);
+      this.log('error', 'commit-failed', `could not record changes (${why}); retrying in ${wait / 1000} s`, { attempt: this.failures });
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => {
+        const f = this.failed;
+        this.failed = undefined;
+        if (f) this.enqueue(f);
+      }, wait);
+      return;
+    }
+    if (this.failures) this.log('info', 'recovered', `recording works again after ${this.failures} failed attempt(s)`);
+    this.failures = 0;
+    if (res.commit) {
+      const now = Date.now();
+      this.log('info', 'commit', `${res.commit.slice(0, 12)} ${subjectOf(res.changes)}`, {
+        commit: res.commit,
+        changes: res.changes.length,
+        roots: roots.length,
+        commitMs: now - t0,
+        latencyMs: now - b.firstSeen,
+      });
+      this.scheduleIdleFlush();
+    } else {
+      this.log('debug', 'no-change', `nothing to record under ${roots.length} path(s)`, { ms: Date.now() - t0 });
+    }
+  }
+
+  /** The start-up reconcile: what changed since the trail's last commit, while no watcher ran. */
+  private async catchUp(): Promise<void> {
+    const head = await this.repo.readRef(Refs.observed);
+    const since = head ? (await this.repo.git(['log', '-1', '--format=%cI', head])).stdout.toString().trim() : undefined;
+    const until = new Date().toISOString();
+    const span = since ? `between ${since} and ${until}` : `before ${until}`;
+    const res = await this.d.withLock(this.repo, 'watch', () =>
+      record(this.repo, {
+        subject: (c) => `changed while not watching: ${subjectOf(c)}`,
+        actor: UNKNOWN,
+        action: 'watch-gap',
+        body: [`trail watch found these changes when it started: they were made ${span}, while no watcher was running, by someone unknown.`],
+        trailers: { ...UNKNOWN_TRAILER, 'Trail-Unwatched-Since': since, 'Trail-Unwatched-Until': until },
+      }),
+    );
+    if (res.commit) {
+      this.log('notice', 'gap', `${res.changes.length} change(s) made while not watching (${span}) recorded as ${res.commit.slice(0, 12)}`, { commit: res.commit, changes: res.changes.length, since, until });
+      this.scheduleIdleFlush();
+    }
+  }
+
+  private async event(action: 'watch-start' | 'watch-stop', subject: string, body: string[]): Promise<void> {
+    try {
+      await this.d.withLock(this.repo, action, () =>
+        record(this.repo, { subject, actor: invokingActor(), action, roots: [], allowEmpty: true, body }),
+      );
+    } catch (err) {
+      this.log('error', 'event-failed', `could not record ${action}: ${(err as Error).message}`);
+    }
+  }
+
+  private requestReconcile(why: string): void {
+    if (this.reconcileQueued || this.stopped) return;
+    this.reconcileQueued = true;
+    void this.serial(async () => {
+      this.reconcileQueued = false;
+      await this.reconcile(why);
+    });
+  }
+
+  private async reconcile(why: string): Promise<void> {
+    if (this.stopped) return;
+    // Changes events already reported are committed as such, not counted as missed.
+    const pending = mergeBatch(this.debouncer.take(), this.queued);
+    this.queued = undefined;
+    if (pending) await this.commitBatch(pending, false);
+    const t0 = Date.now();
+    try {
+      const res = await this.d.withLock(this.repo, 'watch', () =>
+        record(this.repo, {
+          subject: (c) => `found by a full reconcile: ${subjectOf(c)}`,
+          actor: UNKNOWN,
+          action: 'watch-reconcile',
+          body: [`trail watch compared the whole directory with the trail (${why}) and found changes no event had reported.`],
+          trailers: UNKNOWN_TRAILER,
+        }),
+      );
+      const fields = { why, ms: Date.now() - t0, changes: res.changes.length, commit: res.commit };
+      if (res.commit) {
+        this.log(this.degraded ? 'info' : 'warning', 'reconcile', `full reconcile (${why}) found ${res.changes.length} change(s) no event reported: ${res.commit.slice(0, 12)}`, fields);
+        this.scheduleIdleFlush();
+      } else this.log('info', 'reconcile', `full reconcile (${why}): nothing missed (${Date.now() - t0} ms)`, fields);
+    } catch (err) {
+      this.log('error', 'reconcile-failed', `full reconcile (${why}) failed: ${(err as Error).message}; trying again in 10 s`);
+      setTimeout(() => this.requestReconcile(why), 10_000).unref();
+    }
+  }
+
+  private scheduleReconcile(): void {
+    clearTimeout(this.reconcileTimer);
+    if (this.stopped) return;
+    this.reconcileTimer = setTimeout(() => {
+      this.requestReconcile(this.degraded ? 'no event source' : 'periodic');
+      this.scheduleReconcile();
+    }, this.reconcileSeconds() * 1000);
+  }
+
+  /** index.json is written when things are quiet, so that CLI commands find it fresh. */
+  private scheduleIdleFlush(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => void this.serial(() => this.flushToDisk()), IDLE_FLUSH_MS);
+  }
+
+  private async flushToDisk(): Promise<void> {
+    try {
+      await this.d.withLock(this.repo, 'watch', async () => flushCache(this.repo, await this.repo.readRef(Refs.observed)));
+    } catch (err) {
+      this.log('warning', 'cache', `could not write the stat cache: ${(err as Error).message}`);
+    }
+  }
+}
+
+/** `trail watch`: every watched directory (or the named ones), each with its own watcher. */
+export class Daemon {
+  private watchers = new Map<string, RepoWatcher>();
+
+  constructor(private readonly opts: DaemonOptions) {}
+
+  async start(): Promise<void> {
+    keepCacheInMemory(true);
+    for (const w of await this.pick()) await this.startOne(w, !!this.opts.names.length);
+    if (!this.watchers.size) throw new TrailError('no watched directory could be watched', Exit.error);
+  }
+
+  async stop(reason: string): Promise<void> {
+    await Promise.all([...this.watchers.values()].map((w) => w.stop(reason)));
+    this.watchers.clear();
+  }
+
+  /** SIGHUP: settings again, and directories initialized or forgotten since the start. */
+  async reload(): Promise<void> {
+    const wanted = await this.pick();
+    for (const [name, w] of this.watchers) {
+      if (!wanted.some((x) => x.name === name)) {
+        await w.stop('no longer watched');
+        this.watchers.delete(name);
+      }
+    }
+    for (const w of wanted) {
+      const running = this.watchers.get(w.name);
+      if (running) await running.reload();
+      else await this.startOne(w, false);
+    }
+  }
+
+  private async startOne(w: Watched, mustWork: boolean): Promise<void> {
+    const rw = new RepoWatcher(w, this.opts);
+    try {
+      await rw.start();
+      this.watchers.set(w.name, rw);
+    } catch (err) {
+      if (mustWork) throw err;
+      this.opts.log.write('error', 'start-failed', `${w.name}: cannot watch ${w.dir}: ${(err as Error).message}`, { name: w.name });
+    }
+  }
+
+  private async pick(): Promise<Watched[]> {
+    const all = await listWatched();
+    if (!this.opts.names.length) {
+      if (!all.length) throw new TrailError('no directory is watched yet', Exit.notInitialized, 'start with: trail init /etc');
+      return all;
+    }
+    return this.opts.names.map((n) => {
+      const w = all.find((x) => x.name === n);
+      if (!w) throw new TrailError(`no watched directory named "${n}"${all.length ? ` (known: ${all.map((x) => x.name).join(', ')})` : ''}`, Exit.notInitialized);
+      return w;
+    });
+  }
+}
