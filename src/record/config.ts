@@ -45,6 +45,10 @@ export const KEYS: Record<string, KeySpec> = {
   'anchor.batchSeconds': { default: 300, doc: 'new commits wait at most this long to be stamped together in one batch', parse: positive },
   'anchor.esplora': { default: 'https://blockstream.info/api', doc: 'esplora-style explorer whose block merkle roots trail verify trusts', parse: (t) => new URL(t.trim()).toString().replace(/\/+$/, '') },
   'anchor.timeoutMs': { default: 10_000, doc: 'per request to a calendar or the explorer', parse: positive },
+  'watch.quietMs': { default: 300, doc: 'trail watch commits once nothing has changed for this long', parse: positive },
+  'watch.maxDelayMs': { default: 2000, doc: 'trail watch commits a change no later than this after it was first seen, even while writes go on', parse: positive },
+  'watch.reconcileSeconds': { default: 3600, doc: 'trail watch compares the whole directory with the trail this often, to catch what events missed', parse: positive },
+  'watch.source': { default: 'auto', doc: 'event source of trail watch: auto (inotify on Linux), inotify (one watch per folder) or chokidar (portable)', parse: oneOf('auto', 'inotify', 'chokidar') },
 };
 
 export type Config = Record<string, Value>;
