@@ -22,6 +22,7 @@ export function diffStates(a: State, b: State, filter?: (path: string) => boolea
     if (filter && !filter(path)) continue;
     const x = a.get(path);
     const y = b.get(path);
+    if (x === y) continue; // the scan reused the recorded entry: its stat data still match
     if (!x && y) out.push({ path, change: 'added', after: y.meta, details: [] });
     else if (x && !y) out.push({ path, change: 'deleted', before: x.meta, details: [] });
     else if (x && y) {

@@ -33,12 +33,20 @@ export const DEFAULT_SECRETS = [
 export type Matcher = (path: string) => boolean;
 
 export function compileGlobs(globs: readonly string[]): Matcher {
-  const matchers = globs.filter(Boolean).map((g) => {
+  // All globs become two regular expressions — one for the name, one for the whole path —
+  // so a path costs two tests however many globs there are (a 50k-file scan calls this for
+  // every path).
+  const byName: string[] = [];
+  const byPath: string[] = [];
+  for (const g of globs) {
     const pattern = toBytes(g.replace(/^\/+/, ''));
-    return picomatch(pattern, { dot: true, basename: !pattern.includes('/') });
-  });
-  if (!matchers.length) return () => false;
-  return (path) => matchers.some((m) => m(path));
+    if (!pattern) continue;
+    (pattern.includes('/') ? byPath : byName).push(picomatch.makeRe(pattern, { dot: true }).source);
+  }
+  const nameRe = byName.length ? new RegExp(byName.map((s) => `(?:${s})`).join('|')) : undefined;
+  const pathRe = byPath.length ? new RegExp(byPath.map((s) => `(?:${s})`).join('|')) : undefined;
+  if (!nameRe && !pathRe) return () => false;
+  return (path) => (!!nameRe && nameRe.test(path.slice(path.lastIndexOf('/') + 1))) || (!!pathRe && pathRe.test(path));
 }
 
 export interface Rules {
