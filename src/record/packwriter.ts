@@ -15,11 +15,13 @@ import { hashObject, LooseWriter, type ObjectType, type ObjectWriter } from './o
 const TYPE_CODE: Record<ObjectType, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
 const WORKER_TAG = 'trail-pack-deflate';
 
-/** Below this many objects a LooseWriter wins (measured by bench/crossover: the pack's fixed
- * cost — worker start-up, re-reading the pack for its checksum, three fsyncs — against one
- * fsync per loose object). Git itself explodes fetched packs below 100 objects
- * (transfer.unpackLimit) so that a small change does not leave one more pack behind. */
-export const PACK_THRESHOLD = 100;
+/** Below this many objects, loose objects. Measured (bench/crossover.ts, this machine): a
+ * pack is already faster from ~3 objects (one fsync for the pack instead of one per loose
+ * object: 8 objects 4 ms vs 23 ms, 100 objects 29 ms vs 188 ms). The threshold sits higher
+ * because every pack is one more file that each object lookup may search until maintenance
+ * repacks (git explodes fetched packs below 100 objects for the same reason,
+ * transfer.unpackLimit): between 3 and 16 objects the gain is tens of milliseconds. */
+export const PACK_THRESHOLD = 16;
 
 /** A LooseWriter for a handful of objects, a PackWriter for a batch (a first snapshot). */
 export function chooseWriter(gitDir: string, expectedObjects: number, opts: PackWriterOptions = {}): ObjectWriter {
@@ -46,6 +48,9 @@ const BATCH_OBJECTS = 256;
 /** Objects at least this big are deflated on libuv's threadpool straight from the caller's
  * buffer: copying a 1 GB file into a batch would double the memory it takes. */
 const BIG_OBJECT = 4 * 1024 * 1024;
+/** Worker threads start once this much has been written: a small write set costs less on
+ * libuv's threadpool than the ~40–100 ms a worker takes to start. */
+const WORKER_START_BYTES = 4 * 1024 * 1024;
 
 interface Batch {
   parts: Buffer[];
@@ -92,6 +97,8 @@ export class PackWriter implements ObjectWriter {
   /** Next free byte of the pack; entries are placed here in the order deflate finishes. */
   private end = 12;
   private readonly seen = new Set<string>();
+  /** Bytes handed to `write` so far (each object once). */
+  private totalBytes = 0;
   private readonly entryOids: string[] = [];
   private readonly entryCrcs: number[] = [];
   private readonly entryOffsets: number[] = [];
@@ -139,8 +146,12 @@ export class PackWriter implements ObjectWriter {
       b.types.push(TYPE_CODE[type]);
       b.oids.push(oid);
       b.bytes += content.length;
-      if (b.bytes >= BATCH_BYTES || b.parts.length >= BATCH_OBJECTS) this.dispatch();
-      else if (this.pending === 0 && (this.idle.length > 0 || this.workers.length < this.nWorkers)) {
+      this.totalBytes += content.length;
+      if (b.bytes >= BATCH_BYTES || b.parts.length >= BATCH_OBJECTS) {
+        if (this.workers.length === 0 && this.totalBytes < WORKER_START_BYTES) await this.deflateSmallBatch();
+        else this.dispatch();
+      }
+      else if (this.pending === 0 && this.workers.length > 0 && (this.idle.length > 0 || this.workers.length < this.nWorkers)) {
         // Nothing else is being deflated: hand the partial batch over now rather than let a
         // core sit idle while the caller reads the next file.
         this.dispatch();
@@ -164,7 +175,8 @@ export class PackWriter implements ObjectWriter {
     if (this.state !== 'open') throw new Error('PackWriter: finish called twice');
     this.state = 'finishing';
     try {
-      this.dispatch();
+      if (this.workers.length === 0 && this.totalBytes < WORKER_START_BYTES) await this.deflateSmallBatch();
+      else this.dispatch();
       while (this.pending > 0 && this.error === undefined) await this.settled();
       if (this.error !== undefined) throw this.error;
       if (this.entryOids.length === 0) {
@@ -291,6 +303,17 @@ export class PackWriter implements ObjectWriter {
       w.ref();
       (w as WorkerWithJob).job = b;
       w.postMessage(req, [joined.buffer]);
+    }
+  }
+
+  /** Deflates the current batch on libuv's threadpool, a few objects at a time (each async
+   * deflate holds a zlib stream of its own). */
+  private async deflateSmallBatch(): Promise<void> {
+    const b = this.batch;
+    this.batch = { parts: [], types: [], oids: [], bytes: 0 };
+    for (let i = 0; i < b.parts.length; i++) {
+      while (this.pending >= 4 && this.error === undefined) await this.settled();
+      this.deflateOnThreadpool(b.oids[i]!, b.types[i]!, b.parts[i]!);
     }
   }
 

@@ -138,7 +138,8 @@ describe('PackWriter', () => {
   it('stays correct under back-pressure and without worker threads', async () => {
     for (const opts of [{ maxInFlightBytes: 1 }, { workers: 0, maxInFlightBytes: 64 * 1024 }]) {
       const gitDir = await bareRepo();
-      const { blobs } = await writeSnapshot(new PackWriter(gitDir, opts), gitDir, 300);
+      // 1200 objects pass the point where worker threads start (4 MB).
+      const { blobs } = await writeSnapshot(new PackWriter(gitDir, opts), gitDir, 1200);
       await git(gitDir, ['fsck', '--strict', '--full', '--no-dangling']);
       const some = [...blobs.keys()].slice(0, 30);
       const batch = await run('git', [`--git-dir=${gitDir}`, 'cat-file', '--batch'], { input: some.join('\n') + '\n' });
