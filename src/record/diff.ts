@@ -16,21 +16,22 @@ export interface Change {
 /** What differs between two states, path by path, in path order. */
 export function diffStates(a: State, b: State, filter?: (path: string) => boolean): Change[] {
   const out: Change[] = [];
-  const paths = new Set<string>([...a.keys(), ...b.keys()]);
-  for (const path of [...paths].sort(byteCompare)) {
-    if (path === '' && !a.has('') ) continue;
-    if (filter && !filter(path)) continue;
+  for (const [path, y] of b) {
     const x = a.get(path);
-    const y = b.get(path);
     if (x === y) continue; // the scan reused the recorded entry: its stat data still match
-    if (!x && y) out.push({ path, change: 'added', after: y.meta, details: [] });
-    else if (x && !y) out.push({ path, change: 'deleted', before: x.meta, details: [] });
-    else if (x && y) {
+    if (path === '' && !x) continue;
+    if (filter && !filter(path)) continue;
+    if (!x) out.push({ path, change: 'added', after: y.meta, details: [] });
+    else {
       const c = compareEntries(x, y);
       if (c) out.push({ path, ...c, before: x.meta, after: y.meta });
     }
   }
-  return out;
+  for (const [path, x] of a) {
+    if (b.has(path) || (filter && !filter(path))) continue;
+    out.push({ path, change: 'deleted', before: x.meta, details: [] });
+  }
+  return out.sort((p, q) => byteCompare(p.path, q.path));
 }
 
 function compareEntries(x: Entry, y: Entry): { change: ChangeKind; details: string[] } | undefined {

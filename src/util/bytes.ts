@@ -46,6 +46,7 @@ function isRealReplacement(bytes: string, i: number): boolean {
 /** Percent-encoding used in manifests: keeps valid printable UTF-8, escapes '%', control
  * bytes and bytes that are not UTF-8. Reversible by unescapeName. */
 export function escapeName(bytes: string): string {
+  if (PLAIN.test(bytes)) return bytes; // the common case, without a Buffer round trip
   const buf = Buffer.from(bytes, 'latin1');
   let out = '';
   let i = 0;
@@ -69,6 +70,7 @@ export function escapeName(bytes: string): string {
 }
 
 export function unescapeName(text: string): string {
+  if (PLAIN.test(text)) return text;
   const utf8 = Buffer.from(text.replace(/%[0-9A-F]{2}/g, (m) => String.fromCharCode(0xe000 + parseInt(m.slice(1), 16))), 'utf8');
   // Private-use placeholders stand for raw bytes; everything else is UTF-8 text.
   const out: number[] = [];
@@ -80,6 +82,9 @@ export function unescapeName(text: string): string {
   }
   return Buffer.from(out).toString('latin1');
 }
+
+/** Printable ASCII without '%': the same in every form. */
+const PLAIN = /^[\x20-\x24\x26-\x7e]*$/;
 
 function pct(b: number): string {
   return '%' + b.toString(16).toUpperCase().padStart(2, '0');
