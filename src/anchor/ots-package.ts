@@ -92,7 +92,9 @@ let cached: OtsModule | undefined;
 export function ots(): OtsModule {
   if (!cached) {
     const require = createRequire(import.meta.url);
-    cached = require('opentimestamps') as OtsModule;
+    // Its package.json names a "main" that does not exist ('open-timestamps.js'); Node then
+    // falls back to index.js but prints a DEP0128 warning on every run. Name the file.
+    cached = require('opentimestamps/index.js') as OtsModule;
   }
   return cached;
 }
