@@ -152,11 +152,13 @@ async function benchTree(n: number, args: Args, work: string, env: NodeJS.Proces
 
   const gitEnv = (gitDir: string) => ({ ...env, GIT_DIR: gitDir, GIT_WORK_TREE: tree });
   const initRow: Row = { files: n, what: 'first snapshot: `trail init` / `git add -A && git commit` / `aide --init`', trail: [], git: [], aide: [], target: { vs: 'git', ratio: n >= 50000 ? 0.4 : 0.5 } };
-  let last = { trailName: '', trailRepo: '', gitDir: '', aideDir: '' };
+  let last = { trailName: '', trailRepo: '', gitDir: '', aideDir: '', runDir: '', tenv: env };
   for (let r = 0; r < args.runs; r++) {
     const runDir = join(work, `run-${n}-${r}`);
     mkdirSync(runDir, { recursive: true });
     const trailName = `bench-${n}-${r}`;
+    // trail refuses to watch one directory twice: each run gets a host registry of its own.
+    const tenv = { ...env, TRAIL_HOME: join(runDir, 'trail-home') };
     const trailRepo = join(runDir, 'trail.git');
     const gitDir = join(runDir, 'git.git');
     sh('git', ['init', '-q', '--bare', gitDir], { env });
@@ -165,7 +167,7 @@ async function benchTree(n: number, args: Args, work: string, env: NodeJS.Proces
     const conf = aideConf(aideDir, tree, args.aideWorkers, join(aideDir, 'aide.db'), join(aideDir, 'aide.db.new'));
     const steps: (() => Promise<void>)[] = [
       async () => {
-        initRow.trail!.push(await measure('node', [TRAIL, 'init', tree, '--repo', trailRepo, '--name', trailName, '--json'], { env }));
+        initRow.trail!.push(await measure('node', [TRAIL, 'init', tree, '--repo', trailRepo, '--name', trailName, '--json'], { env: tenv }));
       },
       async () => {
         initRow.git!.push(await measure('sh', ['-c', 'git add -A && git commit -q -m snapshot'], { env: gitEnv(gitDir) }));
@@ -179,10 +181,9 @@ async function benchTree(n: number, args: Args, work: string, env: NodeJS.Proces
     process.stderr.write(`  init run ${r + 1}: trail ${initRow.trail!.at(-1)!.wall.toFixed(2)}s git ${initRow.git!.at(-1)!.wall.toFixed(2)}s aide ${initRow.aide!.at(-1)!.wall.toFixed(2)}s\n`);
     if (r > 0 && !args.keep) {
       // Keep only the latest run's repositories; a 50k-file run holds ~0.5 GB of them.
-      sh('node', [TRAIL, 'forget', last.trailName, '--delete-repo'], { env });
-      rmSync(dirname(last.gitDir), { recursive: true, force: true });
+      rmSync(last.runDir, { recursive: true, force: true });
     }
-    last = { trailName, trailRepo, gitDir, aideDir };
+    last = { trailName, trailRepo, gitDir, aideDir, runDir, tenv };
   }
   rows.push(initRow);
   renameSync(join(last.aideDir, 'aide.db.new'), join(last.aideDir, 'aide.db'));
@@ -190,7 +191,7 @@ async function benchTree(n: number, args: Args, work: string, env: NodeJS.Proces
 
   // Stat fast path: nothing changed, both tools only compare stat data with their index.
   const statusRow: Row = { files: n, what: 'status, nothing changed: `trail status` / `git status`', trail: [], git: [], target: { vs: 'git', ratio: 1.0 } };
-  const trailStatus = () => measure('node', [TRAIL, 'status', '--name', last.trailName, '--json'], { env });
+  const trailStatus = () => measure('node', [TRAIL, 'status', '--name', last.trailName, '--json'], { env: last.tenv });
   const gitStatus = () => measure('git', ['status', '--porcelain'], { env: gitEnv(last.gitDir) });
   await trailStatus();
   await gitStatus(); // the first run after a commit may refresh the index; not what we time
@@ -209,7 +210,7 @@ async function benchTree(n: number, args: Args, work: string, env: NodeJS.Proces
   const fullRow: Row = { files: n, what: 'full check, every byte re-hashed: `trail status --full` / `aide --check`', trail: [], aide: [], target: { vs: 'aide', ratio: 0.1 } };
   for (let r = 0; r < args.runs; r++) {
     const pair = [
-      async () => fullRow.trail!.push(await measure('node', [TRAIL, 'status', '--full', '--name', last.trailName, '--json'], { env })),
+      async () => fullRow.trail!.push(await measure('node', [TRAIL, 'status', '--full', '--name', last.trailName, '--json'], { env: last.tenv })),
       async () => fullRow.aide!.push(await measure('aide', [`--config=${conf}`, '--check'], { env })),
     ];
     for (let k = 0; k < 2; k++) await pair[(k + r) % 2]!();
@@ -220,15 +221,22 @@ async function benchTree(n: number, args: Args, work: string, env: NodeJS.Proces
   const victim = firstFile(tree)!;
   const trailBefore = treeBytes(last.trailRepo);
   const gitBefore = treeBytes(last.gitDir);
+  const trailObjBefore = treeBytes(join(last.trailRepo, 'objects'));
+  const gitObjBefore = treeBytes(join(last.gitDir, 'objects'));
   appendFileSync(victim, 'bench_change = 1\n');
   const growRow: Row = { files: n, what: 'one-file change recorded: `trail snapshot` / `git add -A && git commit`', trail: [], git: [] };
-  growRow.trail!.push(await measure('node', [TRAIL, 'snapshot', '--name', last.trailName, '-m', 'bench: one file', '--json'], { env }));
+  growRow.trail!.push(await measure('node', [TRAIL, 'snapshot', '--name', last.trailName, '-m', 'bench: one file', '--json'], { env: last.tenv }));
   growRow.git!.push(await measure('sh', ['-c', 'git add -A && git commit -q -m one-file'], { env: gitEnv(last.gitDir) }));
   const trailGrowth = treeBytes(last.trailRepo) - trailBefore;
   const gitGrowth = treeBytes(last.gitDir) - gitBefore;
-  growRow.note = `repo growth: trail +${fmtBytes(trailGrowth)}, git +${fmtBytes(gitGrowth)}`;
+  const trailObj = treeBytes(join(last.trailRepo, 'objects')) - trailObjBefore;
+  const gitObj = treeBytes(join(last.gitDir, 'objects')) - gitObjBefore;
+  growRow.note = `objects added: trail +${fmtBytes(trailObj)}, git +${fmtBytes(gitObj)}`;
   rows.push(growRow);
-  extra.push(`- ${n}: one-file change → trail repository +${trailGrowth} bytes, git +${gitGrowth} bytes (all files under the repository dir, apparent size; includes trail's stat cache)`);
+  extra.push(
+    `- ${n}: one-file change → objects/ grew by ${trailObj} B (trail) and ${gitObj} B (git); ` +
+      `the whole repository dir by ${trailGrowth} B (trail, incl. its stat cache) and ${gitGrowth} B (git, incl. its index)`,
+  );
 }
 
 function fmtBytes(b: number): string {
@@ -283,7 +291,6 @@ async function main(): Promise<void> {
   mkdirSync(home);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    TRAIL_HOME: join(work, 'trail-home'),
     HOME: home,
     GIT_CONFIG_NOSYSTEM: '1',
     GIT_AUTHOR_NAME: 'bench',
