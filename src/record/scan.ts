@@ -180,7 +180,14 @@ async function recordFile(opts: ScanOptions, path: string, listed: Stats, entry:
 
 type ReadResult = { content: Buffer; stat: Stats } | { digest: string; stat: Stats } | { skipped: string };
 
+// File times tick coarsely (a few ms): a write landing in the same tick as the last change
+// leaves mtime and ctime as they were, so equal stat data before and after a read do not
+// prove that nothing was written during it. A file changed this recently is read twice and
+// kept only if both reads agree.
+const RECENT_MS = 1000;
+
 function readStable(file: Buffer, listed: Stats, maxSize: number): ReadResult {
+  const same = (a: Stats, b: Stats) => a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.size === b.size;
   for (let attempt = 0; attempt < 5; attempt++) {
     const fd = openSync(file, READ_FLAGS);
     try {
@@ -188,15 +195,16 @@ function readStable(file: Buffer, listed: Stats, maxSize: number): ReadResult {
       if (!before.isFile() || before.ino !== listed.ino || before.dev !== listed.dev) {
         return { skipped: 'replaced while being recorded; will be recorded on the next pass' };
       }
+      const recent = Date.now() - Math.max(before.mtimeMs, before.ctimeMs) < RECENT_MS;
       if (before.size > maxSize) {
         const digest = hashFd(fd);
         const after = fstatSync(fd);
-        if (after.mtimeMs === before.mtimeMs && after.size === before.size) return { digest, stat: after };
+        if (same(after, before) && (!recent || (hashFd(fd) === digest && same(fstatSync(fd), before)))) return { digest, stat: after };
         continue;
       }
       const content = readFd(fd, before.size);
       const after = fstatSync(fd);
-      if (after.mtimeMs === before.mtimeMs && after.ctimeMs === before.ctimeMs && after.size === content.length) {
+      if (same(after, before) && after.size === content.length && (!recent || (readFd(fd, before.size).equals(content) && same(fstatSync(fd), before)))) {
         return { content, stat: after };
       }
     } finally {
@@ -206,6 +214,7 @@ function readStable(file: Buffer, listed: Stats, maxSize: number): ReadResult {
   return { skipped: 'kept changing while being read' };
 }
 
+/** Reads the whole file from offset 0 (positional reads: it can be called twice on one fd). */
 function readFd(fd: number, sizeHint: number): Buffer {
   let buf = Buffer.allocUnsafe(Math.max(sizeHint + 1, 4096));
   let len = 0;
@@ -215,7 +224,7 @@ function readFd(fd: number, sizeHint: number): Buffer {
       buf.copy(bigger, 0, 0, len);
       buf = bigger;
     }
-    const n = readSync(fd, buf, len, buf.length - len, null);
+    const n = readSync(fd, buf, len, buf.length - len, len);
     if (n === 0) return buf.subarray(0, len);
     len += n;
   }
