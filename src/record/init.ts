@@ -43,7 +43,14 @@ export async function init(opts: InitOptions): Promise<{ watched: Watched; resul
   if (byDir) throw new TrailError(`${realDir} is already watched as "${byDir.name}"`, Exit.usage);
   try {
     const existing = await fsp.readdir(repoPath);
-    if (existing.length) throw new TrailError(`${repoPath} already exists and is not empty`, Exit.usage, 'choose another place with --repo, or remove it');
+    if (existing.length) {
+      if (!(await leftOverFromInterruptedInit(repoPath, realDir))) {
+        throw new TrailError(`${repoPath} already exists and is not empty`, Exit.usage, 'choose another place with --repo, or remove it');
+      }
+      // An init of this very directory was killed before it finished: nothing refers to
+      // that repository yet, so it is started again from scratch.
+      await fsp.rm(repoPath, { recursive: true, force: true });
+    }
   } catch (err) {
     if (err instanceof TrailError) throw err;
     if (errorCode(err) !== 'ENOENT') throw err;
@@ -70,6 +77,20 @@ export async function init(opts: InitOptions): Promise<{ watched: Watched; resul
   } finally {
     await repo.lock.release().catch(() => {});
     repo.close();
+  }
+}
+
+/** A shadow repository of `dir` that never got its first commit (its init was killed): not
+ * in the host's list, no `observed` ref. */
+async function leftOverFromInterruptedInit(repoPath: string, dir: string): Promise<boolean> {
+  try {
+    const repo = await Repo.open(repoPath);
+    if (repo.info.dir !== dir) return false;
+    const head = await repo.readRef(Refs.observed);
+    repo.close();
+    return head === undefined;
+  } catch {
+    return false;
   }
 }
 

@@ -78,3 +78,29 @@ test('several watched dirs: --name chooses, the current dir chooses, forget stop
   const onlyOne = await trail(home, ['status', '--json'], { cwd: tmp.path });
   assert.equal(onlyOne.json.name, 'b');
 });
+
+test('an init killed before its first commit does not block the next init of that dir', async (t) => {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  const home = join(tmp.path, 'home');
+  const dir = join(tmp.path, 'etc');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'f'), 'x');
+  // What a kill -9 right after the repository was created leaves: a trail repo, no commit,
+  // not in the host's list.
+  const first = await trail(home, ['init', dir, '--json']);
+  const repo = first.json.repo as string;
+  git(repo, ['update-ref', '-d', 'refs/heads/observed']);
+  writeFileSync(join(home, 'trails.json'), JSON.stringify({ trails: [] }));
+  const again = await trail(home, ['init', dir, '--json']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(git(repo, ['rev-list', '--count', 'refs/heads/observed']).stdout.toString().trim(), '1');
+  // A foreign non-empty directory is still refused.
+  const other = join(tmp.path, 'other');
+  mkdirSync(other);
+  mkdirSync(join(tmp.path, 'busy.git'));
+  writeFileSync(join(tmp.path, 'busy.git', 'x'), 'y');
+  const refused = await trail(home, ['init', other, '--repo', join(tmp.path, 'busy.git')]);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /already exists and is not empty/);
+});
