@@ -143,3 +143,19 @@ export async function queueSummary(gitDir: string): Promise<QueueSummary> {
       .map(([url, h]) => ({ url, failures: h.failures, nextTryAt: h.nextTryAt, ...(h.lastError ? { lastError: h.lastError } : {}) })),
   };
 }
+
+export interface Unanchored {
+  /** Commits on anchored refs without a proof note (queued or not yet queued). */
+  count: number;
+  /** Commit time (unix seconds) of the oldest of them. */
+  oldest?: number;
+}
+
+/** What `trail status` shows of anchoring: how many commits have no proof yet, since when. */
+export async function unanchoredCommits(gitDir: string): Promise<Unanchored> {
+  const refs = await anchoredRefs(gitDir);
+  const commits = await listCommits(gitDir, [...refs.values()]);
+  const notes = await listNotes(gitDir);
+  const missing = commits.filter((c) => !notes.has(c.id));
+  return { count: missing.length, ...(missing.length ? { oldest: Math.min(...missing.map((c) => c.time)) } : {}) };
+}

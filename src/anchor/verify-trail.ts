@@ -18,6 +18,7 @@
 // What this cannot see alone: a ref reset to an older commit with the newer proofs deleted
 // leaves a shorter history consistent with itself; outside witnesses (syslog, the pushed
 // remote) catch that.
+import { Exit } from '../util/errors.js';
 import { EsploraClient } from './esplora-client.js';
 import { checkAgainstBlocks, type BitcoinCheck } from './proof-check.js';
 import type { AnchorOptions } from './options.js';
@@ -30,7 +31,7 @@ export type { BitcoinCheck };
 export type VerifyStatus = 'verified' | 'pending' | 'failed';
 
 /** Proposed `trail verify` exit codes. */
-export const VERIFY_EXIT: Record<VerifyStatus, number> = { verified: 0, pending: 10, failed: 11 };
+export const VERIFY_EXIT: Record<VerifyStatus, number> = { verified: Exit.ok, pending: Exit.pending, failed: Exit.tampered };
 
 export interface CommitVerdict {
   id: string;

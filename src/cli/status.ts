@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { drift } from '../record/snapshot.js';
+import { unanchoredCommits } from '../anchor/index.js';
 import { display } from '../util/bytes.js';
 import { Exit } from '../util/errors.js';
 import { changesJson, printChanges } from './changes.js';
-import { makeOut, plural } from './output.js';
+import { makeOut, plural, relativeTime } from './output.js';
 import { globals, openTrail } from './session.js';
 
 export function registerStatus(program: Command): void {
@@ -24,6 +25,11 @@ export function registerStatus(program: Command): void {
         printChanges(out, res.changes);
       }
       for (const k of res.scan.skipped) out.warn(`skipped ${display(k.path)}: ${k.reason}`);
+      const anchoring = await unanchoredCommits(repo.gitDir);
+      if (anchoring.count) {
+        const since = new Date(anchoring.oldest! * 1000);
+        out.line(out.color.dim(`${plural(anchoring.count, 'commit')} not anchored yet (oldest ${relativeTime(since)}); trail stamp anchors them`));
+      }
       out.result({
         name: repo.info.name,
         dir: repo.info.dir,
@@ -35,6 +41,7 @@ export function registerStatus(program: Command): void {
         files: res.scan.files,
         read: res.scan.read,
         seconds: (Date.now() - started) / 1000,
+        anchoring: { unanchored: anchoring.count, oldest: anchoring.oldest ? new Date(anchoring.oldest * 1000).toISOString() : null },
       });
       if (res.changes.length) process.exitCode = Exit.drift;
     });

@@ -6,6 +6,10 @@ export const Exit = {
   drift: 3,
   busy: 4,
   notInitialized: 5,
+  /** `verify`: nothing wrong, but some proofs are still pending. */
+  pending: 10,
+  /** `verify`: integrity failure or tampering. */
+  tampered: 11,
 } as const;
 
 /** An error meant for the user: its message is complete and calm; no stack trace. */
