@@ -17,7 +17,14 @@ export class RepoLock {
     for (let delay = 10; ; delay = Math.min(delay * 2, 250)) {
       try {
         const fh = await fsp.open(this.file, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o600);
-        await fh.writeFile(body);
+        try {
+          await fh.writeFile(body);
+        } catch (err) {
+          // Disk full: an empty lock would block every later command.
+          await fh.close().catch(() => {});
+          await fsp.rm(this.file, { force: true });
+          throw err;
+        }
         await fh.close();
         this.held = true;
         return;
@@ -25,7 +32,9 @@ export class RepoLock {
         if (errorCode(err) !== 'EEXIST') throw err;
       }
       const owner = await this.owner();
-      if (owner && !alive(owner.pid)) {
+      // A lock without a readable owner long after it was made: its maker died between
+      // creating and writing it (kill -9).
+      if ((owner && !alive(owner.pid)) || (!owner && (await this.olderThan(5_000)))) {
         // Rename first so that two processes cannot both remove a stale lock and then both
         // believe they created a fresh one.
         const grave = `${this.file}.stale.${process.pid}`;
@@ -44,6 +53,11 @@ export class RepoLock {
     if (!this.held) return;
     this.held = false;
     await fsp.rm(this.file, { force: true });
+  }
+
+  private async olderThan(ms: number): Promise<boolean> {
+    const st = await fsp.stat(this.file).catch(() => undefined);
+    return !!st && Date.now() - st.mtimeMs > ms;
   }
 
   async owner(): Promise<{ pid: number; purpose: string; since: string } | undefined> {
