@@ -1,6 +1,6 @@
 import { TrailError, Exit } from '../util/errors.js';
-import { LooseWriter, serializeTree } from './objects.js';
-import { commitMessage, writeCommit, type Actor } from './commit.js';
+import type { Actor } from './commit.js';
+import { readSideFile, writeSideFile } from './sidefile.js';
 import { Refs, type Repo } from './repo.js';
 
 /**
@@ -71,9 +71,8 @@ export function parseValue(key: string, text: string): Value {
 
 /** The settings stored in the repository (only what was set), without defaults. */
 export async function readStored(repo: Repo): Promise<Config> {
-  const r = await repo.git(['cat-file', 'blob', `${Refs.config}:config.json`], { okCodes: [0, 128] });
-  if (r.code !== 0) return {};
-  return JSON.parse(r.stdout.toString('utf8')) as Config;
+  const data = await readSideFile(repo, Refs.config, 'config.json');
+  return data ? (JSON.parse(data.toString('utf8')) as Config) : {};
 }
 
 export async function readConfig(repo: Repo): Promise<Config> {
@@ -83,14 +82,7 @@ export async function readConfig(repo: Repo): Promise<Config> {
 export async function writeConfig(repo: Repo, stored: Config, actor: Actor, subject: string): Promise<string> {
   const sorted: Config = {};
   for (const k of Object.keys(stored).sort()) sorted[k] = stored[k]!;
-  const writer = new LooseWriter(repo.gitDir);
-  const blob = await writer.write('blob', Buffer.from(JSON.stringify(sorted, null, 2) + '\n'));
-  const tree = await writer.write('tree', serializeTree([{ name: 'config.json', mode: '100644', oid: blob }]));
-  const parent = await repo.readRef(Refs.config);
-  const commit = await writeCommit(writer, { tree, parents: parent ? [parent] : [], author: actor, message: commitMessage(subject, [], { 'Trail-Action': 'config' }) });
-  await writer.finish();
-  await repo.updateRef(Refs.config, commit, parent, subject);
-  return commit;
+  return writeSideFile(repo, Refs.config, 'config.json', Buffer.from(JSON.stringify(sorted, null, 2) + '\n'), actor, subject, 'config');
 }
 
 export function asList(v: Value | undefined): string[] {

@@ -14,6 +14,7 @@ export const Refs = {
   /** Real bytes of secret files, keyed by their HMAC. Not a branch: never pushed. */
   secrets: 'refs/trail/secrets',
   config: 'refs/trail/config',
+  policy: 'refs/trail/policy',
 } as const;
 
 export interface RepoInfo {

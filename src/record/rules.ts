@@ -52,12 +52,30 @@ export function compileGlobs(globs: readonly string[]): Matcher {
 export interface Rules {
   ignored: Matcher;
   secret: Matcher;
+  /** Recorded by digest and metadata only (AIDE-style, for big binary trees). */
+  hashOnly: Matcher;
 }
 
-export function makeRules(extraIgnores: readonly string[], extraSecrets: readonly string[]): Rules {
+/**
+ * Scan rules that come from elsewhere (the policy, which is stored with them in this simple
+ * form so that recording need not know the policy language): in order, first match wins;
+ * `record` overrides the ignore and secret settings, `default` defers to them.
+ */
+export interface ScanRule {
+  paths: string[];
+  class: 'ignore' | 'secret' | 'hash' | 'record' | 'default';
+}
+
+export function makeRules(extraIgnores: readonly string[], extraSecrets: readonly string[], scanRules: readonly ScanRule[] = []): Rules {
+  const ignored = compileGlobs([...DEFAULT_IGNORES, ...extraIgnores]);
+  const secret = compileGlobs([...DEFAULT_SECRETS, ...extraSecrets]);
+  if (!scanRules.length) return { ignored, secret, hashOnly: () => false };
+  const compiled = scanRules.map((r) => ({ cls: r.class, match: compileGlobs(r.paths) }));
+  const classOf = (path: string) => compiled.find((r) => r.match(path))?.cls ?? 'default';
   return {
-    ignored: compileGlobs([...DEFAULT_IGNORES, ...extraIgnores]),
-    secret: compileGlobs([...DEFAULT_SECRETS, ...extraSecrets]),
+    ignored: (p) => { const c = classOf(p); return c === 'ignore' || (c === 'default' && ignored(p)); },
+    secret: (p) => { const c = classOf(p); return c === 'secret' || (c === 'default' && secret(p)); },
+    hashOnly: (p) => classOf(p) === 'hash',
   };
 }
 

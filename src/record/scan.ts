@@ -157,7 +157,7 @@ function baseMeta(st: Stats, kind: Meta['kind']): Meta {
 }
 
 async function recordFile(opts: ScanOptions, path: string, listed: Stats, entry: Entry): Promise<void> {
-  const got = readStable(abs(opts.root, path), listed, opts.maxFileSize);
+  const got = readStable(abs(opts.root, path), listed, opts.rules.hashOnly(path) ? -1 : opts.maxFileSize);
   if ('skipped' in got) {
     entry.meta.skipped = got.skipped;
     return;

@@ -6,7 +6,8 @@ import { HashOnlyWriter, serializeTree, type ObjectWriter, type TreeItem } from 
 import { chooseWriter } from './packwriter.js';
 import { Refs, type Repo } from './repo.js';
 import { readSecretIndex } from './readstate.js';
-import { makeRules } from './rules.js';
+import { makeRules, type ScanRule } from './rules.js';
+import { readSideFile } from './sidefile.js';
 import { scan, type ScanResult } from './scan.js';
 import { secretKey } from './secrets.js';
 import { loadCache, saveCache } from './statcache.js';
@@ -40,7 +41,7 @@ export interface RecordResult {
 async function scanAgainstHead(repo: Repo, config: Config, opts: { full?: boolean; roots?: string[]; writer?: ObjectWriter; hashOnly?: boolean; onProgress?: (d: number, t: number) => void }) {
   const head = await repo.readRef(Refs.observed);
   const cached = await loadCache(repo, head);
-  const rules = makeRules(asList(config.ignore), asList(config.secrets));
+  const rules = makeRules(asList(config.ignore), asList(config.secrets), await readScanRules(repo));
   const writer = opts.hashOnly ? new HashOnlyWriter() : opts.writer ?? chooseWriter(repo.gitDir, cached.warm ? 0 : Infinity);
   // A cold cache means every file is read again: that is a batch, and a pack wins.
   const result = await scan({
@@ -129,4 +130,10 @@ async function recordSecrets(repo: Repo, writer: ObjectWriter, state: State, act
     message: commitMessage(`secrets: ${added} new version(s)`, ['Local only: this ref is never pushed.'], { 'Trail-Action': 'secrets' }),
   });
   return { commit, parent };
+}
+
+/** The policy's scan rules, stored beside it (see rules.ts, ScanRule). */
+async function readScanRules(repo: Repo): Promise<ScanRule[]> {
+  const data = await readSideFile(repo, Refs.policy, 'scan-rules.json');
+  return data ? (JSON.parse(data.toString('utf8')) as ScanRule[]) : [];
 }
