@@ -17,6 +17,12 @@ import { registerStamp } from './stamp.js';
 import { registerUpgrade } from './upgrade.js';
 import { registerProof } from './proof.js';
 import { registerVerify } from './verify.js';
+import { registerReport } from './report.js';
+import { registerEvents } from './events.js';
+import { registerCompletion } from './completion.js';
+import { registerPolicy } from './policy.js';
+import { registerAccept } from './accept.js';
+import { registerDrift } from './drift.js';
 
 const GUIDE = `trail keeps a git history of a directory such as /etc: what changed, who changed it,
 proof of when, and a way back.
@@ -27,22 +33,44 @@ Look:       trail status               what changed since the last snapshot
 Record:     trail snapshot -m "why"    record what changed now
 Undo:       trail revert REV [PATH…]   make the directory as it was at REV
 
-Every command: --help for details, --json for machine output.`;
+Report:     trail report -o r.html     one page for people who decide
+Every command: --help for details and examples, --json for machine output.`;
+
+// Examples for subcommands registered without their own (shown by `trail config set --help`…).
+const EXAMPLES: Record<string, string> = {
+  'config list': 'trail config list\n  trail config list --json',
+  'config get': 'trail config get ignore',
+  'config set': 'trail config set ignore "*.bak,cache/**"\n  trail config set anchor.minCalendars 1',
+  'config unset': 'trail config unset ignore',
+  service: 'sudo trail service install\n  sudo trail service uninstall',
+  'service uninstall': 'sudo trail service uninstall\n  trail service uninstall --unit-dir ~/.config/systemd/user',
+};
+
+function addMissingExamples(cmd: Command, path: string[] = []): void {
+  for (const sub of cmd.commands) {
+    const p = [...path, sub.name()];
+    const text = EXAMPLES[p.join(' ')];
+    if (text && (sub as unknown as NodeJS.EventEmitter).listenerCount('afterHelp') === 0) sub.addHelpText('after', `\nExamples:\n  ${text}`);
+    addMissingExamples(sub, p);
+  }
+}
 
 export function buildProgram(): Command {
   const program = new Command('trail')
     .description('A tamper-evident git trail of every change to a directory such as /etc.')
     .option('--json', 'machine-readable output (one JSON document)')
     .option('--name <name>', 'which watched directory (default: the one containing the current directory, else the only one)')
+    .option('--debug', 'on an error, also print the stack trace')
     .version('0.1.0')
     .showSuggestionAfterError()
     .exitOverride();
   program.action(() => {
     process.stdout.write(GUIDE + '\n');
   });
-  for (const register of [registerInit, registerList, registerForget, registerConfig, registerSnapshot, registerStatus, registerLog, registerDiff, registerShow, registerRevert, registerStamp, registerUpgrade, registerProof, registerVerify, registerWatch, registerService]) {
+  for (const register of [registerInit, registerList, registerForget, registerConfig, registerSnapshot, registerStatus, registerLog, registerDiff, registerShow, registerRevert, registerPolicy, registerAccept, registerDrift, registerStamp, registerUpgrade, registerProof, registerVerify, registerWatch, registerService, registerReport, registerEvents, registerCompletion]) {
     register(program);
   }
+  addMissingExamples(program);
   return program;
 }
 
@@ -58,7 +86,7 @@ export async function main(argv: string[]): Promise<number> {
       return Exit.usage;
     }
     json = json || false;
-    return reportError(err, json);
+    return reportError(err, json, argv.includes('--debug'));
   } finally {
     void makeOut;
   }

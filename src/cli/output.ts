@@ -53,8 +53,9 @@ export function makeOut(json: boolean): Out {
   };
 }
 
-/** Prints an error calmly (no stack trace for known errors) and returns the exit code. */
-export function reportError(err: unknown, json: boolean): number {
+/** Prints an error calmly, one line and a hint, and returns the exit code; the stack trace
+ * only with --debug (a person needs what to do; a bug report needs where it happened). */
+export function reportError(err: unknown, json: boolean, debug = false): number {
   let message: string;
   let code: number = Exit.error;
   let hint: string | undefined;
@@ -72,9 +73,12 @@ export function reportError(err: unknown, json: boolean): number {
     message = `${err.message}`;
     hint = 'this needs more rights; run as root for system directories';
   } else {
-    message = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    // An error trail did not expect: still one line, but say how to learn more.
+    message = err instanceof Error ? err.message.split('\n')[0] || err.name : String(err);
+    hint ??= debug ? undefined : 'run again with --debug for the stack trace, and report it if it looks like a bug';
   }
   process.stderr.write(`trail: ${message}\n${hint ? `hint: ${hint}\n` : ''}`);
+  if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
   if (json) process.stdout.write(JSON.stringify({ error: { message, code, hint } }, null, 2) + '\n');
   return code;
 }
