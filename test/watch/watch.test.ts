@@ -1,0 +1,244 @@
+import { strict as assert } from 'node:assert';
+import { mkdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { Daemon, Fixture, scratch, sleep, waitFor } from './helpers.js';
+
+const tmp = scratch('flow');
+after(() => tmp.cleanup());
+let n = 0;
+
+async function fixture(files: Record<string, string> = {}, settings: Record<string, string> = {}): Promise<Fixture> {
+  const f = new Fixture(join(tmp.dir, `f${n++}`));
+  for (const [p, c] of Object.entries(files)) {
+    mkdirSync(join(f.work, p, '..'), { recursive: true });
+    writeFileSync(join(f.work, p), c);
+  }
+  await f.init(settings);
+  return f;
+}
+
+/** Every path that any commit after `from` added, modified or deleted, with its letter. */
+async function nameStatus(f: Fixture, from: string): Promise<string[]> {
+  const out = (await f.git(['log', '--format=', '--name-status', '--no-renames', `${from}..refs/heads/observed`])).stdout.toString();
+  return out.split('\n').filter((l) => l && !/\t\.trail\//.test(l));
+}
+
+describe('trail watch', () => {
+  it('records what changed while not watching, then start and stop events, and flushes on SIGTERM', async () => {
+    const f = await fixture({ 'a.conf': 'one\n' }, { 'watch.quietMs': '5000', 'watch.maxDelayMs': '60000' });
+    writeFileSync(join(f.work, 'a.conf'), 'changed while down\n');
+    const d = new Daemon(f);
+    await d.started();
+    // The quiet window is long: only the SIGTERM flush can commit this change.
+    writeFileSync(join(f.work, 'b.conf'), 'pending at stop\n');
+    await sleep(500);
+    d.signal('SIGTERM');
+    const exit = await d.exited;
+    assert.equal(exit.code, 0, d.stderr);
+    const commits = await f.commits();
+    const actions = commits.map((c) => c.action);
+    assert.deepEqual(actions, ['init', 'watch-gap', 'watch-start', 'watch', 'watch-stop']);
+    const gap = commits[1]!;
+    assert.match(gap.subject, /^changed while not watching: changed a\.conf$/);
+    assert.match(gap.body, /Trail-Unwatched-Since: \d{4}-/);
+    assert.match(gap.body, /Trail-Unwatched-Until: \d{4}-/);
+    assert.equal(gap.author, 'unknown');
+    assert.match(commits[3]!.subject, /added b\.conf/);
+    // start and stop are empty commits: same tree as their parent.
+    for (const i of [2, 4]) {
+      const tree = (rev: string) => f.git(['rev-parse', `${rev}^{tree}`]).then((r) => r.stdout.toString().trim());
+      assert.equal(await tree(commits[i]!.id), await tree(commits[i - 1]!.id));
+    }
+    await f.waitInSync('trail = disk after stop');
+    assert.ok(d.lines.some((l) => l.event === 'stop'));
+  });
+
+  it('turns editor saves into one change of the file: temp + rename, vim 4913 probe + backup', async () => {
+    const f = await fixture({ 'etc/app.conf': 'v1\n', 'etc/vim.conf': 'v1\n' });
+    const d = new Daemon(f);
+    await d.started();
+    const start = await f.head();
+    // gedit/VS Code/most tools: write a temp file next to it, rename it over the original.
+    const tmpName = join(f.work, 'etc', '.app.conf.XYZ123');
+    writeFileSync(tmpName, 'v2 via rename\n');
+    renameSync(tmpName, join(f.work, 'etc', 'app.conf'));
+    // vim (backupcopy=no): probe writability with 4913, move the original to a backup, write
+    // the new file, remove the backup.
+    const dir = join(f.work, 'etc');
+    writeFileSync(join(dir, '4913'), '');
+    unlinkSync(join(dir, '4913'));
+    renameSync(join(dir, 'vim.conf'), join(dir, 'vim.conf~'));
+    writeFileSync(join(dir, 'vim.conf'), 'v2 via vim\n');
+    unlinkSync(join(dir, 'vim.conf~'));
+    await f.waitInSync('both saves recorded');
+    const changes = await nameStatus(f, start);
+    assert.deepEqual(changes.sort(), ['M\tetc/app.conf', 'M\tetc/vim.conf']);
+    await d.stop();
+  });
+
+  it('coalesces a file written 1,000 times in a second and ends with its last state', async () => {
+    const f = await fixture({ 'hot.txt': 'start\n' });
+    const d = new Daemon(f);
+    await d.started();
+    const start = await f.head();
+    const file = join(f.work, 'hot.txt');
+    const t0 = Date.now();
+    for (let i = 1; i <= 1000; i++) {
+      writeFileSync(file, `version ${i}\n`);
+      // spread the writes over about a second
+      if (i % 50 === 0) await sleep(Math.max(0, (i / 1000) * 1000 - (Date.now() - t0)));
+    }
+    await f.waitInSync('the last version recorded');
+    const blob = (await f.git(['cat-file', 'blob', 'refs/heads/observed:hot.txt'])).stdout.toString();
+    assert.equal(blob, 'version 1000\n');
+    const commits = (await f.git(['rev-list', '--count', `${start}..refs/heads/observed`])).stdout.toString().trim();
+    assert.ok(Number(commits) < 100, `1,000 writes should be coalesced, got ${commits} commits`);
+    await d.stop();
+  });
+
+  it('records 10,000 files created in one folder', async () => {
+    const f = await fixture({ 'keep.txt': 'x\n' });
+    const d = new Daemon(f);
+    await d.started();
+    mkdirSync(join(f.work, 'many'));
+    for (let i = 0; i < 10_000; i++) writeFileSync(join(f.work, 'many', `f${i}.conf`), `file ${i}\n`);
+    await f.waitInSync('10,000 files recorded', 180_000);
+    const listed = (await f.git(['ls-tree', '--name-only', 'refs/heads/observed:many'])).stdout.toString().split('\n').filter(Boolean);
+    assert.equal(listed.length, 10_000);
+    await d.stop();
+  });
+
+  it('keeps watching a folder deleted and recreated, and the watched folder itself', async () => {
+    const f = await fixture({ 'sub/a': 'a\n', 'sub/deep/b': 'b\n', 'other': 'o\n' });
+    const d = new Daemon(f);
+    await d.started();
+    rmSync(join(f.work, 'sub'), { recursive: true });
+    mkdirSync(join(f.work, 'sub', 'deep'), { recursive: true });
+    writeFileSync(join(f.work, 'sub', 'deep', 'c'), 'c\n');
+    await f.waitInSync('recreated folder recorded');
+    // Only a watch on the new folder can see this (the periodic reconcile is an hour away).
+    writeFileSync(join(f.work, 'sub', 'deep', 'later'), 'later\n');
+    await f.waitInSync('a file in the recreated folder');
+
+    const kept = join(tmp.dir, `kept${n++}`);
+    renameSync(f.work, kept);
+    mkdirSync(f.work);
+    writeFileSync(join(f.work, 'fresh'), 'fresh\n');
+    await f.waitInSync('the recreated watched folder');
+    writeFileSync(join(f.work, 'fresher'), 'fresher\n');
+    await f.waitInSync('a change in the recreated watched folder');
+    await d.stop();
+  });
+
+  it('follows a folder renamed within the tree', async () => {
+    const f = await fixture({ 'old/x.conf': 'x\n', 'old/inner/y.conf': 'y\n' });
+    const d = new Daemon(f);
+    await d.started();
+    renameSync(join(f.work, 'old'), join(f.work, 'new'));
+    await f.waitInSync('the rename recorded');
+    // Watches follow inodes: these must be reported under the new name, not the old one.
+    writeFileSync(join(f.work, 'new', 'inner', 'z.conf'), 'z\n');
+    writeFileSync(join(f.work, 'new', 'inner', 'y.conf'), 'y2\n');
+    await f.waitInSync('changes inside the renamed folder');
+    const files = await f.trailFiles();
+    assert.ok(![...files.keys()].some((p) => p.startsWith('old/')), 'nothing left under the old name');
+    await d.stop();
+  });
+
+  it('loses nothing when killed with -9 in the middle of a burst, and the repo stays valid', async () => {
+    const f = await fixture(Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`d${i % 5}/f${i}`, `0\n`])));
+    let d = new Daemon(f);
+    await d.started();
+    let killed = false;
+    for (let round = 1; round <= 60; round++) {
+      for (let i = 0; i < 50; i++) writeFileSync(join(f.work, `d${i % 5}`, `f${i}`), `${round}\n`);
+      if (round % 10 === 0) writeFileSync(join(f.work, `d${round % 5}`, `new${round}`), `new ${round}\n`);
+      if (round === 20) {
+        d.signal('SIGKILL');
+        await d.exited;
+        killed = true;
+      }
+      await sleep(30);
+    }
+    assert.ok(killed);
+    // writes while nothing watches, then a new daemon, then more writes
+    writeFileSync(join(f.work, 'while-down'), 'down\n');
+    d = new Daemon(f);
+    await d.started();
+    for (let i = 0; i < 50; i += 7) writeFileSync(join(f.work, `d${i % 5}`, `f${i}`), 'after restart\n');
+    await f.waitInSync('every change recorded after the restart');
+    const fsck = await f.fsck();
+    assert.equal(fsck.code, 0, fsck.stderr);
+    assert.doesNotMatch(fsck.stderr, /error|missing|broken/i);
+    assert.ok((await f.commits()).some((c) => c.action === 'watch-gap'), 'changes made while down are their own commit');
+    await d.stop();
+  });
+
+  it('lets trail snapshot run while the daemon watches', async () => {
+    const f = await fixture({ 'a': '1\n' });
+    const d = new Daemon(f);
+    await d.started();
+    const snaps: Promise<unknown>[] = [];
+    for (let i = 0; i < 10; i++) {
+      writeFileSync(join(f.work, 'a'), `${i}\n`);
+      writeFileSync(join(f.work, `s${i}`), `${i}\n`);
+      snaps.push(f.trail(['--name', f.name, 'snapshot', '-m', `manual ${i}`]));
+      await sleep(40);
+    }
+    const results = await Promise.allSettled(snaps);
+    for (const r of results) assert.equal(r.status, 'fulfilled', r.status === 'rejected' ? String(r.reason) : '');
+    await f.waitInSync('trail = disk with both writers');
+    const actions = new Set((await f.commits()).map((c) => c.action));
+    assert.ok(actions.has('snapshot') && actions.has('watch-start'));
+    const fsck = await f.fsck();
+    assert.equal(fsck.code, 0, fsck.stderr);
+    await d.stop();
+  });
+
+  it("does not record trail revert's own writes a second time", async () => {
+    const f = await fixture({ 'cfg/app.conf': 'good\n', 'cfg/other': 'o\n' });
+    const d = new Daemon(f);
+    await d.started();
+    const good = await f.head();
+    writeFileSync(join(f.work, 'cfg', 'app.conf'), 'bad\n');
+    await f.waitInSync('the bad change recorded');
+    const before = d.lines.length;
+    await f.trail(['--name', f.name, 'revert', good, 'cfg/app.conf']);
+    const reverted = await f.head();
+    const revertCommit = (await f.commits()).at(-1)!;
+    assert.equal(revertCommit.action, 'revert');
+    // The daemon saw revert's writes; its reconcile must find nothing left to commit.
+    await d.waitLog('the daemon to look at the reverted file', (l) => l.event === 'no-change' || l.event === 'commit', before);
+    await sleep(1500); // a quiet window and a max delay for any late event batch
+    assert.equal(await f.head(), reverted, `no commit after the revert; log: ${d.lines.slice(before).map((l) => l.msg).join(' | ')}`);
+    assert.equal((await f.git(['cat-file', 'blob', 'refs/heads/observed:cfg/app.conf'])).stdout.toString(), 'good\n');
+    await d.stop();
+  });
+
+  it('reloads its settings on SIGHUP', async () => {
+    const f = await fixture({ 'a': 'a\n' });
+    const d = new Daemon(f);
+    await d.started();
+    await f.trail(['--name', f.name, 'config', 'set', 'watch.quietMs', '777']);
+    const from = d.lines.length;
+    d.signal('SIGHUP');
+    const line = await d.waitLog('a reload', (l) => l.event === 'reload', from);
+    assert.match(line.msg, /quiet 777 ms/);
+    writeFileSync(join(f.work, 'b'), 'b\n');
+    await f.waitInSync('still recording after the reload');
+    await d.stop();
+  });
+
+  it('records symlinks and removals, with the chokidar source too', async () => {
+    const f = await fixture({ 'a.conf': 'a\n', 'gone.conf': 'g\n' });
+    const d = new Daemon(f, ['--source', 'chokidar']);
+    await d.started();
+    assert.ok(d.lines.some((l) => l.event === 'source' && l.source === 'chokidar'));
+    symlinkSync('a.conf', join(f.work, 'link'));
+    unlinkSync(join(f.work, 'gone.conf'));
+    writeFileSync(join(f.work, 'a.conf'), 'a2\n');
+    await f.waitInSync('chokidar events recorded');
+    await d.stop();
+  });
+});
