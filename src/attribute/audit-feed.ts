@@ -1,0 +1,230 @@
+import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as ctl from './auditctl.js';
+import { Assembler, type AuditEvent } from './events.js';
+import { LogTail } from './log-tail.js';
+import { parseRecord } from './records.js';
+
+export interface FeedOptions {
+  /** trail's host state folder: the barrier file lives there. */
+  home: string;
+  logFile?: string;
+  backlogLimit?: number;
+  barrierTimeoutMs?: number;
+  /** Notices for the daemon's log (rules added, audit enabled, backlog raised). */
+  notice?: (msg: string) => void;
+}
+
+/** What the feed knows about one quiet window. */
+export interface WindowView {
+  events: AuditEvent[];
+  /** Set when attribution cannot be trusted for this window: every actor is then unknown. */
+  degraded?: string;
+  lostRecords: number;
+}
+
+/** auditd's log_file setting, else its default. */
+export function auditLogPath(conf = '/etc/audit/auditd.conf'): string {
+  try {
+    const m = /^\s*log_file\s*=\s*(\S+)/m.exec(readFileSync(conf, 'utf8'));
+    if (m) return m[1]!;
+  } catch { /* default */ }
+  return '/var/log/audit/audit.log';
+}
+
+/** The longest an event waits for the change it announces (a process holding a file open
+ * for writing may write much later); it is kept only while its process still runs. */
+const HOLD_MS = 10 * 60_000;
+
+/**
+ * Linux audit as a source of who-data for trail watch: trail's own rules, the records from
+ * auditd's log grouped into events, and a barrier that says when every record of a moment
+ * has been read. One feed serves every watched directory of the daemon.
+ */
+export class AuditFeed {
+  private tail: LogTail;
+  private asm: Assembler;
+  private events: AuditEvent[] = [];
+  private dirs = new Map<string, string>(); // key → dir
+  private syncFile: string;
+  private issued = 0;
+  private seen = 0;
+  private waiters: { target: number; resolve: (ok: boolean) => void }[] = [];
+  private lastLost = 0;
+  private lastReason: string | undefined;
+  /** Events already shown to a window: kept after it only while their process runs. */
+  private considered = new Set<string>();
+
+  private constructor(private readonly opts: FeedOptions) {
+    this.syncFile = join(opts.home, 'audit-sync');
+    this.asm = new Assembler((e) => this.onEvent(e));
+    this.tail = new LogTail(opts.logFile ?? auditLogPath(), (line) => {
+      const r = parseRecord(line);
+      if (r) this.asm.push(r);
+    });
+  }
+
+  /** Starts audit for trail (enabling it and raising its queue when needed), or says why
+   * it cannot be used here. */
+  static async start(opts: FeedOptions): Promise<AuditFeed | { unavailable: string }> {
+    const av = await ctl.available();
+    if (!av.ok) return { unavailable: av.why! };
+    const feed = new AuditFeed(opts);
+    const say = opts.notice ?? (() => undefined);
+    if (await ctl.enable()) say('kernel audit was off: enabled it (auditctl -e 1)');
+    const s = await ctl.status();
+    if (!s.pid) return { unavailable: 'auditd is not running: no process receives audit records (start it: service auditd start)' };
+    const was = await ctl.ensureBacklog(opts.backlogLimit ?? 8192);
+    if (was !== undefined) say(`raised the kernel audit backlog from ${was} to ${opts.backlogLimit ?? 8192} records, so that bursts of writes are not lost`);
+    mkdirSync(opts.home, { recursive: true, mode: 0o700 });
+    if (!existsSync(feed.syncFile)) writeFileSync(feed.syncFile, '', { mode: 0o600 });
+    feed.tail.start(false);
+    await ctl.addWatch(feed.syncFile, 'wa', ctl.SYNC_KEY);
+    await ctl.addExecRules();
+    feed.lastLost = s.lost;
+    // The first barrier proves the log is where records arrive (log_file, write_logs=yes).
+    if (!(await feed.barrier())) {
+      feed.tail.close();
+      await ctl.removeWatch(feed.syncFile, 'wa', ctl.SYNC_KEY);
+      return { unavailable: `no audit record reached ${opts.logFile ?? auditLogPath()} (is write_logs off, or another log_file set?)` };
+    }
+    return feed;
+  }
+
+  async addDir(name: string, dir: string): Promise<void> {
+    const key = ctl.watchKey(name);
+    this.dirs.set(key, dir);
+    const r = await ctl.addWatch(dir, 'wa', key);
+    if (r === 'added') this.opts.notice?.(`audit rule added: ${ctl.watchLine(dir, 'wa', key)}`);
+  }
+
+  async removeDir(name: string): Promise<void> {
+    const key = ctl.watchKey(name);
+    const dir = this.dirs.get(key);
+    this.dirs.delete(key);
+    if (dir) await ctl.removeWatch(dir, 'wa', key);
+  }
+
+  async close(): Promise<void> {
+    for (const [key, dir] of this.dirs) await ctl.removeWatch(dir, 'wa', key);
+    this.dirs.clear();
+    await ctl.removeWatch(this.syncFile, 'wa', ctl.SYNC_KEY);
+    await ctl.removeExecRulesIfUnused();
+    this.tail.close();
+    for (const w of this.waiters) w.resolve(false);
+    this.waiters = [];
+  }
+
+  /**
+   * Waits until every record of syscalls made before this call has been read: trail
+   * writes its own barrier file (audited with its own key) and waits for that record.
+   * The kernel queues records in order and auditd writes them in order, so once the
+   * barrier's record is read, so is every record before it — unless some were lost,
+   * which the lost counter says. false = the record did not come (auditd stopped).
+   */
+  barrier(): Promise<boolean> {
+    const target = ++this.issued;
+    const p = new Promise<boolean>((resolve) => this.waiters.push({ target, resolve }));
+    writeFileSync(this.syncFile, String(target));
+    const timeout = this.opts.barrierTimeoutMs ?? 5000;
+    const t0 = Date.now();
+    const poll = () => {
+      this.tail.read();
+      const w = this.waiters.find((x) => x.target === target);
+      if (!w) return;
+      if (Date.now() - t0 > timeout) {
+        this.waiters = this.waiters.filter((x) => x !== w);
+        // Later barriers must not wait for this one's record.
+        this.seen = Math.max(this.seen, target);
+        w.resolve(false);
+        return;
+      }
+      setTimeout(poll, 5);
+    };
+    poll();
+    return p;
+  }
+
+  /** The events of one watched directory for the window that ends now, and whether they
+   * can be trusted. */
+  async window(name: string): Promise<WindowView> {
+    const arrived = await this.barrier();
+    this.asm.flush();
+    let degraded: string | undefined;
+    let lost = 0;
+    try {
+      const s = await ctl.status();
+      lost = Math.max(0, s.lost - this.lastLost);
+      this.lastLost = s.lost;
+      if (!s.enabled) degraded = 'kernel audit is disabled (auditctl -e 0)';
+      else if (!s.pid) degraded = 'auditd is not running';
+      else if (lost) degraded = `${lost} audit record(s) were lost (kernel backlog full or auditd too slow)`;
+      else if (!arrived) degraded = 'audit records stopped arriving in the log';
+      if (!degraded) {
+        const rules = await ctl.listRules();
+        const missing = [...this.dirs].filter(([key, dir]) => !rules.includes(ctl.watchLine(dir, 'wa', key)));
+        if (missing.length) {
+          degraded = "trail's audit rules were missing (rules flushed, or auditd restarted)";
+          for (const [key, dir] of missing) await ctl.addWatch(dir, 'wa', key).catch(() => undefined);
+          await ctl.addExecRules().catch(() => undefined);
+        }
+      }
+    } catch (err) {
+      degraded = `audit status unreadable: ${(err as Error).message}`;
+    }
+    if (degraded && degraded !== this.lastReason) this.opts.notice?.(`attribution degraded: ${degraded}`);
+    else if (!degraded && this.lastReason) this.opts.notice?.('attribution works again');
+    this.lastReason = degraded;
+    const key = ctl.watchKey(name);
+    this.prune(key);
+    const mine = this.events.filter((e) => e.key === key);
+    for (const e of mine) this.considered.add(e.id);
+    return { events: mine, degraded, lostRecords: lost };
+  }
+
+  /** Events whose changes were committed are done with. */
+  consume(ids: Iterable<string>): void {
+    const done = new Set(ids);
+    if (!done.size) return;
+    this.events = this.events.filter((e) => !done.has(e.id));
+    for (const id of done) this.considered.delete(id);
+  }
+
+  /** The reason of the last window, for `trail status`/doctor. */
+  get degradedReason(): string | undefined {
+    return this.lastReason;
+  }
+
+  private onEvent(e: AuditEvent): void {
+    if (e.key === ctl.SYNC_KEY) {
+      if (e.pid !== process.pid) return;
+      this.seen++;
+      const ready = this.waiters.filter((w) => w.target <= this.seen);
+      this.waiters = this.waiters.filter((w) => w.target > this.seen);
+      for (const w of ready) w.resolve(true);
+      return;
+    }
+    if (e.key === ctl.EXEC_KEY || !e.success) return;
+    if (!this.dirs.has(e.key)) return;
+    this.events.push(e);
+  }
+
+  /** A writer can change a file long after its open was recorded, but only while it runs. */
+  private prune(key: string): void {
+    const now = Date.now();
+    this.events = this.events.filter((e) => {
+      if (e.key !== key || !this.considered.has(e.id)) return true;
+      const keep = now - e.time < HOLD_MS && stillRuns(e);
+      if (!keep) this.considered.delete(e.id);
+      return keep;
+    });
+  }
+}
+
+function stillRuns(e: AuditEvent): boolean {
+  try {
+    return readlinkSync(`/proc/${e.pid}/exe`, { encoding: 'latin1' }) === e.exe;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,134 @@
+import { run } from '../util/exec.js';
+
+/**
+ * trail's audit rules, through auditctl with argument arrays. trail adds and removes only
+ * rules it can name exactly (its own key, its own directory), so that rules set by others
+ * (a STIG baseline, auditd's own rules.d) are never touched.
+ */
+export const KEY_PREFIX = 'trail-';
+/** Full argv and the parent of every program run in a login session. */
+export const EXEC_KEY = 'trail-exec';
+/** The barrier file's key (see audit-feed.ts). */
+export const SYNC_KEY = 'trail-sync';
+
+export interface AuditStatus {
+  enabled: number;
+  failure: number;
+  /** auditd's pid; 0 = no daemon receives the records. */
+  pid: number;
+  backlogLimit: number;
+  lost: number;
+  backlog: number;
+  backlogWaitTime: number;
+}
+
+export async function auditctl(args: string[], okCodes = [0]): Promise<{ code: number; out: string; err: string }> {
+  const r = await run('auditctl', args, { okCodes });
+  return { code: r.code, out: r.stdout.toString('utf8'), err: r.stderr };
+}
+
+export async function status(): Promise<AuditStatus> {
+  const { out } = await auditctl(['-s']);
+  const f = new Map<string, number>();
+  for (const line of out.split('\n')) {
+    const m = /^(\S+) (\d+)/.exec(line.trim());
+    if (m) f.set(m[1]!, Number(m[2]));
+  }
+  return {
+    enabled: f.get('enabled') ?? 0,
+    failure: f.get('failure') ?? 0,
+    pid: f.get('pid') ?? 0,
+    backlogLimit: f.get('backlog_limit') ?? 0,
+    lost: f.get('lost') ?? 0,
+    backlog: f.get('backlog') ?? 0,
+    backlogWaitTime: f.get('backlog_wait_time') ?? 0,
+  };
+}
+
+export async function version(): Promise<string | undefined> {
+  try {
+    const { out } = await auditctl(['-v']);
+    return /version\s+(\S+)/.exec(out)?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The rules as `auditctl -l` prints them, one per line. */
+export async function listRules(): Promise<string[]> {
+  const { out } = await auditctl(['-l']);
+  return out.split('\n').map((l) => l.trim()).filter((l) => l && l !== 'No rules');
+}
+
+export function watchKey(name: string): string {
+  return `${KEY_PREFIX}${name}`;
+}
+
+/** The `auditctl -l` form of a watch rule, to find it again. */
+export function watchLine(dir: string, perms: string, key: string): string {
+  return `-w ${dir} -p ${perms} -k ${key}`;
+}
+
+const EXEC_RULES = ['b64', 'b32'].map((arch) => ['always,exit', '-F', `arch=${arch}`, '-S', 'execve', '-F', 'auid!=4294967295', '-k', EXEC_KEY]);
+
+/** Adds a watch unless it is there already (auditctl refuses duplicates: "Rule exists"). */
+export async function addWatch(dir: string, perms: string, key: string): Promise<'added' | 'present'> {
+  if ((await listRules()).includes(watchLine(dir, perms, key))) return 'present';
+  await auditctl(['-w', dir, '-p', perms, '-k', key]);
+  return 'added';
+}
+
+export async function removeWatch(dir: string, perms: string, key: string): Promise<boolean> {
+  const r = await auditctl(['-W', dir, '-p', perms, '-k', key], [0, 255, 1]);
+  return r.code === 0;
+}
+
+export async function addExecRules(): Promise<void> {
+  const have = (await listRules()).filter((l) => l.includes(`key=${EXEC_KEY}`));
+  for (const rule of EXEC_RULES) {
+    const arch = rule[2]!;
+    if (have.some((l) => l.includes(arch))) continue;
+    // A 64-bit-only kernel refuses b32 rules: full argv of 32-bit programs is then missing.
+    await auditctl(['-a', ...rule], [0, 255, 1]);
+  }
+}
+
+/** Removes the execve rules once no other trail watch rule is left (another trail watch
+ * process may still rely on them). */
+export async function removeExecRulesIfUnused(): Promise<boolean> {
+  const rules = await listRules();
+  const others = rules.some((l) => / -k trail-|key=trail-/.test(l) && !l.includes(EXEC_KEY) && !l.includes(SYNC_KEY));
+  if (others) return false;
+  for (const rule of EXEC_RULES) await auditctl(['-d', ...rule], [0, 255, 1]);
+  return true;
+}
+
+/** Turns audit on (`-e 1`) when it is off; never turns a locked (-e 2) configuration. */
+export async function enable(): Promise<boolean> {
+  const s = await status();
+  if (s.enabled !== 0) return false;
+  await auditctl(['-e', '1']);
+  return true;
+}
+
+/** Raises the kernel's record queue: 64, a common default, overflows in a burst of writes
+ * and every overflow is a lost record (then the window is "unknown"). */
+export async function ensureBacklog(limit: number): Promise<number | undefined> {
+  const s = await status();
+  if (s.backlogLimit >= limit) return undefined;
+  await auditctl(['-b', String(limit)]);
+  return s.backlogLimit;
+}
+
+export async function available(): Promise<{ ok: boolean; why?: string }> {
+  if (process.platform !== 'linux') return { ok: false, why: 'not Linux: no kernel audit' };
+  if (process.getuid?.() !== 0) return { ok: false, why: 'not root: audit rules need root' };
+  try {
+    await status();
+  } catch (err) {
+    const msg = (err as Error).message;
+    if (/ENOENT/.test(msg)) return { ok: false, why: 'auditctl is not installed (apt-get install auditd)' };
+    return { ok: false, why: `the kernel audit subsystem cannot be used here (${msg.trim()})` };
+  }
+  return { ok: true };
+}
