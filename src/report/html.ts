@@ -57,6 +57,7 @@ footer{color:var(--muted);font-size:.85em;margin-top:2em}
  table.changes tr{display:block;border:1px solid var(--line);border-radius:8px;margin:0 0 10px;padding:4px 0}
  table.changes td{display:grid;grid-template-columns:6.5em 1fr;gap:6px;border:0;padding:3px 10px}
  table.changes td::before{content:attr(data-label);color:var(--muted)}
+ table.changes td>div{min-width:0}
 }
 @media print{
  :root{--fg:#000;--muted:#444;--bg:#fff;--card:#f3f3f3;--line:#bbb}
@@ -84,7 +85,7 @@ export const CSP = `default-src 'none'; style-src ${hash(CSS)}; script-src ${has
 
 function when(iso: string): string {
   // The offset git recorded is kept: the reader sees the host's local time, as in `trail log`.
-  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d)(?::\d\d)?(.*)$/.exec(iso);
+  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d)(?::\d\d(?:\.\d+)?)?(.*)$/.exec(iso);
   if (!m) return esc(iso);
   const off = m[3] === 'Z' || m[3] === '+00:00' ? 'UTC' : m[3];
   return `<time datetime="${esc(iso)}">${m[1]} ${m[2]} <span class="muted">${esc(off ?? '')}</span></time>`;
@@ -135,7 +136,8 @@ function timeline(d: ReportData, color: (a: string) => string): string {
   const days: string[] = [];
   for (let i = 0; i < span; i++) days.push(new Date(first + i * 86400000).toISOString().slice(0, 10));
   const max = Math.max(...d.days.map((x) => Object.values(x.actors).reduce((s, n) => s + n, 0)));
-  const W = 800;
+  // Narrow when there are few days, so one day's bar is not a sliver on a wide page.
+  const W = Math.max(360, Math.min(800, 30 + days.length * 60));
   const H = 200;
   const left = 30;
   const bottom = 22;
@@ -177,12 +179,12 @@ ${pathList(a.paths, 50)}
 function row(c: ReportChange): string {
   const baseline = c.action === 'init' ? ' <span class="tag">first snapshot</span>' : '';
   return `<tr data-commit="${esc(c.commit)}"${c.policy?.notAllowed ? ' class="notallowed"' : ''}>
-<td data-label="When">${when(c.time)}</td>
-<td data-label="Who"><b>${esc(c.actor)}</b></td>
-<td data-label="Process"><span class="mono">${esc(c.process)}</span></td>
-<td data-label="What">${esc(c.subject)}${baseline}${c.action === 'init' ? '' : pathList(c.paths)}<div class="muted mono">${esc(c.commit.slice(0, 12))}</div></td>
-<td data-label="Policy">${policyTag(c)}</td>
-<td data-label="Anchoring">${anchorTag(c.anchoring)}</td>
+<td data-label="When"><div>${when(c.time)}</div></td>
+<td data-label="Who"><div><b>${esc(c.actor)}</b></div></td>
+<td data-label="Process"><div><span class="mono">${esc(c.process)}</span></div></td>
+<td data-label="What"><div>${esc(c.subject)}${baseline}${c.action === 'init' ? '' : pathList(c.paths)}<div class="muted mono">${esc(c.commit.slice(0, 12))}</div></div></td>
+<td data-label="Policy"><div>${policyTag(c)}</div></td>
+<td data-label="Anchoring"><div>${anchorTag(c.anchoring)}</div></td>
 </tr>`;
 }
 
