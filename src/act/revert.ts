@@ -1,4 +1,4 @@
-import { promises as fsp } from 'node:fs';
+import { lstatSync, promises as fsp, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { display } from '../util/bytes.js';
 import { errorCode } from '../util/errors.js';
@@ -6,7 +6,9 @@ import { invokingActor, type Actor } from '../record/commit.js';
 import { readState } from '../record/readstate.js';
 import { writeFileAtomic, type Repo } from '../record/repo.js';
 import { apply, inScope, plan, type ApplyResult, type Plan } from '../record/restore.js';
+import { abs } from '../record/scan.js';
 import { drift, record, type RecordResult } from '../record/snapshot.js';
+import type { State } from '../record/state.js';
 
 /**
  * `trail revert`: a checkout of a recorded state onto the disk — content and metadata — with
@@ -20,6 +22,9 @@ interface Journal {
   by: string;
   pid: number;
   started: string;
+  /** Why, when not a person's `trail revert` (a protect rule): subject and trailers. */
+  subject?: string;
+  trailers?: Record<string, string>;
 }
 
 function journalFile(repo: Repo): string {
@@ -37,7 +42,7 @@ export interface RevertResult {
 }
 
 /** Called with the write lock held. */
-export async function revert(repo: Repo, target: string, paths: string[], opts: { dryRun?: boolean; actor?: Actor } = {}): Promise<RevertResult> {
+export async function revert(repo: Repo, target: string, paths: string[], opts: { dryRun?: boolean; actor?: Actor; subject?: string; trailers?: Record<string, string> } = {}): Promise<RevertResult> {
   const actor = opts.actor ?? invokingActor();
   // The disk as it is now goes into the trail first: the revert must never lose a change.
   const before = opts.dryRun ? undefined : await record(repo, { subject: 'changes found before a revert', actor: { name: 'unknown' }, action: 'snapshot', trailers: { 'Trail-Actor': 'unknown (found on disk before a revert)' } });
@@ -45,7 +50,7 @@ export async function revert(repo: Repo, target: string, paths: string[], opts: 
   const targetState = await readState(repo, target);
   const p = plan(current, targetState, inScope(paths));
   if (opts.dryRun) return { target, plan: p, left: [] };
-  const journal: Journal = { target, paths, by: actor.name, pid: process.pid, started: new Date().toISOString() };
+  const journal: Journal = { target, paths, by: actor.name, pid: process.pid, started: new Date().toISOString(), subject: opts.subject, trailers: opts.trailers };
   await writeFileAtomic(journalFile(repo), JSON.stringify(journal, null, 2));
   const applied = await apply(repo, repo.info.dir, current, targetState, p);
   const after = await finishRecord(repo, journal, actor, false);
@@ -56,12 +61,12 @@ export async function revert(repo: Repo, target: string, paths: string[], opts: 
 async function finishRecord(repo: Repo, j: Journal, actor: Actor, recovered: boolean): Promise<RecordResult> {
   const what = j.paths.length ? j.paths.map(display).join(', ') : 'everything';
   const result = await record(repo, {
-    subject: `${recovered ? 'finish interrupted revert' : 'revert'} of ${what} to ${j.target.slice(0, 12)}`,
+    subject: `${recovered ? 'finish interrupted ' : ''}${j.subject ?? `revert of ${what} to ${j.target.slice(0, 12)}`}`,
     actor,
     action: 'revert',
     allowEmpty: true,
     body: recovered ? [`A revert started by ${j.by} at ${j.started} was interrupted; trail finished it.`] : [],
-    trailers: { 'Trail-Reverted-To': j.target, 'Trail-Paths': j.paths.length ? j.paths.map(display).join(' ') : undefined },
+    trailers: { 'Trail-Reverted-To': j.target, 'Trail-Paths': j.paths.length ? j.paths.map(display).join(' ') : undefined, ...j.trailers },
   });
   await fsp.rm(journalFile(repo), { force: true });
   return result;
@@ -74,6 +79,25 @@ function describe(p: Plan): string[] {
     ...p.remove.map((x) => `${display(x)}: still present`),
     ...p.fixMeta.map((x) => `${display(x)}: metadata still differs`),
   ];
+}
+
+/** Removes the temp files (`.<12 hex>.trail-tmp`, see restore.ts) an interrupted revert
+ * left in the watched folders: the ignore rules hide them from every scan. */
+function removeTempFiles(root: string, state: State): void {
+  for (const [path, e] of state) {
+    if (e.meta.kind !== 'dir') continue;
+    let names: string[];
+    try {
+      names = readdirSync(abs(root, path), { encoding: 'latin1' }) as unknown as string[];
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (!/^\.[0-9a-f]{12}\.trail-tmp$/.test(name)) continue;
+      const file = abs(root, path === '' ? name : `${path}/${name}`);
+      if (!lstatSync(file, { throwIfNoEntry: false })?.isDirectory()) rmSync(file, { force: true });
+    }
+  }
 }
 
 /** Finishes a revert that was interrupted. Called with the write lock held; returns what to
@@ -91,6 +115,7 @@ export async function recoverRevert(repo: Repo): Promise<string | undefined> {
   }
   const targetState = await readState(repo, j.target);
   const now = await record(repo, { subject: 'state found after an interrupted revert', actor: { name: 'unknown' }, action: 'snapshot' });
+  removeTempFiles(repo.info.dir, now.state);
   const p = plan(now.state, targetState, inScope(j.paths));
   await apply(repo, repo.info.dir, now.state, targetState, p);
   await finishRecord(repo, j, { name: j.by }, true);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { revert } from '../act/revert.js';
 import { display } from '../util/bytes.js';
+import { TrailError, Exit } from '../util/errors.js';
 import { changesJson } from './changes.js';
 import { makeOut, plural } from './output.js';
 import { watchedPath } from './paths.js';
@@ -9,13 +10,18 @@ import { asWriter, globals, openTrail } from './session.js';
 export function registerRevert(program: Command): void {
   program
     .command('revert')
-    .argument('<rev>', 'the revision to go back to (a commit, approved, observed~2…)')
+    .argument('[rev]', 'the revision to go back to (a commit, approved, observed~2…)')
     .argument('[paths...]', 'only these paths (default: the whole directory)')
     .option('--dry-run', 'show what would change, change nothing')
+    .option('--approved', 'go back to the accepted baseline (the same as REV = approved)')
     .description('make the directory (or some paths) exactly as it was at a revision: content, owner, mode, links, xattrs')
-    .addHelpText('after', '\nExamples:\n  trail revert approved --dry-run\n  trail revert 3f2a9c1e ssh/sshd_config\n  trail revert observed~1')
-    .action(async (rev: string, paths: string[], opts: { dryRun?: boolean }, cmd: Command) => {
+    .addHelpText('after', '\nExamples:\n  trail revert --approved ssh/sshd_config\n  trail revert approved --dry-run\n  trail revert 3f2a9c1e ssh/sshd_config\n  trail revert observed~1')
+    .action(async (revArg: string | undefined, pathArgs: string[], opts: { dryRun?: boolean; approved?: boolean }, cmd: Command) => {
       const g = globals(cmd);
+      // With --approved every argument is a path.
+      const rev = opts.approved ? 'approved' : revArg;
+      const paths = opts.approved && revArg !== undefined ? [revArg, ...pathArgs] : pathArgs;
+      if (rev === undefined) throw new TrailError('say which revision to go back to, or --approved', Exit.usage);
       const out = makeOut(g.json);
       const repo = await openTrail(g);
       const target = await repo.resolve(rev);

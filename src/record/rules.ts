@@ -43,8 +43,10 @@ export function compileGlobs(globs: readonly string[]): Matcher {
     if (!pattern) continue;
     (pattern.includes('/') ? byPath : byName).push(picomatch.makeRe(pattern, { dot: true }).source);
   }
-  const nameRe = byName.length ? new RegExp(byName.map((s) => `(?:${s})`).join('|')) : undefined;
-  const pathRe = byPath.length ? new RegExp(byPath.map((s) => `(?:${s})`).join('|')) : undefined;
+  // 's': a name may hold a newline, and `*` must match it like any other byte (else a
+  // secret named "id\n.key" would slip past `*.key`).
+  const nameRe = byName.length ? new RegExp(byName.map((s) => `(?:${s})`).join('|'), 's') : undefined;
+  const pathRe = byPath.length ? new RegExp(byPath.map((s) => `(?:${s})`).join('|'), 's') : undefined;
   if (!nameRe && !pathRe) return () => false;
   return (path) => (!!nameRe && nameRe.test(path.slice(path.lastIndexOf('/') + 1))) || (!!pathRe && pathRe.test(path));
 }

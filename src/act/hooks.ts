@@ -1,0 +1,72 @@
+import { spawn } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { trailHome } from '../record/registry.js';
+
+/** Where hooks live: executables named by policy rules (`hook: notify`). */
+export function hooksDir(): string {
+  return process.env.TRAIL_HOOKS_DIR || join(trailHome(), 'hooks');
+}
+
+export interface HookResult {
+  hook: string;
+  ok: boolean;
+  code?: number | null;
+  /** Why it failed: not found, unsafe, timed out, exit code. */
+  problem?: string;
+  stderr: string;
+}
+
+/**
+ * Runs a hook with the event as JSON on stdin: no shell, a minimal environment, its own
+ * process group, killed (with its children) after the timeout. A hook that fails or hangs is
+ * reported, never thrown: it must not block recording.
+ */
+export async function runHook(name: string, event: unknown, timeoutMs: number): Promise<HookResult> {
+  const file = join(hooksDir(), name);
+  const unsafe = await whyUnsafe(file);
+  if (unsafe) return { hook: name, ok: false, problem: unsafe, stderr: '' };
+  return new Promise((resolve) => {
+    const child = spawn(file, [], {
+      env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', TRAIL_HOOK: name },
+      stdio: ['pipe', 'ignore', 'pipe'],
+      detached: true, // its own process group, so a timeout kills what it started too
+      cwd: '/',
+    });
+    let stderr = '';
+    let timedOut = false;
+    child.stderr.on('data', (d: Buffer) => { if (stderr.length < 4096) stderr += d.toString('utf8'); });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* already gone */ }
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      resolve({ hook: name, ok: false, problem: err.message, stderr });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const problem = timedOut ? `killed after ${timeoutMs} ms` : code !== 0 ? `exit code ${code}` : undefined;
+      resolve({ hook: name, ok: !problem, code, ...(problem ? { problem } : {}), stderr: stderr.trim() });
+    });
+    child.stdin.on('error', () => {}); // a hook that does not read its input is fine
+    child.stdin.end(JSON.stringify(event) + '\n');
+  });
+}
+
+/** A hook runs as root: it must be a regular executable that only root (or the user running
+ * trail) can change. */
+async function whyUnsafe(file: string): Promise<string | undefined> {
+  let st;
+  try {
+    st = await fsp.lstat(file);
+  } catch {
+    return `no such hook: ${file}`;
+  }
+  if (!st.isFile()) return `${file} is not a regular file`;
+  if (!(st.mode & 0o111)) return `${file} is not executable`;
+  if (st.mode & 0o022) return `${file} is writable by others than its owner; refusing to run it`;
+  const me = process.getuid?.() ?? 0;
+  if (st.uid !== 0 && st.uid !== me) return `${file} is owned by uid ${st.uid}, not by root; refusing to run it`;
+  return undefined;
+}

@@ -1,0 +1,30 @@
+import type { Command } from 'commander';
+import { invokingActor } from '../record/commit.js';
+import { accept } from '../decide/accept.js';
+import { changesJson, printChanges } from './changes.js';
+import { makeOut, plural } from './output.js';
+import { watchedPath } from './paths.js';
+import { asWriter, globals, openTrail } from './session.js';
+
+export function registerAccept(program: Command): void {
+  program
+    .command('accept')
+    .argument('[rev]', 'the revision to accept (default: the trail\'s last commit)', 'observed')
+    .argument('[paths...]', 'only these paths')
+    .description('make a recorded state the accepted baseline (approved), recorded with who accepted it')
+    .addHelpText('after', '\nExamples:\n  trail accept                     accept everything recorded so far\n  trail accept observed nginx/     accept only what changed under nginx/')
+    .action(async (rev: string, paths: string[], _o: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const out = makeOut(g.json);
+      const repo = await openTrail(g);
+      const target = await repo.resolve(rev);
+      const rel = paths.map((p) => watchedPath(repo.info.dir, p));
+      const res = await asWriter(repo, out, 'accept', () => accept(repo, target, rel, invokingActor()));
+      if (!res.commit) out.line('nothing to accept: approved already matches');
+      else {
+        out.line(`accepted ${plural(res.changes.length, 'change')}; approved is now ${res.commit.slice(0, 12)}`);
+        printChanges(out, res.changes, 50);
+      }
+      out.result({ commit: res.commit ?? null, changes: changesJson(res.changes) });
+    });
+}

@@ -1,0 +1,39 @@
+import { commitMessage, writeCommit, type Actor } from '../record/commit.js';
+import { diffStates, type Change } from '../record/diff.js';
+import { LooseWriter } from '../record/objects.js';
+import { readState } from '../record/readstate.js';
+import { Refs, type Repo } from '../record/repo.js';
+import { inScope } from '../record/restore.js';
+import { writeSnapshotTree, type State } from '../record/state.js';
+import { display } from '../util/bytes.js';
+
+/**
+ * Moves the accepted baseline: approved becomes `target` (or approved with just `paths` taken
+ * from it). Always a commit of its own — author = who accepted, parents = the old approved
+ * and what was accepted — so the acceptance itself is in the trail.
+ */
+export async function accept(repo: Repo, target: string, paths: string[], actor: Actor): Promise<{ commit?: string; changes: Change[] }> {
+  const approved = await repo.resolve(Refs.approved);
+  const before = await readState(repo, approved);
+  const wanted = await readState(repo, target);
+  let next: State = wanted;
+  if (paths.length) {
+    const scope = inScope(paths);
+    next = new Map([...before].filter(([p]) => !scope(p)));
+    for (const [p, e] of wanted) if (scope(p)) next.set(p, e);
+  }
+  const changes = diffStates(before, next);
+  if (!changes.length) return { changes };
+  const writer = new LooseWriter(repo.gitDir);
+  const { root } = await writeSnapshotTree(next, writer);
+  const what = paths.length ? paths.map(display).join(', ') : 'everything';
+  const commit = await writeCommit(writer, {
+    tree: root,
+    parents: approved === target ? [approved] : [approved, target],
+    author: actor,
+    message: commitMessage(`accept ${what} as of ${target.slice(0, 12)}`, [], { 'Trail-Action': 'accept', 'Trail-Accepted': target }),
+  });
+  await writer.finish();
+  await repo.updateRef(Refs.approved, commit, approved, `trail accept by ${actor.name}`);
+  return { commit, changes };
+}
