@@ -59,14 +59,23 @@ interface Batch {
   bytes: number;
 }
 
+/** Batch buffers travel main → worker → main and are used again: without this each of the
+ * ~1000 batches of a 50k-file snapshot leaves two dead buffers behind in two V8 heaps, which
+ * collect them lazily (~100 MB more peak RSS). */
+const POOLED = 1024 * 1024;
+
 interface DeflateRequest {
-  buf: ArrayBuffer;
+  input: ArrayBuffer;
+  /** Where the entries go, when they fit. */
+  out: ArrayBuffer;
   lens: number[];
   types: number[];
   level: number;
 }
 interface DeflateReply {
-  buf: ArrayBuffer;
+  input: ArrayBuffer;
+  out: ArrayBuffer;
+  outLen: number;
   lens: number[];
   crcs: number[];
 }
@@ -111,6 +120,7 @@ export class PackWriter implements ObjectWriter {
   private pending = 0;
   private waiters: (() => void)[] = [];
   private readonly writes = new Set<Promise<void>>();
+  private pool: ArrayBuffer[] = [];
   private error: unknown;
   private state: 'open' | 'finishing' | 'done' = 'open';
 
@@ -293,16 +303,18 @@ export class PackWriter implements ObjectWriter {
       const b = this.queue.shift()!;
       // One copy into a buffer we own, transferred (not cloned) to the worker: the caller's
       // buffers stay untouched and usable.
-      const joined = new Uint8Array(b.bytes);
+      const input = this.takeBuffer(b.bytes);
+      const joined = new Uint8Array(input, 0, b.bytes);
       let at = 0;
       for (const p of b.parts) {
         joined.set(p, at);
         at += p.length;
       }
-      const req: DeflateRequest = { buf: joined.buffer, lens: b.parts.map((p) => p.length), types: b.types, level: this.level };
+      const out = this.takeBuffer(0);
+      const req: DeflateRequest = { input, out, lens: b.parts.map((p) => p.length), types: b.types, level: this.level };
       w.ref();
       (w as WorkerWithJob).job = b;
-      w.postMessage(req, [joined.buffer]);
+      w.postMessage(req, [input, out]);
     }
   }
 
@@ -317,6 +329,14 @@ export class PackWriter implements ObjectWriter {
     }
   }
 
+  private takeBuffer(size: number): ArrayBuffer {
+    return size <= POOLED ? (this.pool.pop() ?? new ArrayBuffer(POOLED)) : new ArrayBuffer(size);
+  }
+
+  private giveBuffer(buf: ArrayBuffer): void {
+    if (buf.byteLength === POOLED && this.pool.length < 4 * this.maxPending) this.pool.push(buf);
+  }
+
   private startWorker(): Worker {
     // A worker inherits execArgv; `--input-type` (from `node -e`) would make it refuse a file.
     const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
@@ -326,7 +346,8 @@ export class PackWriter implements ObjectWriter {
       w.job = undefined;
       w.unref();
       this.idle.push(w);
-      const out = Buffer.from(reply.buf);
+      this.giveBuffer(reply.input);
+      const out = Buffer.from(reply.out, 0, reply.outLen);
       let at = 0;
       for (let i = 0; i < reply.lens.length; i++) {
         this.place(b.oids[i]!, reply.crcs[i]!, this.end + at);
@@ -334,6 +355,7 @@ export class PackWriter implements ObjectWriter {
       }
       this.inFlightBytes -= b.bytes;
       this.appendRaw(out, () => {
+        this.giveBuffer(reply.out);
         this.pending--;
       });
       this.pump();
@@ -502,7 +524,7 @@ async function syncDir(dir: string): Promise<void> {
 if (!isMainThread && parentPort && (workerData as Record<string, unknown> | null)?.[WORKER_TAG]) {
   const port = parentPort;
   port.on('message', (req: DeflateRequest) => {
-    const input = Buffer.from(req.buf);
+    const input = Buffer.from(req.input);
     const entries: Buffer[] = [];
     const lens: number[] = [];
     const crcs: number[] = [];
@@ -518,13 +540,15 @@ if (!isMainThread && parentPort && (workerData as Record<string, unknown> | null
       crcs.push(crc32(body, crc32(hdr)));
       total += hdr.length + body.length;
     }
-    const out = new Uint8Array(total);
+    // Incompressible content can come out bigger than the buffer lent for it.
+    const outBuf = total <= req.out.byteLength ? req.out : new ArrayBuffer(total);
+    const out = new Uint8Array(outBuf, 0, total);
     let o = 0;
     for (const e of entries) {
       out.set(e, o);
       o += e.length;
     }
-    const reply: DeflateReply = { buf: out.buffer, lens, crcs };
-    port.postMessage(reply, [out.buffer]);
+    const reply: DeflateReply = { input: req.input, out: outBuf, outLen: total, lens, crcs };
+    port.postMessage(reply, [req.input, outBuf]);
   });
 }
