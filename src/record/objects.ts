@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { promises as fsp, constants as C } from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import { writeFileAtomic } from '../util/atomic.js';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 
@@ -55,15 +56,8 @@ export class LooseWriter implements ObjectWriter {
       this.dirsMade.add(dir);
     }
     const data = deflateSync(Buffer.concat([Buffer.from(`${type} ${content.length}\0`), content]), { level: 1 });
-    const tmp = join(dir, `tmp_obj_${process.pid}_${Math.random().toString(36).slice(2)}`);
-    const fh = await fsp.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o444);
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fsp.rename(tmp, file);
+    // git's own temp prefix: `git prune` knows to clean it up after a crash.
+    await writeFileAtomic(file, data, 0o444, join(dir, `tmp_obj_${process.pid}_${Math.random().toString(36).slice(2)}`));
     this.written.push(dir);
     return oid;
   }

@@ -3,6 +3,9 @@ import { join } from 'node:path';
 import { run, type RunOptions, type RunResult } from '../util/exec.js';
 import { TrailError, Exit, errorCode } from '../util/errors.js';
 import { CatFile } from './catfile.js';
+import { writeFileAtomic } from '../util/atomic.js';
+
+export { writeFileAtomic };
 import { RepoLock } from './lock.js';
 
 /** Version of what trail writes into a shadow repository (refs, tree layout, manifests). */
@@ -107,17 +110,4 @@ export class Repo {
     this.catFile?.close();
     this.catFile = undefined;
   }
-}
-
-/** temp + fsync + rename: readers see the old or the new file, never half of one. */
-export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600): Promise<void> {
-  const tmp = `${file}.tmp.${process.pid}.${Math.random().toString(36).slice(2)}`;
-  const fh = await fsp.open(tmp, 'wx', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await fsp.rename(tmp, file);
 }
