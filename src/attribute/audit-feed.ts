@@ -190,6 +190,11 @@ export class AuditFeed {
     for (const id of done) this.considered.delete(id);
   }
 
+  /** Events of changes put off to a later window (an apt transaction still running). */
+  hold(ids: Iterable<string>): void {
+    for (const id of ids) this.considered.delete(id);
+  }
+
   /** The reason of the last window, for `trail status`/doctor. */
   get degradedReason(): string | undefined {
     return this.lastReason;

@@ -14,6 +14,9 @@ import { DirSource } from './dir-source.js';
 import type { Log } from './log.js';
 import { collapseRoots } from './roots.js';
 import { WatchLimitError, type EventSource, type SourceKind } from './source.js';
+import { AuditFeed } from '../attribute/audit-feed.js';
+import { Attributor, recordAttributed } from '../attribute/attributor.js';
+import { trailHome } from '../record/registry.js';
 
 /** Runs `fn` as the repository's one writer (the CLI passes asWriter: lock, then finish an
  * interrupted revert). Taken per commit and never while idle, so that `trail snapshot` and
@@ -27,6 +30,10 @@ export interface DaemonOptions {
   source?: 'auto' | SourceKind;
   log: Log;
   withLock: WithLock;
+  /** Who-data from Linux audit, shared by every watched directory (src/attribute). */
+  audit?: AuditFeed;
+  /** Why there is none, for the commits that then say "unknown". */
+  auditMissing?: string;
 }
 
 // Who made a change is not known to a plain event source; attribution comes with audit.
@@ -69,6 +76,7 @@ class RepoWatcher {
   private reconcileQueued = false;
   private degraded: WatchLimitError | undefined;
   private stopped = false;
+  private attributor: Attributor | undefined;
 
   constructor(readonly watched: Watched, private readonly d: DaemonOptions) {}
 
@@ -84,6 +92,10 @@ class RepoWatcher {
     this.repo = await Repo.open(this.watched.repo);
     this.config = await readConfig(this.repo);
     this.debouncer = new Debouncer(this.quietMs(), this.maxDelayMs(), (b) => this.enqueue(b));
+    if (this.d.audit && this.config['attribute.audit'] !== 'off') {
+      await this.d.audit.addDir(this.name, this.watched.dir);
+      this.attributor = new Attributor(this.d.audit, this.name, this.watched.dir, trailHome());
+    }
     // Watches first, then the start-up reconcile: a change made in between is seen by both,
     // never by neither.
     await this.startSource();
@@ -109,6 +121,7 @@ class RepoWatcher {
       `pid ${process.pid} stopped on ${reason}. Changes from now on are recorded when trail watch starts again, as changed while not watching.`,
     ]));
     await this.serial(() => this.flushToDisk());
+    if (this.attributor) await this.d.audit?.removeDir(this.name).catch(() => undefined);
     this.log('notice', 'stop', `stopped watching ${this.watched.dir} (${reason})`, { reason });
     this.repo.close();
   }
@@ -213,10 +226,17 @@ class RepoWatcher {
     const roots = collapseRoots(b.paths);
     const t0 = Date.now();
     let res: RecordResult;
+    let deferred: string[] = [];
     try {
-      res = await this.d.withLock(this.repo, 'watch', () =>
-        record(this.repo, { subject: subjectOf, actor: UNKNOWN, action: 'watch', roots, trailers: UNKNOWN_TRAILER }),
-      );
+      const attributor = this.attributor;
+      res = await this.d.withLock(this.repo, 'watch', async () => {
+        if (!attributor) return record(this.repo, { subject: subjectOf, actor: UNKNOWN, action: 'watch', roots, trailers: this.unknownTrailer() });
+        const r = await recordAttributed(this.repo, attributor, roots, subjectOf);
+        deferred = r.deferred;
+        return r.last ? { ...r.last, commit: r.commits.at(-1), changes: r.changes } : { changes: [], scan: undefined as never, state: new Map() };
+      });
+      // An apt transaction still running: its changes become one commit once it ends.
+      if (deferred.length && !final) setTimeout(() => { if (!this.stopped) this.debouncer.add(roots); }, 1000).unref();
     } catch (err) {
       this.failures++;
       const why = errorCode(err) === 'ENOSPC' || errorCode(err) === 'EDQUOT'
@@ -253,6 +273,10 @@ class RepoWatcher {
     } else {
       this.log('debug', 'no-change', `nothing to record under ${roots.length} path(s)`, { ms: Date.now() - t0 });
     }
+  }
+
+  private unknownTrailer(): Record<string, string> {
+    return this.d.auditMissing ? { 'Trail-Actor': `unknown (no attribution: ${this.d.auditMissing})` } : UNKNOWN_TRAILER;
   }
 
   /** The start-up reconcile: what changed since the trail's last commit, while no watcher ran. */
@@ -355,6 +379,7 @@ export class Daemon {
 
   async start(): Promise<void> {
     keepCacheInMemory(true);
+    await this.startAudit();
     for (const w of await this.pick()) await this.startOne(w, !!this.opts.names.length);
     if (!this.watchers.size) throw new TrailError('no watched directory could be watched', Exit.error);
   }
@@ -362,6 +387,25 @@ export class Daemon {
   async stop(reason: string): Promise<void> {
     await Promise.all([...this.watchers.values()].map((w) => w.stop(reason)));
     this.watchers.clear();
+    await this.opts.audit?.close().catch(() => undefined);
+  }
+
+  private async startAudit(): Promise<void> {
+    if (this.opts.audit || this.opts.auditMissing) return;
+    const log = (msg: string) => this.opts.log.write('notice', 'audit', msg);
+    try {
+      const feed = await AuditFeed.start({ home: trailHome(), notice: log });
+      if (feed instanceof AuditFeed) {
+        this.opts.audit = feed;
+        log('attribution: Linux audit (records read from the auditd log)');
+      } else {
+        this.opts.auditMissing = feed.unavailable;
+        this.opts.log.write('warning', 'audit', `attribution degraded, every change will say "unknown": ${feed.unavailable}`);
+      }
+    } catch (err) {
+      this.opts.auditMissing = `audit could not be set up: ${(err as Error).message}`;
+      this.opts.log.write('warning', 'audit', `attribution degraded: ${this.opts.auditMissing}`);
+    }
   }
 
   /** SIGHUP: settings again, and directories initialized or forgotten since the start. */

@@ -1,0 +1,237 @@
+import type { Actor } from '../record/commit.js';
+import { asList, readConfig } from '../record/config.js';
+import { diffStates, type Change } from '../record/diff.js';
+import { record, type RecordResult } from '../record/snapshot.js';
+import { HashOnlyWriter } from '../record/objects.js';
+import { Refs, type Repo } from '../record/repo.js';
+import { makeRules } from '../record/rules.js';
+import { scan } from '../record/scan.js';
+import { secretKey } from '../record/secrets.js';
+import { loadCache } from '../record/statcache.js';
+import { asNumber } from '../record/config.js';
+import { toBytes } from '../util/bytes.js';
+import { hostName, userName } from '../util/accounts.js';
+import { forgetOld, packageLine, readTransactions, type AptTransaction } from './apt.js';
+import { keepArgv } from './argv-store.js';
+import type { AuditFeed } from './audit-feed.js';
+import { argvLine, redactArgv } from './redact.js';
+import { split, type ActorInfo, type Group } from './split.js';
+
+/** One commit of a window: what to reconcile, and whom to name. */
+export interface PlannedCommit {
+  roots: string[];
+  actor: Actor;
+  trailers: Record<string, string | undefined>;
+  body: string[];
+  /** Put before the subject trail watch computes ("apt install hello 2.10: …"). */
+  subjectPrefix?: string;
+  actors: ActorInfo[];
+  events: string[];
+}
+
+export interface WindowPlan {
+  commits: PlannedCommit[];
+  /** Paths to look at again later (an apt transaction still running). */
+  deferred: string[];
+}
+
+export const UNKNOWN_ACTOR: Actor = { name: 'unknown' };
+
+/** The changes under `roots`, hashed but not written: which paths a window changed. The
+ * same reconcile record() does, so the split sees exactly what the commits will hold. */
+export async function changedUnder(repo: Repo, roots: string[]): Promise<string[]> {
+  const config = await readConfig(repo);
+  const head = await repo.readRef(Refs.observed);
+  const cached = await loadCache(repo, head);
+  const result = await scan({
+    root: repo.info.dir,
+    rules: makeRules(asList(config.ignore), asList(config.secrets)),
+    previous: cached.state,
+    writer: new HashOnlyWriter(),
+    secretKey: await secretKey(repo),
+    maxFileSize: asNumber(config['snapshot.maxFileSize'], 128 << 20),
+    roots,
+  });
+  return diffStates(cached.state, result.state).map((c) => c.path);
+}
+
+function nameOf(a: ActorInfo): string {
+  return a.login ?? userName(a.uid) ?? `uid${a.uid}`;
+}
+
+function uniq<T>(xs: T[]): T[] {
+  return [...new Set(xs)];
+}
+
+function describeProc(a: ActorInfo): string {
+  const argv = a.argv ? argvLine(redactArgv(a.argv)) + (a.argvTruncated ? ' …(cut at 128 bytes)' : '') : a.exe;
+  const parent = a.parentExe ? `; parent ${a.ppid} ${a.parentArgv ? argvLine(redactArgv(a.parentArgv)) : a.parentExe}` : `; parent ${a.ppid}`;
+  return `pid ${a.pid} uid ${a.uid}${a.euid !== a.uid ? ` euid ${a.euid}` : ''} tty ${a.tty}: ${argv}${parent}`;
+}
+
+/** Author, trailers and body for a group: the login name as author, the rest as trailers. */
+export function describe(g: Group): Omit<PlannedCommit, 'roots' | 'events'> {
+  const names = uniq(g.actors.map(nameOf));
+  // Two people in one commit: git has one author, so its name lists both.
+  const actor: Actor = names.length === 1 ? { name: names[0]! } : { name: names.join(', '), email: `${names.join('+')}@${hostName()}` };
+  const join = (xs: (string | number | undefined)[]) => uniq(xs.filter((x) => x !== undefined && x !== '').map(String)).join(', ');
+  const trailers: Record<string, string | undefined> = {
+    'Trail-Actor': names.length > 1 ? `${names.join(' and ')} (changed the same paths in one window)` : undefined,
+    'Trail-Login': join(g.actors.map((a) => (a.login ? `${a.login} (auid ${a.auid})` : 'none (no login session)'))),
+    'Trail-Uid': join(g.actors.map((a) => (a.euid !== a.uid ? `${a.uid} (euid ${a.euid})` : a.uid))),
+    'Trail-Exe': join(g.actors.map((a) => a.exe)),
+    'Trail-Argv': uniq(g.actors.map((a) => (a.argv ? argvLine(redactArgv(a.argv)) + (a.argvTruncated ? ' …' : '') : ''))).filter(Boolean).join(' ;; ') || undefined,
+    'Trail-Pid': join(g.actors.map((a) => a.pid)),
+    'Trail-Ppid': join(g.actors.map((a) => a.ppid)),
+    'Trail-Parent': join(g.actors.map((a) => a.parentExe)),
+    'Trail-Tty': join(g.actors.map((a) => a.tty)),
+    'Trail-Session': join(g.actors.map((a) => a.ses)),
+    'Trail-Attribution': 'linux audit',
+  };
+  const body = g.actors.length > 1 ? ['Processes:', ...g.actors.map((a) => `  ${nameOf(a)}: ${describeProc(a)}`)] : [];
+  let subjectPrefix: string | undefined;
+  if (g.apt) aptDescription(g.apt, actor, trailers, body, (s) => (subjectPrefix = s));
+  return { actor, trailers, body, subjectPrefix, actors: g.actors };
+}
+
+function aptDescription(tx: AptTransaction, actor: Actor, trailers: Record<string, string | undefined>, body: string[], setPrefix: (s: string) => void): void {
+  // The person who ran apt: its login uid, else the sudo caller; the writers are dpkg & co.
+  const who = tx.login ?? tx.sudoUser;
+  if (who) {
+    actor.name = who;
+    delete actor.email;
+  }
+  const pk = tx.packages.map(packageLine);
+  trailers['Trail-Packages'] = pk.join(', ') || undefined;
+  trailers['Trail-Apt-Pid'] = String(tx.pid);
+  trailers['Trail-Apt-Command'] = tx.command ? argvLine(redactArgv(tx.command.split(' '))) : undefined;
+  body.unshift(`One apt transaction (pid ${tx.pid}${tx.command ? `: ${tx.command}` : ''}):`, ...pk.map((l) => `  ${l}`));
+  const first = tx.packages.slice(0, 3).map((p) => (p.action === 'remove' ? `${p.name}` : `${p.name} ${p.to ?? ''}`.trim()));
+  const verb = tx.packages.every((p) => p.action === 'remove') ? 'remove' : tx.packages.some((p) => p.action === 'upgrade') ? 'upgrade' : 'install';
+  setPrefix(`apt ${verb} ${first.join(', ')}${tx.packages.length > 3 ? ', …' : ''}: `);
+}
+
+/**
+ * Attribution for one watched directory: turns a quiet window (the paths the event source
+ * reported) into commits, one per actor, from the audit events of the window.
+ */
+export class Attributor {
+  constructor(
+    private readonly feed: AuditFeed,
+    private readonly name: string,
+    private readonly dir: string,
+    private readonly home: string,
+  ) {}
+
+  async plan(repo: Repo, roots: string[]): Promise<WindowPlan> {
+    // Reconcile first, then the barrier: a change the scan saw was made before the barrier
+    // was written, so its record is read by the time the barrier's is.
+    const changed = await changedUnder(repo, roots);
+    const view = await this.feed.window(this.name);
+    if (!changed.length) return { commits: [], deferred: [] };
+    const txs = await readTransactions(this.home).catch(() => []);
+    await forgetOld(txs).catch(() => undefined);
+    const s = split(toBytes(this.dir), changed, view.events, { degraded: view.degraded, apt: txs });
+    this.feed.hold(s.deferredEvents);
+    const commits: PlannedCommit[] = s.groups.map((g) => ({ ...describe(g), roots: g.paths, events: g.events }));
+    if (s.unknown.paths.length) {
+      commits.push({
+        roots: s.unknown.paths,
+        actor: UNKNOWN_ACTOR,
+        trailers: { 'Trail-Actor': `unknown (${s.unknown.reason})`, 'Trail-Attribution': view.degraded ? 'degraded' : 'linux audit' },
+        body: [`Who made these changes is unknown: ${s.unknown.reason}.`],
+        actors: [],
+        events: [],
+      });
+    }
+    return { commits: order(commits), deferred: s.deferred };
+  }
+
+  /** After a planned commit: its events are done, its full command lines kept locally. */
+  async committed(repo: Repo, c: PlannedCommit, commit: string | undefined): Promise<void> {
+    this.feed.consume(c.events);
+    if (commit) await keepArgv(repo, commit, c.actors);
+  }
+}
+
+/**
+ * record() reconciles everything under a root. A folder one actor created holds files
+ * others wrote; committing the folder first would sweep their files into its commit. So a
+ * commit whose root is above another commit's path goes after it; a cycle (rare: each
+ * created a folder the other wrote into) becomes one commit naming all of them.
+ */
+export function order(commits: PlannedCommit[]): PlannedCommit[] {
+  const above = (a: PlannedCommit, b: PlannedCommit) => a !== b && a.roots.some((r) => b.roots.some((p) => r === '' ? p !== '' : p.startsWith(r + '/')));
+  const out: PlannedCommit[] = [];
+  let left = [...commits];
+  while (left.length) {
+    const next = left.find((c) => !left.some((o) => above(c, o)));
+    if (next) {
+      out.push(next);
+      left = left.filter((c) => c !== next);
+      continue;
+    }
+    const names = uniq(left.flatMap((c) => c.actor.name.split(', ')));
+    out.push({
+      roots: left.flatMap((c) => c.roots),
+      actor: { name: names.join(', ') },
+      trailers: { 'Trail-Actor': `${names.join(' and ')} (nested changes in one window)`, 'Trail-Attribution': 'linux audit' },
+      body: left.flatMap((c) => c.body),
+      actors: left.flatMap((c) => c.actors),
+      events: left.flatMap((c) => c.events),
+    });
+    left = [];
+  }
+  return out;
+}
+
+export interface AttributedResult {
+  commits: string[];
+  changes: Change[];
+  deferred: string[];
+  last?: RecordResult;
+}
+
+/**
+ * A quiet window recorded as one commit per actor; what changed after the plan was made
+ * (between its reconcile and the commits) is recorded last, as unknown. The caller holds
+ * the repository's write lock for the whole window.
+ */
+export async function recordAttributed(
+  repo: Repo,
+  attributor: Attributor,
+  roots: string[],
+  subject: (changes: Change[]) => string,
+): Promise<AttributedResult> {
+  const plan = await attributor.plan(repo, roots);
+  const out: AttributedResult = { commits: [], changes: [], deferred: plan.deferred };
+  for (const c of plan.commits) {
+    const res = await record(repo, {
+      subject: (ch) => (c.subjectPrefix ?? '') + subject(ch),
+      actor: c.actor,
+      action: 'watch',
+      roots: c.roots,
+      body: c.body,
+      trailers: c.trailers,
+    });
+    await attributor.committed(repo, c, res.commit);
+    if (res.commit) out.commits.push(res.commit);
+    out.changes.push(...res.changes);
+    out.last = res;
+  }
+  // Paths put off (apt still running) are under these roots: everything is looked at again
+  // in the window that takes them.
+  if (plan.deferred.length) return out;
+  const rest = await record(repo, {
+    subject,
+    actor: UNKNOWN_ACTOR,
+    action: 'watch',
+    roots,
+    body: ['These changes were made while trail was recording the window before them; no audit record was matched to them.'],
+    trailers: { 'Trail-Actor': 'unknown (changed while the window was being recorded)', 'Trail-Attribution': 'linux audit' },
+  });
+  if (rest.commit) out.commits.push(rest.commit);
+  out.changes.push(...rest.changes);
+  out.last = rest;
+  return out;
+}

@@ -1,0 +1,188 @@
+import { lstatSync, readFileSync } from 'node:fs';
+import { userName } from '../util/accounts.js';
+import { baseName, parentOf } from '../util/bytes.js';
+import { isDirMode, type AuditEvent, type PathItem } from './events.js';
+import type { AptTransaction } from './apt.js';
+
+/** One process that changed something, as the audit records describe it. */
+export interface ActorInfo {
+  /** Login name (from auid); undefined when the process had no login session. */
+  login?: string;
+  auid?: number;
+  uid: number;
+  euid: number;
+  pid: number;
+  ppid: number;
+  exe: string;
+  argv?: string[];
+  argvSource?: 'execve' | 'proctitle';
+  argvTruncated?: boolean;
+  tty: string;
+  ses?: number;
+  parentExe?: string;
+  parentArgv?: string[];
+  time: number;
+}
+
+/** Paths one actor (or, for paths two actors changed, several) changed in a window. */
+export interface Group {
+  key: string;
+  actors: ActorInfo[];
+  paths: string[];
+  events: string[];
+  apt?: AptTransaction;
+}
+
+export interface Split {
+  groups: Group[];
+  /** Paths no audit record explains, or every path when the window cannot be trusted. */
+  unknown: { paths: string[]; reason: string };
+  /** Paths an apt transaction still running changed: committed once it ends. */
+  deferred: string[];
+  deferredEvents: string[];
+}
+
+// rename, renameat, renameat2 on x86_64 and aarch64: a renamed folder moves its content.
+const RENAMES: Record<string, number[]> = { c000003e: [82, 264, 316], c00000b7: [38, 276] };
+
+function actorOf(e: AuditEvent): ActorInfo {
+  const a: ActorInfo = { uid: e.uid, euid: e.euid, pid: e.pid, ppid: e.ppid, exe: e.exe, tty: e.tty, time: e.time };
+  if (e.auid !== undefined) {
+    a.auid = e.auid;
+    a.login = userName(e.auid) ?? `auid${e.auid}`;
+  }
+  if (e.ses !== undefined) a.ses = e.ses;
+  if (e.proc.argv) Object.assign(a, { argv: e.proc.argv, argvSource: e.proc.argvSource, argvTruncated: e.proc.argvTruncated });
+  if (e.parent) {
+    a.parentExe = e.parent.exe;
+    if (e.parent.argv) a.parentArgv = e.parent.argv;
+  }
+  return a;
+}
+
+/** Who a commit names: the login user and the uid it acted as. */
+function actorKey(e: AuditEvent): string {
+  return `${e.auid ?? 'none'}:${e.uid}`;
+}
+
+function ppidOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The apt transaction this process belongs to: apt itself, dpkg (its child), or a
+ * maintainer script further down. */
+function aptOf(e: AuditEvent, txs: AptTransaction[]): AptTransaction | undefined {
+  if (!txs.length) return undefined;
+  const chain = [e.pid, e.ppid];
+  let cur = e.ppid;
+  for (let i = 0; i < 6; i++) {
+    const tx = txs.find((t) => chain.includes(t.pid));
+    if (tx) return tx;
+    const up = ppidOf(cur);
+    if (up === undefined || up <= 1) break;
+    chain.push(up);
+    cur = up;
+  }
+  return undefined;
+}
+
+function dev(st: { dev: number }): string {
+  const major = Math.floor(st.dev / 256) & 0xfff;
+  const minor = (st.dev & 0xff) | ((Math.floor(st.dev / 4096) & ~0xff) >>> 0);
+  return `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}`;
+}
+
+/**
+ * Splits the paths a reconcile found changed in one quiet window into one group per actor.
+ * A path is matched to an event when the event names it (resolved against its CWD), when a
+ * name relative to a directory fd sits in the path's folder (same folder inode), when the
+ * event touched the path's inode through an fd, or when the event renamed a folder the path
+ * is in. A path two actors touched goes to a group naming both. Nothing is guessed: a path
+ * no event explains is "unknown", and so is every path of a window whose records were lost.
+ */
+export function split(dirBytes: string, changed: string[], events: AuditEvent[], opts: { degraded?: string; apt?: AptTransaction[] } = {}): Split {
+  if (opts.degraded) return { groups: [], unknown: { paths: changed, reason: opts.degraded }, deferred: [], deferredEvents: [] };
+  const abs = (p: string) => (p === '' ? dirBytes : `${dirBytes}/${p}`);
+  const byPath = new Map<string, AuditEvent[]>();
+  const byInode = new Map<string, AuditEvent[]>();
+  const fdRelative: { item: PathItem; parent?: PathItem; e: AuditEvent }[] = [];
+  const renamedDirs: { path: string; e: AuditEvent }[] = [];
+  const add = (m: Map<string, AuditEvent[]>, k: string, e: AuditEvent) => {
+    const l = m.get(k) ?? [];
+    if (!l.includes(e)) l.push(e);
+    m.set(k, l);
+  };
+  for (const e of events) {
+    const parent = e.items.find((i) => i.nametype === 'PARENT');
+    for (const item of e.items) {
+      if (item.nametype === 'PARENT') continue;
+      if (item.abs) add(byPath, item.abs, e);
+      else if (item.name !== '(null)') fdRelative.push({ item, parent, e });
+      if (item.inode !== undefined && item.dev && item.nametype !== 'DELETE') add(byInode, `${item.dev}:${item.inode}`, e);
+      if (item.abs && isDirMode(item.mode) && RENAMES[e.arch]?.includes(e.syscall)) renamedDirs.push({ path: item.abs, e });
+    }
+  }
+  const statCache = new Map<string, { dev: number; ino: number } | undefined>();
+  const stat = (p: string) => {
+    if (!statCache.has(p)) {
+      const st = lstatSync(Buffer.from(p, 'latin1'), { throwIfNoEntry: false });
+      statCache.set(p, st ? { dev: st.dev, ino: st.ino } : undefined);
+    }
+    return statCache.get(p);
+  };
+
+  const groups = new Map<string, Group>();
+  const deferred: string[] = [];
+  const deferredEvents = new Set<string>();
+  const unmatched: string[] = [];
+  for (const p of changed) {
+    const a = abs(p);
+    const found = new Set<AuditEvent>(byPath.get(a) ?? []);
+    const st = stat(a);
+    if (st) for (const e of byInode.get(`${dev(st)}:${st.ino}`) ?? []) found.add(e);
+    if (fdRelative.length) {
+      const dst = stat(parentOf(a));
+      for (const r of fdRelative) {
+        if (baseName(r.item.name) !== baseName(a)) continue;
+        if (dst && r.parent?.inode === dst.ino) found.add(r.e);
+      }
+    }
+    if (!found.size) for (const r of renamedDirs) if (a.startsWith(r.path + '/')) found.add(r.e);
+    if (!found.size) {
+      unmatched.push(p);
+      continue;
+    }
+    const list = [...found].sort((x, y) => x.serial - y.serial);
+    const txs = list.map((e) => aptOf(e, opts.apt ?? []));
+    if (txs.some((t) => t && !t.ended)) {
+      deferred.push(p);
+      for (const e of list) deferredEvents.add(e.id);
+      continue;
+    }
+    const keys = [...new Set(list.map((e, i) => (txs[i] ? `apt:${txs[i]!.pid}` : actorKey(e))))].sort();
+    const key = keys.join('+');
+    let g = groups.get(key);
+    if (!g) {
+      g = { key, actors: [], paths: [], events: [] };
+      const tx = txs.find(Boolean);
+      if (tx && keys.length === 1) g.apt = tx;
+      groups.set(key, g);
+    }
+    g.paths.push(p);
+    for (const e of list) {
+      if (!g.events.includes(e.id)) g.events.push(e.id);
+      if (!g.actors.some((x) => x.pid === e.pid && x.exe === e.exe && x.uid === e.uid)) g.actors.push(actorOf(e));
+    }
+  }
+  return {
+    groups: [...groups.values()],
+    unknown: { paths: unmatched, reason: 'no audit record names these paths (changed through a descriptor opened before trail watched, a bind mount, or by the kernel)' },
+    deferred,
+    deferredEvents: [...deferredEvents],
+  };
+}
