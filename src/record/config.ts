@@ -49,6 +49,9 @@ export const KEYS: Record<string, KeySpec> = {
   'watch.maxDelayMs': { default: 2000, doc: 'trail watch commits a change no later than this after it was first seen, even while writes go on', parse: positive },
   'watch.reconcileSeconds': { default: 3600, doc: 'trail watch compares the whole directory with the trail this often, to catch what events missed', parse: positive },
   'watch.source': { default: 'auto', doc: 'event source of trail watch: auto (inotify on Linux), inotify (one watch per folder) or chokidar (portable)', parse: oneOf('auto', 'inotify', 'chokidar') },
+  'attribute.audit': { default: 'auto', doc: 'who made a change, from Linux audit: auto (when root and auditd runs) or off', parse: oneOf('auto', 'off') },
+  'attribute.backlogLimit': { default: 8192, doc: 'trail watch raises the kernel audit backlog to at least this many records (0: leave it)', parse: (t) => { const n = Number(t); if (!Number.isInteger(n) || n < 0) throw new Error('expected a whole number'); return n; } },
+  'access.paths': { default: [], doc: 'globs (relative to the watched dir) whose reads are recorded (who read what, when) on refs/trail/access', parse: list },
 };
 
 export type Config = Record<string, Value>;
