@@ -8,7 +8,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { measure, median, rssMethod, sh, type Measured } from './measure.js';
+import { measure as measureNow, median, rssMethod, sh, type Measured, type MeasureOptions } from './measure.js';
 import { crossover } from './crossover.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -16,6 +16,14 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..', '..');
 const TRAIL = join(root, 'bin', 'trail.js');
 const MAKE_TREE = join(root, 'bench', 'make-etc-tree.py');
+
+/** Every measured command starts with no dirty pages left by the one before: git does not
+ * fsync by default and leaves ~200 MB of loose objects for the kernel to write back; trail
+ * fsyncs its pack, and on ext4 that journal commit would wait for the other's writeback. */
+function measure(cmd: string, args: string[], opts: MeasureOptions = {}): Promise<Measured> {
+  sh('sync', []);
+  return measureNow(cmd, args, opts);
+}
 
 interface Args {
   files: number[];
@@ -247,6 +255,14 @@ function cell(ms: Measured[] | undefined): string {
   if (!ms?.length) return '—';
   return `${median(ms.map((m) => m.wall)).toFixed(2)} s`;
 }
+function cpu(ms: Measured[] | undefined): string {
+  if (!ms?.length) return '—';
+  return median(ms.map((m) => m.user + m.sys)).toFixed(2);
+}
+function cpuRatio(a: Measured[] | undefined, b: Measured[] | undefined): string {
+  if (!a?.length || !b?.length) return '—';
+  return (median(a.map((m) => m.user + m.sys)) / median(b.map((m) => m.user + m.sys))).toFixed(2);
+}
 function rss(ms: Measured[] | undefined): string {
   if (!ms?.length) return '—';
   return `${Math.max(...ms.map((m) => m.rssMB)).toFixed(0)}`;
@@ -258,8 +274,8 @@ function ratio(a: Measured[] | undefined, b: Measured[] | undefined): number | u
 
 function table(rows: Row[]): string {
   const lines = [
-    '| files | measure | trail | git | aide | trail/git | trail/aide | target | met | peak RSS MB trail / git / aide |',
-    '|---:|---|---:|---:|---:|---:|---:|---|---|---|',
+    '| files | measure | trail | git | aide | trail/git | trail/aide | target | met | CPU s trail / git / aide (ratio) | peak RSS MB trail / git / aide |',
+    '|---:|---|---:|---:|---:|---:|---:|---|---|---|---|',
   ];
   for (const r of rows) {
     const rg = ratio(r.trail, r.git);
@@ -273,7 +289,8 @@ function table(rows: Row[]): string {
     }
     const what = r.note ? `${r.what} (${r.note})` : r.what;
     lines.push(
-      `| ${r.files} | ${what} | ${cell(r.trail)} | ${cell(r.git)} | ${cell(r.aide)} | ${rg?.toFixed(2) ?? '—'} | ${ra?.toFixed(2) ?? '—'} | ${target} | ${met} | ${rss(r.trail)} / ${rss(r.git)} / ${rss(r.aide)} |`,
+      `| ${r.files} | ${what} | ${cell(r.trail)} | ${cell(r.git)} | ${cell(r.aide)} | ${rg?.toFixed(2) ?? '—'} | ${ra?.toFixed(2) ?? '—'} | ${target} | ${met} | ` +
+        `${cpu(r.trail)} / ${cpu(r.git)} / ${cpu(r.aide)} (${r.git ? cpuRatio(r.trail, r.git) : cpuRatio(r.trail, r.aide)}) | ${rss(r.trail)} / ${rss(r.git)} / ${rss(r.aide)} |`,
     );
   }
   return lines.join('\n');
@@ -323,8 +340,8 @@ async function main(): Promise<void> {
     '',
     table(rows),
     '',
-    `Times are medians of ${args.runs} run(s), wall clock; the one-file change is measured once. ` +
-      'Caches were not dropped (shared machine): each tree was read once before timing and every command ran warm. ' +
+    `Times are medians of ${args.runs} run(s), wall clock (targets and ratios are on wall time); CPU is user+sys of the command and its children, a figure that other load on a shared machine disturbs less. The one-file change is measured once. ` +
+      'Caches were not dropped (shared machine): each tree was read once before timing and every command ran warm, after a `sync` so that none pays for the writeback of the one before. trail fsyncs what it writes; git (default config) does not. ' +
       `Peak RSS: ${rssMethod}; for a command that runs others (sh → git add, git commit; trail → git) it is the largest single process, not the sum; trail's worker threads are inside its own process and counted.`,
     `AIDE rule: \`p+u+g+s+m+sha256\` (permissions, owner, group, size, mtime, SHA-256), num_workers=${args.aideWorkers}; git: a separate bare git dir, \`GIT_DIR=… GIT_WORK_TREE=…\`, default config (zlib level 6 loose objects).`,
     '',

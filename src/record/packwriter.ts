@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { promises as fsp, constants as C } from 'node:fs';
+import { promises as fsp, constants as C, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -39,6 +39,9 @@ export interface PackWriterOptions {
    * it (as `git index-pack --index-version=2,N` does) to cover the large-offset table without a
    * 2 GB pack. */
   largeOffsetLimit?: number;
+  /** Skip objects the repository already has (default true): a snapshot that re-reads every
+   * file (cold stat cache) must not store the whole tree again. */
+  skipExisting?: boolean;
 }
 
 /** Objects go to a worker in batches: one message per ~512 KB amortizes postMessage and
@@ -100,6 +103,7 @@ export class PackWriter implements ObjectWriter {
   private readonly largeLimit: number;
   private readonly tmpPack: string;
   private readonly maxPending: number;
+  private readonly skipExisting: boolean;
 
   private fh: fsp.FileHandle | undefined;
   private opening: Promise<fsp.FileHandle> | undefined;
@@ -108,6 +112,7 @@ export class PackWriter implements ObjectWriter {
   private readonly seen = new Set<string>();
   /** Bytes handed to `write` so far (each object once). */
   private totalBytes = 0;
+  private accepted = 0;
   private readonly entryOids: string[] = [];
   private readonly entryCrcs: number[] = [];
   private readonly entryOffsets: number[] = [];
@@ -121,6 +126,7 @@ export class PackWriter implements ObjectWriter {
   private waiters: (() => void)[] = [];
   private readonly writes = new Set<Promise<void>>();
   private pool: ArrayBuffer[] = [];
+  private existing: ExistingObjects | undefined;
   private error: unknown;
   private state: 'open' | 'finishing' | 'done' = 'open';
 
@@ -130,14 +136,15 @@ export class PackWriter implements ObjectWriter {
     this.nWorkers = opts.workers ?? Math.max(1, availableParallelism());
     this.maxInFlight = opts.maxInFlightBytes ?? 32 * 1024 * 1024;
     this.largeLimit = opts.largeOffsetLimit ?? 0x7fffffff;
+    this.skipExisting = opts.skipExisting ?? true;
     // Two batches per worker keep each busy while the other reply is being written out.
     this.maxPending = Math.max(4, 2 * this.nWorkers);
     this.tmpPack = join(this.packDir, `tmp_pack_${randomBytes(6).toString('hex')}`);
   }
 
-  /** Objects in the pack so far (each id once). */
+  /** Objects accepted for the pack so far (each id once, known ones skipped). */
   get count(): number {
-    return this.entryOids.length;
+    return this.accepted;
   }
 
   async write(type: ObjectType, content: Buffer): Promise<string> {
@@ -147,6 +154,8 @@ export class PackWriter implements ObjectWriter {
     if (this.seen.has(oid)) return oid;
     this.seen.add(oid);
     if (!this.fh) await this.open();
+    if (this.existing?.has(oid)) return oid;
+    this.accepted++;
     this.inFlightBytes += content.length;
     if (content.length >= BIG_OBJECT || this.nWorkers === 0) {
       this.deflateOnThreadpool(oid, TYPE_CODE[type], content);
@@ -264,6 +273,7 @@ export class PackWriter implements ObjectWriter {
   private open(): Promise<fsp.FileHandle> {
     this.opening ??= (async () => {
       await fsp.mkdir(this.packDir, { recursive: true, mode: 0o700 });
+      if (this.skipExisting) this.existing = await ExistingObjects.load(join(this.gitDir, 'objects'));
       const fh = await fsp.open(this.tmpPack, C.O_RDWR | C.O_CREAT | C.O_EXCL, 0o444);
       this.fh = fh;
       return fh;
@@ -482,6 +492,68 @@ export class PackWriter implements ObjectWriter {
     packSha.copy(buf, tail);
     createHash('sha1').update(buf.subarray(0, tail + 20)).digest().copy(buf, tail + 20);
     return buf;
+  }
+}
+
+/**
+ * The objects a repository held when a writer started: the name tables of its packs' v2
+ * .idx files (read whole once: ~1.7 MB per 50k objects) and, the first time an id falls into
+ * one, a loose fan-out folder's listing. Objects added later by others are simply not known:
+ * writing one again is harmless.
+ */
+export class ExistingObjects {
+  private readonly loose = new Map<string, Set<string>>();
+  private constructor(private readonly objectsDir: string, private readonly idx: Buffer[]) {}
+
+  static async load(objectsDir: string): Promise<ExistingObjects> {
+    const idx: Buffer[] = [];
+    let names: string[] = [];
+    try {
+      names = await fsp.readdir(join(objectsDir, 'pack'));
+    } catch {
+      /* no packs yet */
+    }
+    for (const n of names) {
+      if (!/^pack-[0-9a-f]{40}\.idx$/.test(n)) continue;
+      try {
+        const buf = await fsp.readFile(join(objectsDir, 'pack', n));
+        // Only v2 (what git has written since 1.5.2); an old v1 idx just means rewrites.
+        if (buf.length >= 8 + 1024 && buf.readUInt32BE(0) === 0xff744f63 && buf.readUInt32BE(4) === 2) idx.push(buf);
+      } catch {
+        /* repacked away meanwhile: its objects are in the new pack, or written again */
+      }
+    }
+    return new ExistingObjects(objectsDir, idx);
+  }
+
+  has(oid: string): boolean {
+    const key = Buffer.from(oid, 'hex');
+    const first = key[0]!;
+    for (const buf of this.idx) {
+      const n = buf.readUInt32BE(8 + 255 * 4);
+      let lo = first === 0 ? 0 : buf.readUInt32BE(8 + (first - 1) * 4);
+      let hi = buf.readUInt32BE(8 + first * 4);
+      const base = 8 + 1024;
+      if (buf.length < base + n * 20) continue;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        const c = buf.compare(key, 0, 20, base + mid * 20, base + mid * 20 + 20);
+        if (c === 0) return true;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+      }
+    }
+    const dir = oid.slice(0, 2);
+    let set = this.loose.get(dir);
+    if (!set) {
+      try {
+        set = new Set(readdirSync(join(this.objectsDir, dir)));
+      } catch {
+        set = new Set();
+      }
+      this.loose.set(dir, set);
+    }
+    return set.has(oid.slice(2));
   }
 }
 

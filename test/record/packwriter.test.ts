@@ -159,10 +159,31 @@ describe('PackWriter', () => {
     await assert.rejects(w.write('blob', Buffer.from('late')));
   });
 
+  it('skips objects the repository already has, in packs or loose', async () => {
+    const gitDir = await bareRepo();
+    const first = await writeSnapshot(new PackWriter(gitDir), gitDir, 500);
+    const loose = new LooseWriter(gitDir);
+    const looseOid = await loose.write('blob', Buffer.from('already loose\n'));
+    await loose.finish();
+    const w = new PackWriter(gitDir);
+    for (const c of first.blobs.values()) await w.write('blob', c);
+    await w.write('blob', Buffer.from('already loose\n'));
+    const fresh = await w.write('blob', Buffer.from('new content\n'));
+    assert.equal(w.count, 1, 'only the new object is stored');
+    await w.finish();
+    assert.equal((await git(gitDir, ['cat-file', '-p', fresh])).stdout.toString(), 'new content\n');
+    assert.equal((await git(gitDir, ['cat-file', '-t', looseOid])).stdout.toString(), 'blob\n');
+    const again = new PackWriter(gitDir, { skipExisting: false });
+    for (const c of [...first.blobs.values()].slice(0, 10)) await again.write('blob', c);
+    assert.equal(again.count, 10, 'skipExisting: false writes them again');
+    await again.finish();
+    await git(gitDir, ['fsck', '--strict', '--full', '--no-dangling']);
+  });
+
   it('writing the same objects again is harmless', async () => {
     const gitDir = await bareRepo();
     await writeSnapshot(new PackWriter(gitDir, { workers: 1 }), gitDir, 200);
-    await writeSnapshot(new PackWriter(gitDir, { workers: 1 }), gitDir, 200);
+    await writeSnapshot(new PackWriter(gitDir, { workers: 1, skipExisting: false }), gitDir, 200);
     await writeSnapshot(new LooseWriter(gitDir), gitDir, 50);
     await git(gitDir, ['fsck', '--strict', '--full', '--no-dangling']);
   });
