@@ -10,6 +10,8 @@ import { readLog, type LogEntry } from '../cli/log.js';
 import { readProofs } from '../anchor/shadow-git.js';
 import { bitcoinOf, parseProof, pendingOf } from '../anchor/proof-tree.js';
 import { display } from '../util/bytes.js';
+import { decide } from '../decide/evaluate.js';
+import { parsePolicy, type Policy as PolicyRules } from '../decide/policy.js';
 
 export const REPORT_VERSION = 1;
 
@@ -37,7 +39,7 @@ export interface Anchoring {
 export type PolicyOutcome = 'reverted' | 'alerted' | 'rejected' | 'review';
 
 export interface Policy {
-  /** the Trail-Policy trailer as written */
+  /** the Trail-Policy trailer as written, or for an alert what the policy in force said */
   raw: string;
   /** alert, protect, review… (its first word) */
   action: string;
@@ -75,6 +77,9 @@ export interface Alert {
   paths: PathChange[];
   /** for a revert: the revision the directory was put back to */
   revertedTo?: string;
+  /** for a protect restore: the commit it undid, and who made that change */
+  undid?: string;
+  undidAuthor?: string;
 }
 
 export interface ReportData {
@@ -86,7 +91,7 @@ export interface ReportData {
   headline: {
     /** commits on the trail in the period, the first snapshot (init) excluded */
     changes: number;
-    /** distinct actors of those changes, "unknown" excluded */
+    /** distinct actors of those changes, "unknown" and trail itself excluded */
     people: number;
     /** changes no one is known to have made (seen by trail watch without attribution) */
     unattributed: number;
@@ -128,8 +133,10 @@ export function pathChanges(changes: Change[]): PathChange[] {
 export function policyOf(trailers: Record<string, string>): Policy | undefined {
   const raw = trailers['Trail-Policy'];
   if (!raw) return undefined;
-  const [first = '', ...rest] = raw.trim().split(/\s+/);
-  const action = first.toLowerCase().replace(/[:,]$/, '');
+  // "protect (rule 1, 2)" as act/respond.ts writes it; "alert hosts" from older tools.
+  const m = /^\s*([A-Za-z-]+)[:,]?\s*(.*)$/.exec(raw) ?? [raw, raw, ''];
+  const action = (m[1] ?? '').toLowerCase();
+  const rest = [(m[2] ?? '').replace(/^\((.*)\)$/, '$1')];
   const review = (trailers['Trail-Review'] ?? '').toLowerCase();
   let outcome: PolicyOutcome;
   if (trailers['Trail-Action'] === 'revert' || action === 'protect') outcome = 'reverted';
@@ -146,6 +153,47 @@ export function processOf(e: Pick<LogEntry, 'trailers'>): string {
   if (action === 'watch') return 'unknown (seen by trail watch)';
   if (!action) return 'unknown';
   return `trail ${action}`;
+}
+
+/** Commits trail makes itself: policies never judge them (see act/respond.ts). */
+const OWN_ACTIONS = new Set(['init', 'revert', 'protect', 'policy', 'config', 'watch-start', 'watch-stop', 'accept']);
+
+/**
+ * Alerts are sent (syslog, webhook), not written into the trail; the report finds them again
+ * by judging each change with the policy that was in force when it was recorded (the
+ * history of refs/trail/policy), as the snapshot or the watcher did then.
+ */
+async function alertsByPolicy(repo: Repo, items: { entry: LogEntry; changes: Change[] }[]): Promise<Map<string, Policy>> {
+  const out = new Map<string, Policy>();
+  const has = await repo.git(['rev-parse', '--verify', '--quiet', 'refs/trail/policy'], { okCodes: [0, 1] });
+  if (has.code !== 0) return out;
+  const hist = await repo.git(['log', '--format=%H %ct', 'refs/trail/policy']);
+  const versions = hist.stdout.toString('utf8').split('\n').filter(Boolean).map((l) => { const [id, t] = l.split(' '); return { id: id!, time: Number(t) }; });
+  const parsed = new Map<string, PolicyRules | null>();
+  const policyAt = async (time: number): Promise<PolicyRules | null> => {
+    const v = versions.find((x) => x.time <= time);
+    if (!v) return null;
+    if (!parsed.has(v.id)) {
+      const r = await repo.git(['cat-file', 'blob', `${v.id}:policy.yaml`], { okCodes: [0, 128] });
+      let p: PolicyRules | null = null;
+      try { p = r.code === 0 ? parsePolicy(r.stdout.toString('utf8'), 'the stored policy') : null; } catch { p = null; }
+      parsed.set(v.id, p);
+    }
+    return parsed.get(v.id)!;
+  };
+  for (const { entry, changes } of items) {
+    const action = entry.trailers['Trail-Action'] ?? '';
+    if (OWN_ACTIONS.has(action) || entry.trailers['Trail-Policy'] || !changes.length) continue;
+    const policy = await policyAt(Math.floor(Date.parse(entry.date) / 1000));
+    if (!policy) continue;
+    const actor = isUnknownActor(entry.author) ? '@unknown' : entry.author;
+    const hits = changes.map((c) => decide(policy, c, { name: actor })).filter((d) => d.action === 'alert' || d.action === 'review');
+    if (!hits.length) continue;
+    const kind = hits.some((d) => d.action === 'alert') ? 'alert' : 'review';
+    const rules = [...new Set(hits.map((d) => d.rule?.name ?? (d.rule ? `rule ${d.rule.index}` : 'default')))];
+    out.set(entry.commit, { raw: `${kind} (${rules.join(', ')})`, action: kind, rule: rules.join(', '), outcome: kind === 'alert' ? 'alerted' : 'review', notAllowed: kind === 'alert' });
+  }
+  return out;
 }
 
 /** Proof state per commit, read from the notes on refs/notes/trail-ots. */
@@ -196,9 +244,10 @@ export async function gatherReport(repo: Repo, opts: ReportOptions = {}): Promis
   const entries = observed ? await readLog(repo, Refs.observed, { since: opts.since, until: opts.until }) : [];
   const withChanges = await commitsWithChanges(repo, entries);
   const anchoring = await anchoringOf(repo, withChanges.map((c) => c.entry.commit));
+  const judged = await alertsByPolicy(repo, withChanges);
 
   const changes: ReportChange[] = withChanges.map(({ entry, changes: ch }) => {
-    const policy = policyOf(entry.trailers);
+    const policy = policyOf(entry.trailers) ?? judged.get(entry.commit);
     return {
       commit: entry.commit,
       time: entry.date,
@@ -246,6 +295,8 @@ export async function gatherReport(repo: Repo, opts: ReportOptions = {}): Promis
       subject: c.subject,
       paths: c.paths,
       ...(c.trailers['Trail-Reverted-To'] ? { revertedTo: c.trailers['Trail-Reverted-To'] } : {}),
+      ...(c.trailers['Trail-Undid'] ? { undid: c.trailers['Trail-Undid'] } : {}),
+      ...(c.trailers['Trail-Undid-Author'] ? { undidAuthor: c.trailers['Trail-Undid-Author'] } : {}),
     }));
 
   return {
@@ -256,7 +307,8 @@ export async function gatherReport(repo: Repo, opts: ReportOptions = {}): Promis
     period: { ...(opts.since ? { since: opts.since } : {}), ...(opts.until ? { until: opts.until } : {}) },
     headline: {
       changes: real.length,
-      people: [...actorCount.keys()].filter((a) => !isUnknownActor(a)).length,
+      // trail itself (a protect restore) is not a person.
+      people: [...actorCount.keys()].filter((a) => !isUnknownActor(a) && a !== 'trail').length,
       unattributed: real.filter((c) => isUnknownActor(c.actor)).length,
       notAllowed: alerts.length,
       drift: drift.length,

@@ -172,6 +172,7 @@ function alertSection(a: Alert): string {
 <p>${when(a.time)} · <b>${esc(a.actor)}</b> · <span class="mono">${esc(a.process)}</span></p>
 <p>${esc(a.subject)}</p>
 ${pathList(a.paths, 50)}
+${a.undid ? `<p>Undid <code>${esc(a.undid.slice(0, 12))}</code>${a.undidAuthor ? ` by <b>${esc(a.undidAuthor)}</b>` : ''}.</p>` : ''}
 <p class="muted">commit <code>${esc(a.commit.slice(0, 12))}</code>${a.revertedTo ? ` · put back to <code>${esc(a.revertedTo.slice(0, 12))}</code>` : ''} · policy <code>${esc(a.policy.raw)}</code></p>
 </section>`;
 }

@@ -1,15 +1,14 @@
 // `trail report` opened in real headless Chromium (Debian's /usr/bin/chromium, driven by
 // playwright-core). The trail is made by the real CLI with several people, a hostile file
-// name, proofs in three states (Bitcoin, pending, none) from the local calendar stub, and
-// two policy commits written with git plumbing (policies do not exist yet; their trailers
-// are the interface the report reads). Every expected number is computed here from git
-// itself (log, rev-list, diff-tree, notes), never with trail's code.
+// name, proofs in three states (Bitcoin, pending, none) from the local calendar stub, and a
+// policy that protects one file (a real restore commit) and alerts on another. Every
+// expected number is computed here from git itself (log, rev-list, diff-tree, notes), never
+// with trail's code.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { spawnSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 import { trail, tempDir, git, ROOT } from '../support/cli.js';
 import { OtsCalendarStub } from '../support/ots-calendar.js';
@@ -20,6 +19,18 @@ const HOSTILE = '<img src=x onerror=alert(1)>.conf';
 const HOSTILE_SUBJECT = '<script>alert(2)</script>';
 const BITCOIN_TAG = Buffer.from('0588960d73d71901', 'hex');
 const ARTIFACTS = join(ROOT, 'test-artifacts');
+const POLICY = `version: 1
+default: record
+alert:
+  syslog: false
+rules:
+  - name: login
+    paths: ["ssh/sshd_config"]
+    action: protect
+  - name: hosts
+    paths: ["hosts"]
+    action: alert
+`;
 
 const cal = new OtsCalendarStub();
 const esplora = new EsploraStub();
@@ -36,16 +47,6 @@ function gitText(repo: string, args: string[]): string {
   const r = git(repo, args);
   assert.equal(r.code, 0, `git ${args.join(' ')}: ${r.stderr}`);
   return r.stdout.toString('utf8');
-}
-
-/** A commit on observed made with plumbing: `tree` under `parent`, with this message. */
-function forge(repo: string, tree: string, parent: string, author: string, message: string): string {
-  const env = { ...process.env, GIT_AUTHOR_NAME: author, GIT_AUTHOR_EMAIL: `${author}@localhost`, GIT_COMMITTER_NAME: 'trail', GIT_COMMITTER_EMAIL: 'trail@localhost', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' };
-  const out = spawnSync('git', ['--git-dir', repo, 'commit-tree', tree, '-p', parent, '-F', '-'], { input: message, env });
-  assert.equal(out.status, 0, String(out.stderr));
-  const id = String(out.stdout).trim();
-  gitText(repo, ['update-ref', 'refs/heads/observed', id, parent]);
-  return id;
 }
 
 interface Expected {
@@ -73,11 +74,14 @@ function expectedFromGit(repo: string): Expected {
       return { id: id!, parent: parents!.split(' ')[0], author: author!, action: action!.trim(), policy: policy!.trim(), day: day! };
     });
   const changes = log.filter((c) => c.action !== 'init');
-  const people = new Set(changes.map((c) => c.author).filter((a) => a !== 'unknown'));
+  const people = new Set(changes.map((c) => c.author).filter((a) => a !== 'unknown' && a !== 'trail'));
   const counts = new Map<string, number>();
+  let alerted = 0;
   for (const c of changes) {
     const names = gitText(repo, ['diff-tree', '-z', '-r', '--no-commit-id', '--name-only', c.parent!, c.id]).split('\0').filter((p) => p && !p.startsWith('.trail/'));
     for (const p of names) counts.set(p, (counts.get(p) ?? 0) + 1);
+    // The policy (set before any change) alerts on hosts; trail's own restores are not judged.
+    if (c.action === 'snapshot' && names.includes('hosts')) alerted++;
   }
   const top = [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, 10);
   const days: Record<string, number> = {};
@@ -98,7 +102,7 @@ function expectedFromGit(repo: string): Expected {
     changes: changes.length,
     people: people.size,
     unattributed: changes.filter((c) => c.author === 'unknown').length,
-    notAllowed: changes.filter((c) => c.policy !== '').length,
+    notAllowed: changes.filter((c) => c.policy !== '').length + alerted,
     drift,
     anchored,
     pending,
@@ -124,6 +128,8 @@ async function makeTrail(root: string): Promise<{ home: string; dir: string; rep
   };
   const init = await ok(['init', dir, '--json'], as('root'));
   const repo = init.json.repo as string;
+  writeFileSync(join(root, 'policy.yaml'), POLICY);
+  await ok(['policy', 'set', join(root, 'policy.yaml')], as('root'));
   for (const [k, v] of [['anchor.calendars', cal.url], ['anchor.minCalendars', '1'], ['anchor.esplora', esplora.url], ['anchor.timeoutMs', '2000']]) await ok(['config', 'set', k!, v!]);
 
   writeFileSync(join(dir, 'hosts'), '127.0.0.1 localhost\n10.0.0.2 db\n');
@@ -140,22 +146,11 @@ async function makeTrail(root: string): Promise<{ home: string; dir: string; rep
   await ok(['snapshot', '-m', 'more workers, new db address'], as('bob'));
   await ok(['stamp']); // pending: no block mined after this
 
-  // Not stamped from here on: a change protect reverts, and one a policy alerted on.
-  const beforeSsh = gitText(repo, ['rev-parse', 'refs/heads/observed']).trim();
+  // Not stamped from here on: a change protect reverts, and one the policy alerts on.
   writeFileSync(join(dir, 'ssh', 'sshd_config'), 'PermitRootLogin yes\n');
   await ok(['snapshot', '-m', 'allow root login'], as('mallory'));
-  const bad = gitText(repo, ['rev-parse', 'refs/heads/observed']).trim();
-  forge(repo, gitText(repo, ['rev-parse', `${beforeSsh}^{tree}`]).trim(), bad, 'root',
-    `reverted ssh/sshd_config (policy protect ssh-config)\n\nM ssh/sshd_config\n\nTrail-Action: revert\nTrail-Host: test\nTrail-Reverted-To: ${beforeSsh}\nTrail-Policy: protect ssh-config\n`);
-  writeFileSync(join(dir, 'ssh', 'sshd_config'), 'PermitRootLogin no\n');
   writeFileSync(join(dir, 'hosts'), '127.0.0.1 localhost\n10.0.0.3 db\n10.6.6.6 evil\n');
   await ok(['snapshot', '-m', 'changed hosts'], as('unknown'));
-  const seen = gitText(repo, ['rev-parse', 'refs/heads/observed']).trim();
-  // The same change, as a watcher with an alert policy would have recorded it.
-  const parent = gitText(repo, ['rev-parse', `${seen}^`]).trim();
-  gitText(repo, ['update-ref', 'refs/heads/observed', parent, seen]);
-  forge(repo, gitText(repo, ['rev-parse', `${seen}^{tree}`]).trim(), parent, 'unknown',
-    `changed hosts\n\nM hosts\n\nTrail-Action: watch\nTrail-Host: test\nTrail-Actor: unknown (seen by trail watch)\nTrail-Policy: alert hosts\n`);
   return { home, dir, repo };
 }
 
@@ -167,7 +162,7 @@ test('trail report in headless Chromium: numbers from git, no console errors, no
   const want = expectedFromGit(repo);
   // The scenario must exercise every state, or the comparisons below prove little.
   assert.ok(want.anchored > 0 && want.pending > 0 && want.missing > 0, JSON.stringify(want));
-  assert.ok(want.people >= 3 && want.unattributed === 1 && want.notAllowed === 2 && want.drift > 0, JSON.stringify(want));
+  assert.ok(want.people >= 3 && want.unattributed === 1 && want.notAllowed === 4 && want.drift > 0, JSON.stringify(want));
 
   const file = join(tmp.path, 'report.html');
   const r = await trail(home, ['report', '-o', file]);
@@ -220,6 +215,7 @@ test('trail report in headless Chromium: numbers from git, no console errors, no
   assert.equal(await page.locator('table.changes [data-anchor="pending"]').count(), want.pending);
   assert.equal(await page.locator('table.changes [data-anchor="missing"]').count(), want.missing);
   assert.equal(await page.locator('section.alert').count(), want.notAllowed, 'one section per alert');
+  assert.ok((await page.locator('section.alert', { hasText: 'Undid' }).filter({ hasText: 'mallory' }).count()) === 1, 'the protect restore names whose change it undid');
   const top = await page.locator('ol.top li').evaluateAll((lis) => lis.map((li) => [li.querySelector('code')!.textContent, Number(/\d+/.exec(li.querySelector('.c')!.textContent!)![0])]));
   assert.deepEqual(top, want.top, 'top changed paths');
   const days = Object.fromEntries(await page.locator('svg text.total').evaluateAll((ts) => ts.map((x) => [x.getAttribute('data-day'), Number(x.textContent)])));
