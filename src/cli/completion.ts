@@ -111,11 +111,6 @@ complete -o filenames -o bashdefault -F _trail trail
 
 // ---- zsh --------------------------------------------------------------------------------
 
-/** A single-quoted zsh word, with what _arguments treats specially inside specs escaped. */
-function zq(s: string): string {
-  return `'${s.replace(/\\/g, '\\\\').replace(/([[\]:])/g, '\\$1').replace(/'/g, `'\\''`)}'`;
-}
-
 function zshAction(kind: ArgKind, choices?: string[]): string {
   if (choices) return `(${choices.join(' ')})`;
   switch (kind) {
@@ -138,7 +133,8 @@ function zshOptions(s: Spec): string[] {
 function zshBody(s: Spec, depth: number, indent: string): string {
   const lines: string[] = [];
   if (s.subcommands.length) {
-    const subs = s.subcommands.map((c) => zq(`${c.path[c.path.length - 1]}:${c.description}`));
+    // _describe splits "name:description" at the first colon: only the name's colons are escaped.
+    const subs = s.subcommands.map((c) => `'${c.path[c.path.length - 1]!.replace(/:/g, '\\:')}:${c.description.replace(/'/g, `'\\''`)}'`);
     lines.push(`${indent}local -a subcmds; subcmds=(${subs.join(' ')})`);
     lines.push(`${indent}_arguments -C ${zshOptions(s).join(' ')} '1: :->sub' '*:: :->subargs' && return`);
     lines.push(`${indent}case $state in`);

@@ -43,6 +43,10 @@ const EXAMPLES: Record<string, string> = {
   'config set': 'trail config set ignore "*.bak,cache/**"\n  trail config set anchor.minCalendars 1',
   'config unset': 'trail config unset ignore',
   service: 'sudo trail service install\n  sudo trail service uninstall',
+  'policy check': 'trail policy check /etc/trail/policy.yaml',
+  'policy set': 'sudo trail policy set /etc/trail/policy.yaml',
+  'policy show': 'trail policy show\n  trail policy show --json',
+  'policy explain': 'trail policy explain ssh/sshd_config --actor alice --change mode',
   'service uninstall': 'sudo trail service uninstall\n  trail service uninstall --unit-dir ~/.config/systemd/user',
 };
 
