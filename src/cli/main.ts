@@ -17,6 +17,8 @@ import { registerStamp } from './stamp.js';
 import { registerUpgrade } from './upgrade.js';
 import { registerProof } from './proof.js';
 import { registerVerify } from './verify.js';
+import { registerHooks } from './hooks.js';
+import { registerDoctor } from './doctor.js';
 import { registerReport } from './report.js';
 import { registerEvents } from './events.js';
 import { registerCompletion } from './completion.js';
@@ -71,7 +73,7 @@ export function buildProgram(): Command {
   program.action(() => {
     process.stdout.write(GUIDE + '\n');
   });
-  for (const register of [registerInit, registerList, registerForget, registerConfig, registerSnapshot, registerStatus, registerLog, registerDiff, registerShow, registerRevert, registerPolicy, registerAccept, registerDrift, registerStamp, registerUpgrade, registerProof, registerVerify, registerWatch, registerService, registerReport, registerEvents, registerCompletion]) {
+  for (const register of [registerInit, registerList, registerForget, registerConfig, registerSnapshot, registerStatus, registerLog, registerDiff, registerShow, registerRevert, registerPolicy, registerAccept, registerDrift, registerStamp, registerUpgrade, registerProof, registerVerify, registerWatch, registerService, registerReport, registerEvents, registerCompletion, registerHooks, registerDoctor]) {
     register(program);
   }
   addMissingExamples(program);

@@ -1,0 +1,104 @@
+import { existsSync, promises as fsp, readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import * as ctl from '../attribute/auditctl.js';
+import { auditLogPath } from '../attribute/audit-feed.js';
+import { listWatched } from '../record/registry.js';
+import { aptConfFile } from './hooks.js';
+import { makeOut } from './output.js';
+import { globals } from './session.js';
+
+export interface DoctorReport {
+  root: boolean;
+  audit: {
+    available: boolean;
+    why?: string;
+    auditctlVersion?: string;
+    enabled?: number;
+    auditdPid?: number;
+    lost?: number;
+    backlog?: number;
+    backlogLimit?: number;
+    logFile: string;
+    logReadable: boolean;
+    trailRules: string[];
+    /** Watched directories without their audit rule (expected while trail watch is not running). */
+    unwatched: string[];
+  };
+  inotify: { maxUserWatches?: number; maxUserInstances?: number; maxQueuedEvents?: number };
+  aptHook: { installed: boolean; file: string };
+  attribution: { degraded: boolean; reasons: string[] };
+}
+
+function readNumber(file: string): number | undefined {
+  try {
+    return Number(readFileSync(file, 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+}
+
+export async function diagnose(): Promise<DoctorReport> {
+  const reasons: string[] = [];
+  const logFile = auditLogPath();
+  const av = await ctl.available();
+  const audit: DoctorReport['audit'] = { available: av.ok, logFile, logReadable: false, trailRules: [], unwatched: [] };
+  if (av.why) {
+    audit.why = av.why;
+    reasons.push(av.why);
+  }
+  audit.auditctlVersion = await ctl.version();
+  if (av.ok) {
+    const s = await ctl.status();
+    Object.assign(audit, { enabled: s.enabled, auditdPid: s.pid, lost: s.lost, backlog: s.backlog, backlogLimit: s.backlogLimit });
+    if (!s.enabled) reasons.push('kernel audit is disabled (trail watch enables it: auditctl -e 1)');
+    if (!s.pid) reasons.push('auditd is not running (service auditd start)');
+    if (s.lost) reasons.push(`the kernel has lost ${s.lost} audit record(s) since boot (a window with new losses is recorded as unknown)`);
+    if (s.backlogLimit < 8192) reasons.push(`audit backlog limit is ${s.backlogLimit} (trail watch raises it to 8192; bursts overflow small queues)`);
+    const rules = await ctl.listRules();
+    audit.trailRules = rules.filter((r) => / -k trail-|key=trail-/.test(r));
+    for (const w of await listWatched()) {
+      if (!rules.includes(ctl.watchLine(w.dir, 'wa', ctl.watchKey(w.name)))) audit.unwatched.push(w.name);
+    }
+    try {
+      await fsp.access(logFile);
+      audit.logReadable = true;
+    } catch {
+      reasons.push(`cannot read ${logFile}`);
+    }
+  }
+  const inotify = {
+    maxUserWatches: readNumber('/proc/sys/fs/inotify/max_user_watches'),
+    maxUserInstances: readNumber('/proc/sys/fs/inotify/max_user_instances'),
+    maxQueuedEvents: readNumber('/proc/sys/fs/inotify/max_queued_events'),
+  };
+  const file = aptConfFile('/');
+  return {
+    root: process.getuid?.() === 0,
+    audit,
+    inotify,
+    aptHook: { installed: existsSync(file), file },
+    attribution: { degraded: !av.ok || reasons.some((r) => /disabled|not running|cannot read/.test(r)), reasons },
+  };
+}
+
+export function registerDoctor(program: Command): void {
+  program
+    .command('doctor')
+    .description('what trail can see on this host: audit (who changed what), inotify limits, the apt hook')
+    .addHelpText('after', '\nExamples:\n  sudo trail doctor\n  sudo trail doctor --json')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const out = makeOut(globals(cmd).json);
+      const r = await diagnose();
+      const a = r.audit;
+      const ok = (b: boolean) => (b ? out.color.green('ok') : out.color.yellow('no'));
+      out.line(`attribution:  ${r.attribution.degraded ? out.color.yellow('degraded: changes are recorded as "unknown"') : out.color.green('Linux audit')}`);
+      out.line(`running as root: ${ok(r.root)}`);
+      out.line(`audit:        ${a.available ? `auditctl ${a.auditctlVersion ?? '?'}, enabled ${a.enabled}, auditd ${a.auditdPid ? `pid ${a.auditdPid}` : 'not running'}, lost ${a.lost}, backlog ${a.backlog}/${a.backlogLimit}` : a.why}`);
+      out.line(`audit log:    ${a.logFile} ${a.available ? (a.logReadable ? 'readable' : 'not readable') : ''}`.trimEnd());
+      out.line(`trail rules:  ${a.trailRules.length ? a.trailRules.join('; ') : 'none (trail watch adds them while it runs)'}`);
+      out.line(`inotify:      max_user_watches ${r.inotify.maxUserWatches}, max_user_instances ${r.inotify.maxUserInstances}, max_queued_events ${r.inotify.maxQueuedEvents}`);
+      out.line(`apt hook:     ${r.aptHook.installed ? `installed (${r.aptHook.file})` : 'not installed (trail hooks install)'}`);
+      for (const why of r.attribution.reasons) out.line(`  - ${why}`);
+      out.result(r);
+    });
+}
