@@ -23,13 +23,13 @@ export async function writePolicy(repo: Repo, text: string, source: string, acto
 }
 
 /** The rules the scan applies, in order: those that depend on who or how cannot be decided
- * while scanning and are skipped; `log` and `reads` are recorded normally until the log and
- * access trails consume them. */
+ * while scanning and are skipped; `log` paths leave the content tree for the log tracker
+ * (src/record/logs); `reads` is recorded normally until the access trail consumes it. */
 export function scanRules(policy: Policy): ScanRule[] {
   return policy.rules
     .filter((r) => !r.actors.length && !r.changes.length)
     .map((r) => ({
       paths: r.paths,
-      class: r.action === 'ignore' || r.action === 'secret' || r.action === 'hash' || r.action === 'record' ? r.action : SCAN_ACTIONS.includes(r.action) ? 'record' : 'default',
+      class: r.action === 'ignore' || r.action === 'secret' || r.action === 'hash' || r.action === 'record' || r.action === 'log' ? r.action : SCAN_ACTIONS.includes(r.action) ? 'record' : 'default',
     }));
 }

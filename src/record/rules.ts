@@ -1,5 +1,6 @@
 import picomatch from 'picomatch';
 import { toBytes } from '../util/bytes.js';
+import { rotationBase } from './logs/names.js';
 
 /**
  * Which paths are not recorded, and which are secrets. Globs are relative to the watched
@@ -56,6 +57,9 @@ export interface Rules {
   secret: Matcher;
   /** Recorded by digest and metadata only (AIDE-style, for big binary trees). */
   hashOnly: Matcher;
+  /** Append-only logs (and their rotated copies): never in the content tree — `ignored` is
+   * true for them too — but tracked as streams by src/record/logs. */
+  log: Matcher;
 }
 
 /**
@@ -65,19 +69,30 @@ export interface Rules {
  */
 export interface ScanRule {
   paths: string[];
-  class: 'ignore' | 'secret' | 'hash' | 'record' | 'default';
+  class: 'ignore' | 'secret' | 'hash' | 'record' | 'log' | 'default';
 }
 
-export function makeRules(extraIgnores: readonly string[], extraSecrets: readonly string[], scanRules: readonly ScanRule[] = []): Rules {
+/** `logGlobs`: the `logs.paths` setting; like `ignore`, the policy wins where they disagree. */
+export function makeRules(extraIgnores: readonly string[], extraSecrets: readonly string[], scanRules: readonly ScanRule[] = [], logGlobs: readonly string[] = []): Rules {
   const ignored = compileGlobs([...DEFAULT_IGNORES, ...extraIgnores]);
   const secret = compileGlobs([...DEFAULT_SECRETS, ...extraSecrets]);
-  if (!scanRules.length) return { ignored, secret, hashOnly: () => false };
+  const logSetting = compileGlobs(logGlobs);
   const compiled = scanRules.map((r) => ({ cls: r.class, match: compileGlobs(r.paths) }));
   const classOf = (path: string) => compiled.find((r) => r.match(path))?.cls ?? 'default';
+  const isLog = (p: string): boolean => {
+    const c = classOf(p);
+    if (c === 'log' || (c === 'default' && logSetting(p))) return true;
+    if (c !== 'default') return false;
+    // A rotated copy (auth.log.1, auth.log.2.gz) follows its log: it is the same stream.
+    const base = rotationBase(p);
+    return base !== undefined && (classOf(base) === 'log' || (classOf(base) === 'default' && logSetting(base)));
+  };
+  if (!scanRules.length && !logGlobs.length) return { ignored, secret, hashOnly: () => false, log: () => false };
   return {
-    ignored: (p) => { const c = classOf(p); return c === 'ignore' || (c === 'default' && ignored(p)); },
+    ignored: (p) => { const c = classOf(p); return c === 'ignore' || isLog(p) || (c === 'default' && ignored(p)); },
     secret: (p) => { const c = classOf(p); return c === 'secret' || (c === 'default' && secret(p)); },
     hashOnly: (p) => classOf(p) === 'hash',
+    log: isLog,
   };
 }
 

@@ -41,7 +41,7 @@ export interface RecordResult {
 async function scanAgainstHead(repo: Repo, config: Config, opts: { full?: boolean; roots?: string[]; writer?: ObjectWriter; hashOnly?: boolean; onProgress?: (d: number, t: number) => void }) {
   const head = await repo.readRef(Refs.observed);
   const cached = await loadCache(repo, head);
-  const rules = makeRules(asList(config.ignore), asList(config.secrets), await readScanRules(repo));
+  const rules = makeRules(asList(config.ignore), asList(config.secrets), await readScanRules(repo), asList(config['logs.paths']));
   const writer = opts.hashOnly ? new HashOnlyWriter() : opts.writer ?? chooseWriter(repo.gitDir, cached.warm ? 0 : Infinity);
   // A cold cache means every file is read again: that is a batch, and a pack wins.
   const result = await scan({
