@@ -246,8 +246,13 @@ export async function gatherReport(repo: Repo, opts: ReportOptions = {}): Promis
   const anchoring = await anchoringOf(repo, withChanges.map((c) => c.entry.commit));
   const judged = await alertsByPolicy(repo, withChanges);
 
+  // A change protect put back: the restore commit is the alert (and is counted); the change
+  // itself is marked so that its row says what became of it.
+  const undone = new Map<string, string>();
+  for (const { entry } of withChanges) if (entry.trailers['Trail-Undid'] && entry.trailers['Trail-Policy']) undone.set(entry.trailers['Trail-Undid'], entry.trailers['Trail-Policy']);
   const changes: ReportChange[] = withChanges.map(({ entry, changes: ch }) => {
-    const policy = policyOf(entry.trailers) ?? judged.get(entry.commit);
+    const undoneBy = undone.get(entry.commit);
+    const policy = policyOf(entry.trailers) ?? judged.get(entry.commit) ?? (undoneBy ? { ...policyOf({ 'Trail-Policy': undoneBy })!, notAllowed: false } : undefined);
     return {
       commit: entry.commit,
       time: entry.date,
