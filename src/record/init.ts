@@ -80,17 +80,40 @@ export async function init(opts: InitOptions): Promise<{ watched: Watched; resul
   }
 }
 
-/** A shadow repository of `dir` that never got its first commit (its init was killed): not
- * in the host's list, no `observed` ref. */
+/** A shadow repository of `dir` whose init was killed: not in the host's list (checked
+ * before), and either without an `observed` ref, or still holding the init's lock of a
+ * process that is gone, or killed before trail wrote anything of its own into what
+ * `git init` made. */
 async function leftOverFromInterruptedInit(repoPath: string, dir: string): Promise<boolean> {
+  let repo: Repo;
   try {
-    const repo = await Repo.open(repoPath);
-    if (repo.info.dir !== dir) return false;
-    const head = await repo.readRef(Refs.observed);
-    repo.close();
-    return head === undefined;
+    repo = await Repo.open(repoPath);
   } catch {
-    return false;
+    // Killed between `git init` and repo.json: only what git init makes, and no refs.
+    const GIT_INIT = new Set(['HEAD', 'config', 'description', 'hooks', 'info', 'objects', 'refs', 'branches', 'trail']);
+    const names = await fsp.readdir(repoPath).catch(() => ['?']);
+    if (names.some((n) => !GIT_INIT.has(n) && !n.endsWith('.lock'))) return false;
+    const config = await fsp.readFile(join(repoPath, 'config'), 'utf8').catch(() => 'bare = true');
+    const refs = await fsp.readdir(join(repoPath, 'refs', 'heads')).catch(() => []);
+    const trail = await fsp.readdir(join(repoPath, 'trail')).catch(() => []);
+    return /bare = true/.test(config) && refs.length === 0 && trail.length === 0;
+  }
+  try {
+    if (repo.info.dir !== dir) return false;
+    if ((await repo.readRef(Refs.observed)) === undefined) return true;
+    const owner = await repo.lock.owner();
+    return owner?.purpose === 'init' && !pidAlive(owner.pid);
+  } finally {
+    repo.close();
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errorCode(err) === 'EPERM';
   }
 }
 
