@@ -1,0 +1,149 @@
+import { promises as fsp } from 'node:fs';
+import { asList, asNumber, readConfig, type Config } from '../../record/config.js';
+import type { Repo } from '../../record/repo.js';
+import { hostName } from '../../util/accounts.js';
+import { Exit, TrailError, errorCode } from '../../util/errors.js';
+
+/** Where this trail's review happens, and the rules a decision from there must meet. */
+export interface ReviewRemote {
+  owner: string;
+  repo: string;
+  apiUrl: string;
+  gitUrl: string;
+  /** `trail/<host>/<name>`: every ref this host writes, and the only ones it acts on. */
+  prefix: string;
+  host: string;
+  requiredApprovals: number;
+  reviewers: string[];
+  allowOwners: string[];
+  allowSetuid: boolean;
+  tokenFile: string;
+  webhookSecretFile: string;
+}
+
+export function branches(r: Pick<ReviewRemote, 'prefix'>) {
+  return {
+    observed: `${r.prefix}/observed`,
+    approved: `${r.prefix}/approved`,
+    reviewPrefix: `${r.prefix}/review/`,
+    notes: `refs/notes/${r.prefix}/ots`,
+  };
+}
+
+/** A name usable as one component of a ref on GitHub. */
+function refComponent(s: string): string {
+  const c = s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[.-]+/, '').replace(/\.+$/, '').replace(/\.lock$/, '-lock').replace(/\.\.+/g, '.');
+  return c || 'x';
+}
+
+export function remoteFrom(config: Config, trailName: string): ReviewRemote | undefined {
+  const full = String(config['review.remote'] ?? '');
+  if (!full) return undefined;
+  const [owner, repo] = full.split('/') as [string, string];
+  const apiUrl = String(config['review.apiUrl'] || 'https://api.github.com');
+  const gitUrl = String(config['review.gitUrl'] || '') || defaultGitUrl(apiUrl, owner, repo);
+  checkUrl(apiUrl, 'review.apiUrl');
+  checkUrl(gitUrl, 'review.gitUrl');
+  const host = refComponent(String(config['review.host'] || '') || hostName());
+  return {
+    owner,
+    repo,
+    apiUrl,
+    gitUrl,
+    host,
+    prefix: `trail/${host}/${refComponent(trailName)}`,
+    requiredApprovals: asNumber(config['review.requiredApprovals'], 1),
+    reviewers: asList(config['review.reviewers']),
+    allowOwners: asList(config['review.allowOwners']),
+    allowSetuid: config['review.allowSetuid'] === true,
+    tokenFile: String(config['review.tokenFile'] ?? ''),
+    webhookSecretFile: String(config['review.webhookSecretFile'] ?? ''),
+  };
+}
+
+export async function readRemote(repo: Repo): Promise<ReviewRemote | undefined> {
+  return remoteFrom(await readConfig(repo), repo.info.name);
+}
+
+export async function requireRemote(repo: Repo): Promise<ReviewRemote> {
+  const r = await readRemote(repo);
+  if (!r) throw new TrailError('no review remote is set', Exit.usage, 'trail remote set github OWNER/REPO');
+  return r;
+}
+
+function defaultGitUrl(apiUrl: string, owner: string, repo: string): string {
+  const u = new URL(apiUrl);
+  if (u.hostname === 'api.github.com') return `https://github.com/${owner}/${repo}.git`;
+  // GitHub Enterprise serves the API under /api/v3 and repositories at the root.
+  return `${u.protocol}//${u.host}/${owner}/${repo}.git`;
+}
+
+/** The token travels in a header only: a URL with credentials would end up in git's
+ * messages and in logs, and plain HTTP would send it in the clear (loopback excepted). */
+export function checkUrl(url: string, what: string): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new TrailError(`${what} is not a URL`, Exit.usage);
+  }
+  if (u.username || u.password) throw new TrailError(`${what} must not carry credentials (the token comes from GITHUB_TOKEN or review.tokenFile)`, Exit.usage);
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname);
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) throw new TrailError(`${what} must be https (plain http only to this machine)`, Exit.usage);
+}
+
+/**
+ * A file holding a credential: it must be a regular file owned by root (or by the user trail
+ * runs as, when not root) and readable by nobody else — a token that other local users can
+ * read lets them approve changes to this host.
+ */
+export async function readCredentialFile(file: string, what: string): Promise<string> {
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(file, 'r');
+  } catch (err) {
+    throw new TrailError(`cannot read the ${what} file ${file}: ${errorCode(err) ?? (err as Error).message}`, Exit.error);
+  }
+  try {
+    const st = await fh.stat();
+    const uid = process.getuid?.() ?? 0;
+    if (!st.isFile()) throw new TrailError(`the ${what} file ${file} is not a regular file`, Exit.error);
+    if (st.uid !== 0 && st.uid !== uid) throw new TrailError(`refusing the ${what} file ${file}: owned by uid ${st.uid}, not root`, Exit.error, `chown root ${file}`);
+    if (st.mode & 0o077) throw new TrailError(`refusing the ${what} file ${file}: mode ${(st.mode & 0o777).toString(8)} lets others read it`, Exit.error, `chmod 600 ${file}`);
+    const text = (await fh.readFile('utf8')).trim();
+    if (!text) throw new TrailError(`the ${what} file ${file} is empty`, Exit.error);
+    return text;
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function readToken(r: ReviewRemote): Promise<string> {
+  const env = process.env.GITHUB_TOKEN?.trim();
+  if (env) return env;
+  if (!r.tokenFile) throw new TrailError('no GitHub token: set GITHUB_TOKEN or review.tokenFile', Exit.usage, 'trail config set review.tokenFile /etc/trail/github-token');
+  return readCredentialFile(r.tokenFile, 'token');
+}
+
+/**
+ * Environment that gives git the token as an HTTP header through GIT_CONFIG_* variables:
+ * never in argv (visible in ps), never in a URL (git prints URLs in its messages).
+ */
+export function gitAuthEnv(token: string): NodeJS.ProcessEnv {
+  const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
+  return {
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_CONFIG_COUNT: '2',
+    GIT_CONFIG_KEY_0: 'http.extraHeader',
+    GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
+    GIT_CONFIG_KEY_1: 'credential.helper',
+    GIT_CONFIG_VALUE_1: '',
+  };
+}
+
+/** Removes the token from any text before it is shown (a server may echo it back). */
+export function scrub(text: string, token: string | undefined): string {
+  if (!token) return text;
+  const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
+  return text.split(token).join('***').split(basic).join('***');
+}

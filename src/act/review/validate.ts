@@ -1,0 +1,103 @@
+import { lstatSync } from 'node:fs';
+import { asList, readConfig } from '../../record/config.js';
+import { diffStates, type Change } from '../../record/diff.js';
+import { META_DIR, unescapeContentName } from '../../record/layout.js';
+import { readState } from '../../record/readstate.js';
+import type { Repo } from '../../record/repo.js';
+import { makeRules } from '../../record/rules.js';
+import { abs } from '../../record/scan.js';
+import type { State } from '../../record/state.js';
+import { readPolicy, scanRules } from '../../decide/store.js';
+import { display } from '../../util/bytes.js';
+import type { ReviewRemote } from './remote.js';
+
+export interface Validation {
+  ok: boolean;
+  problems: string[];
+  changes: Change[];
+}
+
+/** A name git or the filesystem would treat as something else: `..` climbs out, `.git` is a
+ * repository (and its case and NTFS/HFS variants are too, on some systems). */
+function badComponent(c: string): string | undefined {
+  if (c === '' || c === '.' || c === '..') return `"${c}" component`;
+  if (/^\.git[. ]*$/i.test(c) || /^git~\d+$/i.test(c)) return '.git entry';
+  if (c.includes('\0')) return 'NUL in name';
+  return undefined;
+}
+
+/**
+ * Whether a state that arrived from GitHub may be applied to this host: nothing outside the
+ * watched directory (no `..`, absolute paths, writes through symlinks), no `.git` entries, no
+ * submodules, no device nodes, no setuid/setgid bits or capabilities unless allowed, no owners
+ * outside review.allowOwners, no secret paths (their content never comes from GitHub). Every
+ * problem is listed; one is enough to refuse the whole change.
+ */
+export async function validateIncoming(repo: Repo, remote: ReviewRemote, from: string, to: string): Promise<Validation> {
+  const problems: string[] = [];
+  // The raw tree first: what readState would silently skip or reinterpret.
+  const ls = await repo.git(['ls-tree', '-r', '-t', '-z', '--full-tree', to]);
+  const contentPaths: string[] = [];
+  for (const rec of ls.stdout.toString('latin1').split('\0')) {
+    if (!rec) continue;
+    const tab = rec.indexOf('\t');
+    const [mode, type] = rec.slice(0, tab).split(' ');
+    const path = rec.slice(tab + 1);
+    if (path.startsWith('/')) problems.push(`${display(path)}: absolute path`);
+    for (const c of path.split('/')) {
+      const bad = badComponent(c);
+      if (bad) problems.push(`${display(path)}: ${bad}`);
+    }
+    if (mode === '160000' || type === 'commit') problems.push(`${display(path)}: a submodule`);
+    if (type === 'blob' && !path.startsWith(META_DIR + '/')) contentPaths.push(path.split('/').map((n, i) => unescapeContentName(n, i === 0)).join('/'));
+  }
+  let before: State;
+  let after: State;
+  try {
+    [before, after] = await Promise.all([readState(repo, from), readState(repo, to)]);
+  } catch (err) {
+    problems.push(`the manifests cannot be read: ${(err as Error).message.split('\n')[0]}`);
+    return { ok: false, problems, changes: [] };
+  }
+  for (const p of contentPaths) {
+    if (!after.has(p)) problems.push(`${display(p)}: content without a manifest entry (add it to ${META_DIR}/meta/…/@meta, or it would be ignored)`);
+  }
+  const changes = diffStates(before, after);
+  const config = await readConfig(repo);
+  const rules = makeRules(asList(config.ignore), asList(config.secrets), scanRules(await readPolicy(repo)));
+  const allowed = new Set(remote.allowOwners);
+  for (const c of changes) {
+    const path = c.path;
+    const shown = display(path);
+    if (path.startsWith('/')) problems.push(`${shown}: absolute path`);
+    for (const comp of path.split('/')) {
+      const bad = badComponent(comp);
+      if (bad) problems.push(`${shown}: ${bad}`);
+    }
+    if (rules.secret(path) || c.before?.secret || c.after?.secret) problems.push(`${shown}: a secret path (its content never comes from GitHub)`);
+    // Every folder above the path must be a real folder, in the new state and on disk, or a
+    // write would land wherever a symlink points.
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      const want = after.get(dir);
+      if (want && want.meta.kind !== 'dir') problems.push(`${shown}: goes through ${display(dir)}, a ${want.meta.kind} in the change`);
+      const st = lstatSync(abs(repo.info.dir, dir), { throwIfNoEntry: false });
+      if (st && !st.isDirectory()) problems.push(`${shown}: goes through ${display(dir)}, ${st.isSymbolicLink() ? 'a symlink' : 'not a folder'} on this host`);
+    }
+    const a = c.after;
+    if (!a) continue;
+    const b = c.before;
+    if (a.kind === 'char' || a.kind === 'block' || a.kind === 'socket' || a.kind === 'fifo') {
+      if (!b || b.kind !== a.kind || String(b.rdev) !== String(a.rdev)) problems.push(`${shown}: a ${a.kind} device or special file`);
+    }
+    const special = a.mode & 0o6000;
+    if (special && (!b || (b.mode & 0o6000) !== special) && !remote.allowSetuid) problems.push(`${shown}: sets ${special & 0o4000 ? 'setuid' : ''}${special === 0o6000 ? '+' : ''}${special & 0o2000 ? 'setgid' : ''} (review.allowSetuid is false)`);
+    if (a.xattrs?.['security.capability'] && a.xattrs['security.capability'] !== b?.xattrs?.['security.capability'] && !remote.allowSetuid) problems.push(`${shown}: adds file capabilities (review.allowSetuid is false)`);
+    const user = a.user ?? String(a.uid);
+    const group = a.group ?? String(a.gid);
+    if ((!b || b.uid !== a.uid || b.user !== a.user) && !allowed.has(user)) problems.push(`${shown}: owner ${user} is not in review.allowOwners`);
+    if ((!b || b.gid !== a.gid || b.group !== a.group) && !allowed.has(group)) problems.push(`${shown}: group ${group} is not in review.allowOwners`);
+  }
+  return { ok: problems.length === 0, problems: [...new Set(problems)], changes };
+}
