@@ -25,6 +25,10 @@ import { registerCompletion } from './completion.js';
 import { registerPolicy } from './policy.js';
 import { registerAccept } from './accept.js';
 import { registerDrift } from './drift.js';
+import { registerRemote } from './remote.js';
+import { registerPush } from './push.js';
+import { registerReview } from './review.js';
+import { registerServe } from './serve.js';
 
 const GUIDE = `trail keeps a git history of a directory such as /etc: what changed, who changed it,
 proof of when, and a way back.
@@ -49,6 +53,8 @@ const EXAMPLES: Record<string, string> = {
   'policy set': 'sudo trail policy set /etc/trail/policy.yaml',
   'policy show': 'trail policy show\n  trail policy show --json',
   'policy explain': 'trail policy explain ssh/sshd_config --actor alice --change mode',
+  hooks: 'sudo trail hooks install\n  sudo trail hooks uninstall',
+  'hooks uninstall': 'sudo trail hooks uninstall',
   'service uninstall': 'sudo trail service uninstall\n  trail service uninstall --unit-dir ~/.config/systemd/user',
 };
 
@@ -73,7 +79,7 @@ export function buildProgram(): Command {
   program.action(() => {
     process.stdout.write(GUIDE + '\n');
   });
-  for (const register of [registerInit, registerList, registerForget, registerConfig, registerSnapshot, registerStatus, registerLog, registerDiff, registerShow, registerRevert, registerPolicy, registerAccept, registerDrift, registerStamp, registerUpgrade, registerProof, registerVerify, registerWatch, registerService, registerReport, registerEvents, registerCompletion, registerHooks, registerDoctor]) {
+  for (const register of [registerInit, registerList, registerForget, registerConfig, registerSnapshot, registerStatus, registerLog, registerDiff, registerShow, registerRevert, registerPolicy, registerAccept, registerDrift, registerRemote, registerPush, registerReview, registerServe, registerStamp, registerUpgrade, registerProof, registerVerify, registerWatch, registerService, registerReport, registerEvents, registerCompletion, registerHooks, registerDoctor]) {
     register(program);
   }
   addMissingExamples(program);
