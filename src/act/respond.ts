@@ -10,6 +10,7 @@ import { sendAlert, type AlertResult } from './alert.js';
 import { runHook, type HookResult } from './hooks.js';
 import { admitRestores } from './protect.js';
 import { revert } from './revert.js';
+import { reviewAfterCommit, type ReviewOutcome } from './review/after-commit.js';
 
 /** Commits trail makes itself (restores, policy changes) never trigger its own rules. */
 const OWN_ACTIONS = new Set(['revert', 'protect', 'policy', 'config', 'watch-start', 'watch-stop']);
@@ -23,6 +24,8 @@ export interface Response {
   restoreCommit?: string;
   /** Paths protect gave up on (restored too often in the window). */
   gaveUp: string[];
+  /** The pull request that review rules opened or updated (when a review remote is set). */
+  review?: ReviewOutcome;
 }
 
 /**
@@ -64,9 +67,13 @@ export async function respond(repo: Repo, result: RecordResult, actor: ActorFact
     response.alerts.push({ summary, result: await sendAlert(policy, summary, event('protect', protect, { restored: restore.map(display), gaveUp: gaveUp.map(display), restoreCommit: response.restoreCommit })) });
   }
 
-  const alert = by(['alert', 'review']);
+  const review = by(['review']);
+  if (review.length) response.review = await reviewAfterCommit(repo, policy);
+  const reviewed = !!response.review && !response.review.error;
+  const alert = by(reviewed ? ['alert'] : ['alert', 'review']);
   if (alert.length) {
-    const summary = `${repo.info.name}: ${actor.name} changed ${list(alert)} (commit ${result.commit.slice(0, 12)})`;
+    const failed = response.review?.error ? `; pull request not opened: ${response.review.error}` : '';
+    const summary = `${repo.info.name}: ${actor.name} changed ${list(alert)} (commit ${result.commit.slice(0, 12)})${failed}`;
     response.alerts.push({ summary, result: await sendAlert(policy, summary, event('alert', alert)) });
   }
 

@@ -1,0 +1,189 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { writeFileAtomic } from '../../record/repo.js';
+import { errorCode } from '../../util/errors.js';
+
+const MAX_BODY = 5 * 1024 * 1024;
+const KEEP_DELIVERIES = 2000;
+
+/** Constant-time check of GitHub's `X-Hub-Signature-256: sha256=<hex HMAC of the body>`. */
+export function verifySignature(secret: Buffer, body: Buffer, header: string | undefined): boolean {
+  if (!header || !header.startsWith('sha256=')) return false;
+  const expected = Buffer.from('sha256=' + createHmac('sha256', secret).update(body).digest('hex'));
+  const got = Buffer.from(header);
+  return got.length === expected.length && timingSafeEqual(got, expected);
+}
+
+/** Delivery ids already acted on, kept on disk: a replayed delivery is refused even after a
+ * restart of trail serve. */
+export class Deliveries {
+  private ids: string[] | undefined;
+  constructor(private readonly file: string) {}
+
+  private async load(): Promise<string[]> {
+    if (this.ids) return this.ids;
+    try {
+      this.ids = JSON.parse(await fsp.readFile(this.file, 'utf8')) as string[];
+    } catch (err) {
+      if (errorCode(err) !== 'ENOENT') throw err;
+      this.ids = [];
+    }
+    return this.ids;
+  }
+
+  /** Records the id; false when it was seen before. */
+  async add(id: string): Promise<boolean> {
+    const ids = await this.load();
+    if (ids.includes(id)) return false;
+    ids.push(id);
+    if (ids.length > KEEP_DELIVERIES) ids.splice(0, ids.length - KEEP_DELIVERIES);
+    await writeFileAtomic(this.file, JSON.stringify(ids));
+    return true;
+  }
+}
+
+export interface WebhookOptions {
+  secret: Buffer;
+  deliveries: Deliveries;
+  /** This host's approved branch: the only base whose events concern it. */
+  approvedBranch: string;
+  reviewPrefix: string;
+  /** Asks for a sync; the webhook's payload is only a hint of what to look at. */
+  requestSync(reason: string): void;
+  log(line: string): void;
+}
+
+function reply(res: ServerResponse, status: number, message: string): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ message }) + '\n');
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (d: Buffer) => {
+      size += d.length;
+      if (size > MAX_BODY) {
+        resolve(undefined);
+        req.destroy();
+        return;
+      }
+      chunks.push(d);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/**
+ * The webhook endpoint of `trail serve`: a POST signed with the shared secret, with a delivery
+ * id not seen before, as JSON. Anything else is refused before its body is believed.
+ */
+export function webhookServer(opts: WebhookOptions): Server {
+  return createServer((req, res) => {
+    handle(opts, req, res).catch((err) => {
+      opts.log(`webhook: internal error: ${(err as Error).message}`);
+      if (!res.headersSent) reply(res, 500, 'internal error');
+      else res.end();
+    });
+  });
+}
+
+async function handle(opts: WebhookOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (req.method !== 'POST') return reply(res, 405, 'POST only');
+  const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') return reply(res, 415, 'content type must be application/json (set it in the webhook settings)');
+  const event = req.headers['x-github-event'];
+  const delivery = req.headers['x-github-delivery'];
+  const signature = req.headers['x-hub-signature-256'];
+  const body = await readBody(req);
+  if (!body) return reply(res, 413, 'body too large');
+  if (typeof signature !== 'string' || !verifySignature(opts.secret, body, signature)) {
+    opts.log(`webhook: refused a delivery with ${signature ? 'a wrong' : 'no'} signature from ${req.socket.remoteAddress}`);
+    return reply(res, 401, 'bad signature');
+  }
+  if (typeof event !== 'string' || typeof delivery !== 'string' || !/^[A-Za-z0-9-]{1,100}$/.test(delivery) || !/^[a-z_]{1,50}$/.test(event)) return reply(res, 400, 'missing X-GitHub-Event or X-GitHub-Delivery');
+  let payload: Record<string, any>;
+  try {
+    payload = JSON.parse(body.toString('utf8'));
+    if (!payload || typeof payload !== 'object' || Array.isArray(payload)) throw new Error('not an object');
+  } catch {
+    return reply(res, 400, 'malformed JSON');
+  }
+  if (!(await opts.deliveries.add(delivery))) {
+    opts.log(`webhook: refused a replay of delivery ${delivery}`);
+    return reply(res, 409, 'delivery already received');
+  }
+  if (event === 'ping') return reply(res, 200, 'pong');
+  const ours = (branch: unknown) => branch === opts.approvedBranch;
+  if (event === 'pull_request') {
+    const pr = payload.pull_request as { number?: number; base?: { ref?: string } } | undefined;
+    if (!ours(pr?.base?.ref)) return reply(res, 202, 'not this host\'s branch');
+    if (['closed', 'reopened', 'edited', 'synchronize'].includes(String(payload.action))) opts.requestSync(`pull request #${pr?.number} ${payload.action}`);
+    return reply(res, 202, 'sync requested');
+  }
+  if (event === 'push') {
+    if (!ours(String(payload.ref ?? '').replace(/^refs\/heads\//, ''))) return reply(res, 202, 'not this host\'s branch');
+    opts.requestSync(`push to ${opts.approvedBranch}`);
+    return reply(res, 202, 'sync requested');
+  }
+  if (event === 'pull_request_review') return reply(res, 202, 'noted; the merge decides');
+  return reply(res, 202, `event ${event} is not used`);
+}
+
+/**
+ * Runs syncs one at a time: requests that arrive during a sync make one more run after it; a
+ * failed sync is tried again with growing pauses until it succeeds, so a decision GitHub
+ * announced is acted on even when GitHub (or the lock) was unavailable at first.
+ */
+export class SyncScheduler {
+  private running = false;
+  private again = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private stopped = false;
+
+  constructor(private readonly run: (reason: string) => Promise<void>, private readonly log: (line: string) => void, private readonly maxPauseMs = 300_000, private readonly firstPauseMs = 2_000) {}
+
+  request(reason: string): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
+    void this.loop(reason);
+  }
+
+  private async loop(reason: string): Promise<void> {
+    this.running = true;
+    try {
+      do {
+        this.again = false;
+        try {
+          await this.run(reason);
+          this.failures = 0;
+        } catch (err) {
+          this.failures++;
+          const pause = Math.min(this.maxPauseMs, this.firstPauseMs * 2 ** (this.failures - 1));
+          this.log(`sync failed (${(err as Error).message}); trying again in ${Math.round(pause / 1000)} s`);
+          if (!this.stopped) this.retryTimer = setTimeout(() => { this.retryTimer = undefined; this.request(`retry after: ${reason}`); }, pause);
+          return;
+        }
+        reason = 'more events arrived during a sync';
+      } while (this.again && !this.stopped);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+  }
+}

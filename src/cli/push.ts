@@ -1,0 +1,28 @@
+import type { Command } from 'commander';
+import { pushTrail } from '../act/review/push.js';
+import { readToken, requireRemote } from '../act/review/remote.js';
+import { Exit } from '../util/errors.js';
+import { makeOut } from './output.js';
+import { globals, openTrail } from './session.js';
+
+export function registerPush(program: Command): void {
+  program
+    .command('push')
+    .description('push the trail (observed, approved, proofs) to the review remote now; secrets never leave the host')
+    .addHelpText('after', '\nExamples:\n  sudo trail push\n  sudo GITHUB_TOKEN=… trail push --json')
+    .action(async (_o: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const out = makeOut(g.json);
+      const repo = await openTrail(g);
+      const remote = await requireRemote(repo);
+      const token = await readToken(remote);
+      // Reads only: git push takes what the refs point at, and a concurrent commit is simply
+      // pushed next time.
+      const results = await pushTrail(repo, remote, token);
+      for (const r of results) out.line(`${r.ok ? '' : 'not pushed: '}${r.remote}: ${r.status}`);
+      const rejected = results.filter((r) => !r.ok);
+      if (rejected.length) out.warn('GitHub holds changes to approved that this host has not applied yet: run trail review sync');
+      out.result({ refs: results });
+      if (rejected.length) process.exitCode = Exit.error;
+    });
+}

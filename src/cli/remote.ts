@@ -1,0 +1,71 @@
+import type { Command } from 'commander';
+import { invokingActor } from '../record/commit.js';
+import { parseValue, readStored, writeConfig } from '../record/config.js';
+import { Exit, TrailError } from '../util/errors.js';
+import { branches, checkUrl, readRemote } from '../act/review/remote.js';
+import { makeOut } from './output.js';
+import { asWriter, globals, openTrail } from './session.js';
+
+export function registerRemote(program: Command): void {
+  const remote = program.command('remote').description('the GitHub repository where changes are reviewed as pull requests');
+  remote
+    .command('set')
+    .argument('<kind>', 'github (GitHub or GitHub Enterprise)')
+    .argument('<repository>', 'OWNER/REPO')
+    .option('--api-url <url>', 'REST API base URL (GitHub Enterprise: https://HOST/api/v3)')
+    .option('--git-url <url>', 'clone URL, when it is not derived from the API URL')
+    .description('review changes in a GitHub repository (the token comes from GITHUB_TOKEN or review.tokenFile)')
+    .addHelpText('after', '\nExamples:\n  sudo trail remote set github acme/fleet-etc\n  sudo trail remote set github ops/etc --api-url https://ghe.example.com/api/v3\n  sudo trail config set review.tokenFile /etc/trail/github-token')
+    .action(async (kind: string, repository: string, o: { apiUrl?: string; gitUrl?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const out = makeOut(g.json);
+      if (kind !== 'github') throw new TrailError(`unknown remote kind "${kind}" (known: github)`, Exit.usage);
+      const values: Record<string, string> = { 'review.remote': repository };
+      if (o.apiUrl) values['review.apiUrl'] = o.apiUrl;
+      if (o.gitUrl) values['review.gitUrl'] = o.gitUrl;
+      const parsed = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, parseValue(k, v)]));
+      if (o.apiUrl) checkUrl(String(parsed['review.apiUrl']), '--api-url');
+      if (o.gitUrl) checkUrl(String(parsed['review.gitUrl']), '--git-url');
+      const repo = await openTrail(g);
+      await asWriter(repo, out, 'remote', async () => {
+        const stored = await readStored(repo);
+        Object.assign(stored, parsed);
+        if (!o.apiUrl) delete stored['review.apiUrl'];
+        if (!o.gitUrl) delete stored['review.gitUrl'];
+        await writeConfig(repo, stored, invokingActor(), `config: review remote github ${repository}`);
+      });
+      const r = (await readRemote(repo))!;
+      out.line(`review remote: github ${r.owner}/${r.repo} (${r.gitUrl}); this host pushes to ${r.prefix}/…`);
+      out.result(showJson(r));
+    });
+  remote
+    .command('show')
+    .description('the review remote and the branches this host uses')
+    .addHelpText('after', '\nExamples:\n  trail remote show\n  trail remote show --json')
+    .action(async (_o: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const out = makeOut(g.json);
+      const repo = await openTrail(g);
+      const r = await readRemote(repo);
+      if (!r) {
+        out.line('no review remote (review rules alert only); set one with: trail remote set github OWNER/REPO');
+        out.result(null);
+        return;
+      }
+      const b = branches(r);
+      out.line(`github ${r.owner}/${r.repo}`);
+      out.line(`  api:       ${r.apiUrl}`);
+      out.line(`  git:       ${r.gitUrl}`);
+      out.line(`  observed:  ${b.observed}`);
+      out.line(`  approved:  ${b.approved}`);
+      out.line(`  proofs:    ${b.notes}`);
+      out.line(`  token:     ${process.env.GITHUB_TOKEN ? 'GITHUB_TOKEN' : r.tokenFile || '(none: set GITHUB_TOKEN or review.tokenFile)'}`);
+      out.line(`  approvals: ${r.requiredApprovals}${r.reviewers.length ? ` by ${r.reviewers.join(', ')}` : ''}`);
+      out.result(showJson(r));
+    });
+}
+
+function showJson(r: NonNullable<Awaited<ReturnType<typeof readRemote>>>) {
+  const b = branches(r);
+  return { kind: 'github', repository: `${r.owner}/${r.repo}`, apiUrl: r.apiUrl, gitUrl: r.gitUrl, host: r.host, branches: { observed: b.observed, approved: b.approved, notes: b.notes, reviewPrefix: b.reviewPrefix }, requiredApprovals: r.requiredApprovals, reviewers: r.reviewers };
+}

@@ -1,0 +1,55 @@
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { readCredentialFile, branches, readToken, requireRemote } from '../act/review/remote.js';
+import { syncReview } from '../act/review/sync.js';
+import { Deliveries, SyncScheduler, webhookServer } from '../act/review/webhook.js';
+import { Exit, TrailError } from '../util/errors.js';
+import { makeOut } from './output.js';
+import { asWriter, globals, openTrail } from './session.js';
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .option('--listen <addr:port>', 'where GitHub\'s webhooks arrive', '127.0.0.1:8787')
+    .option('--poll <seconds>', 'also sync this often, for decisions whose webhook never came (0: never)', '300')
+    .description('receive GitHub webhooks (HMAC-checked) and act on review decisions')
+    .addHelpText('after', '\nExamples:\n  sudo trail config set review.webhookSecretFile /etc/trail/webhook-secret\n  sudo trail serve --listen 0.0.0.0:8787')
+    .action(async (o: { listen: string; poll: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const out = makeOut(g.json);
+      const repo = await openTrail(g);
+      const remote = await requireRemote(repo);
+      if (!remote.webhookSecretFile) throw new TrailError('no webhook secret: set review.webhookSecretFile', Exit.usage, 'trail config set review.webhookSecretFile /etc/trail/webhook-secret');
+      const secret = Buffer.from(await readCredentialFile(remote.webhookSecretFile, 'webhook secret'));
+      const token = await readToken(remote);
+      const m = /^(.*):(\d+)$/.exec(o.listen);
+      if (!m) throw new TrailError(`--listen wants ADDR:PORT, not ${o.listen}`, Exit.usage);
+      const log = (line: string) => process.stderr.write(`trail serve: ${line}\n`);
+      const scheduler = new SyncScheduler(async (reason) => {
+        const r = await asWriter(repo, out, 'review sync', () => syncReview(repo, remote, token));
+        for (const a of r.actions) log(`${reason}: ${a.kind}: ${a.message}`);
+      }, log);
+      const b = branches(remote);
+      const server = webhookServer({ secret, deliveries: new Deliveries(join(repo.stateDir, 'review-deliveries.json')), approvedBranch: b.approved, reviewPrefix: b.reviewPrefix, requestSync: (r) => scheduler.request(r), log });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(Number(m[2]), m[1]!.replace(/^\[|\]$/g, ''), () => resolve());
+      });
+      const addr = server.address();
+      const where = typeof addr === 'object' && addr ? `${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}` : o.listen;
+      process.stdout.write(`listening on http://${where}\n`);
+      const poll = Number(o.poll);
+      const timer = poll > 0 ? setInterval(() => scheduler.request('poll'), poll * 1000) : undefined;
+      scheduler.request('start');
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          if (timer) clearInterval(timer);
+          scheduler.stop();
+          server.close(() => resolve());
+          server.closeAllConnections();
+        };
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+    });
+}
