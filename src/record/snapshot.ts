@@ -96,7 +96,9 @@ export async function record(repo: Repo, opts: RecordOptions): Promise<RecordRes
   // The secrets ref first: once `observed` names a secret's digest, its bytes are reachable.
   if (secretsCommit) await repo.updateRef(Refs.secrets, secretsCommit.commit, secretsCommit.parent, `trail: ${opts.action}`);
   await repo.updateRef(Refs.observed, commit, head, `trail: ${opts.action}`);
-  await saveCache(repo, commit, result.state, trees);
+  // The commit is recorded: the cache is derived data (rebuilt from the commit when it is
+  // stale), so failing to save it (disk full) must not turn a recorded snapshot into an error.
+  await saveCache(repo, commit, result.state, trees).catch(() => {});
   return { commit, parent: head, changes, scan: result, state: result.state };
 }
 
