@@ -141,7 +141,7 @@ test('kill -9 during init: the next init or command repairs or uses what is left
   makeTree(base.dir, 300, 'init');
   const full = await timed(() => trailOk(base, ['init', base.dir, '--name', 'w']));
   try {
-    for (let round = 0; round < 6; round++) {
+    for (let round = 0; round < 4; round++) {
       const sb: Sandbox = { ...base, home: join(base.base, `home${round}`), repo: join(base.base, `home${round}`, 'w.git'), env: { ...base.env, TRAIL_HOME: join(base.base, `home${round}`) } };
       const child = spawnTrail(sb, ['init', sb.dir, '--name', 'w']);
       await sleep(Math.floor(Math.random() * full * 1.2));
@@ -213,7 +213,7 @@ test('kill -9 during revert: the next command finishes it and says so', { timeou
     assertSameDisk(walkDisk(sb.dir), atC1, 'a revert that was not killed');
     let current = c1;
     let finished = 0;
-    for (let round = 0; round < 5; round++) {
+    for (let round = 0; round < 4; round++) {
       const target = current === c1 ? c2 : c1;
       const child = spawnTrail(sb, ['revert', target, '--name', 'w']);
       await sleep(Math.floor(full * (0.2 + Math.random())));
