@@ -1,4 +1,5 @@
 import { parseManifest } from './meta.js';
+import { TrailError } from '../util/errors.js';
 import { META_DIR, MANIFEST, unescapeContentName, unescapeMetaName } from './layout.js';
 import { Refs, type Repo } from './repo.js';
 import type { State } from './state.js';
@@ -30,6 +31,7 @@ export async function readState(repo: Repo, commit: string): Promise<State> {
     const { self, children } = parseManifest(blobs[i]!);
     if (self) state.set(dir, { ...state.get(dir), meta: self });
     for (const [name, meta] of children) {
+      if (!validName(name)) throw new TrailError(`commit ${commit.slice(0, 12)} has a manifest entry that is not a plain name (${JSON.stringify(name)} in ${JSON.stringify(dir)}): the tree is damaged or was made to attack a restore`);
       const path = dir === '' ? name : `${dir}/${name}`;
       const oid = content.get(path);
       const entry = { ...state.get(path), meta, ...(oid ? { oid } : {}) };
@@ -56,4 +58,9 @@ export async function readSecretIndex(repo: Repo): Promise<Map<string, string>> 
     out.set('hmac-sha256:' + rec.slice(tab + 1).replace('/', ''), oid);
   }
   return out;
+}
+
+/** One path component: never empty, '.', '..', nor holding '/' or NUL. */
+export function validName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
 }

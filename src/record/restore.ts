@@ -6,6 +6,7 @@ import { errorCode } from '../util/errors.js';
 import { sameMeta, type Meta } from './meta.js';
 import type { Repo } from './repo.js';
 import { abs } from './scan.js';
+import { validName } from './readstate.js';
 import type { Entry, State } from './state.js';
 import { writeXattrs, type Xattrs } from './xattrs.js';
 
@@ -76,6 +77,8 @@ export async function apply(repo: Repo, root: string, current: State, target: St
   const safe = new Set<string>(['']);
   const checkParents = (path: string) => {
     const parts = path.split('/');
+    // Defence in depth: readState refuses such names already.
+    if (!parts.every(validName)) throw new Error(`refusing to write ${display(path)}: not a plain relative path`);
     let cur = '';
     for (let i = 0; i < parts.length - 1; i++) {
       cur = joinPath(cur, parts[i]!);
