@@ -71,8 +71,11 @@ export function parseMarker(text: string, file: string): AptTransaction | undefi
   }
   if (!tx.pid) return undefined;
   if (tx.auid !== undefined) tx.login = userName(tx.auid) ?? `auid${tx.auid}`;
-  // An apt killed before Post-Invoke never writes `end`: its transaction is over when it is.
-  if (!tx.ended && !alive(tx.pid)) tx.ended = Date.now();
+  // apt calls dpkg more than once (unpack, then configure), each between Pre- and
+  // Post-Invoke: the transaction is over only once apt itself has exited. An apt killed
+  // before Post-Invoke never writes `end`: it is over too.
+  if (alive(tx.pid)) delete tx.ended;
+  else tx.ended ??= Date.now();
   return tx;
 }
 

@@ -45,6 +45,9 @@ export interface AuditEvent {
   ses?: number;
   cwd?: string;
   items: PathItem[];
+  /** Names are relative to a directory fd (unlinkat(fd, "f") of rm -r): resolved by the
+   * parent's inode in split.ts, never against the CWD. */
+  fdRelative: boolean;
   proc: Proc;
   parent?: Proc & { pid: number; from: 'audit' | 'proc' };
 }
@@ -167,6 +170,7 @@ export class Assembler {
       tty: f.get('tty') ?? '(none)',
       ses: ((s) => (s === undefined || s === UNSET ? undefined : s))(num(f.get('ses'))),
       items: [],
+      fdRelative: false,
       proc: {},
     };
     const cwd = records.find((r) => r.type === 'CWD')?.fields.get('cwd');
@@ -193,6 +197,7 @@ export class Assembler {
     }
     const fdArgs = AT_ARGS[ev.arch]?.[ev.syscall];
     const fdRelative = !!fdArgs && fdArgs.some((a) => f.get(a) !== AT_FDCWD);
+    ev.fdRelative = fdRelative;
     for (const r of records) {
       if (r.type !== 'PATH') continue;
       const name = r.fields.get('name') ?? '(null)';
@@ -203,7 +208,9 @@ export class Assembler {
       if (dev) item.dev = dev;
       const mode = r.fields.get('mode');
       if (mode && /^0?[0-7]+$/.test(mode)) item.mode = parseInt(mode, 8);
-      if (name !== '(null)') {
+      // With a directory fd, the kernel logs the PARENT under a name that is not the
+      // folder's path (seen: the process's cwd): only its inode is trusted.
+      if (name !== '(null)' && !(fdRelative && item.nametype === 'PARENT')) {
         if (name.startsWith('/')) item.abs = clean(name);
         else if (!fdRelative && ev.cwd !== undefined) item.abs = clean(posix.join(ev.cwd, name));
       }

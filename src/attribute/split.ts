@@ -1,6 +1,7 @@
 import { lstatSync, readFileSync } from 'node:fs';
 import { userName } from '../util/accounts.js';
-import { baseName, parentOf } from '../util/bytes.js';
+import { posix } from 'node:path';
+import { parentOf } from '../util/bytes.js';
 import { isDirMode, type AuditEvent, type PathItem } from './events.js';
 import type { AptTransaction } from './apt.js';
 
@@ -110,23 +111,12 @@ export function split(dirBytes: string, changed: string[], events: AuditEvent[],
   const abs = (p: string) => (p === '' ? dirBytes : `${dirBytes}/${p}`);
   const byPath = new Map<string, AuditEvent[]>();
   const byInode = new Map<string, AuditEvent[]>();
-  const fdRelative: { item: PathItem; parent?: PathItem; e: AuditEvent }[] = [];
   const renamedDirs: { path: string; e: AuditEvent }[] = [];
   const add = (m: Map<string, AuditEvent[]>, k: string, e: AuditEvent) => {
     const l = m.get(k) ?? [];
     if (!l.includes(e)) l.push(e);
     m.set(k, l);
   };
-  for (const e of events) {
-    const parent = e.items.find((i) => i.nametype === 'PARENT');
-    for (const item of e.items) {
-      if (item.nametype === 'PARENT') continue;
-      if (item.abs) add(byPath, item.abs, e);
-      else if (item.name !== '(null)') fdRelative.push({ item, parent, e });
-      if (item.inode !== undefined && item.dev && item.nametype !== 'DELETE') add(byInode, `${item.dev}:${item.inode}`, e);
-      if (item.abs && isDirMode(item.mode) && RENAMES[e.arch]?.includes(e.syscall)) renamedDirs.push({ path: item.abs, e });
-    }
-  }
   const statCache = new Map<string, { dev: number; ino: number } | undefined>();
   const stat = (p: string) => {
     if (!statCache.has(p)) {
@@ -135,6 +125,40 @@ export function split(dirBytes: string, changed: string[], events: AuditEvent[],
     }
     return statCache.get(p);
   };
+  // Folders by inode — from the records (a folder rm -r removed is gone from the disk) and
+  // from the disk (the folders of the changed paths) — to resolve names relative to a
+  // directory fd: rm -r, find -delete, git and tar all remove and create that way.
+  const dirByInode = new Map<string, string>();
+  for (const e of events) for (const i of e.items) if (i.abs && i.inode !== undefined && i.dev && isDirMode(i.mode)) dirByInode.set(`${i.dev}:${i.inode}`, i.abs);
+  for (const p of changed) {
+    const d = parentOf(abs(p));
+    const st = stat(d);
+    if (st) dirByInode.set(`${dev(st)}:${st.ino}`, d);
+  }
+  const fdItems: { item: PathItem; parent: PathItem; e: AuditEvent }[] = [];
+  for (const e of events) {
+    const parent = e.items.find((i) => i.nametype === 'PARENT');
+    for (const item of e.items) {
+      if (item.nametype === 'PARENT') continue;
+      if (item.abs) add(byPath, item.abs, e);
+      else if (e.fdRelative && parent && item.name !== '(null)') fdItems.push({ item, parent, e });
+      if (item.inode !== undefined && item.dev && item.nametype !== 'DELETE') add(byInode, `${item.dev}:${item.inode}`, e);
+      if (item.abs && isDirMode(item.mode) && RENAMES[e.arch]?.includes(e.syscall)) renamedDirs.push({ path: item.abs, e });
+    }
+  }
+  for (let progress = true; progress && fdItems.length; ) {
+    progress = false;
+    for (let k = fdItems.length - 1; k >= 0; k--) {
+      const { item, parent, e } = fdItems[k]!;
+      const dir = dirByInode.get(`${parent.dev}:${parent.inode}`);
+      if (dir === undefined) continue;
+      item.abs = posix.normalize(`${dir}/${item.name}`);
+      add(byPath, item.abs, e);
+      if (isDirMode(item.mode) && item.inode !== undefined) dirByInode.set(`${item.dev}:${item.inode}`, item.abs);
+      fdItems.splice(k, 1);
+      progress = true;
+    }
+  }
 
   const groups = new Map<string, Group>();
   const deferred: string[] = [];
@@ -145,13 +169,6 @@ export function split(dirBytes: string, changed: string[], events: AuditEvent[],
     const found = new Set<AuditEvent>(byPath.get(a) ?? []);
     const st = stat(a);
     if (st) for (const e of byInode.get(`${dev(st)}:${st.ino}`) ?? []) found.add(e);
-    if (fdRelative.length) {
-      const dst = stat(parentOf(a));
-      for (const r of fdRelative) {
-        if (baseName(r.item.name) !== baseName(a)) continue;
-        if (dst && r.parent?.inode === dst.ino) found.add(r.e);
-      }
-    }
     if (!found.size) for (const r of renamedDirs) if (a.startsWith(r.path + '/')) found.add(r.e);
     if (!found.size) {
       unmatched.push(p);

@@ -1,0 +1,156 @@
+// trail watch with real Linux audit: real users, real login uids, real sudo, a real apt
+// transaction; the trail read back with git itself. Waits poll with generous limits (the
+// machine is shared): nothing here asserts how fast anything is.
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { run } from '../../src/util/exec.js';
+import { asLogin, asLoginSudo, auditReady, auditdPid, ensureUser, Fixture, waitFor, Watch } from './helpers.js';
+
+const why = await auditReady();
+const SUDOERS = '/etc/sudoers.d/trail-test-alice';
+let f: Fixture;
+let watch: Watch;
+let bobUid = 0;
+
+before(async () => {
+  if (why) return;
+  bobUid = ensureUser('bob');
+  ensureUser('alice');
+  writeFileSync(SUDOERS, 'alice ALL=(ALL) NOPASSWD: ALL\n', { mode: 0o440 });
+  f = new Fixture('attr');
+  await f.init();
+  watch = new Watch(f);
+  await watch.started();
+});
+
+after(async () => {
+  if (why) return;
+  await watch?.stop();
+  rmSync(SUDOERS, { force: true });
+  f?.cleanup();
+});
+
+const opts = { skip: why ? `real audit is not available: ${why}` : false };
+
+async function commitOf(path: string) {
+  let c: Awaited<ReturnType<Fixture['commitOf']>>;
+  await waitFor(`a commit of ${path}`, async () => !!(c = await f.commitOf(path)), 90_000, () => watch.stderr + watch.stdout.slice(-2000));
+  return c!;
+}
+
+const trailer = (body: string, key: string) => new RegExp(`^${key}: (.*)$`, 'm').exec(body)?.[1];
+
+test('a direct write by bob is authored by bob, with his uid and the process', opts, async () => {
+  const file = join(f.work, 'bob.conf');
+  await asLogin('bob', ['sh', '-c', 'echo "listen 80" > "$1"', 'sh', file]);
+  const c = await commitOf('bob.conf');
+  assert.equal(c.author, 'bob');
+  assert.equal(trailer(c.body, 'Trail-Uid'), String(bobUid));
+  assert.match(trailer(c.body, 'Trail-Login')!, /^bob \(auid \d+\)$/);
+  assert.equal(trailer(c.body, 'Trail-Exe'), '/usr/bin/dash');
+  assert.match(trailer(c.body, 'Trail-Argv')!, /echo "listen 80"/);
+  assert.ok(trailer(c.body, 'Trail-Pid'));
+  assert.ok(trailer(c.body, 'Trail-Session'));
+});
+
+test('sudo to root by alice: author alice, uid root', opts, async () => {
+  await asLoginSudo('alice', ['sh', '-c', 'echo on > "$1"', 'sh', join(f.work, 'by-sudo.conf')]);
+  const c = await commitOf('by-sudo.conf');
+  assert.equal(c.author, 'alice');
+  assert.equal(trailer(c.body, 'Trail-Uid'), '0');
+});
+
+test('a vim-style save (backup rename, new file, delete backup) is bob\'s, relative paths resolved against the CWD', opts, async () => {
+  await asLogin('bob', ['sh', '-c', 'echo v1 > app.conf'], { cwd: f.work });
+  await commitOf('app.conf');
+  await asLogin('bob', ['sh', '-c', ': > 4913 && rm 4913 && mv app.conf app.conf~ && echo v2 > app.conf && rm app.conf~'], { cwd: f.work });
+  await waitFor('the save to be recorded', async () => (await f.git(['show', 'refs/heads/observed:app.conf'])).stdout.toString() === 'v2\n');
+  const c = (await f.commitOf('app.conf'))!;
+  assert.equal(c.author, 'bob');
+  assert.deepEqual(c.paths, ['app.conf']);
+});
+
+test('a script run by alice is alice\'s, and the argv shows the script', opts, async () => {
+  const script = join(f.base, 'deploy.sh');
+  writeFileSync(script, '#!/bin/sh\nset -e\necho "deployed" > "$1/release.conf"\ncp "$1/release.conf" "$1/release.bak.conf"\n');
+  chmodSync(script, 0o755);
+  await asLogin('alice', [script, f.work]);
+  const c = await commitOf('release.bak.conf');
+  assert.equal(c.author, 'alice');
+  assert.ok(c.paths.includes('release.conf'));
+  assert.ok(c.body.includes(script), c.body);
+});
+
+test('a password on a command line reaches no pushable object, only the local argv store', opts, async () => {
+  const secret = 'Hunter2-' + Math.random().toString(36).slice(2);
+  await asLogin('bob', ['sh', '-c', 'echo data > "$1"', 'sh', join(f.work, 'db.conf'), `--password=${secret}`, `API_TOKEN=${secret}`]);
+  const c = await commitOf('db.conf');
+  assert.equal(c.author, 'bob');
+  assert.match(c.body, /--password=\*\*\*/);
+  // Every object reachable from any ref but the local-only secrets ref, read by git itself.
+  const refs = (await f.git(['for-each-ref', '--format=%(refname)'])).stdout.toString().split('\n').filter((r) => r && r !== 'refs/trail/secrets');
+  const objs = (await f.git(['rev-list', '--objects', ...refs])).stdout.toString().split('\n').map((l) => l.split(' ')[0]).filter(Boolean);
+  assert.ok(objs.length > 10);
+  const all = await run('git', ['--git-dir', f.gitDir, 'cat-file', '--batch'], { input: objs.join('\n') + '\n' });
+  assert.equal(all.stdout.includes(Buffer.from(secret)), false, 'the password is in a pushable object');
+  assert.ok(all.stdout.includes(Buffer.from('--password=***')));
+  // The full command line is kept on the host.
+  assert.ok(readFileSync(join(f.gitDir, 'trail', 'argv.jsonl'), 'latin1').includes(secret));
+});
+
+test('two users writing different files in the same 100 ms: two commits, each right', opts, async () => {
+  await Promise.all([
+    asLogin('bob', ['sh', '-c', 'echo b > "$1"', 'sh', join(f.work, 'pair-bob.conf')]),
+    asLogin('alice', ['sh', '-c', 'echo a > "$1"', 'sh', join(f.work, 'pair-alice.conf')]),
+  ]);
+  const b = await commitOf('pair-bob.conf');
+  const a = await commitOf('pair-alice.conf');
+  assert.equal(b.author, 'bob');
+  assert.equal(a.author, 'alice');
+  assert.notEqual(a.id, b.id);
+  assert.ok(!b.paths.includes('pair-alice.conf'));
+  assert.ok(!a.paths.includes('pair-bob.conf'));
+});
+
+test('apt-get install of a .deb by alice: one commit listing the package, authored by alice', opts, async (t) => {
+  const pkg = join(f.base, 'pkg');
+  const target = join(f.work, 'pkgdir');
+  mkdirSync(join(pkg, 'DEBIAN'), { recursive: true });
+  mkdirSync(join(pkg, target.slice(1)), { recursive: true });
+  writeFileSync(join(pkg, 'DEBIAN', 'control'), 'Package: trail-test-pkg\nVersion: 1.0-1\nArchitecture: all\nMaintainer: trail tests <t@example.org>\nDescription: trail test package\n');
+  for (let i = 0; i < 5; i++) writeFileSync(join(pkg, target.slice(1), `file${i}.conf`), `setting ${i}\n`);
+  const deb = join(f.base, 'trail-test-pkg_1.0-1_all.deb');
+  await run('dpkg-deb', ['--build', '--root-owner-group', pkg, deb]);
+  await f.trail(['hooks', 'install']);
+  t.after(async () => {
+    await f.trail(['hooks', 'uninstall']);
+    await run('dpkg', ['--purge', 'trail-test-pkg'], { okCodes: [0, 1] });
+  });
+  await asLoginSudo('alice', ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'install', '-y', '-q', deb]);
+  const c = await commitOf('pkgdir/file4.conf');
+  assert.equal(c.author, 'alice');
+  for (let i = 0; i < 5; i++) assert.ok(c.paths.includes(`pkgdir/file${i}.conf`), c.paths.join(' '));
+  assert.match(trailer(c.body, 'Trail-Packages') ?? '', /trail-test-pkg 1\.0-1/, c.body);
+  assert.match(c.body.split('\n')[0]!, /^apt install trail-test-pkg/);
+});
+
+// Last: it stops auditd (and starts it again).
+test('audit stopped mid-run: the commits say unknown and why; attribution comes back with auditd', opts, async () => {
+  const pid = auditdPid();
+  assert.ok(pid > 0);
+  process.kill(pid, 'SIGTERM');
+  await waitFor('auditd to stop', () => auditdPid() === 0, 60_000);
+  try {
+    await asLogin('bob', ['sh', '-c', 'echo x > "$1"', 'sh', join(f.work, 'while-stopped.conf')]);
+    const c = await commitOf('while-stopped.conf');
+    assert.equal(c.author, 'unknown');
+    assert.match(trailer(c.body, 'Trail-Actor')!, /^unknown \(.*(auditd is not running|stopped arriving|disabled).*\)$/);
+  } finally {
+    assert.equal(await auditReady(), undefined);
+  }
+  await asLogin('bob', ['sh', '-c', 'echo y > "$1"', 'sh', join(f.work, 'after-restart.conf')]);
+  const c = await commitOf('after-restart.conf');
+  assert.equal(c.author, 'bob');
+});

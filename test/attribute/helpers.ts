@@ -1,0 +1,152 @@
+// Real audit for the attribution tests: auditd started if it is not running, real users
+// made with useradd, and processes given a login uid the way a login does (as root, write
+// the uid to /proc/self/loginuid, then drop to the user), so that auid, uid and argv in the
+// records are the kernel's own.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { run, type RunResult } from '../../src/util/exec.js';
+
+// dist/test/attribute/helpers.js → the package root
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const BIN = join(ROOT, 'bin', 'trail.js');
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 90_000, detail?: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${detail ? `: ${detail()}` : ''}`);
+    await sleep(150);
+  }
+}
+
+function auditctlStatus(): Map<string, number> | undefined {
+  const r = spawnSync('auditctl', ['-s'], { encoding: 'utf8' });
+  if (r.status !== 0) return undefined;
+  return new Map(r.stdout.split('\n').map((l) => l.trim().split(' ')).filter((f) => f.length === 2).map(([k, v]) => [k!, Number(v)]));
+}
+
+/** Why real audit cannot be used here, or undefined when auditd runs (started if needed). */
+export async function auditReady(): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) return 'not root';
+  let s = auditctlStatus();
+  if (!s) return 'auditctl missing or kernel audit unavailable (apt-get install auditd; in a container: no audit namespace)';
+  if (!s.get('pid')) {
+    spawnSync('auditd', [], { stdio: 'ignore' });
+    await waitFor('auditd to start', () => !!auditctlStatus()?.get('pid'), 30_000).catch(() => undefined);
+    s = auditctlStatus();
+    if (!s?.get('pid')) return 'auditd does not start here';
+  }
+  return undefined;
+}
+
+export function auditdPid(): number {
+  return auditctlStatus()?.get('pid') ?? 0;
+}
+
+/** A real user (created once, kept: tests across runs reuse it). */
+export function ensureUser(name: string): number {
+  let r = spawnSync('id', ['-u', name], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    spawnSync('useradd', ['--create-home', '--shell', '/bin/sh', name], { stdio: 'ignore' });
+    r = spawnSync('id', ['-u', name], { encoding: 'utf8' });
+  }
+  if (r.status !== 0) throw new Error(`cannot create user ${name}`);
+  return Number(r.stdout.trim());
+}
+
+// A fixed script: the uid and the command come in as arguments, never spliced into it.
+const LOGIN = 'echo "$1" > /proc/self/loginuid || exit 97; shift; exec "$@"';
+
+/** Runs argv in a new login session of `user` (auid = user), as that user. */
+export function asLogin(user: string, argv: string[], opts: { cwd?: string; okCodes?: number[] } = {}): Promise<RunResult> {
+  const uid = ensureUser(user);
+  return run('sh', ['-c', LOGIN, 'login', String(uid), 'setpriv', `--reuid=${user}`, `--regid=${user}`, '--init-groups', '--', ...argv], { cwd: opts.cwd ?? '/', okCodes: opts.okCodes });
+}
+
+/** Runs argv in a login session of `user`, but as root through sudo (auid stays the user). */
+export function asLoginSudo(user: string, argv: string[]): Promise<RunResult> {
+  const uid = ensureUser(user);
+  return run('sh', ['-c', LOGIN, 'login', String(uid), 'setpriv', `--reuid=${user}`, `--regid=${user}`, '--init-groups', '--', 'sudo', '-n', '--', ...argv], { cwd: '/' });
+}
+
+/** A watched directory anyone may write to, its shadow repository and trail home. */
+export class Fixture {
+  readonly base: string;
+  readonly work: string;
+  readonly home: string;
+  readonly gitDir: string;
+  readonly env: NodeJS.ProcessEnv;
+
+  constructor(readonly name: string) {
+    this.base = mkdtempSync(join(tmpdir(), `trail-attr-${name}-`));
+    chmodSync(this.base, 0o755);
+    this.work = join(this.base, 'w');
+    this.home = join(this.base, 'home');
+    this.gitDir = join(this.base, 'repo.git');
+    mkdirSync(this.work);
+    chmodSync(this.work, 0o1777);
+    this.env = { ...process.env, TRAIL_HOME: this.home, NO_COLOR: '1' };
+  }
+
+  trail(args: string[], okCodes = [0]): Promise<RunResult> {
+    return run(process.execPath, [BIN, ...args], { env: this.env, okCodes });
+  }
+
+  async init(): Promise<void> {
+    await this.trail(['init', this.work, '--name', this.name, '--repo', this.gitDir]);
+    for (const [k, v] of Object.entries({ 'watch.quietMs': '100', 'watch.maxDelayMs': '1000' })) await this.trail(['--name', this.name, 'config', 'set', k, v]);
+  }
+
+  git(args: string[]): Promise<RunResult> {
+    return run('git', ['--git-dir', this.gitDir, ...args], { env: { ...process.env, LC_ALL: 'C', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' } });
+  }
+
+  /** Content commits of trail watch, oldest first: author, message and the paths. */
+  async commits(): Promise<{ id: string; author: string; body: string; paths: string[] }[]> {
+    const out = (await this.git(['log', '--reverse', '-z', '--name-only', '--format=%x1e%H%x1f%an%x1f%B%x1f', 'refs/heads/observed'])).stdout.toString('utf8');
+    return out.split('\x1e').filter(Boolean).map((rec) => {
+      const [id, author, body, names] = rec.split('\x1f');
+      return { id: id!, author: author!, body: body!, paths: (names ?? '').split('\0').map((s) => s.trim()).filter((p) => p && !p.startsWith('.trail/')) };
+    }).filter((c) => /^Trail-Action: watch$/m.test(c.body));
+  }
+
+  /** The commit that changed `path` last. */
+  async commitOf(path: string): Promise<{ id: string; author: string; body: string; paths: string[] } | undefined> {
+    return (await this.commits()).filter((c) => c.paths.includes(path)).at(-1);
+  }
+
+  cleanup(): void {
+    rmSync(this.base, { recursive: true, force: true });
+  }
+}
+
+export class Watch {
+  stdout = '';
+  stderr = '';
+  private child: ChildProcess;
+  readonly exited: Promise<void>;
+
+  constructor(f: Fixture) {
+    this.child = spawn(process.execPath, [BIN, 'watch', '--json', f.name], { env: f.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
+    this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    this.exited = new Promise((r) => this.child.on('exit', () => r()));
+  }
+
+  async started(): Promise<void> {
+    await waitFor('trail watch to start', () => {
+      if (this.child.exitCode !== null) throw new Error(`trail watch exited: ${this.stderr}`);
+      return /"event":"start"/.test(this.stdout);
+    }, 120_000, () => this.stderr);
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null) this.child.kill('SIGTERM');
+    await this.exited;
+  }
+}
