@@ -95,15 +95,19 @@ test("the shadow repository's disk full: fails cleanly, the repo stays valid, th
       const r = await trail(sb, ['snapshot', '--name', 'w', '--json']);
       rmSync(filler);
       const ctx = `free ${free} KiB: exit ${r.code}\n${r.text}`;
-      assert.notEqual(r.code, 0, ctx);
-      failures++;
       assert.equal(r.signal, null, ctx);
-      assert.match(r.stderr.toString(), /no space left/i, ctx);
-      assert.doesNotMatch(r.stderr.toString(), /^\s+at /m, `a stack trace instead of a message: ${ctx}`);
-      assert.match(String(r.json?.error?.message), /no space left/i, ctx);
-      assert.equal(revParse(gitDir, OBSERVED), before, `the trail moved although the command failed: ${ctx}`);
       assertFsck(gitDir);
-      assert.deepEqual(leftovers(gitDir), [], `leftovers after a failed snapshot: ${ctx}`);
+      if (r.code === 0) {
+        // It fitted after all: then it is recorded, and said so.
+        assert.equal(revParse(gitDir, OBSERVED), r.json.commit, ctx);
+      } else {
+        failures++;
+        assert.match(r.stderr.toString(), /no space left/i, ctx);
+        assert.doesNotMatch(r.stderr.toString(), /^\s+at /m, `a stack trace instead of a message: ${ctx}`);
+        assert.match(String(r.json?.error?.message), /no space left/i, ctx);
+        assert.equal(revParse(gitDir, OBSERVED), before, `the trail moved although the command failed: ${ctx}`);
+        assert.deepEqual(leftovers(gitDir), [], `leftovers after a failed snapshot: ${ctx}`);
+      }
       // With room again, the next snapshot records everything.
       const ok = await trailOk(sb, ['snapshot', '--name', 'w', '--json']);
       assert.ok(ok.json.commit, ctx);
@@ -165,12 +169,12 @@ test('kill -9 during init: the next init or command repairs or uses what is left
 test('kill -9 during snapshot: the next snapshot takes over the stale lock and records everything', { timeout: 120_000 }, async () => {
   const sb = sandbox();
   try {
-    makeTree(sb.dir, 400, 'v0');
+    makeTree(sb.dir, 200, 'v0');
     await trailOk(sb, ['init', sb.dir, '--name', 'w']);
     let full = 0;
-    for (let round = 0; round < 7; round++) {
+    for (let round = 0; round < 5; round++) {
       // Change a third of the files, add and remove some.
-      for (let i = round % 3; i < 400; i += 3) writeFileSync(join(sb.dir, `d${i % 10}`, `f${i}`), `v${round + 1} ${i}\n`);
+      for (let i = round % 3; i < 200; i += 3) writeFileSync(join(sb.dir, `d${i % 10}`, `f${i}`), `v${round + 1} ${i}\n`);
       writeFileSync(join(sb.dir, `new${round}`), `new ${round}\n`);
       rmSync(join(sb.dir, `new${round - 2}`), { force: true });
       if (round === 0) {
