@@ -1,0 +1,519 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
+
+/**
+ * A local stand-in for GitHub: the REST endpoints trail uses, in GitHub's response shapes
+ * (checked against GitHub's OpenAPI description in test/review/openapi.test.ts), over real
+ * bare repositories served by git's own `git http-backend` (a CGI, spawned per request) behind
+ * token auth. Merges are real merge commits; webhooks are signed with a real HMAC.
+ */
+
+export interface User {
+  login: string;
+  id: number;
+  token: string;
+}
+
+interface Review {
+  id: number;
+  user: User;
+  state: 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED' | 'DISMISSED';
+  body: string;
+  commit_id: string;
+  submitted_at: string;
+}
+
+interface Comment {
+  id: number;
+  user: User;
+  body: string;
+  created_at: string;
+}
+
+interface Pull {
+  number: number;
+  id: number;
+  title: string;
+  body: string;
+  user: User;
+  head: string;
+  base: string;
+  state: 'open' | 'closed';
+  created_at: string;
+  updated_at: string;
+  closed_at: string | null;
+  merged_at: string | null;
+  merged_by: User | null;
+  merge_commit_sha: string | null;
+  closed_by: User | null;
+  reviews: Review[];
+  comments: Comment[];
+  /** The head sha when the PR was closed or merged (GitHub freezes it). */
+  frozenHead?: string;
+  frozenBase?: string;
+}
+
+interface RepoData {
+  owner: string;
+  name: string;
+  id: number;
+  dir: string;
+  pulls: Pull[];
+}
+
+export interface Fault {
+  method: string;
+  path: RegExp;
+  status: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+  times: number;
+}
+
+export interface Delivery {
+  id: string;
+  event: string;
+  body: string;
+  signature: string;
+  status: number;
+}
+
+const HTTP_BACKEND = '/usr/lib/git-core/git-http-backend';
+
+function git(dir: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}) {
+  const r = spawnSync('git', ['--git-dir', dir, ...args], { input: opts.input, env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', ...opts.env }, maxBuffer: 1 << 28 });
+  return { code: r.status ?? -1, out: r.stdout.toString().trim(), err: r.stderr.toString() };
+}
+
+export class FakeGitHub {
+  readonly users = new Map<string, User>();
+  readonly repos = new Map<string, RepoData>();
+  readonly faults: Fault[] = [];
+  /** Every REST request, for tests that check what trail asked (and never a token). */
+  readonly requests: { method: string; path: string; status: number; auth: string }[] = [];
+  /** Responses as sent, by "METHOD template status", for the OpenAPI check. */
+  readonly samples = new Map<string, unknown>();
+  readonly hooks: { url: string; secret: string }[] = [];
+  readonly deliveries: Delivery[] = [];
+  /** Every Authorization-bearing git request: whether auth passed. */
+  readonly gitRequests: { path: string; user?: string; ok: boolean }[] = [];
+  private server: Server | undefined;
+  private nextId = 1000;
+  base = '';
+
+  constructor(private readonly root: string) {}
+
+  get apiUrl(): string {
+    return `${this.base}/api/v3`;
+  }
+
+  gitUrl(full: string): string {
+    return `${this.base}/git/${full}.git`;
+  }
+
+  addUser(login: string): User {
+    const u = { login, id: this.nextId++, token: `ghp_${randomBytes(18).toString('hex')}` };
+    this.users.set(u.token, u);
+    return u;
+  }
+
+  addRepo(owner: string, name: string): RepoData {
+    const dir = join(this.root, 'github', owner, `${name}.git`);
+    mkdirSync(dir, { recursive: true });
+    spawnSync('git', ['init', '--bare', '--quiet', dir]);
+    git(dir, ['config', 'http.receivepack', 'true']);
+    const r: RepoData = { owner, name, id: this.nextId++, dir, pulls: [] };
+    this.repos.set(`${owner}/${name}`, r);
+    return r;
+  }
+
+  fail(method: string, path: RegExp, status: number, opts: { headers?: Record<string, string>; body?: unknown; times?: number } = {}): void {
+    this.faults.push({ method, path, status, headers: opts.headers, body: opts.body ?? { message: `injected ${status}`, documentation_url: 'https://docs.github.com/rest' }, times: opts.times ?? 1 });
+  }
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      this.route(req, res).catch((err) => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ message: `fake github: ${(err as Error).message}` }));
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    const a = this.server.address() as { port: number };
+    this.base = `http://127.0.0.1:${a.port}`;
+  }
+
+  async close(): Promise<void> {
+    if (!this.server) return;
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+  }
+
+  /** The bare repository's view of a branch. */
+  ref(full: string, branch: string): string | undefined {
+    const r = git(this.repos.get(full)!.dir, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`]);
+    return r.code === 0 ? r.out : undefined;
+  }
+
+  gitIn(full: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}) {
+    return git(this.repos.get(full)!.dir, args, opts);
+  }
+
+  private authUser(req: IncomingMessage): User | undefined {
+    const h = String(req.headers.authorization ?? '');
+    let token = '';
+    if (/^(token|bearer) /i.test(h)) token = h.replace(/^(token|bearer) /i, '');
+    else if (/^basic /i.test(h)) {
+      const dec = Buffer.from(h.slice(6), 'base64').toString();
+      token = dec.slice(dec.indexOf(':') + 1);
+    }
+    return this.users.get(token);
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', this.base);
+    if (url.pathname.startsWith('/git/')) return this.gitBackend(req, res, url);
+    if (url.pathname.startsWith('/api/v3/')) return this.api(req, res, url);
+    res.writeHead(404).end();
+  }
+
+  // ---------------------------------------------------------------- git over HTTP (CGI)
+
+  private async gitBackend(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const user = this.authUser(req);
+    const m = /^\/git\/([^/]+)\/([^/]+)\.git(\/.*)$/.exec(url.pathname);
+    const repo = m ? this.repos.get(`${m[1]}/${m[2]}`) : undefined;
+    this.gitRequests.push({ path: url.pathname, user: user?.login, ok: !!user && !!repo });
+    if (!user) {
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="GitHub"' }).end('authentication required\n');
+      return;
+    }
+    if (!repo) {
+      res.writeHead(404).end('repository not found\n');
+      return;
+    }
+    const before = this.branchTips(repo);
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      GIT_PROJECT_ROOT: join(this.root, 'github'),
+      GIT_HTTP_EXPORT_ALL: '1',
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_CONFIG_GLOBAL: '/dev/null',
+      PATH_INFO: `/${m![1]}/${m![2]}.git${m![3]}`,
+      REQUEST_METHOD: req.method,
+      QUERY_STRING: url.search.replace(/^\?/, ''),
+      CONTENT_TYPE: req.headers['content-type'] ?? '',
+      REMOTE_USER: user.login,
+      REMOTE_ADDR: req.socket.remoteAddress ?? '127.0.0.1',
+      GIT_COMMITTER_NAME: user.login,
+      GIT_COMMITTER_EMAIL: `${user.login}@users.noreply.github.test`,
+    };
+    if (req.headers['content-encoding']) env.HTTP_CONTENT_ENCODING = String(req.headers['content-encoding']);
+    if (req.headers['git-protocol']) env.GIT_PROTOCOL = String(req.headers['git-protocol']);
+    if (req.headers['content-length']) env.CONTENT_LENGTH = String(req.headers['content-length']);
+    const cgi = spawn(HTTP_BACKEND, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    req.pipe(cgi.stdin);
+    const chunks: Buffer[] = [];
+    cgi.stdout.on('data', (d: Buffer) => chunks.push(d));
+    let stderr = '';
+    cgi.stderr.on('data', (d: Buffer) => (stderr += d));
+    await new Promise<void>((resolve) => cgi.on('close', () => resolve()));
+    const out = Buffer.concat(chunks);
+    const split = out.indexOf('\r\n\r\n') >= 0 ? out.indexOf('\r\n\r\n') : out.indexOf('\n\n');
+    const sepLen = out.indexOf('\r\n\r\n') >= 0 ? 4 : 2;
+    const head = out.subarray(0, split).toString();
+    const headers: Record<string, string> = {};
+    let status = 200;
+    for (const line of head.split(/\r?\n/)) {
+      const i = line.indexOf(':');
+      if (i < 0) continue;
+      const k = line.slice(0, i).trim().toLowerCase();
+      const v = line.slice(i + 1).trim();
+      if (k === 'status') status = Number(v.split(' ')[0]);
+      else headers[k] = v;
+    }
+    res.writeHead(status, headers);
+    res.end(out.subarray(split + sepLen));
+    if (status >= 500 && stderr) process.stderr.write(`git-http-backend: ${stderr}\n`);
+    if (req.method === 'POST' && url.pathname.endsWith('/git-receive-pack')) {
+      const after = this.branchTips(repo);
+      for (const [ref, sha] of after) {
+        if (before.get(ref) !== sha) await this.deliver('push', { ref, before: before.get(ref) ?? '0'.repeat(40), after: sha, repository: this.repository(repo), sender: this.simpleUser(user) });
+      }
+    }
+  }
+
+  private branchTips(repo: RepoData): Map<string, string> {
+    const r = git(repo.dir, ['for-each-ref', '--format=%(refname) %(objectname)', 'refs/heads/']);
+    return new Map(r.out.split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]));
+  }
+
+  // ---------------------------------------------------------------- webhooks
+
+  async deliver(event: string, payload: unknown): Promise<void> {
+    const body = JSON.stringify(payload);
+    for (const h of this.hooks) {
+      const id = randomUUID();
+      const signature = 'sha256=' + createHmac('sha256', h.secret).update(body).digest('hex');
+      const status = await postJson(h.url, body, { 'x-github-event': event, 'x-github-delivery': id, 'x-hub-signature-256': signature }).catch(() => 0);
+      this.deliveries.push({ id, event, body, signature, status });
+    }
+  }
+
+  // ---------------------------------------------------------------- REST
+
+  private async api(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const path = url.pathname.slice('/api/v3'.length);
+    const method = req.method ?? 'GET';
+    const auth = String(req.headers.authorization ?? '');
+    const send = (status: number, data: unknown, template?: string, headers: Record<string, string> = {}) => {
+      this.requests.push({ method, path, status, auth: auth ? auth.split(' ')[0]! : '' });
+      if (template) this.samples.set(`${method} ${template} ${status}`, data);
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'x-github-media-type': 'github.v3; format=json', ...headers });
+      res.end(data === undefined ? '' : JSON.stringify(data));
+    };
+    const fault = this.faults.find((f) => f.method === method && f.path.test(path) && f.times > 0);
+    if (fault) {
+      fault.times--;
+      return send(fault.status, fault.body, undefined, fault.headers);
+    }
+    const user = this.authUser(req);
+    if (!user) return send(401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest', status: '401' });
+    const raw = await readAll(req);
+    let input: Record<string, any> = {};
+    if (raw.length) {
+      try {
+        input = JSON.parse(raw.toString());
+      } catch {
+        return send(400, { message: 'Problems parsing JSON' });
+      }
+    }
+    if (method === 'GET' && path === '/user') return send(200, this.privateUser(user), '/user');
+    const m = /^\/repos\/([^/]+)\/([^/]+)(\/.*)?$/.exec(path);
+    const repo = m ? this.repos.get(`${m[1]}/${m[2]}`) : undefined;
+    if (!m || !repo) return send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
+    const rest = m[3] ?? '';
+    const T = '/repos/{owner}/{repo}';
+    const unprocessable = (message: string, errors: unknown[] = []) => send(422, { message: 'Validation Failed', errors: errors.length ? errors : [{ resource: 'PullRequest', code: 'custom', message }], documentation_url: 'https://docs.github.com/rest' });
+    let x: RegExpExecArray | null;
+
+    if (method === 'GET' && rest === '') return send(200, this.repository(repo), T);
+    if ((x = /^\/git\/ref\/(.+)$/.exec(rest)) && method === 'GET') {
+      const sha = git(repo.dir, ['rev-parse', '--verify', '--quiet', `refs/${x[1]}`]);
+      if (sha.code !== 0) return send(404, { message: 'Not Found' });
+      return send(200, { ref: `refs/${x[1]}`, node_id: `REF_${x[1]}`, url: `${this.apiUrl}${T.replace('{owner}', repo.owner).replace('{repo}', repo.name)}/git/refs/${x[1]}`, object: { type: 'commit', sha: sha.out, url: `${this.apiUrl}/repos/${repo.owner}/${repo.name}/git/commits/${sha.out}` } }, `${T}/git/ref/{ref}`);
+    }
+    if (rest === '/pulls' && method === 'GET') {
+      const state = url.searchParams.get('state') ?? 'open';
+      const base = url.searchParams.get('base');
+      const head = url.searchParams.get('head');
+      let list = repo.pulls.filter((p) => (state === 'all' || p.state === state) && (!base || p.base === base) && (!head || `${repo.owner}:${p.head}` === head));
+      list = list.sort((a, b) => (url.searchParams.get('sort') === 'updated' ? b.updated_at.localeCompare(a.updated_at) || b.number - a.number : b.number - a.number));
+      const per = Number(url.searchParams.get('per_page') ?? 30);
+      return send(200, list.slice(0, per).map((p) => this.pullSimple(repo, p)), `${T}/pulls`);
+    }
+    if (rest === '/pulls' && method === 'POST') {
+      const { head, base, title, body } = input as { head?: string; base?: string; title?: string; body?: string };
+      if (!title) return unprocessable('', [{ resource: 'PullRequest', field: 'title', code: 'missing_field' }]);
+      if (!head || !this.ref(`${repo.owner}/${repo.name}`, head)) return unprocessable('', [{ resource: 'PullRequest', field: 'head', code: 'invalid' }]);
+      if (!base || !this.ref(`${repo.owner}/${repo.name}`, base)) return unprocessable('', [{ resource: 'PullRequest', field: 'base', code: 'invalid' }]);
+      if (repo.pulls.some((p) => p.state === 'open' && p.head === head && p.base === base)) return unprocessable(`A pull request already exists for ${repo.owner}:${head}.`);
+      const now = new Date().toISOString();
+      const p: Pull = { number: repo.pulls.length + 1, id: this.nextId++, title, body: body ?? '', user, head, base, state: 'open', created_at: now, updated_at: now, closed_at: null, merged_at: null, merged_by: null, merge_commit_sha: null, closed_by: null, reviews: [], comments: [] };
+      repo.pulls.push(p);
+      await this.deliver('pull_request', { action: 'opened', number: p.number, pull_request: this.pullFull(repo, p), repository: this.repository(repo), sender: this.simpleUser(user) });
+      return send(201, this.pullFull(repo, p), `${T}/pulls`);
+    }
+    const pm = /^\/(pulls|issues)\/(\d+)(\/.*)?$/.exec(rest);
+    const pull = pm ? repo.pulls.find((p) => p.number === Number(pm[2])) : undefined;
+    if (pm && !pull) return send(404, { message: 'Not Found' });
+    if (pm && pull) {
+      const sub = pm[3] ?? '';
+      const PT = `${T}/${pm[1]}/{${pm[1] === 'pulls' ? 'pull_number' : 'issue_number'}}`;
+      if (pm[1] === 'pulls' && sub === '' && method === 'GET') return send(200, this.pullFull(repo, pull), PT);
+      if (pm[1] === 'pulls' && sub === '' && method === 'PATCH') {
+        if (input.title !== undefined) pull.title = String(input.title);
+        if (input.body !== undefined) pull.body = String(input.body);
+        if (input.state === 'closed' && pull.state === 'open') {
+          this.freeze(repo, pull);
+          pull.state = 'closed';
+          pull.closed_at = new Date().toISOString();
+          pull.closed_by = user;
+        }
+        pull.updated_at = new Date().toISOString();
+        if (input.state === 'closed') await this.deliver('pull_request', { action: 'closed', number: pull.number, pull_request: this.pullFull(repo, pull), repository: this.repository(repo), sender: this.simpleUser(user) });
+        return send(200, this.pullFull(repo, pull), PT);
+      }
+      if (pm[1] === 'pulls' && sub === '/reviews' && method === 'GET') return send(200, pull.reviews.map((r) => this.review(repo, pull, r)), `${PT}/reviews`);
+      if (pm[1] === 'pulls' && sub === '/reviews' && method === 'POST') {
+        const event = String(input.event ?? 'COMMENT');
+        const state = ({ APPROVE: 'APPROVED', REQUEST_CHANGES: 'CHANGES_REQUESTED', COMMENT: 'COMMENTED' } as Record<string, Review['state']>)[event];
+        if (!state) return unprocessable(`Unknown event ${event}`);
+        if (state !== 'COMMENTED' && pull.user.id === user.id) return unprocessable(`Review Can not ${event === 'APPROVE' ? 'approve' : 'request changes on'} your own pull request`);
+        const r: Review = { id: this.nextId++, user, state, body: String(input.body ?? ''), commit_id: String(input.commit_id ?? this.headSha(repo, pull)), submitted_at: new Date().toISOString() };
+        pull.reviews.push(r);
+        pull.updated_at = r.submitted_at;
+        return send(200, this.review(repo, pull, r), `${PT}/reviews`);
+      }
+      if (pm[1] === 'pulls' && sub === '/merge' && method === 'PUT') {
+        if (pull.state !== 'open') return send(405, { message: 'Pull Request is not mergeable', documentation_url: 'https://docs.github.com/rest' });
+        const headSha = this.headSha(repo, pull);
+        if (input.sha && input.sha !== headSha) return send(409, { message: 'Head branch was modified. Review and try the merge again.' });
+        const baseSha = this.ref(`${repo.owner}/${repo.name}`, pull.base)!;
+        const mt = git(repo.dir, ['merge-tree', '--write-tree', baseSha, headSha]);
+        if (mt.code !== 0) return send(405, { message: 'Pull Request is not mergeable', documentation_url: 'https://docs.github.com/rest' });
+        const tree = mt.out.split('\n')[0]!;
+        const msg = `Merge pull request #${pull.number} from ${repo.owner}/${pull.head}\n\n${input.commit_title ?? pull.title}\n`;
+        const env = { GIT_AUTHOR_NAME: user.login, GIT_AUTHOR_EMAIL: `${user.id}+${user.login}@users.noreply.github.test`, GIT_COMMITTER_NAME: 'GitHub', GIT_COMMITTER_EMAIL: 'noreply@github.test' };
+        const commit = git(repo.dir, ['commit-tree', tree, '-p', baseSha, '-p', headSha, '-F', '-'], { env, input: msg });
+        if (commit.code !== 0) throw new Error(commit.err);
+        const upd = git(repo.dir, ['update-ref', `refs/heads/${pull.base}`, commit.out, baseSha]);
+        if (upd.code !== 0) return send(409, { message: 'Base branch was modified. Review and try the merge again.' });
+        pull.frozenHead = headSha;
+        pull.frozenBase = baseSha;
+        pull.state = 'closed';
+        pull.merged_at = pull.closed_at = pull.updated_at = new Date().toISOString();
+        pull.merged_by = pull.closed_by = user;
+        pull.merge_commit_sha = commit.out;
+        await this.deliver('pull_request', { action: 'closed', number: pull.number, pull_request: this.pullFull(repo, pull), repository: this.repository(repo), sender: this.simpleUser(user) });
+        await this.deliver('push', { ref: `refs/heads/${pull.base}`, before: baseSha, after: commit.out, repository: this.repository(repo), sender: this.simpleUser(user) });
+        return send(200, { sha: commit.out, merged: true, message: 'Pull Request successfully merged' }, `${PT}/merge`);
+      }
+      if (pm[1] === 'issues' && sub === '' && method === 'GET') return send(200, this.issue(repo, pull), PT);
+      if (pm[1] === 'issues' && sub === '/comments' && method === 'GET') return send(200, pull.comments.map((c) => this.comment(repo, pull, c)), `${PT}/comments`);
+      if (pm[1] === 'issues' && sub === '/comments' && method === 'POST') {
+        if (!input.body) return unprocessable('', [{ resource: 'IssueComment', field: 'body', code: 'missing_field' }]);
+        const c: Comment = { id: this.nextId++, user, body: String(input.body), created_at: new Date().toISOString() };
+        pull.comments.push(c);
+        return send(201, this.comment(repo, pull, c), `${PT}/comments`);
+      }
+    }
+    return send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
+  }
+
+  private freeze(repo: RepoData, p: Pull): void {
+    p.frozenHead = this.headSha(repo, p);
+    p.frozenBase = this.ref(`${repo.owner}/${repo.name}`, p.base);
+  }
+
+  private headSha(repo: RepoData, p: Pull): string {
+    return p.frozenHead ?? this.ref(`${repo.owner}/${repo.name}`, p.head) ?? '0'.repeat(40);
+  }
+
+  // ---------------------------------------------------------------- shapes
+
+  simpleUser(u: User) {
+    const api = `${this.apiUrl}/users/${u.login}`;
+    return {
+      login: u.login, id: u.id, node_id: `U_${u.id}`, avatar_url: `${this.base}/avatars/${u.id}`, gravatar_id: '', url: api, html_url: `${this.base}/${u.login}`,
+      followers_url: `${api}/followers`, following_url: `${api}/following{/other_user}`, gists_url: `${api}/gists{/gist_id}`, starred_url: `${api}/starred{/owner}{/repo}`,
+      subscriptions_url: `${api}/subscriptions`, organizations_url: `${api}/orgs`, repos_url: `${api}/repos`, events_url: `${api}/events{/privacy}`, received_events_url: `${api}/received_events`,
+      type: 'User', site_admin: false, user_view_type: 'public',
+    };
+  }
+
+  private privateUser(u: User) {
+    return {
+      ...this.simpleUser(u), name: u.login, company: null, blog: '', location: null, email: null, hireable: null, bio: null, twitter_username: null,
+      public_repos: 0, public_gists: 0, followers: 0, following: 0, created_at: '2020-01-01T00:00:00Z', updated_at: '2020-01-01T00:00:00Z',
+      private_gists: 0, total_private_repos: 1, owned_private_repos: 1, disk_usage: 1, collaborators: 0, two_factor_authentication: true,
+    };
+  }
+
+  repository(r: RepoData) {
+    const full = `${r.owner}/${r.name}`;
+    const api = `${this.apiUrl}/repos/${full}`;
+    const urls: Record<string, string> = {};
+    for (const k of ['archive', 'assignees', 'blobs', 'branches', 'collaborators', 'comments', 'commits', 'compare', 'contents', 'contributors', 'deployments', 'downloads', 'events', 'forks', 'git_commits', 'git_refs', 'git_tags', 'hooks', 'issue_comment', 'issue_events', 'issues', 'keys', 'labels', 'languages', 'merges', 'milestones', 'notifications', 'pulls', 'releases', 'stargazers', 'statuses', 'subscribers', 'subscription', 'tags', 'teams', 'trees']) urls[`${k}_url`] = `${api}/${k}`;
+    const owner = [...this.users.values()].find((u) => u.login === r.owner);
+    return {
+      id: r.id, node_id: `R_${r.id}`, name: r.name, full_name: full, private: true,
+      owner: owner ? this.simpleUser(owner) : this.simpleUser({ login: r.owner, id: r.id + 1, token: '' }),
+      html_url: `${this.base}/${full}`, description: null, fork: false, url: api, ...urls,
+      git_url: `git://127.0.0.1/${full}.git`, ssh_url: `git@127.0.0.1:${full}.git`, clone_url: this.gitUrl(full), svn_url: `${this.base}/${full}`, mirror_url: null, homepage: null, language: null,
+      forks_count: 0, forks: 0, stargazers_count: 0, watchers_count: 0, watchers: 0, size: 1, default_branch: 'main', open_issues_count: 0, open_issues: 0,
+      is_template: false, topics: [], has_issues: true, has_projects: false, has_wiki: false, has_pages: false, has_downloads: true, has_discussions: false,
+      archived: false, disabled: false, visibility: 'private', pushed_at: '2020-01-01T00:00:00Z', created_at: '2020-01-01T00:00:00Z', updated_at: '2020-01-01T00:00:00Z',
+      license: null, allow_forking: false, web_commit_signoff_required: false, network_count: 0, subscribers_count: 0,
+    };
+  }
+
+  private pullSimple(repo: RepoData, p: Pull) {
+    const full = `${repo.owner}/${repo.name}`;
+    const api = `${this.apiUrl}/repos/${full}`;
+    const html = `${this.base}/${full}/pull/${p.number}`;
+    const side = (branch: string, sha: string) => ({ label: `${repo.owner}:${branch}`, ref: branch, sha, user: this.simpleUser(p.user), repo: this.repository(repo) });
+    const headSha = this.headSha(repo, p);
+    const baseSha = p.frozenBase ?? this.ref(full, p.base) ?? '0'.repeat(40);
+    const link = (href: string) => ({ href });
+    return {
+      url: `${api}/pulls/${p.number}`, id: p.id, node_id: `PR_${p.id}`, html_url: html, diff_url: `${html}.diff`, patch_url: `${html}.patch`, issue_url: `${api}/issues/${p.number}`,
+      commits_url: `${api}/pulls/${p.number}/commits`, review_comments_url: `${api}/pulls/${p.number}/comments`, review_comment_url: `${api}/pulls/comments{/number}`,
+      comments_url: `${api}/issues/${p.number}/comments`, statuses_url: `${api}/statuses/${headSha}`,
+      number: p.number, state: p.state, locked: false, title: p.title, user: this.simpleUser(p.user), body: p.body, labels: [], milestone: null, active_lock_reason: null,
+      created_at: p.created_at, updated_at: p.updated_at, closed_at: p.closed_at, merged_at: p.merged_at, merge_commit_sha: p.merge_commit_sha,
+      assignee: null, assignees: [], requested_reviewers: [], requested_teams: [],
+      head: side(p.head, headSha), base: side(p.base, baseSha),
+      _links: { self: link(`${api}/pulls/${p.number}`), html: link(html), issue: link(`${api}/issues/${p.number}`), comments: link(`${api}/issues/${p.number}/comments`), review_comments: link(`${api}/pulls/${p.number}/comments`), review_comment: link(`${api}/pulls/comments{/number}`), commits: link(`${api}/pulls/${p.number}/commits`), statuses: link(`${api}/statuses/${headSha}`) },
+      author_association: 'OWNER', auto_merge: null, draft: false,
+    };
+  }
+
+  private pullFull(repo: RepoData, p: Pull) {
+    return {
+      ...this.pullSimple(repo, p), merged: !!p.merged_at, mergeable: p.state === 'open' ? true : null, rebaseable: p.state === 'open' ? true : null, mergeable_state: p.state === 'open' ? 'clean' : 'unknown',
+      merged_by: p.merged_by ? this.simpleUser(p.merged_by) : null, comments: p.comments.length, review_comments: 0, maintainer_can_modify: false, commits: 1, additions: 1, deletions: 0, changed_files: 1,
+    };
+  }
+
+  private review(repo: RepoData, p: Pull, r: Review) {
+    const html = `${this.base}/${repo.owner}/${repo.name}/pull/${p.number}`;
+    return {
+      id: r.id, node_id: `PRR_${r.id}`, user: this.simpleUser(r.user), body: r.body, state: r.state, html_url: `${html}#pullrequestreview-${r.id}`,
+      pull_request_url: `${this.apiUrl}/repos/${repo.owner}/${repo.name}/pulls/${p.number}`, _links: { html: { href: `${html}#pullrequestreview-${r.id}` }, pull_request: { href: `${this.apiUrl}/repos/${repo.owner}/${repo.name}/pulls/${p.number}` } },
+      submitted_at: r.submitted_at, commit_id: r.commit_id, author_association: 'COLLABORATOR',
+    };
+  }
+
+  private comment(repo: RepoData, p: Pull, c: Comment) {
+    const api = `${this.apiUrl}/repos/${repo.owner}/${repo.name}`;
+    return {
+      id: c.id, node_id: `IC_${c.id}`, url: `${api}/issues/comments/${c.id}`, html_url: `${this.base}/${repo.owner}/${repo.name}/pull/${p.number}#issuecomment-${c.id}`,
+      body: c.body, user: this.simpleUser(c.user), created_at: c.created_at, updated_at: c.created_at, issue_url: `${api}/issues/${p.number}`, author_association: 'OWNER',
+    };
+  }
+
+  private issue(repo: RepoData, p: Pull) {
+    const api = `${this.apiUrl}/repos/${repo.owner}/${repo.name}`;
+    return {
+      id: p.id + 1, node_id: `I_${p.id}`, url: `${api}/issues/${p.number}`, repository_url: api, labels_url: `${api}/issues/${p.number}/labels{/name}`,
+      comments_url: `${api}/issues/${p.number}/comments`, events_url: `${api}/issues/${p.number}/events`, html_url: `${this.base}/${repo.owner}/${repo.name}/pull/${p.number}`,
+      number: p.number, state: p.state, title: p.title, body: p.body, user: this.simpleUser(p.user), labels: [], assignee: null, assignees: [], milestone: null, locked: false,
+      active_lock_reason: null, comments: p.comments.length, pull_request: { url: `${api}/pulls/${p.number}`, html_url: `${this.base}/${repo.owner}/${repo.name}/pull/${p.number}`, diff_url: null, patch_url: null, merged_at: p.merged_at },
+      closed_at: p.closed_at, created_at: p.created_at, updated_at: p.updated_at, closed_by: p.closed_by ? this.simpleUser(p.closed_by) : null, author_association: 'OWNER', state_reason: p.state === 'closed' ? 'completed' : null,
+    };
+  }
+}
+
+function readAll(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export function postJson(url: string, body: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': 'GitHub-Hookshot/test', ...headers } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
