@@ -74,6 +74,8 @@ function cacheFile(repo: Repo): string {
 
 export async function loadCache(repo: Repo, head: string | undefined): Promise<Cached> {
   if (!head) return { state: new Map(), trees: new Set(), warm: false };
+  const memo = memos.get(repo.gitDir);
+  if (memo && memo.commit === head) return memo.cached;
   try {
     const parsed = parseCacheFile(await fsp.readFile(cacheFile(repo), 'utf8'), head);
     if (parsed) return parsed;
