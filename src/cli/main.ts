@@ -25,6 +25,7 @@ import { registerCompletion } from './completion.js';
 import { registerPolicy } from './policy.js';
 import { registerAccept } from './accept.js';
 import { registerDrift } from './drift.js';
+import { registerLogs } from './logs.js';
 import { registerRemote } from './remote.js';
 import { registerPush } from './push.js';
 import { registerReview } from './review.js';
@@ -79,7 +80,7 @@ export function buildProgram(): Command {
   program.action(() => {
     process.stdout.write(GUIDE + '\n');
   });
-  for (const register of [registerInit, registerList, registerForget, registerConfig, registerSnapshot, registerStatus, registerLog, registerDiff, registerShow, registerRevert, registerPolicy, registerAccept, registerDrift, registerRemote, registerPush, registerReview, registerServe, registerStamp, registerUpgrade, registerProof, registerVerify, registerWatch, registerService, registerReport, registerEvents, registerCompletion, registerHooks, registerDoctor]) {
+  for (const register of [registerInit, registerList, registerForget, registerConfig, registerSnapshot, registerStatus, registerLog, registerDiff, registerShow, registerRevert, registerPolicy, registerAccept, registerDrift, registerLogs, registerRemote, registerPush, registerReview, registerServe, registerStamp, registerUpgrade, registerProof, registerVerify, registerWatch, registerService, registerReport, registerEvents, registerCompletion, registerHooks, registerDoctor]) {
     register(program);
   }
   addMissingExamples(program);
