@@ -91,7 +91,13 @@ function treeBytes(dir: string): number {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) total += treeBytes(p);
-    else total += lstatSync(p).size;
+    else {
+      try {
+        total += lstatSync(p).size;
+      } catch {
+        /* gone while walking (a temp file renamed into place) */
+      }
+    }
   }
   return total;
 }
@@ -310,6 +316,13 @@ async function main(): Promise<void> {
     ...process.env,
     HOME: home,
     GIT_CONFIG_NOSYSTEM: '1',
+    // No detached `git gc --auto` after a commit: at 50k files it packs every loose object in
+    // the background for tens of seconds, eating the CPU of whatever is measured next.
+    GIT_CONFIG_COUNT: '2',
+    GIT_CONFIG_KEY_0: 'gc.auto',
+    GIT_CONFIG_VALUE_0: '0',
+    GIT_CONFIG_KEY_1: 'maintenance.auto',
+    GIT_CONFIG_VALUE_1: 'false',
     GIT_AUTHOR_NAME: 'bench',
     GIT_AUTHOR_EMAIL: 'bench@example.invalid',
     GIT_COMMITTER_NAME: 'bench',
@@ -343,7 +356,7 @@ async function main(): Promise<void> {
     `Times are medians of ${args.runs} run(s), wall clock (targets and ratios are on wall time); CPU is user+sys of the command and its children, a figure that other load on a shared machine disturbs less. The one-file change is measured once. ` +
       'Caches were not dropped (shared machine): each tree was read once before timing and every command ran warm, after a `sync` so that none pays for the writeback of the one before. trail fsyncs what it writes; git (default config) does not. ' +
       `Peak RSS: ${rssMethod}; for a command that runs others (sh → git add, git commit; trail → git) it is the largest single process, not the sum; trail's worker threads are inside its own process and counted.`,
-    `AIDE rule: \`p+u+g+s+m+sha256\` (permissions, owner, group, size, mtime, SHA-256), num_workers=${args.aideWorkers}; git: a separate bare git dir, \`GIT_DIR=… GIT_WORK_TREE=…\`, default config (zlib level 6 loose objects).`,
+    `AIDE rule: \`p+u+g+s+m+sha256\` (permissions, owner, group, size, mtime, SHA-256), num_workers=${args.aideWorkers}; git: a separate bare git dir, \`GIT_DIR=… GIT_WORK_TREE=…\`, default config (zlib level 6 loose objects) except gc.auto=0 (no background gc after a commit: at 50k files git would start packing every loose object, detached, for tens of seconds).`,
     '',
     'Trees (bench/make-etc-tree.py, seed 1):',
     ...extra,
