@@ -202,7 +202,7 @@ test('kill -9 during snapshot: the next snapshot takes over the stale lock and r
 test('kill -9 during revert: the next command finishes it and says so', { timeout: 120_000 }, async () => {
   const sb = sandbox();
   try {
-    const N = 600;
+    const N = 400;
     makeTree(sb.dir, N, 'one');
     const c1 = (await trailOk(sb, ['init', sb.dir, '--name', 'w', '--json'])).json.commit as string;
     const atC1 = walkDisk(sb.dir);
