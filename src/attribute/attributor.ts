@@ -126,8 +126,9 @@ export class Attributor {
   async plan(repo: Repo, roots: string[]): Promise<WindowPlan> {
     // Reconcile first, then the barrier: a change the scan saw was made before the barrier
     // was written, so its record is read by the time the barrier's is.
+    const scanStart = Date.now();
     const changed = await changedUnder(repo, roots);
-    const view = await this.feed.window(this.name);
+    const view = await this.feed.window(this.name, scanStart);
     if (!changed.length) return { commits: [], deferred: [] };
     const txs = await readTransactions(this.home).catch(() => []);
     await forgetOld(txs).catch(() => undefined);
@@ -188,23 +189,30 @@ export function order(commits: PlannedCommit[]): PlannedCommit[] {
 export interface AttributedResult {
   commits: string[];
   changes: Change[];
-  deferred: string[];
+  /** Roots to look at again in a later window: changes made while this one was being
+   * recorded have records that arrive after its barrier, and get their names there. */
+  again: string[];
+  /** An apt transaction is still running under these roots. */
+  deferred: boolean;
   last?: RecordResult;
 }
 
 /**
- * A quiet window recorded as one commit per actor; what changed after the plan was made
- * (between its reconcile and the commits) is recorded last, as unknown. The caller holds
- * the repository's write lock for the whole window.
+ * A quiet window recorded as one commit per actor. What changed after the plan was made is
+ * left for the next window (whose barrier brings its records), not recorded as unknown:
+ * measured in a burst of 9,000 writes, a catch-all commit here named "unknown" for 700 of
+ * them. Only when trail stops (`final`) is the rest recorded at once, as unknown, so that
+ * nothing seen is left out. The caller holds the repository's write lock.
  */
 export async function recordAttributed(
   repo: Repo,
   attributor: Attributor,
   roots: string[],
   subject: (changes: Change[]) => string,
+  final = false,
 ): Promise<AttributedResult> {
   const plan = await attributor.plan(repo, roots);
-  const out: AttributedResult = { commits: [], changes: [], deferred: plan.deferred };
+  const out: AttributedResult = { commits: [], changes: [], again: [], deferred: plan.deferred.length > 0 };
   for (const c of plan.commits) {
     const res = await record(repo, {
       subject: (ch) => (c.subjectPrefix ?? '') + subject(ch),
@@ -219,16 +227,17 @@ export async function recordAttributed(
     out.changes.push(...res.changes);
     out.last = res;
   }
-  // Paths put off (apt still running) are under these roots: everything is looked at again
-  // in the window that takes them.
-  if (plan.deferred.length) return out;
+  if (!final) {
+    if (plan.commits.length || out.deferred) out.again = roots;
+    return out;
+  }
   const rest = await record(repo, {
     subject,
     actor: UNKNOWN_ACTOR,
     action: 'watch',
     roots,
-    body: ['These changes were made while trail was recording the window before them; no audit record was matched to them.'],
-    trailers: { 'Trail-Actor': 'unknown (changed while the window was being recorded)', 'Trail-Attribution': 'linux audit' },
+    body: ['These changes were made while trail was stopping; no audit record was matched to them.'],
+    trailers: { 'Trail-Actor': 'unknown (changed while trail watch was stopping)', 'Trail-Attribution': 'linux audit' },
   });
   if (rest.commit) out.commits.push(rest.commit);
   out.changes.push(...rest.changes);

@@ -35,6 +35,8 @@ export function auditLogPath(conf = '/etc/audit/auditd.conf'): string {
 /** The longest an event waits for the change it announces (a process holding a file open
  * for writing may write much later); it is kept only while its process still runs. */
 const HOLD_MS = 10 * 60_000;
+/** An open announces a write that may follow it by this much. */
+const SETTLE_MS = 1000;
 
 /**
  * Linux audit as a source of who-data for trail watch: trail's own rules, the records from
@@ -147,7 +149,7 @@ export class AuditFeed {
 
   /** The events of one watched directory for the window that ends now, and whether they
    * can be trusted. */
-  async window(name: string): Promise<WindowView> {
+  async window(name: string, scanStart = Date.now()): Promise<WindowView> {
     const arrived = await this.barrier();
     this.asm.flush();
     let degraded: string | undefined;
@@ -178,7 +180,9 @@ export class AuditFeed {
     const key = ctl.watchKey(name);
     this.prune(key);
     const mine = this.events.filter((e) => e.key === key);
-    for (const e of mine) this.considered.add(e.id);
+    // Shown to a window whose reconcile began well after the syscall: the change it
+    // announced was there to be seen (a write right after an open, by a process that ended).
+    for (const e of mine) if (scanStart - e.time > SETTLE_MS) this.considered.add(e.id);
     return { events: mine, degraded, lostRecords: lost };
   }
 

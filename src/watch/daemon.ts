@@ -226,17 +226,23 @@ class RepoWatcher {
     const roots = collapseRoots(b.paths);
     const t0 = Date.now();
     let res: RecordResult;
-    let deferred: string[] = [];
+    let again: string[] = [];
+    let deferred = false;
     try {
       const attributor = this.attributor;
       res = await this.d.withLock(this.repo, 'watch', async () => {
         if (!attributor) return record(this.repo, { subject: subjectOf, actor: UNKNOWN, action: 'watch', roots, trailers: this.unknownTrailer() });
-        const r = await recordAttributed(this.repo, attributor, roots, subjectOf);
+        const r = await recordAttributed(this.repo, attributor, roots, subjectOf, final);
+        again = r.again;
         deferred = r.deferred;
         return r.last ? { ...r.last, commit: r.commits.at(-1), changes: r.changes } : { changes: [], scan: undefined as never, state: new Map() };
       });
-      // An apt transaction still running: its changes become one commit once it ends.
-      if (deferred.length && !final) setTimeout(() => { if (!this.stopped) this.debouncer.add(roots); }, 1000).unref();
+      // Changes made while this window was recorded get their names in the next one; an apt
+      // transaction still running becomes one commit once it ends.
+      if (again.length && !final) {
+        if (deferred) setTimeout(() => { if (!this.stopped) this.debouncer.add(again); }, 1000).unref();
+        else this.debouncer.add(again);
+      }
     } catch (err) {
       this.failures++;
       const why = errorCode(err) === 'ENOSPC' || errorCode(err) === 'EDQUOT'
@@ -379,8 +385,9 @@ export class Daemon {
 
   async start(): Promise<void> {
     keepCacheInMemory(true);
-    await this.startAudit();
-    for (const w of await this.pick()) await this.startOne(w, !!this.opts.names.length);
+    const picked = await this.pick();
+    await this.startAudit(picked);
+    for (const w of picked) await this.startOne(w, !!this.opts.names.length);
     if (!this.watchers.size) throw new TrailError('no watched directory could be watched', Exit.error);
   }
 
@@ -390,8 +397,20 @@ export class Daemon {
     await this.opts.audit?.close().catch(() => undefined);
   }
 
-  private async startAudit(): Promise<void> {
+  private async startAudit(watched: Watched[]): Promise<void> {
     if (this.opts.audit || this.opts.auditMissing) return;
+    const off = await Promise.all(watched.map(async (w) => {
+      const repo = await Repo.open(w.repo);
+      try {
+        return (await readConfig(repo))['attribute.audit'] === 'off';
+      } finally {
+        repo.close();
+      }
+    }));
+    if (off.length && off.every(Boolean)) {
+      this.opts.auditMissing = 'attribute.audit is off';
+      return;
+    }
     const log = (msg: string) => this.opts.log.write('notice', 'audit', msg);
     try {
       const feed = await AuditFeed.start({ home: trailHome(), notice: log });

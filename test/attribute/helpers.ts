@@ -138,6 +138,10 @@ export class Watch {
     this.exited = new Promise((r) => this.child.on('exit', () => r()));
   }
 
+  get pid(): number {
+    return this.child.pid!;
+  }
+
   async started(): Promise<void> {
     await waitFor('trail watch to start', () => {
       if (this.child.exitCode !== null) throw new Error(`trail watch exited: ${this.stderr}`);
