@@ -17,6 +17,7 @@ import { WatchLimitError, type EventSource, type SourceKind } from './source.js'
 import { AuditFeed } from '../attribute/audit-feed.js';
 import { Attributor, recordAttributed } from '../attribute/attributor.js';
 import { trailHome } from '../record/registry.js';
+import { checkpointLogs, type LiveHashes } from '../record/logs/index.js';
 
 /** Runs `fn` as the repository's one writer (the CLI passes asWriter: lock, then finish an
  * interrupted revert). Taken per commit and never while idle, so that `trail snapshot` and
@@ -77,6 +78,9 @@ class RepoWatcher {
   private degraded: WatchLimitError | undefined;
   private stopped = false;
   private attributor: Attributor | undefined;
+  private logsTimer: NodeJS.Timeout | undefined;
+  /** Running hashes of the tracked logs: each checkpoint then reads only what was appended. */
+  private readonly logHashes: LiveHashes = new Map();
 
   constructor(readonly watched: Watched, private readonly d: DaemonOptions) {}
 
@@ -106,12 +110,13 @@ class RepoWatcher {
     ]));
     this.log('notice', 'start', `watching ${this.watched.dir} (${this.sourceLabel()})`, { dir: this.watched.dir, source: this.source?.kind ?? 'none', watches: this.source?.watches() ?? 0 });
     this.scheduleReconcile();
+    this.scheduleLogCheckpoint();
   }
 
   async stop(reason: string): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const t of [this.retryTimer, this.reconcileTimer, this.idleTimer]) clearTimeout(t);
+    for (const t of [this.retryTimer, this.reconcileTimer, this.idleTimer, this.logsTimer]) clearTimeout(t);
     await this.source?.close();
     this.source = undefined;
     const pending = mergeBatch(mergeBatch(this.debouncer.take(), this.queued), this.failed);
@@ -165,7 +170,7 @@ class RepoWatcher {
     const kind: SourceKind = setting === 'chokidar' || (setting === 'auto' && process.platform !== 'linux') ? 'chokidar' : 'inotify';
     const opts = {
       root: this.watched.dir,
-      rules: makeRules(asList(this.config.ignore), asList(this.config.secrets)),
+      rules: makeRules(asList(this.config.ignore), asList(this.config.secrets), [], asList(this.config['logs.paths'])),
       events: {
         touched: (paths: string[]) => { if (!this.stopped) this.debouncer.add(paths); },
         lost: (reason: string) => {
@@ -360,6 +365,23 @@ class RepoWatcher {
       this.requestReconcile(this.degraded ? 'no event source' : 'periodic');
       this.scheduleReconcile();
     }, this.reconcileSeconds() * 1000);
+  }
+
+  /** Tracked logs (src/record/logs) are checked and their state committed to refs/trail/logs
+   * every logs.checkpointSeconds; their writes are not events (see makeRules), this is. */
+  private scheduleLogCheckpoint(): void {
+    clearTimeout(this.logsTimer);
+    if (this.stopped) return;
+    this.logsTimer = setTimeout(() => void this.serial(async () => {
+      try {
+        const r = await this.d.withLock(this.repo, 'logs', () => checkpointLogs(this.repo, { live: this.logHashes }));
+        for (const n of r.notes) this.log('info', 'log-rotation', n);
+        for (const i of r.incidents) this.log('warning', 'log-alert', i.summary, { path: i.path, kind: i.kind, commit: r.commit });
+      } catch (err) {
+        this.log('error', 'logs-failed', `log checkpoint failed: ${(err as Error).message}`);
+      }
+      this.scheduleLogCheckpoint();
+    }), asNumber(this.config['logs.checkpointSeconds'], 60) * 1000);
   }
 
   /** index.json is written when things are quiet, so that CLI commands find it fresh. */
