@@ -4,7 +4,7 @@
 // Caches are NOT dropped between measurements (a shared machine; dropping needs root over
 // everyone's page cache): every tree is read once before timing and every command runs warm.
 // Commands are interleaved run by run so that noise from other load hits all of them alike.
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync, renameSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, symlinkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync, renameSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,8 @@ import { crossover } from './crossover.js';
 const here = dirname(fileURLToPath(import.meta.url));
 /** The repository root: dist/bench/run.js → ../.. */
 const root = resolve(here, '..', '..');
-const TRAIL = join(root, 'bin', 'trail.js');
+/** Set in main(): a frozen copy of the build, see there. */
+let TRAIL = join(root, 'bin', 'trail.js');
 const MAKE_TREE = join(root, 'bench', 'make-etc-tree.py');
 
 /** Every measured command starts with no dirty pages left by the one before: git does not
@@ -329,6 +330,15 @@ async function main(): Promise<void> {
     GIT_COMMITTER_EMAIL: 'bench@example.invalid',
     NO_COLOR: '1',
   };
+  // Measure a frozen copy of the build: others may rebuild dist/ while a long run goes on, and
+  // a half-written module would crash (or silently change) the trail being measured.
+  const frozen = join(work, 'trail');
+  mkdirSync(join(frozen, 'dist'), { recursive: true });
+  cpSync(join(root, 'dist', 'src'), join(frozen, 'dist', 'src'), { recursive: true });
+  cpSync(join(root, 'bin'), join(frozen, 'bin'), { recursive: true });
+  cpSync(join(root, 'package.json'), join(frozen, 'package.json'));
+  symlinkSync(join(root, 'node_modules'), join(frozen, 'node_modules'));
+  TRAIL = join(frozen, 'bin', 'trail.js');
   const started = new Date();
   const load0 = loadavg();
   const rows: Row[] = [];
