@@ -125,7 +125,8 @@ export async function checkpointLogs(repo: Repo, opts: CheckpointOptions = {}): 
   const summary = checkpointContent(state, now);
   const digest = createHash('sha256').update(JSON.stringify({ ...summary, time: undefined })).digest('hex');
   const last = state.lastDigest;
-  if (digest !== last || result.incidents.length) {
+  const anything = Object.keys(state.files).length > 0 || state.lastCheckpoint !== undefined;
+  if ((digest !== last && anything) || result.incidents.length) {
     const dataCommit = state.pendingChunks.length ? await writeDataCommit(repo, writer, state) : undefined;
     const lines = [...result.incidents.map((i) => `alert: ${i.summary}`), ...result.notes];
     const grown = Object.values(state.files).filter((f) => f.current).map((f) => `${f.path}: generation ${f.current!.n}, ${f.current!.length} bytes verified`);

@@ -14,7 +14,11 @@ const EXPLAIN_WINDOW = 8 << 20;
 
 /** Running hashes of the generations this process already verified, so that a daemon reads
  * only what was appended; a fresh process re-hashes every prefix (that is the verification). */
-export type LiveHashes = Map<string, { hash: Hash; length: number; sha256: string }>;
+export type LiveHashes = Map<string, { hash: Hash; length: number; sha256: string; fullAt: number }>;
+
+/** Even with a running hash, the whole prefix is read again this often: a same-size rewrite
+ * in the middle (dd conv=notrunc) is only seen by a full re-hash. */
+const FULL_EVERY_MS = 3600_000;
 
 export interface CheckContext {
   root: string;
@@ -204,7 +208,8 @@ async function extendPlain(path: string, g: Generation, s: Seen, ctx: CheckConte
     const keeper = new Keeper(ctx);
     const live = ctx.live?.get(liveKey(ctx, path, g));
     let check: StreamCheck | undefined;
-    if (!ctx.full && live && live.length === g.length && live.sha256 === g.sha256 && st.size >= g.length && (await tailMatches(fh, g))) {
+    const fast = !ctx.full && live && live.length === g.length && live.sha256 === g.sha256 && Date.now() - live.fullAt < FULL_EVERY_MS && st.size >= g.length && (await tailMatches(fh, g));
+    if (fast && live) {
       check = new StreamCheck([], g.length, keeper.add, { hash: live.hash, pos: g.length });
       for await (const b of readRange(fh, g.length, st.size)) { check.update(b); await keeper.flush(false); }
     } else {
@@ -220,7 +225,7 @@ async function extendPlain(path: string, g: Generation, s: Seen, ctx: CheckConte
     g.length = check.pos;
     g.sha256 = check.digest();
     g.lastSeen = ctx.now;
-    ctx.live?.set(liveKey(ctx, path, g), { hash: check.hash, length: g.length, sha256: g.sha256 });
+    ctx.live?.set(liveKey(ctx, path, g), { hash: check.hash, length: g.length, sha256: g.sha256, fullAt: fast && live ? live.fullAt : Date.now() });
     return { ok: true };
   } finally {
     await fh.close();
