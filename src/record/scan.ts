@@ -80,7 +80,14 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
     for (const name of names) {
       const child = joinPath(path, name);
       if (opts.rules.ignored(child)) { ignored++; continue; }
-      const cst = lstat(child);
+      let cst: Stats | undefined;
+      try {
+        cst = lstat(child);
+      } catch (err) {
+        // Deeper than PATH_MAX, or gone odd under us: say so and go on with the rest.
+        skipped.push({ path: child, reason: reasonOf(err, 'cannot look at') });
+        continue;
+      }
       if (cst) walk(child, cst);
     }
   };
