@@ -19,6 +19,7 @@ import { registerProof } from './proof.js';
 import { registerVerify } from './verify.js';
 import { registerHooks } from './hooks.js';
 import { registerDoctor } from './doctor.js';
+import { registerPkg } from './pkg.js';
 import { registerReport } from './report.js';
 import { registerEvents } from './events.js';
 import { registerCompletion } from './completion.js';
@@ -80,7 +81,7 @@ export function buildProgram(): Command {
   program.action(() => {
     process.stdout.write(GUIDE + '\n');
   });
-  for (const register of [registerInit, registerList, registerForget, registerConfig, registerSnapshot, registerStatus, registerLog, registerDiff, registerShow, registerRevert, registerPolicy, registerAccept, registerDrift, registerLogs, registerRemote, registerPush, registerReview, registerServe, registerStamp, registerUpgrade, registerProof, registerVerify, registerWatch, registerService, registerReport, registerEvents, registerCompletion, registerHooks, registerDoctor]) {
+  for (const register of [registerInit, registerList, registerForget, registerConfig, registerSnapshot, registerStatus, registerLog, registerDiff, registerShow, registerRevert, registerPolicy, registerAccept, registerDrift, registerLogs, registerRemote, registerPush, registerReview, registerServe, registerStamp, registerUpgrade, registerProof, registerVerify, registerWatch, registerService, registerReport, registerEvents, registerCompletion, registerHooks, registerDoctor, registerPkg]) {
     register(program);
   }
   addMissingExamples(program);

@@ -121,6 +121,7 @@ test('apt-get install of a .deb by alice: one commit listing the package, author
   mkdirSync(join(pkg, target.slice(1)), { recursive: true });
   writeFileSync(join(pkg, 'DEBIAN', 'control'), 'Package: trail-test-pkg\nVersion: 1.0-1\nArchitecture: all\nMaintainer: trail tests <t@example.org>\nDescription: trail test package\n');
   for (let i = 0; i < 5; i++) writeFileSync(join(pkg, target.slice(1), `file${i}.conf`), `setting ${i}\n`);
+  writeFileSync(join(pkg, 'DEBIAN', 'conffiles'), `${target}/file0.conf\n`);
   const deb = join(f.base, 'trail-test-pkg_1.0-1_all.deb');
   await run('dpkg-deb', ['--build', '--root-owner-group', pkg, deb]);
   await f.trail(['hooks', 'install']);
@@ -134,6 +135,19 @@ test('apt-get install of a .deb by alice: one commit listing the package, author
   for (let i = 0; i < 5; i++) assert.ok(c.paths.includes(`pkgdir/file${i}.conf`), c.paths.join(' '));
   assert.match(trailer(c.body, 'Trail-Packages') ?? '', /trail-test-pkg 1\.0-1/, c.body);
   assert.match(c.body.split('\n')[0]!, /^apt install trail-test-pkg/);
+
+  // trail pkg verify: what differs from what the package shipped, by dpkg's own records.
+  const clean = await f.trail(['pkg', 'verify', target, '--json']);
+  assert.deepEqual(JSON.parse(clean.stdout.toString()).findings, []);
+  writeFileSync(join(target, 'file0.conf'), 'edited by hand\n');
+  rmSync(join(target, 'file3.conf'));
+  const dirty = await f.trail(['pkg', 'verify', target, '--json'], [3]);
+  const r = JSON.parse(dirty.stdout.toString()) as { checked: number; findings: { path: string; kind: string; state: string; package: string }[] };
+  assert.equal(r.checked, 5);
+  assert.deepEqual(r.findings, [
+    { path: `${target}/file0.conf`, package: 'trail-test-pkg', kind: 'conffile', state: 'modified' },
+    { path: `${target}/file3.conf`, package: 'trail-test-pkg', kind: 'file', state: 'missing' },
+  ]);
 });
 
 // Last: it stops auditd (and starts it again).
