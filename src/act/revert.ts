@@ -27,6 +27,16 @@ interface Journal {
   trailers?: Record<string, string>;
 }
 
+/** Whether a revert was interrupted and waits to be finished (read-only commands say so). */
+export async function interruptedRevert(repo: Repo): Promise<boolean> {
+  try {
+    await fsp.access(journalFile(repo));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function journalFile(repo: Repo): string {
   return join(repo.stateDir, 'revert-journal.json');
 }

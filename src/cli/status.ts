@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { drift } from '../record/snapshot.js';
+import { interruptedRevert } from '../act/revert.js';
 import { unanchoredCommits } from '../anchor/index.js';
 import { display } from '../util/bytes.js';
 import { Exit } from '../util/errors.js';
@@ -25,6 +26,7 @@ export function registerStatus(program: Command): void {
         printChanges(out, res.changes);
       }
       for (const k of res.scan.skipped) out.warn(`skipped ${display(k.path)}: ${k.reason}`);
+      if (await interruptedRevert(repo)) out.warn('a revert was interrupted; the next command that writes (trail snapshot) finishes it');
       const anchoring = await unanchoredCommits(repo.gitDir);
       if (anchoring.count) {
         const since = new Date(anchoring.oldest! * 1000);
