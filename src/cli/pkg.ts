@@ -8,7 +8,10 @@ import { makeOut } from './output.js';
 import { globals } from './session.js';
 
 export function registerPkg(program: Command): void {
-  const pkg = program.command('pkg').description('compare files with what their Debian packages shipped');
+  const pkg = program
+    .command('pkg')
+    .description('compare files with what their Debian packages shipped')
+    .addHelpText('after', '\nExamples:\n  trail pkg verify\n  trail pkg verify /etc --json');
   pkg
     .command('verify')
     .argument('[dir]', 'folder to check (default: the watched directory)')
