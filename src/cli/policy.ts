@@ -67,7 +67,7 @@ export function registerPolicy(program: Command): void {
       const details = opts.change === 'mode' ? ['mode'] : opts.change === 'owner' ? ['owner'] : [];
       const d = decide(p, { path: rel, change: kind as 'modified', details }, { name: opts.actor, package: opts.actor === '@package' });
       const why = d.rule ? `rule ${d.rule.index} (line ${d.rule.line}${d.rule.name ? `, "${d.rule.name}"` : ''}): paths ${d.rule.paths.join(', ')}${d.rule.actors.length ? `, actors ${d.rule.actors.join(', ')}` : ''}${d.rule.changes.length ? `, changes ${d.rule.changes.join(', ')}` : ''}` : 'no rule matches: the default applies';
-      const note = d.action === 'log' || d.action === 'reads' ? ' (not acted on yet by this version: recorded normally)' : d.action === 'review' ? ' (until GitHub review is set up: alert)' : '';
+      const note = d.action === 'log' ? ' (tracked as an append-only stream: see trail logs status)' : d.action === 'reads' ? ' (not acted on yet by this version: recorded normally)' : d.action === 'review' ? ' (until GitHub review is set up: alert)' : '';
       out.line(`${path}: ${d.action}${note}\n  ${why}`);
       out.result({ path, actor: opts.actor, change: opts.change, action: d.action, rule: d.rule ?? null });
     });
