@@ -125,6 +125,11 @@ test("the shadow repository's disk full: fails cleanly, the repo stays valid, th
   }
 });
 
+/** Rounds of each kill -9 test: 2 keeps the suite short; `TRAIL_FAULT_ROUNDS=50 npm test`
+ * is the soak run (the journal recovery itself is also tested deterministically in
+ * test/cli/history.test.ts). */
+const ROUNDS = Math.max(1, Number(process.env.TRAIL_FAULT_ROUNDS ?? 2));
+
 /** A tree of `n` small files in a few folders. */
 function makeTree(dir: string, n: number, tag: string): void {
   for (let i = 0; i < n; i++) {
@@ -145,7 +150,7 @@ test('kill -9 during init: the next init or command repairs or uses what is left
   makeTree(base.dir, 300, 'init');
   const full = await timed(() => trailOk(base, ['init', base.dir, '--name', 'w']));
   try {
-    for (let round = 0; round < 4; round++) {
+    for (let round = 0; round < ROUNDS; round++) {
       const sb: Sandbox = { ...base, home: join(base.base, `home${round}`), repo: join(base.base, `home${round}`, 'w.git'), env: { ...base.env, TRAIL_HOME: join(base.base, `home${round}`) } };
       const child = spawnTrail(sb, ['init', sb.dir, '--name', 'w']);
       await sleep(Math.floor(Math.random() * full * 1.2));
@@ -172,7 +177,7 @@ test('kill -9 during snapshot: the next snapshot takes over the stale lock and r
     makeTree(sb.dir, 200, 'v0');
     await trailOk(sb, ['init', sb.dir, '--name', 'w']);
     let full = 0;
-    for (let round = 0; round < 5; round++) {
+    for (let round = 0; round < ROUNDS + 1; round++) {
       // Change a third of the files, add and remove some.
       for (let i = round % 3; i < 200; i += 3) writeFileSync(join(sb.dir, `d${i % 10}`, `f${i}`), `v${round + 1} ${i}\n`);
       writeFileSync(join(sb.dir, `new${round}`), `new ${round}\n`);
@@ -217,7 +222,7 @@ test('kill -9 during revert: the next command finishes it and says so', { timeou
     assertSameDisk(walkDisk(sb.dir), atC1, 'a revert that was not killed');
     let current = c1;
     let finished = 0;
-    for (let round = 0; round < 4; round++) {
+    for (let round = 0; round < ROUNDS; round++) {
       const target = current === c1 ? c2 : c1;
       const child = spawnTrail(sb, ['revert', target, '--name', 'w']);
       await sleep(Math.floor(full * (0.2 + Math.random())));
