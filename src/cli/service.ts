@@ -27,11 +27,14 @@ export async function renderUnit(): Promise<string> {
   for (const p of [...paths, process.execPath, PACKAGE_ROOT]) {
     if (/[\s"'\\]/.test(p)) throw new TrailError(`cannot write a systemd unit for a path with spaces, quotes or backslashes: ${JSON.stringify(p)}`, Exit.usage);
   }
+  // A private /tmp would hide a watched directory or repository that lives there.
+  const inTmp = paths.some((p) => /^\/(var\/)?tmp(\/|$)/.test(p));
   const env = process.env.TRAIL_HOME ? `Environment=TRAIL_HOME=${home}` : '';
   return template
     .replace('@NODE@', process.execPath)
     .replace('@TRAIL@', join(PACKAGE_ROOT, 'bin', 'trail.js'))
     .replace('@ENVIRONMENT@', env)
+    .replace('@PRIVATE_TMP@', inTmp ? 'no' : 'yes')
     .replace('@READ_WRITE_PATHS@', paths.map((p) => `-${p}`).join(' '));
 }
 

@@ -77,6 +77,7 @@ class RepoWatcher {
   private reconcileQueued = false;
   private degraded: WatchLimitError | undefined;
   private stopped = false;
+  private started = false;
   private attributor: Attributor | undefined;
   private logsTimer: NodeJS.Timeout | undefined;
   /** Running hashes of the tracked logs: each checkpoint then reads only what was appended. */
@@ -109,6 +110,7 @@ class RepoWatcher {
       'From here on every change is recorded within a quiet window of the change.',
     ]));
     this.log('notice', 'start', `watching ${this.watched.dir} (${this.sourceLabel()})`, { dir: this.watched.dir, source: this.source?.kind ?? 'none', watches: this.source?.watches() ?? 0 });
+    this.started = true;
     this.scheduleReconcile();
     this.scheduleLogCheckpoint();
   }
@@ -202,8 +204,12 @@ class RepoWatcher {
     this.source = undefined;
     void src?.close();
     this.log('error', 'watch-limit', `${err.message} (every ${this.reconcileSeconds()} s)`, { sysctl: 'fs.inotify.max_user_watches' });
-    this.requestReconcile('watch limit reached');
-    this.scheduleReconcile();
+    // Before the start-up reconcile has run, it is the one that looks (and says "while not
+    // watching"); later, a look now covers what the lost watches would have reported.
+    if (this.started) {
+      this.requestReconcile('watch limit reached');
+      this.scheduleReconcile();
+    }
   }
 
   /** One write at a time per repository, in order; a failure does not stop the ones after. */
