@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FULL, OWNER, REPO, SECRET_BYTES, git, shadowRef, world } from './helpers.js';
 
-test('push: the trail reaches GitHub through http-backend with the token in a header; no secret byte, no refs/trail/*, no token anywhere', async (t) => {
+test('push: the trail reaches GitHub through http-backend with the token in a header; no secret byte, no refs/trail/*, no token anywhere', { timeout: 300_000 }, async (t) => {
   const w = await world(t);
   const h = await w.addHost('web1');
   writeFileSync(join(h.dir, 'shadow'), SECRET_BYTES.replace('19000', '19001'));
@@ -32,7 +32,7 @@ test('push: the trail reaches GitHub through http-backend with the token in a he
   void OWNER, REPO;
 });
 
-test('open → approve → merge: a review rule opens one PR per episode (updated, not duplicated); the merge is accepted and commented', async (t) => {
+test('open → approve → merge: a review rule opens one PR per episode (updated, not duplicated); the merge is accepted and commented', { timeout: 300_000 }, async (t) => {
   const w = await world(t);
   const h = await w.addHost('web1');
   writeFileSync(join(h.dir, 'hosts'), '127.0.0.1 localhost\n10.0.0.5 db\n');
@@ -83,7 +83,7 @@ test('open → approve → merge: a review rule opens one PR per episode (update
   void git;
 });
 
-test('a merge without the required approvals is refused: approved stays, GitHub\'s branch is put back, the PR says why', async (t) => {
+test('a merge without the required approvals is refused: approved stays, GitHub\'s branch is put back, the PR says why', { timeout: 300_000 }, async (t) => {
   const w = await world(t);
   const h = await w.addHost('web1', { config: { 'review.reviewers': 'bob' } });
   writeFileSync(join(h.dir, 'hosts'), 'changed\n');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Octokit } from '@octokit/rest';
@@ -78,20 +78,28 @@ export async function world(t: { after(fn: () => void | Promise<void>): void }):
   return { tmp: tmp.path, gh, bot, alice, bob, mallory, as, addHost };
 }
 
-/** A person's clone of the GitHub repository, over the same authenticated HTTP. */
-export function personGit(w: World, u: User, work: string, args: string[], input?: string) {
+/** A person's clone of the GitHub repository, over the same authenticated HTTP. Async: the
+ * fake GitHub runs in this process, and a blocking child would starve it. */
+export function personGit(w: World, u: User, work: string, args: string[], input?: string): Promise<{ code: number; out: string; err: string }> {
   const basic = Buffer.from(`${u.login}:${u.token}`).toString('base64');
-  const r = spawnSync('git', args, {
-    cwd: work,
-    input,
-    env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`, GIT_AUTHOR_NAME: u.login, GIT_AUTHOR_EMAIL: `${u.login}@example.test`, GIT_COMMITTER_NAME: u.login, GIT_COMMITTER_EMAIL: `${u.login}@example.test` },
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', args, {
+      cwd: work,
+      env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`, GIT_AUTHOR_NAME: u.login, GIT_AUTHOR_EMAIL: `${u.login}@example.test`, GIT_COMMITTER_NAME: u.login, GIT_COMMITTER_EMAIL: `${u.login}@example.test` },
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, out, err }));
+    child.stdin.end(input ?? '');
   });
-  return { code: r.status ?? -1, out: r.stdout.toString(), err: r.stderr.toString() };
 }
 
-export function cloneApproved(w: World, u: User, host: Host, work: string): void {
+export async function cloneApproved(w: World, u: User, host: Host, work: string): Promise<void> {
   mkdirSync(work, { recursive: true });
-  const r = personGit(w, u, work, ['clone', '--quiet', '--branch', `${host.prefix}/approved`, w.gh.gitUrl(FULL), '.']);
+  const r = await personGit(w, u, work, ['clone', '--quiet', '--branch', `${host.prefix}/approved`, w.gh.gitUrl(FULL), '.']);
   assert.equal(r.code, 0, r.err);
 }
 
