@@ -8,6 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, ftruncateSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+
+/** Rounds of each kill -9 test: 2 keeps the suite short; `TRAIL_FAULT_ROUNDS=50 npm test`
+ * is the soak run (the journal recovery itself is also tested deterministically in
+ * test/cli/history.test.ts). */
+const ROUNDS = Math.max(1, Number(process.env.TRAIL_FAULT_ROUNDS ?? 2));
   assertFsck, assertSameDisk, blobAt, killGroup, lsTree, revParse, sandbox, spawnTrail, trail, trailOk, walkDisk, type Sandbox,
 } from '../support/hostile-cli.js';
 
@@ -124,11 +129,6 @@ test("the shadow repository's disk full: fails cleanly, the repo stays valid, th
     sb.cleanup();
   }
 });
-
-/** Rounds of each kill -9 test: 2 keeps the suite short; `TRAIL_FAULT_ROUNDS=50 npm test`
- * is the soak run (the journal recovery itself is also tested deterministically in
- * test/cli/history.test.ts). */
-const ROUNDS = Math.max(1, Number(process.env.TRAIL_FAULT_ROUNDS ?? 2));
 
 /** A tree of `n` small files in a few folders. */
 function makeTree(dir: string, n: number, tag: string): void {
