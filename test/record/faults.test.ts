@@ -9,12 +9,13 @@ import { closeSync, existsSync, ftruncateSync, fstatSync, mkdirSync, openSync, r
 import { join } from 'node:path';
 import {
 
+  assertFsck, assertSameDisk, blobAt, killGroup, lsTree, revParse, sandbox, spawnTrail, trail, trailOk, walkDisk, type Sandbox,
+} from '../support/hostile-cli.js';
+
 /** Rounds of each kill -9 test: 2 keeps the suite short; `TRAIL_FAULT_ROUNDS=50 npm test`
  * is the soak run (the journal recovery itself is also tested deterministically in
  * test/cli/history.test.ts). */
 const ROUNDS = Math.max(1, Number(process.env.TRAIL_FAULT_ROUNDS ?? 2));
-  assertFsck, assertSameDisk, blobAt, killGroup, lsTree, revParse, sandbox, spawnTrail, trail, trailOk, walkDisk, type Sandbox,
-} from '../support/hostile-cli.js';
 
 const OBSERVED = 'refs/heads/observed';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
