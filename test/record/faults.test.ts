@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, ftruncateSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-
   assertFsck, assertSameDisk, blobAt, killGroup, lsTree, revParse, sandbox, spawnTrail, trail, trailOk, walkDisk, type Sandbox,
 } from '../support/hostile-cli.js';
 
