@@ -56,6 +56,8 @@ export class AuditFeed {
   private lastReason: string | undefined;
   /** Events already shown to a window: kept after it only while their process runs. */
   private considered = new Set<string>();
+  private access: { key: string; file: string }[] = [];
+  private reads: AuditEvent[] = [];
 
   private constructor(private readonly opts: FeedOptions) {
     this.syncFile = join(opts.home, 'audit-sync');
@@ -100,7 +102,39 @@ export class AuditFeed {
     if (r === 'added') this.opts.notice?.(`audit rule added: ${ctl.watchLine(dir, 'wa', key)}`);
   }
 
+  /** Read rules (`-p r`) for the files of the access trail, keyed trail-access-<name>. */
+  async addAccess(name: string, files: string[]): Promise<number> {
+    const key = `${ctl.KEY_PREFIX}access-${name}`;
+    let n = 0;
+    for (const file of files) {
+      if (this.access.some((a) => a.key === key && a.file === file)) continue;
+      try {
+        await ctl.addWatch(file, 'r', key);
+        this.access.push({ key, file });
+        n++;
+      } catch (err) {
+        this.opts.notice?.(`cannot add a read rule for ${file}: ${(err as Error).message}`);
+      }
+    }
+    return n;
+  }
+
+  /** The reads seen since the last call, for one watched directory. */
+  takeAccess(name: string): AuditEvent[] {
+    const key = `${ctl.KEY_PREFIX}access-${name}`;
+    const mine = this.reads.filter((e) => e.key === key);
+    this.reads = this.reads.filter((e) => e.key !== key);
+    return mine;
+  }
+
+  async removeAccess(name: string): Promise<void> {
+    const key = `${ctl.KEY_PREFIX}access-${name}`;
+    for (const a of this.access.filter((x) => x.key === key)) await ctl.removeWatch(a.file, 'r', key);
+    this.access = this.access.filter((x) => x.key !== key);
+  }
+
   async removeDir(name: string): Promise<void> {
+    await this.removeAccess(name);
     const key = ctl.watchKey(name);
     const dir = this.dirs.get(key);
     this.dirs.delete(key);
@@ -110,6 +144,8 @@ export class AuditFeed {
   async close(): Promise<void> {
     for (const [key, dir] of this.dirs) await ctl.removeWatch(dir, 'wa', key);
     this.dirs.clear();
+    for (const a of this.access) await ctl.removeWatch(a.file, 'r', a.key);
+    this.access = [];
     await ctl.removeWatch(this.syncFile, 'wa', ctl.SYNC_KEY);
     await ctl.removeExecRulesIfUnused();
     this.tail.close();
@@ -214,6 +250,10 @@ export class AuditFeed {
       return;
     }
     if (e.key === ctl.EXEC_KEY || !e.success) return;
+    if (e.key.startsWith(`${ctl.KEY_PREFIX}access-`)) {
+      if (this.reads.length < 100_000) this.reads.push(e);
+      return;
+    }
     if (!this.dirs.has(e.key)) return;
     this.events.push(e);
   }

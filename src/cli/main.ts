@@ -20,6 +20,7 @@ import { registerVerify } from './verify.js';
 import { registerHooks } from './hooks.js';
 import { registerDoctor } from './doctor.js';
 import { registerPkg } from './pkg.js';
+import { registerAccess } from './access.js';
 import { registerReport } from './report.js';
 import { registerEvents } from './events.js';
 import { registerCompletion } from './completion.js';
@@ -81,7 +82,7 @@ export function buildProgram(): Command {
   program.action(() => {
     process.stdout.write(GUIDE + '\n');
   });
-  for (const register of [registerInit, registerList, registerForget, registerConfig, registerSnapshot, registerStatus, registerLog, registerDiff, registerShow, registerRevert, registerPolicy, registerAccept, registerDrift, registerLogs, registerRemote, registerPush, registerReview, registerServe, registerStamp, registerUpgrade, registerProof, registerVerify, registerWatch, registerService, registerReport, registerEvents, registerCompletion, registerHooks, registerDoctor, registerPkg]) {
+  for (const register of [registerInit, registerList, registerForget, registerConfig, registerSnapshot, registerStatus, registerLog, registerDiff, registerShow, registerRevert, registerPolicy, registerAccept, registerDrift, registerLogs, registerRemote, registerPush, registerReview, registerServe, registerStamp, registerUpgrade, registerProof, registerVerify, registerWatch, registerService, registerReport, registerEvents, registerCompletion, registerHooks, registerDoctor, registerPkg, registerAccess]) {
     register(program);
   }
   addMissingExamples(program);

@@ -16,6 +16,7 @@ import { collapseRoots } from './roots.js';
 import { WatchLimitError, type EventSource, type SourceKind } from './source.js';
 import { AuditFeed } from '../attribute/audit-feed.js';
 import { Attributor, recordAttributed } from '../attribute/attributor.js';
+import { startAccess, type AccessRecorder } from '../attribute/access.js';
 import { trailHome } from '../record/registry.js';
 import { checkpointLogs, type LiveHashes } from '../record/logs/index.js';
 
@@ -79,6 +80,7 @@ class RepoWatcher {
   private stopped = false;
   private started = false;
   private attributor: Attributor | undefined;
+  private accessRecorder: AccessRecorder | undefined;
   private logsTimer: NodeJS.Timeout | undefined;
   /** Running hashes of the tracked logs: each checkpoint then reads only what was appended. */
   private readonly logHashes: LiveHashes = new Map();
@@ -100,6 +102,9 @@ class RepoWatcher {
     if (this.d.audit && this.config['attribute.audit'] !== 'off') {
       await this.d.audit.addDir(this.name, this.watched.dir);
       this.attributor = new Attributor(this.d.audit, this.name, this.watched.dir, trailHome());
+      const access = await startAccess(this.d.audit, this.repo, this.name, this.watched.dir, asList(this.config['access.paths']));
+      this.accessRecorder = access?.recorder;
+      if (access) this.log('info', 'access', `access trail: read rules on ${access.files} file(s) matching access.paths`);
     }
     // Watches first, then the start-up reconcile: a change made in between is seen by both,
     // never by neither.
@@ -128,6 +133,7 @@ class RepoWatcher {
       `pid ${process.pid} stopped on ${reason}. Changes from now on are recorded when trail watch starts again, as changed while not watching.`,
     ]));
     await this.serial(() => this.flushToDisk());
+    await this.accessRecorder?.stop().catch(() => undefined);
     if (this.attributor) await this.d.audit?.removeDir(this.name).catch(() => undefined);
     this.log('notice', 'stop', `stopped watching ${this.watched.dir} (${reason})`, { reason });
     this.repo.close();

@@ -20,7 +20,9 @@ before(async () => {
   ensureUser('alice');
   writeFileSync(SUDOERS, 'alice ALL=(ALL) NOPASSWD: ALL\n', { mode: 0o440 });
   f = new Fixture('attr');
+  writeFileSync(join(f.work, 'fsociety00.dat'), 'leave me here\n', { mode: 0o644 });
   await f.init();
+  await f.trail(['--name', f.name, 'config', 'set', 'access.paths', 'fsociety00.dat']);
   watch = new Watch(f);
   await watch.started();
 });
@@ -148,6 +150,29 @@ test('apt-get install of a .deb by alice: one commit listing the package, author
     { path: `${target}/file0.conf`, package: 'trail-test-pkg', kind: 'conffile', state: 'modified' },
     { path: `${target}/file3.conf`, package: 'trail-test-pkg', kind: 'file', state: 'missing' },
   ]);
+});
+
+test('trail doctor sees audit, auditd and the rules trail watch added', opts, async () => {
+  const r = JSON.parse((await f.trail(['doctor', '--json'])).stdout.toString()) as { audit: { available: boolean; auditdPid: number; trailRules: string[] }; attribution: { degraded: boolean } };
+  assert.equal(r.audit.available, true);
+  assert.ok(r.audit.auditdPid > 0);
+  assert.ok(r.audit.trailRules.includes(`-w ${f.work} -p wa -k trail-${f.name}`), r.audit.trailRules.join('\n'));
+  assert.ok(r.audit.trailRules.includes(`-w ${join(f.work, 'fsociety00.dat')} -p r -k trail-access-${f.name}`), r.audit.trailRules.join('\n'));
+  assert.equal(r.attribution.degraded, false);
+});
+
+test('access trail: a read of a planted file is recorded with who read it, and makes no content commit', opts, async () => {
+  await asLogin('bob', ['cat', join(f.work, 'fsociety00.dat')]);
+  let reads: { path: string; login?: string; uid: number; argv?: string }[] = [];
+  await waitFor('the read on refs/trail/access', async () => {
+    reads = (JSON.parse((await f.trail(['--name', f.name, 'access', 'fsociety00.dat', '--json'])).stdout.toString()) as { reads: typeof reads }).reads;
+    return reads.some((r) => r.login === 'bob');
+  });
+  const r = reads.find((x) => x.login === 'bob')!;
+  assert.equal(r.path, 'fsociety00.dat');
+  assert.equal(r.uid, bobUid);
+  assert.match(r.argv ?? '', /^cat /);
+  assert.equal((await f.commits()).some((c) => c.paths.includes('fsociety00.dat')), false);
 });
 
 // Last: it stops auditd (and starts it again).
