@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FULL, OWNER, REPO, cloneApproved, editManifest, git, personGit, shadowRef, world, type Host, type World } from './helpers.js';
 import type { User } from '../support/github-server.js';
@@ -62,7 +62,13 @@ async function pushed2(w: World): Promise<Host> {
 
 test('malicious PR trees are refused whole: setuid, foreign owner, "..", .git entries, secret paths, writes through a symlink; nothing is applied', { timeout: 300_000 }, async (t) => {
   const w = await world(t);
-  const h = await pushed2(w);
+  const h = await w.addHost('web1');
+  const outside = join(w.tmp, 'outside');
+  mkdirSync(outside);
+  symlinkSync(outside, join(h.dir, 'nginx2'));
+  assert.equal((await h.run(['snapshot'])).code, 0);
+  assert.equal((await h.run(['accept'])).code, 0);
+  await pushed(w, h);
   const approved = shadowRef(h, 'refs/heads/approved');
   const conf = () => readFileSync(join(h.dir, 'nginx', 'nginx.conf'), 'utf8');
   const cases: [string, (work: string) => void, RegExp][] = [
@@ -71,14 +77,19 @@ test('malicious PR trees are refused whole: setuid, foreign owner, "..", .git en
       writeFileSync(join(work, 'nginx', 'nginx.conf'), 'evil\n');
       editManifest(work, 'nginx', 'nginx.conf', (e) => ({ ...e, uid: 666, user: 'mallory' }));
     }, /owner mallory is not in review.allowOwners/],
-    ['dotdot', (work) => editManifest(work, '', '', () => undefined, { name: '..', kind: 'dir', mode: '0755', uid: 0, gid: 0, user: 'root', group: 'root' }), /"\.\." component/],
+    ['dotdot', (work) => editManifest(work, '', '', () => undefined, { name: '..', kind: 'dir', mode: '0755', uid: 0, gid: 0, user: 'root', group: 'root' }), /"\.\." component|not a plain name \("\.\."/],
     ['secret', (work) => {
       writeFileSync(join(work, 'shadow'), 'root::0:0:99999:7:::\n');
     }, /secret path/],
     ['symlink', (work) => {
-      writeFileSync(join(work, 'nginx', 'nginx.conf'), 'through a link\n');
-      editManifest(work, '', 'nginx', (e) => ({ ...e, kind: 'symlink', mode: '0777' }));
-    }, /goes through nginx, a symlink/],
+      // nginx2 is a symlink out of the watched dir on the host; the PR writes "inside" it.
+      rmSync(join(work, 'nginx2'));
+      mkdirSync(join(work, 'nginx2'));
+      writeFileSync(join(work, 'nginx2', 'evil.conf'), 'x\n');
+      mkdirSync(join(work, '.trail', 'meta', 'nginx2'), { recursive: true });
+      const e = (name: string, kind: string, mode: string) => JSON.stringify({ name, kind, mode, uid: 0, gid: 0, user: 'root', group: 'root' });
+      writeFileSync(join(work, '.trail', 'meta', 'nginx2', '@meta'), ['# trail manifest 1', e('.', 'dir', '0755'), e('evil.conf', 'file', '0644')].join('\n') + '\n');
+    }, /goes through nginx2/],
   ];
   for (const [name, edit, why] of cases) {
     const { number } = await proposeAndMerge(w, h, `evil-${name}`, edit);
@@ -94,6 +105,7 @@ test('malicious PR trees are refused whole: setuid, foreign owner, "..", .git en
     assert.match(comments.at(-1)!.body ?? '', /Not applied on web1/, name);
   }
   assert.equal(statSync(join(h.dir, 'nginx')).isDirectory(), true);
+  assert.deepEqual(readdirSync(outside), [], 'nothing written through the symlink');
 });
 
 test('a .git entry in a merged tree is refused (built with plumbing: git itself will not stage it)', { timeout: 300_000 }, async (t) => {

@@ -106,7 +106,9 @@ export async function cloneApproved(w: World, u: User, host: Host, work: string)
 /** Rewrites one entry of a folder manifest (one JSON line per entry) in a clone. */
 export function editManifest(work: string, dir: string, name: string, change: (entry: Record<string, unknown>) => Record<string, unknown> | undefined, add?: Record<string, unknown>): void {
   const file = join(work, '.trail', 'meta', ...(dir ? dir.split('/') : []), '@meta');
-  const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const all = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  const header = all.filter((l) => l.startsWith('#'));
+  const lines = all.filter((l) => !l.startsWith('#')).map((l) => JSON.parse(l) as Record<string, unknown>);
   const out: Record<string, unknown>[] = [];
   for (const e of lines) {
     if (e.name === name) {
@@ -116,7 +118,7 @@ export function editManifest(work: string, dir: string, name: string, change: (e
   }
   if (add) out.push(add);
   out.sort((a, b) => (String(a.name) < String(b.name) ? -1 : String(a.name) > String(b.name) ? 1 : 0));
-  writeFileSync(file, out.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  writeFileSync(file, [...header, ...out.map((e) => JSON.stringify(e))].join('\n') + '\n');
 }
 
 /** Polls until `check` returns a value (the machine is shared: generous, no timing asserts). */
