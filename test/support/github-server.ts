@@ -302,6 +302,7 @@ export class FakeGitHub {
 
     if (method === 'GET' && rest === '') return send(200, this.repository(repo), T);
     if ((x = /^\/git\/ref\/(.+)$/.exec(rest)) && method === 'GET') {
+      x[1] = decodeURIComponent(x[1]!);
       const sha = git(repo.dir, ['rev-parse', '--verify', '--quiet', `refs/${x[1]}`]);
       if (sha.code !== 0) return send(404, { message: 'Not Found' });
       return send(200, { ref: `refs/${x[1]}`, node_id: `REF_${x[1]}`, url: `${this.apiUrl}${T.replace('{owner}', repo.owner).replace('{repo}', repo.name)}/git/refs/${x[1]}`, object: { type: 'commit', sha: sha.out, url: `${this.apiUrl}/repos/${repo.owner}/${repo.name}/git/commits/${sha.out}` } }, `${T}/git/ref/{ref}`);
