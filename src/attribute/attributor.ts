@@ -132,15 +132,16 @@ export class Attributor {
     if (!changed.length) return { commits: [], deferred: [] };
     const txs = await readTransactions(this.home).catch(() => []);
     await forgetOld(txs).catch(() => undefined);
-    const s = split(toBytes(this.dir), changed, view.events, { degraded: view.degraded, apt: txs });
+    const s = split(toBytes(this.dir), changed, view.events, { degraded: view.degraded, apt: txs, lossAt: view.lossAt });
     this.feed.hold(s.deferredEvents);
     const commits: PlannedCommit[] = s.groups.map((g) => ({ ...describe(g), roots: g.paths, events: g.events }));
-    if (s.unknown.paths.length) {
+    for (const u of [s.unknown, s.tainted]) {
+      if (!u.paths.length) continue;
       commits.push({
-        roots: s.unknown.paths,
+        roots: u.paths,
         actor: UNKNOWN_ACTOR,
-        trailers: { 'Trail-Actor': `unknown (${s.unknown.reason})`, 'Trail-Attribution': view.degraded ? 'degraded' : 'linux audit' },
-        body: [`Who made these changes is unknown: ${s.unknown.reason}.`],
+        trailers: { 'Trail-Actor': `unknown (${u.reason})`, 'Trail-Attribution': view.degraded || u === s.tainted ? 'degraded' : 'linux audit' },
+        body: [`Who made these changes is unknown: ${u.reason}.`],
         actors: [],
         events: [],
       });

@@ -20,6 +20,9 @@ export interface WindowView {
   events: AuditEvent[];
   /** Set when attribution cannot be trusted for this window: every actor is then unknown. */
   degraded?: string;
+  /** When trail last saw the lost counter grow (ms): a change older than that and not yet
+   * committed may be one whose record was lost, in this window or a later one. */
+  lossAt?: number;
   lostRecords: number;
 }
 
@@ -54,6 +57,7 @@ export class AuditFeed {
   private waiters: { target: number; resolve: (ok: boolean) => void }[] = [];
   private lastLost = 0;
   private lastReason: string | undefined;
+  private lossAt: number | undefined;
   /** Events already shown to a window: kept after it only while their process runs. */
   private considered = new Set<string>();
   private access: { key: string; file: string }[] = [];
@@ -194,6 +198,7 @@ export class AuditFeed {
       const s = await ctl.status();
       lost = Math.max(0, s.lost - this.lastLost);
       this.lastLost = s.lost;
+      if (lost) this.lossAt = Date.now();
       if (!s.enabled) degraded = 'kernel audit is disabled (auditctl -e 0)';
       else if (!s.pid) degraded = 'auditd is not running';
       else if (lost) degraded = `${lost} audit record(s) were lost (kernel backlog full or auditd too slow)`;
@@ -219,7 +224,7 @@ export class AuditFeed {
     // Shown to a window whose reconcile began well after the syscall: the change it
     // announced was there to be seen (a write right after an open, by a process that ended).
     for (const e of mine) if (scanStart - e.time > SETTLE_MS) this.considered.add(e.id);
-    return { events: mine, degraded, lostRecords: lost };
+    return { events: mine, degraded, lostRecords: lost, lossAt: this.lossAt };
   }
 
   /** Events whose changes were committed are done with. */

@@ -41,6 +41,8 @@ export interface Split {
   /** Paths an apt transaction still running changed: committed once it ends. */
   deferred: string[];
   deferredEvents: string[];
+  /** Changed before audit records were last lost, and not committed since: maybe one of them. */
+  tainted: { paths: string[]; reason: string };
 }
 
 // rename, renameat, renameat2 on x86_64 and aarch64: a renamed folder moves its content.
@@ -106,8 +108,8 @@ function dev(st: { dev: number }): string {
  * is in. A path two actors touched goes to a group naming both. Nothing is guessed: a path
  * no event explains is "unknown", and so is every path of a window whose records were lost.
  */
-export function split(dirBytes: string, changed: string[], events: AuditEvent[], opts: { degraded?: string; apt?: AptTransaction[] } = {}): Split {
-  if (opts.degraded) return { groups: [], unknown: { paths: changed, reason: opts.degraded }, deferred: [], deferredEvents: [] };
+export function split(dirBytes: string, changed: string[], events: AuditEvent[], opts: { degraded?: string; apt?: AptTransaction[]; lossAt?: number; now?: number } = {}): Split {
+  if (opts.degraded) return { groups: [], unknown: { paths: changed, reason: opts.degraded }, deferred: [], deferredEvents: [], tainted: { paths: [], reason: '' } };
   const abs = (p: string) => (p === '' ? dirBytes : `${dirBytes}/${p}`);
   const byPath = new Map<string, AuditEvent[]>();
   const byInode = new Map<string, AuditEvent[]>();
@@ -164,8 +166,20 @@ export function split(dirBytes: string, changed: string[], events: AuditEvent[],
   const deferred: string[] = [];
   const deferredEvents = new Set<string>();
   const unmatched: string[] = [];
+  const tainted: string[] = [];
+  const now = opts.now ?? Date.now();
   for (const p of changed) {
     const a = abs(p);
+    if (opts.lossAt !== undefined) {
+      // ctime is set before the syscall's record is queued (or dropped): a change with a
+      // ctime after the loss was seen cannot be one whose record was lost then. A deleted
+      // path has no ctime: it is suspect for a minute after a loss.
+      const st = lstatSync(Buffer.from(a, 'latin1'), { throwIfNoEntry: false });
+      if (st ? st.ctimeMs <= opts.lossAt : now - opts.lossAt < 60_000) {
+        tainted.push(p);
+        continue;
+      }
+    }
     const found = new Set<AuditEvent>(byPath.get(a) ?? []);
     const st = stat(a);
     if (st) for (const e of byInode.get(`${dev(st)}:${st.ino}`) ?? []) found.add(e);
@@ -201,5 +215,6 @@ export function split(dirBytes: string, changed: string[], events: AuditEvent[],
     unknown: { paths: unmatched, reason: 'no audit record names these paths (changed through a descriptor opened before trail watched, a bind mount, or by the kernel)' },
     deferred,
     deferredEvents: [...deferredEvents],
+    tainted: { paths: tainted, reason: `changed before audit records were lost (seen ${opts.lossAt ? new Date(opts.lossAt).toISOString() : ''}): its own record may be one of them` },
   };
 }

@@ -2,6 +2,7 @@
 // transaction; the trail read back with git itself. Waits poll with generous limits (the
 // machine is shared): nothing here asserts how fast anything is.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -173,6 +174,35 @@ test('access trail: a read of a planted file is recorded with who read it, and m
   assert.equal(r.uid, bobUid);
   assert.match(r.argv ?? '', /^cat /);
   assert.equal((await f.commits()).some((c) => c.paths.includes('fsociety00.dat')), false);
+});
+
+test('records lost in a burst (a kernel backlog of 1): changes say unknown, never a wrong name', opts, async (t) => {
+  const status = () => new Map((spawnSync('auditctl', ['-s'], { encoding: 'utf8' }).stdout).split('\n').map((l) => l.trim().split(' ')).filter((x) => x.length === 2).map(([k, v]) => [k!, Number(v)]));
+  const before = status();
+  t.after(() => { spawnSync('auditctl', ['-b', String(before.get('backlog_limit')), '--backlog_wait_time', String(before.get('backlog_wait_time'))]); });
+  assert.equal(spawnSync('auditctl', ['-b', '1', '--backlog_wait_time', '0']).status, 0);
+  // Both write their own files and the same shared ones, each write naming its writer.
+  const loop = 'i=0; while [ $i -lt 150 ]; do echo "$2 $i" > "$1/burst-$2-$i"; echo "$2 $i" > "$1/burst-shared-$((i % 20))"; i=$((i+1)); done';
+  await Promise.all(['bob', 'alice'].map((u) => asLogin(u, ['sh', '-c', loop, 'sh', f.work, u])));
+  spawnSync('auditctl', ['-b', String(before.get('backlog_limit')), '--backlog_wait_time', String(before.get('backlog_wait_time'))]);
+  const lost = (status().get('lost') ?? 0) - (before.get('lost') ?? 0);
+  assert.ok(lost > 0, 'the kernel lost no record: this test needs it to');
+  await waitFor('every burst file in the trail', async () => {
+    const tree = (await f.git(['ls-tree', '--name-only', 'refs/heads/observed'])).stdout.toString().split('\n');
+    return tree.filter((p) => p.startsWith('burst-bob-') || p.startsWith('burst-alice-')).length === 300 && (await f.git(['show', 'refs/heads/observed:burst-shared-19'])).stdout.toString() === readFileSync(join(f.work, 'burst-shared-19'), 'utf8');
+  });
+  // Every version of every burst file in the trail: its author names its writer, or nobody.
+  const checks: { commit: string; path: string; author: string }[] = [];
+  for (const c of await f.commits()) for (const p of c.paths) if (p.startsWith('burst-')) checks.push({ commit: c.id, path: p, author: c.author });
+  const blobs = (await run('git', ['--git-dir', f.gitDir, 'cat-file', '--batch'], { input: checks.map((x) => `${x.commit}:${x.path}`).join('\n') + '\n' })).stdout.toString();
+  const contents = [...blobs.matchAll(/^[0-9a-f]{40} blob \d+\n(\S+) \d+\n/gm)].map((m) => m[1]);
+  assert.equal(contents.length, checks.length);
+  let unknown = 0;
+  checks.forEach((x, i) => {
+    if (x.author === 'unknown') return void unknown++;
+    assert.ok(x.author.split(', ').includes(contents[i]!), `${x.path} in ${x.commit.slice(0, 12)} written by ${contents[i]} but authored ${x.author}`);
+  });
+  assert.ok(unknown > 0, `${lost} records lost yet no change says unknown`);
 });
 
 // Last: it stops auditd (and starts it again).
