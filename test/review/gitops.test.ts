@@ -184,3 +184,17 @@ test('two hosts share one repository: each pushes and acts only on its own branc
   const heads = w.gh.gitIn(FULL, ['for-each-ref', '--format=%(refname)', 'refs/heads/trail/']).out.split('\n');
   for (const hn of ['web1', 'web2']) for (const br of ['observed', 'approved']) assert.ok(heads.includes(`refs/heads/trail/${hn}/etc/${br}`), `${hn}/${br}`);
 });
+
+test('trail\'s own account never counts as a reviewer: a GitHub change it approved is not applied', { timeout: 300_000 }, async (t) => {
+  const w = await world(t);
+  const h = await pushed2(w);
+  const approved = shadowRef(h, 'refs/heads/approved');
+  const { number } = await proposeAndMerge(w, h, 'self-approved', (work) => writeFileSync(join(work, 'hosts'), '1.2.3.4 evil\n'), { approver: w.bot });
+  const sync = await h.run(['review', 'sync', '--json']);
+  assert.equal(sync.code, 0, sync.stderr);
+  const refused = sync.json.actions.filter((a: { kind: string }) => a.kind === 'refused');
+  assert.equal(refused.length, 1, JSON.stringify(sync.json));
+  assert.match(refused[0].message, new RegExp(`pull request #${number} was merged by alice with 0 of 1 required approval`));
+  assert.equal(readFileSync(join(h.dir, 'hosts'), 'utf8'), '127.0.0.1 localhost\n');
+  assert.equal(shadowRef(h, 'refs/heads/approved'), approved);
+});
