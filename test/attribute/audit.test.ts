@@ -134,7 +134,7 @@ test('apt-get install of a .deb by alice: one commit listing the package, author
   });
   await asLoginSudo('alice', ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'install', '-y', '-q', deb]);
   const c = await commitOf('pkgdir/file4.conf');
-  assert.equal(c.author, 'alice');
+  assert.equal(c.author, 'alice', c.body);
   for (let i = 0; i < 5; i++) assert.ok(c.paths.includes(`pkgdir/file${i}.conf`), c.paths.join(' '));
   assert.match(trailer(c.body, 'Trail-Packages') ?? '', /trail-test-pkg 1\.0-1/, c.body);
   assert.match(c.body.split('\n')[0]!, /^apt install trail-test-pkg/);
