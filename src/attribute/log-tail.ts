@@ -19,8 +19,10 @@ import { splitLines } from './records.js';
  * - the log: auditd writes every record there before anything else, the file is the
  *   durable copy, a slow reader only lags and never loses, and the barrier (audit-feed.ts)
  *   tells exactly when the reader has caught up. The cost is latency: with the default
- *   flush=INCREMENTAL_ASYNC a record is in the file ~1–5 ms after the syscall here (the
- *   barrier round trip, measured in test/attribute), far below a quiet window of 300 ms.
+ *   flush=INCREMENTAL_ASYNC the barrier round trip (write → record in the file → read
+ *   here) measured p50 0.75 ms, p90 4 ms, p99 20 ms over 200 barriers, far below a quiet
+ *   window of 300 ms. In a burst of 9,000 writes by 3 users it lost nothing (0 audit
+ *   records lost with the backlog raised to 8192).
  */
 export class LogTail {
   private fd: number | undefined;
