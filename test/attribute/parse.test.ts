@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parsePackageLine, parseMarker } from '../../src/attribute/apt.js';
-import { Assembler, type AuditEvent } from '../../src/attribute/events.js';
+import { Assembler, proctitleArgv, type AuditEvent } from '../../src/attribute/events.js';
 import { LogTail } from '../../src/attribute/log-tail.js';
 import { parseRecord } from '../../src/attribute/records.js';
 import { argvLine, redactArgv } from '../../src/attribute/redact.js';
@@ -135,4 +135,19 @@ test('log tail: every line once and in order across a rotation (drains the old f
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('split: a path two people changed in one window goes to one group naming both', () => {
+  const bob = events().find((e) => e.serial === 11)!;
+  const other: AuditEvent = { ...structuredClone(bob), id: 'x:1', serial: 9999, auid: 0, uid: 0, euid: 0, pid: 4242 };
+  const s = split('/tmp/atest', ['a b'], [bob, other]);
+  assert.equal(s.groups.length, 1);
+  assert.deepEqual(s.groups[0]!.actors.map((a) => [a.auid, a.uid]).sort(), [[0, 0], [1001, 1001]]);
+  assert.deepEqual(s.groups[0]!.paths, ['a b']);
+});
+
+test('events: PROCTITLE holds 128 bytes of the command line and says when it was cut', () => {
+  const long = ['sh', '-c', 'x'.repeat(200)].join('\0').slice(0, 128);
+  assert.deepEqual(proctitleArgv(long), { argv: ['sh', '-c', 'x'.repeat(128 - 6)], truncated: true });
+  assert.deepEqual(proctitleArgv('vi\0/etc/hosts'), { argv: ['vi', '/etc/hosts'], truncated: false });
 });
