@@ -82,8 +82,10 @@ export class AuditFeed {
     if (await ctl.enable()) say('kernel audit was off: enabled it (auditctl -e 1)');
     const s = await ctl.status();
     if (!s.pid) return { unavailable: 'auditd is not running: no process receives audit records (start it: service auditd start)' };
-    const was = await ctl.ensureBacklog(opts.backlogLimit ?? 8192);
-    if (was !== undefined) say(`raised the kernel audit backlog from ${was} to ${opts.backlogLimit ?? 8192} records, so that bursts of writes are not lost`);
+    // attribute.backlogLimit 0: the host's audit setup is left as it is.
+    const want = opts.backlogLimit ?? 8192;
+    const was = want > 0 ? await ctl.ensureBacklog(want) : undefined;
+    if (was !== undefined) say(`raised the kernel audit backlog from ${was} to ${want} records, so that bursts of writes are not lost`);
     mkdirSync(opts.home, { recursive: true, mode: 0o700 });
     if (!existsSync(feed.syncFile)) writeFileSync(feed.syncFile, '', { mode: 0o600 });
     feed.tail.start(false);

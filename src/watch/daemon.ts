@@ -433,21 +433,23 @@ export class Daemon {
 
   private async startAudit(watched: Watched[]): Promise<void> {
     if (this.opts.audit || this.opts.auditMissing) return;
-    const off = await Promise.all(watched.map(async (w) => {
+    const configs = await Promise.all(watched.map(async (w) => {
       const repo = await Repo.open(w.repo);
       try {
-        return (await readConfig(repo))['attribute.audit'] === 'off';
+        return await readConfig(repo);
       } finally {
         repo.close();
       }
     }));
+    const off = configs.map((c) => c['attribute.audit'] === 'off');
+    const backlogLimit = Math.max(0, ...configs.map((c) => asNumber(c['attribute.backlogLimit'], 8192)));
     if (off.length && off.every(Boolean)) {
       this.opts.auditMissing = 'attribute.audit is off';
       return;
     }
     const log = (msg: string) => this.opts.log.write('notice', 'audit', msg);
     try {
-      const feed = await AuditFeed.start({ home: trailHome(), notice: log });
+      const feed = await AuditFeed.start({ home: trailHome(), notice: log, backlogLimit });
       if (feed instanceof AuditFeed) {
         this.opts.audit = feed;
         log('attribution: Linux audit (records read from the auditd log)');
