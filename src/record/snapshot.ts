@@ -10,7 +10,7 @@ import { makeRules, type ScanRule } from './rules.js';
 import { readSideFile } from './sidefile.js';
 import { scan, type ScanResult } from './scan.js';
 import { secretKey } from './secrets.js';
-import { loadCache, saveCache } from './statcache.js';
+import { loadCache, saveCache, type Cached } from './statcache.js';
 import { writeSnapshotTree, type State } from './state.js';
 
 export interface RecordOptions {
@@ -42,7 +42,7 @@ async function scanAgainstHead(repo: Repo, config: Config, opts: { full?: boolea
   const head = await repo.readRef(Refs.observed);
   const cached = await loadCache(repo, head);
   const rules = makeRules(asList(config.ignore), asList(config.secrets), await readScanRules(repo), asList(config['logs.paths']));
-  const writer = opts.hashOnly ? new HashOnlyWriter() : opts.writer ?? chooseWriter(repo.gitDir, cached.warm ? 0 : Infinity);
+  const writer: ObjectWriter = opts.hashOnly ? new HashOnlyWriter() : opts.writer ?? chooseWriter(repo.gitDir, cached.warm ? 0 : Infinity);
   // A cold cache means every file is read again: that is a batch, and a pack wins.
   const result = await scan({
     root: repo.info.dir,
@@ -54,6 +54,9 @@ async function scanAgainstHead(repo: Repo, config: Config, opts: { full?: boolea
     maxFileSize: asNumber(config['snapshot.maxFileSize'], 128 << 20),
     roots: opts.roots,
     onProgress: opts.onProgress,
+  }).catch(async (err: unknown) => {
+    await writer.abort?.();
+    throw err;
   });
   return { head, cached, result, writer };
 }
@@ -72,11 +75,21 @@ export async function drift(repo: Repo, opts: { full?: boolean; onProgress?: (d:
 export async function record(repo: Repo, opts: RecordOptions): Promise<RecordResult> {
   const config = await readConfig(repo);
   const { head, cached, result, writer } = await scanAgainstHead(repo, config, opts);
+  try {
+    return await commitScan(repo, opts, head, cached, result, writer);
+  } catch (err) {
+    // A temporary pack left behind would wait two weeks for `git prune`.
+    await writer.abort?.();
+    throw err;
+  }
+}
+
+async function commitScan(repo: Repo, opts: RecordOptions, head: string | undefined, cached: Cached, result: ScanResult, writer: ObjectWriter): Promise<RecordResult> {
   const changes = diffStates(cached.state, result.state);
-  const { root, trees } = await writeSnapshotTree(result.state, writer, cached.trees);
+  const { root, trees, folders } = await writeSnapshotTree(result.state, writer, cached.trees, cached.folders);
   if (head && !changes.length && !opts.allowEmpty) {
     await writer.finish();
-    await saveCache(repo, head, result.state, trees);
+    await saveCache(repo, head, result.state, trees, folders);
     return { parent: head, changes, scan: result, state: result.state };
   }
   const secretsCommit = await recordSecrets(repo, writer, result.state, opts.actor);
@@ -98,7 +111,7 @@ export async function record(repo: Repo, opts: RecordOptions): Promise<RecordRes
   await repo.updateRef(Refs.observed, commit, head, `trail: ${opts.action}`);
   // The commit is recorded: the cache is derived data (rebuilt from the commit when it is
   // stale), so failing to save it (disk full) must not turn a recorded snapshot into an error.
-  await saveCache(repo, commit, result.state, trees).catch(() => {});
+  await saveCache(repo, commit, result.state, trees, folders).catch(() => {});
   return { commit, parent: head, changes, scan: result, state: result.state };
 }
 

@@ -5,7 +5,7 @@ import { readState } from './readstate.js';
 import { writeFileAtomic, type Repo } from './repo.js';
 import { metaLine, parseMetaLine, type Meta } from './meta.js';
 import { escapeName, unescapeName } from '../util/bytes.js';
-import type { Entry, State, StatKey } from './state.js';
+import type { Entry, FolderMemo, State, StatKey } from './state.js';
 
 /**
  * The last recorded state with the stat data of each path, so that the next scan reads only
@@ -33,6 +33,8 @@ export interface Cached {
   trees: Set<string>;
   /** False when rebuilt from the commit: every file will be read again. */
   warm: boolean;
+  /** In memory only (keepCacheInMemory): per-folder tree results of that snapshot. */
+  folders?: FolderMemo;
 }
 
 // A file whose mtime is this close to the moment the cache is written could change again
@@ -85,12 +87,12 @@ export async function loadCache(repo: Repo, head: string | undefined): Promise<C
   return { state: await readState(repo, head), trees: new Set(), warm: false };
 }
 
-export async function saveCache(repo: Repo, commit: string, state: State, trees: Set<string>): Promise<void> {
+export async function saveCache(repo: Repo, commit: string, state: State, trees: Set<string>, folders?: FolderMemo): Promise<void> {
   const now = Date.now();
   if (inMemory) {
     const kept: State = new Map();
     for (const [p, e] of state) kept.set(p, racy(e, now) ? withoutStat(e) : e);
-    memos.set(repo.gitDir, { commit, cached: { state: kept, trees, warm: true }, dirty: true });
+    memos.set(repo.gitDir, { commit, cached: { state: kept, trees, warm: true, folders }, dirty: true });
     return;
   }
   await writeCacheFile(repo, commit, state, trees, now);

