@@ -24,6 +24,8 @@ export interface ObjectWriter {
   write(type: ObjectType, content: Buffer): Promise<string>;
   /** Make everything written durable and visible to git. Call before any ref points at it. */
   finish(): Promise<void>;
+  /** Give up after a failure: nothing written so far becomes visible (packs only). */
+  abort?(): Promise<void>;
 }
 
 /** Hashes without storing: what `status` uses to compare content. */
