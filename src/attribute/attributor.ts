@@ -211,6 +211,8 @@ export async function recordAttributed(
   roots: string[],
   subject: (changes: Change[]) => string,
   final = false,
+  /** Called after each commit (the daemon runs the policy there), with the lock still held. */
+  onRecorded: (res: RecordResult, actor: Actor, trailers: Record<string, string | undefined>) => Promise<void> = async () => {},
 ): Promise<AttributedResult> {
   const plan = await attributor.plan(repo, roots);
   const out: AttributedResult = { commits: [], changes: [], again: [], deferred: plan.deferred.length > 0 };
@@ -224,6 +226,7 @@ export async function recordAttributed(
       trailers: c.trailers,
     });
     await attributor.committed(repo, c, res.commit);
+    await onRecorded(res, c.actor, c.trailers ?? {});
     if (res.commit) out.commits.push(res.commit);
     out.changes.push(...res.changes);
     out.last = res;
@@ -240,6 +243,7 @@ export async function recordAttributed(
     body: ['These changes were made while trail was stopping; no audit record was matched to them.'],
     trailers: { 'Trail-Actor': 'unknown (changed while trail watch was stopping)', 'Trail-Attribution': 'linux audit' },
   });
+  await onRecorded(rest, UNKNOWN_ACTOR, {});
   if (rest.commit) out.commits.push(rest.commit);
   out.changes.push(...rest.changes);
   out.last = rest;

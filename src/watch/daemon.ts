@@ -19,6 +19,7 @@ import { Attributor, recordAttributed } from '../attribute/attributor.js';
 import { startAccess, type AccessRecorder } from '../attribute/access.js';
 import { trailHome } from '../record/registry.js';
 import { checkpointLogs, type LiveHashes } from '../record/logs/index.js';
+import { respond } from '../act/respond.js';
 
 /** Runs `fn` as the repository's one writer (the CLI passes asWriter: lock, then finish an
  * interrupted revert). Taken per commit and never while idle, so that `trail snapshot` and
@@ -89,6 +90,21 @@ class RepoWatcher {
 
   private get name(): string {
     return this.watched.name;
+  }
+
+  /** The policy acts on each commit the watcher makes (protect, alert, hooks), inside the same
+   * lock. A failure there is logged; the commit it followed is never lost. */
+  private async applyPolicy(res: RecordResult, actor: Actor, trailers: Record<string, string | undefined>): Promise<void> {
+    try {
+      const r = await respond(this.repo, res, { name: actor.name, package: !!trailers['Trail-Packages'] }, 'watch');
+      if (!r) return;
+      if (r.restored.length) this.log('warning', 'protect', `restored ${r.restored.map(display).join(', ')} to approved`, { commit: r.restoreCommit });
+      if (r.gaveUp.length) this.log('warning', 'protect-gave-up', `gave up restoring ${r.gaveUp.map(display).join(', ')}: something keeps rewriting it`);
+      for (const a of r.alerts) this.log('warning', 'alert', a.summary);
+      for (const h of r.hooks) if (!h.ok) this.log('error', 'hook-failed', `hook ${h.hook} failed: ${h.problem}`);
+    } catch (err) {
+      this.log('error', 'policy-failed', `the policy could not act on ${res.commit?.slice(0, 12)}: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   private log(level: Parameters<Log['write']>[0], event: string, msg: string, fields: Record<string, unknown> = {}): void {
@@ -248,8 +264,12 @@ class RepoWatcher {
     try {
       const attributor = this.attributor;
       res = await this.d.withLock(this.repo, 'watch', async () => {
-        if (!attributor) return record(this.repo, { subject: subjectOf, actor: UNKNOWN, action: 'watch', roots, trailers: this.unknownTrailer() });
-        const r = await recordAttributed(this.repo, attributor, roots, subjectOf, final);
+        if (!attributor) {
+          const plain = await record(this.repo, { subject: subjectOf, actor: UNKNOWN, action: 'watch', roots, trailers: this.unknownTrailer() });
+          await this.applyPolicy(plain, UNKNOWN, {});
+          return plain;
+        }
+        const r = await recordAttributed(this.repo, attributor, roots, subjectOf, final, (res, actor, trailers) => this.applyPolicy(res, actor, trailers));
         again = r.again;
         deferred = r.deferred;
         return r.last ? { ...r.last, commit: r.commits.at(-1), changes: r.changes } : { changes: [], scan: undefined as never, state: new Map() };
