@@ -59,7 +59,10 @@ export function escapeName(bytes: string): string {
     } else if (len > 1) {
       const ch = buf.subarray(i, i + len).toString('utf8');
       const cp = ch.codePointAt(0)!;
-      out += cp >= 0x80 && cp < 0xa0 ? [...buf.subarray(i, i + len)].map(pct).join('') : ch;
+      // C1 controls are escaped; so is U+E000–U+E0FF, which unescapeName uses internally to
+      // stand for raw bytes (a real one would otherwise come back as a byte).
+      const escape = (cp >= 0x80 && cp < 0xa0) || (cp >= 0xe000 && cp <= 0xe0ff);
+      out += escape ? [...buf.subarray(i, i + len)].map(pct).join('') : ch;
       i += len;
     } else {
       out += pct(b);

@@ -14,6 +14,8 @@ test('escaped names hold no control characters, no raw invalid bytes', () => {
   assert.equal(escapeName(toBytes('café')), 'café');
   assert.equal(escapeName('a\nb%'), 'a%0Ab%25');
   assert.equal(escapeName('caf\xe9'), 'caf%E9');
+  // U+E000 as real UTF-8 must not be mistaken for the escape's internal placeholder.
+  assert.equal(unescapeName(escapeName('\xee\x80\x80')), '\xee\x80\x80');
 });
 
 test('display never lets terminal control bytes through', () => {
