@@ -58,6 +58,8 @@ const EXAMPLES: Record<string, string> = {
   'policy explain': 'trail policy explain ssh/sshd_config --actor alice --change mode',
   hooks: 'sudo trail hooks install\n  sudo trail hooks uninstall',
   'hooks uninstall': 'sudo trail hooks uninstall',
+  remote: 'sudo trail remote set github acme/fleet-etc\n  trail remote show',
+  review: 'sudo trail review open\n  sudo trail review sync\n  trail review status',
   'service uninstall': 'sudo trail service uninstall\n  trail service uninstall --unit-dir ~/.config/systemd/user',
 };
 

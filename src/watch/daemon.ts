@@ -20,6 +20,7 @@ import { startAccess, type AccessRecorder } from '../attribute/access.js';
 import { trailHome } from '../record/registry.js';
 import { checkpointLogs, type LiveHashes } from '../record/logs/index.js';
 import { respond } from '../act/respond.js';
+import { anchorOptionsFromConfig, stampBatch, upgrade } from '../anchor/index.js';
 
 /** Runs `fn` as the repository's one writer (the CLI passes asWriter: lock, then finish an
  * interrupted revert). Taken per commit and never while idle, so that `trail snapshot` and
@@ -83,6 +84,9 @@ class RepoWatcher {
   private attributor: Attributor | undefined;
   private accessRecorder: AccessRecorder | undefined;
   private logsTimer: NodeJS.Timeout | undefined;
+  private anchorTimer: NodeJS.Timeout | undefined;
+  private lastUpgrade = 0;
+  private lastHeartbeat = 0;
   /** Running hashes of the tracked logs: each checkpoint then reads only what was appended. */
   private readonly logHashes: LiveHashes = new Map();
 
@@ -134,12 +138,13 @@ class RepoWatcher {
     this.started = true;
     this.scheduleReconcile();
     this.scheduleLogCheckpoint();
+    this.scheduleAnchoring();
   }
 
   async stop(reason: string): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const t of [this.retryTimer, this.reconcileTimer, this.idleTimer, this.logsTimer]) clearTimeout(t);
+    for (const t of [this.retryTimer, this.reconcileTimer, this.idleTimer, this.logsTimer, this.anchorTimer]) clearTimeout(t);
     await this.source?.close();
     this.source = undefined;
     const pending = mergeBatch(mergeBatch(this.debouncer.take(), this.queued), this.failed);
@@ -305,7 +310,8 @@ class RepoWatcher {
     this.failures = 0;
     if (res.commit) {
       const now = Date.now();
-      this.log('info', 'commit', `${res.commit.slice(0, 12)} ${subjectOf(res.changes)}`, {
+      // notice: every commit id also reaches syslog, a witness outside the repository
+      this.log('notice', 'commit', `${res.commit} ${subjectOf(res.changes)}`, {
         commit: res.commit,
         changes: res.changes.length,
         roots: roots.length,
@@ -397,6 +403,41 @@ class RepoWatcher {
       this.requestReconcile(this.degraded ? 'no event source' : 'periodic');
       this.scheduleReconcile();
     }, this.reconcileSeconds() * 1000);
+  }
+
+  /**
+   * Anchoring runs beside recording, never in its way: new commits are stamped when their
+   * batch window closes (stampBatch knows when, and backs off from failing calendars), pending
+   * proofs are upgraded hourly, and an hourly heartbeat naming the trail's heads goes to
+   * syslog — a witness outside the repository, so that a root who resets a ref and deletes
+   * the newer proofs leaves a contradiction in the logs.
+   */
+  private scheduleAnchoring(): void {
+    clearTimeout(this.anchorTimer);
+    if (this.stopped) return;
+    this.anchorTimer = setTimeout(() => {
+      void (async () => {
+        const opts = anchorOptionsFromConfig(this.config);
+        try {
+          const r = await stampBatch(this.repo.gitDir, opts);
+          if (r.outcome === 'stamped') this.log('info', 'stamped', `${r.stamped.length} commit(s) stamped with OpenTimestamps`, { commits: r.stamped.length });
+          else if (r.outcome === 'too-few-calendars') this.log('warning', 'stamp-deferred', `anchoring: too few calendars answered; ${r.queued} commit(s) stay queued`);
+          if (Date.now() - this.lastUpgrade > 3600_000) {
+            this.lastUpgrade = Date.now();
+            await upgrade(this.repo.gitDir, opts);
+          }
+        } catch (err) {
+          this.log('warning', 'anchor-failed', `anchoring: ${(err as Error).message}`);
+        }
+        if (Date.now() - this.lastHeartbeat > 3600_000) {
+          this.lastHeartbeat = Date.now();
+          const [observed, approved] = await Promise.all([this.repo.readRef(Refs.observed), this.repo.readRef(Refs.approved)]).catch(() => [undefined, undefined]);
+          this.log('notice', 'heartbeat', `heartbeat ${this.watched.name}: observed ${observed ?? '-'} approved ${approved ?? '-'}`, { observed, approved });
+        }
+        this.scheduleAnchoring();
+      })();
+    }, Math.min(asNumber(this.config['anchor.batchSeconds'], 300), 60) * 1000);
+    this.anchorTimer.unref?.();
   }
 
   /** Tracked logs (src/record/logs) are checked and their state committed to refs/trail/logs

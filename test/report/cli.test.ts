@@ -82,7 +82,7 @@ test('completion: bash completes commands, subcommands, options and choices; zsh
   assert.equal(bash.status, 0, bash.stderr);
   assert.equal(spawnSync('bash', ['-n'], { input: bash.stdout }).status, 0, 'the bash script parses');
   const s = bash.stdout;
-  assert.deepEqual(bashComplete(s, ['trail', 're']), ['report', 'revert']);
+  assert.deepEqual(bashComplete(s, ['trail', 're']), ['remote', 'report', 'revert', 'review']);
   assert.deepEqual(bashComplete(s, ['trail', 'config', 's']), ['set']);
   assert.deepEqual(bashComplete(s, ['trail', 'report', '--format', '']), ['html', 'md']);
   assert.deepEqual(bashComplete(s, ['trail', '--name', 'x', 'report', '--f']), ['--format']);
