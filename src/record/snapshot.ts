@@ -92,7 +92,7 @@ async function commitScan(repo: Repo, opts: RecordOptions, head: string | undefi
     await saveCache(repo, head, result.state, trees, folders);
     return { parent: head, changes, scan: result, state: result.state };
   }
-  const secretsCommit = await recordSecrets(repo, writer, result.state, opts.actor);
+  const secretsCommit = await recordSecrets(repo, writer, result.state, cached.state, opts.actor);
   const shown = changes.slice(0, 200).map(changeLine);
   if (changes.length > shown.length) shown.push(`… and ${changes.length - shown.length} more`);
   const commit = await writeCommit(writer, {
@@ -117,10 +117,14 @@ async function commitScan(repo: Repo, opts: RecordOptions, head: string | undefi
 
 /** Adds the real bytes of new secret versions to the local-only secrets ref, keyed by
  * digest (fanned out by its first two hex digits). Returns the commit to point it at. */
-async function recordSecrets(repo: Repo, writer: ObjectWriter, state: State, actor: Actor): Promise<{ commit: string; parent?: string } | undefined> {
+async function recordSecrets(repo: Repo, writer: ObjectWriter, state: State, previous: State, actor: Actor): Promise<{ commit: string; parent?: string } | undefined> {
+  // Only entries the scan made anew can hold a new secret version; the rest are the recorded
+  // entries themselves (and looking at their metadata would parse every cached line).
+  const fresh = [...state].filter(([p, e]) => e.secretOid && previous.get(p) !== e);
+  if (!fresh.length) return undefined;
   const known = await readSecretIndex(repo);
   let added = 0;
-  for (const e of state.values()) {
+  for (const [, e] of fresh) {
     if (e.meta.secret && e.secretOid && known.get(e.meta.secret) !== e.secretOid) {
       known.set(e.meta.secret, e.secretOid);
       added++;
