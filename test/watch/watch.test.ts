@@ -176,7 +176,9 @@ describe('trail watch', () => {
   });
 
   it('lets trail snapshot run while the daemon watches', async () => {
-    const f = await fixture({ 'a': '1\n' });
+    // A quiet window longer than the loop: the snapshots get their commits in first (else the
+    // daemon may record everything and leave them nothing to do), and the daemon follows.
+    const f = await fixture({ 'a': '1\n' }, { 'watch.quietMs': '3000', 'watch.maxDelayMs': '10000' });
     const d = new Daemon(f);
     await d.started();
     const snaps: Promise<unknown>[] = [];
