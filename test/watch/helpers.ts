@@ -2,6 +2,7 @@
 // with git itself, not through trail's code. Waits poll for the expected state with generous
 // limits: the machine is shared, so nothing here asserts how fast anything is.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { after } from 'node:test';
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -145,6 +146,11 @@ export interface LogLine {
 }
 
 /** A running `trail watch --json`, its NDJSON log collected line by line. */
+/** Every daemon a test started: a failed assertion must not leave one running (it would keep
+ * the test file, and the whole suite, from ever finishing). */
+const live = new Set<ChildProcess>();
+after(() => { for (const c of live) c.kill('SIGKILL'); });
+
 export class Daemon {
   readonly lines: LogLine[] = [];
   stderr = '';
@@ -166,7 +172,8 @@ export class Daemon {
       }
     });
     this.child.stderr!.on('data', (d: Buffer) => { this.stderr += d.toString(); });
-    this.exited = new Promise((r) => this.child.on('exit', (code, signal) => r({ code, signal })));
+    live.add(this.child);
+    this.exited = new Promise((r) => this.child.on('exit', (code, signal) => { live.delete(this.child); r({ code, signal }); }));
   }
 
   get pid(): number {
