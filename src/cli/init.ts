@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
-import { display } from '../util/bytes.js';
+import { existsSync } from 'node:fs';
+import { display, toBytes } from '../util/bytes.js';
+import { verifyPackages } from '../attribute/pkg-verify.js';
 import { init } from '../record/init.js';
 import { invokingActor } from '../record/commit.js';
 import { globals } from './session.js';
@@ -33,7 +35,17 @@ export function registerInit(program: Command): void {
         for (const k of s.skipped.slice(0, 20)) out.line(`    ${display(k.path)}: ${k.reason}`);
         if (s.skipped.length > 20) out.line(`    … and ${s.skipped.length - 20} more (see --json)`);
       }
+      // Provenance of the baseline: the first snapshot should not bless what someone already
+      // changed. Where dpkg knows the files, say which differ from what their package shipped.
+      const systemDir = /^\/(etc|usr|boot|opt|lib|lib64|bin|sbin|var)(\/|$)/.test(watched.dir) || watched.dir === '/';
+      const pkg = systemDir && existsSync('/var/lib/dpkg/status') ? await verifyPackages(toBytes(watched.dir)).catch(() => undefined) : undefined;
+      if (pkg?.findings.length) {
+        out.line(out.color.yellow(`  ${plural(pkg.findings.length, 'package file')} ${pkg.findings.length === 1 ? 'differs' : 'differ'} from what their Debian package shipped (accepted into the baseline as they are):`));
+        for (const f of pkg.findings.slice(0, 10)) out.line(`    ${display(f.path)}: ${f.state} ${f.kind} of ${f.package}`);
+        if (pkg.findings.length > 10) out.line(`    … and ${pkg.findings.length - 10} more: trail pkg verify ${watched.dir}`);
+      }
       out.result({
+        packages: pkg ? { checked: pkg.checked, findings: pkg.findings.map((f) => ({ ...f, path: display(f.path) })) } : null,
         name: watched.name,
         dir: watched.dir,
         repo: watched.repo,
