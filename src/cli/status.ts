@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { drift } from '../record/snapshot.js';
 import { interruptedRevert } from '../act/revert.js';
+import { readLog } from './log.js';
+import { Refs, type Repo } from '../record/repo.js';
 import { unanchoredCommits } from '../anchor/index.js';
 import { display } from '../util/bytes.js';
 import { Exit } from '../util/errors.js';
@@ -27,6 +29,8 @@ export function registerStatus(program: Command): void {
       }
       for (const k of res.scan.skipped) out.warn(`skipped ${display(k.path)}: ${k.reason}`);
       if (await interruptedRevert(repo)) out.warn('a revert was interrupted; the next command that writes (trail snapshot) finishes it');
+      const attribution = await attributionState(repo);
+      if (attribution.degraded) out.warn(`attribution is degraded: the watcher's last commit names nobody (${attribution.reason}); see trail doctor`);
       const anchoring = await unanchoredCommits(repo.gitDir);
       if (anchoring.count) {
         const since = new Date(anchoring.oldest! * 1000);
@@ -43,8 +47,19 @@ export function registerStatus(program: Command): void {
         files: res.scan.files,
         read: res.scan.read,
         seconds: (Date.now() - started) / 1000,
+        attribution,
         anchoring: { unanchored: anchoring.count, oldest: anchoring.oldest ? new Date(anchoring.oldest * 1000).toISOString() : null },
       });
       if (res.changes.length) process.exitCode = Exit.drift;
     });
+}
+
+/** Whether the watcher's most recent commit could name its author: read from the trail
+ * itself (`Trail-Attribution`, `Trail-Actor` trailers), so it needs no state of its own. */
+async function attributionState(repo: Repo): Promise<{ degraded: boolean; reason?: string; commit?: string }> {
+  const recent = await readLog(repo, Refs.observed, { max: 50 });
+  const last = recent.find((e) => e.trailers['Trail-Action'] === 'watch');
+  if (!last) return { degraded: false };
+  const degraded = last.trailers['Trail-Attribution'] === 'degraded' || (last.author === 'unknown' && !!last.trailers['Trail-Actor']);
+  return degraded ? { degraded, reason: last.trailers['Trail-Actor'] ?? 'unknown actor', commit: last.commit } : { degraded: false, commit: last.commit };
 }
