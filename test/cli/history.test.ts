@@ -109,3 +109,21 @@ test('an interrupted revert is finished by the next command, which says so', asy
   const last = git(repo, ['log', '-1', '--format=%an|%s', 'refs/heads/observed']).stdout.toString();
   assert.match(last, /^alice\|finish interrupted revert of everything/);
 });
+
+test('status says when the watcher could not name who changed things', async (t) => {
+  const { home, dir, repo } = await setup(t);
+  const { Repo } = await import('../../src/record/repo.js');
+  const { record } = await import('../../src/record/snapshot.js');
+  const before = await trail(home, ['status', '--json']);
+  assert.equal(before.json.attribution.degraded, false);
+  // What trail watch writes when audit is not available.
+  writeFileSync(join(dir, 'hosts'), 'changed while audit was down\n');
+  const r = await Repo.open(repo);
+  await r.lock.acquire(5000);
+  await record(r, { subject: 'M hosts', actor: { name: 'unknown' }, action: 'watch', trailers: { 'Trail-Actor': 'unknown (auditd is not running)', 'Trail-Attribution': 'degraded' } });
+  await r.lock.release();
+  r.close();
+  const after = await trail(home, ['status', '--json']);
+  assert.equal(after.json.attribution.degraded, true);
+  assert.match(after.stderr, /attribution is degraded: .*auditd is not running/);
+});
