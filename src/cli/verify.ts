@@ -5,6 +5,7 @@ import { makeOut, plural } from './output.js';
 import { globals, openTrail } from './session.js';
 import { drift } from '../record/snapshot.js';
 import { changesJson } from './changes.js';
+import { checkAgainstRemote } from '../act/review/witness.js';
 
 export function registerVerify(program: Command): void {
   program
@@ -12,12 +13,13 @@ export function registerVerify(program: Command): void {
     .argument('[rev]', 'verify this commit and its history (default: every trail ref)')
     .option('--offline', 'do not ask the explorer: Bitcoin attestations stay unchecked')
     .option('--no-disk', 'do not compare the watched directory with the last commit')
+    .option('--remote', 'also compare with what was pushed to GitHub: pushed history and proofs must still be here')
     .description('check objects, proofs and Bitcoin attestations of the trail (exit 0 verified, 10 pending, 11 failed)')
     .addHelpText(
       'after',
       '\nBlock merkle roots come from the explorer in anchor.esplora, which this check trusts.\n\nExamples:\n  trail verify\n  trail verify observed~10 --json\n  trail verify --offline',
     )
-    .action(async (rev: string | undefined, opts: { offline?: boolean; disk: boolean }, cmd: Command) => {
+    .action(async (rev: string | undefined, opts: { offline?: boolean; disk: boolean; remote?: boolean }, cmd: Command) => {
       const g = globals(cmd);
       const out = makeOut(g.json);
       const repo = await openTrail(g);
@@ -38,12 +40,19 @@ export function registerVerify(program: Command): void {
         if (d.changes.length) out.line(`${out.color.yellow('warning')} disk: ${plural(d.changes.length, 'change')} in ${repo.info.dir} not recorded yet (see trail status --full)`);
         else out.line(out.color.dim(`disk: ${repo.info.dir} matches the last commit (every byte re-read)`));
       }
+      // Check 6: GitHub as a witness of what this host already published.
+      let remote: Awaited<ReturnType<typeof checkAgainstRemote>> | undefined;
+      if (opts.remote) {
+        remote = await checkAgainstRemote(repo);
+        for (const f of remote.findings) out.line(`${out.color.red('failed')}  ${f.kind}${f.commit ? ' ' + f.commit.slice(0, 12) : ''}: ${f.message}`);
+        if (!remote.findings.length) out.line(out.color.dim(`remote: everything pushed to ${remote.remote} is still here (${remote.compared.proofs} proofs compared)`));
+      }
       const waiting = r.commits.filter((v) => v.status === 'pending');
       if (waiting.length) {
         const oldest = waiting.reduce((m, v) => Math.min(m, v.time), Infinity);
         out.line(`${plural(waiting.length, 'commit')} pending, the oldest from ${new Date(oldest * 1000).toISOString()}: ${waiting[0]!.reasons[0] ?? ''}`);
       }
-      out.result({ ...r, disk: disk ?? null });
-      process.exitCode = VERIFY_EXIT[r.status];
+      out.result({ ...r, disk: disk ?? null, remote: remote ?? null });
+      process.exitCode = remote?.findings.length ? VERIFY_EXIT.failed : VERIFY_EXIT[r.status];
     });
 }

@@ -16,7 +16,7 @@ export interface PushResult {
   status: string;
 }
 
-async function remoteGit(repo: Repo, r: ReviewRemote, token: string, args: string[], okCodes = [0]) {
+export async function remoteGit(repo: Repo, r: ReviewRemote, token: string, args: string[], okCodes = [0]) {
   try {
     return await repo.git(args, { env: gitAuthEnv(token), okCodes });
   } catch (err) {
