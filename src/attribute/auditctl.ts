@@ -74,7 +74,13 @@ const EXEC_RULES = ['b64', 'b32'].map((arch) => ['always,exit', '-F', `arch=${ar
 /** Adds a watch unless it is there already (auditctl refuses duplicates: "Rule exists"). */
 export async function addWatch(dir: string, perms: string, key: string): Promise<'added' | 'present'> {
   if ((await listRules()).includes(watchLine(dir, perms, key))) return 'present';
-  await auditctl(['-w', dir, '-p', perms, '-k', key]);
+  try {
+    await auditctl(['-w', dir, '-p', perms, '-k', key]);
+  } catch (err) {
+    // Another trail process may have added it between the look and the add.
+    if ((await listRules()).includes(watchLine(dir, perms, key))) return 'present';
+    throw err;
+  }
   return 'added';
 }
 
