@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
-import { readAccess } from '../attribute/access.js';
 import { display, toBytes } from '../util/bytes.js';
 import { makeOut } from './output.js';
 import { globals, openTrail } from './session.js';
+
+// Loaded only when this command runs: every command starts faster without the others' modules.
+const lazy_access = () => import('../attribute/access.js');
 
 export function registerAccess(program: Command): void {
   program
@@ -17,7 +19,7 @@ export function registerAccess(program: Command): void {
       const repo = await openTrail(g);
       try {
         const want = path === undefined ? undefined : toBytes(path.replace(/^\.?\/+|\/+$/g, ''));
-        let reads = (await readAccess(repo)).filter((r) => want === undefined || r.path === want || r.path.startsWith(want + '/')).reverse();
+        let reads = (await (await lazy_access()).readAccess(repo)).filter((r) => want === undefined || r.path === want || r.path.startsWith(want + '/')).reverse();
         if (opts.maxCount) reads = reads.slice(0, opts.maxCount);
         for (const r of reads) out.line(`${r.time}  ${display(r.path)}  ${r.login ?? 'no login'} (uid ${r.uid}) pid ${r.pid} ${display(r.argv ?? r.exe)}${r.tty !== '(none)' ? ` on ${r.tty}` : ''}`);
         if (!reads.length) out.line(path ? `no recorded read of ${path}` : 'no recorded read (set access.paths, and run trail watch as root with auditd)');

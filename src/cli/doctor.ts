@@ -1,11 +1,13 @@
 import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import * as ctl from '../attribute/auditctl.js';
-import { auditLogPath } from '../attribute/audit-feed.js';
 import { listWatched } from '../record/registry.js';
 import { aptConfFile } from './hooks.js';
 import { makeOut } from './output.js';
 import { globals } from './session.js';
+
+// Loaded only when this command runs: every command starts faster without the others' modules.
+const lazy_audit_feed = () => import('../attribute/audit-feed.js');
 
 export interface DoctorReport {
   root: boolean;
@@ -39,7 +41,7 @@ function readNumber(file: string): number | undefined {
 
 export async function diagnose(): Promise<DoctorReport> {
   const reasons: string[] = [];
-  const logFile = auditLogPath();
+  const logFile = (await lazy_audit_feed()).auditLogPath();
   const av = await ctl.available();
   const audit: DoctorReport['audit'] = { available: av.ok, logFile, logReadable: false, trailRules: [], unwatched: [] };
   if (av.why) {

@@ -1,9 +1,12 @@
 import type { Command } from 'commander';
 import { Refs, type Repo } from '../record/repo.js';
-import { commitsWithChanges, pathChanges, processOf, type PathChange } from '../report/data.js';
+import type { PathChange } from '../report/data.js';
 import { TrailError, Exit } from '../util/errors.js';
 import { readLog, type LogEntry } from './log.js';
 import { globals, openTrail } from './session.js';
+
+// Loaded only when this command runs: every command starts faster without the others' modules.
+const lazy_data = () => import('../report/data.js');
 
 /** One line of `trail events`: its field names are an interface (SIEMs parse them). */
 export interface TrailEvent {
@@ -22,7 +25,8 @@ export interface TrailEvent {
 }
 
 async function eventsOf(repo: Repo, entries: LogEntry[]): Promise<TrailEvent[]> {
-  return (await commitsWithChanges(repo, entries)).map(({ entry, changes }) => ({
+  const data = await lazy_data();
+  return (await data.commitsWithChanges(repo, entries)).map(({ entry, changes }) => ({
     type: 'commit',
     name: repo.info.name,
     dir: repo.info.dir,
@@ -31,9 +35,9 @@ async function eventsOf(repo: Repo, entries: LogEntry[]): Promise<TrailEvent[]> 
     actor: entry.author,
     email: entry.email,
     action: entry.trailers['Trail-Action'] ?? '',
-    process: processOf(entry),
+    process: data.processOf(entry),
     subject: entry.subject,
-    paths: pathChanges(changes),
+    paths: data.pathChanges(changes),
     trailers: entry.trailers,
   }));
 }

@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { display, toBytes } from '../util/bytes.js';
-import { verifyPackages } from '../attribute/pkg-verify.js';
 import { init } from '../record/init.js';
 import { invokingActor } from '../record/commit.js';
 import { globals } from './session.js';
 import { bytesHuman, makeOut, plural } from './output.js';
+
+// Loaded only when this command runs: every command starts faster without the others' modules.
+const lazy_pkg_verify = () => import('../attribute/pkg-verify.js');
 
 export function registerInit(program: Command): void {
   program
@@ -38,7 +40,7 @@ export function registerInit(program: Command): void {
       // Provenance of the baseline: the first snapshot should not bless what someone already
       // changed. Where dpkg knows the files, say which differ from what their package shipped.
       const systemDir = /^\/(etc|usr|boot|opt|lib|lib64|bin|sbin|var)(\/|$)/.test(watched.dir) || watched.dir === '/';
-      const pkg = systemDir && existsSync('/var/lib/dpkg/status') ? await verifyPackages(toBytes(watched.dir)).catch(() => undefined) : undefined;
+      const pkg = systemDir && existsSync('/var/lib/dpkg/status') ? await (await lazy_pkg_verify()).verifyPackages(toBytes(watched.dir)).catch(() => undefined) : undefined;
       if (pkg?.findings.length) {
         out.line(out.color.yellow(`  ${plural(pkg.findings.length, 'package file')} ${pkg.findings.length === 1 ? 'differs' : 'differ'} from what their Debian package shipped (accepted into the baseline as they are):`));
         for (const f of pkg.findings.slice(0, 10)) out.line(`    ${display(f.path)}: ${f.state} ${f.kind} of ${f.package}`);

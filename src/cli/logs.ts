@@ -1,10 +1,13 @@
 import type { Command } from 'commander';
 import { invokingActor } from '../record/commit.js';
-import { checkpointLogs, logsStatus, verifyLogs, type Incident, type VerifyEntry } from '../record/logs/index.js';
+import type { Incident, VerifyEntry } from '../record/logs/index.js';
 import { display } from '../util/bytes.js';
 import { Exit } from '../util/errors.js';
 import { makeOut, type Out } from './output.js';
 import { asWriter, globals, openTrail } from './session.js';
+
+// Loaded only when this command runs: every command starts faster without the others' modules.
+const lazy_logs = () => import('../record/logs/index.js');
 
 function printIncident(out: Out, i: Incident, prefix: string): void {
   out.line(`${prefix}${out.color.red(i.kind)} ${i.summary}`);
@@ -25,7 +28,7 @@ export function registerLogs(program: Command): void {
       const g = globals(cmd);
       const out = makeOut(g.json);
       const repo = await openTrail(g);
-      const entries = await verifyLogs(repo, path);
+      const entries = await (await lazy_logs()).verifyLogs(repo, path);
       let bad = false;
       for (const e of entries) {
         bad ||= printEntry(out, e);
@@ -43,7 +46,7 @@ export function registerLogs(program: Command): void {
       const g = globals(cmd);
       const out = makeOut(g.json);
       const repo = await openTrail(g);
-      const { state, tracked } = await logsStatus(repo);
+      const { state, tracked } = await (await lazy_logs()).logsStatus(repo);
       const rows = tracked.map((p) => {
         const f = state.files[p];
         const c = f?.current;
@@ -78,7 +81,7 @@ export function registerLogs(program: Command): void {
       const g = globals(cmd);
       const out = makeOut(g.json);
       const repo = await openTrail(g);
-      const res = await asWriter(repo, out, 'logs', () => checkpointLogs(repo, { actor: invokingActor(), full: true }));
+      const res = await asWriter(repo, out, 'logs', async () => (await lazy_logs()).checkpointLogs(repo, { actor: invokingActor(), full: true }));
       for (const n of res.notes) out.line(n);
       for (const i of res.incidents) printIncident(out, i, 'alert: ');
       out.line(res.commit ? `checkpoint ${res.commit.slice(0, 12)} (${res.checked.length} log(s))` : `nothing new in ${res.checked.length} log(s)`);

@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
-import { pushTrail } from '../act/review/push.js';
-import { readToken, requireRemote } from '../act/review/remote.js';
 import { Exit } from '../util/errors.js';
 import { makeOut } from './output.js';
 import { globals, openTrail } from './session.js';
+
+// Loaded only when this command runs: every command starts faster without the others' modules.
+const lazy_push = () => import('../act/review/push.js');
+const lazy_remote = () => import('../act/review/remote.js');
 
 export function registerPush(program: Command): void {
   program
@@ -14,11 +16,11 @@ export function registerPush(program: Command): void {
       const g = globals(cmd);
       const out = makeOut(g.json);
       const repo = await openTrail(g);
-      const remote = await requireRemote(repo);
-      const token = await readToken(remote);
+      const remote = await (await lazy_remote()).requireRemote(repo);
+      const token = await (await lazy_remote()).readToken(remote);
       // Reads only: git push takes what the refs point at, and a concurrent commit is simply
       // pushed next time.
-      const results = await pushTrail(repo, remote, token);
+      const results = await (await lazy_push()).pushTrail(repo, remote, token);
       for (const r of results) out.line(`${r.ok ? '' : 'not pushed: '}${r.remote}: ${r.status}`);
       const rejected = results.filter((r) => !r.ok);
       if (rejected.length) out.warn('GitHub holds changes to approved that this host has not applied yet: run trail review sync');

@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { readCredentialFile, branches, readToken, requireRemote } from '../act/review/remote.js';
-import { syncReview } from '../act/review/sync.js';
-import { Deliveries, SyncScheduler, webhookServer } from '../act/review/webhook.js';
 import { Exit, TrailError } from '../util/errors.js';
 import { makeOut } from './output.js';
 import { asWriter, globals, openTrail } from './session.js';
+
+// Loaded only when this command runs: every command starts faster without the others' modules.
+const lazy_remote = () => import('../act/review/remote.js');
+const lazy_sync = () => import('../act/review/sync.js');
+const lazy_webhook = () => import('../act/review/webhook.js');
 
 export function registerServe(program: Command): void {
   program
@@ -18,19 +20,19 @@ export function registerServe(program: Command): void {
       const g = globals(cmd);
       const out = makeOut(g.json);
       const repo = await openTrail(g);
-      const remote = await requireRemote(repo);
+      const remote = await (await lazy_remote()).requireRemote(repo);
       if (!remote.webhookSecretFile) throw new TrailError('no webhook secret: set review.webhookSecretFile', Exit.usage, 'trail config set review.webhookSecretFile /etc/trail/webhook-secret');
-      const secret = Buffer.from(await readCredentialFile(remote.webhookSecretFile, 'webhook secret'));
-      const token = await readToken(remote);
+      const secret = Buffer.from(await (await lazy_remote()).readCredentialFile(remote.webhookSecretFile, 'webhook secret'));
+      const token = await (await lazy_remote()).readToken(remote);
       const m = /^(.*):(\d+)$/.exec(o.listen);
       if (!m) throw new TrailError(`--listen wants ADDR:PORT, not ${o.listen}`, Exit.usage);
       const log = (line: string) => process.stderr.write(`trail serve: ${line}\n`);
-      const scheduler = new SyncScheduler(async (reason) => {
-        const r = await asWriter(repo, out, 'review sync', () => syncReview(repo, remote, token));
+      const scheduler = new (await lazy_webhook()).SyncScheduler(async (reason) => {
+        const r = await asWriter(repo, out, 'review sync', async () => (await lazy_sync()).syncReview(repo, remote, token));
         for (const a of r.actions) log(`${reason}: ${a.kind}: ${a.message}`);
       }, log);
-      const b = branches(remote);
-      const server = webhookServer({ secret, deliveries: new Deliveries(join(repo.stateDir, 'review-deliveries.json')), approvedBranch: b.approved, reviewPrefix: b.reviewPrefix, requestSync: (r) => scheduler.request(r), log });
+      const b = (await lazy_remote()).branches(remote);
+      const server = (await lazy_webhook()).webhookServer({ secret, deliveries: new (await lazy_webhook()).Deliveries(join(repo.stateDir, 'review-deliveries.json')), approvedBranch: b.approved, reviewPrefix: b.reviewPrefix, requestSync: (r) => scheduler.request(r), log });
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(Number(m[2]), m[1]!.replace(/^\[|\]$/g, ''), () => resolve());

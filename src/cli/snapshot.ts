@@ -1,12 +1,15 @@
 import type { Command } from 'commander';
 import { invokingActor } from '../record/commit.js';
 import { record } from '../record/snapshot.js';
-import { respond, type Response } from '../act/respond.js';
+import type { Response } from '../act/respond.js';
 import type { Out } from './output.js';
 import { display } from '../util/bytes.js';
 import { changesJson, printChanges } from './changes.js';
 import { makeOut, plural } from './output.js';
 import { asWriter, globals, openTrail } from './session.js';
+
+// Loaded only when this command runs: every command starts faster without the others' modules.
+const lazy_respond = () => import('../act/respond.js');
 
 export function registerSnapshot(program: Command): void {
   program
@@ -21,7 +24,7 @@ export function registerSnapshot(program: Command): void {
       const actor = invokingActor();
       const { res, response } = await asWriter(repo, out, 'snapshot', async () => {
         const res = await record(repo, { subject: opts.message ?? `snapshot by ${actor.name}`, actor, action: 'snapshot', onProgress: out.progress('scanning') });
-        return { res, response: await respond(repo, res, { name: actor.name }, 'snapshot') };
+        return { res, response: await (await lazy_respond()).respond(repo, res, { name: actor.name }, 'snapshot') };
       });
       if (res.commit) {
         out.line(`recorded ${plural(res.changes.length, 'change')} as ${res.commit.slice(0, 12)}`);

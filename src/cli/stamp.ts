@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { readConfig } from '../record/config.js';
-import { stampBatch, anchorOptionsFromConfig, VERIFY_EXIT } from '../anchor/index.js';
 import { makeOut, plural } from './output.js';
 import { globals, openTrail } from './session.js';
+
+// Loaded only when this command runs: every command starts faster without the others' modules.
+const lazy_anchor = () => import('../anchor/index.js');
 
 export function registerStamp(program: Command): void {
   program
@@ -16,13 +18,13 @@ export function registerStamp(program: Command): void {
       const g = globals(cmd);
       const out = makeOut(g.json);
       const repo = await openTrail(g);
-      const opts = anchorOptionsFromConfig(await readConfig(repo));
-      const r = await stampBatch(repo.gitDir, { ...opts, force: true });
+      const opts = (await lazy_anchor()).anchorOptionsFromConfig(await readConfig(repo));
+      const r = await (await lazy_anchor()).stampBatch(repo.gitDir, { ...opts, force: true });
       if (r.outcome === 'nothing-to-stamp') out.line('every commit already has a proof');
       else if (r.outcome === 'stamped') out.line(`${out.color.green('stamped')} ${plural(r.stamped.length, 'commit')} with ${r.calendars.filter((c) => c.ok).map((c) => c.url).join(', ')}`);
       else out.line(`${out.color.yellow('queued')}: ${plural(r.queued, 'commit')} wait for a stamp (${r.calendars.filter((c) => c.ok).length} of ${opts.minCalendars} required calendars answered); retried with backoff`);
       for (const c of r.calendars) if (!c.ok) out.warn(`calendar ${c.url}: ${c.error}`);
       out.result(r);
-      if (r.queued > 0) process.exitCode = VERIFY_EXIT.pending;
+      if (r.queued > 0) process.exitCode = (await lazy_anchor()).VERIFY_EXIT.pending;
     });
 }

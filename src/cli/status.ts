@@ -3,12 +3,14 @@ import { drift } from '../record/snapshot.js';
 import { interruptedRevert } from '../act/revert.js';
 import { readLog } from './log.js';
 import { Refs, type Repo } from '../record/repo.js';
-import { unanchoredCommits } from '../anchor/index.js';
 import { display } from '../util/bytes.js';
 import { Exit } from '../util/errors.js';
 import { changesJson, printChanges } from './changes.js';
 import { makeOut, plural, relativeTime } from './output.js';
 import { globals, openTrail } from './session.js';
+
+// Loaded only when this command runs: every command starts faster without the others' modules.
+const lazy_anchor = () => import('../anchor/index.js');
 
 export function registerStatus(program: Command): void {
   program
@@ -31,7 +33,7 @@ export function registerStatus(program: Command): void {
       if (await interruptedRevert(repo)) out.warn('a revert was interrupted; the next command that writes (trail snapshot) finishes it');
       const attribution = await attributionState(repo);
       if (attribution.degraded) out.warn(`attribution is degraded: the watcher's last commit names nobody (${attribution.reason}); see trail doctor`);
-      const anchoring = await unanchoredCommits(repo.gitDir);
+      const anchoring = await (await lazy_anchor()).unanchoredCommits(repo.gitDir);
       if (anchoring.count) {
         const since = new Date(anchoring.oldest! * 1000);
         out.line(out.color.dim(`${plural(anchoring.count, 'commit')} not anchored yet (oldest ${relativeTime(since)}); trail stamp anchors them`));

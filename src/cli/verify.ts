@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
 import { readConfig } from '../record/config.js';
-import { verify, anchorOptionsFromConfig, VERIFY_EXIT } from '../anchor/index.js';
 import { makeOut, plural } from './output.js';
 import { globals, openTrail } from './session.js';
 import { drift } from '../record/snapshot.js';
 import { changesJson } from './changes.js';
-import { checkAgainstRemote } from '../act/review/witness.js';
+
+// Loaded only when this command runs: every command starts faster without the others' modules.
+const lazy_anchor = () => import('../anchor/index.js');
+const lazy_witness = () => import('../act/review/witness.js');
 
 export function registerVerify(program: Command): void {
   program
@@ -23,8 +25,8 @@ export function registerVerify(program: Command): void {
       const g = globals(cmd);
       const out = makeOut(g.json);
       const repo = await openTrail(g);
-      const a = anchorOptionsFromConfig(await readConfig(repo));
-      const r = await verify(repo.gitDir, rev, { esplora: a.esplora, timeoutMs: a.timeoutMs, offline: !!opts.offline });
+      const a = (await lazy_anchor()).anchorOptionsFromConfig(await readConfig(repo));
+      const r = await (await lazy_anchor()).verify(repo.gitDir, rev, { esplora: a.esplora, timeoutMs: a.timeoutMs, offline: !!opts.offline });
       const c = r.counts;
       const head = r.status === 'verified' ? out.color.green('verified') : r.status === 'pending' ? out.color.yellow('pending') : out.color.red('FAILED');
       out.line(`${head}: ${plural(c.verified + c.pending + c.failed, 'commit')} — ${c.verified} anchored in Bitcoin, ${c.pending} pending, ${c.failed} failed`);
@@ -41,9 +43,9 @@ export function registerVerify(program: Command): void {
         else out.line(out.color.dim(`disk: ${repo.info.dir} matches the last commit (every byte re-read)`));
       }
       // Check 6: GitHub as a witness of what this host already published.
-      let remote: Awaited<ReturnType<typeof checkAgainstRemote>> | undefined;
+      let remote: Awaited<ReturnType<typeof import('../act/review/witness.js').checkAgainstRemote>> | undefined;
       if (opts.remote) {
-        remote = await checkAgainstRemote(repo);
+        remote = await (await lazy_witness()).checkAgainstRemote(repo);
         for (const f of remote.findings) out.line(`${out.color.red('failed')}  ${f.kind}${f.commit ? ' ' + f.commit.slice(0, 12) : ''}: ${f.message}`);
         if (!remote.findings.length) out.line(out.color.dim(`remote: everything pushed to ${remote.remote} is still here (${remote.compared.proofs} proofs compared)`));
       }
@@ -53,6 +55,6 @@ export function registerVerify(program: Command): void {
         out.line(`${plural(waiting.length, 'commit')} pending, the oldest from ${new Date(oldest * 1000).toISOString()}: ${waiting[0]!.reasons[0] ?? ''}`);
       }
       out.result({ ...r, disk: disk ?? null, remote: remote ?? null });
-      process.exitCode = remote?.findings.length ? VERIFY_EXIT.failed : VERIFY_EXIT[r.status];
+      process.exitCode = remote?.findings.length ? (await lazy_anchor()).VERIFY_EXIT.failed : (await lazy_anchor()).VERIFY_EXIT[r.status];
     });
 }

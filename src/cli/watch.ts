@@ -1,8 +1,10 @@
 import { Option, type Command } from 'commander';
-import { Daemon } from '../watch/daemon.js';
-import { Log } from '../watch/log.js';
 import { makeOut } from './output.js';
 import { asWriter, globals } from './session.js';
+
+// Loaded only when this command runs: every command starts faster without the others' modules.
+const lazy_daemon = () => import('../watch/daemon.js');
+const lazy_log = () => import('../watch/log.js');
 
 export function registerWatch(program: Command): void {
   program
@@ -27,8 +29,8 @@ Examples:
     .action(async (names: string[], opts: { source?: 'auto' | 'inotify' | 'chokidar'; verbose?: boolean }, cmd: Command) => {
       const g = globals(cmd);
       const out = makeOut(g.json);
-      const log = new Log(g.json, !!opts.verbose);
-      const daemon = new Daemon({
+      const log = new (await lazy_log()).Log(g.json, !!opts.verbose);
+      const daemon = new (await lazy_daemon()).Daemon({
         names: names.length ? names : g.name ? [g.name] : [],
         source: opts.source,
         log,
