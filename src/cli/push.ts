@@ -1,11 +1,9 @@
 import type { Command } from 'commander';
 import { Exit } from '../util/errors.js';
-import { makeOut } from './output.js';
-import { globals, openTrail } from './session.js';
+import { reviewContext } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_push = () => import('../act/review/push.js');
-const lazy_remote = () => import('../act/review/remote.js');
 
 export function registerPush(program: Command): void {
   program
@@ -13,11 +11,7 @@ export function registerPush(program: Command): void {
     .description('push the trail (observed, approved, proofs) to the review remote now; secrets never leave the host')
     .addHelpText('after', '\nExamples:\n  sudo trail push\n  sudo GITHUB_TOKEN=… trail push --json')
     .action(async (_o: unknown, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
-      const remote = await (await lazy_remote()).requireRemote(repo);
-      const token = await (await lazy_remote()).readToken(remote);
+      const { out, repo, remote, token } = await reviewContext(cmd);
       // Reads only: git push takes what the refs point at, and a concurrent commit is simply
       // pushed next time.
       const results = await (await lazy_push()).pushTrail(repo, remote, token);

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { display } from '../util/bytes.js';
-import { makeOut } from './output.js';
-import { asWriter, globals, openTrail } from './session.js';
+import { asWriter, reviewContext } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_github = () => import('../act/review/github.js');
@@ -17,11 +16,7 @@ export function registerReview(program: Command): void {
     .description('open (or update) the pull request for the current drift')
     .addHelpText('after', '\nExamples:\n  sudo trail review open\n  sudo trail review open --json')
     .action(async (_o: unknown, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
-      const remote = await (await lazy_remote()).requireRemote(repo);
-      const token = await (await lazy_remote()).readToken(remote);
+      const { out, repo, remote, token } = await reviewContext(cmd);
       const r = await asWriter(repo, out, 'review open', async () => (await lazy_open()).openReview(repo, remote, token));
       if (r.note) out.line(r.note);
       else if (r.episode) out.line(`${r.created ? 'opened' : 'updated'} pull request #${r.episode.number}: ${r.episode.url}`);
@@ -32,11 +27,7 @@ export function registerReview(program: Command): void {
     .description('act on decisions made on GitHub: merged → accepted or applied, closed → reverted')
     .addHelpText('after', '\nExamples:\n  sudo trail review sync\n  sudo trail review sync --json      (from a timer, when GitHub cannot reach trail serve)')
     .action(async (_o: unknown, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
-      const remote = await (await lazy_remote()).requireRemote(repo);
-      const token = await (await lazy_remote()).readToken(remote);
+      const { out, repo, remote, token } = await reviewContext(cmd);
       const r = await asWriter(repo, out, 'review sync', async () => (await lazy_sync()).syncReview(repo, remote, token));
       for (const a of r.actions) out.line(`${a.kind}: ${a.message}`);
       if (!r.actions.length) out.line('nothing decided since the last sync');
@@ -47,11 +38,7 @@ export function registerReview(program: Command): void {
     .description('pull requests of this host and their state')
     .addHelpText('after', '\nExamples:\n  trail review status\n  trail review status --json')
     .action(async (_o: unknown, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
-      const remote = await (await lazy_remote()).requireRemote(repo);
-      const token = await (await lazy_remote()).readToken(remote);
+      const { out, repo, remote, token } = await reviewContext(cmd);
       const gh = new (await lazy_github()).GitHub(remote, token);
       const b = (await lazy_remote()).branches(remote);
       const open = await gh.call('list pull requests', (o) => o.rest.pulls.list({ owner: gh.owner, repo: gh.repo, state: 'open', base: b.approved, per_page: 100 }));

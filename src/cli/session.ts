@@ -2,7 +2,7 @@ import { asNumber, readConfig } from '../record/config.js';
 import { pickWatched } from '../record/registry.js';
 import { Repo } from '../record/repo.js';
 import { recoverRevert } from '../act/revert.js';
-import type { Out } from './output.js';
+import { makeOut, type Out } from './output.js';
 
 import type { Command } from 'commander';
 
@@ -37,4 +37,15 @@ export async function asWriter<T>(repo: Repo, out: Out, purpose: string, fn: () 
   } finally {
     await repo.lock.release();
   }
+}
+
+/** What a review command starts from: its output, the trail, the GitHub remote and token. */
+export async function reviewContext(cmd: Command) {
+  const g = globals(cmd);
+  const out = makeOut(g.json);
+  const repo = await openTrail(g);
+  const { requireRemote, readToken } = await import('../act/review/remote.js');
+  const remote = await requireRemote(repo);
+  const token = await readToken(remote);
+  return { out, repo, remote, token };
 }
