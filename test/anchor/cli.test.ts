@@ -3,9 +3,9 @@
 // export the proof, tamper (11).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { trail, tempDir, git } from '../support/cli.js';
+import { trail, git, initTrail } from '../support/cli.js';
 import { ots } from '../../src/anchor/ots-package.js';
 import { OtsCalendarStub } from '../support/ots-calendar.js';
 import { EsploraStub } from '../support/esplora.js';
@@ -23,15 +23,7 @@ after(async () => {
 });
 
 test('trail stamp / verify / upgrade / proof', async (t) => {
-  const tmp = tempDir();
-  t.after(tmp.cleanup);
-  const home = join(tmp.path, 'home');
-  const dir = join(tmp.path, 'etc');
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'hosts'), '127.0.0.1 localhost\n');
-  const init = await trail(home, ['init', dir, '--json']);
-  assert.equal(init.code, 0, init.stderr);
-  const repo = init.json.repo as string;
+  const { tmp, home, dir, repo } = await initTrail(t, { hosts: '127.0.0.1 localhost\n' });
   for (const [k, v] of [['anchor.calendars', cal.url], ['anchor.minCalendars', '1'], ['anchor.esplora', esplora.url], ['anchor.timeoutMs', '2000']]) {
     const r = await trail(home, ['config', 'set', k!, v!]);
     assert.equal(r.code, 0, r.stderr);
@@ -59,7 +51,7 @@ test('trail stamp / verify / upgrade / proof', async (t) => {
   assert.equal(ok.json.status, 'verified');
   assert.equal(ok.json.explorer, esplora.url);
 
-  const file = join(tmp.path, 'observed.ots');
+  const file = join(tmp, 'observed.ots');
   const proof = await trail(home, ['proof', 'refs/heads/observed', '-o', file, '--json']);
   assert.equal(proof.code, 0, proof.stderr);
   const O = ots();

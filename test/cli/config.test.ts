@@ -2,16 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { trail, tempDir, git } from '../support/cli.js';
+import { trail, git, initTrail } from '../support/cli.js';
 
 test('config: defaults listed, set is validated and kept with history, ignore takes effect', async (t) => {
-  const tmp = tempDir();
-  t.after(tmp.cleanup);
-  const home = join(tmp.path, 'home');
-  const dir = join(tmp.path, 'etc');
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'keep.conf'), 'a');
-  const init = await trail(home, ['init', dir, '--json']);
+  const { home, dir, repo } = await initTrail(t, { 'keep.conf': 'a' });
   const list = await trail(home, ['config', 'list', '--json']);
   assert.deepEqual(list.json.settings.ignore, []);
   assert.equal(list.json.settings['snapshot.maxFileSize'], 128 * 1024 * 1024);
@@ -24,7 +18,6 @@ test('config: defaults listed, set is validated and kept with history, ignore ta
   const got = await trail(home, ['config', 'get', 'ignore', '--json']);
   assert.deepEqual(got.json.value, ['*.bak', 'cache/**']);
   // Settings have their own history in the shadow repository.
-  const repo = init.json.repo as string;
   const log = git(repo, ['log', '--format=%s', 'refs/trail/config']).stdout.toString();
   assert.match(log, /config: set ignore/);
   writeFileSync(join(dir, 'x.bak'), 'ignored');

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { trail, tempDir, git } from '../support/cli.js';
+import { trail, tempDir, git, scratchTrail } from '../support/cli.js';
 
 test('init records a first commit on observed and approved, writes nothing into the dir, repo 0700', async (t) => {
   const tmp = tempDir();
@@ -80,12 +80,7 @@ test('several watched dirs: --name chooses, the current dir chooses, forget stop
 });
 
 test('an init killed before its first commit does not block the next init of that dir', async (t) => {
-  const tmp = tempDir();
-  t.after(tmp.cleanup);
-  const home = join(tmp.path, 'home');
-  const dir = join(tmp.path, 'etc');
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'f'), 'x');
+  const { tmp, home, dir } = scratchTrail(t, { f: 'x' });
   // What a kill -9 right after the repository was created leaves: a trail repo, no commit,
   // not in the host's list.
   const first = await trail(home, ['init', dir, '--json']);
@@ -96,11 +91,11 @@ test('an init killed before its first commit does not block the next init of tha
   assert.equal(again.code, 0, again.stderr);
   assert.equal(git(repo, ['rev-list', '--count', 'refs/heads/observed']).stdout.toString().trim(), '1');
   // A foreign non-empty directory is still refused.
-  const other = join(tmp.path, 'other');
+  const other = join(tmp, 'other');
   mkdirSync(other);
-  mkdirSync(join(tmp.path, 'busy.git'));
-  writeFileSync(join(tmp.path, 'busy.git', 'x'), 'y');
-  const refused = await trail(home, ['init', other, '--repo', join(tmp.path, 'busy.git')]);
+  mkdirSync(join(tmp, 'busy.git'));
+  writeFileSync(join(tmp, 'busy.git', 'x'), 'y');
+  const refused = await trail(home, ['init', other, '--repo', join(tmp, 'busy.git')]);
   assert.equal(refused.code, 2);
   assert.match(refused.stderr, /already exists and is not empty/);
 });

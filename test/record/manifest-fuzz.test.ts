@@ -41,19 +41,11 @@ test('garbage manifests fail with an ordinary error, never hang or crash the pro
 });
 
 test('a tree whose manifest names "../x" is refused before anything is restored', async (t) => {
-  const { mkdirSync, writeFileSync, existsSync } = await import('node:fs');
+  const { existsSync } = await import('node:fs');
   const { join } = await import('node:path');
-  const { trail, tempDir, git } = await import('../support/cli.js');
-  const tmp = tempDir();
-  t.after(tmp.cleanup);
-  const home = join(tmp.path, 'home');
-  const dir = join(tmp.path, 'etc');
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'a'), 'a\n');
-  const init = await trail(home, ['init', dir, '--json']);
-  const repo = init.json.repo as string;
+  const { trail, initTrail, git } = await import('../support/cli.js');
+  const { tmp, home, repo, commit: head } = await initTrail(t, { a: 'a\n' });
   // Forge a commit whose top manifest lists "../escaped" with the content of "a".
-  const head = init.json.commit as string;
   const manifest = git(repo, ['cat-file', 'blob', `${head}:.trail/meta/@meta`]).stdout.toString().replace('"name":"a"', '"name":"../escaped"');
   const blob = git(repo, ['hash-object', '-w', '--stdin'], manifest).stdout.toString().trim();
   const metaTree = git(repo, ['mktree'], `100644 blob ${blob}\t@meta\n`).stdout.toString().trim();
@@ -65,5 +57,5 @@ test('a tree whose manifest names "../x" is refused before anything is restored'
   const r = await trail(home, ['revert', evil]);
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /not a plain name/);
-  assert.equal(existsSync(join(tmp.path, 'escaped')), false);
+  assert.equal(existsSync(join(tmp, 'escaped')), false);
 });

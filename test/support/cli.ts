@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,4 +49,26 @@ export function makeTree(dest: string, files: number, seed = 1): void {
 export function git(repo: string, args: string[], input?: string | Buffer): { code: number; stdout: Buffer; stderr: string } {
   const r = spawnSync('git', ['--git-dir', repo, ...args], { input, maxBuffer: 1 << 30, env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' } });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString() };
+}
+
+/** A watched directory for one test: temp dir (removed after the test), its own TRAIL_HOME,
+ * and `files` (relative path → content) written into `dir`. */
+export function scratchTrail(t: { after(fn: () => void): void }, files: Record<string, string> = {}): { tmp: string; home: string; dir: string } {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  const dir = join(tmp.path, 'etc');
+  mkdirSync(dir);
+  for (const [p, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, p)), { recursive: true });
+    writeFileSync(join(dir, p), content);
+  }
+  return { tmp: tmp.path, home: join(tmp.path, 'home'), dir };
+}
+
+/** scratchTrail, then `trail init` (which must succeed). */
+export async function initTrail(t: { after(fn: () => void): void }, files: Record<string, string> = {}): Promise<{ tmp: string; home: string; dir: string; repo: string; commit: string }> {
+  const s = scratchTrail(t, files);
+  const init = await trail(s.home, ['init', s.dir, '--json']);
+  if (init.code !== 0) throw new Error(`trail init failed: ${init.stderr}`);
+  return { ...s, repo: init.json.repo as string, commit: init.json.commit as string };
 }
