@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { logDiskState, readAuditdConf } from './auditd-health.js';
 import * as ctl from './auditctl.js';
 import { Assembler, type AuditEvent } from './events.js';
 import { LogTail } from './log-tail.js';
@@ -28,11 +29,13 @@ export interface WindowView {
 
 /** auditd's log_file setting, else its default. */
 export function auditLogPath(conf = '/etc/audit/auditd.conf'): string {
-  try {
-    const m = /^\s*log_file\s*=\s*(\S+)/m.exec(readFileSync(conf, 'utf8'));
-    if (m) return m[1]!;
-  } catch { /* default */ }
-  return '/var/log/audit/audit.log';
+  return readAuditdConf(conf).logFile;
+}
+
+/** Why records do not reach the log, when auditd's own settings say: its disk is low. */
+function noRecordsWhy(base: string): string {
+  const disk = logDiskState();
+  return disk?.suspended ? `${base}: ${disk.suspended}` : base;
 }
 
 /** The longest an event waits for the change it announces (a process holding a file open
@@ -96,7 +99,7 @@ export class AuditFeed {
     if (!(await feed.barrier())) {
       feed.tail.close();
       await ctl.removeWatch(feed.syncFile, 'wa', ctl.SYNC_KEY);
-      return { unavailable: `no audit record reached ${opts.logFile ?? auditLogPath()} (is write_logs off, or another log_file set?)` };
+      return { unavailable: noRecordsWhy(`no audit record reached ${opts.logFile ?? auditLogPath()} (is write_logs off, or another log_file set?)`) };
     }
     return feed;
   }
@@ -196,7 +199,9 @@ export class AuditFeed {
   async window(name: string, scanStart = Date.now()): Promise<WindowView> {
     // Without auditd no barrier record can come: do not wait for it on every window.
     const up = await ctl.status().then((s) => s.enabled !== 0 && s.pid !== 0, () => false);
-    const arrived = up ? await this.barrier() : false;
+    // Nor from an auditd that has suspended itself for want of disk space.
+    const suspended = up ? logDiskState()?.suspended : undefined;
+    const arrived = up && !suspended ? await this.barrier() : false;
     this.asm.flush();
     let degraded: string | undefined;
     let lost = 0;
@@ -208,7 +213,8 @@ export class AuditFeed {
       if (!s.enabled) degraded = 'kernel audit is disabled (auditctl -e 0)';
       else if (!s.pid) degraded = 'auditd is not running';
       else if (lost) degraded = `${lost} audit record(s) were lost (kernel backlog full or auditd too slow)`;
-      else if (!arrived) degraded = 'audit records stopped arriving in the log';
+      else if (suspended) degraded = `auditd writes no records: ${suspended}`;
+      else if (!arrived) degraded = noRecordsWhy('audit records stopped arriving in the log');
       if (!degraded) {
         const rules = await ctl.listRules();
         const missing = [...this.dirs].filter(([key, dir]) => !rules.includes(ctl.watchLine(dir, 'wa', key)));

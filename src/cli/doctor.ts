@@ -1,5 +1,6 @@
 import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { logDiskState } from '../attribute/auditd-health.js';
 import * as ctl from '../attribute/auditctl.js';
 import { listWatched } from '../record/registry.js';
 import { aptConfFile } from './hooks.js';
@@ -22,6 +23,8 @@ export interface DoctorReport {
     backlogLimit?: number;
     logFile: string;
     logReadable: boolean;
+    /** Free space where auditd writes: it stops writing records when that runs low. */
+    logDisk?: { dir: string; freeMb: number; totalMb: number };
     trailRules: string[];
     /** Watched directories without their audit rule (expected while trail watch is not running). */
     unwatched: string[];
@@ -61,6 +64,11 @@ export async function diagnose(): Promise<DoctorReport> {
     for (const w of await listWatched()) {
       if (!rules.includes(ctl.watchLine(w.dir, 'wa', ctl.watchKey(w.name)))) audit.unwatched.push(w.name);
     }
+    const disk = logDiskState();
+    if (disk) {
+      audit.logDisk = { dir: disk.logDir, freeMb: disk.freeMb, totalMb: disk.totalMb };
+      if (disk.suspended ?? disk.low) reasons.push(disk.suspended ?? disk.low!);
+    }
     try {
       await fsp.access(logFile);
       audit.logReadable = true;
@@ -79,7 +87,7 @@ export async function diagnose(): Promise<DoctorReport> {
     audit,
     inotify,
     aptHook: { installed: existsSync(file), file },
-    attribution: { degraded: !av.ok || reasons.some((r) => /disabled|not running|cannot read/.test(r)), reasons },
+    attribution: { degraded: !av.ok || reasons.some((r) => /disabled|not running|cannot read|stops writing records/.test(r)), reasons },
   };
 }
 
@@ -96,7 +104,7 @@ export function registerDoctor(program: Command): void {
       out.line(`attribution:  ${r.attribution.degraded ? out.color.yellow('degraded: changes are recorded as "unknown"') : out.color.green('Linux audit')}`);
       out.line(`running as root: ${ok(r.root)}`);
       out.line(`audit:        ${a.available ? `auditctl ${a.auditctlVersion ?? '?'}, enabled ${a.enabled}, auditd ${a.auditdPid ? `pid ${a.auditdPid}` : 'not running'}, lost ${a.lost}, backlog ${a.backlog}/${a.backlogLimit}` : a.why}`);
-      out.line(`audit log:    ${a.logFile} ${a.available ? (a.logReadable ? 'readable' : 'not readable') : ''}`.trimEnd());
+      out.line(`audit log:    ${a.logFile} ${a.available ? (a.logReadable ? 'readable' : 'not readable') : ''}${a.logDisk ? `, ${a.logDisk.freeMb} MB free` : ''}`.trimEnd());
       out.line(`trail rules:  ${a.trailRules.length ? a.trailRules.join('; ') : 'none (trail watch adds them while it runs)'}`);
       out.line(`inotify:      max_user_watches ${r.inotify.maxUserWatches}, max_user_instances ${r.inotify.maxUserInstances}, max_queued_events ${r.inotify.maxQueuedEvents}`);
       out.line(`apt hook:     ${r.aptHook.installed ? `installed (${r.aptHook.file})` : 'not installed (trail hooks install)'}`);

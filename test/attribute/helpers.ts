@@ -3,10 +3,11 @@
 // the uid to /proc/self/loginuid, then drop to the user), so that auid, uid and argv in the
 // records are the kernel's own.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { logDiskState, readAuditdConf } from '../../src/attribute/auditd-health.js';
 import { run, type RunResult } from '../../src/util/exec.js';
 
 // dist/test/attribute/helpers.js → the package root
@@ -42,6 +43,48 @@ export async function auditReady(): Promise<string | undefined> {
     if (!s?.get('pid')) return 'auditd does not start here';
   }
   return undefined;
+}
+
+/**
+ * Whether audit records reach auditd's log right now, checked without trail's code: a rule
+ * of the test's own on a fresh file, one write, and a plain read of the log for its key.
+ * Undefined when they do; else why not, with what the host says (auditd suspends writing
+ * when its disk runs low: a condition of the machine, not of trail).
+ */
+export async function auditRecordsFlow(timeoutMs = 15_000): Promise<string | undefined> {
+  const log = readAuditdConf().logFile;
+  const dir = mkdtempSync(join(tmpdir(), 'trail-canary-'));
+  const file = join(dir, 'canary');
+  const key = `trail-test-canary-${process.pid}-${Date.now()}`;
+  writeFileSync(file, '');
+  const from = (() => { try { return statSync(log).size; } catch { return 0; } })();
+  try {
+    if (spawnSync('auditctl', ['-w', file, '-p', 'wa', '-k', key]).status !== 0) return 'auditctl cannot add a rule';
+    writeFileSync(file, 'x');
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (logHas(log, from, `key="${key}"`)) return undefined;
+      await sleep(100);
+    }
+    const disk = logDiskState();
+    const s = auditctlStatus();
+    return `no record of a test write reached ${log} within ${timeoutMs / 1000} s (auditd pid ${s?.get('pid')}, lost ${s?.get('lost')}, backlog ${s?.get('backlog')}/${s?.get('backlog_limit')}` +
+      `${disk ? `, ${disk.freeMb} of ${disk.totalMb} MB free in ${disk.logDir}` : ''})${disk?.suspended ? `: ${disk.suspended}` : ''}`;
+  } finally {
+    spawnSync('auditctl', ['-W', file, '-p', 'wa', '-k', key]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function logHas(log: string, from: number, needle: string): boolean {
+  // Rotated meanwhile: the record may be at the start of the new file or the end of .1.
+  for (const [path, start] of [[log, from], [`${log}.1`, 0]] as const) {
+    try {
+      const text = readFileSync(path, 'latin1');
+      if (text.indexOf(needle, start > text.length ? 0 : start) >= 0) return true;
+    } catch { /* not there */ }
+  }
+  return false;
 }
 
 export function auditdPid(): number {
