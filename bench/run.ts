@@ -33,6 +33,10 @@ interface Args {
   keep: boolean;
   out: string;
   crossover: boolean;
+  /** Reuse this work dir: trees already built there are not built again (kept afterwards). */
+  work?: string;
+  /** Only these measures (init is always run: the others need its repositories). */
+  only?: Set<string>;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -50,9 +54,13 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--keep') a.keep = true;
     else if (k === '--out') a.out = resolve(v());
     else if (k === '--crossover') a.crossover = true;
+    else if (k === '--work') a.work = resolve(v());
+    else if (k === '--only') a.only = new Set(v().split(',').map((x) => x.trim()));
     else if (k === '-h' || k === '--help') {
       process.stdout.write(
-        'usage: npm run bench -- [--files 3000,50000] [--runs 3] [--aide-workers 1|N|P%] [--out FILE] [--keep] [--crossover]\n' +
+        'usage: npm run bench -- [--files 3000,50000] [--runs 3] [--aide-workers 1|N|P%] [--out FILE] [--keep] [--crossover] [--work DIR] [--only init,status,full,change]\n' +
+          '  --work DIR      reuse DIR: trees built there before are used again (and DIR is kept)\n' +
+          '  --only LIST     measure only these (init always runs: the others need what it made)\n' +
           '  --aide-workers  AIDE num_workers (its default is 1; 100% gives it every core)\n' +
           '  --crossover     also time LooseWriter against PackWriter for small batches\n',
       );
@@ -160,7 +168,12 @@ interface Row {
 async function benchTree(n: number, args: Args, work: string, env: NodeJS.ProcessEnv, rows: Row[], extra: string[]): Promise<void> {
   const tree = join(work, `etc-${n}`);
   process.stderr.write(`\n== ${n} files: building ${tree}\n`);
-  const made = sh('python3', [MAKE_TREE, tree, '--files', String(n)]).trim();
+  // A tree built by an earlier run with --work is used again (make-etc-tree.py is
+  // deterministic); the change step's edit is undone by rebuilding, so it is not reused then.
+  const stamp = join(work, `etc-${n}.made`);
+  if (existsSync(tree) && !existsSync(stamp)) rmSync(tree, { recursive: true, force: true });
+  const made = existsSync(stamp) ? readFileSync(stamp, 'utf8') : sh('python3', [MAKE_TREE, tree, '--files', String(n)]).trim();
+  writeFileSync(stamp, made);
   const bytes = treeBytes(tree);
   extra.push(`- ${n}: ${made.replace(tree + ': ', '')}, ${(bytes / 2 ** 20).toFixed(0)} MB`);
   warm(tree);
@@ -204,7 +217,10 @@ async function benchTree(n: number, args: Args, work: string, env: NodeJS.Proces
   renameSync(join(last.aideDir, 'aide.db.new'), join(last.aideDir, 'aide.db'));
   const conf = join(last.aideDir, 'aide.conf');
 
+  const want = (what: string) => !args.only || args.only.has(what);
+  if (!want('init')) rows.pop();
   // Stat fast path: nothing changed, both tools only compare stat data with their index.
+  if (want('status')) {
   const statusRow: Row = { files: n, what: 'status, nothing changed: `trail status` / `git status`', trail: [], git: [], target: { vs: 'git', ratio: 1.0 } };
   const trailStatus = () => measure('node', [TRAIL, 'status', '--name', last.trailName, '--json'], { env: last.tenv });
   const gitStatus = () => measure('git', ['status', '--porcelain'], { env: gitEnv(last.gitDir) });
@@ -220,8 +236,10 @@ async function benchTree(n: number, args: Args, work: string, env: NodeJS.Proces
   }
   if (statusRow.git!.some((m) => m.stdout.trim() !== '')) throw new Error('git status found changes in an untouched tree');
   rows.push(statusRow);
+  }
 
   // Every byte re-hashed: what an integrity checker does.
+  if (want('full')) {
   const fullRow: Row = { files: n, what: 'full check, every byte re-hashed: `trail status --full` / `aide --check`', trail: [], aide: [], target: { vs: 'aide', ratio: 0.1 } };
   for (let r = 0; r < args.runs; r++) {
     const pair = [
@@ -231,6 +249,8 @@ async function benchTree(n: number, args: Args, work: string, env: NodeJS.Proces
     for (let k = 0; k < 2; k++) await pair[(k + r) % 2]!();
   }
   rows.push(fullRow);
+  }
+  if (!want('change')) return;
 
   // Growth: one file changes; what does each repository gain by recording it?
   const victim = firstFile(tree)!;
@@ -239,6 +259,7 @@ async function benchTree(n: number, args: Args, work: string, env: NodeJS.Proces
   const trailObjBefore = treeBytes(join(last.trailRepo, 'objects'));
   const gitObjBefore = treeBytes(join(last.gitDir, 'objects'));
   appendFileSync(victim, 'bench_change = 1\n');
+  rmSync(stamp, { force: true }); // the tree differs from what make-etc-tree.py builds now
   const growRow: Row = { files: n, what: 'one-file change recorded: `trail snapshot` / `git add -A && git commit`', trail: [], git: [] };
   growRow.trail!.push(await measure('node', [TRAIL, 'snapshot', '--name', last.trailName, '-m', 'bench: one file', '--json'], { env: last.tenv }));
   growRow.git!.push(await measure('sh', ['-c', 'git add -A && git commit -q -m one-file'], { env: gitEnv(last.gitDir) }));
@@ -308,7 +329,12 @@ async function main(): Promise<void> {
   if (!existsSync(join(root, 'dist', 'src', 'cli', 'main.js'))) throw new Error('build first: npm run build');
   const aideVersion = ensureAide();
   const m = machine(aideVersion);
-  const work = mkdtempSync(join(tmpdir(), 'trail-bench-'));
+  const work = args.work ?? mkdtempSync(join(tmpdir(), 'trail-bench-'));
+  if (args.work) {
+    mkdirSync(work, { recursive: true });
+    // Only the trees are reused: the repositories of an earlier run go.
+    for (const e of readdirSync(work)) if (/^(run-|home$|trail$)/.test(e)) rmSync(join(work, e), { recursive: true, force: true });
+  }
   // Everything trail keeps host-wide (its list of watched dirs) stays in the scratch dir, and
   // git reads no user or system config: the numbers must not depend on who runs them.
   const home = join(work, 'home');
@@ -346,7 +372,7 @@ async function main(): Promise<void> {
   try {
     for (const n of args.files) await benchTree(n, args, work, env, rows, extra);
   } finally {
-    if (!args.keep) rmSync(work, { recursive: true, force: true });
+    if (!args.keep && !args.work) rmSync(work, { recursive: true, force: true });
     else process.stderr.write(`kept ${work}\n`);
   }
   let cross = '';
