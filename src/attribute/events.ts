@@ -70,7 +70,8 @@ const num = (v: string | undefined): number | undefined => (v === undefined || v
 export function execveArgv(records: AuditRecord[]): string[] {
   const f = new Map<string, string>();
   for (const r of records) for (const [k, v] of r.fields) f.set(k, v);
-  const argc = num(f.get('argc')) ?? 0;
+  // Each argument is at least one field: a damaged argc=4294967295 must not make billions.
+  const argc = Math.min(num(f.get('argc')) ?? 0, f.size);
   const argv: string[] = [];
   for (let i = 0; i < argc; i++) {
     const whole = f.get(`a${i}`);
@@ -200,7 +201,8 @@ export class Assembler {
     ev.fdRelative = fdRelative;
     for (const r of records) {
       if (r.type !== 'PATH') continue;
-      const name = r.fields.get('name') ?? '(null)';
+      const logged = r.fields.get('name');
+      const name = logged ?? '(null)';
       const item: PathItem = { name, nametype: r.fields.get('nametype') ?? '' };
       const inode = num(r.fields.get('inode'));
       if (inode !== undefined) item.inode = inode;
@@ -210,7 +212,7 @@ export class Assembler {
       if (mode && /^0?[0-7]+$/.test(mode)) item.mode = parseInt(mode, 8);
       // With a directory fd, the kernel logs the PARENT under a name that is not the
       // folder's path (seen: the process's cwd): only its inode is trusted.
-      if (name !== '(null)' && !(fdRelative && item.nametype === 'PARENT')) {
+      if (logged !== undefined && !(fdRelative && item.nametype === 'PARENT')) {
         if (name.startsWith('/')) item.abs = clean(name);
         else if (!fdRelative && ev.cwd !== undefined) item.abs = clean(posix.join(ev.cwd, name));
       }

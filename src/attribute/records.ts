@@ -12,6 +12,7 @@ export interface AuditRecord {
   serial: number;
   /** `${sec}.${msec}:${serial}`: records of one event share it (serials restart at boot). */
   id: string;
+  /** A field the kernel logged as an unquoted `(null)` (no value) is absent. */
   fields: Map<string, string>;
 }
 
@@ -44,8 +45,13 @@ export function parseRecord(line: string): AuditRecord | undefined {
     } else {
       const end = body.indexOf(' ', j);
       const stop = end < 0 ? body.length : end;
-      value = decodeField(key, body.slice(j, stop));
+      const raw = body.slice(j, stop);
       j = stop;
+      i = j;
+      // The kernel's "no value" (an unnamed PATH item): left out, so that a file really named
+      // "(null)" — logged quoted — is not taken for it.
+      if (raw === '(null)') continue;
+      value = decodeField(m[1]!, key, raw);
     }
     fields.set(key, value);
     i = j;
@@ -53,9 +59,11 @@ export function parseRecord(line: string): AuditRecord | undefined {
   return { type: m[1]!, time: Number(m[2]) * 1000 + Number(m[3]), serial: Number(m[4]), id: `${m[2]}.${m[3]}:${m[4]}`, fields };
 }
 
-function decodeField(key: string, raw: string): string {
-  if (raw === '(null)' || raw === '(none)') return raw;
-  const encodable = ENCODED.has(key) || /^a\d+(\[\d+\])?$/.test(key);
+function decodeField(type: string, key: string, raw: string): string {
+  if (raw === '(none)') return raw;
+  // aN are argv strings only in EXECVE; in SYSCALL they are registers in lower-case hex,
+  // which an all-digit value (a1=10) would otherwise turn into bytes.
+  const encodable = ENCODED.has(key) || (type === 'EXECVE' && /^a\d+(\[\d+\])?$/.test(key));
   if (encodable && raw.length % 2 === 0 && /^[0-9A-F]+$/.test(raw)) return Buffer.from(raw, 'hex').toString('latin1');
   return raw;
 }
@@ -65,6 +73,14 @@ function decodeField(key: string, raw: string): string {
 export function splitLines(chunk: Buffer, carry: string): { lines: string[]; rest: string } {
   const text = carry + chunk.toString('latin1');
   const parts = text.split('\n');
-  const rest = parts.pop()!;
-  return { lines: parts.filter(Boolean), rest };
+  let rest = parts.pop()!;
+  // A line longer than auditd ever writes (a kernel record is under 9 KiB) is dropped rather
+  // than carried: a log that never ends a line must not grow the daemon without bound. The
+  // carry then holds only SKIP, so the rest of that line is dropped when its newline comes.
+  if (rest.length > MAX_LINE) rest = SKIP;
+  return { lines: parts.filter((l) => l && !l.startsWith(SKIP)), rest };
 }
+
+const MAX_LINE = 1 << 20;
+// NUL never occurs in auditd's text (the kernel hex-encodes it), so it cannot start a record.
+const SKIP = '\0';
