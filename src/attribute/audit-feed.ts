@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { logDiskState, readAuditdConf } from './auditd-health.js';
 import * as ctl from './auditctl.js';
@@ -41,6 +41,8 @@ function noRecordsWhy(base: string): string {
 /** The longest an event waits for the change it announces (a process holding a file open
  * for writing may write much later); it is kept only while its process still runs. */
 const HOLD_MS = 10 * 60_000;
+/** How often trail's rules are listed when nothing says they changed. */
+const RULES_CHECK_MS = 60_000;
 /** An open announces a write that may follow it by this much. */
 const SETTLE_MS = 1000;
 
@@ -65,13 +67,19 @@ export class AuditFeed {
   private considered = new Set<string>();
   private access: { key: string; file: string }[] = [];
   private reads: AuditEvent[] = [];
+  /** auditd's pid at the last status; a new one may come with rules of its own. */
+  private auditdPid = 0;
+  private rulesSuspect = true;
+  private rulesCheckedAt = 0;
 
   private constructor(private readonly opts: FeedOptions) {
     this.syncFile = join(opts.home, 'audit-sync');
     this.asm = new Assembler((e) => this.onEvent(e));
     this.tail = new LogTail(opts.logFile ?? auditLogPath(), (line) => {
       const r = parseRecord(line);
-      if (r) this.asm.push(r);
+      if (!r) return;
+      if (r.type === 'CONFIG_CHANGE' && r.fields.get('op') === 'remove_rule' && r.fields.get('key')?.startsWith(ctl.KEY_PREFIX)) this.rulesSuspect = true;
+      this.asm.push(r);
     });
   }
 
@@ -95,6 +103,7 @@ export class AuditFeed {
     await ctl.addWatch(feed.syncFile, 'wa', ctl.SYNC_KEY);
     await ctl.addExecRules();
     feed.lastLost = s.lost;
+    feed.auditdPid = s.pid;
     // The first barrier proves the log is where records arrive (log_file, write_logs=yes).
     if (!(await feed.barrier())) {
       feed.tail.close();
@@ -197,8 +206,15 @@ export class AuditFeed {
   /** The events of one watched directory for the window that ends now, and whether they
    * can be trusted. */
   async window(name: string, scanStart = Date.now()): Promise<WindowView> {
-    // Without auditd no barrier record can come: do not wait for it on every window.
-    const up = await ctl.status().then((s) => s.enabled !== 0 && s.pid !== 0, () => false);
+    // Without auditd no barrier record can come: do not wait for it on every window. Its pid
+    // is looked up in /proc (no process to start); auditctl is asked when that one is gone.
+    let up = this.auditdAlive();
+    if (!up) {
+      const s = await ctl.status().catch(() => undefined);
+      if (s && s.pid !== this.auditdPid) this.rulesSuspect = true; // a new auditd may have loaded its own rules (-D)
+      this.auditdPid = s?.pid ?? 0;
+      up = !!s && s.enabled !== 0 && s.pid !== 0;
+    }
     // Nor from an auditd that has suspended itself for want of disk space.
     const suspended = up ? logDiskState()?.suspended : undefined;
     const arrived = up && !suspended ? await this.barrier() : false;
@@ -206,7 +222,10 @@ export class AuditFeed {
     let degraded: string | undefined;
     let lost = 0;
     try {
+      // Read after the barrier's record: a record lost before it has been counted by then.
       const s = await ctl.status();
+      if (s.pid !== this.auditdPid) this.rulesSuspect = true;
+      this.auditdPid = s.pid;
       lost = Math.max(0, s.lost - this.lastLost);
       this.lastLost = s.lost;
       if (lost) this.lossAt = Date.now();
@@ -215,7 +234,11 @@ export class AuditFeed {
       else if (lost) degraded = `${lost} audit record(s) were lost (kernel backlog full or auditd too slow)`;
       else if (suspended) degraded = `auditd writes no records: ${suspended}`;
       else if (!arrived) degraded = noRecordsWhy('audit records stopped arriving in the log');
-      if (!degraded) {
+      // Rules are listed when something may have removed them (a remove_rule record naming a
+      // trail key, another auditd), and once a minute in any case: not on every commit.
+      if (!degraded && (this.rulesSuspect || Date.now() - this.rulesCheckedAt > RULES_CHECK_MS)) {
+        this.rulesSuspect = false;
+        this.rulesCheckedAt = Date.now();
         const rules = await ctl.listRules();
         const missing = [...this.dirs].filter(([key, dir]) => !rules.includes(ctl.watchLine(dir, 'wa', key)));
         if (missing.length) {
@@ -273,6 +296,16 @@ export class AuditFeed {
     }
     if (!this.dirs.has(e.key)) return;
     this.events.push(e);
+  }
+
+  /** auditd as last seen: still the same process? */
+  private auditdAlive(): boolean {
+    if (!this.auditdPid) return false;
+    try {
+      return readFileSync(`/proc/${this.auditdPid}/comm`, 'latin1').trim() === 'auditd';
+    } catch {
+      return false;
+    }
   }
 
   /** A writer can change a file long after its open was recorded, but only while it runs. */

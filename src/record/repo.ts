@@ -36,6 +36,31 @@ export function gitEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', LC_ALL: 'C', ...extra };
 }
 
+const OID = /^[0-9a-f]{40}$/;
+const PLAIN_REF = /^refs\/[A-Za-z0-9._/-]+$/;
+
+/** A ref from its loose file, else from packed-refs (git writes both atomically, and moves a
+ * ref from loose to packed by writing packed-refs before deleting the loose file). */
+async function readRefFiles(gitDir: string, ref: string): Promise<string | undefined | 'ask-git'> {
+  if (!PLAIN_REF.test(ref) || ref.includes('..') || ref.endsWith('.lock') || ref.endsWith('/')) return 'ask-git';
+  try {
+    const text = (await fsp.readFile(join(gitDir, ref), 'latin1')).trim();
+    return OID.test(text) ? text : 'ask-git';
+  } catch (err) {
+    if (errorCode(err) !== 'ENOENT' && errorCode(err) !== 'EISDIR' && errorCode(err) !== 'ENOTDIR') return 'ask-git';
+  }
+  let packed: string;
+  try {
+    packed = await fsp.readFile(join(gitDir, 'packed-refs'), 'latin1');
+  } catch (err) {
+    return errorCode(err) === 'ENOENT' ? undefined : 'ask-git';
+  }
+  for (const line of packed.split('\n')) {
+    if (line.length === 41 + ref.length && line.endsWith(ref) && line[40] === ' ' && OID.test(line.slice(0, 40))) return line.slice(0, 40);
+  }
+  return undefined;
+}
+
 /** The shadow repository: a bare git dir outside the watched directory, plus trail's own
  * local state under `<gitDir>/trail/` (never pushed). */
 export class Repo {
@@ -84,7 +109,12 @@ export class Repo {
     return run('git', ['--git-dir', this.gitDir, ...args], { ...opts, env: gitEnv(opts.env) });
   }
 
+  /** Where a ref points. trail's refs name commits, so the files git keeps them in are read
+   * directly (the daemon reads refs on every commit: no process to start); anything unusual
+   * (a symbolic ref, an odd name) is left to git itself. */
   async readRef(ref: string): Promise<string | undefined> {
+    const direct = await readRefFiles(this.gitDir, ref);
+    if (direct !== 'ask-git') return direct;
     const r = await this.git(['rev-parse', '--verify', '--quiet', ref + '^{commit}'], { okCodes: [0, 1] });
     return r.code === 0 ? r.stdout.toString().trim() : undefined;
   }

@@ -7,9 +7,22 @@ import type { Repo } from './repo.js';
  * a commit with its author, so who changed the rules is part of the trail too.
  */
 export async function readSideFile(repo: Repo, ref: string, name: string): Promise<Buffer | undefined> {
-  const r = await repo.git(['cat-file', 'blob', `${ref}:${name}`], { okCodes: [0, 128] });
-  return r.code === 0 ? r.stdout : undefined;
+  const commit = await repo.readRef(ref);
+  if (!commit) return undefined;
+  let memo = read.get(repo);
+  if (!memo) read.set(repo, (memo = new Map()));
+  const key = `${ref}\0${name}`;
+  const hit = memo.get(key);
+  if (hit?.commit === commit) return hit.data;
+  const o = await repo.objects().read(`${commit}:${name}`);
+  const data = o?.type === 'blob' ? o.content : undefined;
+  memo.set(key, { commit, data });
+  return data;
 }
+
+/** What was read, by the commit it was read from: the daemon reads its settings and policy
+ * for every commit, and they change only when their ref moves. */
+const read = new WeakMap<Repo, Map<string, { commit: string; data: Buffer | undefined }>>();
 
 export async function writeSideFile(repo: Repo, ref: string, name: string, content: Buffer, actor: Actor, subject: string, action: string): Promise<string> {
   return writeSideFiles(repo, ref, { [name]: content }, actor, subject, action);

@@ -1,4 +1,4 @@
-import { openSync, closeSync, constants as C } from 'node:fs';
+import { closeSync, constants as C, lstatSync, openSync } from 'node:fs';
 import { run } from '../util/exec.js';
 import { errorCode } from '../util/errors.js';
 
@@ -37,10 +37,60 @@ export async function readTreeXattrs(root: string): Promise<Map<string, Xattrs>>
   return parseDump(r.stdout, (p) => (p === '.' ? '' : p.replace(/^\.\//, '')));
 }
 
+/**
+ * What getfattr said, by path, for the daemon: its window's reconcile and the commit after it
+ * read the same fresh files, and a getfattr costs a process. Any xattr change moves the
+ * file's ctime, so an answer holds while (inode, ctime) stay the same — kept only when the
+ * ctime was already well in the past at the read, so that a change in the same clock tick
+ * right after the read cannot share it.
+ */
+let memo: Map<string, { ino: bigint; ctimeNs: bigint; x: Xattrs | undefined }> | undefined;
+const MEMO_CAP = 100_000;
+const SETTLED_NS = 50_000_000n;
+
+export function keepXattrsInMemory(on: boolean): void {
+  memo = on ? new Map() : undefined;
+}
+
 /** xattrs of some paths (byte strings relative to root). */
 export async function readXattrs(root: string, paths: string[], isSymlink: (p: string) => boolean): Promise<Map<string, Xattrs>> {
   const out = new Map<string, Xattrs>();
   if (!paths.length || !(await xattrToolsAvailable())) return out;
+  const stamps = memo ? new Map<string, { ino: bigint; ctimeNs: bigint }>() : undefined;
+  if (memo && stamps) {
+    const startNs = BigInt(Date.now()) * 1_000_000n;
+    const rest: string[] = [];
+    for (const p of paths) {
+      let st;
+      try {
+        st = lstatSync(Buffer.from(root + '/' + p, 'latin1'), { bigint: true });
+      } catch {
+        rest.push(p);
+        continue;
+      }
+      const key = root + '\0' + p;
+      const hit = memo.get(key);
+      if (hit && hit.ino === st.ino && hit.ctimeNs === st.ctimeNs) {
+        if (hit.x) out.set(p, hit.x);
+        continue;
+      }
+      if (startNs - st.ctimeNs >= SETTLED_NS) stamps.set(p, { ino: st.ino, ctimeNs: st.ctimeNs });
+      rest.push(p);
+    }
+    paths = rest;
+  }
+  const got = await readXattrsNow(root, paths, isSymlink);
+  for (const [p, x] of got) out.set(p, x);
+  if (memo && stamps) {
+    if (memo.size + stamps.size > MEMO_CAP) memo.clear();
+    for (const [p, st] of stamps) memo.set(root + '\0' + p, { ...st, x: got.get(p) });
+  }
+  return out;
+}
+
+async function readXattrsNow(root: string, paths: string[], isSymlink: (p: string) => boolean): Promise<Map<string, Xattrs>> {
+  const out = new Map<string, Xattrs>();
+  if (!paths.length) return out;
   const plain: string[] = [];
   const odd: string[] = [];
   for (const p of paths) (isUtf8(p) ? plain : odd).push(p);

@@ -6,6 +6,7 @@ import { Refs, Repo } from '../record/repo.js';
 import { makeRules } from '../record/rules.js';
 import { record, type RecordResult } from '../record/snapshot.js';
 import { flushCache, keepCacheInMemory } from '../record/statcache.js';
+import { keepXattrsInMemory } from '../record/xattrs.js';
 import { display } from '../util/bytes.js';
 import { Exit, TrailError, errorCode } from '../util/errors.js';
 import { ChokidarSource } from './chokidar-source.js';
@@ -480,6 +481,7 @@ export class Daemon {
 
   async start(): Promise<void> {
     keepCacheInMemory(true);
+    keepXattrsInMemory(true);
     const picked = await this.pick();
     await this.startAudit(picked);
     for (const w of picked) await this.startOne(w, !!this.opts.names.length);
