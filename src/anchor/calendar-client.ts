@@ -9,8 +9,11 @@
 // - An answer that does not parse surfaces as a TypeError from its error handler, and an
 //   answer that parses but carries no attestation would be merged as if it were a stamp.
 //   Every answer is checked before it is used; a failure is one calendar's failure, never
-//   the batch's.
+//   the batch's. That includes its shape: an answer nested a few thousand ops deep parses,
+//   then overflows the stack when the batch's proofs are serialized (every batch, since the
+//   calendar counted as answering).
 import { ots, isBitcoin, isPending, quietPackage, type OtsTimestamp } from './ots-package.js';
+import { checkTimestamp, ProofError } from './proof-tree.js';
 
 export class CalendarError extends Error {
   constructor(readonly url: string, readonly reason: string) {
@@ -67,6 +70,11 @@ export async function submitDigest(url: string, digest: Buffer, timeoutMs: numbe
     if (err instanceof CalendarError) throw err;
     throw new CalendarError(url, describe(err, timeoutMs));
   }
+  try {
+    checkTimestamp(answer);
+  } catch (err) {
+    throw new CalendarError(url, `answer is not an OpenTimestamps timestamp (${(err as Error).message})`);
+  }
   const atts = [...answer.getAttestations()];
   if (!Buffer.from(answer.msg).equals(digest)) throw new CalendarError(url, 'answer is rooted at another digest');
   if (!atts.some((a) => isPending(a) || isBitcoin(a))) throw new CalendarError(url, 'answer carries no pending or Bitcoin attestation');
@@ -83,6 +91,7 @@ export type UpgradeAnswer =
 export async function fetchUpgrade(url: string, commitment: number[], timeoutMs: number): Promise<UpgradeAnswer> {
   try {
     const t = await quietPackage(() => withDeadline(retryOnReset(() => remote(url, timeoutMs).getTimestamp(commitment)), timeoutMs * 2, url));
+    checkTimestamp(t);
     if (![...t.getAttestations()].some(isBitcoin)) return { kind: 'pending' };
     return { kind: 'upgraded', timestamp: t };
   } catch (err) {
@@ -90,6 +99,7 @@ export async function fetchUpgrade(url: string, commitment: number[], timeoutMs:
     if (e?.name === 'CommitmentNotFoundError') {
       return /pending/i.test(String(e.message)) ? { kind: 'pending' } : { kind: 'unknown' };
     }
+    if (err instanceof ProofError) return { kind: 'error', reason: `answer is not an OpenTimestamps timestamp (${err.message})` };
     return { kind: 'error', reason: err instanceof CalendarError ? err.reason : describe(err, timeoutMs) };
   }
 }

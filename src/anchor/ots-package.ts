@@ -106,6 +106,25 @@ export function ots(): OtsModule {
  * dropped — anything else logged meanwhile, by trail or a neighbour, still goes through.
  */
 export async function quietPackage<T>(fn: () => Promise<T>): Promise<T> {
+  quietBegin();
+  try {
+    return await fn();
+  } finally {
+    quietEnd();
+  }
+}
+
+/** quietPackage for the package's synchronous calls (deserialize complains on stderr). */
+export function quietPackageSync<T>(fn: () => T): T {
+  quietBegin();
+  try {
+    return fn();
+  } finally {
+    quietEnd();
+  }
+}
+
+function quietBegin(): void {
   if (quietDepth++ === 0) {
     saved = { log: console.log, error: console.error };
     const filter = (orig: (...a: unknown[]) => void) => (...args: unknown[]) => {
@@ -114,13 +133,12 @@ export async function quietPackage<T>(fn: () => Promise<T>): Promise<T> {
     console.log = filter(saved.log);
     console.error = filter(saved.error);
   }
-  try {
-    return await fn();
-  } finally {
-    if (--quietDepth === 0 && saved) {
-      console.log = saved.log;
-      console.error = saved.error;
-    }
+}
+
+function quietEnd(): void {
+  if (--quietDepth === 0 && saved) {
+    console.log = saved.log;
+    console.error = saved.error;
   }
 }
 let quietDepth = 0;
