@@ -7,6 +7,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 
 export { writeFileAtomic };
 import { RepoLock } from './lock.js';
+import { RefUpdater } from './ref-updater.js';
 
 /** Version of what trail writes into a shadow repository (refs, tree layout, manifests). */
 export const FORMAT = 1;
@@ -127,8 +128,26 @@ export class Repo {
 
   /** Moves a ref only if it still points where we think (compare-and-swap). */
   async updateRef(ref: string, oid: string, expectedOld: string | undefined, reason: string): Promise<void> {
+    if (Repo.longLived && reason.startsWith('trail: ')) {
+      let u = this.updaters.get(reason);
+      if (!u) {
+        if (this.updaters.size >= 8) this.closeUpdaters();
+        this.updaters.set(reason, (u = new RefUpdater(this.gitDir, reason, gitEnv())));
+      }
+      return u.update(ref, oid, expectedOld);
+    }
     const old = expectedOld ?? '0'.repeat(40);
     await this.git(['update-ref', '-m', reason, ref, oid, old]);
+  }
+
+  /** Set by the daemon: its repositories live long, so ref updates go through one git
+   * process each instead of one per commit (see ref-updater.ts). */
+  static longLived = false;
+  private updaters = new Map<string, RefUpdater>();
+
+  private closeUpdaters(): void {
+    for (const u of this.updaters.values()) u.close();
+    this.updaters.clear();
   }
 
   objects(): CatFile {
@@ -139,5 +158,6 @@ export class Repo {
   close(): void {
     this.catFile?.close();
     this.catFile = undefined;
+    this.closeUpdaters();
   }
 }

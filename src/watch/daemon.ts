@@ -482,6 +482,7 @@ export class Daemon {
   async start(): Promise<void> {
     keepCacheInMemory(true);
     keepXattrsInMemory(true);
+    Repo.longLived = true;
     const picked = await this.pick();
     await this.startAudit(picked);
     for (const w of picked) await this.startOne(w, !!this.opts.names.length);
