@@ -117,20 +117,28 @@ async function handle(opts: WebhookOptions, req: IncomingMessage, res: ServerRes
     return reply(res, 409, 'delivery already received');
   }
   if (event === 'ping') return reply(res, 200, 'pong');
+  // Only the shapes GitHub sends are read: String() of an array (["closed"]) would pass for
+  // the string, and of {"toString": 1} throws; a number that is not one would reach the log.
   const ours = (branch: unknown) => branch === opts.approvedBranch;
   if (event === 'pull_request') {
-    const pr = payload.pull_request as { number?: number; base?: { ref?: string } } | undefined;
-    if (!ours(pr?.base?.ref)) return reply(res, 202, 'not this host\'s branch');
-    if (['closed', 'reopened', 'edited', 'synchronize'].includes(String(payload.action))) opts.requestSync(`pull request #${pr?.number} ${payload.action}`);
+    const pr: unknown = payload.pull_request;
+    const base: unknown = isObject(pr) ? pr.base : undefined;
+    if (!isObject(base) || !ours(base.ref)) return reply(res, 202, 'not this host\'s branch');
+    const number = isObject(pr) && Number.isSafeInteger(pr.number) ? `#${pr.number}` : '(no number)';
+    if (typeof payload.action === 'string' && ['closed', 'reopened', 'edited', 'synchronize'].includes(payload.action)) opts.requestSync(`pull request ${number} ${payload.action}`);
     return reply(res, 202, 'sync requested');
   }
   if (event === 'push') {
-    if (!ours(String(payload.ref ?? '').replace(/^refs\/heads\//, ''))) return reply(res, 202, 'not this host\'s branch');
+    if (typeof payload.ref !== 'string' || !ours(payload.ref.replace(/^refs\/heads\//, ''))) return reply(res, 202, 'not this host\'s branch');
     opts.requestSync(`push to ${opts.approvedBranch}`);
     return reply(res, 202, 'sync requested');
   }
   if (event === 'pull_request_review') return reply(res, 202, 'noted; the merge decides');
   return reply(res, 202, `event ${event} is not used`);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**
