@@ -1,0 +1,19 @@
+/**
+ * "Is this path inside one of these subtrees?" asked of every path of the trail on each
+ * commit of trail watch: a set of the roots and a walk up the path's parents answers in
+ * O(depth), where comparing with each root cost O(roots) (64 roots × 50k paths per commit).
+ * Paths are byte strings relative to the watched directory, '' being the directory itself.
+ */
+export function insideAny(roots: Iterable<string>): (path: string) => boolean {
+  const set = new Set(roots);
+  if (set.has('')) return () => true;
+  if (!set.size) return () => false;
+  return (path) => {
+    for (let p = path; ; ) {
+      if (set.has(p)) return true;
+      const slash = p.lastIndexOf('/');
+      if (slash < 0) return false;
+      p = p.slice(0, slash);
+    }
+  };
+}
