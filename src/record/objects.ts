@@ -26,10 +26,16 @@ export interface ObjectWriter {
   finish(): Promise<void>;
   /** Give up after a failure: nothing written so far becomes visible (packs only). */
   abort?(): Promise<void>;
+  /** Pack writers: blob entries deflated elsewhere at `entryLevel` (reader threads). */
+  writeEntries?(items: { oid: string; entry: Buffer; crc: number }[], written?: () => void): Promise<void>;
+  readonly entryLevel?: number;
+  /** True when nothing is stored (ids only): readers then need not hand content back. */
+  readonly hashOnly?: boolean;
 }
 
 /** Hashes without storing: what `status` uses to compare content. */
 export class HashOnlyWriter implements ObjectWriter {
+  readonly hashOnly = true;
   async write(type: ObjectType, content: Buffer): Promise<string> {
     return hashObject(type, content);
   }

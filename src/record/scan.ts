@@ -1,5 +1,4 @@
-import { closeSync, constants as C, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { byteCompare, joinPath } from '../util/bytes.js';
 import { errorCode } from '../util/errors.js';
 import { userName, groupName } from '../util/accounts.js';
@@ -7,8 +6,12 @@ import { kindOfStat, splitDev, type Meta } from './meta.js';
 import type { ObjectWriter } from './objects.js';
 import { looksLikePrivateKey, type Rules } from './rules.js';
 import { placeholder, secretDigest } from './secrets.js';
+import { readStable } from './readfile.js';
+import { ReadPool, type ReadJob, type ReadOutcome } from './readpool.js';
+import { insideAny } from './roots.js';
 import { sameStat, type Entry, type State, type StatKey } from './state.js';
 import { readTreeXattrs, readXattrs } from './xattrs.js';
+import { phase } from './timing.js';
 
 export interface ScanOptions {
   /** The watched directory, absolute. */
@@ -25,6 +28,9 @@ export interface ScanOptions {
    * outside them are kept as they were. */
   roots?: string[];
   onProgress?: (done: number, total: number) => void;
+  /** Reader threads: by default used when many files are to be read (see POOL_FILES);
+   * false reads on this thread only. */
+  threads?: boolean;
 }
 
 export interface Skipped {
@@ -45,7 +51,13 @@ export interface ScanResult {
   bytes: number;
 }
 
-const READ_FLAGS = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK;
+/** Reader threads pay off from about this many files to read (a thread takes ~40 ms to
+ * start); below it, and for the watcher's few touched paths, this thread reads. */
+const POOL_FILES = 400;
+/** A batch for a reader thread: few enough files to keep both threads fed, small enough
+ * in bytes to bound what is in flight (two batches per thread). */
+const BATCH_FILES = 64;
+const BATCH_BYTES = 2 * 1024 * 1024;
 
 /**
  * Walks the watched directory and produces the state to record. Each file is opened with
@@ -56,7 +68,8 @@ const READ_FLAGS = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK;
 export async function scan(opts: ScanOptions): Promise<ScanResult> {
   const roots = normalizeRoots(opts.roots ?? ['']);
   const state: State = new Map();
-  for (const [p, e] of opts.previous) if (!roots.some((r) => within(p, r))) state.set(p, e);
+  const inRoots = insideAny(roots);
+  for (const [p, e] of opts.previous) if (!inRoots(p)) state.set(p, e);
 
   const listed: [string, Stats][] = [];
   const skipped: Skipped[] = [];
@@ -98,10 +111,71 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
     if (st) walk(r, st);
   }
 
+  phase(`listed ${listed.length}`);
   const firstLink = new Map<string, string>();
   const fresh: string[] = [];
   const digestOnly: string[] = [];
   let read = 0, files = 0, dirs = 0, bytes = 0, done = 0;
+
+  // Many files to read (a first snapshot, status --full): reader threads read, hash and
+  // deflate them while this thread goes on walking; results are applied in listing order.
+  let toRead = 0;
+  if (opts.threads !== false) {
+    for (const [path, st] of listed) {
+      if (!st.isFile()) continue;
+      const prev = opts.previous.get(path);
+      if (opts.full || !prev || !sameStat(prev.stat, st)) toRead++;
+    }
+  }
+  const pool = toRead >= POOL_FILES ? new ReadPool(opts.writer.hashOnly ? 'hash' : opts.writer.writeEntries ? 'pack' : 'raw', opts.writer.entryLevel ?? 0) : undefined;
+  type Item = { path: string; entry: Entry };
+  const inflight: { items: Item[]; outcome: Promise<{ outcomes: ReadOutcome[]; release: () => void }> }[] = [];
+  let batch: { items: Item[]; jobs: ReadJob[]; bytes: number } = { items: [], jobs: [], bytes: 0 };
+  const applyOldest = async () => {
+    const { items, outcome } = inflight.shift()!;
+    const { outcomes: outs, release } = await outcome;
+    const entries: { oid: string; entry: Buffer; crc: number }[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const { path, entry } = items[i]!;
+      const o = outs[i]!;
+      const meta = entry.meta;
+      if ('error' in o) {
+        if (errorCode(o.error) === 'ENOENT') { state.delete(path); continue; }
+        meta.skipped = reasonOf(o.error, 'cannot read');
+        delete entry.oid;
+        delete entry.stat;
+      } else if ('skipped' in o) {
+        meta.skipped = o.skipped;
+      } else {
+        entry.stat = o.stat;
+        meta.size = o.stat.size;
+        meta.mtime = o.stat.mtimeMs;
+        if ('digest' in o) {
+          meta.digest = o.digest;
+          digestOnly.push(path);
+        } else if ('secretContent' in o) {
+          // Copies: the reply buffer is lent to the next batch once this one is written.
+          await storeSecret(opts, entry, Buffer.from(o.secretContent));
+        } else {
+          entry.oid = o.oid;
+          if (o.entry) entries.push({ oid: o.oid, entry: o.entry, crc: o.crc! });
+          else if (o.content) await opts.writer.write('blob', Buffer.from(o.content));
+        }
+      }
+      if (meta.skipped) skipped.push({ path, reason: meta.skipped });
+      fresh.push(path);
+    }
+    if (entries.length) await opts.writer.writeEntries!(entries, release);
+    else release();
+  };
+  const send = async () => {
+    if (!batch.items.length) return;
+    inflight.push({ items: batch.items, outcome: pool!.read(batch.jobs) });
+    batch = { items: [], jobs: [], bytes: 0 };
+    while (inflight.length > 2 * pool!.threads) await applyOldest();
+  };
+
+  try {
   for (const [path, st] of listed) {
     opts.onProgress?.(++done, listed.length);
     const kind = kindOfStat(st);
@@ -127,6 +201,15 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
     if (link !== undefined) meta.link = link;
     const entry: Entry = { meta, stat: key };
     if (unlistable.has(path)) meta.skipped = skipped.find((s) => s.path === path)?.reason ?? 'cannot list';
+    if (kind === 'file' && pool && !unlistable.has(path)) {
+      read++;
+      state.set(path, entry);
+      batch.items.push({ path, entry });
+      batch.jobs.push({ file: abs(opts.root, path), ino: st.ino, dev: st.dev, maxSize: opts.rules.hashOnly(path) ? -1 : opts.maxFileSize, secret: opts.rules.secret(path) });
+      batch.bytes += st.size;
+      if (batch.items.length >= BATCH_FILES || batch.bytes >= BATCH_BYTES) await send();
+      continue;
+    }
     try {
       if (kind === 'file') {
         read++;
@@ -147,7 +230,17 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
     state.set(path, entry);
     fresh.push(path);
   }
+  if (pool) {
+    await send();
+    while (inflight.length) await applyOldest();
+  }
+  } finally {
+    // A failure midway: the threads' answers still due are of no use any more.
+    for (const f of inflight) f.outcome.catch(() => {});
+    await pool?.close();
+  }
 
+  phase('read');
   await addXattrs(opts.root, state, fresh, listed.length);
   return { state, skipped, digestOnly, ignored, read, files, dirs, bytes };
 }
@@ -178,78 +271,17 @@ async function recordFile(opts: ScanOptions, path: string, listed: Stats, entry:
     return;
   }
   const content = got.content;
-  if (opts.rules.secret(path) || looksLikePrivateKey(content)) {
-    const digest = secretDigest(opts.secretKey, content);
-    entry.meta.secret = digest;
-    entry.secretOid = await opts.writer.write('blob', content);
-    entry.oid = await opts.writer.write('blob', placeholder(digest));
-  } else {
-    entry.oid = await opts.writer.write('blob', content);
-  }
+  if (opts.rules.secret(path) || looksLikePrivateKey(content)) await storeSecret(opts, entry, content);
+  else entry.oid = await opts.writer.write('blob', content);
 }
 
-type ReadResult = { content: Buffer; stat: Stats } | { digest: string; stat: Stats } | { skipped: string };
-
-// File times tick coarsely (a few ms): a write landing in the same tick as the last change
-// leaves mtime and ctime as they were, so equal stat data before and after a read do not
-// prove that nothing was written during it. A file changed this recently is read twice and
-// kept only if both reads agree.
-const RECENT_MS = 1000;
-
-function readStable(file: Buffer | string, listed: Stats, maxSize: number): ReadResult {
-  const same = (a: Stats, b: Stats) => a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.size === b.size;
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const fd = openSync(file, READ_FLAGS);
-    try {
-      const before = fstatSync(fd);
-      if (!before.isFile() || before.ino !== listed.ino || before.dev !== listed.dev) {
-        return { skipped: 'replaced while being recorded; will be recorded on the next pass' };
-      }
-      const recent = Date.now() - Math.max(before.mtimeMs, before.ctimeMs) < RECENT_MS;
-      if (before.size > maxSize) {
-        const digest = hashFd(fd);
-        const after = fstatSync(fd);
-        if (same(after, before) && (!recent || (hashFd(fd) === digest && same(fstatSync(fd), before)))) return { digest, stat: after };
-        continue;
-      }
-      const content = readFd(fd, before.size);
-      const after = fstatSync(fd);
-      if (same(after, before) && after.size === content.length && (!recent || (readFd(fd, before.size).equals(content) && same(fstatSync(fd), before)))) {
-        return { content, stat: after };
-      }
-    } finally {
-      closeSync(fd);
-    }
-  }
-  return { skipped: 'kept changing while being read' };
-}
-
-/** Reads the whole file from offset 0 (positional reads: it can be called twice on one fd). */
-function readFd(fd: number, sizeHint: number): Buffer {
-  let buf = Buffer.allocUnsafe(Math.max(sizeHint + 1, 4096));
-  let len = 0;
-  for (;;) {
-    if (len === buf.length) {
-      const bigger = Buffer.allocUnsafe(buf.length * 2);
-      buf.copy(bigger, 0, 0, len);
-      buf = bigger;
-    }
-    const n = readSync(fd, buf, len, buf.length - len, len);
-    if (n === 0) return buf.subarray(0, len);
-    len += n;
-  }
-}
-
-function hashFd(fd: number): string {
-  const h = createHash('sha256');
-  const chunk = Buffer.allocUnsafe(1 << 20);
-  let pos = 0;
-  for (;;) {
-    const n = readSync(fd, chunk, 0, chunk.length, pos);
-    if (n === 0) return h.digest('hex');
-    h.update(chunk.subarray(0, n));
-    pos += n;
-  }
+/** A secret: the trail shows a placeholder with its keyed digest; the bytes go to the
+ * local-only secrets ref (see snapshot.ts). */
+async function storeSecret(opts: ScanOptions, entry: Entry, content: Buffer): Promise<void> {
+  const digest = secretDigest(opts.secretKey, content);
+  entry.meta.secret = digest;
+  entry.secretOid = await opts.writer.write('blob', content);
+  entry.oid = await opts.writer.write('blob', placeholder(digest));
 }
 
 async function addXattrs(root: string, state: State, fresh: string[], total: number): Promise<void> {
@@ -275,14 +307,11 @@ export function abs(root: string, path: string): Buffer | string {
 
 const ASCII = /^[\x01-\x7f]*$/;
 
-function within(path: string, root: string): boolean {
-  return root === '' || path === root || path.startsWith(root + '/');
-}
-
 function normalizeRoots(roots: string[]): string[] {
   if (roots.includes('')) return [''];
-  const sorted = [...new Set(roots)].sort(byteCompare);
-  return sorted.filter((r, i) => !sorted.slice(0, i).some((o) => within(r, o)));
+  const all = new Set(roots);
+  const inside = insideAny(all);
+  return [...all].filter((r) => r.lastIndexOf('/') < 0 || !inside(r.slice(0, r.lastIndexOf('/')))).sort(byteCompare);
 }
 
 function reasonOf(err: unknown, what: string): string {

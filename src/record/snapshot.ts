@@ -12,6 +12,7 @@ import { scan, type ScanResult } from './scan.js';
 import { secretKey } from './secrets.js';
 import { loadCache, saveCache, type Cached } from './statcache.js';
 import { writeSnapshotTree, type State } from './state.js';
+import { phase } from './timing.js';
 
 export interface RecordOptions {
   /** A function gets the changes found, for callers that learn what changed only here. */
@@ -40,10 +41,14 @@ export interface RecordResult {
 
 async function scanAgainstHead(repo: Repo, config: Config, opts: { full?: boolean; roots?: string[]; writer?: ObjectWriter; hashOnly?: boolean; onProgress?: (d: number, t: number) => void }) {
   const head = await repo.readRef(Refs.observed);
+  phase('start');
   const cached = await loadCache(repo, head);
+  phase('cache loaded');
   const rules = makeRules(asList(config.ignore), asList(config.secrets), await readScanRules(repo), asList(config['logs.paths']));
-  const writer: ObjectWriter = opts.hashOnly ? new HashOnlyWriter() : opts.writer ?? chooseWriter(repo.gitDir, cached.warm ? 0 : Infinity);
-  // A cold cache means every file is read again: that is a batch, and a pack wins.
+  // A cold cache means every file is read again: that is a batch, and a pack wins. Its
+  // blobs are stored, not compressed (zlib level 0): level 1 cost ~6 s of CPU at 50k files,
+  // more than everything else together; background maintenance compresses them later.
+  const writer: ObjectWriter = opts.hashOnly ? new HashOnlyWriter() : opts.writer ?? chooseWriter(repo.gitDir, cached.warm ? 0 : Infinity, { level: 0 });
   const result = await scan({
     root: repo.info.dir,
     rules,
@@ -58,6 +63,7 @@ async function scanAgainstHead(repo: Repo, config: Config, opts: { full?: boolea
     await writer.abort?.();
     throw err;
   });
+  phase('scanned');
   return { head, cached, result, writer };
 }
 
@@ -87,6 +93,7 @@ export async function record(repo: Repo, opts: RecordOptions): Promise<RecordRes
 async function commitScan(repo: Repo, opts: RecordOptions, head: string | undefined, cached: Cached, result: ScanResult, writer: ObjectWriter): Promise<RecordResult> {
   const changes = diffStates(cached.state, result.state);
   const { root, trees, folders } = await writeSnapshotTree(result.state, writer, cached.trees, cached.folders);
+  phase('trees written');
   if (head && !changes.length && !opts.allowEmpty) {
     await writer.finish();
     await saveCache(repo, head, result.state, trees, folders);
@@ -106,12 +113,14 @@ async function commitScan(repo: Repo, opts: RecordOptions, head: string | undefi
     }),
   });
   await writer.finish();
+  phase('objects durable');
   // The secrets ref first: once `observed` names a secret's digest, its bytes are reachable.
   if (secretsCommit) await repo.updateRef(Refs.secrets, secretsCommit.commit, secretsCommit.parent, `trail: ${opts.action}`);
   await repo.updateRef(Refs.observed, commit, head, `trail: ${opts.action}`);
   // The commit is recorded: the cache is derived data (rebuilt from the commit when it is
   // stale), so failing to save it (disk full) must not turn a recorded snapshot into an error.
   await saveCache(repo, commit, result.state, trees, folders).catch(() => {});
+  phase('cache saved');
   return { commit, parent: head, changes, scan: result, state: result.state };
 }
 

@@ -1,0 +1,77 @@
+import { closeSync, constants as C, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { createHash } from 'node:crypto';
+
+// Reading one file safely, shared by the scan's own thread and its reader threads
+// (readpool.ts): both must apply exactly the same rules.
+
+export const READ_FLAGS = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK;
+
+export type ReadResult = { content: Buffer; stat: Stats } | { digest: string; stat: Stats } | { skipped: string };
+
+// File times tick coarsely (a few ms): a write landing in the same tick as the last change
+// leaves mtime and ctime as they were, so equal stat data before and after a read do not
+// prove that nothing was written during it. A file changed this recently is read twice and
+// kept only if both reads agree.
+const RECENT_MS = 1000;
+
+/**
+ * Reads a file that was listed with `listed` stat data: opened with O_NOFOLLOW, checked to be
+ * that very inode, read again when it changed during the read (five tries), and by digest
+ * only (sha256) when larger than `maxSize`. `alloc` makes the buffer the content goes to
+ * (a reader thread needs one it can hand over whole).
+ */
+export function readStable(file: Buffer | string, listed: { ino: number; dev: number }, maxSize: number, alloc: (n: number) => Buffer = Buffer.allocUnsafe): ReadResult {
+  const same = (a: Stats, b: Stats) => a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.size === b.size;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const fd = openSync(file, READ_FLAGS);
+    try {
+      const before = fstatSync(fd);
+      if (!before.isFile() || before.ino !== listed.ino || before.dev !== listed.dev) {
+        return { skipped: 'replaced while being recorded; will be recorded on the next pass' };
+      }
+      const recent = Date.now() - Math.max(before.mtimeMs, before.ctimeMs) < RECENT_MS;
+      if (before.size > maxSize) {
+        const digest = hashFd(fd);
+        const after = fstatSync(fd);
+        if (same(after, before) && (!recent || (hashFd(fd) === digest && same(fstatSync(fd), before)))) return { digest, stat: after };
+        continue;
+      }
+      const content = readFd(fd, before.size, alloc);
+      const after = fstatSync(fd);
+      if (same(after, before) && after.size === content.length && (!recent || (readFd(fd, before.size, alloc).equals(content) && same(fstatSync(fd), before)))) {
+        return { content, stat: after };
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return { skipped: 'kept changing while being read' };
+}
+
+/** Reads the whole file from offset 0 (positional reads: it can be called twice on one fd). */
+function readFd(fd: number, sizeHint: number, alloc: (n: number) => Buffer): Buffer {
+  let buf = alloc(Math.max(sizeHint + 1, 4096));
+  let len = 0;
+  for (;;) {
+    if (len === buf.length) {
+      const bigger = alloc(buf.length * 2);
+      buf.copy(bigger, 0, 0, len);
+      buf = bigger;
+    }
+    const n = readSync(fd, buf, len, buf.length - len, len);
+    if (n === 0) return buf.subarray(0, len);
+    len += n;
+  }
+}
+
+function hashFd(fd: number): string {
+  const h = createHash('sha256');
+  const chunk = Buffer.allocUnsafe(1 << 20);
+  let pos = 0;
+  for (;;) {
+    const n = readSync(fd, chunk, 0, chunk.length, pos);
+    if (n === 0) return h.digest('hex');
+    h.update(chunk.subarray(0, n));
+    pos += n;
+  }
+}
