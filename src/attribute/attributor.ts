@@ -1,5 +1,5 @@
 import type { Actor } from '../record/commit.js';
-import { asList, readConfig } from '../record/config.js';
+import { asList, asNumber, readConfig } from '../record/config.js';
 import { diffStates, type Change } from '../record/diff.js';
 import { record, type RecordResult } from '../record/snapshot.js';
 import { HashOnlyWriter } from '../record/objects.js';
@@ -8,7 +8,8 @@ import { makeRules } from '../record/rules.js';
 import { scan } from '../record/scan.js';
 import { secretKey } from '../record/secrets.js';
 import { loadCache } from '../record/statcache.js';
-import { asNumber } from '../record/config.js';
+import type { State } from '../record/state.js';
+import { insideAny } from '../record/roots.js';
 import { toBytes } from '../util/bytes.js';
 import { hostName, userName } from '../util/accounts.js';
 import { forgetOld, packageLine, readTransactions, type AptTransaction } from './apt.js';
@@ -43,16 +44,35 @@ export async function changedUnder(repo: Repo, roots: string[]): Promise<string[
   const config = await readConfig(repo);
   const head = await repo.readRef(Refs.observed);
   const cached = await loadCache(repo, head);
+  // Only what lies under the roots is looked at and compared: the rest of a 50k-file trail
+  // is not copied, scanned or diffed for each window.
+  const previous = within(cached.state, roots);
   const result = await scan({
     root: repo.info.dir,
     rules: makeRules(asList(config.ignore), asList(config.secrets)),
-    previous: cached.state,
+    previous,
     writer: new HashOnlyWriter(),
     secretKey: await secretKey(repo),
     maxFileSize: asNumber(config['snapshot.maxFileSize'], 128 << 20),
     roots,
   });
-  return diffStates(cached.state, result.state).map((c) => c.path);
+  return diffStates(previous, result.state).map((c) => c.path);
+}
+
+/** The entries of `state` under `roots`: looked up directly when every root is a file (one
+ * write, the usual window), else one pass over the state. */
+function within(state: State, roots: string[]): State {
+  const out: State = new Map();
+  if (roots.every((r) => r !== '' && state.get(r)?.meta.kind !== 'dir')) {
+    for (const r of roots) {
+      const e = state.get(r);
+      if (e) out.set(r, e);
+    }
+    return out;
+  }
+  const inside = insideAny(roots);
+  for (const [p, e] of state) if (inside(p)) out.set(p, e);
+  return out;
 }
 
 function nameOf(a: ActorInfo): string {
