@@ -1,12 +1,14 @@
 import { byteCompare, parentOf } from '../util/bytes.js';
 
 /**
- * Turns the paths events named into the few subtrees a reconcile should look at. The scan
- * costs (paths in the trail × roots) to sort out what it keeps, so thousands of roots (10,000
- * files created in one folder) are lifted to their folders: listing one folder is cheaper
- * than checking 10,000 roots, and the reconcile finds the same changes either way.
+ * Turns the paths events named into the subtrees a reconcile should look at. Each root costs
+ * an lstat and a set lookup per path's depth (src/record/roots.ts), so a burst across 500
+ * files is 500 roots, not the folders above them (lifting them to 64 folders made the
+ * reconcile walk most of a 50k-file tree). Past a few thousand roots (10,000 files created
+ * in one folder) they are lifted to their folders: listing one folder is then cheaper, and
+ * the reconcile finds the same changes either way.
  */
-export function collapseRoots(paths: Iterable<string>, max = 64): string[] {
+export function collapseRoots(paths: Iterable<string>, max = 4096): string[] {
   let roots = outermost(paths);
   while (roots.length > max) {
     const deepest = Math.max(...roots.map(depth));
