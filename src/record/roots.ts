@@ -8,6 +8,11 @@ export function insideAny(roots: Iterable<string>): (path: string) => boolean {
   const set = new Set(roots);
   if (set.has('')) return () => true;
   if (!set.size) return () => false;
+  // A few roots (one write, the usual window): prefix tests, no substrings to build.
+  if (set.size <= 8) {
+    const list = [...set].map((r) => [r, r + '/'] as const);
+    return (path) => list.some(([r, dir]) => path === r || path.startsWith(dir));
+  }
   return (path) => {
     for (let p = path; ; ) {
       if (set.has(p)) return true;
