@@ -29,6 +29,8 @@ export interface ObjectWriter {
   /** Pack writers: blob entries deflated elsewhere at `entryLevel` (reader threads). */
   writeEntries?(items: { oid: string; entry: Buffer; crc: number }[], written?: () => void): Promise<void>;
   readonly entryLevel?: number;
+  /** The caller is about to write about this many bytes of file content (before any write). */
+  expect?(bytes: number): void;
   /** True when nothing is stored (ids only): readers then need not hand content back. */
   readonly hashOnly?: boolean;
 }

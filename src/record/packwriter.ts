@@ -24,14 +24,20 @@ const WORKER_TAG = 'trail-pack-deflate';
  * transfer.unpackLimit): between 3 and 16 objects the gain is tens of milliseconds. */
 export const PACK_THRESHOLD = 16;
 
+/** From this many bytes of content a pack in 'auto' mode stores blobs uncompressed and
+ * leaves compression to background maintenance (maintenance.ts): level 1 cost ~10 ns per
+ * byte, most of a first snapshot's CPU; below, level 1 costs little and needs no repack. */
+export const STORE_FROM = 8 * 1024 * 1024;
+
 /** A LooseWriter for a handful of objects, a PackWriter for a batch (a first snapshot). */
 export function chooseWriter(gitDir: string, expectedObjects: number, opts: PackWriterOptions = {}): ObjectWriter {
   return expectedObjects < PACK_THRESHOLD ? new LooseWriter(gitDir) : new PackWriter(gitDir, opts);
 }
 
 export interface PackWriterOptions {
-  /** zlib level for the pack (default 1: fast; `git repack -f` recompresses later). */
-  level?: number;
+  /** zlib level for the pack (default 1: fast; `git repack -F` recompresses later). 'auto':
+   * level 0 (stored) when `expect` announces at least STORE_FROM bytes, else 1. */
+  level?: number | 'auto';
   /** Worker threads that deflate (default: one per core). 0 deflates on libuv's threadpool. */
   workers?: number;
   /** Upper bound on object bytes held between `write` and the disk, before `write` waits. */
@@ -100,7 +106,9 @@ interface DeflateReply {
  */
 export class PackWriter implements ObjectWriter {
   private readonly packDir: string;
-  private readonly level: number;
+  private level: number;
+  private readonly auto: boolean;
+  private stored0 = 0;
   private readonly nWorkers: number;
   private readonly maxInFlight: number;
   private readonly largeLimit: number;
@@ -135,7 +143,8 @@ export class PackWriter implements ObjectWriter {
 
   constructor(private readonly gitDir: string, opts: PackWriterOptions = {}) {
     this.packDir = join(gitDir, 'objects', 'pack');
-    this.level = opts.level ?? 1;
+    this.auto = opts.level === 'auto';
+    this.level = opts.level === 'auto' ? 1 : opts.level ?? 1;
     this.nWorkers = opts.workers ?? Math.max(1, availableParallelism());
     this.maxInFlight = opts.maxInFlightBytes ?? 32 * 1024 * 1024;
     this.largeLimit = opts.largeOffsetLimit ?? 0x7fffffff;
@@ -199,6 +208,16 @@ export class PackWriter implements ObjectWriter {
     return oid;
   }
 
+  /** The caller (a scan) is about to write about `bytes` bytes of file content. */
+  expect(bytes: number): void {
+    if (this.auto && this.accepted === 0) this.level = bytes >= STORE_FROM ? 0 : 1;
+  }
+
+  /** Bytes written uncompressed (level 0): what background maintenance could shrink. */
+  get storedBytes(): number {
+    return this.stored0;
+  }
+
   /** The zlib level of this pack: entries given to `writeEntries` must be made with it. */
   get entryLevel(): number {
     return this.level;
@@ -235,6 +254,7 @@ export class PackWriter implements ObjectWriter {
         }
       }
       this.accepted += keep.length;
+      if (this.level === 0) this.stored0 += at;
       const first = keep[0]!.entry;
       const data = contiguous ? Buffer.from(first.buffer, first.byteOffset, at) : Buffer.concat(keep.map((k) => k.entry));
       this.pending++;
@@ -253,6 +273,7 @@ export class PackWriter implements ObjectWriter {
 
   private storeInline(oid: string, type: number, content: Buffer): void {
     const { entry, crc } = storedEntry(type, content);
+    this.stored0 += content.length;
     const st = this.stored;
     st.parts.push(entry);
     st.oids.push(oid);

@@ -75,3 +75,11 @@ function hashFd(fd: number): string {
     pos += n;
   }
 }
+
+/** Content that is a PEM private key is a secret wherever it lives. The same test as
+ * rules.ts's looksLikePrivateKey (a reader thread does not load the rules and picomatch
+ * just for it; test/record/readpool.test.ts checks that the two agree). */
+export function isPrivateKey(content: Buffer): boolean {
+  const i = content.indexOf('-----BEGIN ');
+  return i >= 0 && /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(content.toString('latin1', i, i + 80));
+}

@@ -2,10 +2,8 @@ import { availableParallelism } from 'node:os';
 import { createHash } from 'node:crypto';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { crc32, deflateSync } from 'node:zlib';
-import { errorCode } from '../util/errors.js';
-import { readStable } from './readfile.js';
+import { isPrivateKey, readStable } from './readfile.js';
 import { storedEntryLength, writeStoredEntry } from './stored.js';
-import { looksLikePrivateKey } from './rules.js';
 import type { StatKey } from './state.js';
 
 // Why reader threads: a first snapshot (or `status --full`) of 50k files spent ~4 s on the
@@ -279,7 +277,7 @@ function work(req: Request): { reply: Reply; transfer: ArrayBuffer[] } {
         continue;
       }
       const content = got.content;
-      if (req.secrets[i] || looksLikePrivateKey(content)) {
+      if (req.secrets[i] || isPrivateKey(content)) {
         push(1, { stat, len: copyOut(content) });
         continue;
       }
@@ -298,7 +296,7 @@ function work(req: Request): { reply: Reply; transfer: ArrayBuffer[] } {
         push(0, { stat, oid, size: content.length, crc: crc32(body, crc32(hdr)), len: copyOut(hdr) + copyOut(body) });
       }
     } catch (err) {
-      push(4, { text: (err as Error).message, code: errorCode(err) ?? '' });
+      push(4, { text: (err as Error).message, code: String((err as NodeJS.ErrnoException).code ?? '') });
     }
   }
   r.out = out.buffer as ArrayBuffer;

@@ -120,14 +120,17 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
   // Many files to read (a first snapshot, status --full): reader threads read, hash and
   // deflate them while this thread goes on walking; results are applied in listing order.
   let toRead = 0;
-  if (opts.threads !== false) {
-    for (const [path, st] of listed) {
-      if (!st.isFile()) continue;
-      const prev = opts.previous.get(path);
-      if (opts.full || !prev || !sameStat(prev.stat, st)) toRead++;
+  let toReadBytes = 0;
+  for (const [path, st] of listed) {
+    if (!st.isFile()) continue;
+    const prev = opts.previous.get(path);
+    if (opts.full || !prev || !sameStat(prev.stat, st)) {
+      toRead++;
+      if (st.size <= opts.maxFileSize) toReadBytes += st.size;
     }
   }
-  const pool = toRead >= POOL_FILES ? new ReadPool(opts.writer.hashOnly ? 'hash' : opts.writer.writeEntries ? 'pack' : 'raw', opts.writer.entryLevel ?? 0) : undefined;
+  opts.writer.expect?.(toReadBytes);
+  const pool = opts.threads !== false && toRead >= POOL_FILES ? new ReadPool(opts.writer.hashOnly ? 'hash' : opts.writer.writeEntries ? 'pack' : 'raw', opts.writer.entryLevel ?? 0) : undefined;
   type Item = { path: string; entry: Entry };
   const inflight: { items: Item[]; outcome: Promise<{ outcomes: ReadOutcome[]; release: () => void }> }[] = [];
   let batch: { items: Item[]; jobs: ReadJob[]; bytes: number } = { items: [], jobs: [], bytes: 0 };

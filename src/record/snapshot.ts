@@ -3,7 +3,8 @@ import { asList, asNumber, readConfig, type Config } from './config.js';
 import { commitMessage, writeCommit, type Actor } from './commit.js';
 import { changeLine, diffStates, type Change } from './diff.js';
 import { HashOnlyWriter, serializeTree, type ObjectWriter, type TreeItem } from './objects.js';
-import { chooseWriter } from './packwriter.js';
+import { chooseWriter, PackWriter, STORE_FROM } from './packwriter.js';
+import { startBackgroundRepack } from './maintenance.js';
 import { Refs, type Repo } from './repo.js';
 import { readSecretIndex } from './readstate.js';
 import { makeRules, type ScanRule } from './rules.js';
@@ -45,10 +46,10 @@ async function scanAgainstHead(repo: Repo, config: Config, opts: { full?: boolea
   const cached = await loadCache(repo, head);
   phase('cache loaded');
   const rules = makeRules(asList(config.ignore), asList(config.secrets), await readScanRules(repo), asList(config['logs.paths']));
-  // A cold cache means every file is read again: that is a batch, and a pack wins. Its
-  // blobs are stored, not compressed (zlib level 0): level 1 cost ~6 s of CPU at 50k files,
-  // more than everything else together; background maintenance compresses them later.
-  const writer: ObjectWriter = opts.hashOnly ? new HashOnlyWriter() : opts.writer ?? chooseWriter(repo.gitDir, cached.warm ? 0 : Infinity, { level: 0 });
+  // A cold cache means every file is read again: that is a batch, and a pack wins. Many
+  // bytes of blobs are stored, not compressed (zlib level 0): level 1 cost ~6 s of CPU at 50k
+  // files, more than everything else together; background maintenance compresses them later.
+  const writer: ObjectWriter = opts.hashOnly ? new HashOnlyWriter() : opts.writer ?? chooseWriter(repo.gitDir, cached.warm ? 0 : Infinity, { level: 'auto' });
   const result = await scan({
     root: repo.info.dir,
     rules,
@@ -121,6 +122,8 @@ async function commitScan(repo: Repo, opts: RecordOptions, head: string | undefi
   // stale), so failing to save it (disk full) must not turn a recorded snapshot into an error.
   await saveCache(repo, commit, result.state, trees, folders).catch(() => {});
   phase('cache saved');
+  // What was stored uncompressed is packed again, compressed, in the background.
+  if (writer instanceof PackWriter && writer.storedBytes >= STORE_FROM) startBackgroundRepack(repo.gitDir);
   return { commit, parent: head, changes, scan: result, state: result.state };
 }
 

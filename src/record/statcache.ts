@@ -110,20 +110,49 @@ function withoutStat(e: Entry): Entry {
 }
 
 function parseCacheFile(text: string, head: string): Cached | undefined {
-  const lines = text.split('\n');
-  if (lines[0] !== HEADER || lines[1] !== head) return undefined;
-  if (lines[lines.length - 1] !== 'end') return undefined; // torn: rebuild
-  const trees = new Set(lines[2] ? lines[2].split(' ') : []);
+  // By offsets, not split(): at 50k paths this is most of what `trail status` does before it
+  // looks at the disk (split + split + map(Number) took ~180 ms, this ~half of it).
+  const l1 = text.indexOf('\n');
+  const l2 = text.indexOf('\n', l1 + 1);
+  const l3 = text.indexOf('\n', l2 + 1);
+  if (l3 < 0 || text.slice(0, l1) !== HEADER || text.slice(l1 + 1, l2) !== head) return undefined;
+  if (!text.endsWith('\nend')) return undefined; // torn: rebuild
+  const treeLine = text.slice(l2 + 1, l3);
+  const trees = new Set(treeLine ? treeLine.split(' ') : []);
   const state: State = new Map();
-  for (let i = 3; i < lines.length - 1; i++) {
-    const f = lines[i]!.split('\t');
-    if (f.length !== 5) return undefined;
+  const stop = text.length - 4; // the "\nend"
+  let pos = l3 + 1;
+  while (pos < stop) {
+    let nl = text.indexOf('\n', pos);
+    if (nl < 0 || nl > stop) nl = stop;
+    const t1 = text.indexOf('\t', pos);
+    const t2 = text.indexOf('\t', t1 + 1);
+    const t3 = text.indexOf('\t', t2 + 1);
+    const t4 = text.indexOf('\t', t3 + 1);
+    // Five fields; the metadata is JSON, which holds no raw tab.
+    if (t1 < 0 || t4 < 0 || t4 > nl) return undefined;
+    const t5 = text.indexOf('\t', t4 + 1);
+    if (t5 >= 0 && t5 < nl) return undefined;
     let stat: StatKey | undefined;
-    if (f[1] !== '-') {
-      const [dev, ino, size, mtimeMs, ctimeMs] = f[1]!.split(',').map(Number) as [number, number, number, number, number];
-      stat = { dev, ino, size, mtimeMs, ctimeMs };
+    if (!(t2 === t1 + 2 && text.charCodeAt(t1 + 1) === 45 /* - */)) {
+      const c1 = text.indexOf(',', t1 + 1);
+      const c2 = text.indexOf(',', c1 + 1);
+      const c3 = text.indexOf(',', c2 + 1);
+      const c4 = text.indexOf(',', c3 + 1);
+      if (c1 < 0 || c4 < 0 || c4 > t2) return undefined;
+      stat = {
+        dev: Number(text.slice(t1 + 1, c1)),
+        ino: Number(text.slice(c1 + 1, c2)),
+        size: Number(text.slice(c2 + 1, c3)),
+        mtimeMs: Number(text.slice(c3 + 1, c4)),
+        ctimeMs: Number(text.slice(c4 + 1, t2)),
+      };
     }
-    state.set(unescapeName(f[0]!), new CachedEntry(f[4]!, f[2] || undefined, f[3] || undefined, stat));
+    const name = text.slice(pos, t1);
+    const oid = t3 > t2 + 1 ? text.slice(t2 + 1, t3) : undefined;
+    const secretOid = t4 > t3 + 1 ? text.slice(t3 + 1, t4) : undefined;
+    state.set(unescapeName(name), new CachedEntry(text.slice(t4 + 1, nl), oid, secretOid, stat));
+    pos = nl + 1;
   }
   return { state, trees, warm: true };
 }

@@ -10,7 +10,8 @@ import { inflateSync } from 'node:zlib';
 import { after, describe, it } from 'node:test';
 import { HashOnlyWriter, LooseWriter, type ObjectWriter } from '../../src/record/objects.js';
 import { PackWriter } from '../../src/record/packwriter.js';
-import { makeRules } from '../../src/record/rules.js';
+import { looksLikePrivateKey, makeRules } from '../../src/record/rules.js';
+import { isPrivateKey } from '../../src/record/readfile.js';
 import { scan, type ScanResult } from '../../src/record/scan.js';
 import { adler32, storedEntry } from '../../src/record/stored.js';
 import { run } from '../../src/util/exec.js';
@@ -70,6 +71,14 @@ describe('stored pack entries', () => {
       const body = entry.subarray(i + 1);
       assert.ok(inflateSync(body).equals(data), `round trip of ${n} bytes`);
       assert.equal(body.readUInt32BE(body.length - 4), adler32(data));
+    }
+  });
+});
+
+describe('reader threads', () => {
+  it('see a private key where the rules do', () => {
+    for (const text of [PEM, 'x'.repeat(100) + PEM, '-----BEGIN RSA PRIVATE KEY-----\n', '-----BEGIN PUBLIC KEY-----\n', '-----BEGIN CERTIFICATE-----', '', 'plain', '-----BEGIN EC PRIVATE KEY-----']) {
+      assert.equal(isPrivateKey(Buffer.from(text)), looksLikePrivateKey(Buffer.from(text)), text);
     }
   });
 });
