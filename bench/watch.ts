@@ -75,7 +75,8 @@ class Watcher {
   child: ChildProcess;
   lines: { t: number; l: Record<string, unknown> }[] = [];
   constructor(env: NodeJS.ProcessEnv, args: string[]) {
-    this.child = spawn(process.execPath, [BIN, 'watch', '--json', ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    // As the systemd unit (templates/trail.service) starts it.
+    this.child = spawn(process.execPath, ['--max-semi-space-size=2', BIN, 'watch', '--json', ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
     let buf = '';
     this.child.stdout!.on('data', (d: Buffer) => {
       const t = performance.now();

@@ -44,7 +44,7 @@ describe('trail watch under faults', () => {
     assert.match(inst.stdout.toString(), /installed .*trail\.service/);
     const unit = readFileSync(join(units, 'trail.service'), 'utf8');
     assert.doesNotMatch(unit, /@[A-Z_]+@/, 'every placeholder filled');
-    assert.match(unit, new RegExp(`^ExecStart=${process.execPath} ${BIN} watch$`, 'm'));
+    assert.match(unit, new RegExp(`^ExecStart=${process.execPath} --max-semi-space-size=2 ${BIN} watch$`, 'm'));
     assert.match(unit, /^Restart=on-failure$/m);
     assert.match(unit, /^ProtectSystem=strict$/m);
     const rw = /^ReadWritePaths=(.*)$/m.exec(unit)?.[1]?.split(' ') ?? [];
