@@ -3,6 +3,7 @@ import { promises as fsp } from 'node:fs';
 import { writeFileAtomic } from '../util/atomic.js';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
+import { ExistingObjects } from './existing.js';
 
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
 
@@ -49,6 +50,7 @@ export class HashOnlyWriter implements ObjectWriter {
 export class LooseWriter implements ObjectWriter {
   private readonly dirsMade = new Set<string>();
   private readonly written: string[] = [];
+  private packed: Promise<ExistingObjects> | undefined;
   constructor(private readonly gitDir: string) {}
 
   async write(type: ObjectType, content: Buffer): Promise<string> {
@@ -61,6 +63,10 @@ export class LooseWriter implements ObjectWriter {
     } catch {
       /* not there yet */
     }
+    // Or in a pack: a file re-read because its stat data could not be trusted (it changed
+    // just before the last snapshot) must not come back as a loose copy of a packed object.
+    this.packed ??= ExistingObjects.load(join(this.gitDir, 'objects'));
+    if ((await this.packed).has(oid)) return oid;
     if (!this.dirsMade.has(dir)) {
       await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
       this.dirsMade.add(dir);

@@ -1,11 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { promises as fsp, constants as C, readdirSync } from 'node:fs';
+import { promises as fsp, constants as C } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { crc32, deflate as deflateAsync, deflateSync } from 'node:zlib';
 import { hashObject, LooseWriter, type ObjectType, type ObjectWriter } from './objects.js';
 import { storedEntry } from './stored.js';
+import { ExistingObjects } from './existing.js';
+
+export { ExistingObjects };
 
 // Why a packfile writer of our own (see ARCHITECTURE.md, "where first-snapshot time goes"):
 // on a 50k-file first snapshot native git spends most of its time in zlib level 6 on one core
@@ -604,68 +607,6 @@ export class PackWriter implements ObjectWriter {
     packSha.copy(buf, tail);
     createHash('sha1').update(buf.subarray(0, tail + 20)).digest().copy(buf, tail + 20);
     return buf;
-  }
-}
-
-/**
- * The objects a repository held when a writer started: the name tables of its packs' v2
- * .idx files (read whole once: ~1.7 MB per 50k objects) and, the first time an id falls into
- * one, a loose fan-out folder's listing. Objects added later by others are simply not known:
- * writing one again is harmless.
- */
-export class ExistingObjects {
-  private readonly loose = new Map<string, Set<string>>();
-  private constructor(private readonly objectsDir: string, private readonly idx: Buffer[]) {}
-
-  static async load(objectsDir: string): Promise<ExistingObjects> {
-    const idx: Buffer[] = [];
-    let names: string[] = [];
-    try {
-      names = await fsp.readdir(join(objectsDir, 'pack'));
-    } catch {
-      /* no packs yet */
-    }
-    for (const n of names) {
-      if (!/^pack-[0-9a-f]{40}\.idx$/.test(n)) continue;
-      try {
-        const buf = await fsp.readFile(join(objectsDir, 'pack', n));
-        // Only v2 (what git has written since 1.5.2); an old v1 idx just means rewrites.
-        if (buf.length >= 8 + 1024 && buf.readUInt32BE(0) === 0xff744f63 && buf.readUInt32BE(4) === 2) idx.push(buf);
-      } catch {
-        /* repacked away meanwhile: its objects are in the new pack, or written again */
-      }
-    }
-    return new ExistingObjects(objectsDir, idx);
-  }
-
-  has(oid: string): boolean {
-    const key = Buffer.from(oid, 'hex');
-    const first = key[0]!;
-    for (const buf of this.idx) {
-      const n = buf.readUInt32BE(8 + 255 * 4);
-      let lo = first === 0 ? 0 : buf.readUInt32BE(8 + (first - 1) * 4);
-      let hi = buf.readUInt32BE(8 + first * 4);
-      const base = 8 + 1024;
-      if (buf.length < base + n * 20) continue;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        const c = buf.compare(key, 0, 20, base + mid * 20, base + mid * 20 + 20);
-        if (c === 0) return true;
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
-      }
-    }
-    const dir = oid.slice(0, 2);
-    let set = this.loose.get(dir);
-    if (!set) {
-      try {
-        set = new Set(readdirSync(join(this.objectsDir, dir)));
-      } catch {
-        set = new Set();
-      }
-      this.loose.set(dir, set);
-    }
-    return set.has(oid.slice(2));
   }
 }
 

@@ -72,7 +72,32 @@ async function scanAgainstHead(repo: Repo, config: Config, opts: { full?: boolea
 export async function drift(repo: Repo, opts: { full?: boolean; onProgress?: (d: number, t: number) => void } = {}): Promise<{ head?: string; changes: Change[]; scan: ScanResult }> {
   const config = await readConfig(repo);
   const { head, cached, result } = await scanAgainstHead(repo, config, { ...opts, hashOnly: true });
-  return { head, changes: diffStates(cached.state, result.state), scan: result };
+  const changes = diffStates(cached.state, result.state);
+  if (head && !changes.length && result.read > 0) await refreshCache(repo, head, result.state, cached.trees);
+  return { head, changes, scan: result };
+}
+
+/**
+ * Nothing changed, but files were read because their stat data could not be trusted (changed
+ * just before the last snapshot, or a cache rebuilt from the commit): what was read is
+ * exactly the recorded state, now with stat data, so the next status need not read them
+ * again — what `git status` does to its index. Only when the write lock is free at once and
+ * the trail's head is still the one compared against: a reader never waits, and never
+ * overwrites a newer writer's cache.
+ */
+async function refreshCache(repo: Repo, head: string, state: State, trees: Set<string>): Promise<void> {
+  try {
+    await repo.lock.acquire(0, 'status');
+  } catch {
+    return;
+  }
+  try {
+    if ((await repo.readRef(Refs.observed)) === head) await saveCache(repo, head, state, trees);
+  } catch {
+    /* derived data: the next command rebuilds or re-reads */
+  } finally {
+    await repo.lock.release().catch(() => {});
+  }
 }
 
 /**

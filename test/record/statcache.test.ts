@@ -65,3 +65,37 @@ describe('stat cache', () => {
     await assert.rejects(loadCache(repo, 'b'.repeat(40)));
   });
 });
+
+describe('status refreshes the stat cache, as git status refreshes its index', () => {
+  it('reads a just-changed file once, never hides a change, and leaves a change visible', async (t) => {
+    const { trail, tempDir } = await import('../support/cli.js');
+    const { mkdirSync } = await import('node:fs');
+    const tmp = tempDir();
+    t.after(tmp.cleanup);
+    const home = join(tmp.path, 'home');
+    const w = join(tmp.path, 'etc');
+    mkdirSync(w);
+    for (let i = 0; i < 20; i++) writeFileSync(join(w, `f${i}`), `value ${i}\n`);
+    // Files changed within the cache's racy window keep no stat data: read at the next status.
+    const init = await trail(home, ['init', w, '--json']);
+    assert.equal(init.code, 0, init.stderr);
+    await new Promise((r) => setTimeout(r, 2100));
+    const first = await trail(home, ['status', '--json']);
+    assert.equal(first.code, 0, first.stdout);
+    assert.ok(first.json.read > 0, 'the racy files were read');
+    const second = await trail(home, ['status', '--json']);
+    assert.equal(second.code, 0);
+    assert.equal(second.json.read, 0, 'and trusted on stat data afterwards');
+
+    // A real change is never folded into the cache: it stays visible, status after status.
+    writeFileSync(join(w, 'f3'), 'changed\n');
+    for (let k = 0; k < 2; k++) {
+      const s = await trail(home, ['status', '--json']);
+      assert.equal(s.code, 3, s.stdout);
+      assert.deepEqual(s.json.changes.map((c: { path: string }) => c.path), ['f3']);
+    }
+    const snap = await trail(home, ['snapshot', '-m', 'f3', '--json']);
+    assert.equal(snap.code, 0, snap.stderr);
+    assert.equal((await trail(home, ['status', '--json'])).code, 0);
+  });
+});
