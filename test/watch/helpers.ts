@@ -26,10 +26,10 @@ export class Fixture {
   readonly gitDir: string;
   readonly env: NodeJS.ProcessEnv;
 
-  constructor(readonly base: string, readonly name = 'w') {
+  constructor(readonly base: string, readonly name = 'w', gitDir?: string) {
     this.work = join(base, name);
     this.home = join(base, 'home');
-    this.gitDir = join(base, `${name}.git`);
+    this.gitDir = gitDir ?? join(base, `${name}.git`);
     mkdirSync(this.work, { recursive: true });
     this.env = { ...process.env, TRAIL_HOME: this.home, NO_COLOR: '1' };
     delete this.env.JOURNAL_STREAM;
