@@ -4,6 +4,7 @@ import { logDiskState, readAuditdConf } from './auditd-health.js';
 import * as ctl from './auditctl.js';
 import { Assembler, type AuditEvent } from './events.js';
 import { LogTail } from './log-tail.js';
+import { RuleUsers } from './rule-users.js';
 import { parseRecord } from './records.js';
 
 export interface FeedOptions {
@@ -71,9 +72,11 @@ export class AuditFeed {
   private auditdPid = 0;
   private rulesSuspect = true;
   private rulesCheckedAt = 0;
+  private readonly users: RuleUsers;
 
   private constructor(private readonly opts: FeedOptions) {
     this.syncFile = join(opts.home, 'audit-sync');
+    this.users = new RuleUsers(join(opts.home, 'audit-rules'));
     this.asm = new Assembler((e) => this.onEvent(e));
     this.tail = new LogTail(opts.logFile ?? auditLogPath(), (line) => {
       const r = parseRecord(line);
@@ -100,14 +103,14 @@ export class AuditFeed {
     mkdirSync(opts.home, { recursive: true, mode: 0o700 });
     if (!existsSync(feed.syncFile)) writeFileSync(feed.syncFile, '', { mode: 0o600 });
     feed.tail.start(false);
-    await ctl.addWatch(feed.syncFile, 'wa', ctl.SYNC_KEY);
+    await feed.useRule(feed.syncFile, 'wa', ctl.SYNC_KEY);
     await ctl.addExecRules();
     feed.lastLost = s.lost;
     feed.auditdPid = s.pid;
     // The first barrier proves the log is where records arrive (log_file, write_logs=yes).
     if (!(await feed.barrier())) {
       feed.tail.close();
-      await ctl.removeWatch(feed.syncFile, 'wa', ctl.SYNC_KEY);
+      await feed.dropRule(feed.syncFile, 'wa', ctl.SYNC_KEY);
       return { unavailable: noRecordsWhy(`no audit record reached ${opts.logFile ?? auditLogPath()} (is write_logs off, or another log_file set?)`) };
     }
     return feed;
@@ -116,7 +119,7 @@ export class AuditFeed {
   async addDir(name: string, dir: string): Promise<void> {
     const key = ctl.watchKey(name);
     this.dirs.set(key, dir);
-    const r = await ctl.addWatch(dir, 'wa', key);
+    const r = await this.useRule(dir, 'wa', key);
     if (r === 'added') this.opts.notice?.(`audit rule added: ${ctl.watchLine(dir, 'wa', key)}`);
   }
 
@@ -127,7 +130,7 @@ export class AuditFeed {
     for (const file of files) {
       if (this.access.some((a) => a.key === key && a.file === file)) continue;
       try {
-        await ctl.addWatch(file, 'r', key);
+        await this.useRule(file, 'r', key);
         this.access.push({ key, file });
         n++;
       } catch (err) {
@@ -147,7 +150,7 @@ export class AuditFeed {
 
   async removeAccess(name: string): Promise<void> {
     const key = `${ctl.KEY_PREFIX}access-${name}`;
-    for (const a of this.access.filter((x) => x.key === key)) await ctl.removeWatch(a.file, 'r', key);
+    for (const a of this.access.filter((x) => x.key === key)) await this.dropRule(a.file, 'r', key);
     this.access = this.access.filter((x) => x.key !== key);
   }
 
@@ -156,15 +159,15 @@ export class AuditFeed {
     const key = ctl.watchKey(name);
     const dir = this.dirs.get(key);
     this.dirs.delete(key);
-    if (dir) await ctl.removeWatch(dir, 'wa', key);
+    if (dir) await this.dropRule(dir, 'wa', key);
   }
 
   async close(): Promise<void> {
-    for (const [key, dir] of this.dirs) await ctl.removeWatch(dir, 'wa', key);
+    for (const [key, dir] of this.dirs) await this.dropRule(dir, 'wa', key);
     this.dirs.clear();
-    for (const a of this.access) await ctl.removeWatch(a.file, 'r', a.key);
+    for (const a of this.access) await this.dropRule(a.file, 'r', a.key);
     this.access = [];
-    await ctl.removeWatch(this.syncFile, 'wa', ctl.SYNC_KEY);
+    await this.dropRule(this.syncFile, 'wa', ctl.SYNC_KEY);
     await ctl.removeExecRulesIfUnused();
     this.tail.close();
     for (const w of this.waiters) w.resolve(false);
@@ -296,6 +299,19 @@ export class AuditFeed {
     }
     if (!this.dirs.has(e.key)) return;
     this.events.push(e);
+  }
+
+  /** Adds a rule (unless there) and notes that this process relies on it. */
+  private async useRule(path: string, perms: string, key: string): Promise<'added' | 'present'> {
+    this.users.claim(ctl.watchLine(path, perms, key));
+    return ctl.addWatch(path, perms, key);
+  }
+
+  /** Removes a rule unless another trail watch still relies on it. */
+  private async dropRule(path: string, perms: string, key: string): Promise<void> {
+    const others = this.users.release(ctl.watchLine(path, perms, key));
+    if (others.length) this.opts.notice?.(`audit rule left in place for trail watch pid ${others.join(', ')}: ${ctl.watchLine(path, perms, key)}`);
+    else await ctl.removeWatch(path, perms, key);
   }
 
   /** auditd as last seen: still the same process? */
