@@ -65,6 +65,22 @@ export function metaLine(name: string, m: Meta): string {
   return JSON.stringify(o);
 }
 
+// A snapshot writes each new entry's line twice: in its folder's manifest and in the stat
+// cache (without the name). The nameless line is made once per Meta object and the named one
+// spliced from it: '{"name":""' is always its start (name is the first field).
+const nameless = new WeakMap<Meta, string>();
+const EMPTY_NAME = '{"name":""';
+
+/** metaLine, made once per Meta object (a Meta must not change after it is written out). */
+export function metaLineOf(name: string, m: Meta): string {
+  let line = nameless.get(m);
+  if (line === undefined) {
+    line = metaLine('', m);
+    nameless.set(m, line);
+  }
+  return name === '' ? line : '{"name":' + JSON.stringify(escapeName(name)) + line.slice(EMPTY_NAME.length);
+}
+
 export function parseMetaLine(line: string): { name: string; meta: Meta } {
   const o = JSON.parse(line) as Record<string, unknown>;
   const meta: Meta = {
@@ -90,9 +106,9 @@ const MANIFEST_HEADER = '# trail manifest 1: one JSON line per entry; "." is the
 
 /** The manifest of one directory: the directory itself ('.') and its direct children. */
 export function serializeManifest(self: Meta, children: [string, Meta][]): Buffer {
-  const lines = [MANIFEST_HEADER, metaLine('.', self)];
+  const lines = [MANIFEST_HEADER, metaLineOf('.', self)];
   const sorted = [...children].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  for (const [name, m] of sorted) lines.push(metaLine(name, m));
+  for (const [name, m] of sorted) lines.push(metaLineOf(name, m));
   return Buffer.from(lines.join('\n') + '\n', 'utf8');
 }
 

@@ -28,8 +28,8 @@ export interface ScanOptions {
    * outside them are kept as they were. */
   roots?: string[];
   onProgress?: (done: number, total: number) => void;
-  /** Reader threads: by default used when many files are to be read (see POOL_FILES);
-   * false reads on this thread only. */
+  /** Reader threads: by default used when many files are to be read (see POOL_FILES); true
+   * always, false never. */
   threads?: boolean;
 }
 
@@ -51,9 +51,12 @@ export interface ScanResult {
   bytes: number;
 }
 
-/** Reader threads pay off from about this many files to read (a thread takes ~40 ms to
- * start); below it, and for the watcher's few touched paths, this thread reads. */
+/** Reader threads pay off from about this many files and bytes to read (a thread takes
+ * ~50 ms of CPU to start; measured: at 3k files / 25 MB they cost more than they saved); below
+ * it, and for the watcher's few touched paths, this thread reads. TRAIL_READ_THREADS=always
+ * (tests) or never overrides. */
 const POOL_FILES = 400;
+const POOL_BYTES = 48 * 1024 * 1024;
 /** A batch for a reader thread: few enough files to keep both threads fed, small enough
  * in bytes to bound what is in flight (two batches per thread). */
 const BATCH_FILES = 64;
@@ -130,7 +133,9 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
     }
   }
   opts.writer.expect?.(toReadBytes);
-  const pool = opts.threads !== false && toRead >= POOL_FILES ? new ReadPool(opts.writer.hashOnly ? 'hash' : opts.writer.writeEntries ? 'pack' : 'raw', opts.writer.entryLevel ?? 0) : undefined;
+  const threads = opts.threads ?? (process.env.TRAIL_READ_THREADS === 'always' ? true : process.env.TRAIL_READ_THREADS === 'never' ? false : undefined);
+  const usePool = threads ?? (toRead >= POOL_FILES && toReadBytes >= POOL_BYTES);
+  const pool = usePool && toRead > 0 ? new ReadPool(opts.writer.hashOnly ? 'hash' : opts.writer.writeEntries ? 'pack' : 'raw', opts.writer.entryLevel ?? 0) : undefined;
   type Item = { path: string; entry: Entry };
   const inflight: { items: Item[]; outcome: Promise<{ outcomes: ReadOutcome[]; release: () => void }> }[] = [];
   let batch: { items: Item[]; jobs: ReadJob[]; bytes: number } = { items: [], jobs: [], bytes: 0 };

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { errorCode } from '../util/errors.js';
 import { readState } from './readstate.js';
 import type { Repo } from './repo.js';
-import { metaLine, parseMetaLine, type Meta } from './meta.js';
+import { metaLineOf, parseMetaLine, type Meta } from './meta.js';
 import { escapeName, unescapeName } from '../util/bytes.js';
 import type { Entry, FolderMemo, State, StatKey } from './state.js';
 
@@ -159,7 +159,7 @@ function parseCacheFile(text: string, head: string): Cached | undefined {
 
 function cacheLine(path: string, e: Entry, keepStat: boolean): string {
   const st = keepStat && e.stat ? `${e.stat.dev},${e.stat.ino},${e.stat.size},${e.stat.mtimeMs},${e.stat.ctimeMs}` : '-';
-  const meta = e instanceof CachedEntry ? e.line : metaLine('', e.meta);
+  const meta = e instanceof CachedEntry ? e.line : metaLineOf('', e.meta);
   return `${escapeName(path)}\t${st}\t${e.oid ?? ''}\t${e.secretOid ?? ''}\t${meta}`;
 }
 

@@ -131,11 +131,13 @@ describe('trail on a tree that takes the threaded path', () => {
     const dir = join(tmp.path, 'etc');
     mkdirSync(dir);
     const files = makeTree(dir, 500);
-    const init = await trail(home, ['init', dir, '--json']);
+    // A small tree: the threads are forced (by default they start from 48 MB to read).
+    const env = { TRAIL_READ_THREADS: 'always' };
+    const init = await trail(home, ['init', dir, '--json'], { env });
     assert.equal(init.code, 0, init.stderr);
     const fsck = await run('git', ['--git-dir', init.json.repo as string, 'fsck', '--strict', '--full', '--no-dangling']);
     assert.equal(fsck.stderr.toString().trim(), '');
-    const clean = await trail(home, ['status', '--full', '--json']);
+    const clean = await trail(home, ['status', '--full', '--json'], { env });
     assert.equal(clean.code, 0, JSON.stringify(clean.json?.changes));
 
     const victim = join(dir, files[123]!);
@@ -144,7 +146,7 @@ describe('trail on a tree that takes the threaded path', () => {
     bytes[0] = bytes[0]! ^ 1; // same size
     writeFileSync(victim, bytes);
     utimesSync(victim, st.atime, st.mtime); // same mtime
-    const full = await trail(home, ['status', '--full', '--json']);
+    const full = await trail(home, ['status', '--full', '--json'], { env });
     assert.equal(full.code, 3, full.stdout);
     assert.deepEqual(full.json.changes.map((c: { path: string }) => c.path), [files[123]]);
 
