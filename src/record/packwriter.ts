@@ -34,7 +34,36 @@ export const STORE_FROM = 8 * 1024 * 1024;
 
 /** A LooseWriter for a handful of objects, a PackWriter for a batch (a first snapshot). */
 export function chooseWriter(gitDir: string, expectedObjects: number, opts: PackWriterOptions = {}): ObjectWriter {
-  return expectedObjects < PACK_THRESHOLD ? new LooseWriter(gitDir) : new PackWriter(gitDir, opts);
+  return expectedObjects < PACK_THRESHOLD ? new AdaptiveWriter(gitDir, opts) : new PackWriter(gitDir, opts);
+}
+
+/**
+ * Loose objects while few are written, a pack from the PACK_THRESHOLD-th on: the daemon does
+ * not know how many objects a window brings (one edited file: a dozen; a burst across 500
+ * files: a thousand, each fsynced on its own as a loose object — seconds).
+ */
+export class AdaptiveWriter implements ObjectWriter {
+  private readonly loose: LooseWriter;
+  private pack: PackWriter | undefined;
+  private count = 0;
+
+  constructor(private readonly gitDir: string, private readonly opts: PackWriterOptions = {}) {
+    this.loose = new LooseWriter(gitDir);
+  }
+
+  write(type: ObjectType, content: Buffer): Promise<string> {
+    if (!this.pack && ++this.count >= PACK_THRESHOLD) this.pack = new PackWriter(this.gitDir, this.opts);
+    return (this.pack ?? this.loose).write(type, content);
+  }
+
+  async finish(): Promise<void> {
+    await this.loose.finish();
+    await this.pack?.finish();
+  }
+
+  async abort(): Promise<void> {
+    await this.pack?.abort();
+  }
 }
 
 export interface PackWriterOptions {

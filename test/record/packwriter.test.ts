@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { LooseWriter, serializeCommit, serializeTree, type TreeItem } from '../../src/record/objects.js';
-import { chooseWriter, entryHeader, PACK_THRESHOLD, PackWriter } from '../../src/record/packwriter.js';
+import { AdaptiveWriter, chooseWriter, entryHeader, PACK_THRESHOLD, PackWriter } from '../../src/record/packwriter.js';
 import { run } from '../../src/util/exec.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'trail-packwriter-'));
@@ -224,9 +224,9 @@ describe('PackWriter', () => {
     await git(gitDir, ['fsck', '--strict', '--full', '--no-dangling']);
   });
 
-  it('chooseWriter: loose objects for a few, one pack for a batch', () => {
-    assert.ok(chooseWriter(scratch, 1) instanceof LooseWriter);
-    assert.ok(chooseWriter(scratch, PACK_THRESHOLD - 1) instanceof LooseWriter);
+  it('chooseWriter: loose objects for a few (a pack should many come after all), one pack for a batch', () => {
+    assert.ok(chooseWriter(scratch, 1) instanceof AdaptiveWriter);
+    assert.ok(chooseWriter(scratch, PACK_THRESHOLD - 1) instanceof AdaptiveWriter);
     assert.ok(chooseWriter(scratch, PACK_THRESHOLD) instanceof PackWriter);
     assert.ok(chooseWriter(scratch, 50_000) instanceof PackWriter);
   });
