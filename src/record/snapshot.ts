@@ -73,8 +73,14 @@ export async function drift(repo: Repo, opts: { full?: boolean; onProgress?: (d:
   const config = await readConfig(repo);
   const { head, cached, result } = await scanAgainstHead(repo, config, { ...opts, hashOnly: true });
   const changes = diffStates(cached.state, result.state);
-  if (head && !changes.length && result.read > 0) await refreshCache(repo, head, result.state, cached.trees);
+  if (head && !changes.length && result.read > 0 && (!cached.warm || gainsStat(cached.state, result.state))) await refreshCache(repo, head, result.state, cached.trees);
   return { head, changes, scan: result };
+}
+
+/** Whether some path the cache kept without stat data has stat data now. */
+function gainsStat(before: State, now: State): boolean {
+  for (const [p, e] of before) if (!e.stat && now.get(p)?.stat) return true;
+  return false;
 }
 
 /**
