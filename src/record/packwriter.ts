@@ -6,6 +6,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { crc32, deflate as deflateAsync, deflateSync } from 'node:zlib';
 import { hashObject, LooseWriter, type ObjectType, type ObjectWriter } from './objects.js';
 import { storedEntry } from './stored.js';
+import { phase } from './timing.js';
 import { ExistingObjects } from './existing.js';
 
 export { ExistingObjects };
@@ -360,8 +361,10 @@ export class PackWriter implements ObjectWriter {
         pos += bytesRead;
       }
       const packSha = sha.digest();
+      phase('pack hashed');
       await fh.write(packSha, 0, 20, this.end);
       await fh.sync();
+      phase('pack synced');
       await fh.close();
       this.fh = undefined;
 
