@@ -82,12 +82,21 @@ export class ReadPool {
   private readonly n: number;
   private spare: ArrayBuffer[] = [];
 
-  constructor(private readonly mode: ReadMode, private readonly level = 0, threads = Math.max(1, availableParallelism())) {
+  constructor(private readonly mode: ReadMode, public level = 0, threads = Math.max(1, availableParallelism())) {
     this.n = threads;
   }
 
   get threads(): number {
     return this.n;
+  }
+
+  /** Starts the threads now (each takes ~50 ms to be ready), before there is work for them. */
+  warm(): void {
+    while (this.workers.length < this.n) {
+      const w = this.start();
+      w.unref(); // idle threads keep nobody alive (pump refs a thread while it has a job)
+      this.idle.push(w);
+    }
   }
 
   /** Reads a batch. Byte results (entries, contents) are views of one buffer that `release`

@@ -7,7 +7,7 @@ import type { ObjectWriter } from './objects.js';
 import { looksLikePrivateKey, type Rules } from './rules.js';
 import { placeholder, secretDigest } from './secrets.js';
 import { readStable } from './readfile.js';
-import { ReadPool, type ReadJob, type ReadOutcome } from './readpool.js';
+import { ReadPool, type ReadJob, type ReadMode, type ReadOutcome } from './readpool.js';
 import { insideAny } from './roots.js';
 import { sameStat, type Entry, type State, type StatKey } from './state.js';
 import { readTreeXattrs, readXattrs } from './xattrs.js';
@@ -57,6 +57,17 @@ export interface ScanResult {
  * (tests) or never overrides. */
 const POOL_FILES = 400;
 const POOL_BYTES = 48 * 1024 * 1024;
+/** A first snapshot's walk starts the reader threads once it has listed this many paths. */
+const EARLY_THREADS = 8000;
+
+function threadsAllowed(opts: ScanOptions): boolean | undefined {
+  const env = process.env.TRAIL_READ_THREADS;
+  return opts.threads ?? (env === 'always' ? true : env === 'never' ? false : undefined);
+}
+
+function readMode(w: ObjectWriter): ReadMode {
+  return w.hashOnly ? 'hash' : w.writeEntries ? 'pack' : 'raw';
+}
 /** A batch for a reader thread: few enough files to keep both threads fed, small enough
  * in bytes to bound what is in flight (two batches per thread). */
 const BATCH_FILES = 64;
@@ -78,8 +89,15 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
   const skipped: Skipped[] = [];
   let ignored = 0;
   const lstat = (p: string) => lstatSync(abs(opts.root, p), { throwIfNoEntry: false });
+  // A first snapshot of a big tree will want the reader threads: they start while the walk
+  // goes on (a small tree never starts them).
+  let early: ReadPool | undefined;
   const walk = (path: string, st: Stats) => {
     listed.push([path, st]);
+    if (listed.length === EARLY_THREADS && opts.previous.size === 0 && threadsAllowed(opts) !== false) {
+      early = new ReadPool(readMode(opts.writer));
+      early.warm();
+    }
     if (!st.isDirectory()) return;
     let names: string[];
     try {
@@ -133,9 +151,12 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
     }
   }
   opts.writer.expect?.(toReadBytes);
-  const threads = opts.threads ?? (process.env.TRAIL_READ_THREADS === 'always' ? true : process.env.TRAIL_READ_THREADS === 'never' ? false : undefined);
-  const usePool = threads ?? (toRead >= POOL_FILES && toReadBytes >= POOL_BYTES);
-  const pool = usePool && toRead > 0 ? new ReadPool(opts.writer.hashOnly ? 'hash' : opts.writer.writeEntries ? 'pack' : 'raw', opts.writer.entryLevel ?? 0) : undefined;
+  const usePool = threadsAllowed(opts) ?? (toRead >= POOL_FILES && toReadBytes >= POOL_BYTES);
+  let pool: ReadPool | undefined;
+  if (usePool && toRead > 0) {
+    pool = early ?? new ReadPool(readMode(opts.writer));
+    pool.level = opts.writer.entryLevel ?? 0; // expect() may have chosen it just now
+  } else await early?.close();
   type Item = { path: string; entry: Entry };
   const inflight: { items: Item[]; outcome: Promise<{ outcomes: ReadOutcome[]; release: () => void }> }[] = [];
   let batch: { items: Item[]; jobs: ReadJob[]; bytes: number } = { items: [], jobs: [], bytes: 0 };
