@@ -13,8 +13,10 @@ export interface Change {
   details: string[];
 }
 
-/** What differs between two states, path by path, in path order. */
-export function diffStates(a: State, b: State, filter?: (path: string) => boolean): Change[] {
+/** What differs between two states, path by path, in path order. `only`: the paths that may
+ * differ (a scan under roots says which); any other is the very same entry in both. */
+export function diffStates(a: State, b: State, filter?: (path: string) => boolean, only?: Iterable<string>): Change[] {
+  if (only) return diffPaths(a, b, only, filter);
   const out: Change[] = [];
   for (const [path, y] of b) {
     const x = a.get(path);
@@ -30,6 +32,23 @@ export function diffStates(a: State, b: State, filter?: (path: string) => boolea
   for (const [path, x] of a) {
     if (b.has(path) || (filter && !filter(path))) continue;
     out.push({ path, change: 'deleted', before: x.meta, details: [] });
+  }
+  return out.sort((p, q) => byteCompare(p.path, q.path));
+}
+
+function diffPaths(a: State, b: State, only: Iterable<string>, filter?: (path: string) => boolean): Change[] {
+  const out: Change[] = [];
+  for (const path of new Set(only)) {
+    const x = a.get(path);
+    const y = b.get(path);
+    if (x === y || (filter && !filter(path))) continue;
+    if (!y) out.push({ path, change: 'deleted', before: x!.meta, details: [] });
+    else if (!x) {
+      if (path !== '') out.push({ path, change: 'added', after: y.meta, details: [] });
+    } else {
+      const c = compareEntries(x, y);
+      if (c) out.push({ path, ...c, before: x.meta, after: y.meta });
+    }
   }
   return out.sort((p, q) => byteCompare(p.path, q.path));
 }

@@ -49,6 +49,8 @@ export interface ScanResult {
   files: number;
   dirs: number;
   bytes: number;
+  /** With roots: every path that may differ from `previous` (any other is its very entry). */
+  looked?: string[];
 }
 
 /** Reader threads pay off from about this many files and bytes to read (a thread takes
@@ -81,9 +83,7 @@ const BATCH_BYTES = 2 * 1024 * 1024;
  */
 export async function scan(opts: ScanOptions): Promise<ScanResult> {
   const roots = normalizeRoots(opts.roots ?? ['']);
-  const state: State = new Map();
-  const inRoots = insideAny(roots);
-  for (const [p, e] of opts.previous) if (!inRoots(p)) state.set(p, e);
+  const { state, under } = keepOutside(opts.previous, roots);
 
   const listed: [string, Stats][] = [];
   const skipped: Skipped[] = [];
@@ -272,7 +272,9 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
 
   phase('read');
   await addXattrs(opts.root, state, fresh, listed.length);
-  return { state, skipped, digestOnly, ignored, read, files, dirs, bytes };
+  // What could differ from `previous`: the paths it had under the roots and those listed now.
+  const looked = roots.includes('') ? undefined : [...new Set([...under, ...listed.map(([p]) => p)])];
+  return { state, skipped, digestOnly, ignored, read, files, dirs, bytes, looked };
 }
 
 function baseMeta(st: Stats, kind: Meta['kind']): Meta {
@@ -336,6 +338,25 @@ export function abs(root: string, path: string): Buffer | string {
 }
 
 const ASCII = /^[\x01-\x7f]*$/;
+
+/**
+ * `previous` without what lies under the roots (the scan looks there again), and those paths.
+ * For roots that are files, the usual window of trail watch, they are found by lookup, and
+ * the rest of a 50k-path state is copied natively instead of path by path.
+ */
+function keepOutside(previous: State, roots: string[]): { state: State; under: string[] } {
+  if (roots.includes('')) return { state: new Map(), under: [...previous.keys()] };
+  const state: State = new Map(previous);
+  let under: string[];
+  if (roots.every((r) => previous.get(r)?.meta.kind !== 'dir')) under = roots.filter((r) => previous.has(r));
+  else {
+    const inRoots = insideAny(roots);
+    under = [];
+    for (const p of previous.keys()) if (inRoots(p)) under.push(p);
+  }
+  for (const p of under) state.delete(p);
+  return { state, under };
+}
 
 function normalizeRoots(roots: string[]): string[] {
   if (roots.includes('')) return [''];

@@ -123,8 +123,8 @@ export async function record(repo: Repo, opts: RecordOptions): Promise<RecordRes
 }
 
 async function commitScan(repo: Repo, opts: RecordOptions, head: string | undefined, cached: Cached, result: ScanResult, writer: ObjectWriter): Promise<RecordResult> {
-  const changes = diffStates(cached.state, result.state);
-  const { root, trees, folders } = await writeSnapshotTree(result.state, writer, cached.trees, cached.folders);
+  const changes = diffStates(cached.state, result.state, undefined, result.looked);
+  const { root, trees, folders } = await writeSnapshotTree(result.state, writer, cached.trees, cached.folders, result.looked);
   phase('trees written');
   if (head && !changes.length && !opts.allowEmpty) {
     await writer.finish();

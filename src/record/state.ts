@@ -83,7 +83,10 @@ function layoutOf(state: State, memo: FolderMemo | undefined): { folders: Folder
  * is ~0.5 s saved per commit for a long-running writer. In memory only. */
 export type FolderMemo = Map<string, { self: Entry | undefined; kids: Entry[]; content?: string; meta: string; manifest: string }>;
 
-export async function writeSnapshotTree(state: State, writer: ObjectWriter, known: Set<string> = new Set(), memo?: FolderMemo): Promise<{ root: string; trees: Set<string>; folders: FolderMemo }> {
+/** `dirty`: every path whose entry may differ from the one the memo was built with (a scan
+ * under roots says which); the folders above none of them are taken from the memo as they
+ * are, without looking at their entries. */
+export async function writeSnapshotTree(state: State, writer: ObjectWriter, known: Set<string> = new Set(), memo?: FolderMemo, dirty?: Iterable<string>): Promise<{ root: string; trees: Set<string>; folders: FolderMemo }> {
   const folders: FolderMemo = new Map();
   const contentTree = new Map<string, string>();
   const metaTree = new Map<string, string>();
@@ -97,7 +100,17 @@ export async function writeSnapshotTree(state: State, writer: ObjectWriter, know
   };
   const layout = layoutOf(state, memo);
   layouts.set(folders, layout);
+  const touched = memo && dirty ? foldersAbove(dirty) : undefined;
   for (const [dir, kids] of layout.folders) {
+    const kept = touched && !touched.has(dir) ? memo!.get(dir) : undefined;
+    if (kept) {
+      for (const oid of [kept.content, kept.meta, kept.manifest]) if (oid) trees.add(oid);
+      if (kept.content) contentTree.set(dir, kept.content);
+      metaTree.set(dir, kept.meta);
+      folders.set(dir, kept);
+      if (dir === '') rootItems = rootContentItems(state, kids, contentTree);
+      continue;
+    }
     const selfEntry = state.get(dir);
     const kidEntries = kids.map((k) => state.get(k)!);
     const prev = memo?.get(dir);
@@ -140,6 +153,15 @@ export async function writeSnapshotTree(state: State, writer: ObjectWriter, know
   rootItems.push({ name: META_DIR, mode: '40000', oid: trailTree });
   const root = await put('tree', serializeTree(rootItems));
   return { root, trees, folders };
+}
+
+/** Each path, and every folder above it: the folders whose trees a change there may alter. */
+function foldersAbove(paths: Iterable<string>): Set<string> {
+  const out = new Set<string>(['']);
+  for (const p of paths) {
+    for (let q = p; q !== '' && !out.has(q); q = parentOf(q)) out.add(q);
+  }
+  return out;
 }
 
 function sameKids(a: Entry[], b: Entry[]): boolean {

@@ -1,9 +1,10 @@
-// writeSnapshotTree with the memo of the last build (the daemon's path: folders whose entries
+// writeSnapshotTree (and diffStates) with the memo of the last build (the daemon's path: folders whose entries
 // did not change are not serialized again, the folder layout is reused while the paths stay
 // the same) must build exactly the tree a build from nothing builds, whatever changed.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { diffStates } from '../../src/record/diff.js';
 import { HashOnlyWriter } from '../../src/record/objects.js';
 import { writeSnapshotTree, type Entry, type FolderMemo, type State } from '../../src/record/state.js';
 import type { Meta } from '../../src/record/meta.js';
@@ -48,11 +49,17 @@ test('with the memo of the last build, the very tree a build from nothing makes'
     let memo: FolderMemo | undefined;
     let known = new Set<string>();
     for (const o of [{ kind: 'none' }, ...ops]) {
+      const before = state;
       if (o.kind !== 'none') state = apply(state, o);
+      // What a scan under roots reports: the paths whose entry is not the very same object.
+      const dirty = [...new Set([...before.keys(), ...state.keys()])].filter((p) => before.get(p) !== state.get(p));
       const incremental = await writeSnapshotTree(state, new HashOnlyWriter(), known, memo);
+      const hinted = await writeSnapshotTree(state, new HashOnlyWriter(), known, memo, dirty);
       const fresh = await writeSnapshotTree(state, new HashOnlyWriter());
       assert.equal(incremental.root, fresh.root, `after ${JSON.stringify(o)}`);
-      memo = incremental.folders;
+      assert.equal(hinted.root, fresh.root, `after ${JSON.stringify(o)}, with the dirty paths`);
+      assert.deepEqual(diffStates(before, state, undefined, dirty), diffStates(before, state));
+      memo = (o.kind.length % 2 ? incremental : hinted).folders;
       known = incremental.trees;
     }
   }), { numRuns: 300 });
