@@ -341,20 +341,19 @@ const ASCII = /^[\x01-\x7f]*$/;
 
 /**
  * `previous` without what lies under the roots (the scan looks there again), and those paths.
- * For roots that are files, the usual window of trail watch, they are found by lookup, and
- * the rest of a 50k-path state is copied natively instead of path by path.
+ * For roots that are files (the usual window of trail watch) a set lookup per path says which.
  */
 function keepOutside(previous: State, roots: string[]): { state: State; under: string[] } {
   if (roots.includes('')) return { state: new Map(), under: [...previous.keys()] };
-  const state: State = new Map(previous);
-  let under: string[];
-  if (roots.every((r) => previous.get(r)?.meta.kind !== 'dir')) under = roots.filter((r) => previous.has(r));
-  else {
+  const state: State = new Map();
+  const under: string[] = [];
+  if (roots.every((r) => previous.get(r)?.meta.kind !== 'dir')) {
+    const files = new Set(roots);
+    for (const [p, e] of previous) if (files.has(p)) under.push(p); else state.set(p, e);
+  } else {
     const inRoots = insideAny(roots);
-    under = [];
-    for (const p of previous.keys()) if (inRoots(p)) under.push(p);
+    for (const [p, e] of previous) if (inRoots(p)) under.push(p); else state.set(p, e);
   }
-  for (const p of under) state.delete(p);
   return { state, under };
 }
 

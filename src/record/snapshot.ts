@@ -128,7 +128,7 @@ async function commitScan(repo: Repo, opts: RecordOptions, head: string | undefi
   phase('trees written');
   if (head && !changes.length && !opts.allowEmpty) {
     await writer.finish();
-    await saveCache(repo, head, result.state, trees, folders);
+    await saveCache(repo, head, result.state, trees, folders, { from: cached.state, looked: result.looked });
     return { parent: head, changes, scan: result, state: result.state };
   }
   const secretsCommit = await recordSecrets(repo, writer, result.state, cached.state, opts.actor);
@@ -151,7 +151,7 @@ async function commitScan(repo: Repo, opts: RecordOptions, head: string | undefi
   await repo.updateRef(Refs.observed, commit, head, `trail: ${opts.action}`);
   // The commit is recorded: the cache is derived data (rebuilt from the commit when it is
   // stale), so failing to save it (disk full) must not turn a recorded snapshot into an error.
-  await saveCache(repo, commit, result.state, trees, folders).catch(() => {});
+  await saveCache(repo, commit, result.state, trees, folders, { from: cached.state, looked: result.looked }).catch(() => {});
   phase('cache saved');
   // What was stored uncompressed is packed again, compressed, in the background.
   if (writer instanceof PackWriter && writer.storedBytes >= STORE_FROM) startBackgroundRepack(repo.gitDir);

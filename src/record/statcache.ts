@@ -51,6 +51,8 @@ interface Memo {
   cached: Cached;
   /** Newer than index.json: written out by flushCache. */
   dirty: boolean;
+  /** When it was saved (its racy entries were stripped as of then). */
+  savedAt: number;
 }
 const memos = new Map<string, Memo>();
 let inMemory = false;
@@ -87,12 +89,26 @@ export async function loadCache(repo: Repo, head: string | undefined): Promise<C
   return { state: await readState(repo, head), trees: new Set(), warm: false };
 }
 
-export async function saveCache(repo: Repo, commit: string, state: State, trees: Set<string>, folders?: FolderMemo): Promise<void> {
+/** `scanned`: the state the scan started from and the paths it looked at (a scan under
+ * roots); every other entry is that state's own. */
+export async function saveCache(repo: Repo, commit: string, state: State, trees: Set<string>, folders?: FolderMemo, scanned?: { from: State; looked?: string[] }): Promise<void> {
   const now = Date.now();
   if (inMemory) {
-    const kept: State = new Map();
-    for (const [p, e] of state) kept.set(p, racy(e, now) ? withoutStat(e) : e);
-    memos.set(repo.gitDir, { commit, cached: { state: kept, trees, warm: true, folders }, dirty: true });
+    const last = memos.get(repo.gitDir);
+    let kept: State;
+    if (scanned?.looked && last && last.cached.state === scanned.from && now >= last.savedAt) {
+      // The rest was not racy when the memo was saved, and time has only moved on since: only
+      // what the scan looked at is checked (the whole state, per commit, cost tens of ms).
+      kept = state;
+      for (const p of scanned.looked) {
+        const e = state.get(p);
+        if (e && racy(e, now)) state.set(p, withoutStat(e));
+      }
+    } else {
+      kept = new Map();
+      for (const [p, e] of state) kept.set(p, racy(e, now) ? withoutStat(e) : e);
+    }
+    memos.set(repo.gitDir, { commit, cached: { state: kept, trees, warm: true, folders }, dirty: true, savedAt: now });
     return;
   }
   await writeCacheFile(repo, commit, state, trees, now);

@@ -62,11 +62,12 @@ type Folders = [string, string[]][];
  */
 const layouts = new WeakMap<FolderMemo, { folders: Folders; paths: Set<string> }>();
 
-function layoutOf(state: State, memo: FolderMemo | undefined): { folders: Folders; paths: Set<string> } {
+function layoutOf(state: State, memo: FolderMemo | undefined, dirty?: string[]): { folders: Folders; paths: Set<string> } {
   const last = memo && layouts.get(memo);
   if (last && last.paths.size === state.size) {
+    // Only a dirty path can have come or gone, when the caller knows them.
     let same = true;
-    for (const p of state.keys()) if (!last.paths.has(p)) { same = false; break; }
+    for (const p of dirty ?? state.keys()) if (last.paths.has(p) !== state.has(p)) { same = false; break; }
     if (same) return last;
   }
   return { folders: foldersDeepestFirst(state), paths: new Set(state.keys()) };
@@ -86,7 +87,7 @@ export type FolderMemo = Map<string, { self: Entry | undefined; kids: Entry[]; c
 /** `dirty`: every path whose entry may differ from the one the memo was built with (a scan
  * under roots says which); the folders above none of them are taken from the memo as they
  * are, without looking at their entries. */
-export async function writeSnapshotTree(state: State, writer: ObjectWriter, known: Set<string> = new Set(), memo?: FolderMemo, dirty?: Iterable<string>): Promise<{ root: string; trees: Set<string>; folders: FolderMemo }> {
+export async function writeSnapshotTree(state: State, writer: ObjectWriter, known: Set<string> = new Set(), memo?: FolderMemo, dirty?: string[]): Promise<{ root: string; trees: Set<string>; folders: FolderMemo }> {
   const folders: FolderMemo = new Map();
   const contentTree = new Map<string, string>();
   const metaTree = new Map<string, string>();
@@ -98,7 +99,7 @@ export async function writeSnapshotTree(state: State, writer: ObjectWriter, know
     trees.add(oid);
     return oid;
   };
-  const layout = layoutOf(state, memo);
+  const layout = layoutOf(state, memo, dirty);
   layouts.set(folders, layout);
   const touched = memo && dirty ? foldersAbove(dirty) : undefined;
   for (const [dir, kids] of layout.folders) {
