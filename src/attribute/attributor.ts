@@ -10,6 +10,7 @@ import { secretKey } from '../record/secrets.js';
 import { loadCache } from '../record/statcache.js';
 import type { State } from '../record/state.js';
 import { insideAny } from '../record/roots.js';
+import { phase } from '../record/timing.js';
 import { toBytes } from '../util/bytes.js';
 import { hostName, userName } from '../util/accounts.js';
 import { forgetOld, packageLine, readTransactions, type AptTransaction } from './apt.js';
@@ -147,8 +148,11 @@ export class Attributor {
     // Reconcile first, then the barrier: a change the scan saw was made before the barrier
     // was written, so its record is read by the time the barrier's is.
     const scanStart = Date.now();
+    phase('window: reconcile');
     const changed = await changedUnder(repo, roots);
+    phase('window: audit barrier');
     const view = await this.feed.window(this.name, scanStart);
+    phase('window: attribution');
     if (!changed.length) return { commits: [], deferred: [] };
     const txs = await readTransactions(this.home).catch(() => []);
     await forgetOld(txs).catch(() => undefined);
@@ -245,8 +249,10 @@ export async function recordAttributed(
       body: c.body,
       trailers: c.trailers,
     });
+    phase('window: committed');
     await attributor.committed(repo, c, res.commit);
     await onRecorded(res, c.actor, c.trailers ?? {});
+    phase('window: policy applied');
     if (res.commit) out.commits.push(res.commit);
     out.changes.push(...res.changes);
     out.last = res;

@@ -63,6 +63,7 @@ export class AdaptiveWriter implements ObjectWriter {
   }
 
   async abort(): Promise<void> {
+    await this.loose.abort();
     await this.pack?.abort();
   }
 }
