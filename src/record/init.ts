@@ -95,7 +95,8 @@ async function leftOverFromInterruptedInit(repoPath: string, dir: string): Promi
     if (names.some((n) => !GIT_INIT.has(n) && !n.endsWith('.lock'))) return false;
     const config = await fsp.readFile(join(repoPath, 'config'), 'utf8').catch(() => 'bare = true');
     const refs = await fsp.readdir(join(repoPath, 'refs', 'heads')).catch(() => []);
-    const trail = await fsp.readdir(join(repoPath, 'trail')).catch(() => []);
+    // Killed while repo.json was being written: only its temp file (writeFileAtomic's).
+    const trail = (await fsp.readdir(join(repoPath, 'trail')).catch(() => [])).filter((n) => !/^repo\.json\.tmp\.\d+\.[a-z0-9]+$/.test(n));
     return /bare = true/.test(config) && refs.length === 0 && trail.length === 0;
   }
   try {

@@ -53,7 +53,7 @@ function fastImportOf(pid: number): number[] {
 
 const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 
-test('kill -9 during trail stamp and its notes write: notes ref old or new, never corrupt; the rerun stamps the rest', { timeout: 600_000 }, async (t) => {
+test('kill -9 during trail stamp and its notes write: notes ref old or new, never corrupt; the rerun stamps the rest', { timeout: 120_000 + ROUNDS * 60_000 }, async (t) => {
   const sb = sandbox('trail-kill-notes-');
   const cal = await new OtsCalendarStub().start();
   t.after(async () => { await cal.stop(); sb.cleanup(); });

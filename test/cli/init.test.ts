@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { trail, tempDir, git, scratchTrail } from '../support/cli.js';
@@ -98,4 +99,17 @@ test('an init killed before its first commit does not block the next init of tha
   const refused = await trail(home, ['init', other, '--repo', join(tmp, 'busy.git')]);
   assert.equal(refused.code, 2);
   assert.match(refused.stderr, /already exists and is not empty/);
+});
+
+test('an init killed while it wrote repo.json (only its temp file there) does not block the next init', async (t) => {
+  const { tmp, home, dir } = scratchTrail(t, { f: 'x' });
+  const repo = join(tmp, 'w.git');
+  // git init --bare done, trail/ made, repo.json not yet renamed into place: what the soak
+  // run (kill -9 at random moments, 30 rounds) found refused as "not empty".
+  assert.equal(spawnSync('git', ['init', '--bare', '-q', repo]).status, 0);
+  mkdirSync(join(repo, 'trail'), { mode: 0o700 });
+  writeFileSync(join(repo, 'trail', 'repo.json.tmp.12345.k3j4h5'), '{"format":1,');
+  const again = await trail(home, ['init', dir, '--repo', repo, '--json']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(git(repo, ['rev-list', '--count', 'refs/heads/observed']).stdout.toString().trim(), '1');
 });

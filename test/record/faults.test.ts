@@ -15,6 +15,8 @@ import {
  * is the soak run (the journal recovery itself is also tested deterministically in
  * test/cli/history.test.ts). */
 const ROUNDS = Math.max(1, Number(process.env.TRAIL_FAULT_ROUNDS ?? 2));
+/** A soak run's rounds take their time: the limit grows with them. */
+const LIMIT = 60_000 + ROUNDS * 30_000;
 
 const OBSERVED = 'refs/heads/observed';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -145,7 +147,7 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return Date.now() - t;
 }
 
-test('kill -9 during init: the next init or command repairs or uses what is left', { timeout: 120_000 }, async () => {
+test('kill -9 during init: the next init or command repairs or uses what is left', { timeout: LIMIT }, async () => {
   const base = sandbox();
   makeTree(base.dir, 300, 'init');
   const full = await timed(() => trailOk(base, ['init', base.dir, '--name', 'w']));
@@ -171,7 +173,7 @@ test('kill -9 during init: the next init or command repairs or uses what is left
   }
 });
 
-test('kill -9 during snapshot: the next snapshot takes over the stale lock and records everything', { timeout: 120_000 }, async () => {
+test('kill -9 during snapshot: the next snapshot takes over the stale lock and records everything', { timeout: LIMIT }, async () => {
   const sb = sandbox();
   try {
     makeTree(sb.dir, 200, 'v0');
@@ -204,7 +206,7 @@ test('kill -9 during snapshot: the next snapshot takes over the stale lock and r
   }
 });
 
-test('kill -9 during revert: the next command finishes it and says so', { timeout: 120_000 }, async () => {
+test('kill -9 during revert: the next command finishes it and says so', { timeout: LIMIT }, async () => {
   const sb = sandbox();
   try {
     const N = 400;

@@ -26,7 +26,7 @@ function childrenNamed(parent: number, name: string): number[] {
   return found;
 }
 
-test('kill -9 during trail push: local refs and notes untouched, GitHub whole, the rerun pushes everything', { timeout: 600_000 }, async (t) => {
+test('kill -9 during trail push: local refs and notes untouched, GitHub whole, the rerun pushes everything', { timeout: 120_000 + ROUNDS * 60_000 }, async (t) => {
   const w = await world(t);
   const cal = await new OtsCalendarStub().start();
   t.after(() => cal.stop());
