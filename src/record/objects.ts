@@ -105,7 +105,8 @@ export class LooseWriter implements ObjectWriter {
   }
 }
 
-async function syncPath(path: string): Promise<void> {
+/** fsync of a file or a folder by its path. */
+export async function syncPath(path: string): Promise<void> {
   const fh = await fsp.open(path, 'r');
   try {
     await fh.sync();

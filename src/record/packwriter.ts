@@ -4,10 +4,12 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { crc32, deflate as deflateAsync, deflateSync } from 'node:zlib';
-import { hashObject, LooseWriter, type ObjectType, type ObjectWriter } from './objects.js';
-import { storedEntry } from './stored.js';
+import { hashObject, LooseWriter, syncPath, type ObjectType, type ObjectWriter } from './objects.js';
+import { entryHeader, storedEntry } from './stored.js';
 import { phase } from './timing.js';
 import { ExistingObjects } from './existing.js';
+
+export { entryHeader };
 
 export { ExistingObjects };
 
@@ -388,7 +390,7 @@ export class PackWriter implements ObjectWriter {
         await fsp.rename(this.tmpPack, finalPack);
         await fsp.rename(tmpIdx, finalIdx);
       }
-      await syncDir(this.packDir);
+      await syncPath(this.packDir);
     } catch (err) {
       await this.discard();
       throw err;
@@ -645,35 +647,12 @@ export class PackWriter implements ObjectWriter {
 
 type WorkerWithJob = Worker & { job?: Batch | undefined };
 
-/** A pack entry's header: type and inflated size, 4 bits then 7 bits per byte, little end first. */
-export function entryHeader(type: number, size: number): Buffer {
-  const out: number[] = [];
-  let c = (type << 4) | (size % 16);
-  let rest = Math.floor(size / 16);
-  while (rest > 0) {
-    out.push(c | 0x80);
-    c = rest % 128;
-    rest = Math.floor(rest / 128);
-  }
-  out.push(c);
-  return Buffer.from(out);
-}
-
 async function exists(p: string): Promise<boolean> {
   try {
     await fsp.access(p);
     return true;
   } catch {
     return false;
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 

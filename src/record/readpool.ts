@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { crc32, deflateSync } from 'node:zlib';
 import { isPrivateKey, readStable } from './readfile.js';
-import { storedEntryLength, writeStoredEntry } from './stored.js';
+import { entryHeader, storedEntryLength, writeStoredEntry } from './stored.js';
 import type { StatKey } from './state.js';
 
 // Why reader threads: a first snapshot (or `status --full`) of 50k files spent ~4 s on the
@@ -213,20 +213,6 @@ function decode(r: Reply): ReadOutcome[] {
     }
   }
   return out;
-}
-
-/** A pack entry's header: type and inflated size, 4 bits then 7 bits per byte, little end first. */
-function entryHeader(type: number, size: number): Buffer {
-  const out: number[] = [];
-  let c = (type << 4) | (size % 16);
-  let rest = Math.floor(size / 16);
-  while (rest > 0) {
-    out.push(c | 0x80);
-    c = rest % 128;
-    rest = Math.floor(rest / 128);
-  }
-  out.push(c);
-  return Buffer.from(out);
 }
 
 /** The thread's read buffer, used again file after file (a buffer per file was ~9 KB of

@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { errorCode } from '../util/errors.js';
+import { writeFileAtomic } from '../util/atomic.js';
 import { readState } from './readstate.js';
 import type { Repo } from './repo.js';
 import { metaLineOf, parseMetaLine, type Meta } from './meta.js';
@@ -181,11 +182,8 @@ function cacheLine(path: string, e: Entry, keepStat: boolean): string {
 
 async function writeCacheFile(repo: Repo, commit: string, state: State, trees: Set<string>, now: number): Promise<void> {
   // Written in pieces of ~1 MB: the whole text at once was ~65 MB of strings at 50k files,
-  // the peak of a first snapshot's memory. temp + fsync + rename, like writeFileAtomic.
-  const file = cacheFile(repo);
-  const tmp = `${file}.tmp.${process.pid}.${Math.random().toString(36).slice(2)}`;
-  const fh = await fsp.open(tmp, 'wx', 0o600);
-  try {
+  // the peak of a first snapshot's memory.
+  await writeFileAtomic(cacheFile(repo), async (fh) => {
     let chunk = [HEADER, commit, [...trees].join(' '), ''].join('\n');
     for (const [p, e] of state) {
       chunk += cacheLine(p, e, !racy(e, now)) + '\n';
@@ -195,12 +193,5 @@ async function writeCacheFile(repo: Repo, commit: string, state: State, trees: S
       }
     }
     await fh.write(chunk + 'end');
-    await fh.sync();
-  } catch (err) {
-    await fh.close();
-    await fsp.rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  await fsp.rename(tmp, file);
+  });
 }

@@ -9,6 +9,13 @@ import { crc32 } from 'node:zlib';
 const MAX_BLOCK = 65535;
 
 /** A pack entry's header: type and inflated size, 4 bits then 7 bits per byte, little end first. */
+export function entryHeader(type: number, size: number): Buffer {
+  const out = Buffer.alloc(entryHeaderLength(size));
+  writeEntryHeader(out, 0, type, size);
+  return out;
+}
+
+/** The length of entryHeader(type, size). */
 export function entryHeaderLength(size: number): number {
   let n = 1;
   for (let rest = Math.floor(size / 16); rest > 0; rest = Math.floor(rest / 128)) n++;

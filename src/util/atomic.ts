@@ -2,10 +2,12 @@ import { promises as fsp } from 'node:fs';
 
 /** temp + fsync + rename: readers see the old file or the new one, never half of one, and a
  * crash leaves at most a temp file next to it. */
-export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600, tmp = `${file}.tmp.${process.pid}.${Math.random().toString(36).slice(2)}`): Promise<void> {
+export async function writeFileAtomic(file: string, data: string | Buffer | ((fh: fsp.FileHandle) => Promise<void>), mode = 0o600, tmp = `${file}.tmp.${process.pid}.${Math.random().toString(36).slice(2)}`): Promise<void> {
   const fh = await fsp.open(tmp, 'wx', mode);
   try {
-    await fh.writeFile(data);
+    // A function writes the content itself, in pieces (a large file never held whole).
+    if (typeof data === 'function') await data(fh);
+    else await fh.writeFile(data);
     await fh.sync();
   } catch (err) {
     await fh.close();
