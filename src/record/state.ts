@@ -102,25 +102,25 @@ export async function writeSnapshotTree(state: State, writer: ObjectWriter, know
   const layout = layoutOf(state, memo, dirty);
   layouts.set(folders, layout);
   const touched = memo && dirty ? foldersAbove(dirty) : undefined;
+  // A folder built as the memo has it: its ids taken as they are.
+  const reuse = (dir: string, kids: string[], kept: NonNullable<ReturnType<FolderMemo['get']>>) => {
+    for (const oid of [kept.content, kept.meta, kept.manifest]) if (oid) trees.add(oid);
+    if (kept.content) contentTree.set(dir, kept.content);
+    metaTree.set(dir, kept.meta);
+    folders.set(dir, kept);
+    if (dir === '') rootItems = rootContentItems(state, kids, contentTree);
+  };
   for (const [dir, kids] of layout.folders) {
     const kept = touched && !touched.has(dir) ? memo!.get(dir) : undefined;
     if (kept) {
-      for (const oid of [kept.content, kept.meta, kept.manifest]) if (oid) trees.add(oid);
-      if (kept.content) contentTree.set(dir, kept.content);
-      metaTree.set(dir, kept.meta);
-      folders.set(dir, kept);
-      if (dir === '') rootItems = rootContentItems(state, kids, contentTree);
+      reuse(dir, kids, kept);
       continue;
     }
     const selfEntry = state.get(dir);
     const kidEntries = kids.map((k) => state.get(k)!);
     const prev = memo?.get(dir);
     if (prev && prev.self === selfEntry && sameKids(prev.kids, kidEntries) && kids.every((k) => sameSubfolder(k, memo!, contentTree, metaTree))) {
-      for (const oid of [prev.content, prev.meta, prev.manifest]) if (oid) trees.add(oid);
-      if (prev.content) contentTree.set(dir, prev.content);
-      metaTree.set(dir, prev.meta);
-      folders.set(dir, prev);
-      if (dir === '') rootItems = rootContentItems(state, kids, contentTree);
+      reuse(dir, kids, prev);
       continue;
     }
     const self = selfEntry?.meta ?? { kind: 'dir', mode: 0o755, uid: 0, gid: 0 };

@@ -32,18 +32,24 @@ async function waitRepacked(repo: string): Promise<void> {
   assert.equal(await maintenanceRunning(repo), false, 'maintenance finished');
 }
 
+/** A tree big enough for init to store its blobs, initialized, and its repack waited for. */
+async function initBig(t: { after(fn: () => void): void }) {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  const dir = join(tmp.path, 'etc');
+  mkdirSync(dir);
+  bigTree(dir);
+  const home = join(tmp.path, 'home');
+  const init = await trail(home, ['init', dir, '--json']);
+  assert.equal(init.code, 0, init.stderr);
+  const repo = init.json.repo as string;
+  await waitRepacked(repo);
+  return { dir, home, repo, init };
+}
+
 describe('background repack after a first snapshot', () => {
   it('compresses what init stored, keeping every object and the trail readable', async (t) => {
-    const tmp = tempDir();
-    t.after(tmp.cleanup);
-    const dir = join(tmp.path, 'etc');
-    mkdirSync(dir);
-    bigTree(dir);
-    const home = join(tmp.path, 'home');
-    const init = await trail(home, ['init', dir, '--json']);
-    assert.equal(init.code, 0, init.stderr);
-    const repo = init.json.repo as string;
-    await waitRepacked(repo);
+    const { dir, home, repo, init } = await initBig(t);
     assert.ok(packBytes(repo) < STORE_FROM, `packed again, compressed: ${packBytes(repo)} bytes`);
     assert.equal(git(repo, ['fsck', '--strict', '--full', '--no-dangling']).code, 0);
     const blob = git(repo, ['cat-file', 'blob', `${init.json.commit}:d1/f1.conf`]).stdout;
@@ -53,16 +59,7 @@ describe('background repack after a first snapshot', () => {
   });
 
   it('survives kill -9 at any moment and runs again; never two at once', async (t) => {
-    const tmp = tempDir();
-    t.after(tmp.cleanup);
-    const dir = join(tmp.path, 'etc');
-    mkdirSync(dir);
-    bigTree(dir);
-    const home = join(tmp.path, 'home');
-    const init = await trail(home, ['init', dir, '--json']);
-    assert.equal(init.code, 0, init.stderr);
-    const repo = init.json.repo as string;
-    await waitRepacked(repo);
+    const { dir, repo, init } = await initBig(t);
     // Kill a repack of our own (started here so that we know its process group) at
     // several moments: before git starts, while it packs, about when it renames.
     for (const after of [5, 60, 150, 400]) {
