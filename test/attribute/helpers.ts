@@ -64,7 +64,10 @@ export async function auditRecordsFlow(timeoutMs = wasDown ? 3_000 : 15_000): Pr
     writeFileSync(file, 'x');
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (logHas(log, from, `key="${key}"`)) return (wasDown = false), undefined;
+      if (logHas(log, from, `key="${key}"`)) {
+        wasDown = false;
+        return undefined;
+      }
       await sleep(100);
     }
     // Once down, the next tests ask briefly: a host without working audit must not cost
