@@ -23,12 +23,21 @@ export class Deliveries {
 
   private async load(): Promise<string[]> {
     if (this.ids) return this.ids;
+    let text: string | undefined;
     try {
-      this.ids = JSON.parse(await fsp.readFile(this.file, 'utf8')) as string[];
+      text = await fsp.readFile(this.file, 'utf8');
     } catch (err) {
       if (errorCode(err) !== 'ENOENT') throw err;
-      this.ids = [];
     }
+    // Only replay protection, kept locally: a damaged file starts over rather than turning
+    // every delivery into a 500 (the signature still guards each one).
+    let ids: unknown;
+    try {
+      ids = text === undefined ? [] : JSON.parse(text);
+    } catch {
+      ids = [];
+    }
+    this.ids = Array.isArray(ids) ? ids.filter((x): x is string => typeof x === 'string') : [];
     return this.ids;
   }
 
