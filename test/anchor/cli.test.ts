@@ -23,7 +23,7 @@ after(async () => {
 });
 
 test('trail stamp / verify / upgrade / proof', async (t) => {
-  const { tmp, home, dir, repo } = await initTrail(t, { hosts: '127.0.0.1 localhost\n' });
+  const { tmp, home, repo } = await initTrail(t, { hosts: '127.0.0.1 localhost\n' });
   for (const [k, v] of [['anchor.calendars', cal.url], ['anchor.minCalendars', '1'], ['anchor.esplora', esplora.url], ['anchor.timeoutMs', '2000']]) {
     const r = await trail(home, ['config', 'set', k!, v!]);
     assert.equal(r.code, 0, r.stderr);

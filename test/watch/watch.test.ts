@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { mkdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Daemon, Fixture, scratch, sleep, waitFor } from './helpers.js';
+import { Daemon, Fixture, scratch, sleep } from './helpers.js';
 
 const tmp = scratch('flow');
 after(() => tmp.cleanup());
