@@ -236,17 +236,23 @@ export class AuditFeed {
       else if (!s.pid) degraded = 'auditd is not running';
       else if (lost) degraded = `${lost} audit record(s) were lost (kernel backlog full or auditd too slow)`;
       else if (suspended) degraded = `auditd writes no records: ${suspended}`;
-      else if (!arrived) degraded = noRecordsWhy('audit records stopped arriving in the log');
+      else if (!arrived) {
+        degraded = noRecordsWhy('audit records stopped arriving in the log');
+        // The barrier's own rule may be what is gone: the next window looks.
+        this.rulesSuspect = true;
+      }
       // Rules are listed when something may have removed them (a remove_rule record naming a
-      // trail key, another auditd), and once a minute in any case: not on every commit.
-      if (!degraded && (this.rulesSuspect || Date.now() - this.rulesCheckedAt > RULES_CHECK_MS)) {
+      // trail key, another auditd, a barrier that did not come), and once a minute in any
+      // case: not on every commit.
+      if (this.rulesSuspect || (!degraded && Date.now() - this.rulesCheckedAt > RULES_CHECK_MS)) {
         this.rulesSuspect = false;
         this.rulesCheckedAt = Date.now();
         const rules = await ctl.listRules();
-        const missing = [...this.dirs].filter(([key, dir]) => !rules.includes(ctl.watchLine(dir, 'wa', key)));
+        const wanted = [[this.syncFile, ctl.SYNC_KEY], ...[...this.dirs].map(([key, dir]) => [dir, key])] as const;
+        const missing = wanted.filter(([path, key]) => !rules.includes(ctl.watchLine(path, 'wa', key)));
         if (missing.length) {
-          degraded = "trail's audit rules were missing (rules flushed, or auditd restarted)";
-          for (const [key, dir] of missing) await ctl.addWatch(dir, 'wa', key).catch(() => undefined);
+          degraded ??= "trail's audit rules were missing (rules flushed, or auditd restarted)";
+          for (const [path, key] of missing) await ctl.addWatch(path, 'wa', key).catch(() => undefined);
           await ctl.addExecRules().catch(() => undefined);
         }
       }
