@@ -225,12 +225,13 @@ auditTest('records lost in a burst (a kernel backlog of 1): changes say unknown,
   assert.ok(unknown > 0, `${lost} records lost yet no change says unknown`);
 });
 
-auditTest('trail\'s audit rule removed by someone else: the change is unknown, the rule comes back, the next change is named', async () => {
+auditTest('trail\'s audit rule removed by someone else: no wrong name meanwhile, the rule comes back, the next change is named', async () => {
   const dirRule = ['-w', f.work, '-p', 'wa', '-k', `trail-${f.name}`];
   assert.equal(spawnSync('auditctl', ['-W', ...dirRule.slice(1)]).status, 0);
   await asLogin('bob', ['sh', '-c', 'echo 1 > "$1"', 'sh', join(f.work, 'rule-gone.conf')]);
+  // Unknown, or bob when a window put the rule back before his write: never anyone else.
   const c = await commitOf('rule-gone.conf');
-  assert.equal(c.author, 'unknown', c.body);
+  assert.ok(['unknown', 'bob'].includes(c.author), c.body);
   const rules = () => spawnSync('auditctl', ['-l'], { encoding: 'utf8' }).stdout;
   await waitFor('the rule to be back', () => rules().includes(dirRule.join(' ')), 30_000, rules);
   await asLogin('bob', ['sh', '-c', 'echo 2 > "$1"', 'sh', join(f.work, 'rule-back.conf')]);
