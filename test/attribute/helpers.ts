@@ -9,21 +9,13 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { logDiskState, readAuditdConf } from '../../src/attribute/auditd-health.js';
 import { run, type RunResult } from '../../src/util/exec.js';
+import { sleep, waitFor } from '../support/wait.js';
+
+export { sleep, waitFor };
 
 // dist/test/attribute/helpers.js → the package root
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const BIN = join(ROOT, 'bin', 'trail.js');
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 90_000, detail?: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${detail ? `: ${detail()}` : ''}`);
-    await sleep(150);
-  }
-}
 
 function auditctlStatus(): Map<string, number> | undefined {
   const r = spawnSync('auditctl', ['-s'], { encoding: 'utf8' });

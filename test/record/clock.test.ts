@@ -3,26 +3,11 @@
 // order by parentage whatever the dates say.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, tempDir, git, type CliResult } from '../support/cli.js';
+import { tempDir, git, trail } from '../support/cli.js';
 
-function trailAt(offset: string, home: string, args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('faketime', ['-f', offset, process.execPath, BIN, ...args], { env: { ...process.env, TRAIL_HOME: home, NO_COLOR: '1' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      let json: unknown;
-      try { json = JSON.parse(stdout); } catch { /* human output */ }
-      resolve({ code: code ?? -1, stdout, stderr, json });
-    });
-  });
-}
+const trailAt = (offset: string, home: string, args: string[]) => trail(home, args, { wrap: ['faketime', '-f', offset] });
 
 test('clock jumps forward and back: every change recorded, status --full clean, history ordered by parents', async (t) => {
   const tmp = tempDir();

@@ -16,9 +16,11 @@ export interface CliResult {
 }
 
 /** Runs the real trail command with its own TRAIL_HOME. */
-export function trail(home: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<CliResult> {
+/** `wrap`: a command the run goes through (`['faketime', '-f', '+30d']`). */
+export function trail(home: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; wrap?: string[] } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: { ...process.env, NO_COLOR: '1', ...opts.env, TRAIL_HOME: home } });
+    const [cmd, ...pre] = [...(opts.wrap ?? []), process.execPath];
+    const child = spawn(cmd!, [...pre, BIN, ...args], { cwd: opts.cwd, env: { ...process.env, NO_COLOR: '1', ...opts.env, TRAIL_HOME: home } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

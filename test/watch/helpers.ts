@@ -9,6 +9,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run, type RunResult } from '../../src/util/exec.js';
+import { sleep, waitFor } from '../support/wait.js';
+
+export { sleep, waitFor };
 
 // dist/test/watch/helpers.js → the package root
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -125,17 +128,6 @@ function describeDiff(trail: Map<string, string>, disk: Map<string, string>): st
   for (const p of trail.keys()) if (!disk.has(p)) out.push(`only in trail: ${p}`);
   return out.length ? `${out.length} difference(s), e.g. ${out.slice(0, 5).join('; ')}` : '';
 }
-
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 90_000, detail?: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${detail ? `: ${detail()}` : ''}`);
-    await sleep(150);
-  }
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface LogLine {
   time: string;
