@@ -27,7 +27,7 @@ function allCommands(cmd: Command, path: string[] = []): [string[], Command][] {
 }
 
 test('every command has --help with an example', async () => {
-  const program = buildProgram();
+  const program = await buildProgram();
   const commands = allCommands(program);
   assert.ok(commands.length >= 20, `found only ${commands.length} commands`);
   const missing: string[] = [];
@@ -92,7 +92,7 @@ test('completion: bash completes commands, subcommands, options and choices; zsh
   const zsh = spawnSync(process.execPath, [BIN, 'completion', 'zsh'], { encoding: 'utf8' });
   assert.equal(zsh.status, 0, zsh.stderr);
   assert.match(zsh.stdout, /^#compdef trail\n/);
-  for (const [path] of allCommands(buildProgram())) {
+  for (const [path] of allCommands(await buildProgram())) {
     assert.ok(zsh.stdout.includes(`'${path[path.length - 1]}:`), `zsh offers ${path.join(' ')}`);
   }
   if (spawnSync('zsh', ['-n'], { input: zsh.stdout }).error === undefined) {
