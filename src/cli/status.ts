@@ -23,17 +23,19 @@ export function registerStatus(program: Command): void {
       const out = makeOut(g.json);
       const repo = await openTrail(g);
       const started = Date.now();
+      // What only reads the trail is asked while the tree is scanned.
+      const asides = Promise.all([interruptedRevert(repo), attributionState(repo), lazy_anchor().then((a) => a.unanchoredCommits(repo.gitDir))]);
+      asides.catch(() => {});
       const res = await drift(repo, { full: opts.full, onProgress: opts.full ? out.progress('checking') : undefined });
+      const [interrupted, attribution, anchoring] = await asides;
       if (!res.changes.length) out.line(`${out.color.green('clean')}: ${repo.info.dir} matches the trail (${plural(res.scan.files, 'file')}${opts.full ? ', every byte checked' : ''})`);
       else {
         out.line(`${plural(res.changes.length, 'change')} in ${repo.info.dir} since ${res.head?.slice(0, 12) ?? 'the start'}:`);
         printChanges(out, res.changes);
       }
       for (const k of res.scan.skipped) out.warn(`skipped ${display(k.path)}: ${k.reason}`);
-      if (await interruptedRevert(repo)) out.warn('a revert was interrupted; the next command that writes (trail snapshot) finishes it');
-      const attribution = await attributionState(repo);
+      if (interrupted) out.warn('a revert was interrupted; the next command that writes (trail snapshot) finishes it');
       if (attribution.degraded) out.warn(`attribution is degraded: the watcher's last commit names nobody (${attribution.reason}); see trail doctor`);
-      const anchoring = await (await lazy_anchor()).unanchoredCommits(repo.gitDir);
       if (anchoring.count) {
         const since = new Date(anchoring.oldest! * 1000);
         out.line(out.color.dim(`${plural(anchoring.count, 'commit')} not anchored yet (oldest ${relativeTime(since)}); trail stamp anchors them`));

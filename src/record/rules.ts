@@ -60,7 +60,11 @@ export interface Rules {
   /** Append-only logs (and their rotated copies): never in the content tree — `ignored` is
    * true for them too — but tracked as streams by src/record/logs. */
   log: Matcher;
+  /** What the rules were made from: a reader thread makes the same ones (makeRules(...spec)). */
+  spec?: RulesSpec;
 }
+
+export type RulesSpec = Parameters<typeof makeRules>;
 
 /**
  * Scan rules that come from elsewhere (the policy, which is stored with them in this simple
@@ -87,8 +91,10 @@ export function makeRules(extraIgnores: readonly string[], extraSecrets: readonl
     const base = rotationBase(p);
     return base !== undefined && (classOf(base) === 'log' || (classOf(base) === 'default' && logSetting(base)));
   };
-  if (!scanRules.length && !logGlobs.length) return { ignored, secret, hashOnly: () => false, log: () => false };
+  const spec: RulesSpec = [[...extraIgnores], [...extraSecrets], scanRules.map((r) => ({ paths: [...r.paths], class: r.class })), [...logGlobs]];
+  if (!scanRules.length && !logGlobs.length) return { ignored, secret, hashOnly: () => false, log: () => false, spec };
   return {
+    spec,
     ignored: (p) => { const c = classOf(p); return c === 'ignore' || isLog(p) || (c === 'default' && ignored(p)); },
     secret: (p) => { const c = classOf(p); return c === 'secret' || (c === 'default' && secret(p)); },
     hashOnly: (p) => classOf(p) === 'hash',

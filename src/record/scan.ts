@@ -1,5 +1,5 @@
-import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
-import { byteCompare, joinPath } from '../util/bytes.js';
+import { lstatSync, readlinkSync } from 'node:fs';
+import { byteCompare } from '../util/bytes.js';
 import { errorCode } from '../util/errors.js';
 import { userName, groupName } from '../util/accounts.js';
 import { kindOfStat, splitDev, type Meta } from './meta.js';
@@ -7,11 +7,12 @@ import type { ObjectWriter } from './objects.js';
 import { looksLikePrivateKey, type Rules } from './rules.js';
 import { placeholder, secretDigest } from './secrets.js';
 import { readStable } from './readfile.js';
-import { ReadPool, type ReadJob, type ReadMode, type ReadOutcome } from './readpool.js';
+import { ReadPool, type Listed, type ReadJob, type ReadMode, type ReadOutcome } from './readpool.js';
 import { insideAny } from './roots.js';
 import { sameStat, type Entry, type State, type StatKey } from './state.js';
 import { readTreeXattrs, readXattrs } from './xattrs.js';
 import { phase } from './timing.js';
+import { abs, emptyListing, namesIn, reasonOf, walk, walkNames, type Listing, type Skipped } from './walk.js';
 
 export interface ScanOptions {
   /** The watched directory, absolute. */
@@ -31,12 +32,12 @@ export interface ScanOptions {
   /** Reader threads: by default used when many files are to be read (see POOL_FILES); true
    * always, false never. */
   threads?: boolean;
+  /** The listing, started by the caller (list()) before it loaded `previous`, so that the
+   * threads walk while this thread loads. */
+  listing?: Promise<ListingWithThreads>;
 }
 
-export interface Skipped {
-  path: string;
-  reason: string;
-}
+export { abs, type Skipped };
 
 export interface ScanResult {
   state: State;
@@ -62,7 +63,7 @@ const POOL_BYTES = 48 * 1024 * 1024;
 /** A first snapshot's walk starts the reader threads once it has listed this many paths. */
 const EARLY_THREADS = 8000;
 
-function threadsAllowed(opts: ScanOptions): boolean | undefined {
+function threadsAllowed(opts: Pick<ScanOptions, 'threads'>): boolean | undefined {
   const env = process.env.TRAIL_READ_THREADS;
   return opts.threads ?? (env === 'always' ? true : env === 'never' ? false : undefined);
 }
@@ -85,54 +86,13 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
   const roots = normalizeRoots(opts.roots ?? ['']);
   const { state, under } = keepOutside(opts.previous, roots);
 
-  const listed: [string, Stats][] = [];
-  const skipped: Skipped[] = [];
-  let ignored = 0;
-  const lstat = (p: string) => lstatSync(abs(opts.root, p), { throwIfNoEntry: false });
-  // A first snapshot of a big tree will want the reader threads: they start while the walk
-  // goes on (a small tree never starts them).
-  let early: ReadPool | undefined;
-  const walk = (path: string, st: Stats) => {
-    listed.push([path, st]);
-    if (listed.length === EARLY_THREADS && opts.previous.size === 0 && threadsAllowed(opts) !== false) {
-      early = new ReadPool(readMode(opts.writer));
-      early.warm();
-    }
-    if (!st.isDirectory()) return;
-    let names: string[];
-    try {
-      names = readdirSync(abs(opts.root, path), { encoding: 'latin1' }) as unknown as string[];
-    } catch (err) {
-      if (errorCode(err) === 'ENOENT' || errorCode(err) === 'ENOTDIR') return;
-      skipped.push({ path, reason: reasonOf(err, 'cannot list') });
-      listed.pop();
-      listed.push([path, st]);
-      unlistable.add(path);
-      return;
-    }
-    names.sort(byteCompare);
-    for (const name of names) {
-      const child = joinPath(path, name);
-      if (opts.rules.ignored(child)) { ignored++; continue; }
-      let cst: Stats | undefined;
-      try {
-        cst = lstat(child);
-      } catch (err) {
-        // Deeper than PATH_MAX, or gone odd under us: say so and go on with the rest.
-        skipped.push({ path: child, reason: reasonOf(err, 'cannot look at') });
-        continue;
-      }
-      if (cst) walk(child, cst);
-    }
-  };
-  const unlistable = new Set<string>();
-  for (const r of roots) {
-    if (r !== '' && opts.rules.ignored(r)) continue;
-    const st = lstat(r);
-    if (st) walk(r, st);
-  }
-
+  const { listed, skipped, unlistable, ignored, threads } = await (opts.listing ?? list(opts, roots, opts.previous.size));
+  let early = threads;
   phase(`listed ${listed.length}`);
+  // Every entry will be made anew (a first snapshot, status --full): one getfattr over the
+  // whole tree runs, in its own process, while the files are read.
+  const treeXattrs = (opts.full || opts.previous.size === 0) && listed.length > XATTRS_WHOLE_TREE ? readTreeXattrs(opts.root) : undefined;
+  treeXattrs?.catch(() => {});
   const firstLink = new Map<string, string>();
   const fresh: string[] = [];
   const digestOnly: string[] = [];
@@ -155,6 +115,7 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
   let pool: ReadPool | undefined;
   if (usePool && toRead > 0) {
     pool = early ?? new ReadPool(readMode(opts.writer));
+    pool.mode = readMode(opts.writer);
     pool.level = opts.writer.entryLevel ?? 0; // expect() may have chosen it just now
   } else await early?.close();
   type Item = { path: string; entry: Entry };
@@ -271,13 +232,90 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
   }
 
   phase('read');
-  await addXattrs(opts.root, state, fresh, listed.length);
+  await addXattrs(opts.root, state, fresh, listed.length, treeXattrs);
   // What could differ from `previous`: the paths it had under the roots and those listed now.
   const looked = roots.includes('') ? undefined : [...new Set([...under, ...listed.map(([p]) => p)])];
   return { state, skipped, digestOnly, ignored, read, files, dirs, bytes, looked };
 }
 
-function baseMeta(st: Stats, kind: Meta['kind']): Meta {
+export type ListingWithThreads = Listing & { threads?: ReadPool };
+
+/** From this many recorded paths, a whole-tree scan lists on the reader threads: the walk (one
+ * readdir per folder, one lstat per path) was ~60% of `trail status` at 50k files, on one
+ * core. */
+export const LIST_THREADS_FROM = 8000;
+/** Entry names per walk job for a thread: small enough that one huge folder does not leave
+ * the other thread idle. */
+const WALK_JOB_NAMES = 64;
+
+/**
+ * Lists the tree under `roots`. A whole big tree is shared out to the reader threads: this
+ * thread reads the top two levels of folders and sends their entries, a run of names at a
+ * time, to be walked there; the answers are put together in listing order.
+ */
+export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>, roots: string[], expected: number): Promise<ListingWithThreads> {
+  const l: ListingWithThreads = emptyListing();
+  const ignored = opts.rules.ignored;
+  const lstat = (p: string) => lstatSync(abs(opts.root, p), { throwIfNoEntry: false });
+  const whole = roots.length === 1 && roots[0] === '';
+  const rootStat = whole ? lstat('') : undefined;
+  const spec = opts.rules.spec;
+  if (!whole || !spec || !rootStat?.isDirectory() || !(threadsAllowed(opts) ?? expected >= LIST_THREADS_FROM)) {
+    // A first snapshot of a big tree will want the reader threads: they start while the walk
+    // goes on (a small tree never starts them).
+    const onListed = (n: number) => {
+      if (n === EARLY_THREADS && !l.threads && expected === 0 && threadsAllowed(opts) !== false) {
+        l.threads = new ReadPool('hash');
+        l.threads.warm();
+      }
+    };
+    for (const r of roots) {
+      if (r !== '' && ignored(r)) continue;
+      const st = r === '' ? rootStat ?? lstat(r) : lstat(r);
+      if (st) walk(opts.root, ignored, l, r, st, onListed);
+    }
+    return l;
+  }
+
+  const threads = l.threads = new ReadPool('hash');
+  // In listing order: what this thread lists itself, and the threads' answers.
+  const parts: (Listing | Promise<Listing>)[] = [l];
+  const own = (path: string, st: Listed): Listing => {
+    const part = emptyListing();
+    part.listed.push([path, st]);
+    parts.push(part);
+    return part;
+  };
+  const top = namesIn(opts.root, '', l) ?? [];
+  l.listed.push(['', rootStat]);
+  for (const name of top) {
+    if (ignored(name)) { l.ignored++; continue; }
+    let st: Listed | undefined;
+    try {
+      st = lstat(name);
+    } catch (err) {
+      l.skipped.push({ path: name, reason: reasonOf(err, 'cannot look at') });
+      continue;
+    }
+    if (!st) continue;
+    const part = own(name, st);
+    if (!st.isDirectory()) continue;
+    const names = namesIn(opts.root, name, part);
+    for (let i = 0; names && i < names.length; i += WALK_JOB_NAMES) {
+      parts.push(threads.walk({ root: opts.root, parent: name, names: names.slice(i, i + WALK_JOB_NAMES), rules: spec }));
+    }
+  }
+  const all: ListingWithThreads = { ...emptyListing(), threads };
+  for (const part of await Promise.all(parts)) {
+    for (const e of part.listed) all.listed.push(e);
+    for (const k of part.skipped) all.skipped.push(k);
+    for (const u of part.unlistable) all.unlistable.add(u);
+    all.ignored += part.ignored;
+  }
+  return all;
+}
+
+function baseMeta(st: Listed, kind: Meta['kind']): Meta {
   const meta: Meta = { kind, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
   const user = userName(st.uid);
   const group = groupName(st.gid);
@@ -288,7 +326,7 @@ function baseMeta(st: Stats, kind: Meta['kind']): Meta {
   return meta;
 }
 
-async function recordFile(opts: ScanOptions, path: string, listed: Stats, entry: Entry): Promise<void> {
+async function recordFile(opts: ScanOptions, path: string, listed: Listed, entry: Entry): Promise<void> {
   const got = readStable(abs(opts.root, path), listed, opts.rules.hashOnly(path) ? -1 : opts.maxFileSize);
   if ('skipped' in got) {
     entry.meta.skipped = got.skipped;
@@ -316,12 +354,14 @@ async function storeSecret(opts: ScanOptions, entry: Entry, content: Buffer): Pr
   entry.oid = await opts.writer.write('blob', placeholder(digest));
 }
 
-async function addXattrs(root: string, state: State, fresh: string[], total: number): Promise<void> {
+/** One getfattr over the whole tree beats thousands of argument lists when most is new. */
+const XATTRS_WHOLE_TREE = 2000;
+
+async function addXattrs(root: string, state: State, fresh: string[], total: number, tree?: ReturnType<typeof readTreeXattrs>): Promise<void> {
   if (!fresh.length) return;
-  // One getfattr over the whole tree beats thousands of argument lists when most is new.
-  const all = fresh.length > 2000 && fresh.length > total / 2;
+  const all = fresh.length > XATTRS_WHOLE_TREE && fresh.length > total / 2;
   const found = all
-    ? await readTreeXattrs(root)
+    ? await (tree ?? readTreeXattrs(root))
     : await readXattrs(root, fresh, (p) => state.get(p)?.meta.kind === 'symlink');
   for (const p of fresh) {
     const x = found.get(p);
@@ -330,14 +370,6 @@ async function addXattrs(root: string, state: State, fresh: string[], total: num
   }
 }
 
-/** The absolute path for fs calls. ASCII paths stay strings (a Buffer per lstat is
- * measurable at 50k files); any other byte string becomes the exact bytes. */
-export function abs(root: string, path: string): Buffer | string {
-  if (ASCII.test(path)) return path === '' ? root : root + '/' + path;
-  return Buffer.concat([Buffer.from(root, 'utf8'), Buffer.from('/' + path, 'latin1')]);
-}
-
-const ASCII = /^[\x01-\x7f]*$/;
 
 /**
  * `previous` without what lies under the roots (the scan looks there again), and those paths.
@@ -364,14 +396,3 @@ function normalizeRoots(roots: string[]): string[] {
   return [...all].filter((r) => r.lastIndexOf('/') < 0 || !inside(r.slice(0, r.lastIndexOf('/')))).sort(byteCompare);
 }
 
-function reasonOf(err: unknown, what: string): string {
-  const code = errorCode(err);
-  const why: Record<string, string> = {
-    EACCES: 'permission denied',
-    EPERM: 'operation not permitted',
-    ELOOP: 'is a symlink now',
-    EIO: 'I/O error',
-    ENAMETOOLONG: 'name too long',
-  };
-  return `${what}: ${why[code ?? ''] ?? (err as Error).message}`;
-}

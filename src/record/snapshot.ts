@@ -9,9 +9,9 @@ import { Refs, type Repo } from './repo.js';
 import { readSecretIndex } from './readstate.js';
 import { makeRules, type ScanRule } from './rules.js';
 import { readSideFile } from './sidefile.js';
-import { scan, type ScanResult } from './scan.js';
+import { list, scan, type ScanResult } from './scan.js';
 import { secretKey } from './secrets.js';
-import { loadCache, saveCache, type Cached } from './statcache.js';
+import { expectedEntries, loadCache, saveCache, type Cached } from './statcache.js';
 import { writeSnapshotTree, type State } from './state.js';
 import { phase } from './timing.js';
 
@@ -43,9 +43,14 @@ export interface RecordResult {
 async function scanAgainstHead(repo: Repo, config: Config, opts: { full?: boolean; roots?: string[]; writer?: ObjectWriter; hashOnly?: boolean; onProgress?: (d: number, t: number) => void }) {
   const head = await repo.readRef(Refs.observed);
   phase('start');
-  const cached = await loadCache(repo, head);
-  phase('cache loaded');
   const rules = makeRules(asList(config.ignore), asList(config.secrets), await readScanRules(repo), asList(config['logs.paths']));
+  // A big tree is listed on threads while this one loads the cache.
+  const listing = opts.roots ? undefined : list({ root: repo.info.dir, rules }, [''], await expectedEntries(repo, head));
+  const cached = await loadCache(repo, head).catch(async (err: unknown) => {
+    await listing?.then((l) => l.threads?.close(), () => {});
+    throw err;
+  });
+  phase('cache loaded');
   // A cold cache means every file is read again: that is a batch, and a pack wins. Many
   // bytes of blobs are stored, not compressed (zlib level 0): level 1 cost ~6 s of CPU at 50k
   // files, more than everything else together; background maintenance compresses them later.
@@ -59,6 +64,7 @@ async function scanAgainstHead(repo: Repo, config: Config, opts: { full?: boolea
     secretKey: await secretKey(repo),
     maxFileSize: asNumber(config['snapshot.maxFileSize'], 128 << 20),
     roots: opts.roots,
+    listing,
     onProgress: opts.onProgress,
   }).catch(async (err: unknown) => {
     await writer.abort?.();

@@ -77,6 +77,15 @@ function cacheFile(repo: Repo): string {
   return join(repo.stateDir, 'index.json');
 }
 
+/** About how many paths loadCache will bring (from the file's size), without loading it. */
+export async function expectedEntries(repo: Repo, head: string | undefined): Promise<number> {
+  if (!head) return 0;
+  const memo = memos.get(repo.gitDir);
+  if (memo && memo.commit === head) return memo.cached.state.size;
+  const st = await fsp.stat(cacheFile(repo)).catch(() => undefined);
+  return st ? Math.round(st.size / 300) : 0; // ~300 bytes a line
+}
+
 export async function loadCache(repo: Repo, head: string | undefined): Promise<Cached> {
   if (!head) return { state: new Map(), trees: new Set(), warm: false };
   const memo = memos.get(repo.gitDir);

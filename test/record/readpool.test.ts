@@ -2,7 +2,7 @@
 // (for a pack) frame each file as a stored zlib entry. It must record exactly what the
 // one-thread path records, and git must read the pack it makes like any other.
 import { strict as assert } from 'node:assert';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync, statSync } from 'node:fs';
+import { chmodSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -120,6 +120,40 @@ describe('scan with reader threads', () => {
       const got = await run('git', ['--git-dir', gitDir, 'cat-file', 'blob', oid]);
       assert.ok(got.stdout.equals(readFileSync(Buffer.from(join(dir, p), 'latin1'))), `content of ${p}`);
     }
+  });
+});
+
+describe('listing a tree on reader threads', () => {
+  it('lists what the one-thread walk lists, in its order, with the same skips', async () => {
+    const dir = join(scratch, 'listing');
+    mkdirSync(dir);
+    makeTree(dir, 300);
+    // What the listing treats apart: ignored files and folders (not walked into), hard
+    // links (the first in listing order is the one the others point to), a fifo, an empty
+    // folder, a symlink to a folder (not followed), names that sort differently as bytes.
+    mkdirSync(join(dir, 'cache/deep'), { recursive: true });
+    writeFileSync(join(dir, 'cache/deep/x'), 'x');
+    writeFileSync(join(dir, 'd4/old.bak'), 'old');
+    linkSync(join(dir, 'd4/e4/f4.conf'), join(dir, 'd0/hard-z'));
+    linkSync(join(dir, 'd4/e4/f4.conf'), join(dir, 'a-hard'));
+    mkdirSync(join(dir, 'empty'));
+    symlinkSync('d1', join(dir, 'd1-link'));
+    mkdirSync(join(dir, 'a.b'));
+    writeFileSync(join(dir, 'a.b/c'), 'c');
+    writeFileSync(join(dir, 'a-b'), 'ab');
+    await run('mkfifo', [join(dir, 'd5/fifo')]);
+    const rules = makeRules(['*.bak', 'cache'], []);
+    const scanOn = (threads: boolean) => scan({ root: dir, rules, previous: new Map(), full: true, writer: new HashOnlyWriter(), secretKey: KEY, maxFileSize: 250_000, threads });
+    const one = await scanOn(false);
+    const many = await scanOn(true);
+    assert.deepEqual([...many.state.keys()], [...one.state.keys()], 'same paths in the same order');
+    assert.deepEqual(summary(many), summary(one));
+    assert.equal(many.ignored, one.ignored);
+    assert.ok(!one.state.has('cache/deep/x') && !one.state.has('d4/old.bak') && one.ignored === 2);
+    assert.equal(one.state.get('d0/hard-z')!.meta.link, 'a-hard', 'the first hard link in listing order');
+    assert.equal(one.state.get('d5/fifo')!.meta.kind, 'fifo');
+    assert.equal(one.state.get('d1-link')!.meta.kind, 'symlink');
+    assert.equal(one.state.get('empty')!.meta.kind, 'dir');
   });
 });
 
