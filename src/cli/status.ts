@@ -26,7 +26,7 @@ export function registerStatus(program: Command): void {
       // What only reads the trail is asked while the tree is scanned.
       const asides = Promise.all([interruptedRevert(repo), attributionState(repo), lazy_anchor().then((a) => a.unanchoredCommits(repo.gitDir))]);
       asides.catch(() => {});
-      const res = await drift(repo, { full: opts.full, onProgress: opts.full ? out.progress('checking') : undefined });
+      const res = await drift(repo, { full: opts.full, changesOnly: true, onProgress: opts.full ? out.progress('checking') : undefined });
       const [interrupted, attribution, anchoring] = await asides;
       if (!res.changes.length) out.line(`${out.color.green('clean')}: ${repo.info.dir} matches the trail (${plural(res.scan.files, 'file')}${opts.full ? ', every byte checked' : ''})`);
       else {

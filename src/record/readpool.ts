@@ -1,4 +1,3 @@
-import { constants as C, type Stats } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createHash } from 'node:crypto';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -7,7 +6,7 @@ import { isPrivateKey, readStable } from './readfile.js';
 import { entryHeader, storedEntryLength, writeStoredEntry } from './stored.js';
 import type { StatKey } from './state.js';
 import type { RulesSpec } from './rules.js';
-import type { Listing, Skipped } from './walk.js';
+import type { PackedListing } from './walk.js';
 
 // Why reader threads: a first snapshot (or `status --full`) of 50k files spent ~4 s on the
 // main thread opening, reading and SHA-1-hashing files while the deflate workers waited
@@ -73,8 +72,8 @@ interface Reply {
   texts: string[];
   codes: string[];
   out: ArrayBuffer;
-  /** A walk's answer: the paths, LSTAT_FIELDS numbers per path, and the rest of its Listing. */
-  walked?: { paths: string[]; lstats: Float64Array; skipped: Skipped[]; unlistable: string[]; ignored: number };
+  /** A walk's answer. */
+  walked?: PackedListing;
 }
 
 export interface WalkJob {
@@ -84,26 +83,6 @@ export interface WalkJob {
   names: string[];
   rules: RulesSpec;
 }
-
-/** What a listing keeps of a path's lstat: Stats' numbers and its type tests, without the four
- * Date objects Node 20 makes per Stats (garbage for 50k paths). */
-export type Listed = Pick<Stats, 'dev' | 'ino' | 'mode' | 'nlink' | 'uid' | 'gid' | 'rdev' | 'size' | 'mtimeMs' | 'ctimeMs'
-  | 'isFile' | 'isDirectory' | 'isSymbolicLink' | 'isFIFO' | 'isSocket' | 'isCharacterDevice' | 'isBlockDevice'>;
-
-const LSTAT_FIELDS = 10;
-
-class ListedStat implements Listed {
-  constructor(readonly dev: number, readonly ino: number, readonly mode: number, readonly nlink: number, readonly uid: number,
-    readonly gid: number, readonly rdev: number, readonly size: number, readonly mtimeMs: number, readonly ctimeMs: number) {}
-  isFile(): boolean { return (this.mode & C.S_IFMT) === C.S_IFREG; }
-  isDirectory(): boolean { return (this.mode & C.S_IFMT) === C.S_IFDIR; }
-  isSymbolicLink(): boolean { return (this.mode & C.S_IFMT) === C.S_IFLNK; }
-  isFIFO(): boolean { return (this.mode & C.S_IFMT) === C.S_IFIFO; }
-  isSocket(): boolean { return (this.mode & C.S_IFMT) === C.S_IFSOCK; }
-  isCharacterDevice(): boolean { return (this.mode & C.S_IFMT) === C.S_IFCHR; }
-  isBlockDevice(): boolean { return (this.mode & C.S_IFMT) === C.S_IFBLK; }
-}
-
 
 /**
  * A few reader threads (one per core by default). `read` takes a batch and resolves with one
@@ -162,19 +141,13 @@ export class ReadPool {
 
   /** Walks on a thread: `job.names` of `job.parent` and everything under them, listed as the
    * scan's own thread lists (walk.ts). */
-  async walk(job: WalkJob): Promise<Listing> {
+  async walk(job: WalkJob): Promise<PackedListing> {
     const req: Request = { walk: job, files: [], inos: [], devs: [], maxSizes: [], secrets: [], mode: this.mode, level: 0 };
     const reply = await new Promise<Reply>((resolve, reject) => {
       this.queue.push({ req, resolve, reject });
       this.pump();
     });
-    const w = reply.walked!;
-    const v = w.lstats;
-    const listed = w.paths.map((p, i): [string, Listed] => {
-      const o = i * LSTAT_FIELDS;
-      return [p, new ListedStat(v[o]!, v[o + 1]!, v[o + 2]!, v[o + 3]!, v[o + 4]!, v[o + 5]!, v[o + 6]!, v[o + 7]!, v[o + 8]!, v[o + 9]!)];
-    });
-    return { listed, skipped: w.skipped, unlistable: new Set(w.unlistable), ignored: w.ignored };
+    return reply.walked!;
   }
 
   async close(): Promise<void> {
@@ -354,20 +327,14 @@ let walkRules: { key: string; ignored: (p: string) => boolean } | undefined;
 
 async function walkAll(job: WalkJob): Promise<{ reply: Reply; transfer: ArrayBuffer[] }> {
   // Loaded on the first walk only: a thread that only reads never needs the glob matcher.
-  const [{ emptyListing, walkNames }, { makeRules }] = await Promise.all([import('./walk.js'), import('./rules.js')]);
+  const [{ packingListing, walkNames }, { makeRules }] = await Promise.all([import('./walk.js'), import('./rules.js')]);
   const key = JSON.stringify(job.rules);
   if (walkRules?.key !== key) walkRules = { key, ignored: makeRules(...job.rules).ignored };
-  const l = emptyListing();
+  const l = packingListing();
   walkNames(job.root, walkRules.ignored, l, job.parent, job.names);
-  const v = new Float64Array(l.listed.length * LSTAT_FIELDS);
-  l.listed.forEach(([, s], i) => {
-    const o = i * LSTAT_FIELDS;
-    v[o] = s.dev; v[o + 1] = s.ino; v[o + 2] = s.mode; v[o + 3] = s.nlink; v[o + 4] = s.uid;
-    v[o + 5] = s.gid; v[o + 6] = s.rdev; v[o + 7] = s.size; v[o + 8] = s.mtimeMs; v[o + 9] = s.ctimeMs;
-  });
-  const walked = { paths: l.listed.map(([p]) => p), lstats: v, skipped: l.skipped, unlistable: [...l.unlistable], ignored: l.ignored };
+  const walked = l.packed();
   const reply: Reply = { kinds: [], oids: [], stats: [], sizes: [], crcs: [], lens: [], texts: [], codes: [], out: new ArrayBuffer(0), walked };
-  return { reply, transfer: [v.buffer as ArrayBuffer] };
+  return { reply, transfer: [walked.lstats.buffer as ArrayBuffer] };
 }
 
 if (!isMainThread && parentPort && (workerData as Record<string, unknown> | null)?.[WORKER_TAG]) {

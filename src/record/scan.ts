@@ -1,4 +1,4 @@
-import { lstatSync, readlinkSync } from 'node:fs';
+import { constants as C, lstatSync, readlinkSync } from 'node:fs';
 import { byteCompare } from '../util/bytes.js';
 import { errorCode } from '../util/errors.js';
 import { userName, groupName } from '../util/accounts.js';
@@ -7,12 +7,13 @@ import type { ObjectWriter } from './objects.js';
 import { looksLikePrivateKey, type Rules } from './rules.js';
 import { placeholder, secretDigest } from './secrets.js';
 import { readStable } from './readfile.js';
-import { ReadPool, type Listed, type ReadJob, type ReadMode, type ReadOutcome } from './readpool.js';
+import { ReadPool, type ReadJob, type ReadMode, type ReadOutcome } from './readpool.js';
 import { insideAny } from './roots.js';
 import { sameStat, type Entry, type State, type StatKey } from './state.js';
 import { readTreeXattrs, readXattrs } from './xattrs.js';
 import { phase } from './timing.js';
-import { abs, emptyListing, namesIn, reasonOf, walk, walkNames, type Listing, type Skipped } from './walk.js';
+import { abs, emptyListing, LSTAT, LSTAT_FIELDS, namesIn, reasonOf, unpackListing, walk, type Listed, type Listing, type PackedListing, type Skipped } from './walk.js';
+import type { StatIndex } from './statcache.js';
 
 export interface ScanOptions {
   /** The watched directory, absolute. */
@@ -238,12 +239,22 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
   return { state, skipped, digestOnly, ignored, read, files, dirs, bytes, looked };
 }
 
-export type ListingWithThreads = Listing & { threads?: ReadPool };
+export type ListingWithThreads = Listing & {
+  threads?: ReadPool;
+  /** Set, with nothing listed, when the tree matched the stat index it was given. */
+  unchanged?: Unchanged;
+};
+export interface Unchanged { files: number; dirs: number; bytes: number }
 
 /** From this many recorded paths, a whole-tree scan lists on the reader threads: the walk (one
  * readdir per folder, one lstat per path) was ~60% of `trail status` at 50k files, on one
  * core. */
 export const LIST_THREADS_FROM = 8000;
+/** Whether a whole-tree scan of about `expected` paths lists on the reader threads. */
+export function listsOnThreads(expected: number, opts: Pick<ScanOptions, 'threads'> = {}): boolean {
+  return threadsAllowed(opts) ?? expected >= LIST_THREADS_FROM;
+}
+
 /** Entry names per walk job for a thread: small enough that one huge folder does not leave
  * the other thread idle. */
 const WALK_JOB_NAMES = 64;
@@ -253,14 +264,14 @@ const WALK_JOB_NAMES = 64;
  * thread reads the top two levels of folders and sends their entries, a run of names at a
  * time, to be walked there; the answers are put together in listing order.
  */
-export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>, roots: string[], expected: number): Promise<ListingWithThreads> {
+export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>, roots: string[], expected: number, index?: StatIndex): Promise<ListingWithThreads> {
   const l: ListingWithThreads = emptyListing();
   const ignored = opts.rules.ignored;
   const lstat = (p: string) => lstatSync(abs(opts.root, p), { throwIfNoEntry: false });
   const whole = roots.length === 1 && roots[0] === '';
   const rootStat = whole ? lstat('') : undefined;
   const spec = opts.rules.spec;
-  if (!whole || !spec || !rootStat?.isDirectory() || !(threadsAllowed(opts) ?? expected >= LIST_THREADS_FROM)) {
+  if (!whole || !spec || !rootStat?.isDirectory() || !listsOnThreads(expected, opts)) {
     // A first snapshot of a big tree will want the reader threads: they start while the walk
     // goes on (a small tree never starts them).
     const onListed = (n: number) => {
@@ -279,7 +290,7 @@ export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>
 
   const threads = l.threads = new ReadPool('hash');
   // In listing order: what this thread lists itself, and the threads' answers.
-  const parts: (Listing | Promise<Listing>)[] = [l];
+  const parts: (Listing | Promise<PackedListing>)[] = [l];
   const own = (path: string, st: Listed): Listing => {
     const part = emptyListing();
     part.listed.push([path, st]);
@@ -305,14 +316,46 @@ export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>
       parts.push(threads.walk({ root: opts.root, parent: name, names: names.slice(i, i + WALK_JOB_NAMES), rules: spec }));
     }
   }
+  const answers = await Promise.all(parts);
+  const unchanged = index && matches(answers, index);
+  if (unchanged) return { ...emptyListing(), threads, unchanged };
   const all: ListingWithThreads = { ...emptyListing(), threads };
-  for (const part of await Promise.all(parts)) {
+  for (const answer of answers) {
+    const part = 'lstats' in answer ? unpackListing(answer) : answer;
     for (const e of part.listed) all.listed.push(e);
     for (const k of part.skipped) all.skipped.push(k);
     for (const u of part.unlistable) all.unlistable.add(u);
     all.ignored += part.ignored;
   }
   return all;
+}
+
+/** Whether the listing is exactly the stat index's paths, each with the same stat data and
+ * nothing skipped: then the tree is the indexed commit's. Counts what it saw. */
+function matches(parts: (Listing | PackedListing)[], index: StatIndex): Unchanged | undefined {
+  const seen: Unchanged = { files: 0, dirs: 0, bytes: 0 };
+  const { at, stats } = index;
+  let n = 0;
+  const same = (path: string, dev: number, ino: number, size: number, mtimeMs: number, ctimeMs: number, mode: number): boolean => {
+    const o = at.get(path);
+    if (o === undefined || stats[o] !== dev || stats[o + 1] !== ino || stats[o + 2] !== size || stats[o + 3] !== mtimeMs || stats[o + 4] !== ctimeMs) return false;
+    n++;
+    const type = mode & C.S_IFMT;
+    if (type === C.S_IFREG) { seen.files++; seen.bytes += size; } else if (type === C.S_IFDIR) seen.dirs++;
+    return true;
+  };
+  for (const part of parts) {
+    if (part.skipped.length) return undefined;
+    if ('lstats' in part) {
+      const v = part.lstats;
+      for (let i = 0, o = 0; i < part.paths.length; i++, o += LSTAT_FIELDS) {
+        if (!same(part.paths[i]!, v[o + LSTAT.dev]!, v[o + LSTAT.ino]!, v[o + LSTAT.size]!, v[o + LSTAT.mtimeMs]!, v[o + LSTAT.ctimeMs]!, v[o + LSTAT.mode]!)) return undefined;
+      }
+    } else {
+      for (const [p, st] of part.listed) if (!same(p, st.dev, st.ino, st.size, st.mtimeMs, st.ctimeMs, st.mode)) return undefined;
+    }
+  }
+  return n === at.size ? seen : undefined;
 }
 
 function baseMeta(st: Listed, kind: Meta['kind']): Meta {

@@ -9,9 +9,9 @@ import { Refs, type Repo } from './repo.js';
 import { readSecretIndex } from './readstate.js';
 import { makeRules, type ScanRule } from './rules.js';
 import { readSideFile } from './sidefile.js';
-import { list, scan, type ScanResult } from './scan.js';
+import { list, listsOnThreads, scan, type ListingWithThreads, type ScanResult } from './scan.js';
 import { secretKey } from './secrets.js';
-import { expectedEntries, loadCache, saveCache, type Cached } from './statcache.js';
+import { expectedEntries, loadCache, loadStatIndex, saveCache, type Cached } from './statcache.js';
 import { writeSnapshotTree, type State } from './state.js';
 import { phase } from './timing.js';
 
@@ -40,12 +40,16 @@ export interface RecordResult {
   state: State;
 }
 
-async function scanAgainstHead(repo: Repo, config: Config, opts: { full?: boolean; roots?: string[]; writer?: ObjectWriter; hashOnly?: boolean; onProgress?: (d: number, t: number) => void }) {
+async function rulesOf(repo: Repo, config: Config) {
+  return makeRules(asList(config.ignore), asList(config.secrets), await readScanRules(repo), asList(config['logs.paths']));
+}
+
+async function scanAgainstHead(repo: Repo, config: Config, opts: { full?: boolean; roots?: string[]; writer?: ObjectWriter; hashOnly?: boolean; listing?: Promise<ListingWithThreads>; onProgress?: (d: number, t: number) => void }) {
   const head = await repo.readRef(Refs.observed);
   phase('start');
-  const rules = makeRules(asList(config.ignore), asList(config.secrets), await readScanRules(repo), asList(config['logs.paths']));
+  const rules = await rulesOf(repo, config);
   // A big tree is listed on threads while this one loads the cache.
-  const listing = opts.roots ? undefined : list({ root: repo.info.dir, rules }, [''], await expectedEntries(repo, head));
+  const listing = opts.listing ?? (opts.roots ? undefined : list({ root: repo.info.dir, rules }, [''], await expectedEntries(repo, head)));
   const cached = await loadCache(repo, head).catch(async (err: unknown) => {
     await listing?.then((l) => l.threads?.close(), () => {});
     throw err;
@@ -74,19 +78,39 @@ async function scanAgainstHead(repo: Repo, config: Config, opts: { full?: boolea
   return { head, cached, result, writer };
 }
 
-/** What differs between the disk and the trail's last commit, without writing anything. */
-export async function drift(repo: Repo, opts: { full?: boolean; onProgress?: (d: number, t: number) => void } = {}): Promise<{ head?: string; changes: Change[]; scan: ScanResult }> {
+/**
+ * What differs between the disk and the trail's last commit, without writing anything.
+ * `changesOnly`: the caller needs no state (status): a big tree that matches the stat index
+ * is answered from it, without loading the cache (`scan.state` is then empty).
+ */
+export async function drift(repo: Repo, opts: { full?: boolean; changesOnly?: boolean; onProgress?: (d: number, t: number) => void } = {}): Promise<{ head?: string; changes: Change[]; scan: ScanResult }> {
   const config = await readConfig(repo);
-  const { head, cached, result } = await scanAgainstHead(repo, config, { ...opts, hashOnly: true });
+  const head = await repo.readRef(Refs.observed);
+  const indexed = opts.changesOnly && !opts.full && listsOnThreads(await expectedEntries(repo, head));
+  const index = indexed ? await loadStatIndex(repo, head) : undefined;
+  let listing: Promise<ListingWithThreads> | undefined;
+  if (index) {
+    phase('stat index loaded');
+    listing = list({ root: repo.info.dir, rules: await rulesOf(repo, config) }, [''], index.at.size, index);
+    const { unchanged, threads } = await listing;
+    if (unchanged) {
+      await threads?.close();
+      listing = undefined;
+      if ((await repo.readRef(Refs.observed)) === head) {
+        phase('matched the stat index');
+        return { head, changes: [], scan: { state: new Map(), skipped: [], digestOnly: [], ignored: 0, read: 0, ...unchanged } };
+      }
+    }
+  }
+  const { cached, result, head: compared } = await scanAgainstHead(repo, config, { ...opts, listing, hashOnly: true });
   const changes = diffStates(cached.state, result.state);
-  if (head && !changes.length && result.read > 0 && (!cached.warm || gainsStat(cached.state, result.state))) await refreshCache(repo, head, result.state, cached.trees);
-  return { head, changes, scan: result };
-}
-
-/** Whether some path the cache kept without stat data has stat data now. */
-function gainsStat(before: State, now: State): boolean {
-  for (const [p, e] of before) if (!e.stat && now.get(p)?.stat) return true;
-  return false;
+  // Nothing changed but files were read again (their stat data had moved: touched, or changed
+  // just before the last snapshot), or a big tree has no stat index yet: the cache is
+  // written anew, so that the next status trusts them, as `git status` refreshes its index.
+  // (--full reads everything: only a cache rebuilt from the commit is worth writing then.)
+  const reread = opts.full ? !cached.warm : result.read > 0;
+  if (compared && !changes.length && (reread || (indexed && !index))) await refreshCache(repo, compared, result.state, cached.trees);
+  return { head: compared, changes, scan: result };
 }
 
 /**

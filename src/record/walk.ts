@@ -1,7 +1,6 @@
-import { lstatSync, readdirSync, type Dirent } from 'node:fs';
+import { constants as C, lstatSync, readdirSync, type Stats } from 'node:fs';
 import { byteCompare, joinPath } from '../util/bytes.js';
 import { errorCode } from '../util/errors.js';
-import type { Listed } from './readpool.js';
 
 // Listing a tree: every path under a root that the rules do not ignore, parents before
 // children, siblings in byte order, each with its lstat. The scan's own thread walks a small
@@ -15,10 +14,74 @@ export interface Skipped {
 
 export interface Listing {
   listed: [string, Listed][];
+  /** Takes each listed path instead of `listed` (a thread packs them as it goes). */
+  add?: (path: string, st: Listed) => void;
   skipped: Skipped[];
   /** Folders that could not be listed: what they hold is unknown, not gone. */
   unlistable: Set<string>;
   ignored: number;
+}
+
+/** What a listing keeps of a path's lstat: Stats' numbers and its type tests. */
+export type Listed = Pick<Stats, 'dev' | 'ino' | 'mode' | 'nlink' | 'uid' | 'gid' | 'rdev' | 'size' | 'mtimeMs' | 'ctimeMs'
+  | 'isFile' | 'isDirectory' | 'isSymbolicLink' | 'isFIFO' | 'isSocket' | 'isCharacterDevice' | 'isBlockDevice'>;
+
+/** A Listing as a thread sends it: the paths, and LSTAT_FIELDS numbers per path in one
+ * transferable array (50k Stats objects, each with four Dates in Node 20, were most of the
+ * listing's garbage). */
+export interface PackedListing {
+  paths: string[];
+  lstats: Float64Array;
+  skipped: Skipped[];
+  unlistable: string[];
+  ignored: number;
+}
+
+/** The numbers of a stat in a PackedListing, in this order. */
+export const LSTAT_FIELDS = 10;
+export const LSTAT = { dev: 0, ino: 1, mode: 2, nlink: 3, uid: 4, gid: 5, rdev: 6, size: 7, mtimeMs: 8, ctimeMs: 9 } as const;
+
+/** A Listing that packs each path's stat as it is listed, so that the Stats die young (kept
+ * until the end, they cost a thread more in garbage collection than in lstat). */
+export function packingListing(): Listing & { packed(): PackedListing } {
+  const paths: string[] = [];
+  let v = new Float64Array(1024 * LSTAT_FIELDS);
+  const l = emptyListing();
+  return Object.assign(l, {
+    add(path: string, s: Listed) {
+      const o = paths.length * LSTAT_FIELDS;
+      if (o === v.length) {
+        const bigger = new Float64Array(v.length * 2);
+        bigger.set(v);
+        v = bigger;
+      }
+      paths.push(path);
+      v[o] = s.dev; v[o + 1] = s.ino; v[o + 2] = s.mode; v[o + 3] = s.nlink; v[o + 4] = s.uid;
+      v[o + 5] = s.gid; v[o + 6] = s.rdev; v[o + 7] = s.size; v[o + 8] = s.mtimeMs; v[o + 9] = s.ctimeMs;
+    },
+    packed: (): PackedListing => ({ paths, lstats: v.slice(0, paths.length * LSTAT_FIELDS), skipped: l.skipped, unlistable: [...l.unlistable], ignored: l.ignored }),
+  });
+}
+
+export function unpackListing(p: PackedListing): Listing {
+  const v = p.lstats;
+  const listed = p.paths.map((path, i): [string, Listed] => {
+    const o = i * LSTAT_FIELDS;
+    return [path, new ListedStat(v[o]!, v[o + 1]!, v[o + 2]!, v[o + 3]!, v[o + 4]!, v[o + 5]!, v[o + 6]!, v[o + 7]!, v[o + 8]!, v[o + 9]!)];
+  });
+  return { listed, skipped: p.skipped, unlistable: new Set(p.unlistable), ignored: p.ignored };
+}
+
+class ListedStat implements Listed {
+  constructor(readonly dev: number, readonly ino: number, readonly mode: number, readonly nlink: number, readonly uid: number,
+    readonly gid: number, readonly rdev: number, readonly size: number, readonly mtimeMs: number, readonly ctimeMs: number) {}
+  isFile(): boolean { return (this.mode & C.S_IFMT) === C.S_IFREG; }
+  isDirectory(): boolean { return (this.mode & C.S_IFMT) === C.S_IFDIR; }
+  isSymbolicLink(): boolean { return (this.mode & C.S_IFMT) === C.S_IFLNK; }
+  isFIFO(): boolean { return (this.mode & C.S_IFMT) === C.S_IFIFO; }
+  isSocket(): boolean { return (this.mode & C.S_IFMT) === C.S_IFSOCK; }
+  isCharacterDevice(): boolean { return (this.mode & C.S_IFMT) === C.S_IFCHR; }
+  isBlockDevice(): boolean { return (this.mode & C.S_IFMT) === C.S_IFBLK; }
 }
 
 export const emptyListing = (): Listing => ({ listed: [], skipped: [], unlistable: new Set(), ignored: 0 });
@@ -34,14 +97,12 @@ const ASCII = /^[\x01-\x7f]*$/;
 
 /** A folder's entry names (byte strings), in byte order; undefined when it is gone. */
 export function namesIn(root: string, path: string, l: Listing): string[] | undefined {
-  let names: Dirent[];
   try {
-    names = readdirSync(abs(root, path), { encoding: 'latin1', withFileTypes: true }) as unknown as Dirent[];
+    return (readdirSync(abs(root, path), { encoding: 'latin1' }) as unknown as string[]).sort(byteCompare);
   } catch (err) {
     if (errorCode(err) !== 'ENOENT' && errorCode(err) !== 'ENOTDIR') cannotList(l, path, err);
     return undefined;
   }
-  return names.map((d) => d.name).sort(byteCompare);
 }
 
 export function cannotList(l: Listing, path: string, err: unknown): void {
@@ -52,8 +113,11 @@ export function cannotList(l: Listing, path: string, err: unknown): void {
 /** Lists `path` (lstat'ed as `st`) and, for a folder, everything under it. `onListed` sees
  * the count grow. */
 export function walk(root: string, ignored: (p: string) => boolean, l: Listing, path: string, st: Listed, onListed?: (n: number) => void): void {
-  l.listed.push([path, st]);
-  onListed?.(l.listed.length);
+  if (l.add) l.add(path, st);
+  else {
+    l.listed.push([path, st]);
+    onListed?.(l.listed.length);
+  }
   if (!st.isDirectory()) return;
   const names = namesIn(root, path, l);
   if (names) walkNames(root, ignored, l, path, names, onListed);
