@@ -105,8 +105,8 @@ export class ReadPool {
   }
 
   /** Starts the threads now (each takes ~50 ms to be ready), before there is work for them. */
-  warm(): void {
-    while (this.workers.length < this.n) {
+  warm(threads = this.n): void {
+    while (this.workers.length < Math.min(threads, this.n)) {
       const w = this.start();
       w.unref(); // idle threads keep nobody alive (pump refs a thread while it has a job)
       this.idle.push(w);

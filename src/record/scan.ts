@@ -7,12 +7,12 @@ import type { ObjectWriter } from './objects.js';
 import { looksLikePrivateKey, type Rules } from './rules.js';
 import { placeholder, secretDigest } from './secrets.js';
 import { readStable } from './readfile.js';
-import { ReadPool, type ReadJob, type ReadMode, type ReadOutcome } from './readpool.js';
+import { ReadPool, type ReadJob, type ReadMode, type ReadOutcome, type WalkJob } from './readpool.js';
 import { insideAny } from './roots.js';
 import { sameStat, type Entry, type State, type StatKey } from './state.js';
 import { readTreeXattrs, readXattrs } from './xattrs.js';
 import { phase } from './timing.js';
-import { abs, emptyListing, LSTAT, LSTAT_FIELDS, namesIn, reasonOf, unpackListing, walk, type Listed, type Listing, type PackedListing, type Skipped } from './walk.js';
+import { abs, emptyListing, LSTAT, LSTAT_FIELDS, namesIn, packingListing, reasonOf, unpackListing, walk, walkNames, type Listed, type Listing, type PackedListing, type Skipped } from './walk.js';
 import type { StatIndex } from './statcache.js';
 
 export interface ScanOptions {
@@ -264,7 +264,7 @@ const WALK_JOB_NAMES = 64;
  * thread reads the top two levels of folders and sends their entries, a run of names at a
  * time, to be walked there; the answers are put together in listing order.
  */
-export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>, roots: string[], expected: number, index?: StatIndex): Promise<ListingWithThreads> {
+export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>, roots: string[], expected: number, index?: StatIndex, pool?: ReadPool): Promise<ListingWithThreads> {
   const l: ListingWithThreads = emptyListing();
   const ignored = opts.rules.ignored;
   const lstat = (p: string) => lstatSync(abs(opts.root, p), { throwIfNoEntry: false });
@@ -288,9 +288,9 @@ export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>
     return l;
   }
 
-  const threads = l.threads = new ReadPool('hash');
-  // In listing order: what this thread lists itself, and the threads' answers.
-  const parts: (Listing | Promise<PackedListing>)[] = [l];
+  const threads = l.threads = pool ?? new ReadPool('hash');
+  // In listing order: what this thread lists itself (the top level), and the walk jobs.
+  const parts: (Listing | WalkJob)[] = [l];
   const own = (path: string, st: Listed): Listing => {
     const part = emptyListing();
     part.listed.push([path, st]);
@@ -313,10 +313,34 @@ export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>
     if (!st.isDirectory()) continue;
     const names = namesIn(opts.root, name, part);
     for (let i = 0; names && i < names.length; i += WALK_JOB_NAMES) {
-      parts.push(threads.walk({ root: opts.root, parent: name, names: names.slice(i, i + WALK_JOB_NAMES), rules: spec }));
+      parts.push({ root: opts.root, parent: name, names: names.slice(i, i + WALK_JOB_NAMES), rules: spec });
     }
   }
-  const answers = await Promise.all(parts);
+  // The jobs go, in turn, to the threads and to this thread (which yields between its jobs,
+  // so that a thread's answer gets its next job at once, and other work here goes on).
+  const answers: (Listing | PackedListing)[] = [];
+  let next = 0;
+  const take = () => {
+    while (next < parts.length) {
+      const i = next++;
+      const part = parts[i]!;
+      if (!('names' in part)) { answers[i] = part; continue; }
+      return { i, job: part };
+    }
+    return undefined;
+  };
+  const onThread = async () => {
+    for (let t = take(); t; t = take()) answers[t.i] = await threads.walk(t.job);
+  };
+  const here = async () => {
+    for (let t = take(); t; t = take()) {
+      const part = packingListing();
+      walkNames(opts.root, ignored, part, t.job.parent, t.job.names);
+      answers[t.i] = part.packed();
+      await new Promise(setImmediate);
+    }
+  };
+  await Promise.all([...Array.from({ length: Math.max(1, threads.threads - 1) }, onThread), here()]);
   const unchanged = index && matches(answers, index);
   if (unchanged) return { ...emptyListing(), threads, unchanged };
   const all: ListingWithThreads = { ...emptyListing(), threads };
@@ -334,10 +358,16 @@ export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>
  * nothing skipped: then the tree is the indexed commit's. Counts what it saw. */
 function matches(parts: (Listing | PackedListing)[], index: StatIndex): Unchanged | undefined {
   const seen: Unchanged = { files: 0, dirs: 0, bytes: 0 };
-  const { at, stats } = index;
+  const { paths, stats } = index;
+  // In the same order, path by path; once the orders part, by a map of the index's paths.
+  let at: Map<string, number> | undefined;
   let n = 0;
   const same = (path: string, dev: number, ino: number, size: number, mtimeMs: number, ctimeMs: number, mode: number): boolean => {
-    const o = at.get(path);
+    if (!at && paths[n] !== path) {
+      at = new Map();
+      paths.forEach((p, i) => at!.set(p, i * 5));
+    }
+    const o = at ? at.get(path) : n * 5;
     if (o === undefined || stats[o] !== dev || stats[o + 1] !== ino || stats[o + 2] !== size || stats[o + 3] !== mtimeMs || stats[o + 4] !== ctimeMs) return false;
     n++;
     const type = mode & C.S_IFMT;
@@ -355,7 +385,7 @@ function matches(parts: (Listing | PackedListing)[], index: StatIndex): Unchange
       for (const [p, st] of part.listed) if (!same(p, st.dev, st.ino, st.size, st.mtimeMs, st.ctimeMs, st.mode)) return undefined;
     }
   }
-  return n === at.size ? seen : undefined;
+  return n === paths.length ? seen : undefined;
 }
 
 function baseMeta(st: Listed, kind: Meta['kind']): Meta {

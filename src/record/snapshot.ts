@@ -9,6 +9,7 @@ import { Refs, type Repo } from './repo.js';
 import { readSecretIndex } from './readstate.js';
 import { makeRules, type ScanRule } from './rules.js';
 import { readSideFile } from './sidefile.js';
+import { ReadPool } from './readpool.js';
 import { list, listsOnThreads, scan, type ListingWithThreads, type ScanResult } from './scan.js';
 import { secretKey } from './secrets.js';
 import { expectedEntries, loadCache, loadStatIndex, saveCache, type Cached } from './statcache.js';
@@ -87,11 +88,15 @@ export async function drift(repo: Repo, opts: { full?: boolean; changesOnly?: bo
   const config = await readConfig(repo);
   const head = await repo.readRef(Refs.observed);
   const indexed = opts.changesOnly && !opts.full && listsOnThreads(await expectedEntries(repo, head));
+  // The listing's thread starts while the index loads.
+  const pool = indexed ? new ReadPool('hash') : undefined;
+  pool?.warm(1);
   const index = indexed ? await loadStatIndex(repo, head) : undefined;
   let listing: Promise<ListingWithThreads> | undefined;
-  if (index) {
+  if (!index) await pool?.close();
+  else {
     phase('stat index loaded');
-    listing = list({ root: repo.info.dir, rules: await rulesOf(repo, config) }, [''], index.at.size, index);
+    listing = list({ root: repo.info.dir, rules: await rulesOf(repo, config) }, [''], index.paths.length, index, pool);
     const { unchanged, threads } = await listing;
     if (unchanged) {
       await threads?.close();

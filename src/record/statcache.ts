@@ -214,8 +214,9 @@ async function writeCacheFile(repo: Repo, commit: string, state: State, trees: S
  * or less, one stat differing, a racy entry) and status does its usual work.
  */
 export interface StatIndex {
-  /** Path → position of its five numbers (dev, ino, size, mtimeMs, ctimeMs) in `stats`. */
-  at: Map<string, number>;
+  /** The paths, in the order of the state (usually the listing's); path i's five numbers
+   * (dev, ino, size, mtimeMs, ctimeMs) are at 5i in `stats`. */
+  paths: string[];
   stats: Float64Array;
 }
 
@@ -264,7 +265,5 @@ export async function loadStatIndex(repo: Repo, head: string | undefined): Promi
   if (names.length !== count) return undefined;
   const stats = new Float64Array(count * STAT_FIELDS);
   Buffer.from(stats.buffer).set(buf.subarray(numbersAt));
-  const at = new Map<string, number>();
-  names.forEach((p, i) => at.set(p, i * STAT_FIELDS));
-  return { at, stats };
+  return { paths: names, stats };
 }

@@ -5,7 +5,13 @@ import { strict as assert } from 'node:assert';
 import { copyFileSync, existsSync, mkdirSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { trail, makeTree, scratchTrail } from '../support/cli.js';
+import { trail, makeTree, scratchTrail, tempDir } from '../support/cli.js';
+import { HashOnlyWriter } from '../../src/record/objects.js';
+import { makeRules } from '../../src/record/rules.js';
+import { list, scan } from '../../src/record/scan.js';
+import { loadStatIndex, saveCache } from '../../src/record/statcache.js';
+import type { Repo } from '../../src/record/repo.js';
+import type { State } from '../../src/record/state.js';
 import { sleep } from '../support/wait.js';
 
 // A small tree takes the big tree's path when the threads are forced; TRAIL_TIMING tells
@@ -85,5 +91,44 @@ describe('trail status and the stat index', () => {
     now = await status();
     assert.equal(now.fromIndex, false);
     assert.deepEqual(now.paths, ['own/a.conf']);
+  });
+});
+
+describe('the stat index compared with a listing', () => {
+  it('matches in any order of the state, and not with one stat or one path different', async (t) => {
+    const tmp = tempDir();
+    t.after(tmp.cleanup);
+    const dir = join(tmp.path, 'tree');
+    mkdirSync(dir);
+    makeTree(dir, 200);
+    await settle();
+    const rules = makeRules([], []);
+    const scanned = await scan({ root: dir, rules, previous: new Map(), writer: new HashOnlyWriter(), secretKey: Buffer.alloc(32), maxFileSize: 1 << 20 });
+    const repo = { gitDir: tmp.path, stateDir: tmp.path } as unknown as Repo;
+    const head = 'c'.repeat(40);
+    const check = async (state: State) => {
+      await saveCache(repo, head, state, new Set());
+      const index = await loadStatIndex(repo, head);
+      assert.ok(index, 'the index loads');
+      const l = await list({ root: dir, rules, threads: true }, [''], state.size, index);
+      await l.threads?.close();
+      return l.unchanged;
+    };
+    const inOrder = await check(scanned.state);
+    assert.deepEqual(inOrder, { files: scanned.files, dirs: scanned.dirs, bytes: scanned.bytes });
+    // A watcher's state is in the order its paths were last recorded, not the listing's.
+    const reversed: State = new Map([...scanned.state].reverse());
+    assert.deepEqual(await check(reversed), inOrder);
+
+    const [path, entry] = [...scanned.state].find(([, e]) => e.meta.kind === 'file')!;
+    const moved: State = new Map(scanned.state);
+    moved.set(path, { ...entry, stat: { ...entry.stat!, mtimeMs: entry.stat!.mtimeMs + 1 } });
+    assert.equal(await check(moved), undefined, 'one mtime differs');
+    const fewer: State = new Map(scanned.state);
+    fewer.delete(path);
+    assert.equal(await check(fewer), undefined, 'a path the index does not have');
+    const more: State = new Map(scanned.state);
+    more.set('not/on/disk', entry);
+    assert.equal(await check(more), undefined, 'a path that is not on disk');
   });
 });
