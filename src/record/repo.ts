@@ -79,14 +79,14 @@ export class Repo {
   static async create(gitDir: string, info: Omit<RepoInfo, 'format' | 'created'>): Promise<Repo> {
     await fsp.mkdir(gitDir, { recursive: true, mode: 0o700 });
     await fsp.chmod(gitDir, 0o700);
-    await run('git', ['init', '--bare', '--quiet', gitDir], { env: gitEnv() });
+    await run('git', ['init', '--bare', '--quiet', `--initial-branch=${Refs.observed.slice('refs/heads/'.length)}`, gitDir], { env: gitEnv() });
     const full: RepoInfo = { format: FORMAT, created: new Date().toISOString(), ...info };
     await fsp.mkdir(join(gitDir, 'trail'), { mode: 0o700 });
     const repo = new Repo(gitDir, full);
-    // Reflogs keep every ref move: a forensic record of what trail itself did.
-    await repo.git(['config', 'core.logAllRefUpdates', 'always']);
-    await repo.git(['config', 'gc.auto', '0']); // maintenance is trail's, never inline in a commit
-    await repo.git(['symbolic-ref', 'HEAD', Refs.observed]);
+    // Reflogs keep every ref move: a forensic record of what trail itself did. gc.auto 0:
+    // maintenance is trail's, never inline in a commit. (Appended to the config git init
+    // wrote: a `git config` per setting was a process start each.)
+    await fsp.appendFile(join(gitDir, 'config'), '[core]\n\tlogAllRefUpdates = always\n[gc]\n\tauto = 0\n');
     await writeFileAtomic(join(gitDir, 'trail', 'repo.json'), JSON.stringify(full, null, 2) + '\n');
     return repo;
   }

@@ -2,36 +2,41 @@ import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 
-// uid/gid → name, read once per process. getent asks NSS (LDAP, sssd…) as well as the
-// files; when it is missing we fall back to the files.
-let users: Map<number, string> | undefined;
-let groups: Map<number, string> | undefined;
+// uid/gid → name, read once per process: first /etc/passwd and /etc/group, then, for an id
+// they do not name, getent, which asks NSS (LDAP, sssd…) too. (getent for every command
+// was two process starts even where the files name every owner, as on most hosts.)
+type Names = { byId: Map<number, string>; asked: boolean };
+const dbs: Partial<Record<'passwd' | 'group', Names>> = {};
 
-function load(db: 'passwd' | 'group'): Map<number, string> {
-  const map = new Map<number, string>();
-  let text = '';
-  const res = spawnSync('getent', [db], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (res.status === 0) text = res.stdout;
-  else {
-    try { text = readFileSync(`/etc/${db}`, 'utf8'); } catch { /* no names: ids stay */ }
-  }
+function parse(text: string, into: Map<number, string>): void {
   for (const line of text.split('\n')) {
     const f = line.split(':');
     if (f.length < 3) continue;
     const id = Number(f[2]);
-    if (Number.isInteger(id) && !map.has(id)) map.set(id, f[0]!);
+    if (Number.isInteger(id) && !into.has(id)) into.set(id, f[0]!);
   }
-  return map;
+}
+
+function nameOf(db: 'passwd' | 'group', id: number): string | undefined {
+  let names = dbs[db];
+  if (!names) {
+    names = dbs[db] = { byId: new Map(), asked: false };
+    try { parse(readFileSync(`/etc/${db}`, 'utf8'), names.byId); } catch { /* NSS only */ }
+  }
+  const name = names.byId.get(id);
+  if (name !== undefined || names.asked) return name;
+  names.asked = true;
+  const res = spawnSync('getent', [db], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (res.status === 0) parse(res.stdout, names.byId);
+  return names.byId.get(id);
 }
 
 export function userName(uid: number): string | undefined {
-  users ??= load('passwd');
-  return users.get(uid);
+  return nameOf('passwd', uid);
 }
 
 export function groupName(gid: number): string | undefined {
-  groups ??= load('group');
-  return groups.get(gid);
+  return nameOf('group', gid);
 }
 
 /** The person who ran this command: the sudo caller, else the login uid, else the uid. */

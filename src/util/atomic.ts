@@ -1,14 +1,16 @@
 import { promises as fsp } from 'node:fs';
 
 /** temp + fsync + rename: readers see the old file or the new one, never half of one, and a
- * crash leaves at most a temp file next to it. */
-export async function writeFileAtomic(file: string, data: string | Buffer | ((fh: fsp.FileHandle) => Promise<void>), mode = 0o600, tmp = `${file}.tmp.${process.pid}.${Math.random().toString(36).slice(2)}`): Promise<void> {
+ * crash leaves at most a temp file next to it. `durable` false skips the fsync, for derived
+ * data whose reader detects a torn or empty file and rebuilds it. */
+export async function writeFileAtomic(file: string, data: string | Buffer | ((fh: fsp.FileHandle) => Promise<void>), mode = 0o600, tmp = `${file}.tmp.${process.pid}.${Math.random().toString(36).slice(2)}`, durable = true): Promise<void> {
   const fh = await fsp.open(tmp, 'wx', mode);
   try {
     // A function writes the content itself, in pieces (a large file never held whole).
     if (typeof data === 'function') await data(fh);
     else await fh.writeFile(data);
-    await fh.sync();
+    // Not durable: derived data that its reader checks whole (a crash may leave it empty).
+    if (durable) await fh.sync();
   } catch (err) {
     await fh.close();
     await fsp.rm(tmp, { force: true });
