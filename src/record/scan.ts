@@ -258,6 +258,8 @@ export function listsOnThreads(expected: number, opts: Pick<ScanOptions, 'thread
 /** Entry names per walk job for a thread: small enough that one huge folder does not leave
  * the other thread idle. */
 const WALK_JOB_NAMES = 64;
+/** A first snapshot's walk takes on a thread after this long (~10k paths). */
+const JOIN_AFTER_MS = 100;
 
 /**
  * Lists the tree under `roots`. A whole big tree is shared out to the reader threads: this
@@ -271,7 +273,11 @@ export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>
   const whole = roots.length === 1 && roots[0] === '';
   const rootStat = whole ? lstat('') : undefined;
   const spec = opts.rules.spec;
-  if (!whole || !spec || !rootStat?.isDirectory() || !listsOnThreads(expected, opts)) {
+  // How big a tree is, a first snapshot does not know: its walk takes on a thread once it
+  // has gone on for a while (a small tree never starts one).
+  const eager = listsOnThreads(expected, opts);
+  const joinLater = !eager && expected === 0 && threadsAllowed(opts) !== false;
+  if (!whole || !spec || !rootStat?.isDirectory() || !(eager || joinLater)) {
     // A first snapshot of a big tree will want the reader threads: they start while the walk
     // goes on (a small tree never starts them).
     const onListed = (n: number) => {
@@ -288,7 +294,7 @@ export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>
     return l;
   }
 
-  const threads = l.threads = pool ?? new ReadPool('hash');
+  let threads = eager ? (l.threads = pool ?? new ReadPool('hash')) : undefined;
   // In listing order: what this thread lists itself (the top level), and the walk jobs.
   const parts: (Listing | WalkJob)[] = [l];
   const own = (path: string, st: Listed): Listing => {
@@ -329,18 +335,28 @@ export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>
     }
     return undefined;
   };
-  const onThread = async () => {
-    for (let t = take(); t; t = take()) answers[t.i] = await threads.walk(t.job);
-  };
-  const here = async () => {
-    for (let t = take(); t; t = take()) {
-      const part = packingListing();
-      walkNames(opts.root, ignored, part, t.job.parent, t.job.names);
-      answers[t.i] = part.packed();
-      await new Promise(setImmediate);
+  const helpers: Promise<void>[] = [];
+  const help = (pool: ReadPool) => {
+    for (let n = Math.max(1, pool.threads - 1); n > 0; n--) {
+      helpers.push((async () => {
+        for (let t = take(); t; t = take()) answers[t.i] = await pool.walk(t.job);
+      })());
     }
   };
-  await Promise.all([...Array.from({ length: Math.max(1, threads.threads - 1) }, onThread), here()]);
+  if (threads) help(threads);
+  const started = performance.now();
+  for (let t = take(); t; t = take()) {
+    const part = packingListing();
+    walkNames(opts.root, ignored, part, t.job.parent, t.job.names);
+    answers[t.i] = part.packed();
+    if (!threads && joinLater && performance.now() - started > JOIN_AFTER_MS) {
+      threads = l.threads = new ReadPool('hash');
+      threads.warm(); // a tree this big is read on the threads too
+      help(threads);
+    }
+    await new Promise(setImmediate);
+  }
+  await Promise.all(helpers);
   const unchanged = index && matches(answers, index);
   if (unchanged) return { ...emptyListing(), threads, unchanged };
   const all: ListingWithThreads = { ...emptyListing(), threads };
