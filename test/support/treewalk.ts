@@ -51,18 +51,29 @@ export function describeTree(root: string, opts: WalkOptions = {}): Map<string, 
     // xattrs by path: a non-UTF-8 name cannot be a command-line argument, so those are left
     // out of the comparison (trail's own tests of such names check their xattrs separately).
     const utf8 = Buffer.from(full.toString('utf8')).equals(full);
-    if (type !== 'symlink' && utf8) {
-      const r = spawnSync('getfattr', ['-h', '-d', '-m', '-', '-e', 'hex', '--', full.toString()], { encoding: 'latin1' });
-      const lines = (r.stdout ?? '').split('\n').filter((l) => l.includes('=')).sort();
-      if (lines.length) node.xattrs = lines.join(';');
-    }
+    if (type !== 'symlink' && utf8) withXattrs.set(full.toString(), node);
     out.set(relKey, node);
     if (type === 'dir') {
       const names = readdirSync(full, { encoding: 'buffer' }).sort(Buffer.compare);
       for (const n of names) visit(rel.length ? Buffer.concat([rel, Buffer.from('/'), n]) : n);
     }
   };
+  const withXattrs = new Map<string, Node>();
   visit(Buffer.alloc(0));
+  // Many paths per getfattr (one run per path took minutes at 50k files). It prints a block
+  // only for a path that has xattrs, headed by the path with bytes outside ASCII as \ooo.
+  const wanted = [...withXattrs.keys()];
+  for (let i = 0; i < wanted.length; i += 1000) {
+    const r = spawnSync('getfattr', ['--absolute-names', '-h', '-d', '-m', '-', '-e', 'hex', '--', ...wanted.slice(i, i + 1000)], { encoding: 'latin1', maxBuffer: 1 << 28 });
+    for (const block of (r.stdout ?? '').split('\n\n')) {
+      const [head, ...attrs] = block.split('\n');
+      if (!head?.startsWith('# file: ')) continue;
+      const path = Buffer.from(head.slice(8).replace(/\\([0-7]{3})|\\\\/g, (m, o: string | undefined) => (o ? String.fromCharCode(parseInt(o, 8)) : '\\')), 'latin1').toString('utf8');
+      const node = withXattrs.get(path);
+      const lines = attrs.filter((l) => l.includes('=')).sort();
+      if (node && lines.length) node.xattrs = lines.join(';');
+    }
+  }
   for (const group of inodes.values()) {
     if (group.length < 2) continue;
     for (const p of group) out.get(p)!.hardlinks = group.filter((q) => q !== p).sort().join('|');
