@@ -267,6 +267,8 @@ const JOIN_AFTER_MS = 100;
  * time, to be walked there; the answers are put together in listing order.
  */
 export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>, roots: string[], expected: number, index?: StatIndex, pool?: ReadPool): Promise<ListingWithThreads> {
+  // With an index to compare, this thread has nothing else to do and walks too; otherwise it
+  // loads the cache meanwhile, and the threads walk.
   const l: ListingWithThreads = emptyListing();
   const ignored = opts.rules.ignored;
   const lstat = (p: string) => lstatSync(abs(opts.root, p), { throwIfNoEntry: false });
@@ -336,8 +338,9 @@ export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>
     return undefined;
   };
   const helpers: Promise<void>[] = [];
+  const walkHere = !eager || !!index;
   const help = (pool: ReadPool) => {
-    for (let n = Math.max(1, pool.threads - 1); n > 0; n--) {
+    for (let n = walkHere ? Math.max(1, pool.threads - 1) : pool.threads; n > 0; n--) {
       helpers.push((async () => {
         for (let t = take(); t; t = take()) answers[t.i] = await pool.walk(t.job);
       })());
@@ -345,7 +348,7 @@ export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>
   };
   if (threads) help(threads);
   const started = performance.now();
-  for (let t = take(); t; t = take()) {
+  for (let t = walkHere ? take() : undefined; t; t = take()) {
     const part = packingListing();
     walkNames(opts.root, ignored, part, t.job.parent, t.job.names);
     answers[t.i] = part.packed();
