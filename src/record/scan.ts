@@ -262,13 +262,13 @@ const WALK_JOB_NAMES = 64;
 const JOIN_AFTER_MS = 100;
 
 /**
- * Lists the tree under `roots`. A whole big tree is shared out to the reader threads: this
- * thread reads the top two levels of folders and sends their entries, a run of names at a
- * time, to be walked there; the answers are put together in listing order.
+ * Lists the tree under `roots` (`expected`: about how many paths it holds, 0 if unknown). A
+ * whole big tree is shared out: this thread reads the top two levels of folders and makes
+ * walk jobs of their entries, a run of names at a time, for the reader threads (`pool`, if
+ * given) and itself; the answers are put together in listing order. Given a stat `index`, a
+ * tree that matches it is reported `unchanged` instead of listed.
  */
 export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>, roots: string[], expected: number, index?: StatIndex, pool?: ReadPool): Promise<ListingWithThreads> {
-  // With an index to compare, this thread has nothing else to do and walks too; otherwise it
-  // loads the cache meanwhile, and the threads walk.
   const l: ListingWithThreads = emptyListing();
   const ignored = opts.rules.ignored;
   const lstat = (p: string) => lstatSync(abs(opts.root, p), { throwIfNoEntry: false });
@@ -338,6 +338,8 @@ export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>
     return undefined;
   };
   const helpers: Promise<void>[] = [];
+  // With an index to compare, this thread has nothing else to do and walks too; otherwise it
+  // loads the cache meanwhile (its caller's next step), and the threads walk.
   const walkHere = !eager || !!index;
   const help = (pool: ReadPool) => {
     for (let n = walkHere ? Math.max(1, pool.threads - 1) : pool.threads; n > 0; n--) {
