@@ -60,8 +60,7 @@ export async function resolveCommit(gitDir: string, rev: string): Promise<string
 /** commit id → note blob id, for every note on the trail notes ref. */
 export async function listNotes(gitDir: string): Promise<Map<string, string>> {
   const notes = new Map<string, string>();
-  const has = await git(gitDir, ['show-ref', '--verify', '--quiet', NOTES_REF], undefined, [0, 1]);
-  if (has.code !== 0) return notes;
+  // No notes ref yet: git lists nothing and exits 0.
   const out = await git(gitDir, ['notes', `--ref=${NOTES_REF}`, 'list']);
   for (const line of out.stdout.toString('utf8').split('\n')) {
     if (!line) continue;
