@@ -73,8 +73,9 @@ function readMode(w: ObjectWriter): ReadMode {
   return w.hashOnly ? 'hash' : w.writeEntries ? 'pack' : 'raw';
 }
 /** A batch for a reader thread: few enough files to keep both threads fed, small enough
- * in bytes to bound what is in flight (two batches per thread). */
-const BATCH_FILES = 64;
+ * in bytes to bound what is in flight (two batches per thread). Each batch's answer is a
+ * message (status --full at 50k: 64 files a batch was ~10% slower than 256). */
+const BATCH_FILES = 256;
 const BATCH_BYTES = 2 * 1024 * 1024;
 
 /**
