@@ -60,21 +60,26 @@ interface Request {
   level: number;
 }
 
+/** A read batch's answer, in few objects: a message of arrays of numbers and strings per
+ * file cost the thread more to send than hashing the files (status --full). */
 interface Reply {
   /** Per file: 0 blob, 1 secret bytes, 2 digest, 3 skipped, 4 error. */
-  kinds: number[];
-  oids: string[];
-  stats: number[];
-  sizes: number[];
-  crcs: number[];
-  /** Byte length in `out` (entry, content or secret bytes). */
-  lens: number[];
+  kinds: Uint8Array;
+  /** Per file, 40 hex digits: the blob id of a kind 0 file (zeros for the others). */
+  oids: string;
+  /** Per file, NUMS numbers: dev, ino, size, mtimeMs, ctimeMs (the stat), content size, CRC
+   * (-1: none), byte length in `out` (entry, content or secret bytes). */
+  nums: Float64Array;
+  /** By file index, for the few that have one: digest, reason skipped, error message. */
   texts: string[];
   codes: string[];
   out: ArrayBuffer;
   /** A walk's answer. */
   walked?: PackedListing;
 }
+
+const NUMS = 8;
+const NO_OID = '0'.repeat(40);
 
 export interface WalkJob {
   root: string;
@@ -209,22 +214,24 @@ function decode(r: Reply): ReadOutcome[] {
   const out: ReadOutcome[] = [];
   const all = Buffer.from(r.out);
   let at = 0;
+  const n = r.nums;
   for (let i = 0; i < r.kinds.length; i++) {
-    const len = r.lens[i]!;
+    const o = i * NUMS;
+    const len = n[o + 7]!;
     const bytes = all.subarray(at, at + len);
     at += len;
-    const s = r.stats;
-    const stat: StatKey = { dev: s[i * 5]!, ino: s[i * 5 + 1]!, size: s[i * 5 + 2]!, mtimeMs: s[i * 5 + 3]!, ctimeMs: s[i * 5 + 4]! };
+    const stat: StatKey = { dev: n[o]!, ino: n[o + 1]!, size: n[o + 2]!, mtimeMs: n[o + 3]!, ctimeMs: n[o + 4]! };
     switch (r.kinds[i]) {
       case 0: {
-        const o: ReadOutcome & { oid: string } = { stat, oid: r.oids[i]!, size: r.sizes[i]! };
+        const crc = n[o + 6]!;
+        const o2: ReadOutcome & { oid: string } = { stat, oid: r.oids.slice(i * 40, i * 40 + 40), size: n[o + 5]! };
         if (len) {
-          if (r.crcs[i] !== -1) {
-            o.entry = bytes;
-            o.crc = r.crcs[i]!;
-          } else o.content = bytes;
+          if (crc !== -1) {
+            o2.entry = bytes;
+            o2.crc = crc;
+          } else o2.content = bytes;
         }
-        out.push(o);
+        out.push(o2);
         break;
       }
       case 1: out.push({ stat, secretContent: bytes }); break;
@@ -245,7 +252,12 @@ function decode(r: Reply): ReadOutcome[] {
 let scratch = Buffer.allocUnsafeSlow(1 << 20);
 
 function work(req: Request): { reply: Reply; transfer: ArrayBuffer[] } {
-  const r: Reply = { kinds: [], oids: [], stats: [], sizes: [], crcs: [], lens: [], texts: [], codes: [], out: new ArrayBuffer(0) };
+  const count = req.files.length;
+  const kinds = new Uint8Array(count);
+  const nums = new Float64Array(count * NUMS);
+  const oids: string[] = [];
+  const texts: string[] = [];
+  const codes: string[] = [];
   // Results are written straight into the reply buffer (lent by the main thread when it has
   // one), which grows when a batch holds more than it.
   let out = Buffer.from(req.out && req.out.byteLength ? req.out : new ArrayBuffer(POOLED));
@@ -262,18 +274,20 @@ function work(req: Request): { reply: Reply; transfer: ArrayBuffer[] } {
     used += b.length;
     return b.length;
   };
+  let i = 0;
   const push = (kind: number, o: { oid?: string; stat?: { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number }; size?: number; crc?: number; len?: number; text?: string; code?: string }) => {
-    r.kinds.push(kind);
-    r.oids.push(o.oid ?? '');
+    kinds[i] = kind;
+    oids.push(o.oid ?? NO_OID);
     const s = o.stat;
-    r.stats.push(s?.dev ?? 0, s?.ino ?? 0, s?.size ?? 0, s?.mtimeMs ?? 0, s?.ctimeMs ?? 0);
-    r.sizes.push(o.size ?? 0);
-    r.crcs.push(o.crc ?? -1);
-    r.lens.push(o.len ?? 0);
-    r.texts.push(o.text ?? '');
-    r.codes.push(o.code ?? '');
+    const at = i * NUMS;
+    if (s) { nums[at] = s.dev; nums[at + 1] = s.ino; nums[at + 2] = s.size; nums[at + 3] = s.mtimeMs; nums[at + 4] = s.ctimeMs; }
+    nums[at + 5] = o.size ?? 0;
+    nums[at + 6] = o.crc ?? -1;
+    nums[at + 7] = o.len ?? 0;
+    if (o.text !== undefined) texts[i] = o.text;
+    if (o.code !== undefined) codes[i] = o.code;
   };
-  for (let i = 0; i < req.files.length; i++) {
+  for (; i < count; i++) {
     const f = req.files[i]!;
     const file = typeof f === 'string' ? f : Buffer.from(f.buffer, f.byteOffset, f.byteLength);
     // The first buffer a read asks for is the scratch one; a second (a recent file read twice
@@ -319,8 +333,8 @@ function work(req: Request): { reply: Reply; transfer: ArrayBuffer[] } {
       push(4, { text: (err as Error).message, code: String((err as NodeJS.ErrnoException).code ?? '') });
     }
   }
-  r.out = out.buffer as ArrayBuffer;
-  return { reply: r, transfer: [r.out] };
+  const reply: Reply = { kinds, oids: oids.join(''), nums, texts, codes, out: out.buffer as ArrayBuffer };
+  return { reply, transfer: [reply.out, kinds.buffer as ArrayBuffer, nums.buffer as ArrayBuffer] };
 }
 
 let walkRules: { key: string; ignored: (p: string) => boolean } | undefined;
@@ -333,7 +347,7 @@ async function walkAll(job: WalkJob): Promise<{ reply: Reply; transfer: ArrayBuf
   const l = packingListing();
   walkNames(job.root, walkRules.ignored, l, job.parent, job.names);
   const walked = l.packed();
-  const reply: Reply = { kinds: [], oids: [], stats: [], sizes: [], crcs: [], lens: [], texts: [], codes: [], out: new ArrayBuffer(0), walked };
+  const reply: Reply = { kinds: new Uint8Array(0), oids: '', nums: new Float64Array(0), texts: [], codes: [], out: new ArrayBuffer(0), walked };
   return { reply, transfer: [walked.lstats.buffer as ArrayBuffer] };
 }
 
