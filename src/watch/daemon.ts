@@ -6,7 +6,7 @@ import { Refs, Repo } from '../record/repo.js';
 import { makeRules } from '../record/rules.js';
 import { record, type RecordResult } from '../record/snapshot.js';
 import { flushCache, keepCacheInMemory } from '../record/statcache.js';
-import { keepXattrsInMemory } from '../record/xattrs.js';
+import { keepXattrsInMemory, runXattrsWith } from '../record/xattrs.js';
 import { display } from '../util/bytes.js';
 import { Exit, TrailError, errorCode } from '../util/errors.js';
 import { ChokidarSource } from './chokidar-source.js';
@@ -16,6 +16,8 @@ import type { Log } from './log.js';
 import { collapseRoots } from './roots.js';
 import { WatchLimitError, type EventSource, type SourceKind } from './source.js';
 import { AuditFeed } from '../attribute/audit-feed.js';
+import { runStatusWith } from '../attribute/auditctl.js';
+import { Spawner } from '../attribute/spawner.js';
 import { Attributor, recordAttributed } from '../attribute/attributor.js';
 import { startAccess, type AccessRecorder } from '../attribute/access.js';
 import { trailHome } from '../record/registry.js';
@@ -476,12 +478,18 @@ class RepoWatcher {
 /** `trail watch`: every watched directory (or the named ones), each with its own watcher. */
 export class Daemon {
   private watchers = new Map<string, RepoWatcher>();
+  private spawner: Spawner | undefined;
 
   constructor(private readonly opts: DaemonOptions) {}
 
   async start(): Promise<void> {
     keepCacheInMemory(true);
     keepXattrsInMemory(true);
+    // getfattr and auditctl -s run for every window: started by a shell, not by forking
+    // the daemon each time.
+    this.spawner = new Spawner();
+    runXattrsWith(this.spawner.run);
+    runStatusWith(this.spawner.run);
     Repo.longLived = true;
     const picked = await this.pick();
     await this.startAudit(picked);
@@ -493,6 +501,9 @@ export class Daemon {
     await Promise.all([...this.watchers.values()].map((w) => w.stop(reason)));
     this.watchers.clear();
     await this.opts.audit?.close().catch(() => undefined);
+    runXattrsWith(undefined);
+    runStatusWith(undefined);
+    this.spawner?.close();
   }
 
   private async startAudit(watched: Watched[]): Promise<void> {
