@@ -6,7 +6,8 @@
 //   - daemon RSS watching the tree (per-folder inotify vs chokidar), idle CPU over 60 s
 //
 // usage: node dist/bench/watch.js [--sizes 3000,50000] [--writes 200] [--idle 60]
-//        [--burst 10000] [--work DIR] (trees in DIR are reused between runs)
+//        [--burst 10000] [--work DIR] [--no-chokidar] [--no-gitwatch]
+//        (trees in DIR are reused between runs)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -228,6 +229,7 @@ async function benchSize(files: number): Promise<Record<string, unknown>> {
 
   // The gitwatch way: a plain git repository of the same tree, `git add -A && git commit`
   // after each event.
+  if (process.argv.includes('--no-gitwatch')) return result;
   const plain = join(base, 'plain.git');
   rmSync(plain, { recursive: true, force: true });
   const g = (args: string[]) => run('git', ['--git-dir', plain, '--work-tree', tree, ...args], { env: { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' } });
