@@ -77,7 +77,9 @@ class Watcher {
   lines: { t: number; l: Record<string, unknown> }[] = [];
   constructor(env: NodeJS.ProcessEnv, args: string[]) {
     // As the systemd unit (templates/trail.service) starts it.
-    this.child = spawn(process.execPath, ['--max-semi-space-size=2', BIN, 'watch', '--json', ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    // TRAIL_BENCH_NODE_FLAGS: more flags for the daemon's node (--cpu-prof, …).
+    const more = process.env.TRAIL_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+    this.child = spawn(process.execPath, ['--max-semi-space-size=2', ...more, BIN, 'watch', '--json', ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
     let buf = '';
     this.child.stdout!.on('data', (d: Buffer) => {
       const t = performance.now();
