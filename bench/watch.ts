@@ -6,7 +6,8 @@
 //   - daemon RSS watching the tree (per-folder inotify vs chokidar), idle CPU over 60 s
 //
 // usage: node dist/bench/watch.js [--sizes 3000,50000] [--writes 200] [--idle 60]
-//        [--burst 10000] [--work DIR] (trees in DIR are reused between runs)
+//        [--burst 10000] [--work DIR] [--no-chokidar] [--no-gitwatch]
+//        (trees in DIR are reused between runs)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -76,7 +77,9 @@ class Watcher {
   lines: { t: number; l: Record<string, unknown> }[] = [];
   constructor(env: NodeJS.ProcessEnv, args: string[]) {
     // As the systemd unit (templates/trail.service) starts it.
-    this.child = spawn(process.execPath, ['--max-semi-space-size=2', BIN, 'watch', '--json', ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    // TRAIL_BENCH_NODE_FLAGS: more flags for the daemon's node (--cpu-prof, …).
+    const more = process.env.TRAIL_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+    this.child = spawn(process.execPath, ['--max-semi-space-size=2', ...more, BIN, 'watch', '--json', ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
     let buf = '';
     this.child.stdout!.on('data', (d: Buffer) => {
       const t = performance.now();
@@ -228,6 +231,7 @@ async function benchSize(files: number): Promise<Record<string, unknown>> {
 
   // The gitwatch way: a plain git repository of the same tree, `git add -A && git commit`
   // after each event.
+  if (process.argv.includes('--no-gitwatch')) return result;
   const plain = join(base, 'plain.git');
   rmSync(plain, { recursive: true, force: true });
   const g = (args: string[]) => run('git', ['--git-dir', plain, '--work-tree', tree, ...args], { env: { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' } });

@@ -6,6 +6,7 @@ import { Assembler, type AuditEvent } from './events.js';
 import { LogTail } from './log-tail.js';
 import { RuleUsers } from './rule-users.js';
 import { parseRecord } from './records.js';
+import { phase } from '../record/timing.js';
 
 export interface FeedOptions {
   /** trail's host state folder: the barrier file lives there. */
@@ -221,6 +222,7 @@ export class AuditFeed {
     // Nor from an auditd that has suspended itself for want of disk space.
     const suspended = up ? logDiskState()?.suspended : undefined;
     const arrived = up && !suspended ? await this.barrier() : false;
+    phase('window: audit status');
     this.asm.flush();
     let degraded: string | undefined;
     let lost = 0;

@@ -27,8 +27,15 @@ export async function auditctl(args: string[], okCodes = [0]): Promise<{ code: n
   return { code: r.code, out: r.stdout.toString('utf8'), err: r.stderr };
 }
 
+/** What runs `auditctl -s`, asked once per window of trail watch (see spawner.ts). */
+let statusRunner: typeof run = run;
+
+export function runStatusWith(r: typeof run | undefined): void {
+  statusRunner = r ?? run;
+}
+
 export async function status(): Promise<AuditStatus> {
-  const { out } = await auditctl(['-s']);
+  const out = (await statusRunner('auditctl', ['-s'])).stdout.toString('utf8');
   const f = new Map<string, number>();
   for (const line of out.split('\n')) {
     const m = /^(\S+) (\d+)/.exec(line.trim());

@@ -7,6 +7,9 @@ import { join } from 'node:path';
  * one, a loose fan-out folder's listing. Objects added later by others are simply not known:
  * writing one again is harmless.
  */
+/** The .idx files last read, per objects folder, by file name (see load). */
+const loaded = new Map<string, Map<string, Buffer>>();
+
 export class ExistingObjects {
   private readonly loose = new Map<string, Set<string>>();
   private constructor(private readonly objectsDir: string, private readonly idx: Buffer[]) {}
@@ -19,16 +22,30 @@ export class ExistingObjects {
     } catch {
       /* no packs yet */
     }
+    // A pack's name is the hash of its content: an .idx read before is the same bytes. A
+    // writer per commit (trail watch) thus reads only the packs new since the last one.
+    const before = loaded.get(objectsDir);
+    const now = new Map<string, Buffer>();
     for (const n of names) {
       if (!/^pack-[0-9a-f]{40}\.idx$/.test(n)) continue;
+      const known = before?.get(n);
+      if (known) {
+        idx.push(known);
+        now.set(n, known);
+        continue;
+      }
       try {
         const buf = await fsp.readFile(join(objectsDir, 'pack', n));
         // Only v2 (what git has written since 1.5.2); an old v1 idx just means rewrites.
-        if (buf.length >= 8 + 1024 && buf.readUInt32BE(0) === 0xff744f63 && buf.readUInt32BE(4) === 2) idx.push(buf);
+        if (buf.length >= 8 + 1024 && buf.readUInt32BE(0) === 0xff744f63 && buf.readUInt32BE(4) === 2) {
+          idx.push(buf);
+          now.set(n, buf);
+        }
       } catch {
         /* repacked away meanwhile: its objects are in the new pack, or written again */
       }
     }
+    loaded.set(objectsDir, now);
     return new ExistingObjects(objectsDir, idx);
   }
 

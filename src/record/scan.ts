@@ -9,6 +9,7 @@ import { placeholder, secretDigest } from './secrets.js';
 import { readStable } from './readfile.js';
 import { ReadPool, type ReadJob, type ReadMode, type ReadOutcome, type WalkJob } from './readpool.js';
 import { insideAny } from './roots.js';
+import { LayeredState } from './layered.js';
 import { sameStat, type Entry, type State, type StatKey } from './state.js';
 import { readTreeXattrs, readXattrs } from './xattrs.js';
 import { phase } from './timing.js';
@@ -468,19 +469,20 @@ async function addXattrs(root: string, state: State, fresh: string[], total: num
 
 /**
  * `previous` without what lies under the roots (the scan looks there again), and those paths.
- * For roots that are files (the usual window of trail watch) a set lookup per path says which.
+ * The rest is not copied: a layered state over `previous` (layered.ts) takes the changes.
+ * For roots that are files (the usual window of trail watch) each root is looked up.
  */
 function keepOutside(previous: State, roots: string[]): { state: State; under: string[] } {
   if (roots.includes('')) return { state: new Map(), under: [...previous.keys()] };
-  const state: State = new Map();
+  const state = LayeredState.over(previous);
   const under: string[] = [];
   if (roots.every((r) => previous.get(r)?.meta.kind !== 'dir')) {
-    const files = new Set(roots);
-    for (const [p, e] of previous) if (files.has(p)) under.push(p); else state.set(p, e);
+    for (const r of roots) if (previous.has(r)) under.push(r);
   } else {
     const inRoots = insideAny(roots);
-    for (const [p, e] of previous) if (inRoots(p)) under.push(p); else state.set(p, e);
+    for (const p of previous.keys()) if (inRoots(p)) under.push(p);
   }
+  for (const p of under) state.delete(p);
   return { state, under };
 }
 

@@ -13,7 +13,7 @@ import { ReadPool } from './readpool.js';
 import { list, listsOnThreads, scan, type ListingWithThreads, type ScanResult } from './scan.js';
 import { secretKey } from './secrets.js';
 import { expectedEntries, loadCache, loadStatIndex, saveCache, type Cached } from './statcache.js';
-import { writeSnapshotTree, type State } from './state.js';
+import { writeSnapshotTree, type Entry, type State } from './state.js';
 import { phase } from './timing.js';
 
 export interface RecordOptions {
@@ -166,7 +166,7 @@ async function commitScan(repo: Repo, opts: RecordOptions, head: string | undefi
     await saveCache(repo, head, result.state, trees, folders, { from: cached.state, looked: result.looked });
     return { parent: head, changes, scan: result, state: result.state };
   }
-  const secretsCommit = await recordSecrets(repo, writer, result.state, cached.state, opts.actor);
+  const secretsCommit = await recordSecrets(repo, writer, result.state, cached.state, opts.actor, result.looked);
   const shown = changes.slice(0, 200).map(changeLine);
   if (changes.length > shown.length) shown.push(`… and ${changes.length - shown.length} more`);
   const commit = await writeCommit(writer, {
@@ -195,10 +195,15 @@ async function commitScan(repo: Repo, opts: RecordOptions, head: string | undefi
 
 /** Adds the real bytes of new secret versions to the local-only secrets ref, keyed by
  * digest (fanned out by its first two hex digits). Returns the commit to point it at. */
-async function recordSecrets(repo: Repo, writer: ObjectWriter, state: State, previous: State, actor: Actor): Promise<{ commit: string; parent?: string } | undefined> {
+async function recordSecrets(repo: Repo, writer: ObjectWriter, state: State, previous: State, actor: Actor, looked?: string[]): Promise<{ commit: string; parent?: string } | undefined> {
   // Only entries the scan made anew can hold a new secret version; the rest are the recorded
-  // entries themselves (and looking at their metadata would parse every cached line).
-  const fresh = [...state].filter(([p, e]) => e.secretOid && previous.get(p) !== e);
+  // entries themselves (and looking at their metadata would parse every cached line). A scan
+  // under roots says which paths it looked at: only those can hold one.
+  const fresh: [string, Entry][] = [];
+  for (const p of looked ?? state.keys()) {
+    const e = state.get(p);
+    if (e?.secretOid && previous.get(p) !== e) fresh.push([p, e]);
+  }
   if (!fresh.length) return undefined;
   const known = await readSecretIndex(repo);
   let added = 0;

@@ -97,20 +97,35 @@ export async function writeSnapshotTree(state: State, writer: ObjectWriter, know
     const oid = hashObject(type, data);
     if (!known.has(oid)) await writer.write(type, data);
     trees.add(oid);
+    fresh.add(oid);
     return oid;
   };
   const layout = layoutOf(state, memo, dirty);
-  layouts.set(folders, layout);
   const touched = memo && dirty ? foldersAbove(dirty) : undefined;
+  // The very paths of the memo's build, and the dirty ones known: only the folders above a
+  // dirty path are visited. Every other folder is the memo's, taken over as a whole (visiting
+  // 4k folders one by one was most of a one-file commit at 50k files); the ids already known
+  // stay known, so that those folders' trees are not written again.
+  const onlyTouched = !!touched && layouts.get(memo!) === layout;
+  layouts.set(folders, layout);
+  let todo = layout.folders;
+  if (onlyTouched) {
+    for (const [dir, kept] of memo!) folders.set(dir, kept);
+    for (const oid of known) trees.add(oid);
+    todo = layout.folders.filter(([dir]) => touched.has(dir));
+  }
+  const fresh = new Set<string>();
+  const contentOf = (dir: string) => contentTree.get(dir) ?? (onlyTouched ? folders.get(dir)?.content : undefined);
+  const metaOf = (dir: string) => metaTree.get(dir) ?? (onlyTouched ? folders.get(dir)?.meta : undefined);
   // A folder built as the memo has it: its ids taken as they are.
   const reuse = (dir: string, kids: string[], kept: NonNullable<ReturnType<FolderMemo['get']>>) => {
-    for (const oid of [kept.content, kept.meta, kept.manifest]) if (oid) trees.add(oid);
+    for (const oid of [kept.content, kept.meta, kept.manifest]) if (oid) trees.add(oid), fresh.add(oid);
     if (kept.content) contentTree.set(dir, kept.content);
     metaTree.set(dir, kept.meta);
     folders.set(dir, kept);
-    if (dir === '') rootItems = rootContentItems(state, kids, contentTree);
+    if (dir === '') rootItems = rootContentItems(state, kids, contentOf);
   };
-  for (const [dir, kids] of layout.folders) {
+  for (const [dir, kids] of todo) {
     const kept = touched && !touched.has(dir) ? memo!.get(dir) : undefined;
     if (kept) {
       reuse(dir, kids, kept);
@@ -119,7 +134,7 @@ export async function writeSnapshotTree(state: State, writer: ObjectWriter, know
     const selfEntry = state.get(dir);
     const kidEntries = kids.map((k) => state.get(k)!);
     const prev = memo?.get(dir);
-    if (prev && prev.self === selfEntry && sameKids(prev.kids, kidEntries) && kids.every((k) => sameSubfolder(k, memo!, contentTree, metaTree))) {
+    if (prev && prev.self === selfEntry && sameKids(prev.kids, kidEntries) && kids.every((k) => sameSubfolder(k, memo!, contentOf, metaOf))) {
       reuse(dir, kids, prev);
       continue;
     }
@@ -133,8 +148,8 @@ export async function writeSnapshotTree(state: State, writer: ObjectWriter, know
       metas.push([name, e.meta]);
       const mode = treeMode(e.meta);
       if (mode === '40000') {
-        items.push({ name: contentName(name, dir === ''), mode, oid: contentTree.get(path) ?? EMPTY_TREE });
-        const m = metaTree.get(path);
+        items.push({ name: contentName(name, dir === ''), mode, oid: contentOf(path) ?? EMPTY_TREE });
+        const m = metaOf(path);
         if (m) metaItems.push({ name: metaName(name), mode: '40000', oid: m });
       } else if (mode && e.oid) {
         items.push({ name: contentName(name, dir === ''), mode, oid: e.oid });
@@ -153,6 +168,13 @@ export async function writeSnapshotTree(state: State, writer: ObjectWriter, know
   ]));
   rootItems.push({ name: META_DIR, mode: '40000', oid: trailTree });
   const root = await put('tree', serializeTree(rootItems));
+  // Ids kept from `known` that this snapshot no longer holds (they stay in the repository, so
+  // knowing them is harmless) are dropped once they outnumber the snapshot's own.
+  if (onlyTouched && trees.size > 2 * (3 * folders.size + fresh.size)) {
+    trees.clear();
+    for (const f of folders.values()) for (const oid of [f.content, f.meta, f.manifest]) if (oid) trees.add(oid);
+    for (const oid of fresh) trees.add(oid);
+  }
   return { root, trees, folders };
 }
 
@@ -173,20 +195,20 @@ function sameKids(a: Entry[], b: Entry[]): boolean {
 
 /** A child that is a folder came to the same tree ids as when the memo was made (a change
  * deeper down changes them); any other child is not a folder and has none. */
-function sameSubfolder(kid: string, memo: FolderMemo, contentTree: Map<string, string>, metaTree: Map<string, string>): boolean {
-  const m = metaTree.get(kid);
+function sameSubfolder(kid: string, memo: FolderMemo, contentOf: (dir: string) => string | undefined, metaOf: (dir: string) => string | undefined): boolean {
+  const m = metaOf(kid);
   if (m === undefined) return true;
   const before = memo.get(kid);
-  return !!before && before.meta === m && before.content === contentTree.get(kid);
+  return !!before && before.meta === m && before.content === contentOf(kid);
 }
 
 /** The root's content items (the root has no content tree of its own to remember). */
-function rootContentItems(state: State, kids: string[], contentTree: Map<string, string>): TreeItem[] {
+function rootContentItems(state: State, kids: string[], contentOf: (dir: string) => string | undefined): TreeItem[] {
   const items: TreeItem[] = [];
   for (const path of kids) {
     const e = state.get(path)!;
     const mode = treeMode(e.meta);
-    if (mode === '40000') items.push({ name: contentName(path, true), mode, oid: contentTree.get(path) ?? EMPTY_TREE });
+    if (mode === '40000') items.push({ name: contentName(path, true), mode, oid: contentOf(path) ?? EMPTY_TREE });
     else if (mode && e.oid) items.push({ name: contentName(path, true), mode, oid: e.oid });
   }
   return items;

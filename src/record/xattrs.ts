@@ -59,6 +59,13 @@ export function keepXattrsInMemory(on: boolean): void {
   memo = on ? new Map() : undefined;
 }
 
+/** What starts getfattr for some paths: a daemon passes one that does not fork itself. */
+let runner: typeof run = run;
+
+export function runXattrsWith(r: typeof run | undefined): void {
+  runner = r ?? run;
+}
+
 /** xattrs of some paths (byte strings relative to root). */
 export async function readXattrs(root: string, paths: string[], isSymlink: (p: string) => boolean): Promise<Map<string, Xattrs>> {
   const out = new Map<string, Xattrs>();
@@ -104,7 +111,7 @@ async function readXattrsNow(root: string, paths: string[], isSymlink: (p: strin
   for (let i = 0; i < plain.length; i += 400) {
     const chunk = plain.slice(i, i + 400);
     const args = chunk.map((p) => './' + (p === '' ? '.' : Buffer.from(p, 'latin1').toString('utf8')));
-    const r = await run('getfattr', ['-h', '-d', '-m', '-', '-e', 'base64', '--', ...args], { cwd: root, okCodes: [0, 1] });
+    const r = await runner('getfattr', ['-h', '-d', '-m', '-', '-e', 'base64', '--', ...args], { cwd: root, okCodes: [0, 1] });
     for (const [k, v] of parseDump(r.stdout, (q) => q.replace(/^\.\//, '').replace(/^\.$/, ''))) out.set(k, v);
   }
   for (const p of odd) {

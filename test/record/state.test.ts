@@ -59,6 +59,12 @@ test('with the memo of the last build, the very tree a build from nothing makes'
       assert.equal(incremental.root, fresh.root, `after ${JSON.stringify(o)}`);
       assert.equal(hinted.root, fresh.root, `after ${JSON.stringify(o)}, with the dirty paths`);
       assert.deepEqual(diffStates(before, state, undefined, dirty), diffStates(before, state));
+      // The ids it says are known (the next build writes none of them again) are this
+      // snapshot's own or were known before it: never an id no build wrote.
+      for (const built of [incremental, hinted]) {
+        for (const oid of fresh.trees) assert.ok(built.trees.has(oid), 'every object of the snapshot is known after it');
+        for (const oid of built.trees) assert.ok(fresh.trees.has(oid) || known.has(oid), 'no id is known that was never written');
+      }
       memo = (o.kind.length % 2 ? incremental : hinted).folders;
       known = incremental.trees;
     }
