@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp, constants as C } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { workerExecArgv } from '../util/threads.js';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { crc32, deflate as deflateAsync, deflateSync } from 'node:zlib';
 import { hashObject, LooseWriter, syncPath, type ObjectType, type ObjectWriter } from './objects.js';
@@ -531,8 +532,7 @@ export class PackWriter implements ObjectWriter {
   }
 
   private startWorker(): Worker {
-    // A worker inherits execArgv; `--input-type` (from `node -e`) would make it refuse a file.
-    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+    const execArgv = workerExecArgv();
     // A worker's garbage is a few short-lived buffers per batch; a small young generation
     // collects them sooner (measured at 50k files: -25 MB peak RSS, no more CPU).
     const resourceLimits = { maxYoungGenerationSizeMb: 2 };

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { createHash } from 'node:crypto';
+import { workerExecArgv } from '../util/threads.js';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { crc32, deflateSync } from 'node:zlib';
 import { isPrivateKey, readStable } from './readfile.js';
@@ -112,7 +113,12 @@ export class ReadPool {
   /** Starts the threads now (each takes ~50 ms to be ready), before there is work for them. */
   warm(threads = this.n): void {
     while (this.workers.length < Math.min(threads, this.n)) {
-      const w = this.start();
+      let w: Worker;
+      try {
+        w = this.start();
+      } catch {
+        return; // the first job says why (see pump)
+      }
       w.unref(); // idle threads keep nobody alive (pump refs a thread while it has a job)
       this.idle.push(w);
     }
@@ -166,7 +172,16 @@ export class ReadPool {
   private pump(): void {
     while (this.queue.length) {
       let w = this.idle.pop();
-      if (!w && this.workers.length < this.n) w = this.start();
+      if (!w && this.workers.length < this.n) {
+        try {
+          w = this.start();
+        } catch (err) {
+          // No thread can start (a Worker refuses the process's options, say): every job
+          // waiting fails with why, rather than the process (pump also runs from events).
+          for (const q of this.queue.splice(0)) q.reject(err);
+          return;
+        }
+      }
       if (!w) return;
       const job = this.queue.shift()!;
       (w as Busy).job = job;
@@ -180,8 +195,7 @@ export class ReadPool {
   }
 
   private start(): Worker {
-    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-    const w = new Worker(new URL(import.meta.url), { workerData: { [WORKER_TAG]: true }, execArgv, resourceLimits: { maxYoungGenerationSizeMb: 4 } }) as Busy;
+    const w = new Worker(new URL(import.meta.url), { workerData: { [WORKER_TAG]: true }, execArgv: workerExecArgv(), resourceLimits: { maxYoungGenerationSizeMb: 4 } }) as Busy;
     w.on('message', (reply: Reply) => {
       const job = w.job!;
       w.job = undefined;

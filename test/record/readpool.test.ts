@@ -15,7 +15,8 @@ import { isPrivateKey } from '../../src/record/readfile.js';
 import { scan, type ScanResult } from '../../src/record/scan.js';
 import { adler32, storedEntry } from '../../src/record/stored.js';
 import { run } from '../../src/util/exec.js';
-import { trail, tempDir } from '../support/cli.js';
+import { spawnSync } from 'node:child_process';
+import { BIN, makeTree as makeBenchTree, scratchTrail, trail, tempDir } from '../support/cli.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'trail-readpool-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -184,5 +185,20 @@ describe('trail on a tree that takes the threaded path', () => {
     assert.equal(full.code, 3, full.stdout);
     assert.deepEqual(full.json.changes.map((c: { path: string }) => c.path), [files[123]]);
 
+  });
+});
+
+describe('the threads under the systemd unit\'s node options', () => {
+  it('start when node runs with a V8 option a Worker refuses if given explicitly', async (t) => {
+    const { home, dir } = scratchTrail(t);
+    // Forced threads: the listing, the reads and the pack's deflate workers all start.
+    makeBenchTree(dir, 100);
+    const node = (args: string[]) => spawnSync(process.execPath, ['--max-semi-space-size=2', BIN, ...args], { env: { ...process.env, TRAIL_READ_THREADS: 'always', TRAIL_HOME: home }, encoding: 'utf8' });
+    const init = node(['init', dir, '--json']);
+    assert.equal(init.status, 0, init.stderr);
+    for (const args of [['status', '--json'], ['status', '--full', '--json'], ['snapshot', '-m', 'again', '--json']]) {
+      const r = node(args);
+      assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    }
   });
 });
