@@ -584,7 +584,9 @@ export class PackWriter implements ObjectWriter {
 
   private deflateOnThreadpool(oid: string, type: number, content: Buffer): void {
     this.pending++;
-    deflateAsync(content, { level: this.level, chunkSize: 1024 * 1024 }, (err, deflated) => {
+    // A zlib stream per object: its output buffer sized to the object (1 MB each for thousands
+    // of small trees and manifests in a burst window was most of the daemon's garbage).
+    deflateAsync(content, { level: this.level, chunkSize: Math.min(1024 * 1024, Math.max(16 * 1024, content.length + 1024)) }, (err, deflated) => {
       if (err) {
         this.fail(err);
         this.inFlightBytes -= content.length;
