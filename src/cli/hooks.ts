@@ -49,7 +49,7 @@ export function registerHooks(program: Command): void {
       // apt runs the hook as root from the package folder: it must be executable there.
       await fsp.chmod(APT_HOOK, 0o755).catch(() => undefined);
       await fsp.mkdir(dirname(file), { recursive: true });
-      if (before !== conf) await writeFileAtomic(file, conf, 0o644);
+      if (before !== conf) await writeFileAtomic(file, conf, { mode: 0o644 });
       const state = before === undefined ? 'installed' : before === conf ? 'unchanged' : 'updated';
       out.line(`${state} ${file} (hook: ${APT_HOOK}; transactions are marked in ${join(trailHome(), 'apt')})`);
       out.result({ file, state, hook: APT_HOOK, home: trailHome() });

@@ -73,7 +73,7 @@ export function registerService(program: Command): void {
         if (errorCode(err) !== 'ENOENT') throw err;
       }
       await fsp.mkdir(opts.unitDir, { recursive: true });
-      if (before !== unit) await writeFileAtomic(file, unit, 0o644);
+      if (before !== unit) await writeFileAtomic(file, unit, { mode: 0o644 });
       const state = before === undefined ? 'installed' : before === unit ? 'unchanged' : 'updated';
       out.line(`${state} ${file}`);
       let started = false;

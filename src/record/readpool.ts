@@ -238,14 +238,14 @@ function decode(r: Reply): ReadOutcome[] {
     switch (r.kinds[i]) {
       case 0: {
         const crc = n[o + 6]!;
-        const o2: ReadOutcome & { oid: string } = { stat, oid: r.oids.slice(i * 40, i * 40 + 40), size: n[o + 5]! };
+        const blob: ReadOutcome & { oid: string } = { stat, oid: r.oids.slice(i * 40, i * 40 + 40), size: n[o + 5]! };
         if (len) {
           if (crc !== -1) {
-            o2.entry = bytes;
-            o2.crc = crc;
-          } else o2.content = bytes;
+            blob.entry = bytes;
+            blob.crc = crc;
+          } else blob.content = bytes;
         }
-        out.push(o2);
+        out.push(blob);
         break;
       }
       case 1: out.push({ stat, secretContent: bytes }); break;

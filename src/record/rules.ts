@@ -61,7 +61,7 @@ export interface Rules {
    * true for them too — but tracked as streams by src/record/logs. */
   log: Matcher;
   /** What the rules were made from: a reader thread makes the same ones (makeRules(...spec)). */
-  spec?: RulesSpec;
+  spec: RulesSpec;
 }
 
 export type RulesSpec = Parameters<typeof makeRules>;

@@ -62,8 +62,6 @@ export interface ScanResult {
  * (tests) or never overrides. */
 const POOL_FILES = 400;
 const POOL_BYTES = 48 * 1024 * 1024;
-/** A first snapshot's walk starts the reader threads once it has listed this many paths. */
-const EARLY_THREADS = 8000;
 
 function threadsAllowed(opts: Pick<ScanOptions, 'threads'>): boolean | undefined {
   const env = process.env.TRAIL_READ_THREADS;
@@ -276,24 +274,15 @@ export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>
   const lstat = (p: string) => lstatSync(abs(opts.root, p), { throwIfNoEntry: false });
   const whole = roots.length === 1 && roots[0] === '';
   const rootStat = whole ? lstat('') : undefined;
-  const spec = opts.rules.spec;
   // How big a tree is, a first snapshot does not know: its walk takes on a thread once it
   // has gone on for a while (a small tree never starts one).
   const eager = listsOnThreads(expected, opts);
   const joinLater = !eager && expected === 0 && threadsAllowed(opts) !== false;
-  if (!whole || !spec || !rootStat?.isDirectory() || !(eager || joinLater)) {
-    // A first snapshot of a big tree will want the reader threads: they start while the walk
-    // goes on (a small tree never starts them).
-    const onListed = (n: number) => {
-      if (n === EARLY_THREADS && !l.threads && expected === 0 && threadsAllowed(opts) !== false) {
-        l.threads = new ReadPool('hash');
-        l.threads.warm();
-      }
-    };
+  if (!whole || !rootStat?.isDirectory() || !(eager || joinLater)) {
     for (const r of roots) {
       if (r !== '' && ignored(r)) continue;
       const st = r === '' ? rootStat ?? lstat(r) : lstat(r);
-      if (st) walk(opts.root, ignored, l, r, st, onListed);
+      if (st) walk(opts.root, ignored, l, r, st);
     }
     return l;
   }
@@ -323,7 +312,7 @@ export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>
     if (!st.isDirectory()) continue;
     const names = namesIn(opts.root, name, part);
     for (let i = 0; names && i < names.length; i += WALK_JOB_NAMES) {
-      parts.push({ root: opts.root, parent: name, names: names.slice(i, i + WALK_JOB_NAMES), rules: spec });
+      parts.push({ root: opts.root, parent: name, names: names.slice(i, i + WALK_JOB_NAMES), rules: opts.rules.spec });
     }
   }
   // The jobs go, in turn, to the threads and to this thread (which yields between its jobs,

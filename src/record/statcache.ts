@@ -202,7 +202,7 @@ async function writeCacheFile(repo: Repo, commit: string, state: State, trees: S
       }
     }
     await fh.write(chunk + 'end');
-  }, undefined, undefined, false);
+  }, { durable: false });
   await writeStatIndex(repo, commit, state, now);
 }
 
@@ -239,7 +239,7 @@ async function writeStatIndex(repo: Repo, commit: string, state: State, now: num
   const names = Buffer.from([...state.keys()].join('\0'), 'latin1');
   const head = `${STAT_HEADER}\n${commit}\n${state.size}\n${names.length}\n`;
   const pad = (8 - ((Buffer.byteLength(head) + names.length) % 8)) % 8;
-  await writeFileAtomic(statIndexFile(repo), Buffer.concat([Buffer.from(head), names, Buffer.alloc(pad), Buffer.from(v.buffer)]), undefined, undefined, false);
+  await writeFileAtomic(statIndexFile(repo), Buffer.concat([Buffer.from(head), names, Buffer.alloc(pad), Buffer.from(v.buffer)]), { durable: false });
 }
 
 /** The stat index of commit `head`, if there is a whole one. */

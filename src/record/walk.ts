@@ -110,21 +110,17 @@ export function cannotList(l: Listing, path: string, err: unknown): void {
   l.unlistable.add(path);
 }
 
-/** Lists `path` (lstat'ed as `st`) and, for a folder, everything under it. `onListed` sees
- * the count grow. */
-export function walk(root: string, ignored: (p: string) => boolean, l: Listing, path: string, st: Listed, onListed?: (n: number) => void): void {
+/** Lists `path` (lstat'ed as `st`) and, for a folder, everything under it. */
+export function walk(root: string, ignored: (p: string) => boolean, l: Listing, path: string, st: Listed): void {
   if (l.add) l.add(path, st);
-  else {
-    l.listed.push([path, st]);
-    onListed?.(l.listed.length);
-  }
+  else l.listed.push([path, st]);
   if (!st.isDirectory()) return;
   const names = namesIn(root, path, l);
-  if (names) walkNames(root, ignored, l, path, names, onListed);
+  if (names) walkNames(root, ignored, l, path, names);
 }
 
 /** Lists the entries `names` of folder `parent` and what is under them. */
-export function walkNames(root: string, ignored: (p: string) => boolean, l: Listing, parent: string, names: string[], onListed?: (n: number) => void): void {
+export function walkNames(root: string, ignored: (p: string) => boolean, l: Listing, parent: string, names: string[]): void {
   for (const name of names) {
     const child = joinPath(parent, name);
     if (ignored(child)) { l.ignored++; continue; }
@@ -136,7 +132,7 @@ export function walkNames(root: string, ignored: (p: string) => boolean, l: List
       l.skipped.push({ path: child, reason: reasonOf(err, 'cannot look at') });
       continue;
     }
-    if (st) walk(root, ignored, l, child, st, onListed);
+    if (st) walk(root, ignored, l, child, st);
   }
 }
 
