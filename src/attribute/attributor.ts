@@ -1,15 +1,8 @@
 import type { Actor } from '../record/commit.js';
 import { asList, asNumber, readConfig } from '../record/config.js';
-import { diffStates, type Change } from '../record/diff.js';
-import { record, type RecordResult } from '../record/snapshot.js';
-import { HashOnlyWriter } from '../record/objects.js';
-import { Refs, type Repo } from '../record/repo.js';
-import { makeRules } from '../record/rules.js';
-import { scan } from '../record/scan.js';
-import { secretKey } from '../record/secrets.js';
-import { loadCache } from '../record/statcache.js';
-import type { State } from '../record/state.js';
-import { insideAny } from '../record/roots.js';
+import type { Change } from '../record/diff.js';
+import { recordParts, type Part, type RecordResult } from '../record/snapshot.js';
+import type { Repo } from '../record/repo.js';
 import { phase } from '../record/timing.js';
 import { toBytes } from '../util/bytes.js';
 import { hostName, userName } from '../util/accounts.js';
@@ -19,9 +12,9 @@ import type { AuditFeed } from './audit-feed.js';
 import { argvLine, redactArgv } from './redact.js';
 import { split, type ActorInfo, type Group } from './split.js';
 
-/** One commit of a window: what to reconcile, and whom to name. */
+/** One commit of a window: the changed paths it takes, and whom to name. */
 export interface PlannedCommit {
-  roots: string[];
+  paths: string[];
   actor: Actor;
   trailers: Record<string, string | undefined>;
   body: string[];
@@ -39,43 +32,6 @@ export interface WindowPlan {
 
 export const UNKNOWN_ACTOR: Actor = { name: 'unknown' };
 
-/** The changes under `roots`, hashed but not written: which paths a window changed. The
- * same reconcile record() does, so the split sees exactly what the commits will hold. */
-export async function changedUnder(repo: Repo, roots: string[]): Promise<string[]> {
-  const config = await readConfig(repo);
-  const head = await repo.readRef(Refs.observed);
-  const cached = await loadCache(repo, head);
-  // Only what lies under the roots is looked at and compared: the rest of a 50k-file trail
-  // is not copied, scanned or diffed for each window.
-  const previous = within(cached.state, roots);
-  const result = await scan({
-    root: repo.info.dir,
-    rules: makeRules(asList(config.ignore), asList(config.secrets)),
-    previous,
-    writer: new HashOnlyWriter(),
-    secretKey: await secretKey(repo),
-    maxFileSize: asNumber(config['snapshot.maxFileSize'], 128 << 20),
-    roots,
-  });
-  return diffStates(previous, result.state).map((c) => c.path);
-}
-
-/** The entries of `state` under `roots`: looked up directly when every root is a file (one
- * write, the usual window), else one pass over the state. */
-function within(state: State, roots: string[]): State {
-  const out: State = new Map();
-  if (roots.every((r) => r !== '' && state.get(r)?.meta.kind !== 'dir')) {
-    for (const r of roots) {
-      const e = state.get(r);
-      if (e) out.set(r, e);
-    }
-    return out;
-  }
-  const inside = insideAny(roots);
-  for (const [p, e] of state) if (inside(p)) out.set(p, e);
-  return out;
-}
-
 function nameOf(a: ActorInfo): string {
   return a.login ?? userName(a.uid) ?? `uid${a.uid}`;
 }
@@ -91,7 +47,7 @@ function describeProc(a: ActorInfo): string {
 }
 
 /** Author, trailers and body for a group: the login name as author, the rest as trailers. */
-export function describe(g: Group): Omit<PlannedCommit, 'roots' | 'events'> {
+export function describe(g: Group): Omit<PlannedCommit, 'paths' | 'events'> {
   const names = uniq(g.actors.map(nameOf));
   // Two people in one commit: git has one author, so its name lists both.
   const actor: Actor = names.length === 1 ? { name: names[0]! } : { name: names.join(', '), email: `${names.join('+')}@${hostName()}` };
@@ -144,12 +100,11 @@ export class Attributor {
     private readonly home: string,
   ) {}
 
-  async plan(repo: Repo, roots: string[]): Promise<WindowPlan> {
-    // Reconcile first, then the barrier: a change the scan saw was made before the barrier
+  /** `changes`: what a scan that began at `scanStart` found changed in the window. */
+  async plan(changes: Change[], scanStart: number): Promise<WindowPlan> {
+    const changed = changes.map((c) => c.path);
+    // The scan first, then the barrier: a change the scan saw was made before the barrier
     // was written, so its record is read by the time the barrier's is.
-    const scanStart = Date.now();
-    phase('window: reconcile');
-    const changed = await changedUnder(repo, roots);
     phase('window: audit barrier');
     const view = await this.feed.window(this.name, scanStart);
     phase('window: attribution');
@@ -158,11 +113,11 @@ export class Attributor {
     await forgetOld(txs).catch(() => undefined);
     const s = split(toBytes(this.dir), changed, view.events, { degraded: view.degraded, apt: txs, lossAt: view.lossAt });
     this.feed.hold(s.deferredEvents);
-    const commits: PlannedCommit[] = s.groups.map((g) => ({ ...describe(g), roots: g.paths, events: g.events }));
+    const commits: PlannedCommit[] = s.groups.map((g) => ({ ...describe(g), paths: g.paths, events: g.events }));
     for (const u of [s.unknown, s.tainted]) {
       if (!u.paths.length) continue;
       commits.push({
-        roots: u.paths,
+        paths: u.paths,
         actor: UNKNOWN_ACTOR,
         trailers: { 'Trail-Actor': `unknown (${u.reason})`, 'Trail-Attribution': view.degraded || u === s.tainted ? 'degraded' : 'linux audit' },
         body: [`Who made these changes is unknown: ${u.reason}.`],
@@ -170,7 +125,8 @@ export class Attributor {
         events: [],
       });
     }
-    return { commits: order(commits), deferred: s.deferred };
+    const dirs = new Set(changes.filter((c) => c.after?.kind === 'dir').map((c) => c.path));
+    return { commits: order(commits, dirs), deferred: s.deferred };
   }
 
   /** After a planned commit: its events are done, its full command lines kept locally. */
@@ -181,17 +137,24 @@ export class Attributor {
 }
 
 /**
- * record() reconciles everything under a root. A folder one actor created holds files
- * others wrote; committing the folder first would sweep their files into its commit. So a
- * commit whose root is above another commit's path goes after it; a cycle (rare: each
- * created a folder the other wrote into) becomes one commit naming all of them.
+ * Each commit takes its own paths, so the state after each must hold together: a folder one
+ * actor created goes before the files others wrote into it, and files others removed from a
+ * folder go before its removal (or its turning into a file). `dirs`: the changed paths that
+ * are folders now. A cycle (rare: each created a folder the other wrote into) becomes one
+ * commit naming all of them.
  */
-export function order(commits: PlannedCommit[]): PlannedCommit[] {
-  const above = (a: PlannedCommit, b: PlannedCommit) => a !== b && a.roots.some((r) => b.roots.some((p) => r === '' ? p !== '' : p.startsWith(r + '/')));
+export function order(commits: PlannedCommit[], dirs: Set<string>): PlannedCommit[] {
+  const under = (p: string, r: string) => r === '' ? p !== '' : p.startsWith(r + '/');
+  const holdsUnder = (c: PlannedCommit, r: string) => c.paths.some((p) => under(p, r));
+  // c waits for o: o makes (or keeps) a folder c's paths are in, or c removes a folder (or
+  // replaces it with a file) that o's paths are in.
+  const waits = (c: PlannedCommit, o: PlannedCommit) => c !== o && (
+    o.paths.some((r) => dirs.has(r) && holdsUnder(c, r)) ||
+    c.paths.some((r) => !dirs.has(r) && holdsUnder(o, r)));
   const out: PlannedCommit[] = [];
   let left = [...commits];
   while (left.length) {
-    const next = left.find((c) => !left.some((o) => above(c, o)));
+    const next = left.find((c) => !left.some((o) => waits(c, o)));
     if (next) {
       out.push(next);
       left = left.filter((c) => c !== next);
@@ -199,7 +162,7 @@ export function order(commits: PlannedCommit[]): PlannedCommit[] {
     }
     const names = uniq(left.flatMap((c) => c.actor.name.split(', ')));
     out.push({
-      roots: left.flatMap((c) => c.roots),
+      paths: left.flatMap((c) => c.paths),
       actor: { name: names.join(', ') },
       trailers: { 'Trail-Actor': `${names.join(' and ')} (nested changes in one window)`, 'Trail-Attribution': 'linux audit' },
       body: left.flatMap((c) => c.body),
@@ -214,20 +177,18 @@ export function order(commits: PlannedCommit[]): PlannedCommit[] {
 export interface AttributedResult {
   commits: string[];
   changes: Change[];
-  /** Roots to look at again in a later window: changes made while this one was being
-   * recorded have records that arrive after its barrier, and get their names there. */
-  again: string[];
-  /** An apt transaction is still running under these roots. */
-  deferred: boolean;
+  /** Paths an apt transaction still running changed: looked at again once it ends. */
+  deferred: string[];
   last?: RecordResult;
 }
 
 /**
- * A quiet window recorded as one commit per actor. What changed after the plan was made is
- * left for the next window (whose barrier brings its records), not recorded as unknown:
- * measured in a burst of 9,000 writes, a catch-all commit here named "unknown" for 700 of
- * them. Only when trail stops (`final`) is the rest recorded at once, as unknown, so that
- * nothing seen is left out. The caller holds the repository's write lock.
+ * A quiet window recorded as one commit per actor, from one scan: each commit holds what the
+ * scan read of its actor's paths, so a write made after the scan is never committed under
+ * the planned writer's name; its own event brings it, and its records, to the next window.
+ * Only when trail stops (`final`) is what the plan leaves (an apt transaction's paths)
+ * recorded at once, as unknown, so that nothing seen is left out. The caller holds the
+ * repository's write lock.
  */
 export async function recordAttributed(
   repo: Repo,
@@ -238,40 +199,39 @@ export async function recordAttributed(
   /** Called after each commit (the daemon runs the policy there), with the lock still held. */
   onRecorded: (res: RecordResult, actor: Actor, trailers: Record<string, string | undefined>) => Promise<void> = async () => {},
 ): Promise<AttributedResult> {
-  const plan = await attributor.plan(repo, roots);
-  const out: AttributedResult = { commits: [], changes: [], again: [], deferred: plan.deferred.length > 0 };
-  for (const c of plan.commits) {
-    const res = await record(repo, {
-      subject: (ch) => (c.subjectPrefix ?? '') + subject(ch),
-      actor: c.actor,
-      action: 'watch',
-      roots: c.roots,
-      body: c.body,
-      trailers: c.trailers,
+  const scanStart = Date.now();
+  phase('window: scan');
+  const out: AttributedResult = { commits: [], changes: [], deferred: [] };
+  const planned = new Map<Part, PlannedCommit>();
+  const results = await recordParts(repo, roots, async (changes) => {
+    const plan = await attributor.plan(changes, scanStart);
+    const parts: Part[] = plan.commits.map((c) => {
+      const part: Part = { paths: c.paths, subject: (ch) => (c.subjectPrefix ?? '') + subject(ch), actor: c.actor, action: 'watch', body: c.body, trailers: c.trailers };
+      planned.set(part, c);
+      return part;
     });
+    if (final && plan.deferred.length) {
+      parts.push({
+        paths: plan.deferred,
+        subject,
+        actor: UNKNOWN_ACTOR,
+        action: 'watch',
+        body: ['These changes were made while trail was stopping; no audit record was matched to them.'],
+        trailers: { 'Trail-Actor': 'unknown (changed while trail watch was stopping)', 'Trail-Attribution': 'linux audit' },
+      });
+    } else out.deferred = plan.deferred;
+    return parts;
+  }, async (res, part) => {
     phase('window: committed');
-    await attributor.committed(repo, c, res.commit);
-    await onRecorded(res, c.actor, c.trailers ?? {});
+    const c = planned.get(part);
+    if (c) await attributor.committed(repo, c, res.commit);
+    await onRecorded(res, part.actor, part.trailers ?? {});
     phase('window: policy applied');
+  });
+  for (const res of results) {
     if (res.commit) out.commits.push(res.commit);
     out.changes.push(...res.changes);
     out.last = res;
   }
-  if (!final) {
-    if (plan.commits.length || out.deferred) out.again = roots;
-    return out;
-  }
-  const rest = await record(repo, {
-    subject,
-    actor: UNKNOWN_ACTOR,
-    action: 'watch',
-    roots,
-    body: ['These changes were made while trail was stopping; no audit record was matched to them.'],
-    trailers: { 'Trail-Actor': 'unknown (changed while trail watch was stopping)', 'Trail-Attribution': 'linux audit' },
-  });
-  await onRecorded(rest, UNKNOWN_ACTOR, {});
-  if (rest.commit) out.commits.push(rest.commit);
-  out.changes.push(...rest.changes);
-  out.last = rest;
   return out;
 }

@@ -15,6 +15,9 @@ import { secretKey } from './secrets.js';
 import { expectedEntries, loadCache, loadStatIndex, saveCache, type Cached } from './statcache.js';
 import { writeSnapshotTree, type Entry, type State } from './state.js';
 import { phase } from './timing.js';
+import { LayeredState } from './layered.js';
+import { insideAny } from './roots.js';
+import { parentOf } from '../util/bytes.js';
 
 export interface RecordOptions {
   /** A function gets the changes found, for callers that learn what changed only here. */
@@ -155,6 +158,95 @@ export async function record(repo: Repo, opts: RecordOptions): Promise<RecordRes
     await writer.abort?.();
     throw err;
   }
+}
+
+/** Some of a scan's changed paths, recorded as one commit (trail watch: one per actor). */
+export interface Part extends Omit<RecordOptions, 'roots' | 'full' | 'writer' | 'onProgress' | 'allowEmpty'> {
+  paths: string[];
+}
+
+/**
+ * Scans under `roots` once, and records what changed as one commit per part `divide` makes
+ * of the changes, in the order given. Each commit holds exactly the entries this scan read:
+ * a write made after the scan is never swept into a commit under someone else's name (its
+ * own event brings it to a later window), and nothing is read twice. A changed path no part
+ * takes stays as recorded, to be looked at again. `after` runs after each commit; the caller
+ * holds the write lock throughout.
+ */
+export async function recordParts(
+  repo: Repo,
+  roots: string[],
+  divide: (changes: Change[]) => Promise<Part[]>,
+  after: (res: RecordResult, part: Part) => Promise<void> = async () => {},
+): Promise<RecordResult[]> {
+  const config = await readConfig(repo);
+  let { head, cached, result, writer } = await scanAgainstHead(repo, config, { roots });
+  // The writer not yet finished, to abort on failure (a temporary pack would wait for prune).
+  let open: ObjectWriter | undefined = writer;
+  try {
+    const changes = diffStates(cached.state, result.state, undefined, result.looked);
+    const parts = changes.length ? await divide(changes) : [];
+    // Paths read again whose content did not change (only their stat data moved) go with the
+    // last commit: they change nothing in it, and the next scan trusts their stat data again.
+    const changed = new Set(changes.map((c) => c.path));
+    const restat = (result.looked ?? [...result.state.keys()]).filter((p) => !changed.has(p) && result.state.get(p) !== cached.state.get(p));
+    if (!parts.length) {
+      if (changes.length || !head) return [];
+      open = undefined;
+      return [await commitScan(repo, { subject: '', actor: { name: 'trail' }, action: 'watch' }, head, cached, partOf(cached.state, result, restat), writer)];
+    }
+    const out: RecordResult[] = [];
+    for (const [i, part] of parts.entries()) {
+      const last = i === parts.length - 1;
+      const res = await commitScan(repo, part, head, cached, partOf(cached.state, result, last ? [...part.paths, ...restat] : part.paths), writer);
+      open = undefined;
+      out.push(res);
+      await after(res, part);
+      if (last) break;
+      // The first commit made the scan's objects durable; the next ones add a few trees each.
+      open = writer = chooseWriter(repo.gitDir, 0, { level: 'auto' });
+      head = res.commit ?? head;
+      cached = await loadCache(repo, head);
+    }
+    return out;
+  } finally {
+    await open?.abort?.();
+  }
+}
+
+/**
+ * The scan's result as if it had looked only at `paths`: the recorded state with their
+ * scanned entries (or without them, where the scan found them gone). It holds together even
+ * where the parts do not: a path whose new folder no part takes brings the folder along, and
+ * a folder removed (or made a file) takes what the recorded state still had in it.
+ */
+function partOf(recorded: State, scanned: ScanResult, paths: string[]): ScanResult {
+  const state = LayeredState.over(recorded);
+  const looked = new Set(paths);
+  for (const p of paths) {
+    const e = scanned.state.get(p);
+    if (e) state.set(p, e);
+    else state.delete(p);
+  }
+  for (const p of paths) {
+    if (!state.has(p)) continue;
+    for (let q = parentOf(p); q !== '' && !state.has(q); q = parentOf(q)) {
+      const e = scanned.state.get(q);
+      if (!e) break;
+      state.set(q, e);
+      looked.add(q);
+    }
+  }
+  const gone = paths.filter((p) => recorded.get(p)?.meta.kind === 'dir' && state.get(p)?.meta.kind !== 'dir');
+  if (gone.length) {
+    const inside = insideAny(gone);
+    for (const p of recorded.keys()) {
+      if (looked.has(p) || !inside(p)) continue;
+      state.delete(p);
+      looked.add(p);
+    }
+  }
+  return { ...scanned, state, looked: [...looked] };
 }
 
 async function commitScan(repo: Repo, opts: RecordOptions, head: string | undefined, cached: Cached, result: ScanResult, writer: ObjectWriter): Promise<RecordResult> {

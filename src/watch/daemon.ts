@@ -285,8 +285,7 @@ class RepoWatcher {
     const roots = collapseRoots(b.paths);
     const t0 = Date.now();
     let res: RecordResult;
-    let again: string[] = [];
-    let deferred = false;
+    let deferred: string[] = [];
     try {
       const attributor = this.attributor;
       res = await this.d.withLock(this.repo, 'watch', async () => {
@@ -296,16 +295,11 @@ class RepoWatcher {
           return plain;
         }
         const r = await recordAttributed(this.repo, attributor, roots, subjectOf, final, (res, actor, trailers) => this.applyPolicy(res, actor, trailers));
-        again = r.again;
         deferred = r.deferred;
         return r.last ? { ...r.last, commit: r.commits.at(-1), changes: r.changes } : { changes: [], scan: undefined as never, state: new Map() };
       });
-      // Changes made while this window was recorded get their names in the next one; an apt
-      // transaction still running becomes one commit once it ends.
-      if (again.length && !final) {
-        if (deferred) setTimeout(() => { if (!this.stopped) this.debouncer.add(again); }, 1000).unref();
-        else this.debouncer.add(again);
-      }
+      // An apt transaction still running becomes one commit once it ends.
+      if (deferred.length && !final) setTimeout(() => { if (!this.stopped) this.debouncer.add(deferred); }, 1000).unref();
     } catch (err) {
       this.failures++;
       const why = errorCode(err) === 'ENOSPC' || errorCode(err) === 'EDQUOT'
