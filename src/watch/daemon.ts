@@ -25,7 +25,8 @@ import { startAccess, type AccessRecorder } from '../attribute/access.js';
 import { trailHome } from '../record/registry.js';
 import { checkpointLogs, type LiveHashes } from '../record/logs/index.js';
 import { respond } from '../act/respond.js';
-import { anchorOptionsFromConfig, stampBatch, upgrade } from '../anchor/index.js';
+import { anchorOptionsFromConfig } from '../anchor/options.js';
+import { runAnchorJob } from '../anchor/anchor-job.js';
 
 /** Runs `fn` as the repository's one writer (the CLI passes asWriter: lock, then finish an
  * interrupted revert). Taken per commit and never while idle, so that `trail snapshot` and
@@ -49,6 +50,7 @@ export interface DaemonOptions {
 const UNKNOWN: Actor = { name: 'unknown' };
 const UNKNOWN_TRAILER = { 'Trail-Actor': 'unknown (seen by trail watch)' };
 const IDLE_FLUSH_MS = 5000;
+const UPGRADE_EVERY_MS = 3600_000;
 // Without events (watch limit reached) the full reconcile is all there is: run it often.
 const DEGRADED_RECONCILE_S = 60;
 
@@ -106,7 +108,9 @@ class RepoWatcher {
   private accessRecorder: AccessRecorder | undefined;
   private logsTimer: NodeJS.Timeout | undefined;
   private anchorTimer: NodeJS.Timeout | undefined;
-  private lastUpgrade = 0;
+  /** wanted: commits were made since the last stamp attempt (or the daemon just started);
+   * retryAt: when queued commits are due again; upgradeAt: when pending proofs are asked about. */
+  private readonly anchoring = { wanted: true, retryAt: 0, upgradeAt: 0 };
   private lastHeartbeat = 0;
   /** Running hashes of the tracked logs: each checkpoint then reads only what was appended. */
   private readonly logHashes: LiveHashes = new Map();
@@ -421,38 +425,50 @@ class RepoWatcher {
   }
 
   /**
-   * Anchoring runs beside recording, never in its way: new commits are stamped when their
-   * batch window closes (stampBatch knows when, and backs off from failing calendars), pending
-   * proofs are upgraded hourly, and an hourly heartbeat naming the trail's heads goes to
-   * syslog — a witness outside the repository, so that a root who resets a ref and deletes
-   * the newer proofs leaves a contradiction in the logs.
+   * Anchoring runs beside recording, never in its way, and in a process of its own
+   * (src/anchor/anchor-job.ts) only when there is something to do: new commits are stamped
+   * once their batch window closes (stampBatch knows when, and backs off from failing
+   * calendars), pending proofs are upgraded hourly while there are any. An hourly heartbeat
+   * naming the trail's heads goes to syslog — a witness outside the repository, so that a
+   * root who resets a ref and deletes the newer proofs leaves a contradiction in the logs.
+   * An idle daemon with nothing queued starts nothing.
    */
   private scheduleAnchoring(): void {
     clearTimeout(this.anchorTimer);
     if (this.stopped) return;
-    this.anchorTimer = setTimeout(() => {
-      void (async () => {
-        const opts = anchorOptionsFromConfig(this.config);
-        try {
-          const r = await stampBatch(this.repo.gitDir, opts);
-          if (r.outcome === 'stamped') this.log('info', 'stamped', `${r.stamped.length} commit(s) stamped with OpenTimestamps`, { commits: r.stamped.length });
-          else if (r.outcome === 'too-few-calendars') this.log('warning', 'stamp-deferred', `anchoring: too few calendars answered; ${r.queued} commit(s) stay queued`);
-          if (Date.now() - this.lastUpgrade > 3600_000) {
-            this.lastUpgrade = Date.now();
-            await upgrade(this.repo.gitDir, opts);
-          }
-        } catch (err) {
-          this.log('warning', 'anchor-failed', `anchoring: ${(err as Error).message}`);
-        }
-        if (Date.now() - this.lastHeartbeat > 3600_000) {
-          this.lastHeartbeat = Date.now();
-          const [observed, approved] = await Promise.all([this.repo.readRef(Refs.observed), this.repo.readRef(Refs.approved)]).catch(() => [undefined, undefined]);
-          this.log('notice', 'heartbeat', `heartbeat ${this.watched.name}: observed ${observed ?? '-'} approved ${approved ?? '-'}`, { observed, approved });
-        }
-        this.scheduleAnchoring();
-      })();
-    }, Math.min(asNumber(this.config['anchor.batchSeconds'], 300), 60) * 1000);
+    this.anchorTimer = setTimeout(() => void this.anchorTick().finally(() => this.scheduleAnchoring()), Math.min(asNumber(this.config['anchor.batchSeconds'], 300), 60) * 1000);
     this.anchorTimer.unref?.();
+  }
+
+  private async anchorTick(): Promise<void> {
+    const now = Date.now();
+    const a = this.anchoring;
+    const job = { stamp: a.wanted || (a.retryAt > 0 && now >= a.retryAt), upgrade: now >= a.upgradeAt };
+    if (job.stamp || job.upgrade) {
+      a.wanted = false;
+      const opts = anchorOptionsFromConfig(this.config);
+      const r = await runAnchorJob(this.repo.gitDir, opts, job);
+      if (r.error) {
+        this.log('warning', 'anchor-failed', `anchoring: ${r.error}`);
+        a.wanted ||= job.stamp;
+      }
+      if (r.stamp) {
+        if (r.stamp.outcome === 'stamped') {
+          this.log('info', 'stamped', `${r.stamp.stamped} commit(s) stamped with OpenTimestamps`, { commits: r.stamp.stamped });
+          a.upgradeAt = Math.min(a.upgradeAt, now + UPGRADE_EVERY_MS);
+        } else if (r.stamp.outcome === 'too-few-calendars') {
+          this.log('warning', 'stamp-deferred', `anchoring: too few calendars answered (${r.stamp.failed.map((c) => `${c.url}: ${c.error}`).join('; ')}); ${r.stamp.queued} commit(s) stay queued`);
+        }
+        a.retryAt = r.stamp.queued > 0 ? r.stamp.nextAttemptAt ?? now + opts.batchSeconds * 1000 : 0;
+      }
+      if (r.upgrade) a.upgradeAt = r.upgrade.pending > 0 ? now + UPGRADE_EVERY_MS : Infinity;
+      else if (job.upgrade) a.upgradeAt = now + UPGRADE_EVERY_MS;
+    }
+    if (now - this.lastHeartbeat > 3600_000) {
+      this.lastHeartbeat = now;
+      const [observed, approved] = await Promise.all([this.repo.readRef(Refs.observed), this.repo.readRef(Refs.approved)]).catch(() => [undefined, undefined]);
+      this.log('notice', 'heartbeat', `heartbeat ${this.watched.name}: observed ${observed ?? '-'} approved ${approved ?? '-'}`, { observed, approved });
+    }
   }
 
   /** Tracked logs (src/record/logs) are checked and their state committed to refs/trail/logs
@@ -474,6 +490,7 @@ class RepoWatcher {
 
   /** index.json is written when things are quiet, so that CLI commands find it fresh. */
   private scheduleIdleFlush(): void {
+    this.anchoring.wanted = true;
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => void this.serial(() => this.flushToDisk()), IDLE_FLUSH_MS);
   }
