@@ -72,14 +72,29 @@ function listFiles(dir: string): string[] {
   return out;
 }
 
+/** The node flags and environment templates/trail.service runs trail watch with. */
+function asTheUnit(): { flags: string[]; env: Record<string, string> } {
+  const unit = readFileSync(join(ROOT, 'templates', 'trail.service'), 'utf8');
+  const exec = /^ExecStart=@NODE@ (.*) @TRAIL@ watch$/m.exec(unit)?.[1] ?? '';
+  const env: Record<string, string> = {};
+  for (const [, line] of unit.matchAll(/^Environment=(.*)$/gm)) {
+    for (const kv of line!.split(' ')) {
+      const i = kv.indexOf('=');
+      if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+  }
+  return { flags: exec.split(' ').filter(Boolean), env };
+}
+
 class Watcher {
   child: ChildProcess;
   lines: { t: number; l: Record<string, unknown> }[] = [];
   constructor(env: NodeJS.ProcessEnv, args: string[]) {
-    // As the systemd unit (templates/trail.service) starts it.
+    // As the systemd unit (templates/trail.service) starts it: its node flags and environment.
     // TRAIL_BENCH_NODE_FLAGS: more flags for the daemon's node (--cpu-prof, …).
     const more = process.env.TRAIL_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
-    this.child = spawn(process.execPath, ['--max-semi-space-size=2', ...more, BIN, 'watch', '--json', ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const unit = asTheUnit();
+    this.child = spawn(process.execPath, [...unit.flags, ...more, BIN, 'watch', '--json', ...args], { env: { ...env, ...unit.env }, stdio: ['ignore', 'pipe', 'inherit'] });
     let buf = '';
     this.child.stdout!.on('data', (d: Buffer) => {
       const t = performance.now();

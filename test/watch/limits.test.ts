@@ -51,6 +51,18 @@ describe('trail watch under faults', () => {
     for (const p of [f.gitDir, f.work, f.home]) assert.ok(rw.includes(`-${p}`), `${p} writable in ${rw.join(' ')}`);
     assert.match(unit, /^PrivateTmp=no$/m, 'a private /tmp would hide the watched dir under /tmp');
     assert.match(unit, new RegExp(`^Environment=TRAIL_HOME=${f.home}$`, 'm'));
+    // What the unit allows is what trail needs: auditctl (rules, the lost-records counter)
+    // runs with only the unit's capabilities, over netlink.
+    assert.match(unit, /^RestrictAddressFamilies=.*\bAF_NETLINK\b/m);
+    const caps = /^CapabilityBoundingSet=(.*)$/m.exec(unit)?.[1]?.split(' ') ?? [];
+    if (existsSync('/usr/bin/setpriv') && spawnSync('auditctl', ['-s']).status === 0) {
+      const bounded = `-all,${caps.map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`).join(',')}`;
+      for (const args of [['-s'], ['-l']]) {
+        const a = spawnSync('setpriv', [`--bounding-set=${bounded}`, '--', 'auditctl', ...args], { encoding: 'utf8' });
+        assert.equal(a.status, 0, `auditctl ${args.join(' ')} under ${caps.join(' ')}: ${a.stdout}${a.stderr}`);
+      }
+    }
+    assert.match(unit, /^Environment=MALLOC_ARENA_MAX=2 /m);
     if (existsSync('/usr/bin/systemd-analyze')) {
       const v = spawnSync('systemd-analyze', ['verify', join(units, 'trail.service')], { encoding: 'utf8' });
       assert.equal(v.status, 0, v.stderr);
