@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../src/util/exec.js';
+import { maintenanceRunning } from '../src/record/maintenance.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = join(ROOT, 'bin', 'trail.js');
@@ -116,12 +117,13 @@ class Watcher {
       await sleep(2);
     }
   }
-  status(): { rssMB: number; hwmMB: number; cpuTicks: number } {
+  status(): { rssMB: number; hwmMB: number; cpuTicks: number; childTicks: number } {
     const s = readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
     const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? 0);
     const stat = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { rssMB: kb('VmRSS') / 1024, hwmMB: kb('VmHWM') / 1024, cpuTicks: Number(f[11]) + Number(f[12]) };
+    // utime + stime, and those of its children once reaped (the anchoring process, …)
+    return { rssMB: kb('VmRSS') / 1024, hwmMB: kb('VmHWM') / 1024, cpuTicks: Number(f[11]) + Number(f[12]), childTicks: Number(f[13]) + Number(f[14]) };
   }
   async stop(): Promise<void> {
     this.child.kill('SIGTERM');
@@ -144,6 +146,9 @@ async function benchSize(files: number): Promise<Record<string, unknown>> {
   await trail(['init', tree, '--name', 'bench', '--repo', gitDir]);
   console.error(`  trail init: ${((performance.now() - t) / 1000).toFixed(1)} s`);
   await trail(['config', 'set', 'watch.quietMs', String(QUIET_MS)]);
+  // The first snapshot's blobs are compressed by a background repack (~30 s at 50k): not
+  // while latency is measured.
+  while (await maintenanceRunning(gitDir)) await sleep(200);
   const all = listFiles(tree);
   const result: Record<string, unknown> = { files: all.length };
 
@@ -215,11 +220,15 @@ async function benchSize(files: number): Promise<Record<string, unknown>> {
   const raw = (await run('git', ['--git-dir', gitDir, 'log', '--format=', '--raw', '--no-abbrev', `${headBefore}..refs/heads/observed`])).stdout.toString();
   const burstSet = new Set(burstFiles);
   let seen = 0, half = 0;
+  const halfSizes: number[] = [];
   for (const line of raw.split('\n')) {
     const m = /^:\d+ \d+ [0-9a-f]+ ([0-9a-f]+) \w+\t(.*)$/.exec(line);
     if (!m || !burstSet.has(m[2]!)) continue;
     seen++;
-    if (!written.has(m[1]!)) half++;
+    if (!written.has(m[1]!)) {
+      half++;
+      halfSizes.push(Number((await run('git', ['--git-dir', gitDir, 'cat-file', '-s', m[1]!])).stdout.toString().trim()));
+    }
   }
   const commits = Number((await run('git', ['--git-dir', gitDir, 'rev-list', '--count', `${headBefore}..refs/heads/observed`])).stdout.toString().trim());
   result.burst = {
@@ -231,6 +240,7 @@ async function benchSize(files: number): Promise<Record<string, unknown>> {
     commits,
     fileVersionsCommitted: seen,
     notAWrittenVersion: half,
+    ...(half ? { notAWrittenSizes: halfSizes } : {}),
   };
   console.error(`  burst: ${JSON.stringify(result.burst)}`);
   void fromLine;
@@ -240,7 +250,7 @@ async function benchSize(files: number): Promise<Record<string, unknown>> {
   const s0 = w.status();
   await sleep(IDLE_S * 1000);
   const s1 = w.status();
-  result.idle = { seconds: IDLE_S, cpuPercent: +(((s1.cpuTicks - s0.cpuTicks) / CLK_TCK / IDLE_S) * 100).toFixed(3), rssMB: +s1.rssMB.toFixed(0), peakMB: +s1.hwmMB.toFixed(0) };
+  result.idle = { seconds: IDLE_S, cpuPercent: +(((s1.cpuTicks - s0.cpuTicks) / CLK_TCK / IDLE_S) * 100).toFixed(3), childrenCpuPercent: +(((s1.childTicks - s0.childTicks) / CLK_TCK / IDLE_S) * 100).toFixed(3), rssMB: +s1.rssMB.toFixed(0), peakMB: +s1.hwmMB.toFixed(0) };
   console.error(`  idle: ${JSON.stringify(result.idle)}`);
   await w.stop();
 

@@ -2,6 +2,8 @@ import { closeSync, fstatSync, openSync, readSync, statSync, watch, type FSWatch
 import { dirname } from 'node:path';
 import { splitLines } from './records.js';
 
+const WATCHED_POLL_MS = 1000;
+
 /**
  * Follows auditd's log the way `tail -F` does: reads what was appended, and when auditd
  * rotates (audit.log → audit.log.1, a new audit.log), drains the old file to its end before
@@ -41,14 +43,16 @@ export class LogTail {
   start(fromStart = false): void {
     this.open(fromStart);
     try {
-      // inotify on the folder wakes the reader at once; the poll is the fallback.
+      // inotify on the folder wakes the reader at once; the poll is the fallback, slow while
+      // inotify works (a barrier reads for itself while it waits): 20 wake-ups a second
+      // were most of an idle daemon's CPU.
       this.watcher = watch(dirname(this.path), () => this.read());
-      this.watcher.on('error', () => undefined);
+      this.watcher.on('error', () => { this.watcher = undefined; });
     } catch { /* polling alone */ }
     const tick = () => {
       if (this.closed) return;
       this.read();
-      this.timer = setTimeout(tick, this.pollMs);
+      this.timer = setTimeout(tick, this.watcher ? Math.max(this.pollMs, WATCHED_POLL_MS) : this.pollMs);
       this.timer.unref();
     };
     tick();
