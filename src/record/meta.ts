@@ -81,6 +81,13 @@ export function metaLineOf(name: string, m: Meta): string {
   return name === '' ? line : '{"name":' + JSON.stringify(escapeName(name)) + line.slice(EMPTY_NAME.length);
 }
 
+/** Says that `line` is metaLine('', m) (read back from where it was written): metaLineOf
+ * then uses it instead of making a copy (~8 MB at 50k files in trail watch). */
+export function knownMetaLine(m: Meta, line: string): Meta {
+  nameless.set(m, line);
+  return m;
+}
+
 export function parseMetaLine(line: string): { name: string; meta: Meta } {
   const o = JSON.parse(line) as Record<string, unknown>;
   const meta: Meta = {

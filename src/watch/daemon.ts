@@ -11,7 +11,6 @@ import { flushCache, keepCacheInMemory } from '../record/statcache.js';
 import { keepXattrsInMemory, runXattrsWith } from '../record/xattrs.js';
 import { display } from '../util/bytes.js';
 import { Exit, TrailError, errorCode } from '../util/errors.js';
-import { ChokidarSource } from './chokidar-source.js';
 import { Debouncer, type Batch } from './debounce.js';
 import { DirSource } from './dir-source.js';
 import type { Log } from './log.js';
@@ -234,7 +233,8 @@ class RepoWatcher {
         limit: (err: WatchLimitError) => this.enterDegraded(err),
       },
     };
-    const src: EventSource = kind === 'chokidar' ? new ChokidarSource(opts) : new DirSource(opts);
+    // chokidar is loaded only where it is the source (the portable fallback).
+    const src: EventSource = kind === 'chokidar' ? new (await import('./chokidar-source.js')).ChokidarSource(opts) : new DirSource(opts);
     const t0 = Date.now();
     try {
       await src.start();

@@ -1,6 +1,5 @@
 import type { Repo } from '../../record/repo.js';
 import type { Policy } from '../../decide/policy.js';
-import { openReview } from './open.js';
 import { readRemote, readToken } from './remote.js';
 
 export interface ReviewOutcome {
@@ -19,6 +18,8 @@ export async function reviewAfterCommit(repo: Repo, policy: Policy): Promise<Rev
   if (!remote) return undefined;
   try {
     const token = await readToken(remote);
+    // Loaded only here: octokit is megabytes a daemon without a review remote never needs.
+    const { openReview } = await import('./open.js');
     const r = await openReview(repo, remote, token, policy);
     if (!r.episode) return { error: r.note ?? 'no pull request' };
     return { number: r.episode.number, url: r.episode.url, created: r.created };
