@@ -1,3 +1,4 @@
+import { LayeredSet, LayeredState } from './layered.js';
 import { byteCompare, parentOf, baseName } from '../util/bytes.js';
 import { EMPTY_TREE, hashObject, serializeTree, type ObjectWriter, type TreeItem } from './objects.js';
 import { treeMode, serializeManifest, type Meta } from './meta.js';
@@ -88,10 +89,10 @@ export type FolderMemo = Map<string, { self: Entry | undefined; kids: Entry[]; c
  * under roots says which); the folders above none of them are taken from the memo as they
  * are, without looking at their entries. */
 export async function writeSnapshotTree(state: State, writer: ObjectWriter, known: Set<string> = new Set(), memo?: FolderMemo, dirty?: string[]): Promise<{ root: string; trees: Set<string>; folders: FolderMemo }> {
-  const folders: FolderMemo = new Map();
+  let folders: FolderMemo = new Map();
   const contentTree = new Map<string, string>();
   const metaTree = new Map<string, string>();
-  const trees = new Set<string>();
+  let trees = new Set<string>();
   let rootItems: TreeItem[] = [];
   const put = async (type: 'tree' | 'blob', data: Buffer) => {
     const oid = hashObject(type, data);
@@ -107,13 +108,15 @@ export async function writeSnapshotTree(state: State, writer: ObjectWriter, know
   // 4k folders one by one was most of a one-file commit at 50k files); the ids already known
   // stay known, so that those folders' trees are not written again.
   const onlyTouched = !!touched && layouts.get(memo!) === layout;
-  layouts.set(folders, layout);
   let todo = layout.folders;
   if (onlyTouched) {
-    for (const [dir, kept] of memo!) folders.set(dir, kept);
-    for (const oid of known) trees.add(oid);
+    // Layered over the memo's and the known ids, not copies of them (thousands per commit).
+    // (A layer is copied per commit and flattened at about √(2 × size × growth) entries.)
+    folders = LayeredState.over(memo!, 256);
+    trees = LayeredSet.over(known, 512);
     todo = layout.folders.filter(([dir]) => touched.has(dir));
   }
+  layouts.set(folders, layout);
   const fresh = new Set<string>();
   const contentOf = (dir: string) => contentTree.get(dir) ?? (onlyTouched ? folders.get(dir)?.content : undefined);
   const metaOf = (dir: string) => metaTree.get(dir) ?? (onlyTouched ? folders.get(dir)?.meta : undefined);
@@ -171,7 +174,7 @@ export async function writeSnapshotTree(state: State, writer: ObjectWriter, know
   // Ids kept from `known` that this snapshot no longer holds (they stay in the repository, so
   // knowing them is harmless) are dropped once they outnumber the snapshot's own.
   if (onlyTouched && trees.size > 2 * (3 * folders.size + fresh.size)) {
-    trees.clear();
+    trees = new Set();
     for (const f of folders.values()) for (const oid of [f.content, f.meta, f.manifest]) if (oid) trees.add(oid);
     for (const oid of fresh) trees.add(oid);
   }

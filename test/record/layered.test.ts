@@ -87,3 +87,33 @@ test('a long run of windows does not grow a chain: the layer is flattened into a
   assert.equal(s.get(pathOf(19))!.oid, entry(1019).oid);
   assert.equal(base.get(pathOf(19))!.oid, entry(19).oid);
 });
+
+test('a layered set answers as a plain copy would, and never changes the set it started from', async () => {
+  const { LayeredSet } = await import('../../src/record/layered.js');
+  fc.assert(
+    fc.property(fc.array(fc.nat(50), { maxLength: 30 }), fc.array(fc.oneof(fc.nat(80), fc.constant(-1)), { maxLength: 80 }), fc.integer({ min: 1, max: 8 }), (start, ops, flattenAt) => {
+      const base = new Set(start);
+      const frozen = new Set(base);
+      let layered = LayeredSet.over(base, flattenAt);
+      let model = new Set(base);
+      const before: { set: Set<number>; copy: Set<number> }[] = [];
+      for (const o of ops) {
+        if (o === -1) {
+          // the next commit: a layer over this one's
+          before.push({ set: layered, copy: new Set(model) });
+          layered = LayeredSet.over(layered, flattenAt);
+          model = new Set(model);
+        } else {
+          layered.add(o);
+          model.add(o);
+        }
+        assert.equal(layered.size, model.size);
+        assert.deepEqual(new Set(layered), model);
+        for (let v = 0; v <= 80; v++) assert.equal(layered.has(v), model.has(v));
+      }
+      assert.deepEqual(base, frozen);
+      for (const b of before) assert.deepEqual(new Set(b.set), b.copy, 'an earlier layer is left as it was');
+    }),
+    { numRuns: 300 },
+  );
+});
