@@ -18,7 +18,7 @@ const RECENT_MS = 1000;
 // in-between version. One emptied in the last JUST_MS is looked at again after a pause
 // before it is taken as empty.
 const JUST_MS = 50;
-const EMPTIED_PAUSE_MS = 3;
+const EMPTIED_PAUSE_MS = 10;
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /**
