@@ -50,6 +50,7 @@ const UNKNOWN: Actor = { name: 'unknown' };
 const UNKNOWN_TRAILER = { 'Trail-Actor': 'unknown (seen by trail watch)' };
 const IDLE_FLUSH_MS = 5000;
 const UPGRADE_EVERY_MS = 3600_000;
+const ANCHOR_RETRY_MS = 300_000;
 // Without events (watch limit reached) the full reconcile is all there is: run it often.
 const DEGRADED_RECONCILE_S = 60;
 
@@ -436,7 +437,11 @@ class RepoWatcher {
   private scheduleAnchoring(): void {
     clearTimeout(this.anchorTimer);
     if (this.stopped) return;
-    this.anchorTimer = setTimeout(() => void this.anchorTick().finally(() => this.scheduleAnchoring()), Math.min(asNumber(this.config['anchor.batchSeconds'], 300), 60) * 1000);
+    this.anchorTimer = setTimeout(() => {
+      this.anchorTick()
+        .catch((err: unknown) => this.log('warning', 'anchor-failed', `anchoring: ${(err as Error).message}`))
+        .finally(() => this.scheduleAnchoring());
+    }, Math.min(asNumber(this.config['anchor.batchSeconds'], 300), 60) * 1000);
     this.anchorTimer.unref?.();
   }
 
@@ -449,8 +454,10 @@ class RepoWatcher {
       const opts = anchorOptionsFromConfig(this.config);
       const r = await runAnchorJob(this.repo.gitDir, opts, job);
       if (r.error) {
-        this.log('warning', 'anchor-failed', `anchoring: ${r.error}`);
-        a.wanted ||= job.stamp;
+        // Not every minute: a job that fails (a broken install, a damaged queue) is tried
+        // again in a few minutes, and says so each time.
+        this.log('warning', 'anchor-failed', `anchoring: ${r.error}; trying again in ${ANCHOR_RETRY_MS / 60_000} min`);
+        if (job.stamp) a.retryAt = now + ANCHOR_RETRY_MS;
       }
       if (r.stamp) {
         if (r.stamp.outcome === 'stamped') {
