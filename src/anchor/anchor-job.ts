@@ -23,12 +23,13 @@ export interface AnchorJobResult {
 
 const SELF = fileURLToPath(import.meta.url);
 
-/** Runs one job in a child process and returns what it did; never throws. */
-export function runAnchorJob(gitDir: string, opts: AnchorOptions, job: AnchorJob): Promise<AnchorJobResult> {
+/** Runs one job in a child process and returns what it did; never throws. `signal` ends
+ * the job (trail watch stopping): a stamp is safe to interrupt at any point. */
+export function runAnchorJob(gitDir: string, opts: AnchorOptions, job: AnchorJob, signal?: AbortSignal): Promise<AnchorJobResult> {
   return new Promise((resolve) => {
     let child;
     try {
-      child = spawn(process.execPath, [SELF, 'anchor-job', gitDir], { stdio: ['pipe', 'pipe', 'pipe'] });
+      child = spawn(process.execPath, [SELF, 'anchor-job', gitDir], { stdio: ['pipe', 'pipe', 'pipe'], signal });
     } catch (err) {
       return resolve({ error: `could not start the anchoring process: ${(err as Error).message}` });
     }

@@ -111,6 +111,8 @@ class RepoWatcher {
   /** wanted: commits were made since the last stamp attempt (or the daemon just started);
    * retryAt: when queued commits are due again; upgradeAt: when pending proofs are asked about. */
   private readonly anchoring = { wanted: true, retryAt: 0, upgradeAt: 0 };
+  /** Ends a running anchoring process when the watcher stops. */
+  private readonly anchorAbort = new AbortController();
   private lastHeartbeat = 0;
   /** Running hashes of the tracked logs: each checkpoint then reads only what was appended. */
   private readonly logHashes: LiveHashes = new Map();
@@ -170,6 +172,7 @@ class RepoWatcher {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of [this.retryTimer, this.reconcileTimer, this.idleTimer, this.logsTimer, this.anchorTimer]) clearTimeout(t);
+    this.anchorAbort.abort();
     await this.source?.close();
     this.source = undefined;
     const pending = mergeBatch(mergeBatch(this.debouncer.take(), this.queued), this.failed);
@@ -452,7 +455,8 @@ class RepoWatcher {
     if (job.stamp || job.upgrade) {
       a.wanted = false;
       const opts = anchorOptionsFromConfig(this.config);
-      const r = await runAnchorJob(this.repo.gitDir, opts, job);
+      const r = await runAnchorJob(this.repo.gitDir, opts, job, this.anchorAbort.signal);
+      if (this.stopped) return;
       if (r.error) {
         // Not every minute: a job that fails (a broken install, a damaged queue) is tried
         // again in a few minutes, and says so each time.

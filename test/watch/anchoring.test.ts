@@ -2,7 +2,7 @@
 // with the real opentimestamps code against the local calendar, once their batch window
 // closes — and asks the calendars nothing while there is nothing new to stamp.
 import { strict as assert } from 'node:assert';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { OtsCalendarStub } from '../support/ots-calendar.js';
@@ -39,5 +39,37 @@ it('stamps the commits it makes once the batch window closes, and only then asks
   const history = (await f.git(['rev-list', commit])).stdout.toString().trim().split('\n');
   const noted = new Set((await f.git(['notes', '--ref', 'refs/notes/trail-ots', 'list'])).stdout.toString().trim().split('\n').map((l) => l.split(' ')[1]));
   assert.deepEqual(history.filter((c) => !noted.has(c)), []);
+  assert.equal((await f.fsck()).code, 0);
+});
+
+/** Pids of anchoring processes working on `gitDir` (read from /proc, no tool of trail's). */
+function anchorJobs(gitDir: string): number[] {
+  const out: number[] = [];
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (argv.includes('anchor-job') && argv.includes(gitDir)) out.push(Number(pid));
+    } catch { /* gone meanwhile */ }
+  }
+  return out;
+}
+
+it('ends a stamp that is still waiting for a slow calendar when it stops', async () => {
+  const f = new Fixture(join(tmp.dir, 'slow'));
+  writeFileSync(join(f.work, 'hosts'), '127.0.0.1 localhost\n');
+  await f.init({ 'attribute.audit': 'off', 'anchor.calendars': cal.url, 'anchor.minCalendars': '1', 'anchor.batchSeconds': '1', 'anchor.timeoutMs': '60000' });
+  cal.mode = 'slow';
+  cal.slowMs = 60_000;
+  const d = new Daemon(f);
+  try {
+    await d.started();
+    await waitFor('an anchoring process waiting for the calendar', () => anchorJobs(f.gitDir).length > 0, 30_000);
+  } finally {
+    const exit = await d.stop();
+    cal.mode = 'ok';
+    assert.equal(exit.code, 0);
+  }
+  // Ended by the daemon as it stops, not left to die of a broken pipe later (~350 ms after).
+  await waitFor('the anchoring process to end with the daemon', () => anchorJobs(f.gitDir).length === 0, 100);
   assert.equal((await f.fsck()).code, 0);
 });
