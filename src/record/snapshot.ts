@@ -160,6 +160,8 @@ export async function record(repo: Repo, opts: RecordOptions): Promise<RecordRes
   }
 }
 
+const NO_COMMIT: RecordOptions = { subject: 'no change', actor: { name: 'trail' }, action: 'watch' };
+
 /** Some of a scan's changed paths, recorded as one commit (trail watch: one per actor). */
 export interface Part extends Omit<RecordOptions, 'roots' | 'full' | 'writer' | 'onProgress' | 'allowEmpty'> {
   paths: string[];
@@ -192,8 +194,10 @@ export async function recordParts(
     const restat = (result.looked ?? [...result.state.keys()]).filter((p) => !changed.has(p) && result.state.get(p) !== cached.state.get(p));
     if (!parts.length) {
       if (changes.length || !head) return [];
+      // Nothing changed: commitScan makes no commit (its options go unused) and keeps only
+      // the stat data read again.
       open = undefined;
-      return [await commitScan(repo, { subject: '', actor: { name: 'trail' }, action: 'watch' }, head, cached, partOf(cached.state, result, restat), writer)];
+      return [await commitScan(repo, NO_COMMIT, head, cached, partOf(cached.state, result, restat), writer)];
     }
     const out: RecordResult[] = [];
     for (const [i, part] of parts.entries()) {
