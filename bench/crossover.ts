@@ -1,12 +1,12 @@
 // Where a packfile starts to beat loose objects: the figure behind PACK_THRESHOLD in
-// src/record/packwriter.ts. `node dist/bench/crossover.js` (or `npm run bench -- --crossover`).
+// src/record/store/pack-writer.ts. `node dist/bench/crossover.js` (or `npm run bench -- --crossover`).
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { LooseWriter, type ObjectWriter } from '../src/record/objects.js';
-import { PACK_THRESHOLD, PackWriter } from '../src/record/packwriter.js';
+import { LooseWriter, type ObjectWriter } from '../src/record/store/objects.js';
+import { PACK_THRESHOLD, PackWriter } from '../src/record/store/pack-writer.js';
 import { median, sh } from './measure.js';
 
 /** A config-file-like blob of 200 B – 8 KB, as make-etc-tree.py writes them. */

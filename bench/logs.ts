@@ -13,8 +13,8 @@ import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Repo } from '../src/record/repo.js';
-import { checkpointLogs, verifyLogs, type LiveHashes } from '../src/record/logs/index.js';
+import { Repo } from '../src/record/repo/repo.js';
+import { checkpointLogs, verifyLogs, type LiveHashes } from '../src/logs/index.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = join(ROOT, 'bin', 'trail.js');

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../src/util/exec.js';
-import { maintenanceRunning } from '../src/record/maintenance.js';
+import { maintenanceRunning } from '../src/record/store/maintenance.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = join(ROOT, 'bin', 'trail.js');

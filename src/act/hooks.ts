@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { trailHome } from '../record/registry.js';
+import { trailHome } from '../host/registry.js';
 
 /** Where hooks live: executables named by policy rules (`hook: notify`). */
 export function hooksDir(): string {

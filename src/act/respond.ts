@@ -1,7 +1,7 @@
 import { display } from '../util/bytes.js';
 import { hostName } from '../util/accounts.js';
-import { Refs, type Repo } from '../record/repo.js';
-import type { Change } from '../record/diff.js';
+import { Refs, type Repo } from '../record/repo/repo.js';
+import type { Change } from '../record/model/diff.js';
 import type { RecordResult } from '../record/snapshot.js';
 import { decide, type ActorFacts, type Decision } from '../decide/evaluate.js';
 import type { Policy, Rule } from '../decide/policy.js';

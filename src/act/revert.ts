@@ -2,13 +2,13 @@ import { lstatSync, promises as fsp, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { display } from '../util/bytes.js';
 import { errorCode } from '../util/errors.js';
-import { invokingActor, type Actor } from '../record/commit.js';
-import { readState } from '../record/readstate.js';
-import { writeFileAtomic, type Repo } from '../record/repo.js';
+import { invokingActor, type Actor } from '../record/commit/commit.js';
+import { readState } from '../record/tree/tree-reader.js';
+import { writeFileAtomic, type Repo } from '../record/repo/repo.js';
 import { apply, inScope, plan, type ApplyResult, type Plan } from '../record/restore.js';
-import { abs } from '../record/scan.js';
+import { abs } from '../record/scanner.js';
 import { drift, record, type RecordResult } from '../record/snapshot.js';
-import type { State } from '../record/state.js';
+import type { State } from '../record/model/state.js';
 
 /**
  * `trail revert`: a checkout of a recorded state onto the disk — content and metadata — with

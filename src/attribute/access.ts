@@ -1,8 +1,8 @@
 import { readdirSync, lstatSync } from 'node:fs';
-import { compileGlobs } from '../record/rules.js';
-import { commitMessage, writeCommit, TRAIL_COMMITTER } from '../record/commit.js';
-import { LooseWriter, serializeTree } from '../record/objects.js';
-import type { Repo } from '../record/repo.js';
+import { compileGlobs } from '../record/list/rules.js';
+import { commitMessage, writeCommit, TRAIL_COMMITTER } from '../record/commit/commit.js';
+import { LooseWriter, serializeTree } from '../record/store/objects.js';
+import type { Repo } from '../record/repo/repo.js';
 import { joinPath, toBytes } from '../util/bytes.js';
 import { userName } from '../util/accounts.js';
 import type { AuditFeed } from './audit-feed.js';

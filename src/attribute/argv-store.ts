@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import type { Repo } from '../record/repo.js';
+import type { Repo } from '../record/repo/repo.js';
 import type { ActorInfo } from './split.js';
 
 /**

@@ -1,9 +1,9 @@
-import type { Actor } from '../record/commit.js';
-import { asList, asNumber, readConfig } from '../record/config.js';
-import type { Change } from '../record/diff.js';
+import type { Actor } from '../record/commit/commit.js';
+import { asList, asNumber, readConfig } from '../record/repo/settings.js';
+import type { Change } from '../record/model/diff.js';
 import { recordParts, type Part, type RecordResult } from '../record/snapshot.js';
-import type { Repo } from '../record/repo.js';
-import { phase } from '../record/timing.js';
+import type { Repo } from '../record/repo/repo.js';
+import { phase } from '../util/timing.js';
 import { toBytes } from '../util/bytes.js';
 import { hostName, userName } from '../util/accounts.js';
 import { forgetOld, packageLine, readTransactions, type AptTransaction } from './apt.js';

@@ -6,7 +6,7 @@ import { Assembler, type AuditEvent } from './events.js';
 import { LogTail } from './log-tail.js';
 import { RuleUsers } from './rule-users.js';
 import { parseRecord } from './records.js';
-import { phase } from '../record/timing.js';
+import { phase } from '../util/timing.js';
 
 export interface FeedOptions {
   /** trail's host state folder: the barrier file lives there. */

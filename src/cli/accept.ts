@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { invokingActor } from '../record/commit.js';
+import { invokingActor } from '../record/commit/commit.js';
 import { accept } from '../decide/accept.js';
 import { changesJson, printChanges } from './changes.js';
 import { makeOut, plural } from './output.js';

@@ -1,5 +1,5 @@
 import { display } from '../util/bytes.js';
-import { changeLine, type Change } from '../record/diff.js';
+import { changeLine, type Change } from '../record/model/diff.js';
 import type { Out } from './output.js';
 
 /** Changes as JSON: paths escaped like the human output (see README, "JSON output"). */

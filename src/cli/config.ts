@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { invokingActor } from '../record/commit.js';
-import { KEYS, defaults, parseValue, readStored, writeConfig } from '../record/config.js';
+import { invokingActor } from '../record/commit/commit.js';
+import { KEYS, defaults, parseValue, readStored, writeConfig } from '../record/repo/settings.js';
 import { TrailError, Exit } from '../util/errors.js';
 import { makeOut } from './output.js';
 import { asWriter, globals, openTrail } from './session.js';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { diffStates } from '../record/diff.js';
-import { readState } from '../record/readstate.js';
-import { Refs, type Repo } from '../record/repo.js';
+import { diffStates } from '../record/model/diff.js';
+import { readState } from '../record/tree/tree-reader.js';
+import { Refs, type Repo } from '../record/repo/repo.js';
 import { inScope } from '../record/restore.js';
 import { drift } from '../record/snapshot.js';
 import { patchFor, type Side } from '../report/patch.js';

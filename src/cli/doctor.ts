@@ -2,7 +2,7 @@ import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { logDiskState } from '../attribute/auditd-health.js';
 import * as ctl from '../attribute/auditctl.js';
-import { listWatched } from '../record/registry.js';
+import { listWatched } from '../host/registry.js';
 import { aptConfFile } from './hooks.js';
 import { makeOut } from './output.js';
 import { globals } from './session.js';

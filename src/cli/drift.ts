@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { diffStates } from '../record/diff.js';
-import { readState } from '../record/readstate.js';
-import { Refs } from '../record/repo.js';
+import { diffStates } from '../record/model/diff.js';
+import { readState } from '../record/tree/tree-reader.js';
+import { Refs } from '../record/repo/repo.js';
 import { Exit } from '../util/errors.js';
 import { changesJson, printChanges } from './changes.js';
 import { makeOut, plural } from './output.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { Refs, type Repo } from '../record/repo.js';
+import { Refs, type Repo } from '../record/repo/repo.js';
 import type { PathChange } from '../report/data.js';
 import { TrailError, Exit } from '../util/errors.js';
 import { readLog, type LogEntry } from './log.js';

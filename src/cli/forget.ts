@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import type { Command } from 'commander';
-import { listWatched, saveWatched, pickWatched } from '../record/registry.js';
-import { Repo } from '../record/repo.js';
+import { listWatched, saveWatched, pickWatched } from '../host/registry.js';
+import { Repo } from '../record/repo/repo.js';
 import { globals } from './session.js';
 import { makeOut } from './output.js';
 

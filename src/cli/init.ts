@@ -2,12 +2,12 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { display, toBytes } from '../util/bytes.js';
 import { init } from '../record/init.js';
-import { invokingActor } from '../record/commit.js';
+import { invokingActor } from '../record/commit/commit.js';
 import { globals } from './session.js';
 import { bytesHuman, makeOut, plural } from './output.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
-const lazy_pkg_verify = () => import('../attribute/pkg-verify.js');
+const lazy_pkg_verify = () => import('../host/pkg-verify.js');
 
 export function registerInit(program: Command): void {
   program

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { listWatched } from '../record/registry.js';
-import { Refs, Repo } from '../record/repo.js';
+import { listWatched } from '../host/registry.js';
+import { Refs, Repo } from '../record/repo/repo.js';
 import { globals } from './session.js';
 import { makeOut } from './output.js';
 

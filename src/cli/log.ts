@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { Refs, type Repo } from '../record/repo.js';
-import { contentName, metaName, META_DIR, MANIFEST } from '../record/layout.js';
-import { parseManifest } from '../record/meta.js';
+import { Refs, type Repo } from '../record/repo/repo.js';
+import { contentName, metaName, META_DIR, MANIFEST } from '../record/tree/layout.js';
+import { parseManifest } from '../record/model/meta.js';
 import { baseName, parentOf, safeText } from '../util/bytes.js';
 import { makeOut, relativeTime } from './output.js';
 import { globals, openTrail } from './session.js';

@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
-import { invokingActor } from '../record/commit.js';
-import type { Incident, VerifyEntry } from '../record/logs/index.js';
+import { invokingActor } from '../record/commit/commit.js';
+import type { Incident, VerifyEntry } from '../logs/index.js';
 import { display } from '../util/bytes.js';
 import { Exit } from '../util/errors.js';
 import { makeOut, type Out } from './output.js';
 import { asWriter, globals, openTrail } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
-const lazy_logs = () => import('../record/logs/index.js');
+const lazy_logs = () => import('../logs/index.js');
 
 function printIncident(out: Out, i: Incident, prefix: string): void {
   out.line(`${prefix}${out.color.red(i.kind)} ${i.summary}`);

@@ -1,13 +1,13 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { pickWatched } from '../record/registry.js';
+import { pickWatched } from '../host/registry.js';
 import { display, toBytes } from '../util/bytes.js';
 import { Exit } from '../util/errors.js';
 import { makeOut } from './output.js';
 import { globals } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
-const lazy_pkg_verify = () => import('../attribute/pkg-verify.js');
+const lazy_pkg_verify = () => import('../host/pkg-verify.js');
 
 export function registerPkg(program: Command): void {
   const pkg = program

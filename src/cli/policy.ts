@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { invokingActor } from '../record/commit.js';
+import { invokingActor } from '../record/commit/commit.js';
 import { parsePolicy } from '../decide/policy.js';
 import { decide } from '../decide/evaluate.js';
 import { readPolicy, readPolicyText, writePolicy } from '../decide/store.js';

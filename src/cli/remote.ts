@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { invokingActor } from '../record/commit.js';
-import { parseValue, readStored, writeConfig } from '../record/config.js';
+import { invokingActor } from '../record/commit/commit.js';
+import { parseValue, readStored, writeConfig } from '../record/repo/settings.js';
 import { Exit, TrailError } from '../util/errors.js';
 import { branches, checkUrl, readRemote } from '../act/review/remote.js';
 import { makeOut } from './output.js';

@@ -1,6 +1,6 @@
-import { asNumber, readConfig } from '../record/config.js';
-import { pickWatched } from '../record/registry.js';
-import { Repo } from '../record/repo.js';
+import { asNumber, readConfig } from '../record/repo/settings.js';
+import { pickWatched } from '../host/registry.js';
+import { Repo } from '../record/repo/repo.js';
 import { recoverRevert } from '../act/revert.js';
 import { makeOut, type Out } from './output.js';
 

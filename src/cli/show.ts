@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { diffStates } from '../record/diff.js';
-import { readState } from '../record/readstate.js';
+import { diffStates } from '../record/model/diff.js';
+import { readState } from '../record/tree/tree-reader.js';
 import { patchFor } from '../report/patch.js';
 import { safeText } from '../util/bytes.js';
 import { changesJson, printChanges } from './changes.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { invokingActor } from '../record/commit.js';
+import { invokingActor } from '../record/commit/commit.js';
 import { record } from '../record/snapshot.js';
 import type { Response } from '../act/respond.js';
 import type { Out } from './output.js';

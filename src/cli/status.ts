@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { drift } from '../record/snapshot.js';
 import { interruptedRevert } from '../act/revert.js';
 import { readLog } from './log.js';
-import { Refs, type Repo } from '../record/repo.js';
+import { Refs, type Repo } from '../record/repo/repo.js';
 import { display } from '../util/bytes.js';
 import { Exit } from '../util/errors.js';
 import { changesJson, printChanges } from './changes.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { readConfig } from '../record/config.js';
+import { readConfig } from '../record/repo/settings.js';
 import { makeOut, plural } from './output.js';
 import { globals, openTrail } from './session.js';
 

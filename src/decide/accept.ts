@@ -1,10 +1,10 @@
-import { commitMessage, writeCommit, type Actor } from '../record/commit.js';
-import { diffStates, type Change } from '../record/diff.js';
-import { LooseWriter } from '../record/objects.js';
-import { readState } from '../record/readstate.js';
-import { Refs, type Repo } from '../record/repo.js';
+import { commitMessage, writeCommit, type Actor } from '../record/commit/commit.js';
+import { diffStates, type Change } from '../record/model/diff.js';
+import { LooseWriter } from '../record/store/objects.js';
+import { readState } from '../record/tree/tree-reader.js';
+import { Refs, type Repo } from '../record/repo/repo.js';
 import { inScope } from '../record/restore.js';
-import { writeSnapshotTree, type State } from '../record/state.js';
+import { writeSnapshotTree, type State } from '../record/model/state.js';
 import { display } from '../util/bytes.js';
 
 /**

@@ -1,5 +1,5 @@
-import { compileGlobs, type Matcher } from '../record/rules.js';
-import type { Change } from '../record/diff.js';
+import { compileGlobs, type Matcher } from '../record/list/rules.js';
+import type { Change } from '../record/model/diff.js';
 import { type Action, type ChangeType, type Policy, type Rule } from './policy.js';
 
 /** Who made a commit, as far as rules care. */

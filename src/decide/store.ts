@@ -1,7 +1,7 @@
-import type { Actor } from '../record/commit.js';
-import { Refs, type Repo } from '../record/repo.js';
-import { readSideFile, writeSideFiles } from '../record/sidefile.js';
-import type { ScanRule } from '../record/rules.js';
+import type { Actor } from '../record/commit/commit.js';
+import { Refs, type Repo } from '../record/repo/repo.js';
+import { readSideFile, writeSideFiles } from '../record/repo/side-file.js';
+import type { ScanRule } from '../record/list/rules.js';
 import { DEFAULT_POLICY, SCAN_ACTIONS, parsePolicy, type Policy } from './policy.js';
 
 /** The policy in force: kept on refs/trail/policy (its history says who changed the rules). */
@@ -24,7 +24,7 @@ export async function writePolicy(repo: Repo, text: string, source: string, acto
 
 /** The rules the scan applies, in order: those that depend on who or how cannot be decided
  * while scanning and are skipped; `log` paths leave the content tree for the log tracker
- * (src/record/logs); `reads` is recorded normally until the access trail consumes it. */
+ * (src/logs); `reads` is recorded normally until the access trail consumes it. */
 export function scanRules(policy: Policy): ScanRule[] {
   return policy.rules
     .filter((r) => !r.actors.length && !r.changes.length)

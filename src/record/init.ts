@@ -1,9 +1,9 @@
 import { promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TrailError, Exit, errorCode } from '../util/errors.js';
-import type { Actor } from './commit.js';
-import { defaultName, isInside, listWatched, saveWatched, trailHome, validName, type Watched } from './registry.js';
-import { Refs, Repo } from './repo.js';
+import type { Actor } from './commit/commit.js';
+import { defaultName, isInside, listWatched, saveWatched, trailHome, validName, type Watched } from '../host/registry.js';
+import { Refs, Repo } from './repo/repo.js';
 import { record, type RecordResult } from './snapshot.js';
 
 export interface InitOptions {

@@ -3,12 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { byteCompare, display, joinPath, parentOf } from '../util/bytes.js';
 import { run } from '../util/exec.js';
 import { errorCode } from '../util/errors.js';
-import { sameMeta, type Meta } from './meta.js';
-import type { Repo } from './repo.js';
-import { abs } from './scan.js';
-import { validName } from './readstate.js';
-import type { Entry, State } from './state.js';
-import { writeXattrs, type Xattrs } from './xattrs.js';
+import { sameMeta, type Meta } from './model/meta.js';
+import type { Repo } from './repo/repo.js';
+import { abs } from './scanner.js';
+import { validName } from './tree/tree-reader.js';
+import type { Entry, State } from './model/state.js';
+import { writeXattrs, type Xattrs } from './read/xattrs.js';
 
 export interface Plan {
   remove: string[];

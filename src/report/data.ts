@@ -2,10 +2,10 @@
 // the commits of the trail in a period, what each changed, who and what made it, what a
 // policy did about it, and how far its proof got. Renderers (html.ts, markdown.ts) only
 // format this; --json prints it as is, so its field names are part of the interface.
-import { diffStates, type Change, type ChangeKind } from '../record/diff.js';
-import { readState } from '../record/readstate.js';
-import { Refs, type Repo } from '../record/repo.js';
-import type { State } from '../record/state.js';
+import { diffStates, type Change, type ChangeKind } from '../record/model/diff.js';
+import { readState } from '../record/tree/tree-reader.js';
+import { Refs, type Repo } from '../record/repo/repo.js';
+import type { State } from '../record/model/state.js';
 import { readLog, type LogEntry } from '../cli/log.js';
 import { readProofs } from '../anchor/shadow-git.js';
 import { bitcoinOf, parseProof, pendingOf } from '../anchor/proof-tree.js';

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { display } from '../util/bytes.js';
 import { run } from '../util/exec.js';
-import type { Change } from '../record/diff.js';
-import type { Repo } from '../record/repo.js';
-import { abs } from '../record/scan.js';
-import type { Entry } from '../record/state.js';
+import type { Change } from '../record/model/diff.js';
+import type { Repo } from '../record/repo/repo.js';
+import { abs } from '../record/scanner.js';
+import type { Entry } from '../record/model/state.js';
 
 /** Where a side of a diff gets its bytes: a commit (blobs in the repository) or the disk. */
 export type Side = { kind: 'commit'; entries: Map<string, Entry> } | { kind: 'disk'; root: string; entries: Map<string, Entry> };

@@ -1,14 +1,14 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { asList, asNumber, readConfig, type Config } from '../record/config.js';
-import { invokingActor, type Actor } from '../record/commit.js';
-import type { Change } from '../record/diff.js';
-import { listWatched, type Watched } from '../record/registry.js';
-import { Refs, Repo } from '../record/repo.js';
-import { makeRules } from '../record/rules.js';
+import { asList, asNumber, readConfig, type Config } from '../record/repo/settings.js';
+import { invokingActor, type Actor } from '../record/commit/commit.js';
+import type { Change } from '../record/model/diff.js';
+import { listWatched, type Watched } from '../host/registry.js';
+import { Refs, Repo } from '../record/repo/repo.js';
+import { makeRules } from '../record/list/rules.js';
 import { record, type RecordResult } from '../record/snapshot.js';
-import { flushCache, keepCacheInMemory } from '../record/statcache.js';
-import { keepXattrsInMemory, runXattrsWith } from '../record/xattrs.js';
+import { flushCache, keepCacheInMemory } from '../record/model/stat-cache.js';
+import { keepXattrsInMemory, runXattrsWith } from '../record/read/xattrs.js';
 import { display } from '../util/bytes.js';
 import { Exit, TrailError, errorCode } from '../util/errors.js';
 import { Debouncer, type Batch } from './debounce.js';
@@ -21,8 +21,8 @@ import { runStatusWith } from '../attribute/auditctl.js';
 import { Spawner } from '../attribute/spawner.js';
 import { Attributor, recordAttributed } from '../attribute/attributor.js';
 import { startAccess, type AccessRecorder } from '../attribute/access.js';
-import { trailHome } from '../record/registry.js';
-import { checkpointLogs, type LiveHashes } from '../record/logs/index.js';
+import { trailHome } from '../host/registry.js';
+import { checkpointLogs, type LiveHashes } from '../logs/index.js';
 import { respond } from '../act/respond.js';
 import { anchorOptionsFromConfig } from '../anchor/options.js';
 import { runAnchorJob } from '../anchor/anchor-job.js';
@@ -482,7 +482,7 @@ class RepoWatcher {
     }
   }
 
-  /** Tracked logs (src/record/logs) are checked and their state committed to refs/trail/logs
+  /** Tracked logs (src/logs) are checked and their state committed to refs/trail/logs
    * every logs.checkpointSeconds; their writes are not events (see makeRules), this is. */
   private scheduleLogCheckpoint(): void {
     clearTimeout(this.logsTimer);

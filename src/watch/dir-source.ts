@@ -1,7 +1,7 @@
 import { lstatSync, readdirSync, watch, type FSWatcher } from 'node:fs';
 import { basename } from 'node:path';
 import { joinPath } from '../util/bytes.js';
-import { abs } from '../record/scan.js';
+import { abs } from '../record/scanner.js';
 import { isLimitError, WatchLimitError, type EventSource, type SourceOptions } from './source.js';
 
 /**

@@ -2,7 +2,7 @@ import { byteCompare, parentOf } from '../util/bytes.js';
 
 /**
  * Turns the paths events named into the subtrees a reconcile should look at. Each root costs
- * an lstat and a set lookup per path's depth (src/record/roots.ts), so a burst across 500
+ * an lstat and a set lookup per path's depth (src/record/list/roots.ts), so a burst across 500
  * files is 500 roots, not the folders above them (lifting them to 64 folders made the
  * reconcile walk most of a 50k-file tree). Past a few thousand roots (10,000 files created
  * in one folder) they are lifted to their folders: listing one folder is then cheaper, and

@@ -1,4 +1,4 @@
-import type { Rules } from '../record/rules.js';
+import type { Rules } from '../record/list/rules.js';
 
 /**
  * An event source only says where to look. What is recorded is decided by reconciling those

@@ -112,7 +112,7 @@ test('an interrupted revert is finished by the next command, which says so', asy
 
 test('status says when the watcher could not name who changed things', async (t) => {
   const { home, dir, repo } = await setup(t);
-  const { Repo } = await import('../../src/record/repo.js');
+  const { Repo } = await import('../../src/record/repo/repo.js');
   const { record } = await import('../../src/record/snapshot.js');
   const before = await trail(home, ['status', '--json']);
   assert.equal(before.json.attribution.degraded, false);

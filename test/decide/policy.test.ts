@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parsePolicy, PolicyError } from '../../src/decide/policy.js';
 import { decide, changeTypes } from '../../src/decide/evaluate.js';
 import { scanRules } from '../../src/decide/store.js';
-import { makeRules } from '../../src/record/rules.js';
+import { makeRules } from '../../src/record/list/rules.js';
 import { ROOT } from '../support/cli.js';
 
 test('the shipped template is valid', () => {

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeRules } from '../../src/record/rules.js';
-import { rotationBase } from '../../src/record/logs/names.js';
-import { explainDifference } from '../../src/record/logs/stream.js';
+import { makeRules } from '../../src/record/list/rules.js';
+import { rotationBase } from '../../src/record/list/rotated-names.js';
+import { explainDifference } from '../../src/logs/stream.js';
 
 test('log paths (setting and policy) and their rotated copies leave the content tree; the policy wins', () => {
   const rules = makeRules([], [], [{ paths: ['keep.log'], class: 'record' }, { paths: ['audit/**'], class: 'log' }], ['*.log']);

@@ -6,9 +6,9 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { order, type PlannedCommit } from '../../src/attribute/attributor.js';
-import { Repo } from '../../src/record/repo.js';
+import { Repo } from '../../src/record/repo/repo.js';
 import { recordParts, type Part } from '../../src/record/snapshot.js';
-import { keepCacheInMemory } from '../../src/record/statcache.js';
+import { keepCacheInMemory } from '../../src/record/model/stat-cache.js';
 import { Fixture, scratch } from '../watch/helpers.js';
 
 const tmp = scratch('parts');

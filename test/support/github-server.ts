@@ -6,7 +6,7 @@ import { join } from 'node:path';
 
 /**
  * A local stand-in for GitHub: the REST endpoints trail uses, in GitHub's response shapes
- * (checked against GitHub's OpenAPI description in test/review/openapi.test.ts), over real
+ * (checked against GitHub's OpenAPI description in test/act/review/openapi.test.ts), over real
  * bare repositories served by git's own `git http-backend` (a CGI, spawned per request) behind
  * token auth. Merges are real merge commits; webhooks are signed with a real HMAC.
  */

@@ -5,9 +5,9 @@ import { strict as assert } from 'node:assert';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
-import { Repo } from '../../src/record/repo.js';
+import { Repo } from '../../src/record/repo/repo.js';
 import { record } from '../../src/record/snapshot.js';
-import { flushCache, keepCacheInMemory, loadCache } from '../../src/record/statcache.js';
+import { flushCache, keepCacheInMemory, loadCache } from '../../src/record/model/stat-cache.js';
 import { Fixture, scratch } from './helpers.js';
 
 const tmp = scratch('memo');
@@ -42,9 +42,9 @@ it('keeps the last state in memory for the head, writes index.json only on flush
 
 it('builds the same trees from the per-folder memo as from scratch, change after change', async () => {
   const { mkdirSync } = await import('node:fs');
-  const { readState } = await import('../../src/record/readstate.js');
-  const { writeSnapshotTree } = await import('../../src/record/state.js');
-  const { HashOnlyWriter } = await import('../../src/record/objects.js');
+  const { readState } = await import('../../src/record/tree/tree-reader.js');
+  const { writeSnapshotTree } = await import('../../src/record/model/state.js');
+  const { HashOnlyWriter } = await import('../../src/record/store/objects.js');
   const f = new Fixture(join(tmp.dir, 'trees'));
   for (const d of ['a/b/c', 'a/d', 'e']) mkdirSync(join(f.work, d), { recursive: true });
   for (const p of ['a/b/c/1', 'a/b/2', 'a/d/3', 'e/4', '5']) writeFileSync(join(f.work, p), `${p}\n`);

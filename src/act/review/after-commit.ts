@@ -1,4 +1,4 @@
-import type { Repo } from '../../record/repo.js';
+import type { Repo } from '../../record/repo/repo.js';
 import type { Policy } from '../../decide/policy.js';
 import { readRemote, readToken } from './remote.js';
 

@@ -1,6 +1,6 @@
 import { NOTES_REF } from '../../anchor/shadow-git.js';
-import { changeLine, type Change } from '../../record/diff.js';
-import type { Repo } from '../../record/repo.js';
+import { changeLine, type Change } from '../../record/model/diff.js';
+import type { Repo } from '../../record/repo/repo.js';
 import { decide } from '../../decide/evaluate.js';
 import type { Policy } from '../../decide/policy.js';
 import { display } from '../../util/bytes.js';

@@ -1,6 +1,6 @@
-import { diffStates } from '../../record/diff.js';
-import { readState } from '../../record/readstate.js';
-import { Refs, type Repo } from '../../record/repo.js';
+import { diffStates } from '../../record/model/diff.js';
+import { readState } from '../../record/tree/tree-reader.js';
+import { Refs, type Repo } from '../../record/repo/repo.js';
 import type { Policy } from '../../decide/policy.js';
 import { readPolicy } from '../../decide/store.js';
 import { driftCommits, prBody, prTitle } from './body.js';

@@ -1,5 +1,5 @@
 import { NOTES_REF } from '../../anchor/shadow-git.js';
-import { Refs, type Repo } from '../../record/repo.js';
+import { Refs, type Repo } from '../../record/repo/repo.js';
 import { Exit, TrailError } from '../../util/errors.js';
 import { ExecError } from '../../util/exec.js';
 import { branches, gitAuthEnv, scrub, type ReviewRemote } from './remote.js';

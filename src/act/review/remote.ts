@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
-import { asList, asNumber, readConfig, type Config } from '../../record/config.js';
-import type { Repo } from '../../record/repo.js';
+import { asList, asNumber, readConfig, type Config } from '../../record/repo/settings.js';
+import type { Repo } from '../../record/repo/repo.js';
 import { hostName } from '../../util/accounts.js';
 import { Exit, TrailError, errorCode } from '../../util/errors.js';
 

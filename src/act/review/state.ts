@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic, type Repo } from '../../record/repo.js';
+import { writeFileAtomic, type Repo } from '../../record/repo/repo.js';
 import { errorCode } from '../../util/errors.js';
 
 /** One drift episode: from the first change not accepted to the decision on its PR. */

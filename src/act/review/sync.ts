@@ -1,4 +1,4 @@
-import { Refs, type Repo } from '../../record/repo.js';
+import { Refs, type Repo } from '../../record/repo/repo.js';
 import { readPolicy } from '../../decide/store.js';
 import { display } from '../../util/bytes.js';
 import { hostName } from '../../util/accounts.js';

@@ -1,5 +1,5 @@
 import { NOTES_REF } from '../../anchor/shadow-git.js';
-import { Refs, type Repo } from '../../record/repo.js';
+import { Refs, type Repo } from '../../record/repo/repo.js';
 import { remoteGit } from './push.js';
 import { branches, readToken, requireRemote } from './remote.js';
 

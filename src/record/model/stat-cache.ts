@@ -1,0 +1,277 @@
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { errorCode } from '../../util/errors.js';
+import { writeFileAtomic } from '../../util/atomic.js';
+import { readState } from '../tree/tree-reader.js';
+import type { Repo } from '../repo/repo.js';
+import { knownMetaLine, metaLineOf, parseMetaLine, type Meta } from './meta.js';
+import { escapeName, unescapeName } from '../../util/bytes.js';
+import type { Entry, FolderMemo, State, StatKey } from './state.js';
+
+/**
+ * The last recorded state with the stat data of each path, so that the next scan reads only
+ * what changed (git's index plays this part for git). It is derived data: when it is
+ * missing, damaged or belongs to another commit than the trail's head, it is rebuilt from
+ * the commit, without stat data, and every file is read once more.
+ */
+// The file is text, one line per path, and each entry's metadata stays an unparsed manifest
+// line until something asks for it: a status of 50k unchanged files parses none of them
+// (JSON.parse of the whole state cost ~300 ms at 50k files).
+const HEADER = 'trail-index 2';
+
+class CachedEntry implements Entry {
+  private parsed: Meta | undefined;
+  constructor(readonly line: string, public oid?: string, public secretOid?: string, public stat?: StatKey) {}
+  get meta(): Meta {
+    // The line is that meta's nameless manifest line: kept for manifests, not made again.
+    this.parsed ??= knownMetaLine(parseMetaLine(this.line).meta, this.line);
+    return this.parsed;
+  }
+}
+
+export interface Cached {
+  state: State;
+  /** Ids of the trees of that snapshot: unchanged folders are not written again. */
+  trees: Set<string>;
+  /** False when rebuilt from the commit: every file will be read again. */
+  warm: boolean;
+  /** In memory only (keepCacheInMemory): per-folder tree results of that snapshot. */
+  folders?: FolderMemo;
+}
+
+// A file whose mtime is this close to the moment the cache is written could change again
+// within the same timestamp tick without its stat data changing ("racy git"): such entries
+// keep no stat data and are read again next time.
+const RACY_MS = 2000;
+
+// A long-running process (trail watch) keeps the last state in memory: parsing index.json
+// costs ~300 ms and writing it ~230 ms at 50k files, per commit. The memo is used only while
+// the trail's head is still the commit it belongs to, so another writer's commit simply
+// makes it stale (the file, or the commit, is read instead).
+interface Memo {
+  commit: string;
+  cached: Cached;
+  /** Newer than index.json: written out by flushCache. */
+  dirty: boolean;
+  /** When it was saved (its racy entries were stripped as of then). */
+  savedAt: number;
+}
+const memos = new Map<string, Memo>();
+let inMemory = false;
+
+/** Keeps caches in memory and defers writing index.json to flushCache (for daemons). */
+export function keepCacheInMemory(on: boolean): void {
+  inMemory = on;
+  if (!on) memos.clear();
+}
+
+/** Writes the in-memory cache of `repo` to index.json if it is newer and still belongs to
+ * the trail's head (another writer's fresher file is left alone). Caller holds the lock. */
+export async function flushCache(repo: Repo, head: string | undefined): Promise<void> {
+  const memo = memos.get(repo.gitDir);
+  if (!memo?.dirty || memo.commit !== head) return;
+  await writeCacheFile(repo, memo.commit, memo.cached.state, memo.cached.trees, Date.now());
+  memo.dirty = false;
+}
+
+function cacheFile(repo: Repo): string {
+  return join(repo.stateDir, 'index.json');
+}
+
+/** About how many paths loadCache will bring (from the file's size), without loading it. */
+export async function expectedEntries(repo: Repo, head: string | undefined): Promise<number> {
+  if (!head) return 0;
+  const memo = memos.get(repo.gitDir);
+  if (memo && memo.commit === head) return memo.cached.state.size;
+  const st = await fsp.stat(cacheFile(repo)).catch(() => undefined);
+  return st ? Math.round(st.size / 300) : 0; // ~300 bytes a line
+}
+
+export async function loadCache(repo: Repo, head: string | undefined): Promise<Cached> {
+  if (!head) return { state: new Map(), trees: new Set(), warm: false };
+  const memo = memos.get(repo.gitDir);
+  if (memo && memo.commit === head) return memo.cached;
+  try {
+    const parsed = parseCacheFile(await fsp.readFile(cacheFile(repo), 'utf8'), head, inMemory ? own : undefined);
+    if (parsed) return parsed;
+  } catch (err) {
+    if (errorCode(err) !== 'ENOENT') throw err;
+  }
+  return { state: await readState(repo, head), trees: new Set(), warm: false };
+}
+
+/** `scanned`: the state the scan started from and the paths it looked at (a scan under
+ * roots); every other entry is that state's own. */
+export async function saveCache(repo: Repo, commit: string, state: State, trees: Set<string>, folders?: FolderMemo, scanned?: { from: State; looked?: string[] }): Promise<void> {
+  const now = Date.now();
+  if (inMemory) {
+    const last = memos.get(repo.gitDir);
+    let kept: State;
+    if (scanned?.looked && last && last.cached.state === scanned.from && now >= last.savedAt) {
+      // The rest was not racy when the memo was saved, and time has only moved on since: only
+      // what the scan looked at is checked (the whole state, per commit, cost tens of ms).
+      kept = state;
+      for (const p of scanned.looked) {
+        const e = state.get(p);
+        if (e && racy(e, now)) state.set(p, withoutStat(e));
+      }
+    } else {
+      kept = new Map();
+      for (const [p, e] of state) kept.set(p, racy(e, now) ? withoutStat(e) : e);
+    }
+    memos.set(repo.gitDir, { commit, cached: { state: kept, trees, warm: true, folders }, dirty: true, savedAt: now });
+    return;
+  }
+  await writeCacheFile(repo, commit, state, trees, now);
+}
+
+function racy(e: Entry, now: number): boolean {
+  return !!e.stat && Math.max(e.stat.mtimeMs, e.stat.ctimeMs) >= now - RACY_MS;
+}
+
+function withoutStat(e: Entry): Entry {
+  const out: Entry = { meta: e.meta };
+  if (e.oid !== undefined) out.oid = e.oid;
+  if (e.secretOid !== undefined) out.secretOid = e.secretOid;
+  return out;
+}
+
+/** A copy of a string that does not hold on to the one it was cut from. Every field parsed
+ * from index.json is a slice of its whole text: a process that keeps the cache in memory
+ * (trail watch) kept the 16 MB text of a 50k-file cache alive for good. */
+function own(s: string): string {
+  return s.length ? Buffer.from(s, 'utf8').toString('utf8') : s;
+}
+
+function parseCacheFile(text: string, head: string, copy: (s: string) => string = (s) => s): Cached | undefined {
+  // By offsets, not split(): at 50k paths this is most of what `trail status` does before it
+  // looks at the disk (split + split + map(Number) took ~180 ms, this ~half of it).
+  const l1 = text.indexOf('\n');
+  const l2 = text.indexOf('\n', l1 + 1);
+  const l3 = text.indexOf('\n', l2 + 1);
+  if (l3 < 0 || text.slice(0, l1) !== HEADER || text.slice(l1 + 1, l2) !== head) return undefined;
+  if (!text.endsWith('\nend')) return undefined; // torn: rebuild
+  const treeLine = text.slice(l2 + 1, l3);
+  const trees = new Set(treeLine ? treeLine.split(' ').map(copy) : []);
+  const state: State = new Map();
+  const stop = text.length - 4; // the "\nend"
+  let pos = l3 + 1;
+  while (pos < stop) {
+    let nl = text.indexOf('\n', pos);
+    if (nl < 0 || nl > stop) nl = stop;
+    const t1 = text.indexOf('\t', pos);
+    const t2 = text.indexOf('\t', t1 + 1);
+    const t3 = text.indexOf('\t', t2 + 1);
+    const t4 = text.indexOf('\t', t3 + 1);
+    // Five fields; the metadata is JSON, which holds no raw tab.
+    if (t1 < 0 || t4 < 0 || t4 > nl) return undefined;
+    const t5 = text.indexOf('\t', t4 + 1);
+    if (t5 >= 0 && t5 < nl) return undefined;
+    let stat: StatKey | undefined;
+    if (!(t2 === t1 + 2 && text.charCodeAt(t1 + 1) === 45 /* - */)) {
+      const c1 = text.indexOf(',', t1 + 1);
+      const c2 = text.indexOf(',', c1 + 1);
+      const c3 = text.indexOf(',', c2 + 1);
+      const c4 = text.indexOf(',', c3 + 1);
+      if (c1 < 0 || c4 < 0 || c4 > t2) return undefined;
+      stat = {
+        dev: Number(text.slice(t1 + 1, c1)),
+        ino: Number(text.slice(c1 + 1, c2)),
+        size: Number(text.slice(c2 + 1, c3)),
+        mtimeMs: Number(text.slice(c3 + 1, c4)),
+        ctimeMs: Number(text.slice(c4 + 1, t2)),
+      };
+    }
+    const name = text.slice(pos, t1);
+    const oid = t3 > t2 + 1 ? copy(text.slice(t2 + 1, t3)) : undefined;
+    const secretOid = t4 > t3 + 1 ? copy(text.slice(t3 + 1, t4)) : undefined;
+    state.set(copy(unescapeName(name)), new CachedEntry(copy(text.slice(t4 + 1, nl)), oid, secretOid, stat));
+    pos = nl + 1;
+  }
+  return { state, trees, warm: true };
+}
+
+function cacheLine(path: string, e: Entry, keepStat: boolean): string {
+  const st = keepStat && e.stat ? `${e.stat.dev},${e.stat.ino},${e.stat.size},${e.stat.mtimeMs},${e.stat.ctimeMs}` : '-';
+  const meta = e instanceof CachedEntry ? e.line : metaLineOf('', e.meta);
+  return `${escapeName(path)}\t${st}\t${e.oid ?? ''}\t${e.secretOid ?? ''}\t${meta}`;
+}
+
+async function writeCacheFile(repo: Repo, commit: string, state: State, trees: Set<string>, now: number): Promise<void> {
+  // Written in pieces of ~1 MB: the whole text at once was ~65 MB of strings at 50k files,
+  // the peak of a first snapshot's memory.
+  await writeFileAtomic(cacheFile(repo), async (fh) => {
+    let chunk = [HEADER, commit, [...trees].join(' '), ''].join('\n');
+    for (const [p, e] of state) {
+      chunk += cacheLine(p, e, !racy(e, now)) + '\n';
+      if (chunk.length >= 1 << 20) {
+        await fh.write(chunk);
+        chunk = '';
+      }
+    }
+    await fh.write(chunk + 'end');
+  }, { durable: false });
+  await writeStatIndex(repo, commit, state, now);
+}
+
+/**
+ * The stat index: each path of the cache with only its stat data, in binary, so that `trail
+ * status` on an unchanged big tree compares the listing against it without loading the cache
+ * (parsing index.json was the longest step of a status at 50k files). Same commit, same
+ * paths, same stat data for every one: the tree is the commit's. Anything else (a path more
+ * or less, one stat differing, a racy entry) and status does its usual work.
+ */
+export interface StatIndex {
+  /** The paths, in the order of the state (usually the listing's); path i's five numbers
+   * (dev, ino, size, mtimeMs, ctimeMs) are at 5i in `stats`. */
+  paths: string[];
+  stats: Float64Array;
+}
+
+const STAT_HEADER = 'trail-stat 1';
+const STAT_FIELDS = 5;
+
+function statIndexFile(repo: Repo): string {
+  return join(repo.stateDir, 'index.stat');
+}
+
+async function writeStatIndex(repo: Repo, commit: string, state: State, now: number): Promise<void> {
+  const v = new Float64Array(state.size * STAT_FIELDS);
+  let i = 0;
+  for (const e of state.values()) {
+    const s = e.stat && !racy(e, now) ? e.stat : undefined;
+    v.set(s ? [s.dev, s.ino, s.size, s.mtimeMs, s.ctimeMs] : [NaN, NaN, NaN, NaN, NaN], i);
+    i += STAT_FIELDS;
+  }
+  // Paths are byte strings and no file name holds a NUL byte: NUL-separated, as latin1.
+  const names = Buffer.from([...state.keys()].join('\0'), 'latin1');
+  const head = `${STAT_HEADER}\n${commit}\n${state.size}\n${names.length}\n`;
+  const pad = (8 - ((Buffer.byteLength(head) + names.length) % 8)) % 8;
+  await writeFileAtomic(statIndexFile(repo), Buffer.concat([Buffer.from(head), names, Buffer.alloc(pad), Buffer.from(v.buffer)]), { durable: false });
+}
+
+/** The stat index of commit `head`, if there is a whole one. */
+export async function loadStatIndex(repo: Repo, head: string | undefined): Promise<StatIndex | undefined> {
+  if (!head) return undefined;
+  const buf = await fsp.readFile(statIndexFile(repo)).catch(() => undefined);
+  if (!buf) return undefined;
+  const lines: string[] = [];
+  let pos = 0;
+  for (let n = 0; n < 4; n++) {
+    const nl = buf.indexOf(10, pos);
+    if (nl < 0 || nl - pos > 64) return undefined;
+    lines.push(buf.toString('latin1', pos, nl));
+    pos = nl + 1;
+  }
+  const [magic, commit, countText, namesText] = lines as [string, string, string, string];
+  const count = Number(countText);
+  const namesLength = Number(namesText);
+  if (magic !== STAT_HEADER || commit !== head || !Number.isSafeInteger(count) || !Number.isSafeInteger(namesLength)) return undefined;
+  const numbersAt = pos + namesLength + ((8 - ((pos + namesLength) % 8)) % 8);
+  if (buf.length !== numbersAt + count * STAT_FIELDS * 8) return undefined; // torn or damaged
+  const names = count ? buf.toString('latin1', pos, pos + namesLength).split('\0') : [];
+  if (names.length !== count) return undefined;
+  const stats = new Float64Array(count * STAT_FIELDS);
+  Buffer.from(stats.buffer).set(buf.subarray(numbersAt));
+  return { paths: names, stats };
+}

@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Octokit } from '@octokit/rest';
+import { FakeGitHub, type User } from '../../support/github-server.js';
+import { git, tempDir, trail, type CliResult } from '../../support/cli.js';
+
+export const SECRET_BYTES = 'root:$6$SECRET-HASH-do-not-leak-7f3a9c:19000:0:99999:7:::\n';
+export const OWNER = 'acme';
+export const REPO = 'fleet';
+export const FULL = `${OWNER}/${REPO}`;
+
+export interface Host {
+  home: string;
+  dir: string;
+  repo: string;
+  name: string;
+  host: string;
+  prefix: string;
+  run(args: string[], env?: NodeJS.ProcessEnv): Promise<CliResult>;
+}
+
+export interface World {
+  tmp: string;
+  gh: FakeGitHub;
+  bot: User;
+  alice: User;
+  bob: User;
+  mallory: User;
+  as(u: User): Octokit;
+  addHost(host: string, opts?: { policy?: string; config?: Record<string, string> }): Promise<Host>;
+}
+
+export const REVIEW_POLICY = ['version: 1', 'default: record', 'rules:', '  - name: config-review', '    paths: ["hosts", "nginx/**"]', '    action: review', 'alert:', '  syslog: false'].join('\n');
+
+export async function world(t: { after(fn: () => void | Promise<void>): void }): Promise<World> {
+  const tmp = tempDir('trail-review-');
+  const gh = new FakeGitHub(tmp.path);
+  await gh.start();
+  t.after(async () => {
+    await gh.close();
+    tmp.cleanup();
+  });
+  const bot = gh.addUser('trail-bot');
+  const alice = gh.addUser('alice');
+  const bob = gh.addUser('bob');
+  const mallory = gh.addUser('mallory');
+  gh.addUser(OWNER);
+  gh.addRepo(OWNER, REPO);
+  const as = (u: User) => new Octokit({ auth: u.token, baseUrl: gh.apiUrl, log: { debug() {}, info() {}, warn() {}, error() {} }, request: { retries: 0 } });
+  const addHost = async (host: string, opts: { policy?: string; config?: Record<string, string> } = {}): Promise<Host> => {
+    const home = join(tmp.path, host, 'home');
+    const dir = join(tmp.path, host, 'etc');
+    mkdirSync(join(dir, 'nginx'), { recursive: true });
+    mkdirSync(join(dir, 'ssh'), { recursive: true });
+    writeFileSync(join(dir, 'hosts'), '127.0.0.1 localhost\n');
+    writeFileSync(join(dir, 'nginx', 'nginx.conf'), 'worker_processes 1;\n');
+    writeFileSync(join(dir, 'ssh', 'sshd_config'), 'PermitRootLogin no\n');
+    writeFileSync(join(dir, 'shadow'), SECRET_BYTES);
+    chmodSync(join(dir, 'shadow'), 0o640);
+    const env = { GITHUB_TOKEN: bot.token, TRAIL_GITHUB_BACKOFF_MS: '50' };
+    const run = (args: string[], extra: NodeJS.ProcessEnv = {}) => trail(home, args, { env: { ...env, ...extra } });
+    const init = await run(['init', dir, '--name', 'etc', '--json']);
+    assert.equal(init.code, 0, init.stderr);
+    const name = init.json.name as string;
+    writeFileSync(join(tmp.path, host, 'policy.yaml'), opts.policy ?? REVIEW_POLICY);
+    const pol = await run(['policy', 'set', join(tmp.path, host, 'policy.yaml')]);
+    assert.equal(pol.code, 0, pol.stderr);
+    for (const [k, v] of Object.entries({ 'review.host': host, ...opts.config })) {
+      const c = await run(['config', 'set', k, v]);
+      assert.equal(c.code, 0, c.stderr);
+    }
+    const rs = await run(['remote', 'set', 'github', FULL, '--api-url', gh.apiUrl, '--git-url', gh.gitUrl(FULL)]);
+    assert.equal(rs.code, 0, rs.stderr + rs.stdout);
+    return { home, dir, repo: init.json.repo, name, host, prefix: `trail/${host}/${name}`, run };
+  };
+  return { tmp: tmp.path, gh, bot, alice, bob, mallory, as, addHost };
+}
+
+/** A person's clone of the GitHub repository, over the same authenticated HTTP. Async: the
+ * fake GitHub runs in this process, and a blocking child would starve it. */
+export function personGit(w: World, u: User, work: string, args: string[], input?: string): Promise<{ code: number; out: string; err: string }> {
+  const basic = Buffer.from(`${u.login}:${u.token}`).toString('base64');
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', args, {
+      cwd: work,
+      env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`, GIT_AUTHOR_NAME: u.login, GIT_AUTHOR_EMAIL: `${u.login}@example.test`, GIT_COMMITTER_NAME: u.login, GIT_COMMITTER_EMAIL: `${u.login}@example.test` },
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, out, err }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+export async function cloneApproved(w: World, u: User, host: Host, work: string): Promise<void> {
+  mkdirSync(work, { recursive: true });
+  const r = await personGit(w, u, work, ['clone', '--quiet', '--branch', `${host.prefix}/approved`, w.gh.gitUrl(FULL), '.']);
+  assert.equal(r.code, 0, r.err);
+}
+
+/** Rewrites one entry of a folder manifest (one JSON line per entry) in a clone. */
+export function editManifest(work: string, dir: string, name: string, change: (entry: Record<string, unknown>) => Record<string, unknown> | undefined, add?: Record<string, unknown>): void {
+  const file = join(work, '.trail', 'meta', ...(dir ? dir.split('/') : []), '@meta');
+  const all = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  const header = all.filter((l) => l.startsWith('#'));
+  const lines = all.filter((l) => !l.startsWith('#')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const out: Record<string, unknown>[] = [];
+  for (const e of lines) {
+    if (e.name === name) {
+      const c = change(e);
+      if (c) out.push(c);
+    } else out.push(e);
+  }
+  if (add) out.push(add);
+  out.sort((a, b) => (String(a.name) < String(b.name) ? -1 : String(a.name) > String(b.name) ? 1 : 0));
+  writeFileSync(file, [...header, ...out.map((e) => JSON.stringify(e))].join('\n') + '\n');
+}
+
+/** Polls until `check` returns a value (the machine is shared: generous, no timing asserts). */
+export async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined && v !== false) return v as T;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export function shadowRef(h: Host, ref: string): string {
+  return git(h.repo, ['rev-parse', ref]).stdout.toString().trim();
+}
+
+export { git };

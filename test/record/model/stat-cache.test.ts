@@ -1,0 +1,101 @@
+// The stat cache (statcache.ts) is parsed by offsets for speed: every kind of name, entries
+// with and without stat data, secrets and skipped paths must come back exactly.
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { loadCache, saveCache } from '../../../src/record/model/stat-cache.js';
+import type { Repo } from '../../../src/record/repo/repo.js';
+import type { State } from '../../../src/record/model/state.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'trail-statcache-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const repo = { gitDir: dir, stateDir: dir } as unknown as Repo;
+const HEAD = 'a'.repeat(40);
+const OLD = Date.now() - 3_600_000;
+
+function sample(): State {
+  const s: State = new Map();
+  const names = ['', 'plain.conf', 'd', 'd/with space', 'd/100%', 'd/tab\there', 'd/new\nline', 'caf\xc3\xa9', 'raw\xfc\xfc', 'ü-already-latin1', 'd/,comma', 'd/-'];
+  names.forEach((p, i) => {
+    s.set(p, {
+      meta: { kind: p === '' || p === 'd' ? 'dir' : 'file', mode: 0o640, uid: i, gid: 2 * i, user: 'u', size: i * 10, mtime: OLD + i + 0.25 },
+      oid: p === 'd' || p === '' ? undefined : (i.toString(16) + 'b'.repeat(40)).slice(0, 40),
+      stat: i % 3 === 2 ? undefined : { dev: 64769, ino: 1_000_000 + i, size: i * 10, mtimeMs: OLD + i + 0.25, ctimeMs: OLD + i + 0.5 },
+    });
+  });
+  s.get('d/-')!.meta.skipped = 'cannot read: permission denied';
+  const sec = s.get('plain.conf')!;
+  sec.meta.secret = 'hmac-sha256:' + 'c'.repeat(64);
+  sec.secretOid = 'd'.repeat(40);
+  return s;
+}
+
+describe('stat cache', () => {
+  it('gives back every entry as it was saved', async () => {
+    const state = sample();
+    await saveCache(repo, HEAD, state, new Set(['e'.repeat(40), 'f'.repeat(40)]));
+    const got = await loadCache(repo, HEAD);
+    assert.equal(got.warm, true);
+    assert.deepEqual([...got.trees].sort(), ['e'.repeat(40), 'f'.repeat(40)]);
+    assert.deepEqual([...got.state.keys()], [...state.keys()]);
+    for (const [p, e] of state) {
+      const g = got.state.get(p)!;
+      assert.deepEqual(g.meta, e.meta, p);
+      assert.equal(g.oid, e.oid, p);
+      assert.equal(g.secretOid, e.secretOid, p);
+      assert.deepEqual(g.stat, e.stat, p);
+    }
+  });
+
+  it('gives back an empty state, and nothing of a file that is torn or of another commit', async () => {
+    await saveCache(repo, HEAD, new Map(), new Set());
+    assert.equal((await loadCache(repo, HEAD)).state.size, 0);
+    await saveCache(repo, HEAD, sample(), new Set());
+    const file = join(dir, 'index.json');
+    const text = readFileSync(file, 'utf8');
+    // Torn or damaged: loadCache falls back to the commit, which this fake repository
+    // cannot give — so an error (not a wrong state) is what it must come to.
+    for (const bad of [text.slice(0, text.length - 10), text.replace('\t', ''), text.replace(/\n[^\n]*\t[^\n]*$/m, '\nx\ty')]) {
+      writeFileSync(file, bad);
+      await assert.rejects(loadCache(repo, HEAD));
+    }
+    writeFileSync(file, text);
+    await assert.rejects(loadCache(repo, 'b'.repeat(40)));
+  });
+});
+
+describe('status refreshes the stat cache, as git status refreshes its index', () => {
+  it('reads a just-changed file once, never hides a change, and leaves a change visible', async (t) => {
+    const { trail, tempDir } = await import('../../support/cli.js');
+    const { mkdirSync } = await import('node:fs');
+    const tmp = tempDir();
+    t.after(tmp.cleanup);
+    const home = join(tmp.path, 'home');
+    const w = join(tmp.path, 'etc');
+    mkdirSync(w);
+    for (let i = 0; i < 20; i++) writeFileSync(join(w, `f${i}`), `value ${i}\n`);
+    // Files changed within the cache's racy window keep no stat data: read at the next status.
+    const init = await trail(home, ['init', w, '--json']);
+    assert.equal(init.code, 0, init.stderr);
+    await new Promise((r) => setTimeout(r, 2100));
+    const first = await trail(home, ['status', '--json']);
+    assert.equal(first.code, 0, first.stdout);
+    assert.ok(first.json.read > 0, 'the racy files were read');
+    const second = await trail(home, ['status', '--json']);
+    assert.equal(second.code, 0);
+    assert.equal(second.json.read, 0, 'and trusted on stat data afterwards');
+
+    // A real change is never folded into the cache: it stays visible, status after status.
+    writeFileSync(join(w, 'f3'), 'changed\n');
+    for (let k = 0; k < 2; k++) {
+      const s = await trail(home, ['status', '--json']);
+      assert.equal(s.code, 3, s.stdout);
+      assert.deepEqual(s.json.changes.map((c: { path: string }) => c.path), ['f3']);
+    }
+    const snap = await trail(home, ['snapshot', '-m', 'f3', '--json']);
+    assert.equal(snap.code, 0, snap.stderr);
+    assert.equal((await trail(home, ['status', '--json'])).code, 0);
+  });
+});

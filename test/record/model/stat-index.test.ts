@@ -1,0 +1,134 @@
+// The stat index (statcache.ts): `trail status` on a big tree answers "clean" from it without
+// loading the cache. It may do so only when every path and every stat is the same; any other
+// tree, and any index that is damaged or belongs to another commit, gets the usual compare.
+import { strict as assert } from 'node:assert';
+import { copyFileSync, existsSync, mkdirSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { trail, makeTree, scratchTrail, tempDir } from '../../support/cli.js';
+import { HashOnlyWriter } from '../../../src/record/store/objects.js';
+import { makeRules } from '../../../src/record/list/rules.js';
+import { list, scan } from '../../../src/record/scanner.js';
+import { loadStatIndex, saveCache } from '../../../src/record/model/stat-cache.js';
+import type { Repo } from '../../../src/record/repo/repo.js';
+import type { State } from '../../../src/record/model/state.js';
+import { sleep } from '../../support/wait.js';
+
+// A small tree takes the big tree's path when the threads are forced; TRAIL_TIMING tells
+// which way status answered.
+const env = { TRAIL_READ_THREADS: 'always', TRAIL_TIMING: '1' };
+const FROM_INDEX = /matched the stat index/;
+
+// A file changed within 2 s of the index being written keeps no stat data there (it could
+// change again within the same timestamp tick): the tests let such changes age first.
+const settle = () => sleep(2100);
+
+async function setUp(t: { after(fn: () => void): void }) {
+  const { home, dir } = scratchTrail(t);
+  makeTree(dir, 300);
+  mkdirSync(join(dir, 'own'));
+  for (const f of ['a.conf', 'b.conf', 'c.conf']) writeFileSync(join(dir, 'own', f), `${f}\n`);
+  await settle();
+  const init = await trail(home, ['init', dir, '--json'], { env });
+  assert.equal(init.code, 0, init.stderr);
+  const index = join(init.json.repo as string, 'trail', 'index.stat');
+  const status = async () => {
+    const r = await trail(home, ['status', '--json'], { env });
+    assert.ok(r.code === 0 || r.code === 3, r.stderr);
+    return { paths: (r.json.changes as { path: string }[]).map((c) => c.path).sort(), fromIndex: FROM_INDEX.test(r.stderr), files: r.json.files as number };
+  };
+  return { home, dir, index, status };
+}
+
+describe('trail status and the stat index', () => {
+  it('answers from the index only when nothing differs, and finds every kind of change', async (t) => {
+    const { dir, index, status } = await setUp(t);
+    assert.ok(existsSync(index), 'init writes the stat index');
+    const first = await status();
+    assert.deepEqual({ ...first, files: 0 }, { paths: [], fromIndex: true, files: 0 });
+    assert.ok(first.files > 250, `counts the files (${first.files})`);
+
+    // Changed, added, removed, chmod'ed: each is found, none answered from the index.
+    writeFileSync(join(dir, 'own/a.conf'), 'changed\n');
+    writeFileSync(join(dir, 'own/new.conf'), 'new\n');
+    rmSync(join(dir, 'own/b.conf'));
+    let now = await status();
+    assert.deepEqual(now, { paths: ['own/a.conf', 'own/b.conf', 'own/new.conf'], fromIndex: false, files: first.files });
+    writeFileSync(join(dir, 'own/a.conf'), 'a.conf\n');
+    writeFileSync(join(dir, 'own/b.conf'), 'b.conf\n');
+    rmSync(join(dir, 'own/new.conf'));
+    await settle();
+    // Same content again, new stat data: clean, read once, and the index refreshed.
+    now = await status();
+    assert.deepEqual(now.paths, []);
+    assert.equal(now.fromIndex, false);
+    assert.equal((await status()).fromIndex, true, 'the refreshed index answers the next status');
+
+    // Same size and mtime, other content: a stat path cannot see it (status --full does).
+    const st = statSync(join(dir, 'own/c.conf'));
+    writeFileSync(join(dir, 'own/c.conf'), 'C.conf\n');
+    utimesSync(join(dir, 'own/c.conf'), st.atime, st.mtime);
+    now = await status();
+    assert.equal(now.fromIndex, false, 'ctime moved: not the index');
+  });
+
+  it('ignores an index that is damaged or belongs to another commit', async (t) => {
+    const { home, dir, index, status } = await setUp(t);
+    truncateSync(index, statSync(index).size - 3);
+    let now = await status();
+    assert.deepEqual(now.paths, []);
+    assert.equal(now.fromIndex, false, 'a torn index is not used');
+    assert.equal((await status()).fromIndex, true, 'and is written anew');
+
+    // An index of the previous commit, with the tree as it was then: not this commit's.
+    copyFileSync(index, `${index}.old`);
+    writeFileSync(join(dir, 'own/a.conf'), 'changed\n');
+    const snap = await trail(home, ['snapshot', '-m', 'a changed', '--json'], { env });
+    assert.equal(snap.code, 0, snap.stderr);
+    writeFileSync(join(dir, 'own/a.conf'), 'a.conf\n');
+    await settle();
+    copyFileSync(`${index}.old`, index);
+    now = await status();
+    assert.equal(now.fromIndex, false);
+    assert.deepEqual(now.paths, ['own/a.conf']);
+  });
+});
+
+describe('the stat index compared with a listing', () => {
+  it('matches in any order of the state, and not with one stat or one path different', async (t) => {
+    const tmp = tempDir();
+    t.after(tmp.cleanup);
+    const dir = join(tmp.path, 'tree');
+    mkdirSync(dir);
+    makeTree(dir, 200);
+    await settle();
+    const rules = makeRules([], []);
+    const scanned = await scan({ root: dir, rules, previous: new Map(), writer: new HashOnlyWriter(), secretKey: Buffer.alloc(32), maxFileSize: 1 << 20 });
+    const repo = { gitDir: tmp.path, stateDir: tmp.path } as unknown as Repo;
+    const head = 'c'.repeat(40);
+    const check = async (state: State) => {
+      await saveCache(repo, head, state, new Set());
+      const index = await loadStatIndex(repo, head);
+      assert.ok(index, 'the index loads');
+      const l = await list({ root: dir, rules, threads: true }, [''], state.size, index);
+      await l.threads?.close();
+      return l.unchanged;
+    };
+    const inOrder = await check(scanned.state);
+    assert.deepEqual(inOrder, { files: scanned.files, dirs: scanned.dirs, bytes: scanned.bytes });
+    // A watcher's state is in the order its paths were last recorded, not the listing's.
+    const reversed: State = new Map([...scanned.state].reverse());
+    assert.deepEqual(await check(reversed), inOrder);
+
+    const [path, entry] = [...scanned.state].find(([, e]) => e.meta.kind === 'file')!;
+    const moved: State = new Map(scanned.state);
+    moved.set(path, { ...entry, stat: { ...entry.stat!, mtimeMs: entry.stat!.mtimeMs + 1 } });
+    assert.equal(await check(moved), undefined, 'one mtime differs');
+    const fewer: State = new Map(scanned.state);
+    fewer.delete(path);
+    assert.equal(await check(fewer), undefined, 'a path the index does not have');
+    const more: State = new Map(scanned.state);
+    more.set('not/on/disk', entry);
+    assert.equal(await check(more), undefined, 'a path that is not on disk');
+  });
+});

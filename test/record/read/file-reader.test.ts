@@ -1,0 +1,62 @@
+// A file rewritten in place (open with O_TRUNC, then write) is empty for a moment; a read
+// that lands in that moment must not be taken as the file's version when the file was just
+// emptied: it is looked at again after a short pause.
+import { strict as assert } from 'node:assert';
+import { statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import { readStable } from '../../../src/record/read/file-reader.js';
+import { tempDir } from '../../support/cli.js';
+
+const tmp = tempDir('trail-readfile-');
+after(tmp.cleanup);
+
+// The writer: blocked until told, then writes the file's new content at once.
+const WRITER = `
+const { workerData } = require('node:worker_threads');
+const { writeSync, openSync, closeSync } = require('node:fs');
+const flag = new Int32Array(workerData.flag);
+for (;;) {
+  Atomics.wait(flag, 0, 0);
+  if (Atomics.load(flag, 0) === 2) break;
+  const fd = openSync(workerData.file, 'r+');
+  writeSync(fd, workerData.content, 0);
+  closeSync(fd);
+  Atomics.store(flag, 0, 0);
+}`;
+
+it('reads the content written right after a truncation, not the empty moment between', async () => {
+  const file = join(tmp.path, 'conf');
+  const content = 'the whole new version\n';
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const w = new Worker(WRITER, { eval: true, workerData: { flag: flag.buffer, file, content } });
+  await new Promise((r) => w.once('online', r));
+  const rounds = 40;
+  let whole = 0;
+  try {
+    for (let i = 0; i < rounds; i++) {
+      writeFileSync(file, ''); // the writer's open(O_TRUNC)
+      const st = statSync(file);
+      Atomics.store(flag, 0, 1);
+      Atomics.notify(flag, 0); // … and its write, from another thread, right after
+      const r = readStable(file, st, 1 << 20);
+      if ('content' in r && r.content.toString() === content) whole++;
+      else assert.ok('content' in r && r.content.length === 0, `neither empty nor whole: ${JSON.stringify(r)}`);
+      while (Atomics.load(flag, 0) !== 0) await new Promise((res) => setTimeout(res, 1));
+    }
+  } finally {
+    Atomics.store(flag, 0, 2);
+    Atomics.notify(flag, 0);
+    await w.terminate();
+  }
+  // Without the pause, about half the reads land before the writer has even woken up.
+  assert.ok(whole >= rounds * 0.75, `${whole} of ${rounds} reads saw the whole version`);
+});
+
+it('takes a file that stays empty as empty', () => {
+  const file = join(tmp.path, 'empty');
+  writeFileSync(file, '');
+  const r = readStable(file, statSync(file), 1 << 20);
+  assert.ok('content' in r && r.content.length === 0);
+});
