@@ -16,7 +16,12 @@ function blob(i: number): Buffer {
   return Buffer.from(line.repeat(Math.ceil(size / line.length)).slice(0, size));
 }
 
-async function timeWriter(make: (gitDir: string) => ObjectWriter, n: number, scratch: string, salt: number): Promise<number> {
+async function timeWriter(
+  make: (gitDir: string) => ObjectWriter,
+  n: number,
+  scratch: string,
+  salt: number,
+): Promise<number> {
   const gitDir = join(scratch, `r${salt}-${n}-${Math.random().toString(36).slice(2)}.git`);
   sh('git', ['init', '-q', '--bare', gitDir]);
   const t = process.hrtime.bigint();

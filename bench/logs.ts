@@ -18,7 +18,10 @@ import { checkpointLogs, verifyLogs, type LiveHashes } from '../src/logs/index.j
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = join(ROOT, 'bin', 'trail.js');
-const arg = (name: string, fallback: string) => { const i = process.argv.indexOf(`--${name}`); return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback; };
+const arg = (name: string, fallback: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+};
 const TOTAL_MB = Number(arg('mb', '256'));
 const STEP_MB = Number(arg('step', '16'));
 const MB = 1 << 20;
@@ -30,7 +33,7 @@ function block(seed: number): Buffer {
   let size = 0;
   let i = seed * 100_000;
   while (size < MB) {
-    const l = `Nov 26 04:${String((i >> 6) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')} host sshd[${10_000 + (i * 7919) % 50_000}]: Accepted publickey for user${i % 97} from 10.${i % 256}.${(i >> 8) % 256}.${(i * 31) % 256} port ${1024 + (i * 131) % 60_000} ssh2: ED25519 SHA256:${randomBytes(12).toString('base64')}\n`;
+    const l = `Nov 26 04:${String((i >> 6) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')} host sshd[${10_000 + ((i * 7919) % 50_000)}]: Accepted publickey for user${i % 97} from 10.${i % 256}.${(i >> 8) % 256}.${(i * 31) % 256} port ${1024 + ((i * 131) % 60_000)} ssh2: ED25519 SHA256:${randomBytes(12).toString('base64')}\n`;
     lines.push(l);
     size += l.length;
     i++;
@@ -49,7 +52,10 @@ function du(dir: string): number {
 }
 
 function cli(home: string, args: string[]): void {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, TRAIL_HOME: home }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    env: { ...process.env, TRAIL_HOME: home },
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`trail ${args.join(' ')}: ${r.stderr}`);
 }
 
@@ -71,7 +77,7 @@ async function runOnce(keep: boolean): Promise<Record<string, number | string>> 
   let cpuUs = 0;
   let wallMs = 0;
   let checkpoints = 0;
-  for (let done = 0; done < TOTAL_MB; ) {
+  for (let done = 0; done < TOTAL_MB;) {
     for (let k = 0; k < STEP_MB && done < TOTAL_MB; k++, done++) appendFileSync(log, block(done)); // unique content: kept chunks must not deduplicate
     const c0 = process.cpuUsage();
     const t0 = performance.now();
@@ -104,7 +110,12 @@ async function runOnce(keep: boolean): Promise<Record<string, number | string>> 
 }
 
 const rows = [await runOnce(false), await runOnce(true)];
-console.log(`log integrity: ${TOTAL_MB} MB appended, a checkpoint every ${STEP_MB} MB (at 10 MB/s and logs.checkpointSeconds=60 a checkpoint sees 600 MB; CPU per MB is the same)`);
+console.log(
+  `log integrity: ${TOTAL_MB} MB appended, a checkpoint every ${STEP_MB} MB (at 10 MB/s and logs.checkpointSeconds=60 a checkpoint sees 600 MB; CPU per MB is the same)`,
+);
 console.table(rows);
 // At 10 MB/s, N ms of CPU per MB is N × 10 ms per second: N % of one core.
-for (const r of rows) console.log(`keepAppended=${r.keepAppended}: a log appended at 10 MB/s costs trail ${r['cpu ms per MB appended']}% of one core (CPU of trail only; writing the log is not counted)`);
+for (const r of rows)
+  console.log(
+    `keepAppended=${r.keepAppended}: a log appended at 10 MB/s costs trail ${r['cpu ms per MB appended']}% of one core (CPU of trail only; writing the log is not counted)`,
+  );

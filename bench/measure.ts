@@ -26,7 +26,9 @@ export interface MeasureOptions {
 const GNU_TIME = '/usr/bin/time';
 /** How peak RSS is taken: GNU time when installed, else a small Python wrapper that reads
  * getrusage(RUSAGE_CHILDREN) — the same wait4 numbers either way. */
-export const rssMethod = existsSync(GNU_TIME) ? 'GNU time (/usr/bin/time -f %M: wait4 ru_maxrss)' : 'python3 resource.getrusage(RUSAGE_CHILDREN).ru_maxrss';
+export const rssMethod = existsSync(GNU_TIME)
+  ? 'GNU time (/usr/bin/time -f %M: wait4 ru_maxrss)'
+  : 'python3 resource.getrusage(RUSAGE_CHILDREN).ru_maxrss';
 
 const PY_WRAPPER = `
 import resource, subprocess, sys
@@ -57,9 +59,19 @@ export function measure(cmd: string, args: string[], opts: MeasureOptions = {}):
       const wall = Number(process.hrtime.bigint() - started) / 1e9;
       const fields = readFileSync(report, 'utf8').trim().split('\n').pop()!.split(/\s+/);
       const [user, sys, rssKB, code] = fields.map(Number) as [number, number, number, number];
-      const m: Measured = { wall, user, sys, rssMB: rssKB / 1024, code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+      const m: Measured = {
+        wall,
+        user,
+        sys,
+        rssMB: rssKB / 1024,
+        code,
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+      };
       if (!(opts.okCodes ?? [0]).includes(code)) {
-        reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${m.stderr.trim().split('\n').slice(-5).join(' | ')}`));
+        reject(
+          new Error(`${cmd} ${args.join(' ')} exited ${code}: ${m.stderr.trim().split('\n').slice(-5).join(' | ')}`),
+        );
       } else resolve(m);
     });
   });
@@ -69,7 +81,8 @@ export function measure(cmd: string, args: string[], opts: MeasureOptions = {}):
 export function sh(cmd: string, args: string[], opts: MeasureOptions = {}): string {
   const r = spawnSync(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, encoding: 'utf8', maxBuffer: 1 << 28 });
   if (r.error) throw r.error;
-  if (!(opts.okCodes ?? [0]).includes(r.status ?? -1)) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  if (!(opts.okCodes ?? [0]).includes(r.status ?? -1))
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return r.stdout;
 }
 

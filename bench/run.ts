@@ -4,7 +4,20 @@
 // Caches are NOT dropped between measurements (a shared machine; dropping needs root over
 // everyone's page cache): every tree is read once before timing and every command runs warm.
 // Commands are interleaved run by run so that noise from other load hits all of them alike.
-import { cpSync, existsSync, lstatSync, symlinkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync, renameSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  lstatSync,
+  symlinkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  appendFileSync,
+  renameSync,
+} from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,7 +53,14 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { files: [3000, 50000], runs: 3, aideWorkers: '1', keep: false, out: join(root, 'bench', 'results', 'latest.md'), crossover: false };
+  const a: Args = {
+    files: [3000, 50000],
+    runs: 3,
+    aideWorkers: '1',
+    keep: false,
+    out: join(root, 'bench', 'results', 'latest.md'),
+    crossover: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const v = () => {
@@ -48,14 +68,22 @@ function parseArgs(argv: string[]): Args {
       if (x === undefined) throw new Error(`${k} needs a value`);
       return x;
     };
-    if (k === '--files') a.files = v().split(',').map((s) => Number(s.trim()));
+    if (k === '--files')
+      a.files = v()
+        .split(',')
+        .map((s) => Number(s.trim()));
     else if (k === '--runs') a.runs = Number(v());
     else if (k === '--aide-workers') a.aideWorkers = v();
     else if (k === '--keep') a.keep = true;
     else if (k === '--out') a.out = resolve(v());
     else if (k === '--crossover') a.crossover = true;
     else if (k === '--work') a.work = resolve(v());
-    else if (k === '--only') a.only = new Set(v().split(',').map((x) => x.trim()));
+    else if (k === '--only')
+      a.only = new Set(
+        v()
+          .split(',')
+          .map((x) => x.trim()),
+      );
     else if (k === '-h' || k === '--help') {
       process.stdout.write(
         'usage: npm run bench -- [--files 3000,50000] [--runs 3] [--aide-workers 1|N|P%] [--out FILE] [--keep] [--crossover] [--work DIR] [--only init,status,full,change]\n' +
@@ -67,7 +95,8 @@ function parseArgs(argv: string[]): Args {
       process.exit(0);
     } else throw new Error(`unknown option ${k}`);
   }
-  if (a.files.some((n) => !Number.isInteger(n) || n <= 0) || !(a.runs >= 1)) throw new Error('--files and --runs take positive integers');
+  if (a.files.some((n) => !Number.isInteger(n) || n <= 0) || !(a.runs >= 1))
+    throw new Error('--files and --runs take positive integers');
   return a;
 }
 
@@ -129,7 +158,12 @@ function warm(dir: string): void {
 function firstFile(dir: string, depth = 0): string | undefined {
   const ents = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1));
   // A file a few folders down: the change then rewrites a chain of trees, as a real one does.
-  if (depth < 2) for (const e of ents) if (e.isDirectory()) { const f = firstFile(join(dir, e.name), depth + 1); if (f) return f; }
+  if (depth < 2)
+    for (const e of ents)
+      if (e.isDirectory()) {
+        const f = firstFile(join(dir, e.name), depth + 1);
+        if (f) return f;
+      }
   for (const e of ents) if (e.isFile() && e.name.endsWith('.conf')) return join(dir, e.name);
   return undefined;
 }
@@ -165,21 +199,37 @@ interface Row {
   note?: string;
 }
 
-async function benchTree(n: number, args: Args, work: string, env: NodeJS.ProcessEnv, rows: Row[], extra: string[]): Promise<void> {
+async function benchTree(
+  n: number,
+  args: Args,
+  work: string,
+  env: NodeJS.ProcessEnv,
+  rows: Row[],
+  extra: string[],
+): Promise<void> {
   const tree = join(work, `etc-${n}`);
   process.stderr.write(`\n== ${n} files: building ${tree}\n`);
   // A tree built by an earlier run with --work is used again (make-etc-tree.py is
   // deterministic); the change step's edit is undone by rebuilding, so it is not reused then.
   const stamp = join(work, `etc-${n}.made`);
   if (existsSync(tree) && !existsSync(stamp)) rmSync(tree, { recursive: true, force: true });
-  const made = existsSync(stamp) ? readFileSync(stamp, 'utf8') : sh('python3', [MAKE_TREE, tree, '--files', String(n)]).trim();
+  const made = existsSync(stamp)
+    ? readFileSync(stamp, 'utf8')
+    : sh('python3', [MAKE_TREE, tree, '--files', String(n)]).trim();
   writeFileSync(stamp, made);
   const bytes = treeBytes(tree);
   extra.push(`- ${n}: ${made.replace(tree + ': ', '')}, ${(bytes / 2 ** 20).toFixed(0)} MB`);
   warm(tree);
 
   const gitEnv = (gitDir: string) => ({ ...env, GIT_DIR: gitDir, GIT_WORK_TREE: tree });
-  const initRow: Row = { files: n, what: 'first snapshot: `trail init` / `git add -A && git commit` / `aide --init`', trail: [], git: [], aide: [], target: { vs: 'git', ratio: n >= 50000 ? 0.4 : 0.5 } };
+  const initRow: Row = {
+    files: n,
+    what: 'first snapshot: `trail init` / `git add -A && git commit` / `aide --init`',
+    trail: [],
+    git: [],
+    aide: [],
+    target: { vs: 'git', ratio: n >= 50000 ? 0.4 : 0.5 },
+  };
   let last = { trailName: '', trailRepo: '', gitDir: '', aideDir: '', runDir: '', tenv: env };
   const repackTimes: number[] = [];
   for (let r = 0; r < args.runs; r++) {
@@ -196,14 +246,20 @@ async function benchTree(n: number, args: Args, work: string, env: NodeJS.Proces
     const conf = aideConf(aideDir, tree, args.aideWorkers, join(aideDir, 'aide.db'), join(aideDir, 'aide.db.new'));
     const steps: (() => Promise<void>)[] = [
       async () => {
-        initRow.trail!.push(await measure('node', [TRAIL, 'init', tree, '--repo', trailRepo, '--name', trailName, '--json'], { env: tenv }));
+        initRow.trail!.push(
+          await measure('node', [TRAIL, 'init', tree, '--repo', trailRepo, '--name', trailName, '--json'], {
+            env: tenv,
+          }),
+        );
         // A big first snapshot leaves compression to a detached, niced `git repack`: wait for
         // it (it must not run under the next measurement) and say how long it took.
         const took = await waitMaintenance(trailRepo);
         if (took !== undefined) repackTimes.push(took);
       },
       async () => {
-        initRow.git!.push(await measure('sh', ['-c', 'git add -A && git commit -q -m snapshot'], { env: gitEnv(gitDir) }));
+        initRow.git!.push(
+          await measure('sh', ['-c', 'git add -A && git commit -q -m snapshot'], { env: gitEnv(gitDir) }),
+        );
       },
       async () => {
         initRow.aide!.push(await measure('aide', [`--config=${conf}`, '--init'], { env }));
@@ -211,7 +267,9 @@ async function benchTree(n: number, args: Args, work: string, env: NodeJS.Proces
     ];
     // Rotate the order run by run: no tool always goes first (or right after another's I/O).
     for (let k = 0; k < steps.length; k++) await steps[(k + r) % steps.length]!();
-    process.stderr.write(`  init run ${r + 1}: trail ${initRow.trail!.at(-1)!.wall.toFixed(2)}s git ${initRow.git!.at(-1)!.wall.toFixed(2)}s aide ${initRow.aide!.at(-1)!.wall.toFixed(2)}s\n`);
+    process.stderr.write(
+      `  init run ${r + 1}: trail ${initRow.trail!.at(-1)!.wall.toFixed(2)}s git ${initRow.git!.at(-1)!.wall.toFixed(2)}s aide ${initRow.aide!.at(-1)!.wall.toFixed(2)}s\n`,
+    );
     if (r > 0 && !args.keep) {
       // Keep only the latest run's repositories; a 50k-file run holds ~0.5 GB of them.
       rmSync(last.runDir, { recursive: true, force: true });
@@ -219,7 +277,10 @@ async function benchTree(n: number, args: Args, work: string, env: NodeJS.Proces
     last = { trailName, trailRepo, gitDir, aideDir, runDir, tenv };
   }
   rows.push(initRow);
-  if (repackTimes.length) extra.push(`- ${n}: trail's background repack after init (nice 19, one thread; not in the init time): ${repackTimes.map((x) => x.toFixed(1) + ' s').join(', ')} wall; pack ${fmtBytes(packBytes(join(last.trailRepo, 'objects', 'pack')))} after it`);
+  if (repackTimes.length)
+    extra.push(
+      `- ${n}: trail's background repack after init (nice 19, one thread; not in the init time): ${repackTimes.map((x) => x.toFixed(1) + ' s').join(', ')} wall; pack ${fmtBytes(packBytes(join(last.trailRepo, 'objects', 'pack')))} after it`,
+    );
   renameSync(join(last.aideDir, 'aide.db.new'), join(last.aideDir, 'aide.db'));
   const conf = join(last.aideDir, 'aide.conf');
 
@@ -227,34 +288,51 @@ async function benchTree(n: number, args: Args, work: string, env: NodeJS.Proces
   if (!want('init')) rows.pop();
   // Stat fast path: nothing changed, both tools only compare stat data with their index.
   if (want('status')) {
-  const statusRow: Row = { files: n, what: 'status, nothing changed: `trail status` / `git status`', trail: [], git: [], target: { vs: 'git', ratio: 1.0 } };
-  const trailStatus = () => measure('node', [TRAIL, 'status', '--name', last.trailName, '--json'], { env: last.tenv });
-  const gitStatus = () => measure('git', ['status', '--porcelain'], { env: gitEnv(last.gitDir) });
-  await trailStatus();
-  await gitStatus(); // the first run after a commit may refresh the index; not what we time
-  for (let r = 0; r < args.runs; r++) {
-    statusRow.trail!.push(await trailStatus());
-    statusRow.git!.push(await gitStatus());
-  }
-  for (const m of statusRow.trail!) {
-    const res = JSON.parse(m.stdout) as { clean: boolean };
-    if (!res.clean) throw new Error(`trail status found changes in an untouched tree: ${m.stdout.slice(0, 500)}`);
-  }
-  if (statusRow.git!.some((m) => m.stdout.trim() !== '')) throw new Error('git status found changes in an untouched tree');
-  rows.push(statusRow);
+    const statusRow: Row = {
+      files: n,
+      what: 'status, nothing changed: `trail status` / `git status`',
+      trail: [],
+      git: [],
+      target: { vs: 'git', ratio: 1.0 },
+    };
+    const trailStatus = () =>
+      measure('node', [TRAIL, 'status', '--name', last.trailName, '--json'], { env: last.tenv });
+    const gitStatus = () => measure('git', ['status', '--porcelain'], { env: gitEnv(last.gitDir) });
+    await trailStatus();
+    await gitStatus(); // the first run after a commit may refresh the index; not what we time
+    for (let r = 0; r < args.runs; r++) {
+      statusRow.trail!.push(await trailStatus());
+      statusRow.git!.push(await gitStatus());
+    }
+    for (const m of statusRow.trail!) {
+      const res = JSON.parse(m.stdout) as { clean: boolean };
+      if (!res.clean) throw new Error(`trail status found changes in an untouched tree: ${m.stdout.slice(0, 500)}`);
+    }
+    if (statusRow.git!.some((m) => m.stdout.trim() !== ''))
+      throw new Error('git status found changes in an untouched tree');
+    rows.push(statusRow);
   }
 
   // Every byte re-hashed: what an integrity checker does.
   if (want('full')) {
-  const fullRow: Row = { files: n, what: 'full check, every byte re-hashed: `trail status --full` / `aide --check`', trail: [], aide: [], target: { vs: 'aide', ratio: 0.1 } };
-  for (let r = 0; r < args.runs; r++) {
-    const pair = [
-      async () => fullRow.trail!.push(await measure('node', [TRAIL, 'status', '--full', '--name', last.trailName, '--json'], { env: last.tenv })),
-      async () => fullRow.aide!.push(await measure('aide', [`--config=${conf}`, '--check'], { env })),
-    ];
-    for (let k = 0; k < 2; k++) await pair[(k + r) % 2]!();
-  }
-  rows.push(fullRow);
+    const fullRow: Row = {
+      files: n,
+      what: 'full check, every byte re-hashed: `trail status --full` / `aide --check`',
+      trail: [],
+      aide: [],
+      target: { vs: 'aide', ratio: 0.1 },
+    };
+    for (let r = 0; r < args.runs; r++) {
+      const pair = [
+        async () =>
+          fullRow.trail!.push(
+            await measure('node', [TRAIL, 'status', '--full', '--name', last.trailName, '--json'], { env: last.tenv }),
+          ),
+        async () => fullRow.aide!.push(await measure('aide', [`--config=${conf}`, '--check'], { env })),
+      ];
+      for (let k = 0; k < 2; k++) await pair[(k + r) % 2]!();
+    }
+    rows.push(fullRow);
   }
   if (!want('change')) return;
 
@@ -266,9 +344,20 @@ async function benchTree(n: number, args: Args, work: string, env: NodeJS.Proces
   const gitObjBefore = treeBytes(join(last.gitDir, 'objects'));
   appendFileSync(victim, 'bench_change = 1\n');
   rmSync(stamp, { force: true }); // the tree differs from what make-etc-tree.py builds now
-  const growRow: Row = { files: n, what: 'one-file change recorded: `trail snapshot` / `git add -A && git commit`', trail: [], git: [] };
-  growRow.trail!.push(await measure('node', [TRAIL, 'snapshot', '--name', last.trailName, '-m', 'bench: one file', '--json'], { env: last.tenv }));
-  growRow.git!.push(await measure('sh', ['-c', 'git add -A && git commit -q -m one-file'], { env: gitEnv(last.gitDir) }));
+  const growRow: Row = {
+    files: n,
+    what: 'one-file change recorded: `trail snapshot` / `git add -A && git commit`',
+    trail: [],
+    git: [],
+  };
+  growRow.trail!.push(
+    await measure('node', [TRAIL, 'snapshot', '--name', last.trailName, '-m', 'bench: one file', '--json'], {
+      env: last.tenv,
+    }),
+  );
+  growRow.git!.push(
+    await measure('sh', ['-c', 'git add -A && git commit -q -m one-file'], { env: gitEnv(last.gitDir) }),
+  );
   const trailGrowth = treeBytes(last.trailRepo) - trailBefore;
   const gitGrowth = treeBytes(last.gitDir) - gitBefore;
   const trailObj = treeBytes(join(last.trailRepo, 'objects')) - trailObjBefore;
@@ -293,7 +382,9 @@ async function waitMaintenance(repo: string): Promise<number | undefined> {
 }
 
 function packBytes(dir: string): number {
-  return readdirSync(dir).filter((f) => f.endsWith('.pack')).reduce((n, f) => n + lstatSync(join(dir, f)).size, 0);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.pack'))
+    .reduce((n, f) => n + lstatSync(join(dir, f)).size, 0);
 }
 
 function fmtBytes(b: number): string {
@@ -354,7 +445,8 @@ async function main(): Promise<void> {
   if (args.work) {
     mkdirSync(work, { recursive: true });
     // Only the trees are reused: the repositories of an earlier run go.
-    for (const e of readdirSync(work)) if (/^(run-|home$|trail$)/.test(e)) rmSync(join(work, e), { recursive: true, force: true });
+    for (const e of readdirSync(work))
+      if (/^(run-|home$|trail$)/.test(e)) rmSync(join(work, e), { recursive: true, force: true });
   }
   // Everything trail keeps host-wide (its list of watched dirs) stays in the scratch dir, and
   // git reads no user or system config: the numbers must not depend on who runs them.

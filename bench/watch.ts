@@ -56,7 +56,12 @@ function spawnSyncLike(cmd: string, args: string[]): number {
   return spawnSync(cmd, args, { stdio: 'inherit' }).status ?? 1;
 }
 function require_(m: string): unknown {
-  return (globalThis as unknown as { process: NodeJS.Process }).process.getBuiltinModule?.(m) ?? (() => { throw new Error('Node ≥ 20.16 needed'); })();
+  return (
+    (globalThis as unknown as { process: NodeJS.Process }).process.getBuiltinModule?.(m) ??
+    (() => {
+      throw new Error('Node ≥ 20.16 needed');
+    })()
+  );
 }
 
 /** Regular files of the tree (relative paths), skipping the marker. */
@@ -95,7 +100,10 @@ class Watcher {
     // TRAIL_BENCH_NODE_FLAGS: more flags for the daemon's node (--cpu-prof, …).
     const more = process.env.TRAIL_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
     const unit = asTheUnit();
-    this.child = spawn(process.execPath, [...unit.flags, ...more, BIN, 'watch', '--json', ...args], { env: { ...env, ...unit.env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    this.child = spawn(process.execPath, [...unit.flags, ...more, BIN, 'watch', '--json', ...args], {
+      env: { ...env, ...unit.env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let buf = '';
     this.child.stdout!.on('data', (d: Buffer) => {
       const t = performance.now();
@@ -107,7 +115,11 @@ class Watcher {
       }
     });
   }
-  async waitFor(pred: (l: Record<string, unknown>) => boolean, from = 0, timeoutMs = 600_000): Promise<{ t: number; l: Record<string, unknown> }> {
+  async waitFor(
+    pred: (l: Record<string, unknown>) => boolean,
+    from = 0,
+    timeoutMs = 600_000,
+  ): Promise<{ t: number; l: Record<string, unknown> }> {
     const end = Date.now() + timeoutMs;
     for (;;) {
       const hit = this.lines.slice(from).find((x) => pred(x.l));
@@ -123,7 +135,12 @@ class Watcher {
     const stat = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // utime + stime, and those of its children once reaped (the anchoring process, …)
-    return { rssMB: kb('VmRSS') / 1024, hwmMB: kb('VmHWM') / 1024, cpuTicks: Number(f[11]) + Number(f[12]), childTicks: Number(f[13]) + Number(f[14]) };
+    return {
+      rssMB: kb('VmRSS') / 1024,
+      hwmMB: kb('VmHWM') / 1024,
+      cpuTicks: Number(f[11]) + Number(f[12]),
+      childTicks: Number(f[13]) + Number(f[14]),
+    };
   }
   async stop(): Promise<void> {
     this.child.kill('SIGTERM');
@@ -161,7 +178,12 @@ async function benchSize(files: number): Promise<Record<string, unknown>> {
     const src = await w.waitFor((l) => l.event === 'source');
     await sleep(2000);
     const st = w.status();
-    result[`${source}`] = { startSeconds: +((started.t - t) / 1000).toFixed(2), watches: src.l.watches, rssMB: +st.rssMB.toFixed(0), peakMB: +st.hwmMB.toFixed(0) };
+    result[`${source}`] = {
+      startSeconds: +((started.t - t) / 1000).toFixed(2),
+      watches: src.l.watches,
+      rssMB: +st.rssMB.toFixed(0),
+      peakMB: +st.hwmMB.toFixed(0),
+    };
     console.error(`  ${source}: ${JSON.stringify(result[source])}`);
     await w.stop();
   }
@@ -180,13 +202,20 @@ async function benchSize(files: number): Promise<Record<string, unknown>> {
     lat.push(c.t - t0 - QUIET_MS);
     await sleep(20);
   }
-  result.latencyMs = { p50: +pct(lat, 50).toFixed(1), p95: +pct(lat, 95).toFixed(1), quietMs: QUIET_MS, writes: WRITES };
+  result.latencyMs = {
+    p50: +pct(lat, 50).toFixed(1),
+    p95: +pct(lat, 95).toFixed(1),
+    quietMs: QUIET_MS,
+    writes: WRITES,
+  };
   console.error(`  trail watch latency beyond the quiet window: ${JSON.stringify(result.latencyMs)}`);
 
   // Burst: BURST changes over ~10 s across 500 files.
   const burstFiles = all.filter((_, i) => i % Math.max(1, Math.floor(all.length / 500)) === 0).slice(0, 500);
   const fromLine = w.lines.length;
-  const headBefore = (await run('git', ['--git-dir', gitDir, 'rev-parse', 'refs/heads/observed'])).stdout.toString().trim();
+  const headBefore = (await run('git', ['--git-dir', gitDir, 'rev-parse', 'refs/heads/observed'])).stdout
+    .toString()
+    .trim();
   const last = new Map<string, Buffer>();
   const written = new Set<string>();
   const perMs = BURST / 10_000;
@@ -206,20 +235,36 @@ async function benchSize(files: number): Promise<Record<string, unknown>> {
   const want = new Map([...last].map(([p, c]) => [p, blobId(c)]));
   let caughtUp = -1;
   for (;;) {
-    const ls = (await run('git', ['--git-dir', gitDir, 'ls-tree', '-r', 'refs/heads/observed', '--', ...burstFiles])).stdout.toString();
+    const ls = (
+      await run('git', ['--git-dir', gitDir, 'ls-tree', '-r', 'refs/heads/observed', '--', ...burstFiles])
+    ).stdout.toString();
     let ok = 0;
     for (const line of ls.split('\n')) {
       const m = /^\d+ blob ([0-9a-f]+)\t(.*)$/.exec(line);
       if (m && want.get(m[2]!) === m[1]) ok++;
     }
-    if (ok === want.size) { caughtUp = performance.now() - burstEnd; break; }
+    if (ok === want.size) {
+      caughtUp = performance.now() - burstEnd;
+      break;
+    }
     if (performance.now() - burstEnd > 120_000) break;
     await sleep(20);
   }
   // Every commit of the burst holds, for each burst file, a version that was written whole.
-  const raw = (await run('git', ['--git-dir', gitDir, 'log', '--format=', '--raw', '--no-abbrev', `${headBefore}..refs/heads/observed`])).stdout.toString();
+  const raw = (
+    await run('git', [
+      '--git-dir',
+      gitDir,
+      'log',
+      '--format=',
+      '--raw',
+      '--no-abbrev',
+      `${headBefore}..refs/heads/observed`,
+    ])
+  ).stdout.toString();
   const burstSet = new Set(burstFiles);
-  let seen = 0, half = 0;
+  let seen = 0,
+    half = 0;
   const halfSizes: number[] = [];
   for (const line of raw.split('\n')) {
     const m = /^:\d+ \d+ [0-9a-f]+ ([0-9a-f]+) \w+\t(.*)$/.exec(line);
@@ -227,10 +272,16 @@ async function benchSize(files: number): Promise<Record<string, unknown>> {
     seen++;
     if (!written.has(m[1]!)) {
       half++;
-      halfSizes.push(Number((await run('git', ['--git-dir', gitDir, 'cat-file', '-s', m[1]!])).stdout.toString().trim()));
+      halfSizes.push(
+        Number((await run('git', ['--git-dir', gitDir, 'cat-file', '-s', m[1]!])).stdout.toString().trim()),
+      );
     }
   }
-  const commits = Number((await run('git', ['--git-dir', gitDir, 'rev-list', '--count', `${headBefore}..refs/heads/observed`])).stdout.toString().trim());
+  const commits = Number(
+    (await run('git', ['--git-dir', gitDir, 'rev-list', '--count', `${headBefore}..refs/heads/observed`])).stdout
+      .toString()
+      .trim(),
+  );
   result.burst = {
     changes: BURST,
     files: burstFiles.length,
@@ -250,7 +301,13 @@ async function benchSize(files: number): Promise<Record<string, unknown>> {
   const s0 = w.status();
   await sleep(IDLE_S * 1000);
   const s1 = w.status();
-  result.idle = { seconds: IDLE_S, cpuPercent: +(((s1.cpuTicks - s0.cpuTicks) / CLK_TCK / IDLE_S) * 100).toFixed(3), childrenCpuPercent: +(((s1.childTicks - s0.childTicks) / CLK_TCK / IDLE_S) * 100).toFixed(3), rssMB: +s1.rssMB.toFixed(0), peakMB: +s1.hwmMB.toFixed(0) };
+  result.idle = {
+    seconds: IDLE_S,
+    cpuPercent: +(((s1.cpuTicks - s0.cpuTicks) / CLK_TCK / IDLE_S) * 100).toFixed(3),
+    childrenCpuPercent: +(((s1.childTicks - s0.childTicks) / CLK_TCK / IDLE_S) * 100).toFixed(3),
+    rssMB: +s1.rssMB.toFixed(0),
+    peakMB: +s1.hwmMB.toFixed(0),
+  };
   console.error(`  idle: ${JSON.stringify(result.idle)}`);
   await w.stop();
 
@@ -259,7 +316,16 @@ async function benchSize(files: number): Promise<Record<string, unknown>> {
   if (process.argv.includes('--no-gitwatch')) return result;
   const plain = join(base, 'plain.git');
   rmSync(plain, { recursive: true, force: true });
-  const g = (args: string[]) => run('git', ['--git-dir', plain, '--work-tree', tree, ...args], { env: { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' } });
+  const g = (args: string[]) =>
+    run('git', ['--git-dir', plain, '--work-tree', tree, ...args], {
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: 'b',
+        GIT_AUTHOR_EMAIL: 'b@b',
+        GIT_COMMITTER_NAME: 'b',
+        GIT_COMMITTER_EMAIL: 'b@b',
+      },
+    });
   await run('git', ['init', '-q', '--bare', plain]);
   await g(['config', 'core.bare', 'false']);
   t = performance.now();

@@ -7,7 +7,9 @@ import { main } from '../dist/src/cli/main.js';
 function exit(code) {
   process.exitCode = code;
   let pending = 2;
-  const done = () => { if (--pending === 0) process.exit(code); };
+  const done = () => {
+    if (--pending === 0) process.exit(code);
+  };
   process.stdout.write('', done);
   process.stderr.write('', done);
 }

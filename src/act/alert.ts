@@ -28,7 +28,10 @@ export async function sendAlert(policy: Policy, summary: string, event: unknown)
   return result;
 }
 
-async function postWebhook(policy: Policy, event: unknown): Promise<{ ok: boolean; status?: number; problem?: string }> {
+async function postWebhook(
+  policy: Policy,
+  event: unknown,
+): Promise<{ ok: boolean; status?: number; problem?: string }> {
   let key: Buffer;
   try {
     key = await readSecretFile(policy.alert.webhookSecretFile!);
@@ -40,7 +43,12 @@ async function postWebhook(policy: Policy, event: unknown): Promise<{ ok: boolea
   try {
     const res = await fetch(policy.alert.webhook!, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': 'trail', 'x-trail-event': 'alert', 'x-trail-signature-256': signature },
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'trail',
+        'x-trail-event': 'alert',
+        'x-trail-signature-256': signature,
+      },
       body,
       signal: AbortSignal.timeout(10_000),
     });
@@ -53,6 +61,7 @@ async function postWebhook(policy: Policy, event: unknown): Promise<{ ok: boolea
 /** A key file must be private: readable by its owner only. */
 export async function readSecretFile(file: string): Promise<Buffer> {
   const st = await fsp.stat(file);
-  if (st.mode & 0o077) throw new Error(`${file} is readable by others (mode ${(st.mode & 0o777).toString(8)}); make it 0600`);
+  if (st.mode & 0o077)
+    throw new Error(`${file} is readable by others (mode ${(st.mode & 0o777).toString(8)}); make it 0600`);
   return Buffer.from((await fsp.readFile(file, 'utf8')).trim());
 }

@@ -24,7 +24,13 @@ async function load(repo: Repo): Promise<History> {
 }
 
 /** Splits paths into those that may be restored now (and counts them) and those given up on. */
-export async function admitRestores(repo: Repo, paths: string[], max: number, windowSeconds: number, now = Date.now()): Promise<{ restore: string[]; gaveUp: string[] }> {
+export async function admitRestores(
+  repo: Repo,
+  paths: string[],
+  max: number,
+  windowSeconds: number,
+  now = Date.now(),
+): Promise<{ restore: string[]; gaveUp: string[] }> {
   const history = await load(repo);
   const since = now - windowSeconds * 1000;
   for (const [p, times] of Object.entries(history)) {

@@ -33,38 +33,69 @@ export interface Response {
  * protect (restore to approved and record that as its own commit). The caller holds the
  * repository's write lock.
  */
-export async function respond(repo: Repo, result: RecordResult, actor: ActorFacts, action: string, policy?: Policy): Promise<Response | undefined> {
+export async function respond(
+  repo: Repo,
+  result: RecordResult,
+  actor: ActorFacts,
+  action: string,
+  policy?: Policy,
+): Promise<Response | undefined> {
   if (!result.commit || OWN_ACTIONS.has(action) || !result.changes.length) return undefined;
   policy ??= await readPolicy(repo);
   if (!policy.rules.length && policy.default === 'record') return undefined;
   const decisions = result.changes.map((c) => decide(policy!, c, actor));
   const response: Response = {
-    decisions: decisions.map((d) => ({ path: display(d.change.path), action: d.action, ...(d.rule ? { rule: d.rule.index } : {}) })),
+    decisions: decisions.map((d) => ({
+      path: display(d.change.path),
+      action: d.action,
+      ...(d.rule ? { rule: d.rule.index } : {}),
+    })),
     alerts: [],
     hooks: [],
     restored: [],
     gaveUp: [],
   };
   const by = (a: string[]) => decisions.filter((d) => a.includes(d.action));
-  const event = (kind: string, ds: Decision[], extra: Record<string, unknown> = {}) => hookEvent(kind, repo, result, actor, ds, extra);
+  const event = (kind: string, ds: Decision[], extra: Record<string, unknown> = {}) =>
+    hookEvent(kind, repo, result, actor, ds, extra);
 
   const protect = by(['protect']);
   if (protect.length) {
     const approved = await repo.readRef(Refs.approved);
-    const { restore, gaveUp } = await admitRestores(repo, protect.map((d) => d.change.path), policy.protect.maxRestores, policy.protect.windowSeconds);
+    const { restore, gaveUp } = await admitRestores(
+      repo,
+      protect.map((d) => d.change.path),
+      policy.protect.maxRestores,
+      policy.protect.windowSeconds,
+    );
     if (approved && restore.length) {
       const rules = [...new Set(protect.filter((d) => restore.includes(d.change.path)).map((d) => d.rule?.index ?? 0))];
       const r = await revert(repo, approved, restore, {
         actor: { name: 'trail' },
         subject: `protect: restored ${restore.map(display).join(', ')} to approved`,
-        trailers: { 'Trail-Policy': `protect (rule ${rules.join(', ')})`, 'Trail-Undid': result.commit, 'Trail-Undid-Author': actor.name },
+        trailers: {
+          'Trail-Policy': `protect (rule ${rules.join(', ')})`,
+          'Trail-Undid': result.commit,
+          'Trail-Undid-Author': actor.name,
+        },
       });
       response.restored = restore;
       response.restoreCommit = r.after?.commit;
     }
     response.gaveUp = gaveUp;
     const summary = `${repo.info.name}: ${actor.name} changed protected ${list(protect)}; ${restore.length ? `restored to approved${response.restoreCommit ? ` (${response.restoreCommit.slice(0, 12)})` : ''}` : ''}${gaveUp.length ? `${restore.length ? '; ' : ''}gave up restoring ${gaveUp.map(display).join(', ')}: restored ${policy.protect.maxRestores} times in ${policy.protect.windowSeconds}s, something keeps rewriting it` : ''}`;
-    response.alerts.push({ summary, result: await sendAlert(policy, summary, event('protect', protect, { restored: restore.map(display), gaveUp: gaveUp.map(display), restoreCommit: response.restoreCommit })) });
+    response.alerts.push({
+      summary,
+      result: await sendAlert(
+        policy,
+        summary,
+        event('protect', protect, {
+          restored: restore.map(display),
+          gaveUp: gaveUp.map(display),
+          restoreCommit: response.restoreCommit,
+        }),
+      ),
+    });
   }
 
   const review = by(['review']);
@@ -81,7 +112,14 @@ export async function respond(repo: Repo, result: RecordResult, actor: ActorFact
   const withHook = decisions.filter((d) => d.rule?.hook && d.action !== 'ignore');
   const byHook = new Map<string, Decision[]>();
   for (const d of withHook) byHook.set(d.rule!.hook!, [...(byHook.get(d.rule!.hook!) ?? []), d]);
-  for (const [hook, ds] of byHook) response.hooks.push(await runHook(hook, event(ds[0]!.action, ds, { restored: response.restored.map(display) }), policy.hooks.timeoutMs));
+  for (const [hook, ds] of byHook)
+    response.hooks.push(
+      await runHook(
+        hook,
+        event(ds[0]!.action, ds, { restored: response.restored.map(display) }),
+        policy.hooks.timeoutMs,
+      ),
+    );
   return response;
 }
 
@@ -92,7 +130,14 @@ function list(ds: Decision[]): string {
 
 /** The event a hook (and a webhook) receives. Paths come escaped for reading and as exact
  * bytes (base64), so that a hostile name arrives intact and harmless. */
-export function hookEvent(kind: string, repo: Repo, result: RecordResult, actor: ActorFacts, ds: Decision[], extra: Record<string, unknown> = {}) {
+export function hookEvent(
+  kind: string,
+  repo: Repo,
+  result: RecordResult,
+  actor: ActorFacts,
+  ds: Decision[],
+  extra: Record<string, unknown> = {},
+) {
   const rules = new Map<number, Rule>();
   for (const d of ds) if (d.rule) rules.set(d.rule.index, d.rule);
   return {
@@ -103,7 +148,13 @@ export function hookEvent(kind: string, repo: Repo, result: RecordResult, actor:
     commit: result.commit,
     parent: result.parent ?? null,
     actor,
-    rules: [...rules.values()].map((r) => ({ index: r.index, line: r.line, name: r.name ?? null, action: r.action, paths: r.paths })),
+    rules: [...rules.values()].map((r) => ({
+      index: r.index,
+      line: r.line,
+      name: r.name ?? null,
+      action: r.action,
+      paths: r.paths,
+    })),
     changes: ds.map((d) => changeJson(d.change, d.rule)),
     ...extra,
   };

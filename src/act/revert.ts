@@ -52,15 +52,35 @@ export interface RevertResult {
 }
 
 /** Called with the write lock held. */
-export async function revert(repo: Repo, target: string, paths: string[], opts: { dryRun?: boolean; actor?: Actor; subject?: string; trailers?: Record<string, string> } = {}): Promise<RevertResult> {
+export async function revert(
+  repo: Repo,
+  target: string,
+  paths: string[],
+  opts: { dryRun?: boolean; actor?: Actor; subject?: string; trailers?: Record<string, string> } = {},
+): Promise<RevertResult> {
   const actor = opts.actor ?? invokingActor();
   // The disk as it is now goes into the trail first: the revert must never lose a change.
-  const before = opts.dryRun ? undefined : await record(repo, { subject: 'changes found before a revert', actor: { name: 'unknown' }, action: 'snapshot', trailers: { 'Trail-Actor': 'unknown (found on disk before a revert)' } });
+  const before = opts.dryRun
+    ? undefined
+    : await record(repo, {
+        subject: 'changes found before a revert',
+        actor: { name: 'unknown' },
+        action: 'snapshot',
+        trailers: { 'Trail-Actor': 'unknown (found on disk before a revert)' },
+      });
   const current = before?.state ?? (await drift(repo)).scan.state;
   const targetState = await readState(repo, target);
   const p = plan(current, targetState, inScope(paths));
   if (opts.dryRun) return { target, plan: p, left: [] };
-  const journal: Journal = { target, paths, by: actor.name, pid: process.pid, started: new Date().toISOString(), subject: opts.subject, trailers: opts.trailers };
+  const journal: Journal = {
+    target,
+    paths,
+    by: actor.name,
+    pid: process.pid,
+    started: new Date().toISOString(),
+    subject: opts.subject,
+    trailers: opts.trailers,
+  };
   await writeFileAtomic(journalFile(repo), JSON.stringify(journal, null, 2));
   const applied = await apply(repo, repo.info.dir, current, targetState, p);
   const after = await finishRecord(repo, journal, actor, false);
@@ -76,7 +96,11 @@ async function finishRecord(repo: Repo, j: Journal, actor: Actor, recovered: boo
     action: 'revert',
     allowEmpty: true,
     body: recovered ? [`A revert started by ${j.by} at ${j.started} was interrupted; trail finished it.`] : [],
-    trailers: { 'Trail-Reverted-To': j.target, 'Trail-Paths': j.paths.length ? j.paths.map(display).join(' ') : undefined, ...j.trailers },
+    trailers: {
+      'Trail-Reverted-To': j.target,
+      'Trail-Paths': j.paths.length ? j.paths.map(display).join(' ') : undefined,
+      ...j.trailers,
+    },
   });
   await fsp.rm(journalFile(repo), { force: true });
   return result;
@@ -124,7 +148,11 @@ export async function recoverRevert(repo: Repo): Promise<string | undefined> {
     return 'found an unreadable revert journal from an interrupted revert that had not started; removed it';
   }
   const targetState = await readState(repo, j.target);
-  const now = await record(repo, { subject: 'state found after an interrupted revert', actor: { name: 'unknown' }, action: 'snapshot' });
+  const now = await record(repo, {
+    subject: 'state found after an interrupted revert',
+    actor: { name: 'unknown' },
+    action: 'snapshot',
+  });
   removeTempFiles(repo.info.dir, now.state);
   const p = plan(now.state, targetState, inScope(j.paths));
   await apply(repo, repo.info.dir, now.state, targetState, p);

@@ -15,7 +15,13 @@ export interface AnchorJob {
 }
 
 export interface AnchorJobResult {
-  stamp?: { outcome: StampOutcome; stamped: number; queued: number; nextAttemptAt?: number; failed: { url: string; error?: string }[] };
+  stamp?: {
+    outcome: StampOutcome;
+    stamped: number;
+    queued: number;
+    nextAttemptAt?: number;
+    failed: { url: string; error?: string }[];
+  };
   upgrade?: { upgraded: number; pending: number; problems: number };
   /** The job itself failed (the lock, the repository, the process). */
   error?: string;
@@ -25,7 +31,12 @@ const SELF = fileURLToPath(import.meta.url);
 
 /** Runs one job in a child process and returns what it did; never throws. `signal` ends
  * the job (trail watch stopping): a stamp is safe to interrupt at any point. */
-export function runAnchorJob(gitDir: string, opts: AnchorOptions, job: AnchorJob, signal?: AbortSignal): Promise<AnchorJobResult> {
+export function runAnchorJob(
+  gitDir: string,
+  opts: AnchorOptions,
+  job: AnchorJob,
+  signal?: AbortSignal,
+): Promise<AnchorJobResult> {
   return new Promise((resolve) => {
     let child;
     try {
@@ -50,7 +61,9 @@ export function runAnchorJob(gitDir: string, opts: AnchorOptions, job: AnchorJob
         resolve(JSON.parse(Buffer.concat(out).toString('utf8')) as AnchorJobResult);
       } catch {
         const why = Buffer.concat(err).toString('utf8').trim().split('\n').slice(-2).join(' ');
-        resolve({ error: `anchoring process ended ${signal ? `on ${signal}` : `with exit ${code}`}${why ? `: ${why}` : ''}` });
+        resolve({
+          error: `anchoring process ended ${signal ? `on ${signal}` : `with exit ${code}`}${why ? `: ${why}` : ''}`,
+        });
       }
     });
     child.stdin.on('error', () => {});
@@ -68,7 +81,13 @@ async function main(gitDir: string): Promise<AnchorJobResult> {
   try {
     if (job.stamp) {
       const r = await stampBatch(gitDir, opts);
-      result.stamp = { outcome: r.outcome, stamped: r.stamped.length, queued: r.queued, nextAttemptAt: r.nextAttemptAt, failed: r.calendars.filter((c) => !c.ok && !c.skipped).map((c) => ({ url: c.url, error: c.error })) };
+      result.stamp = {
+        outcome: r.outcome,
+        stamped: r.stamped.length,
+        queued: r.queued,
+        nextAttemptAt: r.nextAttemptAt,
+        failed: r.calendars.filter((c) => !c.ok && !c.skipped).map((c) => ({ url: c.url, error: c.error })),
+      };
     }
     if (job.upgrade) {
       const u = await upgrade(gitDir, opts);

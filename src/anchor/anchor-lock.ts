@@ -29,7 +29,11 @@ export async function withAnchorLock<T>(gitDir: string, fn: () => Promise<T>, wa
         continue;
       }
       if (Date.now() >= deadline) {
-        throw new TrailError(`another trail process (pid ${owner || 'unknown'}) is stamping or upgrading proofs`, Exit.busy, `lock file: ${file}`);
+        throw new TrailError(
+          `another trail process (pid ${owner || 'unknown'}) is stamping or upgrading proofs`,
+          Exit.busy,
+          `lock file: ${file}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 100));
     }

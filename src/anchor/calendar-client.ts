@@ -16,7 +16,10 @@ import { ots, isBitcoin, isPending, quietPackage, type OtsTimestamp } from './ot
 import { checkTimestamp, ProofError } from './proof-tree.js';
 
 export class CalendarError extends Error {
-  constructor(readonly url: string, readonly reason: string) {
+  constructor(
+    readonly url: string,
+    readonly reason: string,
+  ) {
     super(`calendar ${url}: ${reason}`);
     this.name = 'CalendarError';
   }
@@ -36,9 +39,15 @@ function describe(err: unknown, timeoutMs: number): string {
   if (/ETIMEDOUT|ESOCKETTIMEDOUT/.test(msg)) return `timed out after ${timeoutMs} ms`;
   if (/ECONNREFUSED/.test(msg)) return 'connection refused (calendar down?)';
   if (/ENOTFOUND|EAI_AGAIN/.test(msg)) return 'host not found';
-  if (e?.name === 'TypeError' || /Deserializ|Unknown operation|Bad|EOF|exceeds/i.test(msg)) return 'answer is not an OpenTimestamps timestamp';
+  if (e?.name === 'TypeError' || /Deserializ|Unknown operation|Bad|EOF|exceeds/i.test(msg))
+    return 'answer is not an OpenTimestamps timestamp';
   // Whatever the server said (HTTP error bodies): one line, bounded, printable.
-  return msg.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 200) || 'request failed';
+  return (
+    msg
+      .replace(/[^\x20-\x7e]+/g, ' ')
+      .trim()
+      .slice(0, 200) || 'request failed'
+  );
 }
 
 /** Node keeps HTTP connections alive; a connection the calendar closed while we were busy
@@ -65,7 +74,13 @@ function remote(url: string, timeoutMs: number) {
 export async function submitDigest(url: string, digest: Buffer, timeoutMs: number): Promise<OtsTimestamp> {
   let answer: OtsTimestamp;
   try {
-    answer = await quietPackage(() => withDeadline(retryOnReset(() => remote(url, timeoutMs).submit(Array.from(digest))), timeoutMs * 2, url));
+    answer = await quietPackage(() =>
+      withDeadline(
+        retryOnReset(() => remote(url, timeoutMs).submit(Array.from(digest))),
+        timeoutMs * 2,
+        url,
+      ),
+    );
   } catch (err) {
     if (err instanceof CalendarError) throw err;
     throw new CalendarError(url, describe(err, timeoutMs));
@@ -77,7 +92,8 @@ export async function submitDigest(url: string, digest: Buffer, timeoutMs: numbe
   }
   const atts = [...answer.getAttestations()];
   if (!Buffer.from(answer.msg).equals(digest)) throw new CalendarError(url, 'answer is rooted at another digest');
-  if (!atts.some((a) => isPending(a) || isBitcoin(a))) throw new CalendarError(url, 'answer carries no pending or Bitcoin attestation');
+  if (!atts.some((a) => isPending(a) || isBitcoin(a)))
+    throw new CalendarError(url, 'answer carries no pending or Bitcoin attestation');
   return answer;
 }
 
@@ -90,7 +106,13 @@ export type UpgradeAnswer =
 /** GET /timestamp/<hex>: the continuation of a pending proof, once it is in a block. */
 export async function fetchUpgrade(url: string, commitment: number[], timeoutMs: number): Promise<UpgradeAnswer> {
   try {
-    const t = await quietPackage(() => withDeadline(retryOnReset(() => remote(url, timeoutMs).getTimestamp(commitment)), timeoutMs * 2, url));
+    const t = await quietPackage(() =>
+      withDeadline(
+        retryOnReset(() => remote(url, timeoutMs).getTimestamp(commitment)),
+        timeoutMs * 2,
+        url,
+      ),
+    );
     checkTimestamp(t);
     if (![...t.getAttestations()].some(isBitcoin)) return { kind: 'pending' };
     return { kind: 'upgraded', timestamp: t };
@@ -99,7 +121,8 @@ export async function fetchUpgrade(url: string, commitment: number[], timeoutMs:
     if (e?.name === 'CommitmentNotFoundError') {
       return /pending/i.test(String(e.message)) ? { kind: 'pending' } : { kind: 'unknown' };
     }
-    if (err instanceof ProofError) return { kind: 'error', reason: `answer is not an OpenTimestamps timestamp (${err.message})` };
+    if (err instanceof ProofError)
+      return { kind: 'error', reason: `answer is not an OpenTimestamps timestamp (${err.message})` };
     return { kind: 'error', reason: err instanceof CalendarError ? err.reason : describe(err, timeoutMs) };
   }
 }

@@ -12,11 +12,15 @@ export interface BlockInfo {
   time: number;
 }
 
-export type BlockLookup = { kind: 'found'; block: BlockInfo } | { kind: 'no-such-block' } | { kind: 'unreachable'; reason: string };
+export type BlockLookup =
+  { kind: 'found'; block: BlockInfo } | { kind: 'no-such-block' } | { kind: 'unreachable'; reason: string };
 
 export class EsploraClient {
   private readonly cache = new Map<number, Promise<BlockLookup>>();
-  constructor(readonly url: string, private readonly timeoutMs: number) {}
+  constructor(
+    readonly url: string,
+    private readonly timeoutMs: number,
+  ) {}
 
   block(height: number): Promise<BlockLookup> {
     let p = this.cache.get(height);
@@ -37,17 +41,24 @@ export class EsploraClient {
       if (h.status === 404) return { kind: 'no-such-block' };
       if (!h.ok) return { kind: 'unreachable', reason: `GET /block-height/${height}: HTTP ${h.status}` };
       const hash = (await h.text()).trim();
-      if (!/^[0-9a-f]{64}$/.test(hash)) return { kind: 'unreachable', reason: `GET /block-height/${height}: not a block hash` };
+      if (!/^[0-9a-f]{64}$/.test(hash))
+        return { kind: 'unreachable', reason: `GET /block-height/${height}: not a block hash` };
       const b = await this.get(`/block/${hash}`);
       if (!b.ok) return { kind: 'unreachable', reason: `GET /block/${hash}: HTTP ${b.status}` };
       const json = (await b.json()) as { merkle_root?: unknown; timestamp?: unknown };
       if (typeof json.merkle_root !== 'string' || typeof json.timestamp !== 'number') {
         return { kind: 'unreachable', reason: `GET /block/${hash}: no merkle_root/timestamp in the answer` };
       }
-      return { kind: 'found', block: { height, hash, merkleRoot: json.merkle_root.toLowerCase(), time: json.timestamp } };
+      return {
+        kind: 'found',
+        block: { height, hash, merkleRoot: json.merkle_root.toLowerCase(), time: json.timestamp },
+      };
     } catch (err) {
       const e = err as Error;
-      const reason = e?.name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : String((e as { cause?: Error })?.cause?.message ?? e?.message ?? err);
+      const reason =
+        e?.name === 'TimeoutError'
+          ? `no answer within ${this.timeoutMs} ms`
+          : String((e as { cause?: Error })?.cause?.message ?? e?.message ?? err);
       return { kind: 'unreachable', reason };
     }
   }

@@ -127,9 +127,11 @@ export function quietPackageSync<T>(fn: () => T): T {
 function quietBegin(): void {
   if (quietDepth++ === 0) {
     saved = { log: console.log, error: console.error };
-    const filter = (orig: (...a: unknown[]) => void) => (...args: unknown[]) => {
-      if (!/node_modules[\\/]opentimestamps[\\/]/.test(new Error().stack ?? '')) orig(...args);
-    };
+    const filter =
+      (orig: (...a: unknown[]) => void) =>
+      (...args: unknown[]) => {
+        if (!/node_modules[\\/]opentimestamps[\\/]/.test(new Error().stack ?? '')) orig(...args);
+      };
     console.log = filter(saved.log);
     console.error = filter(saved.error);
   }

@@ -22,7 +22,10 @@ export interface BlockCheckResult {
 }
 
 /** explorer undefined = offline: attestations are listed as unchecked. */
-export async function checkAgainstBlocks(t: OtsTimestamp, explorer: EsploraClient | undefined): Promise<BlockCheckResult> {
+export async function checkAgainstBlocks(
+  t: OtsTimestamp,
+  explorer: EsploraClient | undefined,
+): Promise<BlockCheckResult> {
   const result: BlockCheckResult = { checks: [], failures: [] };
   for (const b of bitcoinOf(t)) {
     const height = b.attestation.height!;
@@ -37,7 +40,10 @@ export async function checkAgainstBlocks(t: OtsTimestamp, explorer: EsploraClien
       check.detail = `explorer: ${found.reason}`;
     } else if (found.kind === 'no-such-block') {
       check.outcome = 'no-such-block';
-      result.failures.push({ kind: 'no-such-block', message: `Bitcoin attestation names block ${height}, which the explorer does not have` });
+      result.failures.push({
+        kind: 'no-such-block',
+        message: `Bitcoin attestation names block ${height}, which the explorer does not have`,
+      });
     } else {
       check.blockHash = found.block.hash;
       check.blockTime = found.block.time;
@@ -48,7 +54,10 @@ export async function checkAgainstBlocks(t: OtsTimestamp, explorer: EsploraClien
         result.anchoredAt = Math.min(result.anchoredAt ?? Infinity, found.block.time);
       } else {
         check.outcome = 'mismatch';
-        result.failures.push({ kind: 'block-mismatch', message: `Bitcoin attestation for block ${height} does not match its merkle root (attested ${attested}, block has ${found.block.merkleRoot})` });
+        result.failures.push({
+          kind: 'block-mismatch',
+          message: `Bitcoin attestation for block ${height} does not match its merkle root (attested ${attested}, block has ${found.block.merkleRoot})`,
+        });
       }
     }
   }

@@ -1,7 +1,15 @@
 // Reading a proof: parse the .ots bytes and list its attestations with the message each one
 // attests. The package's own allAttestations() keys a Map by message, so two attestations
 // on one message (two calendars' Bitcoin answers) collapse into one; this walk keeps all.
-import { ots, isBitcoin, isPending, quietPackageSync, type OtsDetached, type OtsTimestamp, type OtsAttestation } from './ots-package.js';
+import {
+  ots,
+  isBitcoin,
+  isPending,
+  quietPackageSync,
+  type OtsDetached,
+  type OtsTimestamp,
+  type OtsAttestation,
+} from './ots-package.js';
 
 export interface AttestedMessage {
   attestation: OtsAttestation;
@@ -32,12 +40,17 @@ export class ProofError extends Error {
  * parses can be used.
  */
 export function parseProof(bytes: Uint8Array): OtsDetached {
-  if (bytes.length > MAX_PROOF_BYTES) throw new ProofError(`${bytes.length} bytes, more than any proof (${MAX_PROOF_BYTES})`);
+  if (bytes.length > MAX_PROOF_BYTES)
+    throw new ProofError(`${bytes.length} bytes, more than any proof (${MAX_PROOF_BYTES})`);
   let d: OtsDetached;
   try {
     d = quietPackageSync(() => ots().DetachedTimestampFile.deserialize(Uint8Array.from(bytes)));
   } catch (err) {
-    throw new ProofError(err instanceof RangeError ? `nested deeper than ${MAX_PROOF_DEPTH}` : `not an OpenTimestamps proof (${describeError(err)})`);
+    throw new ProofError(
+      err instanceof RangeError
+        ? `nested deeper than ${MAX_PROOF_DEPTH}`
+        : `not an OpenTimestamps proof (${describeError(err)})`,
+    );
   }
   checkTimestamp(d.timestamp);
   return d;
@@ -50,8 +63,10 @@ export function checkTimestamp(t: OtsTimestamp): void {
   while (stack.length) {
     const [node, depth] = stack.pop()!;
     if (depth > MAX_PROOF_DEPTH) throw new ProofError(`nested deeper than ${MAX_PROOF_DEPTH}`);
-    if (!node || !Array.isArray(node.msg) || !Array.isArray(node.attestations) || !(node.ops instanceof Map)) throw new ProofError('a node of the proof is malformed');
-    if (node.attestations.some((a) => !a || typeof a._TAG !== 'function')) throw new ProofError('an attestation of the proof is malformed (e.g. a calendar URI with forbidden characters)');
+    if (!node || !Array.isArray(node.msg) || !Array.isArray(node.attestations) || !(node.ops instanceof Map))
+      throw new ProofError('a node of the proof is malformed');
+    if (node.attestations.some((a) => !a || typeof a._TAG !== 'function'))
+      throw new ProofError('an attestation of the proof is malformed (e.g. a calendar URI with forbidden characters)');
     for (const [op, child] of node.ops) {
       if (!op || typeof op.call !== 'function') throw new ProofError('an operation of the proof is malformed');
       stack.push([child, depth + 1]);
@@ -61,7 +76,14 @@ export function checkTimestamp(t: OtsTimestamp): void {
 
 function describeError(err: unknown): string {
   const m = err instanceof Error ? err.message : String(err);
-  return (typeof m === 'string' ? m : '').replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 120) || (err as Error)?.name || 'bad bytes';
+  return (
+    (typeof m === 'string' ? m : '')
+      .replace(/[^\x20-\x7e]+/g, ' ')
+      .trim()
+      .slice(0, 120) ||
+    (err as Error)?.name ||
+    'bad bytes'
+  );
 }
 
 export function attestationsOf(t: OtsTimestamp): AttestedMessage[] {

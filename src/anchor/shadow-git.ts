@@ -17,11 +17,19 @@ export function git(gitDir: string, args: string[], input?: Buffer | string, okC
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GIT_')) env[k] = v;
   env.GIT_TERMINAL_PROMPT = '0';
-  return run('git', [`--git-dir=${gitDir}`, ...args], { env, ...(input !== undefined ? { input } : {}), ...(okCodes ? { okCodes } : {}) });
+  return run('git', [`--git-dir=${gitDir}`, ...args], {
+    env,
+    ...(input !== undefined ? { input } : {}),
+    ...(okCodes ? { okCodes } : {}),
+  });
 }
 
 export async function anchoredRefs(gitDir: string): Promise<Map<string, string>> {
-  const out = await git(gitDir, ['for-each-ref', '--format=%(objectname) %(objecttype) %(refname)', ...ANCHORED_REF_PREFIXES]);
+  const out = await git(gitDir, [
+    'for-each-ref',
+    '--format=%(objectname) %(objecttype) %(refname)',
+    ...ANCHORED_REF_PREFIXES,
+  ]);
   const refs = new Map<string, string>();
   for (const line of out.stdout.toString('utf8').split('\n')) {
     if (!line) continue;
@@ -42,7 +50,11 @@ export interface CommitInfo {
 /** Every commit reachable from the given tips, newest first (git's default order). */
 export async function listCommits(gitDir: string, tips: string[]): Promise<CommitInfo[]> {
   if (tips.length === 0) return [];
-  const out = await git(gitDir, ['rev-list', '--no-commit-header', '--format=%H %ct %P', '--stdin'], tips.join('\n') + '\n');
+  const out = await git(
+    gitDir,
+    ['rev-list', '--no-commit-header', '--format=%H %ct %P', '--stdin'],
+    tips.join('\n') + '\n',
+  );
   const commits: CommitInfo[] = [];
   for (const line of out.stdout.toString('utf8').split('\n')) {
     if (!line) continue;
@@ -53,7 +65,12 @@ export async function listCommits(gitDir: string, tips: string[]): Promise<Commi
 }
 
 export async function resolveCommit(gitDir: string, rev: string): Promise<string | undefined> {
-  const out = await git(gitDir, ['rev-parse', '--verify', '--quiet', '--end-of-options', `${rev}^{commit}`], undefined, [0, 1]);
+  const out = await git(
+    gitDir,
+    ['rev-parse', '--verify', '--quiet', '--end-of-options', `${rev}^{commit}`],
+    undefined,
+    [0, 1],
+  );
   return out.code === 0 ? out.stdout.toString('utf8').trim() : undefined;
 }
 
@@ -129,7 +146,9 @@ export async function writeProofNotes(gitDir: string, proofs: Map<string, Uint8A
   const now = Math.floor(Date.now() / 1000);
   const msg = Buffer.from(message + '\n', 'utf8');
   const parts: Buffer[] = [
-    Buffer.from(`feature done\ncommit ${NOTES_REF}\ncommitter trail <trail@localhost> ${now} +0000\ndata ${msg.length}\n`),
+    Buffer.from(
+      `feature done\ncommit ${NOTES_REF}\ncommitter trail <trail@localhost> ${now} +0000\ndata ${msg.length}\n`,
+    ),
     msg,
     Buffer.from(parent ? `from ${parent}\n` : ''),
   ];

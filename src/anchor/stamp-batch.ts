@@ -8,7 +8,14 @@ import { submitDigest, CalendarError } from './calendar-client.js';
 import { checkAnchorOptions, type AnchorOptions } from './options.js';
 import { ots, type OtsTimestamp } from './ots-package.js';
 import { writeProofNotes } from './shadow-git.js';
-import { loadQueue, saveQueue, scanForUnstamped, noteCalendarFailure, noteCalendarSuccess, type StampQueue } from './stamp-queue.js';
+import {
+  loadQueue,
+  saveQueue,
+  scanForUnstamped,
+  noteCalendarFailure,
+  noteCalendarSuccess,
+  type StampQueue,
+} from './stamp-queue.js';
 import { leafForCommit } from './what-is-stamped.js';
 
 export interface StampOptions extends AnchorOptions {
@@ -66,7 +73,12 @@ export async function stampBatch(gitDir: string, opts: StampOptions): Promise<St
     const eligible = opts.calendars.filter((url) => opts.force || (q.calendars[url]?.nextTryAt ?? 0) <= now);
     const skipped: CalendarOutcome[] = opts.calendars
       .filter((url) => !eligible.includes(url))
-      .map((url) => ({ url, ok: false, skipped: true, error: `backing off until ${new Date(q.calendars[url]!.nextTryAt).toISOString()}` }));
+      .map((url) => ({
+        url,
+        ok: false,
+        skipped: true,
+        error: `backing off until ${new Date(q.calendars[url]!.nextTryAt).toISOString()}`,
+      }));
     if (eligible.length < opts.minCalendars) {
       await saveQueue(gitDir, q);
       return { ...base, outcome: 'deferred', calendars: skipped, nextAttemptAt: enoughCalendarsAt(q, opts, now) };
@@ -109,7 +121,11 @@ export async function stampBatch(gitDir: string, opts: StampOptions): Promise<St
     for (const [, t] of good) tip.merge(t!);
     const proofs = new Map<string, Uint8Array>();
     ids.forEach((id, i) => proofs.set(id, leaves[i]!.serializeToBytes()));
-    await writeProofNotes(gitDir, proofs, `trail: stamped ${ids.length} commit(s) with ${good.map(([o]) => o.url).join(', ')}`);
+    await writeProofNotes(
+      gitDir,
+      proofs,
+      `trail: stamped ${ids.length} commit(s) with ${good.map(([o]) => o.url).join(', ')}`,
+    );
     for (const id of ids) delete q.entries[id];
     q.lastBatchAt = now;
     await saveQueue(gitDir, q);

@@ -140,7 +140,12 @@ export async function queueSummary(gitDir: string): Promise<QueueSummary> {
     ...(q.lastBatchAt !== undefined ? { lastBatchAt: q.lastBatchAt } : {}),
     calendarsBackingOff: Object.entries(q.calendars)
       .filter(([, h]) => h.failures > 0)
-      .map(([url, h]) => ({ url, failures: h.failures, nextTryAt: h.nextTryAt, ...(h.lastError ? { lastError: h.lastError } : {}) })),
+      .map(([url, h]) => ({
+        url,
+        failures: h.failures,
+        nextTryAt: h.nextTryAt,
+        ...(h.lastError ? { lastError: h.lastError } : {}),
+      })),
   };
 }
 

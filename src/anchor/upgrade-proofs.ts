@@ -24,7 +24,10 @@ export interface UpgradeResult {
   unreadable: string[];
 }
 
-export async function upgrade(gitDir: string, opts: Pick<AnchorOptions, 'calendars' | 'timeoutMs'>): Promise<UpgradeResult> {
+export async function upgrade(
+  gitDir: string,
+  opts: Pick<AnchorOptions, 'calendars' | 'timeoutMs'>,
+): Promise<UpgradeResult> {
   // Only calendars we were configured with, or the public ones the package trusts, are
   // asked: a note is data, and must not be able to send trail to an arbitrary URL.
   const configured = new (ots().Calendar.UrlWhitelist)(opts.calendars);
@@ -63,7 +66,12 @@ export async function upgrade(gitDir: string, opts: Pick<AnchorOptions, 'calenda
     const reported = new Set<string>();
     for (const [key, a] of answers) {
       const uri = questions.get(key)!.uri;
-      const reason = a.kind === 'error' ? a.reason : a.kind === 'unknown' ? 'does not know a commitment of ours (proof altered, or calendar lost it)' : undefined;
+      const reason =
+        a.kind === 'error'
+          ? a.reason
+          : a.kind === 'unknown'
+            ? 'does not know a commitment of ours (proof altered, or calendar lost it)'
+            : undefined;
       if (reason && !reported.has(uri + reason)) {
         reported.add(uri + reason);
         result.problems.push({ calendar: uri, reason });

@@ -31,7 +31,11 @@ export type { BitcoinCheck };
 export type VerifyStatus = 'verified' | 'pending' | 'failed';
 
 /** Proposed `trail verify` exit codes. */
-export const VERIFY_EXIT: Record<VerifyStatus, number> = { verified: Exit.ok, pending: Exit.pending, failed: Exit.tampered };
+export const VERIFY_EXIT: Record<VerifyStatus, number> = {
+  verified: Exit.ok,
+  pending: Exit.pending,
+  failed: Exit.tampered,
+};
 
 export interface CommitVerdict {
   id: string;
@@ -101,14 +105,22 @@ export async function verify(gitDir: string, rev: string | undefined, opts: Veri
     commits = await listCommits(gitDir, tips);
   } catch (err) {
     // A missing or corrupt commit stops rev-list; fsck above has already said which.
-    findings.push({ severity: 'fail', kind: 'object-integrity', message: `history cannot be walked: ${(err as Error).message}` });
+    findings.push({
+      severity: 'fail',
+      kind: 'object-integrity',
+      message: `history cannot be walked: ${(err as Error).message}`,
+    });
     commits = [];
   }
   let proofs: Map<string, Buffer>;
   try {
     proofs = await readProofs(gitDir);
   } catch (err) {
-    findings.push({ severity: 'fail', kind: 'object-integrity', message: `the proof notes cannot be read: ${(err as Error).message}` });
+    findings.push({
+      severity: 'fail',
+      kind: 'object-integrity',
+      message: `the proof notes cannot be read: ${(err as Error).message}`,
+    });
     proofs = new Map();
   }
   const queue = await loadQueue(gitDir);
@@ -120,7 +132,14 @@ export async function verify(gitDir: string, rev: string | undefined, opts: Veri
   const verdicts: CommitVerdict[] = [];
   const byId = new Map<string, CommitVerdict>();
   for (const c of commits) {
-    const v: CommitVerdict = { id: c.id, time: c.time, status: 'verified', reasons: [], bitcoin: [], pendingCalendars: [] };
+    const v: CommitVerdict = {
+      id: c.id,
+      time: c.time,
+      status: 'verified',
+      reasons: [],
+      bitcoin: [],
+      pendingCalendars: [],
+    };
     verdicts.push(v);
     byId.set(c.id, v);
     const fail = (kind: Finding['kind'], message: string) => {
@@ -136,8 +155,12 @@ export async function verify(gitDir: string, rev: string | undefined, opts: Veri
     const bytes = proofs.get(c.id);
     if (!bytes) {
       const q = queue.entries[c.id];
-      if (q) pending(`queued for stamping since ${new Date(q.queuedAt).toISOString()}${q.lastError ? ` (last try: ${q.lastError})` : ''}`);
-      else if (hadProof.has(c.id)) fail('missing-proof', 'the proof of this commit was deleted (the notes history still has it)');
+      if (q)
+        pending(
+          `queued for stamping since ${new Date(q.queuedAt).toISOString()}${q.lastError ? ` (last try: ${q.lastError})` : ''}`,
+        );
+      else if (hadProof.has(c.id))
+        fail('missing-proof', 'the proof of this commit was deleted (the notes history still has it)');
       else pending('not yet queued for stamping');
       continue;
     }
@@ -155,7 +178,13 @@ export async function verify(gitDir: string, rev: string | undefined, opts: Veri
     }
     // A pending attestation stays in the proof after its upgrade (as the reference client
     // keeps it); it is only "waiting" while nothing below its node reached a block.
-    v.pendingCalendars = [...new Set(pendingOf(d.timestamp).filter((p) => !p.node.isTimestampComplete()).map((p) => p.attestation.uri!))];
+    v.pendingCalendars = [
+      ...new Set(
+        pendingOf(d.timestamp)
+          .filter((p) => !p.node.isTimestampComplete())
+          .map((p) => p.attestation.uri!),
+      ),
+    ];
     const btc = await checkAgainstBlocks(d.timestamp, explorer);
     v.bitcoin = btc.checks;
     if (btc.anchoredAt !== undefined) v.anchoredAt = btc.anchoredAt;
@@ -169,7 +198,12 @@ export async function verify(gitDir: string, rev: string | undefined, opts: Veri
     if (c.time > v.anchoredAt + BLOCK_TIME_TOLERANCE) {
       fail('commit-after-anchor', `commit claims ${iso(c.time)} but was already in Bitcoin at ${iso(v.anchoredAt)}`);
     } else if (v.anchoredAt - c.time > maxDelay) {
-      findings.push({ severity: 'warn', kind: 'late-proof', commit: c.id, message: `proof is ${Math.round((v.anchoredAt - c.time) / 3600)} h younger than the commit's date ${iso(c.time)} (rewritten and back-dated, or stamped after a long outage)` });
+      findings.push({
+        severity: 'warn',
+        kind: 'late-proof',
+        commit: c.id,
+        message: `proof is ${Math.round((v.anchoredAt - c.time) / 3600)} h younger than the commit's date ${iso(c.time)} (rewritten and back-dated, or stamped after a long outage)`,
+      });
     }
   }
 
@@ -180,14 +214,26 @@ export async function verify(gitDir: string, rev: string | undefined, opts: Veri
     for (const p of c.parents) {
       const pv = byId.get(p);
       if (pv?.anchoredAt !== undefined && pv.anchoredAt > v.anchoredAt + BLOCK_TIME_TOLERANCE) {
-        findings.push({ severity: 'warn', kind: 'anchored-after-descendant', commit: p, message: `anchored at ${iso(pv.anchoredAt)}, after its child ${c.id} (${iso(v.anchoredAt)}): re-stamped?` });
+        findings.push({
+          severity: 'warn',
+          kind: 'anchored-after-descendant',
+          commit: p,
+          message: `anchored at ${iso(pv.anchoredAt)}, after its child ${c.id} (${iso(v.anchoredAt)}): re-stamped?`,
+        });
       }
     }
   }
 
   if (rev === undefined) {
     for (const id of proofs.keys()) {
-      if (!byId.has(id)) findings.push({ severity: 'fail', kind: 'proof-without-ref', commit: id, message: 'a proof exists for a commit that no trail ref reaches any more: history was rewritten, or a ref reset or deleted' });
+      if (!byId.has(id))
+        findings.push({
+          severity: 'fail',
+          kind: 'proof-without-ref',
+          commit: id,
+          message:
+            'a proof exists for a commit that no trail ref reaches any more: history was rewritten, or a ref reset or deleted',
+        });
     }
   }
 
@@ -195,20 +241,45 @@ export async function verify(gitDir: string, rev: string | undefined, opts: Veri
   for (const v of verdicts) counts[v.status]++;
   const hardFailure = findings.some((f) => f.severity === 'fail');
   const status: VerifyStatus = hardFailure ? 'failed' : counts.pending > 0 ? 'pending' : 'verified';
-  return { status, ...(explorer ? { explorer: explorer.url } : {}), refs: Object.fromEntries(refs), commits: verdicts, findings, counts };
+  return {
+    status,
+    ...(explorer ? { explorer: explorer.url } : {}),
+    refs: Object.fromEntries(refs),
+    commits: verdicts,
+    findings,
+    counts,
+  };
 }
 
 /** `git fsck`: every object re-hashed, every link present; one finding per complaint. */
 async function checkObjects(gitDir: string): Promise<Finding[]> {
   // fsck's exit status is a bit set of problem kinds; any non-zero one is a finding.
-  const r = await git(gitDir, ['fsck', '--no-dangling', '--no-progress'], undefined, Array.from({ length: 256 }, (_, i) => i));
+  const r = await git(
+    gitDir,
+    ['fsck', '--no-dangling', '--no-progress'],
+    undefined,
+    Array.from({ length: 256 }, (_, i) => i),
+  );
   if (r.code === 0) return [];
-  const lines = (r.stderr + '\n' + r.stdout.toString('utf8')).split('\n').map((l) => l.trim()).filter((l) => /^(error|fatal|missing|broken|bad|hash mismatch)/i.test(l));
+  const lines = (r.stderr + '\n' + r.stdout.toString('utf8'))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /^(error|fatal|missing|broken|bad|hash mismatch)/i.test(l));
   const out: Finding[] = lines.slice(0, 50).map((l) => {
     const id = /\b([0-9a-f]{40}|[0-9a-f]{64})\b/.exec(l)?.[1];
-    return { severity: 'fail' as const, kind: 'object-integrity' as const, ...(id ? { commit: id } : {}), message: `git fsck: ${l}` };
+    return {
+      severity: 'fail' as const,
+      kind: 'object-integrity' as const,
+      ...(id ? { commit: id } : {}),
+      message: `git fsck: ${l}`,
+    };
   });
-  if (out.length === 0) out.push({ severity: 'fail', kind: 'object-integrity', message: `git fsck exited ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' ')}` });
+  if (out.length === 0)
+    out.push({
+      severity: 'fail',
+      kind: 'object-integrity',
+      message: `git fsck exited ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`,
+    });
   return out;
 }
 

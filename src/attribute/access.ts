@@ -41,7 +41,9 @@ export function matchAccessPaths(dir: string, globs: string[], limit = 10_000): 
   const walk = (rel: string) => {
     let names: string[];
     try {
-      names = readdirSync(Buffer.from(rel ? `${toBytes(dir)}/${rel}` : toBytes(dir), 'latin1'), { encoding: 'latin1' }) as unknown as string[];
+      names = readdirSync(Buffer.from(rel ? `${toBytes(dir)}/${rel}` : toBytes(dir), 'latin1'), {
+        encoding: 'latin1',
+      }) as unknown as string[];
     } catch {
       return;
     }
@@ -59,11 +61,13 @@ export function matchAccessPaths(dir: string, globs: string[], limit = 10_000): 
 }
 
 export function readOf(dirBytes: string, e: AuditEvent): Read[] {
-  const paths = e.items.filter((i) => i.nametype !== 'PARENT' && i.abs?.startsWith(dirBytes + '/')).map((i) => i.abs!.slice(dirBytes.length + 1));
+  const paths = e.items
+    .filter((i) => i.nametype !== 'PARENT' && i.abs?.startsWith(dirBytes + '/'))
+    .map((i) => i.abs!.slice(dirBytes.length + 1));
   return [...new Set(paths)].map((path) => ({
     time: new Date(e.time).toISOString(),
     path,
-    login: e.auid !== undefined ? userName(e.auid) ?? `auid${e.auid}` : undefined,
+    login: e.auid !== undefined ? (userName(e.auid) ?? `auid${e.auid}`) : undefined,
     uid: e.uid,
     exe: e.exe,
     argv: e.proc.argv ? argvLine(redactArgv(e.proc.argv)) : undefined,
@@ -80,7 +84,12 @@ export class AccessRecorder {
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly feed: AuditFeed, private readonly repo: Repo, private readonly name: string, private readonly dir: string) {}
+  constructor(
+    private readonly feed: AuditFeed,
+    private readonly repo: Repo,
+    private readonly name: string,
+    private readonly dir: string,
+  ) {}
 
   start(): void {
     const tick = () => {
@@ -103,7 +112,10 @@ export class AccessRecorder {
     const reads = events.flatMap((e) => readOf(toBytes(this.dir), e));
     if (!reads.length) return 0;
     const writer = new LooseWriter(this.repo.gitDir);
-    const blob = await writer.write('blob', Buffer.from(reads.map((r) => JSON.stringify(r)).join('\n') + '\n', 'latin1'));
+    const blob = await writer.write(
+      'blob',
+      Buffer.from(reads.map((r) => JSON.stringify(r)).join('\n') + '\n', 'latin1'),
+    );
     const tree = await writer.write('tree', serializeTree([{ name: 'reads.jsonl', mode: '100644', oid: blob }]));
     const parent = await this.repo.readRef(ACCESS_REF);
     const who = [...new Set(reads.map((r) => r.login ?? userName(r.uid) ?? `uid${r.uid}`))];
@@ -111,7 +123,11 @@ export class AccessRecorder {
       tree,
       parents: parent ? [parent] : [],
       author: TRAIL_COMMITTER,
-      message: commitMessage(`${reads.length} read(s) by ${who.join(', ')}`, ['Local only: this ref is never pushed.'], { 'Trail-Action': 'access' }),
+      message: commitMessage(
+        `${reads.length} read(s) by ${who.join(', ')}`,
+        ['Local only: this ref is never pushed.'],
+        { 'Trail-Action': 'access' },
+      ),
     });
     await writer.finish();
     await this.repo.updateRef(ACCESS_REF, commit, parent, 'trail: access');
@@ -134,11 +150,19 @@ export async function readAccess(repo: Repo): Promise<Read[]> {
 }
 
 /** Read rules for the files matching `access.paths` now, and a recorder for their reads. */
-export async function startAccess(feed: AuditFeed, repo: Repo, name: string, dir: string, globs: string[]): Promise<{ recorder: AccessRecorder; files: number } | undefined> {
+export async function startAccess(
+  feed: AuditFeed,
+  repo: Repo,
+  name: string,
+  dir: string,
+  globs: string[],
+): Promise<{ recorder: AccessRecorder; files: number } | undefined> {
   const files = matchAccessPaths(dir, globs);
   if (!globs.length) return undefined;
   // auditctl takes text arguments: a name that is not UTF-8 cannot get its own rule.
-  const text = files.map((p) => Buffer.from(`${toBytes(dir)}/${p}`, 'latin1').toString('utf8')).filter((p) => !p.includes('\ufffd'));
+  const text = files
+    .map((p) => Buffer.from(`${toBytes(dir)}/${p}`, 'latin1').toString('utf8'))
+    .filter((p) => !p.includes('\ufffd'));
   const n = await feed.addAccess(name, text);
   const recorder = new AccessRecorder(feed, repo, name, dir);
   recorder.start();

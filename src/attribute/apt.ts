@@ -66,8 +66,10 @@ export function parseMarker(text: string, file: string): AptTransaction | undefi
     else if (k === 'auid' && /^\d+$/.test(v) && v !== '4294967295') tx.auid = Number(v);
     else if (k === 'sudo_user' && v) tx.sudoUser = v;
     else if (k === 'command' && v) tx.command = v;
-    else if (k === 'start') { tx.started = Number(v) * 1000; delete tx.ended; }
-    else if (k === 'end') tx.ended = Number(v) * 1000;
+    else if (k === 'start') {
+      tx.started = Number(v) * 1000;
+      delete tx.ended;
+    } else if (k === 'end') tx.ended = Number(v) * 1000;
   }
   if (!tx.pid) return undefined;
   if (tx.auid !== undefined) tx.login = userName(tx.auid) ?? `auid${tx.auid}`;
@@ -104,7 +106,9 @@ export async function readTransactions(home: string): Promise<AptTransaction[]> 
     try {
       const tx = parseMarker(await fsp.readFile(file, 'latin1'), file);
       if (tx) out.push(tx);
-    } catch { /* removed meanwhile */ }
+    } catch {
+      /* removed meanwhile */
+    }
   }
   return out;
 }

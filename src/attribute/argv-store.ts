@@ -15,7 +15,20 @@ export function argvFile(repo: Repo): string {
 export async function keepArgv(repo: Repo, commit: string, actors: ActorInfo[]): Promise<void> {
   const lines = actors
     .filter((a) => a.argv || a.parentArgv)
-    .map((a) => JSON.stringify({ commit, time: new Date(a.time).toISOString(), pid: a.pid, ppid: a.ppid, exe: a.exe, argv: a.argv, argvSource: a.argvSource, argvTruncated: a.argvTruncated, parentExe: a.parentExe, parentArgv: a.parentArgv }));
+    .map((a) =>
+      JSON.stringify({
+        commit,
+        time: new Date(a.time).toISOString(),
+        pid: a.pid,
+        ppid: a.ppid,
+        exe: a.exe,
+        argv: a.argv,
+        argvSource: a.argvSource,
+        argvTruncated: a.argvTruncated,
+        parentExe: a.parentExe,
+        parentArgv: a.parentArgv,
+      }),
+    );
   if (!lines.length) return;
   await fsp.appendFile(argvFile(repo), lines.join('\n') + '\n', { mode: 0o600, encoding: 'latin1' });
 }

@@ -42,7 +42,9 @@ function uniq<T>(xs: T[]): T[] {
 
 function describeProc(a: ActorInfo): string {
   const argv = a.argv ? argvLine(redactArgv(a.argv)) + (a.argvTruncated ? ' …(cut at 128 bytes)' : '') : a.exe;
-  const parent = a.parentExe ? `; parent ${a.ppid} ${a.parentArgv ? argvLine(redactArgv(a.parentArgv)) : a.parentExe}` : `; parent ${a.ppid}`;
+  const parent = a.parentExe
+    ? `; parent ${a.ppid} ${a.parentArgv ? argvLine(redactArgv(a.parentArgv)) : a.parentExe}`
+    : `; parent ${a.ppid}`;
   return `pid ${a.pid} uid ${a.uid}${a.euid !== a.uid ? ` euid ${a.euid}` : ''} tty ${a.tty}: ${argv}${parent}`;
 }
 
@@ -50,14 +52,19 @@ function describeProc(a: ActorInfo): string {
 export function describe(g: Group): Omit<PlannedCommit, 'paths' | 'events'> {
   const names = uniq(g.actors.map(nameOf));
   // Two people in one commit: git has one author, so its name lists both.
-  const actor: Actor = names.length === 1 ? { name: names[0]! } : { name: names.join(', '), email: `${names.join('+')}@${hostName()}` };
-  const join = (xs: (string | number | undefined)[]) => uniq(xs.filter((x) => x !== undefined && x !== '').map(String)).join(', ');
+  const actor: Actor =
+    names.length === 1 ? { name: names[0]! } : { name: names.join(', '), email: `${names.join('+')}@${hostName()}` };
+  const join = (xs: (string | number | undefined)[]) =>
+    uniq(xs.filter((x) => x !== undefined && x !== '').map(String)).join(', ');
   const trailers: Record<string, string | undefined> = {
     'Trail-Actor': names.length > 1 ? `${names.join(' and ')} (changed the same paths in one window)` : undefined,
     'Trail-Login': join(g.actors.map((a) => (a.login ? `${a.login} (auid ${a.auid})` : 'none (no login session)'))),
     'Trail-Uid': join(g.actors.map((a) => (a.euid !== a.uid ? `${a.uid} (euid ${a.euid})` : a.uid))),
     'Trail-Exe': join(g.actors.map((a) => a.exe)),
-    'Trail-Argv': uniq(g.actors.map((a) => (a.argv ? argvLine(redactArgv(a.argv)) + (a.argvTruncated ? ' …' : '') : ''))).filter(Boolean).join(' ;; ') || undefined,
+    'Trail-Argv':
+      uniq(g.actors.map((a) => (a.argv ? argvLine(redactArgv(a.argv)) + (a.argvTruncated ? ' …' : '') : '')))
+        .filter(Boolean)
+        .join(' ;; ') || undefined,
     'Trail-Pid': join(g.actors.map((a) => a.pid)),
     'Trail-Ppid': join(g.actors.map((a) => a.ppid)),
     'Trail-Parent': join(g.actors.map((a) => a.parentExe)),
@@ -71,7 +78,13 @@ export function describe(g: Group): Omit<PlannedCommit, 'paths' | 'events'> {
   return { actor, trailers, body, subjectPrefix, actors: g.actors };
 }
 
-function aptDescription(tx: AptTransaction, actor: Actor, trailers: Record<string, string | undefined>, body: string[], setPrefix: (s: string) => void): void {
+function aptDescription(
+  tx: AptTransaction,
+  actor: Actor,
+  trailers: Record<string, string | undefined>,
+  body: string[],
+  setPrefix: (s: string) => void,
+): void {
   // The person who ran apt: its login uid, else the sudo caller; the writers are dpkg & co.
   const who = tx.login ?? tx.sudoUser;
   if (who) {
@@ -82,9 +95,18 @@ function aptDescription(tx: AptTransaction, actor: Actor, trailers: Record<strin
   trailers['Trail-Packages'] = pk.join(', ') || undefined;
   trailers['Trail-Apt-Pid'] = String(tx.pid);
   trailers['Trail-Apt-Command'] = tx.command ? argvLine(redactArgv(tx.command.split(' '))) : undefined;
-  body.unshift(`One apt transaction (pid ${tx.pid}${tx.command ? `: ${tx.command}` : ''}):`, ...pk.map((l) => `  ${l}`));
-  const first = tx.packages.slice(0, 3).map((p) => (p.action === 'remove' ? `${p.name}` : `${p.name} ${p.to ?? ''}`.trim()));
-  const verb = tx.packages.every((p) => p.action === 'remove') ? 'remove' : tx.packages.some((p) => p.action === 'upgrade') ? 'upgrade' : 'install';
+  body.unshift(
+    `One apt transaction (pid ${tx.pid}${tx.command ? `: ${tx.command}` : ''}):`,
+    ...pk.map((l) => `  ${l}`),
+  );
+  const first = tx.packages
+    .slice(0, 3)
+    .map((p) => (p.action === 'remove' ? `${p.name}` : `${p.name} ${p.to ?? ''}`.trim()));
+  const verb = tx.packages.every((p) => p.action === 'remove')
+    ? 'remove'
+    : tx.packages.some((p) => p.action === 'upgrade')
+      ? 'upgrade'
+      : 'install';
   setPrefix(`apt ${verb} ${first.join(', ')}${tx.packages.length > 3 ? ', …' : ''}: `);
 }
 
@@ -111,7 +133,11 @@ export class Attributor {
     if (!changed.length) return { commits: [], deferred: [] };
     const txs = await readTransactions(this.home).catch(() => []);
     await forgetOld(txs).catch(() => undefined);
-    const s = split(toBytes(this.dir), changed, view.events, { degraded: view.degraded, apt: txs, lossAt: view.lossAt });
+    const s = split(toBytes(this.dir), changed, view.events, {
+      degraded: view.degraded,
+      apt: txs,
+      lossAt: view.lossAt,
+    });
     this.feed.hold(s.deferredEvents);
     const commits: PlannedCommit[] = s.groups.map((g) => ({ ...describe(g), paths: g.paths, events: g.events }));
     for (const u of [s.unknown, s.tainted]) {
@@ -119,7 +145,10 @@ export class Attributor {
       commits.push({
         paths: u.paths,
         actor: UNKNOWN_ACTOR,
-        trailers: { 'Trail-Actor': `unknown (${u.reason})`, 'Trail-Attribution': view.degraded || u === s.tainted ? 'degraded' : 'linux audit' },
+        trailers: {
+          'Trail-Actor': `unknown (${u.reason})`,
+          'Trail-Attribution': view.degraded || u === s.tainted ? 'degraded' : 'linux audit',
+        },
         body: [`Who made these changes is unknown: ${u.reason}.`],
         actors: [],
         events: [],
@@ -144,13 +173,13 @@ export class Attributor {
  * commit naming all of them.
  */
 export function order(commits: PlannedCommit[], dirs: Set<string>): PlannedCommit[] {
-  const under = (p: string, r: string) => r === '' ? p !== '' : p.startsWith(r + '/');
+  const under = (p: string, r: string) => (r === '' ? p !== '' : p.startsWith(r + '/'));
   const holdsUnder = (c: PlannedCommit, r: string) => c.paths.some((p) => under(p, r));
   // c waits for o: o makes (or keeps) a folder c's paths are in, or c removes a folder (or
   // replaces it with a file) that o's paths are in.
-  const waits = (c: PlannedCommit, o: PlannedCommit) => c !== o && (
-    o.paths.some((r) => dirs.has(r) && holdsUnder(c, r)) ||
-    c.paths.some((r) => !dirs.has(r) && holdsUnder(o, r)));
+  const waits = (c: PlannedCommit, o: PlannedCommit) =>
+    c !== o &&
+    (o.paths.some((r) => dirs.has(r) && holdsUnder(c, r)) || c.paths.some((r) => !dirs.has(r) && holdsUnder(o, r)));
   const out: PlannedCommit[] = [];
   let left = [...commits];
   while (left.length) {
@@ -164,7 +193,10 @@ export function order(commits: PlannedCommit[], dirs: Set<string>): PlannedCommi
     out.push({
       paths: left.flatMap((c) => c.paths),
       actor: { name: names.join(', ') },
-      trailers: { 'Trail-Actor': `${names.join(' and ')} (nested changes in one window)`, 'Trail-Attribution': 'linux audit' },
+      trailers: {
+        'Trail-Actor': `${names.join(' and ')} (nested changes in one window)`,
+        'Trail-Attribution': 'linux audit',
+      },
       body: left.flatMap((c) => c.body),
       actors: left.flatMap((c) => c.actors),
       events: left.flatMap((c) => c.events),
@@ -197,37 +229,56 @@ export async function recordAttributed(
   subject: (changes: Change[]) => string,
   final = false,
   /** Called after each commit (the daemon runs the policy there), with the lock still held. */
-  onRecorded: (res: RecordResult, actor: Actor, trailers: Record<string, string | undefined>) => Promise<void> = async () => {},
+  onRecorded: (
+    res: RecordResult,
+    actor: Actor,
+    trailers: Record<string, string | undefined>,
+  ) => Promise<void> = async () => {},
 ): Promise<AttributedResult> {
   const scanStart = Date.now();
   phase('window: scan');
   const out: AttributedResult = { commits: [], changes: [], deferred: [] };
   const planned = new Map<Part, PlannedCommit>();
-  const results = await recordParts(repo, roots, async (changes) => {
-    const plan = await attributor.plan(changes, scanStart);
-    const parts: Part[] = plan.commits.map((c) => {
-      const part: Part = { paths: c.paths, subject: (ch) => (c.subjectPrefix ?? '') + subject(ch), actor: c.actor, action: 'watch', body: c.body, trailers: c.trailers };
-      planned.set(part, c);
-      return part;
-    });
-    if (final && plan.deferred.length) {
-      parts.push({
-        paths: plan.deferred,
-        subject,
-        actor: UNKNOWN_ACTOR,
-        action: 'watch',
-        body: ['These changes were made while trail was stopping; no audit record was matched to them.'],
-        trailers: { 'Trail-Actor': 'unknown (changed while trail watch was stopping)', 'Trail-Attribution': 'linux audit' },
+  const results = await recordParts(
+    repo,
+    roots,
+    async (changes) => {
+      const plan = await attributor.plan(changes, scanStart);
+      const parts: Part[] = plan.commits.map((c) => {
+        const part: Part = {
+          paths: c.paths,
+          subject: (ch) => (c.subjectPrefix ?? '') + subject(ch),
+          actor: c.actor,
+          action: 'watch',
+          body: c.body,
+          trailers: c.trailers,
+        };
+        planned.set(part, c);
+        return part;
       });
-    } else out.deferred = plan.deferred;
-    return parts;
-  }, async (res, part) => {
-    phase('window: committed');
-    const c = planned.get(part);
-    if (c) await attributor.committed(repo, c, res.commit);
-    await onRecorded(res, part.actor, part.trailers ?? {});
-    phase('window: policy applied');
-  });
+      if (final && plan.deferred.length) {
+        parts.push({
+          paths: plan.deferred,
+          subject,
+          actor: UNKNOWN_ACTOR,
+          action: 'watch',
+          body: ['These changes were made while trail was stopping; no audit record was matched to them.'],
+          trailers: {
+            'Trail-Actor': 'unknown (changed while trail watch was stopping)',
+            'Trail-Attribution': 'linux audit',
+          },
+        });
+      } else out.deferred = plan.deferred;
+      return parts;
+    },
+    async (res, part) => {
+      phase('window: committed');
+      const c = planned.get(part);
+      if (c) await attributor.committed(repo, c, res.commit);
+      await onRecorded(res, part.actor, part.trailers ?? {});
+      phase('window: policy applied');
+    },
+  );
   for (const res of results) {
     if (res.commit) out.commits.push(res.commit);
     out.changes.push(...res.changes);

@@ -82,7 +82,12 @@ export class AuditFeed {
     this.tail = new LogTail(opts.logFile ?? auditLogPath(), (line) => {
       const r = parseRecord(line);
       if (!r) return;
-      if (r.type === 'CONFIG_CHANGE' && r.fields.get('op') === 'remove_rule' && r.fields.get('key')?.startsWith(ctl.KEY_PREFIX)) this.rulesSuspect = true;
+      if (
+        r.type === 'CONFIG_CHANGE' &&
+        r.fields.get('op') === 'remove_rule' &&
+        r.fields.get('key')?.startsWith(ctl.KEY_PREFIX)
+      )
+        this.rulesSuspect = true;
       this.asm.push(r);
     });
   }
@@ -96,11 +101,15 @@ export class AuditFeed {
     const say = opts.notice ?? (() => undefined);
     if (await ctl.enable()) say('kernel audit was off: enabled it (auditctl -e 1)');
     const s = await ctl.status();
-    if (!s.pid) return { unavailable: 'auditd is not running: no process receives audit records (start it: service auditd start)' };
+    if (!s.pid)
+      return {
+        unavailable: 'auditd is not running: no process receives audit records (start it: service auditd start)',
+      };
     // attribute.backlogLimit 0: the host's audit setup is left as it is.
     const want = opts.backlogLimit ?? 8192;
     const was = want > 0 ? await ctl.ensureBacklog(want) : undefined;
-    if (was !== undefined) say(`raised the kernel audit backlog from ${was} to ${want} records, so that bursts of writes are not lost`);
+    if (was !== undefined)
+      say(`raised the kernel audit backlog from ${was} to ${want} records, so that bursts of writes are not lost`);
     mkdirSync(opts.home, { recursive: true, mode: 0o700 });
     if (!existsSync(feed.syncFile)) writeFileSync(feed.syncFile, '', { mode: 0o600 });
     feed.tail.start(false);
@@ -112,7 +121,11 @@ export class AuditFeed {
     if (!(await feed.barrier())) {
       feed.tail.close();
       await feed.dropRule(feed.syncFile, 'wa', ctl.SYNC_KEY);
-      return { unavailable: noRecordsWhy(`no audit record reached ${opts.logFile ?? auditLogPath()} (is write_logs off, or another log_file set?)`) };
+      return {
+        unavailable: noRecordsWhy(
+          `no audit record reached ${opts.logFile ?? auditLogPath()} (is write_logs off, or another log_file set?)`,
+        ),
+      };
     }
     return feed;
   }
@@ -318,7 +331,10 @@ export class AuditFeed {
   /** Removes a rule unless another trail watch still relies on it. */
   private async dropRule(path: string, perms: string, key: string): Promise<void> {
     const others = this.users.release(ctl.watchLine(path, perms, key));
-    if (others.length) this.opts.notice?.(`audit rule left in place for trail watch pid ${others.join(', ')}: ${ctl.watchLine(path, perms, key)}`);
+    if (others.length)
+      this.opts.notice?.(
+        `audit rule left in place for trail watch pid ${others.join(', ')}: ${ctl.watchLine(path, perms, key)}`,
+      );
     else await ctl.removeWatch(path, perms, key);
   }
 

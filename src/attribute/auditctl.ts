@@ -64,7 +64,10 @@ export async function version(): Promise<string | undefined> {
 /** The rules as `auditctl -l` prints them, one per line. */
 export async function listRules(): Promise<string[]> {
   const { out } = await auditctl(['-l']);
-  return out.split('\n').map((l) => l.trim()).filter((l) => l && l !== 'No rules');
+  return out
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && l !== 'No rules');
 }
 
 export function watchKey(name: string): string {
@@ -76,7 +79,17 @@ export function watchLine(dir: string, perms: string, key: string): string {
   return `-w ${dir} -p ${perms} -k ${key}`;
 }
 
-const EXEC_RULES = ['b64', 'b32'].map((arch) => ['always,exit', '-F', `arch=${arch}`, '-S', 'execve', '-F', 'auid!=4294967295', '-k', EXEC_KEY]);
+const EXEC_RULES = ['b64', 'b32'].map((arch) => [
+  'always,exit',
+  '-F',
+  `arch=${arch}`,
+  '-S',
+  'execve',
+  '-F',
+  'auid!=4294967295',
+  '-k',
+  EXEC_KEY,
+]);
 
 /** Adds a watch unless it is there already (auditctl refuses duplicates: "Rule exists"). */
 export async function addWatch(dir: string, perms: string, key: string): Promise<'added' | 'present'> {

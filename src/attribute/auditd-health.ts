@@ -32,7 +32,9 @@ export function readAuditdConf(conf = '/etc/audit/auditd.conf'): AuditdSettings 
   let text = '';
   try {
     text = readFileSync(conf, 'utf8');
-  } catch { /* defaults */ }
+  } catch {
+    /* defaults */
+  }
   const get = (key: string) => new RegExp(`^\\s*${key}\\s*=\\s*(\\S+)`, 'm').exec(text)?.[1];
   const threshold = (key: string, def: Threshold): Threshold => {
     const v = get(key);
@@ -79,8 +81,11 @@ export function logDiskState(s: AuditdSettings = readAuditdConf(), statfs = stat
   const state: LogDiskState = { logDir, freeMb: Math.round(freeMb), totalMb: Math.round(totalMb) };
   const free = `${state.freeMb} MB free on the filesystem of ${logDir}`;
   const resume = 'free space, then resume auditd (kill -USR2 its pid, or restart it)';
-  if (freeMb < 1 && STOPS.has(s.diskFullAction)) state.suspended = `${free}: the disk is full and disk_full_action is ${s.diskFullAction}; ${resume}`;
-  else if (freeMb < mb(s.adminSpaceLeft) && STOPS.has(s.adminSpaceLeftAction)) state.suspended = `${free}, below admin_space_left (${show(s.adminSpaceLeft)}) whose action is ${s.adminSpaceLeftAction}: auditd stops writing records; ${resume}`;
-  else if (freeMb < mb(s.spaceLeft)) state.low = `${free}, below space_left (${show(s.spaceLeft)}): auditd ${STOPS.has(s.spaceLeftAction) ? 'stops writing records' : 'is about to stop writing records'}`;
+  if (freeMb < 1 && STOPS.has(s.diskFullAction))
+    state.suspended = `${free}: the disk is full and disk_full_action is ${s.diskFullAction}; ${resume}`;
+  else if (freeMb < mb(s.adminSpaceLeft) && STOPS.has(s.adminSpaceLeftAction))
+    state.suspended = `${free}, below admin_space_left (${show(s.adminSpaceLeft)}) whose action is ${s.adminSpaceLeftAction}: auditd stops writing records; ${resume}`;
+  else if (freeMb < mb(s.spaceLeft))
+    state.low = `${free}, below space_left (${show(s.spaceLeft)}): auditd ${STOPS.has(s.spaceLeftAction) ? 'stops writing records' : 'is about to stop writing records'}`;
   return state;
 }

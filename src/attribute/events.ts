@@ -59,12 +59,42 @@ const AT_FDCWD = 'ffffff9c';
 // matched by inode instead (see split.ts).
 const AT_ARGS: Record<string, Record<number, string[]>> = {
   // x86_64
-  c000003e: { 257: ['a0'], 258: ['a0'], 259: ['a0'], 260: ['a0'], 261: ['a0'], 263: ['a0'], 266: ['a1'], 268: ['a0'], 280: ['a0'], 437: ['a0'], 452: ['a0'], 264: ['a0', 'a2'], 265: ['a0', 'a2'], 316: ['a0', 'a2'] },
+  c000003e: {
+    257: ['a0'],
+    258: ['a0'],
+    259: ['a0'],
+    260: ['a0'],
+    261: ['a0'],
+    263: ['a0'],
+    266: ['a1'],
+    268: ['a0'],
+    280: ['a0'],
+    437: ['a0'],
+    452: ['a0'],
+    264: ['a0', 'a2'],
+    265: ['a0', 'a2'],
+    316: ['a0', 'a2'],
+  },
   // aarch64
-  c00000b7: { 56: ['a0'], 34: ['a0'], 33: ['a0'], 54: ['a0'], 35: ['a0'], 36: ['a1'], 53: ['a0'], 88: ['a0'], 437: ['a0'], 452: ['a0'], 37: ['a0', 'a2'], 38: ['a0', 'a2'], 276: ['a0', 'a2'] },
+  c00000b7: {
+    56: ['a0'],
+    34: ['a0'],
+    33: ['a0'],
+    54: ['a0'],
+    35: ['a0'],
+    36: ['a1'],
+    53: ['a0'],
+    88: ['a0'],
+    437: ['a0'],
+    452: ['a0'],
+    37: ['a0', 'a2'],
+    38: ['a0', 'a2'],
+    276: ['a0', 'a2'],
+  },
 };
 
-const num = (v: string | undefined): number | undefined => (v === undefined || v === '' || !/^-?\d+$/.test(v) ? undefined : Number(v));
+const num = (v: string | undefined): number | undefined =>
+  v === undefined || v === '' || !/^-?\d+$/.test(v) ? undefined : Number(v);
 
 /** argv from an EXECVE record set: a0…aN, long ones split as aN_len + aN[0], aN[1]… */
 export function execveArgv(records: AuditRecord[]): string[] {
@@ -115,7 +145,10 @@ export class Assembler {
   /** pid → what it last executed (from trail's execve rule): full argv and the parent. */
   private execs = new Map<number, Exec>();
 
-  constructor(private readonly emit: (e: AuditEvent) => void, private readonly keyPrefix = 'trail-') {}
+  constructor(
+    private readonly emit: (e: AuditEvent) => void,
+    private readonly keyPrefix = 'trail-',
+  ) {}
 
   push(r: AuditRecord): void {
     if (r.type === 'EOE') return this.complete(r.id);
@@ -185,7 +218,8 @@ export class Assembler {
       ev.proc.argvTruncated = false;
     } else if (title !== undefined) {
       const known = this.execs.get(ev.pid);
-      if (known?.argv && known.exe === ev.exe) Object.assign(ev.proc, { argv: known.argv, argvSource: 'execve', argvTruncated: false });
+      if (known?.argv && known.exe === ev.exe)
+        Object.assign(ev.proc, { argv: known.argv, argvSource: 'execve', argvTruncated: false });
       else {
         const t = proctitleArgv(title);
         Object.assign(ev.proc, { argv: t.argv, argvSource: 'proctitle', argvTruncated: t.truncated });
@@ -194,7 +228,14 @@ export class Assembler {
     if (execve.length && ev.success) {
       if (this.execs.size >= EXEC_CAP) this.execs.delete(this.execs.keys().next().value!);
       this.execs.delete(ev.pid);
-      this.execs.set(ev.pid, { exe: ev.exe, argv: ev.proc.argv, argvSource: 'execve', argvTruncated: false, ppid: ev.ppid, time: ev.time });
+      this.execs.set(ev.pid, {
+        exe: ev.exe,
+        argv: ev.proc.argv,
+        argvSource: 'execve',
+        argvTruncated: false,
+        ppid: ev.ppid,
+        time: ev.time,
+      });
     }
     const fdArgs = AT_ARGS[ev.arch]?.[ev.syscall];
     const fdRelative = !!fdArgs && fdArgs.some((a) => f.get(a) !== AT_FDCWD);
@@ -224,7 +265,8 @@ export class Assembler {
 
   private parentOf(ppid: number): AuditEvent['parent'] {
     const known = this.execs.get(ppid);
-    if (known) return { pid: ppid, exe: known.exe, argv: known.argv, argvSource: 'execve', argvTruncated: false, from: 'audit' };
+    if (known)
+      return { pid: ppid, exe: known.exe, argv: known.argv, argvSource: 'execve', argvTruncated: false, from: 'audit' };
     // Read live: the log is tailed within milliseconds, so the parent of a writer (a shell,
     // a script, apt) almost always still runs; `from: 'proc'` says it was read this way.
     try {

@@ -37,7 +37,11 @@ export class LogTail {
   private closed = false;
   private buf: Buffer | undefined;
 
-  constructor(private readonly path: string, private readonly onLine: (line: string) => void, private readonly pollMs = 50) {}
+  constructor(
+    private readonly path: string,
+    private readonly onLine: (line: string) => void,
+    private readonly pollMs = 50,
+  ) {}
 
   /** Starts at the end: records written before trail watched are no use to attribution. */
   start(fromStart = false): void {
@@ -47,8 +51,12 @@ export class LogTail {
       // inotify works (a barrier reads for itself while it waits): 20 wake-ups a second
       // were most of an idle daemon's CPU.
       this.watcher = watch(dirname(this.path), () => this.read());
-      this.watcher.on('error', () => { this.watcher = undefined; });
-    } catch { /* polling alone */ }
+      this.watcher.on('error', () => {
+        this.watcher = undefined;
+      });
+    } catch {
+      /* polling alone */
+    }
     const tick = () => {
       if (this.closed) return;
       this.read();
@@ -75,7 +83,11 @@ export class LogTail {
       if (this.fd === undefined) return;
       this.drain();
       let st;
-      try { st = statSync(this.path); } catch { return; } // rotating: the new file comes soon
+      try {
+        st = statSync(this.path);
+      } catch {
+        return;
+      } // rotating: the new file comes soon
       if (st.ino !== this.ino) {
         this.drain();
         closeSync(this.fd);

@@ -17,7 +17,21 @@ export interface AuditRecord {
 }
 
 // Fields the kernel logs with audit_log_untrustedstring (or n_untrustedstring).
-const ENCODED = new Set(['name', 'cwd', 'exe', 'comm', 'proctitle', 'key', 'path', 'data', 'old', 'new', 'dev', 'ocomm', 'root_dir']);
+const ENCODED = new Set([
+  'name',
+  'cwd',
+  'exe',
+  'comm',
+  'proctitle',
+  'key',
+  'path',
+  'data',
+  'old',
+  'new',
+  'dev',
+  'ocomm',
+  'root_dir',
+]);
 const HEAD = /^type=([A-Z_0-9]+) msg=audit\((\d+)\.(\d+):(\d+)\):\s?/;
 
 export function parseRecord(line: string): AuditRecord | undefined {
@@ -56,7 +70,13 @@ export function parseRecord(line: string): AuditRecord | undefined {
     fields.set(key, value);
     i = j;
   }
-  return { type: m[1]!, time: Number(m[2]) * 1000 + Number(m[3]), serial: Number(m[4]), id: `${m[2]}.${m[3]}:${m[4]}`, fields };
+  return {
+    type: m[1]!,
+    time: Number(m[2]) * 1000 + Number(m[3]),
+    serial: Number(m[4]),
+    id: `${m[2]}.${m[3]}:${m[4]}`,
+    fields,
+  };
 }
 
 function decodeField(type: string, key: string, raw: string): string {

@@ -6,8 +6,10 @@
  */
 export const HIDDEN = '***';
 
-const SECRET_WORD = /(pass(word|wd|phrase)?|pwd|token|secret|api[-_]?key|access[-_]?key|private[-_]?key|auth|credential|cookie|session[-_]?id|bearer)/i;
-const HEADER = /^((?:proxy-)?authorization|cookie|set-cookie|x-[a-z0-9-]*(?:token|key|auth|secret)[a-z0-9-]*)\s*:\s*(.*)$/is;
+const SECRET_WORD =
+  /(pass(word|wd|phrase)?|pwd|token|secret|api[-_]?key|access[-_]?key|private[-_]?key|auth|credential|cookie|session[-_]?id|bearer)/i;
+const HEADER =
+  /^((?:proxy-)?authorization|cookie|set-cookie|x-[a-z0-9-]*(?:token|key|auth|secret)[a-z0-9-]*)\s*:\s*(.*)$/is;
 // Options whose next argument is the secret (`--password X`, `-p X` of sshpass).
 const VALUE_NEXT = /^--?[a-z0-9-]*(pass(word|wd|phrase)?|token|secret|api[-_]?key|auth|credentials?)$/i;
 
@@ -76,7 +78,9 @@ export function redactArgv(argv: string[]): string[] {
 export function argvLine(argv: string[]): string {
   return argv
     .map((a) => {
-      const text = Buffer.from(a, 'latin1').toString('utf8').replace(/[\x00-\x1f\x7f]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'));
+      const text = Buffer.from(a, 'latin1')
+        .toString('utf8')
+        .replace(/[\x00-\x1f\x7f]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'));
       return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
     })
     .join(' ');

@@ -55,7 +55,8 @@ function actorOf(e: AuditEvent): ActorInfo {
     a.login = userName(e.auid) ?? `auid${e.auid}`;
   }
   if (e.ses !== undefined) a.ses = e.ses;
-  if (e.proc.argv) Object.assign(a, { argv: e.proc.argv, argvSource: e.proc.argvSource, argvTruncated: e.proc.argvTruncated });
+  if (e.proc.argv)
+    Object.assign(a, { argv: e.proc.argv, argvSource: e.proc.argvSource, argvTruncated: e.proc.argvTruncated });
   if (e.parent) {
     a.parentExe = e.parent.exe;
     if (e.parent.argv) a.parentArgv = e.parent.argv;
@@ -108,8 +109,20 @@ function dev(st: { dev: number }): string {
  * is in. A path two actors touched goes to a group naming both. Nothing is guessed: a path
  * no event explains is "unknown", and so is every path of a window whose records were lost.
  */
-export function split(dirBytes: string, changed: string[], events: AuditEvent[], opts: { degraded?: string; apt?: AptTransaction[]; lossAt?: number; now?: number } = {}): Split {
-  if (opts.degraded) return { groups: [], unknown: { paths: changed, reason: opts.degraded }, deferred: [], deferredEvents: [], tainted: { paths: [], reason: '' } };
+export function split(
+  dirBytes: string,
+  changed: string[],
+  events: AuditEvent[],
+  opts: { degraded?: string; apt?: AptTransaction[]; lossAt?: number; now?: number } = {},
+): Split {
+  if (opts.degraded)
+    return {
+      groups: [],
+      unknown: { paths: changed, reason: opts.degraded },
+      deferred: [],
+      deferredEvents: [],
+      tainted: { paths: [], reason: '' },
+    };
   const abs = (p: string) => (p === '' ? dirBytes : `${dirBytes}/${p}`);
   const byPath = new Map<string, AuditEvent[]>();
   const byInode = new Map<string, AuditEvent[]>();
@@ -131,7 +144,9 @@ export function split(dirBytes: string, changed: string[], events: AuditEvent[],
   // from the disk (the folders of the changed paths) — to resolve names relative to a
   // directory fd: rm -r, find -delete, git and tar all remove and create that way.
   const dirByInode = new Map<string, string>();
-  for (const e of events) for (const i of e.items) if (i.abs && i.inode !== undefined && i.dev && isDirMode(i.mode)) dirByInode.set(`${i.dev}:${i.inode}`, i.abs);
+  for (const e of events)
+    for (const i of e.items)
+      if (i.abs && i.inode !== undefined && i.dev && isDirMode(i.mode)) dirByInode.set(`${i.dev}:${i.inode}`, i.abs);
   for (const p of changed) {
     const d = parentOf(abs(p));
     const st = stat(d);
@@ -144,11 +159,13 @@ export function split(dirBytes: string, changed: string[], events: AuditEvent[],
       if (item.nametype === 'PARENT') continue;
       if (item.abs) add(byPath, item.abs, e);
       else if (e.fdRelative && parent && item.name !== '(null)') fdItems.push({ item, parent, e });
-      if (item.inode !== undefined && item.dev && item.nametype !== 'DELETE') add(byInode, `${item.dev}:${item.inode}`, e);
-      if (item.abs && isDirMode(item.mode) && RENAMES[e.arch]?.includes(e.syscall)) renamedDirs.push({ path: item.abs, e });
+      if (item.inode !== undefined && item.dev && item.nametype !== 'DELETE')
+        add(byInode, `${item.dev}:${item.inode}`, e);
+      if (item.abs && isDirMode(item.mode) && RENAMES[e.arch]?.includes(e.syscall))
+        renamedDirs.push({ path: item.abs, e });
     }
   }
-  for (let progress = true; progress && fdItems.length; ) {
+  for (let progress = true; progress && fdItems.length;) {
     progress = false;
     for (let k = fdItems.length - 1; k >= 0; k--) {
       const { item, parent, e } = fdItems[k]!;
@@ -212,9 +229,16 @@ export function split(dirBytes: string, changed: string[], events: AuditEvent[],
   }
   return {
     groups: [...groups.values()],
-    unknown: { paths: unmatched, reason: 'no audit record names these paths (changed through a descriptor opened before trail watched, a bind mount, or by the kernel)' },
+    unknown: {
+      paths: unmatched,
+      reason:
+        'no audit record names these paths (changed through a descriptor opened before trail watched, a bind mount, or by the kernel)',
+    },
     deferred,
     deferredEvents: [...deferredEvents],
-    tainted: { paths: tainted, reason: `changed before audit records were lost (seen ${opts.lossAt ? new Date(opts.lossAt).toISOString() : ''}): its own record may be one of them` },
+    tainted: {
+      paths: tainted,
+      reason: `changed before audit records were lost (seen ${opts.lossAt ? new Date(opts.lossAt).toISOString() : ''}): its own record may be one of them`,
+    },
   };
 }

@@ -9,10 +9,13 @@ import { asWriter, globals, openTrail } from './session.js';
 export function registerAccept(program: Command): void {
   program
     .command('accept')
-    .argument('[rev]', 'the revision to accept (default: the trail\'s last commit)', 'observed')
+    .argument('[rev]', "the revision to accept (default: the trail's last commit)", 'observed')
     .argument('[paths...]', 'only these paths')
     .description('make a recorded state the accepted baseline (approved), recorded with who accepted it')
-    .addHelpText('after', '\nExamples:\n  trail accept                     accept everything recorded so far\n  trail accept observed nginx/     accept only what changed under nginx/')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  trail accept                     accept everything recorded so far\n  trail accept observed nginx/     accept only what changed under nginx/',
+    )
     .action(async (rev: string, paths: string[], _o: unknown, cmd: Command) => {
       const g = globals(cmd);
       const out = makeOut(g.json);

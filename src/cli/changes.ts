@@ -8,7 +8,13 @@ export function changesJson(changes: Change[]): unknown[] {
 }
 
 export function printChanges(out: Out, changes: Change[], limit = Infinity): void {
-  const color = { A: out.color.green, D: out.color.red, M: out.color.yellow, m: out.color.yellow, T: out.color.red } as const;
+  const color = {
+    A: out.color.green,
+    D: out.color.red,
+    M: out.color.yellow,
+    m: out.color.yellow,
+    T: out.color.red,
+  } as const;
   for (const c of changes.slice(0, limit)) {
     const line = changeLine(c);
     out.line('  ' + color[line[0] as keyof typeof color](line.slice(0, 1)) + line.slice(1));

@@ -9,57 +9,76 @@ export function registerConfig(program: Command): void {
   const config = program
     .command('config')
     .description('show or change settings (kept in the shadow repository, with history)')
-    .addHelpText('after', '\nExamples:\n  trail config list\n  trail config get ignore\n  trail config set ignore "*.bak,cache/**"\n  trail config unset ignore');
+    .addHelpText(
+      'after',
+      '\nExamples:\n  trail config list\n  trail config get ignore\n  trail config set ignore "*.bak,cache/**"\n  trail config unset ignore',
+    );
   const show = (v: unknown) => (Array.isArray(v) ? v.join(',') : String(v));
 
-  config.command('list', { isDefault: true }).description('every setting, with its value and default').action(async (_o: unknown, cmd: Command) => {
-    const g = globals(cmd);
-    const out = makeOut(g.json);
-    const repo = await openTrail(g);
-    const stored = await readStored(repo);
-    const all = { ...defaults(), ...stored };
-    for (const k of Object.keys(KEYS).sort()) {
-      out.line(`${k} = ${show(all[k])}${k in stored ? '' : out.color.dim('   (default)')}`);
-      out.line(out.color.dim(`    ${KEYS[k]!.doc}`));
-    }
-    out.result({ settings: all, set: stored, defaults: defaults() });
-  });
-
-  config.command('get').argument('<key>').description('one setting').action(async (key: string, _o: unknown, cmd: Command) => {
-    const g = globals(cmd);
-    const out = makeOut(g.json);
-    if (!KEYS[key]) throw new TrailError(`unknown setting "${key}"`, Exit.usage);
-    const repo = await openTrail(g);
-    const value = { ...defaults(), ...(await readStored(repo)) }[key];
-    out.line(show(value));
-    out.result({ key, value });
-  });
-
-  config.command('set').argument('<key>').argument('<value>').description('change a setting (validated first)').action(async (key: string, text: string, _o: unknown, cmd: Command) => {
-    const g = globals(cmd);
-    const out = makeOut(g.json);
-    const value = parseValue(key, text);
-    const repo = await openTrail(g);
-    await asWriter(repo, out, 'config', async () => {
+  config
+    .command('list', { isDefault: true })
+    .description('every setting, with its value and default')
+    .action(async (_o: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const out = makeOut(g.json);
+      const repo = await openTrail(g);
       const stored = await readStored(repo);
-      stored[key] = value;
-      await writeConfig(repo, stored, invokingActor(), `config: set ${key}`);
+      const all = { ...defaults(), ...stored };
+      for (const k of Object.keys(KEYS).sort()) {
+        out.line(`${k} = ${show(all[k])}${k in stored ? '' : out.color.dim('   (default)')}`);
+        out.line(out.color.dim(`    ${KEYS[k]!.doc}`));
+      }
+      out.result({ settings: all, set: stored, defaults: defaults() });
     });
-    out.line(`${key} = ${show(value)}`);
-    out.result({ key, value });
-  });
 
-  config.command('unset').argument('<key>').description('back to the default').action(async (key: string, _o: unknown, cmd: Command) => {
-    const g = globals(cmd);
-    const out = makeOut(g.json);
-    if (!KEYS[key]) throw new TrailError(`unknown setting "${key}"`, Exit.usage);
-    const repo = await openTrail(g);
-    await asWriter(repo, out, 'config', async () => {
-      const stored = await readStored(repo);
-      delete stored[key];
-      await writeConfig(repo, stored, invokingActor(), `config: unset ${key}`);
+  config
+    .command('get')
+    .argument('<key>')
+    .description('one setting')
+    .action(async (key: string, _o: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const out = makeOut(g.json);
+      if (!KEYS[key]) throw new TrailError(`unknown setting "${key}"`, Exit.usage);
+      const repo = await openTrail(g);
+      const value = { ...defaults(), ...(await readStored(repo)) }[key];
+      out.line(show(value));
+      out.result({ key, value });
     });
-    out.line(`${key} = ${show(defaults()[key])} (default)`);
-    out.result({ key, value: defaults()[key] });
-  });
+
+  config
+    .command('set')
+    .argument('<key>')
+    .argument('<value>')
+    .description('change a setting (validated first)')
+    .action(async (key: string, text: string, _o: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const out = makeOut(g.json);
+      const value = parseValue(key, text);
+      const repo = await openTrail(g);
+      await asWriter(repo, out, 'config', async () => {
+        const stored = await readStored(repo);
+        stored[key] = value;
+        await writeConfig(repo, stored, invokingActor(), `config: set ${key}`);
+      });
+      out.line(`${key} = ${show(value)}`);
+      out.result({ key, value });
+    });
+
+  config
+    .command('unset')
+    .argument('<key>')
+    .description('back to the default')
+    .action(async (key: string, _o: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const out = makeOut(g.json);
+      if (!KEYS[key]) throw new TrailError(`unknown setting "${key}"`, Exit.usage);
+      const repo = await openTrail(g);
+      await asWriter(repo, out, 'config', async () => {
+        const stored = await readStored(repo);
+        delete stored[key];
+        await writeConfig(repo, stored, invokingActor(), `config: unset ${key}`);
+      });
+      out.line(`${key} = ${show(defaults()[key])} (default)`);
+      out.result({ key, value: defaults()[key] });
+    });
 }

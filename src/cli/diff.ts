@@ -23,23 +23,31 @@ export function registerDiff(program: Command): void {
     .argument('[paths...]', 'after --, only these paths')
     .option('--stat', 'only the list of changes, no content')
     .description('what differs between two revisions, or between a revision and the disk')
-    .addHelpText('after', '\nExamples:\n  trail diff                     the disk against the last commit\n  trail diff approved            the disk against the accepted baseline\n  trail diff HEAD~3 HEAD -- nginx/nginx.conf')
-    .action(async (a: string | undefined, b: string | undefined, paths: string[], opts: { stat?: boolean }, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
-      // commander puts what follows `--` into the last variadic argument.
-      const dash = cmd.args.indexOf('--');
-      let revs = [a, b].filter((x): x is string => x !== undefined);
-      let only = paths;
-      if (dash >= 0) { revs = cmd.args.slice(0, dash); only = cmd.args.slice(dash + 1); }
-      const from = await side(repo, revs[0] ?? Refs.observed);
-      const to = await side(repo, revs[1]);
-      const scope = inScope(only.map((p) => watchedPath(repo.info.dir, p)));
-      const changes = diffStates(from.entries, to.entries, scope);
-      const patch = opts.stat ? '' : await patchFor(repo, from, to, changes);
-      printChanges(out, changes);
-      if (patch) out.line('\n' + patch.trimEnd());
-      out.result({ changes: changesJson(changes), patch: opts.stat ? undefined : patch });
-    });
+    .addHelpText(
+      'after',
+      '\nExamples:\n  trail diff                     the disk against the last commit\n  trail diff approved            the disk against the accepted baseline\n  trail diff HEAD~3 HEAD -- nginx/nginx.conf',
+    )
+    .action(
+      async (a: string | undefined, b: string | undefined, paths: string[], opts: { stat?: boolean }, cmd: Command) => {
+        const g = globals(cmd);
+        const out = makeOut(g.json);
+        const repo = await openTrail(g);
+        // commander puts what follows `--` into the last variadic argument.
+        const dash = cmd.args.indexOf('--');
+        let revs = [a, b].filter((x): x is string => x !== undefined);
+        let only = paths;
+        if (dash >= 0) {
+          revs = cmd.args.slice(0, dash);
+          only = cmd.args.slice(dash + 1);
+        }
+        const from = await side(repo, revs[0] ?? Refs.observed);
+        const to = await side(repo, revs[1]);
+        const scope = inScope(only.map((p) => watchedPath(repo.info.dir, p)));
+        const changes = diffStates(from.entries, to.entries, scope);
+        const patch = opts.stat ? '' : await patchFor(repo, from, to, changes);
+        printChanges(out, changes);
+        if (patch) out.line('\n' + patch.trimEnd());
+        out.result({ changes: changesJson(changes), patch: opts.stat ? undefined : patch });
+      },
+    );
 }

@@ -54,11 +54,23 @@ export async function diagnose(): Promise<DoctorReport> {
   audit.auditctlVersion = await ctl.version();
   if (av.ok) {
     const s = await ctl.status();
-    Object.assign(audit, { enabled: s.enabled, auditdPid: s.pid, lost: s.lost, backlog: s.backlog, backlogLimit: s.backlogLimit });
+    Object.assign(audit, {
+      enabled: s.enabled,
+      auditdPid: s.pid,
+      lost: s.lost,
+      backlog: s.backlog,
+      backlogLimit: s.backlogLimit,
+    });
     if (!s.enabled) reasons.push('kernel audit is disabled (trail watch enables it: auditctl -e 1)');
     if (!s.pid) reasons.push('auditd is not running (service auditd start)');
-    if (s.lost) reasons.push(`the kernel has lost ${s.lost} audit record(s) since boot (a window with new losses is recorded as unknown)`);
-    if (s.backlogLimit < 8192) reasons.push(`audit backlog limit is ${s.backlogLimit} (trail watch raises it to 8192; bursts overflow small queues)`);
+    if (s.lost)
+      reasons.push(
+        `the kernel has lost ${s.lost} audit record(s) since boot (a window with new losses is recorded as unknown)`,
+      );
+    if (s.backlogLimit < 8192)
+      reasons.push(
+        `audit backlog limit is ${s.backlogLimit} (trail watch raises it to 8192; bursts overflow small queues)`,
+      );
     const rules = await ctl.listRules();
     audit.trailRules = rules.filter((r) => / -k trail-|key=trail-/.test(r));
     for (const w of await listWatched()) {
@@ -87,7 +99,10 @@ export async function diagnose(): Promise<DoctorReport> {
     audit,
     inotify,
     aptHook: { installed: existsSync(file), file },
-    attribution: { degraded: !av.ok || reasons.some((r) => /disabled|not running|cannot read|stops writing records/.test(r)), reasons },
+    attribution: {
+      degraded: !av.ok || reasons.some((r) => /disabled|not running|cannot read|stops writing records/.test(r)),
+      reasons,
+    },
   };
 }
 
@@ -101,13 +116,25 @@ export function registerDoctor(program: Command): void {
       const r = await diagnose();
       const a = r.audit;
       const ok = (b: boolean) => (b ? out.color.green('ok') : out.color.yellow('no'));
-      out.line(`attribution:  ${r.attribution.degraded ? out.color.yellow('degraded: changes are recorded as "unknown"') : out.color.green('Linux audit')}`);
+      out.line(
+        `attribution:  ${r.attribution.degraded ? out.color.yellow('degraded: changes are recorded as "unknown"') : out.color.green('Linux audit')}`,
+      );
       out.line(`running as root: ${ok(r.root)}`);
-      out.line(`audit:        ${a.available ? `auditctl ${a.auditctlVersion ?? '?'}, enabled ${a.enabled}, auditd ${a.auditdPid ? `pid ${a.auditdPid}` : 'not running'}, lost ${a.lost}, backlog ${a.backlog}/${a.backlogLimit}` : a.why}`);
-      out.line(`audit log:    ${a.logFile} ${a.available ? (a.logReadable ? 'readable' : 'not readable') : ''}${a.logDisk ? `, ${a.logDisk.freeMb} MB free` : ''}`.trimEnd());
-      out.line(`trail rules:  ${a.trailRules.length ? a.trailRules.join('; ') : 'none (trail watch adds them while it runs)'}`);
-      out.line(`inotify:      max_user_watches ${r.inotify.maxUserWatches}, max_user_instances ${r.inotify.maxUserInstances}, max_queued_events ${r.inotify.maxQueuedEvents}`);
-      out.line(`apt hook:     ${r.aptHook.installed ? `installed (${r.aptHook.file})` : 'not installed (trail hooks install)'}`);
+      out.line(
+        `audit:        ${a.available ? `auditctl ${a.auditctlVersion ?? '?'}, enabled ${a.enabled}, auditd ${a.auditdPid ? `pid ${a.auditdPid}` : 'not running'}, lost ${a.lost}, backlog ${a.backlog}/${a.backlogLimit}` : a.why}`,
+      );
+      out.line(
+        `audit log:    ${a.logFile} ${a.available ? (a.logReadable ? 'readable' : 'not readable') : ''}${a.logDisk ? `, ${a.logDisk.freeMb} MB free` : ''}`.trimEnd(),
+      );
+      out.line(
+        `trail rules:  ${a.trailRules.length ? a.trailRules.join('; ') : 'none (trail watch adds them while it runs)'}`,
+      );
+      out.line(
+        `inotify:      max_user_watches ${r.inotify.maxUserWatches}, max_user_instances ${r.inotify.maxUserInstances}, max_queued_events ${r.inotify.maxQueuedEvents}`,
+      );
+      out.line(
+        `apt hook:     ${r.aptHook.installed ? `installed (${r.aptHook.file})` : 'not installed (trail hooks install)'}`,
+      );
       for (const why of r.attribution.reasons) out.line(`  - ${why}`);
       out.result(r);
     });

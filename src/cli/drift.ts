@@ -20,7 +20,9 @@ export function registerDrift(program: Command): void {
       const changes = diffStates(await readState(repo, approved), await readState(repo, observed));
       if (!changes.length) out.line(`no drift: observed matches approved (${approved.slice(0, 12)})`);
       else {
-        out.line(`${plural(changes.length, 'change')} recorded but not accepted (approved ${approved.slice(0, 12)} → observed ${observed.slice(0, 12)}):`);
+        out.line(
+          `${plural(changes.length, 'change')} recorded but not accepted (approved ${approved.slice(0, 12)} → observed ${observed.slice(0, 12)}):`,
+        );
         printChanges(out, changes);
       }
       out.result({ approved, observed, changes: changesJson(changes) });

@@ -75,7 +75,10 @@ export function registerEvents(program: Command): void {
       let stop = false;
       let wake = () => {};
       // A signal ends the stream between two commits, never in the middle of a line.
-      const onSignal = () => { stop = true; wake(); };
+      const onSignal = () => {
+        stop = true;
+        wake();
+      };
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       // Polling the ref, not inotify on the repository: it works the same for every writer
@@ -83,7 +86,10 @@ export function registerEvents(program: Command): void {
       while (!stop) {
         await new Promise<void>((r) => {
           const t = setTimeout(r, opts.interval * 1000);
-          wake = () => { clearTimeout(t); r(); };
+          wake = () => {
+            clearTimeout(t);
+            r();
+          };
         });
         if (stop) break;
         const head = await repo.readRef(Refs.observed);

@@ -22,7 +22,9 @@ export function registerForget(program: Command): void {
         await fsp.rm(w.repo, { recursive: true, force: true });
       }
       await saveWatched((await listWatched()).filter((t) => t.name !== w.name));
-      out.line(`${w.name} (${w.dir}) is no longer tracked; ${opts.deleteRepo ? 'its shadow repository was deleted' : `its trail stays in ${w.repo}`}`);
+      out.line(
+        `${w.name} (${w.dir}) is no longer tracked; ${opts.deleteRepo ? 'its shadow repository was deleted' : `its trail stays in ${w.repo}`}`,
+      );
       out.result({ forgotten: w, repoDeleted: !!opts.deleteRepo });
     });
 }

@@ -22,14 +22,20 @@ export async function renderAptConf(home = trailHome()): Promise<string> {
   // apt splits a hook command at spaces and reads quotes of its own: refuse what it would
   // split, rather than quoting for two parsers.
   for (const p of [APT_HOOK, home]) {
-    if (/[\s"'\\;{}]/.test(p)) throw new TrailError(`cannot write an apt hook for a path with spaces, quotes, braces or backslashes: ${JSON.stringify(p)}`, Exit.usage);
+    if (/[\s"'\\;{}]/.test(p))
+      throw new TrailError(
+        `cannot write an apt hook for a path with spaces, quotes, braces or backslashes: ${JSON.stringify(p)}`,
+        Exit.usage,
+      );
   }
   const template = await fsp.readFile(join(PACKAGE_ROOT, 'hooks', 'apt', '80trail.in'), 'utf8');
   return template.replaceAll('@HOOK@', APT_HOOK).replaceAll('@HOME@', home);
 }
 
 export function registerHooks(program: Command): void {
-  const hooks = program.command('hooks').description('install or remove the package-manager hook (apt/dpkg) that makes one commit per transaction');
+  const hooks = program
+    .command('hooks')
+    .description('install or remove the package-manager hook (apt/dpkg) that makes one commit per transaction');
 
   hooks
     .command('install')

@@ -15,21 +15,36 @@ export function registerInit(program: Command): void {
     .argument('<dir>', 'the directory to watch')
     .option('--repo <path>', 'where the shadow repository goes (default: /var/lib/trail/<name>.git as root)')
     .description('create the shadow repository of a directory and record its first snapshot')
-    .addHelpText('after', '\nExamples:\n  trail init /etc\n  trail init /srv/app/config --name app --repo /var/lib/trail/app.git')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  trail init /etc\n  trail init /srv/app/config --name app --repo /var/lib/trail/app.git',
+    )
     .action(async (dir: string, opts: { repo?: string }, cmd: Command) => {
       const g = globals(cmd);
       const out = makeOut(g.json);
       const started = Date.now();
-      const { watched, result } = await init({ dir, name: g.name, repo: opts.repo, actor: invokingActor(), onProgress: out.progress('recording') });
+      const { watched, result } = await init({
+        dir,
+        name: g.name,
+        repo: opts.repo,
+        actor: invokingActor(),
+        onProgress: out.progress('recording'),
+      });
       const s = result.scan;
       const seconds = (Date.now() - started) / 1000;
       out.line(`${out.color.green('✓')} ${watched.dir} is now watched as ${out.color.bold(watched.name)}`);
-      out.line(`  ${plural(s.files, 'file')}, ${plural(s.dirs, 'folder')}, ${bytesHuman(s.bytes)} recorded in ${seconds.toFixed(1)}s`);
+      out.line(
+        `  ${plural(s.files, 'file')}, ${plural(s.dirs, 'folder')}, ${bytesHuman(s.bytes)} recorded in ${seconds.toFixed(1)}s`,
+      );
       out.line(`  shadow repository: ${watched.repo}`);
       out.line(`  first commit ${result.commit!.slice(0, 12)} is the accepted baseline (approved)`);
       if (s.ignored) out.line(`  ${plural(s.ignored, 'path')} ignored by the ignore rules`);
       if (s.digestOnly.length) {
-        out.line(out.color.yellow(`  ${plural(s.digestOnly.length, 'file')} larger than snapshot.maxFileSize recorded by digest only (content not kept, cannot be reverted):`));
+        out.line(
+          out.color.yellow(
+            `  ${plural(s.digestOnly.length, 'file')} larger than snapshot.maxFileSize recorded by digest only (content not kept, cannot be reverted):`,
+          ),
+        );
         for (const p of s.digestOnly.slice(0, 20)) out.line(`    ${display(p)}`);
       }
       if (s.skipped.length) {
@@ -40,14 +55,25 @@ export function registerInit(program: Command): void {
       // Provenance of the baseline: the first snapshot should not bless what someone already
       // changed. Where dpkg knows the files, say which differ from what their package shipped.
       const systemDir = /^\/(etc|usr|boot|opt|lib|lib64|bin|sbin|var)(\/|$)/.test(watched.dir) || watched.dir === '/';
-      const pkg = systemDir && existsSync('/var/lib/dpkg/status') ? await (await lazy_pkg_verify()).verifyPackages(toBytes(watched.dir)).catch(() => undefined) : undefined;
+      const pkg =
+        systemDir && existsSync('/var/lib/dpkg/status')
+          ? await (await lazy_pkg_verify()).verifyPackages(toBytes(watched.dir)).catch(() => undefined)
+          : undefined;
       if (pkg?.findings.length) {
-        out.line(out.color.yellow(`  ${plural(pkg.findings.length, 'package file')} ${pkg.findings.length === 1 ? 'differs' : 'differ'} from what their Debian package shipped (accepted into the baseline as they are):`));
-        for (const f of pkg.findings.slice(0, 10)) out.line(`    ${display(f.path)}: ${f.state} ${f.kind} of ${f.package}`);
-        if (pkg.findings.length > 10) out.line(`    … and ${pkg.findings.length - 10} more: trail pkg verify ${watched.dir}`);
+        out.line(
+          out.color.yellow(
+            `  ${plural(pkg.findings.length, 'package file')} ${pkg.findings.length === 1 ? 'differs' : 'differ'} from what their Debian package shipped (accepted into the baseline as they are):`,
+          ),
+        );
+        for (const f of pkg.findings.slice(0, 10))
+          out.line(`    ${display(f.path)}: ${f.state} ${f.kind} of ${f.package}`);
+        if (pkg.findings.length > 10)
+          out.line(`    … and ${pkg.findings.length - 10} more: trail pkg verify ${watched.dir}`);
       }
       out.result({
-        packages: pkg ? { checked: pkg.checked, findings: pkg.findings.map((f) => ({ ...f, path: display(f.path) })) } : null,
+        packages: pkg
+          ? { checked: pkg.checked, findings: pkg.findings.map((f) => ({ ...f, path: display(f.path) })) }
+          : null,
         name: watched.name,
         dir: watched.dir,
         repo: watched.repo,

@@ -26,7 +26,9 @@ export function registerList(program: Command): void {
       if (!rows.length) out.line('no directory is watched yet; start with: trail init /etc');
       const width = Math.max(4, ...rows.map((r) => r.name.length));
       for (const r of rows) {
-        out.line(`${r.name.padEnd(width)}  ${r.dir}  →  ${r.repo}${r.problem ? out.color.red(`  (${r.problem})`) : ''}`);
+        out.line(
+          `${r.name.padEnd(width)}  ${r.dir}  →  ${r.repo}${r.problem ? out.color.red(`  (${r.problem})`) : ''}`,
+        );
       }
       out.result({ trails: rows });
     });

@@ -20,7 +20,11 @@ export interface LogEntry {
 
 const SEP = '\x1e';
 
-export async function readLog(repo: Repo, rev: string, opts: { max?: number; pathspecs?: string[]; since?: string; until?: string } = {}): Promise<LogEntry[]> {
+export async function readLog(
+  repo: Repo,
+  rev: string,
+  opts: { max?: number; pathspecs?: string[]; since?: string; until?: string } = {},
+): Promise<LogEntry[]> {
   const args = ['log', '-z', `--format=%H${SEP}%P${SEP}%an${SEP}%ae${SEP}%aI${SEP}%s${SEP}%b`];
   if (opts.max) args.push(`--max-count=${opts.max}`);
   if (opts.since) args.push(`--since=${opts.since}`);
@@ -30,12 +34,25 @@ export async function readLog(repo: Repo, rev: string, opts: { max?: number; pat
   if (opts.pathspecs) args.push(...opts.pathspecs.map((p) => ':(literal)' + Buffer.from(p, 'latin1').toString('utf8')));
   const r = await repo.git(args, { okCodes: [0, 128] });
   if (r.code !== 0) return [];
-  return r.stdout.toString('utf8').split('\0').filter(Boolean).map((rec) => {
-    const [commit, parents, author, email, date, subject, body] = rec.split(SEP);
-    const trailers: Record<string, string> = {};
-    for (const m of (body ?? '').matchAll(/^(Trail-[A-Za-z-]+): (.*)$/gm)) trailers[m[1]!] = m[2]!;
-    return { commit: commit!, parents: parents ? parents.split(' ') : [], author: author!, email: email!, date: date!, subject: subject!, body: body ?? '', trailers };
-  });
+  return r.stdout
+    .toString('utf8')
+    .split('\0')
+    .filter(Boolean)
+    .map((rec) => {
+      const [commit, parents, author, email, date, subject, body] = rec.split(SEP);
+      const trailers: Record<string, string> = {};
+      for (const m of (body ?? '').matchAll(/^(Trail-[A-Za-z-]+): (.*)$/gm)) trailers[m[1]!] = m[2]!;
+      return {
+        commit: commit!,
+        parents: parents ? parents.split(' ') : [],
+        author: author!,
+        email: email!,
+        date: date!,
+        subject: subject!,
+        body: body ?? '',
+        trailers,
+      };
+    });
 }
 
 /** The content path and the manifest that hold a path in the commit tree. */
@@ -48,7 +65,9 @@ function treePaths(path: string): { content: string; manifest: string } {
 }
 
 async function metaLineOf(repo: Repo, rev: string, manifest: string, name: string): Promise<string | undefined> {
-  const r = await repo.git(['cat-file', 'blob', `${rev}:${Buffer.from(manifest, 'latin1').toString('utf8')}`], { okCodes: [0, 128] });
+  const r = await repo.git(['cat-file', 'blob', `${rev}:${Buffer.from(manifest, 'latin1').toString('utf8')}`], {
+    okCodes: [0, 128],
+  });
   if (r.code !== 0) return undefined;
   const m = parseManifest(r.stdout).children.find(([n]) => n === name);
   return m ? JSON.stringify(m[1]) : undefined;
@@ -63,40 +82,66 @@ export function registerLog(program: Command): void {
     .option('--until <date>', 'commits before this date')
     .option('--rev <rev>', 'start from this revision instead of the trail (observed)')
     .description('the trail, newest first: when, who, what')
-    .addHelpText('after', '\nExamples:\n  trail log\n  trail log ssh/sshd_config\n  trail log -n 20 --since "2 days ago" --json')
-    .action(async (path: string | undefined, opts: { maxCount?: number; since?: string; until?: string; rev?: string }, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
-      const rev = opts.rev ?? Refs.observed;
-      let entries: LogEntry[];
-      if (path !== undefined) {
-        const p = watchedPath(repo.info.dir, path);
-        const t = treePaths(p);
-        const candidates = await readLog(repo, rev, { pathspecs: [t.content, t.manifest], since: opts.since, until: opts.until });
-        entries = [];
-        for (const e of candidates) {
-          // A manifest also changes for the path's neighbours: keep the commit only if the
-          // path's own content or metadata changed.
-          const parent = e.parents[0];
-          const [contentNow, contentBefore] = await Promise.all([
-            repo.git(['rev-parse', '--verify', '-q', `${e.commit}:${Buffer.from(t.content, 'latin1').toString('utf8')}`], { okCodes: [0, 1, 128] }),
-            parent ? repo.git(['rev-parse', '--verify', '-q', `${parent}:${Buffer.from(t.content, 'latin1').toString('utf8')}`], { okCodes: [0, 1, 128] }) : undefined,
-          ]);
-          const contentChanged = contentNow.stdout.toString() !== (contentBefore?.stdout.toString() ?? '');
-          const metaChanged = !contentChanged && (await metaLineOf(repo, e.commit, t.manifest, baseName(p))) !== (parent ? await metaLineOf(repo, parent, t.manifest, baseName(p)) : undefined);
-          if (contentChanged || metaChanged) entries.push(e);
-          if (opts.maxCount && entries.length >= opts.maxCount) break;
+    .addHelpText(
+      'after',
+      '\nExamples:\n  trail log\n  trail log ssh/sshd_config\n  trail log -n 20 --since "2 days ago" --json',
+    )
+    .action(
+      async (
+        path: string | undefined,
+        opts: { maxCount?: number; since?: string; until?: string; rev?: string },
+        cmd: Command,
+      ) => {
+        const g = globals(cmd);
+        const out = makeOut(g.json);
+        const repo = await openTrail(g);
+        const rev = opts.rev ?? Refs.observed;
+        let entries: LogEntry[];
+        if (path !== undefined) {
+          const p = watchedPath(repo.info.dir, path);
+          const t = treePaths(p);
+          const candidates = await readLog(repo, rev, {
+            pathspecs: [t.content, t.manifest],
+            since: opts.since,
+            until: opts.until,
+          });
+          entries = [];
+          for (const e of candidates) {
+            // A manifest also changes for the path's neighbours: keep the commit only if the
+            // path's own content or metadata changed.
+            const parent = e.parents[0];
+            const [contentNow, contentBefore] = await Promise.all([
+              repo.git(
+                ['rev-parse', '--verify', '-q', `${e.commit}:${Buffer.from(t.content, 'latin1').toString('utf8')}`],
+                { okCodes: [0, 1, 128] },
+              ),
+              parent
+                ? repo.git(
+                    ['rev-parse', '--verify', '-q', `${parent}:${Buffer.from(t.content, 'latin1').toString('utf8')}`],
+                    { okCodes: [0, 1, 128] },
+                  )
+                : undefined,
+            ]);
+            const contentChanged = contentNow.stdout.toString() !== (contentBefore?.stdout.toString() ?? '');
+            const metaChanged =
+              !contentChanged &&
+              (await metaLineOf(repo, e.commit, t.manifest, baseName(p))) !==
+                (parent ? await metaLineOf(repo, parent, t.manifest, baseName(p)) : undefined);
+            if (contentChanged || metaChanged) entries.push(e);
+            if (opts.maxCount && entries.length >= opts.maxCount) break;
+          }
+        } else {
+          entries = await readLog(repo, rev, { max: opts.maxCount, since: opts.since, until: opts.until });
         }
-      } else {
-        entries = await readLog(repo, rev, { max: opts.maxCount, since: opts.since, until: opts.until });
-      }
-      for (const e of entries) {
-        const when = new Date(e.date);
-        const action = e.trailers['Trail-Action'] ? out.color.dim(` [${e.trailers['Trail-Action']}]`) : '';
-        out.line(`${out.color.yellow(e.commit.slice(0, 12))}  ${when.toISOString().slice(0, 16).replace('T', ' ')} ${out.color.dim(`(${relativeTime(when)})`)}  ${out.color.bold(safeText(e.author))}  ${safeText(e.subject)}${action}`);
-      }
-      if (!entries.length) out.line('no commits');
-      out.result({ commits: entries });
-    });
+        for (const e of entries) {
+          const when = new Date(e.date);
+          const action = e.trailers['Trail-Action'] ? out.color.dim(` [${e.trailers['Trail-Action']}]`) : '';
+          out.line(
+            `${out.color.yellow(e.commit.slice(0, 12))}  ${when.toISOString().slice(0, 16).replace('T', ' ')} ${out.color.dim(`(${relativeTime(when)})`)}  ${out.color.bold(safeText(e.author))}  ${safeText(e.subject)}${action}`,
+          );
+        }
+        if (!entries.length) out.line('no commits');
+        out.result({ commits: entries });
+      },
+    );
 }

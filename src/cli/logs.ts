@@ -11,18 +11,25 @@ const lazy_logs = () => import('../logs/index.js');
 
 function printIncident(out: Out, i: Incident, prefix: string): void {
   out.line(`${prefix}${out.color.red(i.kind)} ${i.summary}`);
-  out.line(`${prefix}  found ${i.detected}; last seen intact ${i.lastIntact}${i.commit ? `; recorded in ${i.commit.slice(0, 12)}` : ''}`);
+  out.line(
+    `${prefix}  found ${i.detected}; last seen intact ${i.lastIntact}${i.commit ? `; recorded in ${i.commit.slice(0, 12)}` : ''}`,
+  );
 }
 
 export function registerLogs(program: Command): void {
   const logs = program
     .command('logs')
     .description('append-only logs: proof that tracked logs were only appended to (verify, status, checkpoint)')
-    .addHelpText('after', '\nExamples:\n  sudo trail config set logs.paths "auth.log,syslog,**/*.log"\n  trail logs status\n  trail logs verify auth.log');
+    .addHelpText(
+      'after',
+      '\nExamples:\n  sudo trail config set logs.paths "auth.log,syslog,**/*.log"\n  trail logs status\n  trail logs verify auth.log',
+    );
 
   logs
     .command('verify [path]')
-    .description('re-read each tracked log against its recorded state: "intact since" or where and when it diverged (exit 11 when any did)')
+    .description(
+      're-read each tracked log against its recorded state: "intact since" or where and when it diverged (exit 11 when any did)',
+    )
     .addHelpText('after', '\nExamples:\n  trail logs verify\n  trail logs verify auth.log --json')
     .action(async (path: string | undefined, _o: unknown, cmd: Command) => {
       const g = globals(cmd);
@@ -64,27 +71,45 @@ export function registerLogs(program: Command): void {
         };
       });
       for (const r of rows) {
-        if (!r.tracked) { out.line(`${display(r.path)}: not yet checked (the next checkpoint takes it in)`); continue; }
-        out.line(`${display(r.path)}: ${r.generation === null ? 'no current file' : `generation ${r.generation}, ${r.verifiedLength} bytes verified, since ${r.since}, last seen ${r.lastSeen}`}${r.incidents ? out.color.red(`, ${r.incidents} incident(s)`) : ''}`);
-        for (const x of r.rotated) out.line(`  following generation ${x.generation} in ${display(x.location)} (${x.length} bytes)`);
+        if (!r.tracked) {
+          out.line(`${display(r.path)}: not yet checked (the next checkpoint takes it in)`);
+          continue;
+        }
+        out.line(
+          `${display(r.path)}: ${r.generation === null ? 'no current file' : `generation ${r.generation}, ${r.verifiedLength} bytes verified, since ${r.since}, last seen ${r.lastSeen}`}${r.incidents ? out.color.red(`, ${r.incidents} incident(s)`) : ''}`,
+        );
+        for (const x of r.rotated)
+          out.line(`  following generation ${x.generation} in ${display(x.location)} (${x.length} bytes)`);
       }
       if (!rows.length) out.line('no tracked logs (set logs.paths, or a policy rule with action: log)');
-      out.line(state.lastCheckpoint ? `last checkpoint ${state.lastCheckpoint.commit.slice(0, 12)} at ${state.lastCheckpoint.time}` : 'no checkpoint yet');
+      out.line(
+        state.lastCheckpoint
+          ? `last checkpoint ${state.lastCheckpoint.commit.slice(0, 12)} at ${state.lastCheckpoint.time}`
+          : 'no checkpoint yet',
+      );
       out.result({ logs: rows, lastCheckpoint: state.lastCheckpoint ?? null });
     });
 
   logs
     .command('checkpoint')
-    .description('check the tracked logs now and commit their state to refs/trail/logs (trail watch does this every logs.checkpointSeconds)')
+    .description(
+      'check the tracked logs now and commit their state to refs/trail/logs (trail watch does this every logs.checkpointSeconds)',
+    )
     .addHelpText('after', '\nExamples:\n  sudo trail logs checkpoint\n  sudo trail logs checkpoint --json')
     .action(async (_o: unknown, cmd: Command) => {
       const g = globals(cmd);
       const out = makeOut(g.json);
       const repo = await openTrail(g);
-      const res = await asWriter(repo, out, 'logs', async () => (await lazy_logs()).checkpointLogs(repo, { actor: invokingActor(), full: true }));
+      const res = await asWriter(repo, out, 'logs', async () =>
+        (await lazy_logs()).checkpointLogs(repo, { actor: invokingActor(), full: true }),
+      );
       for (const n of res.notes) out.line(n);
       for (const i of res.incidents) printIncident(out, i, 'alert: ');
-      out.line(res.commit ? `checkpoint ${res.commit.slice(0, 12)} (${res.checked.length} log(s))` : `nothing new in ${res.checked.length} log(s)`);
+      out.line(
+        res.commit
+          ? `checkpoint ${res.commit.slice(0, 12)} (${res.checked.length} log(s))`
+          : `nothing new in ${res.checked.length} log(s)`,
+      );
       out.result(res);
       if (res.incidents.length) process.exitCode = Exit.tampered;
     });
@@ -92,12 +117,18 @@ export function registerLogs(program: Command): void {
 
 function printEntry(out: Out, e: VerifyEntry): boolean {
   const name = display(e.path);
-  if (e.status === 'untracked') { out.line(`${name}: not tracked`); return false; }
+  if (e.status === 'untracked') {
+    out.line(`${name}: not tracked`);
+    return false;
+  }
   if (e.status === 'diverged') {
     out.line(`${name}: ${out.color.red('DIVERGED')}`);
     for (const i of e.found) printIncident(out, i, '  ');
   } else if (e.status === 'missing') out.line(`${name}: no file on disk now`);
-  else out.line(`${name}: ${out.color.green('intact')} since ${e.since} (generation ${e.generation}, ${e.verifiedLength} bytes verified${e.sizeNow !== undefined && e.verifiedLength !== undefined && e.sizeNow > e.verifiedLength ? `, ${e.sizeNow - e.verifiedLength} appended since the last check` : ''})`);
+  else
+    out.line(
+      `${name}: ${out.color.green('intact')} since ${e.since} (generation ${e.generation}, ${e.verifiedLength} bytes verified${e.sizeNow !== undefined && e.verifiedLength !== undefined && e.sizeNow > e.verifiedLength ? `, ${e.sizeNow - e.verifiedLength} appended since the last check` : ''})`,
+    );
   for (const r of e.rotated) out.line(`  rotated copy ${display(r.location)} intact (${r.length} bytes)`);
   if (e.recorded.length) {
     out.line(`  ${e.recorded.length} earlier incident(s):`);

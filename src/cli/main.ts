@@ -46,7 +46,10 @@ function commandOf(argv: string[]): string | undefined {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--') return undefined;
-    if (a === '--name') { i++; continue; }
+    if (a === '--name') {
+      i++;
+      continue;
+    }
     if (a.startsWith('-')) continue;
     return Object.hasOwn(COMMANDS, a) && a !== 'completion' ? a : undefined;
   }
@@ -87,7 +90,8 @@ function addMissingExamples(cmd: Command, path: string[] = []): void {
   for (const sub of cmd.commands) {
     const p = [...path, sub.name()];
     const text = EXAMPLES[p.join(' ')];
-    if (text && (sub as unknown as NodeJS.EventEmitter).listenerCount('afterHelp') === 0) sub.addHelpText('after', `\nExamples:\n  ${text}`);
+    if (text && (sub as unknown as NodeJS.EventEmitter).listenerCount('afterHelp') === 0)
+      sub.addHelpText('after', `\nExamples:\n  ${text}`);
     addMissingExamples(sub, p);
   }
 }
@@ -97,7 +101,10 @@ export async function buildProgram(only?: string): Promise<Command> {
   const program = new Command('trail')
     .description('A tamper-evident git trail of every change to a directory such as /etc.')
     .option('--json', 'machine-readable output (one JSON document)')
-    .option('--name <name>', 'which watched directory (default: the one containing the current directory, else the only one)')
+    .option(
+      '--name <name>',
+      'which watched directory (default: the one containing the current directory, else the only one)',
+    )
     .option('--debug', 'on an error, also print the stack trace')
     .version('0.1.0')
     .showSuggestionAfterError()
@@ -118,7 +125,8 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : Exit.ok;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return Exit.ok;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+        return Exit.ok;
       return Exit.usage;
     }
     json = json || false;

@@ -31,8 +31,12 @@ export function makeOut(json: boolean): Out {
   const useColor = tty && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
   return {
     json,
-    line: (text = '') => { if (!json) process.stdout.write(text + '\n'); },
-    result: (data) => { if (json) process.stdout.write(JSON.stringify(data, null, 2) + '\n'); },
+    line: (text = '') => {
+      if (!json) process.stdout.write(text + '\n');
+    },
+    result: (data) => {
+      if (json) process.stdout.write(JSON.stringify(data, null, 2) + '\n');
+    },
     warn: (text) => process.stderr.write(`trail: ${text}\n`),
     color: colors(useColor),
     progress: (label) => {
@@ -65,9 +69,18 @@ export function reportError(err: unknown, json: boolean, debug = false): number 
     hint = err.hint;
   } else if (err instanceof ExecError) {
     message = err.message;
-  } else if (err instanceof Error && 'code' in err && typeof (err as { code: unknown }).code === 'string' && (err as { code: string }).code.startsWith('commander.')) {
+  } else if (
+    err instanceof Error &&
+    'code' in err &&
+    typeof (err as { code: unknown }).code === 'string' &&
+    (err as { code: string }).code.startsWith('commander.')
+  ) {
     return Exit.usage;
-  } else if (err instanceof Error && 'code' in err && ['ENOSPC', 'EDQUOT'].includes(String((err as { code: unknown }).code))) {
+  } else if (
+    err instanceof Error &&
+    'code' in err &&
+    ['ENOSPC', 'EDQUOT'].includes(String((err as { code: unknown }).code))
+  ) {
     message = `no space left for the shadow repository (${err.message}); nothing was recorded, the trail is unchanged`;
   } else if (err instanceof Error && 'code' in err && String((err as { code: unknown }).code) === 'EACCES') {
     message = `${err.message}`;
@@ -91,13 +104,23 @@ export function bytesHuman(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
   let v = n;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
   return `${i ? v.toFixed(1) : v} ${units[i]}`;
 }
 
 export function relativeTime(date: Date, now = new Date()): string {
   const s = Math.round((now.getTime() - date.getTime()) / 1000);
   const abs = Math.abs(s);
-  const fmt = abs < 60 ? `${abs}s` : abs < 3600 ? `${Math.round(abs / 60)}m` : abs < 86400 ? `${Math.round(abs / 3600)}h` : `${Math.round(abs / 86400)}d`;
+  const fmt =
+    abs < 60
+      ? `${abs}s`
+      : abs < 3600
+        ? `${Math.round(abs / 60)}m`
+        : abs < 86400
+          ? `${Math.round(abs / 3600)}h`
+          : `${Math.round(abs / 86400)}d`;
   return s >= 0 ? `${fmt} ago` : `in ${fmt}`;
 }

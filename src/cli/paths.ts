@@ -8,6 +8,7 @@ export function watchedPath(dir: string, arg: string): string {
   const base = process.cwd().startsWith(dir + '/') || process.cwd() === dir ? process.cwd() : dir;
   const absPath = isAbsolute(arg) ? resolve(arg) : resolve(base, arg);
   const rel = relative(dir, absPath);
-  if (rel.startsWith('..') || isAbsolute(rel)) throw new TrailError(`${arg} is not inside the watched directory ${dir}`, Exit.usage);
+  if (rel.startsWith('..') || isAbsolute(rel))
+    throw new TrailError(`${arg} is not inside the watched directory ${dir}`, Exit.usage);
   return toBytes(rel);
 }

@@ -25,9 +25,19 @@ export function registerPkg(program: Command): void {
       const out = makeOut(g.json);
       const target = dir ? resolve(dir) : (await pickWatched(g.name)).dir;
       const r = await (await lazy_pkg_verify()).verifyPackages(toBytes(target), opts.admindir);
-      for (const f of r.findings) out.line(`${f.state === 'missing' ? out.color.red('missing ') : out.color.yellow('modified')} ${display(f.path)}  (${f.kind} of ${f.package})`);
-      out.line(`${r.checked} file(s) of ${r.packages} installed package(s) under ${target}: ${r.findings.length ? `${r.findings.length} differ from what the package shipped` : 'all as shipped'}`);
-      out.result({ dir: target, packages: r.packages, checked: r.checked, findings: r.findings.map((f) => ({ ...f, path: display(f.path) })) });
+      for (const f of r.findings)
+        out.line(
+          `${f.state === 'missing' ? out.color.red('missing ') : out.color.yellow('modified')} ${display(f.path)}  (${f.kind} of ${f.package})`,
+        );
+      out.line(
+        `${r.checked} file(s) of ${r.packages} installed package(s) under ${target}: ${r.findings.length ? `${r.findings.length} differ from what the package shipped` : 'all as shipped'}`,
+      );
+      out.result({
+        dir: target,
+        packages: r.packages,
+        checked: r.checked,
+        findings: r.findings.map((f) => ({ ...f, path: display(f.path) })),
+      });
       if (r.findings.length) process.exitCode = Exit.drift;
     });
 }

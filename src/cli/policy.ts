@@ -20,35 +20,53 @@ function readFileArg(file: string): string {
 export function registerPolicy(program: Command): void {
   const policy = program
     .command('policy')
-    .description('the rules that decide what happens to a change: record, ignore, secret, hash, alert, protect, review, run')
-    .addHelpText('after', '\nExamples:\n  trail policy check templates/policy.yaml\n  trail policy set /root/etc-policy.yaml\n  trail policy show\n  trail policy explain ssh/sshd_config --actor alice');
+    .description(
+      'the rules that decide what happens to a change: record, ignore, secret, hash, alert, protect, review, run',
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  trail policy check templates/policy.yaml\n  trail policy set /root/etc-policy.yaml\n  trail policy show\n  trail policy explain ssh/sshd_config --actor alice',
+    );
 
-  policy.command('check').argument('<file>').description('validate a policy file without installing it').action(async (file: string, _o: unknown, cmd: Command) => {
-    const out = makeOut(globals(cmd).json);
-    const p = parsePolicy(readFileArg(file), file);
-    out.line(`${file}: valid (${p.rules.length} rules, default ${p.default})`);
-    out.result({ file, valid: true, policy: p });
-  });
+  policy
+    .command('check')
+    .argument('<file>')
+    .description('validate a policy file without installing it')
+    .action(async (file: string, _o: unknown, cmd: Command) => {
+      const out = makeOut(globals(cmd).json);
+      const p = parsePolicy(readFileArg(file), file);
+      out.line(`${file}: valid (${p.rules.length} rules, default ${p.default})`);
+      out.result({ file, valid: true, policy: p });
+    });
 
-  policy.command('set').argument('<file>').description('validate a policy file and put it in force (recorded with who set it)').action(async (file: string, _o: unknown, cmd: Command) => {
-    const g = globals(cmd);
-    const out = makeOut(g.json);
-    const text = readFileArg(file);
-    parsePolicy(text, file); // refuse before taking the lock
-    const repo = await openTrail(g);
-    const res = await asWriter(repo, out, 'policy', () => writePolicy(repo, text, file, invokingActor()));
-    out.line(`policy from ${file} is in force (${res.policy.rules.length} rules), recorded as ${res.commit.slice(0, 12)}`);
-    out.result({ commit: res.commit, policy: res.policy });
-  });
+  policy
+    .command('set')
+    .argument('<file>')
+    .description('validate a policy file and put it in force (recorded with who set it)')
+    .action(async (file: string, _o: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const out = makeOut(g.json);
+      const text = readFileArg(file);
+      parsePolicy(text, file); // refuse before taking the lock
+      const repo = await openTrail(g);
+      const res = await asWriter(repo, out, 'policy', () => writePolicy(repo, text, file, invokingActor()));
+      out.line(
+        `policy from ${file} is in force (${res.policy.rules.length} rules), recorded as ${res.commit.slice(0, 12)}`,
+      );
+      out.result({ commit: res.commit, policy: res.policy });
+    });
 
-  policy.command('show').description('the policy in force').action(async (_o: unknown, cmd: Command) => {
-    const g = globals(cmd);
-    const out = makeOut(g.json);
-    const repo = await openTrail(g);
-    const text = await readPolicyText(repo);
-    out.line(text ?? '# no policy set: every change is recorded (default: record)');
-    out.result({ text: text ?? null, policy: await readPolicy(repo) });
-  });
+  policy
+    .command('show')
+    .description('the policy in force')
+    .action(async (_o: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const out = makeOut(g.json);
+      const repo = await openTrail(g);
+      const text = await readPolicyText(repo);
+      out.line(text ?? '# no policy set: every change is recorded (default: record)');
+      out.result({ text: text ?? null, policy: await readPolicy(repo) });
+    });
 
   policy
     .command('explain')
@@ -62,12 +80,27 @@ export function registerPolicy(program: Command): void {
       const repo = await openTrail(g);
       const p = await readPolicy(repo);
       const rel = watchedPath(repo.info.dir, path);
-      const kind = { delete: 'deleted', create: 'added', content: 'modified', mode: 'metadata', owner: 'metadata' }[opts.change];
+      const kind = { delete: 'deleted', create: 'added', content: 'modified', mode: 'metadata', owner: 'metadata' }[
+        opts.change
+      ];
       if (!kind) throw new TrailError(`--change must be content, mode, owner, delete or create`, Exit.usage);
       const details = opts.change === 'mode' ? ['mode'] : opts.change === 'owner' ? ['owner'] : [];
-      const d = decide(p, { path: rel, change: kind as 'modified', details }, { name: opts.actor, package: opts.actor === '@package' });
-      const why = d.rule ? `rule ${d.rule.index} (line ${d.rule.line}${d.rule.name ? `, "${d.rule.name}"` : ''}): paths ${d.rule.paths.join(', ')}${d.rule.actors.length ? `, actors ${d.rule.actors.join(', ')}` : ''}${d.rule.changes.length ? `, changes ${d.rule.changes.join(', ')}` : ''}` : 'no rule matches: the default applies';
-      const note = d.action === 'log' ? ' (tracked as an append-only stream: see trail logs status)' : d.action === 'reads' ? ' (not acted on yet by this version: recorded normally)' : d.action === 'review' ? ' (until GitHub review is set up: alert)' : '';
+      const d = decide(
+        p,
+        { path: rel, change: kind as 'modified', details },
+        { name: opts.actor, package: opts.actor === '@package' },
+      );
+      const why = d.rule
+        ? `rule ${d.rule.index} (line ${d.rule.line}${d.rule.name ? `, "${d.rule.name}"` : ''}): paths ${d.rule.paths.join(', ')}${d.rule.actors.length ? `, actors ${d.rule.actors.join(', ')}` : ''}${d.rule.changes.length ? `, changes ${d.rule.changes.join(', ')}` : ''}`
+        : 'no rule matches: the default applies';
+      const note =
+        d.action === 'log'
+          ? ' (tracked as an append-only stream: see trail logs status)'
+          : d.action === 'reads'
+            ? ' (not acted on yet by this version: recorded normally)'
+            : d.action === 'review'
+              ? ' (until GitHub review is set up: alert)'
+              : '';
       out.line(`${path}: ${d.action}${note}\n  ${why}`);
       out.result({ path, actor: opts.actor, change: opts.change, action: d.action, rule: d.rule ?? null });
     });

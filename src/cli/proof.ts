@@ -29,9 +29,15 @@ export function registerProof(program: Command): void {
       }
       if (opts.output) {
         await writeFile(opts.output, p.ots);
-        out.line(`proof of ${p.commit} written to ${opts.output}; check it with: ots verify -d ${p.commit} ${opts.output}`);
+        out.line(
+          `proof of ${p.commit} written to ${opts.output}; check it with: ots verify -d ${p.commit} ${opts.output}`,
+        );
       } else if (!g.json) {
-        if (process.stdout.isTTY) throw new TrailError('the proof is binary: name a file with -o FILE, or redirect standard output', Exit.usage);
+        if (process.stdout.isTTY)
+          throw new TrailError(
+            'the proof is binary: name a file with -o FILE, or redirect standard output',
+            Exit.usage,
+          );
         process.stdout.write(p.ots);
       }
       out.result({ commit: p.commit, ots: p.ots.toString('base64'), ...(opts.output ? { file: opts.output } : {}) });

@@ -17,7 +17,8 @@ export function registerPush(program: Command): void {
       const results = await (await lazy_push()).pushTrail(repo, remote, token);
       for (const r of results) out.line(`${r.ok ? '' : 'not pushed: '}${r.remote}: ${r.status}`);
       const rejected = results.filter((r) => !r.ok);
-      if (rejected.length) out.warn('GitHub holds changes to approved that this host has not applied yet: run trail review sync');
+      if (rejected.length)
+        out.warn('GitHub holds changes to approved that this host has not applied yet: run trail review sync');
       out.result({ refs: results });
       if (rejected.length) process.exitCode = Exit.error;
     });

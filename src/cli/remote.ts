@@ -7,7 +7,9 @@ import { makeOut } from './output.js';
 import { asWriter, globals, openTrail } from './session.js';
 
 export function registerRemote(program: Command): void {
-  const remote = program.command('remote').description('the GitHub repository where changes are reviewed as pull requests');
+  const remote = program
+    .command('remote')
+    .description('the GitHub repository where changes are reviewed as pull requests');
   remote
     .command('set')
     .argument('<kind>', 'github (GitHub or GitHub Enterprise)')
@@ -15,7 +17,10 @@ export function registerRemote(program: Command): void {
     .option('--api-url <url>', 'REST API base URL (GitHub Enterprise: https://HOST/api/v3)')
     .option('--git-url <url>', 'clone URL, when it is not derived from the API URL')
     .description('review changes in a GitHub repository (the token comes from GITHUB_TOKEN or review.tokenFile)')
-    .addHelpText('after', '\nExamples:\n  sudo trail remote set github acme/fleet-etc\n  sudo trail remote set github ops/etc --api-url https://ghe.example.com/api/v3\n  sudo trail config set review.tokenFile /etc/trail/github-token')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  sudo trail remote set github acme/fleet-etc\n  sudo trail remote set github ops/etc --api-url https://ghe.example.com/api/v3\n  sudo trail config set review.tokenFile /etc/trail/github-token',
+    )
     .action(async (kind: string, repository: string, o: { apiUrl?: string; gitUrl?: string }, cmd: Command) => {
       const g = globals(cmd);
       const out = makeOut(g.json);
@@ -59,7 +64,9 @@ export function registerRemote(program: Command): void {
       out.line(`  observed:  ${b.observed}`);
       out.line(`  approved:  ${b.approved}`);
       out.line(`  proofs:    ${b.notes}`);
-      out.line(`  token:     ${process.env.GITHUB_TOKEN ? 'GITHUB_TOKEN' : r.tokenFile || '(none: set GITHUB_TOKEN or review.tokenFile)'}`);
+      out.line(
+        `  token:     ${process.env.GITHUB_TOKEN ? 'GITHUB_TOKEN' : r.tokenFile || '(none: set GITHUB_TOKEN or review.tokenFile)'}`,
+      );
       out.line(`  approvals: ${r.requiredApprovals}${r.reviewers.length ? ` by ${r.reviewers.join(', ')}` : ''}`);
       out.result(showJson(r));
     });
@@ -67,5 +74,14 @@ export function registerRemote(program: Command): void {
 
 function showJson(r: NonNullable<Awaited<ReturnType<typeof readRemote>>>) {
   const b = branches(r);
-  return { kind: 'github', repository: `${r.owner}/${r.repo}`, apiUrl: r.apiUrl, gitUrl: r.gitUrl, host: r.host, branches: { observed: b.observed, approved: b.approved, notes: b.notes, reviewPrefix: b.reviewPrefix }, requiredApprovals: r.requiredApprovals, reviewers: r.reviewers };
+  return {
+    kind: 'github',
+    repository: `${r.owner}/${r.repo}`,
+    apiUrl: r.apiUrl,
+    gitUrl: r.gitUrl,
+    host: r.host,
+    branches: { observed: b.observed, approved: b.approved, notes: b.notes, reviewPrefix: b.reviewPrefix },
+    requiredApprovals: r.requiredApprovals,
+    reviewers: r.reviewers,
+  };
 }

@@ -14,42 +14,66 @@ export function registerRevert(program: Command): void {
     .argument('[paths...]', 'only these paths (default: the whole directory)')
     .option('--dry-run', 'show what would change, change nothing')
     .option('--approved', 'go back to the accepted baseline (the same as REV = approved)')
-    .description('make the directory (or some paths) exactly as it was at a revision: content, owner, mode, links, xattrs')
-    .addHelpText('after', '\nExamples:\n  trail revert --approved ssh/sshd_config\n  trail revert approved --dry-run\n  trail revert 3f2a9c1e ssh/sshd_config\n  trail revert observed~1')
-    .action(async (revArg: string | undefined, pathArgs: string[], opts: { dryRun?: boolean; approved?: boolean }, cmd: Command) => {
-      const g = globals(cmd);
-      // With --approved every argument is a path.
-      const rev = opts.approved ? 'approved' : revArg;
-      const paths = opts.approved && revArg !== undefined ? [revArg, ...pathArgs] : pathArgs;
-      if (rev === undefined) throw new TrailError('say which revision to go back to, or --approved', Exit.usage);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
-      const target = await repo.resolve(rev);
-      const rel = paths.map((p) => watchedPath(repo.info.dir, p));
-      const res = await asWriter(repo, out, 'revert', () => revert(repo, target, rel, { dryRun: opts.dryRun }));
-      const p = res.plan;
-      const n = p.remove.length + p.write.length + p.fixMeta.length;
-      if (opts.dryRun) {
-        out.line(n ? `reverting to ${target.slice(0, 12)} would change ${plural(n, 'path')}:` : `nothing to do: already as at ${target.slice(0, 12)}`);
-        for (const x of p.remove) out.line(`  remove   ${display(x)}`);
-        for (const x of p.write) out.line(`  write    ${display(x)}`);
-        for (const x of p.fixMeta) out.line(`  metadata ${display(x)}`);
-      } else {
-        if (res.before?.commit) out.line(`recorded the changes found on disk first as ${res.before.commit.slice(0, 12)}`);
-        const a = res.applied!;
-        out.line(`reverted to ${target.slice(0, 12)}: ${a.written} written, ${a.removed} removed, ${a.metaFixed} metadata fixed; recorded as ${res.after?.commit?.slice(0, 12)}`);
-      }
-      for (const c of p.cannot) out.warn(`cannot restore ${display(c.path)}: ${c.reason}`);
-      for (const l of res.left) out.warn(`after the revert: ${l}`);
-      out.result({
-        target,
-        dryRun: !!opts.dryRun,
-        plan: { remove: p.remove.map(display), write: p.write.map(display), metadata: p.fixMeta.map(display), cannot: p.cannot.map((c) => ({ path: display(c.path), reason: c.reason })) },
-        before: res.before?.commit ?? null,
-        commit: res.after?.commit ?? null,
-        changes: res.after ? changesJson(res.after.changes) : [],
-        left: res.left,
-      });
-      if (res.left.length) process.exitCode = 1;
-    });
+    .description(
+      'make the directory (or some paths) exactly as it was at a revision: content, owner, mode, links, xattrs',
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  trail revert --approved ssh/sshd_config\n  trail revert approved --dry-run\n  trail revert 3f2a9c1e ssh/sshd_config\n  trail revert observed~1',
+    )
+    .action(
+      async (
+        revArg: string | undefined,
+        pathArgs: string[],
+        opts: { dryRun?: boolean; approved?: boolean },
+        cmd: Command,
+      ) => {
+        const g = globals(cmd);
+        // With --approved every argument is a path.
+        const rev = opts.approved ? 'approved' : revArg;
+        const paths = opts.approved && revArg !== undefined ? [revArg, ...pathArgs] : pathArgs;
+        if (rev === undefined) throw new TrailError('say which revision to go back to, or --approved', Exit.usage);
+        const out = makeOut(g.json);
+        const repo = await openTrail(g);
+        const target = await repo.resolve(rev);
+        const rel = paths.map((p) => watchedPath(repo.info.dir, p));
+        const res = await asWriter(repo, out, 'revert', () => revert(repo, target, rel, { dryRun: opts.dryRun }));
+        const p = res.plan;
+        const n = p.remove.length + p.write.length + p.fixMeta.length;
+        if (opts.dryRun) {
+          out.line(
+            n
+              ? `reverting to ${target.slice(0, 12)} would change ${plural(n, 'path')}:`
+              : `nothing to do: already as at ${target.slice(0, 12)}`,
+          );
+          for (const x of p.remove) out.line(`  remove   ${display(x)}`);
+          for (const x of p.write) out.line(`  write    ${display(x)}`);
+          for (const x of p.fixMeta) out.line(`  metadata ${display(x)}`);
+        } else {
+          if (res.before?.commit)
+            out.line(`recorded the changes found on disk first as ${res.before.commit.slice(0, 12)}`);
+          const a = res.applied!;
+          out.line(
+            `reverted to ${target.slice(0, 12)}: ${a.written} written, ${a.removed} removed, ${a.metaFixed} metadata fixed; recorded as ${res.after?.commit?.slice(0, 12)}`,
+          );
+        }
+        for (const c of p.cannot) out.warn(`cannot restore ${display(c.path)}: ${c.reason}`);
+        for (const l of res.left) out.warn(`after the revert: ${l}`);
+        out.result({
+          target,
+          dryRun: !!opts.dryRun,
+          plan: {
+            remove: p.remove.map(display),
+            write: p.write.map(display),
+            metadata: p.fixMeta.map(display),
+            cannot: p.cannot.map((c) => ({ path: display(c.path), reason: c.reason })),
+          },
+          before: res.before?.commit ?? null,
+          commit: res.after?.commit ?? null,
+          changes: res.after ? changesJson(res.after.changes) : [],
+          left: res.left,
+        });
+        if (res.left.length) process.exitCode = 1;
+      },
+    );
 }

@@ -25,7 +25,11 @@ export async function renderUnit(): Promise<string> {
   // lets the unit start even when one of them is missing.
   const paths = [...new Set([home, ...watched.map((w) => w.repo), ...watched.map((w) => w.dir)])];
   for (const p of [...paths, process.execPath, PACKAGE_ROOT]) {
-    if (/[\s"'\\]/.test(p)) throw new TrailError(`cannot write a systemd unit for a path with spaces, quotes or backslashes: ${JSON.stringify(p)}`, Exit.usage);
+    if (/[\s"'\\]/.test(p))
+      throw new TrailError(
+        `cannot write a systemd unit for a path with spaces, quotes or backslashes: ${JSON.stringify(p)}`,
+        Exit.usage,
+      );
   }
   // A private /tmp would hide a watched directory or repository that lives there.
   const inTmp = paths.some((p) => /^\/(var\/)?tmp(\/|$)/.test(p));
@@ -61,7 +65,10 @@ export function registerService(program: Command): void {
     .option('--unit-dir <dir>', 'where the unit goes', SYSTEM_UNIT_DIR)
     .option('--no-start', 'write the unit but do not enable or start it')
     .description(`write ${UNIT} (and, where systemd runs, enable and start it)`)
-    .addHelpText('after', '\nExamples:\n  sudo trail service install\n  trail service install --unit-dir ~/.config/systemd/user --no-start')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  sudo trail service install\n  trail service install --unit-dir ~/.config/systemd/user --no-start',
+    )
     .action(async (opts: { unitDir: string; start: boolean }, cmd: Command) => {
       const out = makeOut(globals(cmd).json);
       const unit = await renderUnit();
@@ -82,7 +89,9 @@ export function registerService(program: Command): void {
         if (opts.start) started = await systemctl(out, ['enable', '--now', UNIT]);
         if (started) out.line(`enabled and started ${UNIT}: journalctl -u trail -f shows what it records`);
       } else if (opts.start) {
-        out.line(`systemd is not managing ${opts.unitDir} here; start it with: systemctl daemon-reload && systemctl enable --now ${UNIT}`);
+        out.line(
+          `systemd is not managing ${opts.unitDir} here; start it with: systemctl daemon-reload && systemctl enable --now ${UNIT}`,
+        );
       }
       out.result({ unit: file, state, started });
     });

@@ -23,7 +23,12 @@ export function registerSnapshot(program: Command): void {
       const repo = await openTrail(g);
       const actor = invokingActor();
       const { res, response } = await asWriter(repo, out, 'snapshot', async () => {
-        const res = await record(repo, { subject: opts.message ?? `snapshot by ${actor.name}`, actor, action: 'snapshot', onProgress: out.progress('scanning') });
+        const res = await record(repo, {
+          subject: opts.message ?? `snapshot by ${actor.name}`,
+          actor,
+          action: 'snapshot',
+          onProgress: out.progress('scanning'),
+        });
         return { res, response: await (await lazy_respond()).respond(repo, res, { name: actor.name }, 'snapshot') };
       });
       if (res.commit) {
@@ -32,15 +37,30 @@ export function registerSnapshot(program: Command): void {
       } else out.line('nothing changed since the last commit');
       for (const k of res.scan.skipped) out.warn(`skipped ${display(k.path)}: ${k.reason}`);
       if (response) printResponse(out, response);
-      for (const p of res.scan.digestOnly) out.warn(`${display(p)} is larger than snapshot.maxFileSize: recorded by digest only, its content is not kept`);
-      out.result({ commit: res.commit ?? null, parent: res.parent ?? null, changes: changesJson(res.changes), policy: response ?? null, skipped: res.scan.skipped.map((k) => ({ path: display(k.path), reason: k.reason })), digestOnly: res.scan.digestOnly.map(display) });
+      for (const p of res.scan.digestOnly)
+        out.warn(`${display(p)} is larger than snapshot.maxFileSize: recorded by digest only, its content is not kept`);
+      out.result({
+        commit: res.commit ?? null,
+        parent: res.parent ?? null,
+        changes: changesJson(res.changes),
+        policy: response ?? null,
+        skipped: res.scan.skipped.map((k) => ({ path: display(k.path), reason: k.reason })),
+        digestOnly: res.scan.digestOnly.map(display),
+      });
     });
 }
 
 /** What the policy did after a commit, in a few calm lines. */
 export function printResponse(out: Out, r: Response): void {
-  if (r.restored.length) out.line(`protect: restored ${r.restored.map(display).join(', ')} to approved${r.restoreCommit ? ` (${r.restoreCommit.slice(0, 12)})` : ''}`);
-  if (r.gaveUp.length) out.warn(`protect gave up on ${r.gaveUp.map(display).join(', ')}: restored too often, something keeps rewriting it (alerting instead)`);
+  if (r.restored.length)
+    out.line(
+      `protect: restored ${r.restored.map(display).join(', ')} to approved${r.restoreCommit ? ` (${r.restoreCommit.slice(0, 12)})` : ''}`,
+    );
+  if (r.gaveUp.length)
+    out.warn(
+      `protect gave up on ${r.gaveUp.map(display).join(', ')}: restored too often, something keeps rewriting it (alerting instead)`,
+    );
   for (const a of r.alerts) out.line(`alert: ${a.summary}`);
-  for (const h of r.hooks) if (!h.ok) out.warn(`hook ${h.hook} failed: ${h.problem}${h.stderr ? ` (${h.stderr.split('\n').pop()})` : ''}`);
+  for (const h of r.hooks)
+    if (!h.ok) out.warn(`hook ${h.hook} failed: ${h.problem}${h.stderr ? ` (${h.stderr.split('\n').pop()})` : ''}`);
 }

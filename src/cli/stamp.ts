@@ -21,8 +21,17 @@ export function registerStamp(program: Command): void {
       const opts = (await lazy_anchor()).anchorOptionsFromConfig(await readConfig(repo));
       const r = await (await lazy_anchor()).stampBatch(repo.gitDir, { ...opts, force: true });
       if (r.outcome === 'nothing-to-stamp') out.line('every commit already has a proof');
-      else if (r.outcome === 'stamped') out.line(`${out.color.green('stamped')} ${plural(r.stamped.length, 'commit')} with ${r.calendars.filter((c) => c.ok).map((c) => c.url).join(', ')}`);
-      else out.line(`${out.color.yellow('queued')}: ${plural(r.queued, 'commit')} wait for a stamp (${r.calendars.filter((c) => c.ok).length} of ${opts.minCalendars} required calendars answered); retried with backoff`);
+      else if (r.outcome === 'stamped')
+        out.line(
+          `${out.color.green('stamped')} ${plural(r.stamped.length, 'commit')} with ${r.calendars
+            .filter((c) => c.ok)
+            .map((c) => c.url)
+            .join(', ')}`,
+        );
+      else
+        out.line(
+          `${out.color.yellow('queued')}: ${plural(r.queued, 'commit')} wait for a stamp (${r.calendars.filter((c) => c.ok).length} of ${opts.minCalendars} required calendars answered); retried with backoff`,
+        );
       for (const c of r.calendars) if (!c.ok) out.warn(`calendar ${c.url}: ${c.error}`);
       out.result(r);
       if (r.queued > 0) process.exitCode = (await lazy_anchor()).VERIFY_EXIT.pending;

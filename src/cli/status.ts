@@ -24,21 +24,41 @@ export function registerStatus(program: Command): void {
       const repo = await openTrail(g);
       const started = Date.now();
       // What only reads the trail is asked while the tree is scanned.
-      const asides = Promise.all([interruptedRevert(repo), attributionState(repo), lazy_anchor().then((a) => a.unanchoredCommits(repo.gitDir))]);
+      const asides = Promise.all([
+        interruptedRevert(repo),
+        attributionState(repo),
+        lazy_anchor().then((a) => a.unanchoredCommits(repo.gitDir)),
+      ]);
       asides.catch(() => {});
-      const res = await drift(repo, { full: opts.full, changesOnly: true, onProgress: opts.full ? out.progress('checking') : undefined });
+      const res = await drift(repo, {
+        full: opts.full,
+        changesOnly: true,
+        onProgress: opts.full ? out.progress('checking') : undefined,
+      });
       const [interrupted, attribution, anchoring] = await asides;
-      if (!res.changes.length) out.line(`${out.color.green('clean')}: ${repo.info.dir} matches the trail (${plural(res.scan.files, 'file')}${opts.full ? ', every byte checked' : ''})`);
+      if (!res.changes.length)
+        out.line(
+          `${out.color.green('clean')}: ${repo.info.dir} matches the trail (${plural(res.scan.files, 'file')}${opts.full ? ', every byte checked' : ''})`,
+        );
       else {
-        out.line(`${plural(res.changes.length, 'change')} in ${repo.info.dir} since ${res.head?.slice(0, 12) ?? 'the start'}:`);
+        out.line(
+          `${plural(res.changes.length, 'change')} in ${repo.info.dir} since ${res.head?.slice(0, 12) ?? 'the start'}:`,
+        );
         printChanges(out, res.changes);
       }
       for (const k of res.scan.skipped) out.warn(`skipped ${display(k.path)}: ${k.reason}`);
       if (interrupted) out.warn('a revert was interrupted; the next command that writes (trail snapshot) finishes it');
-      if (attribution.degraded) out.warn(`attribution is degraded: the watcher's last commit names nobody (${attribution.reason}); see trail doctor`);
+      if (attribution.degraded)
+        out.warn(
+          `attribution is degraded: the watcher's last commit names nobody (${attribution.reason}); see trail doctor`,
+        );
       if (anchoring.count) {
         const since = new Date(anchoring.oldest! * 1000);
-        out.line(out.color.dim(`${plural(anchoring.count, 'commit')} not anchored yet (oldest ${relativeTime(since)}); trail stamp anchors them`));
+        out.line(
+          out.color.dim(
+            `${plural(anchoring.count, 'commit')} not anchored yet (oldest ${relativeTime(since)}); trail stamp anchors them`,
+          ),
+        );
       }
       out.result({
         name: repo.info.name,
@@ -52,7 +72,10 @@ export function registerStatus(program: Command): void {
         read: res.scan.read,
         seconds: (Date.now() - started) / 1000,
         attribution,
-        anchoring: { unanchored: anchoring.count, oldest: anchoring.oldest ? new Date(anchoring.oldest * 1000).toISOString() : null },
+        anchoring: {
+          unanchored: anchoring.count,
+          oldest: anchoring.oldest ? new Date(anchoring.oldest * 1000).toISOString() : null,
+        },
       });
       if (res.changes.length) process.exitCode = Exit.drift;
     });
@@ -64,6 +87,9 @@ async function attributionState(repo: Repo): Promise<{ degraded: boolean; reason
   const recent = await readLog(repo, Refs.observed, { max: 50 });
   const last = recent.find((e) => e.trailers['Trail-Action'] === 'watch');
   if (!last) return { degraded: false };
-  const degraded = last.trailers['Trail-Attribution'] === 'degraded' || (last.author === 'unknown' && !!last.trailers['Trail-Actor']);
-  return degraded ? { degraded, reason: last.trailers['Trail-Actor'] ?? 'unknown actor', commit: last.commit } : { degraded: false, commit: last.commit };
+  const degraded =
+    last.trailers['Trail-Attribution'] === 'degraded' || (last.author === 'unknown' && !!last.trailers['Trail-Actor']);
+  return degraded
+    ? { degraded, reason: last.trailers['Trail-Actor'] ?? 'unknown actor', commit: last.commit }
+    : { degraded: false, commit: last.commit };
 }

@@ -10,14 +10,19 @@ export function registerUpgrade(program: Command): void {
   program
     .command('upgrade')
     .description('fetch Bitcoin attestations for pending proofs from the calendars')
-    .addHelpText('after', '\nA calendar confirms a few hours after stamping; until then nothing changes.\n\nExamples:\n  trail upgrade\n  trail upgrade --json')
+    .addHelpText(
+      'after',
+      '\nA calendar confirms a few hours after stamping; until then nothing changes.\n\nExamples:\n  trail upgrade\n  trail upgrade --json',
+    )
     .action(async (_opts: unknown, cmd: Command) => {
       const g = globals(cmd);
       const out = makeOut(g.json);
       const repo = await openTrail(g);
       const opts = (await lazy_anchor()).anchorOptionsFromConfig(await readConfig(repo));
       const r = await (await lazy_anchor()).upgrade(repo.gitDir, opts);
-      out.line(`${plural(r.upgraded.length, 'proof')} upgraded to Bitcoin, ${r.pending.length} still pending, ${r.complete} already complete`);
+      out.line(
+        `${plural(r.upgraded.length, 'proof')} upgraded to Bitcoin, ${r.pending.length} still pending, ${r.complete} already complete`,
+      );
       for (const p of r.problems) out.warn(`calendar ${p.calendar}: ${p.reason}`);
       if (r.unreadable.length) out.warn(`${plural(r.unreadable.length, 'proof')} do not parse (see trail verify)`);
       out.result(r);

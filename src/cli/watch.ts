@@ -10,10 +10,18 @@ export function registerWatch(program: Command): void {
   program
     .command('watch')
     .argument('[names...]', 'watched directories to watch (default: all of this host)')
-    .addOption(new Option('--source <kind>', 'event source (default: watch.source, auto = inotify on Linux)').choices(['auto', 'inotify', 'chokidar']))
+    .addOption(
+      new Option('--source <kind>', 'event source (default: watch.source, auto = inotify on Linux)').choices([
+        'auto',
+        'inotify',
+        'chokidar',
+      ]),
+    )
     .option('-v, --verbose', 'also log event batches that turned out to change nothing')
     .description('record every change as it happens (runs in the foreground; the systemd unit runs it)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Each change becomes part of a commit once the directory has been quiet for watch.quietMs,
 and never later than watch.maxDelayMs after it was first seen. At start, what changed while
 no watcher ran is recorded as its own commit; every watch.reconcileSeconds the whole
@@ -25,50 +33,57 @@ Logs: one line per event on stderr (journald-friendly); --json gives NDJSON on s
 Examples:
   trail watch
   trail watch etc --json
-  trail config set watch.quietMs 500 && systemctl reload trail`)
-    .action(async (names: string[], opts: { source?: 'auto' | 'inotify' | 'chokidar'; verbose?: boolean }, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const log = new (await lazy_log()).Log(g.json, !!opts.verbose);
-      const daemon = new (await lazy_daemon()).Daemon({
-        names: names.length ? names : g.name ? [g.name] : [],
-        source: opts.source,
-        log,
-        withLock: (repo, purpose, fn) => asWriter(repo, out, purpose, fn),
-      });
+  trail config set watch.quietMs 500 && systemctl reload trail`,
+    )
+    .action(
+      async (names: string[], opts: { source?: 'auto' | 'inotify' | 'chokidar'; verbose?: boolean }, cmd: Command) => {
+        const g = globals(cmd);
+        const out = makeOut(g.json);
+        const log = new (await lazy_log()).Log(g.json, !!opts.verbose);
+        const daemon = new (await lazy_daemon()).Daemon({
+          names: names.length ? names : g.name ? [g.name] : [],
+          source: opts.source,
+          log,
+          withLock: (repo, purpose, fn) => asWriter(repo, out, purpose, fn),
+        });
 
-      // Handlers go in before the start-up reconcile: a SIGTERM during it must still end in a
-      // clean stop, not a kill in the middle of a commit.
-      let stopping: string | undefined;
-      let wake: () => void = () => {};
-      const stopped = new Promise<void>((resolve) => { wake = resolve; });
-      const onStop = (sig: string) => {
-        if (stopping) {
-          log.write('warning', 'signal', `${sig} again while stopping: still recording what is pending`);
-          return;
+        // Handlers go in before the start-up reconcile: a SIGTERM during it must still end in a
+        // clean stop, not a kill in the middle of a commit.
+        let stopping: string | undefined;
+        let wake: () => void = () => {};
+        const stopped = new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        const onStop = (sig: string) => {
+          if (stopping) {
+            log.write('warning', 'signal', `${sig} again while stopping: still recording what is pending`);
+            return;
+          }
+          stopping = sig;
+          wake();
+        };
+        const onTerm = () => onStop('SIGTERM');
+        const onInt = () => onStop('SIGINT');
+        let reloading = Promise.resolve();
+        const onHup = () => {
+          log.write('info', 'signal', 'SIGHUP: reloading the settings');
+          reloading = reloading
+            .then(() => daemon.reload())
+            .catch((err: Error) => log.write('error', 'reload-failed', `reload failed: ${err.message}`));
+        };
+        process.on('SIGTERM', onTerm);
+        process.on('SIGINT', onInt);
+        process.on('SIGHUP', onHup);
+        try {
+          await daemon.start();
+          await stopped;
+          await reloading;
+          await daemon.stop(stopping ?? 'stopped');
+        } finally {
+          process.off('SIGTERM', onTerm);
+          process.off('SIGINT', onInt);
+          process.off('SIGHUP', onHup);
         }
-        stopping = sig;
-        wake();
-      };
-      const onTerm = () => onStop('SIGTERM');
-      const onInt = () => onStop('SIGINT');
-      let reloading = Promise.resolve();
-      const onHup = () => {
-        log.write('info', 'signal', 'SIGHUP: reloading the settings');
-        reloading = reloading.then(() => daemon.reload()).catch((err: Error) => log.write('error', 'reload-failed', `reload failed: ${err.message}`));
-      };
-      process.on('SIGTERM', onTerm);
-      process.on('SIGINT', onInt);
-      process.on('SIGHUP', onHup);
-      try {
-        await daemon.start();
-        await stopped;
-        await reloading;
-        await daemon.stop(stopping ?? 'stopped');
-      } finally {
-        process.off('SIGTERM', onTerm);
-        process.off('SIGINT', onInt);
-        process.off('SIGHUP', onHup);
-      }
-    });
+      },
+    );
 }

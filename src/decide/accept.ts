@@ -12,7 +12,12 @@ import { display } from '../util/bytes.js';
  * from it). Always a commit of its own — author = who accepted, parents = the old approved
  * and what was accepted — so the acceptance itself is in the trail.
  */
-export async function accept(repo: Repo, target: string, paths: string[], actor: Actor): Promise<{ commit?: string; changes: Change[] }> {
+export async function accept(
+  repo: Repo,
+  target: string,
+  paths: string[],
+  actor: Actor,
+): Promise<{ commit?: string; changes: Change[] }> {
   const approved = await repo.resolve(Refs.approved);
   const before = await readState(repo, approved);
   const wanted = await readState(repo, target);
@@ -31,7 +36,10 @@ export async function accept(repo: Repo, target: string, paths: string[], actor:
     tree: root,
     parents: approved === target ? [approved] : [approved, target],
     author: actor,
-    message: commitMessage(`accept ${what} as of ${target.slice(0, 12)}`, [], { 'Trail-Action': 'accept', 'Trail-Accepted': target }),
+    message: commitMessage(`accept ${what} as of ${target.slice(0, 12)}`, [], {
+      'Trail-Action': 'accept',
+      'Trail-Accepted': target,
+    }),
   });
   await writer.finish();
   await repo.updateRef(Refs.approved, commit, approved, `trail accept by ${actor.name}`);

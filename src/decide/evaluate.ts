@@ -28,9 +28,12 @@ function rulesOf(policy: Policy): Compiled[] {
 /** What kinds of change a recorded change is, in the words rules use. */
 export function changeTypes(c: Change): ChangeType[] {
   switch (c.change) {
-    case 'added': return ['create'];
-    case 'deleted': return ['delete'];
-    case 'type': return ['content'];
+    case 'added':
+      return ['create'];
+    case 'deleted':
+      return ['delete'];
+    case 'type':
+      return ['content'];
     default: {
       const t = new Set<ChangeType>();
       if (c.change === 'modified') t.add('content');
@@ -46,7 +49,8 @@ export function changeTypes(c: Change): ChangeType[] {
 
 export function actorMatches(rule: Rule, actor: ActorFacts): boolean {
   if (!rule.actors.length) return true;
-  const is = (token: string) => (token === '@package' ? !!actor.package : token === '@unknown' ? actor.name === 'unknown' : token === actor.name);
+  const is = (token: string) =>
+    token === '@package' ? !!actor.package : token === '@unknown' ? actor.name === 'unknown' : token === actor.name;
   const positives = rule.actors.filter((a) => !a.startsWith('!'));
   const negatives = rule.actors.filter((a) => a.startsWith('!')).map((a) => a.slice(1));
   return (!positives.length || positives.some(is)) && !negatives.some(is);

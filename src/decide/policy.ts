@@ -6,7 +6,18 @@ import { TrailError, Exit } from '../util/errors.js';
  * (ignore, secret, hash) decide what is recorded at all; the others decide what happens
  * after a change is recorded.
  */
-export const ACTIONS = ['record', 'ignore', 'secret', 'hash', 'log', 'reads', 'alert', 'protect', 'review', 'run'] as const;
+export const ACTIONS = [
+  'record',
+  'ignore',
+  'secret',
+  'hash',
+  'log',
+  'reads',
+  'alert',
+  'protect',
+  'review',
+  'run',
+] as const;
 export type Action = (typeof ACTIONS)[number];
 
 /** Actions that shape the snapshot itself; they cannot depend on who made a change. */
@@ -50,7 +61,10 @@ export const DEFAULT_POLICY: Policy = {
 };
 
 export class PolicyError extends TrailError {
-  constructor(readonly problems: string[], source: string) {
+  constructor(
+    readonly problems: string[],
+    source: string,
+  ) {
     super(`${source}: invalid policy\n${problems.map((p) => '  ' + p).join('\n')}`, Exit.usage);
   }
 }
@@ -65,7 +79,8 @@ export function parsePolicy(text: string, source = 'policy'): Policy {
   if (problems.length) throw new PolicyError(problems, source);
   const root = doc.contents;
   if (root === null) return structuredClone(DEFAULT_POLICY);
-  if (!isMap(root)) throw new PolicyError([`${at(root)}: the policy must be a mapping (version, default, rules…)`], source);
+  if (!isMap(root))
+    throw new PolicyError([`${at(root)}: the policy must be a mapping (version, default, rules…)`], source);
 
   const policy: Policy = structuredClone(DEFAULT_POLICY);
   const known = new Set(['version', 'default', 'rules', 'alert', 'hooks', 'protect']);
@@ -73,19 +88,26 @@ export function parsePolicy(text: string, source = 'policy'): Policy {
     const key = isScalar(pair.key) ? String(pair.key.value) : '?';
     const value = pair.value as YamlNode | null;
     const where = at((pair.key as YamlNode) ?? value);
-    if (!known.has(key)) { problems.push(`${where}: unknown key "${key}" (known: ${[...known].join(', ')})`); continue; }
+    if (!known.has(key)) {
+      problems.push(`${where}: unknown key "${key}" (known: ${[...known].join(', ')})`);
+      continue;
+    }
     switch (key) {
       case 'version':
         if (!isScalar(value) || value.value !== 1) problems.push(`${where}: version must be 1`);
         break;
       case 'default': {
         const a = isScalar(value) ? String(value.value) : '';
-        if (!isAction(a) || SCAN_ACTIONS.includes(a)) problems.push(`${where}: default must be one of record, alert, protect, review, run (got "${a}")`);
+        if (!isAction(a) || SCAN_ACTIONS.includes(a))
+          problems.push(`${where}: default must be one of record, alert, protect, review, run (got "${a}")`);
         else policy.default = a;
         break;
       }
       case 'rules':
-        if (!isSeq(value)) { problems.push(`${where}: rules must be a list`); break; }
+        if (!isSeq(value)) {
+          problems.push(`${where}: rules must be a list`);
+          break;
+        }
         value.items.forEach((item, i) => {
           const r = parseRule(item as YamlNode, i + 1, at, lc, problems);
           if (r) policy.rules.push(r);
@@ -95,17 +117,20 @@ export function parsePolicy(text: string, source = 'policy'): Policy {
         const o = plainMap(value, where, problems, ['syslog', 'webhook', 'webhookSecretFile']);
         if (o.syslog !== undefined) policy.alert.syslog = o.syslog === true;
         if (o.webhook !== undefined) {
-          if (typeof o.webhook !== 'string' || !/^https?:\/\//.test(o.webhook)) problems.push(`${where}: alert.webhook must be an http(s) URL`);
+          if (typeof o.webhook !== 'string' || !/^https?:\/\//.test(o.webhook))
+            problems.push(`${where}: alert.webhook must be an http(s) URL`);
           else policy.alert.webhook = o.webhook;
         }
         if (o.webhookSecretFile !== undefined) policy.alert.webhookSecretFile = String(o.webhookSecretFile);
-        if (policy.alert.webhook && !policy.alert.webhookSecretFile) problems.push(`${where}: alert.webhook needs alert.webhookSecretFile (the HMAC key that signs each request)`);
+        if (policy.alert.webhook && !policy.alert.webhookSecretFile)
+          problems.push(`${where}: alert.webhook needs alert.webhookSecretFile (the HMAC key that signs each request)`);
         break;
       }
       case 'hooks': {
         const o = plainMap(value, where, problems, ['timeoutMs']);
         if (o.timeoutMs !== undefined) {
-          if (typeof o.timeoutMs !== 'number' || o.timeoutMs <= 0) problems.push(`${where}: hooks.timeoutMs must be a positive number`);
+          if (typeof o.timeoutMs !== 'number' || o.timeoutMs <= 0)
+            problems.push(`${where}: hooks.timeoutMs must be a positive number`);
           else policy.hooks.timeoutMs = o.timeoutMs;
         }
         break;
@@ -114,7 +139,8 @@ export function parsePolicy(text: string, source = 'policy'): Policy {
         const o = plainMap(value, where, problems, ['maxRestores', 'windowSeconds']);
         for (const k of ['maxRestores', 'windowSeconds'] as const) {
           if (o[k] === undefined) continue;
-          if (typeof o[k] !== 'number' || (o[k] as number) < 1) problems.push(`${where}: protect.${k} must be a number ≥ 1`);
+          if (typeof o[k] !== 'number' || (o[k] as number) < 1)
+            problems.push(`${where}: protect.${k} must be a number ≥ 1`);
           else policy.protect[k] = o[k] as number;
         }
         break;
@@ -125,26 +151,49 @@ export function parsePolicy(text: string, source = 'policy'): Policy {
   return policy;
 }
 
-function parseRule(node: YamlNode, index: number, at: (n: YamlNode | null | undefined) => string, lc: LineCounter, problems: string[]): Rule | undefined {
+function parseRule(
+  node: YamlNode,
+  index: number,
+  at: (n: YamlNode | null | undefined) => string,
+  lc: LineCounter,
+  problems: string[],
+): Rule | undefined {
   const where = `${at(node)} (rule ${index})`;
-  if (!isMap(node)) { problems.push(`${where}: a rule is a mapping with paths and action`); return undefined; }
+  if (!isMap(node)) {
+    problems.push(`${where}: a rule is a mapping with paths and action`);
+    return undefined;
+  }
   const o = plainMap(node, where, problems, ['name', 'paths', 'action', 'actors', 'changes', 'hook']);
-  const rule: Rule = { index, line: node.range ? lc.linePos(node.range[0]).line : 0, paths: [], action: 'record', actors: [], changes: [] };
+  const rule: Rule = {
+    index,
+    line: node.range ? lc.linePos(node.range[0]).line : 0,
+    paths: [],
+    action: 'record',
+    actors: [],
+    changes: [],
+  };
   if (o.name !== undefined) rule.name = String(o.name);
   const paths = typeof o.paths === 'string' ? [o.paths] : o.paths;
-  if (!Array.isArray(paths) || !paths.length || !paths.every((p) => typeof p === 'string' && p.length)) problems.push(`${where}: paths must be a glob or a list of globs`);
+  if (!Array.isArray(paths) || !paths.length || !paths.every((p) => typeof p === 'string' && p.length))
+    problems.push(`${where}: paths must be a glob or a list of globs`);
   else rule.paths = paths as string[];
   const action = String(o.action ?? '');
   if (!isAction(action)) problems.push(`${where}: action must be one of ${ACTIONS.join(', ')} (got "${action}")`);
   else rule.action = action;
-  const actors = typeof o.actors === 'string' ? [o.actors] : o.actors ?? [];
-  if (!Array.isArray(actors) || !actors.every((a) => typeof a === 'string' && /^!?(@package|@unknown|[a-z_][a-z0-9_.-]*\$?)$/i.test(a))) problems.push(`${where}: actors must be login names, @package or @unknown (a leading ! negates)`);
+  const actors = typeof o.actors === 'string' ? [o.actors] : (o.actors ?? []);
+  if (
+    !Array.isArray(actors) ||
+    !actors.every((a) => typeof a === 'string' && /^!?(@package|@unknown|[a-z_][a-z0-9_.-]*\$?)$/i.test(a))
+  )
+    problems.push(`${where}: actors must be login names, @package or @unknown (a leading ! negates)`);
   else rule.actors = actors as string[];
-  const changes = typeof o.changes === 'string' ? [o.changes] : o.changes ?? [];
-  if (!Array.isArray(changes) || !changes.every((c) => CHANGE_TYPES.includes(c as ChangeType))) problems.push(`${where}: changes must be among ${CHANGE_TYPES.join(', ')}`);
+  const changes = typeof o.changes === 'string' ? [o.changes] : (o.changes ?? []);
+  if (!Array.isArray(changes) || !changes.every((c) => CHANGE_TYPES.includes(c as ChangeType)))
+    problems.push(`${where}: changes must be among ${CHANGE_TYPES.join(', ')}`);
   else rule.changes = changes as ChangeType[];
   if (o.hook !== undefined) {
-    if (typeof o.hook !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(o.hook)) problems.push(`${where}: hook must be a file name in the hooks folder (no slashes)`);
+    if (typeof o.hook !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(o.hook))
+      problems.push(`${where}: hook must be a file name in the hooks folder (no slashes)`);
     else rule.hook = o.hook;
   }
   if (rule.action === 'run' && !rule.hook) problems.push(`${where}: action run needs a hook`);
@@ -155,11 +204,17 @@ function parseRule(node: YamlNode, index: number, at: (n: YamlNode | null | unde
 }
 
 function plainMap(node: YamlNode | null, where: string, problems: string[], keys: string[]): Record<string, unknown> {
-  if (!isMap(node)) { problems.push(`${where}: expected a mapping`); return {}; }
+  if (!isMap(node)) {
+    problems.push(`${where}: expected a mapping`);
+    return {};
+  }
   const out: Record<string, unknown> = {};
   for (const pair of node.items) {
     const k = isScalar(pair.key) ? String(pair.key.value) : '?';
-    if (!keys.includes(k)) { problems.push(`${where}: unknown key "${k}" (known: ${keys.join(', ')})`); continue; }
+    if (!keys.includes(k)) {
+      problems.push(`${where}: unknown key "${k}" (known: ${keys.join(', ')})`);
+      continue;
+    }
     const v = pair.value as { toJSON?: () => unknown } | null;
     out[k] = v?.toJSON ? v.toJSON() : v;
   }

@@ -15,9 +15,17 @@ export async function readPolicy(repo: Repo): Promise<Policy> {
 }
 
 /** Validates first: an invalid file never replaces the policy in force. */
-export async function writePolicy(repo: Repo, text: string, source: string, actor: Actor): Promise<{ commit: string; policy: Policy }> {
+export async function writePolicy(
+  repo: Repo,
+  text: string,
+  source: string,
+  actor: Actor,
+): Promise<{ commit: string; policy: Policy }> {
   const policy = parsePolicy(text, source);
-  const files = { 'policy.yaml': Buffer.from(text, 'utf8'), 'scan-rules.json': Buffer.from(JSON.stringify(scanRules(policy), null, 2) + '\n') };
+  const files = {
+    'policy.yaml': Buffer.from(text, 'utf8'),
+    'scan-rules.json': Buffer.from(JSON.stringify(scanRules(policy), null, 2) + '\n'),
+  };
   const commit = await writeSideFiles(repo, Refs.policy, files, actor, `policy: set from ${source}`, 'policy');
   return { commit, policy };
 }
@@ -30,6 +38,15 @@ export function scanRules(policy: Policy): ScanRule[] {
     .filter((r) => !r.actors.length && !r.changes.length)
     .map((r) => ({
       paths: r.paths,
-      class: r.action === 'ignore' || r.action === 'secret' || r.action === 'hash' || r.action === 'record' || r.action === 'log' ? r.action : SCAN_ACTIONS.includes(r.action) ? 'record' : 'default',
+      class:
+        r.action === 'ignore' ||
+        r.action === 'secret' ||
+        r.action === 'hash' ||
+        r.action === 'record' ||
+        r.action === 'log'
+          ? r.action
+          : SCAN_ACTIONS.includes(r.action)
+            ? 'record'
+            : 'default',
     }));
 }

@@ -49,7 +49,8 @@ export function parseStatus(text: string): { packages: Set<string>; conffiles: M
     if (!m) continue;
     for (const line of m[1]!.split('\n')) {
       const f = line.trim().split(/\s+/);
-      if (f.length < 2 || f[2] === 'obsolete' || f[2] === 'remove-on-upgrade' || !/^[0-9a-f]{32}$/.test(f[1]!)) continue;
+      if (f.length < 2 || f[2] === 'obsolete' || f[2] === 'remove-on-upgrade' || !/^[0-9a-f]{32}$/.test(f[1]!))
+        continue;
       conffiles.set(f[0]!, { pkg, md5: f[1]!, kind: 'conffile' });
     }
   }
@@ -58,7 +59,9 @@ export function parseStatus(text: string): { packages: Set<string>; conffiles: M
 
 async function md5(path: string): Promise<string | undefined> {
   try {
-    return createHash('md5').update(await fsp.readFile(fsPath(path))).digest('hex');
+    return createHash('md5')
+      .update(await fsp.readFile(fsPath(path)))
+      .digest('hex');
   } catch (err) {
     if (errorCode(err) === 'ENOENT' || errorCode(err) === 'ENOTDIR') return undefined;
     throw err;

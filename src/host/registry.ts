@@ -69,7 +69,8 @@ export async function pickWatched(name?: string, cwd = process.cwd()): Promise<W
   const containing = all.filter((t) => isInside(cwd, t.dir)).sort((a, b) => b.dir.length - a.dir.length);
   if (containing[0]) return containing[0];
   if (all.length === 1) return all[0]!;
-  if (all.length === 0) throw new TrailError('no directory is watched yet', Exit.notInitialized, 'start with: trail init /etc');
+  if (all.length === 0)
+    throw new TrailError('no directory is watched yet', Exit.notInitialized, 'start with: trail init /etc');
   throw new TrailError(`several directories are watched; choose one with --name${namesHint(all)}`, Exit.usage);
 }
 

@@ -26,7 +26,10 @@ export const LOGS_DATA_REF = 'refs/trail/logs-data';
 
 const TRAIL: Actor = { name: 'trail' };
 
-async function logRules(repo: Repo, config: Config): Promise<{ any: boolean; isLog: (p: string) => boolean; literal?: string[] }> {
+async function logRules(
+  repo: Repo,
+  config: Config,
+): Promise<{ any: boolean; isLog: (p: string) => boolean; literal?: string[] }> {
   const data = await readSideFile(repo, 'refs/trail/policy', 'scan-rules.json');
   const scanRules = data ? (JSON.parse(data.toString('utf8')) as ScanRule[]) : [];
   const globs = asList(config['logs.paths']);
@@ -34,7 +37,9 @@ async function logRules(repo: Repo, config: Config): Promise<{ any: boolean; isL
   const rules = makeRules([], [], scanRules, globs);
   const all = [...globs, ...fromPolicy];
   // Plain names need no walk of the watched directory.
-  const literal = all.every((g) => g.includes('/') && !/[*?[\]{}!]/.test(g)) ? all.map((g) => g.replace(/^\/+/, '')) : undefined;
+  const literal = all.every((g) => g.includes('/') && !/[*?[\]{}!]/.test(g))
+    ? all.map((g) => g.replace(/^\/+/, ''))
+    : undefined;
   return { any: all.length > 0, isLog: rules.log, literal };
 }
 
@@ -49,7 +54,11 @@ export async function trackedPaths(repo: Repo, config: Config, state: LogState):
       if (!r.isLog(p)) continue;
       const base = rotationBase(p);
       if (base !== undefined && r.isLog(base)) continue; // a rotated copy: part of its log
-      try { if ((await fsp.lstat(join(repo.info.dir, p))).isFile()) found.add(p); } catch { /* not there */ }
+      try {
+        if ((await fsp.lstat(join(repo.info.dir, p))).isFile()) found.add(p);
+      } catch {
+        /* not there */
+      }
     }
   }
   return [...found].sort();
@@ -61,7 +70,11 @@ async function walk(root: string): Promise<string[]> {
   while (stack.length) {
     const dir = stack.pop()!;
     let entries;
-    try { entries = await fsp.readdir(join(root, dir), { withFileTypes: true }); } catch { continue; }
+    try {
+      entries = await fsp.readdir(join(root, dir), { withFileTypes: true });
+    } catch {
+      continue;
+    }
     for (const e of entries) {
       const rel = dir ? `${dir}/${e.name}` : e.name;
       if (e.isDirectory()) stack.push(rel);
@@ -119,19 +132,35 @@ export async function checkpointLogs(repo: Repo, opts: CheckpointOptions = {}): 
   }
   for (const f of Object.values(state.files)) {
     for (const g of [f.current, ...f.rotated]) {
-      if (g && g.length !== g.marks[g.marks.length - 1]?.at) g.marks.push({ at: g.length, sha256: g.sha256, time: now });
+      if (g && g.length !== g.marks[g.marks.length - 1]?.at)
+        g.marks.push({ at: g.length, sha256: g.sha256, time: now });
     }
   }
   const summary = checkpointContent(state, now);
-  const digest = createHash('sha256').update(JSON.stringify({ ...summary, time: undefined })).digest('hex');
+  const digest = createHash('sha256')
+    .update(JSON.stringify({ ...summary, time: undefined }))
+    .digest('hex');
   const last = state.lastDigest;
   const anything = Object.keys(state.files).length > 0 || state.lastCheckpoint !== undefined;
   if ((digest !== last && anything) || result.incidents.length) {
     const dataCommit = state.pendingChunks.length ? await writeDataCommit(repo, writer, state) : undefined;
     const lines = [...result.incidents.map((i) => `alert: ${i.summary}`), ...result.notes];
-    const grown = Object.values(state.files).filter((f) => f.current).map((f) => `${f.path}: generation ${f.current!.n}, ${f.current!.length} bytes verified`);
-    const subject = result.incidents.length ? `logs: ${result.incidents.length} integrity alert(s): ${result.incidents.map((i) => `${i.path} ${i.kind}`).join(', ')}` : `logs: checkpoint of ${Object.keys(state.files).length} log(s)`;
-    const tree = await writer.write('tree', serializeTree([{ name: 'logs.json', mode: '100644', oid: await writer.write('blob', Buffer.from(JSON.stringify(summary, null, 1) + '\n')) }]));
+    const grown = Object.values(state.files)
+      .filter((f) => f.current)
+      .map((f) => `${f.path}: generation ${f.current!.n}, ${f.current!.length} bytes verified`);
+    const subject = result.incidents.length
+      ? `logs: ${result.incidents.length} integrity alert(s): ${result.incidents.map((i) => `${i.path} ${i.kind}`).join(', ')}`
+      : `logs: checkpoint of ${Object.keys(state.files).length} log(s)`;
+    const tree = await writer.write(
+      'tree',
+      serializeTree([
+        {
+          name: 'logs.json',
+          mode: '100644',
+          oid: await writer.write('blob', Buffer.from(JSON.stringify(summary, null, 1) + '\n')),
+        },
+      ]),
+    );
     const parent = await repo.readRef(LOGS_REF);
     const commit = await writeCommit(writer, {
       tree,
@@ -159,26 +188,54 @@ export async function checkpointLogs(repo: Repo, opts: CheckpointOptions = {}): 
     const policy = await readPolicy(repo);
     for (const i of result.incidents) {
       const summary = `${repo.info.name}: ${i.summary}`;
-      const r = await sendAlert(policy, summary, { event: 'log-integrity', host: hostName(), name: repo.info.name, dir: repo.info.dir, actor: 'unknown', ...i });
+      const r = await sendAlert(policy, summary, {
+        event: 'log-integrity',
+        host: hostName(),
+        name: repo.info.name,
+        dir: repo.info.dir,
+        actor: 'unknown',
+        ...i,
+      });
       result.alerts.push({ summary, ...r });
     }
   }
   return result;
 }
 
-const genSummary = (g: Generation) => ({ n: g.n, dev: g.dev, ino: g.ino, location: g.location, length: g.length, sha256: g.sha256, since: g.since, lastSeen: g.lastSeen, ...(g.ended ? { ended: g.ended } : {}), ...(g.chunks.length ? { keptChunks: g.chunks.length } : {}) });
+const genSummary = (g: Generation) => ({
+  n: g.n,
+  dev: g.dev,
+  ino: g.ino,
+  location: g.location,
+  length: g.length,
+  sha256: g.sha256,
+  since: g.since,
+  lastSeen: g.lastSeen,
+  ...(g.ended ? { ended: g.ended } : {}),
+  ...(g.chunks.length ? { keptChunks: g.chunks.length } : {}),
+});
 
 /** What a checkpoint commits: per log, the verified length and hash of each generation on
  * disk, and the chain over the finished ones. Small, whatever the size of the logs. */
 function checkpointContent(state: LogState, now: string) {
   const files: Record<string, unknown> = {};
   for (const f of Object.values(state.files)) {
-    files[f.path] = { current: f.current ? genSummary(f.current) : null, rotated: f.rotated.map(genSummary), chain: f.chain, generations: f.generations, incidents: f.incidents.length };
+    files[f.path] = {
+      current: f.current ? genSummary(f.current) : null,
+      rotated: f.rotated.map(genSummary),
+      chain: f.chain,
+      generations: f.generations,
+      incidents: f.incidents.length,
+    };
   }
   return { version: 1, time: now, host: hostName(), files };
 }
 
-async function writeDataCommit(repo: Repo, writer: LooseWriter, state: LogState): Promise<{ commit: string; parent?: string }> {
+async function writeDataCommit(
+  repo: Repo,
+  writer: LooseWriter,
+  state: LogState,
+): Promise<{ commit: string; parent?: string }> {
   const items: TreeItem[] = state.pendingChunks.map(({ path, generation, chunk }) => ({
     name: `${createHash('sha256').update(path).digest('hex').slice(0, 16)}-${generation}-${String(chunk.from).padStart(15, '0')}`,
     mode: '100644',
@@ -188,7 +245,16 @@ async function writeDataCommit(repo: Repo, writer: LooseWriter, state: LogState)
   const unique = items.filter((i) => !seen.has(i.name) && seen.add(i.name)).sort((a, b) => (a.name < b.name ? -1 : 1));
   const tree = await writer.write('tree', serializeTree(unique));
   const parent = await repo.readRef(LOGS_DATA_REF);
-  const commit = await writeCommit(writer, { tree, parents: parent ? [parent] : [], author: TRAIL, message: commitMessage(`logs data: ${unique.length} chunk(s)`, ['Kept appended bytes of tracked logs (logs.keepAppended).'], { 'Trail-Action': 'logs-data' }) });
+  const commit = await writeCommit(writer, {
+    tree,
+    parents: parent ? [parent] : [],
+    author: TRAIL,
+    message: commitMessage(
+      `logs data: ${unique.length} chunk(s)`,
+      ['Kept appended bytes of tracked logs (logs.keepAppended).'],
+      { 'Trail-Action': 'logs-data' },
+    ),
+  });
   return { commit, parent };
 }
 
@@ -216,16 +282,29 @@ export async function verifyLogs(repo: Repo, only?: string): Promise<VerifyEntry
   const state = await loadLogState(repo);
   const paths = only !== undefined ? [only] : await trackedPaths(repo, config, state);
   const copy: LogState = structuredClone(state);
-  const ctx: CheckContext = { root: repo.info.dir, now: new Date().toISOString(), update: false, full: true, readBlob: (oid) => repo.objects().readBlob(oid) };
+  const ctx: CheckContext = {
+    root: repo.info.dir,
+    now: new Date().toISOString(),
+    update: false,
+    full: true,
+    readBlob: (oid) => repo.objects().readBlob(oid),
+  };
   const out: VerifyEntry[] = [];
   for (const p of paths) {
     const before = state.files[p];
-    if (!before) { out.push({ path: p, status: 'untracked', found: [], recorded: [], rotated: [] }); continue; }
+    if (!before) {
+      out.push({ path: p, status: 'untracked', found: [], recorded: [], rotated: [] });
+      continue;
+    }
     const o = await checkFile(copy, p, ctx);
     const f = copy.files[p]!;
     const cur = before.current;
     let sizeNow: number | undefined;
-    try { sizeNow = (await fsp.stat(join(repo.info.dir, p))).size; } catch { /* gone */ }
+    try {
+      sizeNow = (await fsp.stat(join(repo.info.dir, p))).size;
+    } catch {
+      /* gone */
+    }
     out.push({
       path: p,
       status: o.incidents.length ? 'diverged' : f.current || f.rotated.length ? 'intact' : 'missing',

@@ -19,12 +19,21 @@ export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca49
 /** The prefix [0, at) hashed to sha256; `time`: when it was seen so. One per checkpoint in
  * which the generation grew: a later divergence is placed between two marks, which also
  * says when the altered bytes had been written. */
-export interface Mark { at: number; sha256: string; time: string }
+export interface Mark {
+  at: number;
+  sha256: string;
+  time: string;
+}
 
 /** Bytes [from, to) of a generation, kept as a git blob (logs.keepAppended). */
-export interface Chunk { from: number; to: number; oid: string }
+export interface Chunk {
+  from: number;
+  to: number;
+  oid: string;
+}
 
-export type EndHow = 'rotated' | 'copytruncate' | 'compressed' | 'removed' | 'truncated' | 'rewritten' | 'deleted' | 'replaced';
+export type EndHow =
+  'rotated' | 'copytruncate' | 'compressed' | 'removed' | 'truncated' | 'rewritten' | 'deleted' | 'replaced';
 
 export interface Generation {
   /** 1, 2, 3… per log. */

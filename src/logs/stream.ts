@@ -20,7 +20,12 @@ export class StreamCheck {
   prefixDigest: string | undefined;
   private markIdx = 0;
 
-  constructor(private readonly marks: readonly Mark[], private readonly length: number, private readonly onBeyond?: (buf: Buffer, at: number) => void, start?: { hash: Hash; pos: number }) {
+  constructor(
+    private readonly marks: readonly Mark[],
+    private readonly length: number,
+    private readonly onBeyond?: (buf: Buffer, at: number) => void,
+    start?: { hash: Hash; pos: number },
+  ) {
     this.hash = start?.hash ?? createHash('sha256');
     this.pos = start?.pos ?? 0;
     while (this.markIdx < marks.length && marks[this.markIdx]!.at < this.pos) this.markIdx++;
@@ -30,7 +35,8 @@ export class StreamCheck {
   update(buf: Buffer): void {
     let off = 0;
     while (off < buf.length) {
-      const nextMark = this.firstBad === undefined && this.markIdx < this.marks.length ? this.marks[this.markIdx]!.at : Infinity;
+      const nextMark =
+        this.firstBad === undefined && this.markIdx < this.marks.length ? this.marks[this.markIdx]!.at : Infinity;
       const boundary = this.pos < this.length ? Math.min(nextMark, this.length) : nextMark;
       const take = Math.min(buf.length - off, boundary - this.pos);
       const piece = buf.subarray(off, off + take);
@@ -45,7 +51,11 @@ export class StreamCheck {
   private atBoundary(): void {
     let digest: string | undefined;
     const now = () => (digest ??= this.hash.copy().digest('hex'));
-    while (this.firstBad === undefined && this.markIdx < this.marks.length && this.marks[this.markIdx]!.at === this.pos) {
+    while (
+      this.firstBad === undefined &&
+      this.markIdx < this.marks.length &&
+      this.marks[this.markIdx]!.at === this.pos
+    ) {
       if (now() === this.marks[this.markIdx]!.sha256) this.lastGood = this.markIdx;
       else this.firstBad = this.markIdx;
       this.markIdx++;
@@ -81,7 +91,10 @@ export async function* decompressed(abs: string, kind: 'gz' | 'xz' | 'bz2' | 'zs
   }
   const tool = { xz: 'xz', bz2: 'bzip2', zst: 'zstd' }[kind];
   const child = spawn(tool, ['-dc', '--', abs], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const exited = new Promise<number | null>((resolve) => { child.on('close', resolve); child.on('error', () => resolve(-1)); });
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('close', resolve);
+    child.on('error', () => resolve(-1));
+  });
   for await (const b of child.stdout) yield b as Buffer;
   if ((await exited) !== 0) throw new Error(`${tool} could not read ${abs}`);
 }
@@ -109,7 +122,10 @@ export async function collect(src: AsyncIterable<Buffer>, from: number, max: num
  * there: the smallest cut after which both agree again (a line deleted by `sed -i` shows as
  * exactly that line).
  */
-export function explainDifference(oldB: Buffer, newB: Buffer): { at: number; removed?: Buffer; inserted?: Buffer } | undefined {
+export function explainDifference(
+  oldB: Buffer,
+  newB: Buffer,
+): { at: number; removed?: Buffer; inserted?: Buffer } | undefined {
   const n = Math.min(oldB.length, newB.length);
   let d = 0;
   while (d < n && oldB[d] === newB[d]) d++;
@@ -128,9 +144,22 @@ export function explainDifference(oldB: Buffer, newB: Buffer): { at: number; rem
   const i = resync(newB, oldB);
   // The same cut can slide left while the bytes repeat ("line t|wo…" vs "line t|hree…"):
   // slide it to the start of the line, which is how a person reads a deleted line.
-  const slide = (b: Buffer, k: number): number => { let at = d; while (at > 0 && b[at - 1] !== 10 && b[at - 1] === b[at - 1 + k]) at--; return at; };
-  if (r !== undefined && (i === undefined || r <= i)) { const at = slide(oldB, r); return { at, removed: oldB.subarray(at, at + r) }; }
-  if (i !== undefined) { const at = slide(newB, i); return { at, inserted: newB.subarray(at, at + i) }; }
-  const eol = (b: Buffer) => { const e = b.indexOf(10, d); return e < 0 ? Math.min(b.length, d + 200) : e + 1; };
+  const slide = (b: Buffer, k: number): number => {
+    let at = d;
+    while (at > 0 && b[at - 1] !== 10 && b[at - 1] === b[at - 1 + k]) at--;
+    return at;
+  };
+  if (r !== undefined && (i === undefined || r <= i)) {
+    const at = slide(oldB, r);
+    return { at, removed: oldB.subarray(at, at + r) };
+  }
+  if (i !== undefined) {
+    const at = slide(newB, i);
+    return { at, inserted: newB.subarray(at, at + i) };
+  }
+  const eol = (b: Buffer) => {
+    const e = b.indexOf(10, d);
+    return e < 0 ? Math.min(b.length, d + 200) : e + 1;
+  };
   return { at: d, removed: oldB.subarray(d, eol(oldB)), inserted: newB.subarray(d, eol(newB)) };
 }

@@ -3,7 +3,16 @@ import { constants, promises as fsp, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { errorCode } from '../util/errors.js';
 import { compressionOf, rotationBase } from '../record/list/rotated-names.js';
-import { EMPTY_SHA256, type Chunk, type EndHow, type Generation, type Incident, type IncidentKind, type LogFile, type LogState } from './state.js';
+import {
+  EMPTY_SHA256,
+  type Chunk,
+  type EndHow,
+  type Generation,
+  type Incident,
+  type IncidentKind,
+  type LogFile,
+  type LogState,
+} from './state.js';
 import { StreamCheck, collect, decompressed, explainDifference, readRange } from './stream.js';
 
 /** Kept chunks are cut at this size: one blob each, compressed by git. */
@@ -39,7 +48,11 @@ export interface CheckOutcome {
   notes: string[];
 }
 
-interface Seen { name: string; abs: string; st: Stats }
+interface Seen {
+  name: string;
+  abs: string;
+  st: Stats;
+}
 
 const sameInode = (g: Generation, st: Stats) => g.dev === st.dev && g.ino === st.ino;
 const liveKey = (ctx: CheckContext, path: string, g: Generation) => `${ctx.root}\0${path}\0${g.n}`;
@@ -47,14 +60,23 @@ const liveKey = (ctx: CheckContext, path: string, g: Generation) => `${ctx.root}
 /** Checks one tracked log (its current generation and the rotated copies being followed). */
 export async function checkFile(state: LogState, path: string, ctx: CheckContext): Promise<CheckOutcome> {
   const out: CheckOutcome = { incidents: [], notes: [] };
-  const file: LogFile = (state.files[path] ??= { path, generations: 0, rotated: [], chain: EMPTY_SHA256, incidents: [] });
+  const file: LogFile = (state.files[path] ??= {
+    path,
+    generations: 0,
+    rotated: [],
+    chain: EMPTY_SHA256,
+    incidents: [],
+  });
   const abs = join(ctx.root, path);
   const siblings = await listSiblings(abs);
   const main = siblings.find((s) => s.name === basename(abs));
   const byInode = (g: Generation) => siblings.find((s) => sameInode(g, s.st));
   const claimed = new Set<string>();
   const known = [file.current, ...file.rotated].filter((g): g is Generation => !!g);
-  for (const g of known) { const s = byInode(g); if (s) claimed.add(s.name); }
+  for (const g of known) {
+    const s = byInode(g);
+    if (s) claimed.add(s.name);
+  }
 
   // Rotated copies first: they must have left the main name for the current one to move there.
   const stillFollowed: Generation[] = [];
@@ -62,19 +84,32 @@ export async function checkFile(state: LogState, path: string, ctx: CheckContext
     const s = byInode(g);
     if (s) {
       const r = await extendPlain(path, g, s, ctx);
-      if (r.ok) { g.location = relOf(path, s.name); stillFollowed.push(g); continue; }
-      out.incidents.push(await incident(file, g, 'rewritten', ctx, r.check, s, `its rotated copy ${relOf(path, s.name)}`));
+      if (r.ok) {
+        g.location = relOf(path, s.name);
+        stillFollowed.push(g);
+        continue;
+      }
+      out.incidents.push(
+        await incident(file, g, 'rewritten', ctx, r.check, s, `its rotated copy ${relOf(path, s.name)}`),
+      );
       continue;
     }
     const copy = await findExtending(g, siblings, claimed, path, ctx);
     if (copy) {
-      if (copy.compressed) { end(file, g, 'compressed', ctx, relOf(path, copy.name)); out.notes.push(`${path}: generation ${g.n} compressed to ${relOf(path, copy.name)}`); }
-      else { g.location = relOf(path, copy.name); stillFollowed.push(g); }
+      if (copy.compressed) {
+        end(file, g, 'compressed', ctx, relOf(path, copy.name));
+        out.notes.push(`${path}: generation ${g.n} compressed to ${relOf(path, copy.name)}`);
+      } else {
+        g.location = relOf(path, copy.name);
+        stillFollowed.push(g);
+      }
       continue;
     }
     const atLocation = siblings.find((x) => relOf(path, x.name) === g.location);
     if (atLocation && !claimed.has(atLocation.name)) {
-      out.incidents.push(await incident(file, g, 'replaced', ctx, undefined, atLocation, `its rotated copy ${g.location}`));
+      out.incidents.push(
+        await incident(file, g, 'replaced', ctx, undefined, atLocation, `its rotated copy ${g.location}`),
+      );
       continue;
     }
     end(file, g, 'removed', ctx);
@@ -93,7 +128,9 @@ export async function checkFile(state: LogState, path: string, ctx: CheckContext
         if (copy) {
           rotate(file, cur, copy, 'copytruncate', ctx, path, out);
         } else {
-          out.incidents.push(await incident(file, cur, r.check.pos < cur.length ? 'truncated' : 'rewritten', ctx, r.check, s));
+          out.incidents.push(
+            await incident(file, cur, r.check.pos < cur.length ? 'truncated' : 'rewritten', ctx, r.check, s),
+          );
         }
         file.current = undefined;
       }
@@ -104,7 +141,10 @@ export async function checkFile(state: LogState, path: string, ctx: CheckContext
         cur.location = relOf(path, s.name);
         file.rotated.push(cur);
         out.notes.push(`${path}: rotated (generation ${cur.n} renamed to ${cur.location})`);
-      } else out.incidents.push(await incident(file, cur, 'rewritten', ctx, r.check, s, `its rotated copy ${relOf(path, s.name)}`));
+      } else
+        out.incidents.push(
+          await incident(file, cur, 'rewritten', ctx, r.check, s, `its rotated copy ${relOf(path, s.name)}`),
+        );
       file.current = undefined;
     } else {
       const copy = await findExtending(cur, siblings, claimed, path, ctx);
@@ -131,21 +171,40 @@ async function listSiblings(abs: string): Promise<Seen[]> {
   const dir = dirname(abs);
   const base = basename(abs);
   let names: string[];
-  try { names = await fsp.readdir(dir); } catch (err) { if (errorCode(err) === 'ENOENT') return []; throw err; }
+  try {
+    names = await fsp.readdir(dir);
+  } catch (err) {
+    if (errorCode(err) === 'ENOENT') return [];
+    throw err;
+  }
   const out: Seen[] = [];
   for (const name of names) {
     if (name !== base && rotationBase(name) !== base) continue;
     try {
       const st = await fsp.lstat(join(dir, name));
       if (st.isFile()) out.push({ name, abs: join(dir, name), st });
-    } catch { /* gone meanwhile */ }
+    } catch {
+      /* gone meanwhile */
+    }
   }
   // Newest first: the copy a rotation just made is the likeliest match.
   return out.sort((a, b) => b.st.mtimeMs - a.st.mtimeMs);
 }
 
 function newGeneration(file: LogFile, path: string, st: Stats, ctx: CheckContext): Generation {
-  return { n: ++file.generations, dev: st.dev, ino: st.ino, location: path, length: 0, sha256: EMPTY_SHA256, since: ctx.now, lastSeen: ctx.now, marks: [{ at: 0, sha256: EMPTY_SHA256, time: ctx.now }], chunks: [], tail: '' };
+  return {
+    n: ++file.generations,
+    dev: st.dev,
+    ino: st.ino,
+    location: path,
+    length: 0,
+    sha256: EMPTY_SHA256,
+    since: ctx.now,
+    lastSeen: ctx.now,
+    marks: [{ at: 0, sha256: EMPTY_SHA256, time: ctx.now }],
+    chunks: [],
+    tail: '',
+  };
 }
 
 function end(file: LogFile, g: Generation, how: EndHow, ctx: CheckContext, to?: string): void {
@@ -153,10 +212,19 @@ function end(file: LogFile, g: Generation, how: EndHow, ctx: CheckContext, to?: 
   file.chain = createHash('sha256').update(`${file.chain}\n${g.n} ${g.length} ${g.sha256} ${how}`).digest('hex');
 }
 
-function rotate(file: LogFile, g: Generation, copy: Seen & { compressed: boolean }, how: EndHow, ctx: CheckContext, path: string, out: CheckOutcome): void {
+function rotate(
+  file: LogFile,
+  g: Generation,
+  copy: Seen & { compressed: boolean },
+  how: EndHow,
+  ctx: CheckContext,
+  path: string,
+  out: CheckOutcome,
+): void {
   const to = relOf(path, copy.name);
-  if (copy.compressed) { end(file, g, how === 'copytruncate' ? 'copytruncate' : 'compressed', ctx, to); }
-  else {
+  if (copy.compressed) {
+    end(file, g, how === 'copytruncate' ? 'copytruncate' : 'compressed', ctx, to);
+  } else {
     // The copy is a new inode: follow that one from now on.
     g.dev = copy.st.dev;
     g.ino = copy.st.ino;
@@ -173,7 +241,9 @@ class Keeper {
   private from = -1;
   readonly chunks: Chunk[] = [];
   constructor(private readonly ctx: CheckContext) {}
-  get on(): boolean { return !!this.ctx.keepBlob && this.ctx.update; }
+  get on(): boolean {
+    return !!this.ctx.keepBlob && this.ctx.update;
+  }
   add = (buf: Buffer, at: number): void => {
     if (!this.on) return;
     if (this.from < 0) this.from = at;
@@ -208,24 +278,45 @@ async function extendPlain(path: string, g: Generation, s: Seen, ctx: CheckConte
     const keeper = new Keeper(ctx);
     const live = ctx.live?.get(liveKey(ctx, path, g));
     let check: StreamCheck | undefined;
-    const fast = !ctx.full && live && live.length === g.length && live.sha256 === g.sha256 && Date.now() - live.fullAt < FULL_EVERY_MS && st.size >= g.length && (await tailMatches(fh, g));
+    const fast =
+      !ctx.full &&
+      live &&
+      live.length === g.length &&
+      live.sha256 === g.sha256 &&
+      Date.now() - live.fullAt < FULL_EVERY_MS &&
+      st.size >= g.length &&
+      (await tailMatches(fh, g));
     if (fast && live) {
       check = new StreamCheck([], g.length, keeper.add, { hash: live.hash, pos: g.length });
-      for await (const b of readRange(fh, g.length, st.size)) { check.update(b); await keeper.flush(false); }
+      for await (const b of readRange(fh, g.length, st.size)) {
+        check.update(b);
+        await keeper.flush(false);
+      }
     } else {
       check = new StreamCheck(g.marks, g.length, keeper.add);
-      for await (const b of readRange(fh, 0, st.size)) { check.update(b); await keeper.flush(false); }
+      for await (const b of readRange(fh, 0, st.size)) {
+        check.update(b);
+        await keeper.flush(false);
+      }
     }
     if (check.pos < g.length || check.prefixDigest !== g.sha256) return { ok: false, check };
     await keeper.flush(true);
     if (check.pos > g.length) {
       g.tail = (await readTail(fh, check.pos)).toString('base64');
-      for (const c of keeper.chunks) { g.chunks.push(c); ctx.onChunk?.(path, g.n, c); }
+      for (const c of keeper.chunks) {
+        g.chunks.push(c);
+        ctx.onChunk?.(path, g.n, c);
+      }
     }
     g.length = check.pos;
     g.sha256 = check.digest();
     g.lastSeen = ctx.now;
-    ctx.live?.set(liveKey(ctx, path, g), { hash: check.hash, length: g.length, sha256: g.sha256, fullAt: fast && live ? live.fullAt : Date.now() });
+    ctx.live?.set(liveKey(ctx, path, g), {
+      hash: check.hash,
+      length: g.length,
+      sha256: g.sha256,
+      fullAt: fast && live ? live.fullAt : Date.now(),
+    });
     return { ok: true };
   } finally {
     await fh.close();
@@ -248,14 +339,24 @@ function sourceOf(s: Seen): AsyncIterable<Buffer> {
   if (kind) return decompressed(s.abs, kind);
   return (async function* () {
     const fh = await fsp.open(s.abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    try { yield* readRange(fh, 0, (await fh.stat()).size); } finally { await fh.close(); }
+    try {
+      yield* readRange(fh, 0, (await fh.stat()).size);
+    } finally {
+      await fh.close();
+    }
   })();
 }
 
 /** A rotated copy (plain or compressed, not one of the inodes already followed) that starts
  * with exactly the generation's bytes: where a rotation put them. Takes in what the copy holds
  * beyond them (written just before the rotation). */
-async function findExtending(g: Generation, siblings: Seen[], claimed: Set<string>, path: string, ctx: CheckContext): Promise<(Seen & { compressed: boolean }) | undefined> {
+async function findExtending(
+  g: Generation,
+  siblings: Seen[],
+  claimed: Set<string>,
+  path: string,
+  ctx: CheckContext,
+): Promise<(Seen & { compressed: boolean }) | undefined> {
   let tried = 0;
   for (const s of siblings) {
     if (s.name === basename(path) || claimed.has(s.name)) continue;
@@ -264,11 +365,19 @@ async function findExtending(g: Generation, siblings: Seen[], claimed: Set<strin
     const keeper = new Keeper(ctx);
     const check = new StreamCheck([], g.length, keeper.add);
     try {
-      for await (const b of sourceOf(s)) { check.update(b); await keeper.flush(false); }
-    } catch { continue; }
+      for await (const b of sourceOf(s)) {
+        check.update(b);
+        await keeper.flush(false);
+      }
+    } catch {
+      continue;
+    }
     if (check.prefixDigest !== g.sha256) continue;
     await keeper.flush(true);
-    for (const c of keeper.chunks) { g.chunks.push(c); ctx.onChunk?.(path, g.n, c); }
+    for (const c of keeper.chunks) {
+      g.chunks.push(c);
+      ctx.onChunk?.(path, g.n, c);
+    }
     if (check.pos > g.length) {
       g.length = check.pos;
       g.sha256 = check.digest();
@@ -285,14 +394,34 @@ const quote = (s: string) => JSON.stringify(s.length > 120 ? s.slice(0, 117) + '
 
 /** Builds the incident: where the bytes part (between two checkpoints, exactly with kept
  * bytes), what was removed or inserted, and closes the generation. */
-async function incident(file: LogFile, g: Generation, kind: IncidentKind, ctx: CheckContext, check: StreamCheck | undefined, now: Seen | undefined, what?: string): Promise<Incident> {
+async function incident(
+  file: LogFile,
+  g: Generation,
+  kind: IncidentKind,
+  ctx: CheckContext,
+  check: StreamCheck | undefined,
+  now: Seen | undefined,
+  what?: string,
+): Promise<Incident> {
   const path = file.path;
-  const inc: Incident = { kind, path, generation: g.n, detected: ctx.now, lastIntact: g.lastSeen, verifiedLength: g.length, summary: '' };
+  const inc: Incident = {
+    kind,
+    path,
+    generation: g.n,
+    detected: ctx.now,
+    lastIntact: g.lastSeen,
+    verifiedLength: g.length,
+    summary: '',
+  };
   if (now) inc.sizeNow = now.st.size;
   if (!check && now && kind === 'replaced') {
     // The new file, read against the old generation's marks.
     check = new StreamCheck(g.marks, g.length);
-    try { for await (const b of sourceOf(now)) check.update(b); } catch { /* unreadable: no place */ }
+    try {
+      for await (const b of sourceOf(now)) check.update(b);
+    } catch {
+      /* unreadable: no place */
+    }
   }
   if (check && g.marks.length) {
     const k = Math.max(0, check.lastGood);
@@ -314,16 +443,32 @@ async function incident(file: LogFile, g: Generation, kind: IncidentKind, ctx: C
       }
     }
   }
-  const at = inc.offset !== undefined ? ` at offset ${inc.offset}` : inc.range ? ` within bytes ${inc.range.from}–${inc.range.to}` : '';
-  const when = !inc.range ? '' : inc.range.fromTime === inc.range.toTime ? ` (bytes first seen ${inc.range.fromTime})` : ` (bytes written between ${inc.range.fromTime} and ${inc.range.toTime})`;
+  const at =
+    inc.offset !== undefined
+      ? ` at offset ${inc.offset}`
+      : inc.range
+        ? ` within bytes ${inc.range.from}–${inc.range.to}`
+        : '';
+  const when = !inc.range
+    ? ''
+    : inc.range.fromTime === inc.range.toTime
+      ? ` (bytes first seen ${inc.range.fromTime})`
+      : ` (bytes written between ${inc.range.fromTime} and ${inc.range.toTime})`;
   const subject = what ? `${path}: ${what}` : path;
   const text = [
     kind === 'truncated' ? `${subject} was truncated without a rotation: ${g.length} → ${inc.sizeNow ?? 0} bytes` : '',
     kind === 'rewritten' ? `${subject}: bytes already seen were rewritten${at}${when}` : '',
-    kind === 'deleted' ? `${subject} was deleted outside a rotation (${g.length} bytes verified, intact at ${g.lastSeen})` : '',
-    kind === 'replaced' ? `${subject} was replaced by another file outside a rotation${check?.prefixDigest === g.sha256 ? ' (the new one still starts with every byte seen)' : `; it diverges${at}${when}`}` : '',
+    kind === 'deleted'
+      ? `${subject} was deleted outside a rotation (${g.length} bytes verified, intact at ${g.lastSeen})`
+      : '',
+    kind === 'replaced'
+      ? `${subject} was replaced by another file outside a rotation${check?.prefixDigest === g.sha256 ? ' (the new one still starts with every byte seen)' : `; it diverges${at}${when}`}`
+      : '',
   ].join('');
-  inc.summary = text + (inc.removed ? `; removed: ${quote(inc.removed)}` : '') + (inc.inserted ? `; inserted: ${quote(inc.inserted)}` : '');
+  inc.summary =
+    text +
+    (inc.removed ? `; removed: ${quote(inc.removed)}` : '') +
+    (inc.inserted ? `; inserted: ${quote(inc.inserted)}` : '');
   if (kind === 'truncated' && inc.offset !== undefined && !inc.removed) inc.summary += when;
   end(file, g, kind, ctx);
   file.incidents.push(inc);
@@ -331,7 +476,12 @@ async function incident(file: LogFile, g: Generation, kind: IncidentKind, ctx: C
 }
 
 /** The kept bytes of [from, to), as far as they were kept (from the first chunk at or after `from`). */
-async function keptBytes(g: Generation, from: number, to: number, read: (oid: string) => Promise<Buffer>): Promise<{ from: number; bytes: Buffer } | undefined> {
+async function keptBytes(
+  g: Generation,
+  from: number,
+  to: number,
+  read: (oid: string) => Promise<Buffer>,
+): Promise<{ from: number; bytes: Buffer } | undefined> {
   const parts: Buffer[] = [];
   let start = -1;
   let pos = -1;

@@ -2,7 +2,15 @@ import { promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TrailError, Exit, errorCode } from '../util/errors.js';
 import type { Actor } from './commit/commit.js';
-import { defaultName, isInside, listWatched, saveWatched, trailHome, validName, type Watched } from '../host/registry.js';
+import {
+  defaultName,
+  isInside,
+  listWatched,
+  saveWatched,
+  trailHome,
+  validName,
+  type Watched,
+} from '../host/registry.js';
 import { Refs, Repo } from './repo/repo.js';
 import { record, type RecordResult } from './snapshot.js';
 
@@ -22,30 +30,47 @@ export async function init(opts: InitOptions): Promise<{ watched: Watched; resul
   try {
     st = await fsp.stat(dir);
   } catch (err) {
-    throw new TrailError(errorCode(err) === 'ENOENT' ? `${dir} does not exist` : `cannot use ${dir}: ${(err as Error).message}`, Exit.usage);
+    throw new TrailError(
+      errorCode(err) === 'ENOENT' ? `${dir} does not exist` : `cannot use ${dir}: ${(err as Error).message}`,
+      Exit.usage,
+    );
   }
   if (!st.isDirectory()) throw new TrailError(`${dir} is not a directory`, Exit.usage);
   const realDir = await fsp.realpath(dir);
   const name = opts.name ?? defaultName(realDir);
-  if (!validName(name)) throw new TrailError(`"${name}" cannot be a name: use letters, digits, '.', '_' or '-' (at most 64)`, Exit.usage);
+  if (!validName(name))
+    throw new TrailError(`"${name}" cannot be a name: use letters, digits, '.', '_' or '-' (at most 64)`, Exit.usage);
   const repoPath = resolve(opts.repo ?? join(trailHome(), `${name}.git`));
   const realRepoParent = await realParent(repoPath);
   if (isInside(realRepoParent, realDir) || isInside(repoPath, realDir)) {
-    throw new TrailError(`the shadow repository ${repoPath} would be inside ${realDir}; trail never writes into a watched directory`, Exit.usage, 'choose another place with --repo');
+    throw new TrailError(
+      `the shadow repository ${repoPath} would be inside ${realDir}; trail never writes into a watched directory`,
+      Exit.usage,
+      'choose another place with --repo',
+    );
   }
   if (isInside(realDir, realRepoParent) && realDir.startsWith(repoPath)) {
     throw new TrailError(`${realDir} is inside the shadow repository ${repoPath}`, Exit.usage);
   }
   const all = await listWatched();
   const byName = all.find((w) => w.name === name);
-  if (byName) throw new TrailError(`"${name}" is already initialized (${byName.dir} → ${byName.repo})`, Exit.usage, 'see trail list, or choose --name');
+  if (byName)
+    throw new TrailError(
+      `"${name}" is already initialized (${byName.dir} → ${byName.repo})`,
+      Exit.usage,
+      'see trail list, or choose --name',
+    );
   const byDir = all.find((w) => w.dir === realDir);
   if (byDir) throw new TrailError(`${realDir} is already watched as "${byDir.name}"`, Exit.usage);
   try {
     const existing = await fsp.readdir(repoPath);
     if (existing.length) {
       if (!(await leftOverFromInterruptedInit(repoPath, realDir))) {
-        throw new TrailError(`${repoPath} already exists and is not empty`, Exit.usage, 'choose another place with --repo, or remove it');
+        throw new TrailError(
+          `${repoPath} already exists and is not empty`,
+          Exit.usage,
+          'choose another place with --repo, or remove it',
+        );
       }
       // An init of this very directory was killed before it finished: nothing refers to
       // that repository yet, so it is started again from scratch.
@@ -90,13 +115,25 @@ async function leftOverFromInterruptedInit(repoPath: string, dir: string): Promi
     repo = await Repo.open(repoPath);
   } catch {
     // Killed between `git init` and repo.json: only what git init makes, and no refs.
-    const GIT_INIT = new Set(['HEAD', 'config', 'description', 'hooks', 'info', 'objects', 'refs', 'branches', 'trail']);
+    const GIT_INIT = new Set([
+      'HEAD',
+      'config',
+      'description',
+      'hooks',
+      'info',
+      'objects',
+      'refs',
+      'branches',
+      'trail',
+    ]);
     const names = await fsp.readdir(repoPath).catch(() => ['?']);
     if (names.some((n) => !GIT_INIT.has(n) && !n.endsWith('.lock'))) return false;
     const config = await fsp.readFile(join(repoPath, 'config'), 'utf8').catch(() => 'bare = true');
     const refs = await fsp.readdir(join(repoPath, 'refs', 'heads')).catch(() => []);
     // Killed while repo.json was being written: only its temp file (writeFileAtomic's).
-    const trail = (await fsp.readdir(join(repoPath, 'trail')).catch(() => [])).filter((n) => !/^repo\.json\.tmp\.\d+\.[a-z0-9]+$/.test(n));
+    const trail = (await fsp.readdir(join(repoPath, 'trail')).catch(() => [])).filter(
+      (n) => !/^repo\.json\.tmp\.\d+\.[a-z0-9]+$/.test(n),
+    );
     return /bare = true/.test(config) && refs.length === 0 && trail.length === 0;
   }
   try {

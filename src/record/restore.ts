@@ -1,4 +1,23 @@
-import { closeSync, constants as C, fchmodSync, fchownSync, fsyncSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, renameSync, rmSync, chmodSync, symlinkSync, writeSync, type Stats } from 'node:fs';
+import {
+  closeSync,
+  constants as C,
+  fchmodSync,
+  fchownSync,
+  fsyncSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  chmodSync,
+  symlinkSync,
+  writeSync,
+  type Stats,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { byteCompare, display, joinPath, parentOf } from '../util/bytes.js';
 import { run } from '../util/exec.js';
@@ -31,7 +50,7 @@ export function plan(current: State, target: State, scope: (p: string) => boolea
   for (const [path, cur] of current) {
     if (!scope(path) || path === '') continue;
     const want = target.get(path);
-    if (want?.meta.skipped || cur.meta.skipped && !want) continue;
+    if (want?.meta.skipped || (cur.meta.skipped && !want)) continue;
     if (!want || want.meta.kind !== cur.meta.kind) p.remove.push(path);
   }
   for (const path of [...target.keys()].sort(byteCompare)) {
@@ -41,12 +60,20 @@ export function plan(current: State, target: State, scope: (p: string) => boolea
     if (want.meta.skipped) continue;
     const why = cannotRestore(want);
     const sameKind = cur && cur.meta.kind === want.meta.kind;
-    const sameContent = sameKind && cur.oid === want.oid && cur.meta.digest === want.meta.digest && String(cur.meta.rdev) === String(want.meta.rdev) && cur.meta.link === want.meta.link;
+    const sameContent =
+      sameKind &&
+      cur.oid === want.oid &&
+      cur.meta.digest === want.meta.digest &&
+      String(cur.meta.rdev) === String(want.meta.rdev) &&
+      cur.meta.link === want.meta.link;
     if (sameContent && !cur.meta.skipped) {
       if (!sameMeta(cur.meta, want.meta)) p.fixMeta.push(path);
       continue;
     }
-    if (why) { p.cannot.push({ path, reason: why }); continue; }
+    if (why) {
+      p.cannot.push({ path, reason: why });
+      continue;
+    }
     p.write.push(path);
   }
   p.remove.sort((a, b) => byteCompare(b, a)); // children before their folders
@@ -84,7 +111,10 @@ export async function apply(repo: Repo, root: string, current: State, target: St
       cur = joinPath(cur, parts[i]!);
       if (safe.has(cur)) continue;
       const st = lstatSync(abs(root, cur), { throwIfNoEntry: false });
-      if (!st?.isDirectory()) throw new Error(`refusing to write ${display(path)}: ${display(cur)} is ${st ? 'not a real folder (a symlink?)' : 'missing'}`);
+      if (!st?.isDirectory())
+        throw new Error(
+          `refusing to write ${display(path)}: ${display(cur)} is ${st ? 'not a real folder (a symlink?)' : 'missing'}`,
+        );
       safe.add(cur);
     }
   };
@@ -137,7 +167,11 @@ export async function apply(repo: Repo, root: string, current: State, target: St
   for (const path of [...metaTodo].sort((a, b) => byteCompare(b, a))) {
     const m = target.get(path)!.meta;
     if (m.mtime === undefined) continue;
-    try { setTime(root, path, m); } catch { /* a time we cannot set is not a failed restore */ }
+    try {
+      setTime(root, path, m);
+    } catch {
+      /* a time we cannot set is not a failed restore */
+    }
   }
   for (const path of p.fixMeta) if (!result.cannot.some((c) => c.path === path)) result.metaFixed++;
   return result;
@@ -163,7 +197,7 @@ async function writeOne(repo: Repo, root: string, path: string, want: Entry): Pr
       const content = await repo.objects().readBlob(m.secret ? want.secretOid! : want.oid!);
       const fd = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
       try {
-        for (let off = 0; off < content.length; ) off += writeSync(fd, content, off);
+        for (let off = 0; off < content.length;) off += writeSync(fd, content, off);
         fchownSync(fd, m.uid, m.gid);
         fchmodSync(fd, m.mode);
         fsyncSync(fd);
@@ -188,7 +222,10 @@ async function writeOne(repo: Repo, root: string, path: string, want: Entry): Pr
       // mknod takes its path as an argument, which must be UTF-8: make the node under a
       // plain temp name at the top of the watched dir, then move it into place.
       const name = `.${randomBytes(6).toString('hex')}.trail-tmp`;
-      const args = m.kind === 'fifo' ? [name, 'p'] : [name, m.kind === 'char' ? 'c' : 'b', String(m.rdev?.[0] ?? 0), String(m.rdev?.[1] ?? 0)];
+      const args =
+        m.kind === 'fifo'
+          ? [name, 'p']
+          : [name, m.kind === 'char' ? 'c' : 'b', String(m.rdev?.[0] ?? 0), String(m.rdev?.[1] ?? 0)];
       await run('mknod', ['-m', '600', '--', ...args], { cwd: root });
       renameSync(abs(root, name), dest);
       return;
@@ -238,5 +275,9 @@ function setTime(root: string, path: string, m: Meta): void {
     if (errorCode(err) === 'ENOENT') return;
     throw err;
   }
-  try { futimesSync(fd, t, t); } finally { closeSync(fd); }
+  try {
+    futimesSync(fd, t, t);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -13,7 +13,22 @@ import { LayeredState } from './model/layered.js';
 import { sameStat, type Entry, type State, type StatKey } from './model/state.js';
 import { readTreeXattrs, readXattrs } from './read/xattrs.js';
 import { phase } from '../util/timing.js';
-import { abs, emptyListing, LSTAT, LSTAT_FIELDS, namesIn, packingListing, reasonOf, unpackListing, walk, walkNames, type Listed, type Listing, type PackedListing, type Skipped } from './list/walker.js';
+import {
+  abs,
+  emptyListing,
+  LSTAT,
+  LSTAT_FIELDS,
+  namesIn,
+  packingListing,
+  reasonOf,
+  unpackListing,
+  walk,
+  walkNames,
+  type Listed,
+  type Listing,
+  type PackedListing,
+  type Skipped,
+} from './list/walker.js';
 import type { StatIndex } from './model/stat-cache.js';
 
 export interface ScanOptions {
@@ -87,17 +102,25 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
   const roots = normalizeRoots(opts.roots ?? ['']);
   const { state, under } = keepOutside(opts.previous, roots);
 
-  const { listed, skipped, unlistable, ignored, threads } = await (opts.listing ?? list(opts, roots, opts.previous.size));
+  const { listed, skipped, unlistable, ignored, threads } = await (opts.listing ??
+    list(opts, roots, opts.previous.size));
   let early = threads;
   phase(`listed ${listed.length}`);
   // Every entry will be made anew (a first snapshot, status --full): one getfattr over the
   // whole tree runs, in its own process, while the files are read.
-  const treeXattrs = (opts.full || opts.previous.size === 0) && listed.length > XATTRS_WHOLE_TREE ? readTreeXattrs(opts.root) : undefined;
+  const treeXattrs =
+    (opts.full || opts.previous.size === 0) && listed.length > XATTRS_WHOLE_TREE
+      ? readTreeXattrs(opts.root)
+      : undefined;
   treeXattrs?.catch(() => {});
   const firstLink = new Map<string, string>();
   const fresh: string[] = [];
   const digestOnly: string[] = [];
-  let read = 0, files = 0, dirs = 0, bytes = 0, done = 0;
+  let read = 0,
+    files = 0,
+    dirs = 0,
+    bytes = 0,
+    done = 0;
 
   // Many files to read (a first snapshot, status --full): reader threads read, hash and
   // deflate them while this thread goes on walking; results are applied in listing order.
@@ -131,7 +154,10 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
       const o = outs[i]!;
       const meta = entry.meta;
       if ('error' in o) {
-        if (errorCode(o.error) === 'ENOENT') { state.delete(path); continue; }
+        if (errorCode(o.error) === 'ENOENT') {
+          state.delete(path);
+          continue;
+        }
         meta.skipped = reasonOf(o.error, 'cannot read');
         delete entry.oid;
         delete entry.stat;
@@ -167,65 +193,79 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
   };
 
   try {
-  for (const [path, st] of listed) {
-    opts.onProgress?.(++done, listed.length);
-    const kind = kindOfStat(st);
-    const prev = opts.previous.get(path);
-    if (kind === 'dir') dirs++;
-    if (kind === 'file') { files++; bytes += st.size; }
-    let link: string | undefined;
-    if (kind === 'file' && st.nlink > 1) {
-      const id = `${st.dev}:${st.ino}`;
-      const first = firstLink.get(id);
-      if (first === undefined) firstLink.set(id, path);
-      else link = first;
-    }
-    // Same inode, size, mtime and ctime: nothing about the path changed (chmod, chown,
-    // xattrs and new hard links all move ctime), so the recorded entry stands — without even
-    // parsing its metadata. Skipped entries keep no stat data and never match.
-    if (prev && !opts.full && sameStat(prev.stat, st) && (st.nlink === 1 || kind !== 'file' || prev.meta.link === link)) {
-      state.set(path, prev);
-      continue;
-    }
-    const meta: Meta = baseMeta(st, kind);
-    if (link !== undefined) meta.link = link;
-    // The stat key is made only for an entry made anew (54k objects less for a status).
-    const key: StatKey = { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
-    const entry: Entry = { meta, stat: key };
-    if (unlistable.has(path)) meta.skipped = skipped.find((s) => s.path === path)?.reason ?? 'cannot list';
-    if (kind === 'file' && pool && !unlistable.has(path)) {
-      read++;
-      state.set(path, entry);
-      batch.items.push({ path, entry });
-      batch.jobs.push({ file: abs(opts.root, path), ino: st.ino, dev: st.dev, maxSize: opts.rules.hashOnly(path) ? -1 : opts.maxFileSize, secret: opts.rules.secret(path) });
-      batch.bytes += st.size;
-      if (batch.items.length >= BATCH_FILES || batch.bytes >= BATCH_BYTES) await send();
-      continue;
-    }
-    try {
+    for (const [path, st] of listed) {
+      opts.onProgress?.(++done, listed.length);
+      const kind = kindOfStat(st);
+      const prev = opts.previous.get(path);
+      if (kind === 'dir') dirs++;
       if (kind === 'file') {
-        read++;
-        await recordFile(opts, path, st, entry);
-        if (meta.digest !== undefined) digestOnly.push(path);
-      } else if (kind === 'symlink') {
-        entry.oid = await opts.writer.write('blob', readlinkSync(abs(opts.root, path), { encoding: 'buffer' }));
-      } else if (kind === 'char' || kind === 'block') {
-        meta.rdev = splitDev(st.rdev);
+        files++;
+        bytes += st.size;
       }
-    } catch (err) {
-      if (errorCode(err) === 'ENOENT') continue; // gone since it was listed: it is simply not there
-      meta.skipped = reasonOf(err, 'cannot read');
-      delete entry.oid;
-      delete entry.stat; // try again next time
+      let link: string | undefined;
+      if (kind === 'file' && st.nlink > 1) {
+        const id = `${st.dev}:${st.ino}`;
+        const first = firstLink.get(id);
+        if (first === undefined) firstLink.set(id, path);
+        else link = first;
+      }
+      // Same inode, size, mtime and ctime: nothing about the path changed (chmod, chown,
+      // xattrs and new hard links all move ctime), so the recorded entry stands — without even
+      // parsing its metadata. Skipped entries keep no stat data and never match.
+      if (
+        prev &&
+        !opts.full &&
+        sameStat(prev.stat, st) &&
+        (st.nlink === 1 || kind !== 'file' || prev.meta.link === link)
+      ) {
+        state.set(path, prev);
+        continue;
+      }
+      const meta: Meta = baseMeta(st, kind);
+      if (link !== undefined) meta.link = link;
+      // The stat key is made only for an entry made anew (54k objects less for a status).
+      const key: StatKey = { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+      const entry: Entry = { meta, stat: key };
+      if (unlistable.has(path)) meta.skipped = skipped.find((s) => s.path === path)?.reason ?? 'cannot list';
+      if (kind === 'file' && pool && !unlistable.has(path)) {
+        read++;
+        state.set(path, entry);
+        batch.items.push({ path, entry });
+        batch.jobs.push({
+          file: abs(opts.root, path),
+          ino: st.ino,
+          dev: st.dev,
+          maxSize: opts.rules.hashOnly(path) ? -1 : opts.maxFileSize,
+          secret: opts.rules.secret(path),
+        });
+        batch.bytes += st.size;
+        if (batch.items.length >= BATCH_FILES || batch.bytes >= BATCH_BYTES) await send();
+        continue;
+      }
+      try {
+        if (kind === 'file') {
+          read++;
+          await recordFile(opts, path, st, entry);
+          if (meta.digest !== undefined) digestOnly.push(path);
+        } else if (kind === 'symlink') {
+          entry.oid = await opts.writer.write('blob', readlinkSync(abs(opts.root, path), { encoding: 'buffer' }));
+        } else if (kind === 'char' || kind === 'block') {
+          meta.rdev = splitDev(st.rdev);
+        }
+      } catch (err) {
+        if (errorCode(err) === 'ENOENT') continue; // gone since it was listed: it is simply not there
+        meta.skipped = reasonOf(err, 'cannot read');
+        delete entry.oid;
+        delete entry.stat; // try again next time
+      }
+      if (meta.skipped && !unlistable.has(path)) skipped.push({ path, reason: meta.skipped });
+      state.set(path, entry);
+      fresh.push(path);
     }
-    if (meta.skipped && !unlistable.has(path)) skipped.push({ path, reason: meta.skipped });
-    state.set(path, entry);
-    fresh.push(path);
-  }
-  if (pool) {
-    await send();
-    while (inflight.length) await applyOldest();
-  }
+    if (pool) {
+      await send();
+      while (inflight.length) await applyOldest();
+    }
   } finally {
     // A failure midway: the threads' answers still due are of no use any more.
     for (const f of inflight) f.outcome.catch(() => {});
@@ -244,7 +284,11 @@ export type ListingWithThreads = Listing & {
   /** Set, with nothing listed, when the tree matched the stat index it was given. */
   unchanged?: Unchanged;
 };
-export interface Unchanged { files: number; dirs: number; bytes: number }
+export interface Unchanged {
+  files: number;
+  dirs: number;
+  bytes: number;
+}
 
 /** From this many recorded paths, a whole-tree scan lists on the reader threads: the walk (one
  * readdir per folder, one lstat per path) was ~60% of `trail status` at 50k files, on one
@@ -268,7 +312,13 @@ const JOIN_AFTER_MS = 100;
  * given) and itself; the answers are put together in listing order. Given a stat `index`, a
  * tree that matches it is reported `unchanged` instead of listed.
  */
-export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>, roots: string[], expected: number, index?: StatIndex, pool?: ReadPool): Promise<ListingWithThreads> {
+export async function list(
+  opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>,
+  roots: string[],
+  expected: number,
+  index?: StatIndex,
+  pool?: ReadPool,
+): Promise<ListingWithThreads> {
   const l: ListingWithThreads = emptyListing();
   const ignored = opts.rules.ignored;
   const lstat = (p: string) => lstatSync(abs(opts.root, p), { throwIfNoEntry: false });
@@ -281,7 +331,7 @@ export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>
   if (!whole || !rootStat?.isDirectory() || !(eager || joinLater)) {
     for (const r of roots) {
       if (r !== '' && ignored(r)) continue;
-      const st = r === '' ? rootStat ?? lstat(r) : lstat(r);
+      const st = r === '' ? (rootStat ?? lstat(r)) : lstat(r);
       if (st) walk(opts.root, ignored, l, r, st);
     }
     return l;
@@ -299,7 +349,10 @@ export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>
   const top = namesIn(opts.root, '', l) ?? [];
   l.listed.push(['', rootStat]);
   for (const name of top) {
-    if (ignored(name)) { l.ignored++; continue; }
+    if (ignored(name)) {
+      l.ignored++;
+      continue;
+    }
     let st: Listed | undefined;
     try {
       st = lstat(name);
@@ -323,7 +376,10 @@ export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>
     while (next < parts.length) {
       const i = next++;
       const part = parts[i]!;
-      if (!('names' in part)) { answers[i] = part; continue; }
+      if (!('names' in part)) {
+        answers[i] = part;
+        continue;
+      }
       return { i, job: part };
     }
     return undefined;
@@ -334,9 +390,11 @@ export async function list(opts: Pick<ScanOptions, 'root' | 'rules' | 'threads'>
   const walkHere = !eager || !!index;
   const help = (pool: ReadPool) => {
     for (let n = walkHere ? Math.max(1, pool.threads - 1) : pool.threads; n > 0; n--) {
-      helpers.push((async () => {
-        for (let t = take(); t; t = take()) answers[t.i] = await pool.walk(t.job);
-      })());
+      helpers.push(
+        (async () => {
+          for (let t = take(); t; t = take()) answers[t.i] = await pool.walk(t.job);
+        })(),
+      );
     }
   };
   if (threads) help(threads);
@@ -374,16 +432,35 @@ function matches(parts: (Listing | PackedListing)[], index: StatIndex): Unchange
   // In the same order, path by path; once the orders part, by a map of the index's paths.
   let at: Map<string, number> | undefined;
   let n = 0;
-  const same = (path: string, dev: number, ino: number, size: number, mtimeMs: number, ctimeMs: number, mode: number): boolean => {
+  const same = (
+    path: string,
+    dev: number,
+    ino: number,
+    size: number,
+    mtimeMs: number,
+    ctimeMs: number,
+    mode: number,
+  ): boolean => {
     if (!at && paths[n] !== path) {
       at = new Map();
       paths.forEach((p, i) => at!.set(p, i * 5));
     }
     const o = at ? at.get(path) : n * 5;
-    if (o === undefined || stats[o] !== dev || stats[o + 1] !== ino || stats[o + 2] !== size || stats[o + 3] !== mtimeMs || stats[o + 4] !== ctimeMs) return false;
+    if (
+      o === undefined ||
+      stats[o] !== dev ||
+      stats[o + 1] !== ino ||
+      stats[o + 2] !== size ||
+      stats[o + 3] !== mtimeMs ||
+      stats[o + 4] !== ctimeMs
+    )
+      return false;
     n++;
     const type = mode & C.S_IFMT;
-    if (type === C.S_IFREG) { seen.files++; seen.bytes += size; } else if (type === C.S_IFDIR) seen.dirs++;
+    if (type === C.S_IFREG) {
+      seen.files++;
+      seen.bytes += size;
+    } else if (type === C.S_IFDIR) seen.dirs++;
     return true;
   };
   for (const part of parts) {
@@ -391,10 +468,22 @@ function matches(parts: (Listing | PackedListing)[], index: StatIndex): Unchange
     if ('lstats' in part) {
       const v = part.lstats;
       for (let i = 0, o = 0; i < part.paths.length; i++, o += LSTAT_FIELDS) {
-        if (!same(part.paths[i]!, v[o + LSTAT.dev]!, v[o + LSTAT.ino]!, v[o + LSTAT.size]!, v[o + LSTAT.mtimeMs]!, v[o + LSTAT.ctimeMs]!, v[o + LSTAT.mode]!)) return undefined;
+        if (
+          !same(
+            part.paths[i]!,
+            v[o + LSTAT.dev]!,
+            v[o + LSTAT.ino]!,
+            v[o + LSTAT.size]!,
+            v[o + LSTAT.mtimeMs]!,
+            v[o + LSTAT.ctimeMs]!,
+            v[o + LSTAT.mode]!,
+          )
+        )
+          return undefined;
       }
     } else {
-      for (const [p, st] of part.listed) if (!same(p, st.dev, st.ino, st.size, st.mtimeMs, st.ctimeMs, st.mode)) return undefined;
+      for (const [p, st] of part.listed)
+        if (!same(p, st.dev, st.ino, st.size, st.mtimeMs, st.ctimeMs, st.mode)) return undefined;
     }
   }
   return n === paths.length ? seen : undefined;
@@ -442,7 +531,13 @@ async function storeSecret(opts: ScanOptions, entry: Entry, content: Buffer): Pr
 /** One getfattr over the whole tree beats thousands of argument lists when most is new. */
 const XATTRS_WHOLE_TREE = 2000;
 
-async function addXattrs(root: string, state: State, fresh: string[], total: number, tree?: ReturnType<typeof readTreeXattrs>): Promise<void> {
+async function addXattrs(
+  root: string,
+  state: State,
+  fresh: string[],
+  total: number,
+  tree?: ReturnType<typeof readTreeXattrs>,
+): Promise<void> {
   if (!fresh.length) return;
   const all = fresh.length > XATTRS_WHOLE_TREE && fresh.length > total / 2;
   const found = all
@@ -454,7 +549,6 @@ async function addXattrs(root: string, state: State, fresh: string[], total: num
     if (x && e) e.meta.xattrs = x;
   }
 }
-
 
 /**
  * `previous` without what lies under the roots (the scan looks there again), and those paths.
@@ -481,4 +575,3 @@ function normalizeRoots(roots: string[]): string[] {
   const inside = insideAny(all);
   return [...all].filter((r) => r.lastIndexOf('/') < 0 || !inside(r.slice(0, r.lastIndexOf('/')))).sort(byteCompare);
 }
-

@@ -45,24 +45,47 @@ export interface RecordResult {
 }
 
 async function rulesOf(repo: Repo, config: Config) {
-  return makeRules(asList(config.ignore), asList(config.secrets), await readScanRules(repo), asList(config['logs.paths']));
+  return makeRules(
+    asList(config.ignore),
+    asList(config.secrets),
+    await readScanRules(repo),
+    asList(config['logs.paths']),
+  );
 }
 
-async function scanAgainstHead(repo: Repo, config: Config, opts: { full?: boolean; roots?: string[]; writer?: ObjectWriter; hashOnly?: boolean; listing?: Promise<ListingWithThreads>; onProgress?: (d: number, t: number) => void }) {
+async function scanAgainstHead(
+  repo: Repo,
+  config: Config,
+  opts: {
+    full?: boolean;
+    roots?: string[];
+    writer?: ObjectWriter;
+    hashOnly?: boolean;
+    listing?: Promise<ListingWithThreads>;
+    onProgress?: (d: number, t: number) => void;
+  },
+) {
   const head = await repo.readRef(Refs.observed);
   phase('start');
   const rules = await rulesOf(repo, config);
   // A big tree is listed on threads while this one loads the cache.
-  const listing = opts.listing ?? (opts.roots ? undefined : list({ root: repo.info.dir, rules }, [''], await expectedEntries(repo, head)));
+  const listing =
+    opts.listing ??
+    (opts.roots ? undefined : list({ root: repo.info.dir, rules }, [''], await expectedEntries(repo, head)));
   const cached = await loadCache(repo, head).catch(async (err: unknown) => {
-    await listing?.then((l) => l.threads?.close(), () => {});
+    await listing?.then(
+      (l) => l.threads?.close(),
+      () => {},
+    );
     throw err;
   });
   phase('cache loaded');
   // A cold cache means every file is read again: that is a batch, and a pack wins. Many
   // bytes of blobs are stored, not compressed (zlib level 0): level 1 cost ~6 s of CPU at 50k
   // files, more than everything else together; background maintenance compresses them later.
-  const writer: ObjectWriter = opts.hashOnly ? new HashOnlyWriter() : opts.writer ?? chooseWriter(repo.gitDir, cached.warm ? 0 : Infinity, { level: 'auto' });
+  const writer: ObjectWriter = opts.hashOnly
+    ? new HashOnlyWriter()
+    : (opts.writer ?? chooseWriter(repo.gitDir, cached.warm ? 0 : Infinity, { level: 'auto' }));
   const result = await scan({
     root: repo.info.dir,
     rules,
@@ -87,7 +110,10 @@ async function scanAgainstHead(repo: Repo, config: Config, opts: { full?: boolea
  * `changesOnly`: the caller needs no state (status): a big tree that matches the stat index
  * is answered from it, without loading the cache (`scan.state` is then empty).
  */
-export async function drift(repo: Repo, opts: { full?: boolean; changesOnly?: boolean; onProgress?: (d: number, t: number) => void } = {}): Promise<{ head?: string; changes: Change[]; scan: ScanResult }> {
+export async function drift(
+  repo: Repo,
+  opts: { full?: boolean; changesOnly?: boolean; onProgress?: (d: number, t: number) => void } = {},
+): Promise<{ head?: string; changes: Change[]; scan: ScanResult }> {
   const config = await readConfig(repo);
   const head = await repo.readRef(Refs.observed);
   const indexed = opts.changesOnly && !opts.full && listsOnThreads(await expectedEntries(repo, head));
@@ -106,7 +132,11 @@ export async function drift(repo: Repo, opts: { full?: boolean; changesOnly?: bo
       listing = undefined;
       if ((await repo.readRef(Refs.observed)) === head) {
         phase('matched the stat index');
-        return { head, changes: [], scan: { state: new Map(), skipped: [], digestOnly: [], ignored: 0, read: 0, ...unchanged } };
+        return {
+          head,
+          changes: [],
+          scan: { state: new Map(), skipped: [], digestOnly: [], ignored: 0, read: 0, ...unchanged },
+        };
       }
     }
   }
@@ -117,7 +147,8 @@ export async function drift(repo: Repo, opts: { full?: boolean; changesOnly?: bo
   // written anew, so that the next status trusts them, as `git status` refreshes its index.
   // (--full reads everything: only a cache rebuilt from the commit is worth writing then.)
   const reread = opts.full ? !cached.warm : result.read > 0;
-  if (compared && !changes.length && (reread || (indexed && !index))) await refreshCache(repo, compared, result.state, cached.trees);
+  if (compared && !changes.length && (reread || (indexed && !index)))
+    await refreshCache(repo, compared, result.state, cached.trees);
   return { head: compared, changes, scan: result };
 }
 
@@ -191,7 +222,9 @@ export async function recordParts(
     // Paths read again whose content did not change (only their stat data moved) go with the
     // last commit: they change nothing in it, and the next scan trusts their stat data again.
     const changed = new Set(changes.map((c) => c.path));
-    const restat = (result.looked ?? [...result.state.keys()]).filter((p) => !changed.has(p) && result.state.get(p) !== cached.state.get(p));
+    const restat = (result.looked ?? [...result.state.keys()]).filter(
+      (p) => !changed.has(p) && result.state.get(p) !== cached.state.get(p),
+    );
     if (!parts.length) {
       if (changes.length || !head) return [];
       // Nothing changed: commitScan makes no commit (its options go unused) and keeps only
@@ -202,7 +235,14 @@ export async function recordParts(
     const out: RecordResult[] = [];
     for (const [i, part] of parts.entries()) {
       const last = i === parts.length - 1;
-      const res = await commitScan(repo, part, head, cached, partOf(cached.state, result, last ? [...part.paths, ...restat] : part.paths), writer);
+      const res = await commitScan(
+        repo,
+        part,
+        head,
+        cached,
+        partOf(cached.state, result, last ? [...part.paths, ...restat] : part.paths),
+        writer,
+      );
       open = undefined;
       out.push(res);
       await after(res, part);
@@ -253,9 +293,22 @@ function partOf(recorded: State, scanned: ScanResult, paths: string[]): ScanResu
   return { ...scanned, state, looked: [...looked] };
 }
 
-async function commitScan(repo: Repo, opts: RecordOptions, head: string | undefined, cached: Cached, result: ScanResult, writer: ObjectWriter): Promise<RecordResult> {
+async function commitScan(
+  repo: Repo,
+  opts: RecordOptions,
+  head: string | undefined,
+  cached: Cached,
+  result: ScanResult,
+  writer: ObjectWriter,
+): Promise<RecordResult> {
   const changes = diffStates(cached.state, result.state, undefined, result.looked);
-  const { root, trees, folders } = await writeSnapshotTree(result.state, writer, cached.trees, cached.folders, result.looked);
+  const { root, trees, folders } = await writeSnapshotTree(
+    result.state,
+    writer,
+    cached.trees,
+    cached.folders,
+    result.looked,
+  );
   phase('trees written');
   if (head && !changes.length && !opts.allowEmpty) {
     await writer.finish();
@@ -269,20 +322,27 @@ async function commitScan(repo: Repo, opts: RecordOptions, head: string | undefi
     tree: root,
     parents: head ? [head] : [],
     author: opts.actor,
-    message: commitMessage(typeof opts.subject === 'function' ? opts.subject(changes) : opts.subject, [...(opts.body ?? []), ...(shown.length && opts.action !== 'init' ? ['', ...shown] : [])], {
-      'Trail-Action': opts.action,
-      'Trail-Host': hostName(),
-      ...opts.trailers,
-    }),
+    message: commitMessage(
+      typeof opts.subject === 'function' ? opts.subject(changes) : opts.subject,
+      [...(opts.body ?? []), ...(shown.length && opts.action !== 'init' ? ['', ...shown] : [])],
+      {
+        'Trail-Action': opts.action,
+        'Trail-Host': hostName(),
+        ...opts.trailers,
+      },
+    ),
   });
   await writer.finish();
   phase('objects durable');
   // The secrets ref first: once `observed` names a secret's digest, its bytes are reachable.
-  if (secretsCommit) await repo.updateRef(Refs.secrets, secretsCommit.commit, secretsCommit.parent, `trail: ${opts.action}`);
+  if (secretsCommit)
+    await repo.updateRef(Refs.secrets, secretsCommit.commit, secretsCommit.parent, `trail: ${opts.action}`);
   await repo.updateRef(Refs.observed, commit, head, `trail: ${opts.action}`);
   // The commit is recorded: the cache is derived data (rebuilt from the commit when it is
   // stale), so failing to save it (disk full) must not turn a recorded snapshot into an error.
-  await saveCache(repo, commit, result.state, trees, folders, { from: cached.state, looked: result.looked }).catch(() => {});
+  await saveCache(repo, commit, result.state, trees, folders, { from: cached.state, looked: result.looked }).catch(
+    () => {},
+  );
   phase('cache saved');
   // What was stored uncompressed is packed again, compressed, in the background.
   if (writer instanceof PackWriter && writer.storedBytes >= STORE_FROM) startBackgroundRepack(repo.gitDir);
@@ -291,7 +351,14 @@ async function commitScan(repo: Repo, opts: RecordOptions, head: string | undefi
 
 /** Adds the real bytes of new secret versions to the local-only secrets ref, keyed by
  * digest (fanned out by its first two hex digits). Returns the commit to point it at. */
-async function recordSecrets(repo: Repo, writer: ObjectWriter, state: State, previous: State, actor: Actor, looked?: string[]): Promise<{ commit: string; parent?: string } | undefined> {
+async function recordSecrets(
+  repo: Repo,
+  writer: ObjectWriter,
+  state: State,
+  previous: State,
+  actor: Actor,
+  looked?: string[],
+): Promise<{ commit: string; parent?: string } | undefined> {
   // Only entries the scan made anew can hold a new secret version; the rest are the recorded
   // entries themselves (and looking at their metadata would parse every cached line). A scan
   // under roots says which paths it looked at: only those can hold one.
@@ -318,14 +385,17 @@ async function recordSecrets(repo: Repo, writer: ObjectWriter, state: State, pre
     fan.set(hex.slice(0, 2), list);
   }
   const top: TreeItem[] = [];
-  for (const [dir, items] of fan) top.push({ name: dir, mode: '40000', oid: await writer.write('tree', serializeTree(items)) });
+  for (const [dir, items] of fan)
+    top.push({ name: dir, mode: '40000', oid: await writer.write('tree', serializeTree(items)) });
   const tree = await writer.write('tree', serializeTree(top));
   const parent = await repo.readRef(Refs.secrets);
   const commit = await writeCommit(writer, {
     tree,
     parents: parent ? [parent] : [],
     author: actor,
-    message: commitMessage(`secrets: ${added} new version(s)`, ['Local only: this ref is never pushed.'], { 'Trail-Action': 'secrets' }),
+    message: commitMessage(`secrets: ${added} new version(s)`, ['Local only: this ref is never pushed.'], {
+      'Trail-Action': 'secrets',
+    }),
   });
   return { commit, parent };
 }

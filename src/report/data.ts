@@ -163,12 +163,22 @@ const OWN_ACTIONS = new Set(['init', 'revert', 'protect', 'policy', 'config', 'w
  * by judging each change with the policy that was in force when it was recorded (the
  * history of refs/trail/policy), as the snapshot or the watcher did then.
  */
-async function alertsByPolicy(repo: Repo, items: { entry: LogEntry; changes: Change[] }[]): Promise<Map<string, Policy>> {
+async function alertsByPolicy(
+  repo: Repo,
+  items: { entry: LogEntry; changes: Change[] }[],
+): Promise<Map<string, Policy>> {
   const out = new Map<string, Policy>();
   const has = await repo.git(['rev-parse', '--verify', '--quiet', 'refs/trail/policy'], { okCodes: [0, 1] });
   if (has.code !== 0) return out;
   const hist = await repo.git(['log', '--format=%H %ct', 'refs/trail/policy']);
-  const versions = hist.stdout.toString('utf8').split('\n').filter(Boolean).map((l) => { const [id, t] = l.split(' '); return { id: id!, time: Number(t) }; });
+  const versions = hist.stdout
+    .toString('utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [id, t] = l.split(' ');
+      return { id: id!, time: Number(t) };
+    });
   const parsed = new Map<string, PolicyRules | null>();
   const policyAt = async (time: number): Promise<PolicyRules | null> => {
     const v = versions.find((x) => x.time <= time);
@@ -176,7 +186,11 @@ async function alertsByPolicy(repo: Repo, items: { entry: LogEntry; changes: Cha
     if (!parsed.has(v.id)) {
       const r = await repo.git(['cat-file', 'blob', `${v.id}:policy.yaml`], { okCodes: [0, 128] });
       let p: PolicyRules | null = null;
-      try { p = r.code === 0 ? parsePolicy(r.stdout.toString('utf8'), 'the stored policy') : null; } catch { p = null; }
+      try {
+        p = r.code === 0 ? parsePolicy(r.stdout.toString('utf8'), 'the stored policy') : null;
+      } catch {
+        p = null;
+      }
       parsed.set(v.id, p);
     }
     return parsed.get(v.id)!;
@@ -187,11 +201,19 @@ async function alertsByPolicy(repo: Repo, items: { entry: LogEntry; changes: Cha
     const policy = await policyAt(Math.floor(Date.parse(entry.date) / 1000));
     if (!policy) continue;
     const actor = isUnknownActor(entry.author) ? '@unknown' : entry.author;
-    const hits = changes.map((c) => decide(policy, c, { name: actor })).filter((d) => d.action === 'alert' || d.action === 'review');
+    const hits = changes
+      .map((c) => decide(policy, c, { name: actor }))
+      .filter((d) => d.action === 'alert' || d.action === 'review');
     if (!hits.length) continue;
     const kind = hits.some((d) => d.action === 'alert') ? 'alert' : 'review';
     const rules = [...new Set(hits.map((d) => d.rule?.name ?? (d.rule ? `rule ${d.rule.index}` : 'default')))];
-    out.set(entry.commit, { raw: `${kind} (${rules.join(', ')})`, action: kind, rule: rules.join(', '), outcome: kind === 'alert' ? 'alerted' : 'review', notAllowed: kind === 'alert' });
+    out.set(entry.commit, {
+      raw: `${kind} (${rules.join(', ')})`,
+      action: kind,
+      rule: rules.join(', '),
+      outcome: kind === 'alert' ? 'alerted' : 'review',
+      notAllowed: kind === 'alert',
+    });
   }
   return out;
 }
@@ -209,7 +231,13 @@ export async function anchoringOf(repo: Repo, commits: string[]): Promise<Map<st
     try {
       const t = parseProof(bytes).timestamp;
       const blocks = [...new Set(bitcoinOf(t).map((b) => b.attestation.height!))].sort((a, b) => a - b);
-      const calendars = [...new Set(pendingOf(t).filter((p) => !p.node.isTimestampComplete()).map((p) => p.attestation.uri!))];
+      const calendars = [
+        ...new Set(
+          pendingOf(t)
+            .filter((p) => !p.node.isTimestampComplete())
+            .map((p) => p.attestation.uri!),
+        ),
+      ];
       out.set(c, { status: blocks.length ? 'anchored' : 'pending', blocks, calendars });
     } catch {
       // A note that does not parse proves nothing: `trail verify` reports it as a failure.
@@ -223,7 +251,10 @@ export async function anchoringOf(repo: Repo, commits: string[]): Promise<Map<st
  * Each commit with what it changed, oldest first. The parent's state is kept from one
  * commit to the next, so a linear trail of N commits costs N+1 tree reads, not 2N.
  */
-export async function commitsWithChanges(repo: Repo, entries: LogEntry[]): Promise<{ entry: LogEntry; changes: Change[] }[]> {
+export async function commitsWithChanges(
+  repo: Repo,
+  entries: LogEntry[],
+): Promise<{ entry: LogEntry; changes: Change[] }[]> {
   const out: { entry: LogEntry; changes: Change[] }[] = [];
   let cached: { commit: string; state: State } | undefined;
   for (const entry of [...entries].reverse()) {
@@ -243,16 +274,24 @@ export async function gatherReport(repo: Repo, opts: ReportOptions = {}): Promis
   const approved = await repo.readRef(Refs.approved);
   const entries = observed ? await readLog(repo, Refs.observed, { since: opts.since, until: opts.until }) : [];
   const withChanges = await commitsWithChanges(repo, entries);
-  const anchoring = await anchoringOf(repo, withChanges.map((c) => c.entry.commit));
+  const anchoring = await anchoringOf(
+    repo,
+    withChanges.map((c) => c.entry.commit),
+  );
   const judged = await alertsByPolicy(repo, withChanges);
 
   // A change protect put back: the restore commit is the alert (and is counted); the change
   // itself is marked so that its row says what became of it.
   const undone = new Map<string, string>();
-  for (const { entry } of withChanges) if (entry.trailers['Trail-Undid'] && entry.trailers['Trail-Policy']) undone.set(entry.trailers['Trail-Undid'], entry.trailers['Trail-Policy']);
+  for (const { entry } of withChanges)
+    if (entry.trailers['Trail-Undid'] && entry.trailers['Trail-Policy'])
+      undone.set(entry.trailers['Trail-Undid'], entry.trailers['Trail-Policy']);
   const changes: ReportChange[] = withChanges.map(({ entry, changes: ch }) => {
     const undoneBy = undone.get(entry.commit);
-    const policy = policyOf(entry.trailers) ?? judged.get(entry.commit) ?? (undoneBy ? { ...policyOf({ 'Trail-Policy': undoneBy })!, notAllowed: false } : undefined);
+    const policy =
+      policyOf(entry.trailers) ??
+      judged.get(entry.commit) ??
+      (undoneBy ? { ...policyOf({ 'Trail-Policy': undoneBy })!, notAllowed: false } : undefined);
     return {
       commit: entry.commit,
       time: entry.date,
@@ -320,7 +359,9 @@ export async function gatherReport(repo: Repo, opts: ReportOptions = {}): Promis
       anchoring: counts,
     },
     days: [...dayMap.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([day, actors]) => ({ day, actors })),
-    actors: [...actorCount.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([name, n]) => ({ name, changes: n })),
+    actors: [...actorCount.entries()]
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+      .map(([name, n]) => ({ name, changes: n })),
     topPaths: [...pathCount.entries()]
       .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
       .slice(0, opts.top ?? 10)

@@ -10,7 +10,10 @@ import { isUnknownActor } from './data.js';
 import { safeText } from '../util/bytes.js';
 
 export function esc(s: string): string {
-  return safeText(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  return safeText(s).replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
+  );
 }
 
 // Distinguishable for the common kinds of colour blindness (Okabe–Ito), then grey for "others".
@@ -92,16 +95,28 @@ function when(iso: string): string {
 }
 
 function anchorTag(a: Anchoring): string {
-  if (a.status === 'anchored') return `<span class="tag ok" data-anchor="anchored">Bitcoin block ${a.blocks.map(String).join(', ')}</span>`;
+  if (a.status === 'anchored')
+    return `<span class="tag ok" data-anchor="anchored">Bitcoin block ${a.blocks.map(String).join(', ')}</span>`;
   if (a.status === 'pending') return `<span class="tag warn" data-anchor="pending">pending</span>`;
   return `<span class="tag bad" data-anchor="missing">${a.unreadable ? 'unreadable proof' : 'not yet stamped'}</span>`;
 }
 
-const VERB: Record<PathChange['change'], string> = { added: 'added', deleted: 'removed', modified: 'changed', metadata: 'metadata', type: 'type changed' };
+const VERB: Record<PathChange['change'], string> = {
+  added: 'added',
+  deleted: 'removed',
+  modified: 'changed',
+  metadata: 'metadata',
+  type: 'type changed',
+};
 
 function pathList(paths: PathChange[], limit = 12): string {
   if (!paths.length) return '<span class="muted">no path changed</span>';
-  const items = paths.slice(0, limit).map((p) => `<li><code>${esc(p.path)}</code> <span class="muted">${VERB[p.change]}${p.details.length ? ': ' + esc(p.details.join(', ')) : ''}</span></li>`);
+  const items = paths
+    .slice(0, limit)
+    .map(
+      (p) =>
+        `<li><code>${esc(p.path)}</code> <span class="muted">${VERB[p.change]}${p.details.length ? ': ' + esc(p.details.join(', ')) : ''}</span></li>`,
+    );
   if (paths.length > limit) items.push(`<li class="muted">… and ${paths.length - limit} more</li>`);
   return `<ul>${items.join('')}</ul>`;
 }
@@ -145,8 +160,12 @@ function timeline(d: ReportData, color: (a: string) => string): string {
   const bw = Math.max(2, Math.min(40, slot * 0.7));
   const scale = (H - bottom - 10) / max;
   const parts: string[] = [];
-  parts.push(`<line x1="${left}" y1="${H - bottom}" x2="${W}" y2="${H - bottom}" stroke="currentColor" stroke-opacity=".3"/>`);
-  parts.push(`<text x="${left - 4}" y="${H - bottom}" text-anchor="end">0</text><text x="${left - 4}" y="${H - bottom - max * scale + 4}" text-anchor="end">${max}</text>`);
+  parts.push(
+    `<line x1="${left}" y1="${H - bottom}" x2="${W}" y2="${H - bottom}" stroke="currentColor" stroke-opacity=".3"/>`,
+  );
+  parts.push(
+    `<text x="${left - 4}" y="${H - bottom}" text-anchor="end">0</text><text x="${left - 4}" y="${H - bottom - max * scale + 4}" text-anchor="end">${max}</text>`,
+  );
   const labelEvery = Math.ceil(days.length / 10);
   days.forEach((day, i) => {
     const x = left + i * slot + (slot - bw) / 2;
@@ -156,17 +175,30 @@ function timeline(d: ReportData, color: (a: string) => string): string {
     for (const [actor, n] of Object.entries(actors).sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
       const h = n * scale;
       y -= h;
-      parts.push(`<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${bw.toFixed(1)}" height="${h.toFixed(1)}" fill="${color(actor)}"><title>${day}: ${esc(actor)}, ${n} change${n === 1 ? '' : 's'}</title></rect>`);
+      parts.push(
+        `<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${bw.toFixed(1)}" height="${h.toFixed(1)}" fill="${color(actor)}"><title>${day}: ${esc(actor)}, ${n} change${n === 1 ? '' : 's'}</title></rect>`,
+      );
     }
-    if (total) parts.push(`<text class="total" x="${(x + bw / 2).toFixed(1)}" y="${(y - 3).toFixed(1)}" text-anchor="middle" data-day="${day}">${total}</text>`);
-    if (i % labelEvery === 0) parts.push(`<text x="${(x + bw / 2).toFixed(1)}" y="${H - 6}" text-anchor="middle">${day.slice(5)}</text>`);
+    if (total)
+      parts.push(
+        `<text class="total" x="${(x + bw / 2).toFixed(1)}" y="${(y - 3).toFixed(1)}" text-anchor="middle" data-day="${day}">${total}</text>`,
+      );
+    if (i % labelEvery === 0)
+      parts.push(`<text x="${(x + bw / 2).toFixed(1)}" y="${H - 6}" text-anchor="middle">${day.slice(5)}</text>`);
   });
-  const legend = d.actors.map((a) => `<span>${swatch(color(a.name))}${esc(a.name)} <span class="muted">(${a.changes})</span></span>`).join('');
+  const legend = d.actors
+    .map((a) => `<span>${swatch(color(a.name))}${esc(a.name)} <span class="muted">(${a.changes})</span></span>`)
+    .join('');
   return `<div class="chart"><svg viewBox="0 0 ${W} ${H}" role="img" aria-label="changes per day by actor">${parts.join('')}</svg></div><div class="legend">${legend}</div><p class="muted">Days in UTC.</p>`;
 }
 
 function alertSection(a: Alert): string {
-  const what = a.policy.outcome === 'reverted' ? 'Reverted by policy' : a.policy.outcome === 'rejected' ? 'Rejected in review' : 'Alert';
+  const what =
+    a.policy.outcome === 'reverted'
+      ? 'Reverted by policy'
+      : a.policy.outcome === 'rejected'
+        ? 'Rejected in review'
+        : 'Alert';
   return `<section class="alert" data-commit="${esc(a.commit)}">
 <h3>${what}${a.policy.rule ? `: <code>${esc(a.policy.rule)}</code>` : ''}</h3>
 <p>${when(a.time)} · <b>${esc(a.actor)}</b> · <span class="mono">${esc(a.process)}</span></p>
@@ -192,8 +224,12 @@ function row(c: ReportChange): string {
 export function renderHtml(d: ReportData): string {
   const h = d.headline;
   const color = colorOf(d.actors.map((a) => a.name));
-  const period = d.period.since || d.period.until ? `${d.period.since ? 'since ' + esc(d.period.since) : ''}${d.period.since && d.period.until ? ', ' : ''}${d.period.until ? 'until ' + esc(d.period.until) : ''}` : 'whole trail';
-  const card = (key: string, n: number, label: string, cls = '') => `<div class="card ${cls}"><div class="n" data-k="${key}">${n}</div><div class="l">${label}</div></div>`;
+  const period =
+    d.period.since || d.period.until
+      ? `${d.period.since ? 'since ' + esc(d.period.since) : ''}${d.period.since && d.period.until ? ', ' : ''}${d.period.until ? 'until ' + esc(d.period.until) : ''}`
+      : 'whole trail';
+  const card = (key: string, n: number, label: string, cls = '') =>
+    `<div class="card ${cls}"><div class="n" data-k="${key}">${n}</div><div class="l">${label}</div></div>`;
   const anchoredCls = h.anchoring.missing ? 'bad' : h.anchoring.pending ? 'warn' : 'ok';
   const rows = [...d.changes].reverse();
   return `<!DOCTYPE html>

@@ -5,7 +5,9 @@ import type { PathChange, ReportData } from './data.js';
 import { safeText } from '../util/bytes.js';
 
 export function mdText(s: string): string {
-  return safeText(s).replace(/[\\`*_[\]{}()<>#+!|~&]/g, (c) => (c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : '\\' + c));
+  return safeText(s).replace(/[\\`*_[\]{}()<>#+!|~&]/g, (c) =>
+    c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : '\\' + c,
+  );
 }
 
 /** A code span that holds any text: the fence is longer than any run of backticks inside. */
@@ -26,18 +28,28 @@ function paths(ps: PathChange[], limit: number): string {
 export function renderMarkdown(d: ReportData): string {
   const h = d.headline;
   const total = h.anchoring.anchored + h.anchoring.pending + h.anchoring.missing;
-  const period = [d.period.since && `since ${mdText(d.period.since)}`, d.period.until && `until ${mdText(d.period.until)}`].filter(Boolean).join(', ') || 'whole trail';
+  const period =
+    [d.period.since && `since ${mdText(d.period.since)}`, d.period.until && `until ${mdText(d.period.until)}`]
+      .filter(Boolean)
+      .join(', ') || 'whole trail';
   const L: string[] = [];
   L.push(`## trail report: ${mdCode(d.dir)}`, '');
   L.push(`${period} · trail ${mdCode(d.name)} · made ${d.generatedAt}`, '');
-  L.push(`- **${h.changes}** changes by **${h.people}** ${h.people === 1 ? 'person' : 'people'}${h.unattributed ? ` (+ ${h.unattributed} by someone unknown)` : ''}`);
+  L.push(
+    `- **${h.changes}** changes by **${h.people}** ${h.people === 1 ? 'person' : 'people'}${h.unattributed ? ` (+ ${h.unattributed} by someone unknown)` : ''}`,
+  );
   L.push(`- **${h.notAllowed}** not allowed by policy`);
   L.push(`- **${h.drift}** paths differ from the approved baseline`);
-  L.push(`- anchoring: **${h.anchoring.anchored}**/${total} in Bitcoin, ${h.anchoring.pending} pending, ${h.anchoring.missing} not yet stamped`, '');
+  L.push(
+    `- anchoring: **${h.anchoring.anchored}**/${total} in Bitcoin, ${h.anchoring.pending} pending, ${h.anchoring.missing} not yet stamped`,
+    '',
+  );
   if (d.alerts.length) {
     L.push('### Not allowed by policy', '');
     for (const a of d.alerts) {
-      L.push(`- **${a.policy.outcome}** ${mdCode(a.policy.raw)} · ${a.time} · ${mdText(a.actor)} · ${mdCode(a.process)}: ${mdText(a.subject)} — ${paths(a.paths, 10)} (commit ${mdCode(a.commit.slice(0, 12))})`);
+      L.push(
+        `- **${a.policy.outcome}** ${mdCode(a.policy.raw)} · ${a.time} · ${mdText(a.actor)} · ${mdCode(a.process)}: ${mdText(a.subject)} — ${paths(a.paths, 10)} (commit ${mdCode(a.commit.slice(0, 12))})`,
+      );
     }
     L.push('');
   }
@@ -52,9 +64,17 @@ export function renderMarkdown(d: ReportData): string {
   L.push('### Changes', '');
   L.push('| when | who | process | what | policy | anchoring |', '|---|---|---|---|---|---|');
   for (const c of [...d.changes].reverse()) {
-    const anchoring = c.anchoring.status === 'anchored' ? `block ${c.anchoring.blocks.join(', ')}` : c.anchoring.status === 'pending' ? 'pending' : 'not yet stamped';
-    const what = c.action === 'init' ? `${mdText(c.subject)} (first snapshot)` : `${mdText(c.subject)}: ${paths(c.paths, 5)}`;
-    L.push(`| ${c.time} | ${mdText(c.actor)} | ${mdCode(c.process)} | ${what} | ${c.policy ? `${c.policy.outcome} ${mdCode(c.policy.raw)}` : '—'} | ${anchoring} |`);
+    const anchoring =
+      c.anchoring.status === 'anchored'
+        ? `block ${c.anchoring.blocks.join(', ')}`
+        : c.anchoring.status === 'pending'
+          ? 'pending'
+          : 'not yet stamped';
+    const what =
+      c.action === 'init' ? `${mdText(c.subject)} (first snapshot)` : `${mdText(c.subject)}: ${paths(c.paths, 5)}`;
+    L.push(
+      `| ${c.time} | ${mdText(c.actor)} | ${mdCode(c.process)} | ${what} | ${c.policy ? `${c.policy.outcome} ${mdCode(c.policy.raw)}` : '—'} | ${anchoring} |`,
+    );
   }
   return L.join('\n') + '\n';
 }

@@ -9,13 +9,20 @@ import { abs } from '../record/scanner.js';
 import type { Entry } from '../record/model/state.js';
 
 /** Where a side of a diff gets its bytes: a commit (blobs in the repository) or the disk. */
-export type Side = { kind: 'commit'; entries: Map<string, Entry> } | { kind: 'disk'; root: string; entries: Map<string, Entry> };
+export type Side =
+  { kind: 'commit'; entries: Map<string, Entry> } | { kind: 'disk'; root: string; entries: Map<string, Entry> };
 
 async function bytesOf(repo: Repo, side: Side, path: string): Promise<Buffer | undefined> {
   const e = side.entries.get(path);
   if (!e || (e.meta.kind !== 'file' && e.meta.kind !== 'symlink')) return undefined;
   if (side.kind === 'disk') {
-    try { return e.meta.kind === 'symlink' ? readlinkSync(abs(side.root, path), { encoding: 'buffer' }) : readFileSync(abs(side.root, path)); } catch { return undefined; }
+    try {
+      return e.meta.kind === 'symlink'
+        ? readlinkSync(abs(side.root, path), { encoding: 'buffer' })
+        : readFileSync(abs(side.root, path));
+    } catch {
+      return undefined;
+    }
   }
   return e.oid ? repo.objects().readBlob(e.oid) : undefined;
 }
@@ -39,7 +46,10 @@ export async function patchFor(repo: Repo, a: Side, b: Side, changes: Change[]):
       const fb = join(dir, 'b');
       writeFileSync(fa, x ?? '');
       writeFileSync(fb, y ?? '');
-      const r = await run('git', ['diff', '--no-index', '--no-color', '--text', '--', fa, fb], { okCodes: [0, 1], env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' } });
+      const r = await run('git', ['diff', '--no-index', '--no-color', '--text', '--', fa, fb], {
+        okCodes: [0, 1],
+        env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
+      });
       const body = r.stdout.toString('utf8').split('\n').slice(4).join('\n');
       const from = x === undefined ? '/dev/null' : `a/${label}`;
       const to = y === undefined ? '/dev/null' : `b/${label}`;

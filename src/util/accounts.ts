@@ -21,7 +21,11 @@ function nameOf(db: 'passwd' | 'group', id: number): string | undefined {
   let names = dbs[db];
   if (!names) {
     names = dbs[db] = { byId: new Map(), asked: false };
-    try { parse(readFileSync(`/etc/${db}`, 'utf8'), names.byId); } catch { /* NSS only */ }
+    try {
+      parse(readFileSync(`/etc/${db}`, 'utf8'), names.byId);
+    } catch {
+      /* NSS only */
+    }
   }
   const name = names.byId.get(id);
   if (name !== undefined || names.asked) return name;
@@ -48,8 +52,14 @@ export function invokingUser(): string {
       const name = userName(auid);
       if (name) return name;
     }
-  } catch { /* no audit login uid here */ }
-  try { return os.userInfo().username; } catch { return `uid${process.getuid?.() ?? '?'}`; }
+  } catch {
+    /* no audit login uid here */
+  }
+  try {
+    return os.userInfo().username;
+  } catch {
+    return `uid${process.getuid?.() ?? '?'}`;
+  }
 }
 
 export function hostName(): string {

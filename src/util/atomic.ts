@@ -3,7 +3,11 @@ import { promises as fsp } from 'node:fs';
 /** temp + fsync + rename: readers see the old file or the new one, never half of one, and a
  * crash leaves at most a temp file next to it. `durable` false skips the fsync, for derived
  * data whose reader detects a torn or empty file and rebuilds it. */
-export async function writeFileAtomic(file: string, data: string | Buffer | ((fh: fsp.FileHandle) => Promise<void>), { mode = 0o600, durable = true }: { mode?: number; durable?: boolean } = {}): Promise<void> {
+export async function writeFileAtomic(
+  file: string,
+  data: string | Buffer | ((fh: fsp.FileHandle) => Promise<void>),
+  { mode = 0o600, durable = true }: { mode?: number; durable?: boolean } = {},
+): Promise<void> {
   const tmp = `${file}.tmp.${process.pid}.${Math.random().toString(36).slice(2)}`;
   const fh = await fsp.open(tmp, 'wx', mode);
   try {

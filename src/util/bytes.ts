@@ -74,7 +74,10 @@ export function escapeName(bytes: string): string {
 
 export function unescapeName(text: string): string {
   if (PLAIN.test(text)) return text;
-  const utf8 = Buffer.from(text.replace(/%[0-9A-F]{2}/g, (m) => String.fromCharCode(0xe000 + parseInt(m.slice(1), 16))), 'utf8');
+  const utf8 = Buffer.from(
+    text.replace(/%[0-9A-F]{2}/g, (m) => String.fromCharCode(0xe000 + parseInt(m.slice(1), 16))),
+    'utf8',
+  );
   // Private-use placeholders stand for raw bytes; everything else is UTF-8 text.
   const out: number[] = [];
   const s = utf8.toString('utf8');
@@ -99,10 +102,16 @@ function utf8Length(buf: Buffer, i: number): number {
   if (b < 0x80) return 1;
   let n = 0;
   let min = 0;
-  if (b >= 0xc2 && b <= 0xdf) { n = 2; min = 0x80; }
-  else if (b >= 0xe0 && b <= 0xef) { n = 3; min = 0x800; }
-  else if (b >= 0xf0 && b <= 0xf4) { n = 4; min = 0x10000; }
-  else return 0;
+  if (b >= 0xc2 && b <= 0xdf) {
+    n = 2;
+    min = 0x80;
+  } else if (b >= 0xe0 && b <= 0xef) {
+    n = 3;
+    min = 0x800;
+  } else if (b >= 0xf0 && b <= 0xf4) {
+    n = 4;
+    min = 0x10000;
+  } else return 0;
   if (i + n > buf.length) return 0;
   let cp = b & (0xff >> (n + 1));
   for (let k = 1; k < n; k++) {

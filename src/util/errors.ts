@@ -14,7 +14,11 @@ export const Exit = {
 
 /** An error meant for the user: its message is complete and calm; no stack trace. */
 export class TrailError extends Error {
-  constructor(message: string, readonly exitCode: number = Exit.error, readonly hint?: string) {
+  constructor(
+    message: string,
+    readonly exitCode: number = Exit.error,
+    readonly hint?: string,
+  ) {
     super(message);
     this.name = 'TrailError';
   }

@@ -42,8 +42,14 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
 }
 
 export class ExecError extends Error {
-  constructor(readonly cmd: string, readonly args: string[], readonly result: RunResult) {
-    super(`${cmd} ${args[0] ?? ''} failed (exit ${result.code}): ${result.stderr.trim().split('\n').slice(-3).join(' ')}`);
+  constructor(
+    readonly cmd: string,
+    readonly args: string[],
+    readonly result: RunResult,
+  ) {
+    super(
+      `${cmd} ${args[0] ?? ''} failed (exit ${result.code}): ${result.stderr.trim().split('\n').slice(-3).join(' ')}`,
+    );
     this.name = 'ExecError';
   }
 }

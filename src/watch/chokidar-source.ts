@@ -43,7 +43,10 @@ export class ChokidarSource implements EventSource {
     w.on('all', (_event: string, path: string) => this.opts.events.touched([rel(path)]));
     await new Promise<void>((resolve, reject) => {
       let ready = false;
-      w.on('ready', () => { ready = true; resolve(); });
+      w.on('ready', () => {
+        ready = true;
+        resolve();
+      });
       w.on('error', (err: unknown) => {
         if (isLimitError(err)) {
           const e = new WatchLimitError(this.watches(), (err as Error).message);

@@ -54,12 +54,21 @@ const ANCHOR_RETRY_MS = 300_000;
 // Without events (watch limit reached) the full reconcile is all there is: run it often.
 const DEGRADED_RECONCILE_S = 60;
 
-const VERB: Record<Change['change'], string> = { added: 'added', deleted: 'removed', modified: 'changed', metadata: 'changed metadata of', type: 'changed type of' };
+const VERB: Record<Change['change'], string> = {
+  added: 'added',
+  deleted: 'removed',
+  modified: 'changed',
+  metadata: 'changed metadata of',
+  type: 'changed type of',
+};
 
 export function subjectOf(changes: Change[]): string {
   if (!changes.length) return 'no change';
   if (changes.length === 1) return `${VERB[changes[0]!.change]} ${display(changes[0]!.path)}`;
-  const names = changes.slice(0, 3).map((c) => display(c.path)).join(', ');
+  const names = changes
+    .slice(0, 3)
+    .map((c) => display(c.path))
+    .join(', ');
   return `${changes.length} changes: ${names}${changes.length > 3 ? ', …' : ''}`;
 }
 
@@ -117,7 +126,10 @@ class RepoWatcher {
   /** Running hashes of the tracked logs: each checkpoint then reads only what was appended. */
   private readonly logHashes: LiveHashes = new Map();
 
-  constructor(readonly watched: Watched, private readonly d: DaemonOptions) {}
+  constructor(
+    readonly watched: Watched,
+    private readonly d: DaemonOptions,
+  ) {}
 
   private get name(): string {
     return this.watched.name;
@@ -125,20 +137,41 @@ class RepoWatcher {
 
   /** The policy acts on each commit the watcher makes (protect, alert, hooks), inside the same
    * lock. A failure there is logged; the commit it followed is never lost. */
-  private async applyPolicy(res: RecordResult, actor: Actor, trailers: Record<string, string | undefined>): Promise<void> {
+  private async applyPolicy(
+    res: RecordResult,
+    actor: Actor,
+    trailers: Record<string, string | undefined>,
+  ): Promise<void> {
     try {
       const r = await respond(this.repo, res, { name: actor.name, package: !!trailers['Trail-Packages'] }, 'watch');
       if (!r) return;
-      if (r.restored.length) this.log('warning', 'protect', `restored ${r.restored.map(display).join(', ')} to approved`, { commit: r.restoreCommit });
-      if (r.gaveUp.length) this.log('warning', 'protect-gave-up', `gave up restoring ${r.gaveUp.map(display).join(', ')}: something keeps rewriting it`);
+      if (r.restored.length)
+        this.log('warning', 'protect', `restored ${r.restored.map(display).join(', ')} to approved`, {
+          commit: r.restoreCommit,
+        });
+      if (r.gaveUp.length)
+        this.log(
+          'warning',
+          'protect-gave-up',
+          `gave up restoring ${r.gaveUp.map(display).join(', ')}: something keeps rewriting it`,
+        );
       for (const a of r.alerts) this.log('warning', 'alert', a.summary);
       for (const h of r.hooks) if (!h.ok) this.log('error', 'hook-failed', `hook ${h.hook} failed: ${h.problem}`);
     } catch (err) {
-      this.log('error', 'policy-failed', `the policy could not act on ${res.commit?.slice(0, 12)}: ${err instanceof Error ? err.message : String(err)}`);
+      this.log(
+        'error',
+        'policy-failed',
+        `the policy could not act on ${res.commit?.slice(0, 12)}: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
   }
 
-  private log(level: Parameters<Log['write']>[0], event: string, msg: string, fields: Record<string, unknown> = {}): void {
+  private log(
+    level: Parameters<Log['write']>[0],
+    event: string,
+    msg: string,
+    fields: Record<string, unknown> = {},
+  ): void {
     this.d.log.write(level, event, `${this.name}: ${msg}`, { name: this.name, ...fields });
   }
 
@@ -149,19 +182,32 @@ class RepoWatcher {
     if (this.d.audit && this.config['attribute.audit'] !== 'off') {
       await this.d.audit.addDir(this.name, this.watched.dir);
       this.attributor = new Attributor(this.d.audit, this.name, this.watched.dir, trailHome());
-      const access = await startAccess(this.d.audit, this.repo, this.name, this.watched.dir, asList(this.config['access.paths']));
+      const access = await startAccess(
+        this.d.audit,
+        this.repo,
+        this.name,
+        this.watched.dir,
+        asList(this.config['access.paths']),
+      );
       this.accessRecorder = access?.recorder;
-      if (access) this.log('info', 'access', `access trail: read rules on ${access.files} file(s) matching access.paths`);
+      if (access)
+        this.log('info', 'access', `access trail: read rules on ${access.files} file(s) matching access.paths`);
     }
     // Watches first, then the start-up reconcile: a change made in between is seen by both,
     // never by neither.
     await this.startSource();
     await this.serial(() => this.catchUp());
-    await this.serial(() => this.event('watch-start', `trail watch started (${this.sourceLabel()})`, [
-      `pid ${process.pid}; event source: ${this.sourceLabel()}`,
-      'From here on every change is recorded within a quiet window of the change.',
-    ]));
-    this.log('notice', 'start', `watching ${this.watched.dir} (${this.sourceLabel()})`, { dir: this.watched.dir, source: this.source?.kind ?? 'none', watches: this.source?.watches() ?? 0 });
+    await this.serial(() =>
+      this.event('watch-start', `trail watch started (${this.sourceLabel()})`, [
+        `pid ${process.pid}; event source: ${this.sourceLabel()}`,
+        'From here on every change is recorded within a quiet window of the change.',
+      ]),
+    );
+    this.log('notice', 'start', `watching ${this.watched.dir} (${this.sourceLabel()})`, {
+      dir: this.watched.dir,
+      source: this.source?.kind ?? 'none',
+      watches: this.source?.watches() ?? 0,
+    });
     this.started = true;
     this.scheduleReconcile();
     this.scheduleLogCheckpoint();
@@ -171,16 +217,19 @@ class RepoWatcher {
   async stop(reason: string): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const t of [this.retryTimer, this.reconcileTimer, this.idleTimer, this.logsTimer, this.anchorTimer]) clearTimeout(t);
+    for (const t of [this.retryTimer, this.reconcileTimer, this.idleTimer, this.logsTimer, this.anchorTimer])
+      clearTimeout(t);
     this.anchorAbort.abort();
     await this.source?.close();
     this.source = undefined;
     const pending = mergeBatch(mergeBatch(this.debouncer.take(), this.queued), this.failed);
     this.queued = this.failed = undefined;
     if (pending) await this.serial(() => this.commitBatch(pending, true));
-    await this.serial(() => this.event('watch-stop', `trail watch stopped (${reason})`, [
-      `pid ${process.pid} stopped on ${reason}. Changes from now on are recorded when trail watch starts again, as changed while not watching.`,
-    ]));
+    await this.serial(() =>
+      this.event('watch-stop', `trail watch stopped (${reason})`, [
+        `pid ${process.pid} stopped on ${reason}. Changes from now on are recorded when trail watch starts again, as changed while not watching.`,
+      ]),
+    );
     await this.serial(() => this.flushToDisk());
     await this.accessRecorder?.stop().catch(() => undefined);
     if (this.attributor) await this.d.audit?.removeDir(this.name).catch(() => undefined);
@@ -203,7 +252,11 @@ class RepoWatcher {
       this.requestReconcile('config reloaded');
     }
     this.scheduleReconcile();
-    this.log('info', 'reload', `configuration reloaded (quiet ${this.quietMs()} ms, max delay ${this.maxDelayMs()} ms, reconcile every ${this.reconcileSeconds()} s, ${this.sourceLabel()})`);
+    this.log(
+      'info',
+      'reload',
+      `configuration reloaded (quiet ${this.quietMs()} ms, max delay ${this.maxDelayMs()} ms, reconcile every ${this.reconcileSeconds()} s, ${this.sourceLabel()})`,
+    );
   }
 
   private quietMs(): number {
@@ -224,12 +277,15 @@ class RepoWatcher {
 
   private async startSource(): Promise<void> {
     const setting = String(this.d.source ?? this.config['watch.source'] ?? 'auto');
-    const kind: SourceKind = setting === 'chokidar' || (setting === 'auto' && process.platform !== 'linux') ? 'chokidar' : 'inotify';
+    const kind: SourceKind =
+      setting === 'chokidar' || (setting === 'auto' && process.platform !== 'linux') ? 'chokidar' : 'inotify';
     const opts = {
       root: this.watched.dir,
       rules: makeRules(asList(this.config.ignore), asList(this.config.secrets), [], asList(this.config['logs.paths'])),
       events: {
-        touched: (paths: string[]) => { if (!this.stopped) this.debouncer.add(paths); },
+        touched: (paths: string[]) => {
+          if (!this.stopped) this.debouncer.add(paths);
+        },
         lost: (reason: string) => {
           this.log('warning', 'lost', `events may have been missed (${reason}); reconciling everything`);
           this.requestReconcile('events may have been missed');
@@ -238,19 +294,29 @@ class RepoWatcher {
       },
     };
     // chokidar is loaded only where it is the source (the portable fallback).
-    const src: EventSource = kind === 'chokidar' ? new (await import('./chokidar-source.js')).ChokidarSource(opts) : new DirSource(opts);
+    const src: EventSource =
+      kind === 'chokidar' ? new (await import('./chokidar-source.js')).ChokidarSource(opts) : new DirSource(opts);
     const t0 = Date.now();
     try {
       await src.start();
     } catch (err) {
       await src.close();
       if (err instanceof WatchLimitError) return this.enterDegraded(err);
-      if (errorCode(err) === 'ENOENT') throw new TrailError(`${this.watched.dir} does not exist: cannot watch ${this.name}`, Exit.error, `recreate it, or stop watching it with: trail forget ${this.name}`);
+      if (errorCode(err) === 'ENOENT')
+        throw new TrailError(
+          `${this.watched.dir} does not exist: cannot watch ${this.name}`,
+          Exit.error,
+          `recreate it, or stop watching it with: trail forget ${this.name}`,
+        );
       throw err;
     }
     if (this.stopped) return void (await src.close());
     this.source = src;
-    this.log('info', 'source', `${src.kind}: ${src.watches()} watches in place in ${Date.now() - t0} ms`, { source: src.kind, watches: src.watches(), ms: Date.now() - t0 });
+    this.log('info', 'source', `${src.kind}: ${src.watches()} watches in place in ${Date.now() - t0} ms`, {
+      source: src.kind,
+      watches: src.watches(),
+      ms: Date.now() - t0,
+    });
   }
 
   private enterDegraded(err: WatchLimitError): void {
@@ -259,7 +325,9 @@ class RepoWatcher {
     const src = this.source;
     this.source = undefined;
     void src?.close();
-    this.log('error', 'watch-limit', `${err.message} (every ${this.reconcileSeconds()} s)`, { sysctl: 'fs.inotify.max_user_watches' });
+    this.log('error', 'watch-limit', `${err.message} (every ${this.reconcileSeconds()} s)`, {
+      sysctl: 'fs.inotify.max_user_watches',
+    });
     // Before the start-up reconcile has run, it is the one that looks (and says "while not
     // watching"); later, a look now covers what the lost watches would have reported.
     if (this.started) {
@@ -298,29 +366,51 @@ class RepoWatcher {
       const attributor = this.attributor;
       res = await this.d.withLock(this.repo, 'watch', async () => {
         if (!attributor) {
-          const plain = await record(this.repo, { subject: subjectOf, actor: UNKNOWN, action: 'watch', roots, trailers: this.unknownTrailer() });
+          const plain = await record(this.repo, {
+            subject: subjectOf,
+            actor: UNKNOWN,
+            action: 'watch',
+            roots,
+            trailers: this.unknownTrailer(),
+          });
           await this.applyPolicy(plain, UNKNOWN, {});
           return plain;
         }
-        const r = await recordAttributed(this.repo, attributor, roots, subjectOf, final, (res, actor, trailers) => this.applyPolicy(res, actor, trailers));
+        const r = await recordAttributed(this.repo, attributor, roots, subjectOf, final, (res, actor, trailers) =>
+          this.applyPolicy(res, actor, trailers),
+        );
         deferred = r.deferred;
-        return r.last ? { ...r.last, commit: r.commits.at(-1), changes: r.changes } : { changes: [], scan: undefined as never, state: new Map() };
+        return r.last
+          ? { ...r.last, commit: r.commits.at(-1), changes: r.changes }
+          : { changes: [], scan: undefined as never, state: new Map() };
       });
       // An apt transaction still running becomes one commit once it ends.
-      if (deferred.length && !final) setTimeout(() => { if (!this.stopped) this.debouncer.add(deferred); }, 1000).unref();
+      if (deferred.length && !final)
+        setTimeout(() => {
+          if (!this.stopped) this.debouncer.add(deferred);
+        }, 1000).unref();
     } catch (err) {
       this.failures++;
-      const why = errorCode(err) === 'ENOSPC' || errorCode(err) === 'EDQUOT'
-        ? 'no space left for the shadow repository'
-        : err instanceof Error ? err.message : String(err);
+      const why =
+        errorCode(err) === 'ENOSPC' || errorCode(err) === 'EDQUOT'
+          ? 'no space left for the shadow repository'
+          : err instanceof Error
+            ? err.message
+            : String(err);
       if (final) {
-        this.log('error', 'commit-failed', `could not record ${b.paths.size} pending path(s) before stopping: ${why}; the next start records them as changed while not watching`);
+        this.log(
+          'error',
+          'commit-failed',
+          `could not record ${b.paths.size} pending path(s) before stopping: ${why}; the next start records them as changed while not watching`,
+        );
         return;
       }
       // Keep the paths and try again: nothing is dropped while the disk is full or the lock busy.
       this.failed = mergeBatch(this.failed, b);
       const wait = Math.min(1000 * 2 ** Math.min(this.failures - 1, 5), 30_000);
-      this.log('error', 'commit-failed', `could not record changes (${why}); retrying in ${wait / 1000} s`, { attempt: this.failures });
+      this.log('error', 'commit-failed', `could not record changes (${why}); retrying in ${wait / 1000} s`, {
+        attempt: this.failures,
+      });
       clearTimeout(this.retryTimer);
       this.retryTimer = setTimeout(() => {
         const f = this.failed;
@@ -348,13 +438,17 @@ class RepoWatcher {
   }
 
   private unknownTrailer(): Record<string, string> {
-    return this.d.auditMissing ? { 'Trail-Actor': `unknown (no attribution: ${this.d.auditMissing})` } : UNKNOWN_TRAILER;
+    return this.d.auditMissing
+      ? { 'Trail-Actor': `unknown (no attribution: ${this.d.auditMissing})` }
+      : UNKNOWN_TRAILER;
   }
 
   /** The start-up reconcile: what changed since the trail's last commit, while no watcher ran. */
   private async catchUp(): Promise<void> {
     const head = await this.repo.readRef(Refs.observed);
-    const since = head ? (await this.repo.git(['log', '-1', '--format=%cI', head])).stdout.toString().trim() : undefined;
+    const since = head
+      ? (await this.repo.git(['log', '-1', '--format=%cI', head])).stdout.toString().trim()
+      : undefined;
     const until = new Date().toISOString();
     const span = since ? `between ${since} and ${until}` : `before ${until}`;
     const res = await this.d.withLock(this.repo, 'watch', () =>
@@ -362,12 +456,19 @@ class RepoWatcher {
         subject: (c) => `changed while not watching: ${subjectOf(c)}`,
         actor: UNKNOWN,
         action: 'watch-gap',
-        body: [`trail watch found these changes when it started: they were made ${span}, while no watcher was running, by someone unknown.`],
+        body: [
+          `trail watch found these changes when it started: they were made ${span}, while no watcher was running, by someone unknown.`,
+        ],
         trailers: { ...UNKNOWN_TRAILER, 'Trail-Unwatched-Since': since, 'Trail-Unwatched-Until': until },
       }),
     );
     if (res.commit) {
-      this.log('notice', 'gap', `${res.changes.length} change(s) made while not watching (${span}) recorded as ${res.commit.slice(0, 12)}`, { commit: res.commit, changes: res.changes.length, since, until });
+      this.log(
+        'notice',
+        'gap',
+        `${res.changes.length} change(s) made while not watching (${span}) recorded as ${res.commit.slice(0, 12)}`,
+        { commit: res.commit, changes: res.changes.length, since, until },
+      );
       this.scheduleIdleFlush();
     }
   }
@@ -404,17 +505,28 @@ class RepoWatcher {
           subject: (c) => `found by a full reconcile: ${subjectOf(c)}`,
           actor: UNKNOWN,
           action: 'watch-reconcile',
-          body: [`trail watch compared the whole directory with the trail (${why}) and found changes no event had reported.`],
+          body: [
+            `trail watch compared the whole directory with the trail (${why}) and found changes no event had reported.`,
+          ],
           trailers: UNKNOWN_TRAILER,
         }),
       );
       const fields = { why, ms: Date.now() - t0, changes: res.changes.length, commit: res.commit };
       if (res.commit) {
-        this.log(this.degraded ? 'info' : 'warning', 'reconcile', `full reconcile (${why}) found ${res.changes.length} change(s) no event reported: ${res.commit.slice(0, 12)}`, fields);
+        this.log(
+          this.degraded ? 'info' : 'warning',
+          'reconcile',
+          `full reconcile (${why}) found ${res.changes.length} change(s) no event reported: ${res.commit.slice(0, 12)}`,
+          fields,
+        );
         this.scheduleIdleFlush();
       } else this.log('info', 'reconcile', `full reconcile (${why}): nothing missed (${Date.now() - t0} ms)`, fields);
     } catch (err) {
-      this.log('error', 'reconcile-failed', `full reconcile (${why}) failed: ${(err as Error).message}; trying again in 10 s`);
+      this.log(
+        'error',
+        'reconcile-failed',
+        `full reconcile (${why}) failed: ${(err as Error).message}; trying again in 10 s`,
+      );
       setTimeout(() => this.requestReconcile(why), 10_000).unref();
     }
   }
@@ -440,11 +552,14 @@ class RepoWatcher {
   private scheduleAnchoring(): void {
     clearTimeout(this.anchorTimer);
     if (this.stopped) return;
-    this.anchorTimer = setTimeout(() => {
-      this.anchorTick()
-        .catch((err: unknown) => this.log('warning', 'anchor-failed', `anchoring: ${(err as Error).message}`))
-        .finally(() => this.scheduleAnchoring());
-    }, Math.min(asNumber(this.config['anchor.batchSeconds'], 300), 60) * 1000);
+    this.anchorTimer = setTimeout(
+      () => {
+        this.anchorTick()
+          .catch((err: unknown) => this.log('warning', 'anchor-failed', `anchoring: ${(err as Error).message}`))
+          .finally(() => this.scheduleAnchoring());
+      },
+      Math.min(asNumber(this.config['anchor.batchSeconds'], 300), 60) * 1000,
+    );
     this.anchorTimer.unref?.();
   }
 
@@ -465,20 +580,34 @@ class RepoWatcher {
       }
       if (r.stamp) {
         if (r.stamp.outcome === 'stamped') {
-          this.log('info', 'stamped', `${r.stamp.stamped} commit(s) stamped with OpenTimestamps`, { commits: r.stamp.stamped });
+          this.log('info', 'stamped', `${r.stamp.stamped} commit(s) stamped with OpenTimestamps`, {
+            commits: r.stamp.stamped,
+          });
           a.upgradeAt = Math.min(a.upgradeAt, now + UPGRADE_EVERY_MS);
         } else if (r.stamp.outcome === 'too-few-calendars') {
-          this.log('warning', 'stamp-deferred', `anchoring: too few calendars answered (${r.stamp.failed.map((c) => `${c.url}: ${c.error}`).join('; ')}); ${r.stamp.queued} commit(s) stay queued`);
+          this.log(
+            'warning',
+            'stamp-deferred',
+            `anchoring: too few calendars answered (${r.stamp.failed.map((c) => `${c.url}: ${c.error}`).join('; ')}); ${r.stamp.queued} commit(s) stay queued`,
+          );
         }
-        a.retryAt = r.stamp.queued > 0 ? r.stamp.nextAttemptAt ?? now + opts.batchSeconds * 1000 : 0;
+        a.retryAt = r.stamp.queued > 0 ? (r.stamp.nextAttemptAt ?? now + opts.batchSeconds * 1000) : 0;
       }
       if (r.upgrade) a.upgradeAt = r.upgrade.pending > 0 ? now + UPGRADE_EVERY_MS : Infinity;
       else if (job.upgrade) a.upgradeAt = now + UPGRADE_EVERY_MS;
     }
     if (now - this.lastHeartbeat > 3600_000) {
       this.lastHeartbeat = now;
-      const [observed, approved] = await Promise.all([this.repo.readRef(Refs.observed), this.repo.readRef(Refs.approved)]).catch(() => [undefined, undefined]);
-      this.log('notice', 'heartbeat', `heartbeat ${this.watched.name}: observed ${observed ?? '-'} approved ${approved ?? '-'}`, { observed, approved });
+      const [observed, approved] = await Promise.all([
+        this.repo.readRef(Refs.observed),
+        this.repo.readRef(Refs.approved),
+      ]).catch(() => [undefined, undefined]);
+      this.log(
+        'notice',
+        'heartbeat',
+        `heartbeat ${this.watched.name}: observed ${observed ?? '-'} approved ${approved ?? '-'}`,
+        { observed, approved },
+      );
     }
   }
 
@@ -487,16 +616,23 @@ class RepoWatcher {
   private scheduleLogCheckpoint(): void {
     clearTimeout(this.logsTimer);
     if (this.stopped) return;
-    this.logsTimer = setTimeout(() => void this.serial(async () => {
-      try {
-        const r = await this.d.withLock(this.repo, 'logs', () => checkpointLogs(this.repo, { live: this.logHashes }));
-        for (const n of r.notes) this.log('info', 'log-rotation', n);
-        for (const i of r.incidents) this.log('warning', 'log-alert', i.summary, { path: i.path, kind: i.kind, commit: r.commit });
-      } catch (err) {
-        this.log('error', 'logs-failed', `log checkpoint failed: ${(err as Error).message}`);
-      }
-      this.scheduleLogCheckpoint();
-    }), asNumber(this.config['logs.checkpointSeconds'], 60) * 1000);
+    this.logsTimer = setTimeout(
+      () =>
+        void this.serial(async () => {
+          try {
+            const r = await this.d.withLock(this.repo, 'logs', () =>
+              checkpointLogs(this.repo, { live: this.logHashes }),
+            );
+            for (const n of r.notes) this.log('info', 'log-rotation', n);
+            for (const i of r.incidents)
+              this.log('warning', 'log-alert', i.summary, { path: i.path, kind: i.kind, commit: r.commit });
+          } catch (err) {
+            this.log('error', 'logs-failed', `log checkpoint failed: ${(err as Error).message}`);
+          }
+          this.scheduleLogCheckpoint();
+        }),
+      asNumber(this.config['logs.checkpointSeconds'], 60) * 1000,
+    );
   }
 
   /** index.json is written when things are quiet, so that CLI commands find it fresh. */
@@ -508,7 +644,9 @@ class RepoWatcher {
 
   private async flushToDisk(): Promise<void> {
     try {
-      await this.d.withLock(this.repo, 'watch', async () => flushCache(this.repo, await this.repo.readRef(Refs.observed)));
+      await this.d.withLock(this.repo, 'watch', async () =>
+        flushCache(this.repo, await this.repo.readRef(Refs.observed)),
+      );
     } catch (err) {
       this.log('warning', 'cache', `could not write the stat cache: ${(err as Error).message}`);
     }
@@ -550,14 +688,16 @@ export class Daemon {
 
   private async startAudit(watched: Watched[]): Promise<void> {
     if (this.opts.audit || this.opts.auditMissing) return;
-    const configs = await Promise.all(watched.map(async (w) => {
-      const repo = await Repo.open(w.repo);
-      try {
-        return await readConfig(repo);
-      } finally {
-        repo.close();
-      }
-    }));
+    const configs = await Promise.all(
+      watched.map(async (w) => {
+        const repo = await Repo.open(w.repo);
+        try {
+          return await readConfig(repo);
+        } finally {
+          repo.close();
+        }
+      }),
+    );
     const off = configs.map((c) => c['attribute.audit'] === 'off');
     const backlogLimit = Math.max(0, ...configs.map((c) => asNumber(c['attribute.backlogLimit'], 8192)));
     if (off.length && off.every(Boolean)) {
@@ -572,7 +712,11 @@ export class Daemon {
         log('attribution: Linux audit (records read from the auditd log)');
       } else {
         this.opts.auditMissing = feed.unavailable;
-        this.opts.log.write('warning', 'audit', `attribution degraded, every change will say "unknown": ${feed.unavailable}`);
+        this.opts.log.write(
+          'warning',
+          'audit',
+          `attribution degraded, every change will say "unknown": ${feed.unavailable}`,
+        );
       }
     } catch (err) {
       this.opts.auditMissing = `audit could not be set up: ${(err as Error).message}`;
@@ -603,19 +747,26 @@ export class Daemon {
       this.watchers.set(w.name, rw);
     } catch (err) {
       if (mustWork) throw err;
-      this.opts.log.write('error', 'start-failed', `${w.name}: cannot watch ${w.dir}: ${(err as Error).message}`, { name: w.name });
+      this.opts.log.write('error', 'start-failed', `${w.name}: cannot watch ${w.dir}: ${(err as Error).message}`, {
+        name: w.name,
+      });
     }
   }
 
   private async pick(): Promise<Watched[]> {
     const all = await listWatched();
     if (!this.opts.names.length) {
-      if (!all.length) throw new TrailError('no directory is watched yet', Exit.notInitialized, 'start with: trail init /etc');
+      if (!all.length)
+        throw new TrailError('no directory is watched yet', Exit.notInitialized, 'start with: trail init /etc');
       return all;
     }
     return this.opts.names.map((n) => {
       const w = all.find((x) => x.name === n);
-      if (!w) throw new TrailError(`no watched directory named "${n}"${all.length ? ` (known: ${all.map((x) => x.name).join(', ')})` : ''}`, Exit.notInitialized);
+      if (!w)
+        throw new TrailError(
+          `no watched directory named "${n}"${all.length ? ` (known: ${all.map((x) => x.name).join(', ')})` : ''}`,
+          Exit.notInitialized,
+        );
       return w;
     });
   }

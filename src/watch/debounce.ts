@@ -15,7 +15,11 @@ export class Debouncer {
   private quietTimer: NodeJS.Timeout | undefined;
   private maxTimer: NodeJS.Timeout | undefined;
 
-  constructor(private quietMs: number, private maxDelayMs: number, private readonly flush: (batch: Batch) => void) {}
+  constructor(
+    private quietMs: number,
+    private maxDelayMs: number,
+    private readonly flush: (batch: Batch) => void,
+  ) {}
 
   setTimes(quietMs: number, maxDelayMs: number): void {
     this.quietMs = quietMs;

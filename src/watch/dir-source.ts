@@ -48,7 +48,10 @@ export class DirSource implements EventSource {
       if (!this.addOne(d, throwOnLimit)) return false;
       let names: { name: Buffer; isDirectory(): boolean }[];
       try {
-        names = readdirSync(abs(this.opts.root, d), { encoding: 'buffer', withFileTypes: true }) as unknown as { name: Buffer; isDirectory(): boolean }[];
+        names = readdirSync(abs(this.opts.root, d), { encoding: 'buffer', withFileTypes: true }) as unknown as {
+          name: Buffer;
+          isDirectory(): boolean;
+        }[];
       } catch {
         continue; // gone or unreadable: the reconcile records what is there
       }
@@ -66,7 +69,9 @@ export class DirSource implements EventSource {
     this.watchers.delete(dir);
     let w: FSWatcher;
     try {
-      w = watch(abs(this.opts.root, dir), { encoding: 'buffer', persistent: true }, (type, name) => this.onEvent(dir, type, name as Buffer | null));
+      w = watch(abs(this.opts.root, dir), { encoding: 'buffer', persistent: true }, (type, name) =>
+        this.onEvent(dir, type, name as Buffer | null),
+      );
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return true;

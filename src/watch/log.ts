@@ -17,7 +17,10 @@ export class Log {
   private readonly journald = !!process.env.JOURNAL_STREAM;
   private logger: ChildProcess | undefined;
 
-  constructor(private readonly json: boolean, private readonly verbose = false) {}
+  constructor(
+    private readonly json: boolean,
+    private readonly verbose = false,
+  ) {}
 
   write(level: Level, event: string, msg: string, fields: Record<string, unknown> = {}): void {
     if (level === 'debug' && !this.verbose) return;

@@ -32,7 +32,10 @@ function outermost(paths: Iterable<string>): string[] {
   for (const p of all) {
     let inside = false;
     for (let q = parentOf(p); ; q = parentOf(q)) {
-      if (all.has(q)) { inside = true; break; }
+      if (all.has(q)) {
+        inside = true;
+        break;
+      }
       if (q === '') break;
     }
     if (!inside) out.push(p);

@@ -33,7 +33,10 @@ export interface SourceOptions {
 }
 
 export class WatchLimitError extends Error {
-  constructor(readonly watched: number, cause: string) {
+  constructor(
+    readonly watched: number,
+    cause: string,
+  ) {
     super(
       `the kernel's limit of inotify watches was reached after ${watched} watches (${cause}); ` +
         'raise it with: sysctl fs.inotify.max_user_watches=524288 ' +
@@ -45,5 +48,7 @@ export class WatchLimitError extends Error {
 
 export function isLimitError(err: unknown): boolean {
   const code = (err as { code?: unknown } | undefined)?.code;
-  return code === 'ENOSPC' || (err instanceof Error && /System limit for number of file watchers reached/.test(err.message));
+  return (
+    code === 'ENOSPC' || (err instanceof Error && /System limit for number of file watchers reached/.test(err.message))
+  );
 }

@@ -29,7 +29,17 @@ async function setup(t: { after(fn: () => void): void }, policy: string) {
 }
 
 test('protect: an edit of a protected file is recorded, put back byte- and mode-exact, and the restore recorded', async (t) => {
-  const { home, dir, repo, seen } = await setup(t, ['rules:', '  - paths: [ssh/sshd_config]', '    action: protect', '    hook: save', 'alert:', '  syslog: false'].join('\n'));
+  const { home, dir, repo, seen } = await setup(
+    t,
+    [
+      'rules:',
+      '  - paths: [ssh/sshd_config]',
+      '    action: protect',
+      '    hook: save',
+      'alert:',
+      '  syslog: false',
+    ].join('\n'),
+  );
   writeFileSync(join(dir, 'ssh', 'sshd_config'), 'PermitRootLogin yes\n');
   chmodSync(join(dir, 'ssh', 'sshd_config'), 0o666);
   writeFileSync(join(dir, 'hosts'), 'not protected\n');
@@ -40,10 +50,17 @@ test('protect: an edit of a protected file is recorded, put back byte- and mode-
   assert.equal(statSync(join(dir, 'ssh', 'sshd_config')).mode & 0o7777, 0o600);
   assert.equal(readFileSync(join(dir, 'hosts'), 'utf8'), 'not protected\n', 'unprotected paths stay as they are');
   // Both the attempt and the restoration are in the trail.
-  const log = git(repo, ['log', '--format=%an|%s|%(trailers:key=Trail-Policy,valueonly)', '-2', 'refs/heads/observed']).stdout.toString().trim().split('\n').filter(Boolean);
+  const log = git(repo, ['log', '--format=%an|%s|%(trailers:key=Trail-Policy,valueonly)', '-2', 'refs/heads/observed'])
+    .stdout.toString()
+    .trim()
+    .split('\n')
+    .filter(Boolean);
   assert.match(log[0]!, /^trail\|protect: restored ssh\/sshd_config to approved\|protect \(rule 1\)/);
   assert.match(log[1]!, /^root\|snapshot by root\|/);
-  assert.equal(git(repo, ['cat-file', 'blob', 'refs/heads/observed~1:ssh/sshd_config']).stdout.toString(), 'PermitRootLogin yes\n');
+  assert.equal(
+    git(repo, ['cat-file', 'blob', 'refs/heads/observed~1:ssh/sshd_config']).stdout.toString(),
+    'PermitRootLogin yes\n',
+  );
   // The hook got the event on stdin.
   const { readdirSync } = await import('node:fs');
   const files = readdirSync(seen);
@@ -51,14 +68,29 @@ test('protect: an edit of a protected file is recorded, put back byte- and mode-
   const ev = JSON.parse(readFileSync(join(seen, files[0]!), 'utf8'));
   assert.equal(ev.event, 'protect');
   assert.equal(ev.commit, snap.json.commit);
-  assert.deepEqual(ev.changes.map((c: { path: string }) => c.path), ['ssh/sshd_config']);
+  assert.deepEqual(
+    ev.changes.map((c: { path: string }) => c.path),
+    ['ssh/sshd_config'],
+  );
   assert.deepEqual(ev.restored, ['ssh/sshd_config']);
   // The restore commit does not trigger the rules again.
   assert.equal((await trail(home, ['status'])).code, 0);
 });
 
 test('protect gives up on a path another writer keeps rewriting, and alerts instead', async (t) => {
-  const { home, dir } = await setup(t, ['rules:', '  - paths: [hosts]', '    action: protect', 'protect:', '  maxRestores: 2', '  windowSeconds: 600', 'alert:', '  syslog: false'].join('\n'));
+  const { home, dir } = await setup(
+    t,
+    [
+      'rules:',
+      '  - paths: [hosts]',
+      '    action: protect',
+      'protect:',
+      '  maxRestores: 2',
+      '  windowSeconds: 600',
+      'alert:',
+      '  syslog: false',
+    ].join('\n'),
+  );
   const restored: string[][] = [];
   for (let i = 0; i < 4; i++) {
     writeFileSync(join(dir, 'hosts'), `fight ${i}\n`);
@@ -68,16 +100,31 @@ test('protect gives up on a path another writer keeps rewriting, and alerts inst
     if (i >= 2) assert.deepEqual(snap.json.policy.gaveUp, ['hosts']);
   }
   assert.deepEqual(restored, [['hosts'], ['hosts'], [], []]);
-  assert.equal(readFileSync(join(dir, 'hosts'), 'utf8'), 'fight 3\n', 'after the limit the other writer\'s version stays (and is alerted)');
+  assert.equal(
+    readFileSync(join(dir, 'hosts'), 'utf8'),
+    'fight 3\n',
+    "after the limit the other writer's version stays (and is alerted)",
+  );
 });
 
 test('a hostile file name reaches a hook intact (base64) and harmless (escaped)', async (t) => {
-  const { home, dir, seen, tmp } = await setup(t, ['rules:', '  - paths: ["**"]', '    action: run', '    hook: save'].join('\n'));
-  const evil = Buffer.concat([Buffer.from('$(touch pwned)\n\x1b[31m;rm -rf x'), Buffer.from([0xff]), Buffer.from('.conf')]);
+  const { home, dir, seen, tmp } = await setup(
+    t,
+    ['rules:', '  - paths: ["**"]', '    action: run', '    hook: save'].join('\n'),
+  );
+  const evil = Buffer.concat([
+    Buffer.from('$(touch pwned)\n\x1b[31m;rm -rf x'),
+    Buffer.from([0xff]),
+    Buffer.from('.conf'),
+  ]);
   writeFileSync(Buffer.concat([Buffer.from(dir + '/'), evil]), 'x');
   const snap = await trail(home, ['snapshot', '--json']);
   assert.equal(snap.code, 0, snap.stderr);
-  assert.deepEqual(snap.json.policy.hooks.map((h: { ok: boolean }) => h.ok), [true], JSON.stringify(snap.json.policy));
+  assert.deepEqual(
+    snap.json.policy.hooks.map((h: { ok: boolean }) => h.ok),
+    [true],
+    JSON.stringify(snap.json.policy),
+  );
   const { readdirSync } = await import('node:fs');
   const ev = JSON.parse(readFileSync(join(seen, readdirSync(seen)[0]!), 'utf8'));
   assert.equal(Buffer.from(ev.changes[0].pathBase64, 'base64').equals(evil), true);
@@ -90,7 +137,10 @@ test('alert: webhook body signed with HMAC-SHA256; a failing hook is reported, n
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (d) => (body += d));
-    req.on('end', () => { got.push({ body, sig: String(req.headers['x-trail-signature-256']) }); res.end('ok'); });
+    req.on('end', () => {
+      got.push({ body, sig: String(req.headers['x-trail-signature-256']) });
+      res.end('ok');
+    });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => server.close());
@@ -99,7 +149,19 @@ test('alert: webhook body signed with HMAC-SHA256; a failing hook is reported, n
   t.after(tmp.cleanup);
   const key = join(tmp.path, 'key');
   writeFileSync(key, 's3cret\n', { mode: 0o600 });
-  const { home, dir } = await setup(t, ['rules:', '  - paths: [hosts]', '    action: alert', '    hook: broken', 'alert:', '  syslog: false', `  webhook: http://127.0.0.1:${port}/hook`, `  webhookSecretFile: ${key}`].join('\n'));
+  const { home, dir } = await setup(
+    t,
+    [
+      'rules:',
+      '  - paths: [hosts]',
+      '    action: alert',
+      '    hook: broken',
+      'alert:',
+      '  syslog: false',
+      `  webhook: http://127.0.0.1:${port}/hook`,
+      `  webhookSecretFile: ${key}`,
+    ].join('\n'),
+  );
   writeFileSync(join(home, 'hooks', 'broken'), '#!/bin/sh\necho boom >&2\nexit 3\n', { mode: 0o755 });
   writeFileSync(join(dir, 'hosts'), 'changed\n');
   const snap = await trail(home, ['snapshot', '--json']);

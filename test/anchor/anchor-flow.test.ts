@@ -59,7 +59,10 @@ test('stamp, upgrade while pending changes nothing, confirm, upgrade, verify', a
   assert.equal(v.explorer, esplora.url);
   for (const c of v.commits) {
     assert.equal(c.anchoredAt, blockTime);
-    assert.deepEqual(c.bitcoin.map((b) => [b.height, b.outcome]), [[800_001, 'matches']]);
+    assert.deepEqual(
+      c.bitcoin.map((b) => [b.height, b.outcome]),
+      [[800_001, 'matches']],
+    );
     assert.deepEqual(c.pendingCalendars, [calB.url], 'calendar B still pending');
   }
   // Calendar B confirms later, in another block: a second, independent Bitcoin attestation.
@@ -93,13 +96,26 @@ test('an exported proof verifies with the package itself, and with `ots verify -
   const stamped = O.DetachedTimestampFile.deserialize(bytes);
   const original = O.DetachedTimestampFile.fromHash(new O.Ops.OpSHA1(), Buffer.from(commit, 'hex'));
   const res = await quietly(() =>
-    O.verify(stamped, original, { ignoreBitcoinNode: true, url: esplora.url, timeout: 2000, whitelist: new O.Calendar.UrlWhitelist([calA.url]) }),
+    O.verify(stamped, original, {
+      ignoreBitcoinNode: true,
+      url: esplora.url,
+      timeout: 2000,
+      whitelist: new O.Calendar.UrlWhitelist([calA.url]),
+    }),
   );
   assert.deepEqual(res.bitcoin, { timestamp: time, height: 800_100 });
 
   // The package refuses the proof for any other commit id.
   const other = O.DetachedTimestampFile.fromHash(new O.Ops.OpSHA1(), Buffer.alloc(20, 7));
-  await assert.rejects(quietly(() => O.verify(O.DetachedTimestampFile.deserialize(bytes), other, { ignoreBitcoinNode: true, url: esplora.url, timeout: 2000 })));
+  await assert.rejects(
+    quietly(() =>
+      O.verify(O.DetachedTimestampFile.deserialize(bytes), other, {
+        ignoreBitcoinNode: true,
+        url: esplora.url,
+        timeout: 2000,
+      }),
+    ),
+  );
   await assert.rejects(exportProof(repo.gitDir, 'refs/heads/nope'), /no such commit/);
 });
 
@@ -112,6 +128,13 @@ test('the package client itself stamps and upgrades against the stub calendar (p
   assert.equal(await quietly(() => O.upgrade(d, { whitelist: wl })), false, 'pending: nothing new');
   esplora.addBlock(calA.mine(800_200, 1_700_000_000));
   assert.equal(await quietly(() => O.upgrade(d, { whitelist: wl })), true);
-  const res = await quietly(() => O.verify(d, O.DetachedTimestampFile.fromHash(new O.Ops.OpSHA256(), Buffer.alloc(32, 3)), { ignoreBitcoinNode: true, url: esplora.url, timeout: 2000, whitelist: wl }));
+  const res = await quietly(() =>
+    O.verify(d, O.DetachedTimestampFile.fromHash(new O.Ops.OpSHA256(), Buffer.alloc(32, 3)), {
+      ignoreBitcoinNode: true,
+      url: esplora.url,
+      timeout: 2000,
+      whitelist: wl,
+    }),
+  );
   assert.equal(res.bitcoin?.height, 800_200);
 });

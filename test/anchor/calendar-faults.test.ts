@@ -48,10 +48,20 @@ for (const mode of ['down', 'slow', 'error500', 'garbage', 'empty-timestamp'] as
     const v = await verify(repo.gitDir, undefined, { esplora: 'http://127.0.0.1:9', timeoutMs: 300 });
     assert.equal(v.status, 'pending', 'queued commits are pending, not failed');
 
-    const both = await stampBatch(repo.gitDir, { ...anchorOpts([badUrl, good.url], 'x', { timeoutMs: 300 }), now, force: true });
+    const both = await stampBatch(repo.gitDir, {
+      ...anchorOpts([badUrl, good.url], 'x', { timeoutMs: 300 }),
+      now,
+      force: true,
+    });
     assert.equal(both.outcome, 'stamped');
     assert.deepEqual(both.stamped.sort(), [...ids].sort());
-    assert.deepEqual(both.calendars.map((c) => [c.url, c.ok]), [[badUrl, false], [good.url, true]]);
+    assert.deepEqual(
+      both.calendars.map((c) => [c.url, c.ok]),
+      [
+        [badUrl, false],
+        [good.url, true],
+      ],
+    );
     assert.equal((await readProofs(repo.gitDir)).size, 4);
     assert.equal((await queueSummary(repo.gitDir)).queued, 0);
   });
@@ -68,7 +78,11 @@ test('two calendars required and one down: queued, backing off, stamped once it 
   const t0 = Date.now();
   await chain(repo, 'refs/heads/observed', 3);
 
-  assert.equal((await stampBatch(repo.gitDir, { ...opts, now: t0 })).outcome, 'not-due', 'the batch window is still open');
+  assert.equal(
+    (await stampBatch(repo.gitDir, { ...opts, now: t0 })).outcome,
+    'not-due',
+    'the batch window is still open',
+  );
   const first = await stampBatch(repo.gitDir, { ...opts, now: t0 + 60_000 });
   assert.equal(first.outcome, 'too-few-calendars');
   assert.equal(first.queued, 3);
@@ -104,7 +118,13 @@ test('a crash between writing notes and saving the queue loses nothing and stamp
   const { writeFile } = await import('node:fs/promises');
   const { join } = await import('node:path');
   // The queue as it was before the batch: entries whose notes were already written.
-  const stale = { version: 1, entries: Object.fromEntries([...(await readProofs(repo.gitDir)).keys()].map((id) => [id, { queuedAt: 0, attempts: 0 }])), calendars: {} };
+  const stale = {
+    version: 1,
+    entries: Object.fromEntries(
+      [...(await readProofs(repo.gitDir)).keys()].map((id) => [id, { queuedAt: 0, attempts: 0 }]),
+    ),
+    calendars: {},
+  };
   await writeFile(join(repo.gitDir, 'trail', 'anchor-queue.json'), JSON.stringify(stale));
   const before = good.counts.digest;
   assert.equal((await stampBatch(repo.gitDir, opts)).outcome, 'nothing-to-stamp');
@@ -115,6 +135,9 @@ test('a crash between writing notes and saving the queue loses nothing and stamp
 });
 
 test('bad options are refused with a clear message', async () => {
-  await assert.rejects(stampBatch('/nonexistent', anchorOpts([good.url], 'x', { minCalendars: 2 })), /minCalendars must be between 1 and the number of calendars \(1\)/);
+  await assert.rejects(
+    stampBatch('/nonexistent', anchorOpts([good.url], 'x', { minCalendars: 2 })),
+    /minCalendars must be between 1 and the number of calendars \(1\)/,
+  );
   await assert.rejects(stampBatch('/nonexistent', anchorOpts(['http://host/path'], 'x')), /served at the root/);
 });

@@ -24,7 +24,12 @@ after(async () => {
 
 test('trail stamp / verify / upgrade / proof', async (t) => {
   const { tmp, home, repo } = await initTrail(t, { hosts: '127.0.0.1 localhost\n' });
-  for (const [k, v] of [['anchor.calendars', cal.url], ['anchor.minCalendars', '1'], ['anchor.esplora', esplora.url], ['anchor.timeoutMs', '2000']]) {
+  for (const [k, v] of [
+    ['anchor.calendars', cal.url],
+    ['anchor.minCalendars', '1'],
+    ['anchor.esplora', esplora.url],
+    ['anchor.timeoutMs', '2000'],
+  ]) {
     const r = await trail(home, ['config', 'set', k!, v!]);
     assert.equal(r.code, 0, r.stderr);
   }
@@ -34,7 +39,9 @@ test('trail stamp / verify / upgrade / proof', async (t) => {
   const stamp = await trail(home, ['stamp', '--json']);
   assert.equal(stamp.code, 0, stamp.stderr);
   assert.equal(stamp.json.outcome, 'stamped');
-  const anchored = Number(git(repo, ['rev-list', '--count', 'refs/heads/observed', 'refs/trail/config']).stdout.toString().trim());
+  const anchored = Number(
+    git(repo, ['rev-list', '--count', 'refs/heads/observed', 'refs/trail/config']).stdout.toString().trim(),
+  );
   assert.equal(stamp.json.stamped.length, anchored, 'observed and config commits, not secrets');
 
   const pending = await trail(home, ['verify']);
@@ -56,7 +63,11 @@ test('trail stamp / verify / upgrade / proof', async (t) => {
   assert.equal(proof.code, 0, proof.stderr);
   const O = ots();
   const res = await quietly(() =>
-    O.verify(O.DetachedTimestampFile.deserialize(readFileSync(file)), O.DetachedTimestampFile.fromHash(new O.Ops.OpSHA1(), Buffer.from(proof.json.commit, 'hex')), { ignoreBitcoinNode: true, url: esplora.url, timeout: 2000 }),
+    O.verify(
+      O.DetachedTimestampFile.deserialize(readFileSync(file)),
+      O.DetachedTimestampFile.fromHash(new O.Ops.OpSHA1(), Buffer.from(proof.json.commit, 'hex')),
+      { ignoreBitcoinNode: true, url: esplora.url, timeout: 2000 },
+    ),
   );
   assert.equal(res.bitcoin?.height, 810_000);
   assert.equal((await trail(home, ['proof', 'no-such-rev'])).code, 1);
@@ -66,5 +77,8 @@ test('trail stamp / verify / upgrade / proof', async (t) => {
   assert.equal(git(repo, ['notes', '--ref=trail-ots', 'remove', head]).code, 0);
   const failed = await trail(home, ['verify', '--json']);
   assert.equal(failed.code, 11);
-  assert.deepEqual(failed.json.findings.map((f: { kind: string; commit: string }) => [f.kind, f.commit]), [['missing-proof', head]]);
+  assert.deepEqual(
+    failed.json.findings.map((f: { kind: string; commit: string }) => [f.kind, f.commit]),
+    [['missing-proof', head]],
+  );
 });

@@ -9,7 +9,10 @@ import type { AnchorOptions } from '../../src/anchor/options.js';
 export async function g(gitDir: string, args: string[], input?: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
   const base: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GIT_')) base[k] = v;
-  const r = await run('git', [`--git-dir=${gitDir}`, ...args], { env: { ...base, ...env }, ...(input !== undefined ? { input } : {}) });
+  const r = await run('git', [`--git-dir=${gitDir}`, ...args], {
+    env: { ...base, ...env },
+    ...(input !== undefined ? { input } : {}),
+  });
   return r.stdout.toString('utf8').trim();
 }
 
@@ -62,7 +65,7 @@ export async function chain(repo: Repo, ref: string, n: number, parent?: string)
   const ids: string[] = [];
   let p = parent;
   for (let i = 0; i < n; i++) {
-    p = await repo.commit(`change ${i}`, { 'hosts': `127.0.0.1 host${i}\n` }, p ? [p] : []);
+    p = await repo.commit(`change ${i}`, { hosts: `127.0.0.1 host${i}\n` }, p ? [p] : []);
     ids.push(p);
   }
   if (p) await repo.setRef(ref, p);

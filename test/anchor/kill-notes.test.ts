@@ -20,7 +20,16 @@ function addCommits(gitDir: string, n: number, round: number): void {
   const parts: string[] = [];
   for (let i = 0; i < n; i++) {
     const data = `round ${round} commit ${i}\n`;
-    parts.push(`commit ${BULK}`, `committer t <t@localhost> ${1_700_000_000 + round * 10_000 + i} +0000`, 'data 2', 'c', ...(i === 0 && parent ? [`from ${parent}`] : []), `M 100644 inline f`, `data ${data.length}`, data);
+    parts.push(
+      `commit ${BULK}`,
+      `committer t <t@localhost> ${1_700_000_000 + round * 10_000 + i} +0000`,
+      'data 2',
+      'c',
+      ...(i === 0 && parent ? [`from ${parent}`] : []),
+      `M 100644 inline f`,
+      `data ${data.length}`,
+      data,
+    );
   }
   const r = git(gitDir, ['fast-import', '--quiet', '--date-format=raw'], parts.join('\n') + '\n');
   assert.equal(r.code, 0, r.stderr);
@@ -28,14 +37,24 @@ function addCommits(gitDir: string, n: number, round: number): void {
 
 /** Every commit of the anchored refs (what must never vanish). */
 function allCommits(gitDir: string): string[] {
-  return git(gitDir, ['rev-list', '--branches', '--glob=refs/trail/*', '--exclude=refs/trail/secrets']).stdout.toString().split('\n').filter(Boolean).sort();
+  return git(gitDir, ['rev-list', '--branches', '--glob=refs/trail/*', '--exclude=refs/trail/secrets'])
+    .stdout.toString()
+    .split('\n')
+    .filter(Boolean)
+    .sort();
 }
 
 function notes(gitDir: string): Map<string, string> {
   if (!revParse(gitDir, NOTES)) return new Map();
   const r = git(gitDir, ['notes', `--ref=${NOTES}`, 'list']);
   assert.equal(r.code, 0, r.stderr);
-  return new Map(r.stdout.toString().split('\n').filter(Boolean).map((l) => l.split(' ').reverse() as [string, string]));
+  return new Map(
+    r.stdout
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(' ').reverse() as [string, string]),
+  );
 }
 
 /** Pids of `git fast-import` processes started by `pid`. */
@@ -46,88 +65,115 @@ function fastImportOf(pid: number): number[] {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       if (ppid === pid && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('fast-import')) found.push(Number(p));
-    } catch { /* gone meanwhile */ }
+    } catch {
+      /* gone meanwhile */
+    }
   }
   return found;
 }
 
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
-
-test('kill -9 during trail stamp and its notes write: notes ref old or new, never corrupt; the rerun stamps the rest', { timeout: 120_000 + ROUNDS * 60_000 }, async (t) => {
-  const sb = sandbox('trail-kill-notes-');
-  const cal = await new OtsCalendarStub().start();
-  t.after(async () => { await cal.stop(); sb.cleanup(); });
-  writeFileSync(`${sb.dir}/hosts`, '127.0.0.1 localhost\n');
-  await trailOk(sb, ['init', sb.dir, '--name', 'w']);
-  await trailOk(sb, ['config', 'set', 'anchor.calendars', cal.url]);
-  await trailOk(sb, ['config', 'set', 'anchor.minCalendars', '1']);
-
-  // A batch large enough that writing its notes takes a while: the window the kills aim at.
-  addCommits(sb.repo, 3000, 0);
-  let started = Date.now();
-  await trailOk(sb, ['stamp']);
-  let full = Date.now() - started;
-  const stats = { killedInNotesWrite: 0, killedElsewhere: 0, notesUnchanged: 0, notesAdvanced: 0 };
-
-  for (let round = 1; round <= ROUNDS; round++) {
-    addCommits(sb.repo, 2000, round);
-    const commits = allCommits(sb.repo);
-    const beforeTip = revParse(sb.repo, NOTES)!;
-    const beforeNotes = notes(sb.repo);
-    const child = spawnTrail(sb, ['stamp']);
-    const atNotes = round % 2 === 0;
-    if (atNotes) {
-      // Aim at git fast-import itself: as soon as it runs, after a random part of its work.
-      for (let i = 0; i < 20_000 && child.exitCode === null && fastImportOf(child.pid!).length === 0; i++) await sleep(1);
-      await sleep(Math.random() * 30);
-    } else {
-      await sleep(Math.random() * full);
-    }
-    const writers = fastImportOf(child.pid!);
-    if (child.exitCode === null) stats[writers.length ? 'killedInNotesWrite' : 'killedElsewhere']++;
-    // Half the time the whole group dies (a power cut), half only trail: then fast-import
-    // sees its input end without "done" and must not update the ref.
-    try { process.kill(round % 4 < 2 ? -child.pid! : child.pid!, 'SIGKILL'); } catch { /* ended */ }
-    await waitExit(child);
-    for (let i = 0; i < 5000 && writers.some(alive); i++) await sleep(2);
-
-    assertFsck(sb.repo);
-    assert.deepEqual(allCommits(sb.repo), commits, 'no commit vanished');
-    const tip = revParse(sb.repo, NOTES)!;
-    const after = notes(sb.repo);
-    if (tip === beforeTip) {
-      stats.notesUnchanged++;
-      assert.deepEqual(after, beforeNotes);
-    } else {
-      // One notes commit per batch, on top of the old one, holding every old note.
-      stats.notesAdvanced++;
-      assert.equal(revParse(sb.repo, `${tip}^`), beforeTip);
-      for (const [c, blob] of beforeNotes) assert.equal(after.get(c), blob, `the note of ${c} changed`);
-    }
-    // Every note there is is a proof of exactly its commit.
-    const blobs = git(sb.repo, ['cat-file', '--batch'], [...after.values()].join('\n') + '\n').stdout;
-    let pos = 0;
-    const byBlob = new Map<string, Buffer>();
-    while (pos < blobs.length) {
-      const nl = blobs.indexOf(0x0a, pos);
-      const [id, , size] = blobs.subarray(pos, nl).toString().split(' ');
-      byBlob.set(id!, blobs.subarray(nl + 1, nl + 1 + Number(size)));
-      pos = nl + 1 + Number(size) + 1;
-    }
-    for (const [c, blob] of after) assert.equal(Buffer.from(parseProof(byBlob.get(blob)!).fileDigest()).toString('hex'), c);
-
-    // The next run takes over the dead one's lock and stamps what is left, exactly once.
-    started = Date.now();
-    await trailOk(sb, ['stamp']);
-    full = Math.max(full, Date.now() - started);
-    const done = notes(sb.repo);
-    assert.deepEqual([...done.keys()].sort(), commits);
-    for (const [c, blob] of after) assert.equal(done.get(c), blob, 'a proof written before the kill is kept, not stamped again');
-    assertFsck(sb.repo);
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
-  // Pending (10): every proof there, none in a block yet; nothing failed.
-  const v = await trailOk(sb, ['verify', '--offline', '--no-disk'], { codes: [10] });
-  assert.match(v.text, /^pending: [\d,]+ commits — 0 anchored in Bitcoin, [\d,]+ pending, 0 failed/, v.text.slice(0, 2000));
-  assert.ok(stats.killedInNotesWrite > 0, `no kill landed in the notes write: ${JSON.stringify(stats)}`);
-  t.diagnostic(JSON.stringify({ rounds: ROUNDS, ...stats }));
-});
+};
+
+test(
+  'kill -9 during trail stamp and its notes write: notes ref old or new, never corrupt; the rerun stamps the rest',
+  { timeout: 120_000 + ROUNDS * 60_000 },
+  async (t) => {
+    const sb = sandbox('trail-kill-notes-');
+    const cal = await new OtsCalendarStub().start();
+    t.after(async () => {
+      await cal.stop();
+      sb.cleanup();
+    });
+    writeFileSync(`${sb.dir}/hosts`, '127.0.0.1 localhost\n');
+    await trailOk(sb, ['init', sb.dir, '--name', 'w']);
+    await trailOk(sb, ['config', 'set', 'anchor.calendars', cal.url]);
+    await trailOk(sb, ['config', 'set', 'anchor.minCalendars', '1']);
+
+    // A batch large enough that writing its notes takes a while: the window the kills aim at.
+    addCommits(sb.repo, 3000, 0);
+    let started = Date.now();
+    await trailOk(sb, ['stamp']);
+    let full = Date.now() - started;
+    const stats = { killedInNotesWrite: 0, killedElsewhere: 0, notesUnchanged: 0, notesAdvanced: 0 };
+
+    for (let round = 1; round <= ROUNDS; round++) {
+      addCommits(sb.repo, 2000, round);
+      const commits = allCommits(sb.repo);
+      const beforeTip = revParse(sb.repo, NOTES)!;
+      const beforeNotes = notes(sb.repo);
+      const child = spawnTrail(sb, ['stamp']);
+      const atNotes = round % 2 === 0;
+      if (atNotes) {
+        // Aim at git fast-import itself: as soon as it runs, after a random part of its work.
+        for (let i = 0; i < 20_000 && child.exitCode === null && fastImportOf(child.pid!).length === 0; i++)
+          await sleep(1);
+        await sleep(Math.random() * 30);
+      } else {
+        await sleep(Math.random() * full);
+      }
+      const writers = fastImportOf(child.pid!);
+      if (child.exitCode === null) stats[writers.length ? 'killedInNotesWrite' : 'killedElsewhere']++;
+      // Half the time the whole group dies (a power cut), half only trail: then fast-import
+      // sees its input end without "done" and must not update the ref.
+      try {
+        process.kill(round % 4 < 2 ? -child.pid! : child.pid!, 'SIGKILL');
+      } catch {
+        /* ended */
+      }
+      await waitExit(child);
+      for (let i = 0; i < 5000 && writers.some(alive); i++) await sleep(2);
+
+      assertFsck(sb.repo);
+      assert.deepEqual(allCommits(sb.repo), commits, 'no commit vanished');
+      const tip = revParse(sb.repo, NOTES)!;
+      const after = notes(sb.repo);
+      if (tip === beforeTip) {
+        stats.notesUnchanged++;
+        assert.deepEqual(after, beforeNotes);
+      } else {
+        // One notes commit per batch, on top of the old one, holding every old note.
+        stats.notesAdvanced++;
+        assert.equal(revParse(sb.repo, `${tip}^`), beforeTip);
+        for (const [c, blob] of beforeNotes) assert.equal(after.get(c), blob, `the note of ${c} changed`);
+      }
+      // Every note there is is a proof of exactly its commit.
+      const blobs = git(sb.repo, ['cat-file', '--batch'], [...after.values()].join('\n') + '\n').stdout;
+      let pos = 0;
+      const byBlob = new Map<string, Buffer>();
+      while (pos < blobs.length) {
+        const nl = blobs.indexOf(0x0a, pos);
+        const [id, , size] = blobs.subarray(pos, nl).toString().split(' ');
+        byBlob.set(id!, blobs.subarray(nl + 1, nl + 1 + Number(size)));
+        pos = nl + 1 + Number(size) + 1;
+      }
+      for (const [c, blob] of after)
+        assert.equal(Buffer.from(parseProof(byBlob.get(blob)!).fileDigest()).toString('hex'), c);
+
+      // The next run takes over the dead one's lock and stamps what is left, exactly once.
+      started = Date.now();
+      await trailOk(sb, ['stamp']);
+      full = Math.max(full, Date.now() - started);
+      const done = notes(sb.repo);
+      assert.deepEqual([...done.keys()].sort(), commits);
+      for (const [c, blob] of after)
+        assert.equal(done.get(c), blob, 'a proof written before the kill is kept, not stamped again');
+      assertFsck(sb.repo);
+    }
+    // Pending (10): every proof there, none in a block yet; nothing failed.
+    const v = await trailOk(sb, ['verify', '--offline', '--no-disk'], { codes: [10] });
+    assert.match(
+      v.text,
+      /^pending: [\d,]+ commits — 0 anchored in Bitcoin, [\d,]+ pending, 0 failed/,
+      v.text.slice(0, 2000),
+    );
+    assert.ok(stats.killedInNotesWrite > 0, `no kill landed in the notes write: ${JSON.stringify(stats)}`);
+    t.diagnostic(JSON.stringify({ rounds: ROUNDS, ...stats }));
+  },
+);

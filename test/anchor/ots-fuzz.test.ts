@@ -27,7 +27,9 @@ const examples = join(dirname(createRequire(import.meta.url).resolve('opentimest
 
 /** Real proofs: the package's examples (made by the reference tools) and trail's own, pending
  * and upgraded to Bitcoin, made against the local calendar. */
-const seeds: Buffer[] = readdirSync(examples).filter((f) => f.endsWith('.ots')).map((f) => readFileSync(join(examples, f)));
+const seeds: Buffer[] = readdirSync(examples)
+  .filter((f) => f.endsWith('.ots'))
+  .map((f) => readFileSync(join(examples, f)));
 const cal = new OtsCalendarStub();
 let cleanup: (() => Promise<void>) | undefined;
 
@@ -81,32 +83,55 @@ test('every seed proof parses and is usable (the fuzz below starts from real pro
 });
 
 test('random bytes, with or without the .ots header: a proof or a ProofError', async () => {
-  const bytes = fc.oneof(fc.uint8Array({ maxLength: 400 }), fc.uint8Array({ maxLength: 400 }).map((b) => Buffer.concat([MAGIC, Buffer.from([1]), Buffer.from(b)])));
-  await fc.assert(fc.asyncProperty(bytes, async (b) => void (await parsesCleanly(b))), { numRuns: 3000 });
+  const bytes = fc.oneof(
+    fc.uint8Array({ maxLength: 400 }),
+    fc.uint8Array({ maxLength: 400 }).map((b) => Buffer.concat([MAGIC, Buffer.from([1]), Buffer.from(b)])),
+  );
+  await fc.assert(
+    fc.asyncProperty(bytes, async (b) => void (await parsesCleanly(b))),
+    { numRuns: 3000 },
+  );
 });
 
 test('real proofs mutated (bytes flipped, inserted, removed, cut short, slices repeated): a proof or a ProofError', async () => {
-  const mutated = fc.tuple(fc.constantFrom(...seeds), fc.array(fc.tuple(fc.constantFrom('flip', 'insert', 'delete', 'cut', 'repeat'), fc.nat(), fc.integer({ min: 0, max: 255 }), fc.nat({ max: 64 })), { minLength: 1, maxLength: 5 })).map(([seed, ops]) => {
-    let b = Buffer.from(seed);
-    for (const [op, pos, byte, len] of ops) {
-      const i = pos % (b.length + 1);
-      if (op === 'flip') b = Buffer.concat([b.subarray(0, i), Buffer.from([byte]), b.subarray(i + 1)]);
-      else if (op === 'insert') b = Buffer.concat([b.subarray(0, i), Buffer.from([byte]), b.subarray(i)]);
-      else if (op === 'delete') b = Buffer.concat([b.subarray(0, i), b.subarray(i + 1 + len)]);
-      else if (op === 'cut') b = b.subarray(0, i);
-      else b = Buffer.concat([b.subarray(0, i + len), b.subarray(i)]);
-    }
-    return b;
-  });
+  const mutated = fc
+    .tuple(
+      fc.constantFrom(...seeds),
+      fc.array(
+        fc.tuple(
+          fc.constantFrom('flip', 'insert', 'delete', 'cut', 'repeat'),
+          fc.nat(),
+          fc.integer({ min: 0, max: 255 }),
+          fc.nat({ max: 64 }),
+        ),
+        { minLength: 1, maxLength: 5 },
+      ),
+    )
+    .map(([seed, ops]) => {
+      let b = Buffer.from(seed);
+      for (const [op, pos, byte, len] of ops) {
+        const i = pos % (b.length + 1);
+        if (op === 'flip') b = Buffer.concat([b.subarray(0, i), Buffer.from([byte]), b.subarray(i + 1)]);
+        else if (op === 'insert') b = Buffer.concat([b.subarray(0, i), Buffer.from([byte]), b.subarray(i)]);
+        else if (op === 'delete') b = Buffer.concat([b.subarray(0, i), b.subarray(i + 1 + len)]);
+        else if (op === 'cut') b = b.subarray(0, i);
+        else b = Buffer.concat([b.subarray(0, i + len), b.subarray(i)]);
+      }
+      return b;
+    });
   let ok = 0;
-  await fc.assert(fc.asyncProperty(mutated, async (b) => void ((await parsesCleanly(b)) === 'ok' && ok++)), { numRuns: 3000 });
+  await fc.assert(
+    fc.asyncProperty(mutated, async (b) => void ((await parsesCleanly(b)) === 'ok' && ok++)),
+    { numRuns: 3000 },
+  );
   // Some mutations land in nonces or digests and still parse: the "usable" half is exercised.
   assert.ok(ok > 0);
 });
 
 /** A detached proof of `digest` (SHA-256 file hash): `body` is its timestamp. */
 const detached = (digest: Buffer, body: Buffer) => Buffer.concat([MAGIC, Buffer.from([1, 0x08]), digest, body]);
-const pendingAtt = (uri: string) => Buffer.concat([Buffer.from([0]), PENDING, varbytes(varbytes(Buffer.from(uri, 'latin1')))]);
+const pendingAtt = (uri: string) =>
+  Buffer.concat([Buffer.from([0]), PENDING, varbytes(varbytes(Buffer.from(uri, 'latin1')))]);
 /** A varuint the package cannot hold in 32 bits: it must neither wrap into a valid length nor
  * allocate what it says. */
 const HUGE = [2 ** 60, 2 ** 53 - 1, 2 ** 32, 2 ** 32 + 5, 2 ** 31, 2 ** 31 - 1, 4097, 8193];
@@ -118,7 +143,12 @@ test('lengths of 2^60, 2^32 and past the limits in every varint: refused, nothin
     cases.push(Buffer.concat([MAGIC, varuint(n)])); // major version
     cases.push(detached(d, Buffer.concat([Buffer.from([0xf0]), varuint(n), Buffer.alloc(16)]))); // append argument
     cases.push(detached(d, Buffer.concat([Buffer.from([0]), PENDING, varuint(n), Buffer.alloc(16)]))); // attestation payload
-    cases.push(detached(d, Buffer.concat([Buffer.from([0]), PENDING, varbytes(Buffer.concat([varuint(n), Buffer.from('http://x')]))]))); // URI inside it
+    cases.push(
+      detached(
+        d,
+        Buffer.concat([Buffer.from([0]), PENDING, varbytes(Buffer.concat([varuint(n), Buffer.from('http://x')]))]),
+      ),
+    ); // URI inside it
     cases.push(detached(d, Buffer.concat([Buffer.from([0]), BITCOIN, varbytes(varuint(n))]))); // block height
   }
   const before = process.memoryUsage().rss;
@@ -131,16 +161,28 @@ test('lengths of 2^60, 2^32 and past the limits in every varint: refused, nothin
 test('a proof nested thousands of ops deep is refused at parse time, not by a stack overflow later', async () => {
   const d = sha256(Buffer.from('x'));
   for (const depth of [257, 1000, 3000, 5000, 100_000]) {
-    const bytes = detached(d, Buffer.concat([Buffer.alloc(depth, 0x08), pendingAtt('https://a.pool.opentimestamps.org')]));
-    await assert.rejects(async () => parseProof(bytes), (e: Error) => e instanceof ProofError && /nested deeper than 256/.test(e.message));
+    const bytes = detached(
+      d,
+      Buffer.concat([Buffer.alloc(depth, 0x08), pendingAtt('https://a.pool.opentimestamps.org')]),
+    );
+    await assert.rejects(
+      async () => parseProof(bytes),
+      (e: Error) => e instanceof ProofError && /nested deeper than 256/.test(e.message),
+    );
   }
   // 256 is the reference client's limit: still a proof.
-  assert.equal(await parsesCleanly(detached(d, Buffer.concat([Buffer.alloc(255, 0x08), pendingAtt('https://a.pool.opentimestamps.org')]))), 'ok');
+  assert.equal(
+    await parsesCleanly(
+      detached(d, Buffer.concat([Buffer.alloc(255, 0x08), pendingAtt('https://a.pool.opentimestamps.org')])),
+    ),
+    'ok',
+  );
   // A calendar URI with characters the package refuses used to parse into an `undefined`
   // attestation, which serializing then tripped over.
   assert.equal(await parsesCleanly(detached(d, pendingAtt('https://a.pool.opentimestamps.org/"<x>'))), 'refused');
   // The mutation fuzz's counterexample: trail's own pending proof with a NUL in its URI.
-  const found = '004f70656e54696d657374616d7073000050726f6f6600bf89e2e884e892940102351cf95aa024ae234e6dfdfe2a6b882d6055283ff010c51447d8f83730ed48954c37268e936008f12094f665e36f4155a59d6319c054a0c4aba8fb65fd6247ab89a463676144a1377708f01061d6455dd245f9a08cc9da1a38d54bd508f1046b07da1af008eabfdfc10f538a340083dfe30d2ef90c8e1716007474703a2f2f3132372e302e302e313a3339383833';
+  const found =
+    '004f70656e54696d657374616d7073000050726f6f6600bf89e2e884e892940102351cf95aa024ae234e6dfdfe2a6b882d6055283ff010c51447d8f83730ed48954c37268e936008f12094f665e36f4155a59d6319c054a0c4aba8fb65fd6247ab89a463676144a1377708f01061d6455dd245f9a08cc9da1a38d54bd508f1046b07da1af008eabfdfc10f538a340083dfe30d2ef90c8e1716007474703a2f2f3132372e302e302e313a3339383833';
   assert.equal(await parsesCleanly(Buffer.from(found, 'hex')), 'refused');
 });
 
@@ -154,7 +196,10 @@ before(async () => {
   evil = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
-      res.writeHead(answer.status, { 'content-type': 'application/octet-stream', 'content-length': answer.body.length });
+      res.writeHead(answer.status, {
+        'content-type': 'application/octet-stream',
+        'content-length': answer.body.length,
+      });
       res.end(answer.body);
     });
   });
@@ -170,7 +215,12 @@ const DIGEST = sha256(Buffer.from('batch tip'));
 
 test('calendar answers, random and mutated: submit gives a checked timestamp or a CalendarError; upgrade never throws', async () => {
   // A well-formed answer to our digest, to mutate: what the stub calendar would send.
-  const good = Buffer.concat([Buffer.from([0xf0]), varbytes(Buffer.alloc(16, 7)), Buffer.from([0x08]), pendingAtt(cal.url)]);
+  const good = Buffer.concat([
+    Buffer.from([0xf0]),
+    varbytes(Buffer.alloc(16, 7)),
+    Buffer.from([0x08]),
+    pendingAtt(cal.url),
+  ]);
   const body = fc.oneof(
     fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)),
     fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.nat({ max: 40 })).map(([pos, byte, cut]) => {
@@ -182,20 +232,23 @@ test('calendar answers, random and mutated: submit gives a checked timestamp or 
   );
   const status = fc.constantFrom(200, 200, 200, 404, 500);
   let accepted = 0;
-  await fc.assert(fc.asyncProperty(body, status, async (b, s) => {
-    answer = { status: s, body: b };
-    try {
-      const t = await submitDigest(evilUrl, DIGEST, 2000);
-      // Accepted answers are rooted at our digest, attest something, and can be used.
-      assert.ok(Buffer.from(t.msg).equals(DIGEST));
-      await use(parseProof(detached(DIGEST, Buffer.from(serializeTimestamp(t)))));
-      accepted++;
-    } catch (err) {
-      assert.ok(err instanceof CalendarError, `submit threw ${String(err)}`);
-    }
-    const up = await fetchUpgrade(evilUrl, [...DIGEST], 2000);
-    assert.ok(['upgraded', 'pending', 'unknown', 'error'].includes(up.kind));
-  }), { numRuns: 250 });
+  await fc.assert(
+    fc.asyncProperty(body, status, async (b, s) => {
+      answer = { status: s, body: b };
+      try {
+        const t = await submitDigest(evilUrl, DIGEST, 2000);
+        // Accepted answers are rooted at our digest, attest something, and can be used.
+        assert.ok(Buffer.from(t.msg).equals(DIGEST));
+        await use(parseProof(detached(DIGEST, Buffer.from(serializeTimestamp(t)))));
+        accepted++;
+      } catch (err) {
+        assert.ok(err instanceof CalendarError, `submit threw ${String(err)}`);
+      }
+      const up = await fetchUpgrade(evilUrl, [...DIGEST], 2000);
+      assert.ok(['upgraded', 'pending', 'unknown', 'error'].includes(up.kind));
+    }),
+    { numRuns: 250 },
+  );
   assert.ok(accepted > 0, 'some mutated answers are still valid');
 });
 
@@ -216,14 +269,31 @@ test('regression: a calendar answering a 3,000-op chain no longer breaks every b
   answer = { status: 200, body: deep };
   // Before: the deep answer parsed and counted as a calendar's answer; serializing the
   // batch's proofs then overflowed the stack, so the batch threw — and did again next time.
-  const r = await quietly(() => stampBatch(repo.gitDir, anchorOpts([evilUrl, cal.url], 'http://unused', { minCalendars: 1 })));
+  const r = await quietly(() =>
+    stampBatch(repo.gitDir, anchorOpts([evilUrl, cal.url], 'http://unused', { minCalendars: 1 })),
+  );
   assert.equal(r.outcome, 'stamped');
-  assert.deepEqual(r.calendars.map((c) => [c.url, c.ok]), [[evilUrl, false], [cal.url, true]]);
+  assert.deepEqual(
+    r.calendars.map((c) => [c.url, c.ok]),
+    [
+      [evilUrl, false],
+      [cal.url, true],
+    ],
+  );
   assert.match(r.calendars[0]!.error!, /nested deeper than 256/);
   // The same answer as an upgrade, and a note that deep: reported, not thrown.
   const proofs = await readProofs(repo.gitDir);
   assert.deepEqual([...proofs.keys()].sort(), [...ids].sort());
-  await writeProofNotes(repo.gitDir, new Map([[ids[0]!, detached(sha256(Buffer.from('hostile')), Buffer.concat([Buffer.alloc(6000, 0x08), pendingAtt(cal.url)]))]]), 'test: a hostile note');
+  await writeProofNotes(
+    repo.gitDir,
+    new Map([
+      [
+        ids[0]!,
+        detached(sha256(Buffer.from('hostile')), Buffer.concat([Buffer.alloc(6000, 0x08), pendingAtt(cal.url)])),
+      ],
+    ]),
+    'test: a hostile note',
+  );
   const u = await upgrade(repo.gitDir, { calendars: [cal.url, evilUrl], timeoutMs: 2000 });
   assert.deepEqual(u.unreadable, [ids[0]]);
 });

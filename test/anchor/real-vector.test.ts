@@ -38,29 +38,45 @@ test('hello-world.txt.ots verifies against the real merkle root of block 358391'
 
   const ours = await checkAgainstBlocks(proof.timestamp, new EsploraClient(stub.url, 2000));
   assert.deepEqual(ours.failures, []);
-  assert.deepEqual(ours.checks.map((c) => [c.height, c.outcome]), [[358391, 'matches']]);
+  assert.deepEqual(
+    ours.checks.map((c) => [c.height, c.outcome]),
+    [[358391, 'matches']],
+  );
   assert.equal(ours.anchoredAt, 1432827678);
 
   const O = ots();
   const original = O.DetachedTimestampFile.fromHash(new O.Ops.OpSHA256(), createHash('sha256').update(file).digest());
-  const theirs = await quietly(() => O.verify(parseProof(proof.serializeToBytes()), original, { ignoreBitcoinNode: true, url: stub.url, timeout: 2000 }));
+  const theirs = await quietly(() =>
+    O.verify(parseProof(proof.serializeToBytes()), original, { ignoreBitcoinNode: true, url: stub.url, timeout: 2000 }),
+  );
   assert.deepEqual(theirs.bitcoin, { timestamp: 1432827678, height: 358391 });
 });
 
 test('hello-world.txt.ots fails against any other root', async () => {
-  for (const root of [REAL_ROOT.replace(/^8/, '9'), '00'.repeat(32), Buffer.from(REAL_ROOT, 'hex').reverse().toString('hex')]) {
+  for (const root of [
+    REAL_ROOT.replace(/^8/, '9'),
+    '00'.repeat(32),
+    Buffer.from(REAL_ROOT, 'hex').reverse().toString('hex'),
+  ]) {
     const stub = await explorerWith(root);
     stubs.push(stub);
     const proof = parseProof(await readFile(join(examples, 'hello-world.txt.ots')));
     const ours = await checkAgainstBlocks(proof.timestamp, new EsploraClient(stub.url, 2000));
-    assert.deepEqual(ours.checks.map((c) => c.outcome), ['mismatch'], root);
+    assert.deepEqual(
+      ours.checks.map((c) => c.outcome),
+      ['mismatch'],
+      root,
+    );
     assert.equal(ours.failures[0]?.kind, 'block-mismatch');
     assert.equal(ours.anchoredAt, undefined);
 
     const O = ots();
     const file = await readFile(join(examples, 'hello-world.txt'));
     const original = O.DetachedTimestampFile.fromHash(new O.Ops.OpSHA256(), createHash('sha256').update(file).digest());
-    await assert.rejects(quietly(() => O.verify(proof, original, { ignoreBitcoinNode: true, url: stub.url, timeout: 2000 })), /merkleroot|verification failed/i);
+    await assert.rejects(
+      quietly(() => O.verify(proof, original, { ignoreBitcoinNode: true, url: stub.url, timeout: 2000 })),
+      /merkleroot|verification failed/i,
+    );
   }
 });
 

@@ -38,7 +38,10 @@ test('a batch of commits on several refs costs one request per calendar and give
   for (const [id, bytes] of proofs) {
     const d = ots().DetachedTimestampFile.deserialize(bytes);
     assert.equal(Buffer.from(d.fileDigest()).toString('hex'), id);
-    const uris = [...d.timestamp.getAttestations()].filter(isPending).map((a) => a.uri).sort();
+    const uris = [...d.timestamp.getAttestations()]
+      .filter(isPending)
+      .map((a) => a.uri)
+      .sort();
     assert.deepEqual(uris, [calA.url, calB.url].sort());
   }
   assert.equal((await loadQueue(repo.gitDir)).entries && (await queueSummary(repo.gitDir)).queued, 0);

@@ -44,7 +44,10 @@ async function anchoredTrail(t: { after(fn: () => Promise<void>): void }): Promi
 }
 
 function kinds(v: VerifyResult, severity: 'fail' | 'warn' = 'fail'): [string, string | undefined][] {
-  return v.findings.filter((f) => f.severity === severity).map((f) => [f.kind, f.commit] as [string, string | undefined]).sort();
+  return v.findings
+    .filter((f) => f.severity === severity)
+    .map((f) => [f.kind, f.commit] as [string, string | undefined])
+    .sort();
 }
 
 async function setNote(repo: Repo, commit: string, bytes: Buffer): Promise<void> {
@@ -56,12 +59,19 @@ async function setNote(repo: Repo, commit: string, bytes: Buffer): Promise<void>
 
 test('rewrite an old commit and re-stamp the rewritten history: the old proofs betray it, the new ones are late', async (t) => {
   const { repo, ids } = await anchoredTrail(t);
-  const times = (await g(repo.gitDir, ['log', '--format=%ct', '--reverse', 'refs/heads/observed'])).split('\n').map(Number);
+  const times = (await g(repo.gitDir, ['log', '--format=%ct', '--reverse', 'refs/heads/observed']))
+    .split('\n')
+    .map(Number);
   // Same dates, one altered file in commit 1, descendants rebuilt on top of it.
   let p = ids[0]!;
   const forged: string[] = [];
   for (let i = 1; i < 5; i++) {
-    p = await repo.commit(`change ${i}`, { hosts: i === 1 ? '10.6.6.6 evil\n' : `127.0.0.1 host${i}\n` }, [p], times[i]);
+    p = await repo.commit(
+      `change ${i}`,
+      { hosts: i === 1 ? '10.6.6.6 evil\n' : `127.0.0.1 host${i}\n` },
+      [p],
+      times[i],
+    );
     forged.push(p);
   }
   await repo.setRef('refs/heads/observed', p);
@@ -70,7 +80,13 @@ test('rewrite an old commit and re-stamp the rewritten history: the old proofs b
   const v = await verify(repo.gitDir, undefined, opts());
   assert.equal(v.status, 'failed');
   assert.equal(VERIFY_EXIT[v.status], 11);
-  assert.deepEqual(kinds(v), ids.slice(1).map((id) => ['proof-without-ref', id]).sort());
+  assert.deepEqual(
+    kinds(v),
+    ids
+      .slice(1)
+      .map((id) => ['proof-without-ref', id])
+      .sort(),
+  );
   assert.deepEqual(kinds(v, 'warn'), forged.map((id) => ['late-proof', id]).sort());
 });
 
@@ -115,7 +131,13 @@ test('alter a proof byte: in the merkle path it no longer reaches the block; in 
   await setNote(repo, ids[3]!, b);
   const v = await verify(repo.gitDir, undefined, opts());
   assert.equal(v.status, 'failed');
-  assert.deepEqual(kinds(v), [['block-mismatch', ids[1]], ['unreadable-proof', ids[3]]].sort());
+  assert.deepEqual(
+    kinds(v),
+    [
+      ['block-mismatch', ids[1]],
+      ['unreadable-proof', ids[3]],
+    ].sort(),
+  );
 });
 
 test('swap two proofs', async (t) => {
@@ -124,7 +146,13 @@ test('swap two proofs', async (t) => {
   await setNote(repo, ids[0]!, proofs.get(ids[4]!)!);
   await setNote(repo, ids[4]!, proofs.get(ids[0]!)!);
   const v = await verify(repo.gitDir, undefined, opts());
-  assert.deepEqual(kinds(v), [['digest-mismatch', ids[0]], ['digest-mismatch', ids[4]]].sort());
+  assert.deepEqual(
+    kinds(v),
+    [
+      ['digest-mismatch', ids[0]],
+      ['digest-mismatch', ids[4]],
+    ].sort(),
+  );
   assert.match(v.findings[0]!.message, /proof is for [0-9a-f]{40}, not for this commit/);
 });
 
@@ -139,14 +167,20 @@ test('corrupt a loose object on disk', async (t) => {
   assert.equal(v.status, 'failed');
   const integrity = v.findings.filter((f) => f.kind === 'object-integrity');
   assert.ok(integrity.length > 0);
-  assert.ok(integrity.some((f) => f.message.includes(blob)), JSON.stringify(integrity));
+  assert.ok(
+    integrity.some((f) => f.message.includes(blob)),
+    JSON.stringify(integrity),
+  );
 });
 
 test('corrupt a packed object on disk', async (t) => {
   const { repo } = await anchoredTrail(t);
   await g(repo.gitDir, ['repack', '-a', '-d', '-q']);
   const packDir = join(repo.gitDir, 'objects', 'pack');
-  const pack = join(packDir, (await readdir(packDir)).find((f) => f.endsWith('.pack'))!);
+  const pack = join(
+    packDir,
+    (await readdir(packDir)).find((f) => f.endsWith('.pack'))!,
+  );
   await chmod(pack, 0o644);
   const bytes = await readFile(pack);
   const size = (await stat(pack)).size;
@@ -154,7 +188,10 @@ test('corrupt a packed object on disk', async (t) => {
   await writeFile(pack, bytes);
   const v = await verify(repo.gitDir, undefined, opts());
   assert.equal(v.status, 'failed');
-  assert.ok(v.findings.some((f) => f.kind === 'object-integrity'), JSON.stringify(v.findings));
+  assert.ok(
+    v.findings.some((f) => f.kind === 'object-integrity'),
+    JSON.stringify(v.findings),
+  );
 });
 
 test('a commit dated after the block that proves it existed', async (t) => {

@@ -7,7 +7,17 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import { run } from '../../src/util/exec.js';
-import { asLogin, asLoginSudo, auditReady, auditRecordsFlow, auditdPid, ensureUser, Fixture, waitFor, Watch } from './helpers.js';
+import {
+  asLogin,
+  asLoginSudo,
+  auditReady,
+  auditRecordsFlow,
+  auditdPid,
+  ensureUser,
+  Fixture,
+  waitFor,
+  Watch,
+} from './helpers.js';
 
 const why = await auditReady();
 const SUDOERS = '/etc/sudoers.d/trail-test-alice';
@@ -50,7 +60,12 @@ function auditTest(name: string, fn: (t: TestContext) => Promise<void>): void {
 
 async function commitOf(path: string) {
   let c: Awaited<ReturnType<Fixture['commitOf']>>;
-  await waitFor(`a commit of ${path}`, async () => !!(c = await f.commitOf(path)), 90_000, () => watch.stderr + watch.stdout.slice(-2000));
+  await waitFor(
+    `a commit of ${path}`,
+    async () => !!(c = await f.commitOf(path)),
+    90_000,
+    () => watch.stderr + watch.stdout.slice(-2000),
+  );
   return c!;
 }
 
@@ -85,19 +100,32 @@ auditTest('sudo to root by alice: author alice, uid root', async () => {
   assert.equal(trailer(c.body, 'Trail-Uid'), '0');
 });
 
-auditTest('a vim-style save (backup rename, new file, delete backup) is bob\'s, relative paths resolved against the CWD', async () => {
-  await asLogin('bob', ['sh', '-c', 'echo v1 > app.conf'], { cwd: f.work });
-  await commitOf('app.conf');
-  await asLogin('bob', ['sh', '-c', ': > 4913 && rm 4913 && mv app.conf app.conf~ && echo v2 > app.conf && rm app.conf~'], { cwd: f.work });
-  await waitFor('the save to be recorded', async () => (await f.git(['show', 'refs/heads/observed:app.conf'])).stdout.toString() === 'v2\n');
-  const c = (await f.commitOf('app.conf'))!;
-  assert.equal(c.author, 'bob', c.body);
-  assert.deepEqual(c.paths, ['app.conf']);
-});
+auditTest(
+  "a vim-style save (backup rename, new file, delete backup) is bob's, relative paths resolved against the CWD",
+  async () => {
+    await asLogin('bob', ['sh', '-c', 'echo v1 > app.conf'], { cwd: f.work });
+    await commitOf('app.conf');
+    await asLogin(
+      'bob',
+      ['sh', '-c', ': > 4913 && rm 4913 && mv app.conf app.conf~ && echo v2 > app.conf && rm app.conf~'],
+      { cwd: f.work },
+    );
+    await waitFor(
+      'the save to be recorded',
+      async () => (await f.git(['show', 'refs/heads/observed:app.conf'])).stdout.toString() === 'v2\n',
+    );
+    const c = (await f.commitOf('app.conf'))!;
+    assert.equal(c.author, 'bob', c.body);
+    assert.deepEqual(c.paths, ['app.conf']);
+  },
+);
 
-auditTest('a script run by alice is alice\'s, and the argv shows the script', async () => {
+auditTest("a script run by alice is alice's, and the argv shows the script", async () => {
   const script = join(f.base, 'deploy.sh');
-  writeFileSync(script, '#!/bin/sh\nset -e\necho "deployed" > "$1/release.conf"\ncp "$1/release.conf" "$1/release.bak.conf"\n');
+  writeFileSync(
+    script,
+    '#!/bin/sh\nset -e\necho "deployed" > "$1/release.conf"\ncp "$1/release.conf" "$1/release.bak.conf"\n',
+  );
   chmodSync(script, 0o755);
   await asLogin('alice', [script, f.work]);
   const c = await commitOf('release.bak.conf');
@@ -108,13 +136,28 @@ auditTest('a script run by alice is alice\'s, and the argv shows the script', as
 
 auditTest('a password on a command line reaches no pushable object, only the local argv store', async () => {
   const secret = 'Hunter2-' + Math.random().toString(36).slice(2);
-  await asLogin('bob', ['sh', '-c', 'echo data > "$1"', 'sh', join(f.work, 'db.conf'), `--password=${secret}`, `API_TOKEN=${secret}`]);
+  await asLogin('bob', [
+    'sh',
+    '-c',
+    'echo data > "$1"',
+    'sh',
+    join(f.work, 'db.conf'),
+    `--password=${secret}`,
+    `API_TOKEN=${secret}`,
+  ]);
   const c = await commitOf('db.conf');
   assert.equal(c.author, 'bob', c.body);
   assert.match(c.body, /--password=\*\*\*/);
   // Every object reachable from any ref but the local-only secrets ref, read by git itself.
-  const refs = (await f.git(['for-each-ref', '--format=%(refname)'])).stdout.toString().split('\n').filter((r) => r && r !== 'refs/trail/secrets');
-  const objs = (await f.git(['rev-list', '--objects', ...refs])).stdout.toString().split('\n').map((l) => l.split(' ')[0]).filter(Boolean);
+  const refs = (await f.git(['for-each-ref', '--format=%(refname)'])).stdout
+    .toString()
+    .split('\n')
+    .filter((r) => r && r !== 'refs/trail/secrets');
+  const objs = (await f.git(['rev-list', '--objects', ...refs])).stdout
+    .toString()
+    .split('\n')
+    .map((l) => l.split(' ')[0])
+    .filter(Boolean);
   assert.ok(objs.length > 10);
   const all = await run('git', ['--git-dir', f.gitDir, 'cat-file', '--batch'], { input: objs.join('\n') + '\n' });
   assert.equal(all.stdout.includes(Buffer.from(secret)), false, 'the password is in a pushable object');
@@ -142,7 +185,10 @@ auditTest('apt-get install of a .deb by alice: one commit listing the package, a
   const target = join(f.work, 'pkgdir');
   mkdirSync(join(pkg, 'DEBIAN'), { recursive: true });
   mkdirSync(join(pkg, target.slice(1)), { recursive: true });
-  writeFileSync(join(pkg, 'DEBIAN', 'control'), 'Package: trail-test-pkg\nVersion: 1.0-1\nArchitecture: all\nMaintainer: trail tests <t@example.org>\nDescription: trail test package\n');
+  writeFileSync(
+    join(pkg, 'DEBIAN', 'control'),
+    'Package: trail-test-pkg\nVersion: 1.0-1\nArchitecture: all\nMaintainer: trail tests <t@example.org>\nDescription: trail test package\n',
+  );
   for (let i = 0; i < 5; i++) writeFileSync(join(pkg, target.slice(1), `file${i}.conf`), `setting ${i}\n`);
   writeFileSync(join(pkg, 'DEBIAN', 'conffiles'), `${target}/file0.conf\n`);
   const deb = join(f.base, 'trail-test-pkg_1.0-1_all.deb');
@@ -165,7 +211,10 @@ auditTest('apt-get install of a .deb by alice: one commit listing the package, a
   writeFileSync(join(target, 'file0.conf'), 'edited by hand\n');
   rmSync(join(target, 'file3.conf'));
   const dirty = await f.trail(['pkg', 'verify', target, '--json'], [3]);
-  const r = JSON.parse(dirty.stdout.toString()) as { checked: number; findings: { path: string; kind: string; state: string; package: string }[] };
+  const r = JSON.parse(dirty.stdout.toString()) as {
+    checked: number;
+    findings: { path: string; kind: string; state: string; package: string }[];
+  };
   assert.equal(r.checked, 5);
   assert.deepEqual(r.findings, [
     { path: `${target}/file0.conf`, package: 'trail-test-pkg', kind: 'conffile', state: 'modified' },
@@ -174,69 +223,120 @@ auditTest('apt-get install of a .deb by alice: one commit listing the package, a
 });
 
 auditTest('trail doctor sees audit, auditd and the rules trail watch added', async () => {
-  const r = JSON.parse((await f.trail(['doctor', '--json'])).stdout.toString()) as { audit: { available: boolean; auditdPid: number; trailRules: string[] }; attribution: { degraded: boolean } };
+  const r = JSON.parse((await f.trail(['doctor', '--json'])).stdout.toString()) as {
+    audit: { available: boolean; auditdPid: number; trailRules: string[] };
+    attribution: { degraded: boolean };
+  };
   assert.equal(r.audit.available, true);
   assert.ok(r.audit.auditdPid > 0);
   assert.ok(r.audit.trailRules.includes(`-w ${f.work} -p wa -k trail-${f.name}`), r.audit.trailRules.join('\n'));
-  assert.ok(r.audit.trailRules.includes(`-w ${join(f.work, 'fsociety00.dat')} -p r -k trail-access-${f.name}`), r.audit.trailRules.join('\n'));
+  assert.ok(
+    r.audit.trailRules.includes(`-w ${join(f.work, 'fsociety00.dat')} -p r -k trail-access-${f.name}`),
+    r.audit.trailRules.join('\n'),
+  );
   assert.equal(r.attribution.degraded, false, JSON.stringify(r.attribution));
 });
 
-auditTest('access trail: a read of a planted file is recorded with who read it, and makes no content commit', async () => {
-  await asLogin('bob', ['cat', join(f.work, 'fsociety00.dat')]);
-  let reads: { path: string; login?: string; uid: number; argv?: string }[] = [];
-  await waitFor('the read on refs/trail/access', async () => {
-    reads = (JSON.parse((await f.trail(['--name', f.name, 'access', 'fsociety00.dat', '--json'])).stdout.toString()) as { reads: typeof reads }).reads;
-    return reads.some((r) => r.login === 'bob');
-  });
-  const r = reads.find((x) => x.login === 'bob')!;
-  assert.equal(r.path, 'fsociety00.dat');
-  assert.equal(r.uid, bobUid);
-  assert.match(r.argv ?? '', /^cat /);
-  assert.equal((await f.commits()).some((c) => c.paths.includes('fsociety00.dat')), false);
-});
+auditTest(
+  'access trail: a read of a planted file is recorded with who read it, and makes no content commit',
+  async () => {
+    await asLogin('bob', ['cat', join(f.work, 'fsociety00.dat')]);
+    let reads: { path: string; login?: string; uid: number; argv?: string }[] = [];
+    await waitFor('the read on refs/trail/access', async () => {
+      reads = (
+        JSON.parse((await f.trail(['--name', f.name, 'access', 'fsociety00.dat', '--json'])).stdout.toString()) as {
+          reads: typeof reads;
+        }
+      ).reads;
+      return reads.some((r) => r.login === 'bob');
+    });
+    const r = reads.find((x) => x.login === 'bob')!;
+    assert.equal(r.path, 'fsociety00.dat');
+    assert.equal(r.uid, bobUid);
+    assert.match(r.argv ?? '', /^cat /);
+    assert.equal(
+      (await f.commits()).some((c) => c.paths.includes('fsociety00.dat')),
+      false,
+    );
+  },
+);
 
 auditTest('records lost in a burst (a kernel backlog of 1): changes say unknown, never a wrong name', async (t) => {
-  const status = () => new Map((spawnSync('auditctl', ['-s'], { encoding: 'utf8' }).stdout).split('\n').map((l) => l.trim().split(' ')).filter((x) => x.length === 2).map(([k, v]) => [k!, Number(v)]));
+  const status = () =>
+    new Map(
+      spawnSync('auditctl', ['-s'], { encoding: 'utf8' })
+        .stdout.split('\n')
+        .map((l) => l.trim().split(' '))
+        .filter((x) => x.length === 2)
+        .map(([k, v]) => [k!, Number(v)]),
+    );
   const before = status();
-  t.after(() => { spawnSync('auditctl', ['-b', String(before.get('backlog_limit')), '--backlog_wait_time', String(before.get('backlog_wait_time'))]); });
+  t.after(() => {
+    spawnSync('auditctl', [
+      '-b',
+      String(before.get('backlog_limit')),
+      '--backlog_wait_time',
+      String(before.get('backlog_wait_time')),
+    ]);
+  });
   assert.equal(spawnSync('auditctl', ['-b', '1', '--backlog_wait_time', '0']).status, 0);
   // Both write their own files and the same shared ones, each write naming its writer.
-  const loop = 'i=0; while [ $i -lt 150 ]; do echo "$2 $i" > "$1/burst-$2-$i"; echo "$2 $i" > "$1/burst-shared-$((i % 20))"; i=$((i+1)); done';
+  const loop =
+    'i=0; while [ $i -lt 150 ]; do echo "$2 $i" > "$1/burst-$2-$i"; echo "$2 $i" > "$1/burst-shared-$((i % 20))"; i=$((i+1)); done';
   await Promise.all(['bob', 'alice'].map((u) => asLogin(u, ['sh', '-c', loop, 'sh', f.work, u])));
-  spawnSync('auditctl', ['-b', String(before.get('backlog_limit')), '--backlog_wait_time', String(before.get('backlog_wait_time'))]);
+  spawnSync('auditctl', [
+    '-b',
+    String(before.get('backlog_limit')),
+    '--backlog_wait_time',
+    String(before.get('backlog_wait_time')),
+  ]);
   const lost = (status().get('lost') ?? 0) - (before.get('lost') ?? 0);
   assert.ok(lost > 0, 'the kernel lost no record: this test needs it to');
   await waitFor('every burst file in the trail', async () => {
     const tree = (await f.git(['ls-tree', '--name-only', 'refs/heads/observed'])).stdout.toString().split('\n');
-    return tree.filter((p) => p.startsWith('burst-bob-') || p.startsWith('burst-alice-')).length === 300 && (await f.git(['show', 'refs/heads/observed:burst-shared-19'])).stdout.toString() === readFileSync(join(f.work, 'burst-shared-19'), 'utf8');
+    return (
+      tree.filter((p) => p.startsWith('burst-bob-') || p.startsWith('burst-alice-')).length === 300 &&
+      (await f.git(['show', 'refs/heads/observed:burst-shared-19'])).stdout.toString() ===
+        readFileSync(join(f.work, 'burst-shared-19'), 'utf8')
+    );
   });
   // Every version of every burst file in the trail: its author names its writer, or nobody.
   const checks: { commit: string; path: string; author: string }[] = [];
-  for (const c of await f.commits()) for (const p of c.paths) if (p.startsWith('burst-')) checks.push({ commit: c.id, path: p, author: c.author });
-  const blobs = (await run('git', ['--git-dir', f.gitDir, 'cat-file', '--batch'], { input: checks.map((x) => `${x.commit}:${x.path}`).join('\n') + '\n' })).stdout.toString();
+  for (const c of await f.commits())
+    for (const p of c.paths) if (p.startsWith('burst-')) checks.push({ commit: c.id, path: p, author: c.author });
+  const blobs = (
+    await run('git', ['--git-dir', f.gitDir, 'cat-file', '--batch'], {
+      input: checks.map((x) => `${x.commit}:${x.path}`).join('\n') + '\n',
+    })
+  ).stdout.toString();
   const contents = [...blobs.matchAll(/^[0-9a-f]{40} blob \d+\n(\S+) \d+\n/gm)].map((m) => m[1]);
   assert.equal(contents.length, checks.length);
   let unknown = 0;
   checks.forEach((x, i) => {
     if (x.author === 'unknown') return void unknown++;
-    assert.ok(x.author.split(', ').includes(contents[i]!), `${x.path} in ${x.commit.slice(0, 12)} written by ${contents[i]} but authored ${x.author}`);
+    assert.ok(
+      x.author.split(', ').includes(contents[i]!),
+      `${x.path} in ${x.commit.slice(0, 12)} written by ${contents[i]} but authored ${x.author}`,
+    );
   });
   assert.ok(unknown > 0, `${lost} records lost yet no change says unknown`);
 });
 
-auditTest('trail\'s audit rule removed by someone else: no wrong name meanwhile, the rule comes back, the next change is named', async () => {
-  const dirRule = ['-w', f.work, '-p', 'wa', '-k', `trail-${f.name}`];
-  assert.equal(spawnSync('auditctl', ['-W', ...dirRule.slice(1)]).status, 0);
-  await asLogin('bob', ['sh', '-c', 'echo 1 > "$1"', 'sh', join(f.work, 'rule-gone.conf')]);
-  // Unknown, or bob when a window put the rule back before his write: never anyone else.
-  const c = await commitOf('rule-gone.conf');
-  assert.ok(['unknown', 'bob'].includes(c.author), c.body);
-  const rules = () => spawnSync('auditctl', ['-l'], { encoding: 'utf8' }).stdout;
-  await waitFor('the rule to be back', () => rules().includes(dirRule.join(' ')), 30_000, rules);
-  await asLogin('bob', ['sh', '-c', 'echo 2 > "$1"', 'sh', join(f.work, 'rule-back.conf')]);
-  assert.equal((await commitOf('rule-back.conf')).author, 'bob');
-});
+auditTest(
+  "trail's audit rule removed by someone else: no wrong name meanwhile, the rule comes back, the next change is named",
+  async () => {
+    const dirRule = ['-w', f.work, '-p', 'wa', '-k', `trail-${f.name}`];
+    assert.equal(spawnSync('auditctl', ['-W', ...dirRule.slice(1)]).status, 0);
+    await asLogin('bob', ['sh', '-c', 'echo 1 > "$1"', 'sh', join(f.work, 'rule-gone.conf')]);
+    // Unknown, or bob when a window put the rule back before his write: never anyone else.
+    const c = await commitOf('rule-gone.conf');
+    assert.ok(['unknown', 'bob'].includes(c.author), c.body);
+    const rules = () => spawnSync('auditctl', ['-l'], { encoding: 'utf8' }).stdout;
+    await waitFor('the rule to be back', () => rules().includes(dirRule.join(' ')), 30_000, rules);
+    await asLogin('bob', ['sh', '-c', 'echo 2 > "$1"', 'sh', join(f.work, 'rule-back.conf')]);
+    assert.equal((await commitOf('rule-back.conf')).author, 'bob');
+  },
+);
 
 // These last two stop auditd (and start it again).
 auditTest('auditd suspended by a low disk: the commits and trail doctor say why, without waiting for it', async () => {
@@ -250,15 +350,28 @@ auditTest('auditd suspended by a low disk: the commits and trail doctor say why,
     assert.equal(await auditReady(), undefined);
   };
   try {
-    writeFileSync(conf, saved.replace(/^space_left\s*=.*$/m, `space_left = ${2 * huge}`).replace(/^admin_space_left\s*=.*$/m, `admin_space_left = ${huge}`));
+    writeFileSync(
+      conf,
+      saved
+        .replace(/^space_left\s*=.*$/m, `space_left = ${2 * huge}`)
+        .replace(/^admin_space_left\s*=.*$/m, `admin_space_left = ${huge}`),
+    );
     await restartAuditd();
     await asLogin('bob', ['sh', '-c', 'echo s > "$1"', 'sh', join(f.work, 'while-suspended.conf')]);
     const c = await commitOf('while-suspended.conf');
     assert.equal(c.author, 'unknown', c.body);
-    assert.match(trailer(c.body, 'Trail-Actor')!, /^unknown \(auditd writes no records: \d+ MB free on the filesystem of \/var\/log\/audit, below admin_space_left \(100000000 MB\)/);
-    const r = JSON.parse((await f.trail(['doctor', '--json'])).stdout.toString()) as { attribution: { degraded: boolean; reasons: string[] } };
+    assert.match(
+      trailer(c.body, 'Trail-Actor')!,
+      /^unknown \(auditd writes no records: \d+ MB free on the filesystem of \/var\/log\/audit, below admin_space_left \(100000000 MB\)/,
+    );
+    const r = JSON.parse((await f.trail(['doctor', '--json'])).stdout.toString()) as {
+      attribution: { degraded: boolean; reasons: string[] };
+    };
     assert.equal(r.attribution.degraded, true);
-    assert.ok(r.attribution.reasons.some((x) => /below admin_space_left .* SUSPEND: auditd stops writing records/.test(x)), r.attribution.reasons.join('\n'));
+    assert.ok(
+      r.attribution.reasons.some((x) => /below admin_space_left .* SUSPEND: auditd stops writing records/.test(x)),
+      r.attribution.reasons.join('\n'),
+    );
   } finally {
     writeFileSync(conf, saved);
     await restartAuditd();
@@ -277,7 +390,10 @@ auditTest('audit stopped mid-run: the commits say unknown and why; attribution c
     await asLogin('bob', ['sh', '-c', 'echo x > "$1"', 'sh', join(f.work, 'while-stopped.conf')]);
     const c = await commitOf('while-stopped.conf');
     assert.equal(c.author, 'unknown', c.body);
-    assert.match(trailer(c.body, 'Trail-Actor')!, /^unknown \(.*(auditd is not running|stopped arriving|disabled).*\)$/);
+    assert.match(
+      trailer(c.body, 'Trail-Actor')!,
+      /^unknown \(.*(auditd is not running|stopped arriving|disabled).*\)$/,
+    );
   } finally {
     assert.equal(await auditReady(), undefined);
   }

@@ -7,14 +7,22 @@ import { test } from 'node:test';
 import { logDiskState, readAuditdConf } from '../../src/attribute/auditd-health.js';
 import { tempDir } from '../support/cli.js';
 
-const fakeStatfs = (freeMb: number, totalMb = 10_000) => (() => ({ bsize: 4096, bavail: (freeMb * 2 ** 20) / 4096, blocks: (totalMb * 2 ** 20) / 4096 })) as unknown as typeof import('node:fs').statfsSync;
+const fakeStatfs = (freeMb: number, totalMb = 10_000) =>
+  (() => ({
+    bsize: 4096,
+    bavail: (freeMb * 2 ** 20) / 4096,
+    blocks: (totalMb * 2 ** 20) / 4096,
+  })) as unknown as typeof import('node:fs').statfsSync;
 
 test('reads auditd.conf thresholds in megabytes and percent, with defaults for the rest', (t) => {
   const tmp = tempDir();
   t.after(tmp.cleanup);
   const dir = tmp.path;
   const conf = join(dir, 'auditd.conf');
-  writeFileSync(conf, '# comment\nlog_file = /srv/audit/a.log\nspace_left = 10%\nadmin_space_left = 5%\nadmin_space_left_action = halt\n');
+  writeFileSync(
+    conf,
+    '# comment\nlog_file = /srv/audit/a.log\nspace_left = 10%\nadmin_space_left = 5%\nadmin_space_left_action = halt\n',
+  );
   const s = readAuditdConf(conf);
   assert.equal(s.logFile, '/srv/audit/a.log');
   assert.deepEqual(s.spaceLeft, { percent: 10 });
@@ -28,7 +36,10 @@ test('names the suspension below admin_space_left, warns below space_left, is qu
   const s = readAuditdConf('/nonexistent');
   const low = logDiskState(s, fakeStatfs(40));
   assert.equal(low?.freeMb, 40);
-  assert.match(low!.suspended!, /40 MB free on the filesystem of \/var\/log\/audit, below admin_space_left \(50 MB\) whose action is SUSPEND/);
+  assert.match(
+    low!.suspended!,
+    /40 MB free on the filesystem of \/var\/log\/audit, below admin_space_left \(50 MB\) whose action is SUSPEND/,
+  );
   const warn = logDiskState(s, fakeStatfs(60));
   assert.equal(warn?.suspended, undefined);
   assert.match(warn!.low!, /below space_left \(75 MB\)/);

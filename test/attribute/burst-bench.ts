@@ -8,7 +8,11 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 
-const blobId = (s: string) => createHash('sha1').update(`blob ${Buffer.byteLength(s)}\0`).update(s).digest('hex');
+const blobId = (s: string) =>
+  createHash('sha1')
+    .update(`blob ${Buffer.byteLength(s)}\0`)
+    .update(s)
+    .digest('hex');
 import { asLogin, auditReady, ensureUser, Fixture, waitFor, Watch } from './helpers.js';
 
 const USERS = ['bob', 'alice', 'carol'];
@@ -75,27 +79,44 @@ async function main(): Promise<void> {
   const before = procStats(pid);
   const lost0 = lost();
   const t0 = Date.now();
-  await Promise.all(USERS.map((u) => asLogin(u, [process.execPath, writer, f.work, u, String(CHANGES), String(SECONDS), ...files[u]!])));
+  await Promise.all(
+    USERS.map((u) => asLogin(u, [process.execPath, writer, f.work, u, String(CHANGES), String(SECONDS), ...files[u]!])),
+  );
   const writeS = (Date.now() - t0) / 1000;
   // Everything recorded: the last content of every file is in the trail.
   const expected = new Map<string, string>();
   for (const u of USERS) {
     const list = files[u]!;
-    for (let i = Math.max(0, CHANGES - list.length); i < CHANGES; i++) expected.set(list[i % list.length]!, `${u} ${i}\n`);
+    for (let i = Math.max(0, CHANGES - list.length); i < CHANGES; i++)
+      expected.set(list[i % list.length]!, `${u} ${i}\n`);
   }
   let missing = 0;
-  await waitFor('the trail to hold the last write of every file', async () => {
-    const out = (await f.git(['ls-tree', '-r', 'refs/heads/observed'])).stdout.toString();
-    const oid = new Map(out.split('\n').filter(Boolean).map((l) => [l.split('\t')[1]!, l.split(' ')[2]!.split('\t')[0]!]));
-    missing = [...expected].filter(([p, content]) => oid.get(p) !== blobId(content)).length;
-    return missing === 0;
-  }, 600_000, () => `${missing} file(s) not yet recorded`).catch(() => undefined);
+  await waitFor(
+    'the trail to hold the last write of every file',
+    async () => {
+      const out = (await f.git(['ls-tree', '-r', 'refs/heads/observed'])).stdout.toString();
+      const oid = new Map(
+        out
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => [l.split('\t')[1]!, l.split(' ')[2]!.split('\t')[0]!]),
+      );
+      missing = [...expected].filter(([p, content]) => oid.get(p) !== blobId(content)).length;
+      return missing === 0;
+    },
+    600_000,
+    () => `${missing} file(s) not yet recorded`,
+  ).catch(() => undefined);
   const recordS = (Date.now() - t0) / 1000;
   const after = procStats(pid);
   const lost1 = lost();
   // Every commit's paths against the author: who owned each path.
   const log = (await f.git(['log', '-z', '--name-only', '--format=%x1e%an', 'refs/heads/observed'])).stdout.toString();
-  let wrong = 0, unknown = 0, joint = 0, right = 0, commits = 0;
+  let wrong = 0,
+    unknown = 0,
+    joint = 0,
+    right = 0,
+    commits = 0;
   for (const rec of log.split('\x1e').filter(Boolean)) {
     const [head, ...rest] = rec.split('\0');
     const author = head!.trim();
@@ -111,7 +132,29 @@ async function main(): Promise<void> {
     }
   }
   await watch.stop();
-  console.log(JSON.stringify({ audit: !noAudit, users: USERS.length, changesPerUser: CHANGES, files: owner.size, writeSeconds: writeS, recordedAfterSeconds: recordS, filesMissing: missing, commits, pathCommitsRight: right, pathCommitsWrong: wrong, pathCommitsUnknown: unknown, pathCommitsNamingSeveral: joint, auditRecordsLost: lost1 - lost0, daemonCpuSeconds: +(after.cpuS - before.cpuS).toFixed(2), daemonPeakRssMB: +(after.hwmKb / 1024).toFixed(1) }, null, 2));
+  console.log(
+    JSON.stringify(
+      {
+        audit: !noAudit,
+        users: USERS.length,
+        changesPerUser: CHANGES,
+        files: owner.size,
+        writeSeconds: writeS,
+        recordedAfterSeconds: recordS,
+        filesMissing: missing,
+        commits,
+        pathCommitsRight: right,
+        pathCommitsWrong: wrong,
+        pathCommitsUnknown: unknown,
+        pathCommitsNamingSeveral: joint,
+        auditRecordsLost: lost1 - lost0,
+        daemonCpuSeconds: +(after.cpuS - before.cpuS).toFixed(2),
+        daemonPeakRssMB: +(after.hwmKb / 1024).toFixed(1),
+      },
+      null,
+      2,
+    ),
+  );
   f.cleanup();
 }
 

@@ -20,14 +20,21 @@ export const BIN = join(ROOT, 'bin', 'trail.js');
 function auditctlStatus(): Map<string, number> | undefined {
   const r = spawnSync('auditctl', ['-s'], { encoding: 'utf8' });
   if (r.status !== 0) return undefined;
-  return new Map(r.stdout.split('\n').map((l) => l.trim().split(' ')).filter((f) => f.length === 2).map(([k, v]) => [k!, Number(v)]));
+  return new Map(
+    r.stdout
+      .split('\n')
+      .map((l) => l.trim().split(' '))
+      .filter((f) => f.length === 2)
+      .map(([k, v]) => [k!, Number(v)]),
+  );
 }
 
 /** Why real audit cannot be used here, or undefined when auditd runs (started if needed). */
 export async function auditReady(): Promise<string | undefined> {
   if (process.getuid?.() !== 0) return 'not root';
   let s = auditctlStatus();
-  if (!s) return 'auditctl missing or kernel audit unavailable (apt-get install auditd; in a container: no audit namespace)';
+  if (!s)
+    return 'auditctl missing or kernel audit unavailable (apt-get install auditd; in a container: no audit namespace)';
   if (!s.get('pid')) {
     spawnSync('auditd', [], { stdio: 'ignore' });
     await waitFor('auditd to start', () => !!auditctlStatus()?.get('pid'), 30_000).catch(() => undefined);
@@ -50,7 +57,13 @@ export async function auditRecordsFlow(timeoutMs = wasDown ? 3_000 : 15_000): Pr
   const file = join(dir, 'canary');
   const key = `trail-test-canary-${process.pid}-${Date.now()}`;
   writeFileSync(file, '');
-  const from = (() => { try { return statSync(log).size; } catch { return 0; } })();
+  const from = (() => {
+    try {
+      return statSync(log).size;
+    } catch {
+      return 0;
+    }
+  })();
   try {
     if (spawnSync('auditctl', ['-w', file, '-p', 'wa', '-k', key]).status !== 0) return 'auditctl cannot add a rule';
     writeFileSync(file, 'x');
@@ -67,8 +80,10 @@ export async function auditRecordsFlow(timeoutMs = wasDown ? 3_000 : 15_000): Pr
     wasDown = true;
     const disk = logDiskState();
     const s = auditctlStatus();
-    return `no record of a test write reached ${log} within ${timeoutMs / 1000} s (auditd pid ${s?.get('pid')}, lost ${s?.get('lost')}, backlog ${s?.get('backlog')}/${s?.get('backlog_limit')}` +
-      `${disk ? `, ${disk.freeMb} of ${disk.totalMb} MB free in ${disk.logDir}` : ''})${disk?.suspended ? `: ${disk.suspended}` : ''}`;
+    return (
+      `no record of a test write reached ${log} within ${timeoutMs / 1000} s (auditd pid ${s?.get('pid')}, lost ${s?.get('lost')}, backlog ${s?.get('backlog')}/${s?.get('backlog_limit')}` +
+      `${disk ? `, ${disk.freeMb} of ${disk.totalMb} MB free in ${disk.logDir}` : ''})${disk?.suspended ? `: ${disk.suspended}` : ''}`
+    );
   } finally {
     spawnSync('auditctl', ['-W', file, '-p', 'wa', '-k', key]);
     rmSync(dir, { recursive: true, force: true });
@@ -77,11 +92,16 @@ export async function auditRecordsFlow(timeoutMs = wasDown ? 3_000 : 15_000): Pr
 
 function logHas(log: string, from: number, needle: string): boolean {
   // Rotated meanwhile: the record may be at the start of the new file or the end of .1.
-  for (const [path, start] of [[log, from], [`${log}.1`, 0]] as const) {
+  for (const [path, start] of [
+    [log, from],
+    [`${log}.1`, 0],
+  ] as const) {
     try {
       const text = readFileSync(path, 'latin1');
       if (text.indexOf(needle, start > text.length ? 0 : start) >= 0) return true;
-    } catch { /* not there */ }
+    } catch {
+      /* not there */
+    }
   }
   return false;
 }
@@ -105,15 +125,52 @@ export function ensureUser(name: string): number {
 const LOGIN = 'echo "$1" > /proc/self/loginuid || exit 97; shift; exec "$@"';
 
 /** Runs argv in a new login session of `user` (auid = user), as that user. */
-export function asLogin(user: string, argv: string[], opts: { cwd?: string; okCodes?: number[] } = {}): Promise<RunResult> {
+export function asLogin(
+  user: string,
+  argv: string[],
+  opts: { cwd?: string; okCodes?: number[] } = {},
+): Promise<RunResult> {
   const uid = ensureUser(user);
-  return run('sh', ['-c', LOGIN, 'login', String(uid), 'setpriv', `--reuid=${user}`, `--regid=${user}`, '--init-groups', '--', ...argv], { cwd: opts.cwd ?? '/', okCodes: opts.okCodes });
+  return run(
+    'sh',
+    [
+      '-c',
+      LOGIN,
+      'login',
+      String(uid),
+      'setpriv',
+      `--reuid=${user}`,
+      `--regid=${user}`,
+      '--init-groups',
+      '--',
+      ...argv,
+    ],
+    { cwd: opts.cwd ?? '/', okCodes: opts.okCodes },
+  );
 }
 
 /** Runs argv in a login session of `user`, but as root through sudo (auid stays the user). */
 export function asLoginSudo(user: string, argv: string[]): Promise<RunResult> {
   const uid = ensureUser(user);
-  return run('sh', ['-c', LOGIN, 'login', String(uid), 'setpriv', `--reuid=${user}`, `--regid=${user}`, '--init-groups', '--', 'sudo', '-n', '--', ...argv], { cwd: '/' });
+  return run(
+    'sh',
+    [
+      '-c',
+      LOGIN,
+      'login',
+      String(uid),
+      'setpriv',
+      `--reuid=${user}`,
+      `--regid=${user}`,
+      '--init-groups',
+      '--',
+      'sudo',
+      '-n',
+      '--',
+      ...argv,
+    ],
+    { cwd: '/' },
+  );
 }
 
 /** A watched directory anyone may write to, its shadow repository and trail home. */
@@ -141,20 +198,44 @@ export class Fixture {
 
   async init(): Promise<void> {
     await this.trail(['init', this.work, '--name', this.name, '--repo', this.gitDir]);
-    for (const [k, v] of Object.entries({ 'watch.quietMs': '100', 'watch.maxDelayMs': '1000' })) await this.trail(['--name', this.name, 'config', 'set', k, v]);
+    for (const [k, v] of Object.entries({ 'watch.quietMs': '100', 'watch.maxDelayMs': '1000' }))
+      await this.trail(['--name', this.name, 'config', 'set', k, v]);
   }
 
   git(args: string[]): Promise<RunResult> {
-    return run('git', ['--git-dir', this.gitDir, ...args], { env: { ...process.env, LC_ALL: 'C', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' } });
+    return run('git', ['--git-dir', this.gitDir, ...args], {
+      env: { ...process.env, LC_ALL: 'C', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
+    });
   }
 
   /** Content commits of trail watch, oldest first: author, message and the paths. */
   async commits(): Promise<{ id: string; author: string; body: string; paths: string[] }[]> {
-    const out = (await this.git(['log', '--reverse', '-z', '--name-only', '--format=%x1e%H%x1f%an%x1f%B%x1f', 'refs/heads/observed'])).stdout.toString('utf8');
-    return out.split('\x1e').filter(Boolean).map((rec) => {
-      const [id, author, body, names] = rec.split('\x1f');
-      return { id: id!, author: author!, body: body!, paths: (names ?? '').split('\0').map((s) => s.trim()).filter((p) => p && !p.startsWith('.trail/')) };
-    }).filter((c) => /^Trail-Action: watch$/m.test(c.body));
+    const out = (
+      await this.git([
+        'log',
+        '--reverse',
+        '-z',
+        '--name-only',
+        '--format=%x1e%H%x1f%an%x1f%B%x1f',
+        'refs/heads/observed',
+      ])
+    ).stdout.toString('utf8');
+    return out
+      .split('\x1e')
+      .filter(Boolean)
+      .map((rec) => {
+        const [id, author, body, names] = rec.split('\x1f');
+        return {
+          id: id!,
+          author: author!,
+          body: body!,
+          paths: (names ?? '')
+            .split('\0')
+            .map((s) => s.trim())
+            .filter((p) => p && !p.startsWith('.trail/')),
+        };
+      })
+      .filter((c) => /^Trail-Action: watch$/m.test(c.body));
   }
 
   /** The commit that changed `path` last. */
@@ -174,7 +255,10 @@ export class Watch {
   readonly exited: Promise<void>;
 
   constructor(f: Fixture) {
-    this.child = spawn(process.execPath, [BIN, 'watch', '--json', f.name], { env: f.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [BIN, 'watch', '--json', f.name], {
+      env: f.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
     this.exited = new Promise((r) => this.child.on('exit', () => r()));
@@ -185,10 +269,15 @@ export class Watch {
   }
 
   async started(): Promise<void> {
-    await waitFor('trail watch to start', () => {
-      if (this.child.exitCode !== null) throw new Error(`trail watch exited: ${this.stderr}`);
-      return /"event":"start"/.test(this.stdout);
-    }, 120_000, () => this.stderr);
+    await waitFor(
+      'trail watch to start',
+      () => {
+        if (this.child.exitCode !== null) throw new Error(`trail watch exited: ${this.stderr}`);
+        return /"event":"start"/.test(this.stdout);
+      },
+      120_000,
+      () => this.stderr,
+    );
   }
 
   async stop(): Promise<void> {

@@ -18,7 +18,9 @@ function events(): AuditEvent[] {
   const out: AuditEvent[] = [];
   // The sample holds events keyed trail-probe and trail-exec: accept every trail- key.
   const asm = new Assembler((e) => out.push(e));
-  for (const line of readFileSync(join(ROOT, 'test', 'attribute', 'fixtures', 'audit-sample.log'), 'latin1').split('\n')) {
+  for (const line of readFileSync(join(ROOT, 'test', 'attribute', 'fixtures', 'audit-sample.log'), 'latin1').split(
+    '\n',
+  )) {
     const r = parseRecord(line);
     if (r) asm.push(r);
   }
@@ -27,7 +29,9 @@ function events(): AuditEvent[] {
 }
 
 test('records: hex-encoded names are decoded to bytes, quoted ones kept, enriched fields dropped', () => {
-  const r = parseRecord('type=PATH msg=audit(1795667566.656:11): item=1 name=61746573742F612062 inode=4243479 dev=fe:00 mode=0100644 nametype=CREATE\x1dOUID="bob"')!;
+  const r = parseRecord(
+    'type=PATH msg=audit(1795667566.656:11): item=1 name=61746573742F612062 inode=4243479 dev=fe:00 mode=0100644 nametype=CREATE\x1dOUID="bob"',
+  )!;
   assert.equal(r.type, 'PATH');
   assert.equal(r.serial, 11);
   assert.equal(r.time, 1795667566656);
@@ -44,10 +48,16 @@ test('events: a create and a rename resolved against the CWD, with the login uid
   assert.equal(create.uid, 1001);
   assert.equal(create.exe, '/usr/bin/dash');
   assert.equal(create.cwd, '/tmp');
-  assert.deepEqual(create.items.filter((i) => i.nametype === 'CREATE').map((i) => i.abs), ['/tmp/atest/a b']);
+  assert.deepEqual(
+    create.items.filter((i) => i.nametype === 'CREATE').map((i) => i.abs),
+    ['/tmp/atest/a b'],
+  );
   assert.equal(create.proc.argvSource, 'proctitle');
   const rename = ev.find((e) => e.serial === 12)!;
-  assert.deepEqual(rename.items.map((i) => i.abs), ['/tmp/atest', '/tmp/atest', '/tmp/atest/a b', '/tmp/atest/\xc3\xbc']);
+  assert.deepEqual(
+    rename.items.map((i) => i.abs),
+    ['/tmp/atest', '/tmp/atest', '/tmp/atest/a b', '/tmp/atest/\xc3\xbc'],
+  );
   assert.deepEqual(rename.proc.argv, ['mv', 'atest/a b', 'atest/\xc3\xbc']);
 });
 
@@ -77,7 +87,10 @@ test('split: rm -r (names relative to directory fds) is resolved through the fol
 test('split: a path no record names is unknown; a degraded window names nobody', () => {
   const ev = events().filter((e) => e.serial === 11);
   const s = split('/tmp/atest', ['a b', 'other'], ev);
-  assert.deepEqual(s.groups.map((g) => g.paths), [['a b']]);
+  assert.deepEqual(
+    s.groups.map((g) => g.paths),
+    [['a b']],
+  );
   assert.deepEqual(s.unknown.paths, ['other']);
   const d = split('/tmp/atest', ['a b'], ev, { degraded: '3 audit record(s) were lost' });
   assert.deepEqual(d.groups, []);
@@ -102,16 +115,35 @@ test('redact: passwords, tokens and authorization headers never reach a commit',
 });
 
 test('apt: package lines of hook protocol 2 and a transaction marker', () => {
-  assert.deepEqual(parsePackageLine('hello - < 2.10-3 /var/cache/apt/archives/hello_2.10-3_amd64.deb'), { name: 'hello', to: '2.10-3', action: 'install' });
-  assert.deepEqual(parsePackageLine('hello 2.10-2 < 2.10-3 /x.deb'), { name: 'hello', from: '2.10-2', to: '2.10-3', action: 'upgrade' });
-  assert.deepEqual(parsePackageLine('hello 2.10-3 > - **REMOVE**'), { name: 'hello', from: '2.10-3', action: 'remove' });
-  const tx = parseMarker(`pid=999999999\nauid=0\nsudo_user=\ncommand=apt-get install ./x.deb \nstart=100\npkg x - < 1.0 /tmp/x.deb\npkg x - < 1.0 **CONFIGURE**\nend=105\n`, 'f')!;
+  assert.deepEqual(parsePackageLine('hello - < 2.10-3 /var/cache/apt/archives/hello_2.10-3_amd64.deb'), {
+    name: 'hello',
+    to: '2.10-3',
+    action: 'install',
+  });
+  assert.deepEqual(parsePackageLine('hello 2.10-2 < 2.10-3 /x.deb'), {
+    name: 'hello',
+    from: '2.10-2',
+    to: '2.10-3',
+    action: 'upgrade',
+  });
+  assert.deepEqual(parsePackageLine('hello 2.10-3 > - **REMOVE**'), {
+    name: 'hello',
+    from: '2.10-3',
+    action: 'remove',
+  });
+  const tx = parseMarker(
+    `pid=999999999\nauid=0\nsudo_user=\ncommand=apt-get install ./x.deb \nstart=100\npkg x - < 1.0 /tmp/x.deb\npkg x - < 1.0 **CONFIGURE**\nend=105\n`,
+    'f',
+  )!;
   assert.equal(tx.pid, 999999999);
   assert.equal(tx.ended, 105_000);
   // Between dpkg runs apt has written `end`, but while apt runs the transaction goes on.
   const running = parseMarker(`pid=${process.pid}\nstart=100\nend=105\n`, 'f')!;
   assert.equal(running.ended, undefined);
-  assert.deepEqual(tx.packages.map((p) => p.name), ['x']);
+  assert.deepEqual(
+    tx.packages.map((p) => p.name),
+    ['x'],
+  );
 });
 
 test('log tail: every line once and in order across a rotation (drains the old file first)', async () => {
@@ -142,7 +174,10 @@ test('split: a path two people changed in one window goes to one group naming bo
   const other: AuditEvent = { ...structuredClone(bob), id: 'x:1', serial: 9999, auid: 0, uid: 0, euid: 0, pid: 4242 };
   const s = split('/tmp/atest', ['a b'], [bob, other]);
   assert.equal(s.groups.length, 1);
-  assert.deepEqual(s.groups[0]!.actors.map((a) => [a.auid, a.uid]).sort(), [[0, 0], [1001, 1001]]);
+  assert.deepEqual(s.groups[0]!.actors.map((a) => [a.auid, a.uid]).sort(), [
+    [0, 0],
+    [1001, 1001],
+  ]);
   assert.deepEqual(s.groups[0]!.paths, ['a b']);
 });
 

@@ -17,7 +17,23 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const hostile = ["it's", 'a b', '$(touch pwned)', '`id`', '"; echo x', 'line\nbreak', '\\', '*', '-n', '', "'", "''\\''", 'é ü', '\x1e', ';exit 3'];
+const hostile = [
+  "it's",
+  'a b',
+  '$(touch pwned)',
+  '`id`',
+  '"; echo x',
+  'line\nbreak',
+  '\\',
+  '*',
+  '-n',
+  '',
+  "'",
+  "''\\''",
+  'é ü',
+  '\x1e',
+  ';exit 3',
+];
 
 test('arguments reach the program byte for byte, and its output comes back whole', async () => {
   for (const a of hostile) {
@@ -55,7 +71,10 @@ test('cwd, accepted exit codes and failures are those of a direct run', async ()
   await assert.rejects(sp.run('no-such-program-for-trail', []), /ENOENT/);
   // Calls at once are answered each with its own output.
   const outs = await Promise.all(Array.from({ length: 20 }, (_, i) => sp.run('printf', ['%s', `n${i}`])));
-  assert.deepEqual(outs.map((o) => o.stdout.toString()), Array.from({ length: 20 }, (_, i) => `n${i}`));
+  assert.deepEqual(
+    outs.map((o) => o.stdout.toString()),
+    Array.from({ length: 20 }, (_, i) => `n${i}`),
+  );
 });
 
 test('a shell that is gone is replaced; a closed spawner runs programs directly', async () => {

@@ -26,7 +26,10 @@ test('config: defaults listed, set is validated and kept with history, ignore ta
   writeFileSync(join(dir, 'seen.conf'), 'recorded');
   const st = await trail(home, ['status', '--json']);
   // `cache/**` covers the folder itself too, as a .gitignore `cache/` would.
-  assert.deepEqual(st.json.changes.map((c: { path: string }) => c.path), ['seen.conf']);
+  assert.deepEqual(
+    st.json.changes.map((c: { path: string }) => c.path),
+    ['seen.conf'],
+  );
   assert.equal((await trail(home, ['config', 'unset', 'ignore'])).code, 0);
   const after = await trail(home, ['config', 'get', 'ignore', '--json']);
   assert.deepEqual(after.json.value, []);

@@ -32,7 +32,10 @@ test('status: exit 3 on drift; --full catches a content change whose size and mt
   const fast = await trail(home, ['status', '--json']);
   const full = await trail(home, ['status', '--full', '--json']);
   assert.equal(full.code, 3);
-  assert.deepEqual(full.json.changes.map((c: { path: string }) => c.path), ['hosts']);
+  assert.deepEqual(
+    full.json.changes.map((c: { path: string }) => c.path),
+    ['hosts'],
+  );
   assert.equal(full.json.read, 3, '--full re-read every file');
   // The fast path trusts stat data (ctime changed here, so it may see it too): never more.
   assert.ok(fast.json.changes.length <= 1);
@@ -48,24 +51,38 @@ test('log with a path, show, diff between revisions and against the disk', async
   const c = await trail(home, ['snapshot', '-m', 'nginx.conf mode', '--json']);
 
   const all = await trail(home, ['log', '--json']);
-  assert.deepEqual(all.json.commits.map((x: { subject: string }) => x.subject), ['nginx.conf mode', 'tighten mime.types', 'more workers', `trail init: first snapshot of ${dir}`]);
+  assert.deepEqual(
+    all.json.commits.map((x: { subject: string }) => x.subject),
+    ['nginx.conf mode', 'tighten mime.types', 'more workers', `trail init: first snapshot of ${dir}`],
+  );
   // Only commits that changed nginx.conf's content or metadata, not its neighbour's.
   const one = await trail(home, ['log', 'nginx/nginx.conf', '--json']);
-  assert.deepEqual(one.json.commits.map((x: { commit: string }) => x.commit), [c.json.commit, a.json.commit, first]);
+  assert.deepEqual(
+    one.json.commits.map((x: { commit: string }) => x.commit),
+    [c.json.commit, a.json.commit, first],
+  );
 
   const show = await trail(home, ['show', a.json.commit]);
   assert.match(show.stdout, /more workers/);
   assert.match(show.stdout, /-worker_processes 1;\n\+worker_processes 4;/);
   const showB = await trail(home, ['show', b.json.commit, '--json']);
-  assert.deepEqual(showB.json.changes, [{ path: 'nginx/mime.types', change: 'metadata', details: ['mode 0644 → 0600'] }]);
+  assert.deepEqual(showB.json.changes, [
+    { path: 'nginx/mime.types', change: 'metadata', details: ['mode 0644 → 0600'] },
+  ]);
 
   const d = await trail(home, ['diff', first, c.json.commit, '--json']);
-  assert.deepEqual(d.json.changes.map((x: { path: string }) => x.path), ['nginx/mime.types', 'nginx/nginx.conf']);
+  assert.deepEqual(
+    d.json.changes.map((x: { path: string }) => x.path),
+    ['nginx/mime.types', 'nginx/nginx.conf'],
+  );
   writeFileSync(join(dir, 'hosts'), 'changed on disk\n');
   const disk = await trail(home, ['diff']);
   assert.match(disk.stdout, /\+changed on disk/);
   const limited = await trail(home, ['diff', '--json', first, c.json.commit, '--', 'nginx/mime.types']);
-  assert.deepEqual(limited.json.changes.map((x: { path: string }) => x.path), ['nginx/mime.types']);
+  assert.deepEqual(
+    limited.json.changes.map((x: { path: string }) => x.path),
+    ['nginx/mime.types'],
+  );
 });
 
 test('revert: --dry-run changes nothing; paths limit it; changes on disk are recorded first', async (t) => {
@@ -100,7 +117,10 @@ test('an interrupted revert is finished by the next command, which says so', asy
   writeFileSync(join(dir, 'hosts'), 'changed\n');
   await trail(home, ['snapshot']);
   // What a revert leaves behind when it is killed after writing its journal.
-  writeFileSync(join(repo, 'trail', 'revert-journal.json'), JSON.stringify({ target: first, paths: [], by: 'alice', pid: 999999, started: new Date().toISOString() }));
+  writeFileSync(
+    join(repo, 'trail', 'revert-journal.json'),
+    JSON.stringify({ target: first, paths: [], by: 'alice', pid: 999999, started: new Date().toISOString() }),
+  );
   const r = await trail(home, ['snapshot', '--json']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /finished a revert to .* that was interrupted \(started by alice/);
@@ -120,7 +140,12 @@ test('status says when the watcher could not name who changed things', async (t)
   writeFileSync(join(dir, 'hosts'), 'changed while audit was down\n');
   const r = await Repo.open(repo);
   await r.lock.acquire(5000);
-  await record(r, { subject: 'M hosts', actor: { name: 'unknown' }, action: 'watch', trailers: { 'Trail-Actor': 'unknown (auditd is not running)', 'Trail-Attribution': 'degraded' } });
+  await record(r, {
+    subject: 'M hosts',
+    actor: { name: 'unknown' },
+    action: 'watch',
+    trailers: { 'Trail-Actor': 'unknown (auditd is not running)', 'Trail-Attribution': 'degraded' },
+  });
   await r.lock.release();
   r.close();
   const after = await trail(home, ['status', '--json']);

@@ -16,7 +16,15 @@ test('init records a first commit on observed and approved, writes nothing into 
   const before = readdirSync(dir).sort();
   const r = await trail(home, ['init', dir, '--json']);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.json.name, 'tmp-' + dir.split('/').slice(2).join('-').replace(/[^A-Za-z0-9._-]/g, '_'));
+  assert.equal(
+    r.json.name,
+    'tmp-' +
+      dir
+        .split('/')
+        .slice(2)
+        .join('-')
+        .replace(/[^A-Za-z0-9._-]/g, '_'),
+  );
   assert.equal(r.json.files, 2);
   assert.deepEqual(readdirSync(dir).sort(), before, 'nothing written into the watched dir');
   const repo = r.json.repo as string;
@@ -25,12 +33,18 @@ test('init records a first commit on observed and approved, writes nothing into 
   assert.equal(git(repo, ['rev-parse', 'refs/heads/approved']).stdout.toString().trim(), observed);
   assert.equal(observed, r.json.commit);
   assert.equal(git(repo, ['cat-file', 'blob', `${observed}:.trail/FORMAT`]).stdout.toString(), 'trail 1\n');
-  assert.equal(git(repo, ['cat-file', 'blob', `${observed}:ssh/sshd_config`]).stdout.toString(), 'PermitRootLogin no\n');
+  assert.equal(
+    git(repo, ['cat-file', 'blob', `${observed}:ssh/sshd_config`]).stdout.toString(),
+    'PermitRootLogin no\n',
+  );
   const manifest = git(repo, ['cat-file', 'blob', `${observed}:.trail/meta/ssh/@meta`]).stdout.toString();
   assert.match(manifest, /"name":"sshd_config","kind":"file","mode":"0644"/);
   assert.equal(git(repo, ['fsck', '--strict']).code, 0);
   const list = await trail(home, ['list', '--json']);
-  assert.deepEqual(list.json.trails.map((x: { dir: string }) => x.dir), [dir]);
+  assert.deepEqual(
+    list.json.trails.map((x: { dir: string }) => x.dir),
+    [dir],
+  );
 });
 
 test('init refuses, clearly: missing dir, a file, twice, repo inside the dir', async (t) => {
@@ -75,7 +89,10 @@ test('several watched dirs: --name chooses, the current dir chooses, forget stop
   const forget = await trail(home, ['forget', 'a', '--delete-repo', '--json']);
   assert.equal(forget.code, 0, forget.stderr);
   const list = await trail(home, ['list', '--json']);
-  assert.deepEqual(list.json.trails.map((x: { name: string }) => x.name), ['b']);
+  assert.deepEqual(
+    list.json.trails.map((x: { name: string }) => x.name),
+    ['b'],
+  );
   const onlyOne = await trail(home, ['status', '--json'], { cwd: tmp.path });
   assert.equal(onlyOne.json.name, 'b');
 });

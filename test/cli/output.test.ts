@@ -12,7 +12,10 @@ test('status --json with thousands of changes parses whole from a pipe', async (
   const s = await initTrail(t, files);
   for (let i = 0; i < 30; i++) rmSync(join(s.dir, `d${i}`), { recursive: true });
   const r = await trail(s.home, ['status', '--json']);
-  assert.ok(r.json, `stdout is not whole JSON (${r.stdout.length} bytes, ends with ${JSON.stringify(r.stdout.slice(-40))})`);
+  assert.ok(
+    r.json,
+    `stdout is not whole JSON (${r.stdout.length} bytes, ends with ${JSON.stringify(r.stdout.slice(-40))})`,
+  );
   assert.ok(r.stdout.length > 128 * 1024, `only ${r.stdout.length} bytes: the test needs more than a pipe buffer`);
   assert.equal(r.code, 3, r.stderr);
   assert.equal(JSON.stringify(r.json).includes('file-with-a-longish-name-2999.conf'), true);

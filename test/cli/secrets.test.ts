@@ -5,15 +5,24 @@ import { join } from 'node:path';
 import { trail, tempDir, git } from '../support/cli.js';
 
 const SHADOW = 'root:$6$verysecretsalt$hashedpasswordbytes:19000:0:99999:7:::\n';
-const KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----\n';
+const KEY =
+  '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----\n';
 
 /** Every object reachable from the refs that would ever be pushed (branches, notes). */
 function pushableBytes(repo: string): Buffer {
   const objs = git(repo, ['rev-list', '--objects', '--all', '--exclude=refs/trail/*', '--all']).stdout.toString();
   // --exclude applies to the next --all only; list the pushable refs explicitly instead.
   void objs;
-  const refs = git(repo, ['for-each-ref', '--format=%(refname)', 'refs/heads', 'refs/notes']).stdout.toString().split('\n').filter(Boolean);
-  const list = git(repo, ['rev-list', '--objects', ...refs]).stdout.toString().split('\n').filter(Boolean).map((l) => l.split(' ')[0]).join('\n');
+  const refs = git(repo, ['for-each-ref', '--format=%(refname)', 'refs/heads', 'refs/notes'])
+    .stdout.toString()
+    .split('\n')
+    .filter(Boolean);
+  const list = git(repo, ['rev-list', '--objects', ...refs])
+    .stdout.toString()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' ')[0])
+    .join('\n');
   return git(repo, ['cat-file', '--batch'], list + '\n').stdout;
 }
 
@@ -34,7 +43,10 @@ test('secrets: placeholders with a keyed digest in the trail, real bytes only on
   const repo = init.json.repo as string;
 
   const shown = git(repo, ['cat-file', 'blob', 'refs/heads/observed:shadow']).stdout.toString();
-  assert.match(shown, /^trail: the content of this file is a secret and stays on its host\nhmac-sha256:[0-9a-f]{64}\n$/);
+  assert.match(
+    shown,
+    /^trail: the content of this file is a secret and stays on its host\nhmac-sha256:[0-9a-f]{64}\n$/,
+  );
   const pushable = pushableBytes(repo);
   for (const secret of ['verysecretsalt', 'ed25519 key bytes', 'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ']) {
     assert.equal(pushable.includes(secret), false, `no pushable object holds "${secret}"`);
@@ -47,7 +59,10 @@ test('secrets: placeholders with a keyed digest in the trail, real bytes only on
   // A change of a secret is visible (the digest changes) …
   writeFileSync(join(dir, 'shadow'), SHADOW.replace('verysecretsalt', 'newsalt'));
   const st = await trail(home, ['status', '--json']);
-  assert.deepEqual(st.json.changes.map((c: { path: string; change: string }) => `${c.change} ${c.path}`), ['modified shadow']);
+  assert.deepEqual(
+    st.json.changes.map((c: { path: string; change: string }) => `${c.change} ${c.path}`),
+    ['modified shadow'],
+  );
   const snap = await trail(home, ['snapshot', '--json']);
   assert.equal(snap.code, 0);
   const diff = await trail(home, ['show', snap.json.commit]);

@@ -5,7 +5,29 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { parsePolicy, PolicyError } from '../../src/decide/policy.js';
 
-const fragments = ['version: 1', 'default: alert', 'default: [x]', 'rules:', '  - paths: a', '    action: protect', '    actors: [bob, "!@package"]', '    changes: [mode]', '    hook: x', '  -', '- x', 'rules: 3', '  - {paths: [], action: run}', 'alert: {webhook: 1}', 'protect: {maxRestores: -1}', '&a [*a]', '{', '"\\u0000"', 'hooks: null', ': :', '\t'];
+const fragments = [
+  'version: 1',
+  'default: alert',
+  'default: [x]',
+  'rules:',
+  '  - paths: a',
+  '    action: protect',
+  '    actors: [bob, "!@package"]',
+  '    changes: [mode]',
+  '    hook: x',
+  '  -',
+  '- x',
+  'rules: 3',
+  '  - {paths: [], action: run}',
+  'alert: {webhook: 1}',
+  'protect: {maxRestores: -1}',
+  '&a [*a]',
+  '{',
+  '"\\u0000"',
+  'hooks: null',
+  ': :',
+  '\t',
+];
 
 function parsesCleanly(text: string): boolean {
   try {

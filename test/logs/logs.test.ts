@@ -9,9 +9,18 @@ import { trail, tempDir, git } from '../support/cli.js';
 // Real logrotate, real files, the real CLI: `trail logs checkpoint` is what trail watch runs
 // every logs.checkpointSeconds.
 
-interface Setup { tmp: string; home: string; dir: string; repo: string; log: string }
+interface Setup {
+  tmp: string;
+  home: string;
+  dir: string;
+  repo: string;
+  log: string;
+}
 
-async function setup(t: { after(fn: () => void): void }, opts: { keep?: boolean; policy?: string } = {}): Promise<Setup> {
+async function setup(
+  t: { after(fn: () => void): void },
+  opts: { keep?: boolean; policy?: string } = {},
+): Promise<Setup> {
   const tmp = tempDir('trail-logs-');
   t.after(tmp.cleanup);
   const home = join(tmp.path, 'home');
@@ -40,12 +49,15 @@ async function checkpoint(s: Setup) {
 
 function logrotate(s: Setup, directives: string[], extra = ''): void {
   const conf = join(s.tmp, 'logrotate.conf');
-  writeFileSync(conf, `${s.log} {\n  rotate 3\n  missingok\n${directives.map((d) => `  ${d}\n`).join('')}${extra}}\n`, { mode: 0o644 });
+  writeFileSync(conf, `${s.log} {\n  rotate 3\n  missingok\n${directives.map((d) => `  ${d}\n`).join('')}${extra}}\n`, {
+    mode: 0o644,
+  });
   const r = spawnSync('logrotate', ['-f', '-s', join(s.tmp, 'logrotate.state'), conf], { encoding: 'utf8' });
   assert.equal(r.status, 0, `logrotate: ${r.stderr}`);
 }
 
-const lines = (from: number, n: number, tag = 'line') => Array.from({ length: n }, (_, i) => `${tag} ${from + i} sshd[${100 + i}]: session opened\n`).join('');
+const lines = (from: number, n: number, tag = 'line') =>
+  Array.from({ length: n }, (_, i) => `${tag} ${from + i} sshd[${100 + i}]: session opened\n`).join('');
 
 test('create rotation: the old inode is followed to app.log.1, the new file starts a generation; no alert', async (t) => {
   const s = await setup(t);
@@ -57,19 +69,28 @@ test('create rotation: the old inode is followed to app.log.1, the new file star
   const c = await checkpoint(s);
   assert.equal(c.code, 0);
   assert.deepEqual(c.incidents, []);
-  assert.ok(c.notes.some((n) => /rotated \(generation 1 renamed to app\.log\.1\)/.test(n)), c.notes.join('\n'));
+  assert.ok(
+    c.notes.some((n) => /rotated \(generation 1 renamed to app\.log\.1\)/.test(n)),
+    c.notes.join('\n'),
+  );
   const st = await trail(s.home, ['logs', 'status', '--json']);
   const row = st.json.logs.find((l: { path: string }) => l.path === 'app.log');
   assert.equal(row.generation, 2);
   assert.equal(row.verifiedLength, lines(25, 5).length);
-  assert.deepEqual(row.rotated.map((r: { location: string; length: number }) => [r.location, r.length]), [['app.log.1', 5 + lines(0, 25).length]]);
+  assert.deepEqual(
+    row.rotated.map((r: { location: string; length: number }) => [r.location, r.length]),
+    [['app.log.1', 5 + lines(0, 25).length]],
+  );
   // A second rotation moves generation 1 on to app.log.2 and generation 2 to app.log.1.
   logrotate(s, ['create 0640 root root']);
   const c2 = await checkpoint(s);
   assert.deepEqual(c2.incidents, []);
   const v = await trail(s.home, ['logs', 'verify', '--json']);
   assert.equal(v.code, 0, v.stdout);
-  assert.deepEqual(v.json.logs[0].rotated.map((r: { location: string }) => r.location).sort(), ['app.log.1', 'app.log.2']);
+  assert.deepEqual(v.json.logs[0].rotated.map((r: { location: string }) => r.location).sort(), [
+    'app.log.1',
+    'app.log.2',
+  ]);
   // Neither the log nor its rotated copies are in the content tree; the config file is.
   const tree = git(s.repo, ['ls-tree', '--name-only', 'refs/heads/observed']).stdout.toString();
   assert.equal((await trail(s.home, ['snapshot'])).code, 0);
@@ -88,7 +109,10 @@ test('copytruncate: the bytes written before the copy are taken from the copy; n
   const c = await checkpoint(s);
   assert.equal(c.code, 0, JSON.stringify(c.incidents));
   assert.deepEqual(c.incidents, []);
-  assert.ok(c.notes.some((n) => /copytruncate; generation 1 continues in app\.log\.1/.test(n)), c.notes.join('\n'));
+  assert.ok(
+    c.notes.some((n) => /copytruncate; generation 1 continues in app\.log\.1/.test(n)),
+    c.notes.join('\n'),
+  );
   const st = (await trail(s.home, ['logs', 'status', '--json'])).json.logs[0];
   assert.equal(st.verifiedLength, lines(13, 2).length);
   assert.equal(st.rotated[0].length, 5 + lines(0, 13).length);
@@ -102,7 +126,10 @@ test('compress and delaycompress: a rotated copy followed until compressed; no a
   logrotate(s, ['compress']);
   const c = await checkpoint(s);
   assert.deepEqual(c.incidents, []);
-  assert.ok(c.notes.some((n) => /compressed/.test(n)), c.notes.join('\n'));
+  assert.ok(
+    c.notes.some((n) => /compressed/.test(n)),
+    c.notes.join('\n'),
+  );
   assert.ok(existsSync(s.log + '.1.gz'));
 
   appendFileSync(s.log, lines(100, 4));
@@ -110,13 +137,19 @@ test('compress and delaycompress: a rotated copy followed until compressed; no a
   logrotate(s, ['compress', 'delaycompress']); // app.log → app.log.1, kept plain
   const d1 = await checkpoint(s);
   assert.deepEqual(d1.incidents, []);
-  assert.ok(d1.notes.some((n) => /renamed to app\.log\.1/.test(n)), d1.notes.join('\n'));
+  assert.ok(
+    d1.notes.some((n) => /renamed to app\.log\.1/.test(n)),
+    d1.notes.join('\n'),
+  );
   appendFileSync(s.log, lines(200, 3));
   await checkpoint(s);
   logrotate(s, ['compress', 'delaycompress']); // app.log.1 → app.log.2.gz, app.log → app.log.1
   const d2 = await checkpoint(s);
   assert.deepEqual(d2.incidents, []);
-  assert.ok(d2.notes.some((n) => /compressed to app\.log\.2\.gz/.test(n)), d2.notes.join('\n'));
+  assert.ok(
+    d2.notes.some((n) => /compressed to app\.log\.2\.gz/.test(n)),
+    d2.notes.join('\n'),
+  );
   assert.equal((await trail(s.home, ['logs', 'verify'])).code, 0);
 });
 
@@ -124,12 +157,15 @@ test('a writer appending while logrotate rotates (create + HUP): no alert, no by
   const s = await setup(t);
   // The writer keeps its file open and reopens it on SIGHUP, as syslog daemons do.
   const writer = join(s.tmp, 'writer.mjs');
-  writeFileSync(writer, `import { openSync, writeSync, closeSync } from 'node:fs';
+  writeFileSync(
+    writer,
+    `import { openSync, writeSync, closeSync } from 'node:fs';
 let fd = openSync(process.argv[2], 'a'); let i = 0;
 process.on('SIGHUP', () => { const old = fd; fd = openSync(process.argv[2], 'a'); closeSync(old); });
 process.on('SIGTERM', () => { closeSync(fd); process.stdout.write(String(i)); process.exit(0); });
 setInterval(() => { for (let k = 0; k < 5; k++) writeSync(fd, 'w ' + (i++) + ' pam_unix(sshd:session): session opened\\n'); }, 2);
-`);
+`,
+  );
   const child = spawn(process.execPath, [writer, s.log], { stdio: ['ignore', 'pipe', 'inherit'] });
   let written = '';
   child.stdout.on('data', (d) => (written += d));
@@ -159,7 +195,11 @@ setInterval(() => { for (let k = 0; k < 5; k++) writeSync(fd, 'w ' + (i++) + ' p
   const count = Number(written);
   assert.ok(count > 0);
   const files = ['app.log.3', 'app.log.2', 'app.log.1', 'app.log'].filter((f) => existsSync(join(s.dir, f)));
-  const all = files.map((f) => readFileSync(join(s.dir, f), 'utf8')).join('').split('\n').filter((l) => l.startsWith('w '));
+  const all = files
+    .map((f) => readFileSync(join(s.dir, f), 'utf8'))
+    .join('')
+    .split('\n')
+    .filter((l) => l.startsWith('w '));
   assert.equal(all.length, count);
   const v = await trail(s.home, ['logs', 'verify', '--json']);
   assert.equal(v.code, 0, v.stdout);
@@ -187,7 +227,9 @@ test('sed -i removing a middle line: detected, with the offset and the removed t
   assert.equal(i.removed, 'Accepted password for mallory from 203.0.113.9\n');
   assert.match(i.summary, /removed: "Accepted password for mallory/);
   // The checkpoint names it in a trailer, and verify keeps saying it.
-  const trailers = git(s.repo, ['log', '-1', '--format=%(trailers:key=Trail-Alert,valueonly)', 'refs/trail/logs']).stdout.toString().trim();
+  const trailers = git(s.repo, ['log', '-1', '--format=%(trailers:key=Trail-Alert,valueonly)', 'refs/trail/logs'])
+    .stdout.toString()
+    .trim();
   assert.equal(trailers, 'log replaced app.log');
   const after = await trail(s.home, ['logs', 'verify']);
   assert.equal(after.code, 11);
@@ -214,7 +256,14 @@ test('sed -i without kept bytes: detected, placed between two checkpoints', asyn
 
 test('truncate -s 0 outside a rotation: detected and alerted through the webhook', async (t) => {
   const got: string[] = [];
-  const server = createServer((req, res) => { let b = ''; req.on('data', (d) => (b += d)); req.on('end', () => { got.push(b); res.end('ok'); }); });
+  const server = createServer((req, res) => {
+    let b = '';
+    req.on('data', (d) => (b += d));
+    req.on('end', () => {
+      got.push(b);
+      res.end('ok');
+    });
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => server.close());
   const keyDir = tempDir();
@@ -222,7 +271,9 @@ test('truncate -s 0 outside a rotation: detected and alerted through the webhook
   const key = join(keyDir.path, 'key');
   writeFileSync(key, 'k\n', { mode: 0o600 });
   const port = (server.address() as { port: number }).port;
-  const s = await setup(t, { policy: `alert:\n  syslog: false\n  webhook: http://127.0.0.1:${port}/hook\n  webhookSecretFile: ${key}\n` });
+  const s = await setup(t, {
+    policy: `alert:\n  syslog: false\n  webhook: http://127.0.0.1:${port}/hook\n  webhookSecretFile: ${key}\n`,
+  });
   appendFileSync(s.log, lines(0, 8));
   await checkpoint(s);
   const size = readFileSync(s.log).length;
@@ -250,7 +301,10 @@ test('replaced by a fresh file, deleted, rewritten in place: each detected', asy
   writeFileSync(join(s.dir, 'fresh'), 'boot\n');
   renameSync(join(s.dir, 'fresh'), s.log);
   const r = await checkpoint(s);
-  assert.deepEqual(r.incidents.map((i) => i.kind), ['replaced']);
+  assert.deepEqual(
+    r.incidents.map((i) => i.kind),
+    ['replaced'],
+  );
   assert.equal(r.incidents[0].offset, 5);
   assert.equal(r.incidents[0].removed, lines(0, 6));
 
@@ -260,19 +314,27 @@ test('replaced by a fresh file, deleted, rewritten in place: each detected', asy
   const fd = spawnSync('dd', ['of=' + s.log, 'bs=1', 'seek=12', 'conv=notrunc', 'status=none'], { input: 'X' });
   assert.equal(fd.status, 0);
   const w = await checkpoint(s);
-  assert.deepEqual(w.incidents.map((i) => i.kind), ['rewritten']);
+  assert.deepEqual(
+    w.incidents.map((i) => i.kind),
+    ['rewritten'],
+  );
   assert.equal(w.incidents[0].offset, 12);
 
   rmSync(s.log);
   const d = await checkpoint(s);
-  assert.deepEqual(d.incidents.map((i) => i.kind), ['deleted']);
+  assert.deepEqual(
+    d.incidents.map((i) => i.kind),
+    ['deleted'],
+  );
   const v = await trail(s.home, ['logs', 'verify', '--json']);
   assert.equal(v.code, 11);
   assert.equal(v.json.logs[0].recorded.length, 3);
 });
 
 test('a policy rule with action: log takes the path out of the content tree and into tracking', async (t) => {
-  const s = await setup(t, { policy: 'rules:\n  - paths: ["audit/*.txt"]\n    action: log\nalert:\n  syslog: false\n' });
+  const s = await setup(t, {
+    policy: 'rules:\n  - paths: ["audit/*.txt"]\n    action: log\nalert:\n  syslog: false\n',
+  });
   mkdirSync(join(s.dir, 'audit'));
   writeFileSync(join(s.dir, 'audit', 'a.txt'), 'first\n');
   // An old rotated copy that was there before tracking: part of a.txt, not a log of its own.

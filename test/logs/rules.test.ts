@@ -5,8 +5,23 @@ import { rotationBase } from '../../src/record/list/rotated-names.js';
 import { explainDifference } from '../../src/logs/stream.js';
 
 test('log paths (setting and policy) and their rotated copies leave the content tree; the policy wins', () => {
-  const rules = makeRules([], [], [{ paths: ['keep.log'], class: 'record' }, { paths: ['audit/**'], class: 'log' }], ['*.log']);
-  for (const p of ['auth.log', 'auth.log.1', 'auth.log.2.gz', 'auth.log-20240131', 'nginx/access.log.1.xz', 'audit/x']) {
+  const rules = makeRules(
+    [],
+    [],
+    [
+      { paths: ['keep.log'], class: 'record' },
+      { paths: ['audit/**'], class: 'log' },
+    ],
+    ['*.log'],
+  );
+  for (const p of [
+    'auth.log',
+    'auth.log.1',
+    'auth.log.2.gz',
+    'auth.log-20240131',
+    'nginx/access.log.1.xz',
+    'audit/x',
+  ]) {
     assert.equal(rules.log(p), true, p);
     assert.equal(rules.ignored(p), true, p);
   }
@@ -31,6 +46,10 @@ test('a deleted line is shown as that line, at its start', () => {
   assert.deepEqual([d?.at, d?.removed?.toString(), d?.inserted], [4, 'b 2 secret\n', undefined]);
   const ins = explainDifference(old, Buffer.from('a 1\nb 2 secret\nforged\nb 3\nc 4\n'));
   assert.deepEqual([ins?.at, ins?.inserted?.toString()], [15, 'forged\n']);
-  assert.equal(explainDifference(old, Buffer.concat([old, Buffer.from('more\n')])), undefined, 'appending is not a change');
+  assert.equal(
+    explainDifference(old, Buffer.concat([old, Buffer.from('more\n')])),
+    undefined,
+    'appending is not a change',
+  );
   assert.deepEqual(explainDifference(old, old.subarray(0, 4))?.removed?.toString(), 'b 2 secret\nb 3\nc 4\n');
 });

@@ -8,7 +8,9 @@ import { trail, tempDir } from '../support/cli.js';
 test('a tree deeper than PATH_MAX: what cannot be named is skipped with the reason, the rest recorded', async (t) => {
   const tmp = tempDir();
   // Node's rm walks by full path and fails past PATH_MAX; GNU rm does not.
-  t.after(() => { spawnSync('rm', ['-rf', tmp.path]); });
+  t.after(() => {
+    spawnSync('rm', ['-rf', tmp.path]);
+  });
   const dir = join(tmp.path, 'etc');
   mkdirSync(dir);
   writeFileSync(join(dir, 'shallow'), 'x');

@@ -5,10 +5,33 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, ftruncateSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  ftruncateSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import {
-  assertFsck, assertSameDisk, blobAt, killGroup, lsTree, revParse, sandbox, spawnTrail, trail, trailOk, walkDisk, type Sandbox,
+  assertFsck,
+  assertSameDisk,
+  blobAt,
+  killGroup,
+  lsTree,
+  revParse,
+  sandbox,
+  spawnTrail,
+  trail,
+  trailOk,
+  walkDisk,
+  type Sandbox,
 } from '../support/hostile-cli.js';
 
 /** Rounds of each kill -9 test: 2 keeps the suite short; `TRAIL_FAULT_ROUNDS=50 npm test`
@@ -29,11 +52,16 @@ function assertRecorded(sb: Sandbox, gitDir: string): void {
   for (const [p, e] of disk) {
     if (p === '' || e.kind !== 'file') continue;
     const row = tree.get(p);
-    if (!row) { problems.push(`${p} not recorded`); continue; }
+    if (!row) {
+      problems.push(`${p} not recorded`);
+      continue;
+    }
     const data = blobAt(gitDir, OBSERVED, p)!;
-    if (!data.equals(readFileSync(Buffer.from(sb.dir + '/' + p, 'latin1')))) problems.push(`${p} recorded with other content`);
+    if (!data.equals(readFileSync(Buffer.from(sb.dir + '/' + p, 'latin1'))))
+      problems.push(`${p} recorded with other content`);
   }
-  for (const [p, row] of tree) if (row.type === 'blob' && !p.startsWith('.trail/') && !disk.has(p)) problems.push(`${p} recorded but not on disk`);
+  for (const [p, row] of tree)
+    if (row.type === 'blob' && !p.startsWith('.trail/') && !disk.has(p)) problems.push(`${p} recorded but not on disk`);
   assert.deepEqual(problems.slice(0, 10), [], `${problems.length} difference(s) between the disk and the trail`);
 }
 
@@ -82,55 +110,59 @@ function fill(file: string, leave: number): void {
   }
 }
 
-test("the shadow repository's disk full: fails cleanly, the repo stays valid, the next run records everything", { timeout: 120_000 }, async () => {
-  const sb = sandbox();
-  const mnt = join(sb.base, 'mnt');
-  mountTmpfs(mnt, '2m');
-  try {
-    const gitDir = join(mnt, 'w.git');
-    for (let i = 0; i < 20; i++) writeFileSync(join(sb.dir, `f${i}`), `file ${i}\n`);
-    await trailOk(sb, ['init', sb.dir, '--name', 'w', '--repo', gitDir, '--json']);
-    const filler = join(mnt, 'filler');
+test(
+  "the shadow repository's disk full: fails cleanly, the repo stays valid, the next run records everything",
+  { timeout: 120_000 },
+  async () => {
+    const sb = sandbox();
+    const mnt = join(sb.base, 'mnt');
+    mountTmpfs(mnt, '2m');
+    try {
+      const gitDir = join(mnt, 'w.git');
+      for (let i = 0; i < 20; i++) writeFileSync(join(sb.dir, `f${i}`), `file ${i}\n`);
+      await trailOk(sb, ['init', sb.dir, '--name', 'w', '--repo', gitDir, '--json']);
+      const filler = join(mnt, 'filler');
 
-    // Run out of space at different points of a snapshot: objects, commit, ref, index.
-    let failures = 0;
-    for (const [round, free] of [0, 4, 8, 12, 16, 20, 24, 32, 48, 64, 96].entries()) {
-      writeFileSync(join(sb.dir, 'counter'), `round ${round}\n`);
-      writeFileSync(join(sb.dir, `big${round}`), randomBytes(free * 1024 + 8192)); // never fits
-      const before = revParse(gitDir, OBSERVED);
-      fill(filler, free * 1024);
-      const r = await trail(sb, ['snapshot', '--name', 'w', '--json']);
-      rmSync(filler);
-      const ctx = `free ${free} KiB: exit ${r.code}\n${r.text}`;
-      assert.equal(r.signal, null, ctx);
-      assertFsck(gitDir);
-      if (r.code === 0) {
-        // It fitted after all: then it is recorded, and said so.
-        assert.equal(revParse(gitDir, OBSERVED), r.json.commit, ctx);
-      } else {
-        failures++;
-        assert.match(r.stderr.toString(), /no space left/i, ctx);
-        assert.doesNotMatch(r.stderr.toString(), /^\s+at /m, `a stack trace instead of a message: ${ctx}`);
-        assert.match(String(r.json?.error?.message), /no space left/i, ctx);
-        assert.equal(revParse(gitDir, OBSERVED), before, `the trail moved although the command failed: ${ctx}`);
-        assert.deepEqual(leftovers(gitDir), [], `leftovers after a failed snapshot: ${ctx}`);
+      // Run out of space at different points of a snapshot: objects, commit, ref, index.
+      let failures = 0;
+      for (const [round, free] of [0, 4, 8, 12, 16, 20, 24, 32, 48, 64, 96].entries()) {
+        writeFileSync(join(sb.dir, 'counter'), `round ${round}\n`);
+        writeFileSync(join(sb.dir, `big${round}`), randomBytes(free * 1024 + 8192)); // never fits
+        const before = revParse(gitDir, OBSERVED);
+        fill(filler, free * 1024);
+        const r = await trail(sb, ['snapshot', '--name', 'w', '--json']);
+        rmSync(filler);
+        const ctx = `free ${free} KiB: exit ${r.code}\n${r.text}`;
+        assert.equal(r.signal, null, ctx);
+        assertFsck(gitDir);
+        if (r.code === 0) {
+          // It fitted after all: then it is recorded, and said so.
+          assert.equal(revParse(gitDir, OBSERVED), r.json.commit, ctx);
+        } else {
+          failures++;
+          assert.match(r.stderr.toString(), /no space left/i, ctx);
+          assert.doesNotMatch(r.stderr.toString(), /^\s+at /m, `a stack trace instead of a message: ${ctx}`);
+          assert.match(String(r.json?.error?.message), /no space left/i, ctx);
+          assert.equal(revParse(gitDir, OBSERVED), before, `the trail moved although the command failed: ${ctx}`);
+          assert.deepEqual(leftovers(gitDir), [], `leftovers after a failed snapshot: ${ctx}`);
+        }
+        // With room again, the next snapshot records everything.
+        const ok = await trailOk(sb, ['snapshot', '--name', 'w', '--json']);
+        assert.ok(ok.json.commit, ctx);
+        assertRecorded(sb, gitDir);
+        rmSync(join(sb.dir, `big${round}`));
+        await trailOk(sb, ['snapshot', '--name', 'w', '--json']);
       }
-      // With room again, the next snapshot records everything.
-      const ok = await trailOk(sb, ['snapshot', '--name', 'w', '--json']);
-      assert.ok(ok.json.commit, ctx);
-      assertRecorded(sb, gitDir);
-      rmSync(join(sb.dir, `big${round}`));
-      await trailOk(sb, ['snapshot', '--name', 'w', '--json']);
+      assert.ok(failures > 0);
+      const st = await trailOk(sb, ['status', '--full', '--name', 'w', '--json']);
+      assert.equal(st.json.clean, true);
+      assertFsck(gitDir);
+    } finally {
+      unmount(mnt);
+      sb.cleanup();
     }
-    assert.ok(failures > 0);
-    const st = await trailOk(sb, ['status', '--full', '--name', 'w', '--json']);
-    assert.equal(st.json.clean, true);
-    assertFsck(gitDir);
-  } finally {
-    unmount(mnt);
-    sb.cleanup();
-  }
-});
+  },
+);
 
 /** A tree of `n` small files in a few folders. */
 function makeTree(dir: string, n: number, tag: string): void {
@@ -153,13 +185,19 @@ test('kill -9 during init: the next init or command repairs or uses what is left
   const full = await timed(() => trailOk(base, ['init', base.dir, '--name', 'w']));
   try {
     for (let round = 0; round < ROUNDS; round++) {
-      const sb: Sandbox = { ...base, home: join(base.base, `home${round}`), repo: join(base.base, `home${round}`, 'w.git'), env: { ...base.env, TRAIL_HOME: join(base.base, `home${round}`) } };
+      const sb: Sandbox = {
+        ...base,
+        home: join(base.base, `home${round}`),
+        repo: join(base.base, `home${round}`, 'w.git'),
+        env: { ...base.env, TRAIL_HOME: join(base.base, `home${round}`) },
+      };
       const child = spawnTrail(sb, ['init', sb.dir, '--name', 'w']);
       await sleep(Math.floor(Math.random() * full * 1.2));
       await killGroup(child);
       const ctx = `round ${round}`;
       const again = await trail(sb, ['init', sb.dir, '--name', 'w', '--json']);
-      if (again.code !== 0) assert.match(again.text, /already initialized/, `${ctx}: init after a killed init:\n${again.text}`);
+      if (again.code !== 0)
+        assert.match(again.text, /already initialized/, `${ctx}: init after a killed init:\n${again.text}`);
       const st = await trailOk(sb, ['status', '--name', 'w', '--json']);
       assert.equal(st.json.clean, true, ctx);
       assertFsck(sb.repo);
@@ -173,38 +211,43 @@ test('kill -9 during init: the next init or command repairs or uses what is left
   }
 });
 
-test('kill -9 during snapshot: the next snapshot takes over the stale lock and records everything', { timeout: LIMIT }, async () => {
-  const sb = sandbox();
-  try {
-    makeTree(sb.dir, 200, 'v0');
-    await trailOk(sb, ['init', sb.dir, '--name', 'w']);
-    let full = 0;
-    for (let round = 0; round < ROUNDS + 1; round++) {
-      // Change a third of the files, add and remove some.
-      for (let i = round % 3; i < 200; i += 3) writeFileSync(join(sb.dir, `d${i % 10}`, `f${i}`), `v${round + 1} ${i}\n`);
-      writeFileSync(join(sb.dir, `new${round}`), `new ${round}\n`);
-      rmSync(join(sb.dir, `new${round - 2}`), { force: true });
-      if (round === 0) {
-        full = await timed(() => trailOk(sb, ['snapshot', '--name', 'w']));
-        continue;
+test(
+  'kill -9 during snapshot: the next snapshot takes over the stale lock and records everything',
+  { timeout: LIMIT },
+  async () => {
+    const sb = sandbox();
+    try {
+      makeTree(sb.dir, 200, 'v0');
+      await trailOk(sb, ['init', sb.dir, '--name', 'w']);
+      let full = 0;
+      for (let round = 0; round < ROUNDS + 1; round++) {
+        // Change a third of the files, add and remove some.
+        for (let i = round % 3; i < 200; i += 3)
+          writeFileSync(join(sb.dir, `d${i % 10}`, `f${i}`), `v${round + 1} ${i}\n`);
+        writeFileSync(join(sb.dir, `new${round}`), `new ${round}\n`);
+        rmSync(join(sb.dir, `new${round - 2}`), { force: true });
+        if (round === 0) {
+          full = await timed(() => trailOk(sb, ['snapshot', '--name', 'w']));
+          continue;
+        }
+        const child = spawnTrail(sb, ['snapshot', '--name', 'w']);
+        await sleep(Math.floor(Math.random() * full * 1.2));
+        await killGroup(child);
+        const ctx = `round ${round}`;
+        const next = await trailOk(sb, ['snapshot', '--name', 'w', '--json'], { timeoutMs: 60_000 });
+        assert.equal(next.signal, null, ctx);
+        assertFsck(sb.repo);
+        assertRecorded(sb, sb.repo);
+        const st = await trailOk(sb, ['status', '--full', '--name', 'w', '--json']);
+        assert.equal(st.json.clean, true, `${ctx}: ${JSON.stringify(st.json.changes)}`);
+        assert.ok(!existsSync(join(sb.repo, 'trail', 'lock')), `${ctx}: lock left behind`);
       }
-      const child = spawnTrail(sb, ['snapshot', '--name', 'w']);
-      await sleep(Math.floor(Math.random() * full * 1.2));
-      await killGroup(child);
-      const ctx = `round ${round}`;
-      const next = await trailOk(sb, ['snapshot', '--name', 'w', '--json'], { timeoutMs: 60_000 });
-      assert.equal(next.signal, null, ctx);
-      assertFsck(sb.repo);
-      assertRecorded(sb, sb.repo);
-      const st = await trailOk(sb, ['status', '--full', '--name', 'w', '--json']);
-      assert.equal(st.json.clean, true, `${ctx}: ${JSON.stringify(st.json.changes)}`);
-      assert.ok(!existsSync(join(sb.repo, 'trail', 'lock')), `${ctx}: lock left behind`);
+      assert.deepEqual(leftovers(sb.repo, true), []);
+    } finally {
+      sb.cleanup();
     }
-    assert.deepEqual(leftovers(sb.repo, true), []);
-  } finally {
-    sb.cleanup();
-  }
-});
+  },
+);
 
 test('kill -9 during revert: the next command finishes it and says so', { timeout: LIMIT }, async () => {
   const sb = sandbox();
@@ -214,7 +257,7 @@ test('kill -9 during revert: the next command finishes it and says so', { timeou
     const c1 = (await trailOk(sb, ['init', sb.dir, '--name', 'w', '--json'])).json.commit as string;
     const atC1 = walkDisk(sb.dir);
     rmSync(join(sb.dir, 'd9'), { recursive: true });
-    makeTree(sb.dir, N - 100, "two");
+    makeTree(sb.dir, N - 100, 'two');
     mkdirSync(join(sb.dir, 'extra'));
     writeFileSync(join(sb.dir, 'extra', 'x'), 'x\n');
     const c2 = (await trailOk(sb, ['snapshot', '--name', 'w', '--json'])).json.commit as string;
@@ -240,7 +283,8 @@ test('kill -9 during revert: the next command finishes it and says so', { timeou
       } else {
         // Killed before it touched the disk, or after it was done: never half of it.
         const want = states[target]!;
-        const done = disk.size === want.size && [...disk].every(([k, v]) => JSON.stringify(v) === JSON.stringify(want.get(k)));
+        const done =
+          disk.size === want.size && [...disk].every(([k, v]) => JSON.stringify(v) === JSON.stringify(want.get(k)));
         if (!done) assertSameDisk(disk, states[current]!, `${ctx}: a killed revert left a mix`);
         if (done) current = target;
       }

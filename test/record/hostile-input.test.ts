@@ -4,11 +4,40 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync, writeSync, ftruncateSync, utimesSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+  ftruncateSync,
+  utimesSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import {
-  assertFsck, assertSameDisk, assertTerminalSafe, blobAt, bpath, catBlob, gitBlobId, lsTree, manifest, objectExists, revParse,
-  sandbox, trail, trailOk, until, walkDisk,
+  assertFsck,
+  assertSameDisk,
+  assertTerminalSafe,
+  blobAt,
+  bpath,
+  catBlob,
+  gitBlobId,
+  lsTree,
+  manifest,
+  objectExists,
+  revParse,
+  sandbox,
+  trail,
+  trailOk,
+  until,
+  walkDisk,
 } from '../support/hostile-cli.js';
 
 const OBSERVED = 'refs/heads/observed';
@@ -85,20 +114,32 @@ test('hostile names: recorded, shown escaped, restored exactly by revert', { tim
     }
     assert.equal(blobAt(sb.repo, OBSERVED, '.git~/config')?.toString(), '[core]\n\tbare = false\n');
     assert.equal(blobAt(sb.repo, OBSERVED, '.trail~/FORMAT')?.toString(), 'not trail\n');
-    assert.match(blobAt(sb.repo, OBSERVED, '.trail/FORMAT')!.toString(), /^trail \d+\n$/, ".trail/FORMAT is trail's own");
+    assert.match(
+      blobAt(sb.repo, OBSERVED, '.trail/FORMAT')!.toString(),
+      /^trail \d+\n$/,
+      ".trail/FORMAT is trail's own",
+    );
     assert.equal(blobAt(sb.repo, OBSERVED, 'sub/.git~/HEAD')?.toString(), 'ref: refs/heads/main\n');
     assert.equal(blobAt(sb.repo, OBSERVED, 'sub/.trail/x')?.toString(), 'x\n');
     assert.equal(blobAt(sb.repo, OBSERVED, 'sub/@meta/inner')?.toString(), 'inner\n');
     assert.equal(blobAt(sb.repo, OBSERVED, `${deep}/deep\nfile`)?.toString(), 'bottom\n');
     assert.equal(blobAt(sb.repo, OBSERVED, 'link\x1b')?.toString('latin1'), 'target\n\xff');
     assert.equal(tree.get('link\x1b')?.mode, '120000');
-    assert.equal(blobAt(sb.repo, OBSERVED, Buffer.concat([hdir, Buffer.from('/'), names[5]!]).toString('latin1'))?.toString('latin1'), '\xff\xfeA');
+    assert.equal(
+      blobAt(sb.repo, OBSERVED, Buffer.concat([hdir, Buffer.from('/'), names[5]!]).toString('latin1'))?.toString(
+        'latin1',
+      ),
+      '\xff\xfeA',
+    );
     // The manifest of sub/@meta lives under an escaped name; a folder's manifest names the
     // hostile children exactly (percent-escaped, reversibly).
     assert.ok(manifest(sb.repo, OBSERVED, 'sub/@meta~').some((m) => m.name === 'inner'));
     const top = manifest(sb.repo, OBSERVED);
     assert.ok(top.some((m) => m.name === '@meta' && m.kind === 'file'));
-    assert.ok(top.some((m) => m.name === 'percent%2541'), 'percent sign escaped in the manifest');
+    assert.ok(
+      top.some((m) => m.name === 'percent%2541'),
+      'percent sign escaped in the manifest',
+    );
     assert.ok(top.some((m) => m.name === 'new%0Aline'));
 
     // Human output never carries the raw bytes of a name to the terminal.
@@ -111,7 +152,14 @@ test('hostile names: recorded, shown escaped, restored exactly by revert', { tim
     assertTerminalSafe(status.stderr, 'status (stderr)');
     assert.ok(status.stdout.toString().includes('new\\nline'), `status shows the newline escaped:\n${status.stdout}`);
     assert.ok(status.stdout.toString().includes('\\xff\\xfeA'), 'status shows bytes that are not UTF-8 escaped');
-    for (const args of [['diff'], ['snapshot', '-m', 'evil\x1b[2J names'], ['log'], ['show', 'observed'], ['log', 'link\x1b'], ['list']]) {
+    for (const args of [
+      ['diff'],
+      ['snapshot', '-m', 'evil\x1b[2J names'],
+      ['log'],
+      ['show', 'observed'],
+      ['log', 'link\x1b'],
+      ['list'],
+    ]) {
       const r = await trailOk(sb, [...args, '--name', 'w']);
       assertTerminalSafe(r.stdout, args.join(' '));
       assertTerminalSafe(r.stderr, `${args.join(' ')} (stderr)`);
@@ -138,57 +186,64 @@ test('hostile names: recorded, shown escaped, restored exactly by revert', { tim
   }
 });
 
-test('a 1 GiB sparse file is recorded by digest only; one at the limit is recorded whole', { timeout: 120_000 }, async () => {
-  const sb = sandbox();
-  try {
-    const big = join(sb.dir, 'huge.img');
-    const limit = 128 * 1024 * 1024; // the default snapshot.maxFileSize
-    const fd = openSync(big, 'w');
-    ftruncateSync(fd, 1024 ** 3);
-    writeSync(fd, Buffer.from('header'), 0, 6, 0);
-    closeSync(fd);
-    const edge = join(sb.dir, 'edge.img');
-    const fd2 = openSync(edge, 'w');
-    ftruncateSync(fd2, limit);
-    writeSync(fd2, Buffer.from('tail'), 0, 4, limit - 4);
-    closeSync(fd2);
-    writeFileSync(join(sb.dir, 'small'), 'small\n');
+test(
+  'a 1 GiB sparse file is recorded by digest only; one at the limit is recorded whole',
+  { timeout: 120_000 },
+  async () => {
+    const sb = sandbox();
+    try {
+      const big = join(sb.dir, 'huge.img');
+      const limit = 128 * 1024 * 1024; // the default snapshot.maxFileSize
+      const fd = openSync(big, 'w');
+      ftruncateSync(fd, 1024 ** 3);
+      writeSync(fd, Buffer.from('header'), 0, 6, 0);
+      closeSync(fd);
+      const edge = join(sb.dir, 'edge.img');
+      const fd2 = openSync(edge, 'w');
+      ftruncateSync(fd2, limit);
+      writeSync(fd2, Buffer.from('tail'), 0, 4, limit - 4);
+      closeSync(fd2);
+      writeFileSync(join(sb.dir, 'small'), 'small\n');
 
-    const init = await trailOk(sb, ['init', sb.dir, '--name', 'w', '--json'], { timeoutMs: 110_000 });
-    assertFsck(sb.repo);
-    const tree = lsTree(sb.repo, OBSERVED);
-    assert.equal(tree.get('huge.img'), undefined, 'the 1 GiB file has no blob');
-    const m = manifest(sb.repo, OBSERVED).find((e) => e.name === 'huge.img');
-    assert.ok(m, 'huge.img is in the manifest');
-    assert.equal(m.size, 1024 ** 3);
-    assert.match(String(m.digest), /^(sha256:)?[0-9a-f]{64}$/);
-    // The file at the limit is kept whole: git has exactly its bytes.
-    const edgeRow = tree.get('edge.img');
-    assert.ok(edgeRow, 'the file at the limit has a blob');
-    assert.equal(edgeRow.oid, gitBlobId(readFileSync(edge)));
-    // The user is told that huge.img's content is not kept.
-    assert.deepEqual(init.json.digestOnly, ['huge.img'], 'init tells which file was kept by digest only');
-    const human = await trailOk(sb, ['snapshot', '--name', 'w'], { env: { TRAIL_X: '1' } });
-    assert.match(human.text, /nothing changed/);
+      const init = await trailOk(sb, ['init', sb.dir, '--name', 'w', '--json'], { timeoutMs: 110_000 });
+      assertFsck(sb.repo);
+      const tree = lsTree(sb.repo, OBSERVED);
+      assert.equal(tree.get('huge.img'), undefined, 'the 1 GiB file has no blob');
+      const m = manifest(sb.repo, OBSERVED).find((e) => e.name === 'huge.img');
+      assert.ok(m, 'huge.img is in the manifest');
+      assert.equal(m.size, 1024 ** 3);
+      assert.match(String(m.digest), /^(sha256:)?[0-9a-f]{64}$/);
+      // The file at the limit is kept whole: git has exactly its bytes.
+      const edgeRow = tree.get('edge.img');
+      assert.ok(edgeRow, 'the file at the limit has a blob');
+      assert.equal(edgeRow.oid, gitBlobId(readFileSync(edge)));
+      // The user is told that huge.img's content is not kept.
+      assert.deepEqual(init.json.digestOnly, ['huge.img'], 'init tells which file was kept by digest only');
+      const human = await trailOk(sb, ['snapshot', '--name', 'w'], { env: { TRAIL_X: '1' } });
+      assert.match(human.text, /nothing changed/);
 
-    // A change that keeps size and mtime: only a full re-read can see it.
-    const st = lstatSync(big);
-    const fd3 = openSync(big, 'r+');
-    writeSync(fd3, Buffer.from('X'), 0, 1, 512 * 1024 * 1024);
-    closeSync(fd3);
-    utimesSync(big, st.atime, st.mtime);
-    const full = await trailOk(sb, ['status', '--full', '--name', 'w', '--json'], { codes: [3], timeoutMs: 110_000 });
-    assert.deepEqual(full.json.changes.map((c: any) => c.path), ['huge.img']);
+      // A change that keeps size and mtime: only a full re-read can see it.
+      const st = lstatSync(big);
+      const fd3 = openSync(big, 'r+');
+      writeSync(fd3, Buffer.from('X'), 0, 1, 512 * 1024 * 1024);
+      closeSync(fd3);
+      utimesSync(big, st.atime, st.mtime);
+      const full = await trailOk(sb, ['status', '--full', '--name', 'w', '--json'], { codes: [3], timeoutMs: 110_000 });
+      assert.deepEqual(
+        full.json.changes.map((c: any) => c.path),
+        ['huge.img'],
+      );
 
-    // A revert cannot bring back content that was never kept, and says so.
-    const rev = await trail(sb, ['revert', init.json.commit, '--name', 'w', '--json'], { timeoutMs: 110_000 });
-    assert.notEqual(rev.code, 0);
-    assert.match(rev.json.plan.cannot.map((c: any) => `${c.path}: ${c.reason}`).join('\n'), /huge\.img: .*digest/);
-    assertFsck(sb.repo);
-  } finally {
-    sb.cleanup();
-  }
-});
+      // A revert cannot bring back content that was never kept, and says so.
+      const rev = await trail(sb, ['revert', init.json.commit, '--name', 'w', '--json'], { timeoutMs: 110_000 });
+      assert.notEqual(rev.code, 0);
+      assert.match(rev.json.plan.cannot.map((c: any) => `${c.path}: ${c.reason}`).join('\n'), /huge\.img: .*digest/);
+      assertFsck(sb.repo);
+    } finally {
+      sb.cleanup();
+    }
+  },
+);
 
 test('unreadable files: recorded as skipped with the reason, the rest recorded', { timeout: 60_000 }, async () => {
   const sb = sandbox();
@@ -201,13 +256,31 @@ test('unreadable files: recorded as skipped with the reason, the rest recorded',
     mkdirSync(join(sb.dir, 'open'));
     writeFileSync(join(sb.dir, 'open', 'deeper'), 'deeper\n');
     mkdirSync(sb.home, { mode: 0o700 });
-    for (const p of [sb.home, sb.dir, join(sb.dir, 'readable'), join(sb.dir, 'secret-ish'), join(sb.dir, 'closed'), join(sb.dir, 'closed', 'inside'), join(sb.dir, 'open'), join(sb.dir, 'open', 'deeper')]) {
+    for (const p of [
+      sb.home,
+      sb.dir,
+      join(sb.dir, 'readable'),
+      join(sb.dir, 'secret-ish'),
+      join(sb.dir, 'closed'),
+      join(sb.dir, 'closed', 'inside'),
+      join(sb.dir, 'open'),
+      join(sb.dir, 'open', 'deeper'),
+    ]) {
       chownSync(p, nobody.uid, nobody.gid);
     }
     chmodSync(join(sb.dir, 'secret-ish'), 0o000);
     chmodSync(join(sb.dir, 'closed'), 0o000);
     // The test itself must really be denied as nobody (it is not, e.g., under a capability).
-    const probe = spawnSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', '--', 'cat', join(sb.dir, 'secret-ish')]);
+    const probe = spawnSync('setpriv', [
+      '--reuid',
+      '65534',
+      '--regid',
+      '65534',
+      '--clear-groups',
+      '--',
+      'cat',
+      join(sb.dir, 'secret-ish'),
+    ]);
     assert.notEqual(probe.status, 0, 'nobody can read a 0000 file: this test cannot check anything here');
 
     const init = await trailOk(sb, ['init', sb.dir, '--name', 'w', '--json'], { user: nobody });
@@ -237,21 +310,24 @@ test('unreadable files: recorded as skipped with the reason, the rest recorded',
   }
 });
 
-test('a file rewritten while it is read: one real version is recorded, or it is skipped', { timeout: 120_000 }, async (t) => {
-  const sb = sandbox();
-  const writers: ReturnType<typeof spawn>[] = [];
-  try {
-    const SIZE = 8 * 1024 * 1024; // reading it takes a while; the writer changes both ends
-    const inPlace = join(sb.dir, 'inplace.log');
-    const appended = join(sb.dir, 'append.log');
-    writeFileSync(inPlace, Buffer.alloc(SIZE, 'v000000000\n'));
-    writeFileSync(appended, '');
-    for (let i = 0; i < 50; i++) writeFileSync(join(sb.dir, `f${i}`), `file ${i}\n`);
-    await trailOk(sb, ['init', sb.dir, '--name', 'w', '--json']);
+test(
+  'a file rewritten while it is read: one real version is recorded, or it is skipped',
+  { timeout: 120_000 },
+  async (t) => {
+    const sb = sandbox();
+    const writers: ReturnType<typeof spawn>[] = [];
+    try {
+      const SIZE = 8 * 1024 * 1024; // reading it takes a while; the writer changes both ends
+      const inPlace = join(sb.dir, 'inplace.log');
+      const appended = join(sb.dir, 'append.log');
+      writeFileSync(inPlace, Buffer.alloc(SIZE, 'v000000000\n'));
+      writeFileSync(appended, '');
+      for (let i = 0; i < 50; i++) writeFileSync(join(sb.dir, `f${i}`), `file ${i}\n`);
+      await trailOk(sb, ['init', sb.dir, '--name', 'w', '--json']);
 
-    // Writer 1 rewrites the same inode in place, version after version, chunk by chunk.
-    // Writer 2 appends whole 10-byte records with one write each.
-    const script = `
+      // Writer 1 rewrites the same inode in place, version after version, chunk by chunk.
+      // Writer 2 appends whole 10-byte records with one write each.
+      const script = `
       const fs = require('fs');
       const [file, mode] = process.argv.slice(1);
       const fd = fs.openSync(file, 'r+');
@@ -271,54 +347,62 @@ test('a file rewritten while it is read: one real version is recorded, or it is 
         // Quiet moments for the in-place file; the appender leaves the CPU to the others.
         if (mode === 'inplace' ? v % 5000 === 0 : true) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, mode === 'inplace' ? 10 : 1);
       }`;
-    for (const [file, mode] of [[inPlace, 'inplace'], [appended, 'append']] as const) {
-      const w = spawn(process.execPath, ['-e', script, file, mode], { stdio: 'ignore' });
-      writers.push(w);
-    }
-    await until(() => lstatSync(appended).size > 1000, 30_000, 'the writers to start');
+      for (const [file, mode] of [
+        [inPlace, 'inplace'],
+        [appended, 'append'],
+      ] as const) {
+        const w = spawn(process.execPath, ['-e', script, file, mode], { stdio: 'ignore' });
+        writers.push(w);
+      }
+      await until(() => lstatSync(appended).size > 1000, 30_000, 'the writers to start');
 
-    let recordedInPlace = 0;
-    for (let round = 0; round < 6; round++) {
-      const r = await trailOk(sb, ['snapshot', '--name', 'w', '--json']);
-      const skipped = new Map<string, string>(r.json.skipped.map((s: any) => [s.path, s.reason]));
-      const tree = lsTree(sb.repo, OBSERVED);
-      // In place: every 11-byte record of the recorded content is the same version.
-      const ip = tree.get('inplace.log');
-      if (skipped.has('inplace.log')) assert.match(skipped.get('inplace.log')!, /chang/);
-      else if (ip && r.json.changes.some((c: any) => c.path === 'inplace.log')) {
-        const data = catBlob(sb.repo, ip.oid).toString();
-        assert.equal(data.length, SIZE);
-        // A read that the writer overtook has a tail newer than its head.
-        const head = Number(data.slice(1, 10));
-        const tail = Number(data.slice(SIZE - 10, SIZE - 1));
-        assert.ok(head === tail || head === tail + 1, `torn read: head holds version ${head}, tail ${tail}`);
-        recordedInPlace++;
+      let recordedInPlace = 0;
+      for (let round = 0; round < 6; round++) {
+        const r = await trailOk(sb, ['snapshot', '--name', 'w', '--json']);
+        const skipped = new Map<string, string>(r.json.skipped.map((s: any) => [s.path, s.reason]));
+        const tree = lsTree(sb.repo, OBSERVED);
+        // In place: every 11-byte record of the recorded content is the same version.
+        const ip = tree.get('inplace.log');
+        if (skipped.has('inplace.log')) assert.match(skipped.get('inplace.log')!, /chang/);
+        else if (ip && r.json.changes.some((c: any) => c.path === 'inplace.log')) {
+          const data = catBlob(sb.repo, ip.oid).toString();
+          assert.equal(data.length, SIZE);
+          // A read that the writer overtook has a tail newer than its head.
+          const head = Number(data.slice(1, 10));
+          const tail = Number(data.slice(SIZE - 10, SIZE - 1));
+          assert.ok(head === tail || head === tail + 1, `torn read: head holds version ${head}, tail ${tail}`);
+          recordedInPlace++;
+        }
+        // Appended: whole records, numbered 1..n without a gap.
+        const ap = tree.get('append.log');
+        if (skipped.has('append.log')) assert.match(skipped.get('append.log')!, /chang/);
+        else if (ap) {
+          const data = catBlob(sb.repo, ap.oid).toString();
+          assert.equal(data.length % 10, 0, 'a half record was recorded');
+          const nums = data.split('\n').filter(Boolean).map(Number);
+          nums.forEach((n, i) => assert.equal(n, i + 1, 'records out of order or missing'));
+        }
+        // The other files are recorded whatever happens to the busy ones.
+        assert.equal(blobAt(sb.repo, OBSERVED, 'f49')?.toString(), 'file 49\n');
       }
-      // Appended: whole records, numbered 1..n without a gap.
-      const ap = tree.get('append.log');
-      if (skipped.has('append.log')) assert.match(skipped.get('append.log')!, /chang/);
-      else if (ap) {
-        const data = catBlob(sb.repo, ap.oid).toString();
-        assert.equal(data.length % 10, 0, 'a half record was recorded');
-        const nums = data.split('\n').filter(Boolean).map(Number);
-        nums.forEach((n, i) => assert.equal(n, i + 1, 'records out of order or missing'));
-      }
-      // The other files are recorded whatever happens to the busy ones.
-      assert.equal(blobAt(sb.repo, OBSERVED, 'f49')?.toString(), 'file 49\n');
+      t.diagnostic(`in-place file recorded in ${recordedInPlace} of 6 busy snapshots, skipped in the others`);
+      for (const w of writers) w.kill('SIGKILL');
+      await Promise.all(
+        writers.map(
+          (w) => new Promise((r) => (w.exitCode !== null || w.signalCode !== null ? r(null) : w.once('exit', r))),
+        ),
+      );
+      // Quiet now: the next snapshot records the final versions exactly.
+      await trailOk(sb, ['snapshot', '--name', 'w']);
+      assert.equal(blobAt(sb.repo, OBSERVED, 'inplace.log')?.toString(), readFileSync(inPlace).toString());
+      assert.equal(blobAt(sb.repo, OBSERVED, 'append.log')?.toString(), readFileSync(appended).toString());
+      assertFsck(sb.repo);
+    } finally {
+      for (const w of writers) w.kill('SIGKILL');
+      sb.cleanup();
     }
-    t.diagnostic(`in-place file recorded in ${recordedInPlace} of 6 busy snapshots, skipped in the others`);
-    for (const w of writers) w.kill('SIGKILL');
-    await Promise.all(writers.map((w) => new Promise((r) => (w.exitCode !== null || w.signalCode !== null ? r(null) : w.once('exit', r)))));
-    // Quiet now: the next snapshot records the final versions exactly.
-    await trailOk(sb, ['snapshot', '--name', 'w']);
-    assert.equal(blobAt(sb.repo, OBSERVED, 'inplace.log')?.toString(), readFileSync(inPlace).toString());
-    assert.equal(blobAt(sb.repo, OBSERVED, 'append.log')?.toString(), readFileSync(appended).toString());
-    assertFsck(sb.repo);
-  } finally {
-    for (const w of writers) w.kill('SIGKILL');
-    sb.cleanup();
-  }
-});
+  },
+);
 
 test('a folder replaced by a file and back: recorded each time, reverted either way', { timeout: 60_000 }, async () => {
   const sb = sandbox();

@@ -12,16 +12,28 @@ import { keepCacheInMemory } from '../../src/record/model/stat-cache.js';
 import { Fixture, scratch } from '../watch/helpers.js';
 
 const tmp = scratch('parts');
-after(() => { keepCacheInMemory(false); tmp.cleanup(); });
+after(() => {
+  keepCacheInMemory(false);
+  tmp.cleanup();
+});
 
-const part = (name: string, paths: string[]): Part => ({ paths, subject: `by ${name}`, actor: { name }, action: 'watch' });
+const part = (name: string, paths: string[]): Part => ({
+  paths,
+  subject: `by ${name}`,
+  actor: { name },
+  action: 'watch',
+});
 
 async function content(f: Fixture, path: string): Promise<string | undefined> {
   const r = await f.git(['show', `refs/heads/observed:${path}`], [0, 128]);
   return r.code === 0 ? r.stdout.toString() : undefined;
 }
 
-async function setUp(t: { after(fn: () => void): void }, sub: string, files: Record<string, string>): Promise<{ f: Fixture; repo: Repo }> {
+async function setUp(
+  t: { after(fn: () => void): void },
+  sub: string,
+  files: Record<string, string>,
+): Promise<{ f: Fixture; repo: Repo }> {
   const f = new Fixture(join(tmp.dir, sub));
   for (const [p, c] of Object.entries(files)) {
     mkdirSync(join(f.work, p, '..'), { recursive: true });
@@ -39,12 +51,22 @@ it('commits what the scan read, not a write made after it; the next window takes
   const res = await recordParts(repo, ['app.conf'], async (changes) => {
     // Someone else writes while the window is being attributed, after the scan.
     writeFileSync(join(f.work, 'app.conf'), 'v3 by bob\n');
-    return [part('alice', changes.map((c) => c.path))];
+    return [
+      part(
+        'alice',
+        changes.map((c) => c.path),
+      ),
+    ];
   });
   assert.equal(res.length, 1);
   assert.equal((await f.git(['show', `${res[0]!.commit}:app.conf`])).stdout.toString(), 'v2 by alice\n');
   assert.equal((await f.git(['log', '-1', '--format=%an', res[0]!.commit!])).stdout.toString().trim(), 'alice');
-  const next = await recordParts(repo, ['app.conf'], async (changes) => [part('bob', changes.map((c) => c.path))]);
+  const next = await recordParts(repo, ['app.conf'], async (changes) => [
+    part(
+      'bob',
+      changes.map((c) => c.path),
+    ),
+  ]);
   assert.equal(next.length, 1, 'the later write is a change of its own');
   assert.equal((await f.git(['show', 'refs/heads/observed:app.conf'])).stdout.toString(), 'v3 by bob\n');
   assert.equal((await f.git(['log', '-1', '--format=%an', 'refs/heads/observed'])).stdout.toString().trim(), 'bob');
@@ -56,21 +78,38 @@ it('one commit per part, each with only its paths; a path no part takes stays as
   writeFileSync(join(f.work, 'a.conf'), 'a2\n');
   writeFileSync(join(f.work, 'b.conf'), 'b2\n');
   writeFileSync(join(f.work, 'c.conf'), 'c2\n');
-  const res = await recordParts(repo, ['a.conf', 'b.conf', 'c.conf'], async () => [part('alice', ['a.conf']), part('bob', ['b.conf'])]);
-  assert.deepEqual(res.map((r) => r.changes.map((c) => c.path)), [['a.conf'], ['b.conf']]);
+  const res = await recordParts(repo, ['a.conf', 'b.conf', 'c.conf'], async () => [
+    part('alice', ['a.conf']),
+    part('bob', ['b.conf']),
+  ]);
+  assert.deepEqual(
+    res.map((r) => r.changes.map((c) => c.path)),
+    [['a.conf'], ['b.conf']],
+  );
   assert.equal(await content(f, 'a.conf'), 'a2\n');
   assert.equal(await content(f, 'b.conf'), 'b2\n');
   assert.equal(await content(f, 'c.conf'), 'c1\n', 'left for a later window (an apt transaction still running)');
-  const authors = (await f.git(['log', '-2', '--format=%an', 'refs/heads/observed'])).stdout.toString().trim().split('\n');
+  const authors = (await f.git(['log', '-2', '--format=%an', 'refs/heads/observed'])).stdout
+    .toString()
+    .trim()
+    .split('\n');
   assert.deepEqual(authors, ['bob', 'alice']);
   // Left out, not lost: the next window finds it.
-  const later = await recordParts(repo, ['c.conf'], async (changes) => [part('carol', changes.map((c) => c.path))]);
-  assert.deepEqual(later.map((r) => r.changes.map((c) => c.path)), [['c.conf']]);
+  const later = await recordParts(repo, ['c.conf'], async (changes) => [
+    part(
+      'carol',
+      changes.map((c) => c.path),
+    ),
+  ]);
+  assert.deepEqual(
+    later.map((r) => r.changes.map((c) => c.path)),
+    [['c.conf']],
+  );
   assert.equal((await f.fsck()).code, 0);
 });
 
 it('holds together when a part takes a file in a folder no part takes, or leaves files in a removed folder', async (t) => {
-  const { f, repo } = await setUp(t, 'together', { 'old/x': 'x\n', 'old/y': 'y\n', 'keep': 'k\n' });
+  const { f, repo } = await setUp(t, 'together', { 'old/x': 'x\n', 'old/y': 'y\n', keep: 'k\n' });
   mkdirSync(join(f.work, 'new/deep'), { recursive: true });
   writeFileSync(join(f.work, 'new/deep/f'), 'f\n');
   rmSync(join(f.work, 'old'), { recursive: true });
@@ -90,7 +129,14 @@ it('holds together when a part takes a file in a folder no part takes, or leaves
 });
 
 it('orders the parts so that each commit holds together', () => {
-  const c = (name: string, paths: string[]): PlannedCommit => ({ paths, actor: { name }, trailers: {}, body: [], actors: [], events: [] });
+  const c = (name: string, paths: string[]): PlannedCommit => ({
+    paths,
+    actor: { name },
+    trailers: {},
+    body: [],
+    actors: [],
+    events: [],
+  });
   const names = (cs: PlannedCommit[]) => cs.map((x) => x.actor.name);
   // A folder alice made, a file bob wrote into it: alice first.
   assert.deepEqual(names(order([c('bob', ['d/f']), c('alice', ['d'])], new Set(['d']))), ['alice', 'bob']);
@@ -106,4 +152,3 @@ it('orders the parts so that each commit holds together', () => {
   assert.deepEqual(both[0]!.paths.sort(), ['x', 'x/g', 'y', 'y/f']);
   assert.equal(both[0]!.actor.name, 'alice, bob');
 });
-

@@ -3,7 +3,19 @@
 // commit, an independent walker must find the tree identical, attribute for attribute.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, linkSync, mkdirSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync, lstatSync, appendFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+  lstatSync,
+  appendFileSync,
+} from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describeTree, compareTrees } from '../support/treewalk.js';
@@ -29,7 +41,9 @@ function allPaths(root: string, rel = ''): { files: string[]; dirs: string[]; li
     else if (d.isDirectory()) {
       out.dirs.push(p);
       const sub = allPaths(root, p);
-      out.files.push(...sub.files); out.dirs.push(...sub.dirs); out.links.push(...sub.links);
+      out.files.push(...sub.files);
+      out.dirs.push(...sub.dirs);
+      out.links.push(...sub.links);
     } else if (d.isFile()) out.files.push(p);
   }
   return out;
@@ -48,20 +62,62 @@ function mutate(root: string, seed: number, rounds: number, relist = 1): string[
     const kind = Math.floor(r() * 12);
     const f = join(root, pick(files));
     try {
-    switch (kind) {
-      case 0: appendFileSync(f, `changed ${i}\n`); done.push(`content ${f}`); break;
-      case 1: chmodSync(f, pick([0o600, 0o640, 0o755, 0o4755, 0o2750, 0o1777 & 0o777, 0o400])); done.push(`chmod ${f}`); break;
-      case 2: chownSync(f, pick([0, 33, 1000, 65534]), pick([0, 33, 1000, 65534])); done.push(`chown ${f}`); break;
-      case 3: if (links.length) { const l = join(root, pick(links)); unlinkSync(l); symlinkSync(`retargeted-${i}`, l); done.push(`retarget ${l}`); } break;
-      case 4: unlinkSync(f); done.push(`delete ${f}`); break;
-      case 5: mkdirSync(join(root, pick(dirs), `empty-${i}`)); done.push('mkdir'); break;
-      case 6: spawnSync('setfattr', ['-n', `user.trail${i}`, '-v', `value ${i}`, f]); done.push(`xattr ${f}`); break;
-      case 7: writeFileSync(join(root, pick(dirs), `new-${i}.conf`), `new file ${i}\n`); done.push('new file'); break;
-      case 8: rmSync(join(root, pick(dirs)), { recursive: true, force: true }); done.push('rm -r'); break;
-      case 9: spawnSync('setfacl', ['-m', 'u:nobody:r', f]); done.push(`acl ${f}`); break;
-      case 10: { const l = join(root, pick(dirs), `hard-${i}`); linkSync(f, l); done.push(`hardlink ${l}`); break; }
-      case 11: writeFileSync(f, ''); done.push(`truncate ${f}`); break;
-    }
+      switch (kind) {
+        case 0:
+          appendFileSync(f, `changed ${i}\n`);
+          done.push(`content ${f}`);
+          break;
+        case 1:
+          chmodSync(f, pick([0o600, 0o640, 0o755, 0o4755, 0o2750, 0o1777 & 0o777, 0o400]));
+          done.push(`chmod ${f}`);
+          break;
+        case 2:
+          chownSync(f, pick([0, 33, 1000, 65534]), pick([0, 33, 1000, 65534]));
+          done.push(`chown ${f}`);
+          break;
+        case 3:
+          if (links.length) {
+            const l = join(root, pick(links));
+            unlinkSync(l);
+            symlinkSync(`retargeted-${i}`, l);
+            done.push(`retarget ${l}`);
+          }
+          break;
+        case 4:
+          unlinkSync(f);
+          done.push(`delete ${f}`);
+          break;
+        case 5:
+          mkdirSync(join(root, pick(dirs), `empty-${i}`));
+          done.push('mkdir');
+          break;
+        case 6:
+          spawnSync('setfattr', ['-n', `user.trail${i}`, '-v', `value ${i}`, f]);
+          done.push(`xattr ${f}`);
+          break;
+        case 7:
+          writeFileSync(join(root, pick(dirs), `new-${i}.conf`), `new file ${i}\n`);
+          done.push('new file');
+          break;
+        case 8:
+          rmSync(join(root, pick(dirs)), { recursive: true, force: true });
+          done.push('rm -r');
+          break;
+        case 9:
+          spawnSync('setfacl', ['-m', 'u:nobody:r', f]);
+          done.push(`acl ${f}`);
+          break;
+        case 10: {
+          const l = join(root, pick(dirs), `hard-${i}`);
+          linkSync(f, l);
+          done.push(`hardlink ${l}`);
+          break;
+        }
+        case 11:
+          writeFileSync(f, '');
+          done.push(`truncate ${f}`);
+          break;
+      }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (relist === 1 || (code !== 'ENOENT' && code !== 'ENOTDIR')) throw err;

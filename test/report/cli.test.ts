@@ -23,7 +23,10 @@ async function setup(t: { after(fn: () => void): void }) {
 }
 
 function allCommands(cmd: Command, path: string[] = []): [string[], Command][] {
-  return cmd.commands.flatMap((c) => [[[...path, c.name()], c] as [string[], Command], ...allCommands(c, [...path, c.name()])]);
+  return cmd.commands.flatMap((c) => [
+    [[...path, c.name()], c] as [string[], Command],
+    ...allCommands(c, [...path, c.name()]),
+  ]);
 }
 
 test('every command has --help with an example', async () => {
@@ -72,7 +75,10 @@ test('errors: one line and a hint; the stack trace only with --debug', async (t)
 /** What bash completes for the words typed so far (the last one is being completed). */
 function bashComplete(script: string, words: string[]): string[] {
   const program = `${script}\nCOMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _trail; printf '%s\\n' "\${COMPREPLY[@]}"`;
-  const r = spawnSync('bash', ['--norc', '--noprofile', '-c', program], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+  const r = spawnSync('bash', ['--norc', '--noprofile', '-c', program], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH },
+  });
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.split('\n').filter(Boolean).sort();
 }
@@ -102,51 +108,89 @@ test('completion: bash completes commands, subcommands, options and choices; zsh
   assert.equal(bad.code, 2);
 });
 
-test('events: one JSON object per commit, oldest first; --follow streams new commits', { timeout: 60_000 }, async (t) => {
-  const { home, dir, repo } = await setup(t);
-  writeFileSync(join(dir, 'hosts'), '127.0.0.2 localhost\n');
-  assert.equal((await trail(home, ['snapshot', '-m', 'loopback moved'])).code, 0);
+test(
+  'events: one JSON object per commit, oldest first; --follow streams new commits',
+  { timeout: 60_000 },
+  async (t) => {
+    const { home, dir, repo } = await setup(t);
+    writeFileSync(join(dir, 'hosts'), '127.0.0.2 localhost\n');
+    assert.equal((await trail(home, ['snapshot', '-m', 'loopback moved'])).code, 0);
 
-  const r = await trail(home, ['events']);
-  assert.equal(r.code, 0, r.stderr);
-  const events = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
-  const ids = git(repo, ['rev-list', '--reverse', 'refs/heads/observed']).stdout.toString().trim().split('\n');
-  assert.deepEqual(events.map((e) => e.commit), ids);
-  assert.deepEqual(Object.keys(events[1]).sort(), ['action', 'actor', 'commit', 'dir', 'email', 'name', 'paths', 'process', 'subject', 'time', 'trailers', 'type']);
-  assert.deepEqual(events[1].paths, [{ path: 'hosts', change: 'modified', details: [] }]);
-  assert.equal(events[1].action, 'snapshot');
-  assert.equal(events[1].subject, 'loopback moved');
+    const r = await trail(home, ['events']);
+    assert.equal(r.code, 0, r.stderr);
+    const events = r.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const ids = git(repo, ['rev-list', '--reverse', 'refs/heads/observed']).stdout.toString().trim().split('\n');
+    assert.deepEqual(
+      events.map((e) => e.commit),
+      ids,
+    );
+    assert.deepEqual(Object.keys(events[1]).sort(), [
+      'action',
+      'actor',
+      'commit',
+      'dir',
+      'email',
+      'name',
+      'paths',
+      'process',
+      'subject',
+      'time',
+      'trailers',
+      'type',
+    ]);
+    assert.deepEqual(events[1].paths, [{ path: 'hosts', change: 'modified', details: [] }]);
+    assert.equal(events[1].action, 'snapshot');
+    assert.equal(events[1].subject, 'loopback moved');
 
-  const child = spawn(process.execPath, [BIN, 'events', '--follow', '--interval', '0.2'], { env: { ...process.env, TRAIL_HOME: home } });
-  t.after(() => child.kill('SIGKILL'));
-  let buf = '';
-  const lines: string[] = [];
-  let waiter: (() => void) | undefined;
-  child.stdout.on('data', (d) => {
-    buf += d;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      lines.push(buf.slice(0, nl));
-      buf = buf.slice(nl + 1);
-      waiter?.();
-    }
-  });
-  const waitFor = (n: number) => new Promise<void>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`waited for ${n} lines, got ${lines.length}: ${lines.join('\n')}`)), 30_000);
-    const check = () => { if (lines.length >= n) { clearTimeout(timer); waiter = undefined; res(); } };
-    waiter = check;
-    check();
-  });
-  await waitFor(2);
-  writeFileSync(join(dir, 'resolv.conf'), 'nameserver 10.0.0.53\n');
-  const snap = await trail(home, ['snapshot', '-m', 'resolver', '--json']);
-  assert.equal(snap.code, 0, snap.stderr);
-  await waitFor(3);
-  const live = JSON.parse(lines[2]!);
-  assert.equal(live.commit, snap.json.commit);
-  assert.deepEqual(live.paths.map((p: { path: string }) => p.path), ['resolv.conf']);
-  const exit = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-  child.kill('SIGTERM');
-  assert.equal(await exit, 0, 'SIGTERM ends the stream cleanly');
-  assert.equal(lines.length, 3, 'nothing printed twice');
-});
+    const child = spawn(process.execPath, [BIN, 'events', '--follow', '--interval', '0.2'], {
+      env: { ...process.env, TRAIL_HOME: home },
+    });
+    t.after(() => child.kill('SIGKILL'));
+    let buf = '';
+    const lines: string[] = [];
+    let waiter: (() => void) | undefined;
+    child.stdout.on('data', (d) => {
+      buf += d;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        lines.push(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+        waiter?.();
+      }
+    });
+    const waitFor = (n: number) =>
+      new Promise<void>((res, rej) => {
+        const timer = setTimeout(
+          () => rej(new Error(`waited for ${n} lines, got ${lines.length}: ${lines.join('\n')}`)),
+          30_000,
+        );
+        const check = () => {
+          if (lines.length >= n) {
+            clearTimeout(timer);
+            waiter = undefined;
+            res();
+          }
+        };
+        waiter = check;
+        check();
+      });
+    await waitFor(2);
+    writeFileSync(join(dir, 'resolv.conf'), 'nameserver 10.0.0.53\n');
+    const snap = await trail(home, ['snapshot', '-m', 'resolver', '--json']);
+    assert.equal(snap.code, 0, snap.stderr);
+    await waitFor(3);
+    const live = JSON.parse(lines[2]!);
+    assert.equal(live.commit, snap.json.commit);
+    assert.deepEqual(
+      live.paths.map((p: { path: string }) => p.path),
+      ['resolv.conf'],
+    );
+    const exit = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    child.kill('SIGTERM');
+    assert.equal(await exit, 0, 'SIGTERM ends the stream cleanly');
+    assert.equal(lines.length, 3, 'nothing printed twice');
+  },
+);

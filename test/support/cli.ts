@@ -17,10 +17,17 @@ export interface CliResult {
 
 /** Runs the real trail command with its own TRAIL_HOME. */
 /** `wrap`: a command the run goes through (`['faketime', '-f', '+30d']`). */
-export function trail(home: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; wrap?: string[] } = {}): Promise<CliResult> {
+export function trail(
+  home: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; wrap?: string[] } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const [cmd, ...pre] = [...(opts.wrap ?? []), process.execPath];
-    const child = spawn(cmd!, [...pre, BIN, ...args], { cwd: opts.cwd, env: { ...process.env, NO_COLOR: '1', ...opts.env, TRAIL_HOME: home } });
+    const child = spawn(cmd!, [...pre, BIN, ...args], {
+      cwd: opts.cwd,
+      env: { ...process.env, NO_COLOR: '1', ...opts.env, TRAIL_HOME: home },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -29,7 +36,11 @@ export function trail(home: string, args: string[], opts: { cwd?: string; env?: 
     child.on('close', (code) => {
       let json: unknown;
       if (args.includes('--json')) {
-        try { json = JSON.parse(stdout); } catch { json = undefined; }
+        try {
+          json = JSON.parse(stdout);
+        } catch {
+          json = undefined;
+        }
       }
       resolve({ code: code ?? -1, stdout, stderr, json });
     });
@@ -43,19 +54,32 @@ export function tempDir(prefix = 'trail-test-'): { path: string; cleanup: () => 
 }
 
 export function makeTree(dest: string, files: number, seed = 1): void {
-  const r = spawnSync('python3', [MAKE_TREE, dest, '--files', String(files), '--seed', String(seed)], { encoding: 'utf8' });
+  const r = spawnSync('python3', [MAKE_TREE, dest, '--files', String(files), '--seed', String(seed)], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`make-etc-tree failed: ${r.stderr}`);
 }
 
 /** Plain git on a shadow repository, for checking what trail wrote without trail's code. */
-export function git(repo: string, args: string[], input?: string | Buffer): { code: number; stdout: Buffer; stderr: string } {
-  const r = spawnSync('git', ['--git-dir', repo, ...args], { input, maxBuffer: 1 << 30, env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' } });
+export function git(
+  repo: string,
+  args: string[],
+  input?: string | Buffer,
+): { code: number; stdout: Buffer; stderr: string } {
+  const r = spawnSync('git', ['--git-dir', repo, ...args], {
+    input,
+    maxBuffer: 1 << 30,
+    env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString() };
 }
 
 /** A watched directory for one test: temp dir (removed after the test), its own TRAIL_HOME,
  * and `files` (relative path → content) written into `dir`. */
-export function scratchTrail(t: { after(fn: () => void): void }, files: Record<string, string> = {}): { tmp: string; home: string; dir: string } {
+export function scratchTrail(
+  t: { after(fn: () => void): void },
+  files: Record<string, string> = {},
+): { tmp: string; home: string; dir: string } {
   const tmp = tempDir();
   t.after(tmp.cleanup);
   const dir = join(tmp.path, 'etc');
@@ -68,7 +92,10 @@ export function scratchTrail(t: { after(fn: () => void): void }, files: Record<s
 }
 
 /** scratchTrail, then `trail init` (which must succeed). */
-export async function initTrail(t: { after(fn: () => void): void }, files: Record<string, string> = {}): Promise<{ tmp: string; home: string; dir: string; repo: string; commit: string }> {
+export async function initTrail(
+  t: { after(fn: () => void): void },
+  files: Record<string, string> = {},
+): Promise<{ tmp: string; home: string; dir: string; repo: string; commit: string }> {
   const s = scratchTrail(t, files);
   const init = await trail(s.home, ['init', s.dir, '--json']);
   if (init.code !== 0) throw new Error(`trail init failed: ${init.stderr}`);

@@ -24,7 +24,11 @@ export class EsploraStub {
   }
 
   addBlock(b: StubBlock): string {
-    const hash = createHash('sha256').update(`${b.height}:${b.merkleRoot}:${b.time}`).digest().reverse().toString('hex');
+    const hash = createHash('sha256')
+      .update(`${b.height}:${b.merkleRoot}:${b.time}`)
+      .digest()
+      .reverse()
+      .toString('hex');
     this.byHeight.set(b.height, hash);
     this.byHash.set(hash, b);
     return hash;

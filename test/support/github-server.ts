@@ -1,7 +1,13 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { join } from 'node:path';
 
 /**
@@ -84,7 +90,11 @@ export interface Delivery {
 const HTTP_BACKEND = '/usr/lib/git-core/git-http-backend';
 
 function git(dir: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}) {
-  const r = spawnSync('git', ['--git-dir', dir, ...args], { input: opts.input, env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', ...opts.env }, maxBuffer: 1 << 28 });
+  const r = spawnSync('git', ['--git-dir', dir, ...args], {
+    input: opts.input,
+    env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', ...opts.env },
+    maxBuffer: 1 << 28,
+  });
   return { code: r.status ?? -1, out: r.stdout.toString().trim(), err: r.stderr.toString() };
 }
 
@@ -130,8 +140,20 @@ export class FakeGitHub {
     return r;
   }
 
-  fail(method: string, path: RegExp, status: number, opts: { headers?: Record<string, string>; body?: unknown; times?: number } = {}): void {
-    this.faults.push({ method, path, status, headers: opts.headers, body: opts.body ?? { message: `injected ${status}`, documentation_url: 'https://docs.github.com/rest' }, times: opts.times ?? 1 });
+  fail(
+    method: string,
+    path: RegExp,
+    status: number,
+    opts: { headers?: Record<string, string>; body?: unknown; times?: number } = {},
+  ): void {
+    this.faults.push({
+      method,
+      path,
+      status,
+      headers: opts.headers,
+      body: opts.body ?? { message: `injected ${status}`, documentation_url: 'https://docs.github.com/rest' },
+      times: opts.times ?? 1,
+    });
   }
 
   async start(): Promise<void> {
@@ -241,14 +263,26 @@ export class FakeGitHub {
     if (req.method === 'POST' && url.pathname.endsWith('/git-receive-pack')) {
       const after = this.branchTips(repo);
       for (const [ref, sha] of after) {
-        if (before.get(ref) !== sha) await this.deliver('push', { ref, before: before.get(ref) ?? '0'.repeat(40), after: sha, repository: this.repository(repo), sender: this.simpleUser(user) });
+        if (before.get(ref) !== sha)
+          await this.deliver('push', {
+            ref,
+            before: before.get(ref) ?? '0'.repeat(40),
+            after: sha,
+            repository: this.repository(repo),
+            sender: this.simpleUser(user),
+          });
       }
     }
   }
 
   private branchTips(repo: RepoData): Map<string, string> {
     const r = git(repo.dir, ['for-each-ref', '--format=%(refname) %(objectname)', 'refs/heads/']);
-    return new Map(r.out.split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]));
+    return new Map(
+      r.out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(' ') as [string, string]),
+    );
   }
 
   // ---------------------------------------------------------------- webhooks
@@ -258,7 +292,11 @@ export class FakeGitHub {
     for (const h of this.hooks) {
       const id = randomUUID();
       const signature = 'sha256=' + createHmac('sha256', h.secret).update(body).digest('hex');
-      const status = await postJson(h.url, body, { 'x-github-event': event, 'x-github-delivery': id, 'x-hub-signature-256': signature }).catch(() => 0);
+      const status = await postJson(h.url, body, {
+        'x-github-event': event,
+        'x-github-delivery': id,
+        'x-hub-signature-256': signature,
+      }).catch(() => 0);
       this.deliveries.push({ id, event, body, signature, status });
     }
   }
@@ -272,7 +310,11 @@ export class FakeGitHub {
     const send = (status: number, data: unknown, template?: string, headers: Record<string, string> = {}) => {
       this.requests.push({ method, path, status, auth: auth ? auth.split(' ')[0]! : '' });
       if (template) this.samples.set(`${method} ${template} ${status}`, data);
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'x-github-media-type': 'github.v3; format=json', ...headers });
+      res.writeHead(status, {
+        'content-type': 'application/json; charset=utf-8',
+        'x-github-media-type': 'github.v3; format=json',
+        ...headers,
+      });
       res.end(data === undefined ? '' : JSON.stringify(data));
     };
     const fault = this.faults.find((f) => f.method === method && f.path.test(path) && f.times > 0);
@@ -281,7 +323,12 @@ export class FakeGitHub {
       return send(fault.status, fault.body, undefined, fault.headers);
     }
     const user = this.authUser(req);
-    if (!user) return send(401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest', status: '401' });
+    if (!user)
+      return send(401, {
+        message: 'Bad credentials',
+        documentation_url: 'https://docs.github.com/rest',
+        status: '401',
+      });
     const raw = await readAll(req);
     let input: Record<string, any> = {};
     if (raw.length) {
@@ -297,7 +344,12 @@ export class FakeGitHub {
     if (!m || !repo) return send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
     const rest = m[3] ?? '';
     const T = '/repos/{owner}/{repo}';
-    const unprocessable = (message: string, errors: unknown[] = []) => send(422, { message: 'Validation Failed', errors: errors.length ? errors : [{ resource: 'PullRequest', code: 'custom', message }], documentation_url: 'https://docs.github.com/rest' });
+    const unprocessable = (message: string, errors: unknown[] = []) =>
+      send(422, {
+        message: 'Validation Failed',
+        errors: errors.length ? errors : [{ resource: 'PullRequest', code: 'custom', message }],
+        documentation_url: 'https://docs.github.com/rest',
+      });
     let x: RegExpExecArray | null;
 
     if (method === 'GET' && rest === '') return send(200, this.repository(repo), T);
@@ -305,27 +357,80 @@ export class FakeGitHub {
       x[1] = decodeURIComponent(x[1]!);
       const sha = git(repo.dir, ['rev-parse', '--verify', '--quiet', `refs/${x[1]}`]);
       if (sha.code !== 0) return send(404, { message: 'Not Found' });
-      return send(200, { ref: `refs/${x[1]}`, node_id: `REF_${x[1]}`, url: `${this.apiUrl}${T.replace('{owner}', repo.owner).replace('{repo}', repo.name)}/git/refs/${x[1]}`, object: { type: 'commit', sha: sha.out, url: `${this.apiUrl}/repos/${repo.owner}/${repo.name}/git/commits/${sha.out}` } }, `${T}/git/ref/{ref}`);
+      return send(
+        200,
+        {
+          ref: `refs/${x[1]}`,
+          node_id: `REF_${x[1]}`,
+          url: `${this.apiUrl}${T.replace('{owner}', repo.owner).replace('{repo}', repo.name)}/git/refs/${x[1]}`,
+          object: {
+            type: 'commit',
+            sha: sha.out,
+            url: `${this.apiUrl}/repos/${repo.owner}/${repo.name}/git/commits/${sha.out}`,
+          },
+        },
+        `${T}/git/ref/{ref}`,
+      );
     }
     if (rest === '/pulls' && method === 'GET') {
       const state = url.searchParams.get('state') ?? 'open';
       const base = url.searchParams.get('base');
       const head = url.searchParams.get('head');
-      let list = repo.pulls.filter((p) => (state === 'all' || p.state === state) && (!base || p.base === base) && (!head || `${repo.owner}:${p.head}` === head));
-      list = list.sort((a, b) => (url.searchParams.get('sort') === 'updated' ? b.updated_at.localeCompare(a.updated_at) || b.number - a.number : b.number - a.number));
+      let list = repo.pulls.filter(
+        (p) =>
+          (state === 'all' || p.state === state) &&
+          (!base || p.base === base) &&
+          (!head || `${repo.owner}:${p.head}` === head),
+      );
+      list = list.sort((a, b) =>
+        url.searchParams.get('sort') === 'updated'
+          ? b.updated_at.localeCompare(a.updated_at) || b.number - a.number
+          : b.number - a.number,
+      );
       const per = Number(url.searchParams.get('per_page') ?? 30);
-      return send(200, list.slice(0, per).map((p) => this.pullSimple(repo, p)), `${T}/pulls`);
+      return send(
+        200,
+        list.slice(0, per).map((p) => this.pullSimple(repo, p)),
+        `${T}/pulls`,
+      );
     }
     if (rest === '/pulls' && method === 'POST') {
       const { head, base, title, body } = input as { head?: string; base?: string; title?: string; body?: string };
       if (!title) return unprocessable('', [{ resource: 'PullRequest', field: 'title', code: 'missing_field' }]);
-      if (!head || !this.ref(`${repo.owner}/${repo.name}`, head)) return unprocessable('', [{ resource: 'PullRequest', field: 'head', code: 'invalid' }]);
-      if (!base || !this.ref(`${repo.owner}/${repo.name}`, base)) return unprocessable('', [{ resource: 'PullRequest', field: 'base', code: 'invalid' }]);
-      if (repo.pulls.some((p) => p.state === 'open' && p.head === head && p.base === base)) return unprocessable(`A pull request already exists for ${repo.owner}:${head}.`);
+      if (!head || !this.ref(`${repo.owner}/${repo.name}`, head))
+        return unprocessable('', [{ resource: 'PullRequest', field: 'head', code: 'invalid' }]);
+      if (!base || !this.ref(`${repo.owner}/${repo.name}`, base))
+        return unprocessable('', [{ resource: 'PullRequest', field: 'base', code: 'invalid' }]);
+      if (repo.pulls.some((p) => p.state === 'open' && p.head === head && p.base === base))
+        return unprocessable(`A pull request already exists for ${repo.owner}:${head}.`);
       const now = new Date().toISOString();
-      const p: Pull = { number: repo.pulls.length + 1, id: this.nextId++, title, body: body ?? '', user, head, base, state: 'open', created_at: now, updated_at: now, closed_at: null, merged_at: null, merged_by: null, merge_commit_sha: null, closed_by: null, reviews: [], comments: [] };
+      const p: Pull = {
+        number: repo.pulls.length + 1,
+        id: this.nextId++,
+        title,
+        body: body ?? '',
+        user,
+        head,
+        base,
+        state: 'open',
+        created_at: now,
+        updated_at: now,
+        closed_at: null,
+        merged_at: null,
+        merged_by: null,
+        merge_commit_sha: null,
+        closed_by: null,
+        reviews: [],
+        comments: [],
+      };
       repo.pulls.push(p);
-      await this.deliver('pull_request', { action: 'opened', number: p.number, pull_request: this.pullFull(repo, p), repository: this.repository(repo), sender: this.simpleUser(user) });
+      await this.deliver('pull_request', {
+        action: 'opened',
+        number: p.number,
+        pull_request: this.pullFull(repo, p),
+        repository: this.repository(repo),
+        sender: this.simpleUser(user),
+      });
       return send(201, this.pullFull(repo, p), `${T}/pulls`);
     }
     const pm = /^\/(pulls|issues)\/(\d+)(\/.*)?$/.exec(rest);
@@ -345,31 +450,75 @@ export class FakeGitHub {
           pull.closed_by = user;
         }
         pull.updated_at = new Date().toISOString();
-        if (input.state === 'closed') await this.deliver('pull_request', { action: 'closed', number: pull.number, pull_request: this.pullFull(repo, pull), repository: this.repository(repo), sender: this.simpleUser(user) });
+        if (input.state === 'closed')
+          await this.deliver('pull_request', {
+            action: 'closed',
+            number: pull.number,
+            pull_request: this.pullFull(repo, pull),
+            repository: this.repository(repo),
+            sender: this.simpleUser(user),
+          });
         return send(200, this.pullFull(repo, pull), PT);
       }
-      if (pm[1] === 'pulls' && sub === '/reviews' && method === 'GET') return send(200, pull.reviews.map((r) => this.review(repo, pull, r)), `${PT}/reviews`);
+      if (pm[1] === 'pulls' && sub === '/reviews' && method === 'GET')
+        return send(
+          200,
+          pull.reviews.map((r) => this.review(repo, pull, r)),
+          `${PT}/reviews`,
+        );
       if (pm[1] === 'pulls' && sub === '/reviews' && method === 'POST') {
         const event = String(input.event ?? 'COMMENT');
-        const state = ({ APPROVE: 'APPROVED', REQUEST_CHANGES: 'CHANGES_REQUESTED', COMMENT: 'COMMENTED' } as Record<string, Review['state']>)[event];
+        const state = (
+          { APPROVE: 'APPROVED', REQUEST_CHANGES: 'CHANGES_REQUESTED', COMMENT: 'COMMENTED' } as Record<
+            string,
+            Review['state']
+          >
+        )[event];
         if (!state) return unprocessable(`Unknown event ${event}`);
-        if (state !== 'COMMENTED' && pull.user.id === user.id) return unprocessable(`Review Can not ${event === 'APPROVE' ? 'approve' : 'request changes on'} your own pull request`);
-        const r: Review = { id: this.nextId++, user, state, body: String(input.body ?? ''), commit_id: String(input.commit_id ?? this.headSha(repo, pull)), submitted_at: new Date().toISOString() };
+        if (state !== 'COMMENTED' && pull.user.id === user.id)
+          return unprocessable(
+            `Review Can not ${event === 'APPROVE' ? 'approve' : 'request changes on'} your own pull request`,
+          );
+        const r: Review = {
+          id: this.nextId++,
+          user,
+          state,
+          body: String(input.body ?? ''),
+          commit_id: String(input.commit_id ?? this.headSha(repo, pull)),
+          submitted_at: new Date().toISOString(),
+        };
         pull.reviews.push(r);
         pull.updated_at = r.submitted_at;
         return send(200, this.review(repo, pull, r), `${PT}/reviews`);
       }
       if (pm[1] === 'pulls' && sub === '/merge' && method === 'PUT') {
-        if (pull.state !== 'open') return send(405, { message: 'Pull Request is not mergeable', documentation_url: 'https://docs.github.com/rest' });
+        if (pull.state !== 'open')
+          return send(405, {
+            message: 'Pull Request is not mergeable',
+            documentation_url: 'https://docs.github.com/rest',
+          });
         const headSha = this.headSha(repo, pull);
-        if (input.sha && input.sha !== headSha) return send(409, { message: 'Head branch was modified. Review and try the merge again.' });
+        if (input.sha && input.sha !== headSha)
+          return send(409, { message: 'Head branch was modified. Review and try the merge again.' });
         const baseSha = this.ref(`${repo.owner}/${repo.name}`, pull.base)!;
         const mt = git(repo.dir, ['merge-tree', '--write-tree', baseSha, headSha]);
-        if (mt.code !== 0) return send(405, { message: 'Pull Request is not mergeable', documentation_url: 'https://docs.github.com/rest' });
+        if (mt.code !== 0)
+          return send(405, {
+            message: 'Pull Request is not mergeable',
+            documentation_url: 'https://docs.github.com/rest',
+          });
         const tree = mt.out.split('\n')[0]!;
         const msg = `Merge pull request #${pull.number} from ${repo.owner}/${pull.head}\n\n${input.commit_title ?? pull.title}\n`;
-        const env = { GIT_AUTHOR_NAME: user.login, GIT_AUTHOR_EMAIL: `${user.id}+${user.login}@users.noreply.github.test`, GIT_COMMITTER_NAME: 'GitHub', GIT_COMMITTER_EMAIL: 'noreply@github.test' };
-        const commit = git(repo.dir, ['commit-tree', tree, '-p', baseSha, '-p', headSha, '-F', '-'], { env, input: msg });
+        const env = {
+          GIT_AUTHOR_NAME: user.login,
+          GIT_AUTHOR_EMAIL: `${user.id}+${user.login}@users.noreply.github.test`,
+          GIT_COMMITTER_NAME: 'GitHub',
+          GIT_COMMITTER_EMAIL: 'noreply@github.test',
+        };
+        const commit = git(repo.dir, ['commit-tree', tree, '-p', baseSha, '-p', headSha, '-F', '-'], {
+          env,
+          input: msg,
+        });
         if (commit.code !== 0) throw new Error(commit.err);
         const upd = git(repo.dir, ['update-ref', `refs/heads/${pull.base}`, commit.out, baseSha]);
         if (upd.code !== 0) return send(409, { message: 'Base branch was modified. Review and try the merge again.' });
@@ -379,12 +528,29 @@ export class FakeGitHub {
         pull.merged_at = pull.closed_at = pull.updated_at = new Date().toISOString();
         pull.merged_by = pull.closed_by = user;
         pull.merge_commit_sha = commit.out;
-        await this.deliver('pull_request', { action: 'closed', number: pull.number, pull_request: this.pullFull(repo, pull), repository: this.repository(repo), sender: this.simpleUser(user) });
-        await this.deliver('push', { ref: `refs/heads/${pull.base}`, before: baseSha, after: commit.out, repository: this.repository(repo), sender: this.simpleUser(user) });
+        await this.deliver('pull_request', {
+          action: 'closed',
+          number: pull.number,
+          pull_request: this.pullFull(repo, pull),
+          repository: this.repository(repo),
+          sender: this.simpleUser(user),
+        });
+        await this.deliver('push', {
+          ref: `refs/heads/${pull.base}`,
+          before: baseSha,
+          after: commit.out,
+          repository: this.repository(repo),
+          sender: this.simpleUser(user),
+        });
         return send(200, { sha: commit.out, merged: true, message: 'Pull Request successfully merged' }, `${PT}/merge`);
       }
       if (pm[1] === 'issues' && sub === '' && method === 'GET') return send(200, this.issue(repo, pull), PT);
-      if (pm[1] === 'issues' && sub === '/comments' && method === 'GET') return send(200, pull.comments.map((c) => this.comment(repo, pull, c)), `${PT}/comments`);
+      if (pm[1] === 'issues' && sub === '/comments' && method === 'GET')
+        return send(
+          200,
+          pull.comments.map((c) => this.comment(repo, pull, c)),
+          `${PT}/comments`,
+        );
       if (pm[1] === 'issues' && sub === '/comments' && method === 'POST') {
         if (!input.body) return unprocessable('', [{ resource: 'IssueComment', field: 'body', code: 'missing_field' }]);
         const c: Comment = { id: this.nextId++, user, body: String(input.body), created_at: new Date().toISOString() };
@@ -409,18 +575,51 @@ export class FakeGitHub {
   simpleUser(u: User) {
     const api = `${this.apiUrl}/users/${u.login}`;
     return {
-      login: u.login, id: u.id, node_id: `U_${u.id}`, avatar_url: `${this.base}/avatars/${u.id}`, gravatar_id: '', url: api, html_url: `${this.base}/${u.login}`,
-      followers_url: `${api}/followers`, following_url: `${api}/following{/other_user}`, gists_url: `${api}/gists{/gist_id}`, starred_url: `${api}/starred{/owner}{/repo}`,
-      subscriptions_url: `${api}/subscriptions`, organizations_url: `${api}/orgs`, repos_url: `${api}/repos`, events_url: `${api}/events{/privacy}`, received_events_url: `${api}/received_events`,
-      type: 'User', site_admin: false, user_view_type: 'public',
+      login: u.login,
+      id: u.id,
+      node_id: `U_${u.id}`,
+      avatar_url: `${this.base}/avatars/${u.id}`,
+      gravatar_id: '',
+      url: api,
+      html_url: `${this.base}/${u.login}`,
+      followers_url: `${api}/followers`,
+      following_url: `${api}/following{/other_user}`,
+      gists_url: `${api}/gists{/gist_id}`,
+      starred_url: `${api}/starred{/owner}{/repo}`,
+      subscriptions_url: `${api}/subscriptions`,
+      organizations_url: `${api}/orgs`,
+      repos_url: `${api}/repos`,
+      events_url: `${api}/events{/privacy}`,
+      received_events_url: `${api}/received_events`,
+      type: 'User',
+      site_admin: false,
+      user_view_type: 'public',
     };
   }
 
   private privateUser(u: User) {
     return {
-      ...this.simpleUser(u), name: u.login, company: null, blog: '', location: null, email: null, hireable: null, bio: null, twitter_username: null,
-      public_repos: 0, public_gists: 0, followers: 0, following: 0, created_at: '2020-01-01T00:00:00Z', updated_at: '2020-01-01T00:00:00Z',
-      private_gists: 0, total_private_repos: 1, owned_private_repos: 1, disk_usage: 1, collaborators: 0, two_factor_authentication: true,
+      ...this.simpleUser(u),
+      name: u.login,
+      company: null,
+      blog: '',
+      location: null,
+      email: null,
+      hireable: null,
+      bio: null,
+      twitter_username: null,
+      public_repos: 0,
+      public_gists: 0,
+      followers: 0,
+      following: 0,
+      created_at: '2020-01-01T00:00:00Z',
+      updated_at: '2020-01-01T00:00:00Z',
+      private_gists: 0,
+      total_private_repos: 1,
+      owned_private_repos: 1,
+      disk_usage: 1,
+      collaborators: 0,
+      two_factor_authentication: true,
     };
   }
 
@@ -428,17 +627,93 @@ export class FakeGitHub {
     const full = `${r.owner}/${r.name}`;
     const api = `${this.apiUrl}/repos/${full}`;
     const urls: Record<string, string> = {};
-    for (const k of ['archive', 'assignees', 'blobs', 'branches', 'collaborators', 'comments', 'commits', 'compare', 'contents', 'contributors', 'deployments', 'downloads', 'events', 'forks', 'git_commits', 'git_refs', 'git_tags', 'hooks', 'issue_comment', 'issue_events', 'issues', 'keys', 'labels', 'languages', 'merges', 'milestones', 'notifications', 'pulls', 'releases', 'stargazers', 'statuses', 'subscribers', 'subscription', 'tags', 'teams', 'trees']) urls[`${k}_url`] = `${api}/${k}`;
+    for (const k of [
+      'archive',
+      'assignees',
+      'blobs',
+      'branches',
+      'collaborators',
+      'comments',
+      'commits',
+      'compare',
+      'contents',
+      'contributors',
+      'deployments',
+      'downloads',
+      'events',
+      'forks',
+      'git_commits',
+      'git_refs',
+      'git_tags',
+      'hooks',
+      'issue_comment',
+      'issue_events',
+      'issues',
+      'keys',
+      'labels',
+      'languages',
+      'merges',
+      'milestones',
+      'notifications',
+      'pulls',
+      'releases',
+      'stargazers',
+      'statuses',
+      'subscribers',
+      'subscription',
+      'tags',
+      'teams',
+      'trees',
+    ])
+      urls[`${k}_url`] = `${api}/${k}`;
     const owner = [...this.users.values()].find((u) => u.login === r.owner);
     return {
-      id: r.id, node_id: `R_${r.id}`, name: r.name, full_name: full, private: true,
+      id: r.id,
+      node_id: `R_${r.id}`,
+      name: r.name,
+      full_name: full,
+      private: true,
       owner: owner ? this.simpleUser(owner) : this.simpleUser({ login: r.owner, id: r.id + 1, token: '' }),
-      html_url: `${this.base}/${full}`, description: null, fork: false, url: api, ...urls,
-      git_url: `git://127.0.0.1/${full}.git`, ssh_url: `git@127.0.0.1:${full}.git`, clone_url: this.gitUrl(full), svn_url: `${this.base}/${full}`, mirror_url: null, homepage: null, language: null,
-      forks_count: 0, forks: 0, stargazers_count: 0, watchers_count: 0, watchers: 0, size: 1, default_branch: 'main', open_issues_count: 0, open_issues: 0,
-      is_template: false, topics: [], has_issues: true, has_projects: false, has_wiki: false, has_pages: false, has_downloads: true, has_discussions: false,
-      archived: false, disabled: false, visibility: 'private', pushed_at: '2020-01-01T00:00:00Z', created_at: '2020-01-01T00:00:00Z', updated_at: '2020-01-01T00:00:00Z',
-      license: null, allow_forking: false, web_commit_signoff_required: false, network_count: 0, subscribers_count: 0,
+      html_url: `${this.base}/${full}`,
+      description: null,
+      fork: false,
+      url: api,
+      ...urls,
+      git_url: `git://127.0.0.1/${full}.git`,
+      ssh_url: `git@127.0.0.1:${full}.git`,
+      clone_url: this.gitUrl(full),
+      svn_url: `${this.base}/${full}`,
+      mirror_url: null,
+      homepage: null,
+      language: null,
+      forks_count: 0,
+      forks: 0,
+      stargazers_count: 0,
+      watchers_count: 0,
+      watchers: 0,
+      size: 1,
+      default_branch: 'main',
+      open_issues_count: 0,
+      open_issues: 0,
+      is_template: false,
+      topics: [],
+      has_issues: true,
+      has_projects: false,
+      has_wiki: false,
+      has_pages: false,
+      has_downloads: true,
+      has_discussions: false,
+      archived: false,
+      disabled: false,
+      visibility: 'private',
+      pushed_at: '2020-01-01T00:00:00Z',
+      created_at: '2020-01-01T00:00:00Z',
+      updated_at: '2020-01-01T00:00:00Z',
+      license: null,
+      allow_forking: false,
+      web_commit_signoff_required: false,
+      network_count: 0,
+      subscribers_count: 0,
     };
   }
 
@@ -446,55 +721,155 @@ export class FakeGitHub {
     const full = `${repo.owner}/${repo.name}`;
     const api = `${this.apiUrl}/repos/${full}`;
     const html = `${this.base}/${full}/pull/${p.number}`;
-    const side = (branch: string, sha: string) => ({ label: `${repo.owner}:${branch}`, ref: branch, sha, user: this.simpleUser(p.user), repo: this.repository(repo) });
+    const side = (branch: string, sha: string) => ({
+      label: `${repo.owner}:${branch}`,
+      ref: branch,
+      sha,
+      user: this.simpleUser(p.user),
+      repo: this.repository(repo),
+    });
     const headSha = this.headSha(repo, p);
     const baseSha = p.frozenBase ?? this.ref(full, p.base) ?? '0'.repeat(40);
     const link = (href: string) => ({ href });
     return {
-      url: `${api}/pulls/${p.number}`, id: p.id, node_id: `PR_${p.id}`, html_url: html, diff_url: `${html}.diff`, patch_url: `${html}.patch`, issue_url: `${api}/issues/${p.number}`,
-      commits_url: `${api}/pulls/${p.number}/commits`, review_comments_url: `${api}/pulls/${p.number}/comments`, review_comment_url: `${api}/pulls/comments{/number}`,
-      comments_url: `${api}/issues/${p.number}/comments`, statuses_url: `${api}/statuses/${headSha}`,
-      number: p.number, state: p.state, locked: false, title: p.title, user: this.simpleUser(p.user), body: p.body, labels: [], milestone: null, active_lock_reason: null,
-      created_at: p.created_at, updated_at: p.updated_at, closed_at: p.closed_at, merged_at: p.merged_at, merge_commit_sha: p.merge_commit_sha,
-      assignee: null, assignees: [], requested_reviewers: [], requested_teams: [],
-      head: side(p.head, headSha), base: side(p.base, baseSha),
-      _links: { self: link(`${api}/pulls/${p.number}`), html: link(html), issue: link(`${api}/issues/${p.number}`), comments: link(`${api}/issues/${p.number}/comments`), review_comments: link(`${api}/pulls/${p.number}/comments`), review_comment: link(`${api}/pulls/comments{/number}`), commits: link(`${api}/pulls/${p.number}/commits`), statuses: link(`${api}/statuses/${headSha}`) },
-      author_association: 'OWNER', auto_merge: null, draft: false,
+      url: `${api}/pulls/${p.number}`,
+      id: p.id,
+      node_id: `PR_${p.id}`,
+      html_url: html,
+      diff_url: `${html}.diff`,
+      patch_url: `${html}.patch`,
+      issue_url: `${api}/issues/${p.number}`,
+      commits_url: `${api}/pulls/${p.number}/commits`,
+      review_comments_url: `${api}/pulls/${p.number}/comments`,
+      review_comment_url: `${api}/pulls/comments{/number}`,
+      comments_url: `${api}/issues/${p.number}/comments`,
+      statuses_url: `${api}/statuses/${headSha}`,
+      number: p.number,
+      state: p.state,
+      locked: false,
+      title: p.title,
+      user: this.simpleUser(p.user),
+      body: p.body,
+      labels: [],
+      milestone: null,
+      active_lock_reason: null,
+      created_at: p.created_at,
+      updated_at: p.updated_at,
+      closed_at: p.closed_at,
+      merged_at: p.merged_at,
+      merge_commit_sha: p.merge_commit_sha,
+      assignee: null,
+      assignees: [],
+      requested_reviewers: [],
+      requested_teams: [],
+      head: side(p.head, headSha),
+      base: side(p.base, baseSha),
+      _links: {
+        self: link(`${api}/pulls/${p.number}`),
+        html: link(html),
+        issue: link(`${api}/issues/${p.number}`),
+        comments: link(`${api}/issues/${p.number}/comments`),
+        review_comments: link(`${api}/pulls/${p.number}/comments`),
+        review_comment: link(`${api}/pulls/comments{/number}`),
+        commits: link(`${api}/pulls/${p.number}/commits`),
+        statuses: link(`${api}/statuses/${headSha}`),
+      },
+      author_association: 'OWNER',
+      auto_merge: null,
+      draft: false,
     };
   }
 
   private pullFull(repo: RepoData, p: Pull) {
     return {
-      ...this.pullSimple(repo, p), merged: !!p.merged_at, mergeable: p.state === 'open' ? true : null, rebaseable: p.state === 'open' ? true : null, mergeable_state: p.state === 'open' ? 'clean' : 'unknown',
-      merged_by: p.merged_by ? this.simpleUser(p.merged_by) : null, comments: p.comments.length, review_comments: 0, maintainer_can_modify: false, commits: 1, additions: 1, deletions: 0, changed_files: 1,
+      ...this.pullSimple(repo, p),
+      merged: !!p.merged_at,
+      mergeable: p.state === 'open' ? true : null,
+      rebaseable: p.state === 'open' ? true : null,
+      mergeable_state: p.state === 'open' ? 'clean' : 'unknown',
+      merged_by: p.merged_by ? this.simpleUser(p.merged_by) : null,
+      comments: p.comments.length,
+      review_comments: 0,
+      maintainer_can_modify: false,
+      commits: 1,
+      additions: 1,
+      deletions: 0,
+      changed_files: 1,
     };
   }
 
   private review(repo: RepoData, p: Pull, r: Review) {
     const html = `${this.base}/${repo.owner}/${repo.name}/pull/${p.number}`;
     return {
-      id: r.id, node_id: `PRR_${r.id}`, user: this.simpleUser(r.user), body: r.body, state: r.state, html_url: `${html}#pullrequestreview-${r.id}`,
-      pull_request_url: `${this.apiUrl}/repos/${repo.owner}/${repo.name}/pulls/${p.number}`, _links: { html: { href: `${html}#pullrequestreview-${r.id}` }, pull_request: { href: `${this.apiUrl}/repos/${repo.owner}/${repo.name}/pulls/${p.number}` } },
-      submitted_at: r.submitted_at, commit_id: r.commit_id, author_association: 'COLLABORATOR',
+      id: r.id,
+      node_id: `PRR_${r.id}`,
+      user: this.simpleUser(r.user),
+      body: r.body,
+      state: r.state,
+      html_url: `${html}#pullrequestreview-${r.id}`,
+      pull_request_url: `${this.apiUrl}/repos/${repo.owner}/${repo.name}/pulls/${p.number}`,
+      _links: {
+        html: { href: `${html}#pullrequestreview-${r.id}` },
+        pull_request: { href: `${this.apiUrl}/repos/${repo.owner}/${repo.name}/pulls/${p.number}` },
+      },
+      submitted_at: r.submitted_at,
+      commit_id: r.commit_id,
+      author_association: 'COLLABORATOR',
     };
   }
 
   private comment(repo: RepoData, p: Pull, c: Comment) {
     const api = `${this.apiUrl}/repos/${repo.owner}/${repo.name}`;
     return {
-      id: c.id, node_id: `IC_${c.id}`, url: `${api}/issues/comments/${c.id}`, html_url: `${this.base}/${repo.owner}/${repo.name}/pull/${p.number}#issuecomment-${c.id}`,
-      body: c.body, user: this.simpleUser(c.user), created_at: c.created_at, updated_at: c.created_at, issue_url: `${api}/issues/${p.number}`, author_association: 'OWNER',
+      id: c.id,
+      node_id: `IC_${c.id}`,
+      url: `${api}/issues/comments/${c.id}`,
+      html_url: `${this.base}/${repo.owner}/${repo.name}/pull/${p.number}#issuecomment-${c.id}`,
+      body: c.body,
+      user: this.simpleUser(c.user),
+      created_at: c.created_at,
+      updated_at: c.created_at,
+      issue_url: `${api}/issues/${p.number}`,
+      author_association: 'OWNER',
     };
   }
 
   private issue(repo: RepoData, p: Pull) {
     const api = `${this.apiUrl}/repos/${repo.owner}/${repo.name}`;
     return {
-      id: p.id + 1, node_id: `I_${p.id}`, url: `${api}/issues/${p.number}`, repository_url: api, labels_url: `${api}/issues/${p.number}/labels{/name}`,
-      comments_url: `${api}/issues/${p.number}/comments`, events_url: `${api}/issues/${p.number}/events`, html_url: `${this.base}/${repo.owner}/${repo.name}/pull/${p.number}`,
-      number: p.number, state: p.state, title: p.title, body: p.body, user: this.simpleUser(p.user), labels: [], assignee: null, assignees: [], milestone: null, locked: false,
-      active_lock_reason: null, comments: p.comments.length, pull_request: { url: `${api}/pulls/${p.number}`, html_url: `${this.base}/${repo.owner}/${repo.name}/pull/${p.number}`, diff_url: null, patch_url: null, merged_at: p.merged_at },
-      closed_at: p.closed_at, created_at: p.created_at, updated_at: p.updated_at, closed_by: p.closed_by ? this.simpleUser(p.closed_by) : null, author_association: 'OWNER', state_reason: p.state === 'closed' ? 'completed' : null,
+      id: p.id + 1,
+      node_id: `I_${p.id}`,
+      url: `${api}/issues/${p.number}`,
+      repository_url: api,
+      labels_url: `${api}/issues/${p.number}/labels{/name}`,
+      comments_url: `${api}/issues/${p.number}/comments`,
+      events_url: `${api}/issues/${p.number}/events`,
+      html_url: `${this.base}/${repo.owner}/${repo.name}/pull/${p.number}`,
+      number: p.number,
+      state: p.state,
+      title: p.title,
+      body: p.body,
+      user: this.simpleUser(p.user),
+      labels: [],
+      assignee: null,
+      assignees: [],
+      milestone: null,
+      locked: false,
+      active_lock_reason: null,
+      comments: p.comments.length,
+      pull_request: {
+        url: `${api}/pulls/${p.number}`,
+        html_url: `${this.base}/${repo.owner}/${repo.name}/pull/${p.number}`,
+        diff_url: null,
+        patch_url: null,
+        merged_at: p.merged_at,
+      },
+      closed_at: p.closed_at,
+      created_at: p.created_at,
+      updated_at: p.updated_at,
+      closed_by: p.closed_by ? this.simpleUser(p.closed_by) : null,
+      author_association: 'OWNER',
+      state_reason: p.state === 'closed' ? 'completed' : null,
     };
   }
 }
@@ -510,10 +885,17 @@ function readAll(req: IncomingMessage): Promise<Buffer> {
 
 export function postJson(url: string, body: string, headers: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': 'GitHub-Hookshot/test', ...headers } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = httpRequest(
+      url,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'user-agent': 'GitHub-Hookshot/test', ...headers },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });

@@ -4,7 +4,16 @@
 // the code under test.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, chmodSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  chmodSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -81,7 +90,19 @@ export interface CliOptions {
 function argv(sb: Sandbox, args: string[], opts: CliOptions): [string, string[]] {
   const node = [BIN, ...args];
   if (opts.user) {
-    return ['setpriv', ['--reuid', String(opts.user.uid), '--regid', String(opts.user.gid), '--clear-groups', '--', process.execPath, ...node]];
+    return [
+      'setpriv',
+      [
+        '--reuid',
+        String(opts.user.uid),
+        '--regid',
+        String(opts.user.gid),
+        '--clear-groups',
+        '--',
+        process.execPath,
+        ...node,
+      ],
+    ];
   }
   return [process.execPath, node];
 }
@@ -90,7 +111,11 @@ function argv(sb: Sandbox, args: string[], opts: CliOptions): [string, string[]]
 export function trail(sb: Sandbox, args: string[], opts: CliOptions = {}): Promise<CliResult> {
   const [cmd, a] = argv(sb, args, opts);
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, a, { env: { ...sb.env, ...opts.env }, cwd: opts.cwd ?? sb.base, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, a, {
+      env: { ...sb.env, ...opts.env },
+      cwd: opts.cwd ?? sb.base,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout!.on('data', (d: Buffer) => out.push(d));
@@ -105,16 +130,27 @@ export function trail(sb: Sandbox, args: string[], opts: CliOptions = {}): Promi
       const stdout = Buffer.concat(out);
       const stderr = Buffer.concat(err);
       let json: unknown;
-      try { json = JSON.parse(stdout.toString('utf8')); } catch { /* human output */ }
+      try {
+        json = JSON.parse(stdout.toString('utf8'));
+      } catch {
+        /* human output */
+      }
       resolve({ code, signal, stdout, stderr, text: stdout.toString('utf8') + stderr.toString('utf8'), json });
     });
   });
 }
 
 /** Runs trail and insists on the exit code; returns the result. */
-export async function trailOk(sb: Sandbox, args: string[], opts: CliOptions & { codes?: number[] } = {}): Promise<CliResult> {
+export async function trailOk(
+  sb: Sandbox,
+  args: string[],
+  opts: CliOptions & { codes?: number[] } = {},
+): Promise<CliResult> {
   const r = await trail(sb, args, opts);
-  assert.ok((opts.codes ?? [0]).includes(r.code ?? -1), `trail ${args.join(' ')} exited ${r.code} (${r.signal ?? ''}):\n${r.text}`);
+  assert.ok(
+    (opts.codes ?? [0]).includes(r.code ?? -1),
+    `trail ${args.join(' ')} exited ${r.code} (${r.signal ?? ''}):\n${r.text}`,
+  );
   return r;
 }
 
@@ -128,7 +164,11 @@ export function killGroup(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
     child.once('exit', () => resolve());
-    try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* already gone */ }
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
   });
 }
 
@@ -141,10 +181,18 @@ export function waitExit(child: ChildProcess): Promise<number | null> {
 
 // ---- git, independently of trail's own code ----
 
-export function git(gitDir: string, args: string[], input?: Buffer | string): { code: number | null; stdout: Buffer; stderr: string } {
+export function git(
+  gitDir: string,
+  args: string[],
+  input?: Buffer | string,
+): { code: number | null; stdout: Buffer; stderr: string } {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GIT_')) env[k] = v;
-  const r = spawnSync('git', ['--git-dir', gitDir, ...args], { env: { ...env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' }, input, maxBuffer: 1 << 30 });
+  const r = spawnSync('git', ['--git-dir', gitDir, ...args], {
+    env: { ...env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
+    input,
+    maxBuffer: 1 << 30,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr.toString('utf8') };
 }
 
@@ -153,7 +201,11 @@ export function git(gitDir: string, args: string[], input?: Buffer | string): { 
 export function assertFsck(gitDir: string): void {
   const r = git(gitDir, ['fsck', '--strict', '--no-dangling', '--no-progress']);
   assert.equal(r.code, 0, `git fsck --strict failed:\n${r.stdout.toString()}${r.stderr}`);
-  assert.doesNotMatch(r.stdout.toString() + r.stderr, /error|missing|broken|corrupt|bad/i, `git fsck reported:\n${r.stdout.toString()}${r.stderr}`);
+  assert.doesNotMatch(
+    r.stdout.toString() + r.stderr,
+    /error|missing|broken|corrupt|bad/i,
+    `git fsck reported:\n${r.stdout.toString()}${r.stderr}`,
+  );
 }
 
 export function revParse(gitDir: string, rev: string): string | undefined {
@@ -199,7 +251,11 @@ export function manifest(gitDir: string, rev: string, metaDir = ''): Record<stri
   const path = `.trail/meta/${metaDir ? metaDir + '/' : ''}@meta`;
   const data = blobAt(gitDir, rev, path);
   assert.ok(data, `no manifest ${path} in ${rev}`);
-  return data.toString('utf8').split('\n').filter((l) => l && !l.startsWith('#')).map((l) => JSON.parse(l));
+  return data
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => JSON.parse(l));
 }
 
 export function objectExists(gitDir: string, oid: string): boolean {
@@ -254,7 +310,8 @@ export function assertSameDisk(actual: Map<string, DiskEntry>, expected: Map<str
   for (const [p, e] of expected) {
     const a = actual.get(p);
     if (!a) problems.push(`missing ${show(p)}`);
-    else if (JSON.stringify(a) !== JSON.stringify(e)) problems.push(`differs ${show(p)}: ${JSON.stringify(a)} != ${JSON.stringify(e)}`);
+    else if (JSON.stringify(a) !== JSON.stringify(e))
+      problems.push(`differs ${show(p)}: ${JSON.stringify(a)} != ${JSON.stringify(e)}`);
   }
   for (const p of actual.keys()) if (!expected.has(p)) problems.push(`extra ${show(p)}`);
   assert.deepEqual(problems.slice(0, 20), [], `${what}: ${problems.length} difference(s)`);
@@ -264,12 +321,19 @@ export function assertSameDisk(actual: Map<string, DiskEntry>, expected: Map<str
 export function assertTerminalSafe(out: Buffer, what: string): void {
   assert.ok(Buffer.from(out.toString('utf8'), 'utf8').equals(out), `${what}: output is not valid UTF-8`);
   const bad = [...out.toString('latin1')].findIndex((c) => (c < ' ' && c !== '\n') || c === '\x7f');
-  assert.equal(bad, -1, `${what}: raw control byte 0x${out[bad]?.toString(16)} in output near ${JSON.stringify(out.subarray(Math.max(0, bad - 30), bad + 10).toString('latin1'))}`);
+  assert.equal(
+    bad,
+    -1,
+    `${what}: raw control byte 0x${out[bad]?.toString(16)} in output near ${JSON.stringify(out.subarray(Math.max(0, bad - 30), bad + 10).toString('latin1'))}`,
+  );
 }
 
 /** A Buffer path under `dir` from raw name parts. */
 export function bpath(dir: string, ...parts: (string | Buffer)[]): Buffer {
-  return Buffer.concat([Buffer.from(dir), ...parts.flatMap((p) => [Buffer.from('/'), typeof p === 'string' ? Buffer.from(p) : p])]);
+  return Buffer.concat([
+    Buffer.from(dir),
+    ...parts.flatMap((p) => [Buffer.from('/'), typeof p === 'string' ? Buffer.from(p) : p]),
+  ]);
 }
 
 /** Polls `cond` until it holds or `timeoutMs` passes (generous by default: the machine is shared). */

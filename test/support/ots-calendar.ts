@@ -125,7 +125,8 @@ export class OtsCalendarStub {
     if (req.method === 'POST' && url.pathname === '/digest') {
       this.counts.digest++;
       const digest = Buffer.concat(body);
-      if (digest.length === 0 || digest.length > 64) return void this.send(res, 400, 'text/plain', Buffer.from('digest too long'));
+      if (digest.length === 0 || digest.length > 64)
+        return void this.send(res, 400, 'text/plain', Buffer.from('digest too long'));
       if (this.mode === 'empty-timestamp') {
         // Parses as a timestamp but attests nothing: one op leading to an unknown attestation.
         const t = new Chain(digest).sha256().end(Buffer.from('0000000000000001', 'hex'), Buffer.alloc(0));
@@ -137,10 +138,12 @@ export class OtsCalendarStub {
     if (req.method === 'GET' && m) {
       this.counts.timestamp++;
       const hex = m[1]!;
-      if (!/^([0-9a-f]{2})+$/.test(hex)) return void this.send(res, 400, 'text/plain', Buffer.from('commitment must be hex'));
+      if (!/^([0-9a-f]{2})+$/.test(hex))
+        return void this.send(res, 400, 'text/plain', Buffer.from('commitment must be hex'));
       const done = this.confirmed.get(hex);
       if (done) return void this.send(res, 200, 'application/octet-stream', done);
-      if (this.pending.has(hex)) return void this.send(res, 404, 'text/plain', Buffer.from('Pending confirmation in Bitcoin blockchain'));
+      if (this.pending.has(hex))
+        return void this.send(res, 404, 'text/plain', Buffer.from('Pending confirmation in Bitcoin blockchain'));
       return void this.send(res, 404, 'text/plain', Buffer.from('Not found'));
     }
     this.send(res, 404, 'text/plain', Buffer.from('Not found'));
@@ -187,7 +190,11 @@ export class OtsCalendarStub {
       level = next;
     }
     // A transaction whose output script carries the root: txid = sha256d(tx).
-    const txPrefix = Buffer.concat([Buffer.from('0100000001', 'hex'), randomBytes(36), Buffer.from('00ffffffff01000000000000000022006a20', 'hex')]);
+    const txPrefix = Buffer.concat([
+      Buffer.from('0100000001', 'hex'),
+      randomBytes(36),
+      Buffer.from('00ffffffff01000000000000000022006a20', 'hex'),
+    ]);
     const txSuffix = Buffer.from('00000000', 'hex');
     for (const ch of chains) ch.prepend(txPrefix).append(txSuffix).sha256().sha256();
     const rootMsg = level[0]?.msg ?? randomBytes(32);

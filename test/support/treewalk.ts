@@ -35,7 +35,19 @@ export function describeTree(root: string, opts: WalkOptions = {}): Map<string, 
     if (relKey && opts.exclude?.(relKey)) return;
     const full = rel.length ? Buffer.concat([rootBuf, Buffer.from('/'), rel]) : rootBuf;
     const st = lstatSync(full);
-    const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : st.isCharacterDevice() ? 'char' : 'block';
+    const type = st.isFile()
+      ? 'file'
+      : st.isDirectory()
+        ? 'dir'
+        : st.isSymbolicLink()
+          ? 'symlink'
+          : st.isFIFO()
+            ? 'fifo'
+            : st.isSocket()
+              ? 'socket'
+              : st.isCharacterDevice()
+                ? 'char'
+                : 'block';
     const node: Node = { type, mode: (st.mode & 0o7777).toString(8), uid: st.uid, gid: st.gid };
     if (type === 'file') {
       node.size = st.size;
@@ -64,11 +76,22 @@ export function describeTree(root: string, opts: WalkOptions = {}): Map<string, 
   // only for a path that has xattrs, headed by the path with bytes outside ASCII as \ooo.
   const wanted = [...withXattrs.keys()];
   for (let i = 0; i < wanted.length; i += 1000) {
-    const r = spawnSync('getfattr', ['--absolute-names', '-h', '-d', '-m', '-', '-e', 'hex', '--', ...wanted.slice(i, i + 1000)], { encoding: 'latin1', maxBuffer: 1 << 28 });
+    const r = spawnSync(
+      'getfattr',
+      ['--absolute-names', '-h', '-d', '-m', '-', '-e', 'hex', '--', ...wanted.slice(i, i + 1000)],
+      { encoding: 'latin1', maxBuffer: 1 << 28 },
+    );
     for (const block of (r.stdout ?? '').split('\n\n')) {
       const [head, ...attrs] = block.split('\n');
       if (!head?.startsWith('# file: ')) continue;
-      const path = Buffer.from(head.slice(8).replace(/\\([0-7]{3})|\\\\/g, (m, o: string | undefined) => (o ? String.fromCharCode(parseInt(o, 8)) : '\\')), 'latin1').toString('utf8');
+      const path = Buffer.from(
+        head
+          .slice(8)
+          .replace(/\\([0-7]{3})|\\\\/g, (m, o: string | undefined) =>
+            o ? String.fromCharCode(parseInt(o, 8)) : '\\',
+          ),
+        'latin1',
+      ).toString('utf8');
       const node = withXattrs.get(path);
       const lines = attrs.filter((l) => l.includes('=')).sort();
       if (node && lines.length) node.xattrs = lines.join(';');
@@ -76,7 +99,11 @@ export function describeTree(root: string, opts: WalkOptions = {}): Map<string, 
   }
   for (const group of inodes.values()) {
     if (group.length < 2) continue;
-    for (const p of group) out.get(p)!.hardlinks = group.filter((q) => q !== p).sort().join('|');
+    for (const p of group)
+      out.get(p)!.hardlinks = group
+        .filter((q) => q !== p)
+        .sort()
+        .join('|');
   }
   return out;
 }
@@ -86,7 +113,10 @@ export function compareTrees(a: Map<string, Node>, b: Map<string, Node>): string
   const diffs: string[] = [];
   for (const [p, n] of a) {
     const m = b.get(p);
-    if (!m) { diffs.push(`missing: ${JSON.stringify(p)}`); continue; }
+    if (!m) {
+      diffs.push(`missing: ${JSON.stringify(p)}`);
+      continue;
+    }
     // Times go through a double of seconds on their way back (utimes): equal to the microsecond.
     const close = n.mtimeMs === undefined || m.mtimeMs === undefined || Math.abs(n.mtimeMs - m.mtimeMs) < 0.01;
     const x = JSON.stringify({ ...n, mtimeMs: close ? 0 : n.mtimeMs });

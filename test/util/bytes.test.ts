@@ -6,11 +6,17 @@ import { display, escapeName, unescapeName, safeText, toBytes } from '../../src/
 const byteString = fc.uint8Array({ minLength: 0, maxLength: 64 }).map((a) => Buffer.from(a).toString('latin1'));
 
 test('manifest name escaping is reversible for any bytes', () => {
-  fc.assert(fc.property(byteString, (s) => unescapeName(escapeName(s)) === s), { numRuns: 2000 });
+  fc.assert(
+    fc.property(byteString, (s) => unescapeName(escapeName(s)) === s),
+    { numRuns: 2000 },
+  );
 });
 
 test('escaped names hold no control characters, no raw invalid bytes', () => {
-  fc.assert(fc.property(byteString, (s) => !/[\x00-\x1f\x7f]/.test(escapeName(s))), { numRuns: 2000 });
+  fc.assert(
+    fc.property(byteString, (s) => !/[\x00-\x1f\x7f]/.test(escapeName(s))),
+    { numRuns: 2000 },
+  );
   assert.equal(escapeName(toBytes('café')), 'café');
   assert.equal(escapeName('a\nb%'), 'a%0Ab%25');
   assert.equal(escapeName('caf\xe9'), 'caf%E9');
@@ -19,7 +25,10 @@ test('escaped names hold no control characters, no raw invalid bytes', () => {
 });
 
 test('display never lets terminal control bytes through', () => {
-  fc.assert(fc.property(byteString, (s) => !/[\x00-\x08\x0b-\x1f\x7f]/.test(display(s))), { numRuns: 2000 });
+  fc.assert(
+    fc.property(byteString, (s) => !/[\x00-\x08\x0b-\x1f\x7f]/.test(display(s))),
+    { numRuns: 2000 },
+  );
   assert.equal(display('evil\x1b[31mred'), 'evil\\x1b[31mred');
   assert.equal(display(toBytes('naïve\nname')), 'naïve\\nname');
   assert.equal(display('caf\xe9'), 'caf\\xe9');

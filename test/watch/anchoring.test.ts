@@ -11,12 +11,21 @@ import { Daemon, Fixture, scratch, sleep, waitFor } from './helpers.js';
 const tmp = scratch('anchoring');
 const cal = new OtsCalendarStub();
 before(() => cal.start());
-after(async () => { await cal.stop(); tmp.cleanup(); });
+after(async () => {
+  await cal.stop();
+  tmp.cleanup();
+});
 
 it('stamps the commits it makes once the batch window closes, and only then asks a calendar', async () => {
   const f = new Fixture(tmp.dir);
   writeFileSync(join(f.work, 'hosts'), '127.0.0.1 localhost\n');
-  await f.init({ 'attribute.audit': 'off', 'anchor.calendars': cal.url, 'anchor.minCalendars': '1', 'anchor.batchSeconds': '1', 'anchor.timeoutMs': '2000' });
+  await f.init({
+    'attribute.audit': 'off',
+    'anchor.calendars': cal.url,
+    'anchor.minCalendars': '1',
+    'anchor.batchSeconds': '1',
+    'anchor.timeoutMs': '2000',
+  });
   const d = new Daemon(f);
   let commit = '';
   try {
@@ -25,20 +34,39 @@ it('stamps the commits it makes once the batch window closes, and only then asks
     const from = d.lines.length;
     writeFileSync(join(f.work, 'hosts'), '127.0.0.1 localhost\n10.0.0.1 db\n');
     commit = (await d.waitLog('the change to be committed', (l) => l.event === 'commit', from)).commit as string;
-    await waitFor('a proof of the new commit', async () => (await f.git(['notes', '--ref', 'refs/notes/trail-ots', 'list', commit], [0, 1])).code === 0, 60_000);
+    await waitFor(
+      'a proof of the new commit',
+      async () => (await f.git(['notes', '--ref', 'refs/notes/trail-ots', 'list', commit], [0, 1])).code === 0,
+      60_000,
+    );
     // Nothing new: a few more ticks of the anchoring timer send nothing.
     await sleep(500);
     const asked = cal.counts.digest;
     await sleep(3500);
     assert.equal(cal.counts.digest, asked, 'no stamp request without new commits');
-    assert.ok(!d.lines.some((l) => l.event === 'anchor-failed'), d.lines.filter((l) => l.event === 'anchor-failed').map((l) => l.msg).join('\n'));
+    assert.ok(
+      !d.lines.some((l) => l.event === 'anchor-failed'),
+      d.lines
+        .filter((l) => l.event === 'anchor-failed')
+        .map((l) => l.msg)
+        .join('\n'),
+    );
   } finally {
     await d.stop();
   }
   // Every commit up to the change has its proof (what the daemon made while it ran).
   const history = (await f.git(['rev-list', commit])).stdout.toString().trim().split('\n');
-  const noted = new Set((await f.git(['notes', '--ref', 'refs/notes/trail-ots', 'list'])).stdout.toString().trim().split('\n').map((l) => l.split(' ')[1]));
-  assert.deepEqual(history.filter((c) => !noted.has(c)), []);
+  const noted = new Set(
+    (await f.git(['notes', '--ref', 'refs/notes/trail-ots', 'list'])).stdout
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ')[1]),
+  );
+  assert.deepEqual(
+    history.filter((c) => !noted.has(c)),
+    [],
+  );
   assert.equal((await f.fsck()).code, 0);
 });
 
@@ -49,7 +77,9 @@ function anchorJobs(gitDir: string): number[] {
     try {
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
       if (argv.includes('anchor-job') && argv.includes(gitDir)) out.push(Number(pid));
-    } catch { /* gone meanwhile */ }
+    } catch {
+      /* gone meanwhile */
+    }
   }
   return out;
 }
@@ -57,7 +87,13 @@ function anchorJobs(gitDir: string): number[] {
 it('ends a stamp that is still waiting for a slow calendar when it stops', async () => {
   const f = new Fixture(join(tmp.dir, 'slow'));
   writeFileSync(join(f.work, 'hosts'), '127.0.0.1 localhost\n');
-  await f.init({ 'attribute.audit': 'off', 'anchor.calendars': cal.url, 'anchor.minCalendars': '1', 'anchor.batchSeconds': '1', 'anchor.timeoutMs': '60000' });
+  await f.init({
+    'attribute.audit': 'off',
+    'anchor.calendars': cal.url,
+    'anchor.minCalendars': '1',
+    'anchor.batchSeconds': '1',
+    'anchor.timeoutMs': '60000',
+  });
   cal.mode = 'slow';
   cal.slowMs = 60_000;
   const d = new Daemon(f);

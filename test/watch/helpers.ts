@@ -29,7 +29,11 @@ export class Fixture {
   readonly gitDir: string;
   readonly env: NodeJS.ProcessEnv;
 
-  constructor(readonly base: string, readonly name = 'w', gitDir?: string) {
+  constructor(
+    readonly base: string,
+    readonly name = 'w',
+    gitDir?: string,
+  ) {
     this.work = join(base, name);
     this.home = join(base, 'home');
     this.gitDir = gitDir ?? join(base, `${name}.git`);
@@ -49,7 +53,10 @@ export class Fixture {
   }
 
   git(args: string[], okCodes = [0]): Promise<RunResult> {
-    return run('git', ['--git-dir', this.gitDir, ...args], { okCodes, env: { ...process.env, LC_ALL: 'C', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' } });
+    return run('git', ['--git-dir', this.gitDir, ...args], {
+      okCodes,
+      env: { ...process.env, LC_ALL: 'C', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
+    });
   }
 
   async head(): Promise<string> {
@@ -93,20 +100,36 @@ export class Fixture {
   /** Polls until the trail's last commit holds exactly what the disk holds. */
   async waitInSync(what: string, timeoutMs = 90_000): Promise<void> {
     let last = '';
-    await waitFor(what, async () => {
-      const [t, d] = [await this.trailFiles(), this.diskFiles()];
-      last = describeDiff(t, d);
-      return last === '';
-    }, timeoutMs, () => last);
+    await waitFor(
+      what,
+      async () => {
+        const [t, d] = [await this.trailFiles(), this.diskFiles()];
+        last = describeDiff(t, d);
+        return last === '';
+      },
+      timeoutMs,
+      () => last,
+    );
   }
 
   /** Commits on observed, oldest first: id, author, subject, Trail-Action. */
   async commits(): Promise<{ id: string; author: string; subject: string; action: string; body: string }[]> {
-    const out = (await this.git(['log', '--reverse', '-z', '--format=%H%x1f%an%x1f%s%x1f%(trailers:key=Trail-Action,valueonly,separator=)%x1f%B', 'refs/heads/observed'])).stdout.toString();
-    return out.split('\0').filter(Boolean).map((rec) => {
-      const [id, author, subject, action, body] = rec.split('\x1f');
-      return { id: id!.trim(), author: author!, subject: subject!, action: action!.trim(), body: body ?? '' };
-    });
+    const out = (
+      await this.git([
+        'log',
+        '--reverse',
+        '-z',
+        '--format=%H%x1f%an%x1f%s%x1f%(trailers:key=Trail-Action,valueonly,separator=)%x1f%B',
+        'refs/heads/observed',
+      ])
+    ).stdout.toString();
+    return out
+      .split('\0')
+      .filter(Boolean)
+      .map((rec) => {
+        const [id, author, subject, action, body] = rec.split('\x1f');
+        return { id: id!.trim(), author: author!, subject: subject!, action: action!.trim(), body: body ?? '' };
+      });
   }
 
   async fsck(): Promise<RunResult> {
@@ -124,7 +147,8 @@ export function blobId(content: Buffer): string {
 
 function describeDiff(trail: Map<string, string>, disk: Map<string, string>): string {
   const out: string[] = [];
-  for (const [p, v] of disk) if (trail.get(p) !== v) out.push(`${trail.has(p) ? 'differs' : 'missing from trail'}: ${p}`);
+  for (const [p, v] of disk)
+    if (trail.get(p) !== v) out.push(`${trail.has(p) ? 'differs' : 'missing from trail'}: ${p}`);
   for (const p of trail.keys()) if (!disk.has(p)) out.push(`only in trail: ${p}`);
   return out.length ? `${out.length} difference(s), e.g. ${out.slice(0, 5).join('; ')}` : '';
 }
@@ -141,7 +165,9 @@ export interface LogLine {
 /** Every daemon a test started: a failed assertion must not leave one running (it would keep
  * the test file, and the whole suite, from ever finishing). */
 const live = new Set<ChildProcess>();
-after(() => { for (const c of live) c.kill('SIGKILL'); });
+after(() => {
+  for (const c of live) c.kill('SIGKILL');
+});
 
 export class Daemon {
   readonly lines: LogLine[] = [];
@@ -160,12 +186,23 @@ export class Daemon {
       while ((i = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
-        try { this.lines.push(JSON.parse(line) as LogLine); } catch { this.stderr += `unparsable stdout line: ${line}\n`; }
+        try {
+          this.lines.push(JSON.parse(line) as LogLine);
+        } catch {
+          this.stderr += `unparsable stdout line: ${line}\n`;
+        }
       }
     });
-    this.child.stderr!.on('data', (d: Buffer) => { this.stderr += d.toString(); });
+    this.child.stderr!.on('data', (d: Buffer) => {
+      this.stderr += d.toString();
+    });
     live.add(this.child);
-    this.exited = new Promise((r) => this.child.on('exit', (code, signal) => { live.delete(this.child); r({ code, signal }); }));
+    this.exited = new Promise((r) =>
+      this.child.on('exit', (code, signal) => {
+        live.delete(this.child);
+        r({ code, signal });
+      }),
+    );
   }
 
   get pid(): number {
@@ -174,15 +211,30 @@ export class Daemon {
 
   /** Resolves once every watch is in place and the start event is in the trail. */
   async started(): Promise<void> {
-    await waitFor('the daemon to start', () => {
-      if (this.child.exitCode !== null) throw new Error(`trail watch exited ${this.child.exitCode}: ${this.stderr}`);
-      return this.lines.some((l) => l.event === 'start');
-    }, 120_000, () => this.stderr);
+    await waitFor(
+      'the daemon to start',
+      () => {
+        if (this.child.exitCode !== null) throw new Error(`trail watch exited ${this.child.exitCode}: ${this.stderr}`);
+        return this.lines.some((l) => l.event === 'start');
+      },
+      120_000,
+      () => this.stderr,
+    );
   }
 
   async waitLog(what: string, pred: (l: LogLine) => boolean, from = 0): Promise<LogLine> {
     let found: LogLine | undefined;
-    await waitFor(what, () => !!(found = this.lines.slice(from).find(pred)), 90_000, () => this.stderr + this.lines.slice(-5).map((l) => l.msg).join(' | '));
+    await waitFor(
+      what,
+      () => !!(found = this.lines.slice(from).find(pred)),
+      90_000,
+      () =>
+        this.stderr +
+        this.lines
+          .slice(-5)
+          .map((l) => l.msg)
+          .join(' | '),
+    );
     return found!;
   }
 

@@ -10,31 +10,42 @@ after(() => tmp.cleanup());
 
 // inotify limits are per user namespace: a namespace of our own gets a tiny limit without
 // touching the host's (other processes on this machine keep theirs).
-const LIMIT_WRAP = ['unshare', '--user', '--map-root-user', 'sh', '-c', 'echo 4 > /proc/sys/user/max_inotify_watches && exec "$0" "$@"'];
+const LIMIT_WRAP = [
+  'unshare',
+  '--user',
+  '--map-root-user',
+  'sh',
+  '-c',
+  'echo 4 > /proc/sys/user/max_inotify_watches && exec "$0" "$@"',
+];
 const canLimit = spawnSync(LIMIT_WRAP[0]!, [...LIMIT_WRAP.slice(1), 'true']).status === 0;
 
 describe('trail watch under faults', () => {
-  it('names the sysctl when the inotify watch limit is reached and falls back to full reconciles', { skip: canLimit ? false : 'unshare --user is not available here' }, async () => {
-    const f = new Fixture(join(tmp.dir, 'limit'));
-    for (let i = 0; i < 10; i++) {
-      mkdirSync(join(f.work, `d${i}`));
-      writeFileSync(join(f.work, `d${i}`, 'f'), `${i}\n`);
-    }
-    await f.init({ 'watch.reconcileSeconds': '1' });
-    const d = new Daemon(f, [], { wrap: LIMIT_WRAP });
-    await d.started();
-    const limit = d.lines.find((l) => l.event === 'watch-limit');
-    assert.ok(limit, `no watch-limit line in ${JSON.stringify(d.lines.map((l) => l.event))}`);
-    assert.equal(limit.level, 'error');
-    assert.match(limit.msg, /fs\.inotify\.max_user_watches/);
-    // No events now: the periodic reconcile must still record this.
-    writeFileSync(join(f.work, 'd7', 'f'), 'changed without a watch\n');
-    writeFileSync(join(f.work, 'd9', 'new'), 'new\n');
-    await f.waitInSync('changes recorded by the fallback reconcile');
-    assert.ok((await f.commits()).some((c) => c.action === 'watch-reconcile'));
-    const exit = await d.stop();
-    assert.equal(exit.code, 0);
-  });
+  it(
+    'names the sysctl when the inotify watch limit is reached and falls back to full reconciles',
+    { skip: canLimit ? false : 'unshare --user is not available here' },
+    async () => {
+      const f = new Fixture(join(tmp.dir, 'limit'));
+      for (let i = 0; i < 10; i++) {
+        mkdirSync(join(f.work, `d${i}`));
+        writeFileSync(join(f.work, `d${i}`, 'f'), `${i}\n`);
+      }
+      await f.init({ 'watch.reconcileSeconds': '1' });
+      const d = new Daemon(f, [], { wrap: LIMIT_WRAP });
+      await d.started();
+      const limit = d.lines.find((l) => l.event === 'watch-limit');
+      assert.ok(limit, `no watch-limit line in ${JSON.stringify(d.lines.map((l) => l.event))}`);
+      assert.equal(limit.level, 'error');
+      assert.match(limit.msg, /fs\.inotify\.max_user_watches/);
+      // No events now: the periodic reconcile must still record this.
+      writeFileSync(join(f.work, 'd7', 'f'), 'changed without a watch\n');
+      writeFileSync(join(f.work, 'd9', 'new'), 'new\n');
+      await f.waitInSync('changes recorded by the fallback reconcile');
+      assert.ok((await f.commits()).some((c) => c.action === 'watch-reconcile'));
+      const exit = await d.stop();
+      assert.equal(exit.code, 0);
+    },
+  );
 
   it('installs and removes the systemd unit, filled in for this host', async () => {
     const f = new Fixture(join(tmp.dir, 'svc'));

@@ -11,7 +11,10 @@ import { flushCache, keepCacheInMemory, loadCache } from '../../src/record/model
 import { Fixture, scratch } from './helpers.js';
 
 const tmp = scratch('memo');
-after(() => { keepCacheInMemory(false); tmp.cleanup(); });
+after(() => {
+  keepCacheInMemory(false);
+  tmp.cleanup();
+});
 
 it('keeps the last state in memory for the head, writes index.json only on flush', async () => {
   const f = new Fixture(tmp.dir);

@@ -36,30 +36,34 @@ it('two daemons on one trail: every change recorded once the dust settles, fsck 
   await f.waitInSync('after both stopped');
 });
 
-it('the first of two daemons to stop leaves the audit rules the other relies on; the last removes them', { skip: auditSkip }, async () => {
-  const f = new Fixture(join(tmp.dir, 'audit'));
-  writeFileSync(join(f.work, 'seed'), 'seed\n');
-  await f.init();
-  const rules = () => spawnSync('auditctl', ['-l'], { encoding: 'utf8' }).stdout.split('\n');
-  const dirRule = `-w ${f.work} -p wa -k trail-${f.name}`;
-  const syncRule = `-w ${join(f.home, 'audit-sync')} -p wa -k trail-sync`;
-  const a = new Daemon(f);
-  const b = new Daemon(f);
-  try {
-    await Promise.all([a.started(), b.started()]);
-    assert.ok(rules().includes(dirRule) && rules().includes(syncRule), rules().join('\n'));
-    await a.stop();
-    assert.ok(rules().includes(dirRule), `the directory's rule went with the first daemon:\n${rules().join('\n')}`);
-    assert.ok(rules().includes(syncRule), `the barrier rule went with the first daemon:\n${rules().join('\n')}`);
-    assert.ok(a.lines.some((l) => /audit rule left in place for trail watch pid \d+/.test(l.msg)));
-    // The one left still names who writes (root here, with no login session), not "unknown".
-    writeFileSync(join(f.work, 'after-a-stopped'), 'x\n');
-    await f.waitInSync('the write after the first daemon stopped');
-    const c = (await f.commits()).filter((x) => x.action === 'watch').at(-1)!;
-    assert.notEqual(c.author, 'unknown', c.body);
-  } finally {
-    await Promise.all([a.stop(), b.stop()]);
-  }
-  assert.equal(rules().includes(dirRule), false, 'the last daemon left its rule behind');
-  assert.equal(rules().includes(syncRule), false, 'the last daemon left the barrier rule behind');
-});
+it(
+  'the first of two daemons to stop leaves the audit rules the other relies on; the last removes them',
+  { skip: auditSkip },
+  async () => {
+    const f = new Fixture(join(tmp.dir, 'audit'));
+    writeFileSync(join(f.work, 'seed'), 'seed\n');
+    await f.init();
+    const rules = () => spawnSync('auditctl', ['-l'], { encoding: 'utf8' }).stdout.split('\n');
+    const dirRule = `-w ${f.work} -p wa -k trail-${f.name}`;
+    const syncRule = `-w ${join(f.home, 'audit-sync')} -p wa -k trail-sync`;
+    const a = new Daemon(f);
+    const b = new Daemon(f);
+    try {
+      await Promise.all([a.started(), b.started()]);
+      assert.ok(rules().includes(dirRule) && rules().includes(syncRule), rules().join('\n'));
+      await a.stop();
+      assert.ok(rules().includes(dirRule), `the directory's rule went with the first daemon:\n${rules().join('\n')}`);
+      assert.ok(rules().includes(syncRule), `the barrier rule went with the first daemon:\n${rules().join('\n')}`);
+      assert.ok(a.lines.some((l) => /audit rule left in place for trail watch pid \d+/.test(l.msg)));
+      // The one left still names who writes (root here, with no login session), not "unknown".
+      writeFileSync(join(f.work, 'after-a-stopped'), 'x\n');
+      await f.waitInSync('the write after the first daemon stopped');
+      const c = (await f.commits()).filter((x) => x.action === 'watch').at(-1)!;
+      assert.notEqual(c.author, 'unknown', c.body);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+    assert.equal(rules().includes(dirRule), false, 'the last daemon left its rule behind');
+    assert.equal(rules().includes(syncRule), false, 'the last daemon left the barrier rule behind');
+  },
+);

@@ -20,7 +20,9 @@ async function fixture(files: Record<string, string> = {}, settings: Record<stri
 
 /** Every path that any commit after `from` added, modified or deleted, with its letter. */
 async function nameStatus(f: Fixture, from: string): Promise<string[]> {
-  const out = (await f.git(['log', '--format=', '--name-status', '--no-renames', `${from}..refs/heads/observed`])).stdout.toString();
+  const out = (
+    await f.git(['log', '--format=', '--name-status', '--no-renames', `${from}..refs/heads/observed`])
+  ).stdout.toString();
   return out.split('\n').filter((l) => l && !/\t\.trail\//.test(l));
 }
 
@@ -104,13 +106,16 @@ describe('trail watch', () => {
     mkdirSync(join(f.work, 'many'));
     for (let i = 0; i < 10_000; i++) writeFileSync(join(f.work, 'many', `f${i}.conf`), `file ${i}\n`);
     await f.waitInSync('10,000 files recorded', 180_000);
-    const listed = (await f.git(['ls-tree', '--name-only', 'refs/heads/observed:many'])).stdout.toString().split('\n').filter(Boolean);
+    const listed = (await f.git(['ls-tree', '--name-only', 'refs/heads/observed:many'])).stdout
+      .toString()
+      .split('\n')
+      .filter(Boolean);
     assert.equal(listed.length, 10_000);
     await d.stop();
   });
 
   it('keeps watching a folder deleted and recreated, and the watched folder itself', async () => {
-    const f = await fixture({ 'sub/a': 'a\n', 'sub/deep/b': 'b\n', 'other': 'o\n' });
+    const f = await fixture({ 'sub/a': 'a\n', 'sub/deep/b': 'b\n', other: 'o\n' });
     const d = new Daemon(f);
     await d.started();
     rmSync(join(f.work, 'sub'), { recursive: true });
@@ -171,14 +176,17 @@ describe('trail watch', () => {
     const fsck = await f.fsck();
     assert.equal(fsck.code, 0, fsck.stderr);
     assert.doesNotMatch(fsck.stderr, /error|missing|broken/i);
-    assert.ok((await f.commits()).some((c) => c.action === 'watch-gap'), 'changes made while down are their own commit');
+    assert.ok(
+      (await f.commits()).some((c) => c.action === 'watch-gap'),
+      'changes made while down are their own commit',
+    );
     await d.stop();
   });
 
   it('lets trail snapshot run while the daemon watches', async () => {
     // A quiet window longer than the loop: the snapshots get their commits in first (else the
     // daemon may record everything and leave them nothing to do), and the daemon follows.
-    const f = await fixture({ 'a': '1\n' }, { 'watch.quietMs': '3000', 'watch.maxDelayMs': '10000' });
+    const f = await fixture({ a: '1\n' }, { 'watch.quietMs': '3000', 'watch.maxDelayMs': '10000' });
     const d = new Daemon(f);
     await d.started();
     const snaps: Promise<unknown>[] = [];
@@ -211,15 +219,26 @@ describe('trail watch', () => {
     const revertCommit = (await f.commits()).at(-1)!;
     assert.equal(revertCommit.action, 'revert');
     // The daemon saw revert's writes; its reconcile must find nothing left to commit.
-    await d.waitLog('the daemon to look at the reverted file', (l) => l.event === 'no-change' || l.event === 'commit', before);
+    await d.waitLog(
+      'the daemon to look at the reverted file',
+      (l) => l.event === 'no-change' || l.event === 'commit',
+      before,
+    );
     await sleep(1500); // a quiet window and a max delay for any late event batch
-    assert.equal(await f.head(), reverted, `no commit after the revert; log: ${d.lines.slice(before).map((l) => l.msg).join(' | ')}`);
+    assert.equal(
+      await f.head(),
+      reverted,
+      `no commit after the revert; log: ${d.lines
+        .slice(before)
+        .map((l) => l.msg)
+        .join(' | ')}`,
+    );
     assert.equal((await f.git(['cat-file', 'blob', 'refs/heads/observed:cfg/app.conf'])).stdout.toString(), 'good\n');
     await d.stop();
   });
 
   it('reloads its settings on SIGHUP', async () => {
-    const f = await fixture({ 'a': 'a\n' });
+    const f = await fixture({ a: 'a\n' });
     const d = new Daemon(f);
     await d.started();
     await f.trail(['--name', f.name, 'config', 'set', 'watch.quietMs', '777']);

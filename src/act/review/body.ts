@@ -15,11 +15,29 @@ export interface CommitFacts {
 
 /** Trailers that may go to GitHub. Trail-Argv is redacted when it is recorded (attribute/
  * redact.ts); anything else a commit carries stays on the host. */
-const SHOWN = ['Trail-Uid', 'Trail-Login', 'Trail-Exe', 'Trail-Argv', 'Trail-Tty', 'Trail-Pid', 'Trail-Actor', 'Trail-Apt-Command', 'Trail-Packages', 'Trail-Attribution', 'Trail-Policy'];
+const SHOWN = [
+  'Trail-Uid',
+  'Trail-Login',
+  'Trail-Exe',
+  'Trail-Argv',
+  'Trail-Tty',
+  'Trail-Pid',
+  'Trail-Actor',
+  'Trail-Apt-Command',
+  'Trail-Packages',
+  'Trail-Attribution',
+  'Trail-Policy',
+];
 
 /** The unaccepted commits: in observed, not reachable from approved. */
 export async function driftCommits(repo: Repo, approved: string, observed: string, max = 50): Promise<CommitFacts[]> {
-  const r = await repo.git(['log', `-${max}`, '--format=%H%x00%an%x00%aI%x00%s%x00%(trailers:unfold,only)%x1e', observed, `^${approved}`]);
+  const r = await repo.git([
+    'log',
+    `-${max}`,
+    '--format=%H%x00%an%x00%aI%x00%s%x00%(trailers:unfold,only)%x1e',
+    observed,
+    `^${approved}`,
+  ]);
   const out: CommitFacts[] = [];
   for (const rec of r.stdout.toString('utf8').split('\x1e')) {
     const f = rec.replace(/^\n/, '').split('\0');
@@ -42,7 +60,10 @@ async function anchored(repo: Repo, commit: string): Promise<boolean> {
 /** Text from the host, made inert for GitHub: no control characters, no @mentions pinging
  * people, no markdown. */
 function plain(s: string, max = 200): string {
-  const t = s.replace(/[\u0000-\u001f\u007f]/g, ' ').replace(/@/g, '@\u200b').replace(/[`*_<>[\]|]/g, (c) => `\\${c}`);
+  const t = s
+    .replace(/[\u0000-\u001f\u007f]/g, ' ')
+    .replace(/@/g, '@\u200b')
+    .replace(/[`*_<>[\]|]/g, (c) => `\\${c}`);
   return t.length > max ? t.slice(0, max - 1) + '…' : t;
 }
 
@@ -70,15 +91,36 @@ export function prTitle(host: string, name: string, changes: Change[], commits: 
  * Who, when, what, anchoring and the rule — never content: a PR shows paths and metadata,
  * and GitHub shows the diff of the pushed trees, whose secret files are placeholders.
  */
-export async function prBody(repo: Repo, opts: { host: string; approved: string; observed: string; changes: Change[]; commits: CommitFacts[]; policy?: Policy }): Promise<string> {
+export async function prBody(
+  repo: Repo,
+  opts: {
+    host: string;
+    approved: string;
+    observed: string;
+    changes: Change[];
+    commits: CommitFacts[];
+    policy?: Policy;
+  },
+): Promise<string> {
   const { commits, changes } = opts;
   const lines: string[] = [];
-  lines.push(`Changes on **${plain(opts.host)}** in \`${plain(repo.info.dir).replace(/`/g, '')}\` (trail **${plain(repo.info.name)}**) that are not accepted yet.`);
+  lines.push(
+    `Changes on **${plain(opts.host)}** in \`${plain(repo.info.dir).replace(/`/g, '')}\` (trail **${plain(repo.info.name)}**) that are not accepted yet.`,
+  );
   lines.push('');
-  lines.push('Merge to accept them (approved advances to the merge). Close without merging to revert these paths on the host to approved.');
+  lines.push(
+    'Merge to accept them (approved advances to the merge). Close without merging to revert these paths on the host to approved.',
+  );
   lines.push('');
   lines.push(`### What (${changes.length} path${changes.length === 1 ? '' : 's'})`);
-  lines.push(fenced(changes.slice(0, 100).map(changeLine).concat(changes.length > 100 ? [`… and ${changes.length - 100} more`] : [])));
+  lines.push(
+    fenced(
+      changes
+        .slice(0, 100)
+        .map(changeLine)
+        .concat(changes.length > 100 ? [`… and ${changes.length - 100} more`] : []),
+    ),
+  );
   lines.push('');
   lines.push('### Who and when');
   const stamped = await Promise.all(commits.map((c) => anchored(repo, c.commit)));
@@ -86,7 +128,9 @@ export async function prBody(repo: Repo, opts: { host: string; approved: string;
   commits.forEach((c, i) => {
     who.push(`${c.commit.slice(0, 12)}  ${c.date}  ${c.author}  ${c.subject}`);
     for (const k of SHOWN) if (c.trailers[k]) who.push(`    ${k}: ${c.trailers[k]!.slice(0, 300)}`);
-    who.push(`    anchoring: ${stamped[i] ? 'OpenTimestamps proof attached (refs/notes)' : 'not stamped yet (queued)'}`);
+    who.push(
+      `    anchoring: ${stamped[i] ? 'OpenTimestamps proof attached (refs/notes)' : 'not stamped yet (queued)'}`,
+    );
   });
   lines.push(fenced(who.length ? who : ['(no commits)']));
   lines.push('');
@@ -94,7 +138,11 @@ export async function prBody(repo: Repo, opts: { host: string; approved: string;
   if (opts.policy) {
     for (const c of changes) {
       const d = decide(opts.policy, c, { name: commits[0]?.author ?? 'unknown' });
-      if (d.action === 'review' && d.rule) rules.set(d.rule.index, `rule ${d.rule.index}${d.rule.name ? ` "${plain(d.rule.name)}"` : ''} (policy line ${d.rule.line}): ${d.rule.paths.map((p) => plain(p)).join(', ')}`);
+      if (d.action === 'review' && d.rule)
+        rules.set(
+          d.rule.index,
+          `rule ${d.rule.index}${d.rule.name ? ` "${plain(d.rule.name)}"` : ''} (policy line ${d.rule.line}): ${d.rule.paths.map((p) => plain(p)).join(', ')}`,
+        );
     }
   }
   lines.push('### Why review');

@@ -33,11 +33,20 @@ export class GitHub {
   readonly repo: string;
   private login: string | undefined;
 
-  constructor(readonly remote: ReviewRemote, private readonly token: string, private readonly retry: RetryOptions = retryFromEnv()) {
+  constructor(
+    readonly remote: ReviewRemote,
+    private readonly token: string,
+    private readonly retry: RetryOptions = retryFromEnv(),
+  ) {
     this.owner = remote.owner;
     this.repo = remote.repo;
     const quiet = () => {};
-    this.octokit = new Octokit({ auth: token, baseUrl: remote.apiUrl, userAgent: 'trail', log: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
+    this.octokit = new Octokit({
+      auth: token,
+      baseUrl: remote.apiUrl,
+      userAgent: 'trail',
+      log: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+    });
   }
 
   async call<T>(what: string, fn: (o: Octokit) => Promise<{ data: T }>): Promise<T> {
@@ -52,17 +61,36 @@ export class GitHub {
         const status = e.status;
         const headers = e.response?.headers ?? {};
         const detail = this.detail(e);
-        if (status === 401) throw new TrailError(`GitHub refused the token while trying to ${what} (401 Bad credentials)`, Exit.error, 'check GITHUB_TOKEN or review.tokenFile; the token may have expired');
+        if (status === 401)
+          throw new TrailError(
+            `GitHub refused the token while trying to ${what} (401 Bad credentials)`,
+            Exit.error,
+            'check GITHUB_TOKEN or review.tokenFile; the token may have expired',
+          );
         const wait = rateLimitWait(status, headers);
         if (wait !== undefined) {
           if (wait > this.retry.maxWaitMs || attempt >= this.retry.attempts) {
-            throw new TrailError(`GitHub rate limit while trying to ${what} (${status}): retry after ${Math.ceil(wait / 1000)} s`, Exit.error, 'nothing was lost: trail review sync (or the next webhook) picks it up again');
+            throw new TrailError(
+              `GitHub rate limit while trying to ${what} (${status}): retry after ${Math.ceil(wait / 1000)} s`,
+              Exit.error,
+              'nothing was lost: trail review sync (or the next webhook) picks it up again',
+            );
           }
           await sleep(wait);
           continue;
         }
-        if (status === 403) throw new TrailError(`GitHub denied ${what} (403): ${detail}`, Exit.error, 'the token needs contents:write and pull_requests:write on the review repository');
-        if (status === 404) throw new TrailError(`GitHub has no such thing while trying to ${what} (404): ${detail}`, Exit.error, `check review.remote (${this.owner}/${this.repo}) and that the token can see it`);
+        if (status === 403)
+          throw new TrailError(
+            `GitHub denied ${what} (403): ${detail}`,
+            Exit.error,
+            'the token needs contents:write and pull_requests:write on the review repository',
+          );
+        if (status === 404)
+          throw new TrailError(
+            `GitHub has no such thing while trying to ${what} (404): ${detail}`,
+            Exit.error,
+            `check review.remote (${this.owner}/${this.repo}) and that the token can see it`,
+          );
         if (status === 422) throw new TrailError(`GitHub rejected ${what} (422): ${detail}`, Exit.error);
         const transient = status === undefined || status >= 500 || status === 408;
         if (transient && attempt < this.retry.attempts) {
@@ -70,14 +98,20 @@ export class GitHub {
           pause *= 2;
           continue;
         }
-        if (transient) throw new TrailError(`GitHub did not answer while trying to ${what} (${status ?? 'no connection'}${detail ? `: ${detail}` : ''}), after ${attempt} attempts`, Exit.error, 'nothing was lost: trail review sync picks it up again');
+        if (transient)
+          throw new TrailError(
+            `GitHub did not answer while trying to ${what} (${status ?? 'no connection'}${detail ? `: ${detail}` : ''}), after ${attempt} attempts`,
+            Exit.error,
+            'nothing was lost: trail review sync picks it up again',
+          );
         throw new TrailError(`GitHub failed to ${what} (${status}): ${detail}`, Exit.error);
       }
     }
   }
 
   private detail(e: HttpishError): string {
-    const data = e.response?.data as { message?: string; errors?: { message?: string; field?: string; code?: string }[] } | undefined;
+    const data = e.response?.data as
+      { message?: string; errors?: { message?: string; field?: string; code?: string }[] } | undefined;
     const parts = [data?.message ?? e.message ?? ''];
     for (const x of data?.errors ?? []) parts.push(x.message ?? [x.field, x.code].filter(Boolean).join(' '));
     return scrub(parts.filter(Boolean).join('; ').slice(0, 500), this.token);
@@ -85,7 +119,7 @@ export class GitHub {
 
   /** The account trail acts as: its approvals never count. */
   async self(): Promise<string> {
-    this.login ??= (await this.call('read the token\'s account', (o) => o.rest.users.getAuthenticated())).login;
+    this.login ??= (await this.call("read the token's account", (o) => o.rest.users.getAuthenticated())).login;
     return this.login;
   }
 }
@@ -96,7 +130,10 @@ function retryFromEnv(): RetryOptions {
   return Number.isFinite(base) && base > 0 ? { ...DEFAULT_RETRY, backoffMs: base } : DEFAULT_RETRY;
 }
 
-function rateLimitWait(status: number | undefined, headers: Record<string, string | number | undefined>): number | undefined {
+function rateLimitWait(
+  status: number | undefined,
+  headers: Record<string, string | number | undefined>,
+): number | undefined {
   if (status !== 403 && status !== 429) return undefined;
   const after = headers['retry-after'];
   if (after !== undefined && Number.isFinite(Number(after))) return Number(after) * 1000;

@@ -20,7 +20,14 @@ export async function remoteGit(repo: Repo, r: ReviewRemote, token: string, args
   try {
     return await repo.git(args, { env: gitAuthEnv(token), okCodes });
   } catch (err) {
-    if (err instanceof ExecError) throw new TrailError(scrub(`git ${args[0]} to ${r.gitUrl} failed: ${err.result.stderr.trim().split('\n').slice(-3).join(' ')}`, token), Exit.error);
+    if (err instanceof ExecError)
+      throw new TrailError(
+        scrub(
+          `git ${args[0]} to ${r.gitUrl} failed: ${err.result.stderr.trim().split('\n').slice(-3).join(' ')}`,
+          token,
+        ),
+        Exit.error,
+      );
     throw err;
   }
 }
@@ -32,18 +39,28 @@ export async function remoteGit(repo: Repo, r: ReviewRemote, token: string, args
  * refs/trail/* (secret bytes among them) can never be sent: git sends only what the named
  * refs reach.
  */
-export async function pushTrail(repo: Repo, r: ReviewRemote, token: string, extra: string[] = []): Promise<PushResult[]> {
+export async function pushTrail(
+  repo: Repo,
+  r: ReviewRemote,
+  token: string,
+  extra: string[] = [],
+): Promise<PushResult[]> {
   const b = branches(r);
   const specs = [`+${Refs.observed}:refs/heads/${b.observed}`, `${Refs.approved}:refs/heads/${b.approved}`];
   if (await repo.readRef(NOTES_REF)) specs.push(`+${NOTES_REF}:${b.notes}`);
   specs.push(...extra);
   for (const s of specs) {
     const src = s.replace(/^\+/, '').split(':')[0]!;
-    if (src.startsWith('refs/trail/') || src === Refs.secrets) throw new Error(`refusing to push ${src}: trail's local refs never leave the host`);
+    if (src.startsWith('refs/trail/') || src === Refs.secrets)
+      throw new Error(`refusing to push ${src}: trail's local refs never leave the host`);
   }
   const res = await remoteGit(repo, r, token, ['push', '--porcelain', r.gitUrl, ...specs], [0, 1]);
   const results = parsePorcelain(res.stdout.toString('utf8'));
-  if (res.code !== 0 && !results.length) throw new TrailError(scrub(`git push to ${r.gitUrl} failed: ${res.stderr.trim().split('\n').slice(-3).join(' ')}`, token), Exit.error);
+  if (res.code !== 0 && !results.length)
+    throw new TrailError(
+      scrub(`git push to ${r.gitUrl} failed: ${res.stderr.trim().split('\n').slice(-3).join(' ')}`, token),
+      Exit.error,
+    );
   return results;
 }
 
@@ -55,7 +72,21 @@ function parsePorcelain(text: string): PushResult[] {
     if (!m) continue;
     const flag = m[1]!;
     const summary = m[4]!;
-    out.push({ ref: m[2]!, remote: m[3]!, ok: flag !== '!', status: flag === '=' ? 'up to date' : flag === '*' ? 'new' : flag === '+' ? 'forced' : flag === '!' ? `rejected ${summary}` : 'updated' });
+    out.push({
+      ref: m[2]!,
+      remote: m[3]!,
+      ok: flag !== '!',
+      status:
+        flag === '='
+          ? 'up to date'
+          : flag === '*'
+            ? 'new'
+            : flag === '+'
+              ? 'forced'
+              : flag === '!'
+                ? `rejected ${summary}`
+                : 'updated',
+    });
   }
   return out;
 }
@@ -66,28 +97,81 @@ export async function fetchApproved(repo: Repo, r: ReviewRemote, token: string):
   const b = branches(r);
   const ls = await remoteGit(repo, r, token, ['ls-remote', '--heads', r.gitUrl, `refs/heads/${b.approved}`]);
   if (!ls.stdout.toString().trim()) return undefined;
-  await remoteGit(repo, r, token, ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', r.gitUrl, `+refs/heads/${b.approved}:${REMOTE_APPROVED}`]);
+  await remoteGit(repo, r, token, [
+    'fetch',
+    '--quiet',
+    '--no-tags',
+    '--no-write-fetch-head',
+    r.gitUrl,
+    `+refs/heads/${b.approved}:${REMOTE_APPROVED}`,
+  ]);
   return repo.readRef(REMOTE_APPROVED);
 }
 
 /** Fetches one commit (a pull request's head) into a local-only ref, for validation. */
-export async function fetchRef(repo: Repo, r: ReviewRemote, token: string, remoteRef: string, localRef: string): Promise<string | undefined> {
-  await remoteGit(repo, r, token, ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', r.gitUrl, `+${remoteRef}:${localRef}`]);
+export async function fetchRef(
+  repo: Repo,
+  r: ReviewRemote,
+  token: string,
+  remoteRef: string,
+  localRef: string,
+): Promise<string | undefined> {
+  await remoteGit(repo, r, token, [
+    'fetch',
+    '--quiet',
+    '--no-tags',
+    '--no-write-fetch-head',
+    r.gitUrl,
+    `+${remoteRef}:${localRef}`,
+  ]);
   return repo.readRef(localRef);
 }
 
 /** Puts GitHub's approved branch back to what this host holds, but only if nobody moved it
  * again meanwhile (a lease): how a refused merge or direct push is undone on GitHub. */
-export async function resetRemoteApproved(repo: Repo, r: ReviewRemote, token: string, expectedRemote: string): Promise<boolean> {
+export async function resetRemoteApproved(
+  repo: Repo,
+  r: ReviewRemote,
+  token: string,
+  expectedRemote: string,
+): Promise<boolean> {
   const b = branches(r);
-  const res = await remoteGit(repo, r, token, ['push', '--porcelain', `--force-with-lease=refs/heads/${b.approved}:${expectedRemote}`, r.gitUrl, `+${Refs.approved}:refs/heads/${b.approved}`], [0, 1]);
+  const res = await remoteGit(
+    repo,
+    r,
+    token,
+    [
+      'push',
+      '--porcelain',
+      `--force-with-lease=refs/heads/${b.approved}:${expectedRemote}`,
+      r.gitUrl,
+      `+${Refs.approved}:refs/heads/${b.approved}`,
+    ],
+    [0, 1],
+  );
   return parsePorcelain(res.stdout.toString()).every((p) => p.ok);
 }
 
-export async function pushBranch(repo: Repo, r: ReviewRemote, token: string, localRef: string, branch: string): Promise<PushResult[]> {
+export async function pushBranch(
+  repo: Repo,
+  r: ReviewRemote,
+  token: string,
+  localRef: string,
+  branch: string,
+): Promise<PushResult[]> {
   if (localRef.startsWith('refs/trail/')) throw new Error(`refusing to push ${localRef}`);
-  const res = await remoteGit(repo, r, token, ['push', '--porcelain', r.gitUrl, `+${localRef}:refs/heads/${branch}`], [0, 1]);
+  const res = await remoteGit(
+    repo,
+    r,
+    token,
+    ['push', '--porcelain', r.gitUrl, `+${localRef}:refs/heads/${branch}`],
+    [0, 1],
+  );
   const results = parsePorcelain(res.stdout.toString());
-  if (!results.every((p) => p.ok)) throw new TrailError(`GitHub refused the push of ${branch}: ${results.map((p) => p.status).join(', ') || res.stderr.trim()}`, Exit.error);
+  if (!results.every((p) => p.ok))
+    throw new TrailError(
+      `GitHub refused the push of ${branch}: ${results.map((p) => p.status).join(', ') || res.stderr.trim()}`,
+      Exit.error,
+    );
   return results;
 }

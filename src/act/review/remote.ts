@@ -32,7 +32,12 @@ export function branches(r: Pick<ReviewRemote, 'prefix'>) {
 
 /** A name usable as one component of a ref on GitHub. */
 function refComponent(s: string): string {
-  const c = s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[.-]+/, '').replace(/\.+$/, '').replace(/\.lock$/, '-lock').replace(/\.\.+/g, '.');
+  const c = s
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[.-]+/, '')
+    .replace(/\.+$/, '')
+    .replace(/\.lock$/, '-lock')
+    .replace(/\.\.+/g, '.');
   return c || 'x';
 }
 
@@ -87,9 +92,14 @@ export function checkUrl(url: string, what: string): void {
   } catch {
     throw new TrailError(`${what} is not a URL`, Exit.usage);
   }
-  if (u.username || u.password) throw new TrailError(`${what} must not carry credentials (the token comes from GITHUB_TOKEN or review.tokenFile)`, Exit.usage);
+  if (u.username || u.password)
+    throw new TrailError(
+      `${what} must not carry credentials (the token comes from GITHUB_TOKEN or review.tokenFile)`,
+      Exit.usage,
+    );
   const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname);
-  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) throw new TrailError(`${what} must be https (plain http only to this machine)`, Exit.usage);
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback))
+    throw new TrailError(`${what} must be https (plain http only to this machine)`, Exit.usage);
 }
 
 /**
@@ -102,14 +112,27 @@ export async function readCredentialFile(file: string, what: string): Promise<st
   try {
     fh = await fsp.open(file, 'r');
   } catch (err) {
-    throw new TrailError(`cannot read the ${what} file ${file}: ${errorCode(err) ?? (err as Error).message}`, Exit.error);
+    throw new TrailError(
+      `cannot read the ${what} file ${file}: ${errorCode(err) ?? (err as Error).message}`,
+      Exit.error,
+    );
   }
   try {
     const st = await fh.stat();
     const uid = process.getuid?.() ?? 0;
     if (!st.isFile()) throw new TrailError(`the ${what} file ${file} is not a regular file`, Exit.error);
-    if (st.uid !== 0 && st.uid !== uid) throw new TrailError(`refusing the ${what} file ${file}: owned by uid ${st.uid}, not root`, Exit.error, `chown root ${file}`);
-    if (st.mode & 0o077) throw new TrailError(`refusing the ${what} file ${file}: mode ${(st.mode & 0o777).toString(8)} lets others read it`, Exit.error, `chmod 600 ${file}`);
+    if (st.uid !== 0 && st.uid !== uid)
+      throw new TrailError(
+        `refusing the ${what} file ${file}: owned by uid ${st.uid}, not root`,
+        Exit.error,
+        `chown root ${file}`,
+      );
+    if (st.mode & 0o077)
+      throw new TrailError(
+        `refusing the ${what} file ${file}: mode ${(st.mode & 0o777).toString(8)} lets others read it`,
+        Exit.error,
+        `chmod 600 ${file}`,
+      );
     const text = (await fh.readFile('utf8')).trim();
     if (!text) throw new TrailError(`the ${what} file ${file} is empty`, Exit.error);
     return text;
@@ -121,7 +144,12 @@ export async function readCredentialFile(file: string, what: string): Promise<st
 export async function readToken(r: ReviewRemote): Promise<string> {
   const env = process.env.GITHUB_TOKEN?.trim();
   if (env) return env;
-  if (!r.tokenFile) throw new TrailError('no GitHub token: set GITHUB_TOKEN or review.tokenFile', Exit.usage, 'trail config set review.tokenFile /etc/trail/github-token');
+  if (!r.tokenFile)
+    throw new TrailError(
+      'no GitHub token: set GITHUB_TOKEN or review.tokenFile',
+      Exit.usage,
+      'trail config set review.tokenFile /etc/trail/github-token',
+    );
   return readCredentialFile(r.tokenFile, 'token');
 }
 

@@ -55,12 +55,18 @@ async function isAncestor(repo: Repo, a: string, b: string): Promise<boolean> {
 /** Posts a comment; when GitHub fails, keeps it on the episode for the next sync. */
 async function comment(ctx: Ctx, ep: Episode, text: string): Promise<void> {
   try {
-    await ctx.gh.call(`comment on pull request #${ep.number}`, (o) => o.rest.issues.createComment({ owner: ctx.gh.owner, repo: ctx.gh.repo, issue_number: ep.number, body: text }));
+    await ctx.gh.call(`comment on pull request #${ep.number}`, (o) =>
+      o.rest.issues.createComment({ owner: ctx.gh.owner, repo: ctx.gh.repo, issue_number: ep.number, body: text }),
+    );
     ep.pendingComment = undefined;
     ctx.actions.push({ pr: ep.number, kind: 'commented', message: text.split('\n')[0]! });
   } catch (err) {
     ep.pendingComment = [ep.pendingComment, text].filter(Boolean).join('\n\n');
-    ctx.actions.push({ pr: ep.number, kind: 'commented', message: `comment kept for the next sync: ${(err as Error).message}` });
+    ctx.actions.push({
+      pr: ep.number,
+      kind: 'commented',
+      message: `comment kept for the next sync: ${(err as Error).message}`,
+    });
   }
   await saveState(ctx.repo, ctx.state);
 }
@@ -77,7 +83,16 @@ async function flushComments(ctx: Ctx): Promise<void> {
 function episodeFor(ctx: Ctx, pr: PullSummary | PullRequest): Episode {
   let ep = ctx.state.episodes.find((e) => e.number === pr.number);
   if (!ep) {
-    ep = { number: pr.number, url: pr.html_url, branch: pr.head.ref, head: pr.head.sha, base: pr.base.sha, paths: [], opened: pr.created_at, state: 'open' };
+    ep = {
+      number: pr.number,
+      url: pr.html_url,
+      branch: pr.head.ref,
+      head: pr.head.sha,
+      base: pr.base.sha,
+      paths: [],
+      opened: pr.created_at,
+      state: 'open',
+    };
     ctx.state.episodes.push(ep);
   }
   return ep;
@@ -86,7 +101,16 @@ function episodeFor(ctx: Ctx, pr: PullSummary | PullRequest): Episode {
 /** Approvals that count: the latest review of each allowed reviewer, on the commit that was
  * merged (an approval of an earlier head approved other content), never trail's own. */
 async function countApprovals(ctx: Ctx, pr: PullSummary | PullRequest): Promise<{ count: number; by: string[] }> {
-  const reviews = await ctx.gh.call(`read the reviews of pull request #${pr.number}`, (o) => o.paginate(o.rest.pulls.listReviews, { owner: ctx.gh.owner, repo: ctx.gh.repo, pull_number: pr.number, per_page: 100 }).then((data) => ({ data })));
+  const reviews = await ctx.gh.call(`read the reviews of pull request #${pr.number}`, (o) =>
+    o
+      .paginate(o.rest.pulls.listReviews, {
+        owner: ctx.gh.owner,
+        repo: ctx.gh.repo,
+        pull_number: pr.number,
+        per_page: 100,
+      })
+      .then((data) => ({ data })),
+  );
   const latest = new Map<string, { state: string; commit: string | null | undefined }>();
   for (const r of reviews) {
     const login = r.user?.login;
@@ -94,7 +118,15 @@ async function countApprovals(ctx: Ctx, pr: PullSummary | PullRequest): Promise<
     latest.set(login.toLowerCase(), { state: r.state, commit: r.commit_id });
   }
   const allowed = new Set(ctx.remote.reviewers.map((r) => r.toLowerCase()));
-  const by = [...latest].filter(([login, r]) => r.state === 'APPROVED' && r.commit === pr.head.sha && login !== ctx.self.toLowerCase() && (!allowed.size || allowed.has(login))).map(([login]) => login);
+  const by = [...latest]
+    .filter(
+      ([login, r]) =>
+        r.state === 'APPROVED' &&
+        r.commit === pr.head.sha &&
+        login !== ctx.self.toLowerCase() &&
+        (!allowed.size || allowed.has(login)),
+    )
+    .map(([login]) => login);
   return { count: by.length, by };
 }
 
@@ -109,7 +141,8 @@ async function syncApproved(ctx: Ctx): Promise<void> {
   if (!remoteTip || remoteTip === local || (await isAncestor(repo, remoteTip, local))) {
     const pushed = await pushTrail(repo, remote, token);
     const moved = pushed.filter((p) => p.ok && p.status !== 'up to date');
-    if (moved.length) ctx.actions.push({ kind: 'pushed', message: moved.map((p) => `${p.remote} ${p.status}`).join(', ') });
+    if (moved.length)
+      ctx.actions.push({ kind: 'pushed', message: moved.map((p) => `${p.remote} ${p.status}`).join(', ') });
     return;
   }
   const refuse = async (message: string, ep?: Episode) => {
@@ -125,29 +158,74 @@ async function syncApproved(ctx: Ctx): Promise<void> {
       ctx.state.refused.push(remoteTip);
       try {
         const policy = await readPolicy(repo);
-        await sendAlert(policy, `${repo.info.name}: ${full}`, { event: 'review-refused', host: hostName(), trail: { name: repo.info.name, dir: repo.info.dir }, branch: b.approved, remoteTip, approved: local, pr: ep?.number ?? null, message: full });
-      } catch { /* the refusal stands and is in the output; an alert channel down changes nothing */ }
+        await sendAlert(policy, `${repo.info.name}: ${full}`, {
+          event: 'review-refused',
+          host: hostName(),
+          trail: { name: repo.info.name, dir: repo.info.dir },
+          branch: b.approved,
+          remoteTip,
+          approved: local,
+          pr: ep?.number ?? null,
+          message: full,
+        });
+      } catch {
+        /* the refusal stands and is in the output; an alert channel down changes nothing */
+      }
     }
     await saveState(repo, ctx.state);
-    if (ep) await comment(ctx, ep, `**Not applied on ${remote.host}.** ${message}.\n\nThe approved branch was put back to what the host holds; open a new pull request to propose the change again.`);
+    if (ep)
+      await comment(
+        ctx,
+        ep,
+        `**Not applied on ${remote.host}.** ${message}.\n\nThe approved branch was put back to what the host holds; open a new pull request to propose the change again.`,
+      );
   };
 
-  if (!(await isAncestor(repo, local, remoteTip))) return refuse(`${b.approved} on GitHub was rewritten (not a fast-forward of ${local.slice(0, 12)}): refused`);
-  const chain = (await repo.git(['rev-list', '--first-parent', '--reverse', remoteTip, `^${local}`])).stdout.toString().split('\n').filter(Boolean);
-  const merged = await ctx.gh.call(`list pull requests merged into ${b.approved}`, (o) => o.rest.pulls.list({ owner: ctx.gh.owner, repo: ctx.gh.repo, state: 'closed', base: b.approved, sort: 'updated', direction: 'desc', per_page: 100 }));
+  if (!(await isAncestor(repo, local, remoteTip)))
+    return refuse(`${b.approved} on GitHub was rewritten (not a fast-forward of ${local.slice(0, 12)}): refused`);
+  const chain = (await repo.git(['rev-list', '--first-parent', '--reverse', remoteTip, `^${local}`])).stdout
+    .toString()
+    .split('\n')
+    .filter(Boolean);
+  const merged = await ctx.gh.call(`list pull requests merged into ${b.approved}`, (o) =>
+    o.rest.pulls.list({
+      owner: ctx.gh.owner,
+      repo: ctx.gh.repo,
+      state: 'closed',
+      base: b.approved,
+      sort: 'updated',
+      direction: 'desc',
+      per_page: 100,
+    }),
+  );
   const byMerge = new Map(merged.filter((p) => p.merged_at && p.merge_commit_sha).map((p) => [p.merge_commit_sha!, p]));
   for (const c of chain) {
-    const parents = (await repo.git(['rev-list', '--parents', '-n', '1', c])).stdout.toString().trim().split(' ').slice(1);
+    const parents = (await repo.git(['rev-list', '--parents', '-n', '1', c])).stdout
+      .toString()
+      .trim()
+      .split(' ')
+      .slice(1);
     const pr = byMerge.get(c);
-    if (!pr || parents[0] !== local) return refuse(`commit ${c.slice(0, 12)} reached ${b.approved} without a merged pull request (a direct push): refused`);
+    if (!pr || parents[0] !== local)
+      return refuse(
+        `commit ${c.slice(0, 12)} reached ${b.approved} without a merged pull request (a direct push): refused`,
+      );
     const ep = episodeFor(ctx, pr);
-    const full = await ctx.gh.call(`read pull request #${pr.number}`, (o) => o.rest.pulls.get({ owner: ctx.gh.owner, repo: ctx.gh.repo, pull_number: pr.number }));
+    const full = await ctx.gh.call(`read pull request #${pr.number}`, (o) =>
+      o.rest.pulls.get({ owner: ctx.gh.owner, repo: ctx.gh.repo, pull_number: pr.number }),
+    );
     const merger = full.merged_by?.login ?? 'unknown';
     const approvals = await countApprovals(ctx, pr);
     if (approvals.count < remote.requiredApprovals) {
-      return refuse(`pull request #${pr.number} was merged by ${merger} with ${approvals.count} of ${remote.requiredApprovals} required approval${remote.requiredApprovals === 1 ? '' : 's'} on its last commit${remote.reviewers.length ? ` by ${remote.reviewers.join(', ')}` : ''}`, ep);
+      return refuse(
+        `pull request #${pr.number} was merged by ${merger} with ${approvals.count} of ${remote.requiredApprovals} required approval${remote.requiredApprovals === 1 ? '' : 's'} on its last commit${remote.reviewers.length ? ` by ${remote.reviewers.join(', ')}` : ''}`,
+        ep,
+      );
     }
-    const trailPr = pr.head.ref.startsWith(b.reviewPrefix) && (await repo.readRef(pr.head.sha)) !== undefined && (await isAncestor(repo, pr.head.sha, Refs.observed));
+    const trailPr =
+      pr.head.ref.startsWith(b.reviewPrefix) &&
+      (await repo.readRef(pr.head.sha)) !== undefined &&
+      (await isAncestor(repo, pr.head.sha, Refs.observed));
     const approvedBy = approvals.by.join(', ') || 'no review required';
     if (trailPr && parents[1] === pr.head.sha) {
       await repo.updateRef(Refs.approved, c, local, `trail review: PR #${pr.number} merged by ${merger}`);
@@ -156,13 +234,25 @@ async function syncApproved(ctx: Ctx): Promise<void> {
       ep.decided = new Date().toISOString();
       ep.outcome = `accepted: approved is ${c}`;
       await saveState(repo, ctx.state);
-      ctx.actions.push({ pr: pr.number, kind: 'accepted', commit: c, message: `#${pr.number} merged by ${merger} (approved by ${approvedBy}): approved is now ${c.slice(0, 12)}` });
-      await comment(ctx, ep, `**Accepted on ${remote.host}.** Approved is now \`${c.slice(0, 12)}\` (merged by ${merger}, approved by ${approvedBy}); the host already holds these changes.`);
+      ctx.actions.push({
+        pr: pr.number,
+        kind: 'accepted',
+        commit: c,
+        message: `#${pr.number} merged by ${merger} (approved by ${approvedBy}): approved is now ${c.slice(0, 12)}`,
+      });
+      await comment(
+        ctx,
+        ep,
+        `**Accepted on ${remote.host}.** Approved is now \`${c.slice(0, 12)}\` (merged by ${merger}, approved by ${approvedBy}); the host already holds these changes.`,
+      );
       continue;
     }
     const v = await validateIncoming(repo, remote, local, c);
     if (!v.ok) {
-      const list = v.problems.slice(0, 30).map((p) => `- ${p.replace(/[`\u0000-\u001f]/g, ' ')}`).join('\n');
+      const list = v.problems
+        .slice(0, 30)
+        .map((p) => `- ${p.replace(/[`\u0000-\u001f]/g, ' ')}`)
+        .join('\n');
       await refuse(`pull request #${pr.number} (merged by ${merger}) was refused by validation:\n${list}`, ep);
       return;
     }
@@ -173,7 +263,11 @@ async function syncApproved(ctx: Ctx): Promise<void> {
       const r = await revert(repo, c, paths, {
         actor: { name: merger },
         subject: `review: applied pull request #${pr.number} merged by ${merger} on GitHub`,
-        trailers: { 'Trail-Review': `applied: PR #${pr.number} merged by ${merger}, approved by ${approvedBy}`, 'Trail-Pull-Request': full.html_url, 'Trail-Merged-By': merger },
+        trailers: {
+          'Trail-Review': `applied: PR #${pr.number} merged by ${merger}, approved by ${approvedBy}`,
+          'Trail-Pull-Request': full.html_url,
+          'Trail-Merged-By': merger,
+        },
       });
       applied = r.after?.commit;
       left = r.left;
@@ -185,8 +279,17 @@ async function syncApproved(ctx: Ctx): Promise<void> {
     ep.paths = paths;
     ep.outcome = `applied in ${applied ?? '(nothing to change)'}`;
     await saveState(repo, ctx.state);
-    ctx.actions.push({ pr: pr.number, kind: 'applied', commit: applied, message: `#${pr.number} merged by ${merger}: applied ${paths.map(display).join(', ') || 'nothing'}${left.length ? `; not restored: ${left.join('; ')}` : ''}` });
-    await comment(ctx, ep, `**Applied on ${remote.host}** as \`${applied?.slice(0, 12) ?? 'no change'}\`: ${paths.length} path${paths.length === 1 ? '' : 's'} (merged by ${merger}, approved by ${approvedBy}).${left.length ? `\n\nCould not be restored:\n${left.map((l) => `- ${l.replace(/[`\u0000-\u001f]/g, ' ')}`).join('\n')}` : ''}`);
+    ctx.actions.push({
+      pr: pr.number,
+      kind: 'applied',
+      commit: applied,
+      message: `#${pr.number} merged by ${merger}: applied ${paths.map(display).join(', ') || 'nothing'}${left.length ? `; not restored: ${left.join('; ')}` : ''}`,
+    });
+    await comment(
+      ctx,
+      ep,
+      `**Applied on ${remote.host}** as \`${applied?.slice(0, 12) ?? 'no change'}\`: ${paths.length} path${paths.length === 1 ? '' : 's'} (merged by ${merger}, approved by ${approvedBy}).${left.length ? `\n\nCould not be restored:\n${left.map((l) => `- ${l.replace(/[`\u0000-\u001f]/g, ' ')}`).join('\n')}` : ''}`,
+    );
   }
   // Observed and the notes go up too, now that approved matches again.
   await pushTrail(repo, remote, token);
@@ -196,9 +299,13 @@ async function syncApproved(ctx: Ctx): Promise<void> {
 async function syncClosed(ctx: Ctx): Promise<void> {
   const { repo, remote } = ctx;
   for (const ep of ctx.state.episodes.filter((e) => e.state === 'open')) {
-    const pr = await ctx.gh.call(`read pull request #${ep.number}`, (o) => o.rest.pulls.get({ owner: ctx.gh.owner, repo: ctx.gh.repo, pull_number: ep.number }));
+    const pr = await ctx.gh.call(`read pull request #${ep.number}`, (o) =>
+      o.rest.pulls.get({ owner: ctx.gh.owner, repo: ctx.gh.repo, pull_number: ep.number }),
+    );
     if (pr.state !== 'closed' || pr.merged) continue;
-    const issue = await ctx.gh.call(`read who closed #${ep.number}`, (o) => o.rest.issues.get({ owner: ctx.gh.owner, repo: ctx.gh.repo, issue_number: ep.number }));
+    const issue = await ctx.gh.call(`read who closed #${ep.number}`, (o) =>
+      o.rest.issues.get({ owner: ctx.gh.owner, repo: ctx.gh.repo, issue_number: ep.number }),
+    );
     const closer = issue.closed_by?.login ?? 'unknown';
     const approved = await repo.resolve(Refs.approved);
     const paths = ep.paths.length ? ep.paths : [];
@@ -210,14 +317,27 @@ async function syncClosed(ctx: Ctx): Promise<void> {
     const r = await revert(repo, approved, paths, {
       actor: { name: closer },
       subject: `review: pull request #${ep.number} closed by ${closer} on GitHub; reverted ${paths.map(display).join(', ')} to approved`,
-      trailers: { 'Trail-Policy': 'review', 'Trail-Review': `rejected: PR #${ep.number} closed by ${closer}`, 'Trail-Pull-Request': pr.html_url },
+      trailers: {
+        'Trail-Policy': 'review',
+        'Trail-Review': `rejected: PR #${ep.number} closed by ${closer}`,
+        'Trail-Pull-Request': pr.html_url,
+      },
     });
     ep.state = 'closed';
     ep.decided = new Date().toISOString();
     ep.outcome = `reverted in ${r.after?.commit ?? '?'}`;
     await saveState(repo, ctx.state);
-    ctx.actions.push({ pr: ep.number, kind: 'reverted', commit: r.after?.commit, message: `#${ep.number} closed by ${closer}: reverted ${paths.map(display).join(', ')} to approved ${approved.slice(0, 12)}${r.left.length ? `; not restored: ${r.left.join('; ')}` : ''}` });
-    await comment(ctx, ep, `**Reverted on ${remote.host}** to approved \`${approved.slice(0, 12)}\` as \`${r.after?.commit?.slice(0, 12) ?? '?'}\`: ${paths.length} path${paths.length === 1 ? '' : 's'} (closed by ${closer}).${r.left.length ? `\n\nCould not be restored:\n${r.left.map((l) => `- ${l.replace(/[`\u0000-\u001f]/g, ' ')}`).join('\n')}` : ''}`);
+    ctx.actions.push({
+      pr: ep.number,
+      kind: 'reverted',
+      commit: r.after?.commit,
+      message: `#${ep.number} closed by ${closer}: reverted ${paths.map(display).join(', ')} to approved ${approved.slice(0, 12)}${r.left.length ? `; not restored: ${r.left.join('; ')}` : ''}`,
+    });
+    await comment(
+      ctx,
+      ep,
+      `**Reverted on ${remote.host}** to approved \`${approved.slice(0, 12)}\` as \`${r.after?.commit?.slice(0, 12) ?? '?'}\`: ${paths.length} path${paths.length === 1 ? '' : 's'} (closed by ${closer}).${r.left.length ? `\n\nCould not be restored:\n${r.left.map((l) => `- ${l.replace(/[`\u0000-\u001f]/g, ' ')}`).join('\n')}` : ''}`,
+    );
   }
   // The trail now holds the revert: GitHub should see it.
   if (ctx.actions.some((a) => a.kind === 'reverted')) await pushTrail(repo, remote, ctx.token);

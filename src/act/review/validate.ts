@@ -33,7 +33,12 @@ function badComponent(c: string): string | undefined {
  * outside review.allowOwners, no secret paths (their content never comes from GitHub). Every
  * problem is listed; one is enough to refuse the whole change.
  */
-export async function validateIncoming(repo: Repo, remote: ReviewRemote, from: string, to: string): Promise<Validation> {
+export async function validateIncoming(
+  repo: Repo,
+  remote: ReviewRemote,
+  from: string,
+  to: string,
+): Promise<Validation> {
   const problems: string[] = [];
   // The raw tree first: what readState would silently skip or reinterpret.
   const ls = await repo.git(['ls-tree', '-r', '-t', '-z', '--full-tree', to]);
@@ -49,7 +54,13 @@ export async function validateIncoming(repo: Repo, remote: ReviewRemote, from: s
       if (bad) problems.push(`${display(path)}: ${bad}`);
     }
     if (mode === '160000' || type === 'commit') problems.push(`${display(path)}: a submodule`);
-    if (type === 'blob' && !path.startsWith(META_DIR + '/')) contentPaths.push(path.split('/').map((n, i) => unescapeContentName(n, i === 0)).join('/'));
+    if (type === 'blob' && !path.startsWith(META_DIR + '/'))
+      contentPaths.push(
+        path
+          .split('/')
+          .map((n, i) => unescapeContentName(n, i === 0))
+          .join('/'),
+      );
   }
   let before: State;
   let after: State;
@@ -60,7 +71,10 @@ export async function validateIncoming(repo: Repo, remote: ReviewRemote, from: s
     return { ok: false, problems, changes: [] };
   }
   for (const p of contentPaths) {
-    if (!after.has(p)) problems.push(`${display(p)}: content without a manifest entry (add it to ${META_DIR}/meta/…/@meta, or it would be ignored)`);
+    if (!after.has(p))
+      problems.push(
+        `${display(p)}: content without a manifest entry (add it to ${META_DIR}/meta/…/@meta, or it would be ignored)`,
+      );
   }
   const changes = diffStates(before, after);
   const config = await readConfig(repo);
@@ -74,30 +88,46 @@ export async function validateIncoming(repo: Repo, remote: ReviewRemote, from: s
       const bad = badComponent(comp);
       if (bad) problems.push(`${shown}: ${bad}`);
     }
-    if (rules.secret(path) || c.before?.secret || c.after?.secret) problems.push(`${shown}: a secret path (its content never comes from GitHub)`);
+    if (rules.secret(path) || c.before?.secret || c.after?.secret)
+      problems.push(`${shown}: a secret path (its content never comes from GitHub)`);
     // Every folder above the path must be a real folder, in the new state and on disk, or a
     // write would land wherever a symlink points.
     const parts = path.split('/');
     for (let i = 1; i < parts.length; i++) {
       const dir = parts.slice(0, i).join('/');
       const want = after.get(dir);
-      if (want && want.meta.kind !== 'dir') problems.push(`${shown}: goes through ${display(dir)}, a ${want.meta.kind} in the change`);
+      if (want && want.meta.kind !== 'dir')
+        problems.push(`${shown}: goes through ${display(dir)}, a ${want.meta.kind} in the change`);
       const st = lstatSync(abs(repo.info.dir, dir), { throwIfNoEntry: false });
-      if (st && !st.isDirectory()) problems.push(`${shown}: goes through ${display(dir)}, ${st.isSymbolicLink() ? 'a symlink' : 'not a folder'} on this host`);
+      if (st && !st.isDirectory())
+        problems.push(
+          `${shown}: goes through ${display(dir)}, ${st.isSymbolicLink() ? 'a symlink' : 'not a folder'} on this host`,
+        );
     }
     const a = c.after;
     if (!a) continue;
     const b = c.before;
     if (a.kind === 'char' || a.kind === 'block' || a.kind === 'socket' || a.kind === 'fifo') {
-      if (!b || b.kind !== a.kind || String(b.rdev) !== String(a.rdev)) problems.push(`${shown}: a ${a.kind} device or special file`);
+      if (!b || b.kind !== a.kind || String(b.rdev) !== String(a.rdev))
+        problems.push(`${shown}: a ${a.kind} device or special file`);
     }
     const special = a.mode & 0o6000;
-    if (special && (!b || (b.mode & 0o6000) !== special) && !remote.allowSetuid) problems.push(`${shown}: sets ${special & 0o4000 ? 'setuid' : ''}${special === 0o6000 ? '+' : ''}${special & 0o2000 ? 'setgid' : ''} (review.allowSetuid is false)`);
-    if (a.xattrs?.['security.capability'] && a.xattrs['security.capability'] !== b?.xattrs?.['security.capability'] && !remote.allowSetuid) problems.push(`${shown}: adds file capabilities (review.allowSetuid is false)`);
+    if (special && (!b || (b.mode & 0o6000) !== special) && !remote.allowSetuid)
+      problems.push(
+        `${shown}: sets ${special & 0o4000 ? 'setuid' : ''}${special === 0o6000 ? '+' : ''}${special & 0o2000 ? 'setgid' : ''} (review.allowSetuid is false)`,
+      );
+    if (
+      a.xattrs?.['security.capability'] &&
+      a.xattrs['security.capability'] !== b?.xattrs?.['security.capability'] &&
+      !remote.allowSetuid
+    )
+      problems.push(`${shown}: adds file capabilities (review.allowSetuid is false)`);
     const user = a.user ?? String(a.uid);
     const group = a.group ?? String(a.gid);
-    if ((!b || b.uid !== a.uid || b.user !== a.user) && !allowed.has(user)) problems.push(`${shown}: owner ${user} is not in review.allowOwners`);
-    if ((!b || b.gid !== a.gid || b.group !== a.group) && !allowed.has(group)) problems.push(`${shown}: group ${group} is not in review.allowOwners`);
+    if ((!b || b.uid !== a.uid || b.user !== a.user) && !allowed.has(user))
+      problems.push(`${shown}: owner ${user} is not in review.allowOwners`);
+    if ((!b || b.gid !== a.gid || b.group !== a.group) && !allowed.has(group))
+      problems.push(`${shown}: group ${group} is not in review.allowOwners`);
   }
   return { ok: problems.length === 0, problems: [...new Set(problems)], changes };
 }

@@ -102,18 +102,30 @@ export function webhookServer(opts: WebhookOptions): Server {
 
 async function handle(opts: WebhookOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (req.method !== 'POST') return reply(res, 405, 'POST only');
-  const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type !== 'application/json') return reply(res, 415, 'content type must be application/json (set it in the webhook settings)');
+  const type = String(req.headers['content-type'] ?? '')
+    .split(';')[0]!
+    .trim()
+    .toLowerCase();
+  if (type !== 'application/json')
+    return reply(res, 415, 'content type must be application/json (set it in the webhook settings)');
   const event = req.headers['x-github-event'];
   const delivery = req.headers['x-github-delivery'];
   const signature = req.headers['x-hub-signature-256'];
   const body = await readBody(req);
   if (!body) return reply(res, 413, 'body too large');
   if (typeof signature !== 'string' || !verifySignature(opts.secret, body, signature)) {
-    opts.log(`webhook: refused a delivery with ${signature ? 'a wrong' : 'no'} signature from ${req.socket.remoteAddress}`);
+    opts.log(
+      `webhook: refused a delivery with ${signature ? 'a wrong' : 'no'} signature from ${req.socket.remoteAddress}`,
+    );
     return reply(res, 401, 'bad signature');
   }
-  if (typeof event !== 'string' || typeof delivery !== 'string' || !/^[A-Za-z0-9-]{1,100}$/.test(delivery) || !/^[a-z_]{1,50}$/.test(event)) return reply(res, 400, 'missing X-GitHub-Event or X-GitHub-Delivery');
+  if (
+    typeof event !== 'string' ||
+    typeof delivery !== 'string' ||
+    !/^[A-Za-z0-9-]{1,100}$/.test(delivery) ||
+    !/^[a-z_]{1,50}$/.test(event)
+  )
+    return reply(res, 400, 'missing X-GitHub-Event or X-GitHub-Delivery');
   let payload: Record<string, any>;
   try {
     payload = JSON.parse(body.toString('utf8'));
@@ -132,13 +144,15 @@ async function handle(opts: WebhookOptions, req: IncomingMessage, res: ServerRes
   if (event === 'pull_request') {
     const pr: unknown = payload.pull_request;
     const base: unknown = isObject(pr) ? pr.base : undefined;
-    if (!isObject(base) || !ours(base.ref)) return reply(res, 202, 'not this host\'s branch');
+    if (!isObject(base) || !ours(base.ref)) return reply(res, 202, "not this host's branch");
     const number = isObject(pr) && Number.isSafeInteger(pr.number) ? `#${pr.number}` : '(no number)';
-    if (typeof payload.action === 'string' && ['closed', 'reopened', 'edited', 'synchronize'].includes(payload.action)) opts.requestSync(`pull request ${number} ${payload.action}`);
+    if (typeof payload.action === 'string' && ['closed', 'reopened', 'edited', 'synchronize'].includes(payload.action))
+      opts.requestSync(`pull request ${number} ${payload.action}`);
     return reply(res, 202, 'sync requested');
   }
   if (event === 'push') {
-    if (typeof payload.ref !== 'string' || !ours(payload.ref.replace(/^refs\/heads\//, ''))) return reply(res, 202, 'not this host\'s branch');
+    if (typeof payload.ref !== 'string' || !ours(payload.ref.replace(/^refs\/heads\//, '')))
+      return reply(res, 202, "not this host's branch");
     opts.requestSync(`push to ${opts.approvedBranch}`);
     return reply(res, 202, 'sync requested');
   }
@@ -162,7 +176,12 @@ export class SyncScheduler {
   private failures = 0;
   private stopped = false;
 
-  constructor(private readonly run: (reason: string) => Promise<void>, private readonly log: (line: string) => void, private readonly maxPauseMs = 300_000, private readonly firstPauseMs = 2_000) {}
+  constructor(
+    private readonly run: (reason: string) => Promise<void>,
+    private readonly log: (line: string) => void,
+    private readonly maxPauseMs = 300_000,
+    private readonly firstPauseMs = 2_000,
+  ) {}
 
   request(reason: string): void {
     if (this.stopped) return;
@@ -189,7 +208,11 @@ export class SyncScheduler {
           this.failures++;
           const pause = Math.min(this.maxPauseMs, this.firstPauseMs * 2 ** (this.failures - 1));
           this.log(`sync failed (${(err as Error).message}); trying again in ${Math.round(pause / 1000)} s`);
-          if (!this.stopped) this.retryTimer = setTimeout(() => { this.retryTimer = undefined; this.request(`retry after: ${reason}`); }, pause);
+          if (!this.stopped)
+            this.retryTimer = setTimeout(() => {
+              this.retryTimer = undefined;
+              this.request(`retry after: ${reason}`);
+            }, pause);
           return;
         }
         reason = 'more events arrived during a sync';

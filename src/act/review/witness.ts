@@ -18,23 +18,49 @@ export interface WitnessFinding {
 
 const SEEN = 'refs/trail/review/witness';
 
-export async function checkAgainstRemote(repo: Repo): Promise<{ remote: string; findings: WitnessFinding[]; compared: { observed?: string; approved?: string; proofs: number } }> {
+export async function checkAgainstRemote(
+  repo: Repo,
+): Promise<{
+  remote: string;
+  findings: WitnessFinding[];
+  compared: { observed?: string; approved?: string; proofs: number };
+}> {
   const r = await requireRemote(repo);
   const token = await readToken(r);
   const b = branches(r);
   const findings: WitnessFinding[] = [];
   const compared: { observed?: string; approved?: string; proofs: number } = { proofs: 0 };
-  const heads = (await remoteGit(repo, r, token, ['ls-remote', r.gitUrl, `refs/heads/${b.observed}`, `refs/heads/${b.approved}`, b.notes])).stdout.toString();
+  const heads = (
+    await remoteGit(repo, r, token, [
+      'ls-remote',
+      r.gitUrl,
+      `refs/heads/${b.observed}`,
+      `refs/heads/${b.approved}`,
+      b.notes,
+    ])
+  ).stdout.toString();
   const has = (ref: string) => heads.split('\n').some((l) => l.endsWith('\t' + ref));
 
-  for (const [which, branch, local] of [['observed', b.observed, Refs.observed], ['approved', b.approved, Refs.approved]] as const) {
+  for (const [which, branch, local] of [
+    ['observed', b.observed, Refs.observed],
+    ['approved', b.approved, Refs.approved],
+  ] as const) {
     if (!has(`refs/heads/${branch}`)) continue;
-    await remoteGit(repo, r, token, ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', r.gitUrl, `+refs/heads/${branch}:${SEEN}/${which}`]);
+    await remoteGit(repo, r, token, [
+      'fetch',
+      '--quiet',
+      '--no-tags',
+      '--no-write-fetch-head',
+      r.gitUrl,
+      `+refs/heads/${branch}:${SEEN}/${which}`,
+    ]);
     const pushed = await repo.readRef(`${SEEN}/${which}`);
     const mine = await repo.readRef(local);
     if (!pushed) continue;
     compared[which] = pushed;
-    const ok = mine !== undefined && (await repo.git(['merge-base', '--is-ancestor', pushed, mine], { okCodes: [0, 1] })).code === 0;
+    const ok =
+      mine !== undefined &&
+      (await repo.git(['merge-base', '--is-ancestor', pushed, mine], { okCodes: [0, 1] })).code === 0;
     // approved may legitimately move past what was pushed, never away from it.
     if (!ok) {
       findings.push({
@@ -47,7 +73,14 @@ export async function checkAgainstRemote(repo: Repo): Promise<{ remote: string; 
   }
 
   if (has(b.notes)) {
-    await remoteGit(repo, r, token, ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', r.gitUrl, `+${b.notes}:${SEEN}/notes`]);
+    await remoteGit(repo, r, token, [
+      'fetch',
+      '--quiet',
+      '--no-tags',
+      '--no-write-fetch-head',
+      r.gitUrl,
+      `+${b.notes}:${SEEN}/notes`,
+    ]);
     const list = async (ref: string) => {
       const out = await repo.git(['notes', `--ref=${ref}`, 'list'], { okCodes: [0, 1, 128] });
       const m = new Map<string, string>();
@@ -57,18 +90,32 @@ export async function checkAgainstRemote(repo: Repo): Promise<{ remote: string; 
       }
       return m;
     };
-    const [pushed, local] = await Promise.all([list(`${SEEN}/notes`), (await repo.readRef(NOTES_REF)) ? list(NOTES_REF) : Promise.resolve(new Map<string, string>())]);
+    const [pushed, local] = await Promise.all([
+      list(`${SEEN}/notes`),
+      (await repo.readRef(NOTES_REF)) ? list(NOTES_REF) : Promise.resolve(new Map<string, string>()),
+    ]);
     compared.proofs = pushed.size;
     for (const [commit, blob] of pushed) {
       const mine = local.get(commit);
-      if (mine === undefined) findings.push({ severity: 'fail', kind: 'proof-missing', commit, message: `the proof of ${commit.slice(0, 12)} was pushed to ${r.owner}/${r.repo} but is gone locally` });
+      if (mine === undefined)
+        findings.push({
+          severity: 'fail',
+          kind: 'proof-missing',
+          commit,
+          message: `the proof of ${commit.slice(0, 12)} was pushed to ${r.owner}/${r.repo} but is gone locally`,
+        });
       else if (mine !== blob) {
         // An upgrade (pending → Bitcoin) rewrites a proof; it must still be one the pushed proof
         // grew into, which verify checks on its own. Report only what cannot be an upgrade:
         // a local proof smaller than the pushed one.
         const [a, bl] = await Promise.all([repo.git(['cat-file', '-s', blob]), repo.git(['cat-file', '-s', mine])]);
         if (Number(bl.stdout.toString()) < Number(a.stdout.toString())) {
-          findings.push({ severity: 'fail', kind: 'proof-altered', commit, message: `the local proof of ${commit.slice(0, 12)} is not the one pushed to ${r.owner}/${r.repo} (and not an upgrade of it)` });
+          findings.push({
+            severity: 'fail',
+            kind: 'proof-altered',
+            commit,
+            message: `the local proof of ${commit.slice(0, 12)} is not the one pushed to ${r.owner}/${r.repo} (and not an upgrade of it)`,
+          });
         }
       }
     }

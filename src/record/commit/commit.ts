@@ -25,7 +25,11 @@ export const TRAIL_COMMITTER: Actor = { name: 'trail' };
 
 /** A commit message: subject, body, then git trailers (`Key: value`), which `git log
  * --format=%(trailers)` and GitHub both understand. */
-export function commitMessage(subject: string, body: string[] = [], trailers: Record<string, string | undefined> = {}): string {
+export function commitMessage(
+  subject: string,
+  body: string[] = [],
+  trailers: Record<string, string | undefined> = {},
+): string {
   const clean = (s: string) => s.replace(/[\r\n]+/g, ' ').trim();
   let msg = clean(subject) + '\n';
   const b = body.filter((l) => l !== '');
@@ -42,6 +46,12 @@ export async function writeCommit(
   const when = c.when ?? new Date();
   return writer.write(
     'commit',
-    serializeCommit({ tree: c.tree, parents: c.parents, author: signature(c.author, when), committer: signature(TRAIL_COMMITTER, when), message: c.message }),
+    serializeCommit({
+      tree: c.tree,
+      parents: c.parents,
+      author: signature(c.author, when),
+      committer: signature(TRAIL_COMMITTER, when),
+      message: c.message,
+    }),
   );
 }

@@ -13,7 +13,11 @@ export class RefUpdater {
   private pending: { resolve: () => void; reject: (e: Error) => void } | undefined;
   private chain: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly gitDir: string, private readonly reason: string, private readonly env: NodeJS.ProcessEnv) {}
+  constructor(
+    private readonly gitDir: string,
+    private readonly reason: string,
+    private readonly env: NodeJS.ProcessEnv,
+  ) {}
 
   /** Moves `ref` to `oid` if it still points at `old` (undefined: must not exist yet). */
   update(ref: string, oid: string, old: string | undefined): Promise<void> {
@@ -38,7 +42,10 @@ export class RefUpdater {
 
   private start(): ChildProcessWithoutNullStreams {
     if (this.child) return this.child;
-    const child = spawn('git', ['--git-dir', this.gitDir, 'update-ref', '-m', this.reason, '--stdin'], { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('git', ['--git-dir', this.gitDir, 'update-ref', '-m', this.reason, '--stdin'], {
+      env: this.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     this.out = this.err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       this.out += d;

@@ -14,7 +14,7 @@ export function insideAny(roots: Iterable<string>): (path: string) => boolean {
     return (path) => list.some(([r, dir]) => path === r || path.startsWith(dir));
   }
   return (path) => {
-    for (let p = path; ; ) {
+    for (let p = path; ;) {
       if (set.has(p)) return true;
       const slash = p.lastIndexOf('/');
       if (slash < 0) return false;

@@ -11,16 +11,23 @@ import { rotationBase } from './rotated-names.js';
 
 /** Editors' and tools' scratch files: short on purpose, documented in the README. */
 export const DEFAULT_IGNORES = [
-  '*.swp', '*.swo', '*.swx', // vim swap
-  '*~', '.#*', '#*#',        // emacs and others' backups and locks
-  '4913',                    // vim's probe that the directory is writable
-  '.pwd.lock',               // shadow-utils' lock on /etc
-  '.*.trail-tmp',            // trail's own temp files while it restores a file
+  '*.swp',
+  '*.swo',
+  '*.swx', // vim swap
+  '*~',
+  '.#*',
+  '#*#', // emacs and others' backups and locks
+  '4913', // vim's probe that the directory is writable
+  '.pwd.lock', // shadow-utils' lock on /etc
+  '.*.trail-tmp', // trail's own temp files while it restores a file
 ];
 
 /** Content that never leaves the host (the trail keeps a keyed digest instead). */
 export const DEFAULT_SECRETS = [
-  'shadow', 'shadow-', 'gshadow', 'gshadow-',
+  'shadow',
+  'shadow-',
+  'gshadow',
+  'gshadow-',
   'ssh/ssh_host_*_key',
   '**/*.key',
   '**/private/**',
@@ -77,7 +84,12 @@ export interface ScanRule {
 }
 
 /** `logGlobs`: the `logs.paths` setting; like `ignore`, the policy wins where they disagree. */
-export function makeRules(extraIgnores: readonly string[], extraSecrets: readonly string[], scanRules: readonly ScanRule[] = [], logGlobs: readonly string[] = []): Rules {
+export function makeRules(
+  extraIgnores: readonly string[],
+  extraSecrets: readonly string[],
+  scanRules: readonly ScanRule[] = [],
+  logGlobs: readonly string[] = [],
+): Rules {
   const ignored = compileGlobs([...DEFAULT_IGNORES, ...extraIgnores]);
   const secret = compileGlobs([...DEFAULT_SECRETS, ...extraSecrets]);
   const logSetting = compileGlobs(logGlobs);
@@ -91,12 +103,23 @@ export function makeRules(extraIgnores: readonly string[], extraSecrets: readonl
     const base = rotationBase(p);
     return base !== undefined && (classOf(base) === 'log' || (classOf(base) === 'default' && logSetting(base)));
   };
-  const spec: RulesSpec = [[...extraIgnores], [...extraSecrets], scanRules.map((r) => ({ paths: [...r.paths], class: r.class })), [...logGlobs]];
+  const spec: RulesSpec = [
+    [...extraIgnores],
+    [...extraSecrets],
+    scanRules.map((r) => ({ paths: [...r.paths], class: r.class })),
+    [...logGlobs],
+  ];
   if (!scanRules.length && !logGlobs.length) return { ignored, secret, hashOnly: () => false, log: () => false, spec };
   return {
     spec,
-    ignored: (p) => { const c = classOf(p); return c === 'ignore' || isLog(p) || (c === 'default' && ignored(p)); },
-    secret: (p) => { const c = classOf(p); return c === 'secret' || (c === 'default' && secret(p)); },
+    ignored: (p) => {
+      const c = classOf(p);
+      return c === 'ignore' || isLog(p) || (c === 'default' && ignored(p));
+    },
+    secret: (p) => {
+      const c = classOf(p);
+      return c === 'secret' || (c === 'default' && secret(p));
+    },
     hashOnly: (p) => classOf(p) === 'hash',
     log: isLog,
   };

@@ -23,8 +23,26 @@ export interface Listing {
 }
 
 /** What a listing keeps of a path's lstat: Stats' numbers and its type tests. */
-export type Listed = Pick<Stats, 'dev' | 'ino' | 'mode' | 'nlink' | 'uid' | 'gid' | 'rdev' | 'size' | 'mtimeMs' | 'ctimeMs'
-  | 'isFile' | 'isDirectory' | 'isSymbolicLink' | 'isFIFO' | 'isSocket' | 'isCharacterDevice' | 'isBlockDevice'>;
+export type Listed = Pick<
+  Stats,
+  | 'dev'
+  | 'ino'
+  | 'mode'
+  | 'nlink'
+  | 'uid'
+  | 'gid'
+  | 'rdev'
+  | 'size'
+  | 'mtimeMs'
+  | 'ctimeMs'
+  | 'isFile'
+  | 'isDirectory'
+  | 'isSymbolicLink'
+  | 'isFIFO'
+  | 'isSocket'
+  | 'isCharacterDevice'
+  | 'isBlockDevice'
+>;
 
 /** A Listing as a thread sends it: the paths, and LSTAT_FIELDS numbers per path in one
  * transferable array (50k Stats objects, each with four Dates in Node 20, were most of the
@@ -39,7 +57,18 @@ export interface PackedListing {
 
 /** The numbers of a stat in a PackedListing, in this order. */
 export const LSTAT_FIELDS = 10;
-export const LSTAT = { dev: 0, ino: 1, mode: 2, nlink: 3, uid: 4, gid: 5, rdev: 6, size: 7, mtimeMs: 8, ctimeMs: 9 } as const;
+export const LSTAT = {
+  dev: 0,
+  ino: 1,
+  mode: 2,
+  nlink: 3,
+  uid: 4,
+  gid: 5,
+  rdev: 6,
+  size: 7,
+  mtimeMs: 8,
+  ctimeMs: 9,
+} as const;
 
 /** A Listing that packs each path's stat as it is listed, so that the Stats die young (kept
  * until the end, they cost a thread more in garbage collection than in lstat). */
@@ -56,10 +85,24 @@ export function packingListing(): Listing & { packed(): PackedListing } {
         v = bigger;
       }
       paths.push(path);
-      v[o] = s.dev; v[o + 1] = s.ino; v[o + 2] = s.mode; v[o + 3] = s.nlink; v[o + 4] = s.uid;
-      v[o + 5] = s.gid; v[o + 6] = s.rdev; v[o + 7] = s.size; v[o + 8] = s.mtimeMs; v[o + 9] = s.ctimeMs;
+      v[o] = s.dev;
+      v[o + 1] = s.ino;
+      v[o + 2] = s.mode;
+      v[o + 3] = s.nlink;
+      v[o + 4] = s.uid;
+      v[o + 5] = s.gid;
+      v[o + 6] = s.rdev;
+      v[o + 7] = s.size;
+      v[o + 8] = s.mtimeMs;
+      v[o + 9] = s.ctimeMs;
     },
-    packed: (): PackedListing => ({ paths, lstats: v.slice(0, paths.length * LSTAT_FIELDS), skipped: l.skipped, unlistable: [...l.unlistable], ignored: l.ignored }),
+    packed: (): PackedListing => ({
+      paths,
+      lstats: v.slice(0, paths.length * LSTAT_FIELDS),
+      skipped: l.skipped,
+      unlistable: [...l.unlistable],
+      ignored: l.ignored,
+    }),
   });
 }
 
@@ -67,21 +110,59 @@ export function unpackListing(p: PackedListing): Listing {
   const v = p.lstats;
   const listed = p.paths.map((path, i): [string, Listed] => {
     const o = i * LSTAT_FIELDS;
-    return [path, new ListedStat(v[o]!, v[o + 1]!, v[o + 2]!, v[o + 3]!, v[o + 4]!, v[o + 5]!, v[o + 6]!, v[o + 7]!, v[o + 8]!, v[o + 9]!)];
+    return [
+      path,
+      new ListedStat(
+        v[o]!,
+        v[o + 1]!,
+        v[o + 2]!,
+        v[o + 3]!,
+        v[o + 4]!,
+        v[o + 5]!,
+        v[o + 6]!,
+        v[o + 7]!,
+        v[o + 8]!,
+        v[o + 9]!,
+      ),
+    ];
   });
   return { listed, skipped: p.skipped, unlistable: new Set(p.unlistable), ignored: p.ignored };
 }
 
 class ListedStat implements Listed {
-  constructor(readonly dev: number, readonly ino: number, readonly mode: number, readonly nlink: number, readonly uid: number,
-    readonly gid: number, readonly rdev: number, readonly size: number, readonly mtimeMs: number, readonly ctimeMs: number) {}
-  isFile(): boolean { return (this.mode & C.S_IFMT) === C.S_IFREG; }
-  isDirectory(): boolean { return (this.mode & C.S_IFMT) === C.S_IFDIR; }
-  isSymbolicLink(): boolean { return (this.mode & C.S_IFMT) === C.S_IFLNK; }
-  isFIFO(): boolean { return (this.mode & C.S_IFMT) === C.S_IFIFO; }
-  isSocket(): boolean { return (this.mode & C.S_IFMT) === C.S_IFSOCK; }
-  isCharacterDevice(): boolean { return (this.mode & C.S_IFMT) === C.S_IFCHR; }
-  isBlockDevice(): boolean { return (this.mode & C.S_IFMT) === C.S_IFBLK; }
+  constructor(
+    readonly dev: number,
+    readonly ino: number,
+    readonly mode: number,
+    readonly nlink: number,
+    readonly uid: number,
+    readonly gid: number,
+    readonly rdev: number,
+    readonly size: number,
+    readonly mtimeMs: number,
+    readonly ctimeMs: number,
+  ) {}
+  isFile(): boolean {
+    return (this.mode & C.S_IFMT) === C.S_IFREG;
+  }
+  isDirectory(): boolean {
+    return (this.mode & C.S_IFMT) === C.S_IFDIR;
+  }
+  isSymbolicLink(): boolean {
+    return (this.mode & C.S_IFMT) === C.S_IFLNK;
+  }
+  isFIFO(): boolean {
+    return (this.mode & C.S_IFMT) === C.S_IFIFO;
+  }
+  isSocket(): boolean {
+    return (this.mode & C.S_IFMT) === C.S_IFSOCK;
+  }
+  isCharacterDevice(): boolean {
+    return (this.mode & C.S_IFMT) === C.S_IFCHR;
+  }
+  isBlockDevice(): boolean {
+    return (this.mode & C.S_IFMT) === C.S_IFBLK;
+  }
 }
 
 export const emptyListing = (): Listing => ({ listed: [], skipped: [], unlistable: new Set(), ignored: 0 });
@@ -120,10 +201,19 @@ export function walk(root: string, ignored: (p: string) => boolean, l: Listing, 
 }
 
 /** Lists the entries `names` of folder `parent` and what is under them. */
-export function walkNames(root: string, ignored: (p: string) => boolean, l: Listing, parent: string, names: string[]): void {
+export function walkNames(
+  root: string,
+  ignored: (p: string) => boolean,
+  l: Listing,
+  parent: string,
+  names: string[],
+): void {
   for (const name of names) {
     const child = joinPath(parent, name);
-    if (ignored(child)) { l.ignored++; continue; }
+    if (ignored(child)) {
+      l.ignored++;
+      continue;
+    }
     let st: Listed | undefined;
     try {
       st = lstatSync(abs(root, child), { throwIfNoEntry: false });

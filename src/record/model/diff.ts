@@ -64,7 +64,8 @@ function compareEntries(x: Entry, y: Entry): { change: ChangeKind; details: stri
   if (a.uid !== b.uid) details.push(`owner ${a.user ?? a.uid} → ${b.user ?? b.uid}`);
   if (a.gid !== b.gid) details.push(`group ${a.group ?? a.gid} → ${b.group ?? b.gid}`);
   if (String(a.rdev) !== String(b.rdev)) details.push(`device ${a.rdev?.join(',')} → ${b.rdev?.join(',')}`);
-  if (a.link !== b.link) details.push(b.link === undefined ? 'no longer a hard link' : `hard link to ${display(b.link)}`);
+  if (a.link !== b.link)
+    details.push(b.link === undefined ? 'no longer a hard link' : `hard link to ${display(b.link)}`);
   if (a.skipped !== b.skipped) details.push(b.skipped ? `skipped: ${b.skipped}` : 'readable again');
   const xa = a.xattrs ?? {};
   const xb = b.xattrs ?? {};
@@ -72,7 +73,8 @@ function compareEntries(x: Entry, y: Entry): { change: ChangeKind; details: stri
     if (xa[k] !== xb[k]) details.push(`${xattrLabel(k)} ${k in xa ? (k in xb ? 'changed' : 'removed') : 'added'}`);
   }
   if (contentChanged && a.kind !== 'symlink') return { change: 'modified', details };
-  if (contentChanged || details.length) return { change: contentChanged && a.kind !== 'symlink' ? 'modified' : 'metadata', details };
+  if (contentChanged || details.length)
+    return { change: contentChanged && a.kind !== 'symlink' ? 'modified' : 'metadata', details };
   return undefined;
 }
 

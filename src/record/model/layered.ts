@@ -108,7 +108,10 @@ export class LayeredState<K = string, V = Entry> extends Map<K, V> {
  * watch copied the ~13k ids of a 50k-file trail, and their folder memo, on every commit.
  */
 export class LayeredSet<T> extends Set<T> {
-  private constructor(private readonly base: Set<T>, private readonly added: Set<T>) {
+  private constructor(
+    private readonly base: Set<T>,
+    private readonly added: Set<T>,
+  ) {
     super();
   }
 

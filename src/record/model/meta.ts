@@ -35,10 +35,14 @@ export interface Meta {
 export function treeMode(m: Meta): '100644' | '100755' | '120000' | '40000' | undefined {
   if (m.skipped) return m.kind === 'dir' ? '40000' : undefined;
   switch (m.kind) {
-    case 'file': return m.mode & 0o100 ? '100755' : '100644';
-    case 'symlink': return '120000';
-    case 'dir': return '40000';
-    default: return undefined;
+    case 'file':
+      return m.mode & 0o100 ? '100755' : '100644';
+    case 'symlink':
+      return '120000';
+    case 'dir':
+      return '40000';
+    default:
+      return undefined;
   }
 }
 
@@ -153,7 +157,15 @@ function sortKeys(o: Record<string, string>): Record<string, string> {
   return out;
 }
 
-export function kindOfStat(st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean; isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): Kind {
+export function kindOfStat(st: {
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+  isFIFO(): boolean;
+  isSocket(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+}): Kind {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
   if (st.isSymbolicLink()) return 'symlink';

@@ -21,7 +21,12 @@ const HEADER = 'trail-index 2';
 
 class CachedEntry implements Entry {
   private parsed: Meta | undefined;
-  constructor(readonly line: string, public oid?: string, public secretOid?: string, public stat?: StatKey) {}
+  constructor(
+    readonly line: string,
+    public oid?: string,
+    public secretOid?: string,
+    public stat?: StatKey,
+  ) {}
   get meta(): Meta {
     // The line is that meta's nameless manifest line: kept for manifests, not made again.
     this.parsed ??= knownMetaLine(parseMetaLine(this.line).meta, this.line);
@@ -102,7 +107,14 @@ export async function loadCache(repo: Repo, head: string | undefined): Promise<C
 
 /** `scanned`: the state the scan started from and the paths it looked at (a scan under
  * roots); every other entry is that state's own. */
-export async function saveCache(repo: Repo, commit: string, state: State, trees: Set<string>, folders?: FolderMemo, scanned?: { from: State; looked?: string[] }): Promise<void> {
+export async function saveCache(
+  repo: Repo,
+  commit: string,
+  state: State,
+  trees: Set<string>,
+  folders?: FolderMemo,
+  scanned?: { from: State; looked?: string[] },
+): Promise<void> {
   const now = Date.now();
   if (inMemory) {
     const last = memos.get(repo.gitDir);
@@ -192,25 +204,36 @@ function parseCacheFile(text: string, head: string, copy: (s: string) => string 
 }
 
 function cacheLine(path: string, e: Entry, keepStat: boolean): string {
-  const st = keepStat && e.stat ? `${e.stat.dev},${e.stat.ino},${e.stat.size},${e.stat.mtimeMs},${e.stat.ctimeMs}` : '-';
+  const st =
+    keepStat && e.stat ? `${e.stat.dev},${e.stat.ino},${e.stat.size},${e.stat.mtimeMs},${e.stat.ctimeMs}` : '-';
   const meta = e instanceof CachedEntry ? e.line : metaLineOf('', e.meta);
   return `${escapeName(path)}\t${st}\t${e.oid ?? ''}\t${e.secretOid ?? ''}\t${meta}`;
 }
 
-async function writeCacheFile(repo: Repo, commit: string, state: State, trees: Set<string>, now: number): Promise<void> {
+async function writeCacheFile(
+  repo: Repo,
+  commit: string,
+  state: State,
+  trees: Set<string>,
+  now: number,
+): Promise<void> {
   // Written in pieces of ~1 MB: the whole text at once was ~65 MB of strings at 50k files,
   // the peak of a first snapshot's memory.
-  await writeFileAtomic(cacheFile(repo), async (fh) => {
-    let chunk = [HEADER, commit, [...trees].join(' '), ''].join('\n');
-    for (const [p, e] of state) {
-      chunk += cacheLine(p, e, !racy(e, now)) + '\n';
-      if (chunk.length >= 1 << 20) {
-        await fh.write(chunk);
-        chunk = '';
+  await writeFileAtomic(
+    cacheFile(repo),
+    async (fh) => {
+      let chunk = [HEADER, commit, [...trees].join(' '), ''].join('\n');
+      for (const [p, e] of state) {
+        chunk += cacheLine(p, e, !racy(e, now)) + '\n';
+        if (chunk.length >= 1 << 20) {
+          await fh.write(chunk);
+          chunk = '';
+        }
       }
-    }
-    await fh.write(chunk + 'end');
-  }, { durable: false });
+      await fh.write(chunk + 'end');
+    },
+    { durable: false },
+  );
   await writeStatIndex(repo, commit, state, now);
 }
 
@@ -247,7 +270,11 @@ async function writeStatIndex(repo: Repo, commit: string, state: State, now: num
   const names = Buffer.from([...state.keys()].join('\0'), 'latin1');
   const head = `${STAT_HEADER}\n${commit}\n${state.size}\n${names.length}\n`;
   const pad = (8 - ((Buffer.byteLength(head) + names.length) % 8)) % 8;
-  await writeFileAtomic(statIndexFile(repo), Buffer.concat([Buffer.from(head), names, Buffer.alloc(pad), Buffer.from(v.buffer)]), { durable: false });
+  await writeFileAtomic(
+    statIndexFile(repo),
+    Buffer.concat([Buffer.from(head), names, Buffer.alloc(pad), Buffer.from(v.buffer)]),
+    { durable: false },
+  );
 }
 
 /** The stat index of commit `head`, if there is a whole one. */
@@ -266,7 +293,8 @@ export async function loadStatIndex(repo: Repo, head: string | undefined): Promi
   const [magic, commit, countText, namesText] = lines as [string, string, string, string];
   const count = Number(countText);
   const namesLength = Number(namesText);
-  if (magic !== STAT_HEADER || commit !== head || !Number.isSafeInteger(count) || !Number.isSafeInteger(namesLength)) return undefined;
+  if (magic !== STAT_HEADER || commit !== head || !Number.isSafeInteger(count) || !Number.isSafeInteger(namesLength))
+    return undefined;
   const numbersAt = pos + namesLength + ((8 - ((pos + namesLength) % 8)) % 8);
   if (buf.length !== numbersAt + count * STAT_FIELDS * 8) return undefined; // torn or damaged
   const names = count ? buf.toString('latin1', pos, pos + namesLength).split('\0') : [];

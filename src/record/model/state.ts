@@ -29,7 +29,9 @@ export interface StatKey {
 export type State = Map<string, Entry>;
 
 export function sameStat(a: StatKey | undefined, b: StatKey): boolean {
-  return !!a && a.ino === b.ino && a.dev === b.dev && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
+  return (
+    !!a && a.ino === b.ino && a.dev === b.dev && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs
+  );
 }
 
 /** Folders of a state, deepest first, each with its direct children sorted by name. */
@@ -63,12 +65,20 @@ type Folders = [string, string[]][];
  */
 const layouts = new WeakMap<FolderMemo, { folders: Folders; paths: Set<string> }>();
 
-function layoutOf(state: State, memo: FolderMemo | undefined, dirty?: string[]): { folders: Folders; paths: Set<string> } {
+function layoutOf(
+  state: State,
+  memo: FolderMemo | undefined,
+  dirty?: string[],
+): { folders: Folders; paths: Set<string> } {
   const last = memo && layouts.get(memo);
   if (last && last.paths.size === state.size) {
     // Only a dirty path can have come or gone, when the caller knows them.
     let same = true;
-    for (const p of dirty ?? state.keys()) if (last.paths.has(p) !== state.has(p)) { same = false; break; }
+    for (const p of dirty ?? state.keys())
+      if (last.paths.has(p) !== state.has(p)) {
+        same = false;
+        break;
+      }
     if (same) return last;
   }
   return { folders: foldersDeepestFirst(state), paths: new Set(state.keys()) };
@@ -83,12 +93,21 @@ function layoutOf(state: State, memo: FolderMemo | undefined, dirty?: string[]):
  * entries are the very same objects (scan reuses an unchanged path's entry) and whose
  * subfolders came to the same ids is not serialized and hashed again. At 50k files that
  * is ~0.5 s saved per commit for a long-running writer. In memory only. */
-export type FolderMemo = Map<string, { self: Entry | undefined; kids: Entry[]; content?: string; meta: string; manifest: string }>;
+export type FolderMemo = Map<
+  string,
+  { self: Entry | undefined; kids: Entry[]; content?: string; meta: string; manifest: string }
+>;
 
 /** `dirty`: every path whose entry may differ from the one the memo was built with (a scan
  * under roots says which); the folders above none of them are taken from the memo as they
  * are, without looking at their entries. */
-export async function writeSnapshotTree(state: State, writer: ObjectWriter, known: Set<string> = new Set(), memo?: FolderMemo, dirty?: string[]): Promise<{ root: string; trees: Set<string>; folders: FolderMemo }> {
+export async function writeSnapshotTree(
+  state: State,
+  writer: ObjectWriter,
+  known: Set<string> = new Set(),
+  memo?: FolderMemo,
+  dirty?: string[],
+): Promise<{ root: string; trees: Set<string>; folders: FolderMemo }> {
   let folders: FolderMemo = new Map();
   const contentTree = new Map<string, string>();
   const metaTree = new Map<string, string>();
@@ -122,7 +141,7 @@ export async function writeSnapshotTree(state: State, writer: ObjectWriter, know
   const metaOf = (dir: string) => metaTree.get(dir) ?? (onlyTouched ? folders.get(dir)?.meta : undefined);
   // A folder built as the memo has it: its ids taken as they are.
   const reuse = (dir: string, kids: string[], kept: NonNullable<ReturnType<FolderMemo['get']>>) => {
-    for (const oid of [kept.content, kept.meta, kept.manifest]) if (oid) trees.add(oid), fresh.add(oid);
+    for (const oid of [kept.content, kept.meta, kept.manifest]) if (oid) (trees.add(oid), fresh.add(oid));
     if (kept.content) contentTree.set(dir, kept.content);
     metaTree.set(dir, kept.meta);
     folders.set(dir, kept);
@@ -137,7 +156,12 @@ export async function writeSnapshotTree(state: State, writer: ObjectWriter, know
     const selfEntry = state.get(dir);
     const kidEntries = kids.map((k) => state.get(k)!);
     const prev = memo?.get(dir);
-    if (prev && prev.self === selfEntry && sameKids(prev.kids, kidEntries) && kids.every((k) => sameSubfolder(k, memo!, contentOf, metaOf))) {
+    if (
+      prev &&
+      prev.self === selfEntry &&
+      sameKids(prev.kids, kidEntries) &&
+      kids.every((k) => sameSubfolder(k, memo!, contentOf, metaOf))
+    ) {
       reuse(dir, kids, prev);
       continue;
     }
@@ -163,12 +187,21 @@ export async function writeSnapshotTree(state: State, writer: ObjectWriter, know
     if (dir === '') rootItems = items;
     else contentTree.set(dir, await put('tree', serializeTree(items)));
     metaTree.set(dir, await put('tree', serializeTree(metaItems)));
-    folders.set(dir, { self: selfEntry, kids: kidEntries, content: contentTree.get(dir), meta: metaTree.get(dir)!, manifest });
+    folders.set(dir, {
+      self: selfEntry,
+      kids: kidEntries,
+      content: contentTree.get(dir),
+      meta: metaTree.get(dir)!,
+      manifest,
+    });
   }
-  const trailTree = await put('tree', serializeTree([
-    { name: 'FORMAT', mode: '100644', oid: await put('blob', formatBlob(FORMAT)) },
-    { name: 'meta', mode: '40000', oid: metaTree.get('')! },
-  ]));
+  const trailTree = await put(
+    'tree',
+    serializeTree([
+      { name: 'FORMAT', mode: '100644', oid: await put('blob', formatBlob(FORMAT)) },
+      { name: 'meta', mode: '40000', oid: metaTree.get('')! },
+    ]),
+  );
   rootItems.push({ name: META_DIR, mode: '40000', oid: trailTree });
   const root = await put('tree', serializeTree(rootItems));
   // Ids kept from `known` that this snapshot no longer holds (they stay in the repository, so
@@ -198,7 +231,12 @@ function sameKids(a: Entry[], b: Entry[]): boolean {
 
 /** A child that is a folder came to the same tree ids as when the memo was made (a change
  * deeper down changes them); any other child is not a folder and has none. */
-function sameSubfolder(kid: string, memo: FolderMemo, contentOf: (dir: string) => string | undefined, metaOf: (dir: string) => string | undefined): boolean {
+function sameSubfolder(
+  kid: string,
+  memo: FolderMemo,
+  contentOf: (dir: string) => string | undefined,
+  metaOf: (dir: string) => string | undefined,
+): boolean {
   const m = metaOf(kid);
   if (m === undefined) return true;
   const before = memo.get(kid);

@@ -27,7 +27,12 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
  * only (sha256) when larger than `maxSize`. `alloc` makes the buffer the content goes to
  * (a reader thread needs one it can hand over whole).
  */
-export function readStable(file: Buffer | string, listed: { ino: number; dev: number }, maxSize: number, alloc: (n: number) => Buffer = Buffer.allocUnsafe): ReadResult {
+export function readStable(
+  file: Buffer | string,
+  listed: { ino: number; dev: number },
+  maxSize: number,
+  alloc: (n: number) => Buffer = Buffer.allocUnsafe,
+): ReadResult {
   const same = (a: Stats, b: Stats) => a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.size === b.size;
   for (let attempt = 0; attempt < 5; attempt++) {
     const fd = openSync(file, READ_FLAGS);
@@ -40,7 +45,8 @@ export function readStable(file: Buffer | string, listed: { ino: number; dev: nu
       if (before.size > maxSize) {
         const digest = hashFd(fd);
         const after = fstatSync(fd);
-        if (same(after, before) && (!recent || (hashFd(fd) === digest && same(fstatSync(fd), before)))) return { digest, stat: after };
+        if (same(after, before) && (!recent || (hashFd(fd) === digest && same(fstatSync(fd), before))))
+          return { digest, stat: after };
         continue;
       }
       if (before.size === 0 && attempt === 0 && Date.now() - before.ctimeMs < JUST_MS) {
@@ -49,7 +55,11 @@ export function readStable(file: Buffer | string, listed: { ino: number; dev: nu
       }
       const content = readFd(fd, before.size, alloc);
       const after = fstatSync(fd);
-      if (same(after, before) && after.size === content.length && (!recent || (readFd(fd, before.size, alloc).equals(content) && same(fstatSync(fd), before)))) {
+      if (
+        same(after, before) &&
+        after.size === content.length &&
+        (!recent || (readFd(fd, before.size, alloc).equals(content) && same(fstatSync(fd), before)))
+      ) {
         return { content, stat: after };
       }
     } finally {

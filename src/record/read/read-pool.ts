@@ -102,7 +102,11 @@ export class ReadPool {
   private readonly n: number;
   private spare: ArrayBuffer[] = [];
 
-  constructor(public mode: ReadMode, public level = 0, threads = Math.max(1, availableParallelism())) {
+  constructor(
+    public mode: ReadMode,
+    public level = 0,
+    threads = Math.max(1, availableParallelism()),
+  ) {
     this.n = threads;
   }
 
@@ -153,7 +157,16 @@ export class ReadPool {
   /** Walks on a thread: `job.names` of `job.parent` and everything under them, listed as the
    * scan's own thread lists (walk.ts). */
   async walk(job: WalkJob): Promise<PackedListing> {
-    const req: Request = { walk: job, files: [], inos: [], devs: [], maxSizes: [], secrets: [], mode: this.mode, level: 0 };
+    const req: Request = {
+      walk: job,
+      files: [],
+      inos: [],
+      devs: [],
+      maxSizes: [],
+      secrets: [],
+      mode: this.mode,
+      level: 0,
+    };
     const reply = await new Promise<Reply>((resolve, reject) => {
       this.queue.push({ req, resolve, reject });
       this.pump();
@@ -195,7 +208,11 @@ export class ReadPool {
   }
 
   private start(): Worker {
-    const w = new Worker(new URL(import.meta.url), { workerData: { [WORKER_TAG]: true }, execArgv: workerExecArgv(), resourceLimits: { maxYoungGenerationSizeMb: 4 } }) as Busy;
+    const w = new Worker(new URL(import.meta.url), {
+      workerData: { [WORKER_TAG]: true },
+      execArgv: workerExecArgv(),
+      resourceLimits: { maxYoungGenerationSizeMb: 4 },
+    }) as Busy;
     w.on('message', (reply: Reply) => {
       const job = w.job!;
       w.job = undefined;
@@ -248,9 +265,15 @@ function decode(r: Reply): ReadOutcome[] {
         out.push(blob);
         break;
       }
-      case 1: out.push({ stat, secretContent: bytes }); break;
-      case 2: out.push({ stat, digest: r.texts[i]! }); break;
-      case 3: out.push({ skipped: r.texts[i]! }); break;
+      case 1:
+        out.push({ stat, secretContent: bytes });
+        break;
+      case 2:
+        out.push({ stat, digest: r.texts[i]! });
+        break;
+      case 3:
+        out.push({ skipped: r.texts[i]! });
+        break;
       default: {
         const err = new Error(r.texts[i]!) as NodeJS.ErrnoException;
         if (r.codes[i]) err.code = r.codes[i];
@@ -289,12 +312,29 @@ function work(req: Request): { reply: Reply; transfer: ArrayBuffer[] } {
     return b.length;
   };
   let i = 0;
-  const push = (kind: number, o: { oid?: string; stat?: { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number }; size?: number; crc?: number; len?: number; text?: string; code?: string }) => {
+  const push = (
+    kind: number,
+    o: {
+      oid?: string;
+      stat?: { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number };
+      size?: number;
+      crc?: number;
+      len?: number;
+      text?: string;
+      code?: string;
+    },
+  ) => {
     kinds[i] = kind;
     oids.push(o.oid ?? NO_OID);
     const s = o.stat;
     const at = i * NUMS;
-    if (s) { nums[at] = s.dev; nums[at + 1] = s.ino; nums[at + 2] = s.size; nums[at + 3] = s.mtimeMs; nums[at + 4] = s.ctimeMs; }
+    if (s) {
+      nums[at] = s.dev;
+      nums[at + 1] = s.ino;
+      nums[at + 2] = s.size;
+      nums[at + 3] = s.mtimeMs;
+      nums[at + 4] = s.ctimeMs;
+    }
     nums[at + 5] = o.size ?? 0;
     nums[at + 6] = o.crc ?? -1;
     nums[at + 7] = o.len ?? 0;
@@ -355,13 +395,24 @@ let walkRules: { key: string; ignored: (p: string) => boolean } | undefined;
 
 async function walkAll(job: WalkJob): Promise<{ reply: Reply; transfer: ArrayBuffer[] }> {
   // Loaded on the first walk only: a thread that only reads never needs the glob matcher.
-  const [{ packingListing, walkNames }, { makeRules }] = await Promise.all([import('../list/walker.js'), import('../list/rules.js')]);
+  const [{ packingListing, walkNames }, { makeRules }] = await Promise.all([
+    import('../list/walker.js'),
+    import('../list/rules.js'),
+  ]);
   const key = JSON.stringify(job.rules);
   if (walkRules?.key !== key) walkRules = { key, ignored: makeRules(...job.rules).ignored };
   const l = packingListing();
   walkNames(job.root, walkRules.ignored, l, job.parent, job.names);
   const walked = l.packed();
-  const reply: Reply = { kinds: new Uint8Array(0), oids: '', nums: new Float64Array(0), texts: [], codes: [], out: new ArrayBuffer(0), walked };
+  const reply: Reply = {
+    kinds: new Uint8Array(0),
+    oids: '',
+    nums: new Float64Array(0),
+    texts: [],
+    codes: [],
+    out: new ArrayBuffer(0),
+    walked,
+  };
   return { reply, transfer: [walked.lstats.buffer as ArrayBuffer] };
 }
 

@@ -35,6 +35,8 @@ export function placeholder(digest: string): Buffer {
 }
 
 export function isPlaceholder(content: Buffer): string | undefined {
-  const m = /^trail: the content of this file is a secret and stays on its host\n(hmac-sha256:[0-9a-f]{64})\n$/.exec(content.toString('latin1'));
+  const m = /^trail: the content of this file is a secret and stays on its host\n(hmac-sha256:[0-9a-f]{64})\n$/.exec(
+    content.toString('latin1'),
+  );
   return m?.[1];
 }

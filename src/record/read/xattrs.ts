@@ -40,7 +40,10 @@ export async function xattrToolsAvailable(): Promise<boolean> {
  * byte-string paths relative to root ('' for root itself). */
 export async function readTreeXattrs(root: string): Promise<Map<string, Xattrs>> {
   if (!(await xattrToolsAvailable())) return new Map();
-  const r = await run('getfattr', ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'base64', '.'], { cwd: root, okCodes: [0, 1] });
+  const r = await run('getfattr', ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'base64', '.'], {
+    cwd: root,
+    okCodes: [0, 1],
+  });
   return parseDump(r.stdout, (p) => (p === '.' ? '' : p.replace(/^\.\//, '')));
 }
 
@@ -67,7 +70,11 @@ export function runXattrsWith(r: typeof run | undefined): void {
 }
 
 /** xattrs of some paths (byte strings relative to root). */
-export async function readXattrs(root: string, paths: string[], isSymlink: (p: string) => boolean): Promise<Map<string, Xattrs>> {
+export async function readXattrs(
+  root: string,
+  paths: string[],
+  isSymlink: (p: string) => boolean,
+): Promise<Map<string, Xattrs>> {
   const out = new Map<string, Xattrs>();
   if (!paths.length || !(await xattrToolsAvailable())) return out;
   const stamps = memo ? new Map<string, { ino: bigint; ctimeNs: bigint }>() : undefined;
@@ -102,7 +109,11 @@ export async function readXattrs(root: string, paths: string[], isSymlink: (p: s
   return out;
 }
 
-async function readXattrsNow(root: string, paths: string[], isSymlink: (p: string) => boolean): Promise<Map<string, Xattrs>> {
+async function readXattrsNow(
+  root: string,
+  paths: string[],
+  isSymlink: (p: string) => boolean,
+): Promise<Map<string, Xattrs>> {
   const out = new Map<string, Xattrs>();
   if (!paths.length) return out;
   const plain: string[] = [];
@@ -111,7 +122,10 @@ async function readXattrsNow(root: string, paths: string[], isSymlink: (p: strin
   for (let i = 0; i < plain.length; i += 400) {
     const chunk = plain.slice(i, i + 400);
     const args = chunk.map((p) => './' + (p === '' ? '.' : Buffer.from(p, 'latin1').toString('utf8')));
-    const r = await runner('getfattr', ['-h', '-d', '-m', '-', '-e', 'base64', '--', ...args], { cwd: root, okCodes: [0, 1] });
+    const r = await runner('getfattr', ['-h', '-d', '-m', '-', '-e', 'base64', '--', ...args], {
+      cwd: root,
+      okCodes: [0, 1],
+    });
     for (const [k, v] of parseDump(r.stdout, (q) => q.replace(/^\.\//, '').replace(/^\.$/, ''))) out.set(k, v);
   }
   for (const p of odd) {
@@ -137,9 +151,16 @@ async function readXattrsNow(root: string, paths: string[], isSymlink: (p: strin
 
 /** Sets xattrs (replacing values) and removes the names listed in `remove`. Paths are
  * byte strings relative to cwd. */
-export async function writeXattrs(cwd: string, set: Map<string, Xattrs>, remove: Map<string, string[]> = new Map()): Promise<void> {
+export async function writeXattrs(
+  cwd: string,
+  set: Map<string, Xattrs>,
+  remove: Map<string, string[]> = new Map(),
+): Promise<void> {
   if (!set.size && !remove.size) return;
-  if (!(await xattrToolsAvailable())) throw new Error('cannot restore extended attributes, ACLs or capabilities: setfattr is missing (apt-get install attr)');
+  if (!(await xattrToolsAvailable()))
+    throw new Error(
+      'cannot restore extended attributes, ACLs or capabilities: setfattr is missing (apt-get install attr)',
+    );
   const dump: string[] = [];
   for (const [p, attrs] of set) {
     const names = Object.keys(attrs);
@@ -148,9 +169,14 @@ export async function writeXattrs(cwd: string, set: Map<string, Xattrs>, remove:
     for (const n of names) dump.push(`${n}=0s${attrs[n]}`);
     dump.push('');
   }
-  if (dump.length) await run('setfattr', ['-h', '--restore=-'], { cwd, input: Buffer.from(dump.join('\n') + '\n', 'latin1') });
+  if (dump.length)
+    await run('setfattr', ['-h', '--restore=-'], { cwd, input: Buffer.from(dump.join('\n') + '\n', 'latin1') });
   for (const [p, names] of remove) {
-    for (const n of names) await run('setfattr', ['-h', '-x', n, '--', './' + Buffer.from(p, 'latin1').toString('utf8')], { cwd, okCodes: [0, 1] });
+    for (const n of names)
+      await run('setfattr', ['-h', '-x', n, '--', './' + Buffer.from(p, 'latin1').toString('utf8')], {
+        cwd,
+        okCodes: [0, 1],
+      });
   }
 }
 
@@ -171,7 +197,9 @@ function escapeDumpPath(p: string): string {
 }
 
 function unescapeDumpPath(p: string): string {
-  return p.replace(/\\([0-7]{3})|\\\\/g, (m, oct: string | undefined) => (oct ? String.fromCharCode(parseInt(oct, 8)) : '\\'));
+  return p.replace(/\\([0-7]{3})|\\\\/g, (m, oct: string | undefined) =>
+    oct ? String.fromCharCode(parseInt(oct, 8)) : '\\',
+  );
 }
 
 function parseDump(data: Buffer, key: (path: string) => string): Map<string, Xattrs> {
@@ -185,7 +213,9 @@ function parseDump(data: Buffer, key: (path: string) => string): Map<string, Xat
       const eq = line.indexOf('=');
       const name = line.slice(0, eq);
       let value = line.slice(eq + 1);
-      value = value.startsWith('0s') ? value.slice(2) : Buffer.from(value.replace(/^"|"$/g, ''), 'latin1').toString('base64');
+      value = value.startsWith('0s')
+        ? value.slice(2)
+        : Buffer.from(value.replace(/^"|"$/g, ''), 'latin1').toString('base64');
       current[name] = value;
     }
   }

@@ -38,12 +38,21 @@ export class RepoLock {
         // Rename first so that two processes cannot both remove a stale lock and then both
         // believe they created a fresh one.
         const grave = `${this.file}.stale.${process.pid}`;
-        try { await fsp.rename(this.file, grave); await fsp.rm(grave, { force: true }); } catch { /* someone else did */ }
+        try {
+          await fsp.rename(this.file, grave);
+          await fsp.rm(grave, { force: true });
+        } catch {
+          /* someone else did */
+        }
         continue;
       }
       if (Date.now() >= deadline) {
         const who = owner ? `process ${owner.pid} (${owner.purpose}, since ${owner.since})` : 'another process';
-        throw new TrailError(`the trail is busy: ${who} holds ${this.file}`, Exit.busy, 'try again, or stop the other process');
+        throw new TrailError(
+          `the trail is busy: ${who} holds ${this.file}`,
+          Exit.busy,
+          'try again, or stop the other process',
+        );
       }
       await new Promise((r) => setTimeout(r, delay));
     }
@@ -62,7 +71,12 @@ export class RepoLock {
 
   async owner(): Promise<{ pid: number; purpose: string; since: string } | undefined> {
     try {
-      const o = JSON.parse(await fsp.readFile(this.file, 'utf8')) as { pid: number; purpose: string; since: string; host?: string };
+      const o = JSON.parse(await fsp.readFile(this.file, 'utf8')) as {
+        pid: number;
+        purpose: string;
+        since: string;
+        host?: string;
+      };
       if (o.host && o.host !== hostname()) return { ...o, pid: -1 };
       return o;
     } catch {

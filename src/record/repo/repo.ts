@@ -57,7 +57,8 @@ async function readRefFiles(gitDir: string, ref: string): Promise<string | undef
     return errorCode(err) === 'ENOENT' ? undefined : 'ask-git';
   }
   for (const line of packed.split('\n')) {
-    if (line.length === 41 + ref.length && line.endsWith(ref) && line[40] === ' ' && OID.test(line.slice(0, 40))) return line.slice(0, 40);
+    if (line.length === 41 + ref.length && line.endsWith(ref) && line[40] === ' ' && OID.test(line.slice(0, 40)))
+      return line.slice(0, 40);
   }
   return undefined;
 }
@@ -68,7 +69,10 @@ export class Repo {
   readonly lock: RepoLock;
   private catFile: CatFile | undefined;
 
-  private constructor(readonly gitDir: string, readonly info: RepoInfo) {
+  private constructor(
+    readonly gitDir: string,
+    readonly info: RepoInfo,
+  ) {
     this.lock = new RepoLock(join(gitDir, 'trail', 'lock'));
   }
 
@@ -79,7 +83,11 @@ export class Repo {
   static async create(gitDir: string, info: Omit<RepoInfo, 'format' | 'created'>): Promise<Repo> {
     await fsp.mkdir(gitDir, { recursive: true, mode: 0o700 });
     await fsp.chmod(gitDir, 0o700);
-    await run('git', ['init', '--bare', '--quiet', `--initial-branch=${Refs.observed.slice('refs/heads/'.length)}`, gitDir], { env: gitEnv() });
+    await run(
+      'git',
+      ['init', '--bare', '--quiet', `--initial-branch=${Refs.observed.slice('refs/heads/'.length)}`, gitDir],
+      { env: gitEnv() },
+    );
     const full: RepoInfo = { format: FORMAT, created: new Date().toISOString(), ...info };
     await fsp.mkdir(join(gitDir, 'trail'), { mode: 0o700 });
     const repo = new Repo(gitDir, full);
@@ -96,12 +104,17 @@ export class Repo {
     try {
       text = await fsp.readFile(join(gitDir, 'trail', 'repo.json'), 'utf8');
     } catch (err) {
-      if (errorCode(err) === 'ENOENT') throw new TrailError(`${gitDir} is not a trail shadow repository`, Exit.notInitialized);
+      if (errorCode(err) === 'ENOENT')
+        throw new TrailError(`${gitDir} is not a trail shadow repository`, Exit.notInitialized);
       throw err;
     }
     const info = JSON.parse(text) as RepoInfo;
     if (info.format > FORMAT) {
-      throw new TrailError(`${gitDir} was written by a newer trail (format ${info.format}; this one reads up to ${FORMAT})`, Exit.error, 'upgrade trail');
+      throw new TrailError(
+        `${gitDir} was written by a newer trail (format ${info.format}; this one reads up to ${FORMAT})`,
+        Exit.error,
+        'upgrade trail',
+      );
     }
     return new Repo(gitDir, info);
   }
@@ -121,7 +134,9 @@ export class Repo {
   }
 
   async resolve(rev: string): Promise<string> {
-    const r = await this.git(['rev-parse', '--verify', '--quiet', '--end-of-options', rev + '^{commit}'], { okCodes: [0, 1] });
+    const r = await this.git(['rev-parse', '--verify', '--quiet', '--end-of-options', rev + '^{commit}'], {
+      okCodes: [0, 1],
+    });
     if (r.code !== 0) throw new TrailError(`no such revision in the trail: ${rev}`, Exit.usage);
     return r.stdout.toString().trim();
   }

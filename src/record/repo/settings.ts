@@ -15,7 +15,11 @@ interface KeySpec {
   parse(text: string): Value;
 }
 
-const list = (text: string): string[] => text.split(',').map((s) => s.trim()).filter(Boolean);
+const list = (text: string): string[] =>
+  text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 const bytes = (text: string): number => {
   const m = /^(\d+(?:\.\d+)?)\s*([kKmMgG]i?[bB]?|[bB]?)$/.exec(text.trim());
   if (!m) throw new Error('expected a size such as 134217728, 128M or 1G');
@@ -29,42 +33,178 @@ const positive = (text: string): number => {
   return n;
 };
 
-const oneOf = (...allowed: string[]) => (text: string): string => {
-  if (!allowed.includes(text.trim())) throw new Error(`expected one of ${allowed.join(', ')}`);
-  return text.trim();
-};
+const oneOf =
+  (...allowed: string[]) =>
+  (text: string): string => {
+    if (!allowed.includes(text.trim())) throw new Error(`expected one of ${allowed.join(', ')}`);
+    return text.trim();
+  };
 
 /** Every key trail knows, with its default. Other parts of trail add theirs here. */
 export const KEYS: Record<string, KeySpec> = {
   ignore: { default: [], doc: 'extra globs (relative to the watched dir) that are not recorded', parse: list },
-  secrets: { default: [], doc: 'extra globs whose content never leaves the host (added to the built-in list)', parse: list },
-  'snapshot.maxFileSize': { default: 128 * 1024 ** 2, doc: 'files larger than this are recorded by digest and metadata only', parse: bytes },
+  secrets: {
+    default: [],
+    doc: 'extra globs whose content never leaves the host (added to the built-in list)',
+    parse: list,
+  },
+  'snapshot.maxFileSize': {
+    default: 128 * 1024 ** 2,
+    doc: 'files larger than this are recorded by digest and metadata only',
+    parse: bytes,
+  },
   'lock.timeoutMs': { default: 30_000, doc: 'how long a writer waits for another before giving up', parse: positive },
-  'anchor.calendars': { default: ['https://a.pool.opentimestamps.org', 'https://b.pool.opentimestamps.org', 'https://a.pool.eternitywall.com', 'https://ots.btc.catallaxy.com'], doc: 'OpenTimestamps calendars (comma-separated URLs) that new commits are stamped with', parse: list },
-  'anchor.minCalendars': { default: 2, doc: 'calendars that must answer for a batch to count as stamped (else it stays queued)', parse: (t) => { const n = positive(t); if (!Number.isInteger(n)) throw new Error('expected a whole number'); return n; } },
-  'anchor.batchSeconds': { default: 300, doc: 'new commits wait at most this long to be stamped together in one batch', parse: positive },
-  'anchor.esplora': { default: 'https://blockstream.info/api', doc: 'esplora-style explorer whose block merkle roots trail verify trusts', parse: (t) => new URL(t.trim()).toString().replace(/\/+$/, '') },
+  'anchor.calendars': {
+    default: [
+      'https://a.pool.opentimestamps.org',
+      'https://b.pool.opentimestamps.org',
+      'https://a.pool.eternitywall.com',
+      'https://ots.btc.catallaxy.com',
+    ],
+    doc: 'OpenTimestamps calendars (comma-separated URLs) that new commits are stamped with',
+    parse: list,
+  },
+  'anchor.minCalendars': {
+    default: 2,
+    doc: 'calendars that must answer for a batch to count as stamped (else it stays queued)',
+    parse: (t) => {
+      const n = positive(t);
+      if (!Number.isInteger(n)) throw new Error('expected a whole number');
+      return n;
+    },
+  },
+  'anchor.batchSeconds': {
+    default: 300,
+    doc: 'new commits wait at most this long to be stamped together in one batch',
+    parse: positive,
+  },
+  'anchor.esplora': {
+    default: 'https://blockstream.info/api',
+    doc: 'esplora-style explorer whose block merkle roots trail verify trusts',
+    parse: (t) => new URL(t.trim()).toString().replace(/\/+$/, ''),
+  },
   'anchor.timeoutMs': { default: 10_000, doc: 'per request to a calendar or the explorer', parse: positive },
   'watch.quietMs': { default: 300, doc: 'trail watch commits once nothing has changed for this long', parse: positive },
-  'watch.maxDelayMs': { default: 2000, doc: 'trail watch commits a change no later than this after it was first seen, even while writes go on', parse: positive },
-  'watch.reconcileSeconds': { default: 3600, doc: 'trail watch compares the whole directory with the trail this often, to catch what events missed', parse: positive },
-  'watch.source': { default: 'auto', doc: 'event source of trail watch: auto (inotify on Linux), inotify (one watch per folder) or chokidar (portable)', parse: oneOf('auto', 'inotify', 'chokidar') },
-  'logs.paths': { default: [], doc: 'globs (relative to the watched dir) of append-only logs: left out of the content tree, tracked for truncation, rewrites and replacement (trail logs)', parse: list },
-  'logs.checkpointSeconds': { default: 60, doc: 'trail watch checks the tracked logs and commits their state to refs/trail/logs this often', parse: positive },
-  'logs.keepAppended': { default: false, doc: 'also keep the appended bytes of tracked logs (local ref refs/trail/logs-data), so an erased line can be shown', parse: (t) => { const v = t.trim().toLowerCase(); if (['true', 'yes', 'on', '1'].includes(v)) return true; if (['false', 'no', 'off', '0'].includes(v)) return false; throw new Error('expected true or false'); } },
-  'review.remote': { default: '', doc: 'GitHub repository (OWNER/REPO) that receives the trail and its pull requests; empty: review rules only alert', parse: (t) => { const v = t.trim(); if (v && !/^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/.test(v)) throw new Error('expected OWNER/REPO'); return v; } },
-  'review.apiUrl': { default: 'https://api.github.com', doc: 'GitHub REST API base URL (GitHub Enterprise: https://HOST/api/v3)', parse: (t) => new URL(t.trim()).toString().replace(/\/+$/, '') },
-  'review.gitUrl': { default: '', doc: 'clone URL of the review repository (default: derived from review.apiUrl and review.remote)', parse: (t) => (t.trim() ? new URL(t.trim()).toString() : '') },
-  'review.host': { default: '', doc: 'this host\'s name in branch names trail/<host>/<name>/… (default: the hostname)', parse: (t) => { const v = t.trim(); if (v && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(v)) throw new Error('letters, digits, ".", "_" and "-" only'); return v; } },
-  'review.tokenFile': { default: '', doc: 'file holding the GitHub token (root-owned, mode 0600 or stricter); GITHUB_TOKEN wins when set', parse: (t) => t.trim() },
-  'review.webhookSecretFile': { default: '', doc: 'file holding the webhook secret that trail serve checks X-Hub-Signature-256 with (root-owned, 0600)', parse: (t) => t.trim() },
-  'review.requiredApprovals': { default: 1, doc: 'approving reviews by allowed reviewers a merge needs before trail honours it', parse: (t) => { const n = Number(t); if (!Number.isInteger(n) || n < 0) throw new Error('expected a whole number'); return n; } },
-  'review.reviewers': { default: [], doc: 'GitHub logins whose approvals count (empty: anyone but trail\'s own account)', parse: list },
-  'review.allowOwners': { default: ['root'], doc: 'owners (user or group names) a change merged on GitHub may give to a path', parse: list },
-  'review.allowSetuid': { default: false, doc: 'whether a change merged on GitHub may add setuid/setgid bits', parse: (t) => { const v = t.trim().toLowerCase(); if (!['true', 'false', 'yes', 'no', '1', '0'].includes(v)) throw new Error('expected true or false'); return ['true', 'yes', '1'].includes(v); } },
-  'attribute.audit': { default: 'auto', doc: 'who made a change, from Linux audit: auto (when root and auditd runs) or off', parse: oneOf('auto', 'off') },
-  'attribute.backlogLimit': { default: 8192, doc: 'trail watch raises the kernel audit backlog to at least this many records (0: leave it)', parse: (t) => { const n = Number(t); if (!Number.isInteger(n) || n < 0) throw new Error('expected a whole number'); return n; } },
-  'access.paths': { default: [], doc: 'globs (relative to the watched dir) whose reads are recorded (who read what, when) on refs/trail/access', parse: list },
+  'watch.maxDelayMs': {
+    default: 2000,
+    doc: 'trail watch commits a change no later than this after it was first seen, even while writes go on',
+    parse: positive,
+  },
+  'watch.reconcileSeconds': {
+    default: 3600,
+    doc: 'trail watch compares the whole directory with the trail this often, to catch what events missed',
+    parse: positive,
+  },
+  'watch.source': {
+    default: 'auto',
+    doc: 'event source of trail watch: auto (inotify on Linux), inotify (one watch per folder) or chokidar (portable)',
+    parse: oneOf('auto', 'inotify', 'chokidar'),
+  },
+  'logs.paths': {
+    default: [],
+    doc: 'globs (relative to the watched dir) of append-only logs: left out of the content tree, tracked for truncation, rewrites and replacement (trail logs)',
+    parse: list,
+  },
+  'logs.checkpointSeconds': {
+    default: 60,
+    doc: 'trail watch checks the tracked logs and commits their state to refs/trail/logs this often',
+    parse: positive,
+  },
+  'logs.keepAppended': {
+    default: false,
+    doc: 'also keep the appended bytes of tracked logs (local ref refs/trail/logs-data), so an erased line can be shown',
+    parse: (t) => {
+      const v = t.trim().toLowerCase();
+      if (['true', 'yes', 'on', '1'].includes(v)) return true;
+      if (['false', 'no', 'off', '0'].includes(v)) return false;
+      throw new Error('expected true or false');
+    },
+  },
+  'review.remote': {
+    default: '',
+    doc: 'GitHub repository (OWNER/REPO) that receives the trail and its pull requests; empty: review rules only alert',
+    parse: (t) => {
+      const v = t.trim();
+      if (v && !/^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/.test(v)) throw new Error('expected OWNER/REPO');
+      return v;
+    },
+  },
+  'review.apiUrl': {
+    default: 'https://api.github.com',
+    doc: 'GitHub REST API base URL (GitHub Enterprise: https://HOST/api/v3)',
+    parse: (t) => new URL(t.trim()).toString().replace(/\/+$/, ''),
+  },
+  'review.gitUrl': {
+    default: '',
+    doc: 'clone URL of the review repository (default: derived from review.apiUrl and review.remote)',
+    parse: (t) => (t.trim() ? new URL(t.trim()).toString() : ''),
+  },
+  'review.host': {
+    default: '',
+    doc: "this host's name in branch names trail/<host>/<name>/… (default: the hostname)",
+    parse: (t) => {
+      const v = t.trim();
+      if (v && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(v)) throw new Error('letters, digits, ".", "_" and "-" only');
+      return v;
+    },
+  },
+  'review.tokenFile': {
+    default: '',
+    doc: 'file holding the GitHub token (root-owned, mode 0600 or stricter); GITHUB_TOKEN wins when set',
+    parse: (t) => t.trim(),
+  },
+  'review.webhookSecretFile': {
+    default: '',
+    doc: 'file holding the webhook secret that trail serve checks X-Hub-Signature-256 with (root-owned, 0600)',
+    parse: (t) => t.trim(),
+  },
+  'review.requiredApprovals': {
+    default: 1,
+    doc: 'approving reviews by allowed reviewers a merge needs before trail honours it',
+    parse: (t) => {
+      const n = Number(t);
+      if (!Number.isInteger(n) || n < 0) throw new Error('expected a whole number');
+      return n;
+    },
+  },
+  'review.reviewers': {
+    default: [],
+    doc: "GitHub logins whose approvals count (empty: anyone but trail's own account)",
+    parse: list,
+  },
+  'review.allowOwners': {
+    default: ['root'],
+    doc: 'owners (user or group names) a change merged on GitHub may give to a path',
+    parse: list,
+  },
+  'review.allowSetuid': {
+    default: false,
+    doc: 'whether a change merged on GitHub may add setuid/setgid bits',
+    parse: (t) => {
+      const v = t.trim().toLowerCase();
+      if (!['true', 'false', 'yes', 'no', '1', '0'].includes(v)) throw new Error('expected true or false');
+      return ['true', 'yes', '1'].includes(v);
+    },
+  },
+  'attribute.audit': {
+    default: 'auto',
+    doc: 'who made a change, from Linux audit: auto (when root and auditd runs) or off',
+    parse: oneOf('auto', 'off'),
+  },
+  'attribute.backlogLimit': {
+    default: 8192,
+    doc: 'trail watch raises the kernel audit backlog to at least this many records (0: leave it)',
+    parse: (t) => {
+      const n = Number(t);
+      if (!Number.isInteger(n) || n < 0) throw new Error('expected a whole number');
+      return n;
+    },
+  },
+  'access.paths': {
+    default: [],
+    doc: 'globs (relative to the watched dir) whose reads are recorded (who read what, when) on refs/trail/access',
+    parse: list,
+  },
 };
 
 export type Config = Record<string, Value>;
@@ -98,7 +238,15 @@ export async function readConfig(repo: Repo): Promise<Config> {
 export async function writeConfig(repo: Repo, stored: Config, actor: Actor, subject: string): Promise<string> {
   const sorted: Config = {};
   for (const k of Object.keys(stored).sort()) sorted[k] = stored[k]!;
-  return writeSideFile(repo, Refs.config, 'config.json', Buffer.from(JSON.stringify(sorted, null, 2) + '\n'), actor, subject, 'config');
+  return writeSideFile(
+    repo,
+    Refs.config,
+    'config.json',
+    Buffer.from(JSON.stringify(sorted, null, 2) + '\n'),
+    actor,
+    subject,
+    'config',
+  );
 }
 
 export function asList(v: Value | undefined): string[] {

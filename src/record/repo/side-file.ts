@@ -24,17 +24,38 @@ export async function readSideFile(repo: Repo, ref: string, name: string): Promi
  * for every commit, and they change only when their ref moves. */
 const read = new WeakMap<Repo, Map<string, { commit: string; data: Buffer | undefined }>>();
 
-export async function writeSideFile(repo: Repo, ref: string, name: string, content: Buffer, actor: Actor, subject: string, action: string): Promise<string> {
+export async function writeSideFile(
+  repo: Repo,
+  ref: string,
+  name: string,
+  content: Buffer,
+  actor: Actor,
+  subject: string,
+  action: string,
+): Promise<string> {
   return writeSideFiles(repo, ref, { [name]: content }, actor, subject, action);
 }
 
-export async function writeSideFiles(repo: Repo, ref: string, files: Record<string, Buffer>, actor: Actor, subject: string, action: string): Promise<string> {
+export async function writeSideFiles(
+  repo: Repo,
+  ref: string,
+  files: Record<string, Buffer>,
+  actor: Actor,
+  subject: string,
+  action: string,
+): Promise<string> {
   const writer = new LooseWriter(repo.gitDir);
   const items = [];
-  for (const [name, content] of Object.entries(files)) items.push({ name, mode: '100644' as const, oid: await writer.write('blob', content) });
+  for (const [name, content] of Object.entries(files))
+    items.push({ name, mode: '100644' as const, oid: await writer.write('blob', content) });
   const tree = await writer.write('tree', serializeTree(items));
   const parent = await repo.readRef(ref);
-  const commit = await writeCommit(writer, { tree, parents: parent ? [parent] : [], author: actor, message: commitMessage(subject, [], { 'Trail-Action': action }) });
+  const commit = await writeCommit(writer, {
+    tree,
+    parents: parent ? [parent] : [],
+    author: actor,
+    message: commitMessage(subject, [], { 'Trail-Action': action }),
+  });
   await writer.finish();
   await repo.updateRef(ref, commit, parent, subject);
   return commit;

@@ -15,7 +15,10 @@ export class CatFile {
   private buf: Buffer = Buffer.alloc(0);
   private waiting: { resolve: (o: GitObject | undefined) => void; reject: (e: Error) => void }[] = [];
 
-  constructor(private readonly gitDir: string, private readonly env: NodeJS.ProcessEnv) {}
+  constructor(
+    private readonly gitDir: string,
+    private readonly env: NodeJS.ProcessEnv,
+  ) {}
 
   read(oid: string): Promise<GitObject | undefined> {
     const child = this.start();
@@ -39,7 +42,10 @@ export class CatFile {
 
   private start(): ChildProcessWithoutNullStreams {
     if (this.child) return this.child;
-    const child = spawn('git', ['--git-dir', this.gitDir, 'cat-file', '--batch'], { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('git', ['--git-dir', this.gitDir, 'cat-file', '--batch'], {
+      env: this.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     child.stdout.on('data', (d: Buffer) => {
       this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
       this.drain();
@@ -59,7 +65,13 @@ export class CatFile {
   private holdProcessOpen(hold: boolean): void {
     const s = this.child?.stdout as unknown as { ref(): void; unref(): void } | undefined;
     const i = this.child?.stdin as unknown as { ref(): void; unref(): void } | undefined;
-    if (hold) { s?.ref(); i?.ref(); } else { s?.unref(); i?.unref(); }
+    if (hold) {
+      s?.ref();
+      i?.ref();
+    } else {
+      s?.unref();
+      i?.unref();
+    }
   }
 
   private drain(): void {

@@ -12,7 +12,10 @@ const loaded = new Map<string, Map<string, Buffer>>();
 
 export class ExistingObjects {
   private readonly loose = new Map<string, Set<string>>();
-  private constructor(private readonly objectsDir: string, private readonly idx: Buffer[]) {}
+  private constructor(
+    private readonly objectsDir: string,
+    private readonly idx: Buffer[],
+  ) {}
 
   static async load(objectsDir: string): Promise<ExistingObjects> {
     const idx: Buffer[] = [];

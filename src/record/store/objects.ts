@@ -133,7 +133,12 @@ export function serializeTree(items: TreeItem[]): Buffer {
   });
   const parts: Buffer[] = [];
   for (const it of sorted) {
-    parts.push(Buffer.from(`${it.mode} `, 'latin1'), Buffer.from(it.name, 'latin1'), Buffer.from([0]), Buffer.from(it.oid, 'hex'));
+    parts.push(
+      Buffer.from(`${it.mode} `, 'latin1'),
+      Buffer.from(it.name, 'latin1'),
+      Buffer.from([0]),
+      Buffer.from(it.oid, 'hex'),
+    );
   }
   return Buffer.concat(parts);
 }
@@ -171,7 +176,13 @@ export function formatSignature(s: Signature): string {
   return `${clean(s.name)} <${clean(s.email)}> ${Math.floor(s.time)} ${tz}`;
 }
 
-export function serializeCommit(c: { tree: string; parents: string[]; author: Signature; committer: Signature; message: string }): Buffer {
+export function serializeCommit(c: {
+  tree: string;
+  parents: string[];
+  author: Signature;
+  committer: Signature;
+  message: string;
+}): Buffer {
   let text = `tree ${c.tree}\n`;
   for (const p of c.parents) text += `parent ${p}\n`;
   text += `author ${formatSignature(c.author)}\ncommitter ${formatSignature(c.committer)}\n\n${c.message}`;

@@ -59,7 +59,10 @@ export class AdaptiveWriter implements ObjectWriter {
   /** Too many bytes to hold: loose objects one at a time from here on, as they come. */
   private spilled = false;
 
-  constructor(private readonly gitDir: string, private readonly opts: PackWriterOptions = {}) {
+  constructor(
+    private readonly gitDir: string,
+    private readonly opts: PackWriterOptions = {},
+  ) {
     this.loose = new LooseWriter(gitDir);
   }
 
@@ -214,10 +217,13 @@ export class PackWriter implements ObjectWriter {
   private error: unknown;
   private state: 'open' | 'finishing' | 'done' = 'open';
 
-  constructor(private readonly gitDir: string, opts: PackWriterOptions = {}) {
+  constructor(
+    private readonly gitDir: string,
+    opts: PackWriterOptions = {},
+  ) {
     this.packDir = join(gitDir, 'objects', 'pack');
     this.auto = opts.level === 'auto';
-    this.level = opts.level === 'auto' ? 1 : opts.level ?? 1;
+    this.level = opts.level === 'auto' ? 1 : (opts.level ?? 1);
     this.nWorkers = opts.workers ?? Math.max(1, availableParallelism());
     this.maxInFlight = opts.maxInFlightBytes ?? 32 * 1024 * 1024;
     this.largeLimit = opts.largeOffsetLimit ?? 0x7fffffff;
@@ -246,26 +252,29 @@ export class PackWriter implements ObjectWriter {
       // a trip to another thread, and one write per batch of entries.
       this.storeInline(oid, TYPE_CODE[type], content);
     } else {
-    this.inFlightBytes += content.length;
-    if (content.length >= BIG_OBJECT || this.nWorkers === 0) {
-      this.deflateOnThreadpool(oid, TYPE_CODE[type], content);
-    } else {
-      const b = this.batch;
-      b.parts.push(content);
-      b.types.push(TYPE_CODE[type]);
-      b.oids.push(oid);
-      b.bytes += content.length;
-      this.totalBytes += content.length;
-      if (b.bytes >= BATCH_BYTES || b.parts.length >= BATCH_OBJECTS) {
-        if (this.workers.length === 0 && this.totalBytes < WORKER_START_BYTES) await this.deflateSmallBatch();
-        else this.dispatch();
+      this.inFlightBytes += content.length;
+      if (content.length >= BIG_OBJECT || this.nWorkers === 0) {
+        this.deflateOnThreadpool(oid, TYPE_CODE[type], content);
+      } else {
+        const b = this.batch;
+        b.parts.push(content);
+        b.types.push(TYPE_CODE[type]);
+        b.oids.push(oid);
+        b.bytes += content.length;
+        this.totalBytes += content.length;
+        if (b.bytes >= BATCH_BYTES || b.parts.length >= BATCH_OBJECTS) {
+          if (this.workers.length === 0 && this.totalBytes < WORKER_START_BYTES) await this.deflateSmallBatch();
+          else this.dispatch();
+        } else if (
+          this.pending === 0 &&
+          this.workers.length > 0 &&
+          (this.idle.length > 0 || this.workers.length < this.nWorkers)
+        ) {
+          // Nothing else is being deflated: hand the partial batch over now rather than let a
+          // core sit idle while the caller reads the next file.
+          this.dispatch();
+        }
       }
-      else if (this.pending === 0 && this.workers.length > 0 && (this.idle.length > 0 || this.workers.length < this.nWorkers)) {
-        // Nothing else is being deflated: hand the partial batch over now rather than let a
-        // core sit idle while the caller reads the next file.
-        this.dispatch();
-      }
-    }
     }
     if (this.inFlightBytes > this.maxInFlight) {
       // The bytes held back may all sit in the batch still being filled: send it, or the
@@ -274,7 +283,11 @@ export class PackWriter implements ObjectWriter {
     }
     // Jobs are bounded too: every threadpool deflate holds a zlib stream (~300 KB) of its
     // own, so thousands of small objects would cost far more than their bytes.
-    while ((this.inFlightBytes > this.maxInFlight || this.pending > this.maxPending) && this.pending > 0 && this.error === undefined) {
+    while (
+      (this.inFlightBytes > this.maxInFlight || this.pending > this.maxPending) &&
+      this.pending > 0 &&
+      this.error === undefined
+    ) {
       await this.settled();
     }
     if (this.error !== undefined) throw this.error;
@@ -329,7 +342,9 @@ export class PackWriter implements ObjectWriter {
       this.accepted += keep.length;
       if (this.level === 0) this.stored0 += at;
       const first = keep[0]!.entry;
-      const data = contiguous ? Buffer.from(first.buffer, first.byteOffset, at) : Buffer.concat(keep.map((k) => k.entry));
+      const data = contiguous
+        ? Buffer.from(first.buffer, first.byteOffset, at)
+        : Buffer.concat(keep.map((k) => k.entry));
       this.pending++;
       handedOn = true;
       this.appendRaw(data, () => {
@@ -342,7 +357,12 @@ export class PackWriter implements ObjectWriter {
     if (this.error !== undefined) throw this.error;
   }
 
-  private stored: { parts: Buffer[]; oids: string[]; crcs: number[]; bytes: number } = { parts: [], oids: [], crcs: [], bytes: 0 };
+  private stored: { parts: Buffer[]; oids: string[]; crcs: number[]; bytes: number } = {
+    parts: [],
+    oids: [],
+    crcs: [],
+    bytes: 0,
+  };
 
   private storeInline(oid: string, type: number, content: Buffer): void {
     const { entry, crc } = storedEntry(type, content);
@@ -394,7 +414,7 @@ export class PackWriter implements ObjectWriter {
       // checksum is taken over the finished file (page cache: ~0.2 s for 160 MB).
       const sha = createHash('sha1');
       const chunk = Buffer.allocUnsafe(4 * 1024 * 1024);
-      for (let pos = 0; pos < this.end; ) {
+      for (let pos = 0; pos < this.end;) {
         const { bytesRead } = await fh.read(chunk, 0, Math.min(chunk.length, this.end - pos), pos);
         if (bytesRead === 0) throw new Error('PackWriter: pack shorter than written');
         sha.update(chunk.subarray(0, bytesRead));
@@ -536,7 +556,11 @@ export class PackWriter implements ObjectWriter {
     // A worker's garbage is a few short-lived buffers per batch; a small young generation
     // collects them sooner (measured at 50k files: -25 MB peak RSS, no more CPU).
     const resourceLimits = { maxYoungGenerationSizeMb: 2 };
-    const w = new Worker(new URL(import.meta.url), { workerData: { [WORKER_TAG]: true }, execArgv, resourceLimits }) as WorkerWithJob;
+    const w = new Worker(new URL(import.meta.url), {
+      workerData: { [WORKER_TAG]: true },
+      execArgv,
+      resourceLimits,
+    }) as WorkerWithJob;
     w.on('message', (reply: DeflateReply) => {
       const b = w.job!;
       w.job = undefined;
@@ -586,22 +610,26 @@ export class PackWriter implements ObjectWriter {
     this.pending++;
     // A zlib stream per object: its output buffer sized to the object (1 MB each for thousands
     // of small trees and manifests in a burst window was most of the daemon's garbage).
-    deflateAsync(content, { level: this.level, chunkSize: Math.min(1024 * 1024, Math.max(16 * 1024, content.length + 1024)) }, (err, deflated) => {
-      if (err) {
-        this.fail(err);
+    deflateAsync(
+      content,
+      { level: this.level, chunkSize: Math.min(1024 * 1024, Math.max(16 * 1024, content.length + 1024)) },
+      (err, deflated) => {
+        if (err) {
+          this.fail(err);
+          this.inFlightBytes -= content.length;
+          this.pending--;
+          this.wake();
+          return;
+        }
+        const hdr = entryHeader(type, content.length);
+        const entry = Buffer.concat([hdr, deflated]);
+        this.place(oid, crc32(entry), this.end);
         this.inFlightBytes -= content.length;
-        this.pending--;
-        this.wake();
-        return;
-      }
-      const hdr = entryHeader(type, content.length);
-      const entry = Buffer.concat([hdr, deflated]);
-      this.place(oid, crc32(entry), this.end);
-      this.inFlightBytes -= content.length;
-      this.appendRaw(entry, () => {
-        this.pending--;
-      });
-    });
+        this.appendRaw(entry, () => {
+          this.pending--;
+        });
+      },
+    );
   }
 
   private place(oid: string, crc: number, offset: number): void {
@@ -678,7 +706,10 @@ export class PackWriter implements ObjectWriter {
     }
     const tail = large + nLarge * 8;
     packSha.copy(buf, tail);
-    createHash('sha1').update(buf.subarray(0, tail + 20)).digest().copy(buf, tail + 20);
+    createHash('sha1')
+      .update(buf.subarray(0, tail + 20))
+      .digest()
+      .copy(buf, tail + 20);
     return buf;
   }
 }

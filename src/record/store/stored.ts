@@ -83,10 +83,38 @@ export function adler32(data: Uint8Array): number {
     const end = Math.min(i + 5552, len);
     const end16 = end - 15;
     for (; i < end16; i += 16) {
-      a += data[i]!; b += a; a += data[i + 1]!; b += a; a += data[i + 2]!; b += a; a += data[i + 3]!; b += a;
-      a += data[i + 4]!; b += a; a += data[i + 5]!; b += a; a += data[i + 6]!; b += a; a += data[i + 7]!; b += a;
-      a += data[i + 8]!; b += a; a += data[i + 9]!; b += a; a += data[i + 10]!; b += a; a += data[i + 11]!; b += a;
-      a += data[i + 12]!; b += a; a += data[i + 13]!; b += a; a += data[i + 14]!; b += a; a += data[i + 15]!; b += a;
+      a += data[i]!;
+      b += a;
+      a += data[i + 1]!;
+      b += a;
+      a += data[i + 2]!;
+      b += a;
+      a += data[i + 3]!;
+      b += a;
+      a += data[i + 4]!;
+      b += a;
+      a += data[i + 5]!;
+      b += a;
+      a += data[i + 6]!;
+      b += a;
+      a += data[i + 7]!;
+      b += a;
+      a += data[i + 8]!;
+      b += a;
+      a += data[i + 9]!;
+      b += a;
+      a += data[i + 10]!;
+      b += a;
+      a += data[i + 11]!;
+      b += a;
+      a += data[i + 12]!;
+      b += a;
+      a += data[i + 13]!;
+      b += a;
+      a += data[i + 14]!;
+      b += a;
+      a += data[i + 15]!;
+      b += a;
     }
     for (; i < end; i++) {
       a += data[i]!;

@@ -29,11 +29,15 @@ export function metaName(name: string): string {
 }
 
 export function unescapeContentName(name: string, atRoot: boolean): string {
-  return name.endsWith('~') && (GIT_NAMES.test(name.slice(0, -1)) || (atRoot && TRAIL_NAME.test(name.slice(0, -1)))) ? name.slice(0, -1) : name;
+  return name.endsWith('~') && (GIT_NAMES.test(name.slice(0, -1)) || (atRoot && TRAIL_NAME.test(name.slice(0, -1))))
+    ? name.slice(0, -1)
+    : name;
 }
 
 export function unescapeMetaName(name: string): string {
-  return name.endsWith('~') && (GIT_NAMES.test(name.slice(0, -1)) || MANIFEST_NAME.test(name.slice(0, -1))) ? name.slice(0, -1) : name;
+  return name.endsWith('~') && (GIT_NAMES.test(name.slice(0, -1)) || MANIFEST_NAME.test(name.slice(0, -1)))
+    ? name.slice(0, -1)
+    : name;
 }
 
 export function formatBlob(format: number): Buffer {

@@ -17,21 +17,31 @@ export async function readState(repo: Repo, commit: string): Promise<State> {
     const path = rec.slice(tab + 1);
     if (path === `${META_DIR}/meta/${MANIFEST}`) manifests.push(['', oid!]);
     else if (path.startsWith(metaPrefix) && path.endsWith('/' + MANIFEST)) {
-      const dir = path.slice(metaPrefix.length, -(MANIFEST.length + 1)).split('/').map(unescapeMetaName).join('/');
+      const dir = path
+        .slice(metaPrefix.length, -(MANIFEST.length + 1))
+        .split('/')
+        .map(unescapeMetaName)
+        .join('/');
       manifests.push([dir, oid!]);
     } else if (!path.startsWith(META_DIR + '/')) {
-      const real = path.split('/').map((n, i) => unescapeContentName(n, i === 0)).join('/');
+      const real = path
+        .split('/')
+        .map((n, i) => unescapeContentName(n, i === 0))
+        .join('/');
       content.set(real, oid!);
     }
   }
   const secrets = await readSecretIndex(repo);
   const state: State = new Map();
   const blobs = await Promise.all(manifests.map(([, oid]) => repo.objects().readBlob(oid)));
-  manifests.forEach(([dir, ], i) => {
+  manifests.forEach(([dir], i) => {
     const { self, children } = parseManifest(blobs[i]!);
     if (self) state.set(dir, { ...state.get(dir), meta: self });
     for (const [name, meta] of children) {
-      if (!validName(name)) throw new TrailError(`commit ${commit.slice(0, 12)} has a manifest entry that is not a plain name (${JSON.stringify(name)} in ${JSON.stringify(dir)}): the tree is damaged or was made to attack a restore`);
+      if (!validName(name))
+        throw new TrailError(
+          `commit ${commit.slice(0, 12)} has a manifest entry that is not a plain name (${JSON.stringify(name)} in ${JSON.stringify(dir)}): the tree is damaged or was made to attack a restore`,
+        );
       const path = dir === '' ? name : `${dir}/${name}`;
       const oid = content.get(path);
       const entry = { ...state.get(path), meta, ...(oid ? { oid } : {}) };

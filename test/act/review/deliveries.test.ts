@@ -7,7 +7,11 @@ import { test } from 'node:test';
 import { Deliveries } from '../../../src/act/review/webhook.js';
 import { tempDir } from '../../support/cli.js';
 
-for (const [what, content] of [['not JSON', '{"ids": ['], ['not a list', '{"a":1}'], ['a list of other things', '[1, null, "seen-before"]']] as const) {
+for (const [what, content] of [
+  ['not JSON', '{"ids": ['],
+  ['not a list', '{"a":1}'],
+  ['a list of other things', '[1, null, "seen-before"]'],
+] as const) {
   test(`a replay file that is ${what}: deliveries go on, a replay is still caught`, async (t) => {
     const tmp = tempDir();
     t.after(tmp.cleanup);

@@ -1,12 +1,39 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
-import { FULL, OWNER, REPO, cloneApproved, editManifest, git, personGit, shadowRef, world, type Host, type World } from './helpers.js';
+import {
+  FULL,
+  OWNER,
+  REPO,
+  cloneApproved,
+  editManifest,
+  git,
+  personGit,
+  shadowRef,
+  world,
+  type Host,
+  type World,
+} from './helpers.js';
 import type { User } from '../../support/github-server.js';
 
 /** A person proposes a change to a host's approved branch: branch, commit, push, PR, review, merge. */
-async function proposeAndMerge(w: World, h: Host, branch: string, edit: (work: string) => void, opts: { approver?: User; merger?: User } = {}): Promise<{ number: number; sha: string }> {
+async function proposeAndMerge(
+  w: World,
+  h: Host,
+  branch: string,
+  edit: (work: string) => void,
+  opts: { approver?: User; merger?: User } = {},
+): Promise<{ number: number; sha: string }> {
   const work = join(w.tmp, `clone-${branch}`);
   await cloneApproved(w, w.alice, h, work);
   assert.equal((await personGit(w, w.alice, work, ['checkout', '--quiet', '-b', branch])).code, 0);
@@ -18,8 +45,21 @@ async function proposeAndMerge(w: World, h: Host, branch: string, edit: (work: s
   const push = await personGit(w, w.alice, work, ['push', '--quiet', 'origin', `HEAD:refs/heads/${branch}`]);
   assert.equal(push.code, 0, push.err);
   const alice = w.as(opts.merger ?? w.alice);
-  const pr = (await w.as(w.alice).rest.pulls.create({ owner: OWNER, repo: REPO, head: branch, base: `${h.prefix}/approved`, title: `change ${branch}`, body: 'please' })).data;
-  await w.as(opts.approver ?? w.bob).rest.pulls.createReview({ owner: OWNER, repo: REPO, pull_number: pr.number, event: 'APPROVE' });
+  const pr = (
+    await w
+      .as(w.alice)
+      .rest.pulls.create({
+        owner: OWNER,
+        repo: REPO,
+        head: branch,
+        base: `${h.prefix}/approved`,
+        title: `change ${branch}`,
+        body: 'please',
+      })
+  ).data;
+  await w
+    .as(opts.approver ?? w.bob)
+    .rest.pulls.createReview({ owner: OWNER, repo: REPO, pull_number: pr.number, event: 'APPROVE' });
   const merged = (await alice.rest.pulls.merge({ owner: OWNER, repo: REPO, pull_number: pr.number })).data;
   return { number: pr.number, sha: merged.sha };
 }
@@ -29,30 +69,56 @@ async function pushed(w: World, h: Host): Promise<void> {
   assert.equal(r.code, 0, r.stderr);
 }
 
-test('a change merged on GitHub into this host\'s approved branch is applied as a checkout, recorded with the PR and the merger', { timeout: 300_000 }, async (t) => {
-  const w = await world(t);
-  const h = await pushed2(w);
-  const { number, sha } = await proposeAndMerge(w, h, 'more-workers', (work) => {
-    writeFileSync(join(work, 'nginx', 'nginx.conf'), 'worker_processes 8;\n');
-    editManifest(work, 'nginx', 'nginx.conf', (e) => ({ ...e, size: 20 }));
-    writeFileSync(join(work, 'nginx', 'extra.conf'), 'gzip on;\n');
-    editManifest(work, 'nginx', '', () => undefined, { name: 'extra.conf', kind: 'file', mode: '0640', uid: 0, gid: 0, user: 'root', group: 'root', size: 9 });
-  });
-  const sync = await h.run(['review', 'sync', '--json']);
-  assert.equal(sync.code, 0, sync.stderr);
-  const applied = sync.json.actions.filter((a: { kind: string }) => a.kind === 'applied');
-  assert.equal(applied.length, 1, JSON.stringify(sync.json));
-  assert.equal(applied[0].pr, number);
-  assert.equal(readFileSync(join(h.dir, 'nginx', 'nginx.conf'), 'utf8'), 'worker_processes 8;\n');
-  assert.equal(readFileSync(join(h.dir, 'nginx', 'extra.conf'), 'utf8'), 'gzip on;\n');
-  assert.equal(statSync(join(h.dir, 'nginx', 'extra.conf')).mode & 0o7777, 0o640);
-  assert.equal(shadowRef(h, 'refs/heads/approved'), sha);
-  const log = git(h.repo, ['log', '-1', '--format=%an|%s|%(trailers:key=Trail-Pull-Request,valueonly)|%(trailers:key=Trail-Merged-By,valueonly)', 'refs/heads/observed']).stdout.toString().trim();
-  assert.match(log, new RegExp(`^alice\\|review: applied pull request #${number} merged by alice on GitHub\\|.*/pull/${number}\\s*\\|alice`));
-  assert.equal((await h.run(['drift'])).code, 0);
-  const comments = (await w.as(w.alice).rest.issues.listComments({ owner: OWNER, repo: REPO, issue_number: number })).data;
-  assert.match(comments.at(-1)!.body ?? '', /Applied on web1/);
-});
+test(
+  "a change merged on GitHub into this host's approved branch is applied as a checkout, recorded with the PR and the merger",
+  { timeout: 300_000 },
+  async (t) => {
+    const w = await world(t);
+    const h = await pushed2(w);
+    const { number, sha } = await proposeAndMerge(w, h, 'more-workers', (work) => {
+      writeFileSync(join(work, 'nginx', 'nginx.conf'), 'worker_processes 8;\n');
+      editManifest(work, 'nginx', 'nginx.conf', (e) => ({ ...e, size: 20 }));
+      writeFileSync(join(work, 'nginx', 'extra.conf'), 'gzip on;\n');
+      editManifest(work, 'nginx', '', () => undefined, {
+        name: 'extra.conf',
+        kind: 'file',
+        mode: '0640',
+        uid: 0,
+        gid: 0,
+        user: 'root',
+        group: 'root',
+        size: 9,
+      });
+    });
+    const sync = await h.run(['review', 'sync', '--json']);
+    assert.equal(sync.code, 0, sync.stderr);
+    const applied = sync.json.actions.filter((a: { kind: string }) => a.kind === 'applied');
+    assert.equal(applied.length, 1, JSON.stringify(sync.json));
+    assert.equal(applied[0].pr, number);
+    assert.equal(readFileSync(join(h.dir, 'nginx', 'nginx.conf'), 'utf8'), 'worker_processes 8;\n');
+    assert.equal(readFileSync(join(h.dir, 'nginx', 'extra.conf'), 'utf8'), 'gzip on;\n');
+    assert.equal(statSync(join(h.dir, 'nginx', 'extra.conf')).mode & 0o7777, 0o640);
+    assert.equal(shadowRef(h, 'refs/heads/approved'), sha);
+    const log = git(h.repo, [
+      'log',
+      '-1',
+      '--format=%an|%s|%(trailers:key=Trail-Pull-Request,valueonly)|%(trailers:key=Trail-Merged-By,valueonly)',
+      'refs/heads/observed',
+    ])
+      .stdout.toString()
+      .trim();
+    assert.match(
+      log,
+      new RegExp(
+        `^alice\\|review: applied pull request #${number} merged by alice on GitHub\\|.*/pull/${number}\\s*\\|alice`,
+      ),
+    );
+    assert.equal((await h.run(['drift'])).code, 0);
+    const comments = (await w.as(w.alice).rest.issues.listComments({ owner: OWNER, repo: REPO, issue_number: number }))
+      .data;
+    assert.match(comments.at(-1)!.body ?? '', /Applied on web1/);
+  },
+);
 
 async function pushed2(w: World): Promise<Host> {
   const h = await w.addHost('web1');
@@ -60,141 +126,242 @@ async function pushed2(w: World): Promise<Host> {
   return h;
 }
 
-test('malicious PR trees are refused whole: setuid, foreign owner, "..", .git entries, secret paths, writes through a symlink; nothing is applied', { timeout: 300_000 }, async (t) => {
-  const w = await world(t);
-  const h = await w.addHost('web1');
-  const outside = join(w.tmp, 'outside');
-  mkdirSync(outside);
-  symlinkSync(outside, join(h.dir, 'nginx2'));
-  assert.equal((await h.run(['snapshot'])).code, 0);
-  assert.equal((await h.run(['accept'])).code, 0);
-  await pushed(w, h);
-  const approved = shadowRef(h, 'refs/heads/approved');
-  const conf = () => readFileSync(join(h.dir, 'nginx', 'nginx.conf'), 'utf8');
-  const cases: [string, (work: string) => void, RegExp][] = [
-    ['setuid', (work) => editManifest(work, 'nginx', 'nginx.conf', (e) => ({ ...e, mode: '4755' })), /setuid/],
-    ['owner', (work) => {
-      writeFileSync(join(work, 'nginx', 'nginx.conf'), 'evil\n');
-      editManifest(work, 'nginx', 'nginx.conf', (e) => ({ ...e, uid: 666, user: 'mallory' }));
-    }, /owner mallory is not in review.allowOwners/],
-    ['dotdot', (work) => editManifest(work, '', '', () => undefined, { name: '..', kind: 'dir', mode: '0755', uid: 0, gid: 0, user: 'root', group: 'root' }), /"\.\." component|not a plain name \("\.\."/],
-    ['secret', (work) => {
-      writeFileSync(join(work, 'shadow'), 'root::0:0:99999:7:::\n');
-    }, /secret path/],
-    ['symlink', (work) => {
-      // nginx2 is a symlink out of the watched dir on the host; the PR writes "inside" it.
-      rmSync(join(work, 'nginx2'));
-      mkdirSync(join(work, 'nginx2'));
-      writeFileSync(join(work, 'nginx2', 'evil.conf'), 'x\n');
-      mkdirSync(join(work, '.trail', 'meta', 'nginx2'), { recursive: true });
-      const e = (name: string, kind: string, mode: string) => JSON.stringify({ name, kind, mode, uid: 0, gid: 0, user: 'root', group: 'root' });
-      writeFileSync(join(work, '.trail', 'meta', 'nginx2', '@meta'), ['# trail manifest 1', e('.', 'dir', '0755'), e('evil.conf', 'file', '0644')].join('\n') + '\n');
-    }, /goes through nginx2/],
-  ];
-  for (const [name, edit, why] of cases) {
-    const { number } = await proposeAndMerge(w, h, `evil-${name}`, edit);
+test(
+  'malicious PR trees are refused whole: setuid, foreign owner, "..", .git entries, secret paths, writes through a symlink; nothing is applied',
+  { timeout: 300_000 },
+  async (t) => {
+    const w = await world(t);
+    const h = await w.addHost('web1');
+    const outside = join(w.tmp, 'outside');
+    mkdirSync(outside);
+    symlinkSync(outside, join(h.dir, 'nginx2'));
+    assert.equal((await h.run(['snapshot'])).code, 0);
+    assert.equal((await h.run(['accept'])).code, 0);
+    await pushed(w, h);
+    const approved = shadowRef(h, 'refs/heads/approved');
+    const conf = () => readFileSync(join(h.dir, 'nginx', 'nginx.conf'), 'utf8');
+    const cases: [string, (work: string) => void, RegExp][] = [
+      ['setuid', (work) => editManifest(work, 'nginx', 'nginx.conf', (e) => ({ ...e, mode: '4755' })), /setuid/],
+      [
+        'owner',
+        (work) => {
+          writeFileSync(join(work, 'nginx', 'nginx.conf'), 'evil\n');
+          editManifest(work, 'nginx', 'nginx.conf', (e) => ({ ...e, uid: 666, user: 'mallory' }));
+        },
+        /owner mallory is not in review.allowOwners/,
+      ],
+      [
+        'dotdot',
+        (work) =>
+          editManifest(work, '', '', () => undefined, {
+            name: '..',
+            kind: 'dir',
+            mode: '0755',
+            uid: 0,
+            gid: 0,
+            user: 'root',
+            group: 'root',
+          }),
+        /"\.\." component|not a plain name \("\.\."/,
+      ],
+      [
+        'secret',
+        (work) => {
+          writeFileSync(join(work, 'shadow'), 'root::0:0:99999:7:::\n');
+        },
+        /secret path/,
+      ],
+      [
+        'symlink',
+        (work) => {
+          // nginx2 is a symlink out of the watched dir on the host; the PR writes "inside" it.
+          rmSync(join(work, 'nginx2'));
+          mkdirSync(join(work, 'nginx2'));
+          writeFileSync(join(work, 'nginx2', 'evil.conf'), 'x\n');
+          mkdirSync(join(work, '.trail', 'meta', 'nginx2'), { recursive: true });
+          const e = (name: string, kind: string, mode: string) =>
+            JSON.stringify({ name, kind, mode, uid: 0, gid: 0, user: 'root', group: 'root' });
+          writeFileSync(
+            join(work, '.trail', 'meta', 'nginx2', '@meta'),
+            ['# trail manifest 1', e('.', 'dir', '0755'), e('evil.conf', 'file', '0644')].join('\n') + '\n',
+          );
+        },
+        /goes through nginx2/,
+      ],
+    ];
+    for (const [name, edit, why] of cases) {
+      const { number } = await proposeAndMerge(w, h, `evil-${name}`, edit);
+      const sync = await h.run(['review', 'sync', '--json']);
+      assert.equal(sync.code, 0, sync.stderr);
+      const refused = sync.json.actions.filter((a: { kind: string }) => a.kind === 'refused');
+      assert.equal(refused.length, 1, `${name}: ${JSON.stringify(sync.json)}`);
+      assert.match(refused[0].message, why, name);
+      assert.equal(conf(), 'worker_processes 1;\n', `${name}: nothing applied`);
+      assert.equal(shadowRef(h, 'refs/heads/approved'), approved, `${name}: approved unchanged`);
+      assert.equal(w.gh.ref(FULL, `${h.prefix}/approved`), approved, `${name}: GitHub's approved put back`);
+      const comments = (
+        await w.as(w.alice).rest.issues.listComments({ owner: OWNER, repo: REPO, issue_number: number })
+      ).data;
+      assert.match(comments.at(-1)!.body ?? '', /Not applied on web1/, name);
+    }
+    assert.equal(statSync(join(h.dir, 'nginx')).isDirectory(), true);
+    assert.deepEqual(readdirSync(outside), [], 'nothing written through the symlink');
+  },
+);
+
+test(
+  'a .git entry in a merged tree is refused (built with plumbing: git itself will not stage it)',
+  { timeout: 300_000 },
+  async (t) => {
+    const w = await world(t);
+    const h = await pushed2(w);
+    const base = w.gh.ref(FULL, `${h.prefix}/approved`)!;
+    const blob = w.gh.gitIn(FULL, ['hash-object', '-w', '--stdin'], { input: '#!/bin/sh\necho pwned\n' }).out;
+    const hooks = w.gh.gitIn(FULL, ['mktree'], { input: `100755 blob ${blob}\tpost-checkout\n` }).out;
+    const dotgit = w.gh.gitIn(FULL, ['mktree'], { input: `040000 tree ${hooks}\thooks\n` }).out;
+    const root = w.gh.gitIn(FULL, ['ls-tree', base]).out;
+    const tree = w.gh.gitIn(FULL, ['mktree'], { input: `${root}\n040000 tree ${dotgit}\t.git\n` }).out;
+    const commit = w.gh.gitIn(FULL, ['commit-tree', tree, '-p', base, '-m', 'sneaky'], {
+      env: {
+        GIT_AUTHOR_NAME: 'mallory',
+        GIT_AUTHOR_EMAIL: 'm@x',
+        GIT_COMMITTER_NAME: 'mallory',
+        GIT_COMMITTER_EMAIL: 'm@x',
+      },
+    }).out;
+    assert.match(commit, /^[0-9a-f]{40}$/);
+    w.gh.gitIn(FULL, ['update-ref', 'refs/heads/sneaky', commit]);
+    const pr = (
+      await w
+        .as(w.mallory)
+        .rest.pulls.create({
+          owner: OWNER,
+          repo: REPO,
+          head: 'sneaky',
+          base: `${h.prefix}/approved`,
+          title: 'harmless',
+        })
+    ).data;
+    await w.as(w.bob).rest.pulls.createReview({ owner: OWNER, repo: REPO, pull_number: pr.number, event: 'APPROVE' });
+    await w.as(w.mallory).rest.pulls.merge({ owner: OWNER, repo: REPO, pull_number: pr.number });
     const sync = await h.run(['review', 'sync', '--json']);
     assert.equal(sync.code, 0, sync.stderr);
     const refused = sync.json.actions.filter((a: { kind: string }) => a.kind === 'refused');
-    assert.equal(refused.length, 1, `${name}: ${JSON.stringify(sync.json)}`);
-    assert.match(refused[0].message, why, name);
-    assert.equal(conf(), 'worker_processes 1;\n', `${name}: nothing applied`);
-    assert.equal(shadowRef(h, 'refs/heads/approved'), approved, `${name}: approved unchanged`);
-    assert.equal(w.gh.ref(FULL, `${h.prefix}/approved`), approved, `${name}: GitHub's approved put back`);
-    const comments = (await w.as(w.alice).rest.issues.listComments({ owner: OWNER, repo: REPO, issue_number: number })).data;
-    assert.match(comments.at(-1)!.body ?? '', /Not applied on web1/, name);
-  }
-  assert.equal(statSync(join(h.dir, 'nginx')).isDirectory(), true);
-  assert.deepEqual(readdirSync(outside), [], 'nothing written through the symlink');
-});
+    assert.equal(refused.length, 1, JSON.stringify(sync.json));
+    assert.match(refused[0].message, /\.git entry/);
+    assert.ok(!existsSync(join(h.dir, '.git')));
+  },
+);
 
-test('a .git entry in a merged tree is refused (built with plumbing: git itself will not stage it)', { timeout: 300_000 }, async (t) => {
-  const w = await world(t);
-  const h = await pushed2(w);
-  const base = w.gh.ref(FULL, `${h.prefix}/approved`)!;
-  const blob = w.gh.gitIn(FULL, ['hash-object', '-w', '--stdin'], { input: '#!/bin/sh\necho pwned\n' }).out;
-  const hooks = w.gh.gitIn(FULL, ['mktree'], { input: `100755 blob ${blob}\tpost-checkout\n` }).out;
-  const dotgit = w.gh.gitIn(FULL, ['mktree'], { input: `040000 tree ${hooks}\thooks\n` }).out;
-  const root = w.gh.gitIn(FULL, ['ls-tree', base]).out;
-  const tree = w.gh.gitIn(FULL, ['mktree'], { input: `${root}\n040000 tree ${dotgit}\t.git\n` }).out;
-  const commit = w.gh.gitIn(FULL, ['commit-tree', tree, '-p', base, '-m', 'sneaky'], { env: { GIT_AUTHOR_NAME: 'mallory', GIT_AUTHOR_EMAIL: 'm@x', GIT_COMMITTER_NAME: 'mallory', GIT_COMMITTER_EMAIL: 'm@x' } }).out;
-  assert.match(commit, /^[0-9a-f]{40}$/);
-  w.gh.gitIn(FULL, ['update-ref', 'refs/heads/sneaky', commit]);
-  const pr = (await w.as(w.mallory).rest.pulls.create({ owner: OWNER, repo: REPO, head: 'sneaky', base: `${h.prefix}/approved`, title: 'harmless' })).data;
-  await w.as(w.bob).rest.pulls.createReview({ owner: OWNER, repo: REPO, pull_number: pr.number, event: 'APPROVE' });
-  await w.as(w.mallory).rest.pulls.merge({ owner: OWNER, repo: REPO, pull_number: pr.number });
-  const sync = await h.run(['review', 'sync', '--json']);
-  assert.equal(sync.code, 0, sync.stderr);
-  const refused = sync.json.actions.filter((a: { kind: string }) => a.kind === 'refused');
-  assert.equal(refused.length, 1, JSON.stringify(sync.json));
-  assert.match(refused[0].message, /\.git entry/);
-  assert.ok(!existsSync(join(h.dir, '.git')));
-});
+test(
+  "a direct push to approved is refused and reported, and GitHub's branch is put back",
+  { timeout: 300_000 },
+  async (t) => {
+    const w = await world(t);
+    const h = await pushed2(w);
+    const approved = shadowRef(h, 'refs/heads/approved');
+    const work = join(w.tmp, 'mallory');
+    await cloneApproved(w, w.mallory, h, work);
+    writeFileSync(join(work, 'hosts'), '6.6.6.6 bank\n');
+    assert.equal((await personGit(w, w.mallory, work, ['commit', '--quiet', '-am', 'nothing to see'])).code, 0);
+    const push = await personGit(w, w.mallory, work, [
+      'push',
+      '--quiet',
+      'origin',
+      `HEAD:refs/heads/${h.prefix}/approved`,
+    ]);
+    assert.equal(push.code, 0, push.err);
+    const sync = await h.run(['review', 'sync', '--json']);
+    assert.equal(sync.code, 0, sync.stderr);
+    const refused = sync.json.actions.filter((a: { kind: string }) => a.kind === 'refused');
+    assert.equal(refused.length, 1, JSON.stringify(sync.json));
+    assert.match(refused[0].message, /without a merged pull request \(a direct push\)/);
+    assert.equal(readFileSync(join(h.dir, 'hosts'), 'utf8'), '127.0.0.1 localhost\n');
+    assert.equal(w.gh.ref(FULL, `${h.prefix}/approved`), approved);
+    // A rewrite (not a fast-forward: history replaced) is refused the same way.
+    const tree = w.gh.gitIn(FULL, ['rev-parse', `${approved}^{tree}`]).out;
+    const orphan = w.gh.gitIn(FULL, ['commit-tree', tree, '-m', 'rewritten history'], {
+      env: {
+        GIT_AUTHOR_NAME: 'mallory',
+        GIT_AUTHOR_EMAIL: 'm@x',
+        GIT_COMMITTER_NAME: 'mallory',
+        GIT_COMMITTER_EMAIL: 'm@x',
+      },
+    }).out;
+    assert.equal(w.gh.gitIn(FULL, ['update-ref', `refs/heads/${h.prefix}/approved`, orphan]).code, 0);
+    const sync2 = await h.run(['review', 'sync', '--json']);
+    assert.equal(sync2.code, 0, sync2.stderr);
+    assert.match(
+      sync2.json.actions.find((a: { kind: string }) => a.kind === 'refused')?.message ?? '',
+      /rewritten \(not a fast-forward/,
+    );
+    assert.equal(w.gh.ref(FULL, `${h.prefix}/approved`), approved);
+  },
+);
 
-test('a direct push to approved is refused and reported, and GitHub\'s branch is put back', { timeout: 300_000 }, async (t) => {
-  const w = await world(t);
-  const h = await pushed2(w);
-  const approved = shadowRef(h, 'refs/heads/approved');
-  const work = join(w.tmp, 'mallory');
-  await cloneApproved(w, w.mallory, h, work);
-  writeFileSync(join(work, 'hosts'), '6.6.6.6 bank\n');
-  assert.equal((await personGit(w, w.mallory, work, ['commit', '--quiet', '-am', 'nothing to see'])).code, 0);
-  const push = await personGit(w, w.mallory, work, ['push', '--quiet', 'origin', `HEAD:refs/heads/${h.prefix}/approved`]);
-  assert.equal(push.code, 0, push.err);
-  const sync = await h.run(['review', 'sync', '--json']);
-  assert.equal(sync.code, 0, sync.stderr);
-  const refused = sync.json.actions.filter((a: { kind: string }) => a.kind === 'refused');
-  assert.equal(refused.length, 1, JSON.stringify(sync.json));
-  assert.match(refused[0].message, /without a merged pull request \(a direct push\)/);
-  assert.equal(readFileSync(join(h.dir, 'hosts'), 'utf8'), '127.0.0.1 localhost\n');
-  assert.equal(w.gh.ref(FULL, `${h.prefix}/approved`), approved);
-  // A rewrite (not a fast-forward: history replaced) is refused the same way.
-  const tree = w.gh.gitIn(FULL, ['rev-parse', `${approved}^{tree}`]).out;
-  const orphan = w.gh.gitIn(FULL, ['commit-tree', tree, '-m', 'rewritten history'], { env: { GIT_AUTHOR_NAME: 'mallory', GIT_AUTHOR_EMAIL: 'm@x', GIT_COMMITTER_NAME: 'mallory', GIT_COMMITTER_EMAIL: 'm@x' } }).out;
-  assert.equal(w.gh.gitIn(FULL, ['update-ref', `refs/heads/${h.prefix}/approved`, orphan]).code, 0);
-  const sync2 = await h.run(['review', 'sync', '--json']);
-  assert.equal(sync2.code, 0, sync2.stderr);
-  assert.match(sync2.json.actions.find((a: { kind: string }) => a.kind === 'refused')?.message ?? '', /rewritten \(not a fast-forward/);
-  assert.equal(w.gh.ref(FULL, `${h.prefix}/approved`), approved);
-});
+test(
+  'two hosts share one repository: each pushes and acts only on its own branch prefix',
+  { timeout: 300_000 },
+  async (t) => {
+    const w = await world(t);
+    const a = await pushed2(w);
+    const b = await w.addHost('web2');
+    await pushed(w, b);
+    writeFileSync(join(b.dir, 'hosts'), 'web2 only\n');
+    const snap = await b.run(['snapshot', '--json']);
+    assert.equal(snap.code, 0, snap.stderr);
+    const number = snap.json.policy.review.number as number;
+    const pr = (await w.as(w.alice).rest.pulls.get({ owner: OWNER, repo: REPO, pull_number: number })).data;
+    assert.equal(pr.base.ref, 'trail/web2/etc/approved');
+    assert.match(pr.head.ref, /^trail\/web2\/etc\/review\//);
+    await w.as(w.bob).rest.pulls.createReview({ owner: OWNER, repo: REPO, pull_number: number, event: 'APPROVE' });
+    await w.as(w.alice).rest.pulls.merge({ owner: OWNER, repo: REPO, pull_number: number });
+    const aBefore = shadowRef(a, 'refs/heads/approved');
+    const syncA = await a.run(['review', 'sync', '--json']);
+    assert.equal(syncA.code, 0, syncA.stderr);
+    assert.deepEqual(
+      syncA.json.actions.filter((x: { kind: string }) => x.kind !== 'pushed'),
+      [],
+      "web1 ignores web2's merge",
+    );
+    assert.equal(shadowRef(a, 'refs/heads/approved'), aBefore);
+    assert.equal(readFileSync(join(a.dir, 'hosts'), 'utf8'), '127.0.0.1 localhost\n');
+    const syncB = await b.run(['review', 'sync', '--json']);
+    assert.equal(syncB.code, 0, syncB.stderr);
+    assert.deepEqual(
+      syncB.json.actions.filter((x: { kind: string }) => x.kind === 'accepted').map((x: { pr: number }) => x.pr),
+      [number],
+    );
+    const heads = w.gh.gitIn(FULL, ['for-each-ref', '--format=%(refname)', 'refs/heads/trail/']).out.split('\n');
+    for (const hn of ['web1', 'web2'])
+      for (const br of ['observed', 'approved'])
+        assert.ok(heads.includes(`refs/heads/trail/${hn}/etc/${br}`), `${hn}/${br}`);
+  },
+);
 
-test('two hosts share one repository: each pushes and acts only on its own branch prefix', { timeout: 300_000 }, async (t) => {
-  const w = await world(t);
-  const a = await pushed2(w);
-  const b = await w.addHost('web2');
-  await pushed(w, b);
-  writeFileSync(join(b.dir, 'hosts'), 'web2 only\n');
-  const snap = await b.run(['snapshot', '--json']);
-  assert.equal(snap.code, 0, snap.stderr);
-  const number = snap.json.policy.review.number as number;
-  const pr = (await w.as(w.alice).rest.pulls.get({ owner: OWNER, repo: REPO, pull_number: number })).data;
-  assert.equal(pr.base.ref, 'trail/web2/etc/approved');
-  assert.match(pr.head.ref, /^trail\/web2\/etc\/review\//);
-  await w.as(w.bob).rest.pulls.createReview({ owner: OWNER, repo: REPO, pull_number: number, event: 'APPROVE' });
-  await w.as(w.alice).rest.pulls.merge({ owner: OWNER, repo: REPO, pull_number: number });
-  const aBefore = shadowRef(a, 'refs/heads/approved');
-  const syncA = await a.run(['review', 'sync', '--json']);
-  assert.equal(syncA.code, 0, syncA.stderr);
-  assert.deepEqual(syncA.json.actions.filter((x: { kind: string }) => x.kind !== 'pushed'), [], 'web1 ignores web2\'s merge');
-  assert.equal(shadowRef(a, 'refs/heads/approved'), aBefore);
-  assert.equal(readFileSync(join(a.dir, 'hosts'), 'utf8'), '127.0.0.1 localhost\n');
-  const syncB = await b.run(['review', 'sync', '--json']);
-  assert.equal(syncB.code, 0, syncB.stderr);
-  assert.deepEqual(syncB.json.actions.filter((x: { kind: string }) => x.kind === 'accepted').map((x: { pr: number }) => x.pr), [number]);
-  const heads = w.gh.gitIn(FULL, ['for-each-ref', '--format=%(refname)', 'refs/heads/trail/']).out.split('\n');
-  for (const hn of ['web1', 'web2']) for (const br of ['observed', 'approved']) assert.ok(heads.includes(`refs/heads/trail/${hn}/etc/${br}`), `${hn}/${br}`);
-});
-
-test('trail\'s own account never counts as a reviewer: a GitHub change it approved is not applied', { timeout: 300_000 }, async (t) => {
-  const w = await world(t);
-  const h = await pushed2(w);
-  const approved = shadowRef(h, 'refs/heads/approved');
-  const { number } = await proposeAndMerge(w, h, 'self-approved', (work) => writeFileSync(join(work, 'hosts'), '1.2.3.4 evil\n'), { approver: w.bot });
-  const sync = await h.run(['review', 'sync', '--json']);
-  assert.equal(sync.code, 0, sync.stderr);
-  const refused = sync.json.actions.filter((a: { kind: string }) => a.kind === 'refused');
-  assert.equal(refused.length, 1, JSON.stringify(sync.json));
-  assert.match(refused[0].message, new RegExp(`pull request #${number} was merged by alice with 0 of 1 required approval`));
-  assert.equal(readFileSync(join(h.dir, 'hosts'), 'utf8'), '127.0.0.1 localhost\n');
-  assert.equal(shadowRef(h, 'refs/heads/approved'), approved);
-});
+test(
+  "trail's own account never counts as a reviewer: a GitHub change it approved is not applied",
+  { timeout: 300_000 },
+  async (t) => {
+    const w = await world(t);
+    const h = await pushed2(w);
+    const approved = shadowRef(h, 'refs/heads/approved');
+    const { number } = await proposeAndMerge(
+      w,
+      h,
+      'self-approved',
+      (work) => writeFileSync(join(work, 'hosts'), '1.2.3.4 evil\n'),
+      { approver: w.bot },
+    );
+    const sync = await h.run(['review', 'sync', '--json']);
+    assert.equal(sync.code, 0, sync.stderr);
+    const refused = sync.json.actions.filter((a: { kind: string }) => a.kind === 'refused');
+    assert.equal(refused.length, 1, JSON.stringify(sync.json));
+    assert.match(
+      refused[0].message,
+      new RegExp(`pull request #${number} was merged by alice with 0 of 1 required approval`),
+    );
+    assert.equal(readFileSync(join(h.dir, 'hosts'), 'utf8'), '127.0.0.1 localhost\n');
+    assert.equal(shadowRef(h, 'refs/heads/approved'), approved);
+  },
+);

@@ -32,7 +32,16 @@ export interface World {
   addHost(host: string, opts?: { policy?: string; config?: Record<string, string> }): Promise<Host>;
 }
 
-export const REVIEW_POLICY = ['version: 1', 'default: record', 'rules:', '  - name: config-review', '    paths: ["hosts", "nginx/**"]', '    action: review', 'alert:', '  syslog: false'].join('\n');
+export const REVIEW_POLICY = [
+  'version: 1',
+  'default: record',
+  'rules:',
+  '  - name: config-review',
+  '    paths: ["hosts", "nginx/**"]',
+  '    action: review',
+  'alert:',
+  '  syslog: false',
+].join('\n');
 
 export async function world(t: { after(fn: () => void | Promise<void>): void }): Promise<World> {
   const tmp = tempDir('trail-review-');
@@ -48,8 +57,17 @@ export async function world(t: { after(fn: () => void | Promise<void>): void }):
   const mallory = gh.addUser('mallory');
   gh.addUser(OWNER);
   gh.addRepo(OWNER, REPO);
-  const as = (u: User) => new Octokit({ auth: u.token, baseUrl: gh.apiUrl, log: { debug() {}, info() {}, warn() {}, error() {} }, request: { retries: 0 } });
-  const addHost = async (host: string, opts: { policy?: string; config?: Record<string, string> } = {}): Promise<Host> => {
+  const as = (u: User) =>
+    new Octokit({
+      auth: u.token,
+      baseUrl: gh.apiUrl,
+      log: { debug() {}, info() {}, warn() {}, error() {} },
+      request: { retries: 0 },
+    });
+  const addHost = async (
+    host: string,
+    opts: { policy?: string; config?: Record<string, string> } = {},
+  ): Promise<Host> => {
     const home = join(tmp.path, host, 'home');
     const dir = join(tmp.path, host, 'etc');
     mkdirSync(join(dir, 'nginx'), { recursive: true });
@@ -80,12 +98,30 @@ export async function world(t: { after(fn: () => void | Promise<void>): void }):
 
 /** A person's clone of the GitHub repository, over the same authenticated HTTP. Async: the
  * fake GitHub runs in this process, and a blocking child would starve it. */
-export function personGit(w: World, u: User, work: string, args: string[], input?: string): Promise<{ code: number; out: string; err: string }> {
+export function personGit(
+  w: World,
+  u: User,
+  work: string,
+  args: string[],
+  input?: string,
+): Promise<{ code: number; out: string; err: string }> {
   const basic = Buffer.from(`${u.login}:${u.token}`).toString('base64');
   return new Promise((resolve, reject) => {
     const child = spawn('git', args, {
       cwd: work,
-      env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`, GIT_AUTHOR_NAME: u.login, GIT_AUTHOR_EMAIL: `${u.login}@example.test`, GIT_COMMITTER_NAME: u.login, GIT_COMMITTER_EMAIL: `${u.login}@example.test` },
+      env: {
+        ...process.env,
+        GIT_CONFIG_NOSYSTEM: '1',
+        GIT_CONFIG_GLOBAL: '/dev/null',
+        GIT_TERMINAL_PROMPT: '0',
+        GIT_CONFIG_COUNT: '1',
+        GIT_CONFIG_KEY_0: 'http.extraHeader',
+        GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
+        GIT_AUTHOR_NAME: u.login,
+        GIT_AUTHOR_EMAIL: `${u.login}@example.test`,
+        GIT_COMMITTER_NAME: u.login,
+        GIT_COMMITTER_EMAIL: `${u.login}@example.test`,
+      },
     });
     let out = '';
     let err = '';
@@ -99,12 +135,25 @@ export function personGit(w: World, u: User, work: string, args: string[], input
 
 export async function cloneApproved(w: World, u: User, host: Host, work: string): Promise<void> {
   mkdirSync(work, { recursive: true });
-  const r = await personGit(w, u, work, ['clone', '--quiet', '--branch', `${host.prefix}/approved`, w.gh.gitUrl(FULL), '.']);
+  const r = await personGit(w, u, work, [
+    'clone',
+    '--quiet',
+    '--branch',
+    `${host.prefix}/approved`,
+    w.gh.gitUrl(FULL),
+    '.',
+  ]);
   assert.equal(r.code, 0, r.err);
 }
 
 /** Rewrites one entry of a folder manifest (one JSON line per entry) in a clone. */
-export function editManifest(work: string, dir: string, name: string, change: (entry: Record<string, unknown>) => Record<string, unknown> | undefined, add?: Record<string, unknown>): void {
+export function editManifest(
+  work: string,
+  dir: string,
+  name: string,
+  change: (entry: Record<string, unknown>) => Record<string, unknown> | undefined,
+  add?: Record<string, unknown>,
+): void {
   const file = join(work, '.trail', 'meta', ...(dir ? dir.split('/') : []), '@meta');
   const all = readFileSync(file, 'utf8').split('\n').filter(Boolean);
   const header = all.filter((l) => l.startsWith('#'));
@@ -122,7 +171,11 @@ export function editManifest(work: string, dir: string, name: string, change: (e
 }
 
 /** Polls until `check` returns a value (the machine is shared: generous, no timing asserts). */
-export async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+export async function until<T>(
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 60_000,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();

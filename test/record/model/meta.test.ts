@@ -5,13 +5,27 @@ import { parseManifest, serializeManifest, splitDev, sameMeta, type Meta } from 
 test('a manifest reads back exactly what was written', () => {
   const self: Meta = { kind: 'dir', mode: 0o755, uid: 0, gid: 0, user: 'root', group: 'root' };
   const children: [string, Meta][] = [
-    ['b\nnew\xe9line', { kind: 'file', mode: 0o4755, uid: 1000, gid: 33, size: 12, mtime: 1732600000123.456, xattrs: { 'user.a': 'dmFs' } }],
+    [
+      'b\nnew\xe9line',
+      {
+        kind: 'file',
+        mode: 0o4755,
+        uid: 1000,
+        gid: 33,
+        size: 12,
+        mtime: 1732600000123.456,
+        xattrs: { 'user.a': 'dmFs' },
+      },
+    ],
     ['a', { kind: 'char', mode: 0o666, uid: 0, gid: 0, rdev: [1, 3] }],
     ['s', { kind: 'file', mode: 0o600, uid: 0, gid: 42, secret: 'hmac-sha256:' + 'ab'.repeat(32), link: 'x/y' }],
   ];
   const back = parseManifest(serializeManifest(self, children));
   assert.deepEqual(back.self, self);
-  assert.deepEqual(back.children, [...children].sort((x, y) => (x[0] < y[0] ? -1 : 1)));
+  assert.deepEqual(
+    back.children,
+    [...children].sort((x, y) => (x[0] < y[0] ? -1 : 1)),
+  );
 });
 
 test('mtime alone is not a change; mode, owner, xattrs are', () => {

@@ -17,12 +17,36 @@ const OLD = Date.now() - 3_600_000;
 
 function sample(): State {
   const s: State = new Map();
-  const names = ['', 'plain.conf', 'd', 'd/with space', 'd/100%', 'd/tab\there', 'd/new\nline', 'caf\xc3\xa9', 'raw\xfc\xfc', 'ü-already-latin1', 'd/,comma', 'd/-'];
+  const names = [
+    '',
+    'plain.conf',
+    'd',
+    'd/with space',
+    'd/100%',
+    'd/tab\there',
+    'd/new\nline',
+    'caf\xc3\xa9',
+    'raw\xfc\xfc',
+    'ü-already-latin1',
+    'd/,comma',
+    'd/-',
+  ];
   names.forEach((p, i) => {
     s.set(p, {
-      meta: { kind: p === '' || p === 'd' ? 'dir' : 'file', mode: 0o640, uid: i, gid: 2 * i, user: 'u', size: i * 10, mtime: OLD + i + 0.25 },
+      meta: {
+        kind: p === '' || p === 'd' ? 'dir' : 'file',
+        mode: 0o640,
+        uid: i,
+        gid: 2 * i,
+        user: 'u',
+        size: i * 10,
+        mtime: OLD + i + 0.25,
+      },
       oid: p === 'd' || p === '' ? undefined : (i.toString(16) + 'b'.repeat(40)).slice(0, 40),
-      stat: i % 3 === 2 ? undefined : { dev: 64769, ino: 1_000_000 + i, size: i * 10, mtimeMs: OLD + i + 0.25, ctimeMs: OLD + i + 0.5 },
+      stat:
+        i % 3 === 2
+          ? undefined
+          : { dev: 64769, ino: 1_000_000 + i, size: i * 10, mtimeMs: OLD + i + 0.25, ctimeMs: OLD + i + 0.5 },
     });
   });
   s.get('d/-')!.meta.skipped = 'cannot read: permission denied';
@@ -57,7 +81,11 @@ describe('stat cache', () => {
     const text = readFileSync(file, 'utf8');
     // Torn or damaged: loadCache falls back to the commit, which this fake repository
     // cannot give — so an error (not a wrong state) is what it must come to.
-    for (const bad of [text.slice(0, text.length - 10), text.replace('\t', ''), text.replace(/\n[^\n]*\t[^\n]*$/m, '\nx\ty')]) {
+    for (const bad of [
+      text.slice(0, text.length - 10),
+      text.replace('\t', ''),
+      text.replace(/\n[^\n]*\t[^\n]*$/m, '\nx\ty'),
+    ]) {
       writeFileSync(file, bad);
       await assert.rejects(loadCache(repo, HEAD));
     }
@@ -92,7 +120,10 @@ describe('status refreshes the stat cache, as git status refreshes its index', (
     for (let k = 0; k < 2; k++) {
       const s = await trail(home, ['status', '--json']);
       assert.equal(s.code, 3, s.stdout);
-      assert.deepEqual(s.json.changes.map((c: { path: string }) => c.path), ['f3']);
+      assert.deepEqual(
+        s.json.changes.map((c: { path: string }) => c.path),
+        ['f3'],
+      );
     }
     const snap = await trail(home, ['snapshot', '-m', 'f3', '--json']);
     assert.equal(snap.code, 0, snap.stderr);

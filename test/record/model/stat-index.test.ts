@@ -2,7 +2,16 @@
 // loading the cache. It may do so only when every path and every stat is the same; any other
 // tree, and any index that is damaged or belongs to another commit, gets the usual compare.
 import { strict as assert } from 'node:assert';
-import { copyFileSync, existsSync, mkdirSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { trail, makeTree, scratchTrail, tempDir } from '../../support/cli.js';
@@ -35,7 +44,11 @@ async function setUp(t: { after(fn: () => void): void }) {
   const status = async () => {
     const r = await trail(home, ['status', '--json'], { env });
     assert.ok(r.code === 0 || r.code === 3, r.stderr);
-    return { paths: (r.json.changes as { path: string }[]).map((c) => c.path).sort(), fromIndex: FROM_INDEX.test(r.stderr), files: r.json.files as number };
+    return {
+      paths: (r.json.changes as { path: string }[]).map((c) => c.path).sort(),
+      fromIndex: FROM_INDEX.test(r.stderr),
+      files: r.json.files as number,
+    };
   };
   return { home, dir, index, status };
 }
@@ -53,7 +66,11 @@ describe('trail status and the stat index', () => {
     writeFileSync(join(dir, 'own/new.conf'), 'new\n');
     rmSync(join(dir, 'own/b.conf'));
     let now = await status();
-    assert.deepEqual(now, { paths: ['own/a.conf', 'own/b.conf', 'own/new.conf'], fromIndex: false, files: first.files });
+    assert.deepEqual(now, {
+      paths: ['own/a.conf', 'own/b.conf', 'own/new.conf'],
+      fromIndex: false,
+      files: first.files,
+    });
     writeFileSync(join(dir, 'own/a.conf'), 'a.conf\n');
     writeFileSync(join(dir, 'own/b.conf'), 'b.conf\n');
     rmSync(join(dir, 'own/new.conf'));
@@ -103,7 +120,14 @@ describe('the stat index compared with a listing', () => {
     makeTree(dir, 200);
     await settle();
     const rules = makeRules([], []);
-    const scanned = await scan({ root: dir, rules, previous: new Map(), writer: new HashOnlyWriter(), secretKey: Buffer.alloc(32), maxFileSize: 1 << 20 });
+    const scanned = await scan({
+      root: dir,
+      rules,
+      previous: new Map(),
+      writer: new HashOnlyWriter(),
+      secretKey: Buffer.alloc(32),
+      maxFileSize: 1 << 20,
+    });
     const repo = { gitDir: tmp.path, stateDir: tmp.path } as unknown as Repo;
     const head = 'c'.repeat(40);
     const check = async (state: State) => {

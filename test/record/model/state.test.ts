@@ -10,13 +10,21 @@ import { writeSnapshotTree, type Entry, type FolderMemo, type State } from '../.
 import type { Meta } from '../../../src/record/model/meta.js';
 
 const dirMeta = (): Meta => ({ kind: 'dir', mode: 0o755, uid: 0, gid: 0 });
-const fileEntry = (n: number): Entry => ({ meta: { kind: 'file', mode: 0o644, uid: 0, gid: 0 }, oid: n.toString(16).padStart(40, '0') });
+const fileEntry = (n: number): Entry => ({
+  meta: { kind: 'file', mode: 0o644, uid: 0, gid: 0 },
+  oid: n.toString(16).padStart(40, '0'),
+});
 
 /** Ops on a state: edit a file (new entry object), chmod a folder, add a file, remove a path. */
 const op = fc.oneof(
   fc.record({ kind: fc.constant('edit' as const), i: fc.nat(), v: fc.nat(999) }),
   fc.record({ kind: fc.constant('chmod' as const), i: fc.nat() }),
-  fc.record({ kind: fc.constant('add' as const), dir: fc.nat(), name: fc.constantFrom('x', 'y', 'z-1', 'z.2'), v: fc.nat(999) }),
+  fc.record({
+    kind: fc.constant('add' as const),
+    dir: fc.nat(),
+    name: fc.constantFrom('x', 'y', 'z-1', 'z.2'),
+    v: fc.nat(999),
+  }),
   fc.record({ kind: fc.constant('remove' as const), i: fc.nat() }),
 );
 
@@ -42,31 +50,36 @@ function apply(state: State, o: { kind: string; i?: number; v?: number; dir?: nu
 }
 
 test('with the memo of the last build, the very tree a build from nothing makes', async () => {
-  await fc.assert(fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 12 }), async (ops) => {
-    let state: State = new Map([['', { meta: dirMeta() }]]);
-    for (const d of ['a', 'a/b', 'a/b/c', 'd']) state.set(d, { meta: dirMeta() });
-    for (const [i, f] of ['a/1', 'a/b/2', 'a/b/c/3', 'd/4', '5'].entries()) state.set(f, fileEntry(i));
-    let memo: FolderMemo | undefined;
-    let known = new Set<string>();
-    for (const o of [{ kind: 'none' }, ...ops]) {
-      const before = state;
-      if (o.kind !== 'none') state = apply(state, o);
-      // What a scan under roots reports: the paths whose entry is not the very same object.
-      const dirty = [...new Set([...before.keys(), ...state.keys()])].filter((p) => before.get(p) !== state.get(p));
-      const incremental = await writeSnapshotTree(state, new HashOnlyWriter(), known, memo);
-      const hinted = await writeSnapshotTree(state, new HashOnlyWriter(), known, memo, dirty);
-      const fresh = await writeSnapshotTree(state, new HashOnlyWriter());
-      assert.equal(incremental.root, fresh.root, `after ${JSON.stringify(o)}`);
-      assert.equal(hinted.root, fresh.root, `after ${JSON.stringify(o)}, with the dirty paths`);
-      assert.deepEqual(diffStates(before, state, undefined, dirty), diffStates(before, state));
-      // The ids it says are known (the next build writes none of them again) are this
-      // snapshot's own or were known before it: never an id no build wrote.
-      for (const built of [incremental, hinted]) {
-        for (const oid of fresh.trees) assert.ok(built.trees.has(oid), 'every object of the snapshot is known after it');
-        for (const oid of built.trees) assert.ok(fresh.trees.has(oid) || known.has(oid), 'no id is known that was never written');
+  await fc.assert(
+    fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 12 }), async (ops) => {
+      let state: State = new Map([['', { meta: dirMeta() }]]);
+      for (const d of ['a', 'a/b', 'a/b/c', 'd']) state.set(d, { meta: dirMeta() });
+      for (const [i, f] of ['a/1', 'a/b/2', 'a/b/c/3', 'd/4', '5'].entries()) state.set(f, fileEntry(i));
+      let memo: FolderMemo | undefined;
+      let known = new Set<string>();
+      for (const o of [{ kind: 'none' }, ...ops]) {
+        const before = state;
+        if (o.kind !== 'none') state = apply(state, o);
+        // What a scan under roots reports: the paths whose entry is not the very same object.
+        const dirty = [...new Set([...before.keys(), ...state.keys()])].filter((p) => before.get(p) !== state.get(p));
+        const incremental = await writeSnapshotTree(state, new HashOnlyWriter(), known, memo);
+        const hinted = await writeSnapshotTree(state, new HashOnlyWriter(), known, memo, dirty);
+        const fresh = await writeSnapshotTree(state, new HashOnlyWriter());
+        assert.equal(incremental.root, fresh.root, `after ${JSON.stringify(o)}`);
+        assert.equal(hinted.root, fresh.root, `after ${JSON.stringify(o)}, with the dirty paths`);
+        assert.deepEqual(diffStates(before, state, undefined, dirty), diffStates(before, state));
+        // The ids it says are known (the next build writes none of them again) are this
+        // snapshot's own or were known before it: never an id no build wrote.
+        for (const built of [incremental, hinted]) {
+          for (const oid of fresh.trees)
+            assert.ok(built.trees.has(oid), 'every object of the snapshot is known after it');
+          for (const oid of built.trees)
+            assert.ok(fresh.trees.has(oid) || known.has(oid), 'no id is known that was never written');
+        }
+        memo = (o.kind.length % 2 ? incremental : hinted).folders;
+        known = incremental.trees;
       }
-      memo = (o.kind.length % 2 ? incremental : hinted).folders;
-      known = incremental.trees;
-    }
-  }), { numRuns: 300 });
+    }),
+    { numRuns: 300 },
+  );
 });

@@ -2,7 +2,18 @@
 // (for a pack) frame each file as a stored zlib entry. It must record exactly what the
 // one-thread path records, and git must read the pack it makes like any other.
 import { strict as assert } from 'node:assert';
-import { chmodSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+  statSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,7 +62,16 @@ function makeTree(dir: string, n: number): string[] {
 }
 
 async function scanWith(dir: string, writer: ObjectWriter, threads: boolean, full = false): Promise<ScanResult> {
-  return scan({ root: dir, rules: makeRules([], []), previous: new Map(), full, writer, secretKey: KEY, maxFileSize: 250_000, threads });
+  return scan({
+    root: dir,
+    rules: makeRules([], []),
+    previous: new Map(),
+    full,
+    writer,
+    secretKey: KEY,
+    maxFileSize: 250_000,
+    threads,
+  });
 }
 
 /** Everything a scan decides about each path, minus what legitimately differs between two
@@ -59,7 +79,14 @@ async function scanWith(dir: string, writer: ObjectWriter, threads: boolean, ful
 function summary(r: ScanResult): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [p, e] of r.state) out[p] = { meta: e.meta, oid: e.oid, secretOid: e.secretOid, stat: e.stat };
-  return { state: out, skipped: r.skipped, digestOnly: [...r.digestOnly].sort(), read: r.read, files: r.files, bytes: r.bytes };
+  return {
+    state: out,
+    skipped: r.skipped,
+    digestOnly: [...r.digestOnly].sort(),
+    read: r.read,
+    files: r.files,
+    bytes: r.bytes,
+  };
 }
 
 describe('stored pack entries', () => {
@@ -78,7 +105,16 @@ describe('stored pack entries', () => {
 
 describe('reader threads', () => {
   it('see a private key where the rules do', () => {
-    for (const text of [PEM, 'x'.repeat(100) + PEM, '-----BEGIN RSA PRIVATE KEY-----\n', '-----BEGIN PUBLIC KEY-----\n', '-----BEGIN CERTIFICATE-----', '', 'plain', '-----BEGIN EC PRIVATE KEY-----']) {
+    for (const text of [
+      PEM,
+      'x'.repeat(100) + PEM,
+      '-----BEGIN RSA PRIVATE KEY-----\n',
+      '-----BEGIN PUBLIC KEY-----\n',
+      '-----BEGIN CERTIFICATE-----',
+      '',
+      'plain',
+      '-----BEGIN EC PRIVATE KEY-----',
+    ]) {
       assert.equal(isPrivateKey(Buffer.from(text)), looksLikePrivateKey(Buffer.from(text)), text);
     }
   });
@@ -108,7 +144,10 @@ describe('scan with reader threads', () => {
     await w.finish();
     const loose = await scanWith(dir, new LooseWriter(join(scratch, 'unused.git')), false);
     assert.deepEqual(summary(res), summary(loose), 'same state as the one-thread scan into loose objects');
-    const pack = (await run('ls', [join(gitDir, 'objects', 'pack')])).stdout.toString().split('\n').find((f) => f.endsWith('.idx'))!;
+    const pack = (await run('ls', [join(gitDir, 'objects', 'pack')])).stdout
+      .toString()
+      .split('\n')
+      .find((f) => f.endsWith('.idx'))!;
     const vp = await run('git', ['verify-pack', '-v', join(gitDir, 'objects', 'pack', pack)]);
     assert.match(vp.stdout.toString(), /: ok$/m);
     // git's own idx for this pack is ours, byte for byte (offsets, CRCs, order).
@@ -144,7 +183,17 @@ describe('listing a tree on reader threads', () => {
     writeFileSync(join(dir, 'a-b'), 'ab');
     await run('mkfifo', [join(dir, 'd5/fifo')]);
     const rules = makeRules(['*.bak', 'cache'], []);
-    const scanOn = (threads: boolean) => scan({ root: dir, rules, previous: new Map(), full: true, writer: new HashOnlyWriter(), secretKey: KEY, maxFileSize: 250_000, threads });
+    const scanOn = (threads: boolean) =>
+      scan({
+        root: dir,
+        rules,
+        previous: new Map(),
+        full: true,
+        writer: new HashOnlyWriter(),
+        secretKey: KEY,
+        maxFileSize: 250_000,
+        threads,
+      });
     const one = await scanOn(false);
     const many = await scanOn(true);
     assert.deepEqual([...many.state.keys()], [...one.state.keys()], 'same paths in the same order');
@@ -170,7 +219,14 @@ describe('trail on a tree that takes the threaded path', () => {
     const env = { TRAIL_READ_THREADS: 'always' };
     const init = await trail(home, ['init', dir, '--json'], { env });
     assert.equal(init.code, 0, init.stderr);
-    const fsck = await run('git', ['--git-dir', init.json.repo as string, 'fsck', '--strict', '--full', '--no-dangling']);
+    const fsck = await run('git', [
+      '--git-dir',
+      init.json.repo as string,
+      'fsck',
+      '--strict',
+      '--full',
+      '--no-dangling',
+    ]);
     assert.equal(fsck.stderr.toString().trim(), '');
     const clean = await trail(home, ['status', '--full', '--json'], { env });
     assert.equal(clean.code, 0, JSON.stringify(clean.json?.changes));
@@ -183,20 +239,30 @@ describe('trail on a tree that takes the threaded path', () => {
     utimesSync(victim, st.atime, st.mtime); // same mtime
     const full = await trail(home, ['status', '--full', '--json'], { env });
     assert.equal(full.code, 3, full.stdout);
-    assert.deepEqual(full.json.changes.map((c: { path: string }) => c.path), [files[123]]);
-
+    assert.deepEqual(
+      full.json.changes.map((c: { path: string }) => c.path),
+      [files[123]],
+    );
   });
 });
 
-describe('the threads under the systemd unit\'s node options', () => {
+describe("the threads under the systemd unit's node options", () => {
   it('start when node runs with a V8 option a Worker refuses if given explicitly', async (t) => {
     const { home, dir } = scratchTrail(t);
     // Forced threads: the listing, the reads and the pack's deflate workers all start.
     makeBenchTree(dir, 100);
-    const node = (args: string[]) => spawnSync(process.execPath, ['--max-semi-space-size=2', BIN, ...args], { env: { ...process.env, TRAIL_READ_THREADS: 'always', TRAIL_HOME: home }, encoding: 'utf8' });
+    const node = (args: string[]) =>
+      spawnSync(process.execPath, ['--max-semi-space-size=2', BIN, ...args], {
+        env: { ...process.env, TRAIL_READ_THREADS: 'always', TRAIL_HOME: home },
+        encoding: 'utf8',
+      });
     const init = node(['init', dir, '--json']);
     assert.equal(init.status, 0, init.stderr);
-    for (const args of [['status', '--json'], ['status', '--full', '--json'], ['snapshot', '-m', 'again', '--json']]) {
+    for (const args of [
+      ['status', '--json'],
+      ['status', '--full', '--json'],
+      ['snapshot', '-m', 'again', '--json'],
+    ]) {
       const r = node(args);
       assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
     }

@@ -8,7 +8,9 @@ import { AdaptiveWriter, PACK_THRESHOLD } from '../../../src/record/store/pack-w
 import { git, tempDir } from '../../support/cli.js';
 
 function looseCount(repo: string): number {
-  return readdirSync(join(repo, 'objects')).filter((d) => /^[0-9a-f]{2}$/.test(d)).reduce((n, d) => n + readdirSync(join(repo, 'objects', d)).length, 0);
+  return readdirSync(join(repo, 'objects'))
+    .filter((d) => /^[0-9a-f]{2}$/.test(d))
+    .reduce((n, d) => n + readdirSync(join(repo, 'objects', d)).length, 0);
 }
 
 for (const n of [3, 40]) {
@@ -43,7 +45,11 @@ test('objects held until finish: the same one twice is written once; big ones ar
   assert.equal(looseCount(repo), 1);
 
   const big = new AdaptiveWriter(repo);
-  const ids = [await big.write('blob', Buffer.alloc(5 << 20, 1)), await big.write('blob', Buffer.alloc(5 << 20, 2)), await big.write('blob', Buffer.from('small\n'))];
+  const ids = [
+    await big.write('blob', Buffer.alloc(5 << 20, 1)),
+    await big.write('blob', Buffer.alloc(5 << 20, 2)),
+    await big.write('blob', Buffer.from('small\n')),
+  ];
   await big.finish();
   assert.equal(looseCount(repo), 4);
   const check = git(repo, ['cat-file', '--batch-check'], ids.join('\n') + '\n').stdout.toString();

@@ -17,13 +17,18 @@ function bigTree(dir: string): void {
   const line = 'option_a = some value that repeats\n';
   for (let i = 0; i < 24; i++) {
     mkdirSync(join(dir, `d${i % 4}`), { recursive: true });
-    writeFileSync(join(dir, `d${i % 4}`, `f${i}.conf`), `# file ${i}\n` + line.repeat(Math.ceil(STORE_FROM / 20 / line.length)));
+    writeFileSync(
+      join(dir, `d${i % 4}`, `f${i}.conf`),
+      `# file ${i}\n` + line.repeat(Math.ceil(STORE_FROM / 20 / line.length)),
+    );
   }
 }
 
 function packBytes(repo: string): number {
   const dir = join(repo, 'objects', 'pack');
-  return readdirSync(dir).filter((f) => f.endsWith('.pack')).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.pack'))
+    .reduce((n, f) => n + statSync(join(dir, f)).size, 0);
 }
 
 /** The detached repack starts a moment after init returns: wait for the repacked pack. */
@@ -65,7 +70,12 @@ describe('background repack after a first snapshot', () => {
     for (const after of [5, 60, 150, 400]) {
       // setsid: the repack, its git and git's pack-objects form one process group, killed at once.
       const script = new URL('../../../src/record/store/maintenance.js', import.meta.url).pathname;
-      const child = spawnSync('sh', ['-c', `setsid node "$0" repack "$1" & pid=$!; sleep ${after / 1000}; kill -9 -- -$pid; wait $pid; true`, script, repo]);
+      const child = spawnSync('sh', [
+        '-c',
+        `setsid node "$0" repack "$1" & pid=$!; sleep ${after / 1000}; kill -9 -- -$pid; wait $pid; true`,
+        script,
+        repo,
+      ]);
       assert.equal(child.status, 0, child.stderr?.toString());
       const fsck = git(repo, ['fsck', '--strict', '--full', '--no-dangling']);
       assert.equal(fsck.code, 0, `after a kill at ${after} ms: ${fsck.stderr}`);
@@ -81,7 +91,10 @@ describe('background repack after a first snapshot', () => {
       await lock.release();
     }
     // A lock left by a dead process is taken over.
-    writeFileSync(join(repo, 'trail', 'maintenance.lock'), JSON.stringify({ pid: 2 ** 22 + 12345, purpose: 'repack', since: new Date().toISOString() }));
+    writeFileSync(
+      join(repo, 'trail', 'maintenance.lock'),
+      JSON.stringify({ pid: 2 ** 22 + 12345, purpose: 'repack', since: new Date().toISOString() }),
+    );
     assert.equal(await repack(repo), true);
     assert.equal(existsSync(join(repo, 'trail', 'maintenance.lock')), false);
     assert.equal(git(repo, ['fsck', '--strict', '--full', '--no-dangling']).code, 0);

@@ -22,15 +22,24 @@ test('trees are sorted as git sorts them and accepted by git fsck', async (t) =>
   const blob = await w.write('blob', Buffer.from('x'));
   const sub = await w.write('tree', serializeTree([{ name: 'f', mode: '100644', oid: blob }]));
   // "a.b" sorts before the folder "a" (compared as "a/"), which sorts before "a0".
-  const tree = await w.write('tree', serializeTree([
-    { name: 'a0', mode: '100644', oid: blob },
-    { name: 'a', mode: '40000', oid: sub },
-    { name: 'a.b', mode: '100644', oid: blob },
-    { name: 'caf\xe9', mode: '100755', oid: blob },
-  ]));
+  const tree = await w.write(
+    'tree',
+    serializeTree([
+      { name: 'a0', mode: '100644', oid: blob },
+      { name: 'a', mode: '40000', oid: sub },
+      { name: 'a.b', mode: '100644', oid: blob },
+      { name: 'caf\xe9', mode: '100755', oid: blob },
+    ]),
+  );
   await w.finish();
   const ls = spawnSync('git', ['--git-dir', repo, 'ls-tree', '-z', tree], { encoding: 'latin1' });
-  assert.deepEqual(ls.stdout.split('\0').filter(Boolean).map((l) => l.split('\t')[1]), ['a.b', 'a', 'a0', 'caf\xe9']);
+  assert.deepEqual(
+    ls.stdout
+      .split('\0')
+      .filter(Boolean)
+      .map((l) => l.split('\t')[1]),
+    ['a.b', 'a', 'a0', 'caf\xe9'],
+  );
   const mk = spawnSync('git', ['--git-dir', repo, 'mktree', '-z'], { input: ls.stdout, encoding: 'latin1' });
   assert.equal(mk.stdout.trim(), tree, 'git builds the same tree from the same entries');
   assert.equal(spawnSync('git', ['--git-dir', repo, 'fsck', '--strict', tree]).status, 0);

@@ -6,7 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { LooseWriter, serializeCommit, serializeTree, type TreeItem } from '../../../src/record/store/objects.js';
-import { AdaptiveWriter, chooseWriter, entryHeader, PACK_THRESHOLD, PackWriter } from '../../../src/record/store/pack-writer.js';
+import {
+  AdaptiveWriter,
+  chooseWriter,
+  entryHeader,
+  PACK_THRESHOLD,
+  PackWriter,
+} from '../../../src/record/store/pack-writer.js';
 import { run } from '../../../src/util/exec.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'trail-packwriter-'));
@@ -31,7 +37,9 @@ function content(i: number, size: number): Buffer {
   if (i % 3 === 0) {
     let x = seed.readUInt32LE(0) | 1;
     for (let k = 0; k < size; k++) {
-      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
       buf[k] = x & 0xff;
     }
   } else {
@@ -69,7 +77,10 @@ async function writeSnapshot(w: PackWriter | LooseWriter, gitDir: string, n: num
   top.push({ name: 'sub', mode: '40000', oid: subOid });
   const tree = await w.write('tree', serializeTree(top));
   const sig = { name: 'Test', email: 'test@example.invalid', time: 1_700_000_000, tzOffset: 0 };
-  const commit = await w.write('commit', serializeCommit({ tree, parents: [], author: sig, committer: sig, message: 'snapshot\n' }));
+  const commit = await w.write(
+    'commit',
+    serializeCommit({ tree, parents: [], author: sig, committer: sig, message: 'snapshot\n' }),
+  );
   await w.finish();
   await git(gitDir, ['update-ref', 'refs/heads/main', commit]);
   return { blobs, commit, tree };
@@ -93,7 +104,12 @@ describe('PackWriter', () => {
 
     const files = packFiles(gitDir);
     assert.equal(files.length, 2, `one pack and its idx, no temp files: ${files.join(' ')}`);
-    const idx = join(gitDir, 'objects', 'pack', files.find((f) => f.endsWith('.idx'))!);
+    const idx = join(
+      gitDir,
+      'objects',
+      'pack',
+      files.find((f) => f.endsWith('.idx'))!,
+    );
     const pack = idx.replace(/\.idx$/, '.pack');
 
     const vp = await run('git', ['verify-pack', '-v', idx]);
@@ -125,9 +141,20 @@ describe('PackWriter', () => {
     const limit = 0x4000;
     const w = new PackWriter(gitDir, { largeOffsetLimit: limit, workers: 1 });
     const { blobs } = await writeSnapshot(w, gitDir, 400);
-    const idx = join(gitDir, 'objects', 'pack', packFiles(gitDir).find((f) => f.endsWith('.idx'))!);
+    const idx = join(
+      gitDir,
+      'objects',
+      'pack',
+      packFiles(gitDir).find((f) => f.endsWith('.idx'))!,
+    );
     const theirs = join(scratch, 'theirs64.idx');
-    await run('git', ['index-pack', `--index-version=2,0x${limit.toString(16)}`, '-o', theirs, idx.replace(/\.idx$/, '.pack')]);
+    await run('git', [
+      'index-pack',
+      `--index-version=2,0x${limit.toString(16)}`,
+      '-o',
+      theirs,
+      idx.replace(/\.idx$/, '.pack'),
+    ]);
     const ours = readFileSync(idx);
     assert.ok(ours.length > 8 + 1024 + (blobs.size + 3) * 28 + 40, 'has a large-offset table');
     assert.ok(readFileSync(theirs).equals(ours), 'idx differs from git index-pack --index-version=2,N');
@@ -143,7 +170,9 @@ describe('PackWriter', () => {
       await git(gitDir, ['fsck', '--strict', '--full', '--no-dangling']);
       const some = [...blobs.keys()].slice(0, 30);
       const batch = await run('git', [`--git-dir=${gitDir}`, 'cat-file', '--batch'], { input: some.join('\n') + '\n' });
-      const expected = Buffer.concat(some.flatMap((o) => [Buffer.from(`${o} blob ${blobs.get(o)!.length}\n`), blobs.get(o)!, Buffer.from('\n')]));
+      const expected = Buffer.concat(
+        some.flatMap((o) => [Buffer.from(`${o} blob ${blobs.get(o)!.length}\n`), blobs.get(o)!, Buffer.from('\n')]),
+      );
       assert.ok(batch.stdout.equals(expected), `cat-file --batch with ${JSON.stringify(opts)}`);
     }
   });
@@ -205,14 +234,19 @@ describe('PackWriter', () => {
     writeFileSync(scriptFile, script);
     const child = spawn(process.execPath, [scriptFile], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('busy')) resolve(); });
+      child.stdout.on('data', (d: Buffer) => {
+        if (d.toString().includes('busy')) resolve();
+      });
       child.on('exit', (code) => reject(new Error(`writer exited early (${code})`)));
     });
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
 
     const leftovers = packFiles(gitDir).filter((f) => !before.includes(f));
-    assert.ok(leftovers.length === 1 && leftovers[0]!.startsWith('tmp_pack_'), `only a temp pack is left: ${leftovers.join(' ')}`);
+    assert.ok(
+      leftovers.length === 1 && leftovers[0]!.startsWith('tmp_pack_'),
+      `only a temp pack is left: ${leftovers.join(' ')}`,
+    );
     const fsck = await git(gitDir, ['fsck', '--strict', '--full', '--no-dangling']);
     assert.equal(fsck.stderr.trim(), '', fsck.stderr);
     assert.equal((await git(gitDir, ['rev-parse', 'main'])).stdout.toString().trim(), first.commit);
