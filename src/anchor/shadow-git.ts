@@ -2,6 +2,7 @@
 // particular go through native git only: isomorphic-git's notes break once git switches the
 // notes tree to fan-out, which it does by itself past a few hundred notes.
 import { run, type RunResult } from '../util/exec.js';
+import { gitEnv, TRAIL_IDENTITY } from '../util/git-env.js';
 
 export const NOTES_REF = 'refs/notes/trail-ots';
 
@@ -13,10 +14,8 @@ export const ANCHORED_REF_PREFIXES = ['refs/heads/', 'refs/trail/'];
 export const UNANCHORED_REFS = ['refs/trail/secrets'];
 
 export function git(gitDir: string, args: string[], input?: Buffer | string, okCodes?: number[]): Promise<RunResult> {
-  // Drop GIT_* variables of a surrounding hook or test runner: the shadow repo is named here.
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GIT_')) env[k] = v;
-  env.GIT_TERMINAL_PROMPT = '0';
+  // GIT_* variables of a surrounding hook or test runner are dropped: the shadow repo is named here.
+  const env = gitEnv({ GIT_TERMINAL_PROMPT: '0' });
   return run('git', [`--git-dir=${gitDir}`, ...args], {
     env,
     ...(input !== undefined ? { input } : {}),
@@ -147,7 +146,7 @@ export async function writeProofNotes(gitDir: string, proofs: Map<string, Uint8A
   const msg = Buffer.from(message + '\n', 'utf8');
   const parts: Buffer[] = [
     Buffer.from(
-      `feature done\ncommit ${NOTES_REF}\ncommitter trail <trail@localhost> ${now} +0000\ndata ${msg.length}\n`,
+      `feature done\ncommit ${NOTES_REF}\ncommitter ${TRAIL_IDENTITY.name} <${TRAIL_IDENTITY.email}> ${now} +0000\ndata ${msg.length}\n`,
     ),
     msg,
     Buffer.from(parent ? `from ${parent}\n` : ''),

@@ -204,7 +204,16 @@ export class Fixture {
 
   git(args: string[]): Promise<RunResult> {
     return run('git', ['--git-dir', this.gitDir, ...args], {
-      env: { ...process.env, LC_ALL: 'C', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
+      env: {
+        ...process.env,
+        LC_ALL: 'C',
+        GIT_CONFIG_NOSYSTEM: '1',
+        GIT_CONFIG_GLOBAL: '/dev/null',
+        GIT_AUTHOR_NAME: 'trail test',
+        GIT_AUTHOR_EMAIL: 'test@localhost',
+        GIT_COMMITTER_NAME: 'trail test',
+        GIT_COMMITTER_EMAIL: 'test@localhost',
+      },
     });
   }
 

@@ -69,7 +69,15 @@ export function git(
   const r = spawnSync('git', ['--git-dir', repo, ...args], {
     input,
     maxBuffer: 1 << 30,
-    env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
+    env: {
+      ...process.env,
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_CONFIG_GLOBAL: '/dev/null',
+      GIT_AUTHOR_NAME: 'trail test',
+      GIT_AUTHOR_EMAIL: 'test@localhost',
+      GIT_COMMITTER_NAME: 'trail test',
+      GIT_COMMITTER_EMAIL: 'test@localhost',
+    },
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString() };
 }

@@ -92,7 +92,16 @@ const HTTP_BACKEND = '/usr/lib/git-core/git-http-backend';
 function git(dir: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}) {
   const r = spawnSync('git', ['--git-dir', dir, ...args], {
     input: opts.input,
-    env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', ...opts.env },
+    env: {
+      ...process.env,
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_CONFIG_GLOBAL: '/dev/null',
+      GIT_AUTHOR_NAME: 'trail test',
+      GIT_AUTHOR_EMAIL: 'test@localhost',
+      GIT_COMMITTER_NAME: 'trail test',
+      GIT_COMMITTER_EMAIL: 'test@localhost',
+      ...opts.env,
+    },
     maxBuffer: 1 << 28,
   });
   return { code: r.status ?? -1, out: r.stdout.toString().trim(), err: r.stderr.toString() };

@@ -18,9 +18,7 @@ export interface WitnessFinding {
 
 const SEEN = 'refs/trail/review/witness';
 
-export async function checkAgainstRemote(
-  repo: Repo,
-): Promise<{
+export async function checkAgainstRemote(repo: Repo): Promise<{
   remote: string;
   findings: WitnessFinding[];
   compared: { observed?: string; approved?: string; proofs: number };

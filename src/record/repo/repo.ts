@@ -29,13 +29,8 @@ export interface RepoInfo {
   created: string;
 }
 
-/** A clean environment for git: nothing inherited may redirect it to another repository or
- * change how it writes (GIT_DIR, GIT_INDEX_FILE, a user's global config…). */
-export function gitEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GIT_')) env[k] = v;
-  return { ...env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', LC_ALL: 'C', ...extra };
-}
+import { gitEnv } from '../../util/git-env.js';
+export { gitEnv };
 
 const OID = /^[0-9a-f]{40}$/;
 const PLAIN_REF = /^refs\/[A-Za-z0-9._/-]+$/;

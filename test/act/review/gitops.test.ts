@@ -46,16 +46,14 @@ async function proposeAndMerge(
   assert.equal(push.code, 0, push.err);
   const alice = w.as(opts.merger ?? w.alice);
   const pr = (
-    await w
-      .as(w.alice)
-      .rest.pulls.create({
-        owner: OWNER,
-        repo: REPO,
-        head: branch,
-        base: `${h.prefix}/approved`,
-        title: `change ${branch}`,
-        body: 'please',
-      })
+    await w.as(w.alice).rest.pulls.create({
+      owner: OWNER,
+      repo: REPO,
+      head: branch,
+      base: `${h.prefix}/approved`,
+      title: `change ${branch}`,
+      body: 'please',
+    })
   ).data;
   await w
     .as(opts.approver ?? w.bob)
@@ -232,15 +230,13 @@ test(
     assert.match(commit, /^[0-9a-f]{40}$/);
     w.gh.gitIn(FULL, ['update-ref', 'refs/heads/sneaky', commit]);
     const pr = (
-      await w
-        .as(w.mallory)
-        .rest.pulls.create({
-          owner: OWNER,
-          repo: REPO,
-          head: 'sneaky',
-          base: `${h.prefix}/approved`,
-          title: 'harmless',
-        })
+      await w.as(w.mallory).rest.pulls.create({
+        owner: OWNER,
+        repo: REPO,
+        head: 'sneaky',
+        base: `${h.prefix}/approved`,
+        title: 'harmless',
+      })
     ).data;
     await w.as(w.bob).rest.pulls.createReview({ owner: OWNER, repo: REPO, pull_number: pr.number, event: 'APPROVE' });
     await w.as(w.mallory).rest.pulls.merge({ owner: OWNER, repo: REPO, pull_number: pr.number });
