@@ -1,7 +1,8 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { errorCode } from '../util/errors.js';
-import { writeFileAtomic, type Repo } from '../record/repo/repo.js';
+import type { Repo } from '../record/repo/repo.js';
+import { writeFileAtomic } from '../util/atomic.js';
 
 /**
  * Loop safety for protect: a path restored too often in a window (another program keeps

@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { trailHome } from '../host/registry.js';
-import { writeFileAtomic } from '../record/repo/repo.js';
+import { writeFileAtomic } from '../util/atomic.js';
 import { Exit, TrailError, errorCode } from '../util/errors.js';
 import { makeOut } from './output.js';
 import { globals } from './session.js';

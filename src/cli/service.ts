@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { listWatched, trailHome } from '../host/registry.js';
-import { writeFileAtomic } from '../record/repo/repo.js';
+import { writeFileAtomic } from '../util/atomic.js';
 import { run } from '../util/exec.js';
 import { Exit, TrailError, errorCode } from '../util/errors.js';
 import { makeOut, type Out } from './output.js';

@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic, type Repo } from '../../record/repo/repo.js';
+import type { Repo } from '../../record/repo/repo.js';
+import { writeFileAtomic } from '../../util/atomic.js';
 import { errorCode } from '../../util/errors.js';
 
 /** One drift episode: from the first change not accepted to the decision on its PR. */

@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { writeFileAtomic } from '../../record/repo/repo.js';
+import { writeFileAtomic } from '../../util/atomic.js';
 import { errorCode } from '../../util/errors.js';
 
 const MAX_BODY = 5 * 1024 * 1024;

@@ -4,8 +4,6 @@ import { run, type RunOptions, type RunResult } from '../../util/exec.js';
 import { TrailError, Exit, errorCode } from '../../util/errors.js';
 import { CatFile } from '../store/cat-file.js';
 import { writeFileAtomic } from '../../util/atomic.js';
-
-export { writeFileAtomic };
 import { RepoLock } from './lock.js';
 import { RefUpdater } from '../commit/ref-updater.js';
 
