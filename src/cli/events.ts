@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { Refs, type Repo } from '../record/repo/repo.js';
 import type { PathChange } from '../report/data.js';
 import { TrailError, Exit } from '../util/errors.js';
-import { readLog, type LogEntry } from './log.js';
+import { readLog, type LogEntry } from '../record/commit/history.js';
 import { globals, openTrail } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.

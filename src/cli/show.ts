@@ -4,7 +4,7 @@ import { readState } from '../record/tree/tree-reader.js';
 import { patchFor } from '../report/patch.js';
 import { safeText } from '../util/bytes.js';
 import { changesJson, printChanges } from './changes.js';
-import { readLog } from './log.js';
+import { readLog } from '../record/commit/history.js';
 import { makeOut } from './output.js';
 import { globals, openTrail } from './session.js';
 

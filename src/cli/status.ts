@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { drift } from '../record/snapshot.js';
 import { interruptedRevert } from '../act/revert.js';
-import { readLog } from './log.js';
+import { readLog } from '../record/commit/history.js';
 import { Refs, type Repo } from '../record/repo/repo.js';
 import { display } from '../util/bytes.js';
 import { Exit } from '../util/errors.js';
