@@ -4,6 +4,7 @@
 import { promises as fsp, constants as C } from 'node:fs';
 import { join } from 'node:path';
 import { TrailError, Exit, errorCode } from '../util/errors.js';
+import { pidAlive } from '../util/pid.js';
 
 export function anchorStateDir(gitDir: string): string {
   return join(gitDir, 'trail');
@@ -23,7 +24,7 @@ export async function withAnchorLock<T>(gitDir: string, fn: () => Promise<T>, wa
     } catch (err) {
       if (errorCode(err) !== 'EEXIST') throw err;
       const owner = Number((await fsp.readFile(file, 'utf8').catch(() => '')).trim());
-      if (owner > 0 && !isAlive(owner)) {
+      if (owner > 0 && !pidAlive(owner)) {
         // Stale: its owner died. Remove only if it still names that same dead pid.
         await fsp.rm(file, { force: true });
         continue;
@@ -42,14 +43,5 @@ export async function withAnchorLock<T>(gitDir: string, fn: () => Promise<T>, wa
     return await fn();
   } finally {
     await fsp.rm(file, { force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errorCode(err) === 'EPERM';
   }
 }

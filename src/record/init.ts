@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TrailError, Exit, errorCode } from '../util/errors.js';
+import { pidAlive } from '../util/pid.js';
 import type { Actor } from './commit/commit.js';
 import {
   defaultName,
@@ -143,15 +144,6 @@ async function leftOverFromInterruptedInit(repoPath: string, dir: string): Promi
     return owner?.purpose === 'init' && !pidAlive(owner.pid);
   } finally {
     repo.close();
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errorCode(err) === 'EPERM';
   }
 }
 

@@ -1,6 +1,7 @@
 import { promises as fsp, constants as C } from 'node:fs';
 import { hostname } from 'node:os';
 import { TrailError, Exit, errorCode } from '../../util/errors.js';
+import { pidAlive } from '../../util/pid.js';
 
 /**
  * One writer per shadow repository. The lock is a file created with O_EXCL holding the
@@ -34,7 +35,7 @@ export class RepoLock {
       const owner = await this.owner();
       // A lock without a readable owner long after it was made: its maker died between
       // creating and writing it (kill -9).
-      if ((owner && !alive(owner.pid)) || (!owner && (await this.olderThan(5_000)))) {
+      if ((owner && !pidAlive(owner.pid)) || (!owner && (await this.olderThan(5_000)))) {
         // Rename first so that two processes cannot both remove a stale lock and then both
         // believe they created a fresh one.
         const grave = `${this.file}.stale.${process.pid}`;
@@ -82,15 +83,5 @@ export class RepoLock {
     } catch {
       return undefined; // half-written by its owner, or gone: try again
     }
-  }
-}
-
-function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return true; // unknown owner: do not steal
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errorCode(err) === 'EPERM';
   }
 }
