@@ -124,9 +124,3 @@ export function makeRules(
     log: isLog,
   };
 }
-
-/** Content that is a PEM private key is a secret wherever it lives. */
-export function looksLikePrivateKey(content: Buffer): boolean {
-  const i = content.indexOf('-----BEGIN ');
-  return i >= 0 && /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(content.toString('latin1', i, i + 80));
-}

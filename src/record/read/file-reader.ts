@@ -97,10 +97,10 @@ function hashFd(fd: number): string {
   }
 }
 
-/** Content that is a PEM private key is a secret wherever it lives. The same test as
- * rules.ts's looksLikePrivateKey (a reader thread does not load the rules and picomatch
- * just for it; test/record/read/read-pool.test.ts checks that the two agree). */
-export function isPrivateKey(content: Buffer): boolean {
+/** Content that is a PEM private key is a secret wherever it lives, whatever the rules say.
+ * Here, not in list/rules.ts, because the reader threads load this file and not the rules
+ * (nor picomatch); the scan's own thread uses the same test. */
+export function looksLikePrivateKey(content: Buffer): boolean {
   const i = content.indexOf('-----BEGIN ');
   return i >= 0 && /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(content.toString('latin1', i, i + 80));
 }

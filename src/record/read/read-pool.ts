@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { workerExecArgv } from '../../util/threads.js';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { crc32, deflateSync } from 'node:zlib';
-import { isPrivateKey, readStable } from './file-reader.js';
+import { looksLikePrivateKey, readStable } from './file-reader.js';
 import { entryHeader, storedEntryLength, writeStoredEntry } from '../store/stored.js';
 import type { StatKey } from '../model/state.js';
 import type { RulesSpec } from '../list/rules.js';
@@ -365,7 +365,7 @@ function work(req: Request): { reply: Reply; transfer: ArrayBuffer[] } {
         continue;
       }
       const content = got.content;
-      if (req.secrets[i] || isPrivateKey(content)) {
+      if (req.secrets[i] || looksLikePrivateKey(content)) {
         push(1, { stat, len: copyOut(content) });
         continue;
       }
