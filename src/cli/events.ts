@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Refs, type Repo } from '../record/repo/repo.js';
-import type { PathChange } from '../report/data.js';
+import type { CommitChange } from '../report/data.js';
 import { TrailError, Exit } from '../util/errors.js';
 import { readLog, type LogEntry } from '../record/commit/history.js';
 import { globals, openTrail } from './session.js';
@@ -9,19 +9,10 @@ import { globals, openTrail } from './session.js';
 const lazy_data = () => import('../report/data.js');
 
 /** One line of `trail events`: its field names are an interface (SIEMs parse them). */
-export interface TrailEvent {
+export interface TrailEvent extends CommitChange {
   type: 'commit';
   name: string;
   dir: string;
-  commit: string;
-  time: string;
-  actor: string;
-  email: string;
-  action: string;
-  process: string;
-  subject: string;
-  paths: PathChange[];
-  trailers: Record<string, string>;
 }
 
 async function eventsOf(repo: Repo, entries: LogEntry[]): Promise<TrailEvent[]> {
@@ -30,15 +21,7 @@ async function eventsOf(repo: Repo, entries: LogEntry[]): Promise<TrailEvent[]> 
     type: 'commit',
     name: repo.info.name,
     dir: repo.info.dir,
-    commit: entry.commit,
-    time: entry.date,
-    actor: entry.author,
-    email: entry.email,
-    action: entry.trailers['Trail-Action'] ?? '',
-    process: data.processOf(entry),
-    subject: entry.subject,
-    paths: data.pathChanges(changes),
-    trailers: entry.trailers,
+    ...data.commitChange(entry, changes),
   }));
 }
 

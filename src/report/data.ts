@@ -11,7 +11,7 @@ import { readProofs } from '../anchor/shadow-git.js';
 import { bitcoinOf, parseProof, pendingOf } from '../anchor/proof-tree.js';
 import { display } from '../util/bytes.js';
 import { decide } from '../decide/evaluate.js';
-import { parsePolicy, type Policy as PolicyRules } from '../decide/policy.js';
+import { parsePolicy, type Policy } from '../decide/policy.js';
 
 export const REPORT_VERSION = 1;
 
@@ -38,7 +38,9 @@ export interface Anchoring {
 
 export type PolicyOutcome = 'reverted' | 'alerted' | 'rejected' | 'review';
 
-export interface Policy {
+/** What a policy did about one commit (read from its Trail-Policy trailer, or found again by
+ * judging it with the policy then in force). Not the policy itself: that is decide's Policy. */
+export interface PolicyVerdict {
   /** the Trail-Policy trailer as written, or for an alert what the policy in force said */
   raw: string;
   /** alert, protect, review… (its first word) */
@@ -50,7 +52,9 @@ export interface Policy {
   notAllowed: boolean;
 }
 
-export interface ReportChange {
+/** A commit of the trail as one change: when, who, what made it, which paths. A report's row
+ * adds what the policy did and the proof; a line of `trail events` adds which trail it is. */
+export interface CommitChange {
   commit: string;
   /** ISO 8601 with the offset git recorded */
   time: string;
@@ -62,9 +66,12 @@ export interface ReportChange {
   process: string;
   subject: string;
   paths: PathChange[];
-  policy?: Policy;
-  anchoring: Anchoring;
   trailers: Record<string, string>;
+}
+
+export interface ReportChange extends CommitChange {
+  policy?: PolicyVerdict;
+  anchoring: Anchoring;
 }
 
 export interface Alert {
@@ -72,7 +79,7 @@ export interface Alert {
   time: string;
   actor: string;
   process: string;
-  policy: Policy;
+  policy: PolicyVerdict;
   subject: string;
   paths: PathChange[];
   /** for a revert: the revision the directory was put back to */
@@ -126,11 +133,11 @@ export function isUnknownActor(name: string): boolean {
   return name === '' || name === UNKNOWN;
 }
 
-export function pathChanges(changes: Change[]): PathChange[] {
+function pathChanges(changes: Change[]): PathChange[] {
   return changes.map((c) => ({ path: display(c.path), change: c.change, details: c.details }));
 }
 
-export function policyOf(trailers: Record<string, string>): Policy | undefined {
+export function policyOf(trailers: Record<string, string>): PolicyVerdict | undefined {
   const raw = trailers['Trail-Policy'];
   if (!raw) return undefined;
   // "protect (rule 1, 2)" as act/respond.ts writes it; "alert hosts" from older tools.
@@ -145,7 +152,7 @@ export function policyOf(trailers: Record<string, string>): Policy | undefined {
   return { raw, action, rule: rest.join(' '), outcome, notAllowed: outcome !== 'review' };
 }
 
-export function processOf(e: Pick<LogEntry, 'trailers'>): string {
+function processOf(e: Pick<LogEntry, 'trailers'>): string {
   const t = e.trailers;
   if (t['Trail-Argv']) return t['Trail-Argv'];
   if (t['Trail-Exe']) return t['Trail-Exe'];
@@ -153,6 +160,21 @@ export function processOf(e: Pick<LogEntry, 'trailers'>): string {
   if (action === 'watch') return 'unknown (seen by trail watch)';
   if (!action) return 'unknown';
   return `trail ${action}`;
+}
+
+/** A commit and what it changed, its fields in the order the JSON shows them. */
+export function commitChange(entry: LogEntry, changes: Change[]): CommitChange {
+  return {
+    commit: entry.commit,
+    time: entry.date,
+    actor: entry.author,
+    email: entry.email,
+    action: entry.trailers['Trail-Action'] ?? '',
+    process: processOf(entry),
+    subject: entry.subject,
+    paths: pathChanges(changes),
+    trailers: entry.trailers,
+  };
 }
 
 /** Commits trail makes itself: policies never judge them (see act/respond.ts). */
@@ -166,8 +188,8 @@ const OWN_ACTIONS = new Set(['init', 'revert', 'protect', 'policy', 'config', 'w
 async function alertsByPolicy(
   repo: Repo,
   items: { entry: LogEntry; changes: Change[] }[],
-): Promise<Map<string, Policy>> {
-  const out = new Map<string, Policy>();
+): Promise<Map<string, PolicyVerdict>> {
+  const out = new Map<string, PolicyVerdict>();
   const has = await repo.git(['rev-parse', '--verify', '--quiet', 'refs/trail/policy'], { okCodes: [0, 1] });
   if (has.code !== 0) return out;
   const hist = await repo.git(['log', '--format=%H %ct', 'refs/trail/policy']);
@@ -179,13 +201,13 @@ async function alertsByPolicy(
       const [id, t] = l.split(' ');
       return { id: id!, time: Number(t) };
     });
-  const parsed = new Map<string, PolicyRules | null>();
-  const policyAt = async (time: number): Promise<PolicyRules | null> => {
+  const parsed = new Map<string, Policy | null>();
+  const policyAt = async (time: number): Promise<Policy | null> => {
     const v = versions.find((x) => x.time <= time);
     if (!v) return null;
     if (!parsed.has(v.id)) {
       const r = await repo.git(['cat-file', 'blob', `${v.id}:policy.yaml`], { okCodes: [0, 128] });
-      let p: PolicyRules | null = null;
+      let p: Policy | null = null;
       try {
         p = r.code === 0 ? parsePolicy(r.stdout.toString('utf8'), 'the stored policy') : null;
       } catch {
@@ -292,18 +314,13 @@ export async function gatherReport(repo: Repo, opts: ReportOptions = {}): Promis
       policyOf(entry.trailers) ??
       judged.get(entry.commit) ??
       (undoneBy ? { ...policyOf({ 'Trail-Policy': undoneBy })!, notAllowed: false } : undefined);
+    const { trailers, ...row } = commitChange(entry, ch);
     return {
-      commit: entry.commit,
-      time: entry.date,
+      ...row,
       actor: entry.author || UNKNOWN,
-      email: entry.email,
-      action: entry.trailers['Trail-Action'] ?? '',
-      process: processOf(entry),
-      subject: entry.subject,
-      paths: pathChanges(ch),
       ...(policy ? { policy } : {}),
       anchoring: anchoring.get(entry.commit)!,
-      trailers: entry.trailers,
+      trailers,
     };
   });
 
