@@ -46,7 +46,9 @@ export function defaultName(dir: string): string {
   return name.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
-export function validName(name: string): boolean {
+/** A name for a watched directory (`--name`): it names the shadow repository `<name>.git`
+ * and is typed on command lines, so it stays short and plain. */
+export function validTrailName(name: string): boolean {
   return /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name) && !name.endsWith('.git');
 }
 

@@ -9,7 +9,7 @@ import {
   listWatched,
   saveWatched,
   trailHome,
-  validName,
+  validTrailName,
   type Watched,
 } from '../host/registry.js';
 import { Refs, Repo } from './repo/repo.js';
@@ -39,7 +39,7 @@ export async function init(opts: InitOptions): Promise<{ watched: Watched; resul
   if (!st.isDirectory()) throw new TrailError(`${dir} is not a directory`, Exit.usage);
   const realDir = await fsp.realpath(dir);
   const name = opts.name ?? defaultName(realDir);
-  if (!validName(name))
+  if (!validTrailName(name))
     throw new TrailError(`"${name}" cannot be a name: use letters, digits, '.', '_' or '-' (at most 64)`, Exit.usage);
   const repoPath = resolve(opts.repo ?? join(trailHome(), `${name}.git`));
   const realRepoParent = await realParent(repoPath);

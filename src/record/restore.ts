@@ -25,7 +25,7 @@ import { errorCode } from '../util/errors.js';
 import { sameMeta, type Meta } from './model/meta.js';
 import type { Repo } from './repo/repo.js';
 import { abs } from './scanner.js';
-import { validName } from './tree/tree-reader.js';
+import { isPlainComponent } from './tree/tree-reader.js';
 import type { Entry, State } from './model/state.js';
 import { writeXattrs, type Xattrs } from './read/xattrs.js';
 
@@ -105,7 +105,8 @@ export async function apply(repo: Repo, root: string, current: State, target: St
   const checkParents = (path: string) => {
     const parts = path.split('/');
     // Defence in depth: readState refuses such names already.
-    if (!parts.every(validName)) throw new Error(`refusing to write ${display(path)}: not a plain relative path`);
+    if (!parts.every(isPlainComponent))
+      throw new Error(`refusing to write ${display(path)}: not a plain relative path`);
     let cur = '';
     for (let i = 0; i < parts.length - 1; i++) {
       cur = joinPath(cur, parts[i]!);

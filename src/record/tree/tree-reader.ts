@@ -38,7 +38,7 @@ export async function readState(repo: Repo, commit: string): Promise<State> {
     const { self, children } = parseManifest(blobs[i]!);
     if (self) state.set(dir, { ...state.get(dir), meta: self });
     for (const [name, meta] of children) {
-      if (!validName(name))
+      if (!isPlainComponent(name))
         throw new TrailError(
           `commit ${commit.slice(0, 12)} has a manifest entry that is not a plain name (${JSON.stringify(name)} in ${JSON.stringify(dir)}): the tree is damaged or was made to attack a restore`,
         );
@@ -71,6 +71,6 @@ export async function readSecretIndex(repo: Repo): Promise<Map<string, string>> 
 }
 
 /** One path component: never empty, '.', '..', nor holding '/' or NUL. */
-export function validName(name: string): boolean {
+export function isPlainComponent(name: string): boolean {
   return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
 }
