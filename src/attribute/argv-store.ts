@@ -32,17 +32,3 @@ export async function keepArgv(repo: Repo, commit: string, actors: ActorInfo[]):
   if (!lines.length) return;
   await fsp.appendFile(argvFile(repo), lines.join('\n') + '\n', { mode: 0o600, encoding: 'latin1' });
 }
-
-export async function readArgv(repo: Repo, commit?: string): Promise<Record<string, unknown>[]> {
-  let text: string;
-  try {
-    text = await fsp.readFile(argvFile(repo), 'latin1');
-  } catch {
-    return [];
-  }
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .filter((r) => !commit || String(r.commit).startsWith(commit));
-}

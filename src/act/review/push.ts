@@ -108,25 +108,6 @@ export async function fetchApproved(repo: Repo, r: ReviewRemote, token: string):
   return repo.readRef(REMOTE_APPROVED);
 }
 
-/** Fetches one commit (a pull request's head) into a local-only ref, for validation. */
-export async function fetchRef(
-  repo: Repo,
-  r: ReviewRemote,
-  token: string,
-  remoteRef: string,
-  localRef: string,
-): Promise<string | undefined> {
-  await remoteGit(repo, r, token, [
-    'fetch',
-    '--quiet',
-    '--no-tags',
-    '--no-write-fetch-head',
-    r.gitUrl,
-    `+${remoteRef}:${localRef}`,
-  ]);
-  return repo.readRef(localRef);
-}
-
 /** Puts GitHub's approved branch back to what this host holds, but only if nobody moved it
  * again meanwhile (a lease): how a refused merge or direct push is undone on GitHub. */
 export async function resetRemoteApproved(

@@ -33,10 +33,3 @@ export function secretDigest(key: Buffer, content: Buffer): string {
 export function placeholder(digest: string): Buffer {
   return Buffer.from(`trail: the content of this file is a secret and stays on its host\n${digest}\n`);
 }
-
-export function isPlaceholder(content: Buffer): string | undefined {
-  const m = /^trail: the content of this file is a secret and stays on its host\n(hmac-sha256:[0-9a-f]{64})\n$/.exec(
-    content.toString('latin1'),
-  );
-  return m?.[1];
-}
