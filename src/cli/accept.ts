@@ -2,9 +2,9 @@ import type { Command } from 'commander';
 import { invokingActor } from '../record/commit/commit.js';
 import { accept } from '../decide/accept.js';
 import { changesJson, printChanges } from './changes.js';
-import { makeOut, plural } from './output.js';
+import { plural } from './output.js';
 import { watchedPath } from './paths.js';
-import { asWriter, globals, openTrail } from './session.js';
+import { asWriter, trailContext } from './session.js';
 
 export function registerAccept(program: Command): void {
   program
@@ -17,9 +17,7 @@ export function registerAccept(program: Command): void {
       '\nExamples:\n  trail accept                     accept everything recorded so far\n  trail accept observed nginx/     accept only what changed under nginx/',
     )
     .action(async (rev: string, paths: string[], _o: unknown, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
+      const { out, repo } = await trailContext(cmd);
       const target = await repo.resolve(rev);
       const rel = paths.map((p) => watchedPath(repo.info.dir, p));
       const res = await asWriter(repo, out, 'accept', () => accept(repo, target, rel, invokingActor()));

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { display, toBytes } from '../util/bytes.js';
-import { makeOut } from './output.js';
-import { globals, openTrail } from './session.js';
+import { trailContext } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_access = () => import('../attribute/access.js');
@@ -19,9 +18,7 @@ export function registerAccess(program: Command): void {
       '\nExamples:\n  sudo trail config set access.paths "fsociety00.dat,ssl/private/**"\n  trail access\n  trail access fsociety00.dat --json',
     )
     .action(async (path: string | undefined, opts: { maxCount?: number }, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
+      const { out, repo } = await trailContext(cmd);
       try {
         const want = path === undefined ? undefined : toBytes(path.replace(/^\.?\/+|\/+$/g, ''));
         let reads = (await (await lazy_access()).readAccess(repo))

@@ -2,8 +2,7 @@ import type { Command } from 'commander';
 import { invokingActor } from '../record/commit/commit.js';
 import { KEYS, defaults, parseValue, readStored, writeConfig } from '../record/repo/settings.js';
 import { TrailError, Exit } from '../util/errors.js';
-import { makeOut } from './output.js';
-import { asWriter, globals, openTrail } from './session.js';
+import { asWriter, openTrail, commandContext, trailContext } from './session.js';
 
 export function registerConfig(program: Command): void {
   const config = program
@@ -19,9 +18,7 @@ export function registerConfig(program: Command): void {
     .command('list', { isDefault: true })
     .description('every setting, with its value and default')
     .action(async (_o: unknown, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
+      const { out, repo } = await trailContext(cmd);
       const stored = await readStored(repo);
       const all = { ...defaults(), ...stored };
       for (const k of Object.keys(KEYS).sort()) {
@@ -36,8 +33,7 @@ export function registerConfig(program: Command): void {
     .argument('<key>')
     .description('one setting')
     .action(async (key: string, _o: unknown, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
+      const { g, out } = commandContext(cmd);
       if (!KEYS[key]) throw new TrailError(`unknown setting "${key}"`, Exit.usage);
       const repo = await openTrail(g);
       const value = { ...defaults(), ...(await readStored(repo)) }[key];
@@ -51,8 +47,7 @@ export function registerConfig(program: Command): void {
     .argument('<value>')
     .description('change a setting (validated first)')
     .action(async (key: string, text: string, _o: unknown, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
+      const { g, out } = commandContext(cmd);
       const value = parseValue(key, text);
       const repo = await openTrail(g);
       await asWriter(repo, out, 'config', async () => {
@@ -69,8 +64,7 @@ export function registerConfig(program: Command): void {
     .argument('<key>')
     .description('back to the default')
     .action(async (key: string, _o: unknown, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
+      const { g, out } = commandContext(cmd);
       if (!KEYS[key]) throw new TrailError(`unknown setting "${key}"`, Exit.usage);
       const repo = await openTrail(g);
       await asWriter(repo, out, 'config', async () => {

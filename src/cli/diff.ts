@@ -6,9 +6,8 @@ import { inScope } from '../record/restore.js';
 import { drift } from '../record/snapshot.js';
 import { patchFor, type Side } from '../report/patch.js';
 import { changesJson, printChanges } from './changes.js';
-import { makeOut } from './output.js';
 import { watchedPath } from './paths.js';
-import { globals, openTrail } from './session.js';
+import { trailContext } from './session.js';
 
 async function side(repo: Repo, rev: string | undefined): Promise<Side> {
   if (rev === undefined) return { kind: 'disk', root: repo.info.dir, entries: (await drift(repo)).scan.state };
@@ -29,9 +28,7 @@ export function registerDiff(program: Command): void {
     )
     .action(
       async (a: string | undefined, b: string | undefined, paths: string[], opts: { stat?: boolean }, cmd: Command) => {
-        const g = globals(cmd);
-        const out = makeOut(g.json);
-        const repo = await openTrail(g);
+        const { out, repo } = await trailContext(cmd);
         // commander puts what follows `--` into the last variadic argument.
         const dash = cmd.args.indexOf('--');
         let revs = [a, b].filter((x): x is string => x !== undefined);

@@ -4,8 +4,7 @@ import { logDiskState } from '../attribute/auditd-health.js';
 import * as ctl from '../attribute/auditctl.js';
 import { listWatched } from '../host/registry.js';
 import { aptConfFile } from './hooks.js';
-import { makeOut } from './output.js';
-import { globals } from './session.js';
+import { commandContext } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_audit_feed = () => import('../attribute/audit-feed.js');
@@ -112,7 +111,7 @@ export function registerDoctor(program: Command): void {
     .description('what trail can see on this host: audit (who changed what), inotify limits, the apt hook')
     .addHelpText('after', '\nExamples:\n  sudo trail doctor\n  sudo trail doctor --json')
     .action(async (_opts: unknown, cmd: Command) => {
-      const out = makeOut(globals(cmd).json);
+      const { out } = commandContext(cmd);
       const r = await diagnose();
       const a = r.audit;
       const ok = (b: boolean) => (b ? out.color.green('ok') : out.color.yellow('no'));

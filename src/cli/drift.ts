@@ -4,8 +4,8 @@ import { readState } from '../record/tree/tree-reader.js';
 import { Refs } from '../record/repo/repo.js';
 import { Exit } from '../util/errors.js';
 import { changesJson, printChanges } from './changes.js';
-import { makeOut, plural } from './output.js';
-import { globals, openTrail } from './session.js';
+import { plural } from './output.js';
+import { trailContext } from './session.js';
 
 export function registerDrift(program: Command): void {
   program
@@ -13,9 +13,7 @@ export function registerDrift(program: Command): void {
     .description('what the trail recorded that was not accepted: observed against approved (exit 3 when any)')
     .addHelpText('after', '\nExamples:\n  trail drift\n  trail drift --json')
     .action(async (_o: unknown, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
+      const { out, repo } = await trailContext(cmd);
       const [approved, observed] = await Promise.all([repo.resolve(Refs.approved), repo.resolve(Refs.observed)]);
       const changes = diffStates(await readState(repo, approved), await readState(repo, observed));
       if (!changes.length) out.line(`no drift: observed matches approved (${approved.slice(0, 12)})`);

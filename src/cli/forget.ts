@@ -2,8 +2,7 @@ import { promises as fsp } from 'node:fs';
 import type { Command } from 'commander';
 import { listWatched, saveWatched, pickWatched } from '../host/registry.js';
 import { Repo } from '../record/repo/repo.js';
-import { globals } from './session.js';
-import { makeOut } from './output.js';
+import { commandContext } from './session.js';
 
 export function registerForget(program: Command): void {
   program
@@ -13,7 +12,7 @@ export function registerForget(program: Command): void {
     .description('stop tracking a watched directory (its trail is kept unless --delete-repo)')
     .addHelpText('after', '\nExamples:\n  trail forget app\n  trail forget app --delete-repo')
     .action(async (name: string, opts: { deleteRepo?: boolean }, cmd: Command) => {
-      const out = makeOut(globals(cmd).json);
+      const { out } = commandContext(cmd);
       const w = await pickWatched(name);
       if (opts.deleteRepo) {
         // Only delete what is recognisably a trail repository.

@@ -5,8 +5,7 @@ import type { Command } from 'commander';
 import { trailHome } from '../host/registry.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { Exit, TrailError, errorCode } from '../util/errors.js';
-import { makeOut } from './output.js';
-import { globals } from './session.js';
+import { commandContext } from './session.js';
 
 // dist/src/cli/hooks.js → the package root, where hooks/ is.
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -43,7 +42,7 @@ export function registerHooks(program: Command): void {
     .description(`write /etc/apt/apt.conf.d/${CONF_NAME}: apt tells trail watch where a transaction starts and ends`)
     .addHelpText('after', '\nExamples:\n  sudo trail hooks install\n  trail hooks install --root /tmp/image')
     .action(async (opts: { root: string }, cmd: Command) => {
-      const out = makeOut(globals(cmd).json);
+      const { out } = commandContext(cmd);
       const file = aptConfFile(opts.root);
       const conf = await renderAptConf();
       let before: string | undefined;
@@ -66,7 +65,7 @@ export function registerHooks(program: Command): void {
     .option('--root <dir>', 'the root it was installed under', '/')
     .description(`remove /etc/apt/apt.conf.d/${CONF_NAME}`)
     .action(async (opts: { root: string }, cmd: Command) => {
-      const out = makeOut(globals(cmd).json);
+      const { out } = commandContext(cmd);
       const file = aptConfFile(opts.root);
       let removed = true;
       try {

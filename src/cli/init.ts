@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs';
 import { display, toBytes } from '../util/bytes.js';
 import { init } from '../record/init.js';
 import { invokingActor } from '../record/commit/commit.js';
-import { globals } from './session.js';
-import { bytesHuman, makeOut, plural } from './output.js';
+import { commandContext } from './session.js';
+import { bytesHuman, plural } from './output.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_pkg_verify = () => import('../host/pkg-verify.js');
@@ -20,8 +20,7 @@ export function registerInit(program: Command): void {
       '\nExamples:\n  trail init /etc\n  trail init /srv/app/config --name app --repo /var/lib/trail/app.git',
     )
     .action(async (dir: string, opts: { repo?: string }, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
+      const { g, out } = commandContext(cmd);
       const started = Date.now();
       const { watched, result } = await init({
         dir,

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { listWatched } from '../host/registry.js';
 import { Refs, Repo } from '../record/repo/repo.js';
-import { globals } from './session.js';
-import { makeOut } from './output.js';
+import { commandContext } from './session.js';
 
 export function registerList(program: Command): void {
   program
@@ -10,7 +9,7 @@ export function registerList(program: Command): void {
     .description('show the watched directories of this host')
     .addHelpText('after', '\nExample:\n  trail list --json')
     .action(async (_opts: unknown, cmd: Command) => {
-      const out = makeOut(globals(cmd).json);
+      const { out } = commandContext(cmd);
       const rows = [];
       for (const w of await listWatched()) {
         let head: string | undefined;

@@ -4,8 +4,8 @@ import { contentName, metaName, META_DIR, MANIFEST } from '../record/tree/layout
 import { parseManifest } from '../record/model/meta.js';
 import { baseName, parentOf, safeText } from '../util/bytes.js';
 import { readLog, type LogEntry } from '../record/commit/history.js';
-import { makeOut, relativeTime } from './output.js';
-import { globals, openTrail } from './session.js';
+import { relativeTime } from './output.js';
+import { trailContext } from './session.js';
 import { watchedPath } from './paths.js';
 
 /** The content path and the manifest that hold a path in the commit tree. */
@@ -45,9 +45,7 @@ export function registerLog(program: Command): void {
         opts: { maxCount?: number; since?: string; until?: string; rev?: string },
         cmd: Command,
       ) => {
-        const g = globals(cmd);
-        const out = makeOut(g.json);
-        const repo = await openTrail(g);
+        const { out, repo } = await trailContext(cmd);
         const rev = opts.rev ?? Refs.observed;
         let entries: LogEntry[];
         if (path !== undefined) {

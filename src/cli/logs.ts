@@ -3,8 +3,8 @@ import { invokingActor } from '../record/commit/commit.js';
 import type { Incident, VerifyEntry } from '../logs/index.js';
 import { display } from '../util/bytes.js';
 import { Exit } from '../util/errors.js';
-import { makeOut, type Out } from './output.js';
-import { asWriter, globals, openTrail } from './session.js';
+import type { Out } from './output.js';
+import { asWriter, trailContext } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_logs = () => import('../logs/index.js');
@@ -32,9 +32,7 @@ export function registerLogs(program: Command): void {
     )
     .addHelpText('after', '\nExamples:\n  trail logs verify\n  trail logs verify auth.log --json')
     .action(async (path: string | undefined, _o: unknown, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
+      const { out, repo } = await trailContext(cmd);
       const entries = await (await lazy_logs()).verifyLogs(repo, path);
       let bad = false;
       for (const e of entries) {
@@ -50,9 +48,7 @@ export function registerLogs(program: Command): void {
     .description('the tracked logs: generation, bytes verified, since when, rotated copies followed')
     .addHelpText('after', '\nExamples:\n  trail logs status\n  trail logs status --json')
     .action(async (_o: unknown, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
+      const { out, repo } = await trailContext(cmd);
       const { state, tracked } = await (await lazy_logs()).logsStatus(repo);
       const rows = tracked.map((p) => {
         const f = state.files[p];
@@ -97,9 +93,7 @@ export function registerLogs(program: Command): void {
     )
     .addHelpText('after', '\nExamples:\n  sudo trail logs checkpoint\n  sudo trail logs checkpoint --json')
     .action(async (_o: unknown, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
+      const { out, repo } = await trailContext(cmd);
       const res = await asWriter(repo, out, 'logs', async () =>
         (await lazy_logs()).checkpointLogs(repo, { actor: invokingActor(), full: true }),
       );

@@ -3,8 +3,7 @@ import type { Command } from 'commander';
 import { pickWatched } from '../host/registry.js';
 import { display, toBytes } from '../util/bytes.js';
 import { Exit } from '../util/errors.js';
-import { makeOut } from './output.js';
-import { globals } from './session.js';
+import { commandContext } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_pkg_verify = () => import('../host/pkg-verify.js');
@@ -21,8 +20,7 @@ export function registerPkg(program: Command): void {
     .description("package files and conffiles that differ from dpkg's recorded checksums (exit 3 when some do)")
     .addHelpText('after', '\nExamples:\n  trail pkg verify\n  trail pkg verify /etc --json')
     .action(async (dir: string | undefined, opts: { admindir: string }, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
+      const { g, out } = commandContext(cmd);
       const target = dir ? resolve(dir) : (await pickWatched(g.name)).dir;
       const r = await (await lazy_pkg_verify()).verifyPackages(toBytes(target), opts.admindir);
       for (const f of r.findings)

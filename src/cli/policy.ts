@@ -5,9 +5,8 @@ import { parsePolicy } from '../decide/policy.js';
 import { decide } from '../decide/evaluate.js';
 import { readPolicy, readPolicyText, writePolicy } from '../decide/store.js';
 import { TrailError, Exit } from '../util/errors.js';
-import { makeOut } from './output.js';
 import { watchedPath } from './paths.js';
-import { asWriter, globals, openTrail } from './session.js';
+import { asWriter, openTrail, commandContext, trailContext } from './session.js';
 
 function readFileArg(file: string): string {
   try {
@@ -33,7 +32,7 @@ export function registerPolicy(program: Command): void {
     .argument('<file>')
     .description('validate a policy file without installing it')
     .action(async (file: string, _o: unknown, cmd: Command) => {
-      const out = makeOut(globals(cmd).json);
+      const { out } = commandContext(cmd);
       const p = parsePolicy(readFileArg(file), file);
       out.line(`${file}: valid (${p.rules.length} rules, default ${p.default})`);
       out.result({ file, valid: true, policy: p });
@@ -44,8 +43,7 @@ export function registerPolicy(program: Command): void {
     .argument('<file>')
     .description('validate a policy file and put it in force (recorded with who set it)')
     .action(async (file: string, _o: unknown, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
+      const { g, out } = commandContext(cmd);
       const text = readFileArg(file);
       parsePolicy(text, file); // refuse before taking the lock
       const repo = await openTrail(g);
@@ -60,9 +58,7 @@ export function registerPolicy(program: Command): void {
     .command('show')
     .description('the policy in force')
     .action(async (_o: unknown, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
+      const { out, repo } = await trailContext(cmd);
       const text = await readPolicyText(repo);
       out.line(text ?? '# no policy set: every change is recorded (default: record)');
       out.result({ text: text ?? null, policy: await readPolicy(repo) });
@@ -75,9 +71,7 @@ export function registerPolicy(program: Command): void {
     .option('--change <type>', 'content, mode, owner, delete or create', 'content')
     .description('which rule applies to a path, and why')
     .action(async (path: string, opts: { actor: string; change: string }, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
+      const { out, repo } = await trailContext(cmd);
       const p = await readPolicy(repo);
       const rel = watchedPath(repo.info.dir, path);
       const kind = { delete: 'deleted', create: 'added', content: 'modified', mode: 'metadata', owner: 'metadata' }[

@@ -1,8 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { TrailError, Exit } from '../util/errors.js';
-import { makeOut } from './output.js';
-import { globals, openTrail } from './session.js';
+import { trailContext } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_anchor = () => import('../anchor/index.js');
@@ -18,9 +17,7 @@ export function registerProof(program: Command): void {
       '\nThe proof stamps the commit id itself (SHA-1 file hash):\n  ots verify -d <commit id> FILE.ots\n\nExamples:\n  trail proof observed -o last.ots\n  trail proof 1a2b3c4d --json',
     )
     .action(async (rev: string, opts: { output?: string }, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
+      const { g, out, repo } = await trailContext(cmd);
       let p;
       try {
         p = await (await lazy_anchor()).exportProof(repo.gitDir, rev);

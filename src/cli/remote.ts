@@ -3,8 +3,7 @@ import { invokingActor } from '../record/commit/commit.js';
 import { parseValue, readStored, writeConfig } from '../record/repo/settings.js';
 import { Exit, TrailError } from '../util/errors.js';
 import { branches, checkUrl, readRemote } from '../act/review/remote.js';
-import { makeOut } from './output.js';
-import { asWriter, globals, openTrail } from './session.js';
+import { asWriter, openTrail, commandContext, trailContext } from './session.js';
 
 export function registerRemote(program: Command): void {
   const remote = program
@@ -22,8 +21,7 @@ export function registerRemote(program: Command): void {
       '\nExamples:\n  sudo trail remote set github acme/fleet-etc\n  sudo trail remote set github ops/etc --api-url https://ghe.example.com/api/v3\n  sudo trail config set review.tokenFile /etc/trail/github-token',
     )
     .action(async (kind: string, repository: string, o: { apiUrl?: string; gitUrl?: string }, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
+      const { g, out } = commandContext(cmd);
       if (kind !== 'github') throw new TrailError(`unknown remote kind "${kind}" (known: github)`, Exit.usage);
       const values: Record<string, string> = { 'review.remote': repository };
       if (o.apiUrl) values['review.apiUrl'] = o.apiUrl;
@@ -48,9 +46,7 @@ export function registerRemote(program: Command): void {
     .description('the review remote and the branches this host uses')
     .addHelpText('after', '\nExamples:\n  trail remote show\n  trail remote show --json')
     .action(async (_o: unknown, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
+      const { out, repo } = await trailContext(cmd);
       const r = await readRemote(repo);
       if (!r) {
         out.line('no review remote (review rules alert only); set one with: trail remote set github OWNER/REPO');

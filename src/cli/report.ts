@@ -3,8 +3,8 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { TrailError, Exit } from '../util/errors.js';
-import { makeOut, plural } from './output.js';
-import { globals, openTrail } from './session.js';
+import { plural } from './output.js';
+import { openTrail, commandContext } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_data = () => import('../report/data.js');
@@ -33,8 +33,7 @@ export function registerReport(program: Command): void {
         'Examples:\n  trail report -o /tmp/etc-report.html\n  trail report --since "7 days ago" --format md\n  trail report --since 2024-05-01 --until 2024-06-01 --json',
     )
     .action(async (opts: { since?: string; until?: string; output?: string; format: 'html' | 'md' }, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
+      const { g, out } = commandContext(cmd);
       for (const d of [opts.since, opts.until]) {
         // git reads anything as a date (an unknown word is "now"); refuse what it would misread.
         if (d !== undefined && (d.trim() === '' || d.startsWith('-')))

@@ -3,9 +3,9 @@ import { revert } from '../act/revert.js';
 import { display } from '../util/bytes.js';
 import { TrailError, Exit } from '../util/errors.js';
 import { changesJson } from './changes.js';
-import { makeOut, plural } from './output.js';
+import { plural } from './output.js';
 import { watchedPath } from './paths.js';
-import { asWriter, globals, openTrail } from './session.js';
+import { asWriter, commandContext, openTrail } from './session.js';
 
 export function registerRevert(program: Command): void {
   program
@@ -28,12 +28,11 @@ export function registerRevert(program: Command): void {
         opts: { dryRun?: boolean; approved?: boolean },
         cmd: Command,
       ) => {
-        const g = globals(cmd);
+        const { g, out } = commandContext(cmd);
         // With --approved every argument is a path.
         const rev = opts.approved ? 'approved' : revArg;
         const paths = opts.approved && revArg !== undefined ? [revArg, ...pathArgs] : pathArgs;
         if (rev === undefined) throw new TrailError('say which revision to go back to, or --approved', Exit.usage);
-        const out = makeOut(g.json);
         const repo = await openTrail(g);
         const target = await repo.resolve(rev);
         const rel = paths.map((p) => watchedPath(repo.info.dir, p));

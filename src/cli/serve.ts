@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { Exit, TrailError } from '../util/errors.js';
-import { makeOut } from './output.js';
-import { asWriter, globals, openTrail } from './session.js';
+import { asWriter, trailContext } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_remote = () => import('../act/review/remote.js');
@@ -20,9 +19,7 @@ export function registerServe(program: Command): void {
       '\nExamples:\n  sudo trail config set review.webhookSecretFile /etc/trail/webhook-secret\n  sudo trail serve --listen 0.0.0.0:8787',
     )
     .action(async (o: { listen: string; poll: string }, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
+      const { out, repo } = await trailContext(cmd);
       const remote = await (await lazy_remote()).requireRemote(repo);
       if (!remote.webhookSecretFile)
         throw new TrailError(

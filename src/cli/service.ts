@@ -6,8 +6,8 @@ import { listWatched, trailHome } from '../host/registry.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { run } from '../util/exec.js';
 import { Exit, TrailError, errorCode } from '../util/errors.js';
-import { makeOut, type Out } from './output.js';
-import { globals } from './session.js';
+import { type Out } from './output.js';
+import { commandContext } from './session.js';
 
 const UNIT = 'trail.service';
 const SYSTEM_UNIT_DIR = '/etc/systemd/system';
@@ -70,7 +70,7 @@ export function registerService(program: Command): void {
       '\nExamples:\n  sudo trail service install\n  trail service install --unit-dir ~/.config/systemd/user --no-start',
     )
     .action(async (opts: { unitDir: string; start: boolean }, cmd: Command) => {
-      const out = makeOut(globals(cmd).json);
+      const { out } = commandContext(cmd);
       const unit = await renderUnit();
       const file = join(opts.unitDir, UNIT);
       let before: string | undefined;
@@ -101,7 +101,7 @@ export function registerService(program: Command): void {
     .option('--unit-dir <dir>', 'where the unit is', SYSTEM_UNIT_DIR)
     .description(`stop, disable and remove ${UNIT}`)
     .action(async (opts: { unitDir: string }, cmd: Command) => {
-      const out = makeOut(globals(cmd).json);
+      const { out } = commandContext(cmd);
       const file = join(opts.unitDir, UNIT);
       const managed = systemdManages(opts.unitDir);
       if (managed) await systemctl(out, ['disable', '--now', UNIT]);

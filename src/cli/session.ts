@@ -6,15 +6,16 @@ import { makeOut, type Out } from './output.js';
 
 import type { Command } from 'commander';
 
-/** Options of the program plus those of the command. */
-export function globals(cmd: Command): { json: boolean; name?: string } {
-  const o = cmd.optsWithGlobals() as { json?: boolean; name?: string };
-  return { json: !!o.json, name: o.name };
+/** The program's own options, which every command takes: --json and --name. */
+export interface GlobalOptions {
+  json: boolean;
+  name?: string;
 }
 
-export interface GlobalOptions {
-  json?: boolean;
-  name?: string;
+/** Options of the program plus those of the command. */
+export function globals(cmd: Command): GlobalOptions {
+  const o = cmd.optsWithGlobals() as { json?: boolean; name?: string };
+  return { json: !!o.json, name: o.name };
 }
 
 /** The shadow repository a command works on (see pickWatched for how it is chosen). */
@@ -39,11 +40,22 @@ export async function asWriter<T>(repo: Repo, out: Out, purpose: string, fn: () 
   }
 }
 
+/** What every command starts from: the global options (--json, --name) and where it prints. */
+export function commandContext(cmd: Command): { g: GlobalOptions; out: Out } {
+  const g = globals(cmd);
+  return { g, out: makeOut(g.json) };
+}
+
+/** What a command that works on one trail starts from: its options, its output and the
+ * shadow repository (see pickWatched for how it is chosen). */
+export async function trailContext(cmd: Command): Promise<{ g: GlobalOptions; out: Out; repo: Repo }> {
+  const { g, out } = commandContext(cmd);
+  return { g, out, repo: await openTrail(g) };
+}
+
 /** What a review command starts from: its output, the trail, the GitHub remote and token. */
 export async function reviewContext(cmd: Command) {
-  const g = globals(cmd);
-  const out = makeOut(g.json);
-  const repo = await openTrail(g);
+  const { out, repo } = await trailContext(cmd);
   const { requireRemote, readToken } = await import('../act/review/remote.js');
   const remote = await requireRemote(repo);
   const token = await readToken(remote);

@@ -5,8 +5,7 @@ import { patchFor } from '../report/patch.js';
 import { safeText } from '../util/bytes.js';
 import { changesJson, printChanges } from './changes.js';
 import { readLog } from '../record/commit/history.js';
-import { makeOut } from './output.js';
-import { globals, openTrail } from './session.js';
+import { trailContext } from './session.js';
 
 export function registerShow(program: Command): void {
   program
@@ -16,9 +15,7 @@ export function registerShow(program: Command): void {
     .description('one commit: who, when, why, and what changed')
     .addHelpText('after', '\nExamples:\n  trail show\n  trail show 3f2a9c1e --stat')
     .action(async (rev: string, opts: { stat?: boolean }, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
+      const { out, repo } = await trailContext(cmd);
       const commit = await repo.resolve(rev);
       const [entry] = await readLog(repo, commit, { max: 1 });
       const after = { kind: 'commit' as const, entries: await readState(repo, commit) };

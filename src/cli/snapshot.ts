@@ -5,8 +5,8 @@ import type { Response } from '../act/respond.js';
 import type { Out } from './output.js';
 import { display } from '../util/bytes.js';
 import { changesJson, printChanges } from './changes.js';
-import { makeOut, plural } from './output.js';
-import { asWriter, globals, openTrail } from './session.js';
+import { plural } from './output.js';
+import { asWriter, trailContext } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_respond = () => import('../act/respond.js');
@@ -18,9 +18,7 @@ export function registerSnapshot(program: Command): void {
     .description('record now what changed since the last commit')
     .addHelpText('after', '\nExample:\n  trail snapshot -m "raised nginx worker count"')
     .action(async (opts: { message?: string }, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
+      const { out, repo } = await trailContext(cmd);
       const actor = invokingActor();
       const { res, response } = await asWriter(repo, out, 'snapshot', async () => {
         const res = await record(repo, {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { readConfig } from '../record/repo/settings.js';
-import { makeOut, plural } from './output.js';
-import { globals, openTrail } from './session.js';
+import { plural } from './output.js';
+import { trailContext } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_anchor = () => import('../anchor/index.js');
@@ -15,9 +15,7 @@ export function registerStamp(program: Command): void {
       '\nCommits that no calendar accepts stay queued and are retried with backoff; exit 10 says so.\n\nExamples:\n  trail stamp\n  trail stamp --json',
     )
     .action(async (_opts: unknown, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
+      const { out, repo } = await trailContext(cmd);
       const opts = (await lazy_anchor()).anchorOptionsFromConfig(await readConfig(repo));
       const r = await (await lazy_anchor()).stampBatch(repo.gitDir, { ...opts, force: true });
       if (r.outcome === 'nothing-to-stamp') out.line('every commit already has a proof');

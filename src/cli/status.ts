@@ -6,8 +6,8 @@ import { Refs, type Repo } from '../record/repo/repo.js';
 import { display } from '../util/bytes.js';
 import { Exit } from '../util/errors.js';
 import { changesJson, printChanges } from './changes.js';
-import { makeOut, plural, relativeTime } from './output.js';
-import { globals, openTrail } from './session.js';
+import { plural, relativeTime } from './output.js';
+import { trailContext } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_anchor = () => import('../anchor/index.js');
@@ -19,9 +19,7 @@ export function registerStatus(program: Command): void {
     .description('what changed on disk since the last commit (exit 3 when something did)')
     .addHelpText('after', '\nExamples:\n  trail status\n  trail status --full --json')
     .action(async (opts: { full?: boolean }, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
+      const { out, repo } = await trailContext(cmd);
       const started = Date.now();
       // What only reads the trail is asked while the tree is scanned.
       const asides = Promise.all([

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { readConfig } from '../record/repo/settings.js';
-import { makeOut, plural } from './output.js';
-import { globals, openTrail } from './session.js';
+import { plural } from './output.js';
+import { trailContext } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_anchor = () => import('../anchor/index.js');
@@ -15,9 +15,7 @@ export function registerUpgrade(program: Command): void {
       '\nA calendar confirms a few hours after stamping; until then nothing changes.\n\nExamples:\n  trail upgrade\n  trail upgrade --json',
     )
     .action(async (_opts: unknown, cmd: Command) => {
-      const g = globals(cmd);
-      const out = makeOut(g.json);
-      const repo = await openTrail(g);
+      const { out, repo } = await trailContext(cmd);
       const opts = (await lazy_anchor()).anchorOptionsFromConfig(await readConfig(repo));
       const r = await (await lazy_anchor()).upgrade(repo.gitDir, opts);
       out.line(

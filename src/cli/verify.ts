@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { readConfig } from '../record/repo/settings.js';
-import { makeOut, plural } from './output.js';
-import { globals, openTrail } from './session.js';
+import { plural } from './output.js';
+import { trailContext } from './session.js';
 import { drift } from '../record/snapshot.js';
 import { changesJson } from './changes.js';
 
@@ -23,9 +23,7 @@ export function registerVerify(program: Command): void {
     )
     .action(
       async (rev: string | undefined, opts: { offline?: boolean; disk: boolean; remote?: boolean }, cmd: Command) => {
-        const g = globals(cmd);
-        const out = makeOut(g.json);
-        const repo = await openTrail(g);
+        const { out, repo } = await trailContext(cmd);
         const a = (await lazy_anchor()).anchorOptionsFromConfig(await readConfig(repo));
         const r = await (
           await lazy_anchor()

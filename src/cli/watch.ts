@@ -1,6 +1,5 @@
 import { Option, type Command } from 'commander';
-import { makeOut } from './output.js';
-import { asWriter, globals } from './session.js';
+import { asWriter, commandContext } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_daemon = () => import('../watch/daemon.js');
@@ -37,8 +36,7 @@ Examples:
     )
     .action(
       async (names: string[], opts: { source?: 'auto' | 'inotify' | 'chokidar'; verbose?: boolean }, cmd: Command) => {
-        const g = globals(cmd);
-        const out = makeOut(g.json);
+        const { g, out } = commandContext(cmd);
         const log = new (await lazy_log()).Log(g.json, !!opts.verbose);
         const daemon = new (await lazy_daemon()).Daemon({
           names: names.length ? names : g.name ? [g.name] : [],
