@@ -6,7 +6,7 @@ import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { readStable } from '../../../src/record/read/file-reader.js';
+import { looksLikePrivateKey, readStable } from '../../../src/record/read/file-reader.js';
 import { tempDir } from '../../support/cli.js';
 
 const tmp = tempDir('trail-readfile-');
@@ -59,4 +59,20 @@ it('takes a file that stays empty as empty', () => {
   writeFileSync(file, '');
   const r = readStable(file, statSync(file), 1 << 20);
   assert.ok('content' in r && r.content.length === 0);
+});
+
+it('sees a PEM private key by its header, wherever it starts: the reader threads and the scan use this one test', () => {
+  const pem = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n';
+  for (const [text, key] of [
+    [pem, true],
+    ['x'.repeat(100) + pem, true],
+    ['-----BEGIN RSA PRIVATE KEY-----\n', true],
+    ['-----BEGIN EC PRIVATE KEY-----', true],
+    ['-----BEGIN PUBLIC KEY-----\n', false],
+    ['-----BEGIN CERTIFICATE-----', false],
+    ['', false],
+    ['plain', false],
+  ] as const) {
+    assert.equal(looksLikePrivateKey(Buffer.from(text)), key, text);
+  }
 });

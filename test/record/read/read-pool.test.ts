@@ -22,7 +22,6 @@ import { after, describe, it } from 'node:test';
 import { HashOnlyWriter, LooseWriter, type ObjectWriter } from '../../../src/record/store/objects.js';
 import { PackWriter } from '../../../src/record/store/pack-writer.js';
 import { makeRules } from '../../../src/record/list/rules.js';
-import { looksLikePrivateKey } from '../../../src/record/read/file-reader.js';
 import { scan, type ScanResult } from '../../../src/record/scanner.js';
 import { adler32, storedEntry } from '../../../src/record/store/stored.js';
 import { run } from '../../../src/util/exec.js';
@@ -99,23 +98,6 @@ describe('stored pack entries', () => {
       const body = entry.subarray(i + 1);
       assert.ok(inflateSync(body).equals(data), `round trip of ${n} bytes`);
       assert.equal(body.readUInt32BE(body.length - 4), adler32(data));
-    }
-  });
-});
-
-describe('reader threads', () => {
-  it('see a PEM private key by its header, wherever it starts', () => {
-    for (const [text, key] of [
-      [PEM, true],
-      ['x'.repeat(100) + PEM, true],
-      ['-----BEGIN RSA PRIVATE KEY-----\n', true],
-      ['-----BEGIN EC PRIVATE KEY-----', true],
-      ['-----BEGIN PUBLIC KEY-----\n', false],
-      ['-----BEGIN CERTIFICATE-----', false],
-      ['', false],
-      ['plain', false],
-    ] as const) {
-      assert.equal(looksLikePrivateKey(Buffer.from(text)), key, text);
     }
   });
 });
