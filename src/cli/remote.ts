@@ -51,7 +51,7 @@ export function registerRemote(program: Command): void {
       "a token with the repository's Administration permission (else read from stdin)",
     )
     .description(
-      "make this host's branches on GitHub append-only: a ruleset refusing deletion and force-push of refs/heads/trail/**/* (the admin token is used once, never stored)",
+      "make this host's branches on GitHub append-only: a ruleset refusing deletion and force-push of every host's trail/*/*/{observed,logs,access,checkpoints,proofs} (the admin token is used once, never stored)",
     )
     .addHelpText(
       'after',

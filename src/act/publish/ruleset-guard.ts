@@ -15,22 +15,27 @@ import { readRemote, readToken, type ReviewRemote } from '../review/remote.js';
  */
 
 export const RULESET_NAME = 'trail-append-only';
-export const RULESET_INCLUDE = 'refs/heads/trail/**/*';
+
+/** The branches that only ever grow. `approved` is published but not among them: GitHub's
+ * merge button moves it, and trail puts it back after a merge it refuses (see review/sync.ts),
+ * so a rule against force-pushing it would break review; the review branches come and go. */
+export const APPEND_ONLY = ['observed', 'logs', 'access', 'checkpoints', 'proofs'] as const;
+
+/** One pattern per append-only branch of every host and watched name (`*` stops at '/'). */
+export const RULESET_INCLUDE = APPEND_ONLY.map((b) => `refs/heads/trail/*/*/${b}`);
 
 export const APPEND_ONLY_RULESET = {
   name: RULESET_NAME,
   target: 'branch',
   enforcement: 'active',
   bypass_actors: [],
-  conditions: { ref_name: { include: [RULESET_INCLUDE], exclude: [] } },
+  conditions: { ref_name: { include: [...RULESET_INCLUDE], exclude: [] } },
   rules: [{ type: 'deletion' }, { type: 'non_fast_forward' }],
 } as const;
 
-/** Every branch this host publishes (trail/<host>/<name>/…): what must be append-only. */
-export const PUBLISHED = ['observed', 'approved', 'logs', 'access', 'checkpoints', 'proofs'] as const;
-
-export function publishedBranches(r: Pick<ReviewRemote, 'prefix'>): string[] {
-  return PUBLISHED.map((k) => `${r.prefix}/${k}`);
+/** This host's branches (trail/<host>/<name>/…) that must refuse deletion and force-push. */
+export function appendOnlyBranches(r: Pick<ReviewRemote, 'prefix'>): string[] {
+  return APPEND_ONLY.map((k) => `${r.prefix}/${k}`);
 }
 
 export interface BranchProtection {
@@ -80,7 +85,7 @@ export async function checkProtection(remote: ReviewRemote, token: string): Prom
   const gh = new GitHub(remote, token);
   const branches: BranchProtection[] = [];
   try {
-    for (const branch of publishedBranches(remote)) {
+    for (const branch of appendOnlyBranches(remote)) {
       const rules = await gh.call(
         `read the rules of ${branch}`,
         async (o) => ({
@@ -191,7 +196,10 @@ export function differsFromAppendOnly(rs: RulesetDetail): string | undefined {
     ]
       .filter(Boolean)
       .join(' and ')}`;
-  if (!include.includes(RULESET_INCLUDE) && !include.includes('~ALL')) return `it does not include ${RULESET_INCLUDE}`;
+  const covered = (p: string) =>
+    include.includes(p) || include.includes('refs/heads/trail/**/*') || include.includes('~ALL');
+  const missing = RULESET_INCLUDE.filter((p) => !covered(p));
+  if (missing.length) return `it does not include ${missing.join(', ')}`;
   if (exclude.length) return `it excludes ${exclude.join(', ')}`;
   if (rs.bypass_actors?.length) return `it lets ${rs.bypass_actors.length} actor(s) bypass it`;
   return undefined;
@@ -247,7 +255,7 @@ export async function protectRemote(remote: ReviewRemote, adminToken: string): P
           repo: remote.repo,
           ...APPEND_ONLY_RULESET,
           bypass_actors: [],
-          conditions: { ref_name: { include: [RULESET_INCLUDE], exclude: [] } },
+          conditions: { ref_name: { include: [...RULESET_INCLUDE], exclude: [] } },
           rules: [{ type: 'deletion' }, { type: 'non_fast_forward' }],
         }),
       { forbidden: admin },
