@@ -11,7 +11,7 @@ import { flushCache, keepCacheInMemory } from '../record/model/stat-cache.js';
 import { keepXattrsInMemory, runXattrsWith } from '../record/read/xattrs.js';
 import { display } from '../util/bytes.js';
 import { Exit, TrailError, errorCode } from '../util/errors.js';
-import { Debouncer, type Batch } from './debounce.js';
+import { Debouncer, type Batch } from './debouncer.js';
 import { DirSource } from './dir-source.js';
 import type { Log } from './log.js';
 import { collapseRoots } from './roots.js';
