@@ -2,7 +2,16 @@ import type { Command } from 'commander';
 import { invokingActor } from '../record/commit/commit.js';
 import { KEYS, defaults, parseValue, readStored, writeConfig } from '../record/repo/settings.js';
 import { TrailError, Exit } from '../util/errors.js';
+import type { Repo } from '../record/repo/repo.js';
 import { asWriter, openTrail, commandContext, trailContext } from './session.js';
+
+/** Takes the logs the settings now name into tracking; their names. Alerts on anything found
+ * (a log taken in is trusted from now, so only an error of its own would be). */
+export async function takeIn(repo: Repo): Promise<string[]> {
+  const r = await (await import('../logs/index.js')).takeInLogs(repo, invokingActor());
+  if (r?.incidents.length) await (await import('../act/log-alert.js')).alertLogIncidents(repo, r.incidents);
+  return r?.checked ?? [];
+}
 
 export function registerConfig(program: Command): void {
   const config = program
@@ -50,13 +59,16 @@ export function registerConfig(program: Command): void {
       const { g, out } = commandContext(cmd);
       const value = parseValue(key, text);
       const repo = await openTrail(g);
-      await asWriter(repo, out, 'config', async () => {
+      const takenIn = await asWriter(repo, out, 'config', async () => {
         const stored = await readStored(repo);
         stored[key] = value;
         await writeConfig(repo, stored, invokingActor(), `config: set ${key}`);
+        // A log is tracked from the moment it is configured, not from the next checkpoint.
+        return key === 'logs.paths' ? takeIn(repo) : undefined;
       });
       out.line(`${key} = ${show(value)}`);
-      out.result({ key, value });
+      if (takenIn?.length) out.line(`now tracking: ${takenIn.join(', ')}`);
+      out.result({ key, value, ...(takenIn ? { logsTakenIn: takenIn } : {}) });
     });
 
   config

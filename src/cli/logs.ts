@@ -8,6 +8,7 @@ import { asWriter, trailContext } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_logs = () => import('../logs/index.js');
+const lazy_logAlert = () => import('../act/log-alert.js');
 
 function printIncident(out: Out, i: Incident, prefix: string): void {
   out.line(`${prefix}${out.color.red(i.kind)} ${i.summary}`);
@@ -28,7 +29,7 @@ export function registerLogs(program: Command): void {
   logs
     .command('verify [path]')
     .description(
-      're-read each tracked log against its recorded state: "intact since" or where and when it diverged (exit 11 when any did)',
+      're-read each tracked log against its recorded state: "intact since" or where and when it diverged (exit 11 when any did, 12 when a configured log is not tracked yet)',
     )
     .addHelpText('after', '\nExamples:\n  trail logs verify\n  trail logs verify auth.log --json')
     .action(async (path: string | undefined, _o: unknown, cmd: Command) => {
@@ -40,7 +41,9 @@ export function registerLogs(program: Command): void {
       }
       if (!entries.length) out.line('no tracked logs (set logs.paths, or a policy rule with action: log)');
       out.result({ logs: entries });
+      // Tampering outranks "not tracked yet"; neither is ever 0.
       if (bad) process.exitCode = Exit.tampered;
+      else if (entries.some((e) => e.status === 'untracked')) process.exitCode = Exit.untracked;
     });
 
   logs
@@ -68,7 +71,9 @@ export function registerLogs(program: Command): void {
       });
       for (const r of rows) {
         if (!r.tracked) {
-          out.line(`${display(r.path)}: not yet checked (the next checkpoint takes it in)`);
+          out.line(
+            `${display(r.path)}: not tracked yet (trail watch takes it in when it starts or sees it; now: sudo trail logs checkpoint)`,
+          );
           continue;
         }
         out.line(
@@ -94,9 +99,12 @@ export function registerLogs(program: Command): void {
     .addHelpText('after', '\nExamples:\n  sudo trail logs checkpoint\n  sudo trail logs checkpoint --json')
     .action(async (_o: unknown, cmd: Command) => {
       const { out, repo } = await trailContext(cmd);
-      const res = await asWriter(repo, out, 'logs', async () =>
+      const checked = await asWriter(repo, out, 'logs', async () =>
         (await lazy_logs()).checkpointLogs(repo, { actor: invokingActor(), full: true }),
       );
+      // Recorded first (under the lock), then told: the policy's alert path runs here.
+      const alerts = await (await lazy_logAlert()).alertLogIncidents(repo, checked.incidents);
+      const res = { ...checked, alerts };
       for (const n of res.notes) out.line(n);
       for (const i of res.incidents) printIncident(out, i, 'alert: ');
       out.line(
@@ -112,7 +120,9 @@ export function registerLogs(program: Command): void {
 function printEntry(out: Out, e: VerifyEntry): boolean {
   const name = display(e.path);
   if (e.status === 'untracked') {
-    out.line(`${name}: not tracked`);
+    out.line(
+      `${name}: ${out.color.red('not tracked yet')}: configured, but no byte of it has been verified (trail watch takes it in when it starts or sees it; now: sudo trail logs checkpoint)`,
+    );
     return false;
   }
   if (e.status === 'diverged') {

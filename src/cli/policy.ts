@@ -7,6 +7,7 @@ import { readPolicy, readPolicyText, writePolicy } from '../decide/store.js';
 import { TrailError, Exit } from '../util/errors.js';
 import { watchedPath } from './paths.js';
 import { asWriter, openTrail, commandContext, trailContext } from './session.js';
+import { takeIn } from './config.js';
 
 function readFileArg(file: string): string {
   try {
@@ -47,11 +48,20 @@ export function registerPolicy(program: Command): void {
       const text = readFileArg(file);
       parsePolicy(text, file); // refuse before taking the lock
       const repo = await openTrail(g);
-      const res = await asWriter(repo, out, 'policy', () => writePolicy(repo, text, file, invokingActor()));
+      const res = await asWriter(repo, out, 'policy', async () => {
+        const written = await writePolicy(repo, text, file, invokingActor());
+        // Logs its rules name are tracked from now, not from the next checkpoint.
+        return { ...written, takenIn: await takeIn(repo) };
+      });
       out.line(
         `policy from ${file} is in force (${res.policy.rules.length} rules), recorded as ${res.commit.slice(0, 12)}`,
       );
-      out.result({ commit: res.commit, policy: res.policy });
+      if (res.takenIn.length) out.line(`now tracking: ${res.takenIn.join(', ')}`);
+      out.result({
+        commit: res.commit,
+        policy: res.policy,
+        ...(res.takenIn.length ? { logsTakenIn: res.takenIn } : {}),
+      });
     });
 
   policy

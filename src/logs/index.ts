@@ -2,8 +2,6 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { hostName } from '../util/accounts.js';
-import { sendAlert } from '../act/alert.js';
-import { readPolicy } from '../decide/store.js';
 import { commitMessage, writeCommit, type Actor } from '../record/commit/commit.js';
 import { asList, readConfig, type Config } from '../record/repo/settings.js';
 import { LooseWriter, serializeTree, type TreeItem } from '../record/store/objects.js';
@@ -41,6 +39,29 @@ async function logRules(
     ? all.map((g) => g.replace(/^\/+/, ''))
     : undefined;
   return { any: all.length > 0, isLog: rules.log, literal };
+}
+
+/** Which log a path belongs to: itself when it is a log (named by the rules, or tracked), the
+ * log it is a rotated copy of (auth.log.1 → auth.log), or none. Pure, given what is tracked
+ * and the rules. */
+export function logOfPath(
+  path: string,
+  tracked: ReadonlySet<string>,
+  isLog: (p: string) => boolean,
+): string | undefined {
+  const base = rotationBase(path);
+  if (base !== undefined && (tracked.has(base) || isLog(base))) return base;
+  if (tracked.has(path) || isLog(path)) return path;
+  return undefined;
+}
+
+/** What the daemon needs to route a touched path to the log it belongs to, as things are now
+ * (the settings, the policy's log rules, the tracked logs). */
+export async function logSelector(repo: Repo): Promise<(path: string) => string | undefined> {
+  const [config, state] = await Promise.all([readConfig(repo), loadLogState(repo)]);
+  const r = await logRules(repo, config);
+  const tracked = new Set(Object.keys(state.files));
+  return (p) => logOfPath(p, tracked, r.isLog);
 }
 
 /** The logs to check: those the rules name now (not their rotated copies), plus those
@@ -90,7 +111,6 @@ export interface CheckpointResult {
   notes: string[];
   /** The checkpoint commit on refs/trail/logs, when anything changed since the last one. */
   commit?: string;
-  alerts: { summary: string; syslog?: boolean; webhook?: unknown }[];
 }
 
 export interface CheckpointOptions {
@@ -100,12 +120,17 @@ export interface CheckpointOptions {
   actor?: Actor;
   /** Only these logs. */
   paths?: string[];
+  /** Following (trail watch, on a log's events): the state is saved, but a checkpoint is
+   * committed only when an incident was found or a log was taken into tracking; the periodic
+   * checkpoint commits the rest. */
+  follow?: boolean;
 }
 
 /**
- * Checks every tracked log, recognises rotations, reports tampering (alerts through the
- * policy's alert path, and a Trail-Alert trailer) and commits the state to refs/trail/logs
- * when anything changed. The caller holds the repository's write lock.
+ * Checks every tracked log, recognises rotations, records tampering (a Trail-Alert trailer)
+ * and commits the state to refs/trail/logs when anything changed. Returns the incidents: the
+ * caller alerts (src/act/log-alert.ts), as logs know nothing of the policy. The caller holds
+ * the repository's write lock.
  */
 export async function checkpointLogs(repo: Repo, opts: CheckpointOptions = {}): Promise<CheckpointResult> {
   const config = await readConfig(repo);
@@ -124,11 +149,17 @@ export async function checkpointLogs(repo: Repo, opts: CheckpointOptions = {}): 
     readBlob: (oid) => repo.objects().readBlob(oid),
     onChunk: (path, generation, chunk) => state.pendingChunks.push({ path, generation, chunk }),
   };
-  const result: CheckpointResult = { checked: paths, incidents: [], notes: [], alerts: [] };
+  const result: CheckpointResult = { checked: paths, incidents: [], notes: [] };
+  const before = Object.keys(state.files).length;
   for (const p of paths) {
     const o = await checkFile(state, p, ctx);
     result.incidents.push(...o.incidents);
     result.notes.push(...o.notes);
+  }
+  if (opts.follow && !result.incidents.length && Object.keys(state.files).length === before) {
+    await writer.finish();
+    await saveLogState(repo, state);
+    return result;
   }
   for (const f of Object.values(state.files)) {
     for (const g of [f.current, ...f.rotated]) {
@@ -184,22 +215,21 @@ export async function checkpointLogs(repo: Repo, opts: CheckpointOptions = {}): 
     state.lastDigest = digest;
   } else await writer.finish();
   await saveLogState(repo, state);
-  if (result.incidents.length) {
-    const policy = await readPolicy(repo);
-    for (const i of result.incidents) {
-      const summary = `${repo.info.name}: ${i.summary}`;
-      const r = await sendAlert(policy, summary, {
-        event: 'log-integrity',
-        host: hostName(),
-        name: repo.info.name,
-        dir: repo.info.dir,
-        actor: 'unknown',
-        ...i,
-      });
-      result.alerts.push({ summary, ...r });
-    }
-  }
   return result;
+}
+
+/**
+ * Takes every log the rules name and that is not tracked yet into tracking now, trusted from
+ * this moment: called where a log gets configured (`config set logs.paths`, `policy set`), so
+ * that no line written before the first periodic checkpoint goes unwatched. undefined when
+ * there was nothing new. The caller holds the write lock, and alerts on the incidents.
+ */
+export async function takeInLogs(repo: Repo, actor?: Actor): Promise<CheckpointResult | undefined> {
+  const config = await readConfig(repo);
+  const state = await loadLogState(repo);
+  const fresh = (await trackedPaths(repo, config, state)).filter((p) => !state.files[p]);
+  if (!fresh.length) return undefined;
+  return checkpointLogs(repo, { paths: fresh, actor, full: true });
 }
 
 const genSummary = (g: Generation) => ({

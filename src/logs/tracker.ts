@@ -23,11 +23,42 @@ const EXPLAIN_WINDOW = 8 << 20;
 
 /** Running hashes of the generations this process already verified, so that a daemon reads
  * only what was appended; a fresh process re-hashes every prefix (that is the verification). */
-export type LiveHashes = Map<string, { hash: Hash; length: number; sha256: string; fullAt: number }>;
+export type LiveHashes = Map<string, LiveHash>;
+export interface LiveHash {
+  hash: Hash;
+  length: number;
+  sha256: string;
+  /** When every byte was last read. */
+  fullAt: number;
+  /** The inode's ctime when the hash was taken: every write changes it, and no one can set it. */
+  ctimeMs: number;
+}
 
 /** Even with a running hash, the whole prefix is read again this often: a same-size rewrite
- * in the middle (dd conv=notrunc) is only seen by a full re-hash. */
-const FULL_EVERY_MS = 3600_000;
+ * in the middle of a big log that is also growing (dd conv=notrunc) is only seen so. */
+export const FULL_EVERY_MS = 3600_000;
+/** A prefix this small is read whole at every look: a few ms, and any rewrite is seen at once. */
+export const SMALL_PREFIX = 8 << 20;
+
+/**
+ * Whether a look at a generation must read every byte again (the verification) or may read
+ * only what was appended after the running hash (checked against the kept tail). Every byte:
+ * when asked to, without a running hash for exactly the recorded prefix, after FULL_EVERY_MS,
+ * when the file is shorter, when it was written without growing (a rewrite in place: its
+ * ctime moved, its size did not), and while the prefix is small.
+ */
+export function fullReadNeeded(
+  live: Omit<LiveHash, 'hash'> | undefined,
+  g: { length: number; sha256: string },
+  st: { size: number; ctimeMs: number },
+  now: number,
+  full: boolean,
+): boolean {
+  if (full || !live || live.length !== g.length || live.sha256 !== g.sha256) return true;
+  if (now - live.fullAt >= FULL_EVERY_MS || st.size < g.length) return true;
+  if (st.size === g.length && st.ctimeMs !== live.ctimeMs) return true;
+  return g.length <= SMALL_PREFIX;
+}
 
 export interface CheckContext {
   root: string;
@@ -278,14 +309,7 @@ async function extendPlain(path: string, g: Generation, s: Seen, ctx: CheckConte
     const keeper = new Keeper(ctx);
     const live = ctx.live?.get(liveKey(ctx, path, g));
     let check: StreamCheck | undefined;
-    const fast =
-      !ctx.full &&
-      live &&
-      live.length === g.length &&
-      live.sha256 === g.sha256 &&
-      Date.now() - live.fullAt < FULL_EVERY_MS &&
-      st.size >= g.length &&
-      (await tailMatches(fh, g));
+    const fast = !fullReadNeeded(live, g, st, Date.now(), ctx.full) && (await tailMatches(fh, g));
     if (fast && live) {
       check = new StreamCheck([], g.length, keeper.add, { hash: live.hash, pos: g.length });
       for await (const b of readRange(fh, g.length, st.size)) {
@@ -316,6 +340,7 @@ async function extendPlain(path: string, g: Generation, s: Seen, ctx: CheckConte
       length: g.length,
       sha256: g.sha256,
       fullAt: fast && live ? live.fullAt : Date.now(),
+      ctimeMs: st.ctimeMs,
     });
     return { ok: true };
   } finally {

@@ -10,6 +10,8 @@ export const Exit = {
   pending: 10,
   /** `verify`: integrity failure or tampering. */
   tampered: 11,
+  /** `logs verify`: a configured log is not tracked yet, so nothing about it can be vouched for. */
+  untracked: 12,
 } as const;
 
 /** An error meant for the user: its message is complete and calm; no stack trace. */

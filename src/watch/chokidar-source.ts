@@ -36,7 +36,8 @@ export class ChokidarSource implements EventSource {
       ignorePermissionErrors: true,
       ignored: (p: string) => {
         const r = rel(p);
-        return r !== '' && this.opts.rules.ignored(r);
+        // Logs leave the content tree (ignored) but their writes are followed: watched too.
+        return r !== '' && this.opts.rules.ignored(r) && !this.opts.rules.log(r);
       },
     });
     this.watcher = w;

@@ -107,7 +107,8 @@ export class DirSource implements EventSource {
     const path = joinPath(dir, name.toString('latin1'));
     // An event about the watched folder itself arrives on its own watch under its own name.
     if (dir === '' && name.toString('utf8') === basename(this.opts.root)) this.checkRoot();
-    if (this.opts.rules.ignored(path)) return;
+    // Logs leave the content tree (ignored) but their writes are followed: reported too.
+    if (this.opts.rules.ignored(path) && !this.opts.rules.log(path)) return;
     this.opts.events.touched([path]);
     if (type !== 'rename') return; // content or attributes: nothing to re-watch
     const st = lstatSync(abs(this.opts.root, path), { throwIfNoEntry: false });

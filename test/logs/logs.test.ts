@@ -349,3 +349,32 @@ test('a policy rule with action: log takes the path out of the content tree and 
   assert.equal(state.files['audit/a.txt'].current.length, 6);
   assert.ok(!/a\.txt\.1\.gz/.test(tree), tree);
 });
+
+test('a log is tracked from the moment it is configured; one configured but not yet there is "not tracked yet", exit 12', async (t) => {
+  const s = await setup(t);
+  // setup configured *.log: app.log was taken in by `config set` itself, before any checkpoint.
+  const st = await trail(s.home, ['logs', 'status', '--json']);
+  assert.deepEqual(
+    st.json.logs.map((l: { path: string; tracked: boolean }) => [l.path, l.tracked]),
+    [['app.log', true]],
+  );
+  const ok = await trail(s.home, ['logs', 'verify', '--json']);
+  assert.equal(ok.code, 0, ok.stdout);
+  // A log the settings name that appears later, with no trail watch running: not vouched for.
+  writeFileSync(join(s.dir, 'late.log'), 'written before anyone looked\n');
+  const v = await trail(s.home, ['logs', 'verify']);
+  assert.equal(v.code, 12, v.stdout + v.stderr);
+  assert.match(v.stdout, /late\.log: not tracked yet/);
+  const vj = await trail(s.home, ['logs', 'verify', '--json']);
+  assert.equal(vj.code, 12);
+  assert.equal(vj.json.logs.find((l: { path: string }) => l.path === 'late.log').status, 'untracked');
+  // Tampering outranks it.
+  writeFileSync(s.log, 'rewritten\n');
+  assert.equal((await trail(s.home, ['logs', 'verify'])).code, 11);
+  // Configuring it by name takes it in at once.
+  const c = await trail(s.home, ['config', 'set', 'logs.paths', '*.log,late.log', '--json']);
+  assert.equal(c.code, 0, c.stderr);
+  assert.deepEqual(c.json.logsTakenIn, ['late.log']);
+  const after = (await trail(s.home, ['logs', 'status', '--json'])).json.logs;
+  assert.equal(after.find((l: { path: string }) => l.path === 'late.log').tracked, true);
+});

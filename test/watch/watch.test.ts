@@ -184,9 +184,11 @@ describe('trail watch', () => {
   });
 
   it('lets trail snapshot run while the daemon watches', async () => {
-    // A quiet window longer than the loop: the snapshots get their commits in first (else the
-    // daemon may record everything and leave them nothing to do), and the daemon follows.
-    const f = await fixture({ a: '1\n' }, { 'watch.quietMs': '3000', 'watch.maxDelayMs': '10000' });
+    // The daemon's quiet window outlasts the loop, so the snapshots get their commits in
+    // first, however slow a loaded machine makes them (with a 3 s window a busy machine let
+    // the daemon record everything first and left the snapshots nothing to do). The daemon
+    // follows their commits, and records what is written after them when it stops.
+    const f = await fixture({ a: '1\n' }, { 'watch.quietMs': '60000', 'watch.maxDelayMs': '120000' });
     const d = new Daemon(f);
     await d.started();
     const snaps: Promise<unknown>[] = [];
@@ -198,12 +200,15 @@ describe('trail watch', () => {
     }
     const results = await Promise.allSettled(snaps);
     for (const r of results) assert.equal(r.status, 'fulfilled', r.status === 'rejected' ? String(r.reason) : '');
-    await f.waitInSync('trail = disk with both writers');
-    const actions = new Set((await f.commits()).map((c) => c.action));
-    assert.ok(actions.has('snapshot') && actions.has('watch-start'));
+    await f.waitInSync('trail = disk after the snapshots');
+    writeFileSync(join(f.work, 'after'), 'written while the daemon waits\n');
+    await d.stop();
+    await f.waitInSync('the daemon recorded the last write when it stopped');
+    const commits = await f.commits();
+    const actions = new Set(commits.map((c) => c.action));
+    assert.ok(actions.has('snapshot') && actions.has('watch-start'), [...actions].join(', '));
     const fsck = await f.fsck();
     assert.equal(fsck.code, 0, fsck.stderr);
-    await d.stop();
   });
 
   it("does not record trail revert's own writes a second time", async () => {

@@ -97,20 +97,29 @@ describe('stat cache', () => {
 describe('status refreshes the stat cache, as git status refreshes its index', () => {
   it('reads a just-changed file once, never hides a change, and leaves a change visible', async (t) => {
     const { trail, tempDir } = await import('../../support/cli.js');
-    const { mkdirSync } = await import('node:fs');
+    const { mkdirSync, utimesSync } = await import('node:fs');
     const tmp = tempDir();
     t.after(tmp.cleanup);
     const home = join(tmp.path, 'home');
     const w = join(tmp.path, 'etc');
     mkdirSync(w);
-    for (let i = 0; i < 20; i++) writeFileSync(join(w, `f${i}`), `value ${i}\n`);
-    // Files changed within the cache's racy window keep no stat data: read at the next status.
+    // Files changed within the cache's racy window (2 s) keep no stat data: read at the next
+    // status. Their mtime is set a few seconds ahead, so that they are racy when init saves
+    // the cache even when a loaded machine makes init slow (writing them just before init
+    // left init 2 s, which a busy machine overran), then we wait until they are not.
+    const mtime = new Date(Date.now() + 6000);
+    for (let i = 0; i < 20; i++) {
+      writeFileSync(join(w, `f${i}`), `value ${i}\n`);
+      utimesSync(join(w, `f${i}`), mtime, mtime);
+    }
+    const started = Date.now();
     const init = await trail(home, ['init', w, '--json']);
     assert.equal(init.code, 0, init.stderr);
-    await new Promise((r) => setTimeout(r, 2100));
+    const initMs = Date.now() - started;
+    await new Promise((r) => setTimeout(r, Math.max(0, mtime.getTime() + 2100 - Date.now())));
     const first = await trail(home, ['status', '--json']);
     assert.equal(first.code, 0, first.stdout);
-    assert.ok(first.json.read > 0, 'the racy files were read');
+    assert.ok(first.json.read > 0, `the racy files were read (init took ${initMs} ms)`);
     const second = await trail(home, ['status', '--json']);
     assert.equal(second.code, 0);
     assert.equal(second.json.read, 0, 'and trusted on stat data afterwards');

@@ -1,0 +1,170 @@
+import { readConfig, type Config } from '../record/repo/settings.js';
+import { invokingActor } from '../record/commit/commit.js';
+import { Repo } from '../record/repo/repo.js';
+import { record } from '../record/snapshot.js';
+import type { Watched } from '../host/registry.js';
+import type { Log } from './log.js';
+import type { SourceKind } from './source.js';
+import { attachAudit, type AuditSetup, type RepoAudit } from './audit-setup.js';
+import { EventWindow, maxDelayMs, quietMs } from './event-window.js';
+import { SourceKeeper } from './source-keeper.js';
+import { Reconciler } from './reconciler.js';
+import { LogFollower } from './log-follower.js';
+import { AnchorScheduler } from './anchor-scheduler.js';
+import { Housekeeping } from './housekeeping.js';
+import { WriteQueue } from './write-queue.js';
+import type { CommitMade, Job, WatchContext, WithLock } from './job.js';
+
+const UNKNOWN_TRAILER = { 'Trail-Actor': 'unknown (seen by trail watch)' };
+
+export interface WatcherOptions {
+  source?: 'auto' | SourceKind;
+  log: Log;
+  withLock: WithLock;
+  audit: AuditSetup;
+}
+
+/**
+ * Watches one directory. Wiring only: the event source (source-keeper) feeds the event
+ * window (event-window: debounce → one commit at a time); beside it run the jobs — the
+ * reconcile loop, the log follower, the anchoring scheduler, housekeeping — each told of every
+ * commit. Start and stop are recorded as empty commits. See README.md in this folder.
+ */
+export class RepoWatcher {
+  private ctx!: WatchContext;
+  private config!: Config;
+  private stopped = false;
+  private audit!: RepoAudit;
+  private sources!: SourceKeeper;
+  private window!: EventWindow;
+  private reconciler!: Reconciler;
+  private housekeeping!: Housekeeping;
+  private jobs: Job[] = [];
+
+  constructor(
+    readonly watched: Watched,
+    private readonly o: WatcherOptions,
+  ) {}
+
+  private get name(): string {
+    return this.watched.name;
+  }
+
+  async start(): Promise<void> {
+    const repo = await Repo.open(this.watched.repo);
+    this.config = await readConfig(repo);
+    const queue = new WriteQueue();
+    this.ctx = {
+      watched: this.watched,
+      repo,
+      config: () => this.config,
+      log: (level, event, msg, fields = {}) =>
+        this.o.log.write(level, event, `${this.name}: ${msg}`, { name: this.name, ...fields }),
+      withLock: this.o.withLock,
+      serial: (fn) => queue.run(fn),
+      stopped: () => this.stopped,
+    };
+    const onCommit = (c: CommitMade) => {
+      for (const j of this.jobs) j.onCommit?.(c);
+    };
+    this.audit = await attachAudit(this.ctx, this.o.audit.feed);
+    this.window = new EventWindow(this.ctx, {
+      attributor: this.audit.attributor,
+      unknownTrailer: this.o.audit.missing
+        ? { 'Trail-Actor': `unknown (no attribution: ${this.o.audit.missing})` }
+        : UNKNOWN_TRAILER,
+      onCommit,
+    });
+    const logs = new LogFollower(this.ctx);
+    await logs.init();
+    let running = false;
+    this.sources = new SourceKeeper(this.ctx, this.o.source, {
+      // A log's writes are followed as a stream, not committed (src/logs).
+      touched: (paths) => {
+        const rest = logs.claim(paths);
+        if (rest.length) this.window.touched(rest);
+      },
+      lookEverywhere: (why) => this.reconciler.request(why),
+      degraded: () => {
+        // Before the start-up reconcile has run, it is the one that looks (and says "while
+        // not watching"); later, a look now covers what the lost watches would have reported.
+        if (!running) return;
+        this.reconciler.request('watch limit reached');
+        this.reconciler.reload();
+      },
+      reconcileSeconds: () => this.reconciler.everySeconds(),
+    });
+    this.reconciler = new Reconciler(this.ctx, {
+      degraded: () => this.sources.degraded,
+      commitPending: () => this.window.commitPending(),
+      onCommit,
+    });
+    this.housekeeping = new Housekeeping(this.ctx);
+    this.jobs = [this.reconciler, logs, new AnchorScheduler(this.ctx), this.housekeeping];
+
+    // Watches first, then the start-up reconcile: a change made in between is seen by both,
+    // never by neither.
+    await this.sources.start();
+    await this.ctx.serial(() => this.reconciler.catchUp());
+    await this.ctx.serial(() =>
+      this.event('watch-start', `trail watch started (${this.sourceLabel()})`, [
+        `pid ${process.pid}; event source: ${this.sourceLabel()}`,
+        'From here on every change is recorded within a quiet window of the change.',
+      ]),
+    );
+    running = true;
+    // Before the start line: once it is logged, the tracked logs are taken in too.
+    for (const j of this.jobs) await j.start();
+    this.ctx.log('notice', 'start', `watching ${this.watched.dir} (${this.sourceLabel()})`, {
+      dir: this.watched.dir,
+      source: this.sources.kind() ?? 'none',
+      watches: this.sources.watches(),
+    });
+  }
+
+  async stop(reason: string): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const j of this.jobs) await j.stop(reason);
+    await this.sources.close();
+    await this.window.flushFinal();
+    await this.ctx.serial(() =>
+      this.event('watch-stop', `trail watch stopped (${reason})`, [
+        `pid ${process.pid} stopped on ${reason}. Changes from now on are recorded when trail watch starts again, as changed while not watching.`,
+      ]),
+    );
+    await this.ctx.serial(() => this.housekeeping.flush());
+    await this.audit.detach();
+    this.ctx.log('notice', 'stop', `stopped watching ${this.watched.dir} (${reason})`, { reason });
+    this.ctx.repo.close();
+  }
+
+  async reload(): Promise<void> {
+    const before = this.config;
+    this.config = await readConfig(this.ctx.repo);
+    this.window.reload();
+    await this.sources.reload(before);
+    for (const j of this.jobs) await j.reload?.();
+    this.ctx.log(
+      'info',
+      'reload',
+      `configuration reloaded (quiet ${quietMs(this.config)} ms, max delay ${maxDelayMs(this.config)} ms, reconcile every ${this.reconciler.everySeconds()} s, ${this.sourceLabel()})`,
+    );
+  }
+
+  private sourceLabel(): string {
+    return this.sources.label(this.reconciler.everySeconds());
+  }
+
+  /** The start and stop of watching, as empty commits: a gap in watching shows in the trail. */
+  private async event(action: 'watch-start' | 'watch-stop', subject: string, body: string[]): Promise<void> {
+    const { repo } = this.ctx;
+    try {
+      await this.ctx.withLock(repo, action, () =>
+        record(repo, { subject, actor: invokingActor(), action, roots: [], allowEmpty: true, body }),
+      );
+    } catch (err) {
+      this.ctx.log('error', 'event-failed', `could not record ${action}: ${(err as Error).message}`);
+    }
+  }
+}
