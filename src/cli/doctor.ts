@@ -2,6 +2,7 @@ import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { logDiskState } from '../attribute/auditd-health.js';
 import * as ctl from '../attribute/auditctl.js';
+import { describeHostKey, loadHostKey, type HostKeyInfo } from '../host/host-key.js';
 import { listWatched } from '../host/registry.js';
 import { aptConfFile } from './hooks.js';
 import { makeOut } from './output.js';
@@ -32,6 +33,8 @@ export interface DoctorReport {
   inotify: { maxUserWatches?: number; maxUserInstances?: number; maxQueuedEvents?: number };
   aptHook: { installed: boolean; file: string };
   attribution: { degraded: boolean; reasons: string[] };
+  /** The host's signing key (allowed_signers line for the auditor), null before it exists. */
+  signingKey: HostKeyInfo | null;
 }
 
 function readNumber(file: string): number | undefined {
@@ -94,7 +97,9 @@ export async function diagnose(): Promise<DoctorReport> {
     maxQueuedEvents: readNumber('/proc/sys/fs/inotify/max_queued_events'),
   };
   const file = aptConfFile('/');
+  const key = await loadHostKey();
   return {
+    signingKey: key ? describeHostKey(key) : null,
     root: process.getuid?.() === 0,
     audit,
     inotify,
@@ -134,6 +139,9 @@ export function registerDoctor(program: Command): void {
       );
       out.line(
         `apt hook:     ${r.aptHook.installed ? `installed (${r.aptHook.file})` : 'not installed (trail hooks install)'}`,
+      );
+      out.line(
+        `signing key:  ${r.signingKey ? `${r.signingKey.fingerprint} (${r.signingKey.file})\n  allowed_signers: ${r.signingKey.allowedSigners}` : 'none yet (made at trail init or the next write; needs ssh-keygen)'}`,
       );
       for (const why of r.attribution.reasons) out.line(`  - ${why}`);
       out.result(r);
