@@ -262,12 +262,25 @@ test('trail checkpoint: heads of the published branches, signed, and the sequenc
   const msg = git(repoDir, ['cat-file', 'commit', b.json.commit]).stdout.toString();
   assert.ok(msg.endsWith(checkpointMessage(b.json.record)), msg);
 
+  // remote show and doctor print the key as the auditor needs it, matching ssh-keygen's view.
+  assert.equal((await trail(home, ['config', 'set', 'review.host', 'web1'])).code, 0);
+  const pub = readFileSync(join(home, 'keys', 'host_ed25519.pub'), 'utf8')
+    .trim()
+    .split(' ');
+  const shown = await trail(home, ['remote', 'show', '--json']);
+  assert.equal(shown.json.signingKey.allowedSigners, `web1 namespaces="git" ${pub[0]} ${pub[1]} trail@web1`);
+  const lf = spawnSync('ssh-keygen', ['-lf', join(home, 'keys', 'host_ed25519.pub')], { encoding: 'utf8' });
+  assert.equal(shown.json.signingKey.fingerprint, lf.stdout.split(' ')[1]);
+  const doctor = await trail(home, ['doctor', '--json']);
+  assert.equal(doctor.json.signingKey.fingerprint, lf.stdout.split(' ')[1]);
+  assert.equal((await trail(home, ['checkpoint', '--json'])).json.record.host, 'web1');
+
   // Forget the trail, delete its repository, initialize again: the numbers go on.
   assert.equal((await trail(home, ['forget', 'etc', '--delete-repo'])).code, 0);
   assert.equal((await trail(home, ['init', dir, '--name', 'etc'])).code, 0);
   const c = await trail(home, ['checkpoint', '--json']);
   assert.equal(c.code, 0, c.stderr);
-  assert.equal(c.json.record.seq, 3);
+  assert.equal(c.json.record.seq, 4);
   assert.equal(c.json.record.previous, null);
   assert.equal(verifyCommit(repoDir, signers, c.json.commit).code, 0, 'the same host key after re-init');
 
