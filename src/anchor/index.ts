@@ -22,3 +22,4 @@ export {
   type AnchorOptions,
 } from './options.js';
 export { NOTES_REF } from './shadow-git.js';
+export { publishProofs, proofPath, PROOFS_REF } from './proofs-branch.js';

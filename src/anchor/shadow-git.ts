@@ -11,7 +11,10 @@ export const NOTES_REF = 'refs/notes/trail-ots';
  * the anchored branches, and its commit ids — which the notes ref would carry to wherever it
  * is pushed — are unkeyed hashes over those secrets (a guessable secret could be confirmed). */
 export const ANCHORED_REF_PREFIXES = ['refs/heads/', 'refs/trail/'];
-export const UNANCHORED_REFS = ['refs/trail/secrets'];
+/** The proofs branch is left out too: a proof of a proof would never end (each stamp would
+ * make a commit there that waits for the next stamp). refs/heads/checkpoints is anchored
+ * like every other branch. */
+export const UNANCHORED_REFS = ['refs/trail/secrets', 'refs/heads/proofs'];
 
 export function git(gitDir: string, args: string[], input?: Buffer | string, okCodes?: number[]): Promise<RunResult> {
   // GIT_* variables of a surrounding hook or test runner are dropped: the shadow repo is named here.

@@ -7,6 +7,7 @@ import { withAnchorLock } from './anchor-lock.js';
 import { submitDigest, CalendarError } from './calendar-client.js';
 import { checkAnchorOptions, type AnchorOptions } from './options.js';
 import { ots, type OtsTimestamp } from './ots-package.js';
+import { publishProofs } from './proofs-branch.js';
 import { writeProofNotes } from './shadow-git.js';
 import {
   loadQueue,
@@ -121,11 +122,12 @@ export async function stampBatch(gitDir: string, opts: StampOptions): Promise<St
     for (const [, t] of good) tip.merge(t!);
     const proofs = new Map<string, Uint8Array>();
     ids.forEach((id, i) => proofs.set(id, leaves[i]!.serializeToBytes()));
-    await writeProofNotes(
-      gitDir,
-      proofs,
-      `trail: stamped ${ids.length} commit(s) with ${good.map(([o]) => o.url).join(', ')}`,
-    );
+    const message = `trail: stamped ${ids.length} commit(s) with ${good.map(([o]) => o.url).join(', ')}`;
+    // The branch first: a kill between the two leaves the commits queued (no note), and the
+    // next batch replaces the branch's copy; the other way round, a proof would be noted
+    // and never published.
+    await publishProofs(gitDir, proofs, message);
+    await writeProofNotes(gitDir, proofs, message);
     for (const id of ids) delete q.entries[id];
     q.lastBatchAt = now;
     await saveQueue(gitDir, q);

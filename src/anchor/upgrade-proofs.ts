@@ -7,6 +7,7 @@ import { fetchUpgrade, type UpgradeAnswer } from './calendar-client.js';
 import type { AnchorOptions } from './options.js';
 import { ots, isBitcoin, type OtsDetached } from './ots-package.js';
 import { parseProof, pendingOf } from './proof-tree.js';
+import { publishProofs } from './proofs-branch.js';
 import { readProofs, writeProofNotes } from './shadow-git.js';
 
 export interface UpgradeResult {
@@ -94,7 +95,11 @@ export async function upgrade(
         result.pending.push(commit);
       }
     }
-    await writeProofNotes(gitDir, changed, `trail: upgraded ${changed.size} proof(s) to Bitcoin attestations`);
+    const message = `trail: upgraded ${changed.size} proof(s) to Bitcoin attestations`;
+    // Branch first, as in stampBatch (a kill between leaves the note pending and the next
+    // upgrade writes both again).
+    await publishProofs(gitDir, changed, message);
+    await writeProofNotes(gitDir, changed, message);
     return result;
   });
 }

@@ -2,6 +2,7 @@ import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { logDiskState } from '../attribute/auditd-health.js';
 import * as ctl from '../attribute/auditctl.js';
+import { describeHostKey, loadHostKey, type HostKeyInfo } from '../host/host-key.js';
 import { listWatched } from '../host/registry.js';
 import type { ProtectionReport } from '../act/publish/ruleset-guard.js';
 import { aptConfFile } from './hooks.js';
@@ -35,6 +36,8 @@ export interface DoctorReport {
   attribution: { degraded: boolean; reasons: string[] };
   /** Per watched directory with a GitHub remote: whether GitHub keeps its branches append-only. */
   remotes: ({ trail: string } & ProtectionReport)[];
+  /** The host's signing key (allowed_signers line for the auditor), null before it exists. */
+  signingKey: HostKeyInfo | null;
 }
 
 function readNumber(file: string): number | undefined {
@@ -97,8 +100,10 @@ export async function diagnose(): Promise<DoctorReport> {
     maxQueuedEvents: readNumber('/proc/sys/fs/inotify/max_queued_events'),
   };
   const file = aptConfFile('/');
+  const key = await loadHostKey();
   return {
     remotes: await (await lazy_ruleset_guard()).watchedProtection(),
+    signingKey: key ? describeHostKey(key) : null,
     root: process.getuid?.() === 0,
     audit,
     inotify,
@@ -140,6 +145,9 @@ export function registerDoctor(program: Command): void {
       );
       out.line(
         `apt hook:     ${r.aptHook.installed ? `installed (${r.aptHook.file})` : 'not installed (trail hooks install)'}`,
+      );
+      out.line(
+        `signing key:  ${r.signingKey ? `${r.signingKey.fingerprint} (${r.signingKey.file})\n  allowed_signers: ${r.signingKey.allowedSigners}` : 'none yet (made at trail init or the next write; needs ssh-keygen)'}`,
       );
       for (const why of r.attribution.reasons) out.line(`  - ${why}`);
       for (const p of r.remotes) {

@@ -1,9 +1,12 @@
 import type { Command } from 'commander';
 import { invokingActor } from '../record/commit/commit.js';
-import { parseValue, readStored, writeConfig } from '../record/repo/settings.js';
+import { parseValue, readConfig, readStored, writeConfig } from '../record/repo/settings.js';
 import { Exit, TrailError } from '../util/errors.js';
 import { branches, checkUrl, readCredentialFile, readRemote, requireRemote } from '../act/review/remote.js';
 import { hostProtection, protectRemote, readTokenFromStdin } from '../act/publish/ruleset-guard.js';
+import { describeHostKey, loadHostKey, type HostKeyInfo } from '../host/host-key.js';
+import { hostComponent } from '../host/host-name.js';
+import type { Out } from './output.js';
 import { asWriter, openTrail, commandContext, trailContext } from './session.js';
 
 export function registerRemote(program: Command): void {
@@ -78,9 +81,11 @@ export function registerRemote(program: Command): void {
     .action(async (o: { offline?: boolean }, cmd: Command) => {
       const { out, repo } = await trailContext(cmd);
       const r = await readRemote(repo);
+      const key = await signingKey(r?.host ?? hostComponent(String((await readConfig(repo))['review.host'] || '')));
       if (!r) {
         out.line('no review remote (review rules alert only); set one with: trail remote set github OWNER/REPO');
-        out.result(null);
+        printKey(out, key);
+        out.result(key ? { signingKey: key } : null);
         return;
       }
       const b = branches(r);
@@ -94,13 +99,30 @@ export function registerRemote(program: Command): void {
         `  token:     ${process.env.GITHUB_TOKEN ? 'GITHUB_TOKEN' : r.tokenFile || '(none: set GITHUB_TOKEN or review.tokenFile)'}`,
       );
       out.line(`  approvals: ${r.requiredApprovals}${r.reviewers.length ? ` by ${r.reviewers.join(', ')}` : ''}`);
+      printKey(out, key);
       const protection = o.offline ? undefined : await hostProtection(r);
       if (protection)
         out.line(
           `  protected: ${protection.state === 'protected' ? out.color.green('yes') : out.color.yellow(protection.state === 'unprotected' ? 'NO' : protection.state)}: ${protection.message}`,
         );
-      out.result({ ...showJson(r), ...(protection ? { protection } : {}) });
+      out.result({ ...showJson(r), signingKey: key, ...(protection ? { protection } : {}) });
     });
+}
+
+/** The host key as an auditor needs it (README "Formats → Signatures"); null before it exists. */
+async function signingKey(host: string): Promise<HostKeyInfo | null> {
+  const key = await loadHostKey();
+  return key ? describeHostKey(key, host) : null;
+}
+
+function printKey(out: Out, key: HostKeyInfo | null): void {
+  if (!key) {
+    out.line('signing key: none yet (made at trail init or the next write; needs ssh-keygen)');
+    return;
+  }
+  out.line(`signing key: ${key.fingerprint} (${key.file})`);
+  out.line(`  allowed_signers line for the auditor:`);
+  out.line(`  ${key.allowedSigners}`);
 }
 
 function showJson(r: NonNullable<Awaited<ReturnType<typeof readRemote>>>) {

@@ -1,5 +1,6 @@
 import { asNumber, readConfig } from '../record/repo/settings.js';
 import { pickWatched } from '../host/registry.js';
+import { ensureHostKey } from '../host/host-key.js';
 import { Repo } from '../record/repo/repo.js';
 import { recoverRevert } from '../act/revert.js';
 import { makeOut, type Out } from './output.js';
@@ -32,6 +33,8 @@ export async function asWriter<T>(repo: Repo, out: Out, purpose: string, fn: () 
   const config = await readConfig(repo);
   await repo.lock.acquire(asNumber(config['lock.timeoutMs'], 30_000), purpose);
   try {
+    // The host key on first need (a trail made before keys existed): its commits are signed.
+    await ensureHostKey();
     const recovered = await recoverRevert(repo);
     if (recovered) out.warn(recovered);
     return await fn();

@@ -284,6 +284,7 @@ async function writeDataCommit(
       ['Kept appended bytes of tracked logs (logs.keepAppended).'],
       { 'Trail-Action': 'logs-data' },
     ),
+    sign: false, // local only (refs/trail/logs-data is never published)
   });
   return { commit, parent };
 }

@@ -12,6 +12,7 @@ import {
   validTrailName,
   type Watched,
 } from '../host/registry.js';
+import { ensureHostKey } from '../host/host-key.js';
 import { Refs, Repo } from './repo/repo.js';
 import { record, type RecordResult } from './snapshot.js';
 
@@ -85,6 +86,8 @@ export async function init(opts: InitOptions): Promise<{ watched: Watched; resul
   const repo = await Repo.create(repoPath, { name, dir: realDir });
   try {
     await repo.lock.acquire(0, 'init');
+    // The host's signing key, before the first commit: that one is signed too.
+    await ensureHostKey();
     const result = await record(repo, {
       subject: `trail init: first snapshot of ${realDir}`,
       actor: opts.actor,

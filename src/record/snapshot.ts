@@ -396,6 +396,7 @@ async function recordSecrets(
     message: commitMessage(`secrets: ${added} new version(s)`, ['Local only: this ref is never pushed.'], {
       'Trail-Action': 'secrets',
     }),
+    sign: false, // local only
   });
   return { commit, parent };
 }

@@ -35,9 +35,16 @@ function addCommits(gitDir: string, n: number, round: number): void {
   assert.equal(r.code, 0, r.stderr);
 }
 
-/** Every commit of the anchored refs (what must never vanish). */
+/** Every commit of the anchored refs (what must never vanish). The proofs branch is not
+ * anchored: it grows with each stamp (its own kill safety is publishProofs' CAS). */
 function allCommits(gitDir: string): string[] {
-  return git(gitDir, ['rev-list', '--branches', '--glob=refs/trail/*', '--exclude=refs/trail/secrets'])
+  return git(gitDir, [
+    'rev-list',
+    '--exclude=proofs',
+    '--branches',
+    '--exclude=refs/trail/secrets',
+    '--glob=refs/trail/*',
+  ])
     .stdout.toString()
     .split('\n')
     .filter(Boolean)
@@ -166,6 +173,22 @@ test(
         assert.equal(done.get(c), blob, 'a proof written before the kill is kept, not stamped again');
       assertFsck(sb.repo);
     }
+    // The proofs branch, killed as often as the notes: it holds every note's proof, the same
+    // bytes (a proof published just before a kill was replaced when its commit was stamped again).
+    const onBranch = new Map(
+      git(sb.repo, ['ls-tree', '-r', 'refs/heads/proofs'])
+        .stdout.toString()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => [
+          l
+            .split('\t')[1]!
+            .replace('/', '')
+            .replace(/\.ots$/, ''),
+          l.split(' ')[2]!.split('\t')[0]!,
+        ]),
+    );
+    for (const [c, blob] of notes(sb.repo)) assert.equal(onBranch.get(c), blob, `the proof of ${c} on the branch`);
     // Pending (10): every proof there, none in a block yet; nothing failed.
     const v = await trailOk(sb, ['verify', '--offline', '--no-disk'], { codes: [10] });
     assert.match(

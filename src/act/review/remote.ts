@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { asList, asNumber, readConfig, type Config } from '../../record/repo/settings.js';
 import type { Repo } from '../../record/repo/repo.js';
-import { hostName } from '../../util/accounts.js';
+import { hostComponent, refComponent } from '../../host/host-name.js';
 import { Exit, TrailError, errorCode } from '../../util/errors.js';
 
 /** Where this trail's review happens, and the rules a decision from there must meet. */
@@ -30,17 +30,6 @@ export function branches(r: Pick<ReviewRemote, 'prefix'>) {
   };
 }
 
-/** A name usable as one component of a ref on GitHub. */
-function refComponent(s: string): string {
-  const c = s
-    .replace(/[^A-Za-z0-9._-]+/g, '-')
-    .replace(/^[.-]+/, '')
-    .replace(/\.+$/, '')
-    .replace(/\.lock$/, '-lock')
-    .replace(/\.\.+/g, '.');
-  return c || 'x';
-}
-
 export function remoteFrom(config: Config, trailName: string): ReviewRemote | undefined {
   const full = String(config['review.remote'] ?? '');
   if (!full) return undefined;
@@ -49,7 +38,7 @@ export function remoteFrom(config: Config, trailName: string): ReviewRemote | un
   const gitUrl = String(config['review.gitUrl'] || '') || defaultGitUrl(apiUrl, owner, repo);
   checkUrl(apiUrl, 'review.apiUrl');
   checkUrl(gitUrl, 'review.gitUrl');
-  const host = refComponent(String(config['review.host'] || '') || hostName());
+  const host = hostComponent(String(config['review.host'] || ''));
   return {
     owner,
     repo,

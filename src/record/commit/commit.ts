@@ -1,4 +1,6 @@
 import { hostName, invokingUser } from '../../util/accounts.js';
+import { commitSigner } from '../../host/host-key.js';
+import { signCommitObject } from '../../host/ssh-signer.js';
 import { serializeCommit, type ObjectWriter, type Signature } from '../store/objects.js';
 
 export interface Actor {
@@ -39,19 +41,28 @@ export function commitMessage(
   return msg;
 }
 
+/**
+ * Writes a commit. Commits of published branches (observed, approved, logs, access, proofs,
+ * checkpoints) are signed with the host key (a gpgsig header holding an SSH signature, as
+ * `git commit -S` with gpg.format=ssh makes it; README "Formats"); `sign: false` is for the
+ * local-only refs (secrets, config, policy, kept log bytes), which nobody off the host reads.
+ * Signing is in-process (tens of µs); with no host key yet the commit is unsigned.
+ */
 export async function writeCommit(
   writer: ObjectWriter,
-  c: { tree: string; parents: string[]; author: Actor; message: string; when?: Date },
+  c: { tree: string; parents: string[]; author: Actor; message: string; when?: Date; sign?: boolean },
 ): Promise<string> {
   const when = c.when ?? new Date();
-  return writer.write(
-    'commit',
-    serializeCommit({
-      tree: c.tree,
-      parents: c.parents,
-      author: signature(c.author, when),
-      committer: signature(TRAIL_COMMITTER, when),
-      message: c.message,
-    }),
-  );
+  let body = serializeCommit({
+    tree: c.tree,
+    parents: c.parents,
+    author: signature(c.author, when),
+    committer: signature(TRAIL_COMMITTER, when),
+    message: c.message,
+  });
+  if (c.sign !== false) {
+    const sign = await commitSigner();
+    if (sign) body = signCommitObject(body, sign(body));
+  }
+  return writer.write('commit', body);
 }

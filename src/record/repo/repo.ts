@@ -4,6 +4,7 @@ import { run, type RunOptions, type RunResult } from '../../util/exec.js';
 import { TrailError, Exit, errorCode } from '../../util/errors.js';
 import { CatFile } from '../store/cat-file.js';
 import { writeFileAtomic } from '../../util/atomic.js';
+import { PUBLISHED_REFS } from '../../util/published-refs.js';
 import { RepoLock } from './lock.js';
 import { RefUpdater } from '../commit/ref-updater.js';
 
@@ -17,6 +18,10 @@ export const Refs = {
   secrets: 'refs/trail/secrets',
   config: 'refs/trail/config',
   policy: 'refs/trail/policy',
+  /** Every OpenTimestamps proof, published (written by src/anchor/proofs-branch.ts). */
+  proofs: PUBLISHED_REFS.proofs,
+  /** Signed heartbeats (src/record/checkpoint/). */
+  checkpoints: PUBLISHED_REFS.checkpoints,
 } as const;
 
 export interface RepoInfo {

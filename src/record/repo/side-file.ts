@@ -55,6 +55,7 @@ export async function writeSideFiles(
     parents: parent ? [parent] : [],
     author: actor,
     message: commitMessage(subject, [], { 'Trail-Action': action }),
+    sign: false, // config and policy: local-only refs
   });
   await writer.finish();
   await repo.updateRef(ref, commit, parent, subject);
