@@ -63,6 +63,7 @@ export class AuditFeed {
   private seen = 0;
   private waiters: { target: number; resolve: (ok: boolean) => void }[] = [];
   private lastLost = 0;
+  private lastSerialSeen: number | null = null;
   private lastReason: string | undefined;
   private lossAt: number | undefined;
   /** Events already shown to a window: kept after it only while their process runs. */
@@ -304,7 +305,14 @@ export class AuditFeed {
     return this.lastReason;
   }
 
+  /** The serial of the last audit record this feed handled (a checkpoint records it, so that
+   * a jump in serials between two checkpoints shows records nobody read); null before any. */
+  get lastSerial(): number | null {
+    return this.lastSerialSeen;
+  }
+
   private onEvent(e: AuditEvent): void {
+    this.lastSerialSeen = e.serial;
     if (e.key === ctl.SYNC_KEY) {
       if (e.pid !== process.pid) return;
       this.seen++;

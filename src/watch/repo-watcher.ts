@@ -13,6 +13,7 @@ import { LogFollower } from './log-follower.js';
 import { AnchorScheduler } from './anchor-scheduler.js';
 import { Housekeeping } from './housekeeping.js';
 import { WriteQueue } from './write-queue.js';
+import { Checkpointer } from './checkpointer.js';
 import type { CommitMade, Job, WatchContext, WithLock } from './job.js';
 
 const UNKNOWN_TRAILER = { 'Trail-Actor': 'unknown (seen by trail watch)' };
@@ -39,6 +40,7 @@ export class RepoWatcher {
   private window!: EventWindow;
   private reconciler!: Reconciler;
   private housekeeping!: Housekeeping;
+  private checkpointer!: Checkpointer;
   private jobs: Job[] = [];
 
   constructor(
@@ -100,7 +102,8 @@ export class RepoWatcher {
       onCommit,
     });
     this.housekeeping = new Housekeeping(this.ctx);
-    this.jobs = [this.reconciler, logs, new AnchorScheduler(this.ctx), this.housekeeping];
+    this.checkpointer = new Checkpointer(this.ctx, { lastSerial: () => this.o.audit.feed?.lastSerial ?? null });
+    this.jobs = [this.reconciler, logs, new AnchorScheduler(this.ctx), this.housekeeping, this.checkpointer];
 
     // Watches first, then the start-up reconcile: a change made in between is seen by both,
     // never by neither.
@@ -133,6 +136,8 @@ export class RepoWatcher {
         `pid ${process.pid} stopped on ${reason}. Changes from now on are recorded when trail watch starts again, as changed while not watching.`,
       ]),
     );
+    // A clean stop, after the last commit: the checkpoint names the final heads.
+    await this.checkpointer.finish();
     await this.ctx.serial(() => this.housekeeping.flush());
     await this.audit.detach();
     this.ctx.log('notice', 'stop', `stopped watching ${this.watched.dir} (${reason})`, { reason });

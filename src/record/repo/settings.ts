@@ -84,6 +84,11 @@ export const KEYS: Record<string, KeySpec> = {
     parse: (t) => new URL(t.trim()).toString().replace(/\/+$/, ''),
   },
   'anchor.timeoutMs': { default: 10_000, doc: 'per request to a calendar or the explorer', parse: positive },
+  'remote.checkpointSeconds': {
+    default: 300,
+    doc: 'trail watch writes a signed checkpoint (heartbeat) this often, besides at start and stop',
+    parse: positive,
+  },
   'watch.quietMs': { default: 300, doc: 'trail watch commits once nothing has changed for this long', parse: positive },
   'watch.maxDelayMs': {
     default: 2000,

@@ -1,0 +1,90 @@
+import { auditState } from '../attribute/audit-state.js';
+import { writeCheckpoint, type CheckpointResult } from '../record/checkpoint/checkpoint-writer.js';
+import { asNumber, type Config } from '../record/repo/settings.js';
+import type { Job, WatchContext } from './job.js';
+
+/** How often a heartbeat is written, from remote.checkpointSeconds (default 300). */
+export function checkpointSeconds(config: Config): number {
+  return asNumber(config['remote.checkpointSeconds'], 300);
+}
+
+/**
+ * Signed heartbeats on refs/heads/checkpoints (README "Formats"): one at start — which the
+ * writer turns into `start-after-crash`, naming the unwatched window, when the last one was
+ * not a clean stop — one every remote.checkpointSeconds, and one at a clean stop, written
+ * after the watcher's last commit so that it names the final heads. Silence between two of
+ * them is what an outside witness turns into an alarm; the checkpoint itself only has to be
+ * written, under the writer lock and through the write queue like every other commit.
+ */
+export class Checkpointer implements Job {
+  readonly name = 'checkpointer';
+  private timer: NodeJS.Timeout | undefined;
+  private readonly daemonStart = new Date();
+
+  constructor(
+    private readonly ctx: WatchContext,
+    private readonly o: {
+      /** The serial of the last audit record the daemon handled (null: no audit feed). */
+      lastSerial: () => number | null;
+      /** A checkpoint was written (the publisher pushes it). */
+      written?: (r: CheckpointResult) => void;
+    },
+  ) {}
+
+  async start(): Promise<void> {
+    await this.write('start');
+    this.schedule();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  reload(): void {
+    this.schedule();
+  }
+
+  /** The `stop` checkpoint: called by the watcher once its last commit is made. */
+  async finish(): Promise<void> {
+    await this.write('stop');
+  }
+
+  private schedule(): void {
+    clearTimeout(this.timer);
+    if (this.ctx.stopped()) return;
+    this.timer = setTimeout(
+      () => {
+        void this.write('heartbeat').finally(() => this.schedule());
+      },
+      checkpointSeconds(this.ctx.config()) * 1000,
+    );
+    this.timer.unref();
+  }
+
+  private async write(reason: 'start' | 'heartbeat' | 'stop'): Promise<void> {
+    const { repo } = this.ctx;
+    try {
+      const audit = await auditState(this.o.lastSerial());
+      const r = await this.ctx.serial(() =>
+        this.ctx.withLock(repo, 'checkpoint', () =>
+          writeCheckpoint(repo, {
+            reason,
+            audit,
+            daemonStart: this.daemonStart,
+            interval: checkpointSeconds(this.ctx.config()),
+          }),
+        ),
+      );
+      const { seq, reason: written, window } = r.record;
+      const level = written === 'start-after-crash' ? 'warning' : written === 'heartbeat' ? 'debug' : 'info';
+      const what = window
+        ? `; not watched from ${window.from} to ${window.to}${window.bootChanged ? ' (the host rebooted)' : ''}`
+        : '';
+      this.ctx.log(level, 'checkpoint', `checkpoint ${seq}: ${written}${what}`, { seq, reason: written, window });
+      this.o.written?.(r);
+    } catch (err) {
+      this.ctx.log('error', 'checkpoint-failed', `could not write the ${reason} checkpoint: ${(err as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,85 @@
+// trail watch's checkpoints against a real daemon: start, heartbeats, a clean stop, and a
+// start after kill -9 that names the window nobody watched — even when the file changed in
+// it was changed back. Signatures are checked with git verify-commit and an allowed_signers
+// file written from the .pub, as an auditor would, independent of trail's code.
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseCheckpointMessage, type CheckpointRecord } from '../../src/record/checkpoint/checkpoint-format.js';
+import { checkpointSeconds } from '../../src/watch/checkpointer.js';
+import { Daemon, Fixture, scratch } from './helpers.js';
+
+async function checkpoints(f: Fixture): Promise<{ id: string; record: CheckpointRecord }[]> {
+  const ids = (await f.git(['rev-list', '--reverse', 'refs/heads/checkpoints'])).stdout.toString().trim().split('\n');
+  const out = [];
+  for (const id of ids) {
+    const msg = (await f.git(['show', '-s', '--format=%B', id])).stdout.toString();
+    out.push({ id, record: parseCheckpointMessage(msg.replace(/\n+$/, '\n')) });
+  }
+  return out;
+}
+
+describe('trail watch checkpoints', () => {
+  const tmp = scratch('trail-checkpointer-');
+  after(tmp.cleanup);
+
+  it('reads its cadence from remote.checkpointSeconds, 300 s by default', () => {
+    assert.equal(checkpointSeconds({}), 300);
+    assert.equal(checkpointSeconds({ 'remote.checkpointSeconds': 2 }), 2);
+  });
+
+  it('writes start, heartbeats and stop, signed, with a sequence that only grows; a kill -9 shows as start-after-crash', async () => {
+    const f = new Fixture(tmp.dir);
+    writeFileSync(join(f.work, 'app.conf'), 'original\n');
+    await f.init({ 'remote.checkpointSeconds': '1' });
+    let d = new Daemon(f);
+    await d.started();
+    const beat = (l: { event: string; msg: string }) => l.event === 'checkpoint' && /heartbeat/.test(l.msg);
+    await d.waitLog('a heartbeat', beat);
+    await d.waitLog('another heartbeat', beat, d.lines.findIndex(beat) + 1);
+    writeFileSync(join(f.work, 'new'), 'x\n');
+    await f.waitInSync('the write recorded');
+    await d.stop();
+
+    let cps = await checkpoints(f);
+    const reasons = cps.map((c) => c.record.reason);
+    assert.equal(reasons[0], 'start');
+    assert.equal(reasons.at(-1), 'stop');
+    assert.ok(reasons.filter((r) => r === 'heartbeat').length >= 2, reasons.join(' '));
+    cps.forEach((c, i) => i > 0 && assert.equal(c.record.seq, cps[i - 1]!.record.seq + 1, 'seq grows by one'));
+    assert.equal(cps.at(-1)!.record.heads.observed, await f.head(), 'the stop checkpoint names the final head');
+    assert.equal(cps.at(-1)!.record.interval, 1);
+
+    // Checked as an auditor would: the .pub, an allowed_signers file, git verify-commit.
+    const pub = readFileSync(join(f.home, 'keys', 'host_ed25519.pub'), 'utf8').trim();
+    const signers = join(tmp.dir, 'allowed_signers');
+    writeFileSync(signers, `${cps[0]!.record.host} namespaces="git" ${pub}\n`);
+    for (const c of cps) {
+      const v = await f.git(['-c', `gpg.ssh.allowedSignersFile=${signers}`, 'verify-commit', c.id], [0, 1]);
+      assert.equal(v.code, 0, v.stderr.toString());
+    }
+    const observed = await f.git(['-c', `gpg.ssh.allowedSignersFile=${signers}`, 'verify-commit', await f.head()]);
+    assert.equal(observed.code, 0, 'the trail commits are signed too');
+
+    // kill -9, a change made and undone while nobody watches, then a new start.
+    d = new Daemon(f);
+    await d.started();
+    d.signal('SIGKILL');
+    await d.exited;
+    const lastSeq = (await checkpoints(f)).at(-1)!.record.seq;
+    writeFileSync(join(f.work, 'app.conf'), 'rogue\n');
+    writeFileSync(join(f.work, 'app.conf'), 'original\n');
+    d = new Daemon(f);
+    await d.started();
+    await d.stop();
+    cps = await checkpoints(f);
+    const crash = cps.find((c) => c.record.seq > lastSeq && c.record.reason === 'start-after-crash');
+    assert.ok(crash, cps.map((c) => `${c.record.seq}:${c.record.reason}`).join(' '));
+    assert.equal(crash.record.seq, lastSeq + 1, 'no number skipped or reused');
+    assert.ok(crash.record.window, 'the window is named');
+    assert.equal(crash.record.window.from, crash.record.previous!.time);
+    assert.equal(crash.record.window.to, crash.record.time);
+    assert.equal(crash.record.window.bootChanged, false);
+  });
+});
