@@ -186,6 +186,25 @@ export const KEYS: Record<string, KeySpec> = {
       return ['true', 'yes', '1'].includes(v);
     },
   },
+  'remote.pushDelaySeconds': {
+    default: 5,
+    doc: 'trail watch pushes new commits of the published branches at most this long after making them, one push per batch (0: at once)',
+    parse: (t) => {
+      const n = Number(t);
+      if (!t.trim() || !Number.isFinite(n) || n < 0) throw new Error('expected a number of seconds, 0 or more');
+      return n;
+    },
+  },
+  'remote.alertAfterSeconds': {
+    default: 900,
+    doc: 'an unpushed backlog older than this alerts once (and again only after it cleared)',
+    parse: positive,
+  },
+  'remote.checkpointSeconds': {
+    default: 300,
+    doc: 'trail watch writes a signed checkpoint on the checkpoints branch this often',
+    parse: positive,
+  },
   'attribute.audit': {
     default: 'auto',
     doc: 'who made a change, from Linux audit: auto (when root and auditd runs) or off',
