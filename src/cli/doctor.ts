@@ -4,11 +4,14 @@ import { logDiskState } from '../attribute/auditd-health.js';
 import * as ctl from '../attribute/auditctl.js';
 import { listWatched } from '../host/registry.js';
 import { aptConfFile } from './hooks.js';
-import { makeOut } from './output.js';
+import { Repo } from '../record/repo/repo.js';
+import type { PublishStatus } from '../act/publish/publish-status.js';
+import { makeOut, plural, relativeTime } from './output.js';
 import { globals } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_audit_feed = () => import('../attribute/audit-feed.js');
+const lazy_publish = () => import('../act/publish/publish-status.js');
 
 export interface DoctorReport {
   root: boolean;
@@ -32,6 +35,8 @@ export interface DoctorReport {
   inotify: { maxUserWatches?: number; maxUserInstances?: number; maxQueuedEvents?: number };
   aptHook: { installed: boolean; file: string };
   attribution: { degraded: boolean; reasons: string[] };
+  /** Per watched directory with a remote: what is not yet off the host, and the alarms. */
+  publish: (PublishStatus & { name: string })[];
 }
 
 function readNumber(file: string): number | undefined {
@@ -94,6 +99,15 @@ export async function diagnose(): Promise<DoctorReport> {
     maxQueuedEvents: readNumber('/proc/sys/fs/inotify/max_queued_events'),
   };
   const file = aptConfFile('/');
+  const publish: DoctorReport['publish'] = [];
+  for (const w of await listWatched()) {
+    try {
+      const p = await (await lazy_publish()).readPublishStatusOf(await Repo.open(w.repo));
+      if (p) publish.push({ name: w.name, ...p });
+    } catch {
+      /* a trail that cannot be opened is another command's problem */
+    }
+  }
   return {
     root: process.getuid?.() === 0,
     audit,
@@ -103,13 +117,16 @@ export async function diagnose(): Promise<DoctorReport> {
       degraded: !av.ok || reasons.some((r) => /disabled|not running|cannot read|stops writing records/.test(r)),
       reasons,
     },
+    publish,
   };
 }
 
 export function registerDoctor(program: Command): void {
   program
     .command('doctor')
-    .description('what trail can see on this host: audit (who changed what), inotify limits, the apt hook')
+    .description(
+      'what trail can see on this host: audit (who changed what), inotify limits, the apt hook, and what is not yet pushed (alarms)',
+    )
     .addHelpText('after', '\nExamples:\n  sudo trail doctor\n  sudo trail doctor --json')
     .action(async (_opts: unknown, cmd: Command) => {
       const out = makeOut(globals(cmd).json);
@@ -136,6 +153,17 @@ export function registerDoctor(program: Command): void {
         `apt hook:     ${r.aptHook.installed ? `installed (${r.aptHook.file})` : 'not installed (trail hooks install)'}`,
       );
       for (const why of r.attribution.reasons) out.line(`  - ${why}`);
+      for (const p of r.publish) {
+        const b = p.backlog;
+        const last = p.lastAttempt
+          ? `last push ${p.lastAttempt.ok ? 'ok' : `failed (${p.lastAttempt.error ?? 'refused'})`} ${relativeTime(new Date(p.lastAttempt.time))}`
+          : 'not pushed yet';
+        out.line(
+          `publish:      ${p.name} → ${p.remote}: ${b.commits ? `${plural(b.commits, 'commit')} not pushed (oldest ${relativeTime(new Date(b.oldest!))}${b.overdue ? `, over remote.alertAfterSeconds ${p.alertAfterSeconds}` : ''})` : 'up to date'}; ${last}`,
+        );
+        for (const a of p.alarms) out.line(`  - ${out.color.red('ALARM')}: ${a.message}`);
+        for (const w of p.waiting) out.line(`  - ${w.message}`);
+      }
       out.result(r);
     });
 }
