@@ -142,8 +142,14 @@ export class Publisher {
     return this.exclusive(() => this.round(true));
   }
 
-  /** No more pushes; waits for the one in progress (bounded by timeoutMs). */
-  async stop(): Promise<void> {
+  /**
+   * No more pushes; waits for the one in progress (bounded by timeoutMs). `flush`: one last
+   * push first (a clean stop: the stop checkpoint should reach the remote), bounded by
+   * `flushTimeoutMs` (default 20 s) so that a hung remote cannot stall a service stop.
+   */
+  async stop(opts: { flush?: boolean; flushTimeoutMs?: number } = {}): Promise<void> {
+    if (opts.flush && !this.stopped)
+      await this.exclusive(() => this.round(true, opts.flushTimeoutMs ?? 20_000)).catch(() => undefined);
     this.stopped = true;
     this.clearTimer();
     if (this.alertTimer !== undefined) this.timers.clearTimeout(this.alertTimer);
@@ -212,7 +218,7 @@ export class Publisher {
 
   // ------------------------------------------------------------------ one round
 
-  private async round(force: boolean): Promise<RoundOutcome> {
+  private async round(force: boolean, timeoutMs = this.opts.timeoutMs ?? 300_000): Promise<RoundOutcome> {
     const started = this.now();
     this.dirty = false;
     const skip = new Set<string>();
@@ -224,7 +230,7 @@ export class Publisher {
       outcome = await pushRound(this.repo, this.remote, token, {
         skip,
         include,
-        timeoutMs: this.opts.timeoutMs ?? 300_000,
+        timeoutMs,
         now: this.now,
         log: this.log,
         alert: this.alert,

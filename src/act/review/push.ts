@@ -30,7 +30,11 @@ export async function publishNow(
   token: string,
   opts: { alert?: PublishAlert } = {},
 ): Promise<RoundOutcome> {
-  const o = throwUnreached(await pushRound(repo, r, token, { all: true, alert: opts.alert ?? policyAlert(repo) }));
+  // A generous bound: a first push of a large trail takes minutes; a hung remote must not
+  // hold the command (and, from review, the write lock) for ever.
+  const o = throwUnreached(
+    await pushRound(repo, r, token, { all: true, alert: opts.alert ?? policyAlert(repo), timeoutMs: 600_000 }),
+  );
   if (o.error) throw new TrailError(o.error, Exit.error);
   return o;
 }

@@ -77,7 +77,10 @@ async function rig(
     },
     log: (level, event, msg) => logs.push({ level, event, msg }),
   });
-  t.after(() => pub.stop());
+  t.after(async () => {
+    await pub.stop();
+    repo.close();
+  });
   let n = 0;
   return {
     w,
@@ -333,21 +336,43 @@ test(
   'a remote that hangs: the push times out, nothing is lost, the next attempt drains it',
   { timeout: 300_000 },
   async (t) => {
-    const r = await rig(t, { timeoutMs: 2000 });
+    const r = await rig(t);
     await r.pub.flush();
     await r.gate.stall();
     const c = await r.commit('motd', 'hang\n');
-    r.pub.notify();
-    await r.round();
-    const st = await r.pub.status();
+    // A publisher with a short bound for the hung round (the rig's allows a loaded machine
+    // its slow pushes): the bound is what is tested, not a duration.
+    const hung = new Publisher(r.repo, r.remote, {
+      timeoutMs: 1500,
+      now: r.clock.now,
+      timers: r.clock.timers,
+      token: async () => r.w.bot.token,
+      alert: async () => undefined,
+    });
+    hung.notify();
+    r.clock.advance(5000);
+    await hung.idle();
+    const st = await hung.status();
     assert.equal(st.failures, 1);
     assert.match(st.lastAttempt?.error ?? '', /timed out/);
     assert.equal(st.backlog.commits, 1);
+    await hung.stop();
     await r.gate.down();
     await r.gate.up();
-    r.clock.advanceToNext();
-    await r.pub.idle();
+    r.pub.notify();
+    await r.round();
     assert.equal(r.remoteTip('observed'), c);
+    assert.equal((await r.pub.status()).backlog.commits, 0);
+
+    // A clean stop tries one last push, bounded: a hung remote does not stall it.
+    await r.gate.stall();
+    await r.commit('motd', 'last words\n');
+    r.pub.notify();
+    await r.pub.stop({ flush: true, flushTimeoutMs: 1500 });
+    const after = await r.pub.status();
+    assert.equal(after.nextAttempt, null, 'nothing scheduled after stop');
+    assert.equal(after.backlog.commits, 1, 'still on the host, for the next start');
+    assert.match(after.lastAttempt?.error ?? '', /timed out/);
   },
 );
 
