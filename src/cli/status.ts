@@ -30,7 +30,10 @@ export function registerStatus(program: Command): void {
         interruptedRevert(repo),
         attributionState(repo),
         lazy_anchor().then((a) => a.unanchoredCommits(repo.gitDir)),
-        lazy_publish().then((p) => p.readPublishStatusOf(repo)),
+        // A remote set wrong is `trail remote`'s to report; status still answers.
+        lazy_publish()
+          .then((p) => p.readPublishStatusOf(repo))
+          .catch(() => undefined),
       ]);
       asides.catch(() => {});
       const res = await drift(repo, {

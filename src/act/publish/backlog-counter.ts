@@ -102,7 +102,7 @@ export async function readBacklog(repo: Repo, remote: Pick<ReviewRemote, 'gitUrl
  * backlog until the next push. */
 export async function advanceMark(
   repo: Repo,
-  remote: Pick<ReviewRemote, 'gitUrl' | 'prefix' | 'gitUrl'>,
+  remote: Pick<ReviewRemote, 'gitUrl' | 'prefix'>,
   name: string,
   pushed: string,
   current: string | undefined,

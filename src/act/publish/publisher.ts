@@ -26,7 +26,9 @@ export interface PublisherOptions {
   timeoutMs?: number;
   /** Retry after a failed push: doubling from baseMs to capMs, with jitter. */
   backoff?: { baseMs?: number; capMs?: number };
-  /** A refused ref (alarm, or approved waiting for review sync) is offered again this often. */
+  /** A refused ref (alarm, or approved waiting for review sync) is offered again this often,
+   * and the refs are looked at this often even without a notify (default: backoff capMs,
+   * 5 minutes). */
   recheckMs?: number;
   log?: PublishLog;
   /** Default: the trail policy's alert channels (act/alert.ts sendAlert). */
@@ -208,8 +210,14 @@ export class Publisher {
         return await fn();
       } finally {
         this.busy = false;
-        // Commits notified while this ran (notify only marks them then).
-        if (this.dirty && !this.failures && !this.stopped) this.want(this.dirtySince + this.delayMs);
+        if (!this.failures && !this.stopped) {
+          // Commits notified while this ran (notify only marks them then).
+          if (this.dirty) this.want(this.dirtySince + this.delayMs);
+          // Otherwise a look every recheckMs: a commit made by another process (trail
+          // snapshot, accept) or a missed notify still leaves the host. Costs one
+          // for-each-ref when nothing is new.
+          else if (this.timer === undefined) this.want(this.now() + this.recheckMs);
+        }
       }
     });
     this.chain = p.catch(() => undefined);
