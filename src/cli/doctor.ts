@@ -6,11 +6,15 @@ import { describeHostKey, loadHostKey, type HostKeyInfo } from '../host/host-key
 import { listWatched } from '../host/registry.js';
 import type { ProtectionReport } from '../act/publish/ruleset-guard.js';
 import { aptConfFile } from './hooks.js';
+import { Repo } from '../record/repo/repo.js';
+import type { PublishStatus } from '../act/publish/publish-status.js';
+import { plural, relativeTime } from './output.js';
 import { commandContext } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_audit_feed = () => import('../attribute/audit-feed.js');
 const lazy_ruleset_guard = () => import('../act/publish/ruleset-guard.js');
+const lazy_publish = () => import('../act/publish/publish-status.js');
 
 export interface DoctorReport {
   root: boolean;
@@ -38,6 +42,8 @@ export interface DoctorReport {
   remotes: ({ trail: string } & ProtectionReport)[];
   /** The host's signing key (allowed_signers line for the auditor), null before it exists. */
   signingKey: HostKeyInfo | null;
+  /** Per watched directory with a remote: what is not yet off the host, and the alarms. */
+  publish: (PublishStatus & { name: string })[];
 }
 
 function readNumber(file: string): number | undefined {
@@ -101,6 +107,15 @@ export async function diagnose(): Promise<DoctorReport> {
   };
   const file = aptConfFile('/');
   const key = await loadHostKey();
+  const publish: DoctorReport['publish'] = [];
+  for (const w of await listWatched()) {
+    try {
+      const p = await (await lazy_publish()).readPublishStatusOf(await Repo.open(w.repo));
+      if (p) publish.push({ name: w.name, ...p });
+    } catch {
+      /* a trail that cannot be opened is another command's problem */
+    }
+  }
   return {
     remotes: await (await lazy_ruleset_guard()).watchedProtection(),
     signingKey: key ? describeHostKey(key) : null,
@@ -112,6 +127,7 @@ export async function diagnose(): Promise<DoctorReport> {
       degraded: !av.ok || reasons.some((r) => /disabled|not running|cannot read|stops writing records/.test(r)),
       reasons,
     },
+    publish,
   };
 }
 
@@ -119,7 +135,7 @@ export function registerDoctor(program: Command): void {
   program
     .command('doctor')
     .description(
-      'what trail can see on this host: audit (who changed what), inotify limits, the apt hook, whether GitHub keeps the published branches append-only',
+      'what trail can see on this host: audit (who changed what), inotify limits, the apt hook, the signing key, what is not yet pushed (alarms) and whether GitHub keeps the published branches append-only',
     )
     .addHelpText('after', '\nExamples:\n  sudo trail doctor\n  sudo trail doctor --json')
     .action(async (_opts: unknown, cmd: Command) => {
@@ -159,6 +175,17 @@ export function registerDoctor(program: Command): void {
           );
           out.warn(`${p.trail}: ${p.message}`);
         }
+      }
+      for (const p of r.publish) {
+        const b = p.backlog;
+        const last = p.lastAttempt
+          ? `last push ${p.lastAttempt.ok ? 'ok' : `failed (${p.lastAttempt.error ?? 'refused'})`} ${relativeTime(new Date(p.lastAttempt.time))}`
+          : 'not pushed yet';
+        out.line(
+          `publish:      ${p.name} → ${p.remote}: ${b.commits ? `${plural(b.commits, 'commit')} not pushed (oldest ${relativeTime(new Date(b.oldest!))}${b.overdue ? `, over remote.alertAfterSeconds ${p.alertAfterSeconds}` : ''})` : 'up to date'}; ${last}`,
+        );
+        for (const a of p.alarms) out.line(`  - ${out.color.red('ALARM')}: ${a.message}`);
+        for (const w of p.waiting) out.line(`  - ${w.message}`);
       }
       out.result(r);
     });

@@ -6,11 +6,13 @@ import { Refs, type Repo } from '../record/repo/repo.js';
 import { display } from '../util/bytes.js';
 import { Exit } from '../util/errors.js';
 import { changesJson, printChanges } from './changes.js';
-import { plural, relativeTime } from './output.js';
+import { plural, relativeTime, type Out } from './output.js';
+import type { PublishStatus } from '../act/publish/publish-status.js';
 import { trailContext } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_anchor = () => import('../anchor/index.js');
+const lazy_publish = () => import('../act/publish/publish-status.js');
 
 export function registerStatus(program: Command): void {
   program
@@ -26,6 +28,10 @@ export function registerStatus(program: Command): void {
         interruptedRevert(repo),
         attributionState(repo),
         lazy_anchor().then((a) => a.unanchoredCommits(repo.gitDir)),
+        // A remote set wrong is `trail remote`'s to report; status still answers.
+        lazy_publish()
+          .then((p) => p.readPublishStatusOf(repo))
+          .catch(() => undefined),
       ]);
       asides.catch(() => {});
       const res = await drift(repo, {
@@ -33,7 +39,7 @@ export function registerStatus(program: Command): void {
         changesOnly: true,
         onProgress: opts.full ? out.progress('checking') : undefined,
       });
-      const [interrupted, attribution, anchoring] = await asides;
+      const [interrupted, attribution, anchoring, publish] = await asides;
       if (!res.changes.length)
         out.line(
           `${out.color.green('clean')}: ${repo.info.dir} matches the trail (${plural(res.scan.files, 'file')}${opts.full ? ', every byte checked' : ''})`,
@@ -58,6 +64,7 @@ export function registerStatus(program: Command): void {
           ),
         );
       }
+      if (publish) printPublish(out, publish);
       out.result({
         name: repo.info.name,
         dir: repo.info.dir,
@@ -74,9 +81,27 @@ export function registerStatus(program: Command): void {
           unanchored: anchoring.count,
           oldest: anchoring.oldest ? new Date(anchoring.oldest * 1000).toISOString() : null,
         },
+        publish: publish ?? null,
       });
       if (res.changes.length) process.exitCode = Exit.drift;
     });
+}
+
+/** The unpushed backlog and the publishing alarms (also used by trail doctor). */
+export function printPublish(out: Out, p: PublishStatus, label = ''): void {
+  const last = p.lastAttempt
+    ? p.lastAttempt.ok
+      ? `last push ${relativeTime(new Date(p.lastAttempt.time))}`
+      : `last push failed ${relativeTime(new Date(p.lastAttempt.time))}: ${p.lastAttempt.error ?? 'refused'}`
+    : 'not pushed yet';
+  if (!p.backlog.commits) out.line(out.color.dim(`${label}published to ${p.remote}: up to date (${last})`));
+  else {
+    const text = `${label}${plural(p.backlog.commits, 'commit')} not pushed to ${p.remote} (oldest ${relativeTime(new Date(p.backlog.oldest!))}; ${last})`;
+    if (p.backlog.overdue) out.warn(text);
+    else out.line(text);
+  }
+  for (const a of p.alarms) out.warn(`ALARM: ${a.message}`);
+  for (const w of p.waiting) out.warn(w.message);
 }
 
 /** Whether the watcher's most recent commit could name its author: read from the trail

@@ -9,6 +9,10 @@ export interface RunOptions {
   /** Open file descriptors handed to the child as fd 3, 4, …: the way to name a file whose
    * path is not UTF-8 (/dev/fd/3), since execve arguments from Node are always UTF-8. */
   fds?: number[];
+  /** Kill the child (SIGKILL) when it has not ended after this long: a network peer that
+   * stops answering must not hold a caller for ever. The run then fails (exit -1) with
+   * "timed out" in its stderr. */
+  timeoutMs?: number;
 }
 
 export interface RunResult {
@@ -30,10 +34,34 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
     const err: Buffer[] = [];
     child.stdout!.on('data', (d: Buffer) => out.push(d));
     child.stderr!.on('data', (d: Buffer) => err.push(d));
-    child.on('error', reject);
     child.stdin!.on('error', () => {});
+    let timedOut = false;
+    const timer =
+      opts.timeoutMs !== undefined
+        ? setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+            // A grandchild (git's remote helper) may still hold the pipes open: 'close' would
+            // wait for it, so the pipes are let go once the child itself is gone.
+            const letGo = () => {
+              child.stdout?.destroy();
+              child.stderr?.destroy();
+            };
+            if (child.exitCode !== null || child.signalCode !== null) letGo();
+            else child.once('exit', letGo);
+          }, opts.timeoutMs)
+        : undefined;
+    child.on('error', (e) => {
+      if (timer) clearTimeout(timer);
+      reject(e);
+    });
     child.on('close', (code) => {
+      if (timer) clearTimeout(timer);
       const res = { stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8'), code: code ?? -1 };
+      if (timedOut) {
+        res.stderr += `\ntimed out after ${Math.round(opts.timeoutMs! / 1000)} s`;
+        res.code = -1;
+      }
       if ((opts.okCodes ?? [0]).includes(res.code)) resolve(res);
       else reject(new ExecError(cmd, argv, res));
     });

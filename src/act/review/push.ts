@@ -1,94 +1,46 @@
-import { NOTES_REF } from '../../anchor/shadow-git.js';
 import { Refs, type Repo } from '../../record/repo/repo.js';
 import { Exit, TrailError } from '../../util/errors.js';
-import { ExecError } from '../../util/exec.js';
-import { branches, gitAuthEnv, scrub, type ReviewRemote } from './remote.js';
+import { policyAlert } from '../publish/publisher.js';
+import {
+  parsePorcelain,
+  pushRound,
+  throwUnreached,
+  type PublishAlert,
+  type PushResult,
+  type RoundOutcome,
+} from '../publish/ref-pusher.js';
+import { branches, remoteGit, REMOTE_APPROVED, type ReviewRemote } from './remote.js';
 
-/** Where the fetched tip of this host's approved branch is kept: under refs/trail/, so it is
- * never pushed back, and a ref keeps its objects from being pruned. */
-export const REMOTE_APPROVED = 'refs/trail/review/remote-approved';
+export { REMOTE_APPROVED, remoteGit } from './remote.js';
 
-export interface PushResult {
-  ref: string;
-  remote: string;
-  ok: boolean;
-  /** git's word for what happened: "new", "up to date", "forced", "rejected (non-fast-forward)"… */
-  status: string;
-}
-
-export async function remoteGit(repo: Repo, r: ReviewRemote, token: string, args: string[], okCodes = [0]) {
-  try {
-    return await repo.git(args, { env: gitAuthEnv(token), okCodes });
-  } catch (err) {
-    if (err instanceof ExecError)
-      throw new TrailError(
-        scrub(
-          `git ${args[0]} to ${r.gitUrl} failed: ${err.result.stderr.trim().split('\n').slice(-3).join(' ')}`,
-          token,
-        ),
-        Exit.error,
-      );
-    throw err;
-  }
-}
+export type { PushResult } from '../publish/ref-pusher.js';
 
 /**
- * Pushes the trail (observed, forced: the host is the authority on what happened), the proofs
- * (notes, forced for the same reason) and approved (never forced: on GitHub it only moves by
- * merges this host has not applied yet). Only these refs are named, so the local-only
- * refs/trail/* (secret bytes among them) can never be sent: git sends only what the named
- * refs reach.
+ * Pushes every published ref (observed, approved, the logs and access trails, proofs,
+ * checkpoints, and the proofs' notes) in one atomic push, never forced: the same round the
+ * daemon's publisher runs (act/publish/ref-pusher.ts), offering every ref so that each one's
+ * state is reported. Only the allow-listed refs can be named, so the local-only refs/trail/*
+ * (secret bytes among them) never leave: git sends only what the named refs reach. A remote
+ * that cannot be reached is an error; a refused ref is a result (and an alarm, alerted once,
+ * unless it is approved waiting for review sync).
  */
-export async function pushTrail(
+export async function publishNow(
   repo: Repo,
   r: ReviewRemote,
   token: string,
-  extra: string[] = [],
-): Promise<PushResult[]> {
-  const b = branches(r);
-  const specs = [`+${Refs.observed}:refs/heads/${b.observed}`, `${Refs.approved}:refs/heads/${b.approved}`];
-  if (await repo.readRef(NOTES_REF)) specs.push(`+${NOTES_REF}:${b.notes}`);
-  specs.push(...extra);
-  for (const s of specs) {
-    const src = s.replace(/^\+/, '').split(':')[0]!;
-    if (src.startsWith('refs/trail/') || src === Refs.secrets)
-      throw new Error(`refusing to push ${src}: trail's local refs never leave the host`);
-  }
-  const res = await remoteGit(repo, r, token, ['push', '--porcelain', r.gitUrl, ...specs], [0, 1]);
-  const results = parsePorcelain(res.stdout.toString('utf8'));
-  if (res.code !== 0 && !results.length)
-    throw new TrailError(
-      scrub(`git push to ${r.gitUrl} failed: ${res.stderr.trim().split('\n').slice(-3).join(' ')}`, token),
-      Exit.error,
-    );
-  return results;
+  opts: { alert?: PublishAlert } = {},
+): Promise<RoundOutcome> {
+  // A generous bound: a first push of a large trail takes minutes; a hung remote must not
+  // hold the command (and, from review, the write lock) for ever.
+  const o = throwUnreached(
+    await pushRound(repo, r, token, { all: true, alert: opts.alert ?? policyAlert(repo), timeoutMs: 600_000 }),
+  );
+  if (o.error) throw new TrailError(o.error, Exit.error);
+  return o;
 }
 
-/** `git push --porcelain`: "<flag>\t<from>:<to>\t<summary>" per ref. */
-function parsePorcelain(text: string): PushResult[] {
-  const out: PushResult[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^([ +\-*=!])\t([^:]*):([^\t]*)\t(.*)$/.exec(line);
-    if (!m) continue;
-    const flag = m[1]!;
-    const summary = m[4]!;
-    out.push({
-      ref: m[2]!,
-      remote: m[3]!,
-      ok: flag !== '!',
-      status:
-        flag === '='
-          ? 'up to date'
-          : flag === '*'
-            ? 'new'
-            : flag === '+'
-              ? 'forced'
-              : flag === '!'
-                ? `rejected ${summary}`
-                : 'updated',
-    });
-  }
-  return out;
+export async function pushTrail(repo: Repo, r: ReviewRemote, token: string): Promise<PushResult[]> {
+  return (await publishNow(repo, r, token)).refs.map(({ ref, remote, ok, status }) => ({ ref, remote, ok, status }));
 }
 
 /** Fetches this host's approved branch from GitHub; returns its tip, or undefined when the

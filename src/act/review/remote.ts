@@ -3,6 +3,11 @@ import { asList, asNumber, readConfig, type Config } from '../../record/repo/set
 import type { Repo } from '../../record/repo/repo.js';
 import { hostComponent, refComponent } from '../../host/host-name.js';
 import { Exit, TrailError, errorCode } from '../../util/errors.js';
+import { ExecError } from '../../util/exec.js';
+
+/** Where the fetched tip of this host's approved branch is kept: under refs/trail/, so it is
+ * never pushed back, and a ref keeps its objects from being pruned. */
+export const REMOTE_APPROVED = 'refs/trail/review/remote-approved';
 
 /** Where this trail's review happens, and the rules a decision from there must meet. */
 export interface ReviewRemote {
@@ -163,4 +168,38 @@ export function scrub(text: string, token: string | undefined): string {
   if (!token) return text;
   const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
   return text.split(token).join('***').split(basic).join('***');
+}
+
+/**
+ * git against the remote, authenticated by gitAuthEnv; a failure becomes a TrailError whose
+ * message never holds the token. `timeoutMs`: the run is killed after that long, and curl
+ * gives up on a transfer that stalls (less than 1 byte a second) for as long, so that a
+ * remote that stops answering leaves no git process behind.
+ */
+export async function remoteGit(
+  repo: Repo,
+  r: ReviewRemote,
+  token: string,
+  args: string[],
+  okCodes = [0],
+  opts: { timeoutMs?: number } = {},
+) {
+  const env = gitAuthEnv(token);
+  if (opts.timeoutMs !== undefined) {
+    env.GIT_HTTP_LOW_SPEED_LIMIT = '1';
+    env.GIT_HTTP_LOW_SPEED_TIME = String(Math.max(1, Math.ceil(opts.timeoutMs / 1000)));
+  }
+  try {
+    return await repo.git(args, { env, okCodes, timeoutMs: opts.timeoutMs });
+  } catch (err) {
+    if (err instanceof ExecError)
+      throw new TrailError(
+        scrub(
+          `git ${args[0]} to ${r.gitUrl} failed: ${err.result.stderr.trim().split('\n').slice(-3).join(' ')}`,
+          token,
+        ),
+        Exit.error,
+      );
+    throw err;
+  }
 }

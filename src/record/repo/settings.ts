@@ -84,11 +84,6 @@ export const KEYS: Record<string, KeySpec> = {
     parse: (t) => new URL(t.trim()).toString().replace(/\/+$/, ''),
   },
   'anchor.timeoutMs': { default: 10_000, doc: 'per request to a calendar or the explorer', parse: positive },
-  'remote.checkpointSeconds': {
-    default: 300,
-    doc: 'trail watch writes a signed checkpoint (heartbeat) this often, besides at start and stop',
-    parse: positive,
-  },
   'watch.quietMs': { default: 300, doc: 'trail watch commits once nothing has changed for this long', parse: positive },
   'watch.maxDelayMs': {
     default: 2000,
@@ -190,6 +185,25 @@ export const KEYS: Record<string, KeySpec> = {
       if (!['true', 'false', 'yes', 'no', '1', '0'].includes(v)) throw new Error('expected true or false');
       return ['true', 'yes', '1'].includes(v);
     },
+  },
+  'remote.pushDelaySeconds': {
+    default: 5,
+    doc: 'trail watch pushes new commits of the published branches at most this long after making them, one push per batch (0: at once)',
+    parse: (t) => {
+      const n = Number(t);
+      if (!t.trim() || !Number.isFinite(n) || n < 0) throw new Error('expected a number of seconds, 0 or more');
+      return n;
+    },
+  },
+  'remote.alertAfterSeconds': {
+    default: 900,
+    doc: 'an unpushed backlog older than this alerts once (and again only after it cleared)',
+    parse: positive,
+  },
+  'remote.checkpointSeconds': {
+    default: 300,
+    doc: 'trail watch writes a signed checkpoint on the checkpoints branch this often',
+    parse: positive,
   },
   'attribute.audit': {
     default: 'auto',
