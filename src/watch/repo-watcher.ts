@@ -14,6 +14,7 @@ import { AnchorScheduler } from './anchor-scheduler.js';
 import { Housekeeping } from './housekeeping.js';
 import { WriteQueue } from './write-queue.js';
 import { Checkpointer } from './checkpointer.js';
+import { PublishJob } from './publish-job.js';
 import type { CommitMade, Job, WatchContext, WithLock } from './job.js';
 
 const UNKNOWN_TRAILER = { 'Trail-Actor': 'unknown (seen by trail watch)' };
@@ -41,6 +42,7 @@ export class RepoWatcher {
   private reconciler!: Reconciler;
   private housekeeping!: Housekeeping;
   private checkpointer!: Checkpointer;
+  private publisher!: PublishJob;
   private jobs: Job[] = [];
 
   constructor(
@@ -102,8 +104,20 @@ export class RepoWatcher {
       onCommit,
     });
     this.housekeeping = new Housekeeping(this.ctx);
-    this.checkpointer = new Checkpointer(this.ctx, { lastSerial: () => this.o.audit.feed?.lastSerial ?? null });
-    this.jobs = [this.reconciler, logs, new AnchorScheduler(this.ctx), this.housekeeping, this.checkpointer];
+    this.publisher = new PublishJob(this.ctx);
+    this.checkpointer = new Checkpointer(this.ctx, {
+      lastSerial: () => this.o.audit.feed?.lastSerial ?? null,
+      written: () => this.publisher.notify(),
+    });
+    // The publisher first, so that the start checkpoint is pushed with what was caught up.
+    this.jobs = [
+      this.publisher,
+      this.reconciler,
+      logs,
+      new AnchorScheduler(this.ctx),
+      this.housekeeping,
+      this.checkpointer,
+    ];
 
     // Watches first, then the start-up reconcile: a change made in between is seen by both,
     // never by neither.
@@ -136,8 +150,10 @@ export class RepoWatcher {
         `pid ${process.pid} stopped on ${reason}. Changes from now on are recorded when trail watch starts again, as changed while not watching.`,
       ]),
     );
-    // A clean stop, after the last commit: the checkpoint names the final heads.
+    // A clean stop, after the last commit: the checkpoint names the final heads, and the
+    // last push takes it off the host.
     await this.checkpointer.finish();
+    await this.publisher.finish();
     await this.ctx.serial(() => this.housekeeping.flush());
     await this.audit.detach();
     this.ctx.log('notice', 'stop', `stopped watching ${this.watched.dir} (${reason})`, { reason });

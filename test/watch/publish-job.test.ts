@@ -1,0 +1,97 @@
+// trail watch with a remote, end to end: a real daemon, real git pushes through git
+// http-backend to the GitHub stand-in. A change reaches the remote within the push delay, a
+// burst makes a handful of pushes, checkpoints and the stop checkpoint go up too.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseCheckpointMessage } from '../../src/record/checkpoint/checkpoint-format.js';
+import { FULL, shadowRef, world } from '../act/review/helpers.js';
+import { BIN, sleep, waitFor } from './helpers.js';
+
+const PLAIN_POLICY = ['version: 1', 'default: record', 'alert:', '  syslog: false'].join('\n');
+
+test('trail watch pushes what it records within the delay, in few pushes, checkpoints included', async (t) => {
+  const w = await world(t);
+  const h = await w.addHost('web1', {
+    policy: PLAIN_POLICY,
+    config: { 'remote.pushDelaySeconds': '1', 'remote.checkpointSeconds': '2', 'watch.quietMs': '100' },
+  });
+  const remoteTip = (name: string) => {
+    const r = w.gh.gitIn(FULL, ['rev-parse', '--verify', '--quiet', `refs/heads/${h.prefix}/${name}`]);
+    return r.code === 0 ? r.out : undefined;
+  };
+  const pushes = () => w.gh.gitRequests.filter((r) => r.path.endsWith('/git-receive-pack')).length;
+  const child = spawn(process.execPath, [BIN, 'watch', '--json', '--verbose'], {
+    env: { ...process.env, TRAIL_HOME: h.home, GITHUB_TOKEN: w.bot.token, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise((r) => child.on('exit', r));
+  t.after(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await exited;
+  });
+  await waitFor(
+    'the daemon to start',
+    () => /"event":"start"/.test(out),
+    120_000,
+    () => err,
+  );
+  await waitFor(
+    'the start to reach the remote',
+    () => remoteTip('observed') === shadowRef(h, 'refs/heads/observed'),
+    60_000,
+  );
+
+  // One change: on the remote within the delay (the latency is printed, not asserted).
+  const t0 = Date.now();
+  writeFileSync(join(h.dir, 'hosts'), '127.0.0.1 changed\n');
+  await waitFor(
+    'the change committed',
+    () => /"event":"commit"/.test(out) || /hosts/.test(out),
+    60_000,
+    () => err,
+  );
+  await waitFor(
+    'the change on the remote',
+    () => {
+      const tip = remoteTip('observed');
+      return !!tip && tip === shadowRef(h, 'refs/heads/observed');
+    },
+    60_000,
+  );
+  const latency = Date.now() - t0;
+  t.diagnostic(`write → on the remote: ${latency} ms (push delay 1 s)`);
+
+  // A burst of 200 writes over ~2 s: a handful of pushes, not one per commit.
+  const before = pushes();
+  for (let i = 0; i < 200; i++) {
+    writeFileSync(join(h.dir, `burst-${i % 20}`), `${i}\n`);
+    if (i % 20 === 19) await sleep(200);
+  }
+  await waitFor('the burst on the remote', () => remoteTip('observed') === shadowRef(h, 'refs/heads/observed'), 60_000);
+  await sleep(1500);
+  await waitFor('in sync again', () => remoteTip('observed') === shadowRef(h, 'refs/heads/observed'), 60_000);
+  const burstPushes = pushes() - before;
+  t.diagnostic(`burst: ${burstPushes} pushes for 200 writes over ~2 s`);
+  assert.ok(burstPushes <= 12, `${burstPushes} pushes for a 2 s burst with a 1 s delay`);
+
+  // A clean stop: the stop checkpoint is the last thing pushed.
+  child.kill('SIGTERM');
+  await exited;
+  const tip = remoteTip('checkpoints');
+  assert.ok(tip, 'checkpoints are published');
+  assert.equal(tip, shadowRef(h, 'refs/heads/checkpoints'));
+  const msg = w.gh.gitIn(FULL, ['show', '-s', '--format=%B', tip]).out;
+  const record = parseCheckpointMessage(msg.replace(/\n*$/, '\n'));
+  assert.equal(record.reason, 'stop');
+  assert.equal(record.heads.observed, remoteTip('observed'), 'the stop checkpoint names the pushed head');
+  // Nothing local-only left the host.
+  const refs = w.gh.gitIn(FULL, ['for-each-ref', '--format=%(refname)']).out.split('\n');
+  assert.ok(!refs.some((r) => /secrets|logs-data|config|policy/.test(r)), refs.join(' '));
+});
