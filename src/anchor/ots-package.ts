@@ -1,11 +1,15 @@
-// The `opentimestamps` package (0.4.9, CommonJS) is loaded lazily and once: only anchoring
-// needs it, it pulls bitcore-lib (which throws "More than one instance of bitcore-lib found"
-// when loaded twice in one process) and ~30 MB of dependencies the rest of trail never uses.
+// OpenTimestamps' format code: the serialization, op, attestation and merkle files of the
+// `opentimestamps` npm package 0.4.9, copied into vendor/opentimestamps (consensus-critical,
+// shared with every other OpenTimestamps client, kept unchanged; see its README for why a
+// copy). The package's HTTP clients are not among them: calendars and the explorer are
+// asked through Node's fetch (calendar-client.ts, esplora-client.ts), so `request`,
+// bitcore-lib, moment and lodash are neither loaded nor installed.
 //
-// We use its serialization, op and merkle code (consensus-critical, shared with every other
-// OpenTimestamps client) and its RemoteCalendar HTTP client. The types below describe only
-// the surface trail touches.
+// Loaded lazily and once: only anchoring needs it. The types below describe only the
+// surface trail touches.
 import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface OtsOp {
   call(msg: number[]): number[];
@@ -40,14 +44,6 @@ export interface OtsDetached {
   serializeToBytes(): Uint8Array;
 }
 
-export interface OtsRemoteCalendar {
-  url: string;
-  timeout: number | undefined;
-  /** digest must be a plain Array: Timestamp rejects Buffers */
-  submit(digest: number[]): Promise<OtsTimestamp>;
-  getTimestamp(commitment: number[]): Promise<OtsTimestamp>;
-}
-
 export interface OtsModule {
   DetachedTimestampFile: {
     fromHash(op: OtsOp, digest: number[] | Uint8Array): OtsDetached;
@@ -65,56 +61,54 @@ export interface OtsModule {
   Context: {
     StreamDeserialization: new (bytes: Buffer | number[] | Uint8Array) => unknown;
   };
-  Calendar: {
-    RemoteCalendar: new (url: string) => OtsRemoteCalendar;
-    UrlWhitelist: new (urls: string[]) => { contains(url: string): boolean };
-    DEFAULT_AGGREGATORS: string[];
-    DEFAULT_CALENDAR_WHITELIST: { contains(url: string): boolean };
-  };
   Notary: {
     PendingAttestation: new (uri: string) => OtsAttestation;
     BitcoinBlockHeaderAttestation: new (height: number) => OtsAttestation;
     UnknownAttestation: abstract new (...a: never[]) => OtsAttestation;
     LitecoinBlockHeaderAttestation: abstract new (...a: never[]) => OtsAttestation;
   };
+  /** One merkle tree over many files' timestamps, a random nonce per file (the package's
+   * OpenTimestamps.makeMerkleTree, which lives in its HTTP-laden main file). */
   makeMerkleTree(files: OtsDetached[]): OtsTimestamp | undefined;
-  stamp(files: OtsDetached | OtsDetached[], opts: { calendars: string[]; m: number }): Promise<void>;
-  upgrade(d: OtsDetached, opts: { whitelist: unknown }): Promise<boolean>;
-  verify(
-    stamped: OtsDetached,
-    original: OtsDetached,
-    opts: { ignoreBitcoinNode: boolean; url: string; timeout: number; whitelist?: unknown },
-  ): Promise<Record<string, { timestamp: number; height: number }>>;
 }
+
+// dist/src/anchor/ots-package.js → the package root, where vendor/ is.
+const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const OTS_CODE = join(PACKAGE_ROOT, 'vendor', 'opentimestamps', 'src');
 
 let cached: OtsModule | undefined;
 
 export function ots(): OtsModule {
   if (!cached) {
-    const require = createRequire(import.meta.url);
-    // Its package.json names a "main" that does not exist ('open-timestamps.js'); Node then
-    // falls back to index.js but prints a DEP0128 warning on every run. Name the file.
-    cached = require('opentimestamps/index.js') as OtsModule;
+    const require = createRequire(join(OTS_CODE, 'index.js'));
+    const Ops = require('./ops.js') as OtsModule['Ops'] & { OpSHA256: new () => OtsOp };
+    const Utils = require('./utils.js') as { randBytes(n: number): Buffer; arrayToBytes(a: Buffer): number[] };
+    const Merkle = require('./merkle.js') as { makeMerkleTree(t: OtsTimestamp[]): OtsTimestamp };
+    cached = {
+      DetachedTimestampFile: require('./detached-timestamp-file.js') as OtsModule['DetachedTimestampFile'],
+      Ops,
+      Timestamp: require('./timestamp.js') as OtsModule['Timestamp'],
+      Context: require('./context.js') as OtsModule['Context'],
+      Notary: require('./notary.js') as OtsModule['Notary'],
+      makeMerkleTree(files) {
+        // As the package does it: a 16-byte nonce appended to each file's digest, so that a
+        // proof handed out for one file says nothing about its neighbours' digests.
+        const roots = files.map((f) =>
+          f.timestamp.add(new Ops.OpAppend(Utils.arrayToBytes(Utils.randBytes(16)))).add(new Ops.OpSHA256()),
+        );
+        return roots.length ? Merkle.makeMerkleTree(roots) : undefined;
+      },
+    };
   }
   return cached;
 }
 
 /**
- * Runs `fn` with the package's own console output dropped (it logs progress and parse
+ * Runs `fn` (a parse: deserialize complains on stderr) with the package's own console output dropped (it logs progress and parse
  * complaints with console.log/error, e.g. "Unknown operation tag" for a calendar's garbage;
  * trail reports those as results instead). Only calls made from the package's files are
  * dropped — anything else logged meanwhile, by trail or a neighbour, still goes through.
  */
-export async function quietPackage<T>(fn: () => Promise<T>): Promise<T> {
-  quietBegin();
-  try {
-    return await fn();
-  } finally {
-    quietEnd();
-  }
-}
-
-/** quietPackage for the package's synchronous calls (deserialize complains on stderr). */
 export function quietPackageSync<T>(fn: () => T): T {
   quietBegin();
   try {
@@ -130,7 +124,7 @@ function quietBegin(): void {
     const filter =
       (orig: (...a: unknown[]) => void) =>
       (...args: unknown[]) => {
-        if (!/node_modules[\\/]opentimestamps[\\/]/.test(new Error().stack ?? '')) orig(...args);
+        if (!/[\\/]opentimestamps[\\/]src[\\/]/.test(new Error().stack ?? '')) orig(...args);
       };
     console.log = filter(saved.log);
     console.error = filter(saved.error);

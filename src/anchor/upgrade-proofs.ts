@@ -5,7 +5,8 @@
 import { withAnchorLock } from './anchor-lock.js';
 import { fetchUpgrade, type UpgradeAnswer } from './calendar-client.js';
 import type { AnchorOptions } from './options.js';
-import { ots, isBitcoin, type OtsDetached } from './ots-package.js';
+import { calendarWhitelist } from './calendar-whitelist.js';
+import { isBitcoin, type OtsDetached } from './ots-package.js';
 import { parseProof, pendingOf } from './proof-tree.js';
 import { publishProofs } from './proofs-branch.js';
 import { readProofs, writeProofNotes } from './shadow-git.js';
@@ -31,8 +32,7 @@ export async function upgrade(
 ): Promise<UpgradeResult> {
   // Only calendars we were configured with, or the public ones the package trusts, are
   // asked: a note is data, and must not be able to send trail to an arbitrary URL.
-  const configured = new (ots().Calendar.UrlWhitelist)(opts.calendars);
-  const allowed = (uri: string) => configured.contains(uri) || ots().Calendar.DEFAULT_CALENDAR_WHITELIST.contains(uri);
+  const allowed = calendarWhitelist(opts.calendars);
 
   return withAnchorLock(gitDir, async () => {
     const proofs = await readProofs(gitDir);

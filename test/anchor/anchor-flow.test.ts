@@ -8,10 +8,9 @@ import { upgrade } from '../../src/anchor/upgrade-proofs.js';
 import { verify, VERIFY_EXIT } from '../../src/anchor/verify-trail.js';
 import { exportProof } from '../../src/anchor/export-proof.js';
 import { readProofs } from '../../src/anchor/shadow-git.js';
-import { ots } from '../../src/anchor/ots-package.js';
 import { OtsCalendarStub } from '../support/ots-calendar.js';
 import { EsploraStub } from '../support/esplora.js';
-import { makeRepo, chain, anchorOpts, quietly } from './helpers.js';
+import { makeRepo, chain, anchorOpts, quietly, reference } from './helpers.js';
 
 const calA = new OtsCalendarStub();
 const calB = new OtsCalendarStub();
@@ -92,7 +91,7 @@ test('an exported proof verifies with the package itself, and with `ots verify -
   const { commit, ots: bytes } = await exportProof(repo.gitDir, 'refs/heads/observed');
   assert.equal(commit, id);
 
-  const O = ots();
+  const O = reference();
   const stamped = O.DetachedTimestampFile.deserialize(bytes);
   const original = O.DetachedTimestampFile.fromHash(new O.Ops.OpSHA1(), Buffer.from(commit, 'hex'));
   const res = await quietly(() =>
@@ -120,7 +119,7 @@ test('an exported proof verifies with the package itself, and with `ots verify -
 });
 
 test('the package client itself stamps and upgrades against the stub calendar (protocol faithfulness)', async () => {
-  const O = ots();
+  const O = reference();
   const d = O.DetachedTimestampFile.fromHash(new O.Ops.OpSHA256(), Buffer.alloc(32, 3));
   await quietly(() => O.stamp(d, { calendars: [calA.url], m: 1 }));
   assert.equal(d.timestamp.getAttestations().size, 1);

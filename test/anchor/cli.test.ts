@@ -6,10 +6,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { trail, git, initTrail } from '../support/cli.js';
-import { ots } from '../../src/anchor/ots-package.js';
 import { OtsCalendarStub } from '../support/ots-calendar.js';
 import { EsploraStub } from '../support/esplora.js';
-import { quietly } from './helpers.js';
+import { quietly, reference } from './helpers.js';
 
 const cal = new OtsCalendarStub();
 const esplora = new EsploraStub();
@@ -61,7 +60,7 @@ test('trail stamp / verify / upgrade / proof', async (t) => {
   const file = join(tmp, 'observed.ots');
   const proof = await trail(home, ['proof', 'refs/heads/observed', '-o', file, '--json']);
   assert.equal(proof.code, 0, proof.stderr);
-  const O = ots();
+  const O = reference();
   const res = await quietly(() =>
     O.verify(
       O.DetachedTimestampFile.deserialize(readFileSync(file)),

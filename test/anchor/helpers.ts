@@ -2,9 +2,11 @@
 // git plumbing, so that commit dates can be set exactly (a rewritten history back-dates).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { run } from '../../src/util/exec.js';
 import type { AnchorOptions } from '../../src/anchor/options.js';
+import type { OtsDetached } from '../../src/anchor/ots-package.js';
 
 export async function g(gitDir: string, args: string[], input?: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
   const base: NodeJS.ProcessEnv = {};
@@ -87,4 +89,29 @@ export async function quietly<T>(fn: () => Promise<T>): Promise<T> {
     console.log = log;
     console.error = error;
   }
+}
+
+/** The whole `opentimestamps` package (a devDependency), with its own HTTP clients: the
+ * independent reference the tests check trail's proofs and the stub calendar against. trail
+ * itself ships only the package's format code (vendor/opentimestamps) and never loads this. */
+export interface OtsReference {
+  DetachedTimestampFile: {
+    fromHash(op: unknown, digest: number[] | Uint8Array): OtsDetached;
+    deserialize(bytes: Uint8Array | number[]): OtsDetached;
+  };
+  Ops: { OpSHA1: new () => unknown; OpSHA256: new () => unknown };
+  Calendar: { UrlWhitelist: new (urls: string[]) => { contains(url: string): boolean } };
+  stamp(files: OtsDetached | OtsDetached[], opts: { calendars: string[]; m: number }): Promise<void>;
+  upgrade(d: OtsDetached, opts: { whitelist: unknown }): Promise<boolean>;
+  verify(
+    stamped: OtsDetached,
+    original: OtsDetached,
+    opts: { ignoreBitcoinNode: boolean; url: string; timeout: number; whitelist?: unknown },
+  ): Promise<Record<string, { timestamp: number; height: number }>>;
+}
+
+let ref: OtsReference | undefined;
+export function reference(): OtsReference {
+  ref ??= createRequire(import.meta.url)('opentimestamps/index.js') as OtsReference;
+  return ref;
 }

@@ -1,0 +1,115 @@
+// The one HTTP client of anchoring: calendars and the explorer are asked through Node's own
+// fetch, with the bounds a root daemon needs against a server that is slow, endless or
+// hostile: a deadline for the answer's headers, another for its body, and a cap on the
+// body's size (read chunk by chunk, so a calendar cannot make trail buffer megabytes).
+//
+// Proxies: Node 20's fetch ignores HTTP(S)_PROXY/NO_PROXY (and NODE_USE_ENV_PROXY, which
+// only Node ≥ 22.21 reads), and honouring them would mean the `undici` package as a second
+// HTTP stack. trail connects directly; when a proxy variable is set and a connection fails,
+// the reason says so, rather than leaving a "host not found" to be puzzled over.
+
+export class FetchError extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'FetchError';
+  }
+}
+
+export interface FetchAnswer {
+  status: number;
+  body: Buffer;
+}
+
+export interface FetchOptions {
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: Buffer;
+  /** for the headers, and again for the body */
+  timeoutMs: number;
+  /** a longer body is refused (FetchError), not truncated */
+  maxBytes: number;
+}
+
+export async function boundedFetch(url: string, opts: FetchOptions): Promise<FetchAnswer> {
+  const ac = new AbortController();
+  let phase = 'no answer';
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const answer = fetch(url, {
+      method: opts.method ?? 'GET',
+      headers: opts.headers ?? {},
+      ...(opts.body ? { body: new Uint8Array(opts.body) } : {}),
+      signal: ac.signal,
+      // A redirect is followed only by a client that asked for it: request 2.88's SSRF
+      // (CVE-2023-28155) came through one. A calendar or explorer that moved is an error.
+      redirect: 'manual',
+    });
+    // Armed once fetch() has returned: its first call in a process loads Node's HTTP client
+    // (measured: 0.3–0.6 s on a loaded machine), which is no calendar's slowness.
+    timer = setTimeout(() => ac.abort(), opts.timeoutMs);
+    const res = await answer;
+    clearTimeout(timer);
+    phase = 'no complete answer';
+    timer = setTimeout(() => ac.abort(), opts.timeoutMs);
+    const declared = Number(res.headers.get('content-length') ?? NaN);
+    if (declared > opts.maxBytes) {
+      await res.body?.cancel().catch(() => undefined);
+      throw new FetchError(`answer of ${declared} bytes exceeds the limit of ${opts.maxBytes}`);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    if (res.body) {
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        size += chunk.length;
+        if (size > opts.maxBytes) {
+          ac.abort();
+          throw new FetchError(`answer exceeds the limit of ${opts.maxBytes} bytes`);
+        }
+        chunks.push(Buffer.from(chunk));
+      }
+    }
+    return { status: res.status, body: Buffer.concat(chunks) };
+  } catch (err) {
+    if (err instanceof FetchError) throw err;
+    if (ac.signal.aborted) throw new FetchError(`${phase} within ${opts.timeoutMs} ms`);
+    throw new FetchError(describe(err) + proxyNote(url));
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function describe(err: unknown): string {
+  const e = err as { message?: string; cause?: { code?: string; message?: string } };
+  const code = e?.cause?.code ?? '';
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'connection reset';
+  const msg = String(e?.cause?.message ?? e?.message ?? err);
+  return (
+    msg
+      .replace(/[^\x20-\x7e]+/g, ' ')
+      .trim()
+      .slice(0, 200) || 'request failed'
+  );
+}
+
+/** " (HTTPS_PROXY is set …)" when a proxy variable would have applied to `url`. */
+export function proxyNote(url: string, env: NodeJS.ProcessEnv = process.env): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return '';
+  }
+  const names = u.protocol === 'https:' ? ['HTTPS_PROXY', 'https_proxy'] : ['HTTP_PROXY', 'http_proxy'];
+  const name = names.find((n) => env[n]);
+  if (!name) return '';
+  const noProxy = (env.NO_PROXY ?? env.no_proxy ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+  const host = u.hostname.toLowerCase();
+  if (noProxy.some((p) => p === '*' || host === p.replace(/^\./, '') || host.endsWith('.' + p.replace(/^\./, ''))))
+    return '';
+  return ` (${name} is set, but trail connects directly: Node's fetch does not use proxies)`;
+}
