@@ -56,6 +56,19 @@ const READ_ONLY = new Set([
   'version',
 ]);
 
+/** git subcommands that write objects only (through temporary files), never a ref or the
+ * config: the background repack does not hold up a commit that finds a stale ref lock. */
+const OBJECTS_ONLY = new Set([
+  'hash-object',
+  'index-pack',
+  'multi-pack-index',
+  'pack-objects',
+  'prune-packed',
+  'repack',
+  'unpack-objects',
+  'commit-graph',
+]);
+
 /** git's global options that take the next word as their value. */
 const VALUE_OPTIONS = new Set(['-c', '-C', '--git-dir', '--work-tree', '--namespace', '--config-env', '--exec-path']);
 
@@ -71,6 +84,8 @@ interface GitProcess {
   argv: string[];
   /** trail's own long-lived `update-ref --stdin`: holds ref locks only within a transaction. */
   helper: boolean;
+  /** Locks only under objects/ (repack and its kind). */
+  objectsOnly: boolean;
 }
 
 /**
@@ -89,7 +104,10 @@ export async function sweepGitLocks(gitDir: string, opts: SweepOptions = {}): Pr
     const now = Date.now();
     const waiting: { lock: Candidate; by: GitProcess[] }[] = [];
     for (const lock of locks) {
-      const by = procs.filter((p) => !p.helper || now - lock.mtimeMs < HELPER_GRACE_MS);
+      const by = procs.filter(
+        (p) =>
+          (!p.objectsOnly || lock.rel.startsWith('objects/')) && (!p.helper || now - lock.mtimeMs < HELPER_GRACE_MS),
+      );
       if (by.length) waiting.push({ lock, by });
       else if (await removeIfSame(gitDir, lock)) {
         removed.push(lock.rel);
@@ -214,7 +232,7 @@ async function gitProcessesIn(gitDir: string): Promise<GitProcess[]> {
     if (!(await worksIn(proc, argv, inside))) continue;
     const reason = argv[argv.indexOf('-m') + 1] ?? '';
     const helper = sub === 'update-ref' && argv.includes('--stdin') && reason.startsWith('trail: ');
-    found.push({ pid: Number(pid), argv, helper });
+    found.push({ pid: Number(pid), argv, helper, objectsOnly: !!sub && OBJECTS_ONLY.has(sub) });
   }
   return found;
 }
