@@ -179,7 +179,10 @@ test("trail's own idle helpers and readers do not hold locks; a helper's fresh l
   const logged: string[] = [];
   const log = (l: string) => logged.push(l);
   // A fresh lock might be the helper's own, mid-transaction: not removed within a short wait.
+  // (Dated a minute ahead, so that it stays fresh however slowly this machine runs.)
   writeFileSync(lock, '');
+  const ahead = (Date.now() + 60_000) / 1000;
+  utimesSync(lock, ahead, ahead);
   await assert.rejects(sweepGitLocks(sb.repo, { waitMs: 300, log }), (e: Error) => {
     assert.match(e.message, new RegExp(`held: process ${helper.pid} \\(git --git-dir .* update-ref -m trail: watch`));
     return true;
