@@ -5,6 +5,7 @@ import { promises as fsp, constants as C } from 'node:fs';
 import { join } from 'node:path';
 import { TrailError, Exit, errorCode } from '../util/errors.js';
 import { pidAlive } from '../util/pid.js';
+import { sweepGitLocks } from '../util/git-lock-sweeper.js';
 
 export function anchorStateDir(gitDir: string): string {
   return join(gitDir, 'trail');
@@ -40,8 +41,26 @@ export async function withAnchorLock<T>(gitDir: string, fn: () => Promise<T>, wa
     }
   }
   try {
+    // A git killed while writing the notes (fast-import, kill -9 of `trail stamp`) leaves the
+    // notes ref's lock behind, which would fail every later stamp: cleared here, since no
+    // anchoring git of trail's runs without this lock.
+    await sweepGitLocks(gitDir, { only: anchorsLock, waitMs });
     return await fn();
   } finally {
     await fsp.rm(file, { force: true });
   }
+}
+
+/** The locks the anchor's writes take: the notes ref and its reflog, the proofs branch and its
+ * scratch ref (src/anchor/proofs-branch.ts), and fast-import's pack. */
+function anchorsLock(rel: string): boolean {
+  return (
+    rel.startsWith('refs/notes/') ||
+    rel.startsWith('logs/refs/notes/') ||
+    rel.startsWith('refs/heads/proofs') ||
+    rel.startsWith('logs/refs/heads/proofs') ||
+    rel.startsWith('refs/trail-work/') ||
+    rel.startsWith('logs/refs/trail-work/') ||
+    rel.startsWith('objects/')
+  );
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { display } from '../util/bytes.js';
 import { run } from '../util/exec.js';
+import { gitEnv } from '../util/git-env.js';
 import type { Change } from '../record/model/diff.js';
 import type { Repo } from '../record/repo/repo.js';
 import { abs } from '../record/scanner.js';
@@ -48,7 +49,9 @@ export async function patchFor(repo: Repo, a: Side, b: Side, changes: Change[]):
       writeFileSync(fb, y ?? '');
       const r = await run('git', ['diff', '--no-index', '--no-color', '--text', '--', fa, fb], {
         okCodes: [0, 1],
-        env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
+        // gitEnv, not only no config: a GIT_EXTERNAL_DIFF or GIT_DIFF_OPTS of the caller's
+        // environment would change what the patch shows.
+        env: gitEnv(),
       });
       const body = r.stdout.toString('utf8').split('\n').slice(4).join('\n');
       const from = x === undefined ? '/dev/null' : `a/${label}`;

@@ -24,6 +24,10 @@ after(async () => {
   await bad.stop();
 });
 
+/** Shorter than the slow calendar's 3 s, long enough for the good one to answer on a loaded
+ * machine (a 400 ms limit made tamper.test.ts fail under load; 300 ms here is as tight). */
+const SLOW_LIMIT_MS = 1_500;
+
 for (const mode of ['down', 'slow', 'error500', 'garbage', 'empty-timestamp'] as const) {
   test(`a calendar that is ${mode}: alone it leaves every commit queued; beside a good one the batch goes through`, async (t) => {
     const repo = await makeRepo();
@@ -35,7 +39,7 @@ for (const mode of ['down', 'slow', 'error500', 'garbage', 'empty-timestamp'] as
     const ids = await chain(repo, 'refs/heads/observed', 4);
     const now = Date.now();
 
-    const alone = await stampBatch(repo.gitDir, { ...anchorOpts([badUrl], 'x', { timeoutMs: 300 }), now });
+    const alone = await stampBatch(repo.gitDir, { ...anchorOpts([badUrl], 'x', { timeoutMs: SLOW_LIMIT_MS }), now });
     assert.equal(alone.outcome, 'too-few-calendars');
     assert.equal(alone.calendars[0]!.ok, false);
     assert.ok(alone.calendars[0]!.error, 'the reason is reported');
@@ -49,7 +53,7 @@ for (const mode of ['down', 'slow', 'error500', 'garbage', 'empty-timestamp'] as
     assert.equal(v.status, 'pending', 'queued commits are pending, not failed');
 
     const both = await stampBatch(repo.gitDir, {
-      ...anchorOpts([badUrl, good.url], 'x', { timeoutMs: 300 }),
+      ...anchorOpts([badUrl, good.url], 'x', { timeoutMs: SLOW_LIMIT_MS }),
       now,
       force: true,
     });

@@ -6,9 +6,19 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseProof } from '../../src/anchor/proof-tree.js';
 import { OtsCalendarStub } from '../support/ots-calendar.js';
-import { assertFsck, git, revParse, sandbox, spawnTrail, trailOk, waitExit } from '../support/hostile-cli.js';
+import {
+  assertFsck,
+  faultRounds,
+  git,
+  revParse,
+  sandbox,
+  spawnTrail,
+  trailOk,
+  waitExit,
+} from '../support/hostile-cli.js';
 
-const ROUNDS = Math.max(2, 2 * Number(process.env.TRAIL_FAULT_ROUNDS ?? 2));
+/** Half the rounds aim at the notes write itself: at least 4, so that some always do. */
+const ROUNDS = Math.max(4, faultRounds());
 const NOTES = 'refs/notes/trail-ots';
 const BULK = 'refs/trail/bulk';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

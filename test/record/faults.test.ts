@@ -23,6 +23,7 @@ import {
   assertFsck,
   assertSameDisk,
   blobAt,
+  faultRounds,
   killGroup,
   lsTree,
   revParse,
@@ -34,12 +35,12 @@ import {
   type Sandbox,
 } from '../support/hostile-cli.js';
 
-/** Rounds of each kill -9 test: 2 keeps the suite short; `TRAIL_FAULT_ROUNDS=50 npm test`
- * is the soak run (the journal recovery itself is also tested deterministically in
- * test/cli/history.test.ts). */
-const ROUNDS = Math.max(1, Number(process.env.TRAIL_FAULT_ROUNDS ?? 2));
-/** A soak run's rounds take their time: the limit grows with them. */
-const LIMIT = 60_000 + ROUNDS * 30_000;
+/** Rounds of each kill -9 test (see faultRounds; the journal recovery itself is also tested
+ * deterministically in test/cli/history.test.ts). */
+const ROUNDS = faultRounds();
+/** A soak run's rounds take their time: the limit grows with them, generously (it only
+ * catches a hang; 30 s a round was too little for a soak on a busy 2-core machine). */
+const LIMIT = 60_000 + ROUNDS * 90_000;
 
 const OBSERVED = 'refs/heads/observed';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

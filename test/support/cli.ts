@@ -44,6 +44,11 @@ export function trail(
       }
       resolve({ code: code ?? -1, stdout, stderr, json });
     });
+    // A child that exits before its input is written (a git command that reads no stdin and
+    // is quick about it) makes the write fail with EPIPE: that is no error of the test's, and
+    // unhandled it ended a test as an uncaught exception (gitops.test.ts, once under load).
+    // The exit code says how the command went.
+    child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
 }

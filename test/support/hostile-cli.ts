@@ -30,6 +30,12 @@ function findRoot(): string {
 }
 
 export const ROOT = findRoot();
+
+/** Rounds of each kill -9 test (issue 18): a few keep the suite within its time; the soak run
+ * is `TRAIL_FAULT_ROUNDS=50 npm test` (or one file: `TRAIL_FAULT_ROUNDS=50 node --test …`). */
+export function faultRounds(suiteDefault = 3): number {
+  return Math.max(1, Number(process.env.TRAIL_FAULT_ROUNDS ?? suiteDefault));
+}
 export const BIN = join(ROOT, 'bin', 'trail.js');
 
 export interface Sandbox {

@@ -1,5 +1,6 @@
 import { NOTES_REF } from '../../anchor/shadow-git.js';
 import { Refs, type Repo } from '../../record/repo/repo.js';
+import { sweepGitLocks } from '../../util/git-lock-sweeper.js';
 import { remoteGit } from './push.js';
 import { branches, readToken, requireRemote } from './remote.js';
 
@@ -38,6 +39,9 @@ export async function checkAgainstRemote(repo: Repo): Promise<{
     ])
   ).stdout.toString();
   const has = (ref: string) => heads.split('\n').some((l) => l.endsWith('\t' + ref));
+  // verify fetches without trail's writer lock (it only reads the trail): a lock on its own
+  // witness refs left by a killed verify is cleared here, a concurrent verify's waited for.
+  await sweepGitLocks(repo.gitDir, { only: (rel) => rel.startsWith(`${SEEN}/`) || rel.startsWith(`logs/${SEEN}/`) });
 
   for (const [which, branch, local] of [
     ['observed', b.observed, Refs.observed],

@@ -2,15 +2,23 @@ import { promises as fsp, constants as C } from 'node:fs';
 import { hostname } from 'node:os';
 import { TrailError, Exit, errorCode } from '../../util/errors.js';
 import { pidAlive } from '../../util/pid.js';
+import { sweepGitLocks } from '../../util/git-lock-sweeper.js';
 
 /**
  * One writer per shadow repository. The lock is a file created with O_EXCL holding the
  * owner's pid; a lock whose pid is gone (kill -9) is stale and is taken over. Waiting is
  * bounded: a writer never waits forever.
+ *
+ * Given the git dir it guards, taking the lock also clears git's own locks there that a
+ * killed git left behind (see util/git-lock-sweeper.ts): once trail's writer lock is held no
+ * git of trail's can be writing, so a lock nobody holds would only make the next write fail.
  */
 export class RepoLock {
   private held = false;
-  constructor(readonly file: string) {}
+  constructor(
+    readonly file: string,
+    private readonly gitDir?: string,
+  ) {}
 
   async acquire(timeoutMs = 30_000, purpose = 'write'): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -28,6 +36,7 @@ export class RepoLock {
         }
         await fh.close();
         this.held = true;
+        if (this.gitDir) await this.sweep(timeoutMs);
         return;
       } catch (err) {
         if (errorCode(err) !== 'EEXIST') throw err;
@@ -56,6 +65,17 @@ export class RepoLock {
         );
       }
       await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+
+  /** A live foreign git is waited for as long as the writer lock would be. Without waiting
+   * (status refreshing its cache) stale locks are still cleared and a live one means busy. */
+  private async sweep(timeoutMs: number): Promise<void> {
+    try {
+      await sweepGitLocks(this.gitDir!, { waitMs: timeoutMs });
+    } catch (err) {
+      await this.release();
+      throw err;
     }
   }
 

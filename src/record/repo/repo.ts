@@ -71,7 +71,7 @@ export class Repo {
     readonly gitDir: string,
     readonly info: RepoInfo,
   ) {
-    this.lock = new RepoLock(join(gitDir, 'trail', 'lock'));
+    this.lock = new RepoLock(join(gitDir, 'trail', 'lock'), gitDir);
   }
 
   get stateDir(): string {

@@ -3,6 +3,7 @@ import { promises as fsp } from 'node:fs';
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gitEnv } from '../../util/git-env.js';
 import { RepoLock } from '../repo/lock.js';
 
 // Background maintenance of a shadow repository: a first snapshot stores its blobs
@@ -67,7 +68,11 @@ export async function repack(gitDir: string): Promise<boolean> {
         '-c',
         'core.packedGitLimit=64m',
       ];
-      const git = spawn('git', ['--git-dir', gitDir, ...config, 'repack', '-A', '-d', '-F', '-q'], { stdio: 'ignore' });
+      const git = spawn('git', ['--git-dir', gitDir, ...config, 'repack', '-A', '-d', '-F', '-q'], {
+        // Not the host's git config (a user's pack settings) nor a GIT_DIR inherited from a hook.
+        env: gitEnv(),
+        stdio: 'ignore',
+      });
       git.on('error', reject);
       git.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`git repack exited ${code}`))));
     });

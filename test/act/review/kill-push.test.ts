@@ -9,10 +9,11 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN } from '../../support/cli.js';
 import { OtsCalendarStub } from '../../support/ots-calendar.js';
-import { assertFsck, waitExit } from '../../support/hostile-cli.js';
+import { assertFsck, faultRounds, waitExit } from '../../support/hostile-cli.js';
 import { FULL, git, shadowRef, world } from './helpers.js';
 
-const ROUNDS = Math.max(2, 2 * Number(process.env.TRAIL_FAULT_ROUNDS ?? 2));
+/** At least 4: a kill must land inside a push in some round. */
+const ROUNDS = Math.max(4, faultRounds());
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function childrenNamed(parent: number, name: string): number[] {
