@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { LooseWriter, type ObjectWriter } from '../src/record/store/objects.js';
+import { LooseWriter, type ObjectWriter } from '../src/record/store/object-format.js';
 import { PACK_THRESHOLD, PackWriter } from '../src/record/store/pack-writer.js';
 import { median, sh } from './measure.js';
 

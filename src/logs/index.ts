@@ -6,7 +6,7 @@ import { sendAlert } from '../act/alert.js';
 import { readPolicy } from '../decide/store.js';
 import { commitMessage, writeCommit, type Actor } from '../record/commit/commit.js';
 import { asList, readConfig, type Config } from '../record/repo/settings.js';
-import { LooseWriter, serializeTree, type TreeItem } from '../record/store/objects.js';
+import { LooseWriter, serializeTree, type TreeItem } from '../record/store/object-format.js';
 import type { Repo } from '../record/repo/repo.js';
 import { makeRules, type ScanRule } from '../record/list/rules.js';
 import { readSideFile } from '../record/repo/side-file.js';

@@ -2,7 +2,7 @@ import { hostName } from '../util/accounts.js';
 import { asList, asNumber, readConfig, type Config } from './repo/settings.js';
 import { commitMessage, writeCommit, type Actor } from './commit/commit.js';
 import { changeLine, diffStates, type Change } from './model/diff.js';
-import { HashOnlyWriter, serializeTree, type ObjectWriter, type TreeItem } from './store/objects.js';
+import { HashOnlyWriter, serializeTree, type ObjectWriter, type TreeItem } from './store/object-format.js';
 import { chooseWriter, PackWriter, STORE_FROM } from './store/pack-writer.js';
 import { startBackgroundRepack } from './store/maintenance.js';
 import { Refs, type Repo } from './repo/repo.js';

@@ -1,5 +1,5 @@
 import { hostName, invokingUser } from '../../util/accounts.js';
-import { serializeCommit, type ObjectWriter, type Signature } from '../store/objects.js';
+import { serializeCommit, type ObjectWriter, type Signature } from '../store/object-format.js';
 
 export interface Actor {
   /** Login name; becomes the commit author. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { workerExecArgv } from '../../util/threads.js';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { crc32, deflate as deflateAsync, deflateSync } from 'node:zlib';
-import { hashObject, LooseWriter, syncPath, type ObjectType, type ObjectWriter } from './objects.js';
+import { hashObject, LooseWriter, syncPath, type ObjectType, type ObjectWriter } from './object-format.js';
 import { entryHeader, storedEntry } from './stored.js';
 import { phase } from '../../util/timing.js';
 import { ExistingObjects } from './existing.js';

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { after, describe, it } from 'node:test';
-import { HashOnlyWriter, LooseWriter, type ObjectWriter } from '../../../src/record/store/objects.js';
+import { HashOnlyWriter, LooseWriter, type ObjectWriter } from '../../../src/record/store/object-format.js';
 import { PackWriter } from '../../../src/record/store/pack-writer.js';
 import { looksLikePrivateKey, makeRules } from '../../../src/record/list/rules.js';
 import { isPrivateKey } from '../../../src/record/read/file-reader.js';
