@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { LooseWriter, type ObjectWriter } from '../src/record/store/object-format.js';
+import { LooseWriter } from '../src/record/store/loose-writer.js';
+import type { ObjectWriter } from '../src/record/store/object-writer.js';
 import { PACK_THRESHOLD, PackWriter } from '../src/record/store/pack-writer.js';
 import { median, sh } from './measure.js';
 

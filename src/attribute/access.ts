@@ -1,7 +1,8 @@
 import { readdirSync, lstatSync } from 'node:fs';
 import { compileGlobs } from '../record/list/rules.js';
 import { commitMessage, writeCommit, TRAIL_COMMITTER } from '../record/commit/commit.js';
-import { LooseWriter, serializeTree } from '../record/store/object-format.js';
+import { LooseWriter } from '../record/store/loose-writer.js';
+import { serializeTree } from '../record/store/object-format.js';
 import type { Repo } from '../record/repo/repo.js';
 import { joinPath, toBytes } from '../util/bytes.js';
 import { userName } from '../util/accounts.js';

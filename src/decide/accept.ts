@@ -1,6 +1,6 @@
 import { commitMessage, writeCommit, type Actor } from '../record/commit/commit.js';
 import { diffStates, type Change } from '../record/model/diff.js';
-import { LooseWriter } from '../record/store/object-format.js';
+import { LooseWriter } from '../record/store/loose-writer.js';
 import { readState } from '../record/tree/tree-reader.js';
 import { Refs, type Repo } from '../record/repo/repo.js';
 import { inScope } from '../record/restore.js';

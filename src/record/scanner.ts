@@ -3,7 +3,7 @@ import { byteCompare } from '../util/bytes.js';
 import { errorCode } from '../util/errors.js';
 import { userName, groupName } from '../util/accounts.js';
 import { kindOfStat, splitDev, type Meta } from './model/meta.js';
-import type { ObjectWriter } from './store/object-format.js';
+import type { ObjectWriter } from './store/object-writer.js';
 import { looksLikePrivateKey, type Rules } from './list/rules.js';
 import { placeholder, secretDigest } from './read/secrets.js';
 import { readStable } from './read/file-reader.js';

@@ -1,5 +1,6 @@
 import { hostName, invokingUser } from '../../util/accounts.js';
-import { serializeCommit, type ObjectWriter, type Signature } from '../store/object-format.js';
+import { serializeCommit, type Signature } from '../store/object-format.js';
+import type { ObjectWriter } from '../store/object-writer.js';
 
 export interface Actor {
   /** Login name; becomes the commit author. */

@@ -1,6 +1,7 @@
 import { LayeredSet, LayeredState } from './layered.js';
 import { byteCompare, parentOf, baseName } from '../../util/bytes.js';
-import { EMPTY_TREE, hashObject, serializeTree, type ObjectWriter, type TreeItem } from '../store/object-format.js';
+import { EMPTY_TREE, hashObject, serializeTree, type TreeItem } from '../store/object-format.js';
+import type { ObjectWriter } from '../store/object-writer.js';
 import { treeMode, serializeManifest, type Meta } from './meta.js';
 import { contentName, metaName, formatBlob, META_DIR, MANIFEST } from '../tree/layout.js';
 import { FORMAT } from '../repo/repo.js';

@@ -15,7 +15,7 @@ import {
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { trail, makeTree, scratchTrail, tempDir } from '../../support/cli.js';
-import { HashOnlyWriter } from '../../../src/record/store/object-format.js';
+import { HashOnlyWriter } from '../../../src/record/store/object-writer.js';
 import { makeRules } from '../../../src/record/list/rules.js';
 import { list, scan } from '../../../src/record/scanner.js';
 import { loadStatIndex, saveCache } from '../../../src/record/model/stat-cache.js';

@@ -5,7 +5,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { LooseWriter, serializeCommit, serializeTree, type TreeItem } from '../../../src/record/store/object-format.js';
+import { LooseWriter } from '../../../src/record/store/loose-writer.js';
+import { serializeCommit, serializeTree, type TreeItem } from '../../../src/record/store/object-format.js';
 import {
   AdaptiveWriter,
   chooseWriter,

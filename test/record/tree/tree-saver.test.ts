@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { diffStates } from '../../../src/record/model/diff.js';
-import { HashOnlyWriter } from '../../../src/record/store/object-format.js';
+import { HashOnlyWriter } from '../../../src/record/store/object-writer.js';
 import { writeSnapshotTree, type Entry, type FolderMemo, type State } from '../../../src/record/model/state.js';
 import type { Meta } from '../../../src/record/model/meta.js';
 
