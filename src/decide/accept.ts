@@ -4,7 +4,8 @@ import { LooseWriter } from '../record/store/loose-writer.js';
 import { readState } from '../record/tree/tree-reader.js';
 import { Refs, type Repo } from '../record/repo/repo.js';
 import { inScope } from '../record/restore.js';
-import { writeSnapshotTree, type State } from '../record/model/state.js';
+import type { State } from '../record/model/state.js';
+import { writeSnapshotTree } from '../record/tree/tree-saver.js';
 import { display } from '../util/bytes.js';
 
 /**
