@@ -1,12 +1,13 @@
 import { NOTES_REF } from '../../anchor/shadow-git.js';
-import { Refs, type Repo } from '../../record/repo/repo.js';
+import type { Repo } from '../../record/repo/repo.js';
+import { isLocalOnly, Refs } from '../../util/refs.js';
 import { Exit, TrailError } from '../../util/errors.js';
 import { ExecError } from '../../util/exec.js';
 import { branches, gitAuthEnv, scrub, type ReviewRemote } from './remote.js';
 
 /** Where the fetched tip of this host's approved branch is kept: under refs/trail/, so it is
  * never pushed back, and a ref keeps its objects from being pruned. */
-export const REMOTE_APPROVED = 'refs/trail/review/remote-approved';
+export const REMOTE_APPROVED = Refs.remoteApproved;
 
 export interface PushResult {
   ref: string;
@@ -51,7 +52,7 @@ export async function pushTrail(
   specs.push(...extra);
   for (const s of specs) {
     const src = s.replace(/^\+/, '').split(':')[0]!;
-    if (src.startsWith('refs/trail/') || src === Refs.secrets)
+    if (isLocalOnly(src) || src === Refs.secrets)
       throw new Error(`refusing to push ${src}: trail's local refs never leave the host`);
   }
   const res = await remoteGit(repo, r, token, ['push', '--porcelain', r.gitUrl, ...specs], [0, 1]);
@@ -159,7 +160,7 @@ export async function pushBranch(
   localRef: string,
   branch: string,
 ): Promise<PushResult[]> {
-  if (localRef.startsWith('refs/trail/')) throw new Error(`refusing to push ${localRef}`);
+  if (isLocalOnly(localRef)) throw new Error(`refusing to push ${localRef}`);
   const res = await remoteGit(
     repo,
     r,

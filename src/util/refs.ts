@@ -1,0 +1,73 @@
+/**
+ * Every ref trail writes in a shadow repository, named here and nowhere else, each with what
+ * it holds and whether it is published (pushed off the host, to the review remote) or local
+ * (never leaves the host). A new ref is added here first.
+ *
+ * Why in util/: record/ writes most of them, but anchor/ writes the notes and is record's
+ * peer on the data path (peers do not import each other), and act/review/ pushes them.
+ *
+ * Everything under refs/trail/ is local: the push refuses any ref there (act/review/push.ts),
+ * so a secret's bytes or a command line can never be sent by mistake.
+ */
+export const Refs = {
+  /** The trail: what was on disk, change by change. Published (<prefix>/observed, forced). */
+  observed: 'refs/heads/observed',
+  /** The baseline people accepted (trail accept, a merged review). Published
+   * (<prefix>/approved, never forced: on the remote it moves only by merges). */
+  approved: 'refs/heads/approved',
+  /** Signed checkpoints (heartbeats of the trail). Published. Nothing writes it yet. */
+  checkpoints: 'refs/heads/checkpoints',
+  /** Every OpenTimestamps proof, as files on a branch. Published. Nothing writes it yet. */
+  proofs: 'refs/heads/proofs',
+  /** The OpenTimestamps proof of each commit, as git notes (anchor/). Published
+   * (refs/notes/<prefix>/ots). */
+  notes: 'refs/notes/trail-ots',
+  /** The real bytes of secret files, keyed by their HMAC digest. Local; never anchored. */
+  secrets: 'refs/trail/secrets',
+  /** Settings (`trail config`), one commit per change. Local. */
+  config: 'refs/trail/config',
+  /** The policy and its scan rules (decide/), one commit per change. Local. */
+  policy: 'refs/trail/policy',
+  /** Checkpoints of the tracked logs' state (logs/). Local. */
+  logs: 'refs/trail/logs',
+  /** The appended bytes of tracked logs, when kept (logs.keepAppended). Local. */
+  logsData: 'refs/trail/logs-data',
+  /** Who read the files of access.paths (attribute/access.ts). Local. */
+  access: 'refs/trail/access',
+  /** The fetched tip of the remote's approved branch (act/review/). Local: a fetched copy. */
+  remoteApproved: 'refs/trail/review/remote-approved',
+  /** Under it, /observed and /approved: what the remote held when verify last compared
+   * (act/review/witness.ts). Local: fetched copies. */
+  witness: 'refs/trail/review/witness',
+} as const;
+
+/** The refs that leave the host; every other ref in Refs is local. */
+export const PUBLISHED_REFS: readonly string[] = [
+  Refs.observed,
+  Refs.approved,
+  Refs.checkpoints,
+  Refs.proofs,
+  Refs.notes,
+];
+
+/** The prefix of local refs: nothing under it is ever pushed. */
+export const LOCAL_PREFIX = 'refs/trail/';
+
+/** Whether a local ref may never be pushed. */
+export function isLocalOnly(ref: string): boolean {
+  return ref.startsWith(LOCAL_PREFIX);
+}
+
+/** The names on the review remote (GitHub) under a host's prefix (act/review/remote.ts). */
+export function remoteNames(prefix: string) {
+  return {
+    /** branch: Refs.observed, force-pushed */
+    observed: `${prefix}/observed`,
+    /** branch: Refs.approved */
+    approved: `${prefix}/approved`,
+    /** branches of reviews: a pull request's head each */
+    reviewPrefix: `${prefix}/review/`,
+    /** Refs.notes */
+    notes: `refs/notes/${prefix}/ots`,
+  };
+}
