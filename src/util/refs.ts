@@ -1,19 +1,20 @@
 /**
  * Every ref trail writes in a shadow repository, named here and nowhere else, each with what
- * it holds and whether it is published (pushed off the host, to the review remote) or local
- * (never leaves the host). A new ref is added here first.
+ * it holds and whether it is published (pushed off the host, to the review remote: README,
+ * "Formats") or local (never leaves the host). A new ref is added here first.
  *
  * Why in util/: record/ writes most of them, but anchor/ writes the notes and is record's
  * peer on the data path (peers do not import each other), and act/review/ pushes them.
  *
- * Everything under refs/trail/ is local: the push refuses any ref there (act/review/push.ts),
- * so a secret's bytes or a command line can never be sent by mistake.
+ * The push refuses every ref under refs/trail/ (act/review/push.ts, isLocalOnly), so a secret's
+ * bytes or a command line can never be sent by mistake; logs and access, published by the
+ * README's Formats, are refused too until their push is written.
  */
 export const Refs = {
-  /** The trail: what was on disk, change by change. Published (<prefix>/observed, forced). */
+  /** The trail: what was on disk, change by change. Published (<prefix>/observed). */
   observed: 'refs/heads/observed',
   /** The baseline people accepted (trail accept, a merged review). Published
-   * (<prefix>/approved, never forced: on the remote it moves only by merges). */
+   * (<prefix>/approved; on the remote it also moves by merges). */
   approved: 'refs/heads/approved',
   /** Signed checkpoints (heartbeats of the trail). Published. Nothing writes it yet. */
   checkpoints: 'refs/heads/checkpoints',
@@ -28,11 +29,12 @@ export const Refs = {
   config: 'refs/trail/config',
   /** The policy and its scan rules (decide/), one commit per change. Local. */
   policy: 'refs/trail/policy',
-  /** Checkpoints of the tracked logs' state (logs/). Local. */
+  /** Checkpoints of the tracked logs' state (logs/). Published (branch logs), not pushed yet. */
   logs: 'refs/trail/logs',
   /** The appended bytes of tracked logs, when kept (logs.keepAppended). Local. */
   logsData: 'refs/trail/logs-data',
-  /** Who read the files of access.paths (attribute/access.ts). Local. */
+  /** Who read the files of access.paths (attribute/access.ts). Published (branch access), not
+   * pushed yet. */
   access: 'refs/trail/access',
   /** The fetched tip of the remote's approved branch (act/review/). Local: a fetched copy. */
   remoteApproved: 'refs/trail/review/remote-approved',
@@ -48,12 +50,14 @@ export const PUBLISHED_REFS: readonly string[] = [
   Refs.checkpoints,
   Refs.proofs,
   Refs.notes,
+  Refs.logs,
+  Refs.access,
 ];
 
-/** The prefix of local refs: nothing under it is ever pushed. */
+/** Where local refs live: the push sends nothing under it (for now, logs and access neither). */
 export const LOCAL_PREFIX = 'refs/trail/';
 
-/** Whether a local ref may never be pushed. */
+/** Whether the push refuses a ref: everything under refs/trail/. */
 export function isLocalOnly(ref: string): boolean {
   return ref.startsWith(LOCAL_PREFIX);
 }

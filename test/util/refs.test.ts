@@ -10,23 +10,21 @@ test('every ref is named once, in full', () => {
   for (const ref of all) assert.match(ref, /^refs\/(heads|notes|trail)\/[a-z0-9/-]+$/, ref);
 });
 
-test('published refs are never local-only; every other ref is, so the push refuses it', () => {
-  for (const ref of PUBLISHED_REFS) {
-    assert.ok(Object.values(Refs).includes(ref as never), `${ref} is not in Refs`);
-    assert.equal(isLocalOnly(ref), false, ref);
-  }
+test('every ref that is not published is one the push refuses', () => {
+  for (const ref of PUBLISHED_REFS) assert.ok(Object.values(Refs).includes(ref as never), `${ref} is not in Refs`);
   for (const ref of Object.values(Refs).filter((r) => !PUBLISHED_REFS.includes(r)))
-    assert.ok(
-      isLocalOnly(ref) && ref.startsWith(LOCAL_PREFIX),
-      `${ref} is neither published nor under ${LOCAL_PREFIX}`,
-    );
-  assert.deepEqual([...PUBLISHED_REFS].sort(), [
+    assert.ok(isLocalOnly(ref) && ref.startsWith(LOCAL_PREFIX), `${ref} is neither published nor refused by the push`);
+  // The published branches of the README's Formats, and the notes; logs and access are still
+  // refused by the push (their push is not written yet), the others are sent.
+  assert.deepEqual(PUBLISHED_REFS.filter((r) => !isLocalOnly(r)).sort(), [
     'refs/heads/approved',
     'refs/heads/checkpoints',
     'refs/heads/observed',
     'refs/heads/proofs',
     'refs/notes/trail-ots',
   ]);
+  assert.deepEqual(PUBLISHED_REFS.filter(isLocalOnly).sort(), ['refs/trail/access', 'refs/trail/logs']);
+  assert.equal(isLocalOnly(Refs.secrets), true);
 });
 
 test('the names on the review remote sit under the host prefix', () => {
