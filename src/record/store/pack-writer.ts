@@ -196,7 +196,7 @@ export class PackWriter implements ObjectWriter {
   }
 
   /**
-   * Blob entries made elsewhere (reader threads, see readpool.ts): each the entry header and
+   * Blob entries made elsewhere (reader threads, see read/read-pool.ts): each the entry header and
    * zlib data, with the CRC-32 of those bytes. Ids already written or already in the
    * repository are left out. Entries that lie back to back in one buffer go to the disk as one
    * write, without a copy.
