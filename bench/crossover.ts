@@ -5,8 +5,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { LooseWriter, type ObjectWriter } from '../src/record/store/objects.js';
-import { PACK_THRESHOLD, PackWriter } from '../src/record/store/pack-writer.js';
+import { LooseWriter } from '../src/record/store/loose-writer.js';
+import type { ObjectWriter } from '../src/record/store/object-writer.js';
+import { PACK_THRESHOLD } from '../src/record/store/adaptive-writer.js';
+import { PackWriter } from '../src/record/store/pack-writer.js';
 import { median, sh } from './measure.js';
 
 /** A config-file-like blob of 200 B – 8 KB, as make-etc-tree.py writes them. */

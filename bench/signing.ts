@@ -14,7 +14,8 @@ import { performance } from 'node:perf_hooks';
 import { ensureHostKey, loadHostKey } from '../src/host/host-key.js';
 import { sshSign } from '../src/host/ssh-signer.js';
 import { writeCommit } from '../src/record/commit/commit.js';
-import { EMPTY_TREE, LooseWriter } from '../src/record/store/objects.js';
+import { EMPTY_TREE } from '../src/record/store/object-format.js';
+import { LooseWriter } from '../src/record/store/loose-writer.js';
 
 const i = process.argv.indexOf('--rounds');
 const ROUNDS = i > 0 ? Number(process.argv[i + 1]) : 2000;

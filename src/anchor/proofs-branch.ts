@@ -15,10 +15,10 @@ import { commitSigner } from '../host/host-key.js';
 import { signCommitObject } from '../host/ssh-signer.js';
 import { hostName } from '../util/accounts.js';
 import { TRAIL_IDENTITY } from '../util/git-env.js';
-import { PUBLISHED_REFS } from '../util/published-refs.js';
+import { PUBLISHED_BRANCHES } from '../util/refs.js';
 import { git, readProofs } from './shadow-git.js';
 
-export const PROOFS_REF = PUBLISHED_REFS.proofs;
+export const PROOFS_REF = PUBLISHED_BRANCHES.proofs;
 /** Where fast-import builds the next tree: not under refs/heads/ or refs/trail/, so never
  * stamped, pushed or listed as a branch; left behind only by a kill, and reset each time. */
 const SCRATCH_REF = 'refs/trail-work/proofs';

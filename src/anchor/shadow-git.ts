@@ -3,18 +3,20 @@
 // notes tree to fan-out, which it does by itself past a few hundred notes.
 import { run, type RunResult } from '../util/exec.js';
 import { gitEnv, TRAIL_IDENTITY } from '../util/git-env.js';
+import { LOCAL_PREFIX, Refs } from '../util/refs.js';
 
-export const NOTES_REF = 'refs/notes/trail-ots';
+/** The proofs, as git notes (Refs.notes in util/refs.ts, where every ref is named). */
+export const NOTES_REF = Refs.notes;
 
 /** Refs whose commits are anchored. refs/trail/secrets is left out on purpose: it holds the
  * real bytes of secret files, its content is already committed to by the keyed digests on
  * the anchored branches, and its commit ids — which the notes ref would carry to wherever it
  * is pushed — are unkeyed hashes over those secrets (a guessable secret could be confirmed). */
-export const ANCHORED_REF_PREFIXES = ['refs/heads/', 'refs/trail/'];
+export const ANCHORED_REF_PREFIXES = ['refs/heads/', LOCAL_PREFIX];
 /** The proofs branch is left out too: a proof of a proof would never end (each stamp would
  * make a commit there that waits for the next stamp). refs/heads/checkpoints is anchored
  * like every other branch. */
-export const UNANCHORED_REFS = ['refs/trail/secrets', 'refs/heads/proofs'];
+export const UNANCHORED_REFS: string[] = [Refs.secrets, Refs.proofs];
 
 export function git(gitDir: string, args: string[], input?: Buffer | string, okCodes?: number[]): Promise<RunResult> {
   // GIT_* variables of a surrounding hook or test runner are dropped: the shadow repo is named here.

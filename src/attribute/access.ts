@@ -1,8 +1,10 @@
 import { readdirSync, lstatSync } from 'node:fs';
 import { compileGlobs } from '../record/list/rules.js';
 import { commitMessage, writeCommit, TRAIL_COMMITTER } from '../record/commit/commit.js';
-import { LooseWriter, serializeTree } from '../record/store/objects.js';
+import { LooseWriter } from '../record/store/loose-writer.js';
+import { serializeTree } from '../record/store/object-format.js';
 import type { Repo } from '../record/repo/repo.js';
+import { Refs } from '../util/refs.js';
 import { joinPath, toBytes } from '../util/bytes.js';
 import { userName } from '../util/accounts.js';
 import type { AuditFeed } from './audit-feed.js';
@@ -15,7 +17,7 @@ import { argvLine, redactArgv } from './redact.js';
  * commit on the local-only ref refs/trail/access whose tree holds that batch as JSON lines,
  * so the trail of reads has its own history and never reaches a remote.
  */
-export const ACCESS_REF = 'refs/trail/access';
+export const ACCESS_REF = Refs.access;
 const FLUSH_MS = 2000;
 
 export interface Read {

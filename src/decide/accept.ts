@@ -1,10 +1,11 @@
 import { commitMessage, writeCommit, type Actor } from '../record/commit/commit.js';
 import { diffStates, type Change } from '../record/model/diff.js';
-import { LooseWriter } from '../record/store/objects.js';
+import { LooseWriter } from '../record/store/loose-writer.js';
 import { readState } from '../record/tree/tree-reader.js';
 import { Refs, type Repo } from '../record/repo/repo.js';
 import { inScope } from '../record/restore.js';
-import { writeSnapshotTree, type State } from '../record/model/state.js';
+import type { State } from '../record/model/state.js';
+import { writeSnapshotTree } from '../record/tree/tree-saver.js';
 import { display } from '../util/bytes.js';
 
 /**

@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import { hostName } from '../util/accounts.js';
 import { commitMessage, writeCommit, type Actor } from '../record/commit/commit.js';
 import { asList, readConfig, type Config } from '../record/repo/settings.js';
-import { LooseWriter, serializeTree, type TreeItem } from '../record/store/objects.js';
+import { LooseWriter } from '../record/store/loose-writer.js';
+import { serializeTree, type TreeItem } from '../record/store/object-format.js';
 import type { Repo } from '../record/repo/repo.js';
+import { Refs } from '../util/refs.js';
 import { makeRules, type ScanRule } from '../record/list/rules.js';
 import { readSideFile } from '../record/repo/side-file.js';
 import { rotationBase } from '../record/list/rotated-names.js';
@@ -17,10 +19,10 @@ export type { Incident, LogState, Generation } from './state.js';
 export type { LiveHashes } from './tracker.js';
 
 /** Checkpoints of every tracked log's state: anchored like the rest of the trail. */
-export const LOGS_REF = 'refs/trail/logs';
+export const LOGS_REF = Refs.logs;
 /** The kept appended bytes (logs.keepAppended): one commit per checkpoint holding only the
  * new chunks, so a checkpoint costs the new bytes (compressed) and not a rewrite of an index. */
-export const LOGS_DATA_REF = 'refs/trail/logs-data';
+export const LOGS_DATA_REF = Refs.logsData;
 
 const TRAIL: Actor = { name: 'trail' };
 
@@ -28,7 +30,7 @@ async function logRules(
   repo: Repo,
   config: Config,
 ): Promise<{ any: boolean; isLog: (p: string) => boolean; literal?: string[] }> {
-  const data = await readSideFile(repo, 'refs/trail/policy', 'scan-rules.json');
+  const data = await readSideFile(repo, Refs.policy, 'scan-rules.json');
   const scanRules = data ? (JSON.parse(data.toString('utf8')) as ScanRule[]) : [];
   const globs = asList(config['logs.paths']);
   const fromPolicy = scanRules.filter((r) => r.class === 'log').flatMap((r) => r.paths);

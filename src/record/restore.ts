@@ -24,7 +24,7 @@ import { run } from '../util/exec.js';
 import { errorCode } from '../util/errors.js';
 import { sameMeta, type Meta } from './model/meta.js';
 import type { Repo } from './repo/repo.js';
-import { abs } from './scanner.js';
+import { abs } from './list/walker.js';
 import { isPlainComponent } from './tree/tree-reader.js';
 import type { Entry, State } from './model/state.js';
 import { writeXattrs, type Xattrs } from './read/xattrs.js';

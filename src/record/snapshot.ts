@@ -1,23 +1,23 @@
-import { hostName } from '../util/accounts.js';
-import { asList, asNumber, readConfig, type Config } from './repo/settings.js';
-import { commitMessage, writeCommit, type Actor } from './commit/commit.js';
-import { changeLine, diffStates, type Change } from './model/diff.js';
-import { HashOnlyWriter, serializeTree, type ObjectWriter, type TreeItem } from './store/objects.js';
-import { chooseWriter, PackWriter, STORE_FROM } from './store/pack-writer.js';
+// A snapshot, stage by stage: list → read (scanner.ts) → store objects (the writer) → trees
+// (tree/tree-saver.ts) → commit (commit/) → refs, then the stat cache. Only the wiring is here;
+// each stage's work is in its room (see README.md). TRAIL_TIMING=1 names the phases.
+import { asNumber, readConfig, type Config } from './repo/settings.js';
+import { snapshotMessage, writeCommit, type Actor } from './commit/commit.js';
+import { partOf } from './commit/parts.js';
+import { writeSecretsCommit } from './commit/secrets-writer.js';
+import { diffStates, type Change } from './model/diff.js';
+import { HashOnlyWriter, type ObjectWriter } from './store/object-writer.js';
 import { startBackgroundRepack } from './store/maintenance.js';
 import { Refs, type Repo } from './repo/repo.js';
-import { readSecretIndex } from './tree/tree-reader.js';
-import { makeRules, type ScanRule } from './list/rules.js';
-import { readSideFile } from './repo/side-file.js';
+import { loadRules } from './list/rules-loader.js';
 import { ReadPool } from './read/read-pool.js';
-import { list, listsOnThreads, scan, type ListingWithThreads, type ScanResult } from './scanner.js';
+import { scan, type ScanResult } from './scanner.js';
+import { list, listsOnThreads, type ListingWithThreads } from './list/lister.js';
 import { secretKey } from './read/secrets.js';
-import { expectedEntries, loadCache, loadStatIndex, saveCache, type Cached } from './model/stat-cache.js';
-import { writeSnapshotTree, type Entry, type State } from './model/state.js';
+import { expectedEntries, loadCache, loadStatIndex, refreshCache, saveCache, type Cached } from './model/stat-cache.js';
+import type { State } from './model/state.js';
+import { writeSnapshotTree } from './tree/tree-saver.js';
 import { phase } from '../util/timing.js';
-import { LayeredState } from './model/layered.js';
-import { insideAny } from './list/roots.js';
-import { parentOf } from '../util/bytes.js';
 
 export interface RecordOptions {
   /** A function gets the changes found, for callers that learn what changed only here. */
@@ -44,30 +44,20 @@ export interface RecordResult {
   state: State;
 }
 
-async function rulesOf(repo: Repo, config: Config) {
-  return makeRules(
-    asList(config.ignore),
-    asList(config.secrets),
-    await readScanRules(repo),
-    asList(config['logs.paths']),
-  );
+interface AgainstHead {
+  full?: boolean;
+  roots?: string[];
+  writer?: ObjectWriter;
+  hashOnly?: boolean;
+  listing?: Promise<ListingWithThreads>;
+  onProgress?: (d: number, t: number) => void;
 }
 
-async function scanAgainstHead(
-  repo: Repo,
-  config: Config,
-  opts: {
-    full?: boolean;
-    roots?: string[];
-    writer?: ObjectWriter;
-    hashOnly?: boolean;
-    listing?: Promise<ListingWithThreads>;
-    onProgress?: (d: number, t: number) => void;
-  },
-) {
+/** The disk scanned against the trail's head: the cache of the head, the scan, its writer. */
+async function scanAgainstHead(repo: Repo, config: Config, opts: AgainstHead) {
   const head = await repo.readRef(Refs.observed);
   phase('start');
-  const rules = await rulesOf(repo, config);
+  const rules = await loadRules(repo, config);
   // A big tree is listed on threads while this one loads the cache.
   const listing =
     opts.listing ??
@@ -80,12 +70,7 @@ async function scanAgainstHead(
     throw err;
   });
   phase('cache loaded');
-  // A cold cache means every file is read again: that is a batch, and a pack wins. Many
-  // bytes of blobs are stored, not compressed (zlib level 0): level 1 cost ~6 s of CPU at 50k
-  // files, more than everything else together; background maintenance compresses them later.
-  const writer: ObjectWriter = opts.hashOnly
-    ? new HashOnlyWriter()
-    : (opts.writer ?? chooseWriter(repo.gitDir, cached.warm ? 0 : Infinity, { level: 'auto' }));
+  const writer = await writerFor(repo, cached, opts);
   const result = await scan({
     root: repo.info.dir,
     rules,
@@ -105,6 +90,18 @@ async function scanAgainstHead(
   return { head, cached, result, writer };
 }
 
+/** A cold cache means every file is read again: that is a batch, and a pack wins. Many bytes
+ * of blobs are stored, not compressed (zlib level 0): level 1 cost ~6 s of CPU at 50k files,
+ * more than everything else together; background maintenance compresses them later. */
+async function writerFor(repo: Repo, cached: Cached, opts: AgainstHead): Promise<ObjectWriter> {
+  if (opts.hashOnly) return new HashOnlyWriter();
+  return opts.writer ?? (await writers()).chooseWriter(repo.gitDir, cached.warm ? 0 : Infinity, { level: 'auto' });
+}
+
+/** The loose and pack writers (seven modules) load only when a snapshot writes: status, which
+ * only hashes, is spared loading them (measured: ~10 ms of CPU per command). */
+const writers = () => import('./store/adaptive-writer.js');
+
 /**
  * What differs between the disk and the trail's last commit, without writing anything.
  * `changesOnly`: the caller needs no state (status): a big tree that matches the stat index
@@ -116,63 +113,56 @@ export async function drift(
 ): Promise<{ head?: string; changes: Change[]; scan: ScanResult }> {
   const config = await readConfig(repo);
   const head = await repo.readRef(Refs.observed);
-  const indexed = opts.changesOnly && !opts.full && listsOnThreads(await expectedEntries(repo, head));
-  // The listing's thread starts while the index loads.
-  const pool = indexed ? new ReadPool('hash') : undefined;
-  pool?.warm(1);
-  const index = indexed ? await loadStatIndex(repo, head) : undefined;
-  let listing: Promise<ListingWithThreads> | undefined;
-  if (!index) await pool?.close();
-  else {
-    phase('stat index loaded');
-    listing = list({ root: repo.info.dir, rules: await rulesOf(repo, config) }, [''], index.paths.length, index, pool);
-    const { unchanged, threads } = await listing;
-    if (unchanged) {
-      await threads?.close();
-      listing = undefined;
-      if ((await repo.readRef(Refs.observed)) === head) {
-        phase('matched the stat index');
-        return {
-          head,
-          changes: [],
-          scan: { state: new Map(), skipped: [], digestOnly: [], ignored: 0, read: 0, ...unchanged },
-        };
-      }
-    }
-  }
-  const { cached, result, head: compared } = await scanAgainstHead(repo, config, { ...opts, listing, hashOnly: true });
+  const indexed = !!opts.changesOnly && !opts.full && listsOnThreads(await expectedEntries(repo, head));
+  const byIndex = indexed ? await listAgainstIndex(repo, config, head) : { indexed: false };
+  if ('unchanged' in byIndex) return byIndex.unchanged;
+  const {
+    cached,
+    result,
+    head: compared,
+  } = await scanAgainstHead(repo, config, {
+    ...opts,
+    listing: byIndex.listing,
+    hashOnly: true,
+  });
   const changes = diffStates(cached.state, result.state);
   // Nothing changed but files were read again (their stat data had moved: touched, or changed
   // just before the last snapshot), or a big tree has no stat index yet: the cache is
   // written anew, so that the next status trusts them, as `git status` refreshes its index.
   // (--full reads everything: only a cache rebuilt from the commit is worth writing then.)
   const reread = opts.full ? !cached.warm : result.read > 0;
-  if (compared && !changes.length && (reread || (indexed && !index)))
+  if (compared && !changes.length && (reread || (indexed && !byIndex.indexed)))
     await refreshCache(repo, compared, result.state, cached.trees);
   return { head: compared, changes, scan: result };
 }
 
-/**
- * Nothing changed, but files were read because their stat data could not be trusted (changed
- * just before the last snapshot, or a cache rebuilt from the commit): what was read is
- * exactly the recorded state, now with stat data, so the next status need not read them
- * again — what `git status` does to its index. Only when the write lock is free at once and
- * the trail's head is still the one compared against: a reader never waits, and never
- * overwrites a newer writer's cache.
- */
-async function refreshCache(repo: Repo, head: string, state: State, trees: Set<string>): Promise<void> {
-  try {
-    await repo.lock.acquire(0, 'status');
-  } catch {
-    return;
+type Drift = Awaited<ReturnType<typeof drift>>;
+
+/** A big tree listed against its stat index (the listing's thread starts while the index
+ * loads): `unchanged` when it matches and the head did not move meanwhile, else the listing
+ * to scan (none without an index). */
+async function listAgainstIndex(
+  repo: Repo,
+  config: Config,
+  head: string | undefined,
+): Promise<{ unchanged: Drift } | { indexed: boolean; listing?: Promise<ListingWithThreads> }> {
+  const pool = new ReadPool('hash');
+  pool.warm(1);
+  const index = await loadStatIndex(repo, head);
+  if (!index) {
+    await pool.close();
+    return { indexed: false };
   }
-  try {
-    if ((await repo.readRef(Refs.observed)) === head) await saveCache(repo, head, state, trees);
-  } catch {
-    /* derived data: the next command rebuilds or re-reads */
-  } finally {
-    await repo.lock.release().catch(() => {});
-  }
+  phase('stat index loaded');
+  const rules = await loadRules(repo, config);
+  const listing = list({ root: repo.info.dir, rules }, [''], index.paths.length, index, pool);
+  const { unchanged, threads } = await listing;
+  if (!unchanged) return { indexed: true, listing };
+  await threads?.close();
+  if ((await repo.readRef(Refs.observed)) !== head) return { indexed: true };
+  phase('matched the stat index');
+  const nothing: ScanResult = { state: new Map(), skipped: [], digestOnly: [], ignored: 0, read: 0, ...unchanged };
+  return { unchanged: { head, changes: [], scan: nothing } };
 }
 
 /**
@@ -213,7 +203,7 @@ export async function recordParts(
   after: (res: RecordResult, part: Part) => Promise<void> = async () => {},
 ): Promise<RecordResult[]> {
   const config = await readConfig(repo);
-  let { head, cached, result, writer } = await scanAgainstHead(repo, config, { roots });
+  const { head, cached, result, writer } = await scanAgainstHead(repo, config, { roots });
   // The writer not yet finished, to abort on failure (a temporary pack would wait for prune).
   let open: ObjectWriter | undefined = writer;
   try {
@@ -230,69 +220,49 @@ export async function recordParts(
       // Nothing changed: commitScan makes no commit (its options go unused) and keeps only
       // the stat data read again.
       open = undefined;
-      return [await commitScan(repo, NO_COMMIT, head, cached, partOf(cached.state, result, restat), writer)];
+      return [await commitScan(repo, NO_COMMIT, head, cached, only(cached, result, restat), writer)];
     }
-    const out: RecordResult[] = [];
-    for (const [i, part] of parts.entries()) {
-      const last = i === parts.length - 1;
-      const res = await commitScan(
-        repo,
-        part,
-        head,
-        cached,
-        partOf(cached.state, result, last ? [...part.paths, ...restat] : part.paths),
-        writer,
-      );
-      open = undefined;
-      out.push(res);
-      await after(res, part);
-      if (last) break;
-      // The first commit made the scan's objects durable; the next ones add a few trees each.
-      open = writer = chooseWriter(repo.gitDir, 0, { level: 'auto' });
-      head = res.commit ?? head;
-      cached = await loadCache(repo, head);
-    }
-    return out;
+    return await commitParts(repo, parts, restat, { head, cached, result, writer }, after, (w) => (open = w));
   } finally {
     await open?.abort?.();
   }
 }
 
-/**
- * The scan's result as if it had looked only at `paths`: the recorded state with their
- * scanned entries (or without them, where the scan found them gone). It holds together even
- * where the parts do not: a path whose new folder no part takes brings the folder along, and
- * a folder removed (or made a file) takes what the recorded state still had in it.
- */
-function partOf(recorded: State, scanned: ScanResult, paths: string[]): ScanResult {
-  const state = LayeredState.over(recorded);
-  const looked = new Set(paths);
-  for (const p of paths) {
-    const e = scanned.state.get(p);
-    if (e) state.set(p, e);
-    else state.delete(p);
+/** One commit per part, each on the one before; `opened` learns the writer not yet finished. */
+async function commitParts(
+  repo: Repo,
+  parts: Part[],
+  restat: string[],
+  scanned: { head: string | undefined; cached: Cached; result: ScanResult; writer: ObjectWriter },
+  after: (res: RecordResult, part: Part) => Promise<void>,
+  opened: (w: ObjectWriter | undefined) => void,
+): Promise<RecordResult[]> {
+  let { head, cached, writer } = scanned;
+  const out: RecordResult[] = [];
+  for (const [i, part] of parts.entries()) {
+    const last = i === parts.length - 1;
+    const paths = last ? [...part.paths, ...restat] : part.paths;
+    const res = await commitScan(repo, part, head, cached, only(cached, scanned.result, paths), writer);
+    opened(undefined);
+    out.push(res);
+    await after(res, part);
+    if (last) break;
+    // The first commit made the scan's objects durable; the next ones add a few trees each.
+    writer = (await writers()).chooseWriter(repo.gitDir, 0, { level: 'auto' });
+    opened(writer);
+    head = res.commit ?? head;
+    cached = await loadCache(repo, head);
   }
-  for (const p of paths) {
-    if (!state.has(p)) continue;
-    for (let q = parentOf(p); q !== '' && !state.has(q); q = parentOf(q)) {
-      const e = scanned.state.get(q);
-      if (!e) break;
-      state.set(q, e);
-      looked.add(q);
-    }
-  }
-  const gone = paths.filter((p) => recorded.get(p)?.meta.kind === 'dir' && state.get(p)?.meta.kind !== 'dir');
-  if (gone.length) {
-    const inside = insideAny(gone);
-    for (const p of recorded.keys()) {
-      if (looked.has(p) || !inside(p)) continue;
-      state.delete(p);
-      looked.add(p);
-    }
-  }
-  return { ...scanned, state, looked: [...looked] };
+  return out;
 }
 
+/** The scan's result as if it had looked only at `paths` (commit/parts.ts). */
+function only(cached: Cached, result: ScanResult, paths: string[]): ScanResult {
+  return { ...result, ...partOf(cached.state, result.state, paths) };
+}
+
+/** Trees, then (when anything changed) the secrets commit and the commit, made durable; then
+ * the refs move and the stat cache is saved. */
 async function commitScan(
   repo: Repo,
   opts: RecordOptions,
@@ -302,107 +272,29 @@ async function commitScan(
   writer: ObjectWriter,
 ): Promise<RecordResult> {
   const changes = diffStates(cached.state, result.state, undefined, result.looked);
-  const { root, trees, folders } = await writeSnapshotTree(
-    result.state,
-    writer,
-    cached.trees,
-    cached.folders,
-    result.looked,
-  );
+  const built = await writeSnapshotTree(result.state, writer, cached.trees, cached.folders, result.looked);
   phase('trees written');
+  const keep = () => ({ from: cached.state, looked: result.looked });
   if (head && !changes.length && !opts.allowEmpty) {
     await writer.finish();
-    await saveCache(repo, head, result.state, trees, folders, { from: cached.state, looked: result.looked });
+    await saveCache(repo, head, result.state, built.trees, built.folders, keep());
     return { parent: head, changes, scan: result, state: result.state };
   }
-  const secretsCommit = await recordSecrets(repo, writer, result.state, cached.state, opts.actor, result.looked);
-  const shown = changes.slice(0, 200).map(changeLine);
-  if (changes.length > shown.length) shown.push(`… and ${changes.length - shown.length} more`);
-  const commit = await writeCommit(writer, {
-    tree: root,
-    parents: head ? [head] : [],
-    author: opts.actor,
-    message: commitMessage(
-      typeof opts.subject === 'function' ? opts.subject(changes) : opts.subject,
-      [...(opts.body ?? []), ...(shown.length && opts.action !== 'init' ? ['', ...shown] : [])],
-      {
-        'Trail-Action': opts.action,
-        'Trail-Host': hostName(),
-        ...opts.trailers,
-      },
-    ),
-  });
+  const secrets = await writeSecretsCommit(repo, writer, result.state, cached.state, opts.actor, result.looked);
+  const parents = head ? [head] : [];
+  const message = snapshotMessage(opts, changes);
+  const commit = await writeCommit(writer, { tree: built.root, parents, author: opts.actor, message });
   await writer.finish();
   phase('objects durable');
   // The secrets ref first: once `observed` names a secret's digest, its bytes are reachable.
-  if (secretsCommit)
-    await repo.updateRef(Refs.secrets, secretsCommit.commit, secretsCommit.parent, `trail: ${opts.action}`);
+  if (secrets) await repo.updateRef(Refs.secrets, secrets.commit, secrets.parent, `trail: ${opts.action}`);
   await repo.updateRef(Refs.observed, commit, head, `trail: ${opts.action}`);
   // The commit is recorded: the cache is derived data (rebuilt from the commit when it is
   // stale), so failing to save it (disk full) must not turn a recorded snapshot into an error.
-  await saveCache(repo, commit, result.state, trees, folders, { from: cached.state, looked: result.looked }).catch(
-    () => {},
-  );
+  await saveCache(repo, commit, result.state, built.trees, built.folders, keep()).catch(() => {});
   phase('cache saved');
   // What was stored uncompressed is packed again, compressed, in the background.
+  const { PackWriter, STORE_FROM } = await import('./store/pack-writer.js');
   if (writer instanceof PackWriter && writer.storedBytes >= STORE_FROM) startBackgroundRepack(repo.gitDir);
   return { commit, parent: head, changes, scan: result, state: result.state };
-}
-
-/** Adds the real bytes of new secret versions to the local-only secrets ref, keyed by
- * digest (fanned out by its first two hex digits). Returns the commit to point it at. */
-async function recordSecrets(
-  repo: Repo,
-  writer: ObjectWriter,
-  state: State,
-  previous: State,
-  actor: Actor,
-  looked?: string[],
-): Promise<{ commit: string; parent?: string } | undefined> {
-  // Only entries the scan made anew can hold a new secret version; the rest are the recorded
-  // entries themselves (and looking at their metadata would parse every cached line). A scan
-  // under roots says which paths it looked at: only those can hold one.
-  const fresh: [string, Entry][] = [];
-  for (const p of looked ?? state.keys()) {
-    const e = state.get(p);
-    if (e?.secretOid && previous.get(p) !== e) fresh.push([p, e]);
-  }
-  if (!fresh.length) return undefined;
-  const known = await readSecretIndex(repo);
-  let added = 0;
-  for (const [, e] of fresh) {
-    if (e.meta.secret && e.secretOid && known.get(e.meta.secret) !== e.secretOid) {
-      known.set(e.meta.secret, e.secretOid);
-      added++;
-    }
-  }
-  if (!added) return undefined;
-  const fan = new Map<string, TreeItem[]>();
-  for (const [digest, oid] of known) {
-    const hex = digest.slice('hmac-sha256:'.length);
-    const list = fan.get(hex.slice(0, 2)) ?? [];
-    list.push({ name: hex.slice(2), mode: '100644', oid });
-    fan.set(hex.slice(0, 2), list);
-  }
-  const top: TreeItem[] = [];
-  for (const [dir, items] of fan)
-    top.push({ name: dir, mode: '40000', oid: await writer.write('tree', serializeTree(items)) });
-  const tree = await writer.write('tree', serializeTree(top));
-  const parent = await repo.readRef(Refs.secrets);
-  const commit = await writeCommit(writer, {
-    tree,
-    parents: parent ? [parent] : [],
-    author: actor,
-    message: commitMessage(`secrets: ${added} new version(s)`, ['Local only: this ref is never pushed.'], {
-      'Trail-Action': 'secrets',
-    }),
-    sign: false, // local only
-  });
-  return { commit, parent };
-}
-
-/** The policy's scan rules, stored beside it (see rules.ts, ScanRule). */
-async function readScanRules(repo: Repo): Promise<ScanRule[]> {
-  const data = await readSideFile(repo, Refs.policy, 'scan-rules.json');
-  return data ? (JSON.parse(data.toString('utf8')) as ScanRule[]) : [];
 }

@@ -190,9 +190,9 @@ async function alertsByPolicy(
   items: { entry: LogEntry; changes: Change[] }[],
 ): Promise<Map<string, PolicyVerdict>> {
   const out = new Map<string, PolicyVerdict>();
-  const has = await repo.git(['rev-parse', '--verify', '--quiet', 'refs/trail/policy'], { okCodes: [0, 1] });
+  const has = await repo.git(['rev-parse', '--verify', '--quiet', Refs.policy], { okCodes: [0, 1] });
   if (has.code !== 0) return out;
-  const hist = await repo.git(['log', '--format=%H %ct', 'refs/trail/policy']);
+  const hist = await repo.git(['log', '--format=%H %ct', Refs.policy]);
   const versions = hist.stdout
     .toString('utf8')
     .split('\n')

@@ -24,3 +24,13 @@ export async function writeFileAtomic(
   await fh.close();
   await fsp.rename(tmp, file);
 }
+
+/** fsync of a file or a folder by its path. */
+export async function syncPath(path: string): Promise<void> {
+  const fh = await fsp.open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

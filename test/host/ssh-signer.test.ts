@@ -15,7 +15,8 @@ import {
   sshVerify,
 } from '../../src/host/ssh-signer.js';
 import { allowedSignersLine, commitSigner, ensureHostKey, hostKeyFile, loadHostKey } from '../../src/host/host-key.js';
-import { hashObject, LooseWriter, EMPTY_TREE } from '../../src/record/store/objects.js';
+import { hashObject, EMPTY_TREE } from '../../src/record/store/object-format.js';
+import { LooseWriter } from '../../src/record/store/loose-writer.js';
 import { writeCommit } from '../../src/record/commit/commit.js';
 import { tempDir } from '../support/cli.js';
 

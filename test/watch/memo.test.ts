@@ -46,8 +46,8 @@ it('keeps the last state in memory for the head, writes index.json only on flush
 it('builds the same trees from the per-folder memo as from scratch, change after change', async () => {
   const { mkdirSync } = await import('node:fs');
   const { readState } = await import('../../src/record/tree/tree-reader.js');
-  const { writeSnapshotTree } = await import('../../src/record/model/state.js');
-  const { HashOnlyWriter } = await import('../../src/record/store/objects.js');
+  const { writeSnapshotTree } = await import('../../src/record/tree/tree-saver.js');
+  const { HashOnlyWriter } = await import('../../src/record/store/object-writer.js');
   const f = new Fixture(join(tmp.dir, 'trees'));
   for (const d of ['a/b/c', 'a/d', 'e']) mkdirSync(join(f.work, d), { recursive: true });
   for (const p of ['a/b/c/1', 'a/b/2', 'a/d/3', 'e/4', '5']) writeFileSync(join(f.work, p), `${p}\n`);

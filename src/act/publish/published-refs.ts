@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { NOTES_REF } from '../../anchor/shadow-git.js';
-import { Refs } from '../../record/repo/repo.js';
+import { PUBLISHED_BRANCHES, Refs } from '../../util/refs.js';
 import type { ReviewRemote } from '../review/remote.js';
 
 /**
@@ -17,17 +16,11 @@ export interface PublishedRef {
 }
 
 export const PUBLISHED: readonly PublishedRef[] = [
-  { name: 'observed', local: Refs.observed },
-  { name: 'approved', local: Refs.approved },
-  // Spelled out rather than imported from logs/ and attribute/ (whose modules are heavy);
-  // test/act/publish/published-refs.test.ts checks they are the refs those modules write.
-  { name: 'logs', local: 'refs/trail/logs' },
-  { name: 'access', local: 'refs/trail/access' },
-  { name: 'proofs', local: 'refs/heads/proofs' },
-  { name: 'checkpoints', local: 'refs/heads/checkpoints' },
+  // The branches of util/refs.ts, where every ref trail writes is named.
+  ...Object.entries(PUBLISHED_BRANCHES).map(([name, local]) => ({ name, local })),
   // The proofs as notes, for readers older than the proofs branch; not a branch (no ruleset
   // protects it), pushed without force like the rest.
-  { name: 'notes', local: NOTES_REF },
+  { name: 'notes', local: Refs.notes },
 ];
 
 const ALLOWED = new Set(PUBLISHED.map((p) => p.local));

@@ -1,4 +1,5 @@
-import { Refs, type Repo } from '../../record/repo/repo.js';
+import type { Repo } from '../../record/repo/repo.js';
+import { isLocalOnly, Refs } from '../../util/refs.js';
 import { Exit, TrailError } from '../../util/errors.js';
 import { policyAlert } from '../publish/publisher.js';
 import {
@@ -92,7 +93,7 @@ export async function pushBranch(
   localRef: string,
   branch: string,
 ): Promise<PushResult[]> {
-  if (localRef.startsWith('refs/trail/')) throw new Error(`refusing to push ${localRef}`);
+  if (isLocalOnly(localRef)) throw new Error(`refusing to push ${localRef}`);
   const res = await remoteGit(
     repo,
     r,

@@ -2,6 +2,8 @@ import { promises as fsp } from 'node:fs';
 import { asList, asNumber, readConfig, type Config } from '../../record/repo/settings.js';
 import type { Repo } from '../../record/repo/repo.js';
 import { hostComponent, refComponent } from '../../host/host-name.js';
+import { remoteNames } from '../../util/refs.js';
+import { hostName } from '../../util/accounts.js';
 import { Exit, TrailError, errorCode } from '../../util/errors.js';
 import { ExecError } from '../../util/exec.js';
 
@@ -27,12 +29,7 @@ export interface ReviewRemote {
 }
 
 export function branches(r: Pick<ReviewRemote, 'prefix'>) {
-  return {
-    observed: `${r.prefix}/observed`,
-    approved: `${r.prefix}/approved`,
-    reviewPrefix: `${r.prefix}/review/`,
-    notes: `refs/notes/${r.prefix}/ots`,
-  };
+  return remoteNames(r.prefix);
 }
 
 export function remoteFrom(config: Config, trailName: string): ReviewRemote | undefined {

@@ -17,7 +17,7 @@ export interface WitnessFinding {
   message: string;
 }
 
-const SEEN = 'refs/trail/review/witness';
+const SEEN = Refs.witness;
 
 export async function checkAgainstRemote(repo: Repo): Promise<{
   remote: string;

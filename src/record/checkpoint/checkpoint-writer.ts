@@ -12,11 +12,12 @@ import { hostComponent, refComponent } from '../../host/host-name.js';
 import { trailHome } from '../../host/registry.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { errorCode, Exit, TrailError } from '../../util/errors.js';
-import { PUBLISHED_REFS } from '../../util/published-refs.js';
+import { PUBLISHED_BRANCHES } from '../../util/refs.js';
 import { TRAIL_COMMITTER, writeCommit } from '../commit/commit.js';
 import { Refs, type Repo } from '../repo/repo.js';
 import { readConfig } from '../repo/settings.js';
-import { EMPTY_TREE, LooseWriter } from '../store/objects.js';
+import { EMPTY_TREE } from '../store/object-format.js';
+import { LooseWriter } from '../store/loose-writer.js';
 import {
   checkpointMessage,
   commitMessageOf,
@@ -108,7 +109,7 @@ export async function readCheckpoint(repo: Repo, rev?: string): Promise<Checkpoi
 
 async function readHeads(repo: Repo): Promise<CheckpointHeads> {
   const heads = {} as CheckpointHeads;
-  for (const k of HEAD_NAMES) heads[k] = (await repo.readRef(PUBLISHED_REFS[k])) ?? null;
+  for (const k of HEAD_NAMES) heads[k] = (await repo.readRef(PUBLISHED_BRANCHES[k])) ?? null;
   return heads;
 }
 

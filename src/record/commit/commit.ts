@@ -1,7 +1,9 @@
 import { hostName, invokingUser } from '../../util/accounts.js';
 import { commitSigner } from '../../host/host-key.js';
 import { signCommitObject } from '../../host/ssh-signer.js';
-import { serializeCommit, type ObjectWriter, type Signature } from '../store/objects.js';
+import { serializeCommit, type Signature } from '../store/object-format.js';
+import type { ObjectWriter } from '../store/object-writer.js';
+import { changeLine, type Change } from '../model/diff.js';
 
 export interface Actor {
   /** Login name; becomes the commit author. */
@@ -39,6 +41,30 @@ export function commitMessage(
   const t = Object.entries(trailers).filter(([, v]) => v !== undefined && v !== '');
   if (t.length) msg += '\n' + t.map(([k, v]) => `${k}: ${clean(v!)}`).join('\n') + '\n';
   return msg;
+}
+
+/** What a snapshot's commit says: the subject, the body given, the changes (the first 200,
+ * one line each; none for init), and the Trail-Action and Trail-Host trailers. */
+export function snapshotMessage(
+  opts: {
+    subject: string | ((changes: Change[]) => string);
+    action: string;
+    body?: string[];
+    trailers?: Record<string, string | undefined>;
+  },
+  changes: Change[],
+): string {
+  const shown = changes.slice(0, 200).map(changeLine);
+  if (changes.length > shown.length) shown.push(`… and ${changes.length - shown.length} more`);
+  return commitMessage(
+    typeof opts.subject === 'function' ? opts.subject(changes) : opts.subject,
+    [...(opts.body ?? []), ...(shown.length && opts.action !== 'init' ? ['', ...shown] : [])],
+    {
+      'Trail-Action': opts.action,
+      'Trail-Host': hostName(),
+      ...opts.trailers,
+    },
+  );
 }
 
 /**

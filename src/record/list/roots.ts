@@ -1,3 +1,5 @@
+import { byteCompare } from '../../util/bytes.js';
+
 /**
  * "Is this path inside one of these subtrees?" asked of every path of the trail on each
  * commit of trail watch: a set of the roots and a walk up the path's parents answers in
@@ -21,4 +23,13 @@ export function insideAny(roots: Iterable<string>): (path: string) => boolean {
       p = p.slice(0, slash);
     }
   };
+}
+
+/** The roots to look at: '' alone if it is among them, else each root not inside another,
+ * in byte order. */
+export function normalizeRoots(roots: string[]): string[] {
+  if (roots.includes('')) return [''];
+  const all = new Set(roots);
+  const inside = insideAny(all);
+  return [...all].filter((r) => r.lastIndexOf('/') < 0 || !inside(r.slice(0, r.lastIndexOf('/')))).sort(byteCompare);
 }

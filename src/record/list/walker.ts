@@ -4,7 +4,7 @@ import { errorCode } from '../../util/errors.js';
 
 // Listing a tree: every path under a root that the rules do not ignore, parents before
 // children, siblings in byte order, each with its lstat. The scan's own thread walks a small
-// tree; a big one is shared out to the reader threads folder by folder (scan.ts), and both
+// tree; a big one is shared out to the reader threads folder by folder (list/lister.ts), and both
 // walk with the functions below, so they list exactly alike.
 
 export interface Skipped {

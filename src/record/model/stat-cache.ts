@@ -4,6 +4,7 @@ import { errorCode } from '../../util/errors.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { readState } from '../tree/tree-reader.js';
 import type { Repo } from '../repo/repo.js';
+import { Refs } from '../../util/refs.js';
 import { knownMetaLine, metaLineOf, parseMetaLine, type Meta } from './meta.js';
 import { escapeName, unescapeName } from '../../util/bytes.js';
 import type { Entry, FolderMemo, State, StatKey } from './state.js';
@@ -302,4 +303,27 @@ export async function loadStatIndex(repo: Repo, head: string | undefined): Promi
   const stats = new Float64Array(count * STAT_FIELDS);
   Buffer.from(stats.buffer).set(buf.subarray(numbersAt));
   return { paths: names, stats };
+}
+
+/**
+ * Nothing changed, but files were read because their stat data could not be trusted (changed
+ * just before the last snapshot, or a cache rebuilt from the commit): what was read is
+ * exactly the recorded state, now with stat data, so the next status need not read them
+ * again — what `git status` does to its index. Only when the write lock is free at once and
+ * the trail's head is still the one compared against: a reader never waits, and never
+ * overwrites a newer writer's cache.
+ */
+export async function refreshCache(repo: Repo, head: string, state: State, trees: Set<string>): Promise<void> {
+  try {
+    await repo.lock.acquire(0, 'status');
+  } catch {
+    return;
+  }
+  try {
+    if ((await repo.readRef(Refs.observed)) === head) await saveCache(repo, head, state, trees);
+  } catch {
+    /* derived data: the next command rebuilds or re-reads */
+  } finally {
+    await repo.lock.release().catch(() => {});
+  }
 }

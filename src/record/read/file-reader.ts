@@ -2,7 +2,7 @@ import { closeSync, constants as C, fstatSync, openSync, readSync, type Stats } 
 import { createHash } from 'node:crypto';
 
 // Reading one file safely, shared by the scan's own thread and its reader threads
-// (readpool.ts): both must apply exactly the same rules.
+// (read-pool.ts): both must apply exactly the same rules.
 
 export const READ_FLAGS = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK;
 

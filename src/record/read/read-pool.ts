@@ -17,6 +17,13 @@ import type { PackedListing } from '../list/walker.js';
 
 const WORKER_TAG = 'trail-read-pool';
 
+/** Whether reader threads are to be used: `threads` if given (true always, false never), else
+ * TRAIL_READ_THREADS=always (tests) or never; undefined leaves it to the caller's measure. */
+export function threadsAllowed(opts: { threads?: boolean }): boolean | undefined {
+  const env = process.env.TRAIL_READ_THREADS;
+  return opts.threads ?? (env === 'always' ? true : env === 'never' ? false : undefined);
+}
+
 /** What the reader does with content that is not a secret. */
 export type ReadMode =
   /** hash only (status --full): nothing comes back but the id */

@@ -2,6 +2,7 @@ import { accessSync, closeSync, constants as C, lstatSync, openSync } from 'node
 import { join } from 'node:path';
 import { run } from '../../util/exec.js';
 import { errorCode } from '../../util/errors.js';
+import type { State } from '../model/state.js';
 
 /**
  * Extended attributes through Debian's `attr` tools (getfattr/setfattr), since Node has no
@@ -221,4 +222,41 @@ function parseDump(data: Buffer, key: (path: string) => string): Map<string, Xat
   }
   for (const [k, v] of out) if (!Object.keys(v).length) out.delete(k);
   return out;
+}
+
+/** One getfattr over the whole tree beats thousands of argument lists when most is new. */
+const XATTRS_WHOLE_TREE = 2000;
+
+/** When every entry will be made anew (a first snapshot, status --full) of a big tree: one
+ * getfattr over the whole tree, started now, runs in its own process while the files are read. */
+export function startTreeXattrs(
+  root: string,
+  allAnew: boolean,
+  listed: number,
+): ReturnType<typeof readTreeXattrs> | undefined {
+  if (!allAnew || listed <= XATTRS_WHOLE_TREE) return undefined;
+  const tree = readTreeXattrs(root);
+  tree.catch(() => {});
+  return tree;
+}
+
+/** Adds their xattrs to the entries of `fresh` (the paths made anew among `total` listed):
+ * from the whole tree's getfattr when most are new, else for these paths only. */
+export async function addXattrs(
+  root: string,
+  state: State,
+  fresh: string[],
+  total: number,
+  tree?: ReturnType<typeof readTreeXattrs>,
+): Promise<void> {
+  if (!fresh.length) return;
+  const all = fresh.length > XATTRS_WHOLE_TREE && fresh.length > total / 2;
+  const found = all
+    ? await (tree ?? readTreeXattrs(root))
+    : await readXattrs(root, fresh, (p) => state.get(p)?.meta.kind === 'symlink');
+  for (const p of fresh) {
+    const x = found.get(p);
+    const e = state.get(p);
+    if (x && e) e.meta.xattrs = x;
+  }
 }

@@ -4,25 +4,15 @@ import { run, type RunOptions, type RunResult } from '../../util/exec.js';
 import { TrailError, Exit, errorCode } from '../../util/errors.js';
 import { CatFile } from '../store/cat-file.js';
 import { writeFileAtomic } from '../../util/atomic.js';
-import { PUBLISHED_REFS } from '../../util/published-refs.js';
+import { Refs } from '../../util/refs.js';
 import { RepoLock } from './lock.js';
 import { RefUpdater } from '../commit/ref-updater.js';
 
 /** Version of what trail writes into a shadow repository (refs, tree layout, manifests). */
 export const FORMAT = 1;
 
-export const Refs = {
-  observed: 'refs/heads/observed',
-  approved: 'refs/heads/approved',
-  /** Real bytes of secret files, keyed by their HMAC. Not a branch: never pushed. */
-  secrets: 'refs/trail/secrets',
-  config: 'refs/trail/config',
-  policy: 'refs/trail/policy',
-  /** Every OpenTimestamps proof, published (written by src/anchor/proofs-branch.ts). */
-  proofs: PUBLISHED_REFS.proofs,
-  /** Signed heartbeats (src/record/checkpoint/). */
-  checkpoints: PUBLISHED_REFS.checkpoints,
-} as const;
+/** Every ref trail writes: named in util/refs.ts (what each holds, published or local). */
+export { Refs };
 
 export interface RepoInfo {
   format: number;

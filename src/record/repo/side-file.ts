@@ -1,4 +1,5 @@
-import { LooseWriter, serializeTree } from '../store/objects.js';
+import { LooseWriter } from '../store/loose-writer.js';
+import { serializeTree } from '../store/object-format.js';
 import { commitMessage, writeCommit, type Actor } from '../commit/commit.js';
 import type { Repo } from './repo.js';
 

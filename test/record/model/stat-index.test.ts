@@ -15,9 +15,10 @@ import {
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { trail, makeTree, scratchTrail, tempDir } from '../../support/cli.js';
-import { HashOnlyWriter } from '../../../src/record/store/objects.js';
+import { HashOnlyWriter } from '../../../src/record/store/object-writer.js';
 import { makeRules } from '../../../src/record/list/rules.js';
-import { list, scan } from '../../../src/record/scanner.js';
+import { scan } from '../../../src/record/scanner.js';
+import { list } from '../../../src/record/list/lister.js';
 import { loadStatIndex, saveCache } from '../../../src/record/model/stat-cache.js';
 import type { Repo } from '../../../src/record/repo/repo.js';
 import type { State } from '../../../src/record/model/state.js';

@@ -4,7 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { AdaptiveWriter, PACK_THRESHOLD } from '../../../src/record/store/pack-writer.js';
+import { AdaptiveWriter, chooseWriter, PACK_THRESHOLD } from '../../../src/record/store/adaptive-writer.js';
+import { PackWriter } from '../../../src/record/store/pack-writer.js';
 import { git, tempDir } from '../../support/cli.js';
 
 function looseCount(repo: string): number {
@@ -60,4 +61,13 @@ test('objects held until finish: the same one twice is written once; big ones ar
   await gone.abort();
   assert.equal(looseCount(repo), 4);
   assert.equal(git(repo, ['fsck', '--full', '--strict']).code, 0);
+});
+
+test('chooseWriter: loose objects for a few (a pack should many come after all), one pack for a batch', (t) => {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  assert.ok(chooseWriter(tmp.path, 1) instanceof AdaptiveWriter);
+  assert.ok(chooseWriter(tmp.path, PACK_THRESHOLD - 1) instanceof AdaptiveWriter);
+  assert.ok(chooseWriter(tmp.path, PACK_THRESHOLD) instanceof PackWriter);
+  assert.ok(chooseWriter(tmp.path, 50_000) instanceof PackWriter);
 });

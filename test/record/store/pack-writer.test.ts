@@ -5,14 +5,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { LooseWriter, serializeCommit, serializeTree, type TreeItem } from '../../../src/record/store/objects.js';
-import {
-  AdaptiveWriter,
-  chooseWriter,
-  entryHeader,
-  PACK_THRESHOLD,
-  PackWriter,
-} from '../../../src/record/store/pack-writer.js';
+import { LooseWriter } from '../../../src/record/store/loose-writer.js';
+import { serializeCommit, serializeTree, type TreeItem } from '../../../src/record/store/object-format.js';
+import { PackWriter } from '../../../src/record/store/pack-writer.js';
+import { entryHeader } from '../../../src/record/store/stored.js';
 import { run } from '../../../src/util/exec.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'trail-packwriter-'));
@@ -256,13 +252,6 @@ describe('PackWriter', () => {
     // And the next writer carries on.
     await writeSnapshot(new PackWriter(gitDir), gitDir, 100);
     await git(gitDir, ['fsck', '--strict', '--full', '--no-dangling']);
-  });
-
-  it('chooseWriter: loose objects for a few (a pack should many come after all), one pack for a batch', () => {
-    assert.ok(chooseWriter(scratch, 1) instanceof AdaptiveWriter);
-    assert.ok(chooseWriter(scratch, PACK_THRESHOLD - 1) instanceof AdaptiveWriter);
-    assert.ok(chooseWriter(scratch, PACK_THRESHOLD) instanceof PackWriter);
-    assert.ok(chooseWriter(scratch, 50_000) instanceof PackWriter);
   });
 
   it('encodes entry headers as git does for sizes across the 4- and 7-bit steps', () => {

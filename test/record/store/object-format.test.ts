@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { hashObject, serializeTree, LooseWriter, EMPTY_TREE } from '../../../src/record/store/objects.js';
+import { hashObject, serializeTree, EMPTY_TREE } from '../../../src/record/store/object-format.js';
+import { LooseWriter } from '../../../src/record/store/loose-writer.js';
 import { tempDir } from '../../support/cli.js';
 
 test('object ids match git hash-object', () => {

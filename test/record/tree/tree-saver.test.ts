@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { diffStates } from '../../../src/record/model/diff.js';
-import { HashOnlyWriter } from '../../../src/record/store/objects.js';
-import { writeSnapshotTree, type Entry, type FolderMemo, type State } from '../../../src/record/model/state.js';
+import { HashOnlyWriter } from '../../../src/record/store/object-writer.js';
+import type { Entry, FolderMemo, State } from '../../../src/record/model/state.js';
+import { writeSnapshotTree } from '../../../src/record/tree/tree-saver.js';
 import type { Meta } from '../../../src/record/model/meta.js';
 
 const dirMeta = (): Meta => ({ kind: 'dir', mode: 0o755, uid: 0, gid: 0 });

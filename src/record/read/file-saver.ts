@@ -1,0 +1,142 @@
+import { errorCode } from '../../util/errors.js';
+import type { ObjectWriter } from '../store/object-writer.js';
+import type { Rules } from '../list/rules.js';
+import { abs, reasonOf, type Listed, type Skipped } from '../list/walker.js';
+import type { Entry, State } from '../model/state.js';
+import { looksLikePrivateKey, readStable } from './file-reader.js';
+import type { ReadJob, ReadOutcome } from './read-pool.js';
+import { placeholder, secretDigest } from './secrets.js';
+
+export interface SaveOptions {
+  /** The watched directory, absolute. */
+  root: string;
+  rules: Rules;
+  writer: ObjectWriter;
+  secretKey: Buffer;
+  maxFileSize: number;
+}
+
+/** Where what was read goes: the state being made, and what a scan reports of it. */
+export interface Saved {
+  state: State;
+  skipped: Skipped[];
+  /** Files larger than maxFileSize: recorded by digest, content not kept. */
+  digestOnly: string[];
+  /** Paths whose entry was made anew (their xattrs are read next). */
+  fresh: string[];
+}
+
+/** A file queued for a reader thread, and the entry its answer completes. */
+export interface Queued {
+  path: string;
+  entry: Entry;
+}
+
+/**
+ * Stores the content of files as blobs: read here (a stable read, see file-reader.ts) or by
+ * a reader thread (read-pool.ts, whose answers come back in listing order). A secret's
+ * real bytes go to the local-only secrets ref, the trail shows a placeholder.
+ */
+export class FileSaver {
+  constructor(
+    private readonly opts: SaveOptions,
+    private readonly out: Saved,
+  ) {}
+
+  /** The job for a reader thread that reads this file. */
+  job(path: string, st: Listed): ReadJob {
+    return {
+      file: abs(this.opts.root, path),
+      ino: st.ino,
+      dev: st.dev,
+      maxSize: this.opts.rules.hashOnly(path) ? -1 : this.opts.maxFileSize,
+      secret: this.opts.rules.secret(path),
+    };
+  }
+
+  /** Reads a file on this thread: opened with O_NOFOLLOW and checked to be the inode listed,
+   * read again while it changes (skipped if it never holds still). */
+  async save(path: string, listed: Listed, entry: Entry): Promise<void> {
+    const got = readStable(
+      abs(this.opts.root, path),
+      listed,
+      this.opts.rules.hashOnly(path) ? -1 : this.opts.maxFileSize,
+    );
+    if ('skipped' in got) {
+      entry.meta.skipped = got.skipped;
+      return;
+    }
+    const { stat } = got;
+    entry.stat = { dev: stat.dev, ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs };
+    entry.meta.size = stat.size;
+    entry.meta.mtime = stat.mtimeMs;
+    if ('digest' in got) {
+      entry.meta.digest = got.digest;
+      return;
+    }
+    const content = got.content;
+    if (this.opts.rules.secret(path) || looksLikePrivateKey(content)) await this.saveSecret(entry, content);
+    else entry.oid = await this.opts.writer.write('blob', content);
+  }
+
+  /** A reader thread's answers for a batch, in order; `release` lends the reply's buffer back
+   * once the pack entries in it are written. */
+  async applyAnswers(items: Queued[], outcomes: ReadOutcome[], release: () => void): Promise<void> {
+    const entries: { oid: string; entry: Buffer; crc: number }[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const { path, entry } = items[i]!;
+      if (!(await this.applyAnswer(path, entry, outcomes[i]!, entries))) continue;
+      if (entry.meta.skipped) this.out.skipped.push({ path, reason: entry.meta.skipped });
+      this.out.fresh.push(path);
+    }
+    if (entries.length) await this.opts.writer.writeEntries!(entries, release);
+    else release();
+  }
+
+  /** Completes `entry` from a thread's answer; false when the file was gone. Pack entries the
+   * thread made are added to `entries`, written together. */
+  private async applyAnswer(
+    path: string,
+    entry: Entry,
+    o: ReadOutcome,
+    entries: { oid: string; entry: Buffer; crc: number }[],
+  ): Promise<boolean> {
+    const meta = entry.meta;
+    if ('error' in o) {
+      if (errorCode(o.error) === 'ENOENT') {
+        this.out.state.delete(path);
+        return false;
+      }
+      meta.skipped = reasonOf(o.error, 'cannot read');
+      delete entry.oid;
+      delete entry.stat;
+    } else if ('skipped' in o) {
+      meta.skipped = o.skipped;
+    } else {
+      entry.stat = o.stat;
+      meta.size = o.stat.size;
+      meta.mtime = o.stat.mtimeMs;
+      if ('digest' in o) {
+        meta.digest = o.digest;
+        this.out.digestOnly.push(path);
+      } else if ('secretContent' in o) {
+        // Copies: the reply buffer is lent to the next batch once this one is written.
+        await this.saveSecret(entry, Buffer.from(o.secretContent));
+      } else {
+        entry.oid = o.oid;
+        if (o.entry) entries.push({ oid: o.oid, entry: o.entry, crc: o.crc! });
+        else if (o.content) await this.opts.writer.write('blob', Buffer.from(o.content));
+      }
+    }
+    return true;
+  }
+
+  /** A secret: the trail shows a placeholder with its keyed digest; the bytes go to the
+   * local-only secrets ref (see snapshot.ts). */
+  private async saveSecret(entry: Entry, content: Buffer): Promise<void> {
+    const digest = secretDigest(this.opts.secretKey, content);
+    entry.meta.secret = digest;
+    entry.secretOid = await this.opts.writer.write('blob', content);
+    entry.oid = await this.opts.writer.write('blob', placeholder(digest));
+  }
+}

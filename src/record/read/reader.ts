@@ -1,0 +1,212 @@
+import { readlinkSync } from 'node:fs';
+import { errorCode } from '../../util/errors.js';
+import { userName, groupName } from '../../util/accounts.js';
+import { kindOfStat, splitDev, type Meta } from '../model/meta.js';
+import { sameStat, type Entry, type State, type StatKey } from '../model/state.js';
+import type { ObjectWriter } from '../store/object-writer.js';
+import type { ListingWithThreads } from '../list/lister.js';
+import { abs, reasonOf, type Listed } from '../list/walker.js';
+import { FileSaver, type Saved, type SaveOptions } from './file-saver.js';
+import { PoolFeeder } from './pool-feeder.js';
+import { ReadPool, threadsAllowed, type ReadMode } from './read-pool.js';
+
+export interface ReadOptions extends SaveOptions {
+  /** The last recorded state; entries whose stat data still match are reused as they are. */
+  previous: State;
+  /** Re-read every file even when its stat data match (an attacker can restore mtimes). */
+  full?: boolean;
+  onProgress?: (done: number, total: number) => void;
+  /** Reader threads: by default used when many files are to be read (see POOL_FILES); true
+   * always, false never. */
+  threads?: boolean;
+}
+
+/** What reading a listing made: the new entries (in `state`) and counts. */
+export interface ReadTally extends Saved {
+  /** Files whose content was read (the rest were trusted on stat data). */
+  read: number;
+  files: number;
+  dirs: number;
+  bytes: number;
+}
+
+/** Reader threads pay off from about this many files and bytes to read (a thread takes
+ * ~50 ms of CPU to start; measured: at 3k files / 25 MB they cost more than they saved); below
+ * it, and for the watcher's few touched paths, this thread reads. TRAIL_READ_THREADS=always
+ * (tests) or never overrides. */
+const POOL_FILES = 400;
+const POOL_BYTES = 48 * 1024 * 1024;
+
+/**
+ * Makes the entry of each listed path in `state`: the recorded one when its stat data still
+ * match (same inode, size, mtime, ctime), else a new one, its content read and stored. Many
+ * files to read (a first snapshot, status --full): reader threads read, hash and deflate them
+ * while this thread goes on; their answers are applied in listing order.
+ */
+export async function readListing(opts: ReadOptions, listing: ListingWithThreads, state: State): Promise<ReadTally> {
+  const tally: ReadTally = {
+    state,
+    skipped: listing.skipped,
+    digestOnly: [],
+    fresh: [],
+    read: 0,
+    files: 0,
+    dirs: 0,
+    bytes: 0,
+  };
+  const saver = new FileSaver(opts, tally);
+  const pool = await readerThreads(opts, listing);
+  const reader = new Reader(
+    opts,
+    listing,
+    tally,
+    saver,
+    pool && new PoolFeeder(pool, (...a) => saver.applyAnswers(...a)),
+  );
+  try {
+    let done = 0;
+    for (const [path, st] of listing.listed) {
+      opts.onProgress?.(++done, listing.listed.length);
+      await reader.read(path, st);
+    }
+    await reader.feeder?.drain();
+  } finally {
+    await reader.feeder?.close();
+  }
+  return tally;
+}
+
+/** The listing's reader threads, or a new pool, when enough is to be read for threads to pay
+ * off (the listing's are closed otherwise). Tells the writer how much content comes. */
+async function readerThreads(opts: ReadOptions, listing: ListingWithThreads): Promise<ReadPool | undefined> {
+  let toRead = 0;
+  let toReadBytes = 0;
+  for (const [path, st] of listing.listed) {
+    if (!st.isFile()) continue;
+    const prev = opts.previous.get(path);
+    if (opts.full || !prev || !sameStat(prev.stat, st)) {
+      toRead++;
+      if (st.size <= opts.maxFileSize) toReadBytes += st.size;
+    }
+  }
+  opts.writer.expect?.(toReadBytes);
+  const usePool = threadsAllowed(opts) ?? (toRead >= POOL_FILES && toReadBytes >= POOL_BYTES);
+  if (!usePool || toRead === 0) {
+    await listing.threads?.close();
+    return undefined;
+  }
+  const pool = listing.threads ?? new ReadPool(readMode(opts.writer));
+  pool.mode = readMode(opts.writer);
+  pool.level = opts.writer.entryLevel ?? 0; // expect() may have chosen it just now
+  return pool;
+}
+
+function readMode(w: ObjectWriter): ReadMode {
+  return w.hashOnly ? 'hash' : w.writeEntries ? 'pack' : 'raw';
+}
+
+/** The entry of one listed path after another. */
+class Reader {
+  /** Per inode with several links, the first path listed (the others record it as `link`). */
+  private readonly firstLink = new Map<string, string>();
+
+  constructor(
+    private readonly opts: ReadOptions,
+    private readonly listing: ListingWithThreads,
+    private readonly tally: ReadTally,
+    private readonly saver: FileSaver,
+    readonly feeder: PoolFeeder | undefined,
+  ) {}
+
+  async read(path: string, st: Listed): Promise<void> {
+    const kind = kindOfStat(st);
+    this.count(kind, st);
+    const link = kind === 'file' && st.nlink > 1 ? this.linkOf(path, st) : undefined;
+    const prev = this.opts.previous.get(path);
+    // Same inode, size, mtime and ctime: nothing about the path changed (chmod, chown,
+    // xattrs and new hard links all move ctime), so the recorded entry stands — without even
+    // parsing its metadata. Skipped entries keep no stat data and never match.
+    if (
+      prev &&
+      !this.opts.full &&
+      sameStat(prev.stat, st) &&
+      (st.nlink === 1 || kind !== 'file' || prev.meta.link === link)
+    ) {
+      this.tally.state.set(path, prev);
+      return;
+    }
+    const entry = this.newEntry(path, st, kind, link);
+    if (kind === 'file' && this.feeder && !this.listing.unlistable.has(path)) {
+      this.tally.read++;
+      this.tally.state.set(path, entry);
+      await this.feeder.add({ path, entry }, this.saver.job(path, st), st.size);
+      return;
+    }
+    await this.readHere(path, st, entry);
+  }
+
+  private count(kind: Meta['kind'], st: Listed): void {
+    if (kind === 'dir') this.tally.dirs++;
+    if (kind === 'file') {
+      this.tally.files++;
+      this.tally.bytes += st.size;
+    }
+  }
+
+  /** For a file with several links: the first path listed of its inode, if not this one. */
+  private linkOf(path: string, st: Listed): string | undefined {
+    const id = `${st.dev}:${st.ino}`;
+    const first = this.firstLink.get(id);
+    if (first === undefined) this.firstLink.set(id, path);
+    return first;
+  }
+
+  private newEntry(path: string, st: Listed, kind: Meta['kind'], link: string | undefined): Entry {
+    const meta: Meta = metaOfStat(st, kind);
+    if (link !== undefined) meta.link = link;
+    // The stat key is made only for an entry made anew (54k objects less for a status).
+    const key: StatKey = { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+    if (this.listing.unlistable.has(path))
+      meta.skipped = this.listing.skipped.find((s) => s.path === path)?.reason ?? 'cannot list';
+    return { meta, stat: key };
+  }
+
+  /** Reads on this thread: a file (few to read), a symlink's target, a device's numbers. */
+  private async readHere(path: string, st: Listed, entry: Entry): Promise<void> {
+    const meta = entry.meta;
+    try {
+      if (meta.kind === 'file') {
+        this.tally.read++;
+        await this.saver.save(path, st, entry);
+        if (meta.digest !== undefined) this.tally.digestOnly.push(path);
+      } else if (meta.kind === 'symlink') {
+        entry.oid = await this.opts.writer.write(
+          'blob',
+          readlinkSync(abs(this.opts.root, path), { encoding: 'buffer' }),
+        );
+      } else if (meta.kind === 'char' || meta.kind === 'block') {
+        meta.rdev = splitDev(st.rdev);
+      }
+    } catch (err) {
+      if (errorCode(err) === 'ENOENT') return; // gone since it was listed: it is simply not there
+      meta.skipped = reasonOf(err, 'cannot read');
+      delete entry.oid;
+      delete entry.stat; // try again next time
+    }
+    if (meta.skipped && !this.listing.unlistable.has(path)) this.tally.skipped.push({ path, reason: meta.skipped });
+    this.tally.state.set(path, entry);
+    this.tally.fresh.push(path);
+  }
+}
+
+/** The metadata a path's stat data give (xattrs, content and link come after). */
+function metaOfStat(st: Listed, kind: Meta['kind']): Meta {
+  const meta: Meta = { kind, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+  const user = userName(st.uid);
+  const group = groupName(st.gid);
+  if (user !== undefined) meta.user = user;
+  if (group !== undefined) meta.group = group;
+  if (kind === 'file') meta.size = st.size;
+  if (kind !== 'dir') meta.mtime = st.mtimeMs;
+  return meta;
+}
