@@ -38,6 +38,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   doctor: async () => (await import('./doctor.js')).registerDoctor,
   pkg: async () => (await import('./pkg.js')).registerPkg,
   access: async () => (await import('./access.js')).registerAccess,
+  witness: async () => (await import('./witness.js')).registerWitness,
 };
 
 /** The command named on the command line, if it is one: the first word that is neither an
