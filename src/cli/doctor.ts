@@ -3,12 +3,14 @@ import type { Command } from 'commander';
 import { logDiskState } from '../attribute/auditd-health.js';
 import * as ctl from '../attribute/auditctl.js';
 import { listWatched } from '../host/registry.js';
+import type { ProtectionReport } from '../act/publish/ruleset-guard.js';
 import { aptConfFile } from './hooks.js';
 import { makeOut } from './output.js';
 import { globals } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_audit_feed = () => import('../attribute/audit-feed.js');
+const lazy_ruleset_guard = () => import('../act/publish/ruleset-guard.js');
 
 export interface DoctorReport {
   root: boolean;
@@ -32,6 +34,8 @@ export interface DoctorReport {
   inotify: { maxUserWatches?: number; maxUserInstances?: number; maxQueuedEvents?: number };
   aptHook: { installed: boolean; file: string };
   attribution: { degraded: boolean; reasons: string[] };
+  /** Per watched directory with a GitHub remote: whether GitHub keeps its branches append-only. */
+  remotes: ({ trail: string } & ProtectionReport)[];
 }
 
 function readNumber(file: string): number | undefined {
@@ -95,6 +99,7 @@ export async function diagnose(): Promise<DoctorReport> {
   };
   const file = aptConfFile('/');
   return {
+    remotes: await (await lazy_ruleset_guard()).watchedProtection(),
     root: process.getuid?.() === 0,
     audit,
     inotify,
@@ -109,7 +114,9 @@ export async function diagnose(): Promise<DoctorReport> {
 export function registerDoctor(program: Command): void {
   program
     .command('doctor')
-    .description('what trail can see on this host: audit (who changed what), inotify limits, the apt hook')
+    .description(
+      'what trail can see on this host: audit (who changed what), inotify limits, the apt hook, whether GitHub keeps the published branches append-only',
+    )
     .addHelpText('after', '\nExamples:\n  sudo trail doctor\n  sudo trail doctor --json')
     .action(async (_opts: unknown, cmd: Command) => {
       const out = makeOut(globals(cmd).json);
@@ -136,6 +143,16 @@ export function registerDoctor(program: Command): void {
         `apt hook:     ${r.aptHook.installed ? `installed (${r.aptHook.file})` : 'not installed (trail hooks install)'}`,
       );
       for (const why of r.attribution.reasons) out.line(`  - ${why}`);
+      for (const p of r.remotes) {
+        const label = `remote (${p.trail}):`.padEnd(14);
+        if (p.state === 'protected') out.line(`${label}${out.color.green('append-only')}: ${p.message}`);
+        else {
+          out.line(
+            `${label}${out.color.yellow(p.state === 'unprotected' ? 'NOT append-only' : p.state)}: ${p.message}`,
+          );
+          out.warn(`${p.trail}: ${p.message}`);
+        }
+      }
       out.result(r);
     });
 }

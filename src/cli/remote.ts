@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { invokingActor } from '../record/commit/commit.js';
 import { parseValue, readStored, writeConfig } from '../record/repo/settings.js';
 import { Exit, TrailError } from '../util/errors.js';
-import { branches, checkUrl, readRemote } from '../act/review/remote.js';
+import { branches, checkUrl, readCredentialFile, readRemote, requireRemote } from '../act/review/remote.js';
+import { hostProtection, protectRemote, readTokenFromStdin } from '../act/publish/ruleset-guard.js';
 import { makeOut } from './output.js';
 import { asWriter, globals, openTrail } from './session.js';
 
@@ -44,10 +45,40 @@ export function registerRemote(program: Command): void {
       out.result(showJson(r));
     });
   remote
+    .command('protect')
+    .option(
+      '--admin-token-file <file>',
+      "a token with the repository's Administration permission (else read from stdin)",
+    )
+    .description(
+      "make this host's branches on GitHub append-only: a ruleset refusing deletion and force-push of refs/heads/trail/**/* (the admin token is used once, never stored)",
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  sudo trail remote protect --admin-token-file /root/admin-token\n  gh auth token | sudo trail remote protect --json',
+    )
+    .action(async (o: { adminTokenFile?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const out = makeOut(g.json);
+      const r = await requireRemote(await openTrail(g));
+      const token = o.adminTokenFile
+        ? await readCredentialFile(o.adminTokenFile, 'admin token')
+        : await readTokenFromStdin();
+      const res = await protectRemote(r, token);
+      out.line(
+        res.created
+          ? `created ruleset ${res.ruleset.name} (id ${res.ruleset.id}) on ${res.repository}`
+          : `an equivalent active ruleset exists on ${res.repository}: ${res.ruleset.name} (id ${res.ruleset.id})`,
+      );
+      out.line(`  ${res.protection.message}`);
+      out.result(res);
+    });
+  remote
     .command('show')
-    .description('the review remote and the branches this host uses')
+    .option('--offline', 'do not ask GitHub whether the branches are protected')
+    .description('the review remote, the branches this host uses, and whether GitHub keeps them append-only')
     .addHelpText('after', '\nExamples:\n  trail remote show\n  trail remote show --json')
-    .action(async (_o: unknown, cmd: Command) => {
+    .action(async (o: { offline?: boolean }, cmd: Command) => {
       const g = globals(cmd);
       const out = makeOut(g.json);
       const repo = await openTrail(g);
@@ -68,7 +99,12 @@ export function registerRemote(program: Command): void {
         `  token:     ${process.env.GITHUB_TOKEN ? 'GITHUB_TOKEN' : r.tokenFile || '(none: set GITHUB_TOKEN or review.tokenFile)'}`,
       );
       out.line(`  approvals: ${r.requiredApprovals}${r.reviewers.length ? ` by ${r.reviewers.join(', ')}` : ''}`);
-      out.result(showJson(r));
+      const protection = o.offline ? undefined : await hostProtection(r);
+      if (protection)
+        out.line(
+          `  protected: ${protection.state === 'protected' ? out.color.green('yes') : out.color.yellow(protection.state === 'unprotected' ? 'NO' : protection.state)}: ${protection.message}`,
+        );
+      out.result({ ...showJson(r), ...(protection ? { protection } : {}) });
     });
 }
 

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import {
   createServer,
   request as httpRequest,
@@ -9,18 +9,63 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  bypassMode,
+  refSelected,
+  ROLE_RANK,
+  ZERO_OID,
+  type BypassActor,
+  type HookRules,
+  type Role,
+  type Ruleset,
+} from './github-rules.js';
 
 /**
  * A local stand-in for GitHub: the REST endpoints trail uses, in GitHub's response shapes
  * (checked against GitHub's OpenAPI description in test/act/review/openapi.test.ts), over real
  * bare repositories served by git's own `git http-backend` (a CGI, spawned per request) behind
  * token auth. Merges are real merge commits; webhooks are signed with a real HMAC.
+ *
+ * Access is modelled the way GitHub layers it: a user has a role on each repository (the owner
+ * is admin, everyone else write unless set otherwise), and a fine-grained token (addToken)
+ * narrows what its user may do to the permissions it was given. Repository rulesets are kept
+ * per repository and enforced on `git push` by a real `update` hook (test/support/github-hook.ts);
+ * each accepted ref update is recorded as repository activity.
  */
+
+export type { Role, Ruleset } from './github-rules.js';
 
 export interface User {
   login: string;
   id: number;
+  /** The user's classic token: everything the user's role allows. */
   token: string;
+}
+
+export type Access = 'read' | 'write';
+
+/** A fine-grained token's repository permissions (absent: none). Metadata read is implied. */
+export interface TokenPermissions {
+  administration?: Access;
+  contents?: Access;
+  pull_requests?: Access;
+}
+
+interface Grant {
+  user: User;
+  /** Undefined for a classic token (the user's role decides alone). */
+  permissions?: TokenPermissions;
+}
+
+export interface Activity {
+  id: number;
+  before: string;
+  after: string;
+  ref: string;
+  timestamp: string;
+  activity_type: 'push' | 'force_push' | 'branch_deletion' | 'branch_creation' | 'pr_merge' | 'merge_queue_merge';
+  actor: User | null;
 }
 
 interface Review {
@@ -68,6 +113,13 @@ interface RepoData {
   id: number;
   dir: string;
   pulls: Pull[];
+  private: boolean;
+  /** The owner's plan: rulesets on a private repository need a paid one (GitHub answers 403). */
+  plan: 'free' | 'pro';
+  defaultBranch: string;
+  roles: Map<string, Role>;
+  rulesets: Ruleset[];
+  activity: Activity[];
 }
 
 export interface Fault {
@@ -88,6 +140,20 @@ export interface Delivery {
 }
 
 const HTTP_BACKEND = '/usr/lib/git-core/git-http-backend';
+const HOOK_PROGRAM = fileURLToPath(new URL('./github-hook.js', import.meta.url));
+const ZERO = '0'.repeat(40);
+
+/** The hooks installed in every bare repository: fixed text; the program and its input come
+ * from the request's environment (no path is ever written into a script). `update` runs the
+ * rules check only when rulesets are in force; `post-receive` hands the accepted updates to the
+ * server. Without that environment (git run on a bare repository directly) both let all pass. */
+const HOOKS: Record<string, string> = {
+  update:
+    '#!/bin/sh\n[ -n "$FAKE_GITHUB_RULES" ] || exit 0\nexec "$FAKE_GITHUB_NODE" "$FAKE_GITHUB_HOOK" update "$@"\n',
+  'post-receive': '#!/bin/sh\n[ -n "$FAKE_GITHUB_ACTIVITY" ] || exit 0\nexec cat >> "$FAKE_GITHUB_ACTIVITY"\n',
+};
+
+const DOCS = 'https://docs.github.com/rest';
 
 function git(dir: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}) {
   const r = spawnSync('git', ['--git-dir', dir, ...args], {
@@ -109,6 +175,8 @@ function git(dir: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input
 
 export class FakeGitHub {
   readonly users = new Map<string, User>();
+  /** Every token, classic or fine-grained, and what it grants. */
+  private readonly tokens = new Map<string, Grant>();
   readonly repos = new Map<string, RepoData>();
   readonly faults: Fault[] = [];
   /** Every REST request, for tests that check what trail asked (and never a token). */
@@ -136,17 +204,59 @@ export class FakeGitHub {
   addUser(login: string): User {
     const u = { login, id: this.nextId++, token: `ghp_${randomBytes(18).toString('hex')}` };
     this.users.set(u.token, u);
+    this.tokens.set(u.token, { user: u });
     return u;
   }
 
-  addRepo(owner: string, name: string): RepoData {
+  /** A fine-grained personal access token of `user`, limited to `permissions`. */
+  addToken(user: User, permissions: TokenPermissions): string {
+    const token = `github_pat_${randomBytes(24).toString('hex')}`;
+    this.tokens.set(token, { user, permissions });
+    return token;
+  }
+
+  addRepo(owner: string, name: string, opts: { private?: boolean; plan?: 'free' | 'pro' } = {}): RepoData {
     const dir = join(this.root, 'github', owner, `${name}.git`);
     mkdirSync(dir, { recursive: true });
     spawnSync('git', ['init', '--bare', '--quiet', dir]);
     git(dir, ['config', 'http.receivepack', 'true']);
-    const r: RepoData = { owner, name, id: this.nextId++, dir, pulls: [] };
+    for (const [hook, text] of Object.entries(HOOKS)) {
+      writeFileSync(join(dir, 'hooks', hook), text);
+      chmodSync(join(dir, 'hooks', hook), 0o755);
+    }
+    const r: RepoData = {
+      owner,
+      name,
+      id: this.nextId++,
+      dir,
+      pulls: [],
+      private: opts.private ?? true,
+      plan: opts.plan ?? 'pro',
+      defaultBranch: 'main',
+      roles: new Map(),
+      rulesets: [],
+      activity: [],
+    };
     this.repos.set(`${owner}/${name}`, r);
     return r;
+  }
+
+  /** A user's role on one repository (a collaborator's permission). */
+  setRole(full: string, login: string, role: Role): void {
+    this.repos.get(full)!.roles.set(login, role);
+  }
+
+  private roleOf(repo: RepoData, user: User): Role {
+    return repo.owner === user.login ? 'admin' : (repo.roles.get(user.login) ?? 'write');
+  }
+
+  /** What a token may do on a repository: its user's role, narrowed by the token's permissions. */
+  private may(repo: RepoData, grant: Grant, what: 'administration' | 'contents', access: Access): boolean {
+    const need = what === 'administration' ? 'admin' : access === 'write' ? 'write' : 'read';
+    if (ROLE_RANK[this.roleOf(repo, grant.user)] < ROLE_RANK[need]) return false;
+    if (!grant.permissions) return true;
+    const has = grant.permissions[what];
+    return access === 'read' ? !!has : has === 'write';
   }
 
   fail(
@@ -194,6 +304,10 @@ export class FakeGitHub {
   }
 
   private authUser(req: IncomingMessage): User | undefined {
+    return this.authGrant(req)?.user;
+  }
+
+  private authGrant(req: IncomingMessage): Grant | undefined {
     const h = String(req.headers.authorization ?? '');
     let token = '';
     if (/^(token|bearer) /i.test(h)) token = h.replace(/^(token|bearer) /i, '');
@@ -201,7 +315,7 @@ export class FakeGitHub {
       const dec = Buffer.from(h.slice(6), 'base64').toString();
       token = dec.slice(dec.indexOf(':') + 1);
     }
-    return this.users.get(token);
+    return this.tokens.get(token);
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -214,11 +328,12 @@ export class FakeGitHub {
   // ---------------------------------------------------------------- git over HTTP (CGI)
 
   private async gitBackend(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const user = this.authUser(req);
+    const grant = this.authGrant(req);
+    const user = grant?.user;
     const m = /^\/git\/([^/]+)\/([^/]+)\.git(\/.*)$/.exec(url.pathname);
     const repo = m ? this.repos.get(`${m[1]}/${m[2]}`) : undefined;
     this.gitRequests.push({ path: url.pathname, user: user?.login, ok: !!user && !!repo });
-    if (!user) {
+    if (!grant || !user) {
       res.writeHead(401, { 'www-authenticate': 'Basic realm="GitHub"' }).end('authentication required\n');
       return;
     }
@@ -226,7 +341,26 @@ export class FakeGitHub {
       res.writeHead(404).end('repository not found\n');
       return;
     }
+    const receive =
+      url.pathname.endsWith('/git-receive-pack') || url.searchParams.get('service') === 'git-receive-pack';
+    if (receive && !this.may(repo, grant, 'contents', 'write')) {
+      res.writeHead(403).end(`Permission to ${repo.owner}/${repo.name}.git denied to ${user.login}.\n`);
+      return;
+    }
     const before = this.branchTips(repo);
+    // This push's rules and activity travel in its own environment (see github-hook.ts).
+    const activityFile = join(this.root, 'github', `.activity-${randomUUID()}`);
+    const rules = this.hookRules(repo, user);
+    const hookEnv: NodeJS.ProcessEnv = !receive
+      ? {}
+      : rules.rulesets.length
+        ? {
+            FAKE_GITHUB_NODE: process.execPath,
+            FAKE_GITHUB_HOOK: HOOK_PROGRAM,
+            FAKE_GITHUB_RULES: JSON.stringify(rules),
+            FAKE_GITHUB_ACTIVITY: activityFile,
+          }
+        : { FAKE_GITHUB_ACTIVITY: activityFile };
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       GIT_PROJECT_ROOT: join(this.root, 'github'),
@@ -241,6 +375,7 @@ export class FakeGitHub {
       REMOTE_ADDR: req.socket.remoteAddress ?? '127.0.0.1',
       GIT_COMMITTER_NAME: user.login,
       GIT_COMMITTER_EMAIL: `${user.login}@users.noreply.github.test`,
+      ...hookEnv,
     };
     if (req.headers['content-encoding']) env.HTTP_CONTENT_ENCODING = String(req.headers['content-encoding']);
     if (req.headers['git-protocol']) env.GIT_PROTOCOL = String(req.headers['git-protocol']);
@@ -266,6 +401,8 @@ export class FakeGitHub {
       if (k === 'status') status = Number(v.split(' ')[0]);
       else headers[k] = v;
     }
+    // Recorded before the answer leaves: a client that saw its push accepted finds it in activity.
+    if (receive) this.recordPushes(repo, user, activityFile);
     res.writeHead(status, headers);
     res.end(out.subarray(split + sepLen));
     if (status >= 500 && stderr) process.stderr.write(`git-http-backend: ${stderr}\n`);
@@ -281,6 +418,54 @@ export class FakeGitHub {
             sender: this.simpleUser(user),
           });
       }
+    }
+  }
+
+  /** The active rulesets of a repository as the hook needs them, resolved for this pusher. */
+  private hookRules(repo: RepoData, user: User): HookRules {
+    const who = { role: this.roleOf(repo, user), userId: user.id };
+    return {
+      defaultBranch: repo.defaultBranch,
+      rulesUrl: `${this.base}/${repo.owner}/${repo.name}/rules`,
+      rulesets: this.rulesetsInForce(repo).map((rs) => {
+        const mode = bypassMode(rs.bypass_actors, who);
+        return {
+          id: rs.id,
+          target: rs.target,
+          include: rs.conditions?.ref_name?.include ?? [],
+          exclude: rs.conditions?.ref_name?.exclude ?? [],
+          rules: rs.rules.map((r) => r.type),
+          bypass: mode === 'always' || mode === 'exempt',
+        };
+      }),
+    };
+  }
+
+  /** Rulesets that GitHub enforces: active ones, and none on a private repository of a free plan. */
+  private rulesetsInForce(repo: RepoData): Ruleset[] {
+    if (repo.private && repo.plan === 'free') return [];
+    return repo.rulesets.filter((rs) => rs.enforcement === 'active');
+  }
+
+  /** One activity entry per ref the post-receive hook saw updated, typed the way GitHub does:
+   * creation, deletion, a push that only adds commits, or a force push (the old tip is not an
+   * ancestor of the new one). Activity is documented for branches only. */
+  private recordPushes(repo: RepoData, user: User, file: string): void {
+    if (!existsSync(file)) return;
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    rmSync(file, { force: true });
+    const now = new Date().toISOString();
+    for (const line of lines) {
+      const [before, after, ref] = line.split(' ') as [string, string, string];
+      if (!ref?.startsWith('refs/heads/')) continue;
+      const activity_type = ZERO_OID.test(before)
+        ? 'branch_creation'
+        : ZERO_OID.test(after)
+          ? 'branch_deletion'
+          : git(repo.dir, ['merge-base', '--is-ancestor', before, after]).code === 0
+            ? 'push'
+            : 'force_push';
+      repo.activity.push({ id: this.nextId++, before, after, ref, timestamp: now, activity_type, actor: user });
     }
   }
 
@@ -331,8 +516,9 @@ export class FakeGitHub {
       fault.times--;
       return send(fault.status, fault.body, undefined, fault.headers);
     }
-    const user = this.authUser(req);
-    if (!user)
+    const grant = this.authGrant(req);
+    const user = grant?.user;
+    if (!grant || !user)
       return send(401, {
         message: 'Bad credentials',
         documentation_url: 'https://docs.github.com/rest',
@@ -362,6 +548,8 @@ export class FakeGitHub {
     let x: RegExpExecArray | null;
 
     if (method === 'GET' && rest === '') return send(200, this.repository(repo), T);
+    if (/^\/(rulesets|rules\/)/.test(rest)) return this.rulesApi(method, rest, url, repo, grant, input, send);
+    if (rest === '/activity' && method === 'GET') return this.activityApi(url, repo, send);
     if ((x = /^\/git\/ref\/(.+)$/.exec(rest)) && method === 'GET') {
       x[1] = decodeURIComponent(x[1]!);
       const sha = git(repo.dir, ['rev-parse', '--verify', '--quiet', `refs/${x[1]}`]);
@@ -537,6 +725,15 @@ export class FakeGitHub {
         pull.merged_at = pull.closed_at = pull.updated_at = new Date().toISOString();
         pull.merged_by = pull.closed_by = user;
         pull.merge_commit_sha = commit.out;
+        repo.activity.push({
+          id: this.nextId++,
+          before: baseSha,
+          after: commit.out,
+          ref: `refs/heads/${pull.base}`,
+          timestamp: pull.merged_at,
+          activity_type: 'pr_merge',
+          actor: user,
+        });
         await this.deliver('pull_request', {
           action: 'closed',
           number: pull.number,
@@ -568,6 +765,246 @@ export class FakeGitHub {
       }
     }
     return send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
+  }
+
+  // ---------------------------------------------------------------- rulesets and rules
+
+  private rulesApi(
+    method: string,
+    rest: string,
+    url: URL,
+    repo: RepoData,
+    grant: Grant,
+    input: Record<string, any>,
+    send: Send,
+  ): void {
+    const T = '/repos/{owner}/{repo}';
+    const full = `${repo.owner}/${repo.name}`;
+    const forbidden = (message: string, template?: string) =>
+      send(403, { message, documentation_url: DOCS, status: '403' }, template);
+    const notFound = (template?: string) =>
+      send(404, { message: 'Not Found', documentation_url: DOCS, status: '404' }, template);
+    // GitHub's answer on a private repository whose owner has no paid plan, for every rules call.
+    if (repo.private && repo.plan === 'free')
+      return forbidden('Upgrade to GitHub Pro or make this repository public to enable this feature.');
+    const who = { role: this.roleOf(repo, grant.user), userId: grant.user.id };
+    let x: RegExpExecArray | null;
+    if (rest === '/rulesets' && method === 'GET') {
+      const targets = url.searchParams.get('targets')?.split(',');
+      const list = repo.rulesets.filter((rs) => !targets || targets.includes(rs.target));
+      return this.paged(
+        url,
+        list.map((rs) => this.rulesetSummary(repo, rs)),
+        send,
+        `${T}/rulesets`,
+      );
+    }
+    if (rest === '/rulesets' && method === 'POST') {
+      if (!this.may(repo, grant, 'administration', 'write'))
+        return forbidden(
+          grant.permissions
+            ? 'Resource not accessible by personal access token'
+            : 'Must have admin rights to Repository.',
+        );
+      const errors = rulesetProblems(input, repo.rulesets);
+      if (errors.length)
+        return send(
+          422,
+          { message: 'Validation Failed', errors, documentation_url: DOCS, status: '422' },
+          `${T}/rulesets`,
+        );
+      const now = new Date().toISOString();
+      const rs: Ruleset = {
+        id: this.nextId++,
+        name: String(input.name),
+        target: input.target ?? 'branch',
+        enforcement: input.enforcement,
+        bypass_actors: (input.bypass_actors ?? []).map((a: BypassActor) => ({
+          actor_id: a.actor_type === 'DeployKey' ? null : (a.actor_id ?? null),
+          actor_type: a.actor_type,
+          bypass_mode: a.bypass_mode ?? 'always',
+        })),
+        conditions: {
+          ref_name: {
+            include: input.conditions?.ref_name?.include ?? [],
+            exclude: input.conditions?.ref_name?.exclude ?? [],
+          },
+        },
+        rules: (input.rules ?? []).map((r: { type: string; parameters?: unknown }) =>
+          r.parameters === undefined ? { type: r.type } : { type: r.type, parameters: r.parameters },
+        ),
+        created_at: now,
+        updated_at: now,
+      };
+      repo.rulesets.push(rs);
+      return send(201, this.rulesetFull(repo, rs, who), `${T}/rulesets`);
+    }
+    if ((x = /^\/rulesets\/(\d+)$/.exec(rest))) {
+      const id = Number(x[1]);
+      const rs = repo.rulesets.find((r) => r.id === id);
+      if (method === 'GET')
+        return rs
+          ? send(200, this.rulesetFull(repo, rs, who), `${T}/rulesets/{ruleset_id}`)
+          : notFound(`${T}/rulesets/{ruleset_id}`);
+      if (method === 'DELETE') {
+        if (!this.may(repo, grant, 'administration', 'write'))
+          return forbidden(
+            grant.permissions
+              ? 'Resource not accessible by personal access token'
+              : 'Must have admin rights to Repository.',
+          );
+        if (!rs) return notFound();
+        repo.rulesets = repo.rulesets.filter((r) => r !== rs);
+        return send(204, undefined);
+      }
+    }
+    if ((x = /^\/rules\/branches\/(.+)$/.exec(rest)) && method === 'GET') {
+      // "The branch does not need to exist": rules that would apply to a branch of that name.
+      const ref = `refs/heads/${decodeURIComponent(x[1]!)}`;
+      const rules: Record<string, unknown>[] = [];
+      for (const rs of this.rulesetsInForce(repo)) {
+        const sel = {
+          target: rs.target,
+          include: rs.conditions?.ref_name?.include ?? [],
+          exclude: rs.conditions?.ref_name?.exclude ?? [],
+        };
+        if (rs.target !== 'branch' || !refSelected(sel, ref, repo.defaultBranch)) continue;
+        for (const r of rs.rules)
+          rules.push({ ...r, ruleset_source_type: 'Repository', ruleset_source: full, ruleset_id: rs.id });
+      }
+      return this.paged(url, rules, send, `${T}/rules/branches/{branch}`);
+    }
+    return notFound();
+  }
+
+  private rulesetSummary(repo: RepoData, rs: Ruleset) {
+    return {
+      id: rs.id,
+      name: rs.name,
+      target: rs.target,
+      source_type: 'Repository',
+      source: `${repo.owner}/${repo.name}`,
+      enforcement: rs.enforcement,
+      node_id: `RRS_${rs.id}`,
+      _links: {
+        self: { href: `${this.apiUrl}/repos/${repo.owner}/${repo.name}/rulesets/${rs.id}` },
+        html: { href: `${this.base}/${repo.owner}/${repo.name}/rules/${rs.id}` },
+      },
+      created_at: rs.created_at,
+      updated_at: rs.updated_at,
+    };
+  }
+
+  private rulesetFull(repo: RepoData, rs: Ruleset, who: { role: Role; userId: number }) {
+    const mode = bypassMode(rs.bypass_actors, who);
+    const { _links, node_id, created_at, updated_at, ...head } = this.rulesetSummary(repo, rs);
+    return {
+      ...head,
+      bypass_actors: rs.bypass_actors,
+      current_user_can_bypass: mode === undefined ? 'never' : mode === 'pull_request' ? 'pull_requests_only' : mode,
+      conditions: rs.conditions,
+      rules: rs.rules,
+      node_id,
+      _links,
+      created_at,
+      updated_at,
+    };
+  }
+
+  /** Page-numbered lists (per_page ≤ 100, default 30) with GitHub's Link header. */
+  private paged(url: URL, all: unknown[], send: Send, template: string): void {
+    const per = Math.min(100, Math.max(1, Number(url.searchParams.get('per_page') ?? 30) || 30));
+    const page = Math.max(1, Number(url.searchParams.get('page') ?? 1) || 1);
+    const last = Math.max(1, Math.ceil(all.length / per));
+    const at = (n: number) => {
+      const u = new URL(`${this.apiUrl}${url.pathname.slice('/api/v3'.length)}${url.search}`);
+      u.searchParams.set('page', String(n));
+      return u.toString();
+    };
+    const links: string[] = [];
+    if (page < last) links.push(`<${at(page + 1)}>; rel="next"`, `<${at(last)}>; rel="last"`);
+    if (page > 1) links.push(`<${at(1)}>; rel="first"`, `<${at(page - 1)}>; rel="prev"`);
+    send(200, all.slice((page - 1) * per, page * per), template, links.length ? { link: links.join(', ') } : {});
+  }
+
+  // ---------------------------------------------------------------- activity
+
+  /**
+   * GET /repos/{owner}/{repo}/activity: newest first unless direction=asc, filtered by ref
+   * (`refs/heads/X` or `X`), actor, activity_type and time_period, paged by opaque cursors
+   * (`before` / `after`) in the Link header as GitHub does for this endpoint.
+   */
+  private activityApi(url: URL, repo: RepoData, send: Send): void {
+    const T = '/repos/{owner}/{repo}/activity';
+    const q = url.searchParams;
+    const invalid = (what: string) =>
+      send(422, { message: `Invalid ${what}`, documentation_url: DOCS, errors: [`Invalid ${what}`] }, T);
+    const types = ['push', 'force_push', 'branch_creation', 'branch_deletion', 'pr_merge', 'merge_queue_merge'];
+    const type = q.get('activity_type');
+    if (type && !types.includes(type)) return invalid('activity_type');
+    const direction = q.get('direction') ?? 'desc';
+    if (direction !== 'asc' && direction !== 'desc') return invalid('direction');
+    const hours: Record<string, number> = { day: 24, week: 168, month: 720, quarter: 2160, year: 8760 };
+    const period = q.get('time_period');
+    if (period && !hours[period]) return invalid('time_period');
+    const since = period ? Date.now() - hours[period]! * 3600_000 : 0;
+    const refParam = q.get('ref');
+    const ref = refParam && !refParam.startsWith('refs/') ? `refs/heads/${refParam}` : refParam;
+    const actor = q.get('actor');
+    const list = repo.activity
+      .filter(
+        (a) =>
+          (!type || a.activity_type === type) &&
+          (!ref || a.ref === ref) &&
+          (!actor || a.actor?.login === actor) &&
+          Date.parse(a.timestamp) >= since,
+      )
+      .sort((a, b) => (direction === 'asc' ? a.id - b.id : b.id - a.id));
+    const per = Math.min(100, Math.max(1, Number(q.get('per_page') ?? 30) || 30));
+    const cursor = (a: Activity) => Buffer.from(`cursor:${a.id}`).toString('base64url');
+    const position = (c: string) => list.findIndex((a) => cursor(a) === c);
+    let start = 0;
+    let end = list.length;
+    const after = q.get('after');
+    const before = q.get('before');
+    if (after) {
+      const i = position(after);
+      if (i < 0) return invalid('cursor');
+      start = i + 1;
+    }
+    if (before) {
+      const i = position(before);
+      if (i < 0) return invalid('cursor');
+      end = i;
+      start = Math.max(start, end - per);
+    }
+    const slice = list.slice(start, Math.min(end, start + per));
+    const link = (k: 'before' | 'after', c: string) => {
+      const u = new URL(`${this.apiUrl}/repos/${repo.owner}/${repo.name}/activity${url.search}`);
+      u.searchParams.delete('before');
+      u.searchParams.delete('after');
+      u.searchParams.set(k, c);
+      return u.toString();
+    };
+    const links: string[] = [];
+    if (slice.length && start + slice.length < list.length)
+      links.push(`<${link('after', cursor(slice.at(-1)!))}>; rel="next"`);
+    if (slice.length && start > 0) links.push(`<${link('before', cursor(slice[0]!))}>; rel="prev"`);
+    send(
+      200,
+      slice.map((a) => ({
+        id: a.id,
+        node_id: `RA_${a.id}`,
+        before: a.before,
+        after: a.after,
+        ref: a.ref,
+        timestamp: a.timestamp,
+        activity_type: a.activity_type,
+        actor: a.actor ? this.simpleUser(a.actor) : null,
+      })),
+      T,
+      links.length ? { link: links.join(', ') } : {},
+    );
   }
 
   private freeze(repo: RepoData, p: Pull): void {
@@ -681,7 +1118,7 @@ export class FakeGitHub {
       node_id: `R_${r.id}`,
       name: r.name,
       full_name: full,
-      private: true,
+      private: r.private,
       owner: owner ? this.simpleUser(owner) : this.simpleUser({ login: r.owner, id: r.id + 1, token: '' }),
       html_url: `${this.base}/${full}`,
       description: null,
@@ -714,7 +1151,7 @@ export class FakeGitHub {
       has_discussions: false,
       archived: false,
       disabled: false,
-      visibility: 'private',
+      visibility: r.private ? 'private' : 'public',
       pushed_at: '2020-01-01T00:00:00Z',
       created_at: '2020-01-01T00:00:00Z',
       updated_at: '2020-01-01T00:00:00Z',
@@ -881,6 +1318,53 @@ export class FakeGitHub {
       state_reason: p.state === 'closed' ? 'completed' : null,
     };
   }
+}
+
+type Send = (status: number, data: unknown, template?: string, headers?: Record<string, string>) => void;
+
+const RULE_TYPES = new Set([
+  'creation',
+  'update',
+  'deletion',
+  'required_linear_history',
+  'merge_queue',
+  'required_deployments',
+  'required_signatures',
+  'pull_request',
+  'required_status_checks',
+  'non_fast_forward',
+  'commit_message_pattern',
+  'commit_author_email_pattern',
+  'committer_email_pattern',
+  'branch_name_pattern',
+  'tag_name_pattern',
+  'workflows',
+  'code_scanning',
+]);
+
+/** What GitHub refuses (422) in a new ruleset, in its validation-error shape. */
+function rulesetProblems(input: Record<string, any>, existing: Ruleset[]) {
+  const errors: { resource: string; field?: string; code: string; message?: string }[] = [];
+  const bad = (field: string, message: string, code = 'invalid') =>
+    errors.push({ resource: 'Ruleset', field, code, message });
+  if (typeof input.name !== 'string' || !input.name.trim()) bad('name', 'Name is required', 'missing_field');
+  else if (existing.some((r) => r.name === input.name)) bad('name', 'Name must be unique', 'already_exists');
+  if (!['disabled', 'active', 'evaluate'].includes(input.enforcement)) bad('enforcement', 'Invalid enforcement');
+  if (input.target !== undefined && !['branch', 'tag', 'push'].includes(input.target)) bad('target', 'Invalid target');
+  const ref = input.conditions?.ref_name;
+  for (const k of ['include', 'exclude'])
+    if (ref?.[k] !== undefined && !(Array.isArray(ref[k]) && ref[k].every((p: unknown) => typeof p === 'string')))
+      bad(`conditions.ref_name.${k}`, `${k} must be a list of patterns`);
+  if (input.rules !== undefined && !Array.isArray(input.rules)) bad('rules', 'rules must be a list');
+  for (const [i, r] of (Array.isArray(input.rules) ? input.rules : []).entries())
+    if (!RULE_TYPES.has(r?.type)) bad(`rules[${i}]`, `Invalid rule type ${JSON.stringify(r?.type)}`);
+  const actorTypes = ['Integration', 'OrganizationAdmin', 'RepositoryRole', 'Team', 'DeployKey', 'User'];
+  for (const [i, a] of (Array.isArray(input.bypass_actors) ? input.bypass_actors : []).entries()) {
+    if (!actorTypes.includes(a?.actor_type)) bad(`bypass_actors[${i}]`, 'Invalid actor_type');
+    if (a?.bypass_mode !== undefined && !['always', 'pull_request', 'exempt'].includes(a.bypass_mode))
+      bad(`bypass_actors[${i}]`, 'Invalid bypass_mode');
+  }
+  return errors;
 }
 
 function readAll(req: IncomingMessage): Promise<Buffer> {

@@ -49,7 +49,13 @@ export class GitHub {
     });
   }
 
-  async call<T>(what: string, fn: (o: Octokit) => Promise<{ data: T }>): Promise<T> {
+  /** `forbidden` turns a 403 (not a rate limit) into the caller's own explanation, when it
+   * knows better than "the token needs contents:write" what the refusal means. */
+  async call<T>(
+    what: string,
+    fn: (o: Octokit) => Promise<{ data: T }>,
+    opts: { forbidden?: (detail: string) => TrailError | undefined } = {},
+  ): Promise<T> {
     let attempt = 0;
     let pause = this.retry.backoffMs;
     for (;;) {
@@ -78,6 +84,10 @@ export class GitHub {
           }
           await sleep(wait);
           continue;
+        }
+        if (status === 403) {
+          const mine = opts.forbidden?.(detail);
+          if (mine) throw mine;
         }
         if (status === 403)
           throw new TrailError(

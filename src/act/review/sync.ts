@@ -152,7 +152,7 @@ async function syncApproved(ctx: Ctx): Promise<void> {
       ep.outcome = message;
     }
     const reset = await resetRemoteApproved(repo, remote, token, remoteTip);
-    const full = `${message}; ${reset ? `${b.approved} on GitHub was put back to ${local.slice(0, 12)}` : `${b.approved} on GitHub could not be put back (it moved again)`}`;
+    const full = `${message}; ${reset ? `${b.approved} on GitHub was put back to ${local.slice(0, 12)}` : `${b.approved} on GitHub could not be put back (it moved again, or a ruleset refuses the force-push)`}`;
     ctx.actions.push({ pr: ep?.number, kind: 'refused', message: full });
     if (!ctx.state.refused.includes(remoteTip)) {
       ctx.state.refused.push(remoteTip);
