@@ -253,7 +253,9 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
       .filter((e) => e.type === 'force_push' || e.type === 'branch_deletion')
       .map((e) => e.before);
     const have = await existing(sd.mirror, befores);
-    found.push(...activityFindings(l.repository, l.events, new Set(have.keys())));
+    // The ancestry check's finding for the same rewrite says more (the commits dropped).
+    const keys = new Set(found.map((f) => f.key));
+    found.push(...activityFindings(l.repository, l.events, new Set(have.keys())).filter((f) => !keys.has(f.key)));
   }
 
   // 3. The objects to read: checkpoints, the tips to verify, the changes on observed.

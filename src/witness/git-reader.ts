@@ -46,7 +46,7 @@ export async function existing(gitDir: string, names: string[]): Promise<Map<str
   const lines = r.stdout.toString('utf8').split('\n');
   names.forEach((n, i) => {
     const m = /^([0-9a-f]{40,64}) (\S+)$/.exec(lines[i] ?? '');
-    if (m) out.set(n, m[1]!);
+    if (m && m[2] !== 'missing') out.set(n, m[1]!);
   });
   return out;
 }

@@ -176,8 +176,8 @@ export class FleetHost {
       const index = join(this.dir, `index-${randomUUID()}`);
       const env = { GIT_INDEX_FILE: index };
       this.git(['read-tree', tree], { env });
-      for (const c of o.remove)
-        this.git(['update-index', '--force-remove', `${c.slice(0, 2)}/${c.slice(2)}.ots`], { env });
+      const input = o.remove.map((c) => `0 ${'0'.repeat(40)}\t${c.slice(0, 2)}/${c.slice(2)}.ots\n`).join('');
+      this.git(['update-index', '--index-info'], { env, input });
       tree = this.git(['write-tree'], { env });
     }
     return this.commit(
