@@ -39,13 +39,35 @@ export interface FleetData {
   lastCheck?: string;
   period: { since?: string };
   verdicts: Record<Verdict, number>;
-  repositories: { repository: string; web: string; explorer: string; activity: boolean; maxSilence: number; proofGrace: number }[];
+  repositories: {
+    repository: string;
+    web: string;
+    explorer: string;
+    activity: boolean;
+    maxSilence: number;
+    proofGrace: number;
+  }[];
   hosts: FleetHost[];
   notHeardFrom: Finding[];
   windows: Finding[];
   findings: Finding[];
-  people: { actors: string[]; hosts: string[]; counts: Record<string, Record<string, number>>; links: Record<string, string> };
-  violations: { repository: string; host: string; name: string; commit: string; url: string; actor: string; time: string; policy: Policy; subject: string }[];
+  people: {
+    actors: string[];
+    hosts: string[];
+    counts: Record<string, Record<string, number>>;
+    links: Record<string, string>;
+  };
+  violations: {
+    repository: string;
+    host: string;
+    name: string;
+    commit: string;
+    url: string;
+    actor: string;
+    time: string;
+    policy: Policy;
+    subject: string;
+  }[];
   anchoring: { anchored: number; pending: number; missing: number; explorers: string[] };
   links: Record<string, string>;
 }
@@ -67,7 +89,8 @@ function verdictOf(open: Finding[], w: Watch): { verdict: Verdict; reasons: Flee
   const waits = Object.values(w.proofWaits);
   const pending = waits.filter((x) => x.state === 'pending').length;
   const missing = waits.length - pending;
-  if (pending + missing) reasons.push({ text: `${pending + missing} proof(s) not yet in Bitcoin`, severity: 'pending' });
+  if (pending + missing)
+    reasons.push({ text: `${pending + missing} proof(s) not yet in Bitcoin`, severity: 'pending' });
   const verdict: Verdict = open.some((f) => f.severity === 'finding')
     ? 'red'
     : open.some((f) => f.severity === 'warning') || pending + missing
@@ -178,7 +201,12 @@ export async function gatherFleet(sd: StateDir, o: { since?: string } = {}): Pro
     people.actors = [...actorSet].sort();
     people.hosts = [...hostSet].sort();
   }
-  const anchoring = { anchored: 0, pending: 0, missing: 0, explorers: [...new Set(state.sources.map((s) => s.esplora))] };
+  const anchoring = {
+    anchored: 0,
+    pending: 0,
+    missing: 0,
+    explorers: [...new Set(state.sources.map((s) => s.esplora))],
+  };
   for (const h of hosts) {
     anchoring.anchored += h.proofs.anchored;
     anchoring.pending += h.proofs.pending;
@@ -376,7 +404,9 @@ export function renderFleetMarkdown(d: FleetData): string {
     '',
     `## Not allowed by policy (${d.violations.length})`,
     '',
-    ...d.violations.map((v) => `- ${v.time} ${md(v.actor)} on ${md(v.host)}/${md(v.name)}: ${md(v.policy.raw)} — ${v.commit}`),
+    ...d.violations.map(
+      (v) => `- ${v.time} ${md(v.actor)} on ${md(v.host)}/${md(v.name)}: ${md(v.policy.raw)} — ${v.commit}`,
+    ),
     '',
   ];
   return lines.join('\n');

@@ -98,11 +98,11 @@ test('a daemon silent longer than the limit, then kill -9 + change + change back
   h.change('root', { sudoers: 'root ALL=(ALL) ALL\n' }, { trailers: { 'Trail-Action': 'init' } });
   h.checkpoint('start');
   await push(w, h);
-  await addSource(w, ['--max-silence', '3', '--proof-grace', '86400']);
+  await addSource(w, ['--max-silence', '10', '--proof-grace', '86400']);
   await witness(w, ['trust', 'web1', h.pubFile]);
-  const r0 = await check(w);
-  assert.equal(r0.code, 10, JSON.stringify(r0.json.findings, null, 1));
-  await sleep(4500);
+  await check(w);
+  // Longer than the limit: the next look must call the host silent, whatever the load.
+  await sleep(12_000);
   const r1 = await check(w);
   assert.equal(r1.code, 11);
   const silent = byKind(r1, 'silent');
@@ -129,23 +129,23 @@ test('a daemon silent longer than the limit, then kill -9 + change + change back
 test('a run that comes late still finds the earlier silence, from GitHub times, though the host clock lies', async (t) => {
   const w = await world(t);
   const h = addHost(w, 'web1');
+  await addSource(w, ['--max-silence', '10', '--proof-grace', '86400']);
+  await witness(w, ['trust', 'web1', h.pubFile]);
   const t0 = new Date();
   h.checkpoint('start', { time: t0 });
   await push(w, h);
-  await sleep(4500);
+  await sleep(12_000);
   // The host claims its next checkpoints came one second apart.
   h.checkpoint('heartbeat', { time: new Date(t0.getTime() + 1000) });
   await push(w, h);
   h.checkpoint('heartbeat', { time: new Date(t0.getTime() + 2000) });
   await push(w, h);
   // The witness looks only now, for the first time.
-  await addSource(w, ['--max-silence', '3', '--proof-grace', '86400']);
-  await witness(w, ['trust', 'web1', h.pubFile]);
   const r = await check(w);
   assert.equal(r.code, 11);
   const gap = byKind(r, 'silence-gap');
   assert.equal(gap.length, 1, JSON.stringify(r.json.findings, null, 1));
   assert.match(gap[0].title, /checkpoints 1 → 2/);
   assert.match(gap[0].message, /times from outside the host/);
-  assert.equal(byKind(r, 'silent').length, 0);
+  assert.match(gap[0].message, /GitHub's activity/);
 });
