@@ -3,7 +3,8 @@
 // ref may move backwards or vanish, the tip the witness had accepted is kept under
 // refs/witness/kept/OWNER/REPO/HOST/NAME/KIND/<id>, so history rewritten away on GitHub stays
 // here as evidence. gc never runs by itself here, and reflogs never expire.
-import { existsSync } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
+import { join } from 'node:path';
 import { gitAuthEnv, scrub } from '../act/review/remote.js';
 import { TrailError } from '../util/errors.js';
 import { ExecError, run } from '../util/exec.js';
@@ -13,6 +14,7 @@ import { mgit } from './git-reader.js';
 
 export async function initMirror(gitDir: string): Promise<void> {
   if (!existsSync(gitDir)) await run('git', ['init', '--bare', '--quiet', gitDir], { env: gitEnv() });
+  await removeStaleLocks(gitDir);
   // Set every time (cheap): a run killed right after init must not leave gc enabled.
   for (const [k, v] of [
     ['gc.auto', '0'],
@@ -24,6 +26,29 @@ export async function initMirror(gitDir: string): Promise<void> {
     ['fetch.fsckObjects', 'true'],
   ] as const)
     await mgit(gitDir, ['config', k, v]);
+}
+
+/** A run killed by kill -9 in the middle of a git write leaves git's *.lock files behind,
+ * and git then refuses that ref forever. Only the witness writes this mirror, and only
+ * while it holds the state dir's lock (taken before this runs), so any lock found is stale. */
+async function removeStaleLocks(gitDir: string): Promise<void> {
+  const walk = async (dir: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await fsp.readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.name.endsWith('.lock')) await fsp.rm(p, { force: true });
+    }
+  };
+  await walk(join(gitDir, 'refs'));
+  await walk(join(gitDir, 'logs'));
+  for (const f of ['packed-refs.lock', 'config.lock', 'shallow.lock', 'HEAD.lock'])
+    await fsp.rm(join(gitDir, f), { force: true });
 }
 
 export function seenPrefix(repository: string): string {

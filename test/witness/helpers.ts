@@ -137,3 +137,22 @@ export function ordinaryHost(w: World, host: string, people = ['alice', 'bob']):
   h.checkpoint('heartbeat');
   return h;
 }
+
+/** A ruleset like `trail remote protect` makes (deletion + non_fast_forward), created by the
+ * repository's owner; `include` narrows it to some hosts. */
+export async function protect(w: World, include = ['refs/heads/trail/**/*']): Promise<void> {
+  const admin = w.gh.addUser(w.repo.split('/')[0]!);
+  const res = await fetch(`${w.gh.apiUrl}/repos/${w.repo}/rulesets`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${admin.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      name: 'trail-append-only',
+      target: 'branch',
+      enforcement: 'active',
+      bypass_actors: [],
+      conditions: { ref_name: { include, exclude: [] } },
+      rules: [{ type: 'deletion' }, { type: 'non_fast_forward' }],
+    }),
+  });
+  if (res.status !== 201) throw new Error(`ruleset: HTTP ${res.status} ${await res.text()}`);
+}

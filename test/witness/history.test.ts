@@ -38,6 +38,11 @@ async function fleet(t: Parameters<typeof world>[0]) {
   await witness(w, ['trust', 'web1', h.pubFile]);
   const first = await check(w);
   assert.equal(first.code, 10, JSON.stringify(first.json.findings, null, 1));
+  // Check 6: no ruleset protects these branches — a warning, which does not fail the check.
+  const unprot = first.json.findings.filter((f: { kind: string }) => f.kind === 'unprotected');
+  assert.equal(unprot.length, 1);
+  assert.equal(unprot[0].severity, 'warning');
+  assert.match(unprot[0].title, /checkpoints/);
   return { w, h };
 }
 

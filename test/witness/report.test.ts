@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { OtsCalendarStub } from '../support/ots-calendar.js';
 import { EsploraStub } from '../support/esplora.js';
-import { addHost, addSource, check, ordinaryHost, proveAll, push, witness, world } from './helpers.js';
+import { addHost, addSource, check, ordinaryHost, proveAll, protect, push, witness, world } from './helpers.js';
 
 const HOSTILE = '<img src=x onerror=alert(1)>';
 const cal = new OtsCalendarStub();
@@ -32,10 +32,12 @@ test('the fleet report in Chromium: verdicts, people × hosts, violations, links
   db.checkpoint('start');
   db.change(HOSTILE, { shadow: 'y\n' });
   db.change('dave', { hosts: 'evil\n' }, { trailers: { 'Trail-Policy': 'alert (hosts)' } });
+  db.change('erin', { motd: 'hello\n' });
   db.checkpoint('heartbeat');
   await proveAll([web, db], cal, esplora, { height: 900_001 });
   await push(w, web);
   await push(w, db);
+  await protect(w, ['refs/heads/trail/web1/**/*']);
   await addSource(w, [], esplora.url);
   await witness(w, ['trust', 'web1', web.pubFile]);
   await witness(w, ['trust', 'db1', db.pubFile]);

@@ -4,11 +4,9 @@
 // witness must name it precisely: kind, host, ref and commits.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { OtsCalendarStub } from '../support/ots-calendar.js';
 import { EsploraStub } from '../support/esplora.js';
-import { sleep } from '../support/wait.js';
-import { addHost, addSource, check, kindsOf, ordinaryHost, proveAll, push, witness, world } from './helpers.js';
+import { addSource, check, ordinaryHost, proveAll, protect, push, witness, world } from './helpers.js';
 
 const cal = new OtsCalendarStub();
 const esplora = new EsploraStub();
@@ -22,18 +20,12 @@ after(async () => {
   await esplora.stop();
 });
 
-function mirrorGit(state: string, args: string[]) {
-  const r = spawnSync('git', [`--git-dir=${state}/mirror.git`, ...args], {
-    env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
-  });
-  return { code: r.status, out: r.stdout.toString().trim() };
-}
-
 test('a clean fleet, every proof in a block and every key pinned: exit 0, all green', async (t) => {
   const w = await world(t);
   const hosts = [ordinaryHost(w, 'web1'), ordinaryHost(w, 'db1', ['carol'])];
   await proveAll(hosts, cal, esplora, { height: height++ });
   for (const h of hosts) await push(w, h);
+  await protect(w);
   await addSource(w, [], esplora.url);
   for (const h of hosts) assert.equal((await witness(w, ['trust', h.host, h.pubFile])).code, 0);
   const r = await check(w);
@@ -60,6 +52,7 @@ test('proofs still waiting for Bitcoin and nothing wrong: exit 10', async (t) =>
   const h = ordinaryHost(w, 'web1');
   await proveAll([h], cal, esplora, undefined);
   await push(w, h);
+  await protect(w);
   await addSource(w, [], esplora.url);
   await witness(w, ['trust', 'web1', h.pubFile]);
   const r = await check(w);
@@ -67,4 +60,5 @@ test('proofs still waiting for Bitcoin and nothing wrong: exit 10', async (t) =>
   assert.equal(r.json.status, 'pending');
   assert.equal(r.json.hosts[0].verdict, 'amber');
   assert.ok(r.json.hosts[0].proofs.pending >= 6);
+  assert.equal(r.json.hosts[0].protection.branches.observed.protected, true);
 });
