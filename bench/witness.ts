@@ -10,7 +10,7 @@
 // commits signed in process with the same SSHSIG the hosts make: ssh-keygen at ~100 ms a
 // signature would take hours for 1,000 hosts). No push goes through GitHub's activity list,
 // so the witness times arrivals by its own fetches, as it does where activity is unavailable.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -155,23 +155,28 @@ class BenchHost {
   }
 }
 
-function measureCheck(home: string, state: string, token: string, extra: string[] = []) {
-  const r = spawnSync(
-    '/usr/bin/time',
-    ['-f', '%e %M', process.execPath, TRAIL, 'witness', '--state', state, 'check', '--json', ...extra],
-    {
-      env: { ...process.env, TRAIL_HOME: home, GITHUB_TOKEN: token },
-      maxBuffer: 1 << 30,
-    },
-  );
-  const [sec, kb] = r.stderr.toString().trim().split('\n').pop()!.split(' ');
-  const json = JSON.parse(r.stdout.toString()) as { status: string; findings: { kind: string }[]; new: string[] };
+/** Runs the real CLI, asynchronously: the stand-in serving its fetch runs in this process. */
+async function measureCheck(home: string, state: string, token: string, extra: string[] = []) {
+  const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolveRun) => {
+    const child = spawn(
+      '/usr/bin/time',
+      ['-f', '%e %M', process.execPath, TRAIL, 'witness', '--state', state, 'check', '--json', ...extra],
+      { env: { ...process.env, TRAIL_HOME: home, GITHUB_TOKEN: token } },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolveRun({ code: code ?? -1, stdout, stderr }));
+  });
+  const [sec, kb] = r.stderr.trim().split('\n').pop()!.split(' ');
+  const json = JSON.parse(r.stdout) as { status: string; findings: { kind: string }[]; new: string[] };
   const kinds: Record<string, number> = {};
   for (const f of json.findings) kinds[f.kind] = (kinds[f.kind] ?? 0) + 1;
   return {
     seconds: Number(sec),
     rssMB: Math.round(Number(kb) / 1024),
-    exit: r.status,
+    exit: r.code,
     kinds,
     newFindings: json.new.length,
   };
@@ -235,7 +240,7 @@ async function main(): Promise<void> {
       env: { ...process.env, TRAIL_HOME: home },
     },
   );
-  const first = measureCheck(home, state, user.token);
+  const first = await measureCheck(home, state, user.token);
   const firstNoProt = undefined;
   void firstNoProt;
 
@@ -263,8 +268,8 @@ async function main(): Promise<void> {
   }
   setRefs();
   const actSeconds = (Date.now() - a0) / 1000;
-  const incremental = measureCheck(home, state, user.token);
-  const idle = measureCheck(home, state, user.token);
+  const incremental = await measureCheck(home, state, user.token);
+  const idle = await measureCheck(home, state, user.token);
   const objects = execFileSync('git', [`--git-dir=${join(state, 'mirror.git')}`, 'count-objects', '-vH']).toString();
   const result = {
     hosts: N,
