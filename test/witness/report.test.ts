@@ -12,7 +12,10 @@ import { OtsCalendarStub } from '../support/ots-calendar.js';
 import { EsploraStub } from '../support/esplora.js';
 import { addHost, addSource, check, ordinaryHost, proveAll, protect, push, witness, world } from './helpers.js';
 
-const HOSTILE = '<img src=x onerror=alert(1)>';
+// git drops < and > from author names; quotes stay (an attribute breakout), and a file name in a
+// subject keeps its markup.
+const HOSTILE = 'Eve" onfocus="alert(1)" x="y';
+const HOSTILE_FILE = '<img src=x onerror=alert(2)>';
 const cal = new OtsCalendarStub();
 const esplora = new EsploraStub();
 before(async () => {
@@ -31,7 +34,7 @@ test('the fleet report in Chromium: verdicts, people × hosts, violations, links
   db.change('root', { hosts: 'x\n' }, { trailers: { 'Trail-Action': 'init' } });
   db.checkpoint('start');
   db.change(HOSTILE, { shadow: 'y\n' });
-  db.change('dave', { hosts: 'evil\n' }, { trailers: { 'Trail-Policy': 'alert (hosts)' } });
+  db.change('dave', { [HOSTILE_FILE]: 'evil\n' }, { trailers: { 'Trail-Policy': 'alert (hosts)' } });
   db.change('erin', { motd: 'hello\n' });
   db.checkpoint('heartbeat');
   await proveAll([web, db], cal, esplora, { height: 900_001 });
@@ -56,6 +59,7 @@ test('the fleet report in Chromium: verdicts, people × hosts, violations, links
   assert.equal(json.json.verdicts.green, 1);
   const html = readFileSync(file, 'utf8');
   assert.ok(!html.includes(HOSTILE), 'hostile names are escaped');
+  assert.ok(!html.includes(HOSTILE_FILE), 'markup in a subject is escaped');
   const md = await witness(w, ['report', '--format', 'md']);
   assert.match(md.stdout, /\| red \| db1\/etc \|/);
 
@@ -91,10 +95,18 @@ test('the fleet report in Chromium: verdicts, people × hosts, violations, links
   assert.ok((await f.locator(`a[href$="/commit/${old}"]`).count()) >= 1);
   // People × hosts: the hostile name is text, in its own row.
   assert.equal(await page.locator('table.people tr[data-actor]').count(), 4);
-  assert.equal(await page.locator(`table.people tr[data-actor="${HOSTILE}"] td`).first().textContent(), HOSTILE);
+  assert.equal(
+    await page
+      .locator(`table.people tr[data-actor=${JSON.stringify(HOSTILE)}] td`)
+      .first()
+      .textContent(),
+    HOSTILE,
+  );
   assert.equal(await page.locator('img').count(), 0);
   // The violation is listed with its commit.
-  assert.match((await page.locator('section.finding[data-commit]').first().textContent()) ?? '', /alert/);
+  const v = (await page.locator('section.finding[data-commit]').first().textContent()) ?? '';
+  assert.match(v, /alert/);
+  assert.ok(v.includes(HOSTILE_FILE), 'the subject shows as text');
   const pdf = await page.pdf({ format: 'A4' });
   assert.ok(pdf.length > 10_000);
   assert.deepEqual(problems, []);
