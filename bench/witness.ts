@@ -170,7 +170,12 @@ async function measureCheck(home: string, state: string, token: string, extra: s
     child.on('close', (code) => resolveRun({ code: code ?? -1, stdout, stderr }));
   });
   const [sec, kb] = r.stderr.trim().split('\n').pop()!.split(' ');
-  const json = JSON.parse(r.stdout) as { status: string; findings: { kind: string }[]; new: string[] };
+  const json = JSON.parse(r.stdout) as {
+    status: string;
+    findings: { kind: string }[];
+    new: string[];
+    timings: Record<string, number>;
+  };
   const kinds: Record<string, number> = {};
   for (const f of json.findings) kinds[f.kind] = (kinds[f.kind] ?? 0) + 1;
   return {
@@ -179,6 +184,7 @@ async function measureCheck(home: string, state: string, token: string, extra: s
     exit: r.code,
     kinds,
     newFindings: json.new.length,
+    phasesMs: (json as unknown as { timings: Record<string, number> }).timings,
   };
 }
 
@@ -212,6 +218,9 @@ async function main(): Promise<void> {
       for (const [k, id] of Object.entries(h.heads))
         if (id) lines.push(`update refs/heads/trail/${h.host}/etc/${k} ${id}`);
     execFileSync('git', [`--git-dir=${repo.dir}`, 'update-ref', '--stdin'], { input: lines.join('\n') + '\n' });
+    // GitHub receives pushes as packs and keeps repositories packed; loose objects written
+    // here would make every fetch from the stand-in pay for packing them first.
+    execFileSync('git', [`--git-dir=${repo.dir}`, 'repack', '-dq']);
   };
   setRefs();
   const genSeconds = (Date.now() - g0) / 1000;

@@ -63,6 +63,8 @@ export interface CheckResult {
   new: string[];
   cleared: string[];
   happened: HostChanges[];
+  /** milliseconds per phase of this run */
+  timings: Record<string, number>;
 }
 
 export interface CheckOptions {
@@ -108,6 +110,14 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
   const state = await sd.load();
   await initMirror(sd.mirror);
   const runStart = Date.now();
+  // Where the time of a run goes, phase by phase (in --json: the benchmark reads it).
+  const timings: Record<string, number> = {};
+  let mark = Date.now();
+  const lap = (phase: string) => {
+    const now = Date.now();
+    timings[phase] = (timings[phase] ?? 0) + now - mark;
+    mark = now;
+  };
   const found: NewFinding[] = [];
   const looked = new Set<string>();
   const looks: SourceLook[] = [];
@@ -183,6 +193,7 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
     }
   }
 
+  lap('fetch');
   // 2. Every new commit of the fleet, with its parents, in one walk.
   const tips: string[] = [];
   const stops: string[] = [];
@@ -193,6 +204,7 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
       if (w) stops.push(...(Object.values(w.heads) as string[]));
     }
   const { graph, times: commitTimes } = await newCommits(sd.mirror, tips, stops);
+  lap('walk');
 
   const toKeep: { ref: string; id: string }[] = [];
   const perWatch: {
@@ -258,6 +270,7 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
     found.push(...activityFindings(l.repository, l.events, new Set(have.keys())).filter((f) => !keys.has(f.key)));
   }
 
+  lap('ancestry');
   // 3. The objects to read: checkpoints, the tips to verify, the changes on observed.
   const wanted = new Set<string>();
   for (const p of perWatch) {
@@ -281,6 +294,7 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
     return c;
   };
 
+  lap('read');
   // 4. Per host and name: checkpoints, windows, silence, heads, signatures.
   const uncertainHeads: {
     p: (typeof perWatch)[number];
@@ -435,6 +449,7 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
     }
   }
 
+  lap('checkpoints');
   // 5. Proofs, for the whole fleet at once.
   const explorers = new Map<string, EsploraClient>();
   const items: ProofItem[] = perWatch.map((p) => {
@@ -459,6 +474,7 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
   const proofs = await checkProofs(sd.mirror, items, runStart);
   found.push(...proofs.findings);
 
+  lap('proofs');
   // 6. Protection, once a day per branch.
   if (opts.protection !== false) {
     for (const p of perWatch) {
@@ -473,6 +489,7 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
     }
   }
 
+  lap('protection');
   // 7. Remember: keep what GitHub dropped, then move the accepted heads.
   await keepTips(sd.mirror, toKeep);
   for (const p of perWatch) {
@@ -496,6 +513,7 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
     `witness run ${state.runs}: ${merged.fresh.length} new, ${merged.cleared.length} cleared, ${openFindings(state.findings).length} open`,
   );
 
+  lap('save');
   const open = openFindings(state.findings);
   const hosts: HostView[] = perWatch.map((p) => {
     const mine = open.filter(
@@ -544,5 +562,6 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
     new: merged.fresh.map((f) => f.id),
     cleared: merged.cleared.map((f) => f.id),
     happened,
+    timings,
   };
 }
