@@ -39,6 +39,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   pkg: async () => (await import('./pkg.js')).registerPkg,
   access: async () => (await import('./access.js')).registerAccess,
   checkpoint: async () => (await import('./checkpoint.js')).registerCheckpoint,
+  witness: async () => (await import('./witness.js')).registerWitness,
 };
 
 /** The command named on the command line, if it is one: the first word that is neither an

@@ -21,7 +21,8 @@ const PALETTE = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9', '#D55E00
 const OTHER = '#999999';
 const UNKNOWN_COLOR = '#BBBBBB';
 
-const CSS = `
+/** The page's look, shared with the fleet report (src/witness/fleet-report.ts). */
+export const CSS = `
 :root{--fg:#1b1f24;--muted:#5b636e;--bg:#fff;--card:#f4f6f8;--line:#d8dde3;--bad:#b42318;--warn:#9a6700;--ok:#1a7f37}
 @media (prefers-color-scheme:dark){:root{--fg:#e6e9ed;--muted:#a0a8b3;--bg:#14171b;--card:#1e2228;--line:#333a42;--bad:#ff7b72;--warn:#d29922;--ok:#3fb950}}
 *{box-sizing:border-box}
@@ -80,13 +81,14 @@ f.hidden=false;f.addEventListener('input',function(){var q=f.value.toLowerCase()
 for(var i=0;i<rows.length;i++){rows[i].hidden=q!==''&&rows[i].textContent.toLowerCase().indexOf(q)<0;}});})();
 `;
 
-function hash(s: string): string {
+/** A CSP source for exactly this inline text. */
+export function hash(s: string): string {
   return `'sha256-${createHash('sha256').update(s, 'utf8').digest('base64')}'`;
 }
 
 export const CSP = `default-src 'none'; style-src ${hash(CSS)}; script-src ${hash(SCRIPT)}; img-src 'none'; base-uri 'none'; form-action 'none'`;
 
-function when(iso: string): string {
+export function when(iso: string): string {
   // The offset git recorded is kept: the reader sees the host's local time, as in `trail log`.
   const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d)(?::\d\d(?:\.\d+)?)?(.*)$/.exec(iso);
   if (!m) return esc(iso);

@@ -26,6 +26,8 @@ export const RANKS: Record<string, number> = {
   act: 5,
   report: 5,
   watch: 6,
+  // The auditor off the host: reads what hosts publish with anchor/, act/ and report/.
+  witness: 6,
   cli: 7,
 };
 

@@ -1,0 +1,154 @@
+// `--open-issues`: one GitHub issue per new finding in the witness's own repository, closed
+// when the condition clears; never two for one finding — each body carries a hidden marker
+// (<!-- trail-witness:W-… -->) and the open and closed issues are read back before anything
+// is opened. An event finding (a rewrite, a past silence) whose issue a person closes counts
+// as acknowledged. Only findings (red) get issues; warnings stay in the report, since a fresh
+// fleet without rulesets would otherwise open one issue per host.
+import { readCredentialFile } from '../act/review/remote.js';
+import { Exit, TrailError } from '../util/errors.js';
+import type { Finding } from './findings.js';
+import { GitHubClient } from './github-client.js';
+import type { WitnessState } from './state.js';
+
+const LABEL = 'trail-witness';
+const MARK = /<!-- trail-witness:(W-[0-9a-f]+) -->/;
+
+interface Issue {
+  number: number;
+  state: 'open' | 'closed';
+  body?: string | null;
+  pull_request?: unknown;
+}
+
+export function issueBody(f: Finding): string {
+  const times = Object.entries(f.times)
+    .filter(([, v]) => v)
+    .map(([k, v]) => `- ${k}: ${v}`)
+    .join('\n');
+  return [
+    f.message,
+    '',
+    `- repository: ${f.repository}`,
+    ...(f.host ? [`- host: ${f.host}`, `- name: ${f.name}`] : []),
+    ...(f.ref ? [`- ref: \`${f.ref}\``] : []),
+    ...(f.commits.length
+      ? [
+          `- commits: ${f.commits
+            .slice(0, 20)
+            .map((c) => `\`${c}\``)
+            .join(', ')}`,
+        ]
+      : []),
+    times,
+    `- finding: ${f.id} (${f.kind}, ${f.event ? 'an event: close this issue, or run `trail witness ack ' + f.id + '`, once it is understood' : 'a condition: closed by the witness when it clears'})`,
+    '',
+    `<!-- trail-witness:${f.id} -->`,
+  ].join('\n');
+}
+
+export class IssueOpener {
+  constructor(
+    private readonly gh: GitHubClient,
+    private readonly repo: string,
+  ) {}
+
+  async existing(): Promise<Map<string, Issue>> {
+    const all = await this.gh.paginate<Issue>(
+      `/repos/${this.repo}/issues?state=all&labels=${LABEL}&per_page=100`,
+      (p) => p.length === 100,
+      50,
+    );
+    const out = new Map<string, Issue>();
+    for (const i of all) {
+      if (i.pull_request) continue;
+      const m = MARK.exec(i.body ?? '');
+      if (m && (!out.has(m[1]!) || i.state === 'open')) out.set(m[1]!, i);
+    }
+    return out;
+  }
+
+  async sync(
+    state: WitnessState,
+    fresh: Finding[],
+    cleared: Finding[],
+  ): Promise<{ opened: number[]; closed: number[] }> {
+    const have = await this.existing();
+    const opened: number[] = [];
+    const closed: number[] = [];
+    const freshIds = new Set(fresh.map((f) => f.id));
+    // Event findings whose issue a person closed: acknowledged.
+    for (const f of Object.values(state.findings)) {
+      const i = have.get(f.id);
+      if (f.status === 'open' && f.event && !freshIds.has(f.id) && i && i.state === 'closed') {
+        f.status = 'acknowledged';
+        f.acknowledged = { at: new Date().toISOString(), note: `issue #${i.number} closed on GitHub` };
+      }
+    }
+    for (const f of fresh) {
+      if (f.severity !== 'finding') continue;
+      const i = have.get(f.id);
+      if (i) {
+        f.issue = i.number;
+        if (i.state === 'closed') {
+          await this.gh.request('PATCH', `/repos/${this.repo}/issues/${i.number}`, { state: 'open' });
+          await this.comment(i.number, `Found again at ${f.lastSeen}.\n\n${f.message}`);
+        }
+        continue;
+      }
+      const { data } = await this.gh.request<Issue>('POST', `/repos/${this.repo}/issues`, {
+        title: `[trail witness] ${f.title}`.slice(0, 250),
+        body: issueBody(f),
+        labels: [LABEL],
+      });
+      f.issue = data.number;
+      opened.push(data.number);
+    }
+    const toClose = [...cleared, ...Object.values(state.findings).filter((f) => f.status === 'acknowledged')];
+    for (const f of toClose) {
+      const i = have.get(f.id);
+      if (!i || i.state !== 'open') continue;
+      await this.comment(
+        i.number,
+        f.status === 'cleared'
+          ? `Cleared at ${f.clearedAt}: the condition is gone.`
+          : `Acknowledged${f.acknowledged?.note ? `: ${f.acknowledged.note}` : ''}.`,
+      );
+      await this.gh.request('PATCH', `/repos/${this.repo}/issues/${i.number}`, { state: 'closed' });
+      closed.push(i.number);
+    }
+    return { opened, closed };
+  }
+
+  private async comment(n: number, body: string): Promise<void> {
+    await this.gh.request('POST', `/repos/${this.repo}/issues/${n}/comments`, { body });
+  }
+}
+
+/** The check's hook: issues in --issues-repo or $GITHUB_REPOSITORY, with GITHUB_TOKEN or a file. */
+export async function issueHook(
+  repoOpt: string | undefined,
+  tokenFile: string | undefined,
+  out: { line(text: string): void; warn(text: string): void },
+): Promise<(state: WitnessState, fresh: Finding[], cleared: Finding[]) => Promise<void>> {
+  const repo = repoOpt ?? process.env.GITHUB_REPOSITORY;
+  if (!repo || !/^[A-Za-z0-9._-]+\/[A-Za-z0-9._-]+$/.test(repo))
+    throw new TrailError(
+      '--open-issues needs the witness repository',
+      Exit.usage,
+      'use --issues-repo OWNER/REPO (Actions sets GITHUB_REPOSITORY)',
+    );
+  const token = tokenFile ? await readCredentialFile(tokenFile, 'token') : process.env.GITHUB_TOKEN?.trim();
+  if (!token) throw new TrailError('--open-issues needs a token: GITHUB_TOKEN or --issues-token-file', Exit.usage);
+  const gh = new GitHubClient(process.env.GITHUB_API_URL ?? 'https://api.github.com', token);
+  const opener = new IssueOpener(gh, repo);
+  return async (state, fresh, cleared) => {
+    try {
+      const r = await opener.sync(state, fresh, cleared);
+      if (r.opened.length) out.line(`opened issue(s) ${r.opened.map((n) => '#' + n).join(', ')} in ${repo}`);
+      if (r.closed.length) out.line(`closed issue(s) ${r.closed.map((n) => '#' + n).join(', ')} in ${repo}`);
+    } catch (err) {
+      // The findings are saved regardless; the next run retries (markers prevent duplicates).
+      out.warn(`issues in ${repo}: ${(err as Error).message}`);
+    }
+  };
+}

@@ -1,0 +1,64 @@
+// `trail witness` against a fleet on the GitHub stand-in: real git, real ssh-keygen signatures,
+// real OpenTimestamps proofs from the local calendar, Bitcoin blocks from the esplora stub.
+// Every scenario of the issue is made by hand on the hosts (or on "GitHub" itself) and the
+// witness must name it precisely: kind, host, ref and commits.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { OtsCalendarStub } from '../support/ots-calendar.js';
+import { EsploraStub } from '../support/esplora.js';
+import { addSource, check, ordinaryHost, proveAll, protect, push, witness, world } from './helpers.js';
+
+const cal = new OtsCalendarStub();
+const esplora = new EsploraStub();
+let height = 800_000;
+before(async () => {
+  await cal.start();
+  await esplora.start();
+});
+after(async () => {
+  await cal.stop();
+  await esplora.stop();
+});
+
+test('a clean fleet, every proof in a block and every key pinned: exit 0, all green', async (t) => {
+  const w = await world(t);
+  const hosts = [ordinaryHost(w, 'web1'), ordinaryHost(w, 'db1', ['carol'])];
+  await proveAll(hosts, cal, esplora, { height: height++ });
+  for (const h of hosts) await push(w, h);
+  await protect(w);
+  await addSource(w, [], esplora.url);
+  for (const h of hosts) assert.equal((await witness(w, ['trust', h.host, h.pubFile])).code, 0);
+  const r = await check(w);
+  assert.equal(r.code, 0, JSON.stringify(r.json.findings, null, 1));
+  assert.equal(r.json.status, 'clear');
+  assert.deepEqual(
+    r.json.hosts.map((h: { verdict: string }) => h.verdict),
+    ['green', 'green'],
+  );
+  const web1 = r.json.hosts.find((h: { host: string }) => h.host === 'web1');
+  assert.equal(web1.lastCheckpoint.seq, 2);
+  assert.equal(web1.key.how, 'pinned');
+  assert.ok(web1.proofs.anchored >= 6, JSON.stringify(web1.proofs));
+  const happened = r.json.happened.find((h: { host: string }) => h.host === 'web1');
+  assert.deepEqual(happened.byActor, { alice: 1, bob: 1 });
+  // A second look with nothing new stays clear and finds nothing new.
+  const again = await check(w);
+  assert.equal(again.code, 0);
+  assert.deepEqual(again.json.new, []);
+});
+
+test('proofs still waiting for Bitcoin and nothing wrong: exit 10', async (t) => {
+  const w = await world(t);
+  const h = ordinaryHost(w, 'web1');
+  await proveAll([h], cal, esplora, undefined);
+  await push(w, h);
+  await protect(w);
+  await addSource(w, [], esplora.url);
+  await witness(w, ['trust', 'web1', h.pubFile]);
+  const r = await check(w);
+  assert.equal(r.code, 10, JSON.stringify(r.json.findings, null, 1));
+  assert.equal(r.json.status, 'pending');
+  assert.equal(r.json.hosts[0].verdict, 'amber');
+  assert.ok(r.json.hosts[0].proofs.pending >= 6);
+  assert.equal(r.json.hosts[0].protection.branches.observed.protected, true);
+});
