@@ -2,7 +2,7 @@ import { promises as fsp } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve, relative, isAbsolute, sep } from 'node:path';
 import { TrailError, Exit, errorCode } from '../util/errors.js';
-import { writeFileAtomic } from '../record/repo/repo.js';
+import { writeFileAtomic } from '../util/atomic.js';
 
 /** One watched directory of this host. */
 export interface Watched {

@@ -153,6 +153,25 @@ export async function drift(
 }
 
 /**
+ * What differs under `roots` only, without writing anything: the rest of the tree is taken
+ * to be as recorded. For trail watch, whose events name every path that changed since its
+ * last commit, this is the answer a whole scan would give (src/watch/query-server.ts).
+ * `recorded`: the trail's entries, for the content of what changed (a diff's old side).
+ */
+export async function driftUnder(
+  repo: Repo,
+  roots: string[],
+): Promise<{ head?: string; changes: Change[]; scan: ScanResult; recorded: State }> {
+  const config = await readConfig(repo);
+  const { head, cached, result } = await scanAgainstHead(repo, config, { roots, hashOnly: true });
+  const changes = diffStates(cached.state, result.state, undefined, result.looked);
+  // The scan counted what it looked at; status says how many files the whole tree holds.
+  let files = 0;
+  for (const e of result.state.values()) if (e.meta.kind === 'file') files++;
+  return { head, changes, scan: { ...result, files }, recorded: cached.state };
+}
+
+/**
  * Nothing changed, but files were read because their stat data could not be trusted (changed
  * just before the last snapshot, or a cache rebuilt from the commit): what was read is
  * exactly the recorded state, now with stat data, so the next status need not read them

@@ -6,7 +6,7 @@ import { diffStates, type Change, type ChangeKind } from '../record/model/diff.j
 import { readState } from '../record/tree/tree-reader.js';
 import { Refs, type Repo } from '../record/repo/repo.js';
 import type { State } from '../record/model/state.js';
-import { readLog, type LogEntry } from '../cli/log.js';
+import { readLog, type LogEntry } from './log-reader.js';
 import { readProofs } from '../anchor/shadow-git.js';
 import { bitcoinOf, parseProof, pendingOf } from '../anchor/proof-tree.js';
 import { display } from '../util/bytes.js';

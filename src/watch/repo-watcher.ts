@@ -12,6 +12,7 @@ import { Reconciler } from './reconciler.js';
 import { LogFollower } from './log-follower.js';
 import { AnchorScheduler } from './anchor-scheduler.js';
 import { Housekeeping } from './housekeeping.js';
+import { QueryServer } from './query-server.js';
 import { WriteQueue } from './write-queue.js';
 import type { CommitMade, Job, WatchContext, WithLock } from './job.js';
 
@@ -100,7 +101,16 @@ export class RepoWatcher {
       onCommit,
     });
     this.housekeeping = new Housekeeping(this.ctx);
-    this.jobs = [this.reconciler, logs, new AnchorScheduler(this.ctx), this.housekeeping];
+    // trail status / diff / snapshot asked over a socket: answered from the paths events named,
+    // while events can be trusted to name every change (inotify, no watch limit, no lost events).
+    const queries = new QueryServer(this.ctx, {
+      dirty: () =>
+        this.sources.kind() === 'inotify' && !this.sources.degraded && !this.reconciler.owed()
+          ? this.window.pendingPaths()
+          : undefined,
+      onCommit,
+    });
+    this.jobs = [this.reconciler, logs, new AnchorScheduler(this.ctx), this.housekeeping, queries];
 
     // Watches first, then the start-up reconcile: a change made in between is seen by both,
     // never by neither.
