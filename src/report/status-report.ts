@@ -31,8 +31,16 @@ export interface Attribution {
   commit?: string;
 }
 
+/** What status says beside the changes, read from the trail's refs and notes. */
+export interface TrailAsides {
+  attribution: Attribution;
+  anchoring: { count: number; oldest?: number };
+}
+
 export interface StatusOptions {
   full?: boolean;
+  /** The asides, when the caller knows them already (the watcher keeps them per refs). */
+  asides?: Promise<TrailAsides>;
   /** Only these subtrees may differ (the watcher's pending paths); absent: the whole tree. */
   roots?: string[];
   onProgress?: (done: number, total: number) => void;
@@ -41,16 +49,12 @@ export interface StatusOptions {
 export async function statusReport(repo: Repo, opts: StatusOptions = {}): Promise<StatusReport> {
   const started = Date.now();
   // What only reads the trail is asked while the tree is scanned.
-  const asides = Promise.all([
-    interruptedRevert(repo),
-    attributionState(repo),
-    import('../anchor/index.js').then((a) => a.unanchoredCommits(repo.gitDir)),
-  ]);
+  const asides = Promise.all([interruptedRevert(repo), opts.asides ?? trailAsides(repo)]);
   asides.catch(() => {});
   const res = opts.roots
     ? await driftUnder(repo, opts.roots)
     : await drift(repo, { full: opts.full, changesOnly: true, onProgress: opts.onProgress });
-  const [interrupted, attribution, anchoring] = await asides;
+  const [interrupted, { attribution, anchoring }] = await asides;
   return {
     name: repo.info.name,
     dir: repo.info.dir,
@@ -68,6 +72,15 @@ export async function statusReport(repo: Repo, opts: StatusOptions = {}): Promis
       oldest: anchoring.oldest ? new Date(anchoring.oldest * 1000).toISOString() : null,
     },
   };
+}
+
+/** Who the watcher's last commit names, and what is not anchored yet: a few git commands. */
+export async function trailAsides(repo: Repo): Promise<TrailAsides> {
+  const [attribution, anchoring] = await Promise.all([
+    attributionState(repo),
+    import('../anchor/index.js').then((a) => a.unanchoredCommits(repo.gitDir)),
+  ]);
+  return { attribution, anchoring };
 }
 
 /** Whether the watcher's most recent commit could name its author: read from the trail

@@ -1,12 +1,12 @@
-import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Actor } from '../record/commit/commit.js';
 import type { Change } from '../record/model/diff.js';
 import { Refs } from '../record/repo/repo.js';
 import { driftUnder, record, type RecordResult } from '../record/snapshot.js';
 import { respond, type Response } from '../act/respond.js';
-import { statusReport, type StatusReport } from '../report/status-report.js';
+import { statusReport, trailAsides, type StatusReport, type TrailAsides } from '../report/status-report.js';
 import {
   socketPathFits,
   watcherSocketPath,
@@ -86,6 +86,9 @@ export class QueryServer implements Job {
   private server: Server | undefined;
   private ino = 0;
   private readonly open = new Set<Socket>();
+  /** The asides of status (attribution, anchoring), kept while the refs stay as they were:
+   * they cost a few git processes, more than the rest of the answer. */
+  private asides: { key: string; value: Promise<TrailAsides> } | undefined;
   private readonly path: string;
 
   constructor(
@@ -209,10 +212,23 @@ export class QueryServer implements Job {
     await new Promise((r) => setImmediate(r));
     return this.ctx.serial(async () => {
       const roots = this.roots();
-      if (req.op === 'status') return statusReport(this.ctx.repo, { roots });
+      if (req.op === 'status') return statusReport(this.ctx.repo, { roots, asides: this.trailAsides() });
       if (req.op === 'diff') return this.diff(roots);
       return this.ctx.withLock(this.ctx.repo, 'snapshot', () => this.snapshot(this.roots(), req));
     });
+  }
+
+  private trailAsides(): Promise<TrailAsides> {
+    const key = refsFingerprint(this.ctx.repo.gitDir);
+    if (this.asides?.key !== key) {
+      const value = trailAsides(this.ctx.repo);
+      this.asides = { key, value };
+      // A failure is not kept: the next question reads again.
+      value.catch(() => {
+        if (this.asides?.value === value) this.asides = undefined;
+      });
+    }
+    return this.asides.value;
   }
 
   private roots(): string[] {
@@ -261,6 +277,32 @@ export class QueryServer implements Job {
       digestOnly: res.scan.digestOnly,
     };
   }
+}
+
+/**
+ * Changes whenever a ref of the repository does: git replaces a ref's file by renaming a new
+ * one into place (a new inode), and rewrites packed-refs the same way. A handful of lstat
+ * calls, where reading the refs through git costs a process.
+ */
+export function refsFingerprint(gitDir: string): string {
+  const parts: string[] = [];
+  const stamp = (p: string) => {
+    const st = lstatSync(p, { throwIfNoEntry: false, bigint: true });
+    parts.push(st ? `${p}:${st.ino}:${st.mtimeNs}:${st.size}` : `${p}:-`);
+    return st;
+  };
+  const walk = (dir: string) => {
+    const st = stamp(dir);
+    if (!st?.isDirectory()) return;
+    for (const name of readdirSync(dir).sort()) {
+      const p = join(dir, name);
+      if (lstatSync(p, { throwIfNoEntry: false })?.isDirectory()) walk(p);
+      else stamp(p);
+    }
+  };
+  stamp(join(gitDir, 'packed-refs'));
+  walk(join(gitDir, 'refs'));
+  return parts.join('\n');
 }
 
 /** Whether something accepts connections on `path` (a live daemon, not a stale socket). */

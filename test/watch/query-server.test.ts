@@ -18,7 +18,7 @@ import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import fc from 'fast-check';
 import { run } from '../../src/util/exec.js';
-import { refusal } from '../../src/watch/query-server.js';
+import { refsFingerprint, refusal } from '../../src/watch/query-server.js';
 import { WATCHER_PROTOCOL } from '../../src/host/watcher-socket.js';
 import { TRAIL_VERSION } from '../../src/util/version.js';
 import { BIN, Daemon, Fixture, scratch } from './helpers.js';
@@ -266,4 +266,45 @@ test('what the daemon refuses to answer', () => {
   assert.match(refusal({ ...ok, op: 'snapshot', actor: { name: 'a\nb' } })!, /valid actor/);
   assert.match(refusal({ ...ok, op: 'snapshot', actor: { name: 'alice' }, message: 'x'.repeat(5000) })!, /message/);
   assert.equal(refusal({ ...ok, op: 'snapshot', actor: { name: 'alice' }, message: 'why' }), undefined);
+});
+
+test('the refs fingerprint moves with every ref update, and only then', async () => {
+  const g = join(s.dir, 'fp.git');
+  await run('git', ['init', '-q', '--bare', g]);
+  const git = (args: string[]) =>
+    run('git', ['--git-dir', g, ...args], {
+      env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
+    });
+  const tree = (await git(['hash-object', '-t', 'tree', '-w', '/dev/null'])).stdout.toString().trim();
+  const commit = async (parent?: string) =>
+    (
+      await run('git', ['--git-dir', g, 'commit-tree', tree, '-m', 'x', ...(parent ? ['-p', parent] : [])], {
+        env: {
+          ...process.env,
+          GIT_AUTHOR_NAME: 'a',
+          GIT_AUTHOR_EMAIL: 'a@b',
+          GIT_COMMITTER_NAME: 'a',
+          GIT_COMMITTER_EMAIL: 'a@b',
+        },
+      })
+    ).stdout
+      .toString()
+      .trim();
+  const c1 = await commit();
+  const c2 = await commit(c1);
+  const seen = new Set<string>();
+  const step = async (what: string, args: string[]) => {
+    await git(args);
+    const fp = refsFingerprint(g);
+    assert.ok(!seen.has(fp), `${what}: the fingerprint changed`);
+    seen.add(fp);
+    assert.equal(refsFingerprint(g), fp, `${what}: and stays while nothing changes`);
+  };
+  seen.add(refsFingerprint(g));
+  await step('a new ref', ['update-ref', 'refs/heads/observed', c1]);
+  await step('the ref moved', ['update-ref', 'refs/heads/observed', c2]);
+  await step('moved back at once', ['update-ref', 'refs/heads/observed', c1]);
+  await step('a notes ref', ['update-ref', 'refs/notes/trail', c1]);
+  await step('refs packed', ['pack-refs', '--all']);
+  await step('a packed ref moved', ['update-ref', 'refs/heads/observed', c2]);
 });
