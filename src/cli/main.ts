@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { makeOut, reportError } from './output.js';
 import { Exit } from '../util/errors.js';
+import { TRAIL_VERSION } from '../util/version.js';
 
 type Register = (program: Command) => void;
 
@@ -108,7 +109,7 @@ export async function buildProgram(only?: string): Promise<Command> {
       'which watched directory (default: the one containing the current directory, else the only one)',
     )
     .option('--debug', 'on an error, also print the stack trace')
-    .version('0.1.0')
+    .version(TRAIL_VERSION)
     .showSuggestionAfterError()
     .exitOverride();
   program.action(() => {

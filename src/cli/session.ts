@@ -1,8 +1,5 @@
-import { asNumber, readConfig } from '../record/repo/settings.js';
 import { pickWatched } from '../host/registry.js';
-import { ensureHostKey } from '../host/host-key.js';
-import { Repo } from '../record/repo/repo.js';
-import { recoverRevert } from '../act/revert.js';
+import type { Repo } from '../record/repo/repo.js';
 import { makeOut, type Out } from './output.js';
 
 import type { Command } from 'commander';
@@ -22,6 +19,9 @@ export function globals(cmd: Command): GlobalOptions {
 /** The shadow repository a command works on (see pickWatched for how it is chosen). */
 export async function openTrail(opts: GlobalOptions): Promise<Repo> {
   const w = await pickWatched(opts.name);
+  // Loaded here, not at the top: a command the watcher answers (status) never opens the
+  // repository, and its start-up should not pay for loading it.
+  const { Repo } = await import('../record/repo/repo.js');
   return Repo.open(w.repo);
 }
 
@@ -30,6 +30,12 @@ export async function openTrail(opts: GlobalOptions): Promise<Repo> {
  * interrupted (kill -9, power cut) is finished, and the user is told.
  */
 export async function asWriter<T>(repo: Repo, out: Out, purpose: string, fn: () => Promise<T>): Promise<T> {
+  // Loaded here: a command the watcher answers never writes, and need not load these.
+  const [{ asNumber, readConfig }, { recoverRevert }, { ensureHostKey }] = await Promise.all([
+    import('../record/repo/settings.js'),
+    import('../act/revert.js'),
+    import('../host/host-key.js'),
+  ]);
   const config = await readConfig(repo);
   await repo.lock.acquire(asNumber(config['lock.timeoutMs'], 30_000), purpose);
   try {

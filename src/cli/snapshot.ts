@@ -1,15 +1,18 @@
 import type { Command } from 'commander';
 import { invokingActor } from '../record/commit/commit.js';
-import { record } from '../record/snapshot.js';
 import type { Response } from '../act/respond.js';
+import type { SnapshotAnswer } from '../watch/query-server.js';
 import type { Out } from './output.js';
+import { pickWatched } from '../host/registry.js';
 import { display } from '../util/bytes.js';
+import { askWatcher } from './ask-watcher.js';
 import { changesJson, printChanges } from './changes.js';
 import { plural } from './output.js';
-import { asWriter, trailContext } from './session.js';
+import { asWriter, commandContext, openTrail } from './session.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_respond = () => import('../act/respond.js');
+const lazy_snapshot = () => import('../record/snapshot.js');
 
 export function registerSnapshot(program: Command): void {
   program
@@ -18,34 +21,62 @@ export function registerSnapshot(program: Command): void {
     .description('record now what changed since the last commit')
     .addHelpText('after', '\nExample:\n  trail snapshot -m "raised nginx worker count"')
     .action(async (opts: { message?: string }, cmd: Command) => {
-      const { out, repo } = await trailContext(cmd);
+      const { g, out } = commandContext(cmd);
       const actor = invokingActor();
-      const { res, response } = await asWriter(repo, out, 'snapshot', async () => {
-        const res = await record(repo, {
-          subject: opts.message ?? `snapshot by ${actor.name}`,
-          actor,
-          action: 'snapshot',
-          onProgress: out.progress('scanning'),
-        });
-        return { res, response: await (await lazy_respond()).respond(repo, res, { name: actor.name }, 'snapshot') };
+      // A running `trail watch` commits what its events named, now, in this user's name
+      // (README, "Watching"); without one, this command scans and commits itself.
+      const asked = await askWatcher<SnapshotAnswer>((await pickWatched(g.name)).name, {
+        op: 'snapshot',
+        message: opts.message,
+        actor,
       });
+      const res = asked?.answer ?? (await snapshotHere(await openTrail(g), out, actor, opts.message));
       if (res.commit) {
         out.line(`recorded ${plural(res.changes.length, 'change')} as ${res.commit.slice(0, 12)}`);
         printChanges(out, res.changes, 50);
       } else out.line('nothing changed since the last commit');
-      for (const k of res.scan.skipped) out.warn(`skipped ${display(k.path)}: ${k.reason}`);
-      if (response) printResponse(out, response);
-      for (const p of res.scan.digestOnly)
+      for (const k of res.skipped) out.warn(`skipped ${display(k.path)}: ${k.reason}`);
+      if (res.policy) printResponse(out, res.policy);
+      for (const p of res.digestOnly)
         out.warn(`${display(p)} is larger than snapshot.maxFileSize: recorded by digest only, its content is not kept`);
       out.result({
-        commit: res.commit ?? null,
-        parent: res.parent ?? null,
+        commit: res.commit,
+        parent: res.parent,
         changes: changesJson(res.changes),
-        policy: response ?? null,
-        skipped: res.scan.skipped.map((k) => ({ path: display(k.path), reason: k.reason })),
-        digestOnly: res.scan.digestOnly.map(display),
+        policy: res.policy,
+        skipped: res.skipped.map((k) => ({ path: display(k.path), reason: k.reason })),
+        digestOnly: res.digestOnly.map(display),
+        answeredBy: asked ? { watcher: asked.pid } : 'scan',
       });
     });
+}
+
+/** The snapshot without a watcher: scan, commit, and let the policy act, as the one writer. */
+async function snapshotHere(
+  repo: Awaited<ReturnType<typeof openTrail>>,
+  out: Out,
+  actor: ReturnType<typeof invokingActor>,
+  message: string | undefined,
+): Promise<SnapshotAnswer> {
+  return asWriter(repo, out, 'snapshot', async () => {
+    const res = await (
+      await lazy_snapshot()
+    ).record(repo, {
+      subject: message ?? `snapshot by ${actor.name}`,
+      actor,
+      action: 'snapshot',
+      onProgress: out.progress('scanning'),
+    });
+    const policy = await (await lazy_respond()).respond(repo, res, { name: actor.name }, 'snapshot');
+    return {
+      commit: res.commit ?? null,
+      parent: res.parent ?? null,
+      changes: res.changes,
+      policy: policy ?? null,
+      skipped: res.scan.skipped,
+      digestOnly: res.scan.digestOnly,
+    };
+  });
 }
 
 /** What the policy did after a commit, in a few calm lines. */

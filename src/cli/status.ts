@@ -1,18 +1,16 @@
 import type { Command } from 'commander';
-import { drift } from '../record/snapshot.js';
-import { interruptedRevert } from '../act/revert.js';
-import { readLog } from '../record/commit/history.js';
-import { Refs, type Repo } from '../record/repo/repo.js';
+import type { StatusReport } from '../report/status-report.js';
+import { pickWatched } from '../host/registry.js';
 import { display } from '../util/bytes.js';
 import { Exit } from '../util/errors.js';
+import { askWatcher } from './ask-watcher.js';
 import { changesJson, printChanges } from './changes.js';
 import { plural, relativeTime, type Out } from './output.js';
 import type { PublishStatus } from '../act/publish/publish-status.js';
-import { trailContext } from './session.js';
+import { commandContext, openTrail } from './session.js';
 
-// Loaded only when this command runs: every command starts faster without the others' modules.
-const lazy_anchor = () => import('../anchor/index.js');
-const lazy_publish = () => import('../act/publish/publish-status.js');
+// Only when no watcher answers: a status the watcher answers loads none of the scanner.
+const lazy_report = () => import('../report/status-report.js');
 
 export function registerStatus(program: Command): void {
   program
@@ -21,67 +19,60 @@ export function registerStatus(program: Command): void {
     .description('what changed on disk since the last commit (exit 3 when something did)')
     .addHelpText('after', '\nExamples:\n  trail status\n  trail status --full --json')
     .action(async (opts: { full?: boolean }, cmd: Command) => {
-      const { out, repo } = await trailContext(cmd);
-      const started = Date.now();
-      // What only reads the trail is asked while the tree is scanned.
-      const asides = Promise.all([
-        interruptedRevert(repo),
-        attributionState(repo),
-        lazy_anchor().then((a) => a.unanchoredCommits(repo.gitDir)),
-        // A remote set wrong is `trail remote`'s to report; status still answers.
-        lazy_publish()
-          .then((p) => p.readPublishStatusOf(repo))
-          .catch(() => undefined),
-      ]);
-      asides.catch(() => {});
-      const res = await drift(repo, {
-        full: opts.full,
-        changesOnly: true,
-        onProgress: opts.full ? out.progress('checking') : undefined,
-      });
-      const [interrupted, attribution, anchoring, publish] = await asides;
+      const { g, out } = commandContext(cmd);
+      const watched = await pickWatched(g.name);
+      // A running `trail watch` knows what changed from its events (README, "Watching");
+      // --full re-reads every byte, which only a scan does.
+      const asked = opts.full ? undefined : await askWatcher<StatusReport>(watched.name, { op: 'status' });
+      const res =
+        asked?.answer ??
+        (await (
+          await lazy_report()
+        ).statusReport(await openTrail(g), {
+          full: opts.full,
+          onProgress: opts.full ? out.progress('checking') : undefined,
+        }));
       if (!res.changes.length)
         out.line(
-          `${out.color.green('clean')}: ${repo.info.dir} matches the trail (${plural(res.scan.files, 'file')}${opts.full ? ', every byte checked' : ''})`,
+          `${out.color.green('clean')}: ${res.dir} matches the trail (${plural(res.files, 'file')}${opts.full ? ', every byte checked' : ''})`,
         );
       else {
         out.line(
-          `${plural(res.changes.length, 'change')} in ${repo.info.dir} since ${res.head?.slice(0, 12) ?? 'the start'}:`,
+          `${plural(res.changes.length, 'change')} in ${res.dir} since ${res.head?.slice(0, 12) ?? 'the start'}:`,
         );
         printChanges(out, res.changes);
       }
-      for (const k of res.scan.skipped) out.warn(`skipped ${display(k.path)}: ${k.reason}`);
-      if (interrupted) out.warn('a revert was interrupted; the next command that writes (trail snapshot) finishes it');
-      if (attribution.degraded)
+      for (const k of res.skipped) out.warn(`skipped ${display(k.path)}: ${k.reason}`);
+      if (res.interrupted)
+        out.warn('a revert was interrupted; the next command that writes (trail snapshot) finishes it');
+      if (res.attribution.degraded)
         out.warn(
-          `attribution is degraded: the watcher's last commit names nobody (${attribution.reason}); see trail doctor`,
+          `attribution is degraded: the watcher's last commit names nobody (${res.attribution.reason}); see trail doctor`,
         );
-      if (anchoring.count) {
-        const since = new Date(anchoring.oldest! * 1000);
+      if (res.anchoring.unanchored) {
         out.line(
           out.color.dim(
-            `${plural(anchoring.count, 'commit')} not anchored yet (oldest ${relativeTime(since)}); trail stamp anchors them`,
+            `${plural(res.anchoring.unanchored, 'commit')} not anchored yet (oldest ${relativeTime(new Date(res.anchoring.oldest!))}); trail stamp anchors them`,
           ),
         );
       }
-      if (publish) printPublish(out, publish);
+      if (res.publish) printPublish(out, res.publish);
       out.result({
-        name: repo.info.name,
-        dir: repo.info.dir,
-        head: res.head ?? null,
-        full: !!opts.full,
+        name: res.name,
+        dir: res.dir,
+        head: res.head,
+        full: res.full,
         clean: !res.changes.length,
         changes: changesJson(res.changes),
-        skipped: res.scan.skipped.map((k) => ({ path: display(k.path), reason: k.reason })),
-        files: res.scan.files,
-        read: res.scan.read,
-        seconds: (Date.now() - started) / 1000,
-        attribution,
-        anchoring: {
-          unanchored: anchoring.count,
-          oldest: anchoring.oldest ? new Date(anchoring.oldest * 1000).toISOString() : null,
-        },
-        publish: publish ?? null,
+        skipped: res.skipped.map((k) => ({ path: display(k.path), reason: k.reason })),
+        files: res.files,
+        read: res.read,
+        seconds: res.seconds,
+        attribution: res.attribution,
+        anchoring: res.anchoring,
+        publish: res.publish,
+        // Who answered: the running watcher (its pid), or this command's own scan.
+        answeredBy: asked ? { watcher: asked.pid } : 'scan',
       });
       if (res.changes.length) process.exitCode = Exit.drift;
     });
@@ -102,17 +93,4 @@ export function printPublish(out: Out, p: PublishStatus, label = ''): void {
   }
   for (const a of p.alarms) out.warn(`ALARM: ${a.message}`);
   for (const w of p.waiting) out.warn(w.message);
-}
-
-/** Whether the watcher's most recent commit could name its author: read from the trail
- * itself (`Trail-Attribution`, `Trail-Actor` trailers), so it needs no state of its own. */
-async function attributionState(repo: Repo): Promise<{ degraded: boolean; reason?: string; commit?: string }> {
-  const recent = await readLog(repo, Refs.observed, { max: 50 });
-  const last = recent.find((e) => e.trailers['Trail-Action'] === 'watch');
-  if (!last) return { degraded: false };
-  const degraded =
-    last.trailers['Trail-Attribution'] === 'degraded' || (last.author === 'unknown' && !!last.trailers['Trail-Actor']);
-  return degraded
-    ? { degraded, reason: last.trailers['Trail-Actor'] ?? 'unknown actor', commit: last.commit }
-    : { degraded: false, commit: last.commit };
 }

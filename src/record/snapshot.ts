@@ -136,6 +136,25 @@ export async function drift(
   return { head: compared, changes, scan: result };
 }
 
+/**
+ * What differs under `roots` only, without writing anything: the rest of the tree is taken
+ * to be as recorded. For trail watch, whose events name every path that changed since its
+ * last commit, this is the answer a whole scan would give (src/watch/query-server.ts).
+ * `recorded`: the trail's entries, for the content of what changed (a diff's old side).
+ */
+export async function driftUnder(
+  repo: Repo,
+  roots: string[],
+): Promise<{ head?: string; changes: Change[]; scan: ScanResult; recorded: State }> {
+  const config = await readConfig(repo);
+  const { head, cached, result } = await scanAgainstHead(repo, config, { roots, hashOnly: true });
+  const changes = diffStates(cached.state, result.state, undefined, result.looked);
+  // The scan counted what it looked at; status says how many files the whole tree holds.
+  let files = 0;
+  for (const e of result.state.values()) if (e.meta.kind === 'file') files++;
+  return { head, changes, scan: { ...result, files }, recorded: cached.state };
+}
+
 type Drift = Awaited<ReturnType<typeof drift>>;
 
 /** A big tree listed against its stat index (the listing's thread starts while the index

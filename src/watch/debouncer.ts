@@ -37,6 +37,11 @@ export class Debouncer {
     this.quietTimer = setTimeout(() => this.fire(), this.quietMs);
   }
 
+  /** What is pending now, left pending (a command asked the watcher). */
+  peek(): ReadonlySet<string> | undefined {
+    return this.batch?.paths;
+  }
+
   /** Hands out what is pending now, without waiting (shutdown, a reconcile). */
   take(): Batch | undefined {
     clearTimeout(this.quietTimer);

@@ -46,6 +46,8 @@ export class EventWindow {
   private failedBatch: Batch | undefined;
   private failures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Paths of an apt transaction still running, to be added back in a second. */
+  private deferred = new Set<string>();
 
   constructor(
     private readonly ctx: WatchContext,
@@ -63,6 +65,15 @@ export class EventWindow {
   reload(): void {
     const c = this.ctx.config();
     this.debouncer.setTimes(quietMs(c), maxDelayMs(c));
+  }
+
+  /** Every path events named that no commit has recorded yet: waiting for quiet, queued
+   * behind the commit in progress, failed and waiting for a retry, or deferred. */
+  pendingPaths(): string[] {
+    const all = new Set<string>(this.debouncer.peek());
+    for (const b of [this.queued, this.failedBatch]) if (b) for (const p of b.paths) all.add(p);
+    for (const p of this.deferred) all.add(p);
+    return [...all];
   }
 
   /** Commits what events reported so far, now (a reconcile runs next: what events reported
@@ -127,10 +138,13 @@ export class EventWindow {
       const r = await ctx.withLock(ctx.repo, 'watch', () => this.record(roots, final));
       res = r.res;
       // An apt transaction still running becomes one commit once it ends.
-      if (r.deferred.length && !final)
+      if (r.deferred.length && !final) {
+        for (const p of r.deferred) this.deferred.add(p);
         setTimeout(() => {
+          for (const p of r.deferred) this.deferred.delete(p);
           if (!ctx.stopped()) this.debouncer.add(r.deferred);
         }, 1000).unref();
+      }
     } catch (err) {
       this.onFailure(b, final, err);
       return;

@@ -28,11 +28,11 @@ export interface WatchContext {
 }
 
 /** A commit the watcher made on refs/heads/observed (a window, the start-up or a periodic
- * reconcile); what the jobs that follow commits (anchoring, housekeeping) react to. */
+ * reconcile, a `trail snapshot` it was asked for); what the jobs that follow commits (anchoring, housekeeping) react to. */
 export interface CommitMade {
   commit: string;
   changes: number;
-  action: 'watch' | 'watch-gap' | 'watch-reconcile';
+  action: 'watch' | 'watch-gap' | 'watch-reconcile' | 'snapshot';
 }
 
 /**

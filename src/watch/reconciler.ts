@@ -46,6 +46,9 @@ export class Reconciler implements Job {
   readonly name = 'reconciler';
   private timer: NodeJS.Timeout | undefined;
   private queued = false;
+  /** A full look was asked for (events were lost) and has not yet run through: until then
+   * the events do not name every change. */
+  private due = false;
 
   constructor(
     private readonly ctx: WatchContext,
@@ -65,13 +68,21 @@ export class Reconciler implements Job {
     this.schedule();
   }
 
+  /** Whether a full reconcile is owed: events were lost, and no reconcile has yet succeeded. */
+  owed(): boolean {
+    // One queued runs before anything queued after it (a command's question) is answered.
+    return this.due && !this.queued;
+  }
+
   everySeconds(): number {
     return reconcileSeconds(this.ctx.config(), this.deps.degraded());
   }
 
   /** A full reconcile as soon as the write queue allows; one waiting at most. */
   request(why: string): void {
-    if (this.queued || this.ctx.stopped()) return;
+    if (this.ctx.stopped()) return;
+    this.due = true;
+    if (this.queued) return;
     this.queued = true;
     void this.ctx.serial(async () => {
       this.queued = false;
@@ -122,6 +133,9 @@ export class Reconciler implements Job {
     if (ctx.stopped()) return;
     await this.deps.commitPending();
     const t0 = Date.now();
+    // What happens from here on is seen by this reconcile or reported by events.
+    const wasDue = this.due;
+    this.due = false;
     try {
       const res = await ctx.withLock(ctx.repo, 'watch', () =>
         record(ctx.repo, {
@@ -145,6 +159,7 @@ export class Reconciler implements Job {
         this.deps.onCommit({ commit: res.commit, changes: res.changes.length, action: 'watch-reconcile' });
       } else ctx.log('info', 'reconcile', `full reconcile (${why}): nothing missed (${Date.now() - t0} ms)`, fields);
     } catch (err) {
+      this.due ||= wasDue;
       ctx.log(
         'error',
         'reconcile-failed',

@@ -12,6 +12,7 @@ import { Reconciler } from './reconciler.js';
 import { LogFollower } from './log-follower.js';
 import { AnchorScheduler } from './anchor-scheduler.js';
 import { Housekeeping } from './housekeeping.js';
+import { QueryServer } from './query-server.js';
 import { WriteQueue } from './write-queue.js';
 import { Checkpointer } from './checkpointer.js';
 import { PublishJob } from './publish-job.js';
@@ -104,6 +105,15 @@ export class RepoWatcher {
       onCommit,
     });
     this.housekeeping = new Housekeeping(this.ctx);
+    // trail status / diff / snapshot asked over a socket: answered from the paths events named,
+    // while events can be trusted to name every change (inotify, no watch limit, no lost events).
+    const queries = new QueryServer(this.ctx, {
+      dirty: () =>
+        this.sources.kind() === 'inotify' && !this.sources.degraded && !this.reconciler.owed()
+          ? this.window.pendingPaths()
+          : undefined,
+      onCommit,
+    });
     this.publisher = new PublishJob(this.ctx);
     this.checkpointer = new Checkpointer(this.ctx, {
       lastSerial: () => this.o.audit.feed?.lastSerial ?? null,
@@ -117,6 +127,7 @@ export class RepoWatcher {
       new AnchorScheduler(this.ctx),
       this.housekeeping,
       this.checkpointer,
+      queries,
     ];
 
     // Watches first, then the start-up reconcile: a change made in between is seen by both,

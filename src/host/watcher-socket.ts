@@ -1,0 +1,53 @@
+import { join } from 'node:path';
+import { trailHome } from './registry.js';
+
+/**
+ * Where `trail watch` answers questions about a watched directory (status, diff, snapshot):
+ * one unix socket per watched name. As root (the service) under /run/trail, a tmpfs that a
+ * reboot empties, so no socket outlives its daemon by more than a crash; otherwise, and
+ * whenever TRAIL_HOME is set (tests, other layouts), under trail's own state dir. The folder
+ * is 0700 and the socket 0600: Node cannot read a peer's credentials (SO_PEERCRED), so the
+ * folder's owner-only mode is what keeps other users out.
+ */
+export function watcherSocketDir(): string {
+  if (!process.env.TRAIL_HOME && process.getuid?.() === 0) return '/run/trail';
+  return join(trailHome(), 'run');
+}
+
+export function watcherSocketPath(name: string): string {
+  return join(watcherSocketDir(), `${name}.sock`);
+}
+
+/** A unix socket's path must fit in sockaddr_un (108 bytes with its NUL): a longer one is
+ * not served, and the client does not ask. */
+export function socketPathFits(path: string): boolean {
+  return Buffer.byteLength(path) < 108;
+}
+
+/** The protocol's version: a request or answer with another is not understood (see README,
+ * "Watching"). The trail version must match too: a daemon left running across an upgrade
+ * answers nothing, and the command does the work itself. */
+export const WATCHER_PROTOCOL = 1;
+
+/** What a command asks, one JSON line. */
+export interface WatcherRequest {
+  trail: number;
+  version: string;
+  op: 'status' | 'diff' | 'snapshot';
+  /** snapshot: the commit's subject and who asked (the commit's author, as `trail snapshot`). */
+  message?: string;
+  actor?: { name: string; email?: string };
+}
+
+/** The daemon's first line, sent as soon as the request is read: whether it will answer. A
+ * daemon that does not send it quickly is taken as gone. */
+export interface WatcherAck {
+  trail: number;
+  version: string;
+  pid: number;
+  accepted: boolean;
+  why?: string;
+}
+
+/** The second line: the answer, or why there is none (then the command does the work). */
+export type WatcherAnswer<T> = { ok: true; answer: T } | { ok: false; why: string };
