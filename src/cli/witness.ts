@@ -78,6 +78,7 @@ export function registerWitness(program: Command): void {
 
   w.command('list')
     .description('the repositories, hosts and keys the witness knows')
+    .addHelpText('after', '\nExamples:\n  trail witness list\n  trail witness list --json')
     .action(async (_o: unknown, cmd: Command) => {
       const out = makeOut(globals(cmd).json);
       const { StateDir, sourceName } = await lazy_state();
@@ -129,6 +130,10 @@ export function registerWitness(program: Command): void {
     .argument('<id...>', 'finding ids (W-…) as check prints them')
     .option('--note <text>', 'why (kept in the witness history)')
     .description('acknowledge findings that are past events (a rewrite, a gap): they stop failing the check')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  trail witness ack W-3f2a9c1b --note "planned history rewrite, ticket OPS-1234"',
+    )
     .action(async (ids: string[], o: { note?: string }, cmd: Command) => {
       const out = makeOut(globals(cmd).json);
       const { StateDir } = await lazy_state();

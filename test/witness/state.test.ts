@@ -35,9 +35,11 @@ test('witness state survives kill -9 at any point of a check', async (t) => {
       env: { ...process.env, TRAIL_HOME: w.home, GITHUB_TOKEN: w.owner.token },
       stdio: 'ignore',
     });
+    // Listened for from the start: a check faster than the delay has closed before the kill.
+    const closed = new Promise((r) => child.on('close', r));
     await sleep(delay);
     child.kill('SIGKILL');
-    await new Promise((r) => child.on('close', r));
+    await closed;
     // Whatever the moment, state.json is whole (the previous run's or this one's).
     const s = JSON.parse(readFileSync(join(w.state, 'state.json'), 'utf8'));
     assert.equal(s.v, 1);
