@@ -20,6 +20,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describeTree, compareTrees } from '../support/treewalk.js';
 import { trail, tempDir, makeTree, git } from '../support/cli.js';
+import { LIST_THREADS_FROM } from '../../src/record/list/lister.js';
 
 /** A small deterministic PRNG, so a failure can be replayed with the same seed. */
 function rng(seed: number): () => number {
@@ -129,10 +130,22 @@ function mutate(root: string, seed: number, rounds: number, relist = 1): string[
 test('a revert restores the first snapshot exactly after many random mutations', (t) => roundTrip(t, 600, 1));
 
 // The fast paths of a big tree (listing on threads, reader threads, one pack, the stat
-// index) must keep the same promise; issue #3 asks for it at 50k files.
-test('the same round trip on a 50k-file tree', (t) => roundTrip(t, 50_000, 25));
+// index) must keep the same promise. 10k files take every one of them (the listing goes to
+// threads from LIST_THREADS_FROM = 8,000 entries); issue #3 asks for 50k, which the soak run
+// takes: TRAIL_BIG_TREE=50000 (it costs ~2 minutes of the suite's 2 cores).
+const BIG_TREE = Number(process.env.TRAIL_BIG_TREE ?? 10_000);
+test(`the same round trip on a ${BIG_TREE.toLocaleString('en')}-file tree`, { timeout: 600_000 }, (t) => {
+  assert.ok(BIG_TREE >= LIST_THREADS_FROM, `TRAIL_BIG_TREE must be at least ${LIST_THREADS_FROM}`);
+  // Reader threads start by themselves from 48 MB to read, which 50k files pass; forced here.
+  return roundTrip(t, BIG_TREE, Math.max(5, Math.round(BIG_TREE / 2000)), { TRAIL_READ_THREADS: 'always' });
+});
 
-async function roundTrip(t: { after(fn: () => void): void }, size: number, relist: number): Promise<void> {
+async function roundTrip(
+  t: { after(fn: () => void): void },
+  size: number,
+  relist: number,
+  env: Record<string, string> = {},
+): Promise<void> {
   const tmp = tempDir();
   t.after(tmp.cleanup);
   const home = join(tmp.path, 'home');
@@ -152,30 +165,30 @@ async function roundTrip(t: { after(fn: () => void): void }, size: number, relis
   writeFileSync(Buffer.from(join(dir, 'latin1-caf\xe9'), 'latin1'), 'non-UTF-8 name\n');
 
   const before = describeTree(dir, { mtime: true });
-  const init = await trail(home, ['init', dir, '--json']);
+  const init = await trail(home, ['init', dir, '--json'], { env });
   assert.equal(init.code, 0, init.stderr);
   const repo = init.json.repo as string;
 
   const done = mutate(dir, 42, 150, relist);
   assert.ok(done.length > 100, 'the mutations ran');
-  const snap = await trail(home, ['snapshot', '-m', 'mutations', '--json']);
+  const snap = await trail(home, ['snapshot', '-m', 'mutations', '--json'], { env });
   assert.equal(snap.code, 0, snap.stderr);
   assert.ok(snap.json.changes.length > 50, `many changes recorded (${snap.json.changes.length})`);
   assert.notDeepEqual(compareTrees(before, describeTree(dir, { mtime: true })), [], 'the tree really changed');
 
-  const rev = await trail(home, ['revert', init.json.commit, '--json']);
+  const rev = await trail(home, ['revert', init.json.commit, '--json'], { env });
   assert.equal(rev.code, 0, rev.stderr + rev.stdout);
   assert.deepEqual(rev.json.left, []);
 
   const after = describeTree(dir, { mtime: true });
   assert.deepEqual(compareTrees(before, after), []);
   assert.equal(git(repo, ['fsck', '--strict']).code, 0);
-  const status = await trail(home, ['status', '--full', '--json']);
+  const status = await trail(home, ['status', '--full', '--json'], { env });
   assert.equal(status.code, 0, JSON.stringify(status.json?.changes));
   // The revert is itself in the trail, after the mutations, and names what it went back to.
   const log = git(repo, ['log', '--format=%s%n%b', '-1', 'refs/heads/observed']).stdout.toString();
   assert.match(log, new RegExp(`Trail-Reverted-To: ${init.json.commit}`));
   assert.ok(lstatSync(join(dir, 'a-fifo')).isFIFO());
-  const clean = await trail(home, ['status', '--json']);
+  const clean = await trail(home, ['status', '--json'], { env });
   assert.equal(clean.code, 0, JSON.stringify(clean.json?.changes));
 }

@@ -187,6 +187,25 @@ export function waitExit(child: ChildProcess): Promise<number | null> {
 
 // ---- git, independently of trail's own code ----
 
+/** The contents of many objects through one `git cat-file --batch` (one git, not one per
+ * object: hundreds of spawns cost seconds of the suite). Missing objects are absent. */
+export function catObjects(gitDir: string, oids: string[]): Map<string, Buffer> {
+  const out = git(gitDir, ['cat-file', '--batch'], oids.join('\n') + '\n').stdout;
+  const found = new Map<string, Buffer>();
+  let pos = 0;
+  while (pos < out.length) {
+    const nl = out.indexOf(0x0a, pos);
+    const [id, kind, size] = out.subarray(pos, nl).toString().split(' ');
+    if (kind === 'missing') {
+      pos = nl + 1;
+      continue;
+    }
+    found.set(id!, out.subarray(nl + 1, nl + 1 + Number(size)));
+    pos = nl + 1 + Number(size) + 1;
+  }
+  return found;
+}
+
 export function git(
   gitDir: string,
   args: string[],

@@ -28,6 +28,7 @@ import { adler32, storedEntry } from '../../../src/record/store/stored.js';
 import { run } from '../../../src/util/exec.js';
 import { spawnSync } from 'node:child_process';
 import { BIN, makeTree as makeBenchTree, scratchTrail, trail, tempDir } from '../../support/cli.js';
+import { catObjects } from '../../support/hostile-cli.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'trail-readpool-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -137,11 +138,14 @@ describe('scan with reader threads', () => {
     const theirs = join(scratch, 'theirs.idx');
     await run('git', ['index-pack', '-o', theirs, join(gitDir, 'objects', 'pack', pack.replace(/\.idx$/, '.pack'))]);
     assert.ok(readFileSync(theirs).equals(readFileSync(join(gitDir, 'objects', 'pack', pack))));
-    for (const [p, e] of res.state) {
-      if (e.meta.kind !== 'file' || e.meta.digest) continue;
-      const oid = e.secretOid ?? e.oid!;
-      const got = await run('git', ['--git-dir', gitDir, 'cat-file', 'blob', oid]);
-      assert.ok(got.stdout.equals(readFileSync(Buffer.from(join(dir, p), 'latin1'))), `content of ${p}`);
+    const stored = [...res.state].filter(([, e]) => e.meta.kind === 'file' && !e.meta.digest);
+    const blobs = catObjects(
+      gitDir,
+      stored.map(([, e]) => e.secretOid ?? e.oid!),
+    );
+    for (const [p, e] of stored) {
+      const got = blobs.get(e.secretOid ?? e.oid!);
+      assert.ok(got?.equals(readFileSync(Buffer.from(join(dir, p), 'latin1'))), `content of ${p}`);
     }
   });
 });
