@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { StatusReport } from '../report/status-report.js';
+import type { StatusReport } from '../watch/status-report.js';
 import { pickWatched } from '../host/registry.js';
 import { display } from '../util/bytes.js';
 import { Exit } from '../util/errors.js';
@@ -10,7 +10,7 @@ import type { PublishStatus } from '../act/publish/publish-status.js';
 import { commandContext, openTrail } from './session.js';
 
 // Only when no watcher answers: a status the watcher answers loads none of the scanner.
-const lazy_report = () => import('../report/status-report.js');
+const lazy_report = () => import('../watch/status-report.js');
 
 export function registerStatus(program: Command): void {
   program

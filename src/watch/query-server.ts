@@ -6,7 +6,7 @@ import type { Change } from '../record/model/diff.js';
 import { Refs } from '../record/repo/repo.js';
 import { driftUnder, record, type RecordResult } from '../record/snapshot.js';
 import { respond, type Response } from '../act/respond.js';
-import { statusReport, trailAsides, type StatusReport, type TrailAsides } from '../report/status-report.js';
+import { statusReport, trailAsides, type StatusReport, type TrailAsides } from './status-report.js';
 import {
   socketPathFits,
   watcherSocketPath,

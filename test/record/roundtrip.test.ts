@@ -182,7 +182,8 @@ async function roundTrip(
 
   const after = describeTree(dir, { mtime: true });
   assert.deepEqual(compareTrees(before, after), []);
-  assert.equal(git(repo, ['fsck', '--strict']).code, 0);
+  const fsck = git(repo, ['fsck', '--strict']);
+  assert.equal(fsck.code, 0, fsck.stdout.toString() + fsck.stderr.toString());
   const status = await trail(home, ['status', '--full', '--json'], { env });
   assert.equal(status.code, 0, JSON.stringify(status.json?.changes));
   // The revert is itself in the trail, after the mutations, and names what it went back to.

@@ -263,11 +263,13 @@ function decode(r: Reply): ReadOutcome[] {
       case 0: {
         const crc = n[o + 6]!;
         const blob: ReadOutcome & { oid: string } = { stat, oid: r.oids.slice(i * 40, i * 40 + 40), size: n[o + 5]! };
-        if (len) {
-          if (crc !== -1) {
-            blob.entry = bytes;
-            blob.crc = crc;
-          } else blob.content = bytes;
+        if (crc !== -1) {
+          blob.entry = bytes;
+          blob.crc = crc;
+        } else if (len || blob.size === 0) {
+          // An empty file's content is zero bytes, not "no content": without it the empty
+          // blob was never written, and a tree named a missing object (git fsck: broken link).
+          blob.content = bytes;
         }
         out.push(blob);
         break;

@@ -30,6 +30,8 @@ import { spawnSync } from 'node:child_process';
 import { BIN, makeTree as makeBenchTree, scratchTrail, trail, tempDir } from '../../support/cli.js';
 import { catObjects } from '../../support/hostile-cli.js';
 
+const EMPTY_BLOB = 'e69de29bb2d1d6434b8b29ae775ad8c2e48c5391';
+
 const scratch = mkdtempSync(join(tmpdir(), 'trail-readpool-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -146,6 +148,27 @@ describe('scan with reader threads', () => {
     for (const [p, e] of stored) {
       const got = blobs.get(e.secretOid ?? e.oid!);
       assert.ok(got?.equals(readFileSync(Buffer.from(join(dir, p), 'latin1'))), `content of ${p}`);
+    }
+  });
+
+  it('writes every blob it names into loose objects, the empty one too', async () => {
+    const gitDir = join(scratch, 'loose.git');
+    await run('git', ['init', '-q', '--bare', gitDir]);
+    writeFileSync(join(dir, 'emptied'), '');
+    try {
+      const w = new LooseWriter(gitDir);
+      const res = await scanWith(dir, w, true);
+      await w.finish();
+      const named = [...res.state.values()].flatMap((e) => [e.oid, e.secretOid]).filter((x): x is string => !!x);
+      assert.ok(named.includes(EMPTY_BLOB), 'the tree holds an empty file');
+      const have = catObjects(gitDir, [...new Set(named)]);
+      assert.deepEqual(
+        named.filter((oid) => !have.has(oid)),
+        [],
+        'objects named by the scan but not written',
+      );
+    } finally {
+      rmSync(join(dir, 'emptied'));
     }
   });
 });

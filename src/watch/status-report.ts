@@ -88,7 +88,7 @@ export async function statusReport(repo: Repo, opts: StatusOptions = {}): Promis
 export async function trailAsides(repo: Repo): Promise<TrailAsides> {
   const [attribution, anchoring] = await Promise.all([
     attributionState(repo),
-    import('../anchor/index.js').then((a) => a.unanchoredCommits(repo.gitDir)),
+    import('../anchor/stamp-queue.js').then((a) => a.unanchoredCommits(repo.gitDir)),
   ]);
   return { attribution, anchoring };
 }
