@@ -6,11 +6,20 @@ import type { RecordResult } from '../record/snapshot.js';
 import { decide, type ActorFacts, type Decision } from '../decide/evaluate.js';
 import type { Policy, Rule } from '../decide/policy.js';
 import { readPolicy } from '../decide/store.js';
-import { sendAlert, type AlertResult } from './alert.js';
-import { runHook, type HookResult } from './hooks.js';
-import { admitRestores } from './protect.js';
-import { revert } from './revert.js';
-import { reviewAfterCommit, type ReviewOutcome } from './review/after-commit.js';
+import type { AlertResult } from './alert.js';
+import type { HookResult } from './hooks.js';
+import type { ReviewOutcome } from './review/after-commit.js';
+
+/** What acts on a policy's decisions: loaded only when the policy has something to do (most
+ * commits of most hosts have nothing; loading it all cost every snapshot's start). */
+const agents = () =>
+  Promise.all([
+    import('./alert.js'),
+    import('./hooks.js'),
+    import('./protect.js'),
+    import('./revert.js'),
+    import('./review/after-commit.js'),
+  ]);
 
 /** Commits trail makes itself (restores, policy changes) never trigger its own rules. */
 const OWN_ACTIONS = new Set(['revert', 'protect', 'policy', 'config', 'watch-start', 'watch-stop']);
@@ -43,6 +52,7 @@ export async function respond(
   if (!result.commit || OWN_ACTIONS.has(action) || !result.changes.length) return undefined;
   policy ??= await readPolicy(repo);
   if (!policy.rules.length && policy.default === 'record') return undefined;
+  const [{ sendAlert }, { runHook }, { admitRestores }, { revert }, { reviewAfterCommit }] = await agents();
   const decisions = result.changes.map((c) => decide(policy!, c, actor));
   const response: Response = {
     decisions: decisions.map((d) => ({

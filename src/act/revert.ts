@@ -10,6 +10,9 @@ import { apply, inScope, plan, type ApplyResult, type Plan } from '../record/res
 import { abs } from '../record/scanner.js';
 import { drift, record, type RecordResult } from '../record/snapshot.js';
 import type { State } from '../record/model/state.js';
+import { journalFile } from './revert-journal.js';
+
+export { interruptedRevert } from './revert-journal.js';
 
 /**
  * `trail revert`: a checkout of a recorded state onto the disk — content and metadata — with
@@ -26,20 +29,6 @@ interface Journal {
   /** Why, when not a person's `trail revert` (a protect rule): subject and trailers. */
   subject?: string;
   trailers?: Record<string, string>;
-}
-
-/** Whether a revert was interrupted and waits to be finished (read-only commands say so). */
-export async function interruptedRevert(repo: Repo): Promise<boolean> {
-  try {
-    await fsp.access(journalFile(repo));
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function journalFile(repo: Repo): string {
-  return join(repo.stateDir, 'revert-journal.json');
 }
 
 export interface RevertResult {

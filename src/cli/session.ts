@@ -31,9 +31,9 @@ export async function openTrail(opts: GlobalOptions): Promise<Repo> {
  */
 export async function asWriter<T>(repo: Repo, out: Out, purpose: string, fn: () => Promise<T>): Promise<T> {
   // Loaded here: a command the watcher answers never writes, and need not load these.
-  const [{ asNumber, readConfig }, { recoverRevert }, { ensureHostKey }] = await Promise.all([
+  const [{ asNumber, readConfig }, { interruptedRevert }, { ensureHostKey }] = await Promise.all([
     import('../record/repo/settings.js'),
-    import('../act/revert.js'),
+    import('../act/revert-journal.js'),
     import('../host/host-key.js'),
   ]);
   const config = await readConfig(repo);
@@ -41,8 +41,11 @@ export async function asWriter<T>(repo: Repo, out: Out, purpose: string, fn: () 
   try {
     // The host key on first need (a trail made before keys existed): its commits are signed.
     await ensureHostKey();
-    const recovered = await recoverRevert(repo);
-    if (recovered) out.warn(recovered);
+    // The revert's machinery loads only when there is a revert to finish.
+    if (await interruptedRevert(repo)) {
+      const recovered = await (await import('../act/revert.js')).recoverRevert(repo);
+      if (recovered) out.warn(recovered);
+    }
     return await fn();
   } finally {
     await repo.lock.release();

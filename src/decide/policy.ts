@@ -1,4 +1,12 @@
-import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node as YamlNode } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
+
+type YamlNode = Yaml.Node;
+// The YAML parser loads when a policy is parsed, not with every command that asks whether
+// there is one (~40 ms of each snapshot's start).
+const require = createRequire(import.meta.url);
+let loaded: typeof Yaml | undefined;
+const yaml = (): typeof Yaml => (loaded ??= require('yaml') as typeof Yaml);
 import { TrailError, Exit } from '../util/errors.js';
 
 /**
@@ -71,21 +79,21 @@ export class PolicyError extends TrailError {
 
 /** Parses and validates a policy file. Every problem is reported with its line, all at once. */
 export function parsePolicy(text: string, source = 'policy'): Policy {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const lc = new (yaml().LineCounter)();
+  const doc = yaml().parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const problems: string[] = [];
   const at = (node: YamlNode | null | undefined) => (node?.range ? `line ${lc.linePos(node.range[0]).line}` : 'line ?');
   for (const e of doc.errors) problems.push(`line ${lc.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`);
   if (problems.length) throw new PolicyError(problems, source);
   const root = doc.contents;
   if (root === null) return structuredClone(DEFAULT_POLICY);
-  if (!isMap(root))
+  if (!yaml().isMap(root))
     throw new PolicyError([`${at(root)}: the policy must be a mapping (version, default, rules…)`], source);
 
   const policy: Policy = structuredClone(DEFAULT_POLICY);
   const known = new Set(['version', 'default', 'rules', 'alert', 'hooks', 'protect']);
   for (const pair of root.items) {
-    const key = isScalar(pair.key) ? String(pair.key.value) : '?';
+    const key = yaml().isScalar(pair.key) ? String(pair.key.value) : '?';
     const value = pair.value as YamlNode | null;
     const where = at((pair.key as YamlNode) ?? value);
     if (!known.has(key)) {
@@ -94,17 +102,17 @@ export function parsePolicy(text: string, source = 'policy'): Policy {
     }
     switch (key) {
       case 'version':
-        if (!isScalar(value) || value.value !== 1) problems.push(`${where}: version must be 1`);
+        if (!yaml().isScalar(value) || value.value !== 1) problems.push(`${where}: version must be 1`);
         break;
       case 'default': {
-        const a = isScalar(value) ? String(value.value) : '';
+        const a = yaml().isScalar(value) ? String(value.value) : '';
         if (!isAction(a) || SCAN_ACTIONS.includes(a))
           problems.push(`${where}: default must be one of record, alert, protect, review, run (got "${a}")`);
         else policy.default = a;
         break;
       }
       case 'rules':
-        if (!isSeq(value)) {
+        if (!yaml().isSeq(value)) {
           problems.push(`${where}: rules must be a list`);
           break;
         }
@@ -155,11 +163,11 @@ function parseRule(
   node: YamlNode,
   index: number,
   at: (n: YamlNode | null | undefined) => string,
-  lc: LineCounter,
+  lc: Yaml.LineCounter,
   problems: string[],
 ): Rule | undefined {
   const where = `${at(node)} (rule ${index})`;
-  if (!isMap(node)) {
+  if (!yaml().isMap(node)) {
     problems.push(`${where}: a rule is a mapping with paths and action`);
     return undefined;
   }
@@ -204,13 +212,13 @@ function parseRule(
 }
 
 function plainMap(node: YamlNode | null, where: string, problems: string[], keys: string[]): Record<string, unknown> {
-  if (!isMap(node)) {
+  if (!yaml().isMap(node)) {
     problems.push(`${where}: expected a mapping`);
     return {};
   }
   const out: Record<string, unknown> = {};
   for (const pair of node.items) {
-    const k = isScalar(pair.key) ? String(pair.key.value) : '?';
+    const k = yaml().isScalar(pair.key) ? String(pair.key.value) : '?';
     if (!keys.includes(k)) {
       problems.push(`${where}: unknown key "${k}" (known: ${keys.join(', ')})`);
       continue;

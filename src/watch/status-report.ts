@@ -1,7 +1,7 @@
 import type { Change } from '../record/model/diff.js';
 import { Refs, type Repo } from '../record/repo/repo.js';
 import { drift, driftUnder } from '../record/snapshot.js';
-import { interruptedRevert } from '../act/revert.js';
+import { interruptedRevert } from '../act/revert-journal.js';
 import { readLog } from '../record/commit/history.js';
 import type { PublishStatus } from '../act/publish/publish-status.js';
 
