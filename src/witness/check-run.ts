@@ -65,12 +65,23 @@ export interface CheckResult {
   happened: HostChanges[];
   /** milliseconds per phase of this run */
   timings: Record<string, number>;
+  /** with --open-issues: what was done in the witness repository, or why not */
+  issues?: IssueSync;
+}
+
+/** What --open-issues did in one run; `error` when it stopped (the check's verdict stands). */
+export interface IssueSync {
+  repository: string;
+  opened: number[];
+  reopened: number[];
+  closed: number[];
+  error?: string;
 }
 
 export interface CheckOptions {
   stateDir?: string;
   /** Called with this run's new and cleared findings before the state is saved. */
-  onFindings?: (state: WitnessState, fresh: Finding[], cleared: Finding[]) => Promise<void>;
+  onFindings?: (state: WitnessState, fresh: Finding[], cleared: Finding[]) => Promise<IssueSync | void>;
   protection?: boolean;
 }
 
@@ -507,7 +518,7 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
   state.findings = merged.all;
   state.runs++;
   state.lastRun = nowIso;
-  if (opts.onFindings) await opts.onFindings(state, merged.fresh, merged.cleared);
+  const issues = opts.onFindings ? await opts.onFindings(state, merged.fresh, merged.cleared) : undefined;
   await sd.save(state);
   await sd.record(
     `witness run ${state.runs}: ${merged.fresh.length} new, ${merged.cleared.length} cleared, ${openFindings(state.findings).length} open`,
@@ -563,5 +574,6 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
     cleared: merged.cleared.map((f) => f.id),
     happened,
     timings,
+    ...(issues ? { issues } : {}),
   };
 }

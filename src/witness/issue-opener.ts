@@ -7,7 +7,8 @@
 import { readCredentialFile } from '../act/review/remote.js';
 import { Exit, TrailError } from '../util/errors.js';
 import type { Finding } from './findings.js';
-import { GitHubClient } from './github-client.js';
+import type { IssueSync } from './check-run.js';
+import { GitHubClient, GitHubError } from './github-client.js';
 import type { WitnessState } from './state.js';
 
 const LABEL = 'trail-witness';
@@ -67,14 +68,20 @@ export class IssueOpener {
     return out;
   }
 
+  /**
+   * Brings the issues in line with the findings. Every open finding (red) without an issue
+   * gets one — not only this run's new ones, so that an issue a failed run could not open is
+   * opened by the next; a finding that came back reopens its closed issue; a cleared or
+   * acknowledged finding closes its open issue with a comment saying why. Stops at the first
+   * error: the next run picks up where this one stopped, and the markers prevent duplicates.
+   */
   async sync(
     state: WitnessState,
     fresh: Finding[],
     cleared: Finding[],
-  ): Promise<{ opened: number[]; closed: number[] }> {
+    done: IssueSync = { repository: this.repo, opened: [], reopened: [], closed: [] },
+  ): Promise<IssueSync> {
     const have = await this.existing();
-    const opened: number[] = [];
-    const closed: number[] = [];
     const freshIds = new Set(fresh.map((f) => f.id));
     // Event findings whose issue a person closed: acknowledged.
     for (const f of Object.values(state.findings)) {
@@ -84,14 +91,19 @@ export class IssueOpener {
         f.acknowledged = { at: new Date().toISOString(), note: `issue #${i.number} closed on GitHub` };
       }
     }
-    for (const f of fresh) {
-      if (f.severity !== 'finding') continue;
+    const open = Object.values(state.findings)
+      .filter((f) => f.status === 'open' && f.severity === 'finding')
+      .sort((a, b) => (a.firstSeen < b.firstSeen ? -1 : a.firstSeen > b.firstSeen ? 1 : a.id < b.id ? -1 : 1));
+    for (const f of open) {
       const i = have.get(f.id);
       if (i) {
         f.issue = i.number;
-        if (i.state === 'closed') {
+        // A condition that cleared and came back; a closed issue of a finding still open
+        // since an earlier run was closed by a person on purpose, and stays closed.
+        if (i.state === 'closed' && freshIds.has(f.id)) {
           await this.gh.request('PATCH', `/repos/${this.repo}/issues/${i.number}`, { state: 'open' });
           await this.comment(i.number, `Found again at ${f.lastSeen}.\n\n${f.message}`);
+          done.reopened.push(i.number);
         }
         continue;
       }
@@ -101,7 +113,7 @@ export class IssueOpener {
         labels: [LABEL],
       });
       f.issue = data.number;
-      opened.push(data.number);
+      done.opened.push(data.number);
     }
     const toClose = [...cleared, ...Object.values(state.findings).filter((f) => f.status === 'acknowledged')];
     for (const f of toClose) {
@@ -113,10 +125,13 @@ export class IssueOpener {
           ? `Cleared at ${f.clearedAt}: the condition is gone.`
           : `Acknowledged${f.acknowledged?.note ? `: ${f.acknowledged.note}` : ''}.`,
       );
-      await this.gh.request('PATCH', `/repos/${this.repo}/issues/${i.number}`, { state: 'closed' });
-      closed.push(i.number);
+      await this.gh.request('PATCH', `/repos/${this.repo}/issues/${i.number}`, {
+        state: 'closed',
+        state_reason: 'completed',
+      });
+      done.closed.push(i.number);
     }
-    return { opened, closed };
+    return done;
   }
 
   private async comment(n: number, body: string): Promise<void> {
@@ -129,7 +144,7 @@ export async function issueHook(
   repoOpt: string | undefined,
   tokenFile: string | undefined,
   out: { line(text: string): void; warn(text: string): void },
-): Promise<(state: WitnessState, fresh: Finding[], cleared: Finding[]) => Promise<void>> {
+): Promise<(state: WitnessState, fresh: Finding[], cleared: Finding[]) => Promise<IssueSync>> {
   const repo = repoOpt ?? process.env.GITHUB_REPOSITORY;
   if (!repo || !/^[A-Za-z0-9._-]+\/[A-Za-z0-9._-]+$/.test(repo))
     throw new TrailError(
@@ -142,13 +157,27 @@ export async function issueHook(
   const gh = new GitHubClient(process.env.GITHUB_API_URL ?? 'https://api.github.com', token);
   const opener = new IssueOpener(gh, repo);
   return async (state, fresh, cleared) => {
+    const r: IssueSync = { repository: repo, opened: [], reopened: [], closed: [] };
     try {
-      const r = await opener.sync(state, fresh, cleared);
+      await opener.sync(state, fresh, cleared, r);
       if (r.opened.length) out.line(`opened issue(s) ${r.opened.map((n) => '#' + n).join(', ')} in ${repo}`);
+      if (r.reopened.length) out.line(`reopened issue(s) ${r.reopened.map((n) => '#' + n).join(', ')} in ${repo}`);
       if (r.closed.length) out.line(`closed issue(s) ${r.closed.map((n) => '#' + n).join(', ')} in ${repo}`);
+      return r;
     } catch (err) {
-      // The findings are saved regardless; the next run retries (markers prevent duplicates).
-      out.warn(`issues in ${repo}: ${(err as Error).message}`);
+      // A side channel: the findings, the state and the exit code do not depend on it, and
+      // the next run retries (the markers prevent duplicates).
+      const e = err as Error;
+      const status = e instanceof GitHubError ? e.status : 0;
+      const hint =
+        status === 401 || status === 403
+          ? ` — the token needs Issues: read and write on ${repo} (in a workflow: permissions: issues: write)`
+          : status === 404
+            ? ` — is ${repo} the witness repository, and may the token see it?`
+            : '';
+      r.error = `${e.message}${hint}`;
+      out.warn(`issues in ${repo} not all updated: ${r.error}`);
+      return r;
     }
   };
 }

@@ -50,6 +50,7 @@ export interface TokenPermissions {
   administration?: Access;
   contents?: Access;
   pull_requests?: Access;
+  issues?: Access;
 }
 
 interface Grant {
@@ -84,6 +85,30 @@ interface Comment {
   created_at: string;
 }
 
+interface Label {
+  id: number;
+  name: string;
+  color: string;
+  description: string | null;
+}
+
+/** An issue proper (pull requests are Pulls; both draw numbers from one sequence). */
+interface Issue {
+  number: number;
+  id: number;
+  title: string;
+  body: string | null;
+  user: User;
+  state: 'open' | 'closed';
+  state_reason: 'completed' | 'not_planned' | 'duplicate' | 'reopened' | null;
+  labels: Label[];
+  created_at: string;
+  updated_at: string;
+  closed_at: string | null;
+  closed_by: User | null;
+  comments: Comment[];
+}
+
 interface Pull {
   number: number;
   id: number;
@@ -113,6 +138,10 @@ interface RepoData {
   id: number;
   dir: string;
   pulls: Pull[];
+  issues: Issue[];
+  labels: Label[];
+  /** GitHub numbers issues and pull requests from one sequence per repository. */
+  nextNumber: number;
   private: boolean;
   /** The owner's plan: rulesets on a private repository need a paid one (GitHub answers 403). */
   plan: 'free' | 'pro';
@@ -183,6 +212,8 @@ export class FakeGitHub {
   readonly requests: { method: string; path: string; status: number; auth: string }[] = [];
   /** Responses as sent, by "METHOD template status", for the OpenAPI check. */
   readonly samples = new Map<string, unknown>();
+  /** Request bodies the stand-in accepted, by "METHOD template", for the same check. */
+  readonly requestSamples = new Map<string, unknown>();
   readonly hooks: { url: string; secret: string }[] = [];
   readonly deliveries: Delivery[] = [];
   /** Every Authorization-bearing git request: whether auth passed. */
@@ -230,6 +261,9 @@ export class FakeGitHub {
       id: this.nextId++,
       dir,
       pulls: [],
+      issues: [],
+      labels: [],
+      nextNumber: 1,
       private: opts.private ?? true,
       plan: opts.plan ?? 'pro',
       defaultBranch: 'main',
@@ -251,8 +285,10 @@ export class FakeGitHub {
   }
 
   /** What a token may do on a repository: its user's role, narrowed by the token's permissions. */
-  private may(repo: RepoData, grant: Grant, what: 'administration' | 'contents', access: Access): boolean {
-    const need = what === 'administration' ? 'admin' : access === 'write' ? 'write' : 'read';
+  private may(repo: RepoData, grant: Grant, what: keyof TokenPermissions, access: Access): boolean {
+    // Anyone who can read a repository may open and comment on its issues.
+    const need =
+      what === 'administration' ? 'admin' : what === 'issues' ? 'read' : access === 'write' ? 'write' : 'read';
     if (ROLE_RANK[this.roleOf(repo, grant.user)] < ROLE_RANK[need]) return false;
     if (!grant.permissions) return true;
     const has = grant.permissions[what];
@@ -501,9 +537,11 @@ export class FakeGitHub {
     const path = url.pathname.slice('/api/v3'.length);
     const method = req.method ?? 'GET';
     const auth = String(req.headers.authorization ?? '');
+    let body: Record<string, any> | undefined;
     const send = (status: number, data: unknown, template?: string, headers: Record<string, string> = {}) => {
       this.requests.push({ method, path, status, auth: auth ? auth.split(' ')[0]! : '' });
       if (template) this.samples.set(`${method} ${template} ${status}`, data);
+      if (template && body !== undefined && status < 300) this.requestSamples.set(`${method} ${template}`, body);
       res.writeHead(status, {
         'content-type': 'application/json; charset=utf-8',
         'x-github-media-type': 'github.v3; format=json',
@@ -525,14 +563,14 @@ export class FakeGitHub {
         status: '401',
       });
     const raw = await readAll(req);
-    let input: Record<string, any> = {};
     if (raw.length) {
       try {
-        input = JSON.parse(raw.toString());
+        body = JSON.parse(raw.toString()) as Record<string, any>;
       } catch {
         return send(400, { message: 'Problems parsing JSON' });
       }
     }
+    const input: Record<string, any> = body ?? {};
     if (method === 'GET' && path === '/user') return send(200, this.privateUser(user), '/user');
     const m = /^\/repos\/([^/]+)\/([^/]+)(\/.*)?$/.exec(path);
     const repo = m ? this.repos.get(`${m[1]}/${m[2]}`) : undefined;
@@ -602,7 +640,7 @@ export class FakeGitHub {
         return unprocessable(`A pull request already exists for ${repo.owner}:${head}.`);
       const now = new Date().toISOString();
       const p: Pull = {
-        number: repo.pulls.length + 1,
+        number: repo.nextNumber++,
         id: this.nextId++,
         title,
         body: body ?? '',
@@ -629,6 +667,12 @@ export class FakeGitHub {
         sender: this.simpleUser(user),
       });
       return send(201, this.pullFull(repo, p), `${T}/pulls`);
+    }
+    if (/^\/issues(\/\d+(\/comments)?)?$/.test(rest)) {
+      const n = /^\/issues\/(\d+)/.exec(rest)?.[1];
+      // Numbers that belong to a pull request fall through to the pull request routes below.
+      if (!n || repo.issues.some((i) => i.number === Number(n)))
+        return this.issuesApi(method, rest, url, repo, grant, input, send);
     }
     const pm = /^\/(pulls|issues)\/(\d+)(\/.*)?$/.exec(rest);
     const pull = pm ? repo.pulls.find((p) => p.number === Number(pm[2])) : undefined;
@@ -754,14 +798,14 @@ export class FakeGitHub {
       if (pm[1] === 'issues' && sub === '/comments' && method === 'GET')
         return send(
           200,
-          pull.comments.map((c) => this.comment(repo, pull, c)),
+          pull.comments.map((c) => this.comment(repo, pull.number, c, 'pull')),
           `${PT}/comments`,
         );
       if (pm[1] === 'issues' && sub === '/comments' && method === 'POST') {
         if (!input.body) return unprocessable('', [{ resource: 'IssueComment', field: 'body', code: 'missing_field' }]);
         const c: Comment = { id: this.nextId++, user, body: String(input.body), created_at: new Date().toISOString() };
         pull.comments.push(c);
-        return send(201, this.comment(repo, pull, c), `${PT}/comments`);
+        return send(201, this.comment(repo, pull.number, c, 'pull'), `${PT}/comments`);
       }
     }
     return send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
@@ -925,6 +969,204 @@ export class FakeGitHub {
     if (page < last) links.push(`<${at(page + 1)}>; rel="next"`, `<${at(last)}>; rel="last"`);
     if (page > 1) links.push(`<${at(1)}>; rel="first"`, `<${at(page - 1)}>; rel="prev"`);
     send(200, all.slice((page - 1) * per, page * per), template, links.length ? { link: links.join(', ') } : {});
+  }
+
+  // ---------------------------------------------------------------- issues
+
+  /**
+   * Issues as GitHub keeps them: one number sequence with the pull requests; the list
+   * (`GET /issues`) returns pull requests too, each marked by a `pull_request` key, newest
+   * first, filtered by state (open, closed, all), labels (all of them, by name), creator and
+   * since, page-numbered with a Link header. A fine-grained token on a private repository
+   * needs Issues read to list (Pull requests read shows the pull requests only — assumed: a
+   * token sees no resource it has no permission for) and Issues write to open, edit or
+   * comment. Labels are set only by users with push access and silently dropped for others;
+   * a label name the repository does not have yet is created, as GitHub does.
+   */
+  private issuesApi(
+    method: string,
+    rest: string,
+    url: URL,
+    repo: RepoData,
+    grant: Grant,
+    input: Record<string, any>,
+    send: Send,
+  ): void {
+    const T = '/repos/{owner}/{repo}/issues';
+    const forbidden = () =>
+      send(403, {
+        message: 'Resource not accessible by personal access token',
+        documentation_url: DOCS,
+        status: '403',
+      });
+    const invalid = (template: string, errors: Record<string, unknown>[]) =>
+      send(422, { message: 'Validation Failed', errors, documentation_url: DOCS, status: '422' }, template);
+    const readable = (what: 'issues' | 'pull_requests') => !repo.private || this.may(repo, grant, what, 'read');
+    const pushAccess = ROLE_RANK[this.roleOf(repo, grant.user)] >= ROLE_RANK.write;
+    const now = new Date().toISOString();
+
+    if (rest === '/issues' && method === 'GET') {
+      const issues = readable('issues');
+      const pulls = readable('pull_requests');
+      if (!issues && !pulls) return forbidden();
+      const q = url.searchParams;
+      const state = q.get('state') ?? 'open';
+      if (!['open', 'closed', 'all'].includes(state))
+        return invalid(T, [{ resource: 'Issue', field: 'state', code: 'invalid' }]);
+      const sort = q.get('sort') ?? 'created';
+      if (!['created', 'updated', 'comments'].includes(sort))
+        return invalid(T, [{ resource: 'Issue', field: 'sort', code: 'invalid' }]);
+      const direction = q.get('direction') ?? 'desc';
+      if (direction !== 'asc' && direction !== 'desc')
+        return invalid(T, [{ resource: 'Issue', field: 'direction', code: 'invalid' }]);
+      const want = (q.get('labels') ?? '')
+        .split(',')
+        .map((l) => l.trim().toLowerCase())
+        .filter(Boolean);
+      const creator = q.get('creator');
+      const since = q.get('since') ? Date.parse(q.get('since')!) : undefined;
+      type Item = {
+        n: number;
+        state: string;
+        user: User;
+        labels: Label[];
+        count: number;
+        updated_at: string;
+        shape: () => unknown;
+      };
+      const items: Item[] = [
+        ...(issues ? repo.issues : []).map((i) => ({
+          n: i.number,
+          state: i.state,
+          user: i.user,
+          labels: i.labels,
+          count: i.comments.length,
+          updated_at: i.updated_at,
+          shape: () => this.issueOf(repo, i),
+        })),
+        ...(pulls ? repo.pulls : []).map((p) => ({
+          n: p.number,
+          state: p.state,
+          user: p.user,
+          labels: [],
+          count: p.comments.length,
+          updated_at: p.updated_at,
+          shape: () => this.issue(repo, p),
+        })),
+      ].filter(
+        (x) =>
+          (state === 'all' || x.state === state) &&
+          want.every((l) => x.labels.some((have) => have.name.toLowerCase() === l)) &&
+          (!creator || x.user.login.toLowerCase() === creator.toLowerCase()) &&
+          (since === undefined || Date.parse(x.updated_at) >= since),
+      );
+      const key = (x: Item) => (sort === 'updated' ? Date.parse(x.updated_at) : sort === 'comments' ? x.count : x.n);
+      items.sort((a, b) => (direction === 'asc' ? 1 : -1) * (key(a) - key(b) || a.n - b.n));
+      return this.paged(
+        url,
+        items.map((x) => x.shape()),
+        send,
+        T,
+      );
+    }
+    if (rest === '/issues' && method === 'POST') {
+      if (!this.may(repo, grant, 'issues', 'write')) return forbidden();
+      const title = input.title;
+      if ((typeof title !== 'string' && typeof title !== 'number') || String(title).trim() === '')
+        return invalid(T, [{ resource: 'Issue', field: 'title', code: 'missing_field' }]);
+      if (input.body !== undefined && input.body !== null && typeof input.body !== 'string')
+        return invalid(T, [{ resource: 'Issue', field: 'body', code: 'invalid' }]);
+      const labels = this.labelsFrom(repo, input.labels);
+      if (labels === 'invalid') return invalid(T, [{ resource: 'Issue', field: 'labels', code: 'invalid' }]);
+      const i: Issue = {
+        number: repo.nextNumber++,
+        id: this.nextId++,
+        title: String(title),
+        body: input.body ?? null,
+        user: grant.user,
+        state: 'open',
+        state_reason: null,
+        labels: pushAccess ? labels : [],
+        created_at: now,
+        updated_at: now,
+        closed_at: null,
+        closed_by: null,
+        comments: [],
+      };
+      repo.issues.push(i);
+      return send(201, this.issueOf(repo, i), T, {
+        location: `${this.apiUrl}/repos/${repo.owner}/${repo.name}/issues/${i.number}`,
+      });
+    }
+    const m = /^\/issues\/(\d+)(\/comments)?$/.exec(rest)!;
+    const issue = repo.issues.find((i) => i.number === Number(m[1]))!;
+    const IT = `${T}/{issue_number}`;
+    if (!readable('issues')) return send(404, { message: 'Not Found', documentation_url: DOCS, status: '404' });
+    if (!m[2] && method === 'GET') return send(200, this.issueOf(repo, issue), IT);
+    if (!m[2] && method === 'PATCH') {
+      if (!this.may(repo, grant, 'issues', 'write')) return forbidden();
+      const errors: Record<string, unknown>[] = [];
+      if (input.state !== undefined && !['open', 'closed'].includes(input.state))
+        errors.push({ resource: 'Issue', field: 'state', code: 'invalid' });
+      const reasons = ['completed', 'not_planned', 'duplicate', 'reopened'];
+      if (input.state_reason !== undefined && input.state_reason !== null && !reasons.includes(input.state_reason))
+        errors.push({ resource: 'Issue', field: 'state_reason', code: 'invalid' });
+      if (input.title !== undefined && input.title !== null && String(input.title).trim() === '')
+        errors.push({ resource: 'Issue', field: 'title', code: 'missing_field' });
+      const labels = input.labels === undefined ? undefined : this.labelsFrom(repo, input.labels);
+      if (labels === 'invalid') errors.push({ resource: 'Issue', field: 'labels', code: 'invalid' });
+      if (errors.length) return invalid(IT, errors);
+      if (input.title !== undefined && input.title !== null) issue.title = String(input.title);
+      if (input.body !== undefined) issue.body = input.body;
+      if (labels && labels !== 'invalid' && pushAccess) issue.labels = labels;
+      // "state_reason: ignored unless state is changed."
+      if (input.state === 'closed' && issue.state === 'open') {
+        issue.state = 'closed';
+        issue.state_reason = input.state_reason && input.state_reason !== 'reopened' ? input.state_reason : 'completed';
+        issue.closed_at = now;
+        issue.closed_by = grant.user;
+      } else if (input.state === 'open' && issue.state === 'closed') {
+        issue.state = 'open';
+        issue.state_reason = 'reopened';
+        issue.closed_at = null;
+      }
+      issue.updated_at = now;
+      return send(200, this.issueOf(repo, issue), IT);
+    }
+    if (m[2] && method === 'GET')
+      return this.paged(
+        url,
+        issue.comments.map((c) => this.comment(repo, issue.number, c, 'issues')),
+        send,
+        `${IT}/comments`,
+      );
+    if (m[2] && method === 'POST') {
+      if (!this.may(repo, grant, 'issues', 'write')) return forbidden();
+      if (typeof input.body !== 'string' || !input.body)
+        return invalid(`${IT}/comments`, [{ resource: 'IssueComment', field: 'body', code: 'missing_field' }]);
+      const c: Comment = { id: this.nextId++, user: grant.user, body: input.body, created_at: now };
+      issue.comments.push(c);
+      issue.updated_at = now;
+      return send(201, this.comment(repo, issue.number, c, 'issues'), `${IT}/comments`, {
+        location: `${this.apiUrl}/repos/${repo.owner}/${repo.name}/issues/comments/${c.id}`,
+      });
+    }
+    return send(404, { message: 'Not Found', documentation_url: DOCS, status: '404' });
+  }
+
+  /** Labels by name (or `{name}`), created in the repository when new. */
+  private labelsFrom(repo: RepoData, given: unknown): Label[] | 'invalid' {
+    if (given === null) return [];
+    if (!Array.isArray(given)) return 'invalid';
+    const out: Label[] = [];
+    for (const g of given) {
+      const name = typeof g === 'string' ? g : typeof g?.name === 'string' ? g.name : undefined;
+      if (!name?.trim()) return 'invalid';
+      let l = repo.labels.find((x) => x.name.toLowerCase() === name.toLowerCase());
+      if (!l) repo.labels.push((l = { id: this.nextId++, name, color: 'ededed', description: null }));
+      if (!out.includes(l)) out.push(l);
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- activity
@@ -1139,8 +1381,10 @@ export class FakeGitHub {
       watchers: 0,
       size: 1,
       default_branch: 'main',
-      open_issues_count: 0,
-      open_issues: 0,
+      // GitHub counts open pull requests among the open issues.
+      open_issues_count:
+        r.issues.filter((i) => i.state === 'open').length + r.pulls.filter((p) => p.state === 'open').length,
+      open_issues: r.issues.filter((i) => i.state === 'open').length + r.pulls.filter((p) => p.state === 'open').length,
       is_template: false,
       topics: [],
       has_issues: true,
@@ -1264,19 +1508,68 @@ export class FakeGitHub {
     };
   }
 
-  private comment(repo: RepoData, p: Pull, c: Comment) {
+  private comment(repo: RepoData, number: number, c: Comment, page: 'pull' | 'issues') {
     const api = `${this.apiUrl}/repos/${repo.owner}/${repo.name}`;
     return {
       id: c.id,
       node_id: `IC_${c.id}`,
       url: `${api}/issues/comments/${c.id}`,
-      html_url: `${this.base}/${repo.owner}/${repo.name}/pull/${p.number}#issuecomment-${c.id}`,
+      html_url: `${this.base}/${repo.owner}/${repo.name}/${page}/${number}#issuecomment-${c.id}`,
       body: c.body,
       user: this.simpleUser(c.user),
       created_at: c.created_at,
       updated_at: c.created_at,
-      issue_url: `${api}/issues/${p.number}`,
-      author_association: 'OWNER',
+      issue_url: `${api}/issues/${number}`,
+      author_association: this.association(repo, c.user),
+    };
+  }
+
+  private association(repo: RepoData, u: User): 'OWNER' | 'COLLABORATOR' {
+    return repo.owner === u.login ? 'OWNER' : 'COLLABORATOR';
+  }
+
+  private label(repo: RepoData, l: Label) {
+    return {
+      id: l.id,
+      node_id: `LA_${l.id}`,
+      url: `${this.apiUrl}/repos/${repo.owner}/${repo.name}/labels/${encodeURIComponent(l.name)}`,
+      name: l.name,
+      description: l.description,
+      color: l.color,
+      default: false,
+    };
+  }
+
+  /** An issue proper: the issue shape without the `pull_request` key. */
+  private issueOf(repo: RepoData, i: Issue) {
+    const api = `${this.apiUrl}/repos/${repo.owner}/${repo.name}`;
+    return {
+      id: i.id,
+      node_id: `I_${i.id}`,
+      url: `${api}/issues/${i.number}`,
+      repository_url: api,
+      labels_url: `${api}/issues/${i.number}/labels{/name}`,
+      comments_url: `${api}/issues/${i.number}/comments`,
+      events_url: `${api}/issues/${i.number}/events`,
+      html_url: `${this.base}/${repo.owner}/${repo.name}/issues/${i.number}`,
+      number: i.number,
+      state: i.state,
+      state_reason: i.state_reason,
+      title: i.title,
+      body: i.body,
+      user: this.simpleUser(i.user),
+      labels: i.labels.map((l) => this.label(repo, l)),
+      assignee: null,
+      assignees: [],
+      milestone: null,
+      locked: false,
+      active_lock_reason: null,
+      comments: i.comments.length,
+      closed_at: i.closed_at,
+      created_at: i.created_at,
+      updated_at: i.updated_at,
+      closed_by: i.closed_by ? this.simpleUser(i.closed_by) : null,
+      author_association: this.association(repo, i.user),
     };
   }
 

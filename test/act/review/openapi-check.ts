@@ -91,3 +91,28 @@ export function checkSamples(spec: Schema, samples: Map<string, unknown>): strin
   }
   return problems;
 }
+
+export function requestSchema(spec: Schema, method: string, path: string): Schema | undefined {
+  const op = spec.paths[path]?.[method.toLowerCase()];
+  return op?.requestBody && resolve(spec, op.requestBody)?.content?.['application/json']?.schema;
+}
+
+/** Every request body the stand-in accepted, checked against GitHub's description of that
+ * operation's body, and against the properties it names (a field GitHub does not know is
+ * silently ignored there, which hides a client's typo). */
+export function checkRequests(spec: Schema, samples: Map<string, unknown>): string[] {
+  const problems: string[] = [];
+  for (const [key, body] of samples) {
+    const [method, path] = key.split(' ') as [string, string];
+    const schema = requestSchema(spec, method, path);
+    if (!schema) {
+      problems.push(`${key}: no request body in GitHub's description`);
+      continue;
+    }
+    validate(spec, schema, body, `${key} request`, problems);
+    const known = resolve(spec, schema).properties;
+    if (known && body && typeof body === 'object')
+      for (const k of Object.keys(body)) if (!(k in known)) problems.push(`${key} request: unknown field "${k}"`);
+  }
+  return problems;
+}
