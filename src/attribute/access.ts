@@ -127,7 +127,7 @@ export class AccessRecorder {
       author: TRAIL_COMMITTER,
       message: commitMessage(
         `${reads.length} read(s) by ${who.join(', ')}`,
-        ['Local only: this ref is never pushed.'],
+        ['Published as the branch access: who read which file, never what it holds.'],
         { 'Trail-Action': 'access' },
       ),
     });

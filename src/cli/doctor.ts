@@ -108,9 +108,14 @@ export async function diagnose(): Promise<DoctorReport> {
   const file = aptConfFile('/');
   const key = await loadHostKey();
   const publish: DoctorReport['publish'] = [];
+  // The principal an auditor's allowed_signers names: the host as the remote names it
+  // (review.host), as `trail remote show` prints it; the machine's name without a remote.
+  let principal: string | undefined;
   for (const w of await listWatched()) {
     try {
-      const p = await (await lazy_publish()).readPublishStatusOf(await Repo.open(w.repo));
+      const repo = await Repo.open(w.repo);
+      principal ??= (await (await import('../act/review/remote.js')).readRemote(repo))?.host;
+      const p = await (await lazy_publish()).readPublishStatusOf(repo);
       if (p) publish.push({ name: w.name, ...p });
     } catch {
       /* a trail that cannot be opened is another command's problem */
@@ -118,7 +123,7 @@ export async function diagnose(): Promise<DoctorReport> {
   }
   return {
     remotes: await (await lazy_ruleset_guard()).watchedProtection(),
-    signingKey: key ? describeHostKey(key) : null,
+    signingKey: key ? describeHostKey(key, principal) : null,
     root: process.getuid?.() === 0,
     audit,
     inotify,

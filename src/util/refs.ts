@@ -29,12 +29,11 @@ export const Refs = {
   config: 'refs/trail/config',
   /** The policy and its scan rules (decide/), one commit per change. Local. */
   policy: 'refs/trail/policy',
-  /** Checkpoints of the tracked logs' state (logs/). Published (branch logs), not pushed yet. */
+  /** Checkpoints of the tracked logs' state (logs/). Published (branch logs). */
   logs: 'refs/trail/logs',
   /** The appended bytes of tracked logs, when kept (logs.keepAppended). Local. */
   logsData: 'refs/trail/logs-data',
-  /** Who read the files of access.paths (attribute/access.ts). Published (branch access), not
-   * pushed yet. */
+  /** Who read the files of access.paths (attribute/access.ts). Published (branch access). */
   access: 'refs/trail/access',
   /** The fetched tip of the remote's approved branch (act/review/). Local: a fetched copy. */
   remoteApproved: 'refs/trail/review/remote-approved',
@@ -68,7 +67,8 @@ export const PUBLISHED_REFS: readonly string[] = [
   Refs.access,
 ];
 
-/** Where local refs live: the push sends nothing under it (for now, logs and access neither). */
+/** Where trail's own refs live. The review push refuses anything under it; the publisher
+ * sends only the published ones (logs, access), by its allow-list (act/publish/published-refs.ts). */
 export const LOCAL_PREFIX = 'refs/trail/';
 
 /** Whether the push refuses a ref: everything under refs/trail/. */

@@ -61,6 +61,10 @@ test(
       doctor.json.remotes.map((r: { trail: string; state: string }) => [r.trail, r.state]),
       [['etc', 'unprotected']],
     );
+    // The auditor's allowed_signers line names the host as the remote does (review.host), in
+    // doctor as in remote show.
+    assert.ok(show.json.signingKey.allowedSigners.startsWith(`${h.host} `), show.json.signingKey.allowedSigners);
+    assert.equal(doctor.json.signingKey.allowedSigners, show.json.signingKey.allowedSigners);
     assert.match(doctor.stderr, /NOT append-only: on acme\/fleet, this host's own token can rewrite or delete/);
     const human = await h.run(['doctor']);
     assert.match(human.stdout, /remote \(etc\):\s+NOT append-only/);
