@@ -219,6 +219,8 @@ export class FakeGitHub {
   /** Every Authorization-bearing git request: whether auth passed. */
   readonly gitRequests: { path: string; user?: string; ok: boolean }[] = [];
   private server: Server | undefined;
+  /** git http-backend processes still running (close() waits for them). */
+  private readonly backends = new Set<Promise<void>>();
   private nextId = 1000;
   base = '';
 
@@ -251,6 +253,10 @@ export class FakeGitHub {
     mkdirSync(dir, { recursive: true });
     spawnSync('git', ['init', '--bare', '--quiet', dir]);
     git(dir, ['config', 'http.receivepack', 'true']);
+    // No gc run by receive-pack after a push: git detaches it, and a gc still writing into
+    // the repository when a test removes its folder fails the cleanup (ENOTEMPTY).
+    git(dir, ['config', 'receive.autogc', 'false']);
+    git(dir, ['config', 'gc.auto', '0']);
     for (const [hook, text] of Object.entries(HOOKS)) {
       writeFileSync(join(dir, 'hooks', hook), text);
       chmodSync(join(dir, 'hooks', hook), 0o755);
@@ -327,6 +333,7 @@ export class FakeGitHub {
     if (!this.server) return;
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    await Promise.all(this.backends);
   }
 
   /** The bare repository's view of a branch. */
@@ -422,7 +429,11 @@ export class FakeGitHub {
     cgi.stdout.on('data', (d: Buffer) => chunks.push(d));
     let stderr = '';
     cgi.stderr.on('data', (d: Buffer) => (stderr += d));
-    await new Promise<void>((resolve) => cgi.on('close', () => resolve()));
+    const done = new Promise<void>((resolve) => cgi.on('close', () => resolve()));
+    // close() waits for it: a backend still writing objects races the test's cleanup.
+    this.backends.add(done);
+    await done;
+    this.backends.delete(done);
     const out = Buffer.concat(chunks);
     const split = out.indexOf('\r\n\r\n') >= 0 ? out.indexOf('\r\n\r\n') : out.indexOf('\n\n');
     const sepLen = out.indexOf('\r\n\r\n') >= 0 ? 4 : 2;
