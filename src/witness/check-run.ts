@@ -19,6 +19,7 @@ import { checkProofs, type ProofItem } from './proof-checker.js';
 import { protectionFinding, refreshProtection } from './protection-checker.js';
 import { fingerprint, checkCommitSignature, parseCommit, type ParsedCommit } from './signature-checker.js';
 import { silenceGaps, silentNow, type Point } from './silence-checker.js';
+import { anchorWitnessState, type AnchoringView } from './state-anchor.js';
 import { StateDir, pinnedKey, sourceName, watchKey, type Source, type Watch, type WitnessState } from './state.js';
 import { windowFindings, type Prior } from './window-checker.js';
 
@@ -67,6 +68,8 @@ export interface CheckResult {
   timings: Record<string, number>;
   /** with --open-issues: what was done in the witness repository, or why not */
   issues?: IssueSync;
+  /** the witness's own history (refs/witness/state) and its OpenTimestamps proofs */
+  anchoring: AnchoringView;
 }
 
 /** What --open-issues did in one run; `error` when it stopped (the check's verdict stands). */
@@ -525,6 +528,9 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
   );
 
   lap('save');
+  // After the state is safe: anchoring can only add proofs, never change this run's verdict.
+  const anchoring = await anchorWitnessState(sd.mirror, state);
+  lap('anchor');
   const open = openFindings(state.findings);
   const hosts: HostView[] = perWatch.map((p) => {
     const mine = open.filter(
@@ -575,5 +581,6 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
     happened,
     timings,
     ...(issues ? { issues } : {}),
+    anchoring,
   };
 }

@@ -88,6 +88,8 @@ export interface WitnessState {
   findings: Record<string, Finding>;
   runs: number;
   lastRun?: string;
+  /** the calendars that stamp the witness's own history (state-anchor.ts); unset: trail's defaults */
+  anchor?: { calendars: string[] };
 }
 
 export function emptyState(): WitnessState {
