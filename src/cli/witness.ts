@@ -209,6 +209,11 @@ export function registerWitness(program: Command): void {
           out.line(`  ${f.message}`);
         }
         for (const id of r.cleared) out.line(`${c.green('cleared')} ${id}`);
+        for (const h of r.hosts)
+          if (h.drift?.commits)
+            out.line(
+              `${h.repository} ${h.host}/${h.name}: open drift, ${plural(h.drift.commits, 'commit')} over ${plural(h.drift.paths, 'path')} not approved${h.drift.since ? ` since ${h.drift.since}` : ''}`,
+            );
         for (const p of r.anchoring.problems) out.warn(`anchoring the witness's history: ${p}`);
         const a = r.anchoring;
         out.line(

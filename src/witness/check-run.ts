@@ -9,6 +9,7 @@ import { Exit } from '../util/errors.js';
 import { readActivity, type Activity } from './activity-reader.js';
 import { activityFindings, ancestryFindings, lookAtBranch, type BranchLook, type Where } from './ancestry-checker.js';
 import { summarizeChanges, type HostChanges } from './change-reader.js';
+import { refreshDrift } from './drift-reader.js';
 import { checkCheckpoints, headFinding } from './checkpoint-checker.js';
 import { PUBLISHED_KINDS, type Kind } from './checkpoint-record.js';
 import { iso, mergeFindings, openFindings, type Finding, type NewFinding } from './findings.js';
@@ -43,6 +44,8 @@ export interface HostView {
   heads: Partial<Record<Kind, string>>;
   proofs: { pending: number; missing: number; anchored: number };
   protection?: Watch['protection'];
+  /** observed ahead of approved: changes on the host nobody accepted yet */
+  drift?: { commits: number; paths: number; files: string[]; since?: string };
   findings: string[];
 }
 
@@ -517,6 +520,7 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
     f.push(l.fetchedAt);
     if (f.length > 50) f.splice(0, f.length - 50);
   }
+  for (const p of perWatch) await refreshDrift(sd.mirror, p.watch);
   const merged = mergeFindings(state.findings, found, nowIso, looked);
   state.findings = merged.all;
   state.runs++;
@@ -559,6 +563,16 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
       heads: p.watch.heads,
       proofs: { pending, missing, anchored: p.watch.anchored },
       ...(p.watch.protection ? { protection: p.watch.protection } : {}),
+      ...(p.watch.drift
+        ? {
+            drift: {
+              commits: p.watch.drift.commits,
+              paths: p.watch.drift.paths,
+              files: p.watch.drift.files,
+              ...(p.watch.drift.since ? { since: p.watch.drift.since } : {}),
+            },
+          }
+        : {}),
       findings: mine.map((f) => f.id),
     };
   });
