@@ -344,7 +344,7 @@ ${pm.actors
 ${drifting
   .map(
     (h) =>
-      `<tr data-host="${esc(h.host)}/${esc(h.name)}"><td><b>${esc(h.host)}</b>/${esc(h.name)}</td><td class="n">${link(h.drift!.url, String(h.drift!.commits))}</td><td>${h.drift!.paths}: ${h
+      `<tr data-drift="${esc(h.host)}/${esc(h.name)}"><td><b>${esc(h.host)}</b>/${esc(h.name)}</td><td class="n">${link(h.drift!.url, String(h.drift!.commits))}</td><td>${h.drift!.paths}: ${h
         .drift!.files.slice(0, 8)
         .map((f) => `<code>${esc(f)}</code>`)
         .join(', ')}${h.drift!.paths > 8 ? ', …' : ''}</td><td>${h.drift!.since ? when(h.drift!.since) : ''}</td></tr>`,

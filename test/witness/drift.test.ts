@@ -51,7 +51,7 @@ test('open drift per host: commits and paths not approved, since when; cleared b
   );
   const html = await witness(w, ['report']);
   assert.match(html.stdout, /<h2>Open drift \(2\)<\/h2>/);
-  assert.match(html.stdout, /<tr data-host="db1\/etc">/);
+  assert.match(html.stdout, /<tr data-drift="db1\/etc">/);
 
   // db1's changes are accepted: its drift is gone; web1's stays, read from the cache.
   db1.approve();
