@@ -126,4 +126,25 @@ test('a calendar that is down changes neither the exit code nor the findings; th
   const proofs = notes(w);
   assert.deepEqual([...proofs.keys()].sort(), stateCommits(w).sort());
   assert.equal(digestMismatch(parseProof(proofs.get(missed)!), missed), undefined);
+
+  // A calendar that holds every answer: given up after the witness's short per-request
+  // timeout, the check's result unchanged; the commit waits for the next run.
+  w.witnessCal.mode = 'slow';
+  w.witnessCal.slowMs = 120_000;
+  const slow = await check(w);
+  assert.equal(slow.code, up.code);
+  assert.deepEqual(
+    slow.json.findings.map((f: { id: string }) => f.id),
+    up.json.findings.map((f: { id: string }) => f.id),
+  );
+  assert.equal(slow.json.anchoring.stamped, 0);
+  assert.equal(slow.json.anchoring.unstamped, 1);
+  assert.ok(
+    slow.json.anchoring.problems.some((p: string) => p.includes(w.witnessCal.url)),
+    slow.json.anchoring.problems,
+  );
+  w.witnessCal.mode = 'ok';
+  const last = await check(w);
+  assert.equal(last.json.anchoring.stamped, 2);
+  assert.equal(last.json.anchoring.unstamped, 0);
 });
