@@ -12,6 +12,10 @@ import type { StampOutcome } from './stamp-batch.js';
 export interface AnchorJob {
   stamp: boolean;
   upgrade: boolean;
+  /** ignore the batch window and the calendars' backoff (the witness: one run per schedule) */
+  force?: boolean;
+  /** stamp only commits under these ref prefixes (StampOptions.refs) */
+  refs?: string[];
 }
 
 export interface AnchorJobResult {
@@ -80,7 +84,11 @@ async function main(gitDir: string): Promise<AnchorJobResult> {
   const result: AnchorJobResult = {};
   try {
     if (job.stamp) {
-      const r = await stampBatch(gitDir, opts);
+      const r = await stampBatch(gitDir, {
+        ...opts,
+        ...(job.force ? { force: true } : {}),
+        ...(job.refs ? { refs: job.refs } : {}),
+      });
       result.stamp = {
         outcome: r.outcome,
         stamped: r.stamped.length,

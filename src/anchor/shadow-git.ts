@@ -28,12 +28,14 @@ export function git(gitDir: string, args: string[], input?: Buffer | string, okC
   });
 }
 
-export async function anchoredRefs(gitDir: string): Promise<Map<string, string>> {
-  const out = await git(gitDir, [
-    'for-each-ref',
-    '--format=%(objectname) %(objecttype) %(refname)',
-    ...ANCHORED_REF_PREFIXES,
-  ]);
+/** The refs whose commits are stamped: by default every branch and refs/trail/ (a host's
+ * shadow repository); `prefixes` narrows it for a repository that is not one (the witness's
+ * mirror anchors only its own history, refs/witness/state, never the hosts' commits). */
+export async function anchoredRefs(
+  gitDir: string,
+  prefixes: string[] = ANCHORED_REF_PREFIXES,
+): Promise<Map<string, string>> {
+  const out = await git(gitDir, ['for-each-ref', '--format=%(objectname) %(objecttype) %(refname)', ...prefixes]);
   const refs = new Map<string, string>();
   for (const line of out.stdout.toString('utf8').split('\n')) {
     if (!line) continue;

@@ -24,6 +24,8 @@ export interface StampOptions extends AnchorOptions {
   force?: boolean;
   /** clock, ms since epoch (tests step it instead of sleeping) */
   now?: number;
+  /** ref prefixes whose commits are stamped (default: a shadow repository's, see anchoredRefs) */
+  refs?: string[];
 }
 
 export type StampOutcome =
@@ -57,7 +59,7 @@ export async function stampBatch(gitDir: string, opts: StampOptions): Promise<St
   const now = opts.now ?? Date.now();
   return withAnchorLock(gitDir, async () => {
     const q = await loadQueue(gitDir);
-    await scanForUnstamped(gitDir, q, now);
+    await scanForUnstamped(gitDir, q, now, opts.refs);
     const ids = Object.keys(q.entries);
     const base = { batchSize: ids.length, stamped: [] as string[], queued: ids.length };
     if (ids.length === 0) {

@@ -88,8 +88,13 @@ export async function saveQueue(gitDir: string, q: StampQueue): Promise<void> {
  * drops entries that got a note meanwhile (or whose commit left every ref). Returns how many
  * were added.
  */
-export async function scanForUnstamped(gitDir: string, q: StampQueue, now = Date.now()): Promise<number> {
-  const refs = await anchoredRefs(gitDir);
+export async function scanForUnstamped(
+  gitDir: string,
+  q: StampQueue,
+  now = Date.now(),
+  prefixes?: string[],
+): Promise<number> {
+  const refs = await anchoredRefs(gitDir, prefixes);
   const commits = await listCommits(gitDir, [...refs.values()]);
   const notes = await listNotes(gitDir);
   const reachable = new Set<string>();

@@ -1,4 +1,4 @@
-import { promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { Exit, TrailError } from '../util/errors.js';
@@ -43,6 +43,11 @@ export function registerWitness(program: Command): void {
     .option('--proof-grace <seconds>', 'how long a commit may wait for its proof (default 21600)', num)
     .option('--esplora <url>', 'esplora-style explorer trusted for Bitcoin block merkle roots')
     .option('--token-file <file>', 'a file (0600) holding a read token; else GITHUB_TOKEN is used')
+    .option(
+      '--calendar <url>',
+      "an OpenTimestamps calendar that stamps the witness's own history (repeat for several; default: trail's)",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .description('watch the trails published in a GitHub repository')
     .addHelpText(
       'after',
@@ -59,6 +64,7 @@ export function registerWitness(program: Command): void {
           proofGrace?: number;
           esplora?: string;
           tokenFile?: string;
+          calendar?: string[];
         },
         cmd: Command,
       ) => {
@@ -66,13 +72,23 @@ export function registerWitness(program: Command): void {
         if (kind !== 'github') throw new TrailError(`unknown kind "${kind}" (known: github)`, Exit.usage);
         const { StateDir } = await lazy_state();
         const { makeSource, addSource } = await lazy_roster();
-        const src = makeSource(repository, { ...o, ...(o.tokenFile ? { tokenFile: resolve(o.tokenFile) } : {}) });
+        const { calendar, ...rest } = o;
+        const src = makeSource(repository, {
+          ...rest,
+          ...(o.tokenFile ? { tokenFile: resolve(o.tokenFile) } : {}),
+        });
         const sd = new StateDir(stateOf(cmd));
-        const { updated } = await addSource(sd, src);
+        const { updated, state } = await addSource(sd, src, calendar);
         out.line(
           `${updated ? 'updated' : 'watching'} github ${repository} (${src.gitUrl}); silence after ${src.maxSilence} s, proofs within ${src.proofGrace} s; state in ${sd.dir}`,
         );
-        out.result({ repository, updated, source: src, stateDir: sd.dir });
+        out.result({
+          repository,
+          updated,
+          source: src,
+          stateDir: sd.dir,
+          calendars: (await import('../witness/state-anchor.js')).witnessCalendars(state),
+        });
       },
     );
 
@@ -96,7 +112,15 @@ export function registerWitness(program: Command): void {
           );
       }
       for (const [who, blob] of Object.entries(s.pins)) out.line(`pinned ${who}: ${fingerprint(blob)}`);
+      const sa = await import('../witness/state-anchor.js');
+      const anchoring = existsSync(sd.mirror)
+        ? await sa.anchoringStatus(sd.mirror, sa.witnessCalendars(s))
+        : { calendars: sa.witnessCalendars(s), commits: 0, anchored: 0, pending: 0, unstamped: 0, problems: [] };
+      out.line(
+        `witness history: ${plural(anchoring.commits, 'commit')}, ${anchoring.anchored} anchored in Bitcoin, ${anchoring.pending} pending, ${anchoring.unstamped} not stamped yet`,
+      );
       out.result({
+        anchoring,
         stateDir: sd.dir,
         sources: s.sources,
         pins: Object.fromEntries(Object.entries(s.pins).map(([k, v]) => [k, fingerprint(v)])),
@@ -185,6 +209,16 @@ export function registerWitness(program: Command): void {
           out.line(`  ${f.message}`);
         }
         for (const id of r.cleared) out.line(`${c.green('cleared')} ${id}`);
+        for (const h of r.hosts)
+          if (h.drift?.commits)
+            out.line(
+              `${h.repository} ${h.host}/${h.name}: open drift, ${plural(h.drift.commits, 'commit')} over ${plural(h.drift.paths, 'path')} not approved${h.drift.since ? ` since ${h.drift.since}` : ''}`,
+            );
+        for (const p of r.anchoring.problems) out.warn(`anchoring the witness's history: ${p}`);
+        const a = r.anchoring;
+        out.line(
+          `witness history: ${plural(a.commits, 'commit')}; ${a.stamped ?? 0} stamped now, ${a.anchored} anchored in Bitcoin, ${a.pending} pending, ${a.unstamped} not stamped yet`,
+        );
         for (const h of r.happened)
           out.line(
             `${h.repository} ${h.host}/${h.name}: ${plural(h.changes, 'change')} (${Object.entries(h.byActor)

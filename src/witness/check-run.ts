@@ -9,6 +9,7 @@ import { Exit } from '../util/errors.js';
 import { readActivity, type Activity } from './activity-reader.js';
 import { activityFindings, ancestryFindings, lookAtBranch, type BranchLook, type Where } from './ancestry-checker.js';
 import { summarizeChanges, type HostChanges } from './change-reader.js';
+import { refreshDrift } from './drift-reader.js';
 import { checkCheckpoints, headFinding } from './checkpoint-checker.js';
 import { PUBLISHED_KINDS, type Kind } from './checkpoint-record.js';
 import { iso, mergeFindings, openFindings, type Finding, type NewFinding } from './findings.js';
@@ -19,6 +20,7 @@ import { checkProofs, type ProofItem } from './proof-checker.js';
 import { protectionFinding, refreshProtection } from './protection-checker.js';
 import { fingerprint, checkCommitSignature, parseCommit, type ParsedCommit } from './signature-checker.js';
 import { silenceGaps, silentNow, type Point } from './silence-checker.js';
+import { anchorWitnessState, type AnchoringView } from './state-anchor.js';
 import { StateDir, pinnedKey, sourceName, watchKey, type Source, type Watch, type WitnessState } from './state.js';
 import { windowFindings, type Prior } from './window-checker.js';
 
@@ -42,6 +44,8 @@ export interface HostView {
   heads: Partial<Record<Kind, string>>;
   proofs: { pending: number; missing: number; anchored: number };
   protection?: Watch['protection'];
+  /** observed ahead of approved: changes on the host nobody accepted yet */
+  drift?: { commits: number; paths: number; files: string[]; since?: string };
   findings: string[];
 }
 
@@ -67,6 +71,8 @@ export interface CheckResult {
   timings: Record<string, number>;
   /** with --open-issues: what was done in the witness repository, or why not */
   issues?: IssueSync;
+  /** the witness's own history (refs/witness/state) and its OpenTimestamps proofs */
+  anchoring: AnchoringView;
 }
 
 /** What --open-issues did in one run; `error` when it stopped (the check's verdict stands). */
@@ -514,6 +520,7 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
     f.push(l.fetchedAt);
     if (f.length > 50) f.splice(0, f.length - 50);
   }
+  for (const p of perWatch) await refreshDrift(sd.mirror, p.watch);
   const merged = mergeFindings(state.findings, found, nowIso, looked);
   state.findings = merged.all;
   state.runs++;
@@ -525,6 +532,9 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
   );
 
   lap('save');
+  // After the state is safe: anchoring can only add proofs, never change this run's verdict.
+  const anchoring = await anchorWitnessState(sd.mirror, state);
+  lap('anchor');
   const open = openFindings(state.findings);
   const hosts: HostView[] = perWatch.map((p) => {
     const mine = open.filter(
@@ -553,6 +563,16 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
       heads: p.watch.heads,
       proofs: { pending, missing, anchored: p.watch.anchored },
       ...(p.watch.protection ? { protection: p.watch.protection } : {}),
+      ...(p.watch.drift
+        ? {
+            drift: {
+              commits: p.watch.drift.commits,
+              paths: p.watch.drift.paths,
+              files: p.watch.drift.files,
+              ...(p.watch.drift.since ? { since: p.watch.drift.since } : {}),
+            },
+          }
+        : {}),
       findings: mine.map((f) => f.id),
     };
   });
@@ -575,5 +595,6 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
     happened,
     timings,
     ...(issues ? { issues } : {}),
+    anchoring,
   };
 }

@@ -31,6 +31,8 @@ export interface FleetHost {
   key?: { fingerprint: string; how: string };
   proofs: { anchored: number; pending: number; missing: number };
   protected?: boolean;
+  /** observed ahead of approved: changes on the host nobody accepted yet */
+  drift?: { commits: number; paths: number; files: string[]; since?: string; url: string };
 }
 
 export interface FleetData {
@@ -135,6 +137,17 @@ export async function gatherFleet(sd: StateDir, o: { since?: string } = {}): Pro
         ...(w.key ? { key: { fingerprint: fingerprint(w.key.blob), how: w.key.how } } : {}),
         proofs: { anchored: w.anchored, pending, missing: waits.length - pending },
         ...(prot !== undefined ? { protected: prot } : {}),
+        ...(w.drift?.commits
+          ? {
+              drift: {
+                commits: w.drift.commits,
+                paths: w.drift.paths,
+                files: w.drift.files,
+                ...(w.drift.since ? { since: w.drift.since } : {}),
+                url: commitUrl(src, w.drift.observed),
+              },
+            }
+          : {}),
       };
     })
     .sort((a, b) => order(a.verdict) - order(b.verdict) || (a.host + a.name < b.host + b.name ? -1 : 1));
@@ -325,6 +338,19 @@ ${pm.actors
         )
         .join('\n')
     : '<p class="muted">No change was reverted, rejected or alerted by a policy in this period.</p>';
+  const drifting = d.hosts.filter((h) => h.drift);
+  const driftTable = drifting.length
+    ? `<table class="drift"><thead><tr><th>Host</th><th>Commits not approved</th><th>Paths</th><th>Oldest (host clock)</th></tr></thead><tbody>
+${drifting
+  .map(
+    (h) =>
+      `<tr data-drift="${esc(h.host)}/${esc(h.name)}"><td><b>${esc(h.host)}</b>/${esc(h.name)}</td><td class="n">${link(h.drift!.url, String(h.drift!.commits))}</td><td>${h.drift!.paths}: ${h
+        .drift!.files.slice(0, 8)
+        .map((f) => `<code>${esc(f)}</code>`)
+        .join(', ')}${h.drift!.paths > 8 ? ', …' : ''}</td><td>${h.drift!.since ? when(h.drift!.since) : ''}</td></tr>`,
+  )
+  .join('\n')}</tbody></table>`
+    : '<p class="muted">Every host is as approved: no change waits for acceptance.</p>';
   const a = d.anchoring;
   return `<!DOCTYPE html>
 <html lang="en">
@@ -361,6 +387,8 @@ ${d.windows.length ? d.windows.map((f) => findingBlock(d, f)).join('\n') : '<p c
 ${d.findings.length ? d.findings.map((f) => findingBlock(d, f)).join('\n') : '<p class="muted">Nothing open.</p>'}
 <h2>Who changed what</h2>
 ${matrix}
+<h2>Open drift (${drifting.length})</h2>
+${driftTable}
 <h2>Not allowed by policy (${d.violations.length})</h2>
 ${viol}
 <h2>Anchoring</h2>
@@ -401,6 +429,15 @@ export function renderFleetMarkdown(d: FleetData): string {
           .map(([h, n]) => `${md(h)} ${n}`)
           .join(', ')}`,
     ),
+    '',
+    `## Open drift (${d.hosts.filter((h) => h.drift).length})`,
+    '',
+    ...d.hosts
+      .filter((h) => h.drift)
+      .map(
+        (h) =>
+          `- ${md(h.host)}/${md(h.name)}: ${h.drift!.commits} commit(s) over ${h.drift!.paths} path(s) not approved${h.drift!.since ? ` since ${h.drift!.since}` : ''} — ${h.drift!.files.slice(0, 8).map(md).join(', ')}`,
+      ),
     '',
     `## Not allowed by policy (${d.violations.length})`,
     '',

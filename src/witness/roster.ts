@@ -2,7 +2,7 @@
 // each host signs with (`trail witness trust`). Written into state.json like everything else.
 import { promises as fsp } from 'node:fs';
 import { checkUrl } from '../act/review/remote.js';
-import { DEFAULT_ANCHOR_OPTIONS } from '../anchor/options.js';
+import { DEFAULT_ANCHOR_OPTIONS, checkAnchorOptions } from '../anchor/options.js';
 import { Exit, TrailError } from '../util/errors.js';
 import { parsePublicKey, fingerprint } from './signature-checker.js';
 import { StateDir, sourceName, type Source, type WitnessState } from './state.js';
@@ -58,11 +58,27 @@ export function makeSource(repository: string, o: AddOptions): Source {
   };
 }
 
-/** Adds or updates a repository. */
-export async function addSource(sd: StateDir, src: Source): Promise<{ state: WitnessState; updated: boolean }> {
+/** The calendars of `--calendar` (repeatable), checked as trail checks anchor.calendars. */
+export function checkCalendars(urls: string[]): string[] {
+  try {
+    checkAnchorOptions({ ...DEFAULT_ANCHOR_OPTIONS, calendars: urls, minCalendars: 1 });
+  } catch (err) {
+    throw new TrailError(`--calendar: ${(err as Error).message}`, Exit.usage);
+  }
+  return urls;
+}
+
+/** Adds or updates a repository; `calendars` (when given) become the ones that stamp the
+ * witness's own history, for every repository of this state dir. */
+export async function addSource(
+  sd: StateDir,
+  src: Source,
+  calendars?: string[],
+): Promise<{ state: WitnessState; updated: boolean }> {
   const unlock = await sd.lock();
   try {
     const state = await sd.load();
+    if (calendars?.length) state.anchor = { calendars: checkCalendars(calendars) };
     const i = state.sources.findIndex((s) => sourceName(s) === sourceName(src));
     if (i >= 0) state.sources[i] = { ...src, addedAt: state.sources[i]!.addedAt };
     else state.sources.push(src);

@@ -13,6 +13,7 @@ import { trailHome } from '../host/registry.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { Exit, TrailError, errorCode } from '../util/errors.js';
 import type { AuditState, Kind, Reason } from './checkpoint-record.js';
+import type { OpenDrift } from './drift-reader.js';
 import type { Finding } from './findings.js';
 import { mgit } from './git-reader.js';
 
@@ -73,6 +74,8 @@ export interface Watch {
   /** commits whose proof verified against a Bitcoin block */
   anchored: number;
   protection?: { checkedAt: string; branches: Partial<Record<Kind, { protected: boolean; rules: string[] }>> };
+  /** observed ahead of approved (drift-reader.ts), for the tips it was read at */
+  drift?: OpenDrift;
   firstSeen: string;
 }
 
@@ -88,6 +91,8 @@ export interface WitnessState {
   findings: Record<string, Finding>;
   runs: number;
   lastRun?: string;
+  /** the calendars that stamp the witness's own history (state-anchor.ts); unset: trail's defaults */
+  anchor?: { calendars: string[] };
 }
 
 export function emptyState(): WitnessState {

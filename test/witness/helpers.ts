@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { FakeGitHub, type User } from '../support/github-server.js';
 import { FleetHost, stampCommits, upgradeProof, type HostKind } from '../support/fleet.js';
 import { tempDir, trail, type CliResult } from '../support/cli.js';
-import type { OtsCalendarStub } from '../support/ots-calendar.js';
+import { OtsCalendarStub } from '../support/ots-calendar.js';
 import type { EsploraStub } from '../support/esplora.js';
 
 export interface World {
@@ -16,6 +16,8 @@ export interface World {
   home: string;
   state: string;
   hosts: FleetHost[];
+  /** the calendar that stamps the witness's own history (`witness add --calendar`) */
+  witnessCal: OtsCalendarStub;
   cleanup(): Promise<void>;
 }
 
@@ -26,6 +28,7 @@ export async function world(t: { after(fn: () => Promise<void> | void): void }, 
   const owner = gh.addUser('acme-bot');
   const [o, r] = repo.split('/') as [string, string];
   gh.addRepo(o, r);
+  const witnessCal = await new OtsCalendarStub().start();
   const w: World = {
     root: tmp.path,
     gh,
@@ -35,7 +38,9 @@ export async function world(t: { after(fn: () => Promise<void> | void): void }, 
     home: join(tmp.path, 'home'),
     state: join(tmp.path, 'witness-state'),
     hosts: [],
+    witnessCal,
     async cleanup() {
+      await witnessCal.stop();
       await gh.close();
       tmp.cleanup();
     },
@@ -70,6 +75,8 @@ export async function addSource(w: World, extra: string[] = [], esplora?: string
     '--git-url',
     w.gitUrl,
     ...(esplora ? ['--esplora', esplora] : []),
+    '--calendar',
+    w.witnessCal.url,
     ...extra,
     '--json',
   ]);
