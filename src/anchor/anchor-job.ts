@@ -16,6 +16,8 @@ export interface AnchorJob {
   force?: boolean;
   /** stamp only commits under these ref prefixes (StampOptions.refs) */
   refs?: string[];
+  /** false: notes only, no proofs branch (StampOptions.proofsBranch) */
+  proofsBranch?: boolean;
 }
 
 export interface AnchorJobResult {
@@ -88,6 +90,7 @@ async function main(gitDir: string): Promise<AnchorJobResult> {
         ...opts,
         ...(job.force ? { force: true } : {}),
         ...(job.refs ? { refs: job.refs } : {}),
+        ...(job.proofsBranch === false ? { proofsBranch: false } : {}),
       });
       result.stamp = {
         outcome: r.outcome,
@@ -98,7 +101,7 @@ async function main(gitDir: string): Promise<AnchorJobResult> {
       };
     }
     if (job.upgrade) {
-      const u = await upgrade(gitDir, opts);
+      const u = await upgrade(gitDir, { ...opts, ...(job.proofsBranch === false ? { proofsBranch: false } : {}) });
       result.upgrade = { upgraded: u.upgraded.length, pending: u.pending.length, problems: u.problems.length };
     }
   } catch (err) {

@@ -26,6 +26,9 @@ export interface StampOptions extends AnchorOptions {
   now?: number;
   /** ref prefixes whose commits are stamped (default: a shadow repository's, see anchoredRefs) */
   refs?: string[];
+  /** false: proofs go to the notes only, not to the proofs branch, which is a host's to
+   * publish (the witness stamps its own history: no host branch, no host key) */
+  proofsBranch?: boolean;
 }
 
 export type StampOutcome =
@@ -128,7 +131,7 @@ export async function stampBatch(gitDir: string, opts: StampOptions): Promise<St
     // The branch first: a kill between the two leaves the commits queued (no note), and the
     // next batch replaces the branch's copy; the other way round, a proof would be noted
     // and never published.
-    await publishProofs(gitDir, proofs, message);
+    if (opts.proofsBranch !== false) await publishProofs(gitDir, proofs, message);
     await writeProofNotes(gitDir, proofs, message);
     for (const id of ids) delete q.entries[id];
     q.lastBatchAt = now;

@@ -28,7 +28,7 @@ export interface UpgradeResult {
 
 export async function upgrade(
   gitDir: string,
-  opts: Pick<AnchorOptions, 'calendars' | 'timeoutMs'>,
+  opts: Pick<AnchorOptions, 'calendars' | 'timeoutMs'> & { proofsBranch?: boolean },
 ): Promise<UpgradeResult> {
   // Only calendars we were configured with, or the public ones the package trusts, are
   // asked: a note is data, and must not be able to send trail to an arbitrary URL.
@@ -98,7 +98,7 @@ export async function upgrade(
     const message = `trail: upgraded ${changed.size} proof(s) to Bitcoin attestations`;
     // Branch first, as in stampBatch (a kill between leaves the note pending and the next
     // upgrade writes both again).
-    await publishProofs(gitDir, changed, message);
+    if (opts.proofsBranch !== false) await publishProofs(gitDir, changed, message);
     await writeProofNotes(gitDir, changed, message);
     return result;
   });

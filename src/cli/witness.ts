@@ -48,6 +48,10 @@ export function registerWitness(program: Command): void {
       "an OpenTimestamps calendar that stamps the witness's own history (repeat for several; default: trail's)",
       (v: string, prev: string[] = []) => [...prev, v],
     )
+    .option(
+      '--no-anchor',
+      "do not anchor the witness's own history (an air-gapped witness; --calendar turns it on again)",
+    )
     .description('watch the trails published in a GitHub repository')
     .addHelpText(
       'after',
@@ -65,6 +69,7 @@ export function registerWitness(program: Command): void {
           esplora?: string;
           tokenFile?: string;
           calendar?: string[];
+          anchor?: boolean;
         },
         cmd: Command,
       ) => {
@@ -72,13 +77,13 @@ export function registerWitness(program: Command): void {
         if (kind !== 'github') throw new TrailError(`unknown kind "${kind}" (known: github)`, Exit.usage);
         const { StateDir } = await lazy_state();
         const { makeSource, addSource } = await lazy_roster();
-        const { calendar, ...rest } = o;
+        const { calendar, anchor, ...rest } = o;
         const src = makeSource(repository, {
           ...rest,
           ...(o.tokenFile ? { tokenFile: resolve(o.tokenFile) } : {}),
         });
         const sd = new StateDir(stateOf(cmd));
-        const { updated, state } = await addSource(sd, src, calendar);
+        const { updated, state } = await addSource(sd, src, calendar, anchor === false && !calendar?.length);
         out.line(
           `${updated ? 'updated' : 'watching'} github ${repository} (${src.gitUrl}); silence after ${src.maxSilence} s, proofs within ${src.proofGrace} s; state in ${sd.dir}`,
         );

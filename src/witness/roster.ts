@@ -69,16 +69,18 @@ export function checkCalendars(urls: string[]): string[] {
 }
 
 /** Adds or updates a repository; `calendars` (when given) become the ones that stamp the
- * witness's own history, for every repository of this state dir. */
+ * witness's own history, for every repository of this state dir; `noAnchor` turns that off. */
 export async function addSource(
   sd: StateDir,
   src: Source,
   calendars?: string[],
+  noAnchor = false,
 ): Promise<{ state: WitnessState; updated: boolean }> {
   const unlock = await sd.lock();
   try {
     const state = await sd.load();
     if (calendars?.length) state.anchor = { calendars: checkCalendars(calendars) };
+    else if (noAnchor) state.anchor = { calendars: [], off: true };
     const i = state.sources.findIndex((s) => sourceName(s) === sourceName(src));
     if (i >= 0) state.sources[i] = { ...src, addedAt: state.sources[i]!.addedAt };
     else state.sources.push(src);

@@ -38,9 +38,12 @@ export interface AnchoringView {
   upgraded?: number;
   /** what went wrong this run: a calendar down, the deadline; retried next run */
   problems: string[];
+  /** `witness add --no-anchor`: the witness's history is not anchored */
+  off?: boolean;
 }
 
 export function witnessCalendars(state: WitnessState): string[] {
+  if (state.anchor?.off) return [];
   return state.anchor?.calendars?.length ? state.anchor.calendars : DEFAULT_CALENDARS;
 }
 
@@ -76,6 +79,7 @@ export async function anchorWitnessState(
   timeoutMs = WITNESS_ANCHOR_TIMEOUT_MS,
 ): Promise<AnchoringView> {
   const calendars = witnessCalendars(state);
+  if (state.anchor?.off) return { ...(await anchoringStatus(mirror, calendars)), off: true };
   const problems: string[] = [];
   let r: AnchorJobResult = {};
   // Stamp then upgrade, one request per calendar each, plus the child's start: past this,
@@ -84,7 +88,12 @@ export async function anchorWitnessState(
   try {
     const opts = anchorOptionsFromConfig({ 'anchor.calendars': calendars, 'anchor.timeoutMs': timeoutMs });
     const signal = AbortSignal.timeout(deadlineMs);
-    r = await runAnchorJob(mirror, opts, { stamp: true, upgrade: true, force: true, refs: [STATE_REF] }, signal);
+    r = await runAnchorJob(
+      mirror,
+      opts,
+      { stamp: true, upgrade: true, force: true, refs: [STATE_REF], proofsBranch: false },
+      signal,
+    );
     if (signal.aborted)
       r = { ...r, error: `stopped after ${Math.round(deadlineMs / 1000)} s; what is left is stamped next run` };
   } catch (err) {

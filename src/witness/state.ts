@@ -92,7 +92,8 @@ export interface WitnessState {
   runs: number;
   lastRun?: string;
   /** the calendars that stamp the witness's own history (state-anchor.ts); unset: trail's defaults */
-  anchor?: { calendars: string[] };
+  /** calendars that stamp the witness's own history; `off`: not anchored (`add --no-anchor`) */
+  anchor?: { calendars: string[]; off?: boolean };
 }
 
 export function emptyState(): WitnessState {

@@ -42,7 +42,7 @@ test('witness check stamps its own state commits and upgrades them later', async
   const w = await world(t);
   const web1 = ordinaryHost(w, 'web1');
   await push(w, web1);
-  await addSource(w, ['--proof-grace', '86400']);
+  await addSource(w, ['--proof-grace', '86400', '--calendar', w.witnessCal.url]);
 
   const first = await check(w);
   web1.checkpoint('heartbeat');
@@ -55,6 +55,15 @@ test('witness check stamps its own state commits and upgrades them later', async
   const proofs = notes(w);
   // Exactly the witness's own commits: none of the hosts' commits the mirror also holds.
   assert.deepEqual([...proofs.keys()].sort(), [...commits].sort());
+  // In notes only: a proofs branch is a host's to publish (and to sign with its key).
+  const branch = spawnSync('git', [
+    `--git-dir=${join(w.state, 'mirror.git')}`,
+    'rev-parse',
+    '--verify',
+    '--quiet',
+    'refs/heads/proofs',
+  ]);
+  assert.notEqual(branch.status, 0, 'no proofs branch in the mirror');
   for (const c of commits) {
     const d = parseProof(proofs.get(c)!);
     assert.equal(digestMismatch(d, c), undefined, `the proof of ${c} commits to that commit`);
@@ -96,7 +105,7 @@ test('a calendar that is down changes neither the exit code nor the findings; th
   const w = await world(t);
   const web1 = ordinaryHost(w, 'web1');
   await push(w, web1);
-  await addSource(w, ['--proof-grace', '86400']);
+  await addSource(w, ['--proof-grace', '86400', '--calendar', w.witnessCal.url]);
   const up = await check(w);
 
   await w.witnessCal.stop();
