@@ -117,7 +117,16 @@ export class OtsCalendarStub {
       body.push(chunk as Buffer);
     }
     const url = new URL(req.url ?? '/', 'http://x');
-    if (this.mode === 'slow') await new Promise((r) => setTimeout(r, this.slowMs));
+    // Held, but no longer than the client waits: a pending timer would keep the test's
+    // process alive long after its tests are done (it held one file open for minutes).
+    if (this.mode === 'slow')
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, this.slowMs);
+        res.on('close', () => {
+          clearTimeout(timer);
+          r();
+        });
+      });
     if (res.destroyed) return;
     if (this.mode === 'error500') return void this.send(res, 500, 'text/plain', Buffer.from('Internal Server Error'));
     if (this.mode === 'garbage') return void this.send(res, 200, 'application/octet-stream', randomBytes(64));
