@@ -1,25 +1,15 @@
 // The commands end to end, through the real `trail` binary: init a watched dir, stamp its
 // commits with the local calendar, verify (pending → 10), confirm, upgrade, verify (0),
 // export the proof, tamper (11).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { trail, git, initTrail } from '../support/cli.js';
-import { OtsCalendarStub } from '../support/ots-calendar.js';
-import { EsploraStub } from '../support/esplora.js';
 import { quietly, reference } from './helpers.js';
+import { anchorStubs } from '../support/anchor-stubs.js';
 
-const cal = new OtsCalendarStub();
-const esplora = new EsploraStub();
-before(async () => {
-  await cal.start();
-  await esplora.start();
-});
-after(async () => {
-  await cal.stop();
-  await esplora.stop();
-});
+const { cal, esplora } = anchorStubs();
 
 test('trail stamp / verify / upgrade / proof', async (t) => {
   const { tmp, home, repo } = await initTrail(t, { hosts: '127.0.0.1 localhost\n' });

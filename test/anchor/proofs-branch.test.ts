@@ -2,7 +2,7 @@
 // hand (the file digest after the header is the commit id), the signature checked by git
 // verify-commit with an allowed_signers file made from the key's .pub. Stamping and upgrading
 // against the local OpenTimestamps calendar, as the other anchoring tests do.
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,20 +12,10 @@ import { readProofs } from '../../src/anchor/shadow-git.js';
 import { queueSummary } from '../../src/anchor/stamp-queue.js';
 import { ensureHostKey } from '../../src/host/host-key.js';
 import { ots } from '../../src/anchor/ots-package.js';
-import { OtsCalendarStub } from '../support/ots-calendar.js';
-import { EsploraStub } from '../support/esplora.js';
 import { makeRepo, chain, anchorOpts, g, quietly } from './helpers.js';
+import { anchorStubs } from '../support/anchor-stubs.js';
 
-const cal = new OtsCalendarStub();
-const esplora = new EsploraStub();
-before(async () => {
-  await cal.start();
-  await esplora.start();
-});
-after(async () => {
-  await cal.stop();
-  await esplora.stop();
-});
+const { cal, esplora } = anchorStubs();
 
 /** The standard detached .ots header: magic, version 1, then the file hash op and digest. */
 const MAGIC = Buffer.from('004f70656e54696d657374616d7073000050726f6f6600bf89e2e884e89294', 'hex');

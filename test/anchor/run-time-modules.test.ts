@@ -3,25 +3,15 @@
 // written out at exit. `request` (deprecated; CVE-2023-28155) and the rest of the
 // opentimestamps package's HTTP and CLI dependencies must not be among them, although this
 // development install still has them on disk (the package is the tests' reference client).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { trail, initTrail } from '../support/cli.js';
-import { OtsCalendarStub } from '../support/ots-calendar.js';
-import { EsploraStub } from '../support/esplora.js';
+import { anchorStubs } from '../support/anchor-stubs.js';
 
-const cal = new OtsCalendarStub();
-const esplora = new EsploraStub();
-before(async () => {
-  await cal.start();
-  await esplora.start();
-});
-after(async () => {
-  await cal.stop();
-  await esplora.stop();
-});
+const { cal, esplora } = anchorStubs();
 
 const NEVER = ['request', 'request-promise', 'bitcore-lib', 'moment', 'moment-timezone', 'lodash', 'opentimestamps'];
 

@@ -1,6 +1,6 @@
 // Tampering on purpose, and each failure reported precisely: the kind of finding and the
 // commit it names.
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile, chmod, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,21 +9,11 @@ import { stampBatch } from '../../src/anchor/stamp-batch.js';
 import { upgrade } from '../../src/anchor/upgrade-proofs.js';
 import { verify, VERIFY_EXIT, type VerifyResult } from '../../src/anchor/verify-trail.js';
 import { readProofs } from '../../src/anchor/shadow-git.js';
-import { OtsCalendarStub } from '../support/ots-calendar.js';
-import { EsploraStub } from '../support/esplora.js';
 import { makeRepo, chain, anchorOpts, g, type Repo } from './helpers.js';
+import { anchorStubs } from '../support/anchor-stubs.js';
 
-const cal = new OtsCalendarStub();
-const esplora = new EsploraStub();
+const { cal, esplora } = anchorStubs();
 let height = 900_000;
-before(async () => {
-  await cal.start();
-  await esplora.start();
-});
-after(async () => {
-  await cal.stop();
-  await esplora.stop();
-});
 const opts = () => anchorOpts([cal.url], esplora.url);
 
 /** Stamp whatever is new, confirm it in a block at `blockTime`, upgrade. */

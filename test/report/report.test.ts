@@ -4,15 +4,14 @@
 // policy that protects one file (a real restore commit) and alerts on another. Every
 // expected number is computed here from git itself (log, rev-list, diff-tree, notes), never
 // with trail's code.
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { trail, tempDir, git, ROOT } from '../support/cli.js';
-import { OtsCalendarStub } from '../support/ots-calendar.js';
-import { EsploraStub } from '../support/esplora.js';
+import { anchorStubs } from '../support/anchor-stubs.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HOSTILE = '<img src=x onerror=alert(1)>.conf';
@@ -32,16 +31,7 @@ rules:
     action: alert
 `;
 
-const cal = new OtsCalendarStub();
-const esplora = new EsploraStub();
-before(async () => {
-  await cal.start();
-  await esplora.start();
-});
-after(async () => {
-  await cal.stop();
-  await esplora.stop();
-});
+const { cal, esplora } = anchorStubs();
 
 function gitText(repo: string, args: string[]): string {
   const r = git(repo, args);

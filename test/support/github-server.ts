@@ -1553,60 +1553,44 @@ export class FakeGitHub {
 
   /** An issue proper: the issue shape without the `pull_request` key. */
   private issueOf(repo: RepoData, i: Issue) {
-    const api = `${this.apiUrl}/repos/${repo.owner}/${repo.name}`;
-    return {
+    return this.issueShape(repo, `issues/${i.number}`, {
       id: i.id,
-      node_id: `I_${i.id}`,
-      url: `${api}/issues/${i.number}`,
-      repository_url: api,
-      labels_url: `${api}/issues/${i.number}/labels{/name}`,
-      comments_url: `${api}/issues/${i.number}/comments`,
-      events_url: `${api}/issues/${i.number}/events`,
-      html_url: `${this.base}/${repo.owner}/${repo.name}/issues/${i.number}`,
       number: i.number,
       state: i.state,
       state_reason: i.state_reason,
       title: i.title,
       body: i.body,
-      user: this.simpleUser(i.user),
+      user: i.user,
       labels: i.labels.map((l) => this.label(repo, l)),
-      assignee: null,
-      assignees: [],
-      milestone: null,
-      locked: false,
-      active_lock_reason: null,
       comments: i.comments.length,
       closed_at: i.closed_at,
       created_at: i.created_at,
       updated_at: i.updated_at,
-      closed_by: i.closed_by ? this.simpleUser(i.closed_by) : null,
+      closed_by: i.closed_by,
       author_association: this.association(repo, i.user),
-    };
+    });
   }
 
+  /** A pull request as the issues API shows it: the issue shape, with `pull_request`. */
   private issue(repo: RepoData, p: Pull) {
     const api = `${this.apiUrl}/repos/${repo.owner}/${repo.name}`;
     return {
-      id: p.id + 1,
-      node_id: `I_${p.id}`,
-      url: `${api}/issues/${p.number}`,
-      repository_url: api,
-      labels_url: `${api}/issues/${p.number}/labels{/name}`,
-      comments_url: `${api}/issues/${p.number}/comments`,
-      events_url: `${api}/issues/${p.number}/events`,
-      html_url: `${this.base}/${repo.owner}/${repo.name}/pull/${p.number}`,
-      number: p.number,
-      state: p.state,
-      title: p.title,
-      body: p.body,
-      user: this.simpleUser(p.user),
-      labels: [],
-      assignee: null,
-      assignees: [],
-      milestone: null,
-      locked: false,
-      active_lock_reason: null,
-      comments: p.comments.length,
+      ...this.issueShape(repo, `pull/${p.number}`, {
+        id: p.id + 1,
+        number: p.number,
+        state: p.state,
+        state_reason: p.state === 'closed' ? 'completed' : null,
+        title: p.title,
+        body: p.body,
+        user: p.user,
+        labels: [],
+        comments: p.comments.length,
+        closed_at: p.closed_at,
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+        closed_by: p.closed_by,
+        author_association: 'OWNER',
+      }),
       pull_request: {
         url: `${api}/pulls/${p.number}`,
         html_url: `${this.base}/${repo.owner}/${repo.name}/pull/${p.number}`,
@@ -1614,12 +1598,58 @@ export class FakeGitHub {
         patch_url: null,
         merged_at: p.merged_at,
       },
-      closed_at: p.closed_at,
-      created_at: p.created_at,
-      updated_at: p.updated_at,
-      closed_by: p.closed_by ? this.simpleUser(p.closed_by) : null,
-      author_association: 'OWNER',
-      state_reason: p.state === 'closed' ? 'completed' : null,
+    };
+  }
+
+  /** The fields every issue carries, issue or pull request (`htmlPath`: issues/N or pull/N). */
+  private issueShape<L>(
+    repo: RepoData,
+    htmlPath: string,
+    f: {
+      id: number;
+      number: number;
+      state: string;
+      state_reason: string | null;
+      title: string;
+      body: string | null;
+      user: User;
+      labels: L[];
+      comments: number;
+      closed_at: string | null;
+      created_at: string;
+      updated_at: string;
+      closed_by: User | null | undefined;
+      author_association: string;
+    },
+  ) {
+    const api = `${this.apiUrl}/repos/${repo.owner}/${repo.name}`;
+    return {
+      id: f.id,
+      node_id: `I_${f.id}`,
+      url: `${api}/issues/${f.number}`,
+      repository_url: api,
+      labels_url: `${api}/issues/${f.number}/labels{/name}`,
+      comments_url: `${api}/issues/${f.number}/comments`,
+      events_url: `${api}/issues/${f.number}/events`,
+      html_url: `${this.base}/${repo.owner}/${repo.name}/${htmlPath}`,
+      number: f.number,
+      state: f.state,
+      state_reason: f.state_reason,
+      title: f.title,
+      body: f.body,
+      user: this.simpleUser(f.user),
+      labels: f.labels,
+      assignee: null,
+      assignees: [],
+      milestone: null,
+      locked: false,
+      active_lock_reason: null,
+      comments: f.comments,
+      closed_at: f.closed_at,
+      created_at: f.created_at,
+      updated_at: f.updated_at,
+      closed_by: f.closed_by ? this.simpleUser(f.closed_by) : null,
+      author_association: f.author_association,
     };
   }
 }

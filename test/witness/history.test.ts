@@ -2,25 +2,15 @@
 // repository: force-push a rewrite, delete a branch, delete a proof (on the host and on
 // GitHub). The witness must name each one — kind, host, ref, the commits dropped — and keep
 // the dropped history in its mirror.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { OtsCalendarStub } from '../support/ots-calendar.js';
-import { EsploraStub } from '../support/esplora.js';
 import { run } from '../../src/util/exec.js';
 import { stampCommits } from '../support/fleet.js';
 import { addSource, check, ordinaryHost, proveAll, push, witness, world, type World } from './helpers.js';
+import { anchorStubs } from '../support/anchor-stubs.js';
 
-const cal = new OtsCalendarStub();
-const esplora = new EsploraStub();
-before(async () => {
-  await cal.start();
-  await esplora.start();
-});
-after(async () => {
-  await cal.stop();
-  await esplora.stop();
-});
+const { cal, esplora } = anchorStubs();
 
 function mirror(w: World, args: string[]) {
   const r = spawnSync('git', [`--git-dir=${w.state}/mirror.git`, ...args], {

@@ -3,25 +3,15 @@
 // comment when the finding clears or is acknowledged, reopened when it comes back; a token
 // that may not write issues changes nothing about the check itself. Every response and every
 // request body is checked against GitHub's OpenAPI description at the end.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { OtsCalendarStub } from '../support/ots-calendar.js';
-import { EsploraStub } from '../support/esplora.js';
 import { checkRequests, checkSamples, loadSpec } from '../act/review/openapi-check.js';
 import { addHost, addSource, proveAll, push, witness, world, type World } from './helpers.js';
+import { anchorStubs } from '../support/anchor-stubs.js';
 
-const cal = new OtsCalendarStub();
-const esplora = new EsploraStub();
-before(async () => {
-  await cal.start();
-  await esplora.start();
-});
-after(async () => {
-  await cal.stop();
-  await esplora.stop();
-});
+const { cal, esplora } = anchorStubs();
 
 const WITNESS_REPO = 'acme/witness';
 

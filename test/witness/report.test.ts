@@ -2,30 +2,20 @@
 // observed branch was rewritten and whose people have hostile names; the page must show a
 // verdict per host, who changed what, the policy violation, link every finding to its
 // commits, run no script, load nothing and print.
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
-import { OtsCalendarStub } from '../support/ots-calendar.js';
-import { EsploraStub } from '../support/esplora.js';
 import { addHost, addSource, check, ordinaryHost, proveAll, protect, push, witness, world } from './helpers.js';
+import { anchorStubs } from '../support/anchor-stubs.js';
 
 // git drops < and > from author names; quotes stay (an attribute breakout), and a file name in a
 // subject keeps its markup.
 const HOSTILE = 'Eve" onfocus="alert(1)" x="y';
 const HOSTILE_FILE = '<img src=x onerror=alert(2)>';
-const cal = new OtsCalendarStub();
-const esplora = new EsploraStub();
-before(async () => {
-  await cal.start();
-  await esplora.start();
-});
-after(async () => {
-  await cal.stop();
-  await esplora.stop();
-});
+const { cal, esplora } = anchorStubs();
 
 test('the fleet report in Chromium: verdicts, people × hosts, violations, links; no script, no network', async (t) => {
   const w = await world(t);
