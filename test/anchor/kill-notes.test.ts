@@ -3,11 +3,12 @@
 // no commit may vanish; and the next run must stamp whatever is left, each commit once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { parseProof } from '../../src/anchor/proof-tree.js';
 import { OtsCalendarStub } from '../support/ots-calendar.js';
 import {
   assertFsck,
+  childrenNamed,
   catObjects,
   faultRounds,
   git,
@@ -75,21 +76,6 @@ function notes(gitDir: string): Map<string, string> {
   );
 }
 
-/** Pids of `git fast-import` processes started by `pid`. */
-function fastImportOf(pid: number): number[] {
-  const found: number[] = [];
-  for (const p of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('fast-import')) found.push(Number(p));
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return found;
-}
-
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -130,13 +116,17 @@ test(
       const atNotes = round % 2 === 0;
       if (atNotes) {
         // Aim at git fast-import itself: as soon as it runs, after a random part of its work.
-        for (let i = 0; i < 20_000 && child.exitCode === null && fastImportOf(child.pid!).length === 0; i++)
+        for (
+          let i = 0;
+          i < 20_000 && child.exitCode === null && childrenNamed(child.pid!, 'fast-import').length === 0;
+          i++
+        )
           await sleep(1);
         await sleep(Math.random() * 30);
       } else {
         await sleep(Math.random() * full);
       }
-      const writers = fastImportOf(child.pid!);
+      const writers = childrenNamed(child.pid!, 'fast-import');
       if (child.exitCode === null) stats[writers.length ? 'killedInNotesWrite' : 'killedElsewhere']++;
       // Half the time the whole group dies (a power cut), half only trail: then fast-import
       // sees its input end without "done" and must not update the ref.

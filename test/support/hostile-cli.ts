@@ -166,6 +166,36 @@ export function spawnTrail(sb: Sandbox, args: string[]): ChildProcess {
   return spawn(process.execPath, [BIN, ...args], { env: sb.env, cwd: sb.base, stdio: 'ignore', detached: true });
 }
 
+/** Pids of the processes `parent` started whose command line holds `name` (/proc). */
+export function childrenNamed(parent: number, name: string): number[] {
+  const found: number[] = [];
+  for (const p of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      if (
+        Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent &&
+        readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(name)
+      )
+        found.push(Number(p));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return found;
+}
+
+/** git's lock files in a repository (trail's own, under trail/, are its business). */
+export function gitLocks(gitDir: string, rel = ''): string[] {
+  const found: string[] = [];
+  for (const e of readdirSync(join(gitDir, rel), { withFileTypes: true })) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) {
+      if (r !== 'trail') found.push(...gitLocks(gitDir, r));
+    } else if (e.name.endsWith('.lock')) found.push(r);
+  }
+  return found;
+}
+
 export function killGroup(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();

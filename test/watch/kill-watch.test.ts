@@ -5,11 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OtsCalendarStub } from '../support/ots-calendar.js';
 import {
   assertFsck,
+  gitLocks,
   BIN,
   faultRounds,
   git,
@@ -35,18 +36,6 @@ function notes(gitDir: string): Map<string, string> {
       .filter(Boolean)
       .map((l) => l.split(' ').reverse() as [string, string]),
   );
-}
-
-/** git's lock files in the repository (trail's own, under trail/, are its business). */
-function gitLocks(gitDir: string, rel = ''): string[] {
-  const found: string[] = [];
-  for (const e of readdirSync(join(gitDir, rel), { withFileTypes: true })) {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) {
-      if (r !== 'trail') found.push(...gitLocks(gitDir, r));
-    } else if (e.name.endsWith('.lock')) found.push(r);
-  }
-  return found;
 }
 
 test(

@@ -5,33 +5,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN } from '../../support/cli.js';
 import { OtsCalendarStub } from '../../support/ots-calendar.js';
-import { assertFsck, faultRounds, waitExit } from '../../support/hostile-cli.js';
+import { assertFsck, childrenNamed, faultRounds, waitExit } from '../../support/hostile-cli.js';
 import { FULL, git, shadowRef, world } from './helpers.js';
 
 /** At least 4: a kill must land inside a push in some round. */
 const ROUNDS = Math.max(4, faultRounds());
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function childrenNamed(parent: number, name: string): number[] {
-  const found: number[] = [];
-  for (const p of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      if (
-        Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent &&
-        readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(name)
-      )
-        found.push(Number(p));
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return found;
-}
 
 test(
   'kill -9 during trail push: local refs and notes untouched, GitHub whole, the rerun pushes everything',

@@ -5,42 +5,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN } from '../../support/cli.js';
-import { assertFsck, faultRounds, waitExit } from '../../support/hostile-cli.js';
+import { assertFsck, childrenNamed, gitLocks, faultRounds, waitExit } from '../../support/hostile-cli.js';
 import { FULL, OWNER, REPO, git, shadowRef, world } from './helpers.js';
 
 const ROUNDS = faultRounds();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function childrenNamed(parent: number, name: string): number[] {
-  const found: number[] = [];
-  for (const p of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      if (
-        Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent &&
-        readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(name)
-      )
-        found.push(Number(p));
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return found;
-}
-
-function gitLocks(gitDir: string, rel = ''): string[] {
-  const found: string[] = [];
-  for (const e of readdirSync(join(gitDir, rel), { withFileTypes: true })) {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) {
-      if (r !== 'trail') found.push(...gitLocks(gitDir, r));
-    } else if (e.name.endsWith('.lock')) found.push(r);
-  }
-  return found;
-}
 
 const commitsOf = (repo: string, ref: string) =>
   git(repo, ['rev-list', ref]).stdout.toString().split('\n').filter(Boolean).sort();
