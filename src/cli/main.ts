@@ -99,8 +99,9 @@ function addMissingExamples(cmd: Command, path: string[] = []): void {
   }
 }
 
-/** The program with every command (help, completion, a mistyped command), or only `only`. */
-export async function buildProgram(only?: string): Promise<Command> {
+/** The program with every command (help, completion, a mistyped command), or only those named
+ * (none for `trail --version`, which then costs a start and no more). */
+export async function buildProgram(only?: string[]): Promise<Command> {
   const program = new Command('trail')
     .description('A tamper-evident git trail of every change to a directory such as /etc.')
     .option('--json', 'machine-readable output (one JSON document)')
@@ -115,13 +116,15 @@ export async function buildProgram(only?: string): Promise<Command> {
   program.action(() => {
     process.stdout.write(GUIDE + '\n');
   });
-  for (const name of only ? [only] : Object.keys(COMMANDS)) (await COMMANDS[name]!())(program);
+  for (const name of only ?? Object.keys(COMMANDS)) (await COMMANDS[name]!())(program);
   addMissingExamples(program);
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = await buildProgram(commandOf(argv));
+  const name = commandOf(argv);
+  const versionOnly = !name && argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V');
+  const program = await buildProgram(name ? [name] : versionOnly ? [] : undefined);
   let json = argv.includes('--json');
   try {
     await program.parseAsync(argv, { from: 'user' });
