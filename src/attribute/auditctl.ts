@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { run } from '../util/exec.js';
 
 /**
@@ -34,12 +35,58 @@ export function runStatusWith(r: typeof run | undefined): void {
   statusRunner = r ?? run;
 }
 
+/** A hang guard for `auditctl -s`, which answers in milliseconds where it can answer at all. */
+export const STATUS_DEADLINE_MS = 10_000;
+/** Set once the kernel's audit proved out of reach for this process: asking again would cost
+ * the same wait each time (auditctl waits 8 s for a netlink answer that never comes). */
+let unreachable: string | undefined;
+
+/** The kernel answers audit requests only from the initial user namespace (kernel/audit.c,
+ * audit_netlink_ok: ECONNREFUSED elsewhere), whatever the capabilities: in a container or an
+ * `unshare --user` namespace, `auditctl -s` waits 8 s, prints nothing and exits 0. */
+export function outOfReach(uidMap = readUidMap()): string | undefined {
+  if (uidMap === undefined) return undefined;
+  const [inside, outside, count] = uidMap.trim().split(/\s+/);
+  if (inside === '0' && outside === '0' && count === '4294967295') return undefined;
+  return "the kernel's audit can be asked only from the host's initial user namespace, and this is a user namespace of its own (a container or unshare --user)";
+}
+
+function readUidMap(): string | undefined {
+  try {
+    return readFileSync('/proc/self/uid_map', 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 export async function status(): Promise<AuditStatus> {
-  const out = (await statusRunner('auditctl', ['-s'])).stdout.toString('utf8');
+  unreachable ??= outOfReach();
+  if (unreachable) throw new Error(unreachable);
+  let deadline: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    deadline = setTimeout(
+      () => reject(new Error(`auditctl -s did not answer within ${STATUS_DEADLINE_MS / 1000} s`)),
+      STATUS_DEADLINE_MS,
+    );
+  });
+  let out: string;
+  try {
+    // Raced, not only passed on: the daemon's long-lived spawner shell cannot kill one program.
+    out = (
+      await Promise.race([statusRunner('auditctl', ['-s'], { timeoutMs: STATUS_DEADLINE_MS }), late])
+    ).stdout.toString('utf8');
+  } finally {
+    clearTimeout(deadline);
+  }
   const f = new Map<string, number>();
   for (const line of out.split('\n')) {
     const m = /^(\S+) (\d+)/.exec(line.trim());
     if (m) f.set(m[1]!, Number(m[2]));
+  }
+  // Zeros made up from an empty answer would say "audit off, nothing lost": unknown instead.
+  if (!f.has('enabled')) {
+    unreachable = "the kernel's audit cannot be asked here: auditctl -s printed no status";
+    throw new Error(unreachable);
   }
   return {
     enabled: f.get('enabled') ?? 0,
