@@ -4,6 +4,8 @@ import { drift, driftUnder } from '../record/snapshot.js';
 import { interruptedRevert } from '../act/revert-journal.js';
 import { readLog } from '../record/commit/history.js';
 import type { PublishStatus } from '../act/publish/publish-status.js';
+import type { Backlog } from '../act/publish/backlog-counter.js';
+import type { ReviewRemote } from '../act/review/remote.js';
 
 /**
  * What `trail status` shows, as data: computed by the command itself (a whole scan), or by
@@ -38,6 +40,9 @@ export interface Attribution {
 export interface TrailAsides {
   attribution: Attribution;
   anchoring: { count: number; oldest?: number };
+  /** The unpushed backlog, once asked for (it reads the refs only; a remote set wrong is
+   * `trail remote`'s to report, status still answers). */
+  backlog?: (remote: ReviewRemote) => Promise<Backlog>;
 }
 
 export interface StatusOptions {
@@ -55,9 +60,12 @@ export async function statusReport(repo: Repo, opts: StatusOptions = {}): Promis
   const asides = Promise.all([
     interruptedRevert(repo),
     opts.asides ?? trailAsides(repo),
-    // Read each time (the backlog moves with every push); a remote set wrong is
+    // The backlog with the asides (it moves with the refs, and the asides are kept per refs);
+    // the state file (alarms, last attempt) is read each time. A remote set wrong is
     // `trail remote`'s to report, status still answers.
-    import('../act/publish/publish-status.js').then((p) => p.readPublishStatusOf(repo)).catch(() => undefined),
+    Promise.all([import('../act/publish/publish-status.js'), opts.asides])
+      .then(([p, known]) => p.readPublishStatusOf(repo, known?.backlog ? { backlog: known.backlog } : {}))
+      .catch(() => undefined),
   ]);
   asides.catch(() => {});
   const res = opts.roots
@@ -90,7 +98,21 @@ export async function trailAsides(repo: Repo): Promise<TrailAsides> {
     attributionState(repo),
     import('../anchor/stamp-queue.js').then((a) => a.unanchoredCommits(repo.gitDir)),
   ]);
-  return { attribution, anchoring };
+  let backlog: Promise<Backlog> | undefined;
+  const counter = import('../act/publish/backlog-counter.js');
+  return {
+    attribution,
+    anchoring,
+    // Counted once per asides, on first need: the remote is known only to who asks.
+    backlog: (remote) => {
+      if (!backlog) {
+        const read = (backlog = counter.then((c) => c.readBacklog(repo, remote)));
+        // A failure is not kept: the next question counts again.
+        read.catch(() => (backlog === read ? (backlog = undefined) : undefined));
+      }
+      return backlog;
+    },
+  };
 }
 
 /** Whether the watcher's most recent commit could name its author: read from the trail

@@ -81,6 +81,30 @@ test('trail watch pushes what it records within the delay, in few pushes, checkp
   t.diagnostic(`burst: ${burstPushes} pushes for 200 writes over ~2 s`);
   assert.ok(burstPushes <= 12, `${burstPushes} pushes for a 2 s burst with a 1 s delay`);
 
+  // The watcher answers trail status with the backlog it keeps per refs: a commit waiting
+  // for its push is counted, and once `trail push` has moved the marks, it no longer is.
+  const reload = async (delay: string) => {
+    assert.equal((await h.run(['config', 'set', 'remote.pushDelaySeconds', delay])).code, 0);
+    const seen = (out.match(/"event":"reload"/g) ?? []).length;
+    child.kill('SIGHUP');
+    await waitFor('the reload', () => (out.match(/"event":"reload"/g) ?? []).length > seen, 60_000);
+  };
+  await reload('600');
+  const head = shadowRef(h, 'refs/heads/observed');
+  writeFileSync(join(h.dir, 'hosts'), '127.0.0.1 waiting\n');
+  await waitFor('the waiting change committed', () => shadowRef(h, 'refs/heads/observed') !== head, 60_000);
+  const waiting = await h.run(['status', '--json']);
+  assert.ok(waiting.json?.answeredBy?.watcher, `answered by the watcher: ${waiting.stdout}${waiting.stderr}`);
+  // observed's own count: heartbeat checkpoints (every 2 s here) wait for the push too.
+  const observedBacklog = (r: { json: any }) =>
+    r.json.publish.refs.find((x: { name: string }) => x.name === 'observed').commits as number;
+  assert.equal(observedBacklog(waiting), 1, JSON.stringify(waiting.json.publish));
+  assert.equal((await h.run(['push'])).code, 0);
+  const pushed = await h.run(['status', '--json']);
+  assert.ok(pushed.json?.answeredBy?.watcher, pushed.stdout);
+  assert.equal(observedBacklog(pushed), 0, JSON.stringify(pushed.json.publish));
+  await reload('1');
+
   // A clean stop: the stop checkpoint is the last thing pushed.
   child.kill('SIGTERM');
   await exited;

@@ -1,7 +1,7 @@
 import type { Repo } from '../../record/repo/repo.js';
 import { asNumber, readConfig } from '../../record/repo/settings.js';
 import { remoteFrom, type ReviewRemote } from '../review/remote.js';
-import { readBacklog, type RefBacklog } from './backlog-counter.js';
+import { readBacklog, type Backlog, type RefBacklog } from './backlog-counter.js';
 import { loadPublishState, type Alarm, type PublishState, type Waiting } from './publish-state.js';
 
 /**
@@ -33,12 +33,12 @@ const iso = (t: number | null) => (t === null ? null : new Date(t * 1000).toISOS
 export async function readPublishStatus(
   repo: Repo,
   remote: ReviewRemote,
-  opts: { now?: () => number; alertAfterSeconds?: number } = {},
+  opts: { now?: () => number; alertAfterSeconds?: number; backlog?: Promise<Backlog> } = {},
 ): Promise<PublishStatus> {
   const now = (opts.now ?? Date.now)();
   const alertAfterSeconds =
     opts.alertAfterSeconds ?? asNumber((await readConfig(repo))['remote.alertAfterSeconds'], 900);
-  const [b, state] = await Promise.all([readBacklog(repo, remote), loadPublishState(repo, remote)]);
+  const [b, state] = await Promise.all([opts.backlog ?? readBacklog(repo, remote), loadPublishState(repo, remote)]);
   const ageSeconds = b.oldest === null ? null : Math.max(0, Math.round(now / 1000 - b.oldest));
   return {
     remote: `${remote.owner}/${remote.repo}`,
@@ -58,10 +58,18 @@ export async function readPublishStatus(
   };
 }
 
-/** The same for a trail whose remote may not be set: undefined then. */
-export async function readPublishStatusOf(repo: Repo): Promise<PublishStatus | undefined> {
+/** The same for a trail whose remote may not be set: undefined then. `backlog`: the backlog
+ * when the caller knows it already (the watcher keeps it while the refs are unchanged: it is
+ * read from the refs alone; its age is reckoned here, from now). */
+export async function readPublishStatusOf(
+  repo: Repo,
+  opts: { backlog?: (remote: ReviewRemote) => Promise<Backlog> } = {},
+): Promise<PublishStatus | undefined> {
   const config = await readConfig(repo);
   const remote = remoteFrom(config, repo.info.name);
   if (!remote) return undefined;
-  return readPublishStatus(repo, remote, { alertAfterSeconds: asNumber(config['remote.alertAfterSeconds'], 900) });
+  return readPublishStatus(repo, remote, {
+    alertAfterSeconds: asNumber(config['remote.alertAfterSeconds'], 900),
+    ...(opts.backlog ? { backlog: opts.backlog(remote) } : {}),
+  });
 }
