@@ -185,7 +185,7 @@ export function registerDoctor(program: Command): void {
         `audit:        ${a.available ? `auditctl ${a.auditctlVersion ?? '?'}, enabled ${a.enabled}, auditd ${a.auditdPid ? `pid ${a.auditdPid}` : 'not running'}, lost ${a.lost}, backlog ${a.backlog}/${a.backlogLimit}` : a.why}`,
       );
       out.line(
-        `audit lock:   ${a.locked ? out.color.yellow('audit rules locked until reboot (auditctl -e 2)') : 'not locked'}; attribute.lockAudit ${a.lockAudit.length ? `set (${a.lockAudit.join(', ')})` : 'not set'}`,
+        `audit lock:   ${!a.available ? 'unknown' : a.locked ? out.color.yellow('audit rules locked until reboot (auditctl -e 2)') : 'not locked'}; attribute.lockAudit ${a.lockAudit.length ? `set (${a.lockAudit.join(', ')})` : 'not set'}`,
       );
       out.line(
         `audit log:    ${a.logFile} ${a.available ? (a.logReadable ? 'readable' : 'not readable') : ''}${a.logDisk ? `, ${a.logDisk.freeMb} MB free` : ''}`.trimEnd(),
