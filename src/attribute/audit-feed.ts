@@ -75,6 +75,9 @@ export class AuditFeed {
   private rulesSuspect = true;
   private rulesCheckedAt = 0;
   private readonly users: RuleUsers;
+  /** Rules found missing while audit is locked (key → why): they cannot come back until reboot. */
+  private lockedMissing = new Map<string, string>();
+  private execLockedSaid = false;
 
   private constructor(private readonly opts: FeedOptions) {
     this.syncFile = join(opts.home, 'audit-sync');
@@ -106,22 +109,37 @@ export class AuditFeed {
       return {
         unavailable: 'auditd is not running: no process receives audit records (start it: service auditd start)',
       };
+    if (ctl.isLocked(s))
+      say(
+        'kernel audit rules are locked (auditctl -e 2) until reboot: trail uses those of its rules that are in, cannot add missing ones, and leaves them in place when it stops',
+      );
     // attribute.backlogLimit 0: the host's audit setup is left as it is.
     const want = opts.backlogLimit ?? 8192;
     const was = want > 0 ? await ctl.ensureBacklog(want) : undefined;
-    if (was !== undefined)
-      say(`raised the kernel audit backlog from ${was} to ${want} records, so that bursts of writes are not lost`);
+    if (was?.locked)
+      say(
+        `audit rules are locked (auditctl -e 2) until reboot: the kernel audit backlog stays at ${was.from} records (attribute.backlogLimit asks ${want}); a burst that overflows it makes its window "unknown"`,
+      );
+    else if (was)
+      say(`raised the kernel audit backlog from ${was.from} to ${want} records, so that bursts of writes are not lost`);
     mkdirSync(opts.home, { recursive: true, mode: 0o700 });
     if (!existsSync(feed.syncFile)) writeFileSync(feed.syncFile, '', { mode: 0o600 });
     feed.tail.start(false);
-    await feed.useRule(feed.syncFile, 'wa', ctl.SYNC_KEY);
-    await ctl.addExecRules();
+    try {
+      await feed.useRule(feed.syncFile, 'wa', ctl.SYNC_KEY);
+    } catch (err) {
+      feed.tail.close();
+      // Without the barrier's rule no window can be trusted: the whole feed is unavailable.
+      if (err instanceof ctl.AuditLockedError) return { unavailable: err.message };
+      throw err;
+    }
+    feed.sayExecLocked(await ctl.addExecRules());
     feed.lastLost = s.lost;
     feed.auditdPid = s.pid;
     // The first barrier proves the log is where records arrive (log_file, write_logs=yes).
     if (!(await feed.barrier())) {
       feed.tail.close();
-      await feed.dropRule(feed.syncFile, 'wa', ctl.SYNC_KEY);
+      await feed.dropRule(feed.syncFile, 'wa', ctl.SYNC_KEY, await feed.lockedForRemoval(1));
       return {
         unavailable: noRecordsWhy(
           `no audit record reached ${opts.logFile ?? auditLogPath()} (is write_logs off, or another log_file set?)`,
@@ -131,11 +149,32 @@ export class AuditFeed {
     return feed;
   }
 
-  async addDir(name: string, dir: string): Promise<void> {
+  /** Adds the directory's watch rule; when it is missing and audit is locked, says why
+   * (its windows then say "unknown" with that reason) instead of failing the directory. */
+  async addDir(name: string, dir: string): Promise<string | undefined> {
     const key = ctl.watchKey(name);
     this.dirs.set(key, dir);
-    const r = await this.useRule(dir, 'wa', key);
-    if (r === 'added') this.opts.notice?.(`audit rule added: ${ctl.watchLine(dir, 'wa', key)}`);
+    try {
+      const r = await this.useRule(dir, 'wa', key);
+      if (r === 'added') this.opts.notice?.(`audit rule added: ${ctl.watchLine(dir, 'wa', key)}`);
+      this.lockedMissing.delete(key);
+      return undefined;
+    } catch (err) {
+      if (!(err instanceof ctl.AuditLockedError)) throw err;
+      this.lockedMissing.set(key, err.message);
+      this.opts.notice?.(`attribution degraded for ${dir}, every change there will say "unknown": ${err.message}`);
+      return err.message;
+    }
+  }
+
+  /** The watch rules this feed relies on now (barrier, watched directories, access trail):
+   * what must be in before audit may be locked. */
+  reliedRules(): { path: string; perms: string; key: string }[] {
+    return [
+      { path: this.syncFile, perms: 'wa', key: ctl.SYNC_KEY },
+      ...[...this.dirs].map(([key, path]) => ({ path, perms: 'wa', key })),
+      ...this.access.map((a) => ({ path: a.file, perms: 'r', key: a.key })),
+    ];
   }
 
   /** Read rules (`-p r`) for the files of the access trail, keyed trail-access-<name>. */
@@ -149,7 +188,10 @@ export class AuditFeed {
         this.access.push({ key, file });
         n++;
       } catch (err) {
-        this.opts.notice?.(`cannot add a read rule for ${file}: ${(err as Error).message}`);
+        // Locked: the message says so (reads of that file are not recorded until reboot).
+        if (err instanceof ctl.AuditLockedError)
+          this.opts.notice?.(`reads of ${file} are not recorded: ${err.message}`);
+        else this.opts.notice?.(`cannot add a read rule for ${file}: ${(err as Error).message}`);
       }
     }
     return n;
@@ -163,27 +205,33 @@ export class AuditFeed {
     return mine;
   }
 
-  async removeAccess(name: string): Promise<void> {
+  async removeAccess(name: string, locked?: boolean): Promise<void> {
     const key = `${ctl.KEY_PREFIX}access-${name}`;
-    for (const a of this.access.filter((x) => x.key === key)) await this.dropRule(a.file, 'r', key);
+    const mine = this.access.filter((x) => x.key === key);
+    locked ??= await this.lockedForRemoval(mine.length);
+    for (const a of mine) await this.dropRule(a.file, 'r', key, locked);
     this.access = this.access.filter((x) => x.key !== key);
   }
 
   async removeDir(name: string): Promise<void> {
-    await this.removeAccess(name);
     const key = ctl.watchKey(name);
     const dir = this.dirs.get(key);
+    const access = this.access.filter((x) => x.key === `${ctl.KEY_PREFIX}access-${name}`).length;
+    const locked = await this.lockedForRemoval(access + (dir ? 1 : 0));
+    await this.removeAccess(name, locked);
     this.dirs.delete(key);
-    if (dir) await this.dropRule(dir, 'wa', key);
+    this.lockedMissing.delete(key);
+    if (dir) await this.dropRule(dir, 'wa', key, locked);
   }
 
   async close(): Promise<void> {
-    for (const [key, dir] of this.dirs) await this.dropRule(dir, 'wa', key);
+    const locked = await this.lockedForRemoval(this.dirs.size + this.access.length + 1);
+    for (const [key, dir] of this.dirs) await this.dropRule(dir, 'wa', key, locked);
     this.dirs.clear();
-    for (const a of this.access) await this.dropRule(a.file, 'r', a.key);
+    for (const a of this.access) await this.dropRule(a.file, 'r', a.key, locked);
     this.access = [];
-    await this.dropRule(this.syncFile, 'wa', ctl.SYNC_KEY);
-    await ctl.removeExecRulesIfUnused();
+    await this.dropRule(this.syncFile, 'wa', ctl.SYNC_KEY, locked);
+    if (!locked) await ctl.removeExecRulesIfUnused();
     this.tail.close();
     for (const w of this.waiters) w.resolve(false);
     this.waiters = [];
@@ -235,7 +283,9 @@ export class AuditFeed {
     }
     // Nor from an auditd that has suspended itself for want of disk space.
     const suspended = up ? logDiskState()?.suspended : undefined;
-    const arrived = up && !suspended ? await this.barrier() : false;
+    // Nor without the barrier's rule, missing under a locked kernel: it cannot come back.
+    const noBarrier = this.lockedMissing.has(ctl.SYNC_KEY);
+    const arrived = up && !suspended && !noBarrier ? await this.barrier() : false;
     phase('window: audit status');
     this.asm.flush();
     let degraded: string | undefined;
@@ -255,7 +305,7 @@ export class AuditFeed {
       else if (!arrived) {
         degraded = noRecordsWhy('audit records stopped arriving in the log');
         // The barrier's own rule may be what is gone: the next window looks.
-        this.rulesSuspect = true;
+        if (!noBarrier) this.rulesSuspect = true;
       }
       // Rules are listed when something may have removed them (a remove_rule record naming a
       // trail key, another auditd, a barrier that did not come), and once a minute in any
@@ -264,21 +314,35 @@ export class AuditFeed {
         this.rulesSuspect = false;
         this.rulesCheckedAt = Date.now();
         const rules = await ctl.listRules();
-        const wanted = [[this.syncFile, ctl.SYNC_KEY], ...[...this.dirs].map(([key, dir]) => [dir, key])] as const;
-        const missing = wanted.filter(([path, key]) => !rules.includes(ctl.watchLine(path, 'wa', key)));
-        if (missing.length) {
+        const wanted = [
+          { path: this.syncFile, perms: 'wa', key: ctl.SYNC_KEY },
+          ...[...this.dirs].map(([key, path]) => ({ path, perms: 'wa', key })),
+        ];
+        const missing = ctl.missingWatches(wanted, rules);
+        const repair = lockedRepair(missing, ctl.isLocked(s), this.lockedMissing);
+        for (const [key, reason] of repair.newlyLocked)
+          this.opts.notice?.(
+            `attribution degraded for ${key === ctl.SYNC_KEY ? 'every watched directory' : this.dirs.get(key)}, changes will say "unknown": ${reason}`,
+          );
+        this.lockedMissing = repair.lockedMissing;
+        if (repair.add.length) {
           degraded ??= "trail's audit rules were missing (rules flushed, or auditd restarted)";
-          for (const [path, key] of missing) await ctl.addWatch(path, 'wa', key).catch(() => undefined);
-          await ctl.addExecRules().catch(() => undefined);
+          for (const w of repair.add) await ctl.addWatch(w.path, w.perms, w.key).catch(() => undefined);
+          this.sayExecLocked(await ctl.addExecRules().catch(() => []));
         }
       }
     } catch (err) {
       degraded = `audit status unreadable: ${(err as Error).message}`;
     }
+    // Locked and without the barrier's rule: no window can be trusted, and this says why.
+    degraded = this.lockedMissing.get(ctl.SYNC_KEY) ?? degraded;
     if (degraded && degraded !== this.lastReason) this.opts.notice?.(`attribution degraded: ${degraded}`);
     else if (!degraded && this.lastReason) this.opts.notice?.('attribution works again');
     this.lastReason = degraded;
     const key = ctl.watchKey(name);
+    // This directory's own rule missing under a locked kernel: said once when found (above,
+    // or by addDir), not on every window of every directory.
+    degraded ??= this.lockedMissing.get(key);
     this.prune(key);
     const mine = this.events.filter((e) => e.key === key);
     // Shown to a window whose reconcile began well after the syscall: the change it
@@ -336,14 +400,34 @@ export class AuditFeed {
     return ctl.addWatch(path, perms, key);
   }
 
-  /** Removes a rule unless another trail watch still relies on it. */
-  private async dropRule(path: string, perms: string, key: string): Promise<void> {
+  /** Removes a rule unless another trail watch still relies on it, or audit is locked (the
+   * kernel would refuse, and audit the refusal: lockedForRemoval said so once). */
+  private async dropRule(path: string, perms: string, key: string, locked = false): Promise<void> {
     const others = this.users.release(ctl.watchLine(path, perms, key));
     if (others.length)
       this.opts.notice?.(
         `audit rule left in place for trail watch pid ${others.join(', ')}: ${ctl.watchLine(path, perms, key)}`,
       );
-    else await ctl.removeWatch(path, perms, key);
+    else if (!locked) await ctl.removeWatch(path, perms, key);
+  }
+
+  /** Whether audit is locked, asked once before removing `n` rules; says so when it is. */
+  private async lockedForRemoval(n: number): Promise<boolean> {
+    if (!n) return false;
+    const s = await ctl.status().catch(() => undefined);
+    if (!s || !ctl.isLocked(s)) return false;
+    this.opts.notice?.(
+      `audit rules are locked (auditctl -e 2) until reboot: trail's ${n} audit rule(s) stay in the kernel, not removed`,
+    );
+    return true;
+  }
+
+  private sayExecLocked(arches: string[]): void {
+    if (!arches.length || this.execLockedSaid) return;
+    this.execLockedSaid = true;
+    this.opts.notice?.(
+      `audit rules are locked (auditctl -e 2) until reboot and trail's execve rule (${arches.join(', ')}) is missing: changes are still attributed, without the full command line of programs it would have covered`,
+    );
   }
 
   /** auditd as last seen: still the same process? */
@@ -366,6 +450,22 @@ export class AuditFeed {
       return keep;
     });
   }
+}
+
+/**
+ * The repair of trail's missing rules, decided: unlocked, every missing rule is added again;
+ * locked (`auditctl -e 2`), none can be, and each is named with why (lockedMissingReason),
+ * so that what it covers says "unknown" until reboot. Rules that are back are forgotten.
+ */
+export function lockedRepair<T extends { path: string; key: string }>(
+  missing: T[],
+  locked: boolean,
+  before: ReadonlyMap<string, string>,
+): { add: T[]; lockedMissing: Map<string, string>; newlyLocked: [string, string][] } {
+  if (!locked) return { add: missing, lockedMissing: new Map(), newlyLocked: [] };
+  const lockedMissing = new Map(missing.map((m) => [m.key, ctl.lockedMissingReason(m.path)] as [string, string]));
+  const newlyLocked = [...lockedMissing].filter(([key]) => !before.has(key));
+  return { add: [], lockedMissing, newlyLocked };
 }
 
 function stillRuns(e: AuditEvent): boolean {

@@ -78,15 +78,20 @@ export async function status(): Promise<AuditStatus> {
   } finally {
     clearTimeout(deadline);
   }
+  // Zeros made up from an empty answer would say "audit off, nothing lost": unknown instead.
+  if (!/^enabled \d+/m.test(out)) {
+    unreachable = "the kernel's audit cannot be asked here: auditctl -s printed no status";
+    throw new Error(unreachable);
+  }
+  return parseStatus(out);
+}
+
+/** `auditctl -s` as text → its numbers (absent fields are 0). */
+export function parseStatus(out: string): AuditStatus {
   const f = new Map<string, number>();
   for (const line of out.split('\n')) {
     const m = /^(\S+) (\d+)/.exec(line.trim());
     if (m) f.set(m[1]!, Number(m[2]));
-  }
-  // Zeros made up from an empty answer would say "audit off, nothing lost": unknown instead.
-  if (!f.has('enabled')) {
-    unreachable = "the kernel's audit cannot be asked here: auditctl -s printed no status";
-    throw new Error(unreachable);
   }
   return {
     enabled: f.get('enabled') ?? 0,
@@ -99,6 +104,26 @@ export async function status(): Promise<AuditStatus> {
   };
 }
 
+/** `enabled 2`: the audit configuration is locked (`auditctl -e 2`) until the next boot. */
+export const LOCKED = 2;
+
+export function isLocked(s: Pick<AuditStatus, 'enabled'>): boolean {
+  return s.enabled === LOCKED;
+}
+
+/** Why trail has no rule for `path` and cannot get one: the one message for every place a
+ * locked kernel stops trail (its log, the unknown commits' Trail-Actor, doctor). */
+export function lockedMissingReason(path: string): string {
+  return `audit rules are locked (auditctl -e 2) until reboot and trail's rule for ${path} is missing`;
+}
+
+/** A rule trail needs is missing and the kernel refuses new rules until reboot. */
+export class AuditLockedError extends Error {
+  constructor(readonly path: string) {
+    super(lockedMissingReason(path));
+  }
+}
+
 export async function version(): Promise<string | undefined> {
   try {
     const { out } = await auditctl(['-v']);
@@ -108,13 +133,17 @@ export async function version(): Promise<string | undefined> {
   }
 }
 
-/** The rules as `auditctl -l` prints them, one per line. */
-export async function listRules(): Promise<string[]> {
-  const { out } = await auditctl(['-l']);
+/** `auditctl -l` as text → one rule per line ("No rules" is none). */
+export function parseRules(out: string): string[] {
   return out
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l && l !== 'No rules');
+}
+
+/** The rules as `auditctl -l` prints them, one per line. */
+export async function listRules(): Promise<string[]> {
+  return parseRules((await auditctl(['-l'])).out);
 }
 
 export function watchKey(name: string): string {
@@ -138,45 +167,79 @@ const EXEC_RULES = ['b64', 'b32'].map((arch) => [
   EXEC_KEY,
 ]);
 
-/** Adds a watch unless it is there already (auditctl refuses duplicates: "Rule exists"). */
+/**
+ * When the kernel's audit configuration is locked (`auditctl -e 2`, see lockAudit), every
+ * write below is refused until reboot, and each refused attempt is itself audited as a
+ * configuration change (CONFIG_CHANGE res=0), which reads like an attempt to tamper. So
+ * trail looks first (`auditctl -l`, `auditctl -s`) and never tries a write a locked kernel
+ * refuses: a rule that is there is used, one that is missing is reported (AuditLockedError,
+ * lockedMissingReason) and attribution for what it covers says "unknown" with that reason.
+ */
+
+/** Which of these watch rules `auditctl -l` (as lines) does not list. */
+export function missingWatches<T extends { path: string; perms: string; key: string }>(
+  wanted: T[],
+  listed: string[],
+): T[] {
+  const have = new Set(listed);
+  return wanted.filter((w) => !have.has(watchLine(w.path, w.perms, w.key)));
+}
+
+/** The arches (arch=b64, arch=b32) whose execve rule `auditctl -l` does not list. */
+export function missingExecArches(listed: string[]): string[] {
+  const have = listed.filter((l) => l.includes(`key=${EXEC_KEY}`));
+  return EXEC_RULES.map((r) => r[2]!).filter((arch) => !have.some((l) => l.includes(arch)));
+}
+
+/** Adds a watch unless it is there already (auditctl refuses duplicates: "Rule exists").
+ * Throws AuditLockedError, without trying, when it is missing and audit is locked. */
 export async function addWatch(dir: string, perms: string, key: string): Promise<'added' | 'present'> {
   if ((await listRules()).includes(watchLine(dir, perms, key))) return 'present';
+  if (isLocked(await status())) throw new AuditLockedError(dir);
   try {
     await auditctl(['-w', dir, '-p', perms, '-k', key]);
   } catch (err) {
-    // Another trail process may have added it between the look and the add.
+    // Another trail process may have added it between the look and the add, or locked audit.
     if ((await listRules()).includes(watchLine(dir, perms, key))) return 'present';
+    if (isLocked(await status())) throw new AuditLockedError(dir);
     throw err;
   }
   return 'added';
 }
 
+/** Removes a watch. The caller checks the lock first (once for many rules: see AuditFeed);
+ * a locked kernel refuses it anyway, which auditctl's exit code only says as "not removed". */
 export async function removeWatch(dir: string, perms: string, key: string): Promise<boolean> {
   const r = await auditctl(['-W', dir, '-p', perms, '-k', key], [0, 255, 1]);
   return r.code === 0;
 }
 
-export async function addExecRules(): Promise<void> {
-  const have = (await listRules()).filter((l) => l.includes(`key=${EXEC_KEY}`));
+/** Adds the execve rules that are missing; the arches left without one because audit is
+ * locked (empty: all there). */
+export async function addExecRules(): Promise<string[]> {
+  const missing = missingExecArches(await listRules());
+  if (!missing.length) return [];
+  if (isLocked(await status())) return missing;
   for (const rule of EXEC_RULES) {
-    const arch = rule[2]!;
-    if (have.some((l) => l.includes(arch))) continue;
+    if (!missing.includes(rule[2]!)) continue;
     // A 64-bit-only kernel refuses b32 rules: full argv of 32-bit programs is then missing.
     await auditctl(['-a', ...rule], [0, 255, 1]);
   }
+  return [];
 }
 
 /** Removes the execve rules once no other trail watch rule is left (another trail watch
- * process may still rely on them). */
+ * process may still rely on them); never tries while audit is locked. */
 export async function removeExecRulesIfUnused(): Promise<boolean> {
   const rules = await listRules();
   const others = rules.some((l) => / -k trail-|key=trail-/.test(l) && !l.includes(EXEC_KEY) && !l.includes(SYNC_KEY));
   if (others) return false;
+  if (isLocked(await status())) return false;
   for (const rule of EXEC_RULES) await auditctl(['-d', ...rule], [0, 255, 1]);
   return true;
 }
 
-/** Turns audit on (`-e 1`) when it is off; never turns a locked (-e 2) configuration. */
+/** Turns audit on (`-e 1`) when it is off; never touches a locked (-e 2) configuration. */
 export async function enable(): Promise<boolean> {
   const s = await status();
   if (s.enabled !== 0) return false;
@@ -185,12 +248,22 @@ export async function enable(): Promise<boolean> {
 }
 
 /** Raises the kernel's record queue: 64, a common default, overflows in a burst of writes
- * and every overflow is a lost record (then the window is "unknown"). */
-export async function ensureBacklog(limit: number): Promise<number | undefined> {
+ * and every overflow is a lost record (then the window is "unknown"). Says what it was, and
+ * whether it stayed so because audit is locked (`-b` is refused then too). */
+export async function ensureBacklog(limit: number): Promise<{ from: number; locked: boolean } | undefined> {
   const s = await status();
   if (s.backlogLimit >= limit) return undefined;
+  if (isLocked(s)) return { from: s.backlogLimit, locked: true };
   await auditctl(['-b', String(limit)]);
-  return s.backlogLimit;
+  return { from: s.backlogLimit, locked: false };
+}
+
+/** Locks the audit configuration until reboot (`auditctl -e 2`): no rule can be added or
+ * removed any more, by anyone, trail included; nor can audit be turned off (`-e 0`). */
+export async function lock(): Promise<'locked' | 'already'> {
+  if (isLocked(await status())) return 'already';
+  await auditctl(['-e', String(LOCKED)]);
+  return 'locked';
 }
 
 export async function available(): Promise<{ ok: boolean; why?: string }> {

@@ -7,6 +7,7 @@ import { listWatched } from '../host/registry.js';
 import type { ProtectionReport } from '../act/publish/ruleset-guard.js';
 import { aptConfFile } from './hooks.js';
 import { Repo } from '../record/repo/repo.js';
+import { readConfig } from '../record/repo/settings.js';
 import type { PublishStatus } from '../act/publish/publish-status.js';
 import { plural, relativeTime } from './output.js';
 import { commandContext } from './session.js';
@@ -22,7 +23,12 @@ export interface DoctorReport {
     available: boolean;
     why?: string;
     auditctlVersion?: string;
+    /** 0 off, 1 on, 2 on and locked: no audit rule can change until reboot. */
     enabled?: number;
+    /** enabled 2 (`auditctl -e 2`): rules can be neither added nor removed until reboot. */
+    locked?: boolean;
+    /** Watched directories whose attribute.lockAudit is set (trail watch then locks). */
+    lockAudit: string[];
     auditdPid?: number;
     lost?: number;
     backlog?: number;
@@ -58,7 +64,26 @@ export async function diagnose(): Promise<DoctorReport> {
   const reasons: string[] = [];
   const logFile = (await lazy_audit_feed()).auditLogPath();
   const av = await ctl.available();
-  const audit: DoctorReport['audit'] = { available: av.ok, logFile, logReadable: false, trailRules: [], unwatched: [] };
+  const audit: DoctorReport['audit'] = {
+    available: av.ok,
+    logFile,
+    logReadable: false,
+    trailRules: [],
+    unwatched: [],
+    lockAudit: [],
+  };
+  for (const w of await listWatched()) {
+    try {
+      const repo = await Repo.open(w.repo);
+      try {
+        if ((await readConfig(repo))['attribute.lockAudit'] === true) audit.lockAudit.push(w.name);
+      } finally {
+        repo.close();
+      }
+    } catch {
+      /* a trail that cannot be opened is another command's problem */
+    }
+  }
   if (av.why) {
     audit.why = av.why;
     reasons.push(av.why);
@@ -68,6 +93,7 @@ export async function diagnose(): Promise<DoctorReport> {
     const s = await ctl.status();
     Object.assign(audit, {
       enabled: s.enabled,
+      locked: ctl.isLocked(s),
       auditdPid: s.pid,
       lost: s.lost,
       backlog: s.backlog,
@@ -86,7 +112,10 @@ export async function diagnose(): Promise<DoctorReport> {
     const rules = await ctl.listRules();
     audit.trailRules = rules.filter((r) => / -k trail-|key=trail-/.test(r));
     for (const w of await listWatched()) {
-      if (!rules.includes(ctl.watchLine(w.dir, 'wa', ctl.watchKey(w.name)))) audit.unwatched.push(w.name);
+      if (rules.includes(ctl.watchLine(w.dir, 'wa', ctl.watchKey(w.name)))) continue;
+      audit.unwatched.push(w.name);
+      // Locked, a missing rule is not "trail watch is not running": it cannot come back before a reboot.
+      if (ctl.isLocked(s)) reasons.push(`${ctl.lockedMissingReason(w.dir)}: changes there say "unknown" until reboot`);
     }
     const disk = logDiskState();
     if (disk) {
@@ -154,6 +183,9 @@ export function registerDoctor(program: Command): void {
       out.line(`running as root: ${ok(r.root)}`);
       out.line(
         `audit:        ${a.available ? `auditctl ${a.auditctlVersion ?? '?'}, enabled ${a.enabled}, auditd ${a.auditdPid ? `pid ${a.auditdPid}` : 'not running'}, lost ${a.lost}, backlog ${a.backlog}/${a.backlogLimit}` : a.why}`,
+      );
+      out.line(
+        `audit lock:   ${!a.available ? 'unknown' : a.locked ? out.color.yellow('audit rules locked until reboot (auditctl -e 2)') : 'not locked'}; attribute.lockAudit ${a.lockAudit.length ? `set (${a.lockAudit.join(', ')})` : 'not set'}`,
       );
       out.line(
         `audit log:    ${a.logFile} ${a.available ? (a.logReadable ? 'readable' : 'not readable') : ''}${a.logDisk ? `, ${a.logDisk.freeMb} MB free` : ''}`.trimEnd(),

@@ -10,7 +10,7 @@ import { Spawner } from '../attribute/spawner.js';
 import type { Log } from './log.js';
 import type { SourceKind } from './source.js';
 import type { WithLock } from './job.js';
-import { setupAudit, type AuditSetup } from './audit-setup.js';
+import { lockIfAsked, setupAudit, type AuditSetup } from './audit-setup.js';
 import { RepoWatcher } from './repo-watcher.js';
 import { compactHeap } from './housekeeping.js';
 
@@ -58,6 +58,8 @@ export class Daemon {
   private watchers = new Map<string, RepoWatcher>();
   private spawner: Spawner | undefined;
   private audit: AuditSetup | undefined;
+  /** Set once audit is locked (by this daemon or before it): no further attempt. */
+  private auditLocked = false;
 
   constructor(private readonly opts: DaemonOptions) {}
 
@@ -71,6 +73,7 @@ export class Daemon {
         : await setupAudit(picked, this.opts.log);
     for (const w of picked) await this.startOne(w, !!this.opts.names.length);
     if (!this.watchers.size) throw new TrailError('no watched directory could be watched', Exit.error);
+    await this.lockAuditIfAsked(picked);
     compactHeap();
   }
 
@@ -97,6 +100,15 @@ export class Daemon {
       if (running) await running.reload();
       else await this.startOne(w, false);
     }
+    // attribute.lockAudit set since the start: locked now that every rule is in.
+    await this.lockAuditIfAsked(wanted);
+  }
+
+  /** attribute.lockAudit: after every watched directory's rules are in (audit-setup.ts). */
+  private async lockAuditIfAsked(watched: Watched[]): Promise<void> {
+    if (this.auditLocked || !this.audit) return;
+    const r = await lockIfAsked(watched, new Set(this.watchers.keys()), this.audit, this.opts.log);
+    this.auditLocked = r === 'lock' || r === 'already';
   }
 
   private async startOne(w: Watched, mustWork: boolean): Promise<void> {

@@ -219,6 +219,16 @@ export const KEYS: Record<string, KeySpec> = {
       return n;
     },
   },
+  'attribute.lockAudit': {
+    default: false,
+    doc: 'trail watch locks the kernel audit rules (auditctl -e 2) once its own are in, so that nobody can remove them until reboot; trail cannot change them either (host-wide: one watched dir asking is enough)',
+    parse: (t) => {
+      const v = t.trim().toLowerCase();
+      if (['true', 'yes', 'on', '1'].includes(v)) return true;
+      if (['false', 'no', 'off', '0'].includes(v)) return false;
+      throw new Error('expected true or false');
+    },
+  },
   'access.paths': {
     default: [],
     doc: 'globs (relative to the watched dir) whose reads are recorded (who read what, when) on refs/trail/access',
