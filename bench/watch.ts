@@ -8,17 +8,13 @@
 // usage: node dist/bench/watch.js [--sizes 3000,50000] [--writes 200] [--idle 60]
 //        [--burst 10000] [--work DIR] [--no-chokidar] [--no-gitwatch]
 //        (trees in DIR are reused between runs)
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { run } from '../src/util/exec.js';
 import { maintenanceRunning } from '../src/record/store/maintenance.js';
+import { blobId, BIN, CLK_TCK, listFiles, makeTree, pct, sleep, Watcher } from './daemon-probe.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = join(ROOT, 'bin', 'trail.js');
 const QUIET_MS = 100;
 
 function arg(name: string, fallback: string): string {
@@ -30,123 +26,6 @@ const WRITES = Number(arg('writes', '200'));
 const IDLE_S = Number(arg('idle', '60'));
 const BURST = Number(arg('burst', '10000'));
 const WORK = resolve(arg('work', join(tmpdir(), 'trail-bench-watch')));
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-};
-const blobId = (b: Buffer) => createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex');
-const CLK_TCK = 100;
-
-function makeTree(dest: string, files: number): void {
-  if (existsSync(join(dest, '.complete'))) return;
-  rmSync(dest, { recursive: true, force: true });
-  const script = [join(ROOT, 'bench', 'make-etc-tree.py'), '/work/shared/bench/make-etc-tree.py'].find(existsSync);
-  if (!script) throw new Error('make-etc-tree.py not found in bench/ or /work/shared/bench/');
-  console.error(`generating ${files} files in ${dest} …`);
-  const r = spawnSyncLike('python3', [script, dest, '--files', String(files)]);
-  if (r !== 0) throw new Error('make-etc-tree.py failed');
-  writeFileSync(join(dest, '.complete'), '');
-}
-
-function spawnSyncLike(cmd: string, args: string[]): number {
-  // execFileSync without a shell, output passed through
-  const { spawnSync } = require_('node:child_process') as typeof import('node:child_process');
-  return spawnSync(cmd, args, { stdio: 'inherit' }).status ?? 1;
-}
-function require_(m: string): unknown {
-  return (
-    (globalThis as unknown as { process: NodeJS.Process }).process.getBuiltinModule?.(m) ??
-    (() => {
-      throw new Error('Node ≥ 20.16 needed');
-    })()
-  );
-}
-
-/** Regular files of the tree (relative paths), skipping the marker. */
-function listFiles(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (rel: string) => {
-    for (const e of readdirSync(join(dir, rel), { withFileTypes: true })) {
-      const p = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile() && p !== '.complete' && statSync(join(dir, p)).mode & 0o200) out.push(p);
-    }
-  };
-  walk('');
-  return out;
-}
-
-/** The node flags and environment templates/trail.service runs trail watch with. */
-function asTheUnit(): { flags: string[]; env: Record<string, string> } {
-  const unit = readFileSync(join(ROOT, 'templates', 'trail.service'), 'utf8');
-  const exec = /^ExecStart=@NODE@ (.*) @TRAIL@ watch$/m.exec(unit)?.[1] ?? '';
-  const env: Record<string, string> = {};
-  for (const [, line] of unit.matchAll(/^Environment=(.*)$/gm)) {
-    for (const kv of line!.split(' ')) {
-      const i = kv.indexOf('=');
-      if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
-    }
-  }
-  return { flags: exec.split(' ').filter(Boolean), env };
-}
-
-class Watcher {
-  child: ChildProcess;
-  lines: { t: number; l: Record<string, unknown> }[] = [];
-  constructor(env: NodeJS.ProcessEnv, args: string[]) {
-    // As the systemd unit (templates/trail.service) starts it: its node flags and environment.
-    // TRAIL_BENCH_NODE_FLAGS: more flags for the daemon's node (--cpu-prof, …).
-    const more = process.env.TRAIL_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
-    const unit = asTheUnit();
-    this.child = spawn(process.execPath, [...unit.flags, ...more, BIN, 'watch', '--json', ...args], {
-      env: { ...env, ...unit.env },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let buf = '';
-    this.child.stdout!.on('data', (d: Buffer) => {
-      const t = performance.now();
-      buf += d.toString();
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        this.lines.push({ t, l: JSON.parse(buf.slice(0, i)) as Record<string, unknown> });
-        buf = buf.slice(i + 1);
-      }
-    });
-  }
-  async waitFor(
-    pred: (l: Record<string, unknown>) => boolean,
-    from = 0,
-    timeoutMs = 600_000,
-  ): Promise<{ t: number; l: Record<string, unknown> }> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = this.lines.slice(from).find((x) => pred(x.l));
-      if (hit) return hit;
-      if (this.child.exitCode !== null) throw new Error('trail watch exited');
-      if (Date.now() > end) throw new Error('timed out');
-      await sleep(2);
-    }
-  }
-  status(): { rssMB: number; hwmMB: number; cpuTicks: number; childTicks: number } {
-    const s = readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
-    const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? 0);
-    const stat = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime + stime, and those of its children once reaped (the anchoring process, …)
-    return {
-      rssMB: kb('VmRSS') / 1024,
-      hwmMB: kb('VmHWM') / 1024,
-      cpuTicks: Number(f[11]) + Number(f[12]),
-      childTicks: Number(f[13]) + Number(f[14]),
-    };
-  }
-  async stop(): Promise<void> {
-    this.child.kill('SIGTERM');
-    await new Promise((r) => this.child.on('exit', r));
-  }
-}
 
 async function benchSize(files: number): Promise<Record<string, unknown>> {
   const base = join(WORK, `n${files}`);
