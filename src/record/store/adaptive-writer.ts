@@ -64,8 +64,12 @@ export class AdaptiveWriter implements ObjectWriter {
   }
 
   async finish(): Promise<void> {
-    // Distinct ids (held by id), so no two writes race for one object's file.
-    await Promise.all(this.takeHeld().map((h) => this.loose.write(h.type, h.content)));
+    // Distinct ids (held by id), so no two writes race for one object's file. Every write is
+    // let finish before a failure is thrown: one still under way when the caller aborts
+    // would leave its temp file after the abort had cleared the others (a full disk).
+    const writes = await Promise.allSettled(this.takeHeld().map((h) => this.loose.write(h.type, h.content)));
+    const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected');
+    if (failed) throw failed.reason;
     await this.loose.finish();
     await this.pack?.finish();
   }

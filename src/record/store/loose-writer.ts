@@ -42,12 +42,14 @@ export class LooseWriter implements ObjectWriter {
     const fh = await fsp.open(tmp, 'wx', 0o444);
     try {
       await fh.writeFile(data);
-    } catch (err) {
       await fh.close();
+    } catch (err) {
+      // A full disk fails the write or the close: either way the temp file goes, whatever
+      // the close says (a second close of a handle is harmless).
+      await fh.close().catch(() => undefined);
       await fsp.rm(tmp, { force: true });
       throw err;
     }
-    await fh.close();
     this.pending.set(oid, { tmp, file, dir });
     return oid;
   }
