@@ -99,14 +99,13 @@ export async function trailAsides(repo: Repo): Promise<TrailAsides> {
     import('../anchor/stamp-queue.js').then((a) => a.unanchoredCommits(repo.gitDir)),
   ]);
   let backlog: Promise<Backlog> | undefined;
-  const counter = import('../act/publish/backlog-counter.js');
   return {
     attribution,
     anchoring,
     // Counted once per asides, on first need: the remote is known only to who asks.
     backlog: (remote) => {
       if (!backlog) {
-        const read = (backlog = counter.then((c) => c.readBacklog(repo, remote)));
+        const read = (backlog = import('../act/publish/backlog-counter.js').then((c) => c.readBacklog(repo, remote)));
         // A failure is not kept: the next question counts again.
         read.catch(() => (backlog === read ? (backlog = undefined) : undefined));
       }
