@@ -32,6 +32,12 @@ const positive = (text: string): number => {
   if (!Number.isFinite(n) || n <= 0) throw new Error('expected a positive number');
   return n;
 };
+const yesNo = (text: string): boolean => {
+  const v = text.trim().toLowerCase();
+  if (['true', 'yes', 'on', '1'].includes(v)) return true;
+  if (['false', 'no', 'off', '0'].includes(v)) return false;
+  throw new Error('expected true or false');
+};
 
 const oneOf =
   (...allowed: string[]) =>
@@ -113,12 +119,7 @@ export const KEYS: Record<string, KeySpec> = {
   'logs.keepAppended': {
     default: false,
     doc: 'also keep the appended bytes of tracked logs (local ref refs/trail/logs-data), so an erased line can be shown',
-    parse: (t) => {
-      const v = t.trim().toLowerCase();
-      if (['true', 'yes', 'on', '1'].includes(v)) return true;
-      if (['false', 'no', 'off', '0'].includes(v)) return false;
-      throw new Error('expected true or false');
-    },
+    parse: yesNo,
   },
   'review.remote': {
     default: '',
@@ -222,12 +223,7 @@ export const KEYS: Record<string, KeySpec> = {
   'attribute.lockAudit': {
     default: false,
     doc: 'trail watch locks the kernel audit rules (auditctl -e 2) once its own are in, so that nobody can remove them until reboot; trail cannot change them either (host-wide: one watched dir asking is enough)',
-    parse: (t) => {
-      const v = t.trim().toLowerCase();
-      if (['true', 'yes', 'on', '1'].includes(v)) return true;
-      if (['false', 'no', 'off', '0'].includes(v)) return false;
-      throw new Error('expected true or false');
-    },
+    parse: yesNo,
   },
   'access.paths': {
     default: [],
