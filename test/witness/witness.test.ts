@@ -2,23 +2,13 @@
 // real OpenTimestamps proofs from the local calendar, Bitcoin blocks from the esplora stub.
 // Every scenario of the issue is made by hand on the hosts (or on "GitHub" itself) and the
 // witness must name it precisely: kind, host, ref and commits.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OtsCalendarStub } from '../support/ots-calendar.js';
-import { EsploraStub } from '../support/esplora.js';
+import { anchorStubs } from '../support/anchor-stubs.js';
 import { addSource, check, ordinaryHost, proveAll, protect, push, witness, world } from './helpers.js';
 
-const cal = new OtsCalendarStub();
-const esplora = new EsploraStub();
+const { cal, esplora } = anchorStubs();
 let height = 800_000;
-before(async () => {
-  await cal.start();
-  await esplora.start();
-});
-after(async () => {
-  await cal.stop();
-  await esplora.stop();
-});
 
 test('a clean fleet, every proof in a block and every key pinned: exit 0, all green', async (t) => {
   const w = await world(t);
