@@ -102,11 +102,26 @@ function dev(st: { dev: number }): string {
 }
 
 /**
+ * Whether an event on an inode was about the file that has that inode now. Inode numbers are
+ * reused once a file is gone: a script's `: > 4913; rm 4913` frees one that the next file
+ * created gets, maybe another person's a second later, while the script's records are still
+ * held. So an event followed by a DELETE of its inode names the file there now only if that
+ * file is older than the delete (another link of it survived); without a delete in view, a
+ * file born more than a second after the event is another one. When in doubt: not matched,
+ * and the path says "unknown" rather than a wrong name.
+ */
+function sameFile(e: AuditEvent, deletes: AuditEvent[] | undefined, birth: number | undefined): boolean {
+  const after = (deletes ?? []).filter((d) => d.serial > e.serial);
+  if (after.length) return birth !== undefined && birth < Math.min(...after.map((d) => d.time));
+  return birth === undefined || birth <= e.time + 1000;
+}
+
+/**
  * Splits the paths a reconcile found changed in one quiet window into one group per actor.
  * A path is matched to an event when the event names it (resolved against its CWD), when a
  * name relative to a directory fd sits in the path's folder (same folder inode), when the
- * event touched the path's inode through an fd, or when the event renamed a folder the path
- * is in. A path two actors touched goes to a group naming both. Nothing is guessed: a path
+ * event touched the path's inode through an fd (and that inode was not freed and reused since:
+ * sameFile), or when the event renamed a folder the path is in. A path two actors touched goes to a group naming both. Nothing is guessed: a path
  * no event explains is "unknown", and so is every path of a window whose records were lost.
  */
 export function split(
@@ -132,11 +147,13 @@ export function split(
     if (!l.includes(e)) l.push(e);
     m.set(k, l);
   };
-  const statCache = new Map<string, { dev: number; ino: number } | undefined>();
+  const freed = new Map<string, AuditEvent[]>();
+  const statCache = new Map<string, { dev: number; ino: number; birth?: number } | undefined>();
   const stat = (p: string) => {
     if (!statCache.has(p)) {
       const st = lstatSync(Buffer.from(p, 'latin1'), { throwIfNoEntry: false });
-      statCache.set(p, st ? { dev: st.dev, ino: st.ino } : undefined);
+      // birthtimeMs is 0 where the filesystem keeps no birth time.
+      statCache.set(p, st ? { dev: st.dev, ino: st.ino, birth: st.birthtimeMs || undefined } : undefined);
     }
     return statCache.get(p);
   };
@@ -159,8 +176,13 @@ export function split(
       if (item.nametype === 'PARENT') continue;
       if (item.abs) add(byPath, item.abs, e);
       else if (e.fdRelative && parent && item.name !== '(null)') fdItems.push({ item, parent, e });
-      if (item.inode !== undefined && item.dev && item.nametype !== 'DELETE')
-        add(byInode, `${item.dev}:${item.inode}`, e);
+      if (item.inode !== undefined && item.dev) {
+        const k = `${item.dev}:${item.inode}`;
+        if (item.nametype !== 'DELETE') add(byInode, k, e);
+        // A rename logs its old name as DELETE and its new one with the same inode: not freed.
+        else if (!e.items.some((i) => i.nametype !== 'DELETE' && i.inode === item.inode && i.dev === item.dev))
+          add(freed, k, e);
+      }
       if (item.abs && isDirMode(item.mode) && RENAMES[e.arch]?.includes(e.syscall))
         renamedDirs.push({ path: item.abs, e });
     }
@@ -199,7 +221,10 @@ export function split(
     }
     const found = new Set<AuditEvent>(byPath.get(a) ?? []);
     const st = stat(a);
-    if (st) for (const e of byInode.get(`${dev(st)}:${st.ino}`) ?? []) found.add(e);
+    if (st) {
+      const inode = `${dev(st)}:${st.ino}`;
+      for (const e of byInode.get(inode) ?? []) if (sameFile(e, freed.get(inode), st.birth)) found.add(e);
+    }
     if (!found.size) for (const r of renamedDirs) if (a.startsWith(r.path + '/')) found.add(r.e);
     if (!found.size) {
       unmatched.push(p);
