@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import { AuditFeed } from '../../src/attribute/audit-feed.js';
 import * as ctl from '../../src/attribute/auditctl.js';
 import { run } from '../../src/util/exec.js';
-import { auditReady } from './helpers.js';
+import { auditdFor, auditReady } from './helpers.js';
 
 const why = await auditReady();
 const opts = { skip: why ? `real audit is not available: ${why}` : false };
@@ -36,7 +36,8 @@ function sayLocked(): void {
 test(
   'locked at start without the barrier rule: unavailable with the reason, no rule and no backlog tried',
   opts,
-  async () => {
+  async (t) => {
+    await auditdFor(t, 'shared');
     const base = mkdtempSync(join(tmpdir(), 'trail-locked-feed-'));
     const home = join(base, 'home');
     const notices: string[] = [];
@@ -70,7 +71,8 @@ test(
 test(
   'locked after start: a new directory degrades with the reason, nothing is added, nothing removed at close',
   opts,
-  async () => {
+  async (t) => {
+    await auditdFor(t, 'shared');
     const base = mkdtempSync(join(tmpdir(), 'trail-locked-feed-'));
     const home = join(base, 'home');
     const a = join(base, 'a');

@@ -10,6 +10,7 @@ import { run } from '../../src/util/exec.js';
 import {
   asLogin,
   asLoginSudo,
+  auditdFor,
   auditReady,
   auditRecordsFlow,
   auditdPid,
@@ -50,12 +51,22 @@ const opts = { skip: why ? `real audit is not available: ${why}` : false };
 /** A test of attribution, run only while the host's audit records reach auditd's log (checked
  * by the test's own rule, without trail): where auditd has stopped writing, say on a disk
  * below its admin_space_left, the test says so and why instead of blaming trail. */
-function auditTest(name: string, fn: (t: TestContext) => Promise<void>): void {
+function auditTest(
+  name: string,
+  fn: (t: TestContext) => Promise<void>,
+  auditd: 'shared' | 'exclusive' = 'shared',
+): void {
   test(name, opts, async (t) => {
+    await auditdFor(t, auditd);
     const down = await auditRecordsFlow();
     if (down) return void t.skip(`audit records do not reach the log on this host now: ${down}`);
     await fn(t);
   });
+}
+
+/** One that stops auditd or starves the kernel backlog: no other file's audit test runs then. */
+function disruptiveAuditTest(name: string, fn: (t: TestContext) => Promise<void>): void {
+  auditTest(name, fn, 'exclusive');
 }
 
 async function commitOf(path: string) {
@@ -261,66 +272,69 @@ auditTest(
   },
 );
 
-auditTest('records lost in a burst (a kernel backlog of 1): changes say unknown, never a wrong name', async (t) => {
-  const status = () =>
-    new Map(
-      spawnSync('auditctl', ['-s'], { encoding: 'utf8' })
-        .stdout.split('\n')
-        .map((l) => l.trim().split(' '))
-        .filter((x) => x.length === 2)
-        .map(([k, v]) => [k!, Number(v)]),
-    );
-  const before = status();
-  t.after(() => {
+disruptiveAuditTest(
+  'records lost in a burst (a kernel backlog of 1): changes say unknown, never a wrong name',
+  async (t) => {
+    const status = () =>
+      new Map(
+        spawnSync('auditctl', ['-s'], { encoding: 'utf8' })
+          .stdout.split('\n')
+          .map((l) => l.trim().split(' '))
+          .filter((x) => x.length === 2)
+          .map(([k, v]) => [k!, Number(v)]),
+      );
+    const before = status();
+    t.after(() => {
+      spawnSync('auditctl', [
+        '-b',
+        String(before.get('backlog_limit')),
+        '--backlog_wait_time',
+        String(before.get('backlog_wait_time')),
+      ]);
+    });
+    assert.equal(spawnSync('auditctl', ['-b', '1', '--backlog_wait_time', '0']).status, 0);
+    // Both write their own files and the same shared ones, each write naming its writer.
+    const loop =
+      'i=0; while [ $i -lt 150 ]; do echo "$2 $i" > "$1/burst-$2-$i"; echo "$2 $i" > "$1/burst-shared-$((i % 20))"; i=$((i+1)); done';
+    await Promise.all(['bob', 'alice'].map((u) => asLogin(u, ['sh', '-c', loop, 'sh', f.work, u])));
     spawnSync('auditctl', [
       '-b',
       String(before.get('backlog_limit')),
       '--backlog_wait_time',
       String(before.get('backlog_wait_time')),
     ]);
-  });
-  assert.equal(spawnSync('auditctl', ['-b', '1', '--backlog_wait_time', '0']).status, 0);
-  // Both write their own files and the same shared ones, each write naming its writer.
-  const loop =
-    'i=0; while [ $i -lt 150 ]; do echo "$2 $i" > "$1/burst-$2-$i"; echo "$2 $i" > "$1/burst-shared-$((i % 20))"; i=$((i+1)); done';
-  await Promise.all(['bob', 'alice'].map((u) => asLogin(u, ['sh', '-c', loop, 'sh', f.work, u])));
-  spawnSync('auditctl', [
-    '-b',
-    String(before.get('backlog_limit')),
-    '--backlog_wait_time',
-    String(before.get('backlog_wait_time')),
-  ]);
-  const lost = (status().get('lost') ?? 0) - (before.get('lost') ?? 0);
-  assert.ok(lost > 0, 'the kernel lost no record: this test needs it to');
-  await waitFor('every burst file in the trail', async () => {
-    const tree = (await f.git(['ls-tree', '--name-only', 'refs/heads/observed'])).stdout.toString().split('\n');
-    return (
-      tree.filter((p) => p.startsWith('burst-bob-') || p.startsWith('burst-alice-')).length === 300 &&
-      (await f.git(['show', 'refs/heads/observed:burst-shared-19'])).stdout.toString() ===
-        readFileSync(join(f.work, 'burst-shared-19'), 'utf8')
-    );
-  });
-  // Every version of every burst file in the trail: its author names its writer, or nobody.
-  const checks: { commit: string; path: string; author: string }[] = [];
-  for (const c of await f.commits())
-    for (const p of c.paths) if (p.startsWith('burst-')) checks.push({ commit: c.id, path: p, author: c.author });
-  const blobs = (
-    await run('git', ['--git-dir', f.gitDir, 'cat-file', '--batch'], {
-      input: checks.map((x) => `${x.commit}:${x.path}`).join('\n') + '\n',
-    })
-  ).stdout.toString();
-  const contents = [...blobs.matchAll(/^[0-9a-f]{40} blob \d+\n(\S+) \d+\n/gm)].map((m) => m[1]);
-  assert.equal(contents.length, checks.length);
-  let unknown = 0;
-  checks.forEach((x, i) => {
-    if (x.author === 'unknown') return void unknown++;
-    assert.ok(
-      x.author.split(', ').includes(contents[i]!),
-      `${x.path} in ${x.commit.slice(0, 12)} written by ${contents[i]} but authored ${x.author}`,
-    );
-  });
-  assert.ok(unknown > 0, `${lost} records lost yet no change says unknown`);
-});
+    const lost = (status().get('lost') ?? 0) - (before.get('lost') ?? 0);
+    assert.ok(lost > 0, 'the kernel lost no record: this test needs it to');
+    await waitFor('every burst file in the trail', async () => {
+      const tree = (await f.git(['ls-tree', '--name-only', 'refs/heads/observed'])).stdout.toString().split('\n');
+      return (
+        tree.filter((p) => p.startsWith('burst-bob-') || p.startsWith('burst-alice-')).length === 300 &&
+        (await f.git(['show', 'refs/heads/observed:burst-shared-19'])).stdout.toString() ===
+          readFileSync(join(f.work, 'burst-shared-19'), 'utf8')
+      );
+    });
+    // Every version of every burst file in the trail: its author names its writer, or nobody.
+    const checks: { commit: string; path: string; author: string }[] = [];
+    for (const c of await f.commits())
+      for (const p of c.paths) if (p.startsWith('burst-')) checks.push({ commit: c.id, path: p, author: c.author });
+    const blobs = (
+      await run('git', ['--git-dir', f.gitDir, 'cat-file', '--batch'], {
+        input: checks.map((x) => `${x.commit}:${x.path}`).join('\n') + '\n',
+      })
+    ).stdout.toString();
+    const contents = [...blobs.matchAll(/^[0-9a-f]{40} blob \d+\n(\S+) \d+\n/gm)].map((m) => m[1]);
+    assert.equal(contents.length, checks.length);
+    let unknown = 0;
+    checks.forEach((x, i) => {
+      if (x.author === 'unknown') return void unknown++;
+      assert.ok(
+        x.author.split(', ').includes(contents[i]!),
+        `${x.path} in ${x.commit.slice(0, 12)} written by ${contents[i]} but authored ${x.author}`,
+      );
+    });
+    assert.ok(unknown > 0, `${lost} records lost yet no change says unknown`);
+  },
+);
 
 auditTest(
   "trail's audit rule removed by someone else: no wrong name meanwhile, the rule comes back, the next change is named",
@@ -339,66 +353,72 @@ auditTest(
 );
 
 // These last two stop auditd (and start it again).
-auditTest('auditd suspended by a low disk: the commits and trail doctor say why, without waiting for it', async () => {
-  const conf = '/etc/audit/auditd.conf';
-  const saved = readFileSync(conf, 'utf8');
-  // Thresholds above this disk's size: auditd suspends itself at start, as on a full disk.
-  const huge = 100_000_000;
-  const restartAuditd = async () => {
-    process.kill(auditdPid(), 'SIGTERM');
-    await waitFor('auditd to stop', () => auditdPid() === 0, 60_000);
-    assert.equal(await auditReady(), undefined);
-  };
-  try {
-    writeFileSync(
-      conf,
-      saved
-        .replace(/^space_left\s*=.*$/m, `space_left = ${2 * huge}`)
-        .replace(/^admin_space_left\s*=.*$/m, `admin_space_left = ${huge}`),
-    );
-    await restartAuditd();
-    await asLogin('bob', ['sh', '-c', 'echo s > "$1"', 'sh', join(f.work, 'while-suspended.conf')]);
-    const c = await commitOf('while-suspended.conf');
-    assert.equal(c.author, 'unknown', c.body);
-    assert.match(
-      trailer(c.body, 'Trail-Actor')!,
-      /^unknown \(auditd writes no records: \d+ MB free on the filesystem of \/var\/log\/audit, below admin_space_left \(100000000 MB\)/,
-    );
-    const r = JSON.parse((await f.trail(['doctor', '--json'])).stdout.toString()) as {
-      attribution: { degraded: boolean; reasons: string[] };
+disruptiveAuditTest(
+  'auditd suspended by a low disk: the commits and trail doctor say why, without waiting for it',
+  async () => {
+    const conf = '/etc/audit/auditd.conf';
+    const saved = readFileSync(conf, 'utf8');
+    // Thresholds above this disk's size: auditd suspends itself at start, as on a full disk.
+    const huge = 100_000_000;
+    const restartAuditd = async () => {
+      process.kill(auditdPid(), 'SIGTERM');
+      await waitFor('auditd to stop', () => auditdPid() === 0, 60_000);
+      assert.equal(await auditReady(), undefined);
     };
-    assert.equal(r.attribution.degraded, true);
-    assert.ok(
-      r.attribution.reasons.some((x) => /below admin_space_left .* SUSPEND: auditd stops writing records/.test(x)),
-      r.attribution.reasons.join('\n'),
-    );
-  } finally {
-    writeFileSync(conf, saved);
-    await restartAuditd();
-  }
-  await settleAfterRestart();
-  await asLogin('bob', ['sh', '-c', 'echo r > "$1"', 'sh', join(f.work, 'after-resume.conf')]);
-  assert.equal((await commitOf('after-resume.conf')).author, 'bob');
-});
+    try {
+      writeFileSync(
+        conf,
+        saved
+          .replace(/^space_left\s*=.*$/m, `space_left = ${2 * huge}`)
+          .replace(/^admin_space_left\s*=.*$/m, `admin_space_left = ${huge}`),
+      );
+      await restartAuditd();
+      await asLogin('bob', ['sh', '-c', 'echo s > "$1"', 'sh', join(f.work, 'while-suspended.conf')]);
+      const c = await commitOf('while-suspended.conf');
+      assert.equal(c.author, 'unknown', c.body);
+      assert.match(
+        trailer(c.body, 'Trail-Actor')!,
+        /^unknown \(auditd writes no records: \d+ MB free on the filesystem of \/var\/log\/audit, below admin_space_left \(100000000 MB\)/,
+      );
+      const r = JSON.parse((await f.trail(['doctor', '--json'])).stdout.toString()) as {
+        attribution: { degraded: boolean; reasons: string[] };
+      };
+      assert.equal(r.attribution.degraded, true);
+      assert.ok(
+        r.attribution.reasons.some((x) => /below admin_space_left .* SUSPEND: auditd stops writing records/.test(x)),
+        r.attribution.reasons.join('\n'),
+      );
+    } finally {
+      writeFileSync(conf, saved);
+      await restartAuditd();
+    }
+    await settleAfterRestart();
+    await asLogin('bob', ['sh', '-c', 'echo r > "$1"', 'sh', join(f.work, 'after-resume.conf')]);
+    assert.equal((await commitOf('after-resume.conf')).author, 'bob');
+  },
+);
 
-auditTest('audit stopped mid-run: the commits say unknown and why; attribution comes back with auditd', async () => {
-  const pid = auditdPid();
-  assert.ok(pid > 0);
-  process.kill(pid, 'SIGTERM');
-  await waitFor('auditd to stop', () => auditdPid() === 0, 60_000);
-  try {
-    await asLogin('bob', ['sh', '-c', 'echo x > "$1"', 'sh', join(f.work, 'while-stopped.conf')]);
-    const c = await commitOf('while-stopped.conf');
-    assert.equal(c.author, 'unknown', c.body);
-    assert.match(
-      trailer(c.body, 'Trail-Actor')!,
-      /^unknown \(.*(auditd is not running|stopped arriving|disabled).*\)$/,
-    );
-  } finally {
-    assert.equal(await auditReady(), undefined);
-  }
-  await settleAfterRestart();
-  await asLogin('bob', ['sh', '-c', 'echo y > "$1"', 'sh', join(f.work, 'after-restart.conf')]);
-  const c = await commitOf('after-restart.conf');
-  assert.equal(c.author, 'bob', c.body);
-});
+disruptiveAuditTest(
+  'audit stopped mid-run: the commits say unknown and why; attribution comes back with auditd',
+  async () => {
+    const pid = auditdPid();
+    assert.ok(pid > 0);
+    process.kill(pid, 'SIGTERM');
+    await waitFor('auditd to stop', () => auditdPid() === 0, 60_000);
+    try {
+      await asLogin('bob', ['sh', '-c', 'echo x > "$1"', 'sh', join(f.work, 'while-stopped.conf')]);
+      const c = await commitOf('while-stopped.conf');
+      assert.equal(c.author, 'unknown', c.body);
+      assert.match(
+        trailer(c.body, 'Trail-Actor')!,
+        /^unknown \(.*(auditd is not running|stopped arriving|disabled).*\)$/,
+      );
+    } finally {
+      assert.equal(await auditReady(), undefined);
+    }
+    await settleAfterRestart();
+    await asLogin('bob', ['sh', '-c', 'echo y > "$1"', 'sh', join(f.work, 'after-restart.conf')]);
+    const c = await commitOf('after-restart.conf');
+    assert.equal(c.author, 'bob', c.body);
+  },
+);

@@ -3,7 +3,17 @@
 // the uid to /proc/self/loginuid, then drop to the user), so that auid, uid and argv in the
 // records are the kernel's own.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,19 +39,72 @@ function auditctlStatus(): Map<string, number> | undefined {
   );
 }
 
-/** Why real audit cannot be used here, or undefined when auditd runs (started if needed). */
+/**
+ * Test files run side by side and share one auditd. A few tests stop it, suspend it or
+ * shrink the kernel backlog to 1 record; a test of another file that needs records at that
+ * moment would fail for a reason not its own (seen: "no audit record reached the log"), and
+ * two files that both found auditd down would start two. Locks order them: a test that
+ * disturbs auditd holds AUDITD_LOCK exclusive, a test that needs records holds it shared,
+ * and whoever starts auditd holds START_LOCK. A flock belongs to the open file description,
+ * which the `flock` child shares as its fd 3 and which this process closes on release.
+ */
+export const AUDITD_LOCK = join(tmpdir(), 'trail-test-auditd.lock');
+const START_LOCK = join(tmpdir(), 'trail-test-auditd-start.lock');
+let exclusiveHere = 0;
+
+async function hold(path: string, mode: 'shared' | 'exclusive'): Promise<() => void> {
+  const fd = openSync(path, 'a', 0o600);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const c = spawn('flock', [mode === 'shared' ? '--shared' : '--exclusive', '3'], {
+        stdio: ['ignore', 'ignore', 'inherit', fd],
+      });
+      c.on('error', reject);
+      c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`flock ${mode} ${path} exited ${code}`))));
+    });
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  let held = true;
+  return () => {
+    if (held) closeSync(fd);
+    held = false;
+  };
+}
+
+export async function holdAuditd(mode: 'shared' | 'exclusive'): Promise<() => void> {
+  const release = await hold(AUDITD_LOCK, mode);
+  if (mode === 'shared') return release;
+  exclusiveHere++;
+  return () => {
+    exclusiveHere--;
+    release();
+  };
+}
+
+/** Takes the lock for one test; released when the test ends. */
+export async function auditdFor(t: { after(fn: () => void): void }, mode: 'shared' | 'exclusive'): Promise<void> {
+  t.after(await holdAuditd(mode));
+}
+
+/** Why real audit cannot be used here, or undefined when auditd runs (started if needed:
+ * never while another file's test has stopped it on purpose, never by two files at once). */
 export async function auditReady(): Promise<string | undefined> {
   if (process.getuid?.() !== 0) return 'not root';
-  let s = auditctlStatus();
-  if (!s)
+  if (!auditctlStatus())
     return 'auditctl missing or kernel audit unavailable (apt-get install auditd; in a container: no audit namespace)';
-  if (!s.get('pid')) {
+  const shared = exclusiveHere ? undefined : await holdAuditd('shared');
+  const starting = await hold(START_LOCK, 'exclusive');
+  try {
+    if (auditctlStatus()?.get('pid')) return undefined;
     spawnSync('auditd', [], { stdio: 'ignore' });
     await waitFor('auditd to start', () => !!auditctlStatus()?.get('pid'), 30_000).catch(() => undefined);
-    s = auditctlStatus();
-    if (!s?.get('pid')) return 'auditd does not start here';
+    return auditctlStatus()?.get('pid') ? undefined : 'auditd does not start here';
+  } finally {
+    starting();
+    shared?.();
   }
-  return undefined;
 }
 
 /**

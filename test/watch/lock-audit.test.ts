@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { auditReady, Fixture, waitFor, Watch } from '../attribute/helpers.js';
+import { auditdFor, auditReady, Fixture, waitFor, Watch } from '../attribute/helpers.js';
 
 const why = await auditReady();
 const REAL_AUDITCTL = spawnSync('sh', ['-c', 'command -v auditctl'], { encoding: 'utf8' }).stdout.trim();
@@ -80,7 +80,8 @@ test('the guard itself refuses auditctl -e 2 and passes everything else on', opt
 test(
   'attribute.lockAudit is off by default: trail watch with audit adds its rules and locks nothing',
   opts,
-  async () => {
+  async (t) => {
+    await auditdFor(t, 'shared');
     const f = new Fixture('lockoff');
     const { marker } = guardedPath(f);
     await f.init();
@@ -138,7 +139,8 @@ test('attribute.lockAudit on where attribute.audit is off: not counted, said so,
 test(
   'attribute.lockAudit on with audit: trail watch asks for the lock once, after every rule is in, and goes on when refused',
   opts,
-  async () => {
+  async (t) => {
+    await auditdFor(t, 'shared');
     const f = new Fixture('lockon');
     const { marker } = guardedPath(f);
     writeFileSync(join(f.work, 'secret.key'), 'k\n');

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
-import { auditReady } from '../attribute/helpers.js';
+import { auditdFor, auditReady } from '../attribute/helpers.js';
 import { Daemon, Fixture, scratch } from './helpers.js';
 
 const auditSkip = await auditReady().then((why) => (why ? `real audit is not available: ${why}` : false));
@@ -39,7 +39,8 @@ it('two daemons on one trail: every change recorded once the dust settles, fsck 
 it(
   'the first of two daemons to stop leaves the audit rules the other relies on; the last removes them',
   { skip: auditSkip },
-  async () => {
+  async (t) => {
+    await auditdFor(t, 'shared');
     const f = new Fixture(join(tmp.dir, 'audit'));
     writeFileSync(join(f.work, 'seed'), 'seed\n');
     await f.init();
