@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
+import { chromium, type BrowserContext } from 'playwright-core';
 import { trail, tempDir, git, ROOT } from '../support/cli.js';
 import { anchorStubs } from '../support/anchor-stubs.js';
 
@@ -178,7 +178,13 @@ test(
   async (t) => {
     assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
     const tmp = tempDir('trail-report-');
-    t.after(tmp.cleanup);
+    // Chromium first, then its folder: hooks run in the order given, and removing the
+    // profile under a running browser fails (ENOTEMPTY) and leaves the browser holding the file.
+    let context: BrowserContext | undefined;
+    t.after(async () => {
+      await context?.close();
+      tmp.cleanup();
+    });
     const { home, repo } = await makeTrail(tmp.path);
     const want = expectedFromGit(repo);
     // The scenario must exercise every state, or the comparisons below prove little.
@@ -215,7 +221,7 @@ test(
     );
 
     const profile = join(tmp.path, 'chromium-profile');
-    const context = await chromium.launchPersistentContext(profile, {
+    context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
       args: [
@@ -229,7 +235,6 @@ test(
       ],
       viewport: { width: 1200, height: 900 },
     });
-    t.after(() => context.close());
     const page = context.pages()[0] ?? (await context.newPage());
     const url = pathToFileURL(file).href;
     const problems: string[] = [];
