@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,28 +17,51 @@ interface Setup {
   log: string;
 }
 
-async function setup(
-  t: { after(fn: () => void): void },
-  opts: { keep?: boolean; policy?: string } = {},
-): Promise<Setup> {
-  const tmp = tempDir('trail-logs-');
-  t.after(tmp.cleanup);
-  const home = join(tmp.path, 'home');
-  const dir = join(tmp.path, 'var-log');
-  mkdirSync(dir);
+// `trail init` and the default policy are the same for every test: they are done once per
+// file, and each test starts from a fresh copy of that trail. The copy goes to the very same
+// absolute paths (the registry in trail's home and the shadow repository name them), which is
+// sound because node:test runs a file's tests one after another. The logs are configured
+// after the copy, by each test: trail tracks a log by its inode, and a copy has new ones.
+const root = tempDir('trail-logs-');
+after(root.cleanup);
+const live = join(root.path, 'live');
+const template = join(root.path, 'template');
+let initialised: Promise<string> | undefined;
+
+async function initOnce(): Promise<string> {
+  const home = join(live, 'home');
+  const dir = join(live, 'var-log');
+  mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'app.log'), 'boot\n');
   writeFileSync(join(dir, 'app.conf'), 'level=info\n');
   const init = await trail(home, ['init', dir, '--json']);
   assert.equal(init.code, 0, init.stderr);
+  // No syslog from tests; an alert still goes out through the webhook when a test sets one.
+  writeFileSync(join(live, 'policy.yaml'), 'alert:\n  syslog: false\n');
+  const p = await trail(home, ['policy', 'set', join(live, 'policy.yaml')]);
+  assert.equal(p.code, 0, p.stderr);
+  const cp = spawnSync('cp', ['-a', live, template], { encoding: 'utf8' });
+  assert.equal(cp.status, 0, cp.stderr);
+  return init.json.repo as string;
+}
+
+async function setup(opts: { keep?: boolean; policy?: string } = {}): Promise<Setup> {
+  const repo = await (initialised ??= initOnce());
+  rmSync(live, { recursive: true, force: true });
+  const cp = spawnSync('cp', ['-a', template, live], { encoding: 'utf8' });
+  assert.equal(cp.status, 0, cp.stderr);
+  const home = join(live, 'home');
+  const dir = join(live, 'var-log');
   for (const [k, v] of [['logs.paths', '*.log'], ...(opts.keep ? [['logs.keepAppended', 'true']] : [])] as const) {
     const r = await trail(home, ['config', 'set', k, v]);
     assert.equal(r.code, 0, r.stderr);
   }
-  // No syslog from tests; an alert still goes out through the webhook when a test sets one.
-  writeFileSync(join(tmp.path, 'policy.yaml'), opts.policy ?? 'alert:\n  syslog: false\n');
-  const p = await trail(home, ['policy', 'set', join(tmp.path, 'policy.yaml')]);
-  assert.equal(p.code, 0, p.stderr);
-  return { tmp: tmp.path, home, dir, repo: init.json.repo as string, log: join(dir, 'app.log') };
+  if (opts.policy) {
+    writeFileSync(join(live, 'policy.yaml'), opts.policy);
+    const p = await trail(home, ['policy', 'set', join(live, 'policy.yaml')]);
+    assert.equal(p.code, 0, p.stderr);
+  }
+  return { tmp: live, home, dir, repo, log: join(dir, 'app.log') };
 }
 
 async function checkpoint(s: Setup) {
@@ -60,7 +83,7 @@ const lines = (from: number, n: number, tag = 'line') =>
   Array.from({ length: n }, (_, i) => `${tag} ${from + i} sshd[${100 + i}]: session opened\n`).join('');
 
 test('create rotation: the old inode is followed to app.log.1, the new file starts a generation; no alert', async (t) => {
-  const s = await setup(t);
+  const s = await setup();
   appendFileSync(s.log, lines(0, 20));
   assert.deepEqual((await checkpoint(s)).incidents, []);
   appendFileSync(s.log, lines(20, 5)); // not yet seen when the rotation happens
@@ -100,7 +123,7 @@ test('create rotation: the old inode is followed to app.log.1, the new file star
 });
 
 test('copytruncate: the bytes written before the copy are taken from the copy; no alert', async (t) => {
-  const s = await setup(t, { keep: true });
+  const s = await setup({ keep: true });
   appendFileSync(s.log, lines(0, 10));
   await checkpoint(s);
   appendFileSync(s.log, lines(10, 3));
@@ -119,7 +142,7 @@ test('copytruncate: the bytes written before the copy are taken from the copy; n
 });
 
 test('compress and delaycompress: a rotated copy followed until compressed; no alert', async (t) => {
-  const s = await setup(t);
+  const s = await setup();
   appendFileSync(s.log, lines(0, 10));
   await checkpoint(s);
   appendFileSync(s.log, lines(10, 2));
@@ -154,7 +177,7 @@ test('compress and delaycompress: a rotated copy followed until compressed; no a
 });
 
 test('a writer appending while logrotate rotates (create + HUP): no alert, no byte unaccounted for', async (t) => {
-  const s = await setup(t);
+  const s = await setup();
   // The writer keeps its file open and reopens it on SIGHUP, as syslog daemons do.
   const writer = join(s.tmp, 'writer.mjs');
   writeFileSync(
@@ -207,7 +230,7 @@ setInterval(() => { for (let k = 0; k < 5; k++) writeSync(fd, 'w ' + (i++) + ' p
 });
 
 test('sed -i removing a middle line: detected, with the offset and the removed text (bytes kept)', async (t) => {
-  const s = await setup(t, { keep: true });
+  const s = await setup({ keep: true });
   appendFileSync(s.log, lines(0, 5));
   await checkpoint(s);
   appendFileSync(s.log, 'Accepted password for mallory from 203.0.113.9\n');
@@ -238,7 +261,7 @@ test('sed -i removing a middle line: detected, with the offset and the removed t
 });
 
 test('sed -i without kept bytes: detected, placed between two checkpoints', async (t) => {
-  const s = await setup(t);
+  const s = await setup();
   appendFileSync(s.log, lines(0, 5));
   await checkpoint(s);
   const from = readFileSync(s.log).length;
@@ -271,7 +294,7 @@ test('truncate -s 0 outside a rotation: detected and alerted through the webhook
   const key = join(keyDir.path, 'key');
   writeFileSync(key, 'k\n', { mode: 0o600 });
   const port = (server.address() as { port: number }).port;
-  const s = await setup(t, {
+  const s = await setup({
     policy: `alert:\n  syslog: false\n  webhook: http://127.0.0.1:${port}/hook\n  webhookSecretFile: ${key}\n`,
   });
   appendFileSync(s.log, lines(0, 8));
@@ -295,7 +318,7 @@ test('truncate -s 0 outside a rotation: detected and alerted through the webhook
 });
 
 test('replaced by a fresh file, deleted, rewritten in place: each detected', async (t) => {
-  const s = await setup(t, { keep: true });
+  const s = await setup({ keep: true });
   appendFileSync(s.log, lines(0, 6));
   await checkpoint(s);
   writeFileSync(join(s.dir, 'fresh'), 'boot\n');
@@ -332,7 +355,7 @@ test('replaced by a fresh file, deleted, rewritten in place: each detected', asy
 });
 
 test('a policy rule with action: log takes the path out of the content tree and into tracking', async (t) => {
-  const s = await setup(t, {
+  const s = await setup({
     policy: 'rules:\n  - paths: ["audit/*.txt"]\n    action: log\nalert:\n  syslog: false\n',
   });
   mkdirSync(join(s.dir, 'audit'));
@@ -351,7 +374,7 @@ test('a policy rule with action: log takes the path out of the content tree and 
 });
 
 test('a log is tracked from the moment it is configured; one configured but not yet there is "not tracked yet", exit 12', async (t) => {
-  const s = await setup(t);
+  const s = await setup();
   // setup configured *.log: app.log was taken in by `config set` itself, before any checkpoint.
   const st = await trail(s.home, ['logs', 'status', '--json']);
   assert.deepEqual(

@@ -212,8 +212,16 @@ test('no daemon, a stale socket, a silent, garbled or other-version daemon: the 
 
   const ack = (extra: Record<string, unknown> = {}) =>
     JSON.stringify({ trail: WATCHER_PROTOCOL, version: TRAIL_VERSION, pid: 1, accepted: true, ...extra }) + '\n';
+  // What the stand-ins are asked is recorded by the silent one: one line of the documented request.
+  let seen = '';
   const cases: [string, (line: string) => string | undefined, boolean?][] = [
-    ['silent daemon', () => undefined],
+    [
+      'silent daemon',
+      (line) => {
+        seen = line;
+        return undefined;
+      },
+    ],
     ['garbage', () => 'garbage\n'],
     ['another trail version', () => ack({ version: '0.0.1' })],
     ['another protocol', () => ack({ trail: WATCHER_PROTOCOL + 1 })],
@@ -230,17 +238,6 @@ test('no daemon, a stale socket, a silent, garbled or other-version daemon: the 
       srv.close();
       rmSync(socket, { force: true });
     }
-  }
-  // What the stand-ins were asked: one line of the documented request.
-  let seen = '';
-  const srv = await fakeDaemon((line) => {
-    seen = line;
-    return undefined;
-  });
-  try {
-    await check('request recorded');
-  } finally {
-    srv.close();
   }
   assert.deepEqual(JSON.parse(seen), { trail: WATCHER_PROTOCOL, version: TRAIL_VERSION, op: 'status' });
 });

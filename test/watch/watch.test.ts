@@ -1,22 +1,70 @@
 import { strict as assert } from 'node:assert';
-import { mkdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, afterEach, describe, it } from 'node:test';
+import { run } from '../../src/util/exec.js';
 import { Daemon, Fixture, scratch, sleep } from './helpers.js';
 
 const tmp = scratch('flow');
 after(() => tmp.cleanup());
 let n = 0;
 
-async function fixture(files: Record<string, string> = {}, settings: Record<string, string> = {}): Promise<Fixture> {
-  const f = new Fixture(join(tmp.dir, `f${n++}`));
-  for (const [p, c] of Object.entries(files)) {
+// `trail init` and its settings are done once per file, over the files every test starts
+// from (each test names the ones it relies on); each test then starts from a fresh copy of
+// that trail. The copy goes to the very same absolute paths, which the registry in trail's
+// home and the shadow repository name: sound because the tests of a file run one after
+// another.
+const START: Record<string, string> = {
+  'a.conf': 'one\n',
+  'gone.conf': 'g\n',
+  a: '1\n',
+  'etc/app.conf': 'v1\n',
+  'etc/vim.conf': 'v1\n',
+  'hot.txt': 'start\n',
+  'keep.txt': 'x\n',
+  'sub/a': 'a\n',
+  'sub/deep/b': 'b\n',
+  other: 'o\n',
+  'old/x.conf': 'x\n',
+  'old/inner/y.conf': 'y\n',
+  'cfg/app.conf': 'good\n',
+  'cfg/other': 'o\n',
+  ...Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`d${i % 5}/f${i}`, '0\n'])),
+};
+const live = join(tmp.dir, 'live');
+const template = join(tmp.dir, 'template');
+let initialised: Promise<void> | undefined;
+
+async function initOnce(): Promise<void> {
+  const f = new Fixture(live);
+  for (const [p, c] of Object.entries(START)) {
     mkdirSync(join(f.work, p, '..'), { recursive: true });
     writeFileSync(join(f.work, p), c);
   }
-  await f.init(settings);
+  await f.init();
+  await run('cp', ['-a', live, template]);
+}
+
+async function fixture(files: Record<string, string> = {}, settings: Record<string, string> = {}): Promise<Fixture> {
+  await (initialised ??= initOnce());
+  rmSync(live, { recursive: true, force: true });
+  await run('cp', ['-a', template, live]);
+  const f = new Fixture(live);
+  for (const [p, c] of Object.entries(files)) assert.equal(readFileSync(join(f.work, p), 'utf8'), c, p);
+  for (const [k, v] of Object.entries(settings)) await f.trail(['--name', f.name, 'config', 'set', k, v]);
   return f;
 }
+
+// A test that fails leaves no daemon behind to watch the next test's copy.
+const daemons: Daemon[] = [];
+function watch(f: Fixture, args: string[] = []): Daemon {
+  const d = new Daemon(f, args);
+  daemons.push(d);
+  return d;
+}
+afterEach(async () => {
+  for (const d of daemons.splice(0)) await d.stop();
+});
 
 /** Every path that any commit after `from` added, modified or deleted, with its letter. */
 async function nameStatus(f: Fixture, from: string): Promise<string[]> {
@@ -30,7 +78,7 @@ describe('trail watch', () => {
   it('records what changed while not watching, then start and stop events, and flushes on SIGTERM', async () => {
     const f = await fixture({ 'a.conf': 'one\n' }, { 'watch.quietMs': '5000', 'watch.maxDelayMs': '60000' });
     writeFileSync(join(f.work, 'a.conf'), 'changed while down\n');
-    const d = new Daemon(f);
+    const d = watch(f);
     await d.started();
     // The quiet window is long: only the SIGTERM flush can commit this change.
     writeFileSync(join(f.work, 'b.conf'), 'pending at stop\n');
@@ -58,7 +106,7 @@ describe('trail watch', () => {
 
   it('turns editor saves into one change of the file: temp + rename, vim 4913 probe + backup', async () => {
     const f = await fixture({ 'etc/app.conf': 'v1\n', 'etc/vim.conf': 'v1\n' });
-    const d = new Daemon(f);
+    const d = watch(f);
     await d.started();
     const start = await f.head();
     // gedit/VS Code/most tools: write a temp file next to it, rename it over the original.
@@ -81,7 +129,7 @@ describe('trail watch', () => {
 
   it('coalesces a file written 1,000 times in a second and ends with its last state', async () => {
     const f = await fixture({ 'hot.txt': 'start\n' });
-    const d = new Daemon(f);
+    const d = watch(f);
     await d.started();
     const start = await f.head();
     const file = join(f.work, 'hot.txt');
@@ -101,7 +149,7 @@ describe('trail watch', () => {
 
   it('records 10,000 files created in one folder', async () => {
     const f = await fixture({ 'keep.txt': 'x\n' });
-    const d = new Daemon(f);
+    const d = watch(f);
     await d.started();
     mkdirSync(join(f.work, 'many'));
     for (let i = 0; i < 10_000; i++) writeFileSync(join(f.work, 'many', `f${i}.conf`), `file ${i}\n`);
@@ -116,7 +164,7 @@ describe('trail watch', () => {
 
   it('keeps watching a folder deleted and recreated, and the watched folder itself', async () => {
     const f = await fixture({ 'sub/a': 'a\n', 'sub/deep/b': 'b\n', other: 'o\n' });
-    const d = new Daemon(f);
+    const d = watch(f);
     await d.started();
     rmSync(join(f.work, 'sub'), { recursive: true });
     mkdirSync(join(f.work, 'sub', 'deep'), { recursive: true });
@@ -138,7 +186,7 @@ describe('trail watch', () => {
 
   it('follows a folder renamed within the tree', async () => {
     const f = await fixture({ 'old/x.conf': 'x\n', 'old/inner/y.conf': 'y\n' });
-    const d = new Daemon(f);
+    const d = watch(f);
     await d.started();
     renameSync(join(f.work, 'old'), join(f.work, 'new'));
     await f.waitInSync('the rename recorded');
@@ -153,7 +201,7 @@ describe('trail watch', () => {
 
   it('loses nothing when killed with -9 in the middle of a burst, and the repo stays valid', async () => {
     const f = await fixture(Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`d${i % 5}/f${i}`, `0\n`])));
-    let d = new Daemon(f);
+    let d = watch(f);
     await d.started();
     let killed = false;
     for (let round = 1; round <= 60; round++) {
@@ -169,7 +217,7 @@ describe('trail watch', () => {
     assert.ok(killed);
     // writes while nothing watches, then a new daemon, then more writes
     writeFileSync(join(f.work, 'while-down'), 'down\n');
-    d = new Daemon(f);
+    d = watch(f);
     await d.started();
     for (let i = 0; i < 50; i += 7) writeFileSync(join(f.work, `d${i % 5}`, `f${i}`), 'after restart\n');
     await f.waitInSync('every change recorded after the restart');
@@ -189,7 +237,7 @@ describe('trail watch', () => {
     // the daemon record everything first and left the snapshots nothing to do). The daemon
     // follows their commits, and records what is written after them when it stops.
     const f = await fixture({ a: '1\n' }, { 'watch.quietMs': '60000', 'watch.maxDelayMs': '120000' });
-    const d = new Daemon(f);
+    const d = watch(f);
     await d.started();
     const snaps: Promise<unknown>[] = [];
     for (let i = 0; i < 10; i++) {
@@ -213,7 +261,7 @@ describe('trail watch', () => {
 
   it("does not record trail revert's own writes a second time", async () => {
     const f = await fixture({ 'cfg/app.conf': 'good\n', 'cfg/other': 'o\n' });
-    const d = new Daemon(f);
+    const d = watch(f);
     await d.started();
     const good = await f.head();
     writeFileSync(join(f.work, 'cfg', 'app.conf'), 'bad\n');
@@ -243,8 +291,8 @@ describe('trail watch', () => {
   });
 
   it('reloads its settings on SIGHUP', async () => {
-    const f = await fixture({ a: 'a\n' });
-    const d = new Daemon(f);
+    const f = await fixture({ a: '1\n' });
+    const d = watch(f);
     await d.started();
     await f.trail(['--name', f.name, 'config', 'set', 'watch.quietMs', '777']);
     const from = d.lines.length;
@@ -257,8 +305,8 @@ describe('trail watch', () => {
   });
 
   it('records symlinks and removals, with the chokidar source too', async () => {
-    const f = await fixture({ 'a.conf': 'a\n', 'gone.conf': 'g\n' });
-    const d = new Daemon(f, ['--source', 'chokidar']);
+    const f = await fixture({ 'a.conf': 'one\n', 'gone.conf': 'g\n' });
+    const d = watch(f, ['--source', 'chokidar']);
     await d.started();
     assert.ok(d.lines.some((l) => l.event === 'source' && l.source === 'chokidar'));
     symlinkSync('a.conf', join(f.work, 'link'));
