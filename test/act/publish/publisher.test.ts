@@ -45,17 +45,17 @@ async function rig(
   opts: { timeoutMs?: number } = {},
 ): Promise<Rig> {
   const w = await world(t);
-  const h = await w.addHost('web1', { policy: PLAIN_POLICY });
   const gate = new TcpGate(Number(new URL(w.gh.base).port));
   await gate.up();
   t.after(() => gate.down());
   // trail itself (the CLI too) talks to GitHub through the gate.
   const gitUrl = `${gate.base}/git/${FULL}.git`;
-  for (const [k, v] of [
-    ['review.gitUrl', gitUrl],
-    ['remote.alertAfterSeconds', '60'],
-  ])
-    assert.equal((await h.run(['config', 'set', k!, v!])).code, 0);
+  const h = await w.addHost('web1', {
+    policy: PLAIN_POLICY,
+    config: { 'remote.alertAfterSeconds': '60' },
+    gitUrl,
+    madeOnce: true,
+  });
   const repo = await Repo.open(h.repo);
   const remote = remoteFrom(await readConfig(repo), repo.info.name)!;
   assert.equal(remote.gitUrl, gitUrl);

@@ -9,7 +9,7 @@ test(
   { timeout: 300_000 },
   async (t) => {
     const w = await world(t);
-    const h = await w.addHost('web1');
+    const h = await w.addHost('web1', { madeOnce: true });
     writeFileSync(join(h.dir, 'hosts'), 'changed\n');
     assert.equal((await h.run(['snapshot', '--json'])).code, 0);
 
@@ -92,7 +92,7 @@ test(
   { timeout: 300_000 },
   async (t) => {
     const w = await world(t);
-    const h = await w.addHost('web1');
+    const h = await w.addHost('web1', { madeOnce: true });
     const file = join(w.tmp, 'token');
     writeFileSync(file, w.bot.token + '\n', { mode: 0o644 });
     chmodSync(file, 0o644);

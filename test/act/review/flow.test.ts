@@ -9,7 +9,7 @@ test(
   { timeout: 300_000 },
   async (t) => {
     const w = await world(t);
-    const h = await w.addHost('web1');
+    const h = await w.addHost('web1', { madeOnce: true });
     writeFileSync(join(h.dir, 'shadow'), SECRET_BYTES.replace('19000', '19001'));
     assert.equal((await h.run(['snapshot'])).code, 0);
     const push = await h.run(['push', '--json']);
@@ -48,7 +48,7 @@ test(
   { timeout: 300_000 },
   async (t) => {
     const w = await world(t);
-    const h = await w.addHost('web1');
+    const h = await w.addHost('web1', { madeOnce: true });
     writeFileSync(join(h.dir, 'hosts'), '127.0.0.1 localhost\n10.0.0.5 db\n');
     const snap = await h.run(['snapshot', '--json']);
     assert.equal(snap.code, 0, snap.stderr);
@@ -117,7 +117,10 @@ test(
   { timeout: 300_000 },
   async (t) => {
     const w = await world(t);
-    const h = await w.addHost('web1', { config: { 'review.reviewers': 'bob' } });
+    // The host the other tests use, and one setting more (set as a user would, not built anew).
+    const h = await w.addHost('web1', { madeOnce: true });
+    const only = await h.run(['config', 'set', 'review.reviewers', 'bob']);
+    assert.equal(only.code, 0, only.stderr);
     writeFileSync(join(h.dir, 'hosts'), 'changed\n');
     assert.equal((await h.run(['snapshot'])).code, 0);
     const before = shadowRef(h, 'refs/heads/approved');

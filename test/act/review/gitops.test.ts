@@ -119,7 +119,7 @@ test(
 );
 
 async function pushed2(w: World): Promise<Host> {
-  const h = await w.addHost('web1');
+  const h = await w.addHost('web1', { madeOnce: true });
   await pushed(w, h);
   return h;
 }
@@ -129,7 +129,7 @@ test(
   { timeout: 300_000 },
   async (t) => {
     const w = await world(t);
-    const h = await w.addHost('web1');
+    const h = await w.addHost('web1', { madeOnce: true });
     const outside = join(w.tmp, 'outside');
     mkdirSync(outside);
     symlinkSync(outside, join(h.dir, 'nginx2'));
@@ -301,7 +301,7 @@ test(
   async (t) => {
     const w = await world(t);
     const a = await pushed2(w);
-    const b = await w.addHost('web2');
+    const b = await w.addHost('web2', { madeOnce: true });
     await pushed(w, b);
     writeFileSync(join(b.dir, 'hosts'), 'web2 only\n');
     const snap = await b.run(['snapshot', '--json']);

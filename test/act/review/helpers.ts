@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Octokit } from '@octokit/rest';
 import { FakeGitHub, type User } from '../../support/github-server.js';
 import { git, tempDir, trail, type CliResult } from '../../support/cli.js';
@@ -29,7 +31,18 @@ export interface World {
   bob: User;
   mallory: User;
   as(u: User): Octokit;
-  addHost(host: string, opts?: { policy?: string; config?: Record<string, string> }): Promise<Host>;
+  addHost(host: string, opts?: HostOptions): Promise<Host>;
+}
+
+export interface HostOptions {
+  policy?: string;
+  /** Settings beyond review.host, each set with `trail config set`. */
+  config?: Record<string, string>;
+  /** The review remote's clone URL, when it is not the stand-in's own (a gate in front of it). */
+  gitUrl?: string;
+  /** Made once per test file and copied for each later test (see madeHost): for tests that
+   * run one after another and leave no process behind that writes into the host. */
+  madeOnce?: boolean;
 }
 
 export const REVIEW_POLICY = [
@@ -64,36 +77,101 @@ export async function world(t: { after(fn: () => void | Promise<void>): void }):
       log: { debug() {}, info() {}, warn() {}, error() {} },
       request: { retries: 0 },
     });
-  const addHost = async (
-    host: string,
-    opts: { policy?: string; config?: Record<string, string> } = {},
-  ): Promise<Host> => {
-    const home = join(tmp.path, host, 'home');
-    const dir = join(tmp.path, host, 'etc');
-    mkdirSync(join(dir, 'nginx'), { recursive: true });
-    mkdirSync(join(dir, 'ssh'), { recursive: true });
-    writeFileSync(join(dir, 'hosts'), '127.0.0.1 localhost\n');
-    writeFileSync(join(dir, 'nginx', 'nginx.conf'), 'worker_processes 1;\n');
-    writeFileSync(join(dir, 'ssh', 'sshd_config'), 'PermitRootLogin no\n');
-    writeFileSync(join(dir, 'shadow'), SECRET_BYTES);
-    chmodSync(join(dir, 'shadow'), 0o640);
+  const addHost = async (host: string, opts: HostOptions = {}): Promise<Host> => {
     const env = { GITHUB_TOKEN: bot.token, TRAIL_GITHUB_BACKOFF_MS: '50' };
-    const run = (args: string[], extra: NodeJS.ProcessEnv = {}) => trail(home, args, { env: { ...env, ...extra } });
-    const init = await run(['init', dir, '--name', 'etc', '--json']);
-    assert.equal(init.code, 0, init.stderr);
-    const name = init.json.name as string;
-    writeFileSync(join(tmp.path, host, 'policy.yaml'), opts.policy ?? REVIEW_POLICY);
-    const pol = await run(['policy', 'set', join(tmp.path, host, 'policy.yaml')]);
-    assert.equal(pol.code, 0, pol.stderr);
-    for (const [k, v] of Object.entries({ 'review.host': host, ...opts.config })) {
-      const c = await run(['config', 'set', k, v]);
-      assert.equal(c.code, 0, c.stderr);
-    }
-    const rs = await run(['remote', 'set', 'github', FULL, '--api-url', gh.apiUrl, '--git-url', gh.gitUrl(FULL)]);
+    const made = opts.madeOnce
+      ? await madeHost(t, host, opts, env)
+      : await makeHost(join(tmp.path, host), host, opts, env);
+    const run = (args: string[], extra: NodeJS.ProcessEnv = {}) =>
+      trail(made.home, args, { env: { ...env, ...extra } });
+    const rs = await run([
+      'remote',
+      'set',
+      'github',
+      FULL,
+      '--api-url',
+      gh.apiUrl,
+      '--git-url',
+      opts.gitUrl ?? gh.gitUrl(FULL),
+    ]);
     assert.equal(rs.code, 0, rs.stderr + rs.stdout);
-    return { home, dir, repo: init.json.repo, name, host, prefix: `trail/${host}/${name}`, run };
+    return { ...made, host, prefix: `trail/${host}/${made.name}`, run };
   };
   return { tmp: tmp.path, gh, bot, alice, bob, mallory, as, addHost };
+}
+
+type MadeHost = Pick<Host, 'home' | 'dir' | 'repo' | 'name'>;
+
+/** A watched dir (hosts, nginx/, ssh/, a secret shadow) under `base`, taken in by the real
+ * CLI: `trail init`, `policy set`, `config set` for review.host and each of opts.config. */
+async function makeHost(base: string, host: string, opts: HostOptions, env: NodeJS.ProcessEnv): Promise<MadeHost> {
+  const home = join(base, 'home');
+  const dir = join(base, 'etc');
+  mkdirSync(join(dir, 'nginx'), { recursive: true });
+  mkdirSync(join(dir, 'ssh'), { recursive: true });
+  writeFileSync(join(dir, 'hosts'), '127.0.0.1 localhost\n');
+  writeFileSync(join(dir, 'nginx', 'nginx.conf'), 'worker_processes 1;\n');
+  writeFileSync(join(dir, 'ssh', 'sshd_config'), 'PermitRootLogin no\n');
+  writeFileSync(join(dir, 'shadow'), SECRET_BYTES);
+  chmodSync(join(dir, 'shadow'), 0o640);
+  const run = (args: string[]) => trail(home, args, { env });
+  const init = await run(['init', dir, '--name', 'etc', '--json']);
+  assert.equal(init.code, 0, init.stderr);
+  writeFileSync(join(base, 'policy.yaml'), opts.policy ?? REVIEW_POLICY);
+  const pol = await run(['policy', 'set', join(base, 'policy.yaml')]);
+  assert.equal(pol.code, 0, pol.stderr);
+  for (const [k, v] of Object.entries({ 'review.host': host, ...opts.config })) {
+    const c = await run(['config', 'set', k, v]);
+    assert.equal(c.code, 0, c.stderr);
+  }
+  return { home, dir, repo: init.json.repo as string, name: init.json.name as string };
+}
+
+/**
+ * makeHost, done once per test file for each (host, policy, settings) and copied (`cp -a`) for
+ * each later test that asks for the same: the three to five trail starts it takes (~1.2 s of
+ * CPU or more) were the larger part of a short review test. The copy is put back at the same
+ * absolute path as the one the CLI made, because trail keeps the watched dir and its repository
+ * by path (trails.json, repo.json). So one copy is live at a time: tests in a file run one after
+ * another, and each removes its copy when it ends. What differs per test (the stand-in's
+ * address) is set afterwards by the CLI, as before.
+ */
+const madeHosts = new Map<string, { slot: string; template: string; host: MadeHost; live: boolean }>();
+let madeRoot: string | undefined;
+const sh = promisify(execFile);
+
+async function madeHost(
+  t: { after(fn: () => void | Promise<void>): void },
+  host: string,
+  opts: HostOptions,
+  env: NodeJS.ProcessEnv,
+): Promise<MadeHost> {
+  if (!madeRoot) {
+    const root = mkdtempSync(join(tmpdir(), 'trail-hosts-'));
+    madeRoot = root;
+    process.on('exit', () => rmSync(root, { recursive: true, force: true }));
+  }
+  const key = JSON.stringify([host, opts.policy ?? REVIEW_POLICY, opts.config ?? {}]);
+  let m = madeHosts.get(key);
+  if (m?.live) throw new Error(`host ${host} is still in use by another test (madeOnce hosts are one at a time)`);
+  const slot = m?.slot ?? join(madeRoot, `host-${madeHosts.size}`);
+  // Removed when the test ends, whatever happened: the next test puts its own copy here.
+  t.after(() => {
+    rmSync(slot, { recursive: true, force: true });
+    if (m) m.live = false;
+  });
+  if (!m) {
+    const template = join(madeRoot, `template-${madeHosts.size}`);
+    const h = await makeHost(slot, host, opts, env);
+    await sh('cp', ['-a', '--', slot, template]);
+    m = { slot, template, host: h, live: true };
+    madeHosts.set(key, m);
+  } else {
+    rmSync(slot, { recursive: true, force: true });
+    m.live = true;
+    await sh('cp', ['-a', '--', m.template, slot]);
+  }
+  return m.host;
 }
 
 /** A person's clone of the GitHub repository, over the same authenticated HTTP. Async: the

@@ -35,7 +35,7 @@ test(
   { timeout: 600_000 },
   async (t) => {
     const w = await world(t);
-    const h = await w.addHost('web1');
+    const h = await w.addHost('web1', { madeOnce: true });
     writeFileSync(join(h.dir, 'hosts'), '10.0.0.1 db\n');
     assert.equal((await h.run(['snapshot', '-m', 'first'])).code, 0);
     writeFileSync(join(h.dir, 'hosts'), '10.0.0.2 db\n');
@@ -183,7 +183,7 @@ test(
   async (t) => {
     const w = await world(t);
     w.gh.addRepo(OWNER, 'free', { plan: 'free' });
-    const h = await w.addHost('web2');
+    const h = await w.addHost('web2', { madeOnce: true });
     const set = await h.run([
       'remote',
       'set',
