@@ -390,7 +390,9 @@ export class FakeGitHub {
       res.writeHead(403).end(`Permission to ${repo.owner}/${repo.name}.git denied to ${user.login}.\n`);
       return;
     }
-    const before = this.branchTips(repo);
+    // The tips a push webhook compares with: only a push (a receive-pack POST) needs them.
+    const pushing = req.method === 'POST' && url.pathname.endsWith('/git-receive-pack');
+    const before = pushing ? this.branchTips(repo) : new Map<string, string>();
     // This push's rules and activity travel in its own environment (see github-hook.ts).
     const activityFile = join(this.root, 'github', `.activity-${randomUUID()}`);
     const rules = this.hookRules(repo, user);
@@ -453,7 +455,7 @@ export class FakeGitHub {
     res.writeHead(status, headers);
     res.end(out.subarray(split + sepLen));
     if (status >= 500 && stderr) process.stderr.write(`git-http-backend: ${stderr}\n`);
-    if (req.method === 'POST' && url.pathname.endsWith('/git-receive-pack')) {
+    if (pushing) {
       const after = this.branchTips(repo);
       for (const [ref, sha] of after) {
         if (before.get(ref) !== sha)
