@@ -50,7 +50,14 @@ test(
         continue;
       }
       const child = spawn(process.execPath, [BIN, 'review', 'sync'], { env, detached: true, stdio: 'ignore' });
-      await sleep(Math.random() * full * 0.9); // within the sync, at a random point of it
+      if (round === 1) {
+        // One kill sure to land inside a sync, whatever the load: as soon as it runs git (its
+        // fetch). Round 0's time alone is no guide: on a busy machine it may be several times
+        // a later sync's, and every kill aimed by it came after the end (seen in a full run).
+        const until = Date.now() + 10 * full;
+        while (child.exitCode === null && Date.now() < until && !childrenNamed(child.pid!, 'git').length)
+          await sleep(1);
+      } else await sleep(Math.random() * full * 0.9); // within the sync, at a random point of it
       if (child.exitCode === null) stats.killedMidway++;
       try {
         process.kill(-child.pid!, 'SIGKILL'); // the whole group, as a crash would take it

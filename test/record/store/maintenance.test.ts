@@ -26,9 +26,10 @@ function bigTree(dir: string): void {
 
 function packBytes(repo: string): number {
   const dir = join(repo, 'objects', 'pack');
+  // A repack running meanwhile removes the packs it replaced: one listed may be gone.
   return readdirSync(dir)
     .filter((f) => f.endsWith('.pack'))
-    .reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+    .reduce((n, f) => n + (statSync(join(dir, f), { throwIfNoEntry: false })?.size ?? 0), 0);
 }
 
 /** The detached repack starts a moment after init returns: wait for the repacked pack. */
