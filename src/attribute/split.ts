@@ -120,9 +120,10 @@ function sameFile(e: AuditEvent, deletes: AuditEvent[] | undefined, birth: numbe
  * Splits the paths a reconcile found changed in one quiet window into one group per actor.
  * A path is matched to an event when the event names it (resolved against its CWD), when a
  * name relative to a directory fd sits in the path's folder (same folder inode), when the
- * event touched the path's inode through an fd (and that inode was not freed and reused since:
- * sameFile), or when the event renamed a folder the path is in. A path two actors touched goes to a group naming both. Nothing is guessed: a path
- * no event explains is "unknown", and so is every path of a window whose records were lost.
+ * event touched the path's inode through an fd (and that inode was not freed and reused
+ * since: sameFile), or when the event renamed a folder the path is in. A path two actors
+ * touched goes to a group naming both. Nothing is guessed: a path no event explains is
+ * "unknown", and so is every path of a window whose records were lost.
  */
 export function split(
   dirBytes: string,
