@@ -54,18 +54,7 @@ function commitView(gitDir: string, rev: string) {
     const row = tree.get(path);
     return row?.type === 'blob' ? blobs.get(row.oid) : undefined;
   };
-  /** Manifest lines of one folder (metaDir as trail lays it out under .trail/meta). */
-  const manifestOf = (metaDir = ''): Record<string, any>[] => {
-    const path = `.trail/meta/${metaDir ? metaDir + '/' : ''}@meta`;
-    const data = blob(path);
-    assert.ok(data, `no manifest ${path} in ${rev}`);
-    return data
-      .toString('utf8')
-      .split('\n')
-      .filter((l) => l && !l.startsWith('#'))
-      .map((l) => JSON.parse(l));
-  };
-  return { tree, blob, manifest: manifestOf };
+  return { tree, blob, manifest: (metaDir = '') => manifest(gitDir, rev, metaDir, blob) };
 }
 
 /** Names that break naive tools, as raw bytes. */

@@ -309,10 +309,16 @@ export function blobAt(gitDir: string, rev: string, path: string): Buffer | unde
 }
 
 /** Manifest lines (parsed JSON) of one folder of a commit; `metaDir` is the path under
- * .trail/meta (latin1, already escaped as trail lays it out). */
-export function manifest(gitDir: string, rev: string, metaDir = ''): Record<string, any>[] {
+ * .trail/meta (latin1, already escaped as trail lays it out). `read` gives a blob by path
+ * (blobAt by default; a caller holding the commit's blobs passes its own). */
+export function manifest(
+  gitDir: string,
+  rev: string,
+  metaDir = '',
+  read: (path: string) => Buffer | undefined = (path) => blobAt(gitDir, rev, path),
+): Record<string, any>[] {
   const path = `.trail/meta/${metaDir ? metaDir + '/' : ''}@meta`;
-  const data = blobAt(gitDir, rev, path);
+  const data = read(path);
   assert.ok(data, `no manifest ${path} in ${rev}`);
   return data
     .toString('utf8')
