@@ -137,16 +137,30 @@ export class AuditFeed {
     feed.lastLost = s.lost;
     feed.auditdPid = s.pid;
     // The first barrier proves the log is where records arrive (log_file, write_logs=yes).
-    if (!(await feed.barrier())) {
+    const why = await feed.firstBarrier(s);
+    if (why) {
       feed.tail.close();
       await feed.dropRule(feed.syncFile, 'wa', ctl.SYNC_KEY, await feed.lockedForRemoval(1));
-      return {
-        unavailable: noRecordsWhy(
-          `no audit record reached ${opts.logFile ?? auditLogPath()} (is write_logs off, or another log_file set?)`,
-        ),
-      };
+      return { unavailable: noRecordsWhy(why) };
     }
     return feed;
+  }
+
+  /** Undefined once a barrier's record has been read; else why not, with what the kernel
+   * says. A record lost under load (a full kernel backlog) may be the barrier's own: then
+   * one more barrier, since one loss says nothing about where records go. */
+  private async firstBarrier(at: ctl.AuditStatus): Promise<string | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      if (await this.barrier()) return undefined;
+      const now = await ctl.status().catch(() => undefined);
+      const lost = now ? now.lost - at.lost : 0;
+      if (attempt === 0 && now && now.pid === at.pid && lost > 0) continue;
+      const timeout = (this.opts.barrierTimeoutMs ?? 30_000) / 1000;
+      const kernel = now
+        ? `auditd pid ${at.pid}${now.pid === at.pid ? '' : ` then ${now.pid || 'none'}`}, ${Math.max(0, lost)} records lost meanwhile, backlog ${now.backlog} of ${now.backlogLimit}`
+        : 'auditctl -s does not answer';
+      return `no audit record reached ${this.opts.logFile ?? auditLogPath()} within ${timeout} s (${kernel}; is write_logs off, or another log_file set?)`;
+    }
   }
 
   /** Adds the directory's watch rule; when it is missing and audit is locked, says why
