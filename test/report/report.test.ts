@@ -6,14 +6,12 @@
 // with trail's code.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { chromium, type BrowserContext } from 'playwright-core';
 import { trail, tempDir, git, ROOT } from '../support/cli.js';
 import { anchorStubs } from '../support/anchor-stubs.js';
+import { openPage } from '../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const HOSTILE = '<img src=x onerror=alert(1)>.conf';
 const HOSTILE_SUBJECT = '<script>alert(2)</script>';
 const BITCOIN_TAG = Buffer.from('0588960d73d71901', 'hex');
@@ -176,15 +174,8 @@ test(
   'trail report in headless Chromium: numbers from git, no console errors, no network, hostile names as text',
   { timeout: 120_000 },
   async (t) => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
     const tmp = tempDir('trail-report-');
-    // Chromium first, then its folder: hooks run in the order given, and removing the
-    // profile under a running browser fails (ENOTEMPTY) and leaves the browser holding the file.
-    let context: BrowserContext | undefined;
-    t.after(async () => {
-      await context?.close();
-      tmp.cleanup();
-    });
+    t.after(() => tmp.cleanup());
     const { home, repo } = await makeTrail(tmp.path);
     const want = expectedFromGit(repo);
     // The scenario must exercise every state, or the comparisons below prove little.
@@ -220,37 +211,7 @@ test(
       'markup in a subject is escaped in Markdown',
     );
 
-    const profile = join(tmp.path, 'chromium-profile');
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 1200, height: 900 },
-    });
-    const page = context.pages()[0] ?? (await context.newPage());
-    const url = pathToFileURL(file).href;
-    const problems: string[] = [];
-    const requests: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('dialog', (d) => {
-      problems.push(`dialog: ${d.message()}`);
-      void d.dismiss();
-    });
-    page.on('request', (req) => {
-      if (req.url() !== url) requests.push(req.url());
-    });
-    await page.goto(url, { waitUntil: 'load' });
+    const { page, problems, requests } = await openPage(t, file);
 
     const num = async (k: string) => Number((await page.locator(`[data-k="${k}"]`).first().textContent())?.trim());
     assert.equal(await num('changes'), want.changes, 'changes');

@@ -6,10 +6,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
 import { addHost, addSource, check, ordinaryHost, proveAll, protect, push, witness, world } from './helpers.js';
 import { anchorStubs } from '../support/anchor-stubs.js';
+import { openPage } from '../support/chromium.js';
 
 // git drops < and > from author names; quotes stay (an attribute breakout), and a file name in a
 // subject keeps its markup.
@@ -53,29 +52,7 @@ test('the fleet report in Chromium: verdicts, people × hosts, violations, links
   const md = await witness(w, ['report', '--format', 'md']);
   assert.match(md.stdout, /\| red \| db1\/etc \|/);
 
-  const context = await chromium.launchPersistentContext(join(w.root, 'profile'), {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-    viewport: { width: 1200, height: 900 },
-  });
-  t.after(() => context.close());
-  const page = context.pages()[0] ?? (await context.newPage());
-  const url = pathToFileURL(file).href;
-  const problems: string[] = [];
-  const requests: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('dialog', (d) => {
-    problems.push(`dialog: ${d.message()}`);
-    void d.dismiss();
-  });
-  page.on('request', (req) => {
-    if (req.url() !== url) requests.push(req.url());
-  });
-  await page.goto(url, { waitUntil: 'load' });
+  const { page, problems, requests } = await openPage(t, file);
   assert.equal(await page.locator('tr[data-host="db1/etc"]').getAttribute('data-verdict'), 'red');
   assert.equal(await page.locator('tr[data-host="web1/etc"]').getAttribute('data-verdict'), 'green');
   assert.equal(Number(await page.locator('[data-k="red"]').textContent()), 1);
