@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Actor } from '../record/commit/commit.js';
 import { Refs, type Repo } from '../record/repo/repo.js';
 import { readSideFile, writeSideFiles } from '../record/repo/side-file.js';
@@ -11,8 +12,28 @@ export async function readPolicyText(repo: Repo): Promise<string | undefined> {
 
 export async function readPolicy(repo: Repo): Promise<Policy> {
   const text = await readPolicyText(repo);
-  return text === undefined ? structuredClone(DEFAULT_POLICY) : parsePolicy(text, 'the stored policy');
+  if (text === undefined) return structuredClone(DEFAULT_POLICY);
+  return (await parsedBefore(repo, text)) ?? parsePolicy(text, 'the stored policy');
 }
+
+/**
+ * The policy as parsed when it was set (policy.json beside policy.yaml), if it was parsed
+ * from exactly this text: loading the YAML parser alone costs ~40 ms, in every command and
+ * hook run that reads the policy. The digest ties the two files: a policy.yaml edited on
+ * the ref by other means than trail is parsed again, so what is in force is always the YAML.
+ */
+async function parsedBefore(repo: Repo, text: string): Promise<Policy | undefined> {
+  const json = await readSideFile(repo, Refs.policy, 'policy.json');
+  if (!json) return undefined;
+  try {
+    const p = JSON.parse(json.toString('utf8')) as { yamlSha256?: string; policy?: Policy };
+    return p.yamlSha256 === digest(text) && p.policy?.version === 1 ? p.policy : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
 /** Validates first: an invalid file never replaces the policy in force. */
 export async function writePolicy(
@@ -25,6 +46,7 @@ export async function writePolicy(
   const files = {
     'policy.yaml': Buffer.from(text, 'utf8'),
     'scan-rules.json': Buffer.from(JSON.stringify(scanRules(policy), null, 2) + '\n'),
+    'policy.json': Buffer.from(JSON.stringify({ yamlSha256: digest(text), policy }) + '\n'),
   };
   const commit = await writeSideFiles(repo, Refs.policy, files, actor, `policy: set from ${source}`, 'policy');
   return { commit, policy };
