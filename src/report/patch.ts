@@ -28,17 +28,39 @@ async function bytesOf(repo: Repo, side: Side, path: string): Promise<Buffer | u
   return e.oid ? repo.objects().readBlob(e.oid) : undefined;
 }
 
+/** Bytes of copies written before git diffs them: a huge change takes a git per batch, and
+ * never needs its whole size in the temp folder. */
+const BATCH_BYTES = 64 << 20;
+
 /** A unified diff of the content of changed paths, made by git from temp copies: every pair
- * written as a/<n> and b/<n>, then one `git diff --no-index` of the two folders (one git per
- * path before: 25 changed files took 25 processes). Secret content is never shown. */
-export async function patchFor(repo: Repo, a: Side, b: Side, changes: Change[]): Promise<string> {
+ * written as a/<n> and b/<n>, then one `git diff --no-index` of the two folders per batch
+ * (one git per path before: 25 changed files took 25 processes). Secret content is never
+ * shown. */
+export async function patchFor(
+  repo: Repo,
+  a: Side,
+  b: Side,
+  changes: Change[],
+  batchBytes = BATCH_BYTES,
+): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'trail-diff-'));
   // Per change, in order: a note of its own (a secret), or the pair's number in the folders.
   const items: ({ note: string } | { n: number; from: string; to: string })[] = [];
   try {
-    mkdirSync(join(dir, 'a'));
-    mkdirSync(join(dir, 'b'));
+    const bodies = new Map<number, string>();
     let n = 0;
+    let batched = 0;
+    let bytes = 0;
+    const flush = async () => {
+      if (batched < n) for (const [k, v] of await diffFolders(dir)) bodies.set(k, v);
+      batched = n;
+      bytes = 0;
+      for (const side of ['a', 'b']) {
+        rmSync(join(dir, side), { recursive: true, force: true });
+        mkdirSync(join(dir, side));
+      }
+    };
+    await flush();
     for (const c of changes) {
       if (c.change === 'metadata' && c.after?.kind !== 'symlink') continue;
       const label = display(c.path);
@@ -55,8 +77,10 @@ export async function patchFor(repo: Repo, a: Side, b: Side, changes: Change[]):
         from: x === undefined ? '/dev/null' : `a/${label}`,
         to: y === undefined ? '/dev/null' : `b/${label}`,
       });
+      bytes += (x?.length ?? 0) + (y?.length ?? 0);
+      if (bytes >= batchBytes) await flush();
     }
-    const bodies = n ? await diffFolders(dir) : new Map<number, string>();
+    await flush();
     return items
       .map((it) => {
         if ('note' in it) return it.note;
