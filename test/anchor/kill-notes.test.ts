@@ -3,18 +3,20 @@
 // no commit may vanish; and the next run must stamp whatever is left, each commit once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { parseProof } from '../../src/anchor/proof-tree.js';
 import { OtsCalendarStub } from '../support/ots-calendar.js';
 import {
   assertFsck,
   catObjects,
+  childrenNamed,
   faultRounds,
   git,
   revParse,
   sandbox,
   spawnTrail,
   trailOk,
+  untilChildRuns,
   waitExit,
 } from '../support/hostile-cli.js';
 
@@ -78,27 +80,6 @@ function notes(gitDir: string): Map<string, string> {
   );
 }
 
-/** Pids of `parent`'s children whose command line holds `name`, from the kernel's list of each
- * of its threads' children: the 1 ms poll below looked through every process of the machine
- * (hostile-cli's childrenNamed), seconds of the test's CPU on a busy host. */
-function childrenNamed(parent: number, name: string): number[] {
-  const read = (path: string) => {
-    try {
-      return readFileSync(path, 'utf8');
-    } catch {
-      return ''; // gone meanwhile
-    }
-  };
-  let tasks: string[];
-  try {
-    tasks = readdirSync(`/proc/${parent}/task`);
-  } catch {
-    return []; // the parent is gone
-  }
-  const kids = tasks.flatMap((t) => read(`/proc/${parent}/task/${t}/children`).split(' ').filter(Boolean));
-  return kids.filter((p) => read(`/proc/${p}/cmdline`).includes(name)).map(Number);
-}
-
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -139,12 +120,7 @@ test(
       const atNotes = round % 3 !== 1;
       if (atNotes) {
         // Aim at git fast-import itself: as soon as it runs, after a random part of its work.
-        for (
-          let i = 0;
-          i < 20_000 && child.exitCode === null && childrenNamed(child.pid!, 'fast-import').length === 0;
-          i++
-        )
-          await sleep(1);
+        await untilChildRuns(child, 'fast-import', 20_000);
         await sleep(Math.random() * 30);
       } else {
         await sleep(Math.random() * full);

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,6 +85,20 @@ export function git(
     },
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString() };
+}
+
+/** A branch's tip in a bare repository: its loose ref file when there is one (a fixture
+ * asks after every commit it makes, and a git process per look was a third of some tests'
+ * processes), git itself for a packed ref or none. */
+export function branchTip(repo: string, branch: string): string | undefined {
+  try {
+    const id = readFileSync(join(repo, 'refs', 'heads', branch), 'utf8').trim();
+    if (/^[0-9a-f]{40}$/.test(id)) return id;
+  } catch {
+    /* packed, or no such branch: git says */
+  }
+  const r = git(repo, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`]);
+  return r.code === 0 ? r.stdout.toString().trim() : undefined;
 }
 
 /** A watched directory for one test: temp dir (removed after the test), its own TRAIL_HOME,

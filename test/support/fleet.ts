@@ -10,6 +10,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { run } from '../../src/util/exec.js';
+import { branchTip } from './cli.js';
 
 export const KINDS = ['observed', 'approved', 'logs', 'access', 'proofs', 'checkpoints'] as const;
 export type HostKind = (typeof KINDS)[number];
@@ -74,18 +75,7 @@ export class FleetHost {
   }
 
   head(kind: HostKind): string | undefined {
-    // The loose ref file when there is one (nothing packs this repository's refs): a rev-parse
-    // per commit made was a third of the fixture's git processes.
-    try {
-      const id = readFileSync(join(this.gitDir, 'refs', 'heads', kind), 'utf8').trim();
-      if (/^[0-9a-f]{40}$/.test(id)) return id;
-    } catch {
-      /* packed, or no such branch: git says */
-    }
-    const r = spawnSync('git', [`--git-dir=${this.gitDir}`, 'rev-parse', '--verify', '--quiet', `refs/heads/${kind}`], {
-      env: BASE_ENV,
-    });
-    return r.status === 0 ? r.stdout.toString().trim() : undefined;
+    return branchTip(this.gitDir, kind);
   }
 
   /** Blob ids by content: a host's files are written once, not again at every change (the

@@ -10,6 +10,7 @@ import {
 } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { branchTip } from './cli.js';
 import {
   bypassMode,
   refSelected,
@@ -338,17 +339,7 @@ export class FakeGitHub {
 
   /** The bare repository's view of a branch. */
   ref(full: string, branch: string): string | undefined {
-    const dir = this.repos.get(full)!.dir;
-    // The loose ref file when there is one (a git process per lookup was ~110 per gitops run);
-    // git itself for a packed ref or none.
-    try {
-      const id = readFileSync(join(dir, 'refs', 'heads', branch), 'utf8').trim();
-      if (/^[0-9a-f]{40}$/.test(id)) return id;
-    } catch {
-      /* packed, or no such branch */
-    }
-    const r = git(dir, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`]);
-    return r.code === 0 ? r.out : undefined;
+    return branchTip(this.repos.get(full)!.dir, branch);
   }
 
   gitIn(full: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}) {

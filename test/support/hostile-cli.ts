@@ -166,22 +166,33 @@ export function spawnTrail(sb: Sandbox, args: string[]): ChildProcess {
   return spawn(process.execPath, [BIN, ...args], { env: sb.env, cwd: sb.base, stdio: 'ignore', detached: true });
 }
 
-/** Pids of the processes `parent` started whose command line holds `name` (/proc). */
+/** Waits until `child` has started a process whose command line holds `name` (or has ended,
+ * or `maxMs` passed): a kill then is sure to land inside that work, whatever the load. */
+export async function untilChildRuns(child: ChildProcess, name: string, maxMs: number): Promise<void> {
+  const until = Date.now() + maxMs;
+  while (child.exitCode === null && Date.now() < until && !childrenNamed(child.pid!, name).length)
+    await new Promise((r) => setTimeout(r, 1));
+}
+
+/** Pids of `parent`'s children whose command line holds `name`, from the kernel's list of
+ * each of its threads' children: tests poll this every millisecond, and looking through
+ * every process of the machine cost seconds of a test's CPU on a busy host. */
 export function childrenNamed(parent: number, name: string): number[] {
-  const found: number[] = [];
-  for (const p of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+  const read = (path: string) => {
     try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      if (
-        Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent &&
-        readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(name)
-      )
-        found.push(Number(p));
+      return readFileSync(path, 'utf8');
     } catch {
-      /* gone meanwhile */
+      return ''; // gone meanwhile
     }
+  };
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${parent}/task`);
+  } catch {
+    return []; // the parent is gone
   }
-  return found;
+  const kids = tasks.flatMap((t) => read(`/proc/${parent}/task/${t}/children`).split(' ').filter(Boolean));
+  return kids.filter((p) => read(`/proc/${p}/cmdline`).includes(name)).map(Number);
 }
 
 /** git's lock files in a repository (trail's own, under trail/, are its business). */

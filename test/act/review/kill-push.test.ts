@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN } from '../../support/cli.js';
 import { OtsCalendarStub } from '../../support/ots-calendar.js';
-import { assertFsck, childrenNamed, faultRounds, waitExit } from '../../support/hostile-cli.js';
+import { assertFsck, childrenNamed, untilChildRuns, faultRounds, waitExit } from '../../support/hostile-cli.js';
 import { FULL, git, shadowRef, world } from './helpers.js';
 
 /** At least 4: a kill must land inside a push in some round. */
@@ -66,9 +66,7 @@ test(
         // One kill sure to land inside a push, whatever the load: as soon as it runs git. The
         // first push's time alone is no guide on a busy machine (kill-sync missed every kill
         // that way once in a full run).
-        const until = Date.now() + 10 * full;
-        while (child.exitCode === null && Date.now() < until && !childrenNamed(child.pid!, 'git').length)
-          await sleep(1);
+        await untilChildRuns(child, 'git', 10 * full);
       } else await sleep(Math.random() * full);
       if (child.exitCode === null) killedMidway++;
       // The whole group (trail, git push, git-remote-http) as a crash would take it.

@@ -8,7 +8,14 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN } from '../../support/cli.js';
-import { assertFsck, childrenNamed, gitLocks, faultRounds, waitExit } from '../../support/hostile-cli.js';
+import {
+  assertFsck,
+  childrenNamed,
+  untilChildRuns,
+  gitLocks,
+  faultRounds,
+  waitExit,
+} from '../../support/hostile-cli.js';
 import { FULL, OWNER, REPO, git, shadowRef, world } from './helpers.js';
 
 const ROUNDS = faultRounds();
@@ -54,9 +61,7 @@ test(
         // One kill sure to land inside a sync, whatever the load: as soon as it runs git (its
         // fetch). Round 0's time alone is no guide: on a busy machine it may be several times
         // a later sync's, and every kill aimed by it came after the end (seen in a full run).
-        const until = Date.now() + 10 * full;
-        while (child.exitCode === null && Date.now() < until && !childrenNamed(child.pid!, 'git').length)
-          await sleep(1);
+        await untilChildRuns(child, 'git', 10 * full);
       } else await sleep(Math.random() * full * 0.9); // within the sync, at a random point of it
       if (child.exitCode === null) stats.killedMidway++;
       try {
