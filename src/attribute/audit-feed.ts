@@ -107,7 +107,7 @@ export class AuditFeed {
     const s = await ctl.status();
     if (!s.pid)
       return {
-        unavailable: 'auditd is not running: no process receives audit records (start it: service auditd start)',
+        unavailable: `${ctl.notRunning(s)}: no process receives audit records (start it: service auditd start)`,
       };
     if (ctl.isLocked(s))
       say(
@@ -313,7 +313,7 @@ export class AuditFeed {
       this.lastLost = s.lost;
       if (lost) this.lossAt = Date.now();
       if (!s.enabled) degraded = 'kernel audit is disabled (auditctl -e 0)';
-      else if (!s.pid) degraded = 'auditd is not running';
+      else if (!s.pid) degraded = ctl.notRunning(s);
       else if (lost) degraded = `${lost} audit record(s) were lost (kernel backlog full or auditd too slow)`;
       else if (suspended) degraded = `auditd writes no records: ${suspended}`;
       else if (!arrived) {

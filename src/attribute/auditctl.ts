@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { run } from '../util/exec.js';
+import { pidAlive } from '../util/pid.js';
 
 /**
  * trail's audit rules, through auditctl with argument arrays. trail adds and removes only
@@ -17,6 +18,10 @@ export interface AuditStatus {
   failure: number;
   /** auditd's pid; 0 = no daemon receives the records. */
   pid: number;
+  /** The pid the kernel still names as its audit daemon although that process has exited
+   * (killed with SIGKILL, crashed): the kernel notices only when its next record cannot be
+   * delivered, so until then `auditctl -s` shows a pid while every record is lost. */
+  deadPid?: number;
   backlogLimit: number;
   lost: number;
   backlog: number;
@@ -83,7 +88,16 @@ export async function status(): Promise<AuditStatus> {
     unreachable = "the kernel's audit cannot be asked here: auditctl -s printed no status";
     throw new Error(unreachable);
   }
-  return parseStatus(out);
+  const s = parseStatus(out);
+  if (s.pid && !pidAlive(s.pid)) return { ...s, pid: 0, deadPid: s.pid };
+  return s;
+}
+
+/** Why no auditd receives records, in the words of every place that says so. */
+export function notRunning(s: Pick<AuditStatus, 'deadPid'>): string {
+  return s.deadPid
+    ? `auditd is not running: pid ${s.deadPid}, which the kernel still names as its audit daemon, has exited (killed or crashed)`
+    : 'auditd is not running';
 }
 
 /** `auditctl -s` as text → its numbers (absent fields are 0). */

@@ -30,6 +30,8 @@ export interface DoctorReport {
     /** Watched directories whose attribute.lockAudit is set (trail watch then locks). */
     lockAudit: string[];
     auditdPid?: number;
+    /** The pid the kernel still names although that auditd has exited (see AuditStatus). */
+    deadAuditdPid?: number;
     lost?: number;
     backlog?: number;
     backlogLimit?: number;
@@ -95,12 +97,13 @@ export async function diagnose(): Promise<DoctorReport> {
       enabled: s.enabled,
       locked: ctl.isLocked(s),
       auditdPid: s.pid,
+      ...(s.deadPid ? { deadAuditdPid: s.deadPid } : {}),
       lost: s.lost,
       backlog: s.backlog,
       backlogLimit: s.backlogLimit,
     });
     if (!s.enabled) reasons.push('kernel audit is disabled (trail watch enables it: auditctl -e 1)');
-    if (!s.pid) reasons.push('auditd is not running (service auditd start)');
+    if (!s.pid) reasons.push(`${ctl.notRunning(s)} (service auditd start)`);
     if (s.lost)
       reasons.push(
         `the kernel has lost ${s.lost} audit record(s) since boot (a window with new losses is recorded as unknown)`,
@@ -182,7 +185,7 @@ export function registerDoctor(program: Command): void {
       );
       out.line(`running as root: ${ok(r.root)}`);
       out.line(
-        `audit:        ${a.available ? `auditctl ${a.auditctlVersion ?? '?'}, enabled ${a.enabled}, auditd ${a.auditdPid ? `pid ${a.auditdPid}` : 'not running'}, lost ${a.lost}, backlog ${a.backlog}/${a.backlogLimit}` : a.why}`,
+        `audit:        ${a.available ? `auditctl ${a.auditctlVersion ?? '?'}, enabled ${a.enabled}, auditd ${a.auditdPid ? `pid ${a.auditdPid}` : a.deadAuditdPid ? `not running (pid ${a.deadAuditdPid} exited)` : 'not running'}, lost ${a.lost}, backlog ${a.backlog}/${a.backlogLimit}` : a.why}`,
       );
       out.line(
         `audit lock:   ${!a.available ? 'unknown' : a.locked ? out.color.yellow('audit rules locked until reboot (auditctl -e 2)') : 'not locked'}; attribute.lockAudit ${a.lockAudit.length ? `set (${a.lockAudit.join(', ')})` : 'not set'}`,

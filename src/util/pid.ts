@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { errorCode } from './errors.js';
 
 /**
@@ -5,13 +6,27 @@ import { errorCode } from './errors.js';
  * died (kill -9, power cut) can be taken over. Signal 0 only asks: EPERM means the process
  * exists but belongs to someone else. A pid that is not a positive integer (an owner on
  * another host, a garbled lock) counts as alive: what is not known to be dead is not stolen.
+ * A zombie answers signal 0 but runs no more: a process killed after its parent, left to a
+ * pid 1 that does not reap (many containers and VMs), stays one for good.
  */
 export function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return true;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return errorCode(err) === 'EPERM';
   }
+  return !isZombie(pid);
+}
+
+/** /proc/<pid>/stat's state (the field after the command's closing parenthesis) is Z or X. */
+function isZombie(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return false; // no /proc, or gone since: signal 0 has answered
+  }
+  const state = stat.charAt(stat.lastIndexOf(')') + 2);
+  return state === 'Z' || state === 'X';
 }

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { AuditFeed } from '../../src/attribute/audit-feed.js';
 import * as ctl from '../../src/attribute/auditctl.js';
-import { auditdFor, auditReady } from './helpers.js';
+import { auditdFor, auditdPid, auditReady, waitFor } from './helpers.js';
+import { pidAlive } from '../../src/util/pid.js';
 
 const why = await auditReady();
 const opts = { skip: why ? `real audit is not available: ${why}` : false };
@@ -29,7 +30,7 @@ test(
       assert.match(
         (r as { unavailable: string }).unavailable,
         new RegExp(
-          `^no audit record reached ${logFile} within 0\\.5 s \\(auditd pid \\d+, \\d+ records lost meanwhile, backlog \\d+ of \\d+; is write_logs off, or another log_file set\\?\\)`,
+          `^no audit record reached ${logFile} within 0\\.5 s \\(auditd pid \\d+( then (\\d+|none))?, \\d+ records lost meanwhile, backlog \\d+ of \\d+; is write_logs off, or another log_file set\\?\\)`,
         ),
       );
       const rules = spawnSync('auditctl', ['-l'], { encoding: 'utf8' }).stdout;
@@ -40,3 +41,54 @@ test(
     }
   },
 );
+
+// Seen on CI: the runner's cleanup kills every process of a finished job with SIGKILL,
+// auditd included, and the kernel goes on naming that pid until a record fails to reach it.
+// The next job's `auditctl -s` showed a pid while every record was lost.
+test('the pid the kernel names is dead: auditd is not running, and says which pid', opts, async () => {
+  const gone = spawnSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' });
+  const dead = Number(gone.stdout.trim());
+  assert.equal(pidAlive(dead), false);
+  ctl.runStatusWith(async () => ({
+    stdout: Buffer.from(`enabled 1\nfailure 1\npid ${dead}\nrate_limit 0\nbacklog_limit 8192\nlost 0\nbacklog 0\n`),
+    stderr: '',
+    code: 0,
+  }));
+  try {
+    const s = await ctl.status();
+    assert.equal(s.pid, 0);
+    assert.equal(s.deadPid, dead);
+    assert.equal(
+      ctl.notRunning(s),
+      `auditd is not running: pid ${dead}, which the kernel still names as its audit daemon, has exited (killed or crashed)`,
+    );
+    const base = mkdtempSync(join(tmpdir(), 'trail-feed-dead-'));
+    try {
+      const r = await AuditFeed.start({ home: join(base, 'home'), backlogLimit: 0 });
+      assert.ok(!(r instanceof AuditFeed));
+      assert.match((r as { unavailable: string }).unavailable, new RegExp(`^auditd is not running: pid ${dead}, `));
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  } finally {
+    ctl.runStatusWith(undefined);
+  }
+});
+
+test('auditd killed with SIGKILL: not running for trail; a new auditd takes its place', opts, async (t) => {
+  await auditdFor(t, 'exclusive');
+  const pid = auditdPid();
+  assert.ok(pid > 0, 'auditd runs before the test');
+  try {
+    process.kill(pid, 'SIGKILL');
+    await waitFor('auditd to be gone', () => !pidAlive(pid), 10_000);
+    const s = await ctl.status();
+    assert.equal(s.pid, 0, 'a killed auditd is not a running one');
+    // Unless a record of another test has reached the kernel meanwhile, it still names the pid.
+    assert.ok(s.deadPid === undefined || s.deadPid === pid, `deadPid ${s.deadPid}, killed ${pid}`);
+  } finally {
+    assert.equal(await auditReady(), undefined, 'a new auditd starts over the dead one');
+  }
+  assert.notEqual(auditdPid(), pid);
+  assert.equal((await ctl.status()).deadPid, undefined);
+});

@@ -19,6 +19,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { logDiskState, readAuditdConf } from '../../src/attribute/auditd-health.js';
 import { run, type RunResult } from '../../src/util/exec.js';
+import { pidAlive } from '../../src/util/pid.js';
 import { sleep, waitFor } from '../support/wait.js';
 
 export { sleep, waitFor };
@@ -97,10 +98,10 @@ export async function auditReady(): Promise<string | undefined> {
   const shared = exclusiveHere ? undefined : await holdAuditd('shared');
   const starting = await hold(START_LOCK, 'exclusive');
   try {
-    if (auditctlStatus()?.get('pid')) return undefined;
+    if (auditdPid()) return undefined;
     spawnSync('auditd', [], { stdio: 'ignore' });
-    await waitFor('auditd to start', () => !!auditctlStatus()?.get('pid'), 30_000).catch(() => undefined);
-    return auditctlStatus()?.get('pid') ? undefined : 'auditd does not start here';
+    await waitFor('auditd to start', () => !!auditdPid(), 30_000).catch(() => undefined);
+    return auditdPid() ? undefined : 'auditd does not start here';
   } finally {
     starting();
     shared?.();
@@ -144,7 +145,7 @@ export async function auditRecordsFlow(timeoutMs = wasDown ? 3_000 : 15_000): Pr
     const disk = logDiskState();
     const s = auditctlStatus();
     return (
-      `no record of a test write reached ${log} within ${timeoutMs / 1000} s (auditd pid ${s?.get('pid')}, lost ${s?.get('lost')}, backlog ${s?.get('backlog')}/${s?.get('backlog_limit')}` +
+      `no record of a test write reached ${log} within ${timeoutMs / 1000} s (auditd pid ${auditdPid() || `none, the kernel names ${s?.get('pid')}`}, lost ${s?.get('lost')}, backlog ${s?.get('backlog')}/${s?.get('backlog_limit')}` +
       `${disk ? `, ${disk.freeMb} of ${disk.totalMb} MB free in ${disk.logDir}` : ''})${disk?.suspended ? `: ${disk.suspended}` : ''}`
     );
   } finally {
@@ -169,8 +170,12 @@ function logHas(log: string, from: number, needle: string): boolean {
   return false;
 }
 
+/** The running auditd's pid, else 0. Not only the pid `auditctl -s` names: the kernel goes
+ * on naming an auditd killed with SIGKILL (as a CI runner's cleanup does) until a record
+ * fails to reach it, and the next run would take that for a running one. */
 export function auditdPid(): number {
-  return auditctlStatus()?.get('pid') ?? 0;
+  const pid = auditctlStatus()?.get('pid') ?? 0;
+  return pid && pidAlive(pid) ? pid : 0;
 }
 
 /** A real user (created once, kept: tests across runs reuse it). */
