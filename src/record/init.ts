@@ -131,7 +131,10 @@ async function leftOverFromInterruptedInit(repoPath: string, dir: string): Promi
       'trail',
     ]);
     const names = await fsp.readdir(repoPath).catch(() => ['?']);
-    if (names.some((n) => !GIT_INIT.has(n) && !n.endsWith('.lock'))) return false;
+    // git init also probes for symlinks with a file, then a symlink, named t + 6 random
+    // characters (mkstemp's "tXXXXXX"), removed at once: a kill in between leaves it.
+    const gitsOwn = (n: string) => GIT_INIT.has(n) || n.endsWith('.lock') || /^t[A-Za-z0-9]{6}$/.test(n);
+    if (!names.every(gitsOwn)) return false;
     const config = await fsp.readFile(join(repoPath, 'config'), 'utf8').catch(() => 'bare = true');
     const refs = await fsp.readdir(join(repoPath, 'refs', 'heads')).catch(() => []);
     // Killed while repo.json was being written: only its temp file (writeFileAtomic's).

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, statSync, writeFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, statSync, symlinkSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { trail, tempDir, git, scratchTrail } from '../support/cli.js';
 
@@ -114,6 +114,27 @@ test('an init killed before its first commit does not block the next init of tha
   mkdirSync(join(tmp, 'busy.git'));
   writeFileSync(join(tmp, 'busy.git', 'x'), 'y');
   const refused = await trail(home, ['init', other, '--repo', join(tmp, 'busy.git')]);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /already exists and is not empty/);
+});
+
+test('an init killed inside git init (its symlink probe left behind) does not block the next init', async (t) => {
+  const { tmp, home, dir } = scratchTrail(t, { f: 'x' });
+  const repo = join(tmp, 'w.git');
+  // git init checks for symlinks with mkstemp's "tXXXXXX" in the new git dir, then a symlink
+  // by that name, and removes it: found by kill -9 at a random moment of init (a CI soak run).
+  assert.equal(spawnSync('git', ['init', '--bare', '-q', repo]).status, 0);
+  symlinkSync('testing', join(repo, 't5o8Tl7'));
+  const again = await trail(home, ['init', dir, '--repo', repo, '--json']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(git(repo, ['rev-list', '--count', 'refs/heads/observed']).stdout.toString().trim(), '1');
+  // Any other name is not git init's: refused, as before.
+  const other = join(tmp, 'other.git');
+  assert.equal(spawnSync('git', ['init', '--bare', '-q', other]).status, 0);
+  writeFileSync(join(other, 'notes.txt'), 'mine');
+  const otherDir = join(tmp, 'o');
+  mkdirSync(otherDir);
+  const refused = await trail(home, ['init', otherDir, '--repo', other]);
   assert.equal(refused.code, 2);
   assert.match(refused.stderr, /already exists and is not empty/);
 });
