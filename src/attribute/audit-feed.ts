@@ -7,6 +7,7 @@ import { LogTail } from './log-tail.js';
 import { RuleUsers } from './rule-users.js';
 import { parseRecord } from './records.js';
 import { phase } from '../util/timing.js';
+import { pidAlive } from '../util/pid.js';
 
 export interface FeedOptions {
   /** trail's host state folder: the barrier file lives there. */
@@ -444,9 +445,10 @@ export class AuditFeed {
     );
   }
 
-  /** auditd as last seen: still the same process? */
+  /** auditd as last seen: still the same process, and running (a killed one can stay a
+   * zombie, comm and all)? */
   private auditdAlive(): boolean {
-    if (!this.auditdPid) return false;
+    if (!this.auditdPid || !pidAlive(this.auditdPid)) return false;
     try {
       return readFileSync(`/proc/${this.auditdPid}/comm`, 'latin1').trim() === 'auditd';
     } catch {

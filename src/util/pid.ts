@@ -14,7 +14,7 @@ export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (err) {
-    return errorCode(err) === 'EPERM';
+    if (errorCode(err) !== 'EPERM') return false;
   }
   return !isZombie(pid);
 }
