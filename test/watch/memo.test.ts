@@ -2,13 +2,14 @@
 // writing index.json costs hundreds of ms at 50k files): these pin down that it is used, and
 // that it is never used for another commit than the trail's head.
 import { strict as assert } from 'node:assert';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { Repo } from '../../src/record/repo/repo.js';
 import { record } from '../../src/record/snapshot.js';
 import { flushCache, keepCacheInMemory, loadCache } from '../../src/record/model/stat-cache.js';
-import { Fixture, scratch } from './helpers.js';
+import { run } from '../../src/util/exec.js';
+import { BIN, Daemon, Fixture, scratch, sleep, waitFor } from './helpers.js';
 
 const tmp = scratch('memo');
 after(() => {
@@ -76,4 +77,36 @@ it('builds the same trees from the per-folder memo as from scratch, change after
   assert.equal((await f.fsck()).code, 0);
   keepCacheInMemory(false);
   repo.close();
+});
+
+it('trail watch writes the stat cache out after its start commit, so that a scan finds it current', async () => {
+  const f = new Fixture(tmp.dir, 'started');
+  writeFileSync(join(f.work, 'a'), 'a\n');
+  // Older than the racy window (2 s), so that the cache keeps its stat data from init on.
+  await sleep(2100);
+  await f.init();
+  const d = new Daemon(f);
+  try {
+    await d.started();
+    const head = await f.head();
+    // index.stat's second line names the commit it belongs to: the start commit, once the
+    // daemon has been quiet for its idle flush (5 s).
+    const indexed = () => readFileSync(join(f.gitDir, 'trail', 'index.stat'), 'latin1').split('\n')[1];
+    await waitFor(
+      'the stat index of the start commit',
+      () => indexed() === head,
+      30_000,
+      () => `${indexed()} ≠ ${head}`,
+    );
+    // A scan (no daemon asked) now trusts what it finds: nothing read again.
+    const r = await run(process.execPath, [BIN, 'status', '--name', f.name, '--json'], {
+      env: { ...f.env, TRAIL_NO_WATCHER: '1' },
+    });
+    const st = JSON.parse(r.stdout.toString()) as { clean: boolean; read: number; answeredBy: unknown };
+    assert.equal(st.answeredBy, 'scan');
+    assert.equal(st.read, 0, 'no file read again');
+    assert.equal(st.clean, true);
+  } finally {
+    await d.stop();
+  }
 });
