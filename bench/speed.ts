@@ -239,8 +239,8 @@ async function benchTree(
   const git = () => sample('git', ['status', '--porcelain'], { env: gitEnv(gitDir) });
 
   // Status without the daemon, measured while none runs: a running one keeps its stat cache
-  // in memory (written out later), and the "trail watch started" commit it makes at once
-  // would leave a scan the cache of the commit before, so that it reads every file again.
+  // in memory and writes it out once quiet for a few seconds after a commit (its start commit
+  // too), and a scan meanwhile finds the cache of the commit before and reads every file.
   const scan = () => sample('node', [TRAIL, 'status', '--name', name, '--json'], { env: tenv, okCodes: [0, 3] });
   // Warm-up: git refreshes its index once after a commit, trail writes its stat index.
   await git();
