@@ -157,6 +157,9 @@ try {
     else if (e.isDirectory() && readdirSync(p).length === 0) rmSync(p, { recursive: true });
   });
   rmSync(join(lib, 'node_modules', '.package-lock.json'), { force: true });
+  // The bundle bin/trail.js loads (packaging/bundle.mjs), made from the code above and its
+  // production dependencies, with its code cache.
+  run(process.execPath, [join(HERE, 'bundle.mjs'), join(lib, 'dist')]);
 
   // 3. Modes: directories 0755, files 0644, programs 0755.
   walk(lib, (p, e) => chmodSync(p, e.isDirectory() ? 0o755 : 0o644));
