@@ -86,8 +86,9 @@ export async function init(opts: InitOptions): Promise<{ watched: Watched; resul
   const repo = await Repo.create(repoPath, { name, dir: realDir });
   try {
     await repo.lock.acquire(0, 'init');
-    // The host's signing key, before the first commit: that one is signed too.
-    await ensureHostKey();
+    // The host's signing key, made while the tree is read (ssh-keygen is a process start):
+    // the first commit waits for it (commitSigner), so that one is signed too.
+    const keyMade = ensureHostKey();
     const result = await record(repo, {
       subject: `trail init: first snapshot of ${realDir}`,
       actor: opts.actor,
@@ -95,6 +96,7 @@ export async function init(opts: InitOptions): Promise<{ watched: Watched; resul
       allowEmpty: true,
       onProgress: opts.onProgress,
     });
+    await keyMade;
     await repo.updateRef(Refs.approved, result.commit!, undefined, 'trail init: first accepted baseline');
     const watched: Watched = { name, dir: realDir, repo: repoPath };
     await saveWatched([...(await listWatched()).filter((w) => w.name !== name), watched]);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, statSync, symlinkSync, writeFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { trail, tempDir, git, scratchTrail } from '../support/cli.js';
 
@@ -32,6 +32,16 @@ test('init records a first commit on observed and approved, writes nothing into 
   const observed = git(repo, ['rev-parse', 'refs/heads/observed']).stdout.toString().trim();
   assert.equal(git(repo, ['rev-parse', 'refs/heads/approved']).stdout.toString().trim(), observed);
   assert.equal(observed, r.json.commit);
+  // The host key is made while the tree is read (a fresh home has none): the first commit
+  // waits for it and is signed by it.
+  const pub = readFileSync(join(home, 'keys', 'host_ed25519.pub'), 'utf8')
+    .split(' ')
+    .slice(0, 2)
+    .join(' ');
+  const signers = join(tmp.path, 'allowed_signers');
+  writeFileSync(signers, `trail ${pub}\n`);
+  const verified = git(repo, ['-c', `gpg.ssh.allowedSignersFile=${signers}`, 'verify-commit', observed]);
+  assert.equal(verified.code, 0, verified.stderr);
   assert.equal(git(repo, ['cat-file', 'blob', `${observed}:.trail/FORMAT`]).stdout.toString(), 'trail 1\n');
   assert.equal(
     git(repo, ['cat-file', 'blob', `${observed}:ssh/sshd_config`]).stdout.toString(),
