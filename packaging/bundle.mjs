@@ -30,7 +30,7 @@ const ownUrl = {
   setup(b) {
     const own = new RegExp(`^${join(DIST, 'src').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/.*\\.js$`);
     b.onLoad({ filter: own }, (args) => {
-      const rel = relative(DIST, args.path).split('\\').join('/');
+      const rel = relative(DIST, args.path);
       const text = readFileSync(args.path, 'utf8');
       return {
         contents: text.replaceAll('import.meta.url', `__trailModuleUrl(${JSON.stringify(rel)})`),

@@ -60,6 +60,10 @@ export async function loadHostKey(home = trailHome()): Promise<HostKey | undefin
   }
 }
 
+/** Keys ensureHostKey is making in this process, by home: commitSigner waits for one, so that
+ * `trail init` can read the tree while ssh-keygen runs and still sign its first commit. */
+const making = new Map<string, Promise<HostKey | undefined>>();
+
 /**
  * The host key, made now if there is none: `ssh-keygen -t ed25519 -N '' -C trail@HOST` into
  * a fresh private folder, then linked into place, so that two trail processes making it at
@@ -74,10 +78,6 @@ export function ensureHostKey(home = trailHome(), host = hostComponent()): Promi
   }
   return p;
 }
-
-/** Keys ensureHostKey is making in this process, by home: commitSigner waits for one, so that
- * `trail init` can read the tree while ssh-keygen runs and still sign its first commit. */
-const making = new Map<string, Promise<HostKey | undefined>>();
 
 async function makeIfMissing(home: string, host: string): Promise<HostKey | undefined> {
   const have = await loadHostKey(home);
