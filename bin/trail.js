@@ -19,7 +19,8 @@ function loadBundle() {
   let src;
   try {
     if (statSync(BUNDLE).mtimeMs < (statSync(COMPILED, { throwIfNoEntry: false })?.mtimeMs ?? 0)) return;
-    src = readFileSync(BUNDLE, 'utf8');
+    // ASCII, made so by the build: latin1 reads it into a one-byte string, no UTF-8 decoding.
+    src = readFileSync(BUNDLE, 'latin1');
   } catch {
     return;
   }

@@ -38,9 +38,16 @@ function trailIn(pkg: string, args: string[], env: NodeJS.ProcessEnv = {}) {
 const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const FAKE = "module.exports = { main: async () => { process.stdout.write('the bundle ran\\n'); return 0; } };\n";
 
-test('the build made a cache that V8 accepts for the source bin/trail.js wraps', () => {
+test('the build made an ASCII bundle, and a cache that V8 accepts for the source bin/trail.js wraps', () => {
   const file = join(ROOT, 'dist', 'trail.cjs');
-  const script = new vm.Script(Module.wrap(readFileSync(file, 'utf8')), {
+  // bin/trail.js reads it as latin1: one non-ASCII byte would change what runs.
+  const bytes = readFileSync(file);
+  assert.equal(
+    bytes.findIndex((b) => b > 0x7f),
+    -1,
+    'dist/trail.cjs holds a non-ASCII byte',
+  );
+  const script = new vm.Script(Module.wrap(bytes.toString('latin1')), {
     filename: file,
     cachedData: readFileSync(file + '.cache'),
   });
