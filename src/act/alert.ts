@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { run } from '../util/exec.js';
+import { httpRequest } from '../util/http-client.js';
 import type { Policy } from '../decide/policy.js';
 
 export interface AlertResult {
@@ -41,7 +42,7 @@ async function postWebhook(
   const body = JSON.stringify(event);
   const signature = 'sha256=' + createHmac('sha256', key).update(body).digest('hex');
   try {
-    const res = await fetch(policy.alert.webhook!, {
+    const res = await httpRequest(policy.alert.webhook!, {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
@@ -52,7 +53,7 @@ async function postWebhook(
       body,
       signal: AbortSignal.timeout(10_000),
     });
-    return { ok: res.ok, status: res.status };
+    return { ok: res.status >= 200 && res.status < 300, status: res.status };
   } catch (err) {
     return { ok: false, problem: (err as Error).message };
   }

@@ -1,12 +1,13 @@
-// The one HTTP client of anchoring: calendars and the explorer are asked through Node's own
-// fetch, with the bounds a root daemon needs against a server that is slow, endless or
-// hostile: a deadline for the answer's headers, another for its body, and a cap on the
-// body's size (read chunk by chunk, so a calendar cannot make trail buffer megabytes).
+// The one HTTP client of anchoring: calendars and the explorer are asked through trail's
+// own client (util/http-client.ts: node:http, not fetch), with the bounds a root daemon needs
+// against a server that is slow, endless or hostile: a deadline for the answer's headers,
+// another for its body, and a cap on the body's size (read chunk by chunk, so a calendar
+// cannot make trail buffer megabytes).
 //
-// Proxies: Node 20's fetch ignores HTTP(S)_PROXY/NO_PROXY (and NODE_USE_ENV_PROXY, which
-// only Node ≥ 22.21 reads), and honouring them would mean the `undici` package as a second
-// HTTP stack. trail connects directly; when a proxy variable is set and a connection fails,
-// the reason says so, rather than leaving a "host not found" to be puzzled over.
+// Proxies: HTTP(S)_PROXY/NO_PROXY are not read (honouring them would mean a second HTTP stack
+// for tunnelling). trail connects directly; when a proxy variable is set and a connection
+// fails, the reason says so, rather than leaving a "host not found" to be puzzled over.
+import { HttpBodyTooLarge, openRequest, readBody } from '../util/http-client.js';
 
 export class FetchError extends Error {
   constructor(readonly reason: string) {
@@ -33,44 +34,29 @@ export interface FetchOptions {
 export async function boundedFetch(url: string, opts: FetchOptions): Promise<FetchAnswer> {
   const ac = new AbortController();
   let phase = 'no answer';
-  let timer: NodeJS.Timeout | undefined;
+  let timer = setTimeout(() => ac.abort(), opts.timeoutMs);
   try {
-    const answer = fetch(url, {
+    const head = await openRequest(url, {
       method: opts.method ?? 'GET',
       headers: opts.headers ?? {},
-      ...(opts.body ? { body: new Uint8Array(opts.body) } : {}),
+      ...(opts.body ? { body: opts.body } : {}),
       signal: ac.signal,
       // A redirect is followed only by a client that asked for it: request 2.88's SSRF
       // (CVE-2023-28155) came through one. A calendar or explorer that moved is an error.
       redirect: 'manual',
     });
-    // Armed once fetch() has returned: its first call in a process loads Node's HTTP client
-    // (measured: 0.3–0.6 s on a loaded machine), which is no calendar's slowness.
-    timer = setTimeout(() => ac.abort(), opts.timeoutMs);
-    const res = await answer;
     clearTimeout(timer);
     phase = 'no complete answer';
     timer = setTimeout(() => ac.abort(), opts.timeoutMs);
-    const declared = Number(res.headers.get('content-length') ?? NaN);
+    const declared = Number(head.headers['content-length'] ?? NaN);
     if (declared > opts.maxBytes) {
-      await res.body?.cancel().catch(() => undefined);
+      head.stream.destroy();
       throw new FetchError(`answer of ${declared} bytes exceeds the limit of ${opts.maxBytes}`);
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    if (res.body) {
-      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-        size += chunk.length;
-        if (size > opts.maxBytes) {
-          ac.abort();
-          throw new FetchError(`answer exceeds the limit of ${opts.maxBytes} bytes`);
-        }
-        chunks.push(Buffer.from(chunk));
-      }
-    }
-    return { status: res.status, body: Buffer.concat(chunks) };
+    return { status: head.status, body: await readBody(head, opts.maxBytes, ac.signal) };
   } catch (err) {
     if (err instanceof FetchError) throw err;
+    if (err instanceof HttpBodyTooLarge) throw new FetchError(err.message);
     if (ac.signal.aborted) throw new FetchError(`${phase} within ${opts.timeoutMs} ms`);
     throw new FetchError(describe(err) + proxyNote(url));
   } finally {
@@ -79,11 +65,11 @@ export async function boundedFetch(url: string, opts: FetchOptions): Promise<Fet
 }
 
 function describe(err: unknown): string {
-  const e = err as { message?: string; cause?: { code?: string; message?: string } };
-  const code = e?.cause?.code ?? '';
+  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  const code = e?.code ?? e?.cause?.code ?? '';
   if (code === 'ECONNREFUSED') return 'connection refused';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
-  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'connection reset';
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'connection reset';
   const msg = String(e?.cause?.message ?? e?.message ?? err);
   return (
     msg
@@ -111,5 +97,5 @@ export function proxyNote(url: string, env: NodeJS.ProcessEnv = process.env): st
   const host = u.hostname.toLowerCase();
   if (noProxy.some((p) => p === '*' || host === p.replace(/^\./, '') || host.endsWith('.' + p.replace(/^\./, ''))))
     return '';
-  return ` (${name} is set, but trail connects directly: Node's fetch does not use proxies)`;
+  return ` (${name} is set, but trail connects directly: its HTTP client does not use proxies)`;
 }

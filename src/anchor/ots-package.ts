@@ -2,7 +2,7 @@
 // `opentimestamps` npm package 0.4.9, copied into vendor/opentimestamps (consensus-critical,
 // shared with every other OpenTimestamps client, kept unchanged; see its README for why a
 // copy). The package's HTTP clients are not among them: calendars and the explorer are
-// asked through Node's fetch (calendar-client.ts, esplora-client.ts), so `request`,
+// asked through trail's own HTTP client (bounded-fetch.ts), so `request`,
 // bitcore-lib, moment and lodash are neither loaded nor installed.
 //
 // Loaded lazily and once: only anchoring needs it. The types below describe only the

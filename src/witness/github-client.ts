@@ -1,6 +1,8 @@
-// The few GitHub REST calls the witness makes, with fetch: the token in a header only, never
-// in a URL or a log line; pagination by the Link header as GitHub documents it.
+// The few GitHub REST calls the witness makes, through trail's HTTP client (util/http-client.ts:
+// node:http, not fetch): the token in a header only, never in a URL or a log line; pagination
+// by the Link header as GitHub documents it.
 import { scrub } from '../act/review/remote.js';
+import { httpRequest, type HttpAnswer } from '../util/http-client.js';
 
 export class GitHubError extends Error {
   constructor(
@@ -34,9 +36,9 @@ export class GitHubClient {
 
   async request<T>(method: string, pathOrUrl: string, body?: unknown): Promise<{ data: T; next?: string }> {
     const url = pathOrUrl.startsWith('http') ? pathOrUrl : this.url(pathOrUrl);
-    let res: Response;
+    let res: HttpAnswer;
     try {
-      res = await fetch(url, {
+      res = await httpRequest(url, {
         method,
         headers: { ...this.headers(), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
@@ -48,8 +50,8 @@ export class GitHubClient {
         0,
       );
     }
-    const text = await res.text();
-    if (!res.ok) {
+    const text = res.body.toString('utf8');
+    if (res.status < 200 || res.status > 299) {
       let msg = text.slice(0, 300);
       try {
         msg = String((JSON.parse(text) as { message?: string }).message ?? msg);
@@ -61,7 +63,7 @@ export class GitHubClient {
         res.status,
       );
     }
-    const link = res.headers.get('link') ?? '';
+    const link = res.headers.link ?? '';
     const next = /<([^>]+)>;\s*rel="next"/.exec(link)?.[1];
     return { data: (text ? JSON.parse(text) : null) as T, ...(next ? { next } : {}) };
   }

@@ -1,5 +1,6 @@
 import { Octokit } from '@octokit/rest';
 import { Exit, TrailError } from '../../util/errors.js';
+import { fetchLike } from '../../util/http-client.js';
 import { scrub, type ReviewRemote } from './remote.js';
 
 export interface RetryOptions {
@@ -46,6 +47,9 @@ export class GitHub {
       baseUrl: remote.apiUrl,
       userAgent: 'trail',
       log: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+      // node:http rather than Node's fetch, which compiles its parser from WebAssembly in each
+      // process: ~0.24 s of CPU per command (util/http-client.ts).
+      request: { fetch: fetchLike },
     });
   }
 
