@@ -192,7 +192,8 @@ function once(
       headers: { ...headers, ...(data ? { 'content-length': String(data.length) } : {}) },
       signal,
     });
-    r.once('error', (err) => reject(signal?.aborted ? abortReason(signal) : err));
+    // on, not once: an error after the answer came (the socket lost mid-body) must find a listener too.
+    r.on('error', (err) => reject(signal?.aborted ? abortReason(signal) : err));
     r.once('response', (res) => {
       resolve({
         status: res.statusCode ?? 0,
