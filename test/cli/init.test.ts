@@ -32,8 +32,7 @@ test('init records a first commit on observed and approved, writes nothing into 
   const observed = git(repo, ['rev-parse', 'refs/heads/observed']).stdout.toString().trim();
   assert.equal(git(repo, ['rev-parse', 'refs/heads/approved']).stdout.toString().trim(), observed);
   assert.equal(observed, r.json.commit);
-  // The host key is made while the tree is read (a fresh home has none): the first commit
-  // waits for it and is signed by it.
+  // A fresh home has no host key: init makes it before the first commit, which it signs.
   const pub = readFileSync(join(home, 'keys', 'host_ed25519.pub'), 'utf8')
     .split(' ')
     .slice(0, 2)
