@@ -127,11 +127,13 @@ export async function drift(
   });
   const changes = diffStates(cached.state, result.state);
   // Nothing changed but files were read again (their stat data had moved: touched, or changed
-  // just before the last snapshot), or a big tree has no stat index yet: the cache is
+  // just before the last snapshot), or a big tree did not match its stat index (none yet, or
+  // only stat data moved: a folder where a file was made and removed again): the cache is
   // written anew, so that the next status trusts them, as `git status` refreshes its index.
+  // Else one folder's mtime would keep every later status off the index until a commit.
   // (--full reads everything: only a cache rebuilt from the commit is worth writing then.)
   const reread = opts.full ? !cached.warm : result.read > 0;
-  if (compared && !changes.length && (reread || (indexed && !byIndex.indexed)))
+  if (compared && !changes.length && (reread || indexed))
     await refreshCache(repo, compared, result.state, cached.trees);
   return { head: compared, changes, scan: result };
 }

@@ -82,6 +82,16 @@ describe('trail status and the stat index', () => {
     assert.equal(now.fromIndex, false);
     assert.equal((await status()).fromIndex, true, 'the refreshed index answers the next status');
 
+    // A file made and removed again: only the folder's stat data moved, no file was read.
+    // The index is refreshed all the same, or every later status would scan until a commit.
+    writeFileSync(join(dir, 'own/tmp.swp'), 'x\n');
+    rmSync(join(dir, 'own/tmp.swp'));
+    await settle();
+    now = await status();
+    assert.deepEqual(now.paths, []);
+    assert.equal(now.fromIndex, false, 'the folder moved: not the index');
+    assert.equal((await status()).fromIndex, true, 'the index refreshed for a folder answers the next status');
+
     // Same size and mtime, other content: a stat path cannot see it (status --full does).
     const st = statSync(join(dir, 'own/c.conf'));
     writeFileSync(join(dir, 'own/c.conf'), 'C.conf\n');
