@@ -3,6 +3,7 @@
 import { phase } from '../util/timing.js';
 import { list, type ListingWithThreads } from './list/lister.js';
 import { insideAny, normalizeRoots } from './list/roots.js';
+import { rulesDigest } from './list/rules.js';
 import { abs, type Skipped } from './list/walker.js';
 import { LayeredState } from './model/layered.js';
 import type { State } from './model/state.js';
@@ -34,6 +35,8 @@ export interface ScanResult {
   bytes: number;
   /** With roots: every path that may differ from `previous` (any other is its very entry). */
   looked?: string[];
+  /** The digest of the rules it listed under (rulesDigest). */
+  rules: string;
 }
 
 /**
@@ -54,7 +57,7 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
   await addXattrs(opts.root, state, fresh, listed.length, treeXattrs);
   // What could differ from `previous`: the paths it had under the roots and those listed now.
   const looked = roots.includes('') ? undefined : [...new Set([...under, ...listed.map(([p]) => p)])];
-  return { state, skipped, digestOnly, ignored, read, files, dirs, bytes, looked };
+  return { state, skipped, digestOnly, ignored, read, files, dirs, bytes, looked, rules: rulesDigest(opts.rules) };
 }
 
 /**

@@ -10,9 +10,11 @@ import { HashOnlyWriter, type ObjectWriter } from './store/object-writer.js';
 import { startBackgroundRepack } from './store/maintenance.js';
 import { Refs, type Repo } from './repo/repo.js';
 import { loadRules } from './list/rules-loader.js';
+import { rulesDigest } from './list/rules.js';
+import { checkIndex } from './list/index-check.js';
 import { ReadPool } from './read/read-pool.js';
 import { scan, type ScanResult } from './scanner.js';
-import { list, listsOnThreads, type ListingWithThreads } from './list/lister.js';
+import { list, listsOnThreads, type ListingWithThreads, type Unchanged } from './list/lister.js';
 import { secretKey } from './read/secrets.js';
 import { expectedEntries, loadCache, loadStatIndex, refreshCache, saveCache, type Cached } from './model/stat-cache.js';
 import type { State } from './model/state.js';
@@ -134,7 +136,7 @@ export async function drift(
   // (--full reads everything: only a cache rebuilt from the commit is worth writing then.)
   const reread = opts.full ? !cached.warm : result.read > 0;
   if (compared && !changes.length && (reread || indexed))
-    await refreshCache(repo, compared, result.state, cached.trees);
+    await refreshCache(repo, compared, result.state, cached.trees, result.rules);
   return { head: compared, changes, scan: result };
 }
 
@@ -200,13 +202,36 @@ async function listAgainstIndex(
   }
   phase('stat index loaded');
   const rules = await loadRules(repo, config);
-  const listing = list({ root: repo.info.dir, rules }, [''], index.paths.length, index, pool);
-  const { unchanged, threads } = await listing;
-  if (!unchanged) return { indexed: true, listing };
-  await threads?.close();
+  const digest = rulesDigest(rules);
+  let unchanged: Unchanged | undefined;
+  if (index.rules === digest) {
+    // Listed under these rules: checked path by path, no folder listed (list/index-check.ts).
+    unchanged = await checkIndex(repo.info.dir, index, pool);
+    phase(unchanged ? 'checked the stat index' : 'the stat index differs');
+    if (!unchanged)
+      return {
+        indexed: true,
+        listing: list({ root: repo.info.dir, rules }, [''], index.paths.length, undefined, pool),
+      };
+    await pool.close();
+  } else {
+    const listing = list({ root: repo.info.dir, rules }, [''], index.paths.length, index, pool);
+    const listed = await listing;
+    if (!listed.unchanged) return { indexed: true, listing };
+    await listed.threads?.close();
+    unchanged = listed.unchanged;
+  }
   if ((await repo.readRef(Refs.observed)) !== head) return { indexed: true };
   phase('matched the stat index');
-  const nothing: ScanResult = { state: new Map(), skipped: [], digestOnly: [], ignored: 0, read: 0, ...unchanged };
+  const nothing: ScanResult = {
+    state: new Map(),
+    skipped: [],
+    digestOnly: [],
+    ignored: 0,
+    read: 0,
+    rules: digest,
+    ...unchanged,
+  };
   return { unchanged: { head, changes: [], scan: nothing } };
 }
 
@@ -306,6 +331,13 @@ function only(cached: Cached, result: ScanResult, paths: string[]): ScanResult {
   return { ...result, ...partOf(cached.state, result.state, paths) };
 }
 
+/** The rules the scanned state was listed under, as far as known: a whole scan's own; a scan
+ * under roots keeps the rest of the state it started from, so only if that was listed under
+ * the same rules (a cache loaded from index.json does not say). */
+function rulesOf(cached: Cached, result: ScanResult): string | undefined {
+  return !result.looked || cached.rules === result.rules ? result.rules : undefined;
+}
+
 /** Trees, then (when anything changed) the secrets commit and the commit, made durable; then
  * the refs move and the stat cache is saved. */
 async function commitScan(
@@ -322,7 +354,7 @@ async function commitScan(
   const keep = () => ({ from: cached.state, looked: result.looked });
   if (head && !changes.length && !opts.allowEmpty) {
     await writer.finish();
-    await saveCache(repo, head, result.state, built.trees, built.folders, keep());
+    await saveCache(repo, head, result.state, built.trees, built.folders, keep(), rulesOf(cached, result));
     return { parent: head, changes, scan: result, state: result.state };
   }
   const secrets = await writeSecretsCommit(repo, writer, result.state, cached.state, opts.actor, result.looked);
@@ -336,7 +368,9 @@ async function commitScan(
   await repo.updateRef(Refs.observed, commit, head, `trail: ${opts.action}`);
   // The commit is recorded: the cache is derived data (rebuilt from the commit when it is
   // stale), so failing to save it (disk full) must not turn a recorded snapshot into an error.
-  await saveCache(repo, commit, result.state, built.trees, built.folders, keep()).catch(() => {});
+  await saveCache(repo, commit, result.state, built.trees, built.folders, keep(), rulesOf(cached, result)).catch(
+    () => {},
+  );
   phase('cache saved');
   // What was stored uncompressed is packed again, compressed, in the background.
   const { PackWriter, STORE_FROM } = await import('./store/pack-writer.js');

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import picomatch from 'picomatch';
 import { toBytes } from '../../util/bytes.js';
 import { rotationBase } from './rotated-names.js';
@@ -72,6 +73,14 @@ export interface Rules {
 }
 
 export type RulesSpec = Parameters<typeof makeRules>;
+
+/** Names a set of rules, defaults included (another version may ignore other names): a stat
+ * index written under other rules cannot vouch for what they list (model/stat-cache.ts). */
+export function rulesDigest(rules: Pick<Rules, 'spec'>): string {
+  return createHash('sha1')
+    .update(JSON.stringify([DEFAULT_IGNORES, DEFAULT_SECRETS, rules.spec]))
+    .digest('hex');
+}
 
 /**
  * Scan rules that come from elsewhere (the policy, which is stored with them in this simple

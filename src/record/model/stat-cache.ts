@@ -43,6 +43,8 @@ export interface Cached {
   warm: boolean;
   /** In memory only (keepCacheInMemory): per-folder tree results of that snapshot. */
   folders?: FolderMemo;
+  /** In memory only: the rules (rulesDigest) every entry was listed under, when known. */
+  rules?: string;
 }
 
 // A file whose mtime is this close to the moment the cache is written could change again
@@ -76,7 +78,7 @@ export function keepCacheInMemory(on: boolean): void {
 export async function flushCache(repo: Repo, head: string | undefined): Promise<void> {
   const memo = memos.get(repo.gitDir);
   if (!memo?.dirty || memo.commit !== head) return;
-  await writeCacheFile(repo, memo.commit, memo.cached.state, memo.cached.trees, Date.now());
+  await writeCacheFile(repo, memo.commit, memo.cached.state, memo.cached.trees, Date.now(), memo.cached.rules);
   memo.dirty = false;
 }
 
@@ -107,7 +109,8 @@ export async function loadCache(repo: Repo, head: string | undefined): Promise<C
 }
 
 /** `scanned`: the state the scan started from and the paths it looked at (a scan under
- * roots); every other entry is that state's own. */
+ * roots); every other entry is that state's own. `rules`: the digest of the rules the whole
+ * state was listed under, if known (see rulesOf in snapshot.ts). */
 export async function saveCache(
   repo: Repo,
   commit: string,
@@ -115,6 +118,7 @@ export async function saveCache(
   trees: Set<string>,
   folders?: FolderMemo,
   scanned?: { from: State; looked?: string[] },
+  rules?: string,
 ): Promise<void> {
   const now = Date.now();
   if (inMemory) {
@@ -132,10 +136,15 @@ export async function saveCache(
       kept = new Map();
       for (const [p, e] of state) kept.set(p, racy(e, now) ? withoutStat(e) : e);
     }
-    memos.set(repo.gitDir, { commit, cached: { state: kept, trees, warm: true, folders }, dirty: true, savedAt: now });
+    memos.set(repo.gitDir, {
+      commit,
+      cached: { state: kept, trees, warm: true, folders, rules },
+      dirty: true,
+      savedAt: now,
+    });
     return;
   }
-  await writeCacheFile(repo, commit, state, trees, now);
+  await writeCacheFile(repo, commit, state, trees, now, rules);
 }
 
 function racy(e: Entry, now: number): boolean {
@@ -217,6 +226,7 @@ async function writeCacheFile(
   state: State,
   trees: Set<string>,
   now: number,
+  rules: string | undefined,
 ): Promise<void> {
   // Written in pieces of ~1 MB: the whole text at once was ~65 MB of strings at 50k files,
   // the peak of a first snapshot's memory.
@@ -235,12 +245,12 @@ async function writeCacheFile(
     },
     { durable: false },
   );
-  await writeStatIndex(repo, commit, state, now);
+  await writeStatIndex(repo, commit, state, now, rules);
 }
 
 /**
  * The stat index: each path of the cache with only its stat data, in binary, so that `trail
- * status` on an unchanged big tree compares the listing against it without loading the cache
+ * status` on an unchanged big tree compares the disk against it without loading the cache
  * (parsing index.json was the longest step of a status at 50k files). Same commit, same
  * paths, same stat data for every one: the tree is the commit's. Anything else (a path more
  * or less, one stat differing, a racy entry) and status does its usual work.
@@ -250,16 +260,26 @@ export interface StatIndex {
    * (dev, ino, size, mtimeMs, ctimeMs) are at 5i in `stats`. */
   paths: string[];
   stats: Float64Array;
+  /** The rules (rulesDigest) the paths were listed under; absent when not known. Under the
+   * same rules, folders whose stat data is the same hold the same names, so the index can be
+   * checked path by path without listing a folder (list/index-check.ts). */
+  rules?: string;
 }
 
-const STAT_HEADER = 'trail-stat 1';
+const STAT_HEADER = 'trail-stat 2';
 const STAT_FIELDS = 5;
 
 function statIndexFile(repo: Repo): string {
   return join(repo.stateDir, 'index.stat');
 }
 
-async function writeStatIndex(repo: Repo, commit: string, state: State, now: number): Promise<void> {
+async function writeStatIndex(
+  repo: Repo,
+  commit: string,
+  state: State,
+  now: number,
+  rules: string | undefined,
+): Promise<void> {
   const v = new Float64Array(state.size * STAT_FIELDS);
   let i = 0;
   for (const e of state.values()) {
@@ -269,7 +289,7 @@ async function writeStatIndex(repo: Repo, commit: string, state: State, now: num
   }
   // Paths are byte strings and no file name holds a NUL byte: NUL-separated, as latin1.
   const names = Buffer.from([...state.keys()].join('\0'), 'latin1');
-  const head = `${STAT_HEADER}\n${commit}\n${state.size}\n${names.length}\n`;
+  const head = `${STAT_HEADER}\n${commit}\n${state.size}\n${names.length}\n${rules ?? '-'}\n`;
   const pad = (8 - ((Buffer.byteLength(head) + names.length) % 8)) % 8;
   await writeFileAtomic(
     statIndexFile(repo),
@@ -285,13 +305,13 @@ export async function loadStatIndex(repo: Repo, head: string | undefined): Promi
   if (!buf) return undefined;
   const lines: string[] = [];
   let pos = 0;
-  for (let n = 0; n < 4; n++) {
+  for (let n = 0; n < 5; n++) {
     const nl = buf.indexOf(10, pos);
     if (nl < 0 || nl - pos > 64) return undefined;
     lines.push(buf.toString('latin1', pos, nl));
     pos = nl + 1;
   }
-  const [magic, commit, countText, namesText] = lines as [string, string, string, string];
+  const [magic, commit, countText, namesText, rules] = lines as [string, string, string, string, string];
   const count = Number(countText);
   const namesLength = Number(namesText);
   if (magic !== STAT_HEADER || commit !== head || !Number.isSafeInteger(count) || !Number.isSafeInteger(namesLength))
@@ -302,7 +322,7 @@ export async function loadStatIndex(repo: Repo, head: string | undefined): Promi
   if (names.length !== count) return undefined;
   const stats = new Float64Array(count * STAT_FIELDS);
   Buffer.from(stats.buffer).set(buf.subarray(numbersAt));
-  return { paths: names, stats };
+  return rules === '-' ? { paths: names, stats } : { paths: names, stats, rules };
 }
 
 /**
@@ -313,14 +333,21 @@ export async function loadStatIndex(repo: Repo, head: string | undefined): Promi
  * the trail's head is still the one compared against: a reader never waits, and never
  * overwrites a newer writer's cache.
  */
-export async function refreshCache(repo: Repo, head: string, state: State, trees: Set<string>): Promise<void> {
+export async function refreshCache(
+  repo: Repo,
+  head: string,
+  state: State,
+  trees: Set<string>,
+  rules: string | undefined,
+): Promise<void> {
   try {
     await repo.lock.acquire(0, 'status');
   } catch {
     return;
   }
   try {
-    if ((await repo.readRef(Refs.observed)) === head) await saveCache(repo, head, state, trees);
+    if ((await repo.readRef(Refs.observed)) === head)
+      await saveCache(repo, head, state, trees, undefined, undefined, rules);
   } catch {
     /* derived data: the next command rebuilds or re-reads */
   } finally {

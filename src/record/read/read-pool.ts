@@ -8,6 +8,7 @@ import { entryHeader, storedEntryLength, writeStoredEntry } from '../store/store
 import type { StatKey } from '../model/state.js';
 import type { RulesSpec } from '../list/rules.js';
 import type { PackedListing } from '../list/walker.js';
+import type { Unchanged } from '../list/lister.js';
 
 // Why reader threads: a first snapshot (or `status --full`) of 50k files spent ~4 s on the
 // main thread opening, reading and SHA-1-hashing files while the deflate workers waited
@@ -58,6 +59,8 @@ const POOLED = 3 * 1024 * 1024;
 interface Request {
   /** List these entries of a folder and what is under them, instead of reading (see walk()). */
   walk?: WalkJob;
+  /** Check these paths against their stat index numbers, instead of reading (see check()). */
+  check?: CheckJob;
   out?: ArrayBuffer;
   files: (string | Uint8Array)[];
   inos: number[];
@@ -84,10 +87,19 @@ interface Reply {
   out: ArrayBuffer;
   /** A walk's answer. */
   walked?: PackedListing;
+  /** A check's answer: what it saw, or null at a difference. */
+  checked?: Unchanged | null;
 }
 
 const NUMS = 8;
 const NO_OID = '0'.repeat(40);
+
+/** Paths of a stat index, NUL-separated, and their five numbers each (list/index-check.ts). */
+export interface CheckJob {
+  root: string;
+  names: string;
+  stats: Float64Array;
+}
 
 export interface WalkJob {
   root: string;
@@ -181,6 +193,26 @@ export class ReadPool {
     return reply.walked!;
   }
 
+  /** Checks on a thread that `job`'s paths still have their stat index numbers (see
+   * list/index-check.ts): what it saw, or undefined at the first difference. */
+  async check(job: CheckJob): Promise<Unchanged | undefined> {
+    const req: Request = {
+      check: job,
+      files: [],
+      inos: [],
+      devs: [],
+      maxSizes: [],
+      secrets: [],
+      mode: this.mode,
+      level: 0,
+    };
+    const reply = await new Promise<Reply>((resolve, reject) => {
+      this.queue.push({ req, resolve, reject });
+      this.pump();
+    });
+    return reply.checked ?? undefined;
+  }
+
   async close(): Promise<void> {
     const ws = this.workers;
     this.workers = [];
@@ -206,7 +238,7 @@ export class ReadPool {
       const job = this.queue.shift()!;
       (w as Busy).job = job;
       w.ref();
-      const out = job.req.walk ? undefined : this.spare.pop();
+      const out = job.req.walk || job.req.check ? undefined : this.spare.pop();
       if (out) {
         job.req.out = out;
         w.postMessage(job.req, [out]);
@@ -425,10 +457,27 @@ async function walkAll(job: WalkJob): Promise<{ reply: Reply; transfer: ArrayBuf
   return { reply, transfer: [walked.lstats.buffer as ArrayBuffer] };
 }
 
+async function checkAll(job: CheckJob): Promise<{ reply: Reply; transfer: ArrayBuffer[] }> {
+  const { checkPaths } = await import('../list/index-check.js');
+  const paths = job.names.split('\0');
+  const seen: Unchanged = { files: 0, dirs: 0, bytes: 0 };
+  const same = checkPaths(job.root, paths, job.stats, 0, paths.length, seen);
+  const reply: Reply = {
+    kinds: new Uint8Array(0),
+    oids: '',
+    nums: new Float64Array(0),
+    texts: [],
+    codes: [],
+    out: new ArrayBuffer(0),
+    checked: same ? seen : null,
+  };
+  return { reply, transfer: [] };
+}
+
 if (!isMainThread && parentPort && (workerData as Record<string, unknown> | null)?.[WORKER_TAG]) {
   const port = parentPort;
   port.on('message', async (req: Request) => {
-    const { reply, transfer } = req.walk ? await walkAll(req.walk) : work(req);
+    const { reply, transfer } = req.walk ? await walkAll(req.walk) : req.check ? await checkAll(req.check) : work(req);
     port.postMessage(reply, transfer);
   });
 }

@@ -20,6 +20,9 @@ import { makeRules } from '../../../src/record/list/rules.js';
 import { scan } from '../../../src/record/scanner.js';
 import { list } from '../../../src/record/list/lister.js';
 import { loadStatIndex, saveCache } from '../../../src/record/model/stat-cache.js';
+import { checkIndex } from '../../../src/record/list/index-check.js';
+import { rulesDigest } from '../../../src/record/list/rules.js';
+import { ReadPool } from '../../../src/record/read/read-pool.js';
 import type { Repo } from '../../../src/record/repo/repo.js';
 import type { State } from '../../../src/record/model/state.js';
 import { sleep } from '../../support/wait.js';
@@ -28,6 +31,8 @@ import { sleep } from '../../support/wait.js';
 // which way status answered.
 const env = { TRAIL_READ_THREADS: 'always', TRAIL_TIMING: '1' };
 const FROM_INDEX = /matched the stat index/;
+// Checked path by path, no folder listed: the index was written under the same rules.
+const CHECKED = /checked the stat index/;
 
 // A file changed within 2 s of the index being written keeps no stat data there (it could
 // change again within the same timestamp tick): the tests let such changes age first.
@@ -49,6 +54,7 @@ async function setUp(t: { after(fn: () => void): void }) {
       paths: (r.json.changes as { path: string }[]).map((c) => c.path).sort(),
       fromIndex: FROM_INDEX.test(r.stderr),
       files: r.json.files as number,
+      checked: CHECKED.test(r.stderr),
     };
   };
   return { home, dir, index, status };
@@ -59,7 +65,7 @@ describe('trail status and the stat index', () => {
     const { dir, index, status } = await setUp(t);
     assert.ok(existsSync(index), 'init writes the stat index');
     const first = await status();
-    assert.deepEqual({ ...first, files: 0 }, { paths: [], fromIndex: true, files: 0 });
+    assert.deepEqual({ ...first, files: 0 }, { paths: [], fromIndex: true, files: 0, checked: true });
     assert.ok(first.files > 250, `counts the files (${first.files})`);
 
     // Changed, added, removed, chmod'ed: each is found, none answered from the index.
@@ -71,6 +77,7 @@ describe('trail status and the stat index', () => {
       paths: ['own/a.conf', 'own/b.conf', 'own/new.conf'],
       fromIndex: false,
       files: first.files,
+      checked: false,
     });
     writeFileSync(join(dir, 'own/a.conf'), 'a.conf\n');
     writeFileSync(join(dir, 'own/b.conf'), 'b.conf\n');
@@ -98,6 +105,26 @@ describe('trail status and the stat index', () => {
     utimesSync(join(dir, 'own/c.conf'), st.atime, st.mtime);
     now = await status();
     assert.equal(now.fromIndex, false, 'ctime moved: not the index');
+  });
+
+  it('is not checked path by path once the rules changed: a file they no longer ignore is found', async (t) => {
+    const { home, dir, status } = await setUp(t);
+    const set = async (ignore: string) => {
+      const r = await trail(home, ['config', 'set', 'ignore', ignore], { env });
+      assert.equal(r.code, 0, r.stderr);
+    };
+    await set('*.bak');
+    writeFileSync(join(dir, 'own/old.bak'), 'ignored\n');
+    await settle();
+    assert.deepEqual((await status()).paths, [], 'ignored: clean (the index is refreshed under these rules)');
+    const checked = await status();
+    assert.deepEqual([checked.paths, checked.checked], [[], true]);
+
+    // No path, no folder moved on disk: only the rules say that own/old.bak now counts.
+    await set('*.tmp');
+    const now = await status();
+    assert.deepEqual(now.paths, ['own/old.bak']);
+    assert.equal(now.fromIndex, false);
   });
 
   it('ignores an index that is damaged or belongs to another commit', async (t) => {
@@ -165,5 +192,64 @@ describe('the stat index compared with a listing', () => {
     const more: State = new Map(scanned.state);
     more.set('not/on/disk', entry);
     assert.equal(await check(more), undefined, 'a path that is not on disk');
+  });
+
+  it('is checked path by path, here and on threads, and fails at any difference on disk', async (t) => {
+    const tmp = tempDir();
+    t.after(tmp.cleanup);
+    const dir = join(tmp.path, 'tree');
+    mkdirSync(dir);
+    makeTree(dir, 200);
+    mkdirSync(join(dir, 'own'));
+    writeFileSync(join(dir, 'own/a.conf'), 'a\n');
+    await settle();
+    const rules = makeRules([], []);
+    const scanned = await scan({
+      root: dir,
+      rules,
+      previous: new Map(),
+      writer: new HashOnlyWriter(),
+      secretKey: Buffer.alloc(32),
+      maxFileSize: 1 << 20,
+    });
+    const repo = { gitDir: tmp.path, stateDir: tmp.path } as unknown as Repo;
+    const head = 'c'.repeat(40);
+    await saveCache(repo, head, scanned.state, new Set(), undefined, undefined, rulesDigest(rules));
+    const index = (await loadStatIndex(repo, head))!;
+    assert.equal(index.rules, rulesDigest(rules), 'the index names its rules');
+    const pool = new ReadPool('hash', 0, 2);
+    t.after(() => pool.close());
+    // This thread takes the first pieces, so a tree this small may never reach a thread: the
+    // thread's own check is asked for the whole index as well.
+    const onThread = (i: typeof index) => pool.check({ root: dir, names: i.paths.join('\0'), stats: i.stats });
+    const both = async () => [await checkIndex(dir, index), await onThread(index)];
+    const seen = { files: scanned.files, dirs: scanned.dirs, bytes: scanned.bytes };
+    assert.deepEqual(await both(), [seen, seen]);
+
+    // A file more in a folder: no indexed file moved, the folder did.
+    writeFileSync(join(dir, 'own/new.conf'), 'new\n');
+    assert.deepEqual(await both(), [undefined, undefined], 'a file added');
+    rmSync(join(dir, 'own/new.conf'));
+    await saveCache(repo, head, (await rescan()).state, new Set(), undefined, undefined, rulesDigest(rules));
+    const again = (await loadStatIndex(repo, head))!;
+    assert.deepEqual([await checkIndex(dir, again, pool), await onThread(again)], [seen, seen]);
+    rmSync(join(dir, 'own/a.conf'));
+    assert.deepEqual(
+      [await checkIndex(dir, again, pool), await onThread(again)],
+      [undefined, undefined],
+      'a file removed',
+    );
+
+    async function rescan() {
+      await settle();
+      return scan({
+        root: dir,
+        rules,
+        previous: new Map(),
+        writer: new HashOnlyWriter(),
+        secretKey: Buffer.alloc(32),
+        maxFileSize: 1 << 20,
+      });
+    }
   });
 });
