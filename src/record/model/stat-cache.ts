@@ -100,7 +100,7 @@ export async function loadCache(repo: Repo, head: string | undefined): Promise<C
   const memo = memos.get(repo.gitDir);
   if (memo && memo.commit === head) return memo.cached;
   try {
-    const parsed = parseCacheFile(await fsp.readFile(cacheFile(repo), 'utf8'), head, inMemory ? own : undefined);
+    const parsed = await readCacheFile(cacheFile(repo), head, inMemory ? own : undefined);
     if (parsed) return parsed;
   } catch (err) {
     if (errorCode(err) !== 'ENOENT') throw err;
@@ -158,59 +158,124 @@ function withoutStat(e: Entry): Entry {
   return out;
 }
 
+/** index.json is read this much at a time: the whole file as one string was ~72 MB at 200k
+ * paths, most of trail watch's peak memory as it started (with the copies made of it). */
+const READ_CHUNK = 4 << 20;
+
 /** A copy of a string that does not hold on to the one it was cut from. Every field parsed
- * from index.json is a slice of its whole text: a process that keeps the cache in memory
- * (trail watch) kept the 16 MB text of a 50k-file cache alive for good. */
+ * from index.json is a slice of the 4 MB of text read with it: a process that keeps the cache
+ * in memory (trail watch) would keep all of that text alive for good. (Keeping each line as a
+ * string of its own instead: 43 MB more for good at 200k files, measured.) */
 function own(s: string): string {
   return s.length ? Buffer.from(s, 'utf8').toString('utf8') : s;
 }
 
-function parseCacheFile(text: string, head: string, copy: (s: string) => string = (s) => s): Cached | undefined {
-  // By offsets, not split(): at 50k paths this is most of what `trail status` does before it
-  // looks at the disk (split + split + map(Number) took ~180 ms, this ~half of it).
-  const l1 = text.indexOf('\n');
-  const l2 = text.indexOf('\n', l1 + 1);
-  const l3 = text.indexOf('\n', l2 + 1);
-  if (l3 < 0 || text.slice(0, l1) !== HEADER || text.slice(l1 + 1, l2) !== head) return undefined;
-  if (!text.endsWith('\nend')) return undefined; // torn: rebuild
-  const treeLine = text.slice(l2 + 1, l3);
-  const trees = new Set(treeLine ? treeLine.split(' ').map(copy) : []);
-  const state: State = new Map();
-  const stop = text.length - 4; // the "\nend"
-  let pos = l3 + 1;
-  while (pos < stop) {
-    let nl = text.indexOf('\n', pos);
-    if (nl < 0 || nl > stop) nl = stop;
-    const t1 = text.indexOf('\t', pos);
-    const t2 = text.indexOf('\t', t1 + 1);
-    const t3 = text.indexOf('\t', t2 + 1);
-    const t4 = text.indexOf('\t', t3 + 1);
-    // Five fields; the metadata is JSON, which holds no raw tab.
-    if (t1 < 0 || t4 < 0 || t4 > nl) return undefined;
-    const t5 = text.indexOf('\t', t4 + 1);
-    if (t5 >= 0 && t5 < nl) return undefined;
-    let stat: StatKey | undefined;
-    if (!(t2 === t1 + 2 && text.charCodeAt(t1 + 1) === 45 /* - */)) {
-      const c1 = text.indexOf(',', t1 + 1);
-      const c2 = text.indexOf(',', c1 + 1);
-      const c3 = text.indexOf(',', c2 + 1);
-      const c4 = text.indexOf(',', c3 + 1);
-      if (c1 < 0 || c4 < 0 || c4 > t2) return undefined;
-      stat = {
-        dev: Number(text.slice(t1 + 1, c1)),
-        ino: Number(text.slice(c1 + 1, c2)),
-        size: Number(text.slice(c2 + 1, c3)),
-        mtimeMs: Number(text.slice(c3 + 1, c4)),
-        ctimeMs: Number(text.slice(c4 + 1, t2)),
-      };
+/** The cache file, parsed (undefined when torn, damaged or of another commit); `copy` for
+ * what is kept of its text; `chunk`: bytes per read (tests). */
+export async function readCacheFile(
+  file: string,
+  head: string,
+  copy: (s: string) => string = (s) => s,
+  chunk = READ_CHUNK,
+): Promise<Cached | undefined> {
+  const fh = await fsp.open(file, 'r');
+  try {
+    const parser = new CacheParser(head, copy);
+    // One buffer, read into after the part line carried over from the last read (it grows
+    // only for a line longer than itself: the trees line of a very big tree).
+    let buf = Buffer.allocUnsafe(chunk);
+    let carried = 0;
+    for (;;) {
+      if (carried === buf.length) {
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, carried);
+        buf = bigger;
+      }
+      const { bytesRead } = await fh.read(buf, carried, buf.length - carried, null);
+      if (!bytesRead) break;
+      const end = carried + bytesRead;
+      // Whole lines only (a newline byte is never part of a UTF-8 sequence); the rest waits.
+      const last = buf.lastIndexOf(10, end - 1);
+      if (last < 0) {
+        carried = end;
+        continue;
+      }
+      if (!parser.lines(buf.toString('utf8', 0, last + 1))) return undefined;
+      carried = buf.copy(buf, 0, last + 1, end);
     }
-    const name = text.slice(pos, t1);
-    const oid = t3 > t2 + 1 ? copy(text.slice(t2 + 1, t3)) : undefined;
-    const secretOid = t4 > t3 + 1 ? copy(text.slice(t3 + 1, t4)) : undefined;
-    state.set(copy(unescapeName(name)), new CachedEntry(copy(text.slice(t4 + 1, nl)), oid, secretOid, stat));
-    pos = nl + 1;
+    // The last line is "end": without it the file is torn, and rebuilt.
+    return buf.toString('latin1', 0, carried) === 'end' ? parser.done() : undefined;
+  } finally {
+    await fh.close();
   }
-  return { state, trees, warm: true };
+}
+
+/** index.json's lines, a run of whole lines at a time: the header, the commit, the trees, then
+ * one line per path. */
+class CacheParser {
+  private readonly state: State = new Map();
+  private trees: Set<string> | undefined;
+  private header = 0;
+  private ok = true;
+
+  constructor(
+    private readonly head: string,
+    private readonly copy: (s: string) => string,
+  ) {}
+
+  /** False once a line is not what it should be. */
+  lines(text: string): boolean {
+    const { state, copy } = this;
+    let pos = 0;
+    for (; this.header < 3 && pos < text.length; this.header++) {
+      const nl = text.indexOf('\n', pos);
+      const line = text.slice(pos, nl);
+      pos = nl + 1;
+      if (this.header === 0 && line !== HEADER) return (this.ok = false);
+      if (this.header === 1 && line !== this.head) return (this.ok = false);
+      if (this.header === 2) this.trees = new Set(line ? line.split(' ').map(copy) : []);
+    }
+    // By offsets, not split(): at 50k paths this is most of what `trail status` does before it
+    // looks at the disk (split + split + map(Number) took ~180 ms, this ~half of it).
+    const stop = text.length;
+    while (pos < stop) {
+      const nl = text.indexOf('\n', pos);
+      const t1 = text.indexOf('\t', pos);
+      const t2 = text.indexOf('\t', t1 + 1);
+      const t3 = text.indexOf('\t', t2 + 1);
+      const t4 = text.indexOf('\t', t3 + 1);
+      // Five fields; the metadata is JSON, which holds no raw tab.
+      if (t1 < 0 || t4 < 0 || t4 > nl) return (this.ok = false);
+      const t5 = text.indexOf('\t', t4 + 1);
+      if (t5 >= 0 && t5 < nl) return (this.ok = false);
+      let stat: StatKey | undefined;
+      if (!(t2 === t1 + 2 && text.charCodeAt(t1 + 1) === 45 /* - */)) {
+        const c1 = text.indexOf(',', t1 + 1);
+        const c2 = text.indexOf(',', c1 + 1);
+        const c3 = text.indexOf(',', c2 + 1);
+        const c4 = text.indexOf(',', c3 + 1);
+        if (c1 < 0 || c4 < 0 || c4 > t2) return (this.ok = false);
+        stat = {
+          dev: Number(text.slice(t1 + 1, c1)),
+          ino: Number(text.slice(c1 + 1, c2)),
+          size: Number(text.slice(c2 + 1, c3)),
+          mtimeMs: Number(text.slice(c3 + 1, c4)),
+          ctimeMs: Number(text.slice(c4 + 1, t2)),
+        };
+      }
+      const name = text.slice(pos, t1);
+      const oid = t3 > t2 + 1 ? copy(text.slice(t2 + 1, t3)) : undefined;
+      const secretOid = t4 > t3 + 1 ? copy(text.slice(t3 + 1, t4)) : undefined;
+      state.set(copy(unescapeName(name)), new CachedEntry(copy(text.slice(t4 + 1, nl)), oid, secretOid, stat));
+      pos = nl + 1;
+    }
+    return true;
+  }
+
+  done(): Cached | undefined {
+    if (!this.ok || !this.trees) return undefined;
+    return { state: this.state, trees: this.trees, warm: true };
+  }
 }
 
 function cacheLine(path: string, e: Entry, keepStat: boolean): string {
@@ -282,18 +347,38 @@ async function writeStatIndex(
 ): Promise<void> {
   const v = new Float64Array(state.size * STAT_FIELDS);
   let i = 0;
-  for (const e of state.values()) {
+  let namesLength = state.size ? state.size - 1 : 0;
+  for (const [p, e] of state) {
+    namesLength += p.length;
     const s = e.stat && !racy(e, now) ? e.stat : undefined;
-    v.set(s ? [s.dev, s.ino, s.size, s.mtimeMs, s.ctimeMs] : [NaN, NaN, NaN, NaN, NaN], i);
+    v[i] = s ? s.dev : NaN;
+    v[i + 1] = s ? s.ino : NaN;
+    v[i + 2] = s ? s.size : NaN;
+    v[i + 3] = s ? s.mtimeMs : NaN;
+    v[i + 4] = s ? s.ctimeMs : NaN;
     i += STAT_FIELDS;
   }
-  // Paths are byte strings and no file name holds a NUL byte: NUL-separated, as latin1.
-  const names = Buffer.from([...state.keys()].join('\0'), 'latin1');
-  const head = `${STAT_HEADER}\n${commit}\n${state.size}\n${names.length}\n${rules ?? '-'}\n`;
-  const pad = (8 - ((Buffer.byteLength(head) + names.length) % 8)) % 8;
+  // Paths are byte strings and no file name holds a NUL byte: NUL-separated, as latin1, written
+  // ~1 MB at a time (all at once, names and copies were ~50 MB more of trail watch's memory
+  // at 200k files, each time it wrote the index out).
+  const head = `${STAT_HEADER}\n${commit}\n${state.size}\n${namesLength}\n${rules ?? '-'}\n`;
+  const pad = (8 - ((Buffer.byteLength(head) + namesLength) % 8)) % 8;
   await writeFileAtomic(
     statIndexFile(repo),
-    Buffer.concat([Buffer.from(head), names, Buffer.alloc(pad), Buffer.from(v.buffer)]),
+    async (fh) => {
+      let chunk = head;
+      let first = true;
+      for (const p of state.keys()) {
+        chunk += first ? p : '\0' + p;
+        first = false;
+        if (chunk.length >= 1 << 20) {
+          await fh.write(Buffer.from(chunk, 'latin1'));
+          chunk = '';
+        }
+      }
+      await fh.write(Buffer.from(chunk + '\0'.repeat(pad), 'latin1'));
+      await fh.write(new Uint8Array(v.buffer));
+    },
     { durable: false },
   );
 }

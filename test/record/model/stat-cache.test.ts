@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { loadCache, saveCache } from '../../../src/record/model/stat-cache.js';
+import { loadCache, readCacheFile, saveCache } from '../../../src/record/model/stat-cache.js';
 import type { Repo } from '../../../src/record/repo/repo.js';
 import type { State } from '../../../src/record/model/state.js';
 
@@ -91,6 +91,30 @@ describe('stat cache', () => {
     }
     writeFileSync(file, text);
     await assert.rejects(loadCache(repo, 'b'.repeat(40)));
+  });
+
+  it('reads the file a piece at a time: lines cut anywhere, and longer than a piece, come back whole', async () => {
+    const state = sample();
+    const trees = new Set(['e'.repeat(40), 'f'.repeat(40)]);
+    await saveCache(repo, HEAD, state, trees);
+    const file = join(dir, 'index.json');
+    const whole = await readCacheFile(file, HEAD, undefined, 1 << 20);
+    assert.ok(whole, 'read in one piece');
+    const text = readFileSync(file, 'utf8');
+    // A piece of 1 byte holds no whole line: the buffer grows to the longest one.
+    for (const chunk of [1, 7, 50, 333]) {
+      const got = await readCacheFile(file, HEAD, undefined, chunk);
+      assert.ok(got, `pieces of ${chunk}`);
+      assert.deepEqual([...got.trees], [...whole.trees]);
+      assert.deepEqual(
+        [...got.state].map(([p, e]) => [p, e.meta, e.oid, e.secretOid, e.stat]),
+        [...whole.state].map(([p, e]) => [p, e.meta, e.oid, e.secretOid, e.stat]),
+        `pieces of ${chunk}`,
+      );
+      writeFileSync(file, text.slice(0, -2));
+      assert.equal(await readCacheFile(file, HEAD, undefined, chunk), undefined, `torn, pieces of ${chunk}`);
+      writeFileSync(file, text);
+    }
   });
 });
 
