@@ -216,7 +216,6 @@ class CacheParser {
   private readonly state: State = new Map();
   private trees: Set<string> | undefined;
   private header = 0;
-  private ok = true;
 
   constructor(
     private readonly head: string,
@@ -231,8 +230,8 @@ class CacheParser {
       const nl = text.indexOf('\n', pos);
       const line = text.slice(pos, nl);
       pos = nl + 1;
-      if (this.header === 0 && line !== HEADER) return (this.ok = false);
-      if (this.header === 1 && line !== this.head) return (this.ok = false);
+      if (this.header === 0 && line !== HEADER) return false;
+      if (this.header === 1 && line !== this.head) return false;
       if (this.header === 2) this.trees = new Set(line ? line.split(' ').map(copy) : []);
     }
     // By offsets, not split(): at 50k paths this is most of what `trail status` does before it
@@ -245,16 +244,16 @@ class CacheParser {
       const t3 = text.indexOf('\t', t2 + 1);
       const t4 = text.indexOf('\t', t3 + 1);
       // Five fields; the metadata is JSON, which holds no raw tab.
-      if (t1 < 0 || t4 < 0 || t4 > nl) return (this.ok = false);
+      if (t1 < 0 || t4 < 0 || t4 > nl) return false;
       const t5 = text.indexOf('\t', t4 + 1);
-      if (t5 >= 0 && t5 < nl) return (this.ok = false);
+      if (t5 >= 0 && t5 < nl) return false;
       let stat: StatKey | undefined;
       if (!(t2 === t1 + 2 && text.charCodeAt(t1 + 1) === 45 /* - */)) {
         const c1 = text.indexOf(',', t1 + 1);
         const c2 = text.indexOf(',', c1 + 1);
         const c3 = text.indexOf(',', c2 + 1);
         const c4 = text.indexOf(',', c3 + 1);
-        if (c1 < 0 || c4 < 0 || c4 > t2) return (this.ok = false);
+        if (c1 < 0 || c4 < 0 || c4 > t2) return false;
         stat = {
           dev: Number(text.slice(t1 + 1, c1)),
           ino: Number(text.slice(c1 + 1, c2)),
@@ -273,7 +272,7 @@ class CacheParser {
   }
 
   done(): Cached | undefined {
-    if (!this.ok || !this.trees) return undefined;
+    if (!this.trees) return undefined; // the header was not all there
     return { state: this.state, trees: this.trees, warm: true };
   }
 }
