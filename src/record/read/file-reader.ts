@@ -69,7 +69,11 @@ export function readStable(
   return { skipped: 'kept changing while being read' };
 }
 
-/** Reads the whole file from offset 0 (positional reads: it can be called twice on one fd). */
+/** Reads the whole file from offset 0 (positional reads: it can be called twice on one fd).
+ * A read that returns less than asked, once the `fstat` size is in, is the end of a regular
+ * file: no further read to see 0 (one system call less per file). A file that grows meanwhile
+ * is caught by the caller's `fstat` after the read; one that comes short (a FUSE file's
+ * short reads) is read on until a read returns 0. */
 function readFd(fd: number, sizeHint: number, alloc: (n: number) => Buffer): Buffer {
   let buf = alloc(Math.max(sizeHint + 1, 4096));
   let len = 0;
@@ -79,9 +83,11 @@ function readFd(fd: number, sizeHint: number, alloc: (n: number) => Buffer): Buf
       buf.copy(bigger, 0, 0, len);
       buf = bigger;
     }
-    const n = readSync(fd, buf, len, buf.length - len, len);
+    const want = buf.length - len;
+    const n = readSync(fd, buf, len, want, len);
     if (n === 0) return buf.subarray(0, len);
     len += n;
+    if (n < want && len >= sizeHint) return buf.subarray(0, len);
   }
 }
 

@@ -76,3 +76,18 @@ it('sees a PEM private key by its header, wherever it starts: the reader threads
     assert.equal(looksLikePrivateKey(Buffer.from(text)), key, text);
   }
 });
+
+it('reads every byte of a file of any size, the last read short or not, once or (recent) twice', () => {
+  // Around the first buffer (the fstat size + 1, at least 4096 bytes); these files were just
+  // written, so each is read twice and the two reads compared.
+  for (const size of [0, 1, 4095, 4096, 4097, 65536, 200_001]) {
+    const file = join(tmp.path, `sized-${size}`);
+    const content = Buffer.alloc(size, 'abcdefghij');
+    writeFileSync(file, content);
+    const st = statSync(file);
+    const got = readStable(file, { ino: st.ino, dev: st.dev }, 1 << 30);
+    assert.ok('content' in got, `${size}: ${JSON.stringify(got)}`);
+    assert.equal(got.content.length, size);
+    assert.ok(got.content.equals(content), `${size} bytes come back as written`);
+  }
+});
