@@ -43,7 +43,7 @@ export interface DaemonOptions {
  * - the heap grows by 20% between full collections, not by V8's default factor (up to 2× and
  *   more for a fast collector): a whole reconcile of 200k files, the start-up one, peaked at
  *   ~480 MB RSS with the default and ~370–390 MB so (≤ 400 MB is the target), for ~1.3 s
- *   more CPU over its ~5 s; at most once an hour, beside start-up.
+ *   more CPU over its ~5 s, paid at start-up and at each whole reconcile (hourly by default).
  * stop() undoes what would outlive the daemon in this process (the spawner, the runners).
  */
 function becomeDaemon(): Spawner {
