@@ -1,4 +1,4 @@
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorCode } from '../../util/errors.js';
 import { writeFileAtomic } from '../../util/atomic.js';
@@ -385,8 +385,15 @@ async function writeStatIndex(
 /** The stat index of commit `head`, if there is a whole one. */
 export async function loadStatIndex(repo: Repo, head: string | undefined): Promise<StatIndex | undefined> {
   if (!head) return undefined;
-  const buf = await fsp.readFile(statIndexFile(repo)).catch(() => undefined);
-  if (!buf) return undefined;
+  // Read at once, not through the thread pool: fs.promises read it in pieces, each waiting for
+  // this thread, busy starting status's git processes (50k paths, 2.6 MB: 20–25 ms against
+  // ~5 ms, TRAIL_TIMING).
+  let buf: Buffer;
+  try {
+    buf = readFileSync(statIndexFile(repo));
+  } catch {
+    return undefined;
+  }
   const lines: string[] = [];
   let pos = 0;
   for (let n = 0; n < 5; n++) {
