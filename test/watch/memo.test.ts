@@ -94,9 +94,17 @@ it('trail watch writes the stat cache out after its start commit, so that a scan
     const repo = await Repo.open(f.gitDir);
     try {
       await waitFor('the stat index of the start commit', async () => !!(await loadStatIndex(repo, head)), 30_000);
+      // The start-up reconcile listed the whole tree, and the start commit kept its rules: the
+      // index names them, so that a status may check it path by path.
+      assert.match((await loadStatIndex(repo, head))!.rules ?? '', /^[0-9a-f]{40}$/);
     } finally {
       repo.close();
     }
+    // Threads forced (a tree this small is otherwise scanned on one thread, without the index).
+    const checked = await run(process.execPath, [BIN, 'status', '--name', f.name], {
+      env: { ...f.env, TRAIL_NO_WATCHER: '1', TRAIL_READ_THREADS: 'always', TRAIL_TIMING: '1' },
+    });
+    assert.match(checked.stderr.toString(), /checked the stat index/);
     // A scan (no daemon asked) now trusts what it finds: nothing read again.
     const r = await run(process.execPath, [BIN, 'status', '--name', f.name, '--json'], {
       env: { ...f.env, TRAIL_NO_WATCHER: '1' },
