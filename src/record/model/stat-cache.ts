@@ -344,10 +344,13 @@ async function writeStatIndex(
   now: number,
   rules: string | undefined,
 ): Promise<void> {
+  // Names and numbers taken together, before the first write: what is written is one state.
+  const names: string[] = [];
   const v = new Float64Array(state.size * STAT_FIELDS);
   let i = 0;
   let namesLength = state.size ? state.size - 1 : 0;
   for (const [p, e] of state) {
+    names.push(p);
     namesLength += p.length;
     const s = e.stat && !racy(e, now) ? e.stat : undefined;
     v[i] = s ? s.dev : NaN;
@@ -367,7 +370,7 @@ async function writeStatIndex(
     async (fh) => {
       let chunk = head;
       let first = true;
-      for (const p of state.keys()) {
+      for (const p of names) {
         chunk += first ? p : '\0' + p;
         first = false;
         if (chunk.length >= 1 << 20) {
