@@ -176,28 +176,19 @@ export class ReadPool {
   /** Walks on a thread: `job.names` of `job.parent` and everything under them, listed as the
    * scan's own thread lists (walk.ts). */
   async walk(job: WalkJob): Promise<PackedListing> {
-    const req: Request = {
-      walk: job,
-      files: [],
-      inos: [],
-      devs: [],
-      maxSizes: [],
-      secrets: [],
-      mode: this.mode,
-      level: 0,
-    };
-    const reply = await new Promise<Reply>((resolve, reject) => {
-      this.queue.push({ req, resolve, reject });
-      this.pump();
-    });
-    return reply.walked!;
+    return (await this.ask({ walk: job })).walked!;
   }
 
   /** Checks on a thread that `job`'s paths still have their stat index numbers (see
    * list/index-check.ts): what it saw, or undefined at the first difference. */
   async check(job: CheckJob): Promise<Unchanged | undefined> {
+    return (await this.ask({ check: job })).checked ?? undefined;
+  }
+
+  /** A job that reads no file (a walk, a check), queued for the next free thread. */
+  private ask(job: Pick<Request, 'walk' | 'check'>): Promise<Reply> {
     const req: Request = {
-      check: job,
+      ...job,
       files: [],
       inos: [],
       devs: [],
@@ -206,11 +197,10 @@ export class ReadPool {
       mode: this.mode,
       level: 0,
     };
-    const reply = await new Promise<Reply>((resolve, reject) => {
+    return new Promise<Reply>((resolve, reject) => {
       this.queue.push({ req, resolve, reject });
       this.pump();
     });
-    return reply.checked ?? undefined;
   }
 
   async close(): Promise<void> {

@@ -149,23 +149,34 @@ describe('trail status and the stat index', () => {
   });
 });
 
+/** A tree of 200 files in a scratch folder (removed after the test). */
+function scratchTree(t: { after(fn: () => void): void }) {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  const dir = join(tmp.path, 'tree');
+  mkdirSync(dir);
+  makeTree(dir, 200);
+  return { tmp, dir };
+}
+
+/** The whole tree scanned from nothing, hashing only. */
+function scanWhole(dir: string, rules: ReturnType<typeof makeRules>) {
+  return scan({
+    root: dir,
+    rules,
+    previous: new Map(),
+    writer: new HashOnlyWriter(),
+    secretKey: Buffer.alloc(32),
+    maxFileSize: 1 << 20,
+  });
+}
+
 describe('the stat index compared with a listing', () => {
   it('matches in any order of the state, and not with one stat or one path different', async (t) => {
-    const tmp = tempDir();
-    t.after(tmp.cleanup);
-    const dir = join(tmp.path, 'tree');
-    mkdirSync(dir);
-    makeTree(dir, 200);
+    const { tmp, dir } = scratchTree(t);
     await settle();
     const rules = makeRules([], []);
-    const scanned = await scan({
-      root: dir,
-      rules,
-      previous: new Map(),
-      writer: new HashOnlyWriter(),
-      secretKey: Buffer.alloc(32),
-      maxFileSize: 1 << 20,
-    });
+    const scanned = await scanWhole(dir, rules);
     const repo = { gitDir: tmp.path, stateDir: tmp.path } as unknown as Repo;
     const head = 'c'.repeat(40);
     const check = async (state: State) => {
@@ -195,23 +206,12 @@ describe('the stat index compared with a listing', () => {
   });
 
   it('is checked path by path, here and on threads, and fails at any difference on disk', async (t) => {
-    const tmp = tempDir();
-    t.after(tmp.cleanup);
-    const dir = join(tmp.path, 'tree');
-    mkdirSync(dir);
-    makeTree(dir, 200);
+    const { tmp, dir } = scratchTree(t);
     mkdirSync(join(dir, 'own'));
     writeFileSync(join(dir, 'own/a.conf'), 'a\n');
     await settle();
     const rules = makeRules([], []);
-    const scanned = await scan({
-      root: dir,
-      rules,
-      previous: new Map(),
-      writer: new HashOnlyWriter(),
-      secretKey: Buffer.alloc(32),
-      maxFileSize: 1 << 20,
-    });
+    const scanned = await scanWhole(dir, rules);
     const repo = { gitDir: tmp.path, stateDir: tmp.path } as unknown as Repo;
     const head = 'c'.repeat(40);
     await saveCache(repo, head, scanned.state, new Set(), undefined, undefined, rulesDigest(rules));
@@ -242,14 +242,7 @@ describe('the stat index compared with a listing', () => {
 
     async function rescan() {
       await settle();
-      return scan({
-        root: dir,
-        rules,
-        previous: new Map(),
-        writer: new HashOnlyWriter(),
-        secretKey: Buffer.alloc(32),
-        maxFileSize: 1 << 20,
-      });
+      return scanWhole(dir, rules);
     }
   });
 });
