@@ -11,6 +11,9 @@ export interface Entry {
   secretOid?: string;
   /** Stat data that lets the next scan trust `oid` without reading the file again. */
   stat?: StatKey;
+  /** `meta` as its nameless manifest line (metaLine('', meta)), when the entry was read back
+   * from the stat cache and its line not parsed yet. */
+  readonly line?: string;
 }
 
 export interface StatKey {
