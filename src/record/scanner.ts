@@ -17,6 +17,8 @@ export interface ScanOptions extends ReadOptions {
   /** The listing, started by the caller (list()) before it loaded `previous`, so that the
    * threads walk while this thread loads. */
   listing?: Promise<ListingWithThreads>;
+  /** The rules `previous` was recorded under (rulesDigest), if known. */
+  previousRules?: string;
 }
 
 // Kept for the importers of old; new code imports them from record/index.ts.
@@ -35,8 +37,9 @@ export interface ScanResult {
   bytes: number;
   /** With roots: every path that may differ from `previous` (any other is its very entry). */
   looked?: string[];
-  /** The digest of the rules it listed under (rulesDigest). */
-  rules: string;
+  /** The digest of the rules the whole state is recorded under (rulesDigest); undefined for a
+   * scan under roots that kept the rest of a state recorded under others, or unknown ones. */
+  rules?: string;
 }
 
 /**
@@ -49,15 +52,18 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
   const roots = normalizeRoots(opts.roots ?? ['']);
   const { state, under } = keepOutside(opts.previous, roots);
   const listing = await (opts.listing ?? list(opts, roots, opts.previous.size));
+  const digest = rulesDigest(opts.rules, opts.maxFileSize);
   const { listed, skipped, ignored } = listing;
   phase(`listed ${listed.length}`);
   const treeXattrs = startTreeXattrs(opts.root, !!opts.full || opts.previous.size === 0, listed.length);
-  const { read, files, dirs, bytes, digestOnly, fresh } = await readListing(opts, listing, state);
+  const recheck = opts.previousRules !== digest;
+  const { read, files, dirs, bytes, digestOnly, fresh } = await readListing(opts, listing, state, recheck);
   phase('read');
   await addXattrs(opts.root, state, fresh, listed.length, treeXattrs);
   // What could differ from `previous`: the paths it had under the roots and those listed now.
   const looked = roots.includes('') ? undefined : [...new Set([...under, ...listed.map(([p]) => p)])];
-  return { state, skipped, digestOnly, ignored, read, files, dirs, bytes, looked, rules: rulesDigest(opts.rules) };
+  const rules = looked && recheck ? undefined : digest;
+  return { state, skipped, digestOnly, ignored, read, files, dirs, bytes, looked, rules };
 }
 
 /**

@@ -73,15 +73,22 @@ async function scanAgainstHead(repo: Repo, config: Config, opts: AgainstHead) {
   });
   phase('cache loaded');
   const writer = await writerFor(repo, cached, opts);
+  const maxFileSize = asNumber(config['snapshot.maxFileSize'], 128 << 20);
+  // Rules changed since the cache was recorded (or not known to be the same): a file not
+  // touched since may be recorded otherwise now (named a secret since, say), so the whole
+  // tree is looked at, not only the roots (read/reader.ts re-reads what differs). A cache
+  // rebuilt from the commit has no stat data to trust: a whole scan would read every file.
+  const widen = cached.warm && cached.rules !== rulesDigest(rules, maxFileSize);
   const result = await scan({
     root: repo.info.dir,
     rules,
     previous: cached.state,
+    previousRules: cached.rules,
     full: opts.full,
     writer,
     secretKey: await secretKey(repo),
-    maxFileSize: asNumber(config['snapshot.maxFileSize'], 128 << 20),
-    roots: opts.roots,
+    maxFileSize,
+    roots: widen ? undefined : opts.roots,
     listing,
     onProgress: opts.onProgress,
   }).catch(async (err: unknown) => {
@@ -135,7 +142,7 @@ export async function drift(
   // Else one folder's mtime would keep every later status off the index until a commit.
   // (--full reads everything: only a cache rebuilt from the commit is worth writing then.)
   const reread = opts.full ? !cached.warm : result.read > 0;
-  if (compared && !changes.length && (reread || indexed))
+  if (compared && !changes.length && (reread || indexed || cached.rules !== result.rules))
     await refreshCache(repo, compared, result.state, cached.trees, result.rules);
   return { head: compared, changes, scan: result };
 }
@@ -202,25 +209,17 @@ async function listAgainstIndex(
   }
   phase('stat index loaded');
   const rules = await loadRules(repo, config);
-  const digest = rulesDigest(rules);
-  let unchanged: Unchanged | undefined;
-  if (index.rules === digest) {
-    // Listed under these rules: checked path by path, no folder listed (list/index-check.ts).
-    unchanged = await checkIndex(repo.info.dir, index, pool);
-    phase(unchanged ? 'checked the stat index' : 'the stat index differs');
-    if (!unchanged)
-      return {
-        indexed: true,
-        listing: list({ root: repo.info.dir, rules }, [''], index.paths.length, undefined, pool),
-      };
-    await pool.close();
-  } else {
-    const listing = list({ root: repo.info.dir, rules }, [''], index.paths.length, index, pool);
-    const listed = await listing;
-    if (!listed.unchanged) return { indexed: true, listing };
-    await listed.threads?.close();
-    unchanged = listed.unchanged;
-  }
+  const digest = rulesDigest(rules, asNumber(config['snapshot.maxFileSize'], 128 << 20));
+  const listing = () => list({ root: repo.info.dir, rules }, [''], index.paths.length, pool);
+  // Recorded under other rules (or not known to be these): even a tree that is as indexed
+  // may be recorded otherwise now (a file named a secret since), so the scan looks at it, and
+  // the refresh after it writes an index under these rules.
+  if (index.rules !== digest) return { indexed: true, listing: listing() };
+  // Listed under these rules: checked path by path, no folder listed (list/index-check.ts).
+  const unchanged = await checkIndex(repo.info.dir, index, pool);
+  phase(unchanged ? 'checked the stat index' : 'the stat index differs');
+  if (!unchanged) return { indexed: true, listing: listing() };
+  await pool.close();
   if ((await repo.readRef(Refs.observed)) !== head) return { indexed: true };
   phase('matched the stat index');
   const nothing: ScanResult = {
@@ -331,13 +330,6 @@ function only(cached: Cached, result: ScanResult, paths: string[]): ScanResult {
   return { ...result, ...partOf(cached.state, result.state, paths) };
 }
 
-/** The rules the scanned state was listed under, as far as known: a whole scan's own; a scan
- * under roots keeps the rest of the state it started from, so only if that was listed under
- * the same rules (a cache loaded from index.json does not say). */
-function rulesOf(cached: Cached, result: ScanResult): string | undefined {
-  return !result.looked || cached.rules === result.rules ? result.rules : undefined;
-}
-
 /** Trees, then (when anything changed) the secrets commit and the commit, made durable; then
  * the refs move and the stat cache is saved. */
 async function commitScan(
@@ -354,7 +346,7 @@ async function commitScan(
   const keep = () => ({ from: cached.state, looked: result.looked });
   if (head && !changes.length && !opts.allowEmpty) {
     await writer.finish();
-    await saveCache(repo, head, result.state, built.trees, built.folders, keep(), rulesOf(cached, result));
+    await saveCache(repo, head, result.state, built.trees, built.folders, keep(), result.rules);
     return { parent: head, changes, scan: result, state: result.state };
   }
   const secrets = await writeSecretsCommit(repo, writer, result.state, cached.state, opts.actor, result.looked);
@@ -368,9 +360,7 @@ async function commitScan(
   await repo.updateRef(Refs.observed, commit, head, `trail: ${opts.action}`);
   // The commit is recorded: the cache is derived data (rebuilt from the commit when it is
   // stale), so failing to save it (disk full) must not turn a recorded snapshot into an error.
-  await saveCache(repo, commit, result.state, built.trees, built.folders, keep(), rulesOf(cached, result)).catch(
-    () => {},
-  );
+  await saveCache(repo, commit, result.state, built.trees, built.folders, keep(), result.rules).catch(() => {});
   phase('cache saved');
   // What was stored uncompressed is packed again, compressed, in the background.
   const { PackWriter, STORE_FROM } = await import('./store/pack-writer.js');

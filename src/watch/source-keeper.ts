@@ -25,9 +25,17 @@ export function sourceKind(setting: string, platform: NodeJS.Platform = process.
 /** A reload needs fresh watches when the watch limit may have been raised, or the source or
  * the ignore rules changed. */
 export function needsNewSource(before: Config, after: Config, degraded: boolean) {
-  const changed = (k: string) => JSON.stringify(before[k]) !== JSON.stringify(after[k]);
-  return degraded || changed('watch.source') || changed('ignore');
+  return degraded || changed(before, after, 'watch.source') || changed(before, after, 'ignore');
 }
+
+/** A reload whose settings record untouched files otherwise (a path named a secret, a new
+ * size limit, logs taken out of the tree or put back) needs the whole tree looked at: no
+ * event will come for those files. */
+export function recordsOtherwise(before: Config, after: Config) {
+  return ['secrets', 'snapshot.maxFileSize', 'logs.paths'].some((k) => changed(before, after, k));
+}
+
+const changed = (before: Config, after: Config, k: string) => JSON.stringify(before[k]) !== JSON.stringify(after[k]);
 
 /**
  * Keeps the event source of one watched directory: starts the configured one, drops to no
@@ -110,7 +118,10 @@ export class SourceKeeper {
   /** SIGHUP: fresh watches when needed; what happened while they were being replaced is
    * found by the reconcile that follows. */
   async reload(before: Config): Promise<void> {
-    if (!needsNewSource(before, this.ctx.config(), this.degraded)) return;
+    if (!needsNewSource(before, this.ctx.config(), this.degraded)) {
+      if (recordsOtherwise(before, this.ctx.config())) this.events.lookEverywhere('the recording rules changed');
+      return;
+    }
     await this.close();
     this.limit = undefined;
     await this.start();

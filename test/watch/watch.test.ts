@@ -304,6 +304,23 @@ describe('trail watch', () => {
     await d.stop();
   });
 
+  it('records an untouched file as a secret once a reload names it one', async () => {
+    const f = await fixture({ other: 'o\n' });
+    // Settled: the start-up reconcile keeps the copied files' stat data, so only the rules
+    // can make the daemon read `other` again (no event comes for it).
+    await sleep(2100);
+    const d = watch(f);
+    await d.started(); // after its start-up reconcile (src/watch/job.ts)
+    await f.trail(['--name', f.name, 'config', 'set', 'secrets', 'other']);
+    const from = d.lines.length;
+    d.signal('SIGHUP');
+    const line = await d.waitLog('a reconcile for the new rules', (l) => l.event === 'reconcile', from);
+    assert.match(line.msg, /the recording rules changed/);
+    const shown = (await f.git(['cat-file', 'blob', 'refs/heads/observed:other'])).stdout.toString();
+    assert.match(shown, /^trail: the content of this file is a secret and stays on its host\n/);
+    await d.stop();
+  });
+
   it('records symlinks and removals, with the chokidar source too', async () => {
     const f = await fixture({ 'a.conf': 'one\n', 'gone.conf': 'g\n' });
     const d = watch(f, ['--source', 'chokidar']);

@@ -1,12 +1,9 @@
-import { constants as C, lstatSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { ReadPool, threadsAllowed, type WalkJob } from '../read/read-pool.js';
-import type { StatIndex } from '../model/stat-cache.js';
 import type { Rules } from './rules.js';
 import {
   abs,
   emptyListing,
-  LSTAT,
-  LSTAT_FIELDS,
   namesIn,
   packingListing,
   reasonOf,
@@ -26,11 +23,8 @@ export interface ListOptions {
   threads?: boolean;
 }
 
-export type ListingWithThreads = Listing & {
-  threads?: ReadPool;
-  /** Set, with nothing listed, when the tree matched the stat index it was given. */
-  unchanged?: Unchanged;
-};
+export type ListingWithThreads = Listing & { threads?: ReadPool };
+/** What a check of the stat index saw of a tree that matched it (list/index-check.ts). */
 export interface Unchanged {
   files: number;
   dirs: number;
@@ -57,13 +51,11 @@ const JOIN_AFTER_MS = 100;
  * applying the rules' ignores. A whole big tree is shared out: this thread reads the top two
  * levels of folders and makes walk jobs of their entries, a run of names at a time, for the
  * reader threads (`pool`, if given) and itself; the answers are put together in listing order.
- * Given a stat `index`, a tree that matches it is reported `unchanged` instead of listed.
  */
 export async function list(
   opts: ListOptions,
   roots: string[],
   expected: number,
-  index?: StatIndex,
   pool?: ReadPool,
 ): Promise<ListingWithThreads> {
   const whole = roots.length === 1 && roots[0] === '';
@@ -74,11 +66,10 @@ export async function list(
   const joinLater = !eager && expected === 0 && threadsAllowed(opts) !== false;
   if (!whole || !rootStat?.isDirectory() || !(eager || joinLater)) return listHere(opts, roots, rootStat);
   const threads = eager ? (pool ?? new ReadPool('hash')) : undefined;
-  // With an index to compare, this thread has nothing else to do and walks too; otherwise it
-  // loads the cache meanwhile (its caller's next step), and the threads walk.
-  const shared = new SharedWalk(opts, topLevelParts(opts, rootStat), !eager || !!index, threads);
+  // This thread loads the cache meanwhile (its caller's next step), and the threads walk.
+  const shared = new SharedWalk(opts, topLevelParts(opts, rootStat), !eager, threads);
   await shared.run(joinLater);
-  return joinAnswers(shared.answers, shared.threads, index);
+  return joinAnswers(shared.answers, shared.threads);
 }
 
 /** A few roots, or a small tree: listed on this thread. */
@@ -185,14 +176,8 @@ class SharedWalk {
   }
 }
 
-/** The answers as one listing, in order (or `unchanged`, when they match the stat index). */
-function joinAnswers(
-  answers: (Listing | PackedListing)[],
-  threads: ReadPool | undefined,
-  index: StatIndex | undefined,
-): ListingWithThreads {
-  const unchanged = index && matches(answers, index);
-  if (unchanged) return { ...emptyListing(), threads, unchanged };
+/** The answers as one listing, in order. */
+function joinAnswers(answers: (Listing | PackedListing)[], threads: ReadPool | undefined): ListingWithThreads {
   const all: ListingWithThreads = { ...emptyListing(), threads };
   for (const answer of answers) {
     const part = 'lstats' in answer ? unpackListing(answer) : answer;
@@ -202,79 +187,4 @@ function joinAnswers(
     all.ignored += part.ignored;
   }
   return all;
-}
-
-/** Whether the listing is exactly the stat index's paths, each with the same stat data and
- * nothing skipped: then the tree is the indexed commit's. Counts what it saw. */
-function matches(parts: (Listing | PackedListing)[], index: StatIndex): Unchanged | undefined {
-  const m = new IndexMatcher(index);
-  for (const part of parts) {
-    if (part.skipped.length) return undefined;
-    const same =
-      'lstats' in part
-        ? packedMatches(m, part)
-        : part.listed.every(([p, st]) => m.same(p, st.dev, st.ino, st.size, st.mtimeMs, st.ctimeMs, st.mode));
-    if (!same) return undefined;
-  }
-  return m.complete ? m.seen : undefined;
-}
-
-function packedMatches(m: IndexMatcher, part: PackedListing): boolean {
-  const v = part.lstats;
-  for (let i = 0, o = 0; i < part.paths.length; i++, o += LSTAT_FIELDS) {
-    const size = v[o + LSTAT.size]!;
-    if (
-      !m.same(
-        part.paths[i]!,
-        v[o + LSTAT.dev]!,
-        v[o + LSTAT.ino]!,
-        size,
-        v[o + LSTAT.mtimeMs]!,
-        v[o + LSTAT.ctimeMs]!,
-        v[o + LSTAT.mode]!,
-      )
-    )
-      return false;
-  }
-  return true;
-}
-
-/** Compares listed paths, in turn, with a stat index's. */
-class IndexMatcher {
-  readonly seen: Unchanged = { files: 0, dirs: 0, bytes: 0 };
-  /** In the same order, path by path; once the orders part, by a map of the index's paths. */
-  private at: Map<string, number> | undefined;
-  private n = 0;
-
-  constructor(private readonly index: StatIndex) {}
-
-  /** Every path of the index was seen. */
-  get complete(): boolean {
-    return this.n === this.index.paths.length;
-  }
-
-  same(path: string, dev: number, ino: number, size: number, mtimeMs: number, ctimeMs: number, mode: number): boolean {
-    const { paths, stats } = this.index;
-    if (!this.at && paths[this.n] !== path) {
-      const at = (this.at = new Map());
-      paths.forEach((p, i) => at.set(p, i * 5));
-    }
-    const o = this.at ? this.at.get(path) : this.n * 5;
-    if (
-      o === undefined ||
-      stats[o] !== dev ||
-      stats[o + 1] !== ino ||
-      stats[o + 2] !== size ||
-      stats[o + 3] !== mtimeMs ||
-      stats[o + 4] !== ctimeMs
-    )
-      return false;
-    this.n++;
-    const type = mode & C.S_IFMT;
-    if (type === C.S_IFREG) {
-      this.seen.files++;
-      this.seen.bytes += size;
-    } else if (type === C.S_IFDIR) this.seen.dirs++;
-    return true;
-  }
 }

@@ -74,11 +74,13 @@ export interface Rules {
 
 export type RulesSpec = Parameters<typeof makeRules>;
 
-/** Names a set of rules, defaults included (another version may ignore other names): a stat
- * index written under other rules cannot vouch for what they list (model/stat-cache.ts). */
-export function rulesDigest(rules: Pick<Rules, 'spec'>): string {
+/** Names the rules a state is listed and recorded under, defaults included (another version
+ * may ignore other names), with the size above which a file is recorded by digest only. A stat
+ * index written under other rules cannot vouch for what they list (model/stat-cache.ts), and
+ * an entry recorded under them may not be what these make of the file (read/reader.ts). */
+export function rulesDigest(rules: Pick<Rules, 'spec'>, maxFileSize: number): string {
   return createHash('sha1')
-    .update(JSON.stringify([DEFAULT_IGNORES, DEFAULT_SECRETS, rules.spec]))
+    .update(JSON.stringify([DEFAULT_IGNORES, DEFAULT_SECRETS, rules.spec, maxFileSize]))
     .digest('hex');
 }
 

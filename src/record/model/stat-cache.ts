@@ -18,7 +18,10 @@ import type { Entry, FolderMemo, State, StatKey } from './state.js';
 // The file is text, one line per path, and each entry's metadata stays an unparsed manifest
 // line until something asks for it: a status of 50k unchanged files parses none of them
 // (JSON.parse of the whole state cost ~300 ms at 50k files).
-const HEADER = 'trail-index 2';
+// Version 3 adds a line after the commit: the digest of the rules the state was recorded
+// under (rulesDigest), or "-". A version 2 file is still read, its rules unknown.
+const HEADER = 'trail-index 3';
+const HEADER_2 = 'trail-index 2';
 
 class CachedEntry implements Entry {
   private parsed: Meta | undefined;
@@ -43,7 +46,9 @@ export interface Cached {
   warm: boolean;
   /** In memory only (keepCacheInMemory): per-folder tree results of that snapshot. */
   folders?: FolderMemo;
-  /** In memory only: the rules (rulesDigest) every entry was listed under, when known. */
+  /** The rules (rulesDigest) every entry was listed and recorded under, when known: an entry
+   * recorded under other rules may not be what these make of the same file (a path named a
+   * secret since shows its content), see read/reader.ts. */
   rules?: string;
 }
 
@@ -215,7 +220,10 @@ export async function readCacheFile(
 class CacheParser {
   private readonly state: State = new Map();
   private trees: Set<string> | undefined;
+  private rules: string | undefined;
   private header = 0;
+  /** Header lines: magic, commit, (version 3) rules, trees. */
+  private headerLines = 4;
 
   constructor(
     private readonly head: string,
@@ -226,13 +234,19 @@ class CacheParser {
   lines(text: string): boolean {
     const { state, copy } = this;
     let pos = 0;
-    for (; this.header < 3 && pos < text.length; this.header++) {
+    for (; this.header < this.headerLines && pos < text.length; this.header++) {
       const nl = text.indexOf('\n', pos);
       const line = text.slice(pos, nl);
       pos = nl + 1;
-      if (this.header === 0 && line !== HEADER) return false;
-      if (this.header === 1 && line !== this.head) return false;
-      if (this.header === 2) this.trees = new Set(line ? line.split(' ').map(copy) : []);
+      // A version 2 file has no rules line: its trees line comes third.
+      const field = this.headerLines === 3 && this.header === 2 ? 3 : this.header;
+      if (field === 0) {
+        if (line === HEADER_2) this.headerLines = 3;
+        else if (line !== HEADER) return false;
+      }
+      if (field === 1 && line !== this.head) return false;
+      if (field === 2 && line !== '-') this.rules = copy(line);
+      if (field === 3) this.trees = new Set(line ? line.split(' ').map(copy) : []);
     }
     // By offsets, not split(): at 50k paths this is most of what `trail status` does before it
     // looks at the disk (split + split + map(Number) took ~180 ms, this ~half of it).
@@ -273,7 +287,9 @@ class CacheParser {
 
   done(): Cached | undefined {
     if (!this.trees) return undefined; // the header was not all there
-    return { state: this.state, trees: this.trees, warm: true };
+    const got: Cached = { state: this.state, trees: this.trees, warm: true };
+    if (this.rules !== undefined) got.rules = this.rules;
+    return got;
   }
 }
 
@@ -297,7 +313,7 @@ async function writeCacheFile(
   await writeFileAtomic(
     cacheFile(repo),
     async (fh) => {
-      let chunk = [HEADER, commit, [...trees].join(' '), ''].join('\n');
+      let chunk = [HEADER, commit, rules ?? '-', [...trees].join(' '), ''].join('\n');
       for (const [p, e] of state) {
         chunk += cacheLine(p, e, !racy(e, now)) + '\n';
         if (chunk.length >= 1 << 20) {

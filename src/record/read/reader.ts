@@ -43,7 +43,13 @@ const POOL_BYTES = 48 * 1024 * 1024;
  * files to read (a first snapshot, status --full): reader threads read, hash and deflate them
  * while this thread goes on; their answers are applied in listing order.
  */
-export async function readListing(opts: ReadOptions, listing: ListingWithThreads, state: State): Promise<ReadTally> {
+export async function readListing(
+  opts: ReadOptions,
+  listing: ListingWithThreads,
+  state: State,
+  /** `previous` was recorded under other rules, or unknown ones: see Reader.recordedAlike. */
+  recheck = false,
+): Promise<ReadTally> {
   const tally: ReadTally = {
     state,
     skipped: listing.skipped,
@@ -62,6 +68,7 @@ export async function readListing(opts: ReadOptions, listing: ListingWithThreads
     tally,
     saver,
     pool && new PoolFeeder(pool, (...a) => saver.applyAnswers(...a)),
+    recheck,
   );
   try {
     let done = 0;
@@ -116,6 +123,7 @@ class Reader {
     private readonly tally: ReadTally,
     private readonly saver: FileSaver,
     readonly feeder: PoolFeeder | undefined,
+    private readonly recheck: boolean,
   ) {}
 
   async read(path: string, st: Listed): Promise<void> {
@@ -130,7 +138,8 @@ class Reader {
       prev &&
       !this.opts.full &&
       sameStat(prev.stat, st) &&
-      (st.nlink === 1 || kind !== 'file' || prev.meta.link === link)
+      (st.nlink === 1 || kind !== 'file' || prev.meta.link === link) &&
+      (!this.recheck || this.recordedAlike(path, st, prev))
     ) {
       this.tally.state.set(path, prev);
       return;
@@ -143,6 +152,17 @@ class Reader {
       return;
     }
     await this.readHere(path, st, entry);
+  }
+
+  /** Whether these rules record the unchanged file as `prev` was recorded: by digest only (too
+   * big, or a hash-only path), or as a secret by its path. One recorded as a secret that these
+   * rules do not name is read again: it may be one by content (a PEM private key). */
+  private recordedAlike(path: string, st: Listed, prev: Entry): boolean {
+    const m = prev.meta;
+    if (m.kind !== 'file') return true;
+    const { rules, maxFileSize } = this.opts;
+    if (rules.hashOnly(path) || st.size > maxFileSize) return m.digest !== undefined;
+    return m.digest === undefined && (m.secret !== undefined) === rules.secret(path);
   }
 
   private count(kind: Meta['kind'], st: Listed): void {

@@ -73,6 +73,23 @@ describe('stat cache', () => {
     }
   });
 
+  it('says the rules it was recorded under, and still reads a version 2 file (rules unknown)', async () => {
+    const rules = '9'.repeat(40);
+    await saveCache(repo, HEAD, sample(), new Set(['e'.repeat(40)]), undefined, undefined, rules);
+    const got = await loadCache(repo, HEAD);
+    assert.equal(got.rules, rules);
+    const file = join(dir, 'index.json');
+    const [, commit, , ...rest] = readFileSync(file, 'utf8').split('\n');
+    writeFileSync(file, ['trail-index 2', commit, ...rest].join('\n'));
+    const old = await loadCache(repo, HEAD);
+    assert.equal(old.rules, undefined);
+    assert.deepEqual([...old.trees], ['e'.repeat(40)]);
+    assert.deepEqual(
+      [...old.state].map(([p, e]) => [p, e.meta, e.oid, e.stat]),
+      [...got.state].map(([p, e]) => [p, e.meta, e.oid, e.stat]),
+    );
+  });
+
   it('gives back an empty state, and nothing of a file that is torn or of another commit', async () => {
     await saveCache(repo, HEAD, new Map(), new Set());
     assert.equal((await loadCache(repo, HEAD)).state.size, 0);
