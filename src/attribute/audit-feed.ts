@@ -8,6 +8,7 @@ import { RuleUsers } from './rule-users.js';
 import { parseRecord } from './records.js';
 import { phase } from '../util/timing.js';
 import { pidAlive } from '../util/pid.js';
+import { userName } from '../util/accounts.js';
 
 export interface FeedOptions {
   /** trail's host state folder: the barrier file lives there. */
@@ -17,7 +18,47 @@ export interface FeedOptions {
   barrierTimeoutMs?: number;
   /** Notices for the daemon's log (rules added, audit enabled, backlog raised). */
   notice?: (msg: string) => void;
+  /** An audit configuration change made from a login session (see AuditFeed.configChanges). */
+  configChanged?: (change: ConfigChange) => void;
 }
+
+/** A CONFIG_CHANGE record with a login uid: auditctl (or another audit netlink client) run
+ * from someone's session. trail watch has no login session, so none of these is its own. */
+export interface ConfigChange {
+  /** Login name, or `auid<N>` when the uid has no name here. */
+  login: string;
+  auid: number;
+  /** What was asked, from the record: `remove_rule key="trail-w"`, `set audit_enabled=0`. */
+  what: string;
+  /** The kernel refused it (res=0): audit locked, or a bad request. */
+  refused: boolean;
+}
+
+/** This process's audit session: set when trail watch was started from a login session
+ * (in the foreground, say), whose records then carry it; unset under systemd. */
+function ownSession(): string | undefined {
+  try {
+    const ses = readFileSync('/proc/self/sessionid', 'latin1').trim();
+    return ses === '4294967295' ? undefined : ses;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Describes a CONFIG_CHANGE record's request in its own words; undefined for one without a
+ * login uid, or from trail's own session (its own rule changes are in that session). */
+function configChangeOf(f: Map<string, string>, own: string | undefined): ConfigChange | undefined {
+  const auid = Number(f.get('auid'));
+  if (!Number.isSafeInteger(auid) || auid < 0 || auid === 4294967295) return undefined;
+  if (own !== undefined && f.get('ses') === own) return undefined;
+  const parts = [f.get('op') ?? 'change'];
+  for (const k of ['key', 'audit_enabled', 'audit_failure', 'audit_backlog_limit', 'audit_rate_limit'])
+    if (f.has(k)) parts.push(k === 'key' ? `key=${JSON.stringify(f.get(k))}` : `${k}=${f.get(k)}`);
+  return { login: userName(auid) ?? `auid${auid}`, auid, what: parts.join(' '), refused: f.get('res') === '0' };
+}
+
+/** How many of the latest configuration changes are kept with their login (the count goes on). */
+const CONFIG_CHANGES_KEPT = 1000;
 
 /** What the feed knows about one quiet window. */
 export interface WindowView {
@@ -79,6 +120,10 @@ export class AuditFeed {
   /** Rules found missing while audit is locked (key → why): they cannot come back until reboot. */
   private lockedMissing = new Map<string, string>();
   private execLockedSaid = false;
+  /** Audit configuration changes from login sessions read so far; logins of the latest. */
+  private configChangeCount = 0;
+  private readonly session = ownSession();
+  private configLogins: string[] = [];
 
   private constructor(private readonly opts: FeedOptions) {
     this.syncFile = join(opts.home, 'audit-sync');
@@ -87,12 +132,7 @@ export class AuditFeed {
     this.tail = new LogTail(opts.logFile ?? auditLogPath(), (line) => {
       const r = parseRecord(line);
       if (!r) return;
-      if (
-        r.type === 'CONFIG_CHANGE' &&
-        r.fields.get('op') === 'remove_rule' &&
-        r.fields.get('key')?.startsWith(ctl.KEY_PREFIX)
-      )
-        this.rulesSuspect = true;
+      if (r.type === 'CONFIG_CHANGE') this.onConfigChange(r.fields);
       this.asm.push(r);
     });
   }
@@ -388,6 +428,24 @@ export class AuditFeed {
    * a jump in serials between two checkpoints shows records nobody read); null before any. */
   get lastSerial(): number | null {
     return this.lastSerialSeen;
+  }
+
+  /** Audit configuration changes made from login sessions since the feed started: the count,
+   * and the logins of those after the first `since` (a checkpoint reports what is new). */
+  configChanges(since = 0): { count: number; logins: string[] } {
+    const kept = this.configLogins.length;
+    const fromKept = Math.max(0, kept - (this.configChangeCount - since));
+    return { count: this.configChangeCount, logins: [...new Set(this.configLogins.slice(fromKept))].sort() };
+  }
+
+  private onConfigChange(f: Map<string, string>): void {
+    if (f.get('op') === 'remove_rule' && f.get('key')?.startsWith(ctl.KEY_PREFIX)) this.rulesSuspect = true;
+    const change = configChangeOf(f, this.session);
+    if (!change) return;
+    this.configChangeCount++;
+    this.configLogins.push(change.login);
+    if (this.configLogins.length > CONFIG_CHANGES_KEPT) this.configLogins.shift();
+    this.opts.configChanged?.(change);
   }
 
   private onEvent(e: AuditEvent): void {

@@ -37,7 +37,21 @@ export async function setupAudit(watched: Watched[], log: Log): Promise<AuditSet
   if (!auditWanted(configs)) return { missing: 'attribute.audit is off' };
   const notice = (msg: string) => log.write('notice', 'audit', msg);
   try {
-    const feed = await AuditFeed.start({ home: trailHome(), notice, backlogLimit: backlogLimit(configs) });
+    const feed = await AuditFeed.start({
+      home: trailHome(),
+      notice,
+      backlogLimit: backlogLimit(configs),
+      // Someone's auditctl: what can blind attribution, so it is said each time, with who.
+      configChanged: (c) =>
+        log.write(
+          'warning',
+          'audit-config',
+          c.refused
+            ? `${c.login} (login uid ${c.auid}) tried to change the kernel's audit configuration (${c.what}); the kernel refused`
+            : `${c.login} (login uid ${c.auid}) changed the kernel's audit configuration (${c.what})`,
+          { login: c.login, auid: c.auid, what: c.what, refused: c.refused },
+        ),
+    });
     if (feed instanceof AuditFeed) {
       notice('attribution: Linux audit (records read from the auditd log)');
       return { feed };

@@ -20,12 +20,16 @@ export class Checkpointer implements Job {
   readonly name = 'checkpointer';
   private timer: NodeJS.Timeout | undefined;
   private readonly daemonStart = new Date();
+  /** The feed's count of audit configuration changes in the last checkpoint written. */
+  private configReported = 0;
 
   constructor(
     private readonly ctx: WatchContext,
     private readonly o: {
       /** The serial of the last audit record the daemon handled (null: no audit feed). */
       lastSerial: () => number | null;
+      /** The feed's audit configuration changes from login sessions (null: no audit feed). */
+      configChanges?: (since: number) => { count: number; logins: string[] } | null;
       /** A checkpoint was written (the publisher pushes it). */
       written?: (r: CheckpointResult) => void;
     },
@@ -65,7 +69,12 @@ export class Checkpointer implements Job {
   private async write(reason: 'start' | 'heartbeat' | 'stop'): Promise<void> {
     const { repo } = this.ctx;
     try {
-      const audit = await auditState(this.o.lastSerial());
+      // Each checkpoint reports the changes read since the last one written.
+      const config = this.o.configChanges?.(this.configReported) ?? null;
+      const audit = await auditState(
+        this.o.lastSerial(),
+        config && { changes: config.count - this.configReported, logins: config.logins },
+      );
       const r = await this.ctx.serial(() =>
         this.ctx.withLock(repo, 'checkpoint', () =>
           writeCheckpoint(repo, {
@@ -82,6 +91,7 @@ export class Checkpointer implements Job {
         ? `; not watched from ${window.from} to ${window.to}${window.bootChanged ? ' (the host rebooted)' : ''}`
         : '';
       this.ctx.log(level, 'checkpoint', `checkpoint ${seq}: ${written}${what}`, { seq, reason: written, window });
+      if (config) this.configReported = config.count; // written: those are reported
       this.o.written?.(r);
     } catch (err) {
       this.ctx.log('error', 'checkpoint-failed', `could not write the ${reason} checkpoint: ${(err as Error).message}`);

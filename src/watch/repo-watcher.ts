@@ -117,6 +117,7 @@ export class RepoWatcher {
     this.publisher = new PublishJob(this.ctx);
     this.checkpointer = new Checkpointer(this.ctx, {
       lastSerial: () => this.o.audit.feed?.lastSerial ?? null,
+      configChanges: (since) => this.o.audit.feed?.configChanges(since) ?? null,
       written: () => this.publisher.notify(),
     });
     // The publisher first, so that the start checkpoint is pushed with what was caught up.

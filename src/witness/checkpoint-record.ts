@@ -14,6 +14,10 @@ export interface AuditState {
   lost: number | null;
   backlog: number | null;
   lastSerial: number | null;
+  /** Audit configuration changes from login sessions since the previous checkpoint (null:
+   * not said; added within v1). */
+  configChanges: number | null;
+  configChangedBy: string[] | null;
 }
 
 export interface CheckpointRecord {
@@ -73,7 +77,17 @@ export function parseCheckpoint(
   const a = j.audit as Record<string, unknown> | null | undefined;
   const audit: AuditState | null =
     a && typeof a === 'object'
-      ? { enabled: num(a.enabled), lost: num(a.lost), backlog: num(a.backlog), lastSerial: num(a.lastSerial) }
+      ? {
+          enabled: num(a.enabled),
+          lost: num(a.lost),
+          backlog: num(a.backlog),
+          lastSerial: num(a.lastSerial),
+          configChanges: num(a.configChanges),
+          configChangedBy:
+            Array.isArray(a.configChangedBy) && a.configChangedBy.every((n) => typeof n === 'string')
+              ? (a.configChangedBy as string[])
+              : null,
+        }
       : null;
   const p = j.previous as Record<string, unknown> | null | undefined;
   const previous =

@@ -27,6 +27,7 @@ export type FindingKind =
   | 'no-checkpoints'
   | 'unwatched-window'
   | 'audit-lost'
+  | 'audit-config'
   | 'proof-missing'
   | 'proof-deleted'
   | 'proof-invalid'

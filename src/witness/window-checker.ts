@@ -2,8 +2,9 @@
 // start after an unclean stop (the daemon was killed: the span from its last checkpoint to the
 // restart was not watched, even if the disk shows no difference — a file changed and changed
 // back leaves none), a changed boot id (a reboot), a growing audit "lost" counter (the kernel
-// dropped audit records: changes without a known author), a drop of audit to disabled, and
-// an audit serial going back within one boot (audit was reset).
+// dropped audit records: changes without a known author), a drop of audit to disabled, an
+// audit serial going back within one boot (audit was reset), and audit configuration changed
+// (or tried) from someone's login session.
 import type { CheckpointRecord } from './checkpoint-record.js';
 import type { NewFinding } from './findings.js';
 import type { Where } from './ancestry-checker.js';
@@ -68,6 +69,20 @@ export function windowFindings(
       times: { windowFromHostClock: prev.time, windowToHostClock: r.time },
       title: `${w.host}/${w.name} was stopped from ${prev.time} to ${r.time}`,
       message: `The daemon stopped cleanly (checkpoint ${prev.seq}) and started again (checkpoint ${r.seq}): nothing watched the directory in between (host clock). Changes made then are recorded at the restart, without their authors.`,
+    });
+  }
+  const changes = r.audit?.configChanges;
+  if (changes) {
+    const by = r.audit?.configChangedBy?.length ? r.audit.configChangedBy.join(', ') : 'unknown logins';
+    const from = prev?.time ?? r.daemonStart ?? '';
+    out.push({
+      key: `auditconfig|${w.repository}|${ref}|${id}`,
+      kind: 'audit-config',
+      ...base,
+      commits: [id],
+      times: { ...(from ? { fromHostClock: from } : {}), toHostClock: r.time },
+      title: `${w.host}/${w.name}: the kernel's audit configuration was changed from a login session (${changes} time(s), by ${by})`,
+      message: `Checkpoint ${r.seq} reports ${changes} change(s) or attempted change(s) of the kernel's audit configuration (auditctl, or another audit client) made from the login session of ${by}${from ? ` between ${from} and ${r.time}` : ` before ${r.time}`} (host clock). Audit rules are what names the people behind changes: removing them, or switching audit off, makes later changes anonymous. If this was not planned maintenance, ask ${by} why; the host's trail watch log says what each one asked, and whether the kernel refused it (locked audit).`,
     });
   }
   const a = prev?.audit;

@@ -158,11 +158,18 @@ test('a checkpoint carries enabled 2 as auditctl -s says it, through its format 
   ctl.runStatusWith(async () => ({ stdout: Buffer.from(LOCKED_STATUS), stderr: '', code: 0 }));
   let audit;
   try {
-    audit = await auditState(7);
+    audit = await auditState(7, { changes: 1, logins: ['alice'] });
   } finally {
     ctl.runStatusWith(undefined);
   }
-  assert.deepEqual(audit, { enabled: 2, lost: 14370, backlog: 0, lastSerial: 7 });
+  assert.deepEqual(audit, {
+    enabled: 2,
+    lost: 14370,
+    backlog: 0,
+    lastSerial: 7,
+    configChanges: 1,
+    configChangedBy: ['alice'],
+  });
   const m = checkpointMessage({
     v: 1,
     host: 'web1',
@@ -178,5 +185,5 @@ test('a checkpoint carries enabled 2 as auditctl -s says it, through its format 
     previous: null,
     window: null,
   });
-  assert.equal(parseCheckpointMessage(m).audit.enabled, 2);
+  assert.deepEqual(parseCheckpointMessage(m).audit, audit);
 });

@@ -21,7 +21,14 @@ test('without auditctl every field is unknown (null), never a made-up zero', asy
   const path = process.env.PATH;
   process.env.PATH = '/nonexistent';
   try {
-    assert.deepEqual(await auditState(), { enabled: null, lost: null, backlog: null, lastSerial: null });
+    assert.deepEqual(await auditState(), {
+      enabled: null,
+      lost: null,
+      backlog: null,
+      lastSerial: null,
+      configChanges: null,
+      configChangedBy: null,
+    });
   } finally {
     process.env.PATH = path;
   }
@@ -46,7 +53,14 @@ test('in a user namespace of its own, the audit state is unknown (null), and say
   assert.equal(r.status, 0, r.stderr);
   const got = JSON.parse(r.stdout) as { why: string; state: unknown; available: { ok: boolean; why?: string } };
   assert.match(got.why, /initial user namespace/);
-  assert.deepEqual(got.state, { enabled: null, lost: null, backlog: null, lastSerial: 7 });
+  assert.deepEqual(got.state, {
+    enabled: null,
+    lost: null,
+    backlog: null,
+    lastSerial: 7,
+    configChanges: null,
+    configChangedBy: null,
+  });
   assert.equal(got.available.ok, false);
   assert.match(got.available.why!, /initial user namespace/);
 });

@@ -31,7 +31,14 @@ export interface CheckpointOptions {
   time?: Date;
   seq?: number;
   boot?: string;
-  audit?: { enabled: number; lost: number; backlog: number; lastSerial: number } | null;
+  audit?: {
+    enabled: number;
+    lost: number;
+    backlog: number;
+    lastSerial: number;
+    configChanges?: number;
+    configChangedBy?: string[];
+  } | null;
   window?: { from: string; to: string; bootChanged: boolean; auditLostDelta: number | null } | null;
   /** sign with this key file instead of the host's (a forger with only a token) */
   keyFile?: string;

@@ -9,6 +9,12 @@ import { join } from 'node:path';
 import { parseCheckpointMessage, type CheckpointRecord } from '../../src/record/checkpoint/checkpoint-format.js';
 import { checkpointSeconds } from '../../src/watch/checkpointer.js';
 import { Daemon, Fixture, scratch } from './helpers.js';
+import { run } from '../../src/util/exec.js';
+import { waitFor } from '../support/wait.js';
+import { auditdFor, auditReady, auditRecordsFlow, ensureUser } from '../attribute/helpers.js';
+
+const auditWhy = await auditReady();
+const auditOpts = { skip: auditWhy ? `real audit is not available: ${auditWhy}` : false };
 
 async function checkpoints(f: Fixture): Promise<{ id: string; record: CheckpointRecord }[]> {
   const ids = (await f.git(['rev-list', '--reverse', 'refs/heads/checkpoints'])).stdout.toString().trim().split('\n');
@@ -81,5 +87,64 @@ describe('trail watch checkpoints', () => {
     assert.equal(crash.record.window.from, crash.record.previous!.time);
     assert.equal(crash.record.window.to, crash.record.time);
     assert.equal(crash.record.window.bootChanged, false);
+  });
+
+  it('reports audit configuration changes from a login session in the next checkpoint, once', auditOpts, async (t) => {
+    await auditdFor(t, 'shared');
+    const down = await auditRecordsFlow();
+    if (down) return void t.skip(`audit records do not reach the log on this host now: ${down}`);
+    const f = new Fixture(tmp.dir, 'cfg');
+    writeFileSync(join(f.work, 'app.conf'), 'original\n');
+    await f.init({ 'remote.checkpointSeconds': '1' });
+    const d = new Daemon(f);
+    try {
+      await d.started();
+      const uid = ensureUser('trailcp');
+      const key = `trailtest-cp-${process.pid}`;
+      // Logged in as trailcp, then root: a rule added and taken out again.
+      for (const op of ['-w', '-W'])
+        await run('sh', [
+          '-c',
+          'echo "$1" > /proc/self/loginuid || exit 97; shift; exec "$@"',
+          'login',
+          String(uid),
+          'auditctl',
+          op,
+          f.work,
+          '-p',
+          'wa',
+          '-k',
+          key,
+        ]);
+      // The feed is the host's: other tests' changes may show too; these are trailcp's.
+      const mine = (l: { event: string; msg: string }) => l.event === 'audit-config' && l.msg.startsWith('trailcp ');
+      const said = await d.waitLog('the change in the log', mine);
+      assert.match(said.msg, /^trailcp \(login uid \d+\) changed the kernel's audit configuration \(add_rule key=/);
+      await d.waitLog('the second change in the log', mine, d.lines.indexOf(said) + 1);
+      const naming = (cs: { record: CheckpointRecord }[]) =>
+        cs.filter((c) => c.record.audit.configChangedBy?.includes('trailcp'));
+      // Reported once: in the checkpoint(s) after them (a heartbeat may fall between the two),
+      // and not in the two after those.
+      await waitFor(
+        'two checkpoints after the ones reporting them',
+        async () => {
+          const cs = await checkpoints(f);
+          const last = naming(cs).at(-1);
+          return !!last && cs.filter((c) => c.record.seq > last.record.seq).length >= 2;
+        },
+        30_000,
+      );
+      const cs = await checkpoints(f);
+      const reporting = naming(cs);
+      assert.ok(reporting.length >= 1 && reporting.length <= 2, JSON.stringify(cs.map((c) => c.record.audit)));
+      assert.ok(reporting.reduce((n, c) => n + c.record.audit.configChanges!, 0) >= 2);
+      assert.equal(
+        reporting.at(-1)!.record.seq - reporting[0]!.record.seq,
+        reporting.length - 1,
+        'one after the other',
+      );
+    } finally {
+      await d.stop();
+    }
   });
 });

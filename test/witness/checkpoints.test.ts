@@ -92,6 +92,30 @@ test('a reused sequence number is a finding; a gap is a warning', async (t) => {
   assert.equal(gap[0].severity, 'warning');
 });
 
+test('audit configuration changed from a login session: a finding that names who, once', async (t) => {
+  const w = await world(t);
+  const h = addHost(w, 'web1');
+  const audit = { enabled: 2, lost: 0, backlog: 0, lastSerial: 10, configChanges: 0, configChangedBy: [] };
+  h.checkpoint('start', { audit });
+  await push(w, h);
+  await addSource(w, ['--proof-grace', '86400']);
+  await witness(w, ['trust', 'web1', h.pubFile]);
+  assert.equal(byKind(await check(w), 'audit-config').length, 0);
+  // An older daemon's checkpoint says nothing of it: no finding either.
+  h.checkpoint('heartbeat', { audit: { enabled: 2, lost: 0, backlog: 0, lastSerial: 11 } });
+  const tried = h.checkpoint('heartbeat', { audit: { ...audit, configChanges: 3, configChangedBy: ['alice', 'bob'] } });
+  h.checkpoint('heartbeat', { audit });
+  await push(w, h);
+  const r = await check(w);
+  assert.equal(r.code, 11);
+  const found = byKind(r, 'audit-config');
+  assert.equal(found.length, 1, JSON.stringify(r.json.findings, null, 1));
+  assert.deepEqual(found[0].commits, [tried]);
+  assert.match(found[0].title, /audit configuration was changed from a login session \(3 time\(s\), by alice, bob\)/);
+  assert.match(found[0].message, /ask alice, bob why/);
+  assert.equal(byKind(await check(w), 'audit-config').length, 1, 'the same finding, not a new one');
+});
+
 test('a daemon silent longer than the limit, then kill -9 + change + change back + restart', async (t) => {
   const w = await world(t);
   const h = addHost(w, 'web1');

@@ -16,7 +16,15 @@ export interface AuditState {
   lost: number | null;
   backlog: number | null;
   lastSerial: number | null;
+  /** Audit configuration changes made from a login session (auditctl run by someone; the
+   * kernel's CONFIG_CHANGE records with a login uid, refused ones included) that trail watch
+   * read since its previous checkpoint; null without a feed (and in older checkpoints). */
+  configChanges: number | null;
+  /** The login names of those changes, sorted, each once (at most CONFIG_LOGINS_MAX). */
+  configChangedBy: string[] | null;
 }
+
+export const CONFIG_LOGINS_MAX = 20;
 
 /** The published heads a checkpoint names (null: no such branch yet). */
 export interface CheckpointHeads {
@@ -74,7 +82,14 @@ export function checkpointMessage(r: CheckpointRecord): string {
       access: r.heads.access,
       proofs: r.heads.proofs,
     },
-    audit: { enabled: r.audit.enabled, lost: r.audit.lost, backlog: r.audit.backlog, lastSerial: r.audit.lastSerial },
+    audit: {
+      enabled: r.audit.enabled,
+      lost: r.audit.lost,
+      backlog: r.audit.backlog,
+      lastSerial: r.audit.lastSerial,
+      configChanges: r.audit.configChanges,
+      configChangedBy: r.audit.configChangedBy,
+    },
     previous: r.previous && {
       seq: r.previous.seq,
       time: r.previous.time,
@@ -122,6 +137,13 @@ function reason(x: unknown, what: string): CheckpointReason {
   return x as CheckpointReason;
 }
 
+function logins(x: unknown, what: string): string[] | null {
+  if (x === null) return null;
+  if (!Array.isArray(x) || x.length > CONFIG_LOGINS_MAX || !x.every((n) => typeof n === 'string' && n.length <= 64))
+    fail(`${what} is not a list of login names`);
+  return x as string[];
+}
+
 function nullableString(x: unknown, what: string): string | null {
   if (x !== null && typeof x !== 'string') fail(`${what} is neither a string nor null`);
   return x as string | null;
@@ -162,6 +184,9 @@ export function parseCheckpointMessage(message: string): CheckpointRecord {
     lost: count(audit.lost, 'audit.lost', true),
     backlog: count(audit.backlog, 'audit.backlog', true),
     lastSerial: count(audit.lastSerial, 'audit.lastSerial', true),
+    // Added within v1: absent in older checkpoints, which said nothing of them.
+    configChanges: count(audit.configChanges ?? null, 'audit.configChanges', true),
+    configChangedBy: logins(audit.configChangedBy ?? null, 'audit.configChangedBy'),
   };
   let previous: CheckpointRecord['previous'] = null;
   if (j.previous !== null) {

@@ -143,6 +143,8 @@ export async function writeCheckpoint(repo: Repo, opts: CheckpointOptions): Prom
     lost: opts.audit?.lost ?? null,
     backlog: opts.audit?.backlog ?? null,
     lastSerial: opts.audit?.lastSerial ?? null,
+    configChanges: opts.audit?.configChanges ?? null,
+    configChangedBy: opts.audit?.configChangedBy ?? null,
   };
   // A start whose previous checkpoint is not a clean stop follows a crash (kill -9, power
   // loss, the daemon stopped by other means); a crash with nothing before it is a first start.

@@ -300,11 +300,22 @@ test('the parser refuses what is not a v1 checkpoint', () => {
     daemonStart: null,
     interval: 300,
     heads: { observed: 'a'.repeat(40), approved: null, logs: null, access: null, proofs: null },
-    audit: { enabled: 1, lost: 0, backlog: 0, lastSerial: null },
+    audit: { enabled: 2, lost: 0, backlog: 0, lastSerial: null, configChanges: 2, configChangedBy: ['alice'] },
     previous: { seq: 1, time: '2026-12-05T06:55:00.000Z', boot: 'b', reason: 'start' },
     window: null,
   });
   assert.equal(parseCheckpointMessage(good).seq, 2);
+  assert.deepEqual(
+    [parseCheckpointMessage(good).audit.configChanges, parseCheckpointMessage(good).audit.configChangedBy],
+    [2, ['alice']],
+  );
+  // A checkpoint written before these fields were added says nothing of them: null.
+  const older = good.replace(',"configChanges":2,"configChangedBy":["alice"]', '');
+  assert.notEqual(older, good);
+  assert.deepEqual(
+    [parseCheckpointMessage(older).audit.configChanges, parseCheckpointMessage(older).audit.configChangedBy],
+    [null, null],
+  );
   const bad = [
     good.replace('"v":1', '"v":2'),
     good.replace('"seq":2', '"seq":-2'),
@@ -316,6 +327,9 @@ test('the parser refuses what is not a v1 checkpoint', () => {
     good.replace('\n\n', '\n'),
     good.replace('checkpoint 2:', 'checkpoint 3:'),
     good.replace('"host":"web1"', '"host":"web/1"'),
+    good.replace('"configChanges":2', '"configChanges":-1'),
+    good.replace('["alice"]', '"alice"'),
+    good.replace('["alice"]', '[7]'),
   ];
   for (const m of bad) assert.throws(() => parseCheckpointMessage(m), CheckpointFormatError, m);
 });
