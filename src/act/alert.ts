@@ -1,20 +1,23 @@
-import { createHmac } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
 import { run } from '../util/exec.js';
-import { httpRequest } from '../util/http-client.js';
 import type { Policy } from '../decide/policy.js';
+import type { Repo } from '../record/repo/repo.js';
+import { backgroundDeliverer, deliverDue, queueWebhook, type Delivery } from './alert-outbox.js';
 
 export interface AlertResult {
   syslog?: boolean;
-  webhook?: { ok: boolean; status?: number; problem?: string };
+  /** `ok`: delivered now. `queued`: in the outbox (alert-outbox.ts), to be sent (again) until
+   * it gets through (by trail watch in the background: not tried yet). */
+  webhook?: Delivery & { queued?: boolean };
 }
 
 /**
  * Tells the world: syslog (through logger, with an argument array), and a webhook whose body
  * is signed with HMAC-SHA256 (`X-Trail-Signature-256: sha256=<hex>`, the shape GitHub uses) so
- * the receiver can tell it came from this host. Failures are reported, never thrown.
+ * the receiver can tell it came from this host. The webhook goes through the outbox: sent now
+ * (with whatever else is due) by a command, in the background by trail watch, and again
+ * until it gets through. Failures are reported, never thrown.
  */
-export async function sendAlert(policy: Policy, summary: string, event: unknown): Promise<AlertResult> {
+export async function sendAlert(repo: Repo, policy: Policy, summary: string, event: unknown): Promise<AlertResult> {
   const result: AlertResult = {};
   if (policy.alert.syslog) {
     try {
@@ -25,44 +28,23 @@ export async function sendAlert(policy: Policy, summary: string, event: unknown)
       result.syslog = false;
     }
   }
-  if (policy.alert.webhook) result.webhook = await postWebhook(policy, event);
+  if (policy.alert.webhook) result.webhook = await webhook(repo, policy, event);
   return result;
 }
 
-async function postWebhook(
-  policy: Policy,
-  event: unknown,
-): Promise<{ ok: boolean; status?: number; problem?: string }> {
-  let key: Buffer;
+async function webhook(repo: Repo, policy: Policy, event: unknown): Promise<AlertResult['webhook']> {
+  let id: string;
   try {
-    key = await readSecretFile(policy.alert.webhookSecretFile!);
+    id = (await queueWebhook(repo, policy.alert.webhook!, policy.alert.webhookSecretFile!, event)).id;
   } catch (err) {
-    return { ok: false, problem: (err as Error).message };
+    return { ok: false, problem: `could not queue the alert: ${(err as Error).message}` };
   }
-  const body = JSON.stringify(event);
-  const signature = 'sha256=' + createHmac('sha256', key).update(body).digest('hex');
-  try {
-    const res = await httpRequest(policy.alert.webhook!, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': 'trail',
-        'x-trail-event': 'alert',
-        'x-trail-signature-256': signature,
-      },
-      body,
-      signal: AbortSignal.timeout(10_000),
-    });
-    return { ok: res.status >= 200 && res.status < 300, status: res.status };
-  } catch (err) {
-    return { ok: false, problem: (err as Error).message };
+  // trail watch sends it from its own job, outside the lock its commit holds.
+  const poke = backgroundDeliverer(repo);
+  if (poke) {
+    poke();
+    return { ok: false, queued: true };
   }
-}
-
-/** A key file must be private: readable by its owner only. */
-export async function readSecretFile(file: string): Promise<Buffer> {
-  const st = await fsp.stat(file);
-  if (st.mode & 0o077)
-    throw new Error(`${file} is readable by others (mode ${(st.mode & 0o777).toString(8)}); make it 0600`);
-  return Buffer.from((await fsp.readFile(file, 'utf8')).trim());
+  const sent = (await deliverDue(repo)).get(id) ?? { ok: false, problem: 'not sent: another process had it' };
+  return sent.ok ? sent : { ...sent, queued: true };
 }

@@ -19,7 +19,7 @@ export async function alertLogIncidents(repo: Repo, incidents: Incident[]): Prom
   const out: LogAlert[] = [];
   for (const i of incidents) {
     const summary = `${repo.info.name}: ${i.summary}`;
-    const r = await sendAlert(policy, summary, {
+    const r = await sendAlert(repo, policy, summary, {
       event: 'log-integrity',
       host: hostName(),
       name: repo.info.name,

@@ -97,6 +97,7 @@ export async function respond(
     response.alerts.push({
       summary,
       result: await sendAlert(
+        repo,
         policy,
         summary,
         event('protect', protect, {
@@ -115,7 +116,7 @@ export async function respond(
   if (alert.length) {
     const failed = response.review?.error ? `; pull request not opened: ${response.review.error}` : '';
     const summary = `${repo.info.name}: ${actor.name} changed ${list(alert)} (commit ${result.commit.slice(0, 12)})${failed}`;
-    response.alerts.push({ summary, result: await sendAlert(policy, summary, event('alert', alert)) });
+    response.alerts.push({ summary, result: await sendAlert(repo, policy, summary, event('alert', alert)) });
   }
 
   // Hooks: `run` rules, and any other rule that names a hook; one run per hook per commit.

@@ -89,7 +89,13 @@ export function printResponse(out: Out, r: Response): void {
     out.warn(
       `protect gave up on ${r.gaveUp.map(display).join(', ')}: restored too often, something keeps rewriting it (alerting instead)`,
     );
-  for (const a of r.alerts) out.line(`alert: ${a.summary}`);
+  for (const a of r.alerts) {
+    out.line(`alert: ${a.summary}`);
+    const w = a.result.webhook;
+    if (w && !w.ok && !w.queued) out.warn(`webhook alert not sent: ${w.problem}`);
+    else if (w && !w.ok)
+      out.warn(`webhook alert not delivered yet (${w.problem ?? 'queued'}): it is sent again until it gets through`);
+  }
   for (const h of r.hooks)
     if (!h.ok) out.warn(`hook ${h.hook} failed: ${h.problem}${h.stderr ? ` (${h.stderr.split('\n').pop()})` : ''}`);
 }

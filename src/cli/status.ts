@@ -57,6 +57,10 @@ export function registerStatus(program: Command): void {
         );
       }
       if (res.publish) printPublish(out, res.publish);
+      if (res.alerts?.waiting)
+        out.warn(
+          `${plural(res.alerts.waiting, 'webhook alert')} not delivered yet (oldest ${relativeTime(new Date(res.alerts.oldest!))}${res.alerts.lastProblem ? `; last try: ${res.alerts.lastProblem}` : ''}); trail watch, or the next alert, sends them again`,
+        );
       out.result({
         name: res.name,
         dir: res.dir,
@@ -71,6 +75,7 @@ export function registerStatus(program: Command): void {
         attribution: res.attribution,
         anchoring: res.anchoring,
         publish: res.publish,
+        alerts: res.alerts,
         // Who answered: the running watcher (its pid), or this command's own scan.
         answeredBy: asked ? { watcher: asked.pid } : 'scan',
       });

@@ -14,6 +14,8 @@ import { AnchorScheduler } from './anchor-scheduler.js';
 import { Housekeeping } from './housekeeping.js';
 import { QueryServer } from './query-server.js';
 import { WriteQueue } from './write-queue.js';
+import { AlertSender } from './alert-sender.js';
+import { deliverInBackground } from '../act/alert-outbox.js';
 import { Checkpointer } from './checkpointer.js';
 import { PublishJob } from './publish-job.js';
 import type { CommitMade, Job, WatchContext, WithLock } from './job.js';
@@ -43,6 +45,7 @@ export class RepoWatcher {
   private reconciler!: Reconciler;
   private housekeeping!: Housekeeping;
   private checkpointer!: Checkpointer;
+  private alerts!: AlertSender;
   private publisher!: PublishJob;
   private jobs: Job[] = [];
 
@@ -120,6 +123,7 @@ export class RepoWatcher {
       configChanges: (since) => this.o.audit.feed?.configChanges(since) ?? null,
       written: () => this.publisher.notify(),
     });
+    this.alerts = new AlertSender(this.ctx);
     // The publisher first, so that the start checkpoint is pushed with what was caught up.
     this.jobs = [
       this.publisher,
@@ -128,6 +132,7 @@ export class RepoWatcher {
       new AnchorScheduler(this.ctx),
       this.housekeeping,
       this.checkpointer,
+      this.alerts,
       queries,
     ];
 
@@ -148,6 +153,8 @@ export class RepoWatcher {
     running = true;
     // Before the start line: once it is logged, the tracked logs are taken in too.
     for (const j of this.jobs) await j.start();
+    // From now on the policy's webhook alerts are queued for the sender, not sent under the lock.
+    deliverInBackground(this.ctx.repo, () => this.alerts.poke());
     this.ctx.log('notice', 'start', `watching ${this.watched.dir} (${this.sourceLabel()})`, {
       dir: this.watched.dir,
       source: this.sources.kind() ?? 'none',
@@ -158,6 +165,8 @@ export class RepoWatcher {
   async stop(reason: string): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    // The last commits' alerts are sent by the commands' own path (at once, then queued).
+    deliverInBackground(this.ctx.repo, undefined);
     for (const j of this.jobs) await j.stop(reason);
     await this.sources.close();
     await this.window.flushFinal();

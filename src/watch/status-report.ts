@@ -28,6 +28,8 @@ export interface StatusReport {
   anchoring: { unanchored: number; oldest: string | null };
   /** The unpushed backlog and publishing alarms; null when no remote is set. */
   publish: PublishStatus | null;
+  /** Webhook alerts not delivered yet (act/alert-outbox.ts). */
+  alerts: { waiting: number; oldest: string | null; lastProblem: string | null };
 }
 
 export interface Attribution {
@@ -66,12 +68,13 @@ export async function statusReport(repo: Repo, opts: StatusOptions = {}): Promis
     Promise.all([import('../act/publish/publish-status.js'), opts.asides])
       .then(([p, known]) => p.readPublishStatusOf(repo, known?.backlog ? { backlog: known.backlog } : {}))
       .catch(() => undefined),
+    import('../act/alert-outbox.js').then((o) => o.outboxState(repo)),
   ]);
   asides.catch(() => {});
   const res = opts.roots
     ? await driftUnder(repo, opts.roots)
     : await drift(repo, { full: opts.full, changesOnly: true, onProgress: opts.onProgress });
-  const [interrupted, { attribution, anchoring }, publish] = await asides;
+  const [interrupted, { attribution, anchoring }, publish, alerts] = await asides;
   return {
     name: repo.info.name,
     dir: repo.info.dir,
@@ -89,6 +92,7 @@ export async function statusReport(repo: Repo, opts: StatusOptions = {}): Promis
       oldest: anchoring.oldest ? new Date(anchoring.oldest * 1000).toISOString() : null,
     },
     publish: publish ?? null,
+    alerts,
   };
 }
 

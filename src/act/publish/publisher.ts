@@ -62,7 +62,7 @@ const realTimers: Timers = {
 /** The policy's alert channels, read when an alert goes out (the policy may change). */
 export function policyAlert(repo: Repo): PublishAlert {
   return async (summary, event) => {
-    await sendAlert(await readPolicy(repo), `${repo.info.name}: ${summary}`, event);
+    await sendAlert(repo, await readPolicy(repo), `${repo.info.name}: ${summary}`, event);
   };
 }
 

@@ -158,7 +158,7 @@ async function syncApproved(ctx: Ctx): Promise<void> {
       ctx.state.refused.push(remoteTip);
       try {
         const policy = await readPolicy(repo);
-        await sendAlert(policy, `${repo.info.name}: ${full}`, {
+        await sendAlert(repo, policy, `${repo.info.name}: ${full}`, {
           event: 'review-refused',
           host: hostName(),
           trail: { name: repo.info.name, dir: repo.info.dir },

@@ -1,0 +1,196 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic.js';
+import { errorCode } from '../util/errors.js';
+import { httpRequest } from '../util/http-client.js';
+import type { Repo } from '../record/repo/repo.js';
+
+// Webhook alerts go through an outbox (`<repo>/trail/alerts/`, 0700, one file per alert,
+// 0600): each is written, durably, before it is first sent, and removed only once the
+// receiver answers 2xx. A receiver that is down or refuses, a network that is cut, a process
+// killed in between: the alert waits and is sent again, 30 s after the first failure, then
+// twice as long each time up to an hour, until it gets through. Delivery is at least once:
+// `X-Trail-Delivery` names each alert, the same on every try, so a receiver drops a repeat.
+// The body and its signature are made again at each try from what was queued (the key is read
+// from its file then: it is never written here).
+
+export interface QueuedAlert {
+  v: 1;
+  id: string;
+  /** ISO 8601 UTC: when it was queued. */
+  queued: string;
+  url: string;
+  secretFile: string;
+  body: string;
+  attempts: number;
+  /** ms since the epoch: when it is due again. */
+  nextAt: number;
+  lastProblem?: string;
+}
+
+export interface Delivery {
+  ok: boolean;
+  status?: number;
+  problem?: string;
+}
+
+const TIMEOUT_MS = 10_000;
+const FIRST_RETRY_MS = 30_000;
+const LONGEST_RETRY_MS = 3_600_000;
+
+export function outboxDir(repo: Repo): string {
+  return join(repo.stateDir, 'alerts');
+}
+
+/** How long after `attempts` failed tries the next one is due. */
+export function retryDelayMs(attempts: number): number {
+  return Math.min(FIRST_RETRY_MS * 2 ** Math.max(0, attempts - 1), LONGEST_RETRY_MS);
+}
+
+/** Queues one alert for `url`, signed with the key in `secretFile` when it is sent. */
+export async function queueWebhook(repo: Repo, url: string, secretFile: string, event: unknown): Promise<QueuedAlert> {
+  const dir = outboxDir(repo);
+  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  const now = Date.now();
+  // Named so that a listing sorts oldest first.
+  const id = `${now.toString().padStart(15, '0')}-${randomUUID()}`;
+  const a: QueuedAlert = {
+    v: 1,
+    id,
+    queued: new Date(now).toISOString(),
+    url,
+    secretFile,
+    body: JSON.stringify(event),
+    attempts: 0,
+    nextAt: now,
+  };
+  await save(repo, a);
+  return a;
+}
+
+/** The queued alerts, oldest first (a file that cannot be read is left for a person to see). */
+export async function queuedAlerts(repo: Repo): Promise<QueuedAlert[]> {
+  let names: string[];
+  try {
+    names = (await fsp.readdir(outboxDir(repo))).filter((n) => n.endsWith('.json')).sort();
+  } catch (err) {
+    if (errorCode(err) === 'ENOENT') return [];
+    throw err;
+  }
+  const out: QueuedAlert[] = [];
+  for (const n of names) {
+    try {
+      const a = JSON.parse(await fsp.readFile(join(outboxDir(repo), n), 'utf8')) as QueuedAlert;
+      if (a.v === 1 && `${a.id}.json` === n) out.push(a);
+    } catch {
+      /* gone meanwhile (delivered by another process), or torn: not ours to judge here */
+    }
+  }
+  return out;
+}
+
+/** Sends every alert that is due, oldest first; once one gets through, the receiver is back,
+ * and those waiting for a later try are sent too. What each got. */
+export async function deliverDue(repo: Repo, o: { now?: number } = {}): Promise<Map<string, Delivery>> {
+  const now = o.now ?? Date.now();
+  const results = new Map<string, Delivery>();
+  const all = await queuedAlerts(repo);
+  await deliver(
+    repo,
+    all.filter((a) => a.nextAt <= now),
+    results,
+  );
+  if ([...results.values()].some((d) => d.ok))
+    await deliver(
+      repo,
+      all.filter((a) => !results.has(a.id)),
+      results,
+    );
+  return results;
+}
+
+async function deliver(repo: Repo, alerts: QueuedAlert[], results: Map<string, Delivery>): Promise<void> {
+  for (const a of alerts) {
+    const d = await post(a);
+    results.set(a.id, d);
+    if (d.ok) {
+      await fsp.rm(join(outboxDir(repo), `${a.id}.json`), { force: true });
+      continue;
+    }
+    a.attempts++;
+    a.nextAt = Date.now() + retryDelayMs(a.attempts);
+    a.lastProblem = d.problem ?? `the receiver answered ${d.status}`;
+    // Delivered meanwhile by another process (its file gone): not written back.
+    if (await exists(repo, a)) await save(repo, a);
+  }
+}
+
+/** What waits in the outbox, for status and doctor. */
+export async function outboxState(
+  repo: Repo,
+): Promise<{ waiting: number; oldest: string | null; lastProblem: string | null }> {
+  const all = await queuedAlerts(repo);
+  const last = all.filter((a) => a.lastProblem).at(-1);
+  return { waiting: all.length, oldest: all[0]?.queued ?? null, lastProblem: last?.lastProblem ?? null };
+}
+
+async function post(a: QueuedAlert): Promise<Delivery> {
+  let key: Buffer;
+  try {
+    key = await readSecretFile(a.secretFile);
+  } catch (err) {
+    return { ok: false, problem: (err as Error).message };
+  }
+  const signature = 'sha256=' + createHmac('sha256', key).update(a.body).digest('hex');
+  try {
+    const res = await httpRequest(a.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'trail',
+        'x-trail-event': 'alert',
+        'x-trail-delivery': a.id,
+        'x-trail-signature-256': signature,
+      },
+      body: a.body,
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+    const ok = res.status >= 200 && res.status < 300;
+    return ok ? { ok, status: res.status } : { ok, status: res.status, problem: `the receiver answered ${res.status}` };
+  } catch (err) {
+    return { ok: false, problem: (err as Error).message };
+  }
+}
+
+async function save(repo: Repo, a: QueuedAlert): Promise<void> {
+  await writeFileAtomic(join(outboxDir(repo), `${a.id}.json`), JSON.stringify(a) + '\n', { mode: 0o600 });
+}
+
+async function exists(repo: Repo, a: QueuedAlert): Promise<boolean> {
+  return fsp.access(join(outboxDir(repo), `${a.id}.json`)).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** A key file must be private: readable by its owner only. */
+export async function readSecretFile(file: string): Promise<Buffer> {
+  const st = await fsp.stat(file);
+  if (st.mode & 0o077)
+    throw new Error(`${file} is readable by others (mode ${(st.mode & 0o777).toString(8)}); make it 0600`);
+  return Buffer.from((await fsp.readFile(file, 'utf8')).trim());
+}
+
+/** Per repository, a deliverer that sends queued alerts in the background (trail watch): a
+ * process that has one only queues, and does not wait for the receiver under its lock. */
+const deliverers = new Map<string, () => void>();
+
+export function deliverInBackground(repo: Repo, poke: (() => void) | undefined): void {
+  if (poke) deliverers.set(repo.gitDir, poke);
+  else deliverers.delete(repo.gitDir);
+}
+
+export function backgroundDeliverer(repo: Repo): (() => void) | undefined {
+  return deliverers.get(repo.gitDir);
+}

@@ -1,0 +1,169 @@
+// Webhook alerts through the outbox, against a real HTTP receiver that is down, refuses, then
+// takes them: nothing is lost, each try carries the same delivery id, body and a valid
+// signature, the key never lands in the outbox, and status says what waits.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { deliverDue, outboxDir, outboxState, queueWebhook, retryDelayMs } from '../../src/act/alert-outbox.js';
+import type { Repo } from '../../src/record/repo/repo.js';
+import { initTrail, tempDir, trail } from '../support/cli.js';
+
+const KEY = 's3cret-key-bytes';
+
+/** A receiver that answers with the next status of `answers` (200 once they run out). */
+async function receiver(t: { after(fn: () => void): void }, answers: number[]) {
+  const got: { id: string; body: string; sig: string; status: number }[] = [];
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      const status = answers.shift() ?? 200;
+      got.push({
+        id: String(req.headers['x-trail-delivery']),
+        body,
+        sig: String(req.headers['x-trail-signature-256']),
+        status,
+      });
+      res.statusCode = status;
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`, got };
+}
+
+const signed = (body: string) => 'sha256=' + createHmac('sha256', KEY).update(body).digest('hex');
+
+function scratch(t: { after(fn: () => void): void }) {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  const key = join(tmp.path, 'key');
+  writeFileSync(key, KEY + '\n', { mode: 0o600 });
+  return { repo: { stateDir: tmp.path, gitDir: tmp.path } as unknown as Repo, key };
+}
+
+test('refused, then taken: the same delivery twice, signed; retried on its schedule; then gone', async (t) => {
+  const { repo, key } = scratch(t);
+  const r = await receiver(t, [503, 500]);
+  const event = { event: 'alert', changes: [{ path: 'hosts' }] };
+  const a = await queueWebhook(repo, r.url, key, event);
+  assert.equal(statSync(outboxDir(repo)).mode & 0o777, 0o700);
+  const file = join(outboxDir(repo), `${a.id}.json`);
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  assert.ok(!readFileSync(file, 'utf8').includes(KEY), 'the key is read when sending, never stored');
+
+  const first = await deliverDue(repo);
+  assert.deepEqual(first.get(a.id), { ok: false, status: 503, problem: 'the receiver answered 503' });
+  let state = await outboxState(repo);
+  assert.deepEqual([state.waiting, state.lastProblem], [1, 'the receiver answered 503']);
+  // Not due again yet: nothing is sent.
+  assert.equal((await deliverDue(repo)).size, 0);
+  assert.equal(r.got.length, 1);
+  const later = Date.now() + retryDelayMs(1) + 1000;
+  assert.equal((await deliverDue(repo, { now: later })).get(a.id)?.status, 500);
+  assert.equal((await deliverDue(repo, { now: later + retryDelayMs(2) + 1000 })).get(a.id)?.ok, true);
+  state = await outboxState(repo);
+  assert.deepEqual(state, { waiting: 0, oldest: null, lastProblem: null });
+  assert.deepEqual(readdirSync(outboxDir(repo)), []);
+  assert.equal(r.got.length, 3);
+  for (const g of r.got) {
+    assert.equal(g.id, a.id);
+    assert.deepEqual(JSON.parse(g.body), event);
+    assert.equal(g.sig, signed(g.body));
+  }
+  assert.deepEqual(
+    [1, 2, 3, 10, 20].map(retryDelayMs),
+    [30_000, 60_000, 120_000, 3_600_000, 3_600_000],
+    'twice as long each time, at most an hour',
+  );
+});
+
+test('a receiver that is down keeps them all; once one gets through, the others follow at once', async (t) => {
+  const { repo, key } = scratch(t);
+  // Its address, with nothing listening there yet.
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise((r) => probe.close(r));
+  const url = `http://127.0.0.1:${port}/hook`;
+  const one = await queueWebhook(repo, url, key, { n: 1 });
+  const two = await queueWebhook(repo, url, key, { n: 2 });
+  const res = await deliverDue(repo);
+  assert.match(res.get(one.id)!.problem!, /ECONNREFUSED/);
+  assert.equal(res.get(two.id)!.ok, false);
+  assert.equal((await outboxState(repo)).waiting, 2);
+  // The receiver is back; a new alert is due at once, the two others in 30 s: the new one
+  // gets through, and they are sent right after it rather than on their schedule.
+  const got: number[] = [];
+  const back = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      got.push((JSON.parse(body) as { n: number }).n);
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => back.listen(port, '127.0.0.1', r));
+  t.after(() => back.close());
+  const three = await queueWebhook(repo, url, key, { n: 3 });
+  const res2 = await deliverDue(repo);
+  assert.deepEqual([res2.get(three.id)?.ok, res2.get(one.id)?.ok, res2.get(two.id)?.ok], [true, true, true]);
+  assert.deepEqual(got, [3, 1, 2]);
+  assert.equal((await outboxState(repo)).waiting, 0);
+});
+
+test('trail snapshot with the receiver refusing: recorded, said, queued; the next alert delivers both', async (t) => {
+  const r = await receiver(t, [503]);
+  const { home, dir, tmp } = await initTrail(t, { hosts: '127.0.0.1 localhost\n' });
+  const key = join(tmp, 'key');
+  writeFileSync(key, KEY + '\n', { mode: 0o600 });
+  writeFileSync(
+    join(tmp, 'policy.yaml'),
+    [
+      'rules:',
+      '  - paths: [hosts]',
+      '    action: alert',
+      'alert:',
+      '  syslog: false',
+      `  webhook: ${r.url}`,
+      `  webhookSecretFile: ${key}`,
+    ].join('\n'),
+  );
+  assert.equal((await trail(home, ['policy', 'set', join(tmp, 'policy.yaml')])).code, 0);
+  writeFileSync(join(dir, 'hosts'), 'first\n');
+  const snap = await trail(home, ['snapshot', '--json']);
+  assert.equal(snap.code, 0, snap.stderr);
+  assert.deepEqual(snap.json.policy.alerts[0].result.webhook, {
+    ok: false,
+    status: 503,
+    problem: 'the receiver answered 503',
+    queued: true,
+  });
+  assert.match(snap.stderr, /webhook alert not delivered yet \(the receiver answered 503\)/);
+  const st = await trail(home, ['status', '--json']);
+  assert.deepEqual([st.json.alerts.waiting, st.json.alerts.lastProblem], [1, 'the receiver answered 503']);
+  const human = await trail(home, ['status']);
+  assert.match(human.stderr, /1 webhook alert not delivered yet \(oldest .*; last try: the receiver answered 503\)/);
+
+  writeFileSync(join(dir, 'hosts'), 'second\n');
+  const again = await trail(home, ['snapshot', '--json']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(again.json.policy.alerts[0].result.webhook.ok, true);
+  assert.equal((await trail(home, ['status', '--json'])).json.alerts.waiting, 0);
+  // Three requests: the first alert refused, the second taken, the first again after it.
+  assert.equal(r.got.length, 3);
+  assert.deepEqual(
+    r.got.map((g) => [g.status, JSON.parse(g.body).changes[0].path]),
+    [
+      [503, 'hosts'],
+      [200, 'hosts'],
+      [200, 'hosts'],
+    ],
+  );
+  assert.equal(r.got[0]!.id, r.got[2]!.id);
+  assert.notEqual(r.got[1]!.id, r.got[0]!.id);
+});
