@@ -135,7 +135,17 @@ export async function outboxState(
   return { waiting: all.length, oldest: all[0]?.queued ?? null, lastProblem: last?.lastProblem ?? null };
 }
 
-async function post(a: QueuedAlert): Promise<Delivery> {
+/** One try, for an alert that could not be queued (a full disk): better once than never. */
+export function sendOnce(url: string, secretFile: string, event: unknown): Promise<Delivery> {
+  return post({
+    id: `${Date.now().toString().padStart(15, '0')}-${randomUUID()}`,
+    url,
+    secretFile,
+    body: JSON.stringify(event),
+  });
+}
+
+async function post(a: Pick<QueuedAlert, 'id' | 'url' | 'secretFile' | 'body'>): Promise<Delivery> {
   let key: Buffer;
   try {
     key = await readSecretFile(a.secretFile);

@@ -1,7 +1,7 @@
 import { run } from '../util/exec.js';
 import type { Policy } from '../decide/policy.js';
 import type { Repo } from '../record/repo/repo.js';
-import { backgroundDeliverer, deliverDue, queueWebhook, type Delivery } from './alert-outbox.js';
+import { backgroundDeliverer, deliverDue, queueWebhook, sendOnce, type Delivery } from './alert-outbox.js';
 
 export interface AlertResult {
   syslog?: boolean;
@@ -37,7 +37,9 @@ async function webhook(repo: Repo, policy: Policy, event: unknown): Promise<Aler
   try {
     id = (await queueWebhook(repo, policy.alert.webhook!, policy.alert.webhookSecretFile!, event)).id;
   } catch (err) {
-    return { ok: false, problem: `could not queue the alert: ${(err as Error).message}` };
+    const why = `could not queue the alert (${(err as Error).message}): sent once, not again`;
+    const once = await sendOnce(policy.alert.webhook!, policy.alert.webhookSecretFile!, event);
+    return once.ok ? { ...once, problem: why } : { ...once, problem: `${why}: ${once.problem}` };
   }
   // trail watch sends it from its own job, outside the lock its commit holds.
   const poke = backgroundDeliverer(repo);

@@ -9,6 +9,8 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { deliverDue, outboxDir, outboxState, queueWebhook, retryDelayMs } from '../../src/act/alert-outbox.js';
 import type { Repo } from '../../src/record/repo/repo.js';
+import type { Policy } from '../../src/decide/policy.js';
+import { sendAlert } from '../../src/act/alert.js';
 import { initTrail, tempDir, trail } from '../support/cli.js';
 
 const KEY = 's3cret-key-bytes';
@@ -166,4 +168,20 @@ test('trail snapshot with the receiver refusing: recorded, said, queued; the nex
   );
   assert.equal(r.got[0]!.id, r.got[2]!.id);
   assert.notEqual(r.got[1]!.id, r.got[0]!.id);
+});
+
+test('an alert that cannot be queued (no room for the outbox) is still sent once, and says so', async (t) => {
+  const { repo, key } = scratch(t);
+  const r = await receiver(t, []);
+  // A file where the outbox folder should be: queueing fails as on a full disk.
+  writeFileSync(outboxDir(repo), '');
+  const policy = { alert: { syslog: false, webhook: r.url, webhookSecretFile: key } } as unknown as Policy;
+  const got = await sendAlert(repo, policy, 'summary', { event: 'alert', n: 1 });
+  assert.equal(got.webhook?.ok, true);
+  assert.match(got.webhook!.problem!, /^could not queue the alert \(.*\): sent once, not again$/);
+  assert.equal(got.webhook?.queued, undefined);
+  assert.deepEqual(
+    r.got.map((g) => [JSON.parse(g.body).n, g.sig === signed(g.body)]),
+    [[1, true]],
+  );
 });
