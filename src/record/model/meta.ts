@@ -92,6 +92,25 @@ export function knownMetaLine(m: Meta, line: string): Meta {
   return m;
 }
 
+/** How an entry was recorded, as far as the rules decide it: its kind, whether by digest
+ * only, whether as a secret. Read from its unparsed line when it has one (a cache of 200k
+ * entries checked against new rules would otherwise parse and keep every Meta): in a line
+ * from metaLine, `,"digest":` and `,"secret":` can only be keys (a quote inside a string value
+ * is escaped), and the kind comes right after the empty name. */
+export function recordedAs(e: { meta: Meta; line?: string }): { kind: Kind; digest: boolean; secret: boolean } {
+  const line = e.line;
+  if (line === undefined)
+    return { kind: e.meta.kind, digest: e.meta.digest !== undefined, secret: e.meta.secret !== undefined };
+  const at = NAMELESS_KIND.length;
+  return {
+    kind: line.startsWith(NAMELESS_KIND) ? (line.slice(at, line.indexOf('"', at)) as Kind) : e.meta.kind,
+    digest: line.includes(',"digest":'),
+    secret: line.includes(',"secret":'),
+  };
+}
+
+const NAMELESS_KIND = '{"name":"","kind":"';
+
 export function parseMetaLine(line: string): { name: string; meta: Meta } {
   const o = JSON.parse(line) as Record<string, unknown>;
   const meta: Meta = {

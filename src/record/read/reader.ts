@@ -1,7 +1,7 @@
 import { readlinkSync } from 'node:fs';
 import { errorCode } from '../../util/errors.js';
 import { userName, groupName } from '../../util/accounts.js';
-import { kindOfStat, splitDev, type Meta } from '../model/meta.js';
+import { kindOfStat, recordedAs, splitDev, type Meta } from '../model/meta.js';
 import { sameStat, type Entry, type State, type StatKey } from '../model/state.js';
 import type { ObjectWriter } from '../store/object-writer.js';
 import type { ListingWithThreads } from '../list/lister.js';
@@ -158,11 +158,11 @@ class Reader {
    * big, or a hash-only path), or as a secret by its path. One recorded as a secret that these
    * rules do not name is read again: it may be one by content (a PEM private key). */
   private recordedAlike(path: string, st: Listed, prev: Entry): boolean {
-    const m = prev.meta;
-    if (m.kind !== 'file') return true;
+    const was = recordedAs(prev);
+    if (was.kind !== 'file') return true;
     const { rules, maxFileSize } = this.opts;
-    if (rules.hashOnly(path) || st.size > maxFileSize) return m.digest !== undefined;
-    return m.digest === undefined && (m.secret !== undefined) === rules.secret(path);
+    if (rules.hashOnly(path) || st.size > maxFileSize) return was.digest;
+    return !was.digest && was.secret === rules.secret(path);
   }
 
   private count(kind: Meta['kind'], st: Listed): void {

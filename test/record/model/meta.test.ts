@@ -1,6 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseManifest, serializeManifest, splitDev, sameMeta, type Meta } from '../../../src/record/model/meta.js';
+import {
+  metaLine,
+  parseManifest,
+  parseMetaLine,
+  recordedAs,
+  serializeManifest,
+  splitDev,
+  sameMeta,
+  type Meta,
+} from '../../../src/record/model/meta.js';
 
 test('a manifest reads back exactly what was written', () => {
   const self: Meta = { kind: 'dir', mode: 0o755, uid: 0, gid: 0, user: 'root', group: 'root' };
@@ -40,4 +49,23 @@ test('device numbers split as glibc does', () => {
   assert.deepEqual(splitDev(0x0103), [1, 3]);
   assert.deepEqual(splitDev((8 << 8) | 17), [8, 17]);
   assert.deepEqual(splitDev(((259 & 0xfff) << 8) | (5 & 0xff) | ((5 & ~0xff) << 12)), [259, 5]);
+});
+
+test('recordedAs reads kind, digest and secret from an unparsed line exactly as from the Meta', () => {
+  const tricky = ',"secret":"x","digest":"y",{"name":"","kind":"file"';
+  const metas: Meta[] = [
+    { kind: 'file', mode: 0o644, uid: 0, gid: 0, size: 3, mtime: 1 },
+    { kind: 'file', mode: 0o644, uid: 0, gid: 0, digest: 'sha256:' + 'a'.repeat(64) },
+    { kind: 'file', mode: 0o600, uid: 0, gid: 0, secret: 'hmac-sha256:' + 'b'.repeat(64) },
+    { kind: 'file', mode: 0o644, uid: 0, gid: 0, link: `other${tricky}`, skipped: `cannot read${tricky}` },
+    { kind: 'file', mode: 0o644, uid: 0, gid: 0, user: tricky, group: tricky, xattrs: { [`user.${tricky}`]: 'eA==' } },
+    { kind: 'dir', mode: 0o755, uid: 0, gid: 0 },
+    { kind: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 2 },
+    { kind: 'char', mode: 0o666, uid: 0, gid: 0, rdev: [1, 3] },
+  ];
+  for (const meta of metas) {
+    const line = metaLine('', meta);
+    assert.deepEqual(recordedAs({ meta, line }), recordedAs({ meta }), line);
+    assert.deepEqual(recordedAs({ meta: parseMetaLine(line).meta, line }), recordedAs({ meta }), line);
+  }
 });
