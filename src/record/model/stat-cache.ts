@@ -141,15 +141,36 @@ export async function saveCache(
       kept = new Map();
       for (const [p, e] of state) kept.set(p, racy(e, now) ? withoutStat(e) : e);
     }
+    // What is already on disk (a reconcile that found nothing and read nothing again, hourly)
+    // is not written out again: 100 MB at 200k files, for nothing.
+    const written =
+      !!last &&
+      !last.dirty &&
+      last.commit === commit &&
+      last.cached.rules === rules &&
+      sameEntries(last.cached.state, kept) &&
+      sameSet(last.cached.trees, trees);
     memos.set(repo.gitDir, {
       commit,
       cached: { state: kept, trees, warm: true, folders, rules },
-      dirty: true,
+      dirty: !written,
       savedAt: now,
     });
     return;
   }
   await writeCacheFile(repo, commit, state, trees, now, rules);
+}
+
+function sameEntries(a: State, b: State): boolean {
+  if (a.size !== b.size) return false;
+  for (const [p, e] of b) if (a.get(p) !== e) return false;
+  return true;
+}
+
+function sameSet(a: Set<string>, b: Set<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of b) if (!a.has(x)) return false;
+  return true;
 }
 
 function racy(e: Entry, now: number): boolean {

@@ -1,11 +1,17 @@
 // The stat cache (statcache.ts) is parsed by offsets for speed: every kind of name, entries
 // with and without stat data, secrets and skipped paths must come back exactly.
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { loadCache, readCacheFile, saveCache } from '../../../src/record/model/stat-cache.js';
+import {
+  flushCache,
+  keepCacheInMemory,
+  loadCache,
+  readCacheFile,
+  saveCache,
+} from '../../../src/record/model/stat-cache.js';
 import type { Repo } from '../../../src/record/repo/repo.js';
 import type { State } from '../../../src/record/model/state.js';
 
@@ -178,5 +184,37 @@ describe('status refreshes the stat cache, as git status refreshes its index', (
     const snap = await trail(home, ['snapshot', '-m', 'f3', '--json']);
     assert.equal(snap.code, 0, snap.stderr);
     assert.equal((await trail(home, ['status', '--json'])).code, 0);
+  });
+});
+
+describe('the cache kept in memory (trail watch)', () => {
+  after(() => keepCacheInMemory(false));
+
+  it('is written out when it changed, and not again when a scan found it as it is on disk', async () => {
+    keepCacheInMemory(true);
+    const file = join(dir, 'index.json');
+    const trees = () => new Set(['e'.repeat(40)]);
+    const state = sample();
+    const rules = '9'.repeat(40);
+    await saveCache(repo, HEAD, state, trees(), undefined, undefined, rules);
+    await flushCache(repo, HEAD);
+    const first = statSync(file).ino;
+    // A reconcile that found nothing: a new map of the very same entries, same trees and rules.
+    await saveCache(repo, HEAD, new Map(state), trees(), undefined, undefined, rules);
+    await flushCache(repo, HEAD);
+    assert.equal(statSync(file).ino, first, 'not written again');
+    // One entry made anew (its stat data read again): written.
+    const moved = new Map(state);
+    moved.set('plain.conf', { ...state.get('plain.conf')! });
+    await saveCache(repo, HEAD, moved, trees(), undefined, undefined, rules);
+    await flushCache(repo, HEAD);
+    const second = statSync(file).ino;
+    assert.notEqual(second, first, 'an entry changed');
+    // Other rules: written.
+    await saveCache(repo, HEAD, new Map(moved), trees(), undefined, undefined, '8'.repeat(40));
+    await flushCache(repo, HEAD);
+    assert.notEqual(statSync(file).ino, second, 'the rules changed');
+    keepCacheInMemory(false);
+    assert.equal((await loadCache(repo, HEAD)).rules, '8'.repeat(40));
   });
 });
