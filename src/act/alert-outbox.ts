@@ -3,7 +3,6 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { errorCode } from '../util/errors.js';
-import { httpRequest } from '../util/http-client.js';
 import type { Repo } from '../record/repo/repo.js';
 
 // Webhook alerts go through an outbox (`<repo>/trail/alerts/`, 0700, one file per alert,
@@ -154,6 +153,8 @@ async function post(a: Pick<QueuedAlert, 'id' | 'url' | 'secretFile' | 'body'>):
   }
   const signature = 'sha256=' + createHmac('sha256', key).update(a.body).digest('hex');
   try {
+    // Loaded here: `trail status` reads the outbox at every run, and node:http(s) is ~10 ms.
+    const { httpRequest } = await import('../util/http-client.js');
     const res = await httpRequest(a.url, {
       method: 'POST',
       headers: {
