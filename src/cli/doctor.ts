@@ -52,6 +52,8 @@ export interface DoctorReport {
   signingKey: HostKeyInfo | null;
   /** Per watched directory with a remote: what is not yet off the host, and the alarms. */
   publish: (PublishStatus & { name: string })[];
+  /** Per trail with webhook alerts not delivered yet (src/act/alert-outbox.ts). */
+  alerts: { name: string; waiting: number; oldest: string | null; lastProblem: string | null }[];
 }
 
 function readNumber(file: string): number | undefined {
@@ -140,6 +142,7 @@ export async function diagnose(): Promise<DoctorReport> {
   const file = aptConfFile('/');
   const key = await loadHostKey();
   const publish: DoctorReport['publish'] = [];
+  const alerts: DoctorReport['alerts'] = [];
   // The principal an auditor's allowed_signers names: the host as the remote names it
   // (review.host), as `trail remote show` prints it; the machine's name without a remote.
   let principal: string | undefined;
@@ -149,6 +152,8 @@ export async function diagnose(): Promise<DoctorReport> {
       principal ??= (await (await import('../act/review/remote.js')).readRemote(repo))?.host;
       const p = await (await lazy_publish()).readPublishStatusOf(repo);
       if (p) publish.push({ name: w.name, ...p });
+      const waiting = await (await import('../act/alert-outbox.js')).outboxState(repo);
+      if (waiting.waiting) alerts.push({ name: w.name, ...waiting });
     } catch {
       /* a trail that cannot be opened is another command's problem */
     }
@@ -165,6 +170,7 @@ export async function diagnose(): Promise<DoctorReport> {
       reasons,
     },
     publish,
+    alerts,
   };
 }
 
@@ -227,6 +233,10 @@ export function registerDoctor(program: Command): void {
         for (const a of p.alarms) out.line(`  - ${out.color.red('ALARM')}: ${a.message}`);
         for (const w of p.waiting) out.line(`  - ${w.message}`);
       }
+      for (const a of r.alerts)
+        out.warn(
+          `alerts: ${a.name}: ${plural(a.waiting, 'webhook alert')} not delivered yet (oldest ${relativeTime(new Date(a.oldest!))}${a.lastProblem ? `; last try: ${a.lastProblem}` : ''})`,
+        );
       out.result(r);
     });
 }

@@ -150,6 +150,11 @@ test('trail snapshot with the receiver refusing: recorded, said, queued; the nex
   assert.deepEqual([st.json.alerts.waiting, st.json.alerts.lastProblem], [1, 'the receiver answered 503']);
   const human = await trail(home, ['status']);
   assert.match(human.stderr, /1 webhook alert not delivered yet \(oldest .*; last try: the receiver answered 503\)/);
+  const doctor = await trail(home, ['doctor', '--json']);
+  assert.deepEqual(
+    doctor.json.alerts.map((a: { waiting: number; lastProblem: string }) => [a.waiting, a.lastProblem]),
+    [[1, 'the receiver answered 503']],
+  );
 
   writeFileSync(join(dir, 'hosts'), 'second\n');
   const again = await trail(home, ['snapshot', '--json']);
