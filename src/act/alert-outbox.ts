@@ -110,8 +110,13 @@ export async function deliverDue(repo: Repo, o: { now?: number } = {}): Promise<
 }
 
 async function deliver(repo: Repo, alerts: QueuedAlert[], results: Map<string, Delivery>): Promise<void> {
+  // A receiver that failed once in a round is not tried again in it: one that hangs would
+  // hold a command 10 s per waiting alert. The others keep their schedule.
+  const down = new Set<string>();
   for (const a of alerts) {
+    if (down.has(a.url)) continue;
     const d = await post(a);
+    if (!d.ok) down.add(a.url);
     results.set(a.id, d);
     if (d.ok) {
       await fsp.rm(join(outboxDir(repo), `${a.id}.json`), { force: true });
