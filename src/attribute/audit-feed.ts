@@ -23,7 +23,8 @@ export interface FeedOptions {
 }
 
 /** A CONFIG_CHANGE record with a login uid: auditctl (or another audit netlink client) run
- * from someone's session. trail watch has no login session, so none of these is its own. */
+ * from someone's session. Not trail watch's own: under systemd it has no login session, and
+ * run from one, that session's records are left out (configChangeOf). */
 export interface ConfigChange {
   /** Login name, or `auid<N>` when the uid has no name here. */
   login: string;
