@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -90,4 +90,32 @@ export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * A frozen copy of the build under `work`, and the path of its `bin/trail.js`: others may
+ * rebuild dist/ while a long run goes on, and a half-written module would crash (or silently
+ * change) the trail being measured. What users run is measured: the bundle, with its code
+ * cache (packaging/bundle.mjs). bin/trail.js skips a bundle older than dist/src, and then
+ * loads ~200 modules one by one (tens of ms per command): such a build is refused here, since
+ * every figure of the run would be off (a fourteenth-session run was, after a bare `tsc`).
+ */
+export function freezeBuild(root: string, work: string): string {
+  const bundle = join(root, 'dist', 'trail.cjs');
+  const compiled = join(root, 'dist', 'src', 'cli', 'main.js');
+  if (!existsSync(bundle) || statSync(bundle).mtimeMs < statSync(compiled).mtimeMs)
+    throw new Error(
+      `${bundle} is missing or older than dist/src: run node packaging/bundle.mjs (or npm run build) first`,
+    );
+  const frozen = join(work, 'trail');
+  mkdirSync(join(frozen, 'dist'), { recursive: true });
+  // Timestamps kept: the bundle must stay newer than dist/src in the copy too.
+  cpSync(join(root, 'dist', 'src'), join(frozen, 'dist', 'src'), { recursive: true, preserveTimestamps: true });
+  for (const f of ['trail.cjs', 'trail.cjs.cache'])
+    if (existsSync(join(root, 'dist', f)))
+      cpSync(join(root, 'dist', f), join(frozen, 'dist', f), { preserveTimestamps: true });
+  cpSync(join(root, 'bin'), join(frozen, 'bin'), { recursive: true });
+  cpSync(join(root, 'package.json'), join(frozen, 'package.json'));
+  symlinkSync(join(root, 'node_modules'), join(frozen, 'node_modules'));
+  return join(frozen, 'bin', 'trail.js');
 }

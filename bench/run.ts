@@ -5,10 +5,8 @@
 // everyone's page cache): every tree is read once before timing and every command runs warm.
 // Commands are interleaved run by run so that noise from other load hits all of them alike.
 import {
-  cpSync,
   existsSync,
   lstatSync,
-  symlinkSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -21,7 +19,15 @@ import {
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { measure as measureNow, median, rssMethod, sh, type Measured, type MeasureOptions } from './measure.js';
+import {
+  freezeBuild,
+  measure as measureNow,
+  median,
+  rssMethod,
+  sh,
+  type Measured,
+  type MeasureOptions,
+} from './measure.js';
 import { crossover } from './crossover.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -469,15 +475,9 @@ async function main(): Promise<void> {
     GIT_COMMITTER_EMAIL: 'bench@example.invalid',
     NO_COLOR: '1',
   };
-  // Measure a frozen copy of the build: others may rebuild dist/ while a long run goes on, and
-  // a half-written module would crash (or silently change) the trail being measured.
-  const frozen = join(work, 'trail');
-  mkdirSync(join(frozen, 'dist'), { recursive: true });
-  cpSync(join(root, 'dist', 'src'), join(frozen, 'dist', 'src'), { recursive: true });
-  cpSync(join(root, 'bin'), join(frozen, 'bin'), { recursive: true });
-  cpSync(join(root, 'package.json'), join(frozen, 'package.json'));
-  symlinkSync(join(root, 'node_modules'), join(frozen, 'node_modules'));
-  TRAIL = join(frozen, 'bin', 'trail.js');
+  // A frozen copy of the build, bundle included (bench/measure.ts): until the fourteenth
+  // session this bench copied dist/src only, so trail ran unbundled here.
+  TRAIL = freezeBuild(root, work);
   const started = new Date();
   const load0 = loadavg();
   const rows: Row[] = [];

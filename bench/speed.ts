@@ -14,12 +14,12 @@
 // - the daemon's RSS after start and after a 1,000-file snapshot.
 // Every measurement notes the 1-minute load average: the machine is shared.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { writeFileSync, copyFileSync, chmodSync, symlinkSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { writeFileSync, copyFileSync, chmodSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { measure as measureNow, median, sh, type Measured, type MeasureOptions } from './measure.js';
+import { freezeBuild, measure as measureNow, median, sh, type Measured, type MeasureOptions } from './measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..', '..');
@@ -422,19 +422,7 @@ async function main(): Promise<void> {
   // pay. None of the commands measured uses TLS.
   const caCerts = env.NODE_EXTRA_CA_CERTS;
   delete env.NODE_EXTRA_CA_CERTS;
-  // A frozen copy of the build (others may rebuild dist/ during a long run).
-  const frozen = join(work, 'trail');
-  mkdirSync(join(frozen, 'dist'), { recursive: true });
-  cpSync(join(root, 'dist', 'src'), join(frozen, 'dist', 'src'), { recursive: true, preserveTimestamps: true });
-  // The bundle bin/trail.js runs, with its code cache (packaging/bundle.mjs); timestamps kept,
-  // since a bundle older than dist/src is not used.
-  for (const f of ['trail.cjs', 'trail.cjs.cache'])
-    if (existsSync(join(root, 'dist', f)))
-      cpSync(join(root, 'dist', f), join(frozen, 'dist', f), { preserveTimestamps: true });
-  cpSync(join(root, 'bin'), join(frozen, 'bin'), { recursive: true });
-  cpSync(join(root, 'package.json'), join(frozen, 'package.json'));
-  symlinkSync(join(root, 'node_modules'), join(frozen, 'node_modules'));
-  TRAIL = join(frozen, 'bin', 'trail.js');
+  TRAIL = freezeBuild(root, work);
   const started = new Date();
   const load0 = loadavg();
   const rows: Row[] = [];
