@@ -4,6 +4,8 @@ import { KEYS, defaults, parseValue, readStored, writeConfig } from '../record/r
 import { TrailError, Exit } from '../util/errors.js';
 import type { Repo } from '../record/repo/repo.js';
 import { asWriter, openTrail, commandContext, trailContext } from './session.js';
+import { askWatcher } from './ask-watcher.js';
+import type { Out } from './output.js';
 
 /** Takes the logs the settings now name into tracking; their names. Alerts on anything found
  * (a log taken in is trusted from now, so only an error of its own would be). */
@@ -11,6 +13,14 @@ export async function takeIn(repo: Repo): Promise<string[]> {
   const r = await (await import('../logs/index.js')).takeInLogs(repo, invokingActor());
   if (r?.incidents.length) await (await import('../act/log-alert.js')).alertLogIncidents(repo, r.incidents);
   return r?.checked ?? [];
+}
+
+/** Tells a running `trail watch` for this trail to read its settings and policy again (what
+ * `systemctl reload trail` does for all of them); its pid when it did. */
+export async function tellWatcher(repo: Repo, out: Out): Promise<number | undefined> {
+  const asked = await askWatcher<{ reloaded: true }>(repo.info.name, { op: 'reload' });
+  if (asked?.answer.reloaded) out.line(`trail watch (pid ${asked.pid}) reloaded its settings`);
+  return asked?.pid;
 }
 
 export function registerConfig(program: Command): void {
@@ -68,7 +78,8 @@ export function registerConfig(program: Command): void {
       });
       out.line(`${key} = ${show(value)}`);
       if (takenIn?.length) out.line(`now tracking: ${takenIn.join(', ')}`);
-      out.result({ key, value, ...(takenIn ? { logsTakenIn: takenIn } : {}) });
+      const reloadedBy = await tellWatcher(repo, out);
+      out.result({ key, value, ...(takenIn ? { logsTakenIn: takenIn } : {}), ...(reloadedBy ? { reloadedBy } : {}) });
     });
 
   config
@@ -85,6 +96,7 @@ export function registerConfig(program: Command): void {
         await writeConfig(repo, stored, invokingActor(), `config: unset ${key}`);
       });
       out.line(`${key} = ${show(defaults()[key])} (default)`);
-      out.result({ key, value: defaults()[key] });
+      const reloadedBy = await tellWatcher(repo, out);
+      out.result({ key, value: defaults()[key], ...(reloadedBy ? { reloadedBy } : {}) });
     });
 }

@@ -7,7 +7,7 @@ import { readPolicy, readPolicyText, writePolicy } from '../decide/store.js';
 import { TrailError, Exit } from '../util/errors.js';
 import { watchedPath } from './paths.js';
 import { asWriter, openTrail, commandContext, trailContext } from './session.js';
-import { takeIn } from './config.js';
+import { takeIn, tellWatcher } from './config.js';
 
 function readFileArg(file: string): string {
   try {
@@ -57,10 +57,12 @@ export function registerPolicy(program: Command): void {
         `policy from ${file} is in force (${res.policy.rules.length} rules), recorded as ${res.commit.slice(0, 12)}`,
       );
       if (res.takenIn.length) out.line(`now tracking: ${res.takenIn.join(', ')}`);
+      const reloadedBy = await tellWatcher(repo, out);
       out.result({
         commit: res.commit,
         policy: res.policy,
         ...(res.takenIn.length ? { logsTakenIn: res.takenIn } : {}),
+        ...(reloadedBy ? { reloadedBy } : {}),
       });
     });
 

@@ -27,12 +27,13 @@ no watcher ran is recorded as its own commit; every watch.reconcileSeconds the w
 directory is compared with the trail to catch anything events missed.
 
 Signals: SIGTERM/SIGINT record what is pending and exit 0; SIGHUP reloads the settings.
+trail config set|unset and trail policy set tell a running trail watch to reload by themselves.
 Logs: one line per event on stderr (journald-friendly); --json gives NDJSON on stdout.
 
 Examples:
   trail watch
   trail watch etc --json
-  trail config set watch.quietMs 500 && systemctl reload trail`,
+  trail config set watch.quietMs 500      # the running trail watch reloads`,
     )
     .action(
       async (names: string[], opts: { source?: 'auto' | 'inotify' | 'chokidar'; verbose?: boolean }, cmd: Command) => {

@@ -33,7 +33,9 @@ export const WATCHER_PROTOCOL = 1;
 export interface WatcherRequest {
   trail: number;
   version: string;
-  op: 'status' | 'diff' | 'snapshot';
+  /** reload: the settings or the policy changed (trail config, trail policy): read them
+   * again, as SIGHUP does for this directory. */
+  op: 'status' | 'diff' | 'snapshot' | 'reload';
   /** snapshot: the commit's subject and who asked (the commit's author, as `trail snapshot`). */
   message?: string;
   actor?: { name: string; email?: string };

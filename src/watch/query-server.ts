@@ -48,6 +48,8 @@ export interface QueryDeps {
    */
   dirty(): string[] | undefined;
   onCommit(c: CommitMade): void;
+  /** Reads this directory's settings and policy again (the `reload` op). */
+  reload(): Promise<void>;
 }
 
 /** Why a request gets no answer (the client falls back, silently). */
@@ -56,7 +58,8 @@ export function refusal(req: unknown): string | undefined {
   if (!r || typeof r !== 'object') return 'not a request';
   if (r.trail !== WATCHER_PROTOCOL) return `protocol ${String(r.trail)}, this daemon speaks ${WATCHER_PROTOCOL}`;
   if (r.version !== TRAIL_VERSION) return `trail ${String(r.version)}, this daemon is ${TRAIL_VERSION}`;
-  if (r.op !== 'status' && r.op !== 'diff' && r.op !== 'snapshot') return `unknown op ${String(r.op)}`;
+  if (r.op !== 'status' && r.op !== 'diff' && r.op !== 'snapshot' && r.op !== 'reload')
+    return `unknown op ${String(r.op)}`;
   if (r.op === 'snapshot') {
     const a = r.actor;
     if (!a || typeof a.name !== 'string' || !/^[^\n\r<>]{1,256}$/.test(a.name)) return 'snapshot without a valid actor';
@@ -179,7 +182,9 @@ export class QueryServer implements Job {
     } catch {
       why = 'not JSON';
     }
-    if (!why && (this.ctx.stopped() || !this.deps.dirty())) why = 'this daemon cannot vouch for its events now';
+    // A reload needs no trust in the events: only a daemon that is stopping declines it.
+    if (!why && (this.ctx.stopped() || (req?.op !== 'reload' && !this.deps.dirty())))
+      why = 'this daemon cannot vouch for its events now';
     const ack: WatcherAck = {
       trail: WATCHER_PROTOCOL,
       version: TRAIL_VERSION,
@@ -206,7 +211,11 @@ export class QueryServer implements Job {
     sock.end(JSON.stringify(answer) + '\n');
   }
 
-  private async answer(req: WatcherRequest): Promise<StatusReport | DiffAnswer | SnapshotAnswer> {
+  private async answer(req: WatcherRequest): Promise<StatusReport | DiffAnswer | SnapshotAnswer | { reloaded: true }> {
+    if (req.op === 'reload') {
+      await this.deps.reload();
+      return { reloaded: true };
+    }
     // The asker's writes were made before it connected: their inotify events are in the
     // kernel's queue already, and are read in this turn of the event loop, before this.
     await new Promise((r) => setImmediate(r));

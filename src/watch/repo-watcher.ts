@@ -38,6 +38,7 @@ export interface WatcherOptions {
 export class RepoWatcher {
   private ctx!: WatchContext;
   private config!: Config;
+  private reloading: Promise<void> = Promise.resolve();
   private stopped = false;
   private audit!: RepoAudit;
   private sources!: SourceKeeper;
@@ -116,6 +117,7 @@ export class RepoWatcher {
           ? this.window.pendingPaths()
           : undefined,
       onCommit,
+      reload: () => this.reload(),
     });
     this.publisher = new PublishJob(this.ctx);
     this.checkpointer = new Checkpointer(this.ctx, {
@@ -185,7 +187,16 @@ export class RepoWatcher {
     this.ctx.repo.close();
   }
 
-  async reload(): Promise<void> {
+  /** SIGHUP, or a command that changed the settings or the policy (the `reload` op): one at
+   * a time, so that two never replace the event source together. */
+  reload(): Promise<void> {
+    const next = this.reloading.then(() => this.reloadNow());
+    this.reloading = next.catch(() => {});
+    return next;
+  }
+
+  private async reloadNow(): Promise<void> {
+    if (this.stopped) return;
     const before = this.config;
     this.config = await readConfig(this.ctx.repo);
     this.window.reload();

@@ -304,16 +304,17 @@ describe('trail watch', () => {
     await d.stop();
   });
 
-  it('records an untouched file as a secret once a reload names it one', async () => {
+  it('records an untouched file as a secret once trail config names it one', async () => {
     const f = await fixture({ other: 'o\n' });
     // Settled: the start-up reconcile keeps the copied files' stat data, so only the rules
     // can make the daemon read `other` again (no event comes for it).
     await sleep(2100);
     const d = watch(f);
     await d.started(); // after its start-up reconcile (src/watch/job.ts)
-    await f.trail(['--name', f.name, 'config', 'set', 'secrets', 'other']);
     const from = d.lines.length;
-    d.signal('SIGHUP');
+    // No SIGHUP: the command tells the running daemon to reload (the `reload` op).
+    const set = await f.trail(['--name', f.name, '--json', 'config', 'set', 'secrets', 'other']);
+    assert.equal(JSON.parse(set.stdout.toString()).reloadedBy, d.pid);
     const line = await d.waitLog('a reconcile for the new rules', (l) => l.event === 'reconcile', from);
     assert.match(line.msg, /the recording rules changed/);
     const shown = (await f.git(['cat-file', 'blob', 'refs/heads/observed:other'])).stdout.toString();
