@@ -32,8 +32,6 @@ test(
     });
     if (!(feed instanceof AuditFeed)) assert.fail(`no audit feed: ${feed.unavailable}`);
     try {
-      // trail's own rules (the barrier, exec) went in as the feed started: none is counted.
-      assert.deepEqual(feed.configChanges(), { count: 0, logins: [] });
       // Logged in as trailcfg, then root (what sudo or su leaves): the login uid stays.
       const uid = ensureUser('trailcfg');
       const auditctl = (args: string[]) =>
@@ -49,8 +47,10 @@ test(
       await auditctl(['-W', file, '-p', 'wa', '-k', key]);
       // The same rule again: there is none to remove, and the kernel refuses.
       await auditctl(['-W', file, '-p', 'wa', '-k', key]).catch(() => undefined);
-      await waitFor('three configuration changes read', () => seen.length >= 3, 30_000);
-      const mine = seen.filter((c) => c.what.includes(key));
+      // The feed reads the host's whole log: another test's changes may come in between.
+      const ours = () => seen.filter((c) => c.what.includes(key));
+      await waitFor('our three configuration changes read', () => ours().length >= 3, 30_000);
+      const mine = ours();
       assert.deepEqual(
         mine.map((c) => [c.login, c.what.split(' ')[0], c.refused]),
         [
@@ -61,10 +61,11 @@ test(
         JSON.stringify(seen),
       );
       assert.ok(mine.every((c) => c.what.includes(`key="${key}"`)));
-      assert.equal(feed.configChanges().count, seen.length);
-      assert.deepEqual(feed.configChanges().logins, ['trailcfg']);
-      // A checkpoint asks what came after those it reported: nothing yet.
-      assert.deepEqual(feed.configChanges(seen.length), { count: seen.length, logins: [] });
+      const all = feed.configChanges();
+      assert.ok(all.count >= 3 && all.logins.includes('trailcfg'), JSON.stringify(all));
+      // trail's own rules (the barrier, exec) went in as this feed started, and as other
+      // tests' feeds did: none of those is counted (no login uid, or this very session).
+      assert.ok(!seen.some((c) => c.what.includes('key="trail-')), JSON.stringify(seen));
     } finally {
       await feed.close();
       await ctl.removeExecRulesIfUnused();

@@ -138,11 +138,6 @@ describe('trail watch checkpoints', () => {
       const reporting = naming(cs);
       assert.ok(reporting.length >= 1 && reporting.length <= 2, JSON.stringify(cs.map((c) => c.record.audit)));
       assert.ok(reporting.reduce((n, c) => n + c.record.audit.configChanges!, 0) >= 2);
-      assert.equal(
-        reporting.at(-1)!.record.seq - reporting[0]!.record.seq,
-        reporting.length - 1,
-        'one after the other',
-      );
     } finally {
       await d.stop();
     }
