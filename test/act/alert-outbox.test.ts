@@ -86,22 +86,11 @@ test('refused, then taken: the same delivery twice, signed; retried on its sched
 
 test('a receiver that is down keeps them all; once one gets through, the others follow at once', async (t) => {
   const { repo, key } = scratch(t);
-  // Its address, with nothing listening there yet.
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise((r) => probe.close(r));
-  const url = `http://127.0.0.1:${port}/hook`;
-  const one = await queueWebhook(repo, url, key, { n: 1 });
-  const two = await queueWebhook(repo, url, key, { n: 2 });
-  const res = await deliverDue(repo);
-  assert.match(res.get(one.id)!.problem!, /ECONNREFUSED/);
-  assert.equal(res.has(two.id), false, 'not tried: its receiver already failed in this round');
-  assert.equal((await outboxState(repo)).waiting, 2);
-  // The receiver is back. Due now: the second (never tried) and a new third; the first is
-  // due in 30 s, but once one gets through it is sent right after them.
+  // A receiver that drops every connection while "down" (it keeps its port throughout, so no
+  // other process can take it meanwhile), then answers.
+  let down = true;
   const got: number[] = [];
-  const back = createServer((req, res) => {
+  const server = createServer((req, res) => {
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => {
@@ -109,8 +98,22 @@ test('a receiver that is down keeps them all; once one gets through, the others 
       res.end();
     });
   });
-  await new Promise<void>((r) => back.listen(port, '127.0.0.1', r));
-  t.after(() => back.close());
+  server.on('connection', (s) => {
+    if (down) s.destroy();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`;
+  const one = await queueWebhook(repo, url, key, { n: 1 });
+  const two = await queueWebhook(repo, url, key, { n: 2 });
+  const res = await deliverDue(repo);
+  assert.equal(res.get(one.id)?.ok, false);
+  assert.match(res.get(one.id)!.problem!, /socket hang up|ECONNRESET/);
+  assert.equal(res.has(two.id), false, 'not tried: its receiver already failed in this round');
+  assert.equal((await outboxState(repo)).waiting, 2);
+  // The receiver is back. Due now: the second (never tried) and a new third; the first is
+  // due in 30 s, but once one gets through it is sent right after them.
+  down = false;
   const three = await queueWebhook(repo, url, key, { n: 3 });
   const res2 = await deliverDue(repo);
   assert.deepEqual([res2.get(three.id)?.ok, res2.get(one.id)?.ok, res2.get(two.id)?.ok], [true, true, true]);
