@@ -435,16 +435,20 @@ async function walkAll(job: WalkJob): Promise<{ reply: Reply; transfer: ArrayBuf
   const l = packingListing();
   walkNames(job.root, walkRules.ignored, l, job.parent, job.names);
   const walked = l.packed();
-  const reply: Reply = {
+  return { reply: noReads({ walked }), transfer: [walked.lstats.buffer as ArrayBuffer] };
+}
+
+/** The answer of a job that read no file (a walk, a check): its own part only. */
+function noReads(part: Pick<Reply, 'walked' | 'checked'>): Reply {
+  return {
     kinds: new Uint8Array(0),
     oids: '',
     nums: new Float64Array(0),
     texts: [],
     codes: [],
     out: new ArrayBuffer(0),
-    walked,
+    ...part,
   };
-  return { reply, transfer: [walked.lstats.buffer as ArrayBuffer] };
 }
 
 async function checkAll(job: CheckJob): Promise<{ reply: Reply; transfer: ArrayBuffer[] }> {
@@ -452,16 +456,7 @@ async function checkAll(job: CheckJob): Promise<{ reply: Reply; transfer: ArrayB
   const paths = job.names.split('\0');
   const seen: Unchanged = { files: 0, dirs: 0, bytes: 0 };
   const same = checkPaths(job.root, paths, job.stats, 0, paths.length, seen);
-  const reply: Reply = {
-    kinds: new Uint8Array(0),
-    oids: '',
-    nums: new Float64Array(0),
-    texts: [],
-    codes: [],
-    out: new ArrayBuffer(0),
-    checked: same ? seen : null,
-  };
-  return { reply, transfer: [] };
+  return { reply: noReads({ checked: same ? seen : null }), transfer: [] };
 }
 
 if (!isMainThread && parentPort && (workerData as Record<string, unknown> | null)?.[WORKER_TAG]) {
