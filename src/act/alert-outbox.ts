@@ -47,13 +47,23 @@ export function retryDelayMs(attempts: number): number {
   return Math.min(FIRST_RETRY_MS * 2 ** Math.max(0, attempts - 1), LONGEST_RETRY_MS);
 }
 
+let lastIdMs = 0;
+
+/** An alert's id (its file's name, X-Trail-Delivery): a listing sorts them in the order they
+ * were made. The milliseconds never repeat nor go back within a process: two alerts of one
+ * moment sorted by their random part otherwise (the second was sent first about one time in
+ * a hundred, when a receiver down took only the first). */
+export function deliveryId(): string {
+  lastIdMs = Math.max(Date.now(), lastIdMs + 1);
+  return `${lastIdMs.toString().padStart(15, '0')}-${randomUUID()}`;
+}
+
 /** Queues one alert for `url`, signed with the key in `secretFile` when it is sent. */
 export async function queueWebhook(repo: Repo, url: string, secretFile: string, event: unknown): Promise<QueuedAlert> {
   const dir = outboxDir(repo);
   await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
   const now = Date.now();
-  // Named so that a listing sorts oldest first.
-  const id = `${now.toString().padStart(15, '0')}-${randomUUID()}`;
+  const id = deliveryId();
   const a: QueuedAlert = {
     v: 1,
     id,
@@ -142,7 +152,7 @@ export async function outboxState(
 /** One try, for an alert that could not be queued (a full disk): better once than never. */
 export function sendOnce(url: string, secretFile: string, event: unknown): Promise<Delivery> {
   return post({
-    id: `${Date.now().toString().padStart(15, '0')}-${randomUUID()}`,
+    id: deliveryId(),
     url,
     secretFile,
     body: JSON.stringify(event),
