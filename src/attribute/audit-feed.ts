@@ -182,7 +182,10 @@ export class AuditFeed {
     const why = await feed.firstBarrier(s);
     if (why) {
       feed.tail.close();
-      await feed.dropRule(feed.syncFile, 'wa', ctl.SYNC_KEY, await feed.lockedForRemoval(1));
+      const locked = await feed.lockedForRemoval(1);
+      await feed.dropRule(feed.syncFile, 'wa', ctl.SYNC_KEY, locked);
+      // The execve rules it added are no use to anyone either, unless another trail watch runs.
+      if (!locked) await ctl.removeExecRulesIfUnused();
       return { unavailable: noRecordsWhy(why) };
     }
     return feed;

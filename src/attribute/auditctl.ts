@@ -243,10 +243,13 @@ export async function addExecRules(): Promise<string[]> {
 }
 
 /** Removes the execve rules once no other trail watch rule is left (another trail watch
- * process may still rely on them); never tries while audit is locked. */
+ * process may still rely on them); never tries while audit is locked. A barrier (sync) rule
+ * counts: the caller has dropped its own, so one left belongs to a trail watch that is
+ * starting (it adds its barrier and the execve rules before its directories' rules). Left
+ * out, a daemon that stopped in that window took the execve rules from one that started. */
 export async function removeExecRulesIfUnused(): Promise<boolean> {
   const rules = await listRules();
-  const others = rules.some((l) => / -k trail-|key=trail-/.test(l) && !l.includes(EXEC_KEY) && !l.includes(SYNC_KEY));
+  const others = rules.some((l) => / -k trail-|key=trail-/.test(l) && !l.includes(EXEC_KEY));
   if (others) return false;
   if (isLocked(await status())) return false;
   for (const rule of EXEC_RULES) await auditctl(['-d', ...rule], [0, 255, 1]);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { AuditFeed } from '../../src/attribute/audit-feed.js';
 import * as ctl from '../../src/attribute/auditctl.js';
-import { auditdFor, auditdPid, auditReady, waitFor } from './helpers.js';
+import { auditdFor, auditdPid, auditReady, auditRecordsFlow, waitFor } from './helpers.js';
 import { pidAlive } from '../../src/util/pid.js';
 
 const why = await auditReady();
@@ -41,6 +41,30 @@ test(
     }
   },
 );
+
+test('a trail watch that stops leaves the execve rules to one that is starting', opts, async (t) => {
+  await auditdFor(t, 'shared');
+  const down = await auditRecordsFlow();
+  if (down) return void t.skip(`audit records do not reach the log on this host now: ${down}`);
+  const base = mkdtempSync(join(tmpdir(), 'trail-feed-exec-'));
+  // The other one, midway through its start: its barrier rule and the execve rules are in,
+  // its directories' rules not yet.
+  const starting = join(base, 'audit-sync');
+  writeFileSync(starting, '');
+  try {
+    const feed = await AuditFeed.start({ home: join(base, 'home'), backlogLimit: 0 });
+    if (!(feed instanceof AuditFeed)) assert.fail(`no audit feed: ${feed.unavailable}`);
+    await ctl.addWatch(starting, 'wa', ctl.SYNC_KEY);
+    await ctl.addExecRules();
+    await feed.close();
+    const rules = await ctl.listRules();
+    assert.ok(!ctl.missingExecArches(rules).includes('arch=b64'), `the execve rule stays:\n${rules.join('\n')}`);
+  } finally {
+    await ctl.removeWatch(starting, 'wa', ctl.SYNC_KEY);
+    await ctl.removeExecRulesIfUnused();
+    rmSync(base, { recursive: true, force: true });
+  }
+});
 
 // Seen on CI: the runner's cleanup kills every process of a finished job with SIGKILL,
 // auditd included, and the kernel goes on naming that pid until a record fails to reach it.
