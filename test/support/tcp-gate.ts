@@ -2,15 +2,17 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 
 /**
  * A TCP relay in front of a local server, for a remote that goes away and comes back on the
- * same address: `down()` refuses connections (and cuts open ones), `stall()` accepts them and
- * never answers (a remote that hangs), `up()` relays again. Real sockets, no mock: git and
- * curl see exactly what they would see from a dead or hung host.
+ * same address: `down()` drops every connection (open ones are cut, new ones closed at once),
+ * `stall()` accepts them and never answers (a remote that hangs), `up()` relays again. The
+ * port is kept from the first `up()` to `close()`: given up while down, any other process
+ * listening on port 0 could take it meanwhile. Real sockets, no mock: git and curl see what
+ * they would see from a host whose service is gone or hung.
  */
 export class TcpGate {
   port = 0;
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
-  private stalled = false;
+  private mode: 'relay' | 'down' | 'stall' = 'relay';
 
   constructor(private readonly targetPort: number) {}
 
@@ -19,11 +21,16 @@ export class TcpGate {
   }
 
   async up(): Promise<void> {
-    this.stalled = false;
+    this.mode = 'relay';
     if (this.server) return;
     const server = createServer((client) => {
+      if (this.mode === 'down') {
+        client.on('error', () => undefined);
+        client.destroy();
+        return;
+      }
       this.track(client);
-      if (this.stalled) {
+      if (this.mode === 'stall') {
         client.on('data', () => undefined);
         return;
       }
@@ -38,7 +45,7 @@ export class TcpGate {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
+      server.listen(0, '127.0.0.1', () => resolve());
     });
     this.port = (server.address() as { port: number }).port;
     this.server = server;
@@ -47,15 +54,27 @@ export class TcpGate {
   /** Connections are accepted and then nothing: no byte ever comes back. */
   async stall(): Promise<void> {
     await this.up();
-    this.stalled = true;
+    this.mode = 'stall';
   }
 
+  /** Every connection, open or new, is closed: the port stays taken (see the class). */
   async down(): Promise<void> {
+    this.mode = 'down';
+    this.cut();
+  }
+
+  /** Gives the port up (the test's end). */
+  async close(): Promise<void> {
     const s = this.server;
     this.server = undefined;
+    this.mode = 'down';
+    this.cut();
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  private cut(): void {
     for (const c of this.sockets) c.destroy();
     this.sockets.clear();
-    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 
   private track(s: Socket): void {

@@ -38,7 +38,9 @@ export class Fixture {
     this.home = join(base, 'home');
     this.gitDir = gitDir ?? join(base, `${name}.git`);
     mkdirSync(this.work, { recursive: true });
-    this.env = { ...process.env, TRAIL_HOME: this.home, NO_COLOR: '1' };
+    // A daemon has 1 s to take a command's question, else the command does the work itself;
+    // tests that check the daemon answered must not depend on that on a loaded machine.
+    this.env = { ...process.env, TRAIL_HOME: this.home, NO_COLOR: '1', TRAIL_WATCHER_TIMEOUT_MS: '60000' };
     delete this.env.JOURNAL_STREAM;
   }
 

@@ -47,7 +47,7 @@ async function rig(
   const w = await world(t);
   const gate = new TcpGate(Number(new URL(w.gh.base).port));
   await gate.up();
-  t.after(() => gate.down());
+  t.after(() => gate.close());
   // trail itself (the CLI too) talks to GitHub through the gate.
   const gitUrl = `${gate.base}/git/${FULL}.git`;
   const h = await w.addHost('web1', {
