@@ -19,19 +19,33 @@ const RECENT_MS = 1000;
 // before it is taken as empty.
 const JUST_MS = 50;
 const EMPTIED_PAUSE_MS = 10;
-const pause = new Int32Array(new SharedArrayBuffer(4));
+const pauseCell = new Int32Array(new SharedArrayBuffer(4));
+
+/** What readStable waits with and reads the time from; tests replace them to decide what
+ * happens during the pause, whatever the machine's timing. */
+export interface ReadClock {
+  now(): number;
+  /** The pause after finding a file just emptied. */
+  pause(): void;
+}
+
+const realClock: ReadClock = {
+  now: Date.now,
+  pause: () => void Atomics.wait(pauseCell, 0, 0, EMPTIED_PAUSE_MS),
+};
 
 /**
  * Reads a file that was listed with `listed` stat data: opened with O_NOFOLLOW, checked to be
  * that very inode, read again when it changed during the read (five tries), and by digest
  * only (sha256) when larger than `maxSize`. `alloc` makes the buffer the content goes to
- * (a reader thread needs one it can hand over whole).
+ * (a reader thread needs one it can hand over whole); `clock` is for tests.
  */
 export function readStable(
   file: Buffer | string,
   listed: { ino: number; dev: number },
   maxSize: number,
   alloc: (n: number) => Buffer = Buffer.allocUnsafe,
+  clock: ReadClock = realClock,
 ): ReadResult {
   const same = (a: Stats, b: Stats) => a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.size === b.size;
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -41,7 +55,7 @@ export function readStable(
       if (!before.isFile() || before.ino !== listed.ino || before.dev !== listed.dev) {
         return { skipped: 'replaced while being recorded; will be recorded on the next pass' };
       }
-      const recent = Date.now() - Math.max(before.mtimeMs, before.ctimeMs) < RECENT_MS;
+      const recent = clock.now() - Math.max(before.mtimeMs, before.ctimeMs) < RECENT_MS;
       if (before.size > maxSize) {
         const digest = hashFd(fd);
         const after = fstatSync(fd);
@@ -49,8 +63,8 @@ export function readStable(
           return { digest, stat: after };
         continue;
       }
-      if (before.size === 0 && attempt === 0 && Date.now() - before.ctimeMs < JUST_MS) {
-        Atomics.wait(pause, 0, 0, EMPTIED_PAUSE_MS);
+      if (before.size === 0 && attempt === 0 && clock.now() - before.ctimeMs < JUST_MS) {
+        clock.pause();
         if (!same(fstatSync(fd), before)) continue;
       }
       const content = readFd(fd, before.size, alloc);

@@ -5,53 +5,47 @@ import { strict as assert } from 'node:assert';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
-import { Worker } from 'node:worker_threads';
-import { looksLikePrivateKey, readStable } from '../../../src/record/read/file-reader.js';
+import { looksLikePrivateKey, readStable, type ReadClock } from '../../../src/record/read/file-reader.js';
 import { tempDir } from '../../support/cli.js';
 
 const tmp = tempDir('trail-readfile-');
 after(tmp.cleanup);
 
-// The writer: blocked until told, then writes the file's new content at once.
-const WRITER = `
-const { workerData } = require('node:worker_threads');
-const { writeSync, openSync, closeSync } = require('node:fs');
-const flag = new Int32Array(workerData.flag);
-for (;;) {
-  Atomics.wait(flag, 0, 0);
-  if (Atomics.load(flag, 0) === 2) break;
-  const fd = openSync(workerData.file, 'r+');
-  writeSync(fd, workerData.content, 0);
-  closeSync(fd);
-  Atomics.store(flag, 0, 0);
-}`;
+/** A clock that stands at `at` (the file was emptied just now, however slow the machine) and
+ * whose pause runs `during` instead of waiting. */
+function clockAt(at: number, during: () => void) {
+  let pauses = 0;
+  const clock: ReadClock = {
+    now: () => at,
+    pause: () => {
+      pauses++;
+      during();
+    },
+  };
+  return { clock, pauses: () => pauses };
+}
 
-it('reads the content written right after a truncation, not the empty moment between', async () => {
+it('reads the content written during the pause after a truncation, not the empty moment before', () => {
   const file = join(tmp.path, 'conf');
   const content = 'the whole new version\n';
-  const flag = new Int32Array(new SharedArrayBuffer(4));
-  const w = new Worker(WRITER, { eval: true, workerData: { flag: flag.buffer, file, content } });
-  await new Promise((r) => w.once('online', r));
-  const rounds = 40;
-  let whole = 0;
-  try {
-    for (let i = 0; i < rounds; i++) {
-      writeFileSync(file, ''); // the writer's open(O_TRUNC)
-      const st = statSync(file);
-      Atomics.store(flag, 0, 1);
-      Atomics.notify(flag, 0); // … and its write, from another thread, right after
-      const r = readStable(file, st, 1 << 20);
-      if ('content' in r && r.content.toString() === content) whole++;
-      else assert.ok('content' in r && r.content.length === 0, `neither empty nor whole: ${JSON.stringify(r)}`);
-      while (Atomics.load(flag, 0) !== 0) await new Promise((res) => setTimeout(res, 1));
-    }
-  } finally {
-    Atomics.store(flag, 0, 2);
-    Atomics.notify(flag, 0);
-    await w.terminate();
+  for (let i = 0; i < 40; i++) {
+    writeFileSync(file, ''); // the writer's open(O_TRUNC) …
+    const st = statSync(file);
+    const { clock, pauses } = clockAt(st.ctimeMs, () => writeFileSync(file, content, { flag: 'r+' })); // … its write
+    const r = readStable(file, st, 1 << 20, undefined, clock);
+    assert.equal(pauses(), 1);
+    assert.ok('content' in r && r.content.toString() === content, `round ${i}: ${JSON.stringify(r)}`);
   }
-  // Without the pause, about half the reads land before the writer has even woken up.
-  assert.ok(whole >= rounds * 0.75, `${whole} of ${rounds} reads saw the whole version`);
+});
+
+it('takes a file that stays empty through the pause as empty', () => {
+  const file = join(tmp.path, 'emptied');
+  writeFileSync(file, '');
+  const st = statSync(file);
+  const { clock, pauses } = clockAt(st.ctimeMs, () => {});
+  const r = readStable(file, st, 1 << 20, undefined, clock);
+  assert.equal(pauses(), 1);
+  assert.ok('content' in r && r.content.length === 0, JSON.stringify(r));
 });
 
 it('takes a file that stays empty as empty', () => {
