@@ -205,11 +205,14 @@ auditTest('apt-get install of a .deb by alice: one commit listing the package, a
   const deb = join(f.base, 'trail-test-pkg_1.0-1_all.deb');
   await run('dpkg-deb', ['--build', '--root-owner-group', pkg, deb]);
   await f.trail(['hooks', 'install']);
+  // apt waits for the dpkg lock (test/packaging/deb.test.ts may hold it) instead of failing.
+  const aptGet = ['apt-get', '-y', '-q', '-o', 'DPkg::Lock::Timeout=300'];
   t.after(async () => {
     await f.trail(['hooks', 'uninstall']);
-    await run('dpkg', ['--purge', 'trail-test-pkg'], { okCodes: [0, 1] });
+    // 100: apt knows no such package (it was never installed).
+    await run('env', ['DEBIAN_FRONTEND=noninteractive', ...aptGet, 'purge', 'trail-test-pkg'], { okCodes: [0, 100] });
   });
-  await asLoginSudo('alice', ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'install', '-y', '-q', deb]);
+  await asLoginSudo('alice', ['env', 'DEBIAN_FRONTEND=noninteractive', ...aptGet, 'install', deb]);
   const c = await commitOf('pkgdir/file4.conf');
   assert.equal(c.author, 'alice', c.body);
   for (let i = 0; i < 5; i++) assert.ok(c.paths.includes(`pkgdir/file${i}.conf`), c.paths.join(' '));

@@ -40,6 +40,7 @@ import {
   until,
   walkDisk,
 } from '../support/hostile-cli.js';
+import { repacksEnded } from '../support/background-repack.js';
 
 const OBSERVED = 'refs/heads/observed';
 
@@ -249,8 +250,12 @@ test(
       const rev = await trail(sb, ['revert', init.json.commit, '--name', 'w', '--json'], { timeoutMs: 110_000 });
       assert.notEqual(rev.code, 0);
       assert.match(rev.json.plan.cannot.map((c: any) => `${c.path}: ${c.reason}`).join('\n'), /huge\.img: .*digest/);
+      // A background repack (a snapshot that stores STORE_FROM bytes uncompressed starts one)
+      // must not delete packs that fsck has listed.
+      await repacksEnded(sb.repo);
       assertFsck(sb.repo);
     } finally {
+      await repacksEnded(sb.base);
       sb.cleanup();
     }
   },
@@ -422,9 +427,13 @@ test(
       const quiet = commitView(sb.repo, OBSERVED);
       assert.equal(quiet.blob('inplace.log')?.toString(), readFileSync(inPlace).toString());
       assert.equal(quiet.blob('append.log')?.toString(), readFileSync(appended).toString());
+      // A background repack (a snapshot that stores STORE_FROM bytes uncompressed starts one)
+      // must not delete packs that fsck has listed.
+      await repacksEnded(sb.repo);
       assertFsck(sb.repo);
     } finally {
       for (const w of writers) w.kill('SIGKILL');
+      await repacksEnded(sb.base);
       sb.cleanup();
     }
   },
