@@ -140,6 +140,9 @@ export class PackWriter implements ObjectWriter {
       this.storeInline(oid, TYPE_CODE[type], content);
     } else {
       this.inFlightBytes += content.length;
+      // At level 0 only a big object comes here: stored too, and maintenance's to shrink (left
+      // out, a first snapshot of big files was never repacked).
+      if (this.level === 0) this.stored0 += content.length;
       if (content.length >= BIG_OBJECT || this.nWorkers === 0) this.deflateOnThreadpool(oid, TYPE_CODE[type], content);
       else await this.addToBatch(oid, TYPE_CODE[type], content);
     }

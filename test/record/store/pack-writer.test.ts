@@ -132,6 +132,17 @@ describe('PackWriter', () => {
     assert.ok(readFileSync(theirs).equals(readFileSync(idx)), 'idx differs from git index-pack');
   });
 
+  it('counts every object it stores uncompressed, big ones too (maintenance repacks from them)', async () => {
+    const gitDir = await bareRepo();
+    const w = new PackWriter(gitDir, { level: 0 });
+    const small = content(1, 64 * 1024);
+    const big = content(2, 5 * 1024 * 1024); // above the size deflated on the threadpool
+    await w.write('blob', small);
+    await w.write('blob', big);
+    await w.finish();
+    assert.equal(w.storedBytes, small.length + big.length);
+  });
+
   it('puts offsets in the 64-bit table exactly as git does', async () => {
     const gitDir = await bareRepo();
     const limit = 0x4000;
