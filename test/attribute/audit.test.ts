@@ -7,6 +7,7 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import { run } from '../../src/util/exec.js';
+import { APT_HOOK_LOCK, holdHostLock } from '../support/host-lock.js';
 import {
   asLogin,
   asLoginSudo,
@@ -204,11 +205,17 @@ auditTest('apt-get install of a .deb by alice: one commit listing the package, a
   writeFileSync(join(pkg, 'DEBIAN', 'conffiles'), `${target}/file0.conf\n`);
   const deb = join(f.base, 'trail-test-pkg_1.0-1_all.deb');
   await run('dpkg-deb', ['--build', '--root-owner-group', pkg, deb]);
+  // The host's one apt hook file: test/packaging/deb.test.ts installs its own there.
+  const releaseHook = await holdHostLock(APT_HOOK_LOCK, 'exclusive');
   await f.trail(['hooks', 'install']);
   // apt waits for the dpkg lock (test/packaging/deb.test.ts may hold it) instead of failing.
   const aptGet = ['apt-get', '-y', '-q', '-o', 'DPkg::Lock::Timeout=300'];
   t.after(async () => {
-    await f.trail(['hooks', 'uninstall']);
+    try {
+      await f.trail(['hooks', 'uninstall']);
+    } finally {
+      releaseHook();
+    }
     // 100: apt knows no such package (it was never installed).
     await run('env', ['DEBIAN_FRONTEND=noninteractive', ...aptGet, 'purge', 'trail-test-pkg'], { okCodes: [0, 100] });
   });

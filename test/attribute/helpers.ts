@@ -3,21 +3,12 @@
 // the uid to /proc/self/loginuid, then drop to the user), so that auid, uid and argv in the
 // records are the kernel's own.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import {
-  chmodSync,
-  closeSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { logDiskState, readAuditdConf } from '../../src/attribute/auditd-health.js';
+import { holdHostLock } from '../support/host-lock.js';
 import { run, type RunResult } from '../../src/util/exec.js';
 import { pidAlive } from '../../src/util/pid.js';
 import { sleep, waitFor } from '../support/wait.js';
@@ -46,33 +37,13 @@ function auditctlStatus(): Map<string, number> | undefined {
  * moment would fail for a reason not its own (seen: "no audit record reached the log"), and
  * two files that both found auditd down would start two. Locks order them: a test that
  * disturbs auditd holds AUDITD_LOCK exclusive, a test that needs records holds it shared,
- * and whoever starts auditd holds START_LOCK. A flock belongs to the open file description,
- * which the `flock` child shares as its fd 3 and which this process closes on release.
+ * and whoever starts auditd holds START_LOCK (flocks: test/support/host-lock.ts).
  */
 export const AUDITD_LOCK = join(tmpdir(), 'trail-test-auditd.lock');
 const START_LOCK = join(tmpdir(), 'trail-test-auditd-start.lock');
 let exclusiveHere = 0;
 
-async function hold(path: string, mode: 'shared' | 'exclusive'): Promise<() => void> {
-  const fd = openSync(path, 'a', 0o600);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const c = spawn('flock', [mode === 'shared' ? '--shared' : '--exclusive', '3'], {
-        stdio: ['ignore', 'ignore', 'inherit', fd],
-      });
-      c.on('error', reject);
-      c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`flock ${mode} ${path} exited ${code}`))));
-    });
-  } catch (err) {
-    closeSync(fd);
-    throw err;
-  }
-  let held = true;
-  return () => {
-    if (held) closeSync(fd);
-    held = false;
-  };
-}
+const hold = holdHostLock;
 
 export async function holdAuditd(mode: 'shared' | 'exclusive'): Promise<() => void> {
   const release = await hold(AUDITD_LOCK, mode);

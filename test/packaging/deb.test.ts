@@ -15,6 +15,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { APT_HOOK_LOCK, holdHostLock } from '../support/host-lock.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const VAR_LIB = '/var/lib/trail';
@@ -79,6 +80,9 @@ function reasonToSkip(): string | undefined {
   return undefined;
 }
 
+// The host's one apt hook file: test/attribute/audit.test.ts installs its own there for a
+// while. Held from before the look at it (found there, this test would skip) to the end.
+const releaseHook = await holdHostLock(APT_HOOK_LOCK, 'exclusive');
 const skip = reasonToSkip();
 const madeVarLib = !existsSync(VAR_LIB);
 const tmp = mkdtempSync(join(tmpdir(), 'trail-deb-test-'));
@@ -92,6 +96,7 @@ after(async () => {
     }
     if (madeVarLib) rmSync(VAR_LIB, { recursive: true, force: true });
   }
+  releaseHook();
   rmSync(tmp, { recursive: true, force: true });
 });
 
