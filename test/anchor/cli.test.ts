@@ -17,7 +17,6 @@ test('trail stamp / verify / upgrade / proof', async (t) => {
     ['anchor.calendars', cal.url],
     ['anchor.minCalendars', '1'],
     ['anchor.esplora', esplora.url],
-    ['anchor.timeoutMs', '2000'],
   ]) {
     const r = await trail(home, ['config', 'set', k!, v!]);
     assert.equal(r.code, 0, r.stderr);
@@ -55,7 +54,7 @@ test('trail stamp / verify / upgrade / proof', async (t) => {
     O.verify(
       O.DetachedTimestampFile.deserialize(readFileSync(file)),
       O.DetachedTimestampFile.fromHash(new O.Ops.OpSHA1(), Buffer.from(proof.json.commit, 'hex')),
-      { ignoreBitcoinNode: true, url: esplora.url, timeout: 2000 },
+      { ignoreBitcoinNode: true, url: esplora.url, timeout: 10_000 },
     ),
   );
   assert.equal(res.bitcoin?.height, 810_000);

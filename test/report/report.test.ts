@@ -144,7 +144,6 @@ async function makeTrail(root: string): Promise<{ home: string; dir: string; rep
     ['anchor.calendars', cal.url],
     ['anchor.minCalendars', '1'],
     ['anchor.esplora', esplora.url],
-    ['anchor.timeoutMs', '2000'],
   ])
     await ok(['config', 'set', k!, v!]);
 

@@ -8,7 +8,7 @@
 //                           committing to its root (sha256d = txid), the block's merkle tree
 //                           (sha256d pairs), BitcoinBlockHeaderAttestation(height)
 //                         → 404 "Not found" for an unknown commitment, 400 on bad hex.
-// Fault modes make it down (connection refused), slow, a 500, or garbage.
+// Fault modes make it down (connections dropped), slow, a 500, or garbage.
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -79,6 +79,7 @@ export class OtsCalendarStub {
   readonly counts = { digest: 0, timestamp: 0 };
   private server?: Server;
   private port = 0;
+  private isDown = false;
   private readonly hmacKey = randomBytes(32);
   private pending = new Map<string, Buffer>(); // hex commitment → commitment
   private confirmed = new Map<string, Buffer>(); // hex commitment → serialized continuation
@@ -88,24 +89,35 @@ export class OtsCalendarStub {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  async start(port = 0): Promise<this> {
+  async start(): Promise<this> {
     this.server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
+    this.server.on('connection', (socket) => {
+      if (this.isDown) socket.destroy();
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     this.port = (this.server.address() as AddressInfo).port;
     return this;
   }
 
-  /** Stop listening: from now on connections to its URL are refused, as for a calendar that is down. */
+  /** A calendar that is down: every connection to its URL is dropped (the client sees a
+   * reset). It keeps its port meanwhile: given up and bound again, the port could be taken
+   * by any other listen(0) on the machine. */
+  down(): void {
+    this.isDown = true;
+    this.server?.closeAllConnections(); // kept-alive ones too
+  }
+
+  /** Back up, on the same URL. */
+  up(): void {
+    this.isDown = false;
+  }
+
+  /** Gone for good (the end of a test file): the port is given up. */
   async stop(): Promise<void> {
     if (!this.server) return;
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server!.close(() => resolve()));
     this.server = undefined;
-  }
-
-  /** Come back up on the same URL. */
-  async restart(): Promise<void> {
-    await this.start(this.port);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -108,7 +108,7 @@ test('a calendar that is down changes neither the exit code nor the findings; th
   await addSource(w, ['--proof-grace', '86400', '--calendar', w.witnessCal.url]);
   const up = await check(w);
 
-  await w.witnessCal.stop();
+  w.witnessCal.down();
   const down = await check(w);
   assert.equal(down.code, up.code, down.stderr);
   assert.deepEqual(
@@ -126,7 +126,7 @@ test('a calendar that is down changes neither the exit code nor the findings; th
   const missed = stateCommits(w)[0]!;
   assert.equal(notes(w).has(missed), false);
 
-  await w.witnessCal.restart();
+  w.witnessCal.up();
   const back = await check(w);
   assert.equal(back.code, up.code);
   assert.equal(back.json.anchoring.stamped, 2, JSON.stringify(back.json.anchoring));
