@@ -98,7 +98,7 @@ test('an exported proof verifies with the package itself, and with `ots verify -
     O.verify(stamped, original, {
       ignoreBitcoinNode: true,
       url: esplora.url,
-      timeout: 2000,
+      timeout: 10_000,
       whitelist: new O.Calendar.UrlWhitelist([calA.url]),
     }),
   );
@@ -111,7 +111,7 @@ test('an exported proof verifies with the package itself, and with `ots verify -
       O.verify(O.DetachedTimestampFile.deserialize(bytes), other, {
         ignoreBitcoinNode: true,
         url: esplora.url,
-        timeout: 2000,
+        timeout: 10_000,
       }),
     ),
   );
@@ -131,7 +131,7 @@ test('the package client itself stamps and upgrades against the stub calendar (p
     O.verify(d, O.DetachedTimestampFile.fromHash(new O.Ops.OpSHA256(), Buffer.alloc(32, 3)), {
       ignoreBitcoinNode: true,
       url: esplora.url,
-      timeout: 2000,
+      timeout: 10_000,
       whitelist: wl,
     }),
   );

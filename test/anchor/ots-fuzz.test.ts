@@ -42,7 +42,7 @@ before(async () => {
   assert.equal(r.outcome, 'stamped');
   seeds.push(...(await readProofs(repo.gitDir)).values());
   cal.mine(800_000, 1_700_000_000);
-  const u = await upgrade(repo.gitDir, { calendars: [cal.url], timeoutMs: 2000 });
+  const u = await upgrade(repo.gitDir, { calendars: [cal.url], timeoutMs: 10_000 });
   assert.equal(u.upgraded.length, 3);
   seeds.push(...(await readProofs(repo.gitDir)).values());
 });

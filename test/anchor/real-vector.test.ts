@@ -35,7 +35,7 @@ test('hello-world.txt.ots verifies against the real merkle root of block 358391'
   const stub = await explorerWith(REAL_ROOT);
   stubs.push(stub);
 
-  const ours = await checkAgainstBlocks(proof.timestamp, new EsploraClient(stub.url, 2000));
+  const ours = await checkAgainstBlocks(proof.timestamp, new EsploraClient(stub.url, 10_000));
   assert.deepEqual(ours.failures, []);
   assert.deepEqual(
     ours.checks.map((c) => [c.height, c.outcome]),
@@ -50,7 +50,7 @@ test('hello-world.txt.ots verifies against the real merkle root of block 358391'
     O.verify(O.DetachedTimestampFile.deserialize(proof.serializeToBytes()), original, {
       ignoreBitcoinNode: true,
       url: stub.url,
-      timeout: 2000,
+      timeout: 10_000,
     }),
   );
   assert.deepEqual(theirs.bitcoin, { timestamp: 1432827678, height: 358391 });
@@ -65,7 +65,7 @@ test('hello-world.txt.ots fails against any other root', async () => {
     const stub = await explorerWith(root);
     stubs.push(stub);
     const proof = parseProof(await readFile(join(examples, 'hello-world.txt.ots')));
-    const ours = await checkAgainstBlocks(proof.timestamp, new EsploraClient(stub.url, 2000));
+    const ours = await checkAgainstBlocks(proof.timestamp, new EsploraClient(stub.url, 10_000));
     assert.deepEqual(
       ours.checks.map((c) => c.outcome),
       ['mismatch'],
@@ -79,7 +79,7 @@ test('hello-world.txt.ots fails against any other root', async () => {
     const original = O.DetachedTimestampFile.fromHash(new O.Ops.OpSHA256(), createHash('sha256').update(file).digest());
     const theirs = O.DetachedTimestampFile.deserialize(proof.serializeToBytes());
     await assert.rejects(
-      quietly(() => O.verify(theirs, original, { ignoreBitcoinNode: true, url: stub.url, timeout: 2000 })),
+      quietly(() => O.verify(theirs, original, { ignoreBitcoinNode: true, url: stub.url, timeout: 10_000 })),
       /merkleroot|verification failed/i,
     );
   }
