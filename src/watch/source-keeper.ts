@@ -1,5 +1,6 @@
-import { asList, type Config } from '../record/repo/settings.js';
-import { makeRules } from '../record/list/rules.js';
+import type { Config } from '../record/repo/settings.js';
+import { recordingRules } from '../record/list/rules-loader.js';
+import type { Rules } from '../record/list/rules.js';
 import { Exit, TrailError, errorCode } from '../util/errors.js';
 import { DirSource } from './dir-source.js';
 import { WatchLimitError, type EventSource, type SourceKind } from './source.js';
@@ -22,20 +23,21 @@ export function sourceKind(setting: string, platform: NodeJS.Platform = process.
   return setting === 'chokidar' || (setting === 'auto' && platform !== 'linux') ? 'chokidar' : 'inotify';
 }
 
-/** A reload needs fresh watches when the watch limit may have been raised, or the source or
- * the ignore rules changed. */
-export function needsNewSource(before: Config, after: Config, degraded: boolean) {
-  return degraded || changed(before, after, 'watch.source') || changed(before, after, 'ignore');
+/** The rules the source was started with, and the digest of all the scan's rules then. */
+interface SourceRules {
+  rules: Rules;
+  digest: string;
 }
 
-/** A reload whose settings record untouched files otherwise (a path named a secret, a new
- * size limit, logs taken out of the tree or put back) needs the whole tree looked at: no
- * event will come for those files. */
-export function recordsOtherwise(before: Config, after: Config) {
-  return ['secrets', 'snapshot.maxFileSize', 'logs.paths'].some((k) => changed(before, after, k));
+/** A reload needs fresh watches when the watch limit may have been raised, the source
+ * changed, or the rules that decide which paths are watched: the ignore and logs settings and
+ * the policy's scan rules (`record` wins over an ignore, `log` takes a path out of the tree). */
+export function needsNewSource(before: Config, after: Config, degraded: boolean, rules?: [Rules, Rules]) {
+  if (degraded || JSON.stringify(before['watch.source']) !== JSON.stringify(after['watch.source'])) return true;
+  if (!rules) return JSON.stringify(before.ignore) !== JSON.stringify(after.ignore);
+  const [was, now] = rules.map((r) => JSON.stringify([r.spec[0], r.spec[2], r.spec[3]]));
+  return was !== now;
 }
-
-const changed = (before: Config, after: Config, k: string) => JSON.stringify(before[k]) !== JSON.stringify(after[k]);
 
 /**
  * Keeps the event source of one watched directory: starts the configured one, drops to no
@@ -45,6 +47,7 @@ const changed = (before: Config, after: Config, k: string) => JSON.stringify(bef
 export class SourceKeeper {
   private source: EventSource | undefined;
   private limit: WatchLimitError | undefined;
+  private rules: SourceRules | undefined;
 
   constructor(
     private readonly ctx: WatchContext,
@@ -75,9 +78,12 @@ export class SourceKeeper {
     const { ctx } = this;
     const config = ctx.config();
     const kind = sourceKind(String(this.override ?? config['watch.source'] ?? 'auto'));
+    // The scan's own rules, the policy's included: with the settings' alone, a path the policy
+    // records although an ignore names it was never watched, and its changes never seen.
+    this.rules = await recordingRules(ctx.repo, config);
     const opts = {
       root: ctx.watched.dir,
-      rules: makeRules(asList(config.ignore), asList(config.secrets), [], asList(config['logs.paths'])),
+      rules: this.rules.rules,
       events: {
         touched: (paths: string[]) => {
           if (!ctx.stopped()) this.events.touched(paths);
@@ -118,8 +124,13 @@ export class SourceKeeper {
   /** SIGHUP: fresh watches when needed; what happened while they were being replaced is
    * found by the reconcile that follows. */
   async reload(before: Config): Promise<void> {
-    if (!needsNewSource(before, this.ctx.config(), this.degraded)) {
-      if (recordsOtherwise(before, this.ctx.config())) this.events.lookEverywhere('the recording rules changed');
+    const was = this.rules;
+    const now = await recordingRules(this.ctx.repo, this.ctx.config());
+    if (!needsNewSource(before, this.ctx.config(), this.degraded, was && [was.rules, now.rules])) {
+      this.rules = now;
+      // Rules that record untouched files otherwise (a path named a secret, in the settings or
+      // the policy; a new size limit; logs): no event will come for those files.
+      if (was?.digest !== now.digest) this.events.lookEverywhere('the recording rules changed');
       return;
     }
     await this.close();

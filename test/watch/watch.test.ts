@@ -322,6 +322,32 @@ describe('trail watch', () => {
     await d.stop();
   });
 
+  it('follows the policy set while it runs: a secret rule reconciles, a record rule is watched', async () => {
+    // keep.txt ignored by the settings, recorded by the policy set below (which wins).
+    const f = await fixture({ 'etc/app.conf': 'v1\n', 'keep.txt': 'x\n' }, { ignore: '*.txt' });
+    await sleep(2100); // settled, as above: only the rules can make it read etc/app.conf again
+    const d = watch(f);
+    await d.started();
+    const from = d.lines.length;
+    const policy = join(f.base, 'policy.yaml');
+    writeFileSync(
+      policy,
+      'version: 1\nrules:\n  - paths: ["etc/app.conf"]\n    action: secret\n  - paths: ["keep.txt"]\n    action: record\n',
+    );
+    const set = await f.trail(['--name', f.name, '--json', 'policy', 'set', policy]);
+    assert.equal(JSON.parse(set.stdout.toString()).reloadedBy, d.pid, set.stderr.toString());
+    await d.waitLog('a reconcile for the new rules', (l) => l.event === 'reconcile', from);
+    const shown = async (p: string) =>
+      (await f.git(['cat-file', 'blob', `refs/heads/observed:${p}`], [0, 128])).stdout.toString();
+    assert.match(await shown('etc/app.conf'), /^trail: the content of this file is a secret and stays on its host\n/);
+    assert.equal(await shown('keep.txt'), 'x\n');
+    // The ignored name the policy records: its change is an event now, committed at once.
+    writeFileSync(join(f.work, 'keep.txt'), 'x2\n');
+    await d.waitLog('the change committed', (l) => l.event === 'commit' && /keep\.txt/.test(l.msg), from);
+    assert.equal(await shown('keep.txt'), 'x2\n');
+    await d.stop();
+  });
+
   it('records symlinks and removals, with the chokidar source too', async () => {
     const f = await fixture({ 'a.conf': 'one\n', 'gone.conf': 'g\n' });
     const d = watch(f, ['--source', 'chokidar']);

@@ -1,8 +1,8 @@
 import type { Repo } from '../repo/repo.js';
-import { asList, type Config } from '../repo/settings.js';
+import { asList, asNumber, type Config } from '../repo/settings.js';
 import { readSideFile } from '../repo/side-file.js';
 import { Refs } from '../../util/refs.js';
-import { makeRules, type Rules, type ScanRule } from './rules.js';
+import { makeRules, rulesDigest, type Rules, type ScanRule } from './rules.js';
 
 // Apart from rules.ts, which the reader threads load: this side reads the repository.
 
@@ -21,4 +21,15 @@ export async function loadRules(repo: Repo, config: Config): Promise<Rules> {
 async function readScanRules(repo: Repo): Promise<ScanRule[]> {
   const data = await readSideFile(repo, Refs.policy, 'scan-rules.json');
   return data ? (JSON.parse(data.toString('utf8')) as ScanRule[]) : [];
+}
+
+/** Above this size a file is recorded by digest only (`snapshot.maxFileSize`). */
+export function maxFileSizeOf(config: Config): number {
+  return asNumber(config['snapshot.maxFileSize'], 128 << 20);
+}
+
+/** The rules a scan of this trail applies now, and their digest (rulesDigest). */
+export async function recordingRules(repo: Repo, config: Config): Promise<{ rules: Rules; digest: string }> {
+  const rules = await loadRules(repo, config);
+  return { rules, digest: rulesDigest(rules, maxFileSizeOf(config)) };
 }
