@@ -197,10 +197,15 @@ export class QueryServer implements Job {
       sock.end();
       return;
     }
+    // An asker that has given up (its wait for the acknowledgement or the answer ran out)
+    // does the work itself: a snapshot made here too would be a second one in its name,
+    // perhaps of changes made after its command ended.
+    let gone = sock.destroyed;
+    sock.once('close', () => (gone = true));
     const t0 = Date.now();
     let answer: WatcherAnswer<unknown>;
     try {
-      answer = { ok: true, answer: await this.answer(req) };
+      answer = { ok: true, answer: await this.answer(req, () => gone) };
     } catch (err) {
       answer = { ok: false, why: (err as Error).message };
     }
@@ -211,7 +216,10 @@ export class QueryServer implements Job {
     sock.end(JSON.stringify(answer) + '\n');
   }
 
-  private async answer(req: WatcherRequest): Promise<StatusReport | DiffAnswer | SnapshotAnswer | { reloaded: true }> {
+  private async answer(
+    req: WatcherRequest,
+    gone: () => boolean,
+  ): Promise<StatusReport | DiffAnswer | SnapshotAnswer | { reloaded: true }> {
     if (req.op === 'reload') {
       await this.deps.reload();
       return { reloaded: true };
@@ -219,11 +227,18 @@ export class QueryServer implements Job {
     // The asker's writes were made before it connected: their inotify events are in the
     // kernel's queue already, and are read in this turn of the event loop, before this.
     await new Promise((r) => setImmediate(r));
+    const stillAsked = () => {
+      if (gone()) throw new Error('the asker has gone');
+    };
     return this.ctx.serial(async () => {
+      stillAsked();
       const roots = this.roots();
       if (req.op === 'status') return statusReport(this.ctx.repo, { roots, asides: this.trailAsides() });
       if (req.op === 'diff') return this.diff(roots);
-      return this.ctx.withLock(this.ctx.repo, 'snapshot', () => this.snapshot(this.roots(), req));
+      return this.ctx.withLock(this.ctx.repo, 'snapshot', () => {
+        stillAsked(); // the lock may have been waited for
+        return this.snapshot(this.roots(), req);
+      });
     });
   }
 

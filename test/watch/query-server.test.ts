@@ -14,7 +14,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { createConnection, createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import fc from 'fast-check';
 import { run } from '../../src/util/exec.js';
@@ -22,6 +22,7 @@ import { refsFingerprint, refusal } from '../../src/watch/query-server.js';
 import { WATCHER_PROTOCOL } from '../../src/host/watcher-socket.js';
 import { TRAIL_VERSION } from '../../src/util/version.js';
 import { BIN, Daemon, Fixture, scratch } from './helpers.js';
+import { RepoLock } from '../../src/record/repo/lock.js';
 
 interface StatusJson {
   clean: boolean;
@@ -250,6 +251,50 @@ test('a snapshot falls back too: nothing is lost when no daemon answers', async 
   const st = (await byScan(['status', '--json'])) as unknown as StatusJson;
   assert.equal(st.clean, true);
   assert.ok(readdirSync(f.work).includes('fallback.conf'));
+});
+
+test('a snapshot whose asker has gone is not made: the asker makes its own', async () => {
+  const d = new Daemon(f);
+  await d.started();
+  const lock = new RepoLock(join(f.gitDir, 'trail', 'lock'));
+  try {
+    writeFileSync(join(f.work, 'asked.conf'), 'x\n');
+    const seen = (await byDaemon(['status', '--json'])) as unknown as StatusJson;
+    assert.ok(
+      seen.changes.some((c) => c.path === 'asked.conf'),
+      'the daemon knows the change',
+    );
+    const head = (await f.git(['rev-parse', 'refs/heads/observed'])).stdout.toString().trim();
+    // The daemon waits for the writer lock (held here) while its asker gives up and goes.
+    await lock.acquire(5_000, 'test');
+    const from = d.lines.length;
+    await new Promise<void>((resolve, reject) => {
+      const c = createConnection(socket);
+      c.on('error', reject);
+      c.on('connect', () =>
+        c.write(
+          JSON.stringify({
+            trail: WATCHER_PROTOCOL,
+            version: TRAIL_VERSION,
+            op: 'snapshot',
+            actor: { name: 'alice' },
+          }) + '\n',
+        ),
+      );
+      c.once('data', () => {
+        c.destroy(); // acknowledged: gone before the answer
+        resolve();
+      });
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    await lock.release();
+    const line = await d.waitLog('the refusal', (l) => l.event === 'answered', from);
+    assert.match(line.msg, /snapshot: the asker has gone/);
+    assert.equal((await f.git(['rev-parse', 'refs/heads/observed'])).stdout.toString().trim(), head, 'no commit');
+  } finally {
+    await lock.release();
+    await d.stop();
+  }
 });
 
 test('what the daemon refuses to answer', () => {
