@@ -57,9 +57,9 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
   phase(`listed ${listed.length}`);
   const treeXattrs = startTreeXattrs(opts.root, !!opts.full || opts.previous.size === 0, listed.length);
   const recheck = opts.previousRules !== digest;
-  const { read, files, dirs, bytes, digestOnly, fresh } = await readListing(opts, listing, state, recheck);
+  const { read, files, dirs, bytes, digestOnly, fresh, moved } = await readListing(opts, listing, state, recheck);
   phase('read');
-  await addXattrs(opts.root, state, fresh, listed.length, treeXattrs);
+  await addXattrs(opts.root, state, fresh, listed.length, treeXattrs, moved);
   // What could differ from `previous`: the paths it had under the roots and those listed now.
   const looked = roots.includes('') ? undefined : [...new Set([...under, ...listed.map(([p]) => p)])];
   const rules = looked && recheck ? undefined : digest;

@@ -2,7 +2,7 @@ import { errorCode } from '../../util/errors.js';
 import type { ObjectWriter } from '../store/object-writer.js';
 import type { Rules } from '../list/rules.js';
 import { abs, reasonOf, type Listed, type Skipped } from '../list/walker.js';
-import type { Entry, State } from '../model/state.js';
+import { sameStat, type Entry, type State, type StatKey } from '../model/state.js';
 import { looksLikePrivateKey, readStable } from './file-reader.js';
 import type { ReadJob, ReadOutcome } from './read-pool.js';
 import { placeholder, secretDigest } from './secrets.js';
@@ -24,6 +24,9 @@ export interface Saved {
   digestOnly: string[];
   /** Paths whose entry was made anew (their xattrs are read next). */
   fresh: string[];
+  /** Files the read found changed since the listing (other stat data): the whole tree's xattr
+   * dump, started after the listing, may predate the change, so theirs are read per path. */
+  moved: string[];
 }
 
 /** A file queued for a reader thread, and the entry its answer completes. */
@@ -64,10 +67,11 @@ export class FileSaver {
     );
     if ('skipped' in got) {
       entry.meta.skipped = got.skipped;
+      delete entry.stat; // a skipped entry must never match: the next scan reads it again
       return;
     }
     const { stat } = got;
-    entry.stat = { dev: stat.dev, ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs };
+    this.keepListedStat(path, entry, stat);
     entry.meta.size = stat.size;
     entry.meta.mtime = stat.mtimeMs;
     if ('digest' in got) {
@@ -112,8 +116,9 @@ export class FileSaver {
       delete entry.stat;
     } else if ('skipped' in o) {
       meta.skipped = o.skipped;
+      delete entry.stat; // a skipped entry must never match: the next scan reads it again
     } else {
-      entry.stat = o.stat;
+      this.keepListedStat(path, entry, o.stat);
       meta.size = o.stat.size;
       meta.mtime = o.stat.mtimeMs;
       if ('digest' in o) {
@@ -129,6 +134,15 @@ export class FileSaver {
       }
     }
     return true;
+  }
+
+  /** `entry.stat` stays the listing's, not the read's (`read`): the entry's mode, owner and
+   * link come from the listing's lstat, and a chmod, chown or xattr change between the
+   * listing and the read moves ctime. With the read's stat data saved, every later scan would
+   * trust that old metadata for good; with the listed ones the next scan sees the difference
+   * and looks again (one more read of a file that changed during the scan). */
+  private keepListedStat(path: string, entry: Entry, read: StatKey): void {
+    if (!sameStat(entry.stat, read)) this.out.moved.push(path);
   }
 
   /** A secret: the trail shows a placeholder with its keyed digest; the bytes go to the

@@ -55,6 +55,7 @@ export async function readListing(
     skipped: listing.skipped,
     digestOnly: [],
     fresh: [],
+    moved: [],
     read: 0,
     files: 0,
     dirs: 0,
@@ -184,10 +185,15 @@ class Reader {
   private newEntry(path: string, st: Listed, kind: Meta['kind'], link: string | undefined): Entry {
     const meta: Meta = metaOfStat(st, kind);
     if (link !== undefined) meta.link = link;
-    // The stat key is made only for an entry made anew (54k objects less for a status).
-    const key: StatKey = { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
-    if (this.listing.unlistable.has(path))
+    if (this.listing.unlistable.has(path)) {
+      // Skipped, so no stat data: with them the folder would match at the next scan and never
+      // be looked at again.
       meta.skipped = this.listing.skipped.find((s) => s.path === path)?.reason ?? 'cannot list';
+      return { meta };
+    }
+    // The stat key is made only for an entry made anew (54k objects less for a status). It
+    // stays the listing's, whose lstat `meta` comes from (see FileSaver.keepListedStat).
+    const key: StatKey = { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
     return { meta, stat: key };
   }
 

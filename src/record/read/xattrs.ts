@@ -241,19 +241,31 @@ export function startTreeXattrs(
 }
 
 /** Adds their xattrs to the entries of `fresh` (the paths made anew among `total` listed):
- * from the whole tree's getfattr when most are new, else for these paths only. */
+ * from the whole tree's getfattr when most are new, else for these paths only. `moved` are
+ * files found changed between the listing and their read: the tree's getfattr, started after
+ * the listing and running while files are read, may have passed one before a setfacl, setcap
+ * or setfattr that the read then saw, so theirs are read again now, after the read (few files
+ * change during a scan). */
 export async function addXattrs(
   root: string,
   state: State,
   fresh: string[],
   total: number,
   tree?: ReturnType<typeof readTreeXattrs>,
+  moved: string[] = [],
 ): Promise<void> {
   if (!fresh.length) return;
   const all = fresh.length > XATTRS_WHOLE_TREE && fresh.length > total / 2;
-  const found = all
-    ? await (tree ?? readTreeXattrs(root))
-    : await readXattrs(root, fresh, (p) => state.get(p)?.meta.kind === 'symlink');
+  const isSymlink = (p: string) => state.get(p)?.meta.kind === 'symlink';
+  const found = all ? await (tree ?? readTreeXattrs(root)) : await readXattrs(root, fresh, isSymlink);
+  if (all && moved.length) {
+    const late = await readXattrs(root, moved, isSymlink);
+    for (const p of moved) {
+      const x = late.get(p);
+      if (x) found.set(p, x);
+      else found.delete(p);
+    }
+  }
   for (const p of fresh) {
     const x = found.get(p);
     const e = state.get(p);
