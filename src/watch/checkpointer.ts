@@ -1,7 +1,14 @@
 import { auditState } from '../attribute/audit-state.js';
 import { writeCheckpoint, type CheckpointResult } from '../record/checkpoint/checkpoint-writer.js';
 import { asNumber, type Config } from '../record/repo/settings.js';
+import type { Timers } from '../act/publish/publisher.js';
 import type { Job, WatchContext } from './job.js';
+
+/** Never what keeps the process alive: the daemon has its own reasons to run. */
+const REAL_TIMERS: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
 
 /** How often a heartbeat is written, from remote.checkpointSeconds (default 300). */
 export function checkpointSeconds(config: Config): number {
@@ -18,7 +25,10 @@ export function checkpointSeconds(config: Config): number {
  */
 export class Checkpointer implements Job {
   readonly name = 'checkpointer';
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
+  /** When the last start or heartbeat checkpoint was done with (now()): the next heartbeat is
+   * due an interval after it. Undefined while one is being written (its end schedules the next). */
+  private lastDone: number | undefined;
   private readonly daemonStart = new Date();
   /** The feed's count of audit configuration changes in the last checkpoint written. */
   private configReported = 0;
@@ -32,20 +42,38 @@ export class Checkpointer implements Job {
       configChanges?: (since: number) => { count: number; logins: string[] } | null;
       /** A checkpoint was written (the publisher pushes it). */
       written?: (r: CheckpointResult) => void;
+      /** A monotonic clock in ms (default performance.now) and the heartbeat timer's
+       * setTimeout/clearTimeout: injectable so that tests drive them instead of sleeping. */
+      now?: () => number;
+      timers?: Timers;
     },
   ) {}
 
+  private now(): number {
+    return this.o.now ? this.o.now() : performance.now();
+  }
+
+  private get timers(): Timers {
+    return this.o.timers ?? REAL_TIMERS;
+  }
+
   async start(): Promise<void> {
     await this.write('start');
+    this.lastDone = this.now();
     this.schedule();
   }
 
   stop(): void {
-    clearTimeout(this.timer);
+    this.timers.clearTimeout(this.timer);
     this.timer = undefined;
   }
 
+  /** remote.checkpointSeconds may have changed: the next heartbeat is due that long after the
+   * last checkpoint — at once if that is past — not a whole interval from now (settings applied
+   * more often than the interval would otherwise stop the heartbeats). While a checkpoint is
+   * being written, its end schedules the next one with the new interval. */
   reload(): void {
+    if (this.lastDone === undefined) return;
     this.schedule();
   }
 
@@ -54,16 +82,20 @@ export class Checkpointer implements Job {
     await this.write('stop');
   }
 
+  /** Arms the timer for the next heartbeat: an interval after the last checkpoint. */
   private schedule(): void {
-    clearTimeout(this.timer);
-    if (this.ctx.stopped()) return;
-    this.timer = setTimeout(
-      () => {
-        void this.write('heartbeat').finally(() => this.schedule());
-      },
-      checkpointSeconds(this.ctx.config()) * 1000,
-    );
-    this.timer.unref();
+    this.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.ctx.stopped() || this.lastDone === undefined) return;
+    const delay = Math.max(0, this.lastDone + checkpointSeconds(this.ctx.config()) * 1000 - this.now());
+    this.timer = this.timers.setTimeout(() => {
+      this.timer = undefined;
+      this.lastDone = undefined;
+      void this.write('heartbeat').finally(() => {
+        this.lastDone = this.now();
+        this.schedule();
+      });
+    }, delay);
   }
 
   private async write(reason: 'start' | 'heartbeat' | 'stop'): Promise<void> {

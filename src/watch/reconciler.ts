@@ -4,12 +4,14 @@ import { Refs } from '../record/repo/repo.js';
 import { record } from '../record/snapshot.js';
 import { subjectOf } from './commit-subject.js';
 import { RECONCILE_RETRY_MS } from './retry-policy.js';
+import type { Timers } from '../act/publish/publisher.js';
 import type { CommitMade, Job, WatchContext } from './job.js';
 
 const UNKNOWN: Actor = { name: 'unknown' };
 const UNKNOWN_TRAILER = { 'Trail-Actor': 'unknown (seen by trail watch)' };
 /** Without events (watch limit reached) the full reconcile is all there is: run it often. */
 export const DEGRADED_RECONCILE_S = 60;
+const REAL_TIMERS: Timers = { setTimeout, clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
 
 /** How often the whole directory is compared with the trail: watch.reconcileSeconds, and at
  * least every minute while there is no event source. */
@@ -35,6 +37,10 @@ export interface ReconcilerDeps {
   /** What events reported so far is committed first, as such (EventWindow.commitPending). */
   commitPending(): Promise<void>;
   onCommit(c: CommitMade): void;
+  /** A monotonic clock in ms (default performance.now) and the periodic timer's
+   * setTimeout/clearTimeout: injectable so that tests drive them instead of sleeping. */
+  now?: () => number;
+  timers?: Timers;
 }
 
 /**
@@ -44,8 +50,13 @@ export interface ReconcilerDeps {
  */
 export class Reconciler implements Job {
   readonly name = 'reconciler';
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
+  /** When the current interval started (now(): start, the last periodic request, or a reload
+   * that found a full reconcile under way). A reload re-arms relative to it, so that settings
+   * applied more often than the interval neither postpone nor skip the periodic reconcile. */
+  private intervalStart: number | undefined;
   private queued = false;
+  private running = false;
   /** A full look was asked for (events were lost) and has not yet run through: until then
    * the events do not name every change. */
   private due = false;
@@ -55,16 +66,30 @@ export class Reconciler implements Job {
     private readonly deps: ReconcilerDeps,
   ) {}
 
+  private now(): number {
+    return this.deps.now ? this.deps.now() : performance.now();
+  }
+
+  private get timers(): Timers {
+    return this.deps.timers ?? REAL_TIMERS;
+  }
+
   start(): void {
+    this.intervalStart = this.now();
     this.schedule();
   }
 
   stop(): void {
-    clearTimeout(this.timer);
+    this.timers.clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
-  /** The interval may have changed (settings, or the source lost). */
+  /** The interval may have changed (settings, or the source lost): the next periodic reconcile
+   * is due an interval (the new one) after the current one started — at once if that is past —
+   * not a whole interval from now. A full reconcile queued or running counts as the last one
+   * (the source lost asks for one, then reloads: the next is an interval after it). */
   reload(): void {
+    if (this.queued || this.running) this.intervalStart = this.now();
     this.schedule();
   }
 
@@ -86,7 +111,12 @@ export class Reconciler implements Job {
     this.queued = true;
     void this.ctx.serial(async () => {
       this.queued = false;
-      await this.reconcile(why);
+      this.running = true;
+      try {
+        await this.reconcile(why);
+      } finally {
+        this.running = false;
+      }
     });
   }
 
@@ -119,13 +149,19 @@ export class Reconciler implements Job {
     }
   }
 
+  /** Arms the timer for the end of the interval that started at intervalStart. */
   private schedule(): void {
-    clearTimeout(this.timer);
+    this.timers.clearTimeout(this.timer);
+    this.timer = undefined;
     if (this.ctx.stopped()) return;
-    this.timer = setTimeout(() => {
+    const start = (this.intervalStart ??= this.now()); // a reload before start(): from now
+    const delay = Math.max(0, start + this.everySeconds() * 1000 - this.now());
+    this.timer = this.timers.setTimeout(() => {
+      this.timer = undefined;
+      this.intervalStart = this.now();
       this.request(periodicReason(this.deps.degraded()));
       this.schedule();
-    }, this.everySeconds() * 1000);
+    }, delay);
   }
 
   private async reconcile(why: string): Promise<void> {
