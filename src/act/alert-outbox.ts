@@ -9,7 +9,8 @@ import type { Repo } from '../record/repo/repo.js';
 // 0600): each is written, durably, before it is first sent, and removed only once the
 // receiver answers 2xx. A receiver that is down or refuses, a network that is cut, a process
 // killed in between: the alert waits and is sent again, 30 s after the first failure, then
-// twice as long each time up to an hour, until it gets through. Delivery is at least once:
+// twice as long each time up to an hour, until it gets through; those behind it to the same
+// receiver wait with it (first in first out per URL). Delivery is at least once:
 // `X-Trail-Delivery` names each alert, the same on every try, so a receiver drops a repeat.
 // The body and its signature are made again at each try from what was queued (the key is read
 // from its file then: it is never written here).
@@ -32,6 +33,8 @@ export interface Delivery {
   ok: boolean;
   status?: number;
   problem?: string;
+  /** Not tried: an older alert to the same URL failed first in this round (its id). */
+  waitsBehind?: string;
 }
 
 const TIMEOUT_MS = 10_000;
@@ -99,34 +102,39 @@ export async function queuedAlerts(repo: Repo): Promise<QueuedAlert[]> {
   return out;
 }
 
-/** Sends every alert that is due, oldest first; once one gets through, the receiver is back,
- * and those waiting for a later try are sent too. What each got. */
+/** Sends what is due, first in first out per receiver (URL): an alert goes only after every
+ * older one to its URL, in the same round. A URL is due when any alert to it is: one that
+ * failed and whose next try has come, or a new one (it is sent at once, after the older ones
+ * it brings along). Its alerts go oldest first, each right after the one before got through
+ * (those waiting for a later try too: the receiver is back); at the first that does not, the
+ * URL is done for the round (one that hangs holds a round 10 s, not 10 s per alert), and those
+ * behind it wait as long as it does. A success at one receiver says nothing about another:
+ * each URL keeps its own schedule, and they are sent side by side, so one that hangs holds up
+ * no other. What each got: those tried, and those left behind one that failed (`waitsBehind`). */
 export async function deliverDue(repo: Repo, o: { now?: number } = {}): Promise<Map<string, Delivery>> {
   const now = o.now ?? Date.now();
   const results = new Map<string, Delivery>();
-  const all = await queuedAlerts(repo);
-  await deliver(
-    repo,
-    all.filter((a) => a.nextAt <= now),
-    results,
+  const byUrl = new Map<string, QueuedAlert[]>();
+  for (const a of await queuedAlerts(repo)) {
+    const q = byUrl.get(a.url);
+    if (q) q.push(a);
+    else byUrl.set(a.url, [a]);
+  }
+  await Promise.all(
+    [...byUrl.values()].filter((q) => q.some((a) => a.nextAt <= now)).map((q) => deliver(repo, q, results)),
   );
-  if ([...results.values()].some((d) => d.ok))
-    await deliver(
-      repo,
-      all.filter((a) => !results.has(a.id)),
-      results,
-    );
   return results;
 }
 
-async function deliver(repo: Repo, alerts: QueuedAlert[], results: Map<string, Delivery>): Promise<void> {
-  // A receiver that failed once in a round is not tried again in it: one that hangs would
-  // hold a command 10 s per waiting alert. The others keep their schedule.
-  const down = new Set<string>();
-  for (const a of alerts) {
-    if (down.has(a.url)) continue;
+/** The receiver answered, and refused this alert itself (not 408 timeout, 425, 429 slow down). */
+function refusedAsSuch(d: Delivery): boolean {
+  return d.status !== undefined && d.status >= 400 && d.status < 500 && ![408, 425, 429].includes(d.status);
+}
+
+/** One URL's alerts, oldest first, until one is not taken (see refusedAsSuch). */
+async function deliver(repo: Repo, queue: QueuedAlert[], results: Map<string, Delivery>): Promise<void> {
+  for (const [i, a] of queue.entries()) {
     const d = await post(a);
-    if (!d.ok) down.add(a.url);
     results.set(a.id, d);
     if (d.ok) {
       await fsp.rm(join(outboxDir(repo), `${a.id}.json`), { force: true });
@@ -137,6 +145,18 @@ async function deliver(repo: Repo, alerts: QueuedAlert[], results: Map<string, D
     a.lastProblem = d.problem ?? `the receiver answered ${d.status}`;
     // Delivered meanwhile by another process (its file gone): not written back.
     if (await exists(repo, a)) await save(repo, a);
+    // Refused for what it is (a 4xx but a timeout or a rate limit: too large, say), it waits
+    // alone: holding the others behind an alert the receiver may never take would lose them all.
+    if (refusedAsSuch(d)) continue;
+    // Those behind it are not sent before it: they wait for its next try (a new one, due
+    // now, would otherwise start another round at once, and go first if that one got through).
+    for (const b of queue.slice(i + 1)) {
+      results.set(b.id, { ok: false, problem: `not sent: waits behind ${a.id} (${a.lastProblem})`, waitsBehind: a.id });
+      if (b.nextAt >= a.nextAt) continue;
+      b.nextAt = a.nextAt;
+      if (await exists(repo, b)) await save(repo, b);
+    }
+    return;
   }
 }
 

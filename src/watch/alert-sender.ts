@@ -4,8 +4,9 @@ import type { Job, WatchContext } from './job.js';
 /**
  * Sends the webhook alerts the policy queues (act/alert-outbox.ts) from trail watch's own
  * timer, outside the lock under which a commit's policy acts: a receiver that is down holds
- * up neither recording nor `trail snapshot`. Sends a new one at once, and each that failed
- * again when its next try is due; what waits at a stop is sent after the next start. The
+ * up neither recording nor `trail snapshot`. Sends a new one at once (after the older ones to
+ * its receiver, first in first out), and those that failed again when the next try of the
+ * oldest to their receiver is due; what waits at a stop is sent after the next start. The
  * RepoWatcher tells the policy's alert path to leave sending to it (deliverInBackground).
  */
 export class AlertSender implements Job {
@@ -49,15 +50,22 @@ export class AlertSender implements Job {
       const waiting = await queuedAlerts(this.ctx.repo);
       for (const [id, d] of results) {
         if (d.ok) this.ctx.log('info', 'alert-sent', `webhook alert ${id} delivered (${d.status})`, { id });
-        else {
+        else if (d.waitsBehind === undefined) {
+          // One line a try: those left behind it are counted, not each said.
           const a = waiting.find((w) => w.id === id);
-          const when = a ? ` (try ${a.attempts}; next in ${Math.round((a.nextAt - Date.now()) / 1000)} s)` : '';
+          const behind = [...results.values()].filter((r) => r.waitsBehind === id).length;
+          const when = a
+            ? ` (try ${a.attempts}; next in ${Math.round((a.nextAt - Date.now()) / 1000)} s` +
+              (behind ? `; ${behind} more wait behind it)` : ')')
+            : '';
           this.ctx.log('warning', 'alert-waiting', `webhook alert ${id} not delivered: ${d.problem}${when}`, {
             id,
             problem: d.problem,
           });
         }
       }
+      // Those behind one that failed have its next try (deliverDue): the soonest is when the
+      // oldest alert to some receiver is due again.
       if (waiting.length) next = Math.max(0, Math.min(...waiting.map((w) => w.nextAt)) - Date.now());
     } catch (err) {
       this.ctx.log('error', 'alert-failed', `could not send the queued alerts: ${(err as Error).message}`);

@@ -10,11 +10,15 @@ import { join } from 'node:path';
 import {
   deliverDue,
   deliveryId,
+  type Delivery,
   outboxDir,
   outboxState,
+  queuedAlerts,
   queueWebhook,
   retryDelayMs,
 } from '../../src/act/alert-outbox.js';
+import { AlertSender } from '../../src/watch/alert-sender.js';
+import type { WatchContext } from '../../src/watch/job.js';
 import type { Repo } from '../../src/record/repo/repo.js';
 import type { Policy } from '../../src/decide/policy.js';
 import { sendAlert } from '../../src/act/alert.js';
@@ -116,16 +120,152 @@ test('a receiver that is down keeps them all; once one gets through, the others 
   const res = await deliverDue(repo);
   assert.equal(res.get(one.id)?.ok, false);
   assert.match(res.get(one.id)!.problem!, /socket hang up|ECONNRESET/);
-  assert.equal(res.has(two.id), false, 'not tried: its receiver already failed in this round');
+  assert.equal(res.get(two.id)?.waitsBehind, one.id, 'not tried: an older one to its receiver failed');
   assert.equal((await outboxState(repo)).waiting, 2);
-  // The receiver is back. Due now: the second (never tried) and a new third; the first is
-  // due in 30 s, but once one gets through it is sent right after them.
+  // The receiver is back. A new third is due now; the first two wait 30 s, but the new one
+  // takes them along, in front of it: once the first gets through, the others follow at once.
   down = false;
   const three = await queueWebhook(repo, url, key, { n: 3 });
   const res2 = await deliverDue(repo);
-  assert.deepEqual([res2.get(three.id)?.ok, res2.get(one.id)?.ok, res2.get(two.id)?.ok], [true, true, true]);
-  assert.deepEqual(got, [2, 3, 1]);
+  assert.deepEqual([res2.get(one.id)?.ok, res2.get(two.id)?.ok, res2.get(three.id)?.ok], [true, true, true]);
+  assert.deepEqual(got, [1, 2, 3]);
   assert.equal((await outboxState(repo)).waiting, 0);
+});
+
+const numbers = (got: { body: string; status: number }[]) =>
+  got.map((g) => [(JSON.parse(g.body) as { n: number }).n, g.status]);
+
+/** Rounds as trail watch's sender runs them: each when the soonest waiting alert is due
+ * (at once if one is due already), until none waits; the clock moves on instead of waiting. */
+async function rounds(repo: Repo, most: number): Promise<Map<string, Delivery>[]> {
+  const out: Map<string, Delivery>[] = [];
+  let now = Date.now();
+  while (out.length < most) {
+    out.push(await deliverDue(repo, { now }));
+    const waiting = await queuedAlerts(repo);
+    if (!waiting.length) break;
+    now = Math.max(now, Math.min(...waiting.map((a) => a.nextAt)));
+  }
+  return out;
+}
+
+test('one refusal does not reorder: the one behind waits for the refused one, then goes after it', async (t) => {
+  // Two due at once; the first refused, once. The second is not sent before it: not in this
+  // round, not in the next one the sender starts (its wake-up is when the first is due again).
+  const { repo, key } = scratch(t);
+  const r = await receiver(t, [503]);
+  const one = await queueWebhook(repo, r.url, key, { n: 1 });
+  const two = await queueWebhook(repo, r.url, key, { n: 2 });
+  const t0 = Date.now();
+  const [first, second, ...more] = await rounds(repo, 5);
+  assert.deepEqual(numbers(r.got), [
+    [1, 503],
+    [1, 200],
+    [2, 200],
+  ]);
+  assert.equal(more.length, 0, 'two rounds');
+  assert.deepEqual(first!.get(two.id), {
+    ok: false,
+    problem: `not sent: waits behind ${one.id} (the receiver answered 503)`,
+    waitsBehind: one.id,
+  });
+  assert.deepEqual([second!.get(one.id)?.ok, second!.get(two.id)?.ok], [true, true]);
+  assert.equal((await outboxState(repo)).waiting, 0);
+  // In between, both waited for the first's next try: the sender's wake-up was 30 s away.
+  const r2 = await receiver(t, [503]);
+  await queueWebhook(repo, r2.url, key, { n: 1 });
+  await queueWebhook(repo, r2.url, key, { n: 2 });
+  await deliverDue(repo);
+  const waiting = await queuedAlerts(repo);
+  assert.deepEqual(
+    waiting.map((a) => a.attempts),
+    [1, 0],
+  );
+  assert.equal(waiting[1]!.nextAt, waiting[0]!.nextAt, 'the one behind waits as long as the refused one');
+  assert.ok(waiting[0]!.nextAt - t0 >= retryDelayMs(1));
+  assert.equal((await deliverDue(repo)).size, 0, 'the round right after: nothing due');
+});
+
+test('trail watch, several waiting and the receiver failing: one try a round, not one per alert', async (t) => {
+  const { repo, key } = scratch(t);
+  const r = await receiver(t, Array<number>(100).fill(503));
+  for (const n of [1, 2, 3, 4]) await queueWebhook(repo, r.url, key, { n });
+  const logged: { event: string; msg: string }[] = [];
+  const ctx = {
+    repo,
+    stopped: () => false,
+    log: (_l: string, event: string, msg: string) => logged.push({ event, msg }),
+  };
+  const sender = new AlertSender(ctx as unknown as WatchContext);
+  sender.start();
+  t.after(() => sender.stop());
+  // A round takes milliseconds here; the rounds that followed at once (one per alert) were over
+  // well within this.
+  await new Promise((res) => setTimeout(res, 1500));
+  sender.stop();
+  assert.deepEqual(numbers(r.got), [[1, 503]], 'the oldest tried once; the receiver not again this round');
+  assert.deepEqual(
+    logged.map((l) => l.event),
+    ['alert-waiting'],
+  );
+  assert.match(logged[0]!.msg, /the receiver answered 503 \(try 1; next in (29|30) s; 3 more wait behind it\)$/);
+  assert.deepEqual(
+    (await queuedAlerts(repo)).map((a) => a.attempts),
+    [1, 0, 0, 0],
+  );
+});
+
+test('receivers are independent: one down holds none of another, and a success at one does not try the other', async (t) => {
+  const { repo, key } = scratch(t);
+  // `down` takes connections and never answers (until the test lets go of them); `up` answers.
+  const down = createServer(() => {});
+  await new Promise<void>((res) => down.listen(0, '127.0.0.1', res));
+  t.after(() => {
+    down.closeAllConnections();
+    down.close();
+  });
+  const downUrl = `http://127.0.0.1:${(down.address() as { port: number }).port}/hook`;
+  const up = await receiver(t, []);
+  const x1 = await queueWebhook(repo, downUrl, key, { n: 1 });
+  const y2 = await queueWebhook(repo, up.url, key, { n: 2 });
+  const x3 = await queueWebhook(repo, downUrl, key, { n: 3 });
+  const y4 = await queueWebhook(repo, up.url, key, { n: 4 });
+  const round = deliverDue(repo);
+  // The one that answers has both while the other hangs (10 s before its try gives up).
+  const deadline = Date.now() + 3000;
+  while (up.got.length < 2 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+  assert.equal(up.got.length, 2, 'both taken while the other receiver hangs');
+  down.closeAllConnections();
+  const res = await round;
+  assert.deepEqual(numbers(up.got), [
+    [2, 200],
+    [4, 200],
+  ]);
+  assert.deepEqual([res.get(y2.id)?.ok, res.get(y4.id)?.ok], [true, true]);
+  assert.equal(res.get(x1.id)?.ok, false);
+  assert.equal(res.get(x3.id)?.waitsBehind, x1.id);
+  // A new alert to the one that answers goes at once; the other, not due, is not tried:
+  // that one receiver is back says nothing about another.
+  let tried = 0;
+  down.on('connection', () => tried++);
+  const y5 = await queueWebhook(repo, up.url, key, { n: 5 });
+  const res2 = await deliverDue(repo);
+  assert.equal(tried, 0, 'the receiver that is down is not tried before its time');
+  assert.deepEqual([...res2.keys()], [y5.id]);
+  assert.deepEqual(
+    (await queuedAlerts(repo)).map((a) => a.id),
+    [x1.id, x3.id],
+  );
+});
+
+test('an alert the receiver refuses as such (413) holds none behind it', async (t) => {
+  const { repo, key } = scratch(t);
+  const r = await receiver(t, [413, 200]);
+  const one = await queueWebhook(repo, r.url, key, { n: 1 });
+  const two = await queueWebhook(repo, r.url, key, { n: 2 });
+  const res = await deliverDue(repo);
+  assert.deepEqual([res.get(one.id)?.status, res.get(two.id)?.ok], [413, true]);
+  assert.equal((await outboxState(repo)).waiting, 1, 'the refused one waits for its next try');
 });
 
 test('alerts made in the same millisecond sort in the order they were made', () => {
@@ -179,7 +319,7 @@ test('trail snapshot with the receiver refusing: recorded, said, queued; the nex
   assert.equal(again.code, 0, again.stderr);
   assert.equal(again.json.policy.alerts[0].result.webhook.ok, true);
   assert.equal((await trail(home, ['status', '--json'])).json.alerts.waiting, 0);
-  // Three requests: the first alert refused, the second taken, the first again after it.
+  // Three requests: the first alert refused, then again, taken, and the second after it.
   assert.equal(r.got.length, 3);
   assert.deepEqual(
     r.got.map((g) => [g.status, JSON.parse(g.body).changes[0].path]),
@@ -189,8 +329,8 @@ test('trail snapshot with the receiver refusing: recorded, said, queued; the nex
       [200, 'hosts'],
     ],
   );
-  assert.equal(r.got[0]!.id, r.got[2]!.id);
-  assert.notEqual(r.got[1]!.id, r.got[0]!.id);
+  assert.equal(r.got[0]!.id, r.got[1]!.id);
+  assert.notEqual(r.got[2]!.id, r.got[0]!.id);
 });
 
 test('an alert that cannot be queued (no room for the outbox) is still sent once, and says so', async (t) => {
