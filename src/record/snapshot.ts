@@ -20,6 +20,9 @@ import { expectedEntries, loadCache, loadStatIndex, refreshCache, saveCache, typ
 import type { State } from './model/state.js';
 import { writeSnapshotTree } from './tree/tree-saver.js';
 import { phase } from '../util/timing.js';
+import { promises as fsp } from 'node:fs';
+import { insideAny } from './list/roots.js';
+import { abs } from './list/walker.js';
 
 export interface RecordOptions {
   /** A function gets the changes found, for callers that learn what changed only here. */
@@ -52,11 +55,16 @@ interface AgainstHead {
   writer?: ObjectWriter;
   hashOnly?: boolean;
   listing?: Promise<ListingWithThreads>;
+  /** When `listing` was started (Date.now(), before it): the scan's start. */
+  started?: number;
   onProgress?: (d: number, t: number) => void;
 }
 
-/** The disk scanned against the trail's head: the cache of the head, the scan, its writer. */
+/** The disk scanned against the trail's head: the cache of the head, the scan, its writer,
+ * and when the scan started (before anything was listed): the time the stat cache judges
+ * racy entries against (model/stat-cache.ts). */
 async function scanAgainstHead(repo: Repo, config: Config, opts: AgainstHead) {
+  const started = opts.started ?? Date.now();
   const head = await repo.readRef(Refs.observed);
   phase('start');
   const rules = await loadRules(repo, config);
@@ -78,25 +86,107 @@ async function scanAgainstHead(repo: Repo, config: Config, opts: AgainstHead) {
   // touched since may be recorded otherwise now (named a secret since, say), so the whole
   // tree is looked at, not only the roots (read/reader.ts re-reads what differs). A cache
   // rebuilt from the commit has no stat data to trust: a whole scan would read every file.
-  const widen = cached.warm && cached.rules !== rulesDigest(rules, maxFileSize);
-  const result = await scan({
-    root: repo.info.dir,
-    rules,
-    previous: cached.state,
-    previousRules: cached.rules,
-    full: opts.full,
-    writer,
-    secretKey: await secretKey(repo),
-    maxFileSize,
-    roots: widen ? undefined : opts.roots,
-    listing,
-    onProgress: opts.onProgress,
-  }).catch(async (err: unknown) => {
+  // Roots that touch a hard-link group widen it too (see touchesLinks), warm cache or not.
+  const widen =
+    (cached.warm && cached.rules !== rulesDigest(rules, maxFileSize)) ||
+    (!!opts.roots && (await touchesLinks(repo.info.dir, cached.state, opts.roots)));
+  const key = await secretKey(repo);
+  const scanUnder = (roots: string[] | undefined) =>
+    scan({
+      root: repo.info.dir,
+      rules,
+      previous: cached.state,
+      previousRules: cached.rules,
+      full: opts.full,
+      writer,
+      secretKey: key,
+      maxFileSize,
+      roots,
+      listing,
+      onProgress: opts.onProgress,
+    });
+  const result = await (async () => {
+    const under = await scanUnder(widen ? undefined : opts.roots);
+    if (!under.looked) return under;
+    if (!(await madeLinked(repo.info.dir, cached.state, under))) {
+      // No path looked at was in a group, and none is a file with other links now: the new
+      // state's groups are the recorded ones (not made again per commit: 15–30 ms at 200k).
+      sameLinkGroups(cached.state, under.state);
+      return under;
+    }
+    // A file made anew that has other links (a new link in a folder root, or one made since
+    // the roots were looked at): a whole scan after all. The writer skips what it has.
+    phase('a hard link under the roots: the whole tree');
+    return scanUnder(undefined);
+  })().catch(async (err: unknown) => {
     await writer.abort?.();
     throw err;
   });
   phase('scanned');
-  return { head, cached, result, writer };
+  return { head, cached, result, writer, started };
+}
+
+/**
+ * Whether a scan under `roots` could record a hard-link group otherwise than a whole scan
+ * would: the reader names as `link` the first path listed of an inode among the paths it
+ * lists, and a write through one link changes every link's content while the events name
+ * only the path written through; removing or moving the first link leaves the others naming
+ * it. So the roots touch a group when a root is now a file with other links, or when a
+ * recorded entry under them is part of a recorded group (it has a `link`, or another entry
+ * links to it). Hard links are rare in a watched tree (/etc): a whole scan then.
+ */
+async function touchesLinks(dir: string, recorded: State, roots: string[]): Promise<boolean> {
+  const groups = linkGroups(recorded);
+  if (groups.size) {
+    const inRoots = insideAny(roots);
+    for (const p of groups) if (inRoots(p)) return true;
+  }
+  return linked(dir, roots);
+}
+
+/** Whether a scan under roots made a file entry anew that has other links now (a root made a
+ * link since it was looked at, or a new link in a folder root). */
+async function madeLinked(dir: string, recorded: State, result: ScanResult): Promise<boolean> {
+  const made = (result.looked ?? []).filter((p) => {
+    const e = result.state.get(p);
+    return !!e && e !== recorded.get(p) && e.meta.kind === 'file';
+  });
+  return linked(dir, made);
+}
+
+/** Whether one of `paths` is now a file with more than one link. */
+async function linked(dir: string, paths: string[]): Promise<boolean> {
+  const stats = await Promise.all(paths.map((p) => fsp.lstat(abs(dir, p)).catch(() => undefined)));
+  return stats.some((st) => !!st?.isFile() && st.nlink > 1);
+}
+
+const linkGroupsOf = new WeakMap<State, Set<string>>();
+
+/** The paths of a recorded state that are part of a hard-link group: those with a `link`
+ * and those linked to. Made once per state (one that is not changed after, as filesIn), from
+ * the unparsed lines of the entries read back from the stat cache: a line from metaLine can
+ * hold `,"link":` only as its key (a quote inside a string value is escaped), so only the few
+ * entries that have one are parsed. */
+function linkGroups(state: State): Set<string> {
+  let groups = linkGroupsOf.get(state);
+  if (groups) return groups;
+  groups = new Set();
+  for (const [p, e] of state) {
+    if (e.line !== undefined && !e.line.includes(',"link":')) continue;
+    const link = e.meta.link;
+    if (link === undefined) continue;
+    groups.add(p);
+    groups.add(link);
+  }
+  linkGroupsOf.set(state, groups);
+  return groups;
+}
+
+/** `to` differs from `from` only where a scan under roots that touched no group looked: the
+ * same groups. */
+function sameLinkGroups(from: State, to: State): void {
+  const groups = linkGroupsOf.get(from);
+  if (groups) linkGroupsOf.set(to, groups);
 }
 
 /** A cold cache means every file is read again: that is a batch, and a pack wins. Many bytes
@@ -121,6 +211,7 @@ export async function drift(
   opts: { full?: boolean; changesOnly?: boolean; onProgress?: (d: number, t: number) => void } = {},
 ): Promise<{ head?: string; changes: Change[]; scan: ScanResult }> {
   const config = await readConfig(repo);
+  const started = Date.now(); // before listAgainstIndex lists
   const head = await repo.readRef(Refs.observed);
   const indexed = !!opts.changesOnly && !opts.full && listsOnThreads(await expectedEntries(repo, head));
   const byIndex = indexed ? await listAgainstIndex(repo, config, head) : { indexed: false };
@@ -132,6 +223,7 @@ export async function drift(
   } = await scanAgainstHead(repo, config, {
     ...opts,
     listing: byIndex.listing,
+    started,
     hashOnly: true,
   });
   const changes = diffStates(cached.state, result.state);
@@ -143,7 +235,7 @@ export async function drift(
   // (--full reads everything: only a cache rebuilt from the commit is worth writing then.)
   const reread = opts.full ? !cached.warm : result.read > 0;
   if (compared && !changes.length && (reread || indexed || cached.rules !== result.rules))
-    await refreshCache(repo, compared, result.state, cached.trees, result.rules);
+    await refreshCache(repo, compared, result.state, cached.trees, result.rules, started);
   return { head: compared, changes, scan: result };
 }
 
@@ -240,9 +332,9 @@ async function listAgainstIndex(
  */
 export async function record(repo: Repo, opts: RecordOptions): Promise<RecordResult> {
   const config = await readConfig(repo);
-  const { head, cached, result, writer } = await scanAgainstHead(repo, config, opts);
+  const { head, cached, result, writer, started } = await scanAgainstHead(repo, config, opts);
   try {
-    return await commitScan(repo, opts, head, cached, result, writer);
+    return await commitScan(repo, opts, head, cached, result, writer, started);
   } catch (err) {
     // A temporary pack left behind would wait two weeks for `git prune`.
     await writer.abort?.();
@@ -272,7 +364,7 @@ export async function recordParts(
   after: (res: RecordResult, part: Part) => Promise<void> = async () => {},
 ): Promise<RecordResult[]> {
   const config = await readConfig(repo);
-  const { head, cached, result, writer } = await scanAgainstHead(repo, config, { roots });
+  const { head, cached, result, writer, started } = await scanAgainstHead(repo, config, { roots });
   // The writer not yet finished, to abort on failure (a temporary pack would wait for prune).
   let open: ObjectWriter | undefined = writer;
   try {
@@ -289,9 +381,9 @@ export async function recordParts(
       // Nothing changed: commitScan makes no commit (its options go unused) and keeps only
       // the stat data read again.
       open = undefined;
-      return [await commitScan(repo, NO_COMMIT, head, cached, only(cached, result, restat), writer)];
+      return [await commitScan(repo, NO_COMMIT, head, cached, only(cached, result, restat), writer, started)];
     }
-    return await commitParts(repo, parts, restat, { head, cached, result, writer }, after, (w) => (open = w));
+    return await commitParts(repo, parts, restat, { head, cached, result, writer, started }, after, (w) => (open = w));
   } finally {
     await open?.abort?.();
   }
@@ -302,7 +394,7 @@ async function commitParts(
   repo: Repo,
   parts: Part[],
   restat: string[],
-  scanned: { head: string | undefined; cached: Cached; result: ScanResult; writer: ObjectWriter },
+  scanned: { head: string | undefined; cached: Cached; result: ScanResult; writer: ObjectWriter; started: number },
   after: (res: RecordResult, part: Part) => Promise<void>,
   opened: (w: ObjectWriter | undefined) => void,
 ): Promise<RecordResult[]> {
@@ -311,7 +403,15 @@ async function commitParts(
   for (const [i, part] of parts.entries()) {
     const last = i === parts.length - 1;
     const paths = last ? [...part.paths, ...restat] : part.paths;
-    const res = await commitScan(repo, part, head, cached, only(cached, scanned.result, paths), writer);
+    const res = await commitScan(
+      repo,
+      part,
+      head,
+      cached,
+      only(cached, scanned.result, paths),
+      writer,
+      scanned.started,
+    );
     opened(undefined);
     out.push(res);
     await after(res, part);
@@ -327,11 +427,14 @@ async function commitParts(
 
 /** The scan's result as if it had looked only at `paths` (commit/parts.ts). */
 function only(cached: Cached, result: ScanResult, paths: string[]): ScanResult {
-  return { ...result, ...partOf(cached.state, result.state, paths) };
+  const part = partOf(cached.state, result.state, paths);
+  sameLinkGroups(result.state, part.state);
+  return { ...result, ...part };
 }
 
 /** Trees, then (when anything changed) the secrets commit and the commit, made durable; then
- * the refs move and the stat cache is saved. */
+ * the refs move and the stat cache is saved (racy entries judged against `started`, the
+ * scan's start). */
 async function commitScan(
   repo: Repo,
   opts: RecordOptions,
@@ -339,6 +442,7 @@ async function commitScan(
   cached: Cached,
   result: ScanResult,
   writer: ObjectWriter,
+  started: number,
 ): Promise<RecordResult> {
   const changes = diffStates(cached.state, result.state, undefined, result.looked);
   const built = await writeSnapshotTree(result.state, writer, cached.trees, cached.folders, result.looked);
@@ -346,7 +450,7 @@ async function commitScan(
   const keep = () => ({ from: cached.state, looked: result.looked });
   if (head && !changes.length && !opts.allowEmpty) {
     await writer.finish();
-    await saveCache(repo, head, result.state, built.trees, built.folders, keep(), result.rules);
+    await saveCache(repo, head, result.state, built.trees, built.folders, keep(), result.rules, started);
     return { parent: head, changes, scan: result, state: result.state };
   }
   const secrets = await writeSecretsCommit(repo, writer, result.state, cached.state, opts.actor, result.looked);
@@ -360,7 +464,9 @@ async function commitScan(
   await repo.updateRef(Refs.observed, commit, head, `trail: ${opts.action}`);
   // The commit is recorded: the cache is derived data (rebuilt from the commit when it is
   // stale), so failing to save it (disk full) must not turn a recorded snapshot into an error.
-  await saveCache(repo, commit, result.state, built.trees, built.folders, keep(), result.rules).catch(() => {});
+  await saveCache(repo, commit, result.state, built.trees, built.folders, keep(), result.rules, started).catch(
+    () => {},
+  );
   phase('cache saved');
   // What was stored uncompressed is packed again, compressed, in the background.
   const { PackWriter, STORE_FROM } = await import('./store/pack-writer.js');

@@ -52,9 +52,14 @@ export interface Cached {
   rules?: string;
 }
 
-// A file whose mtime is this close to the moment the cache is written could change again
-// within the same timestamp tick without its stat data changing ("racy git"): such entries
-// keep no stat data and are read again next time.
+// A file whose mtime is this close to the moment the scan started (or later) could have
+// changed again after it was read, within the same timestamp tick, without its stat data
+// changing ("racy git"): such entries keep no stat data and are read again next time. Judged
+// against the scan's start, not the moment the cache is saved: git's rule (racy if the file's
+// time is not before the index's), with the scan's start as the index's time — a file read
+// early in a long scan and rewritten in the same tick has an mtime near its read, which may
+// be long before the save. The margin covers coarse timestamps (a kernel's tick, FAT's 2 s)
+// and the clock a file's time is taken from lagging Date.now().
 const RACY_MS = 2000;
 
 // A long-running process (trail watch) keeps the last state in memory: parsing index.json
@@ -66,8 +71,8 @@ interface Memo {
   cached: Cached;
   /** Newer than index.json: written out by flushCache. */
   dirty: boolean;
-  /** When it was saved (its racy entries were stripped as of then). */
-  savedAt: number;
+  /** The start of the scan its entries were judged against: none is racy as of then. */
+  started: number;
 }
 const memos = new Map<string, Memo>();
 let inMemory = false;
@@ -83,7 +88,7 @@ export function keepCacheInMemory(on: boolean): void {
 export async function flushCache(repo: Repo, head: string | undefined): Promise<void> {
   const memo = memos.get(repo.gitDir);
   if (!memo?.dirty || memo.commit !== head) return;
-  await writeCacheFile(repo, memo.commit, memo.cached.state, memo.cached.trees, Date.now(), memo.cached.rules);
+  await writeCacheFile(repo, memo.commit, memo.cached.state, memo.cached.trees, memo.started, memo.cached.rules);
   memo.dirty = false;
 }
 
@@ -115,7 +120,9 @@ export async function loadCache(repo: Repo, head: string | undefined): Promise<C
 
 /** `scanned`: the state the scan started from and the paths it looked at (a scan under
  * roots); every other entry is that state's own. `rules`: the digest of the rules the whole
- * state was listed under, if known (see rulesOf in snapshot.ts). */
+ * state was listed under, if known (see rulesOf in snapshot.ts). `started`: when the scan
+ * that made `state` started, before it listed anything (Date.now()): entries changed since
+ * (or just before) keep no stat data. */
 export async function saveCache(
   repo: Repo,
   commit: string,
@@ -124,22 +131,23 @@ export async function saveCache(
   folders?: FolderMemo,
   scanned?: { from: State; looked?: string[] },
   rules?: string,
+  started: number = Date.now(),
 ): Promise<void> {
-  const now = Date.now();
   if (inMemory) {
     const last = memos.get(repo.gitDir);
     let kept: State;
-    if (scanned?.looked && last && last.cached.state === scanned.from && now >= last.savedAt) {
-      // The rest was not racy when the memo was saved, and time has only moved on since: only
-      // what the scan looked at is checked (the whole state, per commit, cost tens of ms).
+    if (scanned?.looked && last && last.cached.state === scanned.from && started >= last.started) {
+      // The rest was not racy as of the start of the memo's scan, and this scan started no
+      // earlier: only what this scan looked at is checked (the whole state, per commit, cost
+      // tens of ms).
       kept = state;
       for (const p of scanned.looked) {
         const e = state.get(p);
-        if (e && racy(e, now)) state.set(p, withoutStat(e));
+        if (e && racy(e, started)) state.set(p, withoutStat(e));
       }
     } else {
       kept = new Map();
-      for (const [p, e] of state) kept.set(p, racy(e, now) ? withoutStat(e) : e);
+      for (const [p, e] of state) kept.set(p, racy(e, started) ? withoutStat(e) : e);
     }
     // What is already on disk (a reconcile that found nothing and read nothing again, hourly)
     // is not written out again: 100 MB at 200k files, for nothing.
@@ -154,11 +162,11 @@ export async function saveCache(
       commit,
       cached: { state: kept, trees, warm: true, folders, rules },
       dirty: !written,
-      savedAt: now,
+      started,
     });
     return;
   }
-  await writeCacheFile(repo, commit, state, trees, now, rules);
+  await writeCacheFile(repo, commit, state, trees, started, rules);
 }
 
 function sameEntries(a: State, b: State): boolean {
@@ -173,8 +181,9 @@ function sameSet(a: Set<string>, b: Set<string>): boolean {
   return true;
 }
 
-function racy(e: Entry, now: number): boolean {
-  return !!e.stat && Math.max(e.stat.mtimeMs, e.stat.ctimeMs) >= now - RACY_MS;
+/** Racy as of a scan that started at `started` (see RACY_MS). */
+function racy(e: Entry, started: number): boolean {
+  return !!e.stat && Math.max(e.stat.mtimeMs, e.stat.ctimeMs) >= started - RACY_MS;
 }
 
 function withoutStat(e: Entry): Entry {
@@ -326,7 +335,7 @@ async function writeCacheFile(
   commit: string,
   state: State,
   trees: Set<string>,
-  now: number,
+  started: number,
   rules: string | undefined,
 ): Promise<void> {
   // Written in pieces of ~1 MB: the whole text at once was ~65 MB of strings at 50k files,
@@ -336,7 +345,7 @@ async function writeCacheFile(
     async (fh) => {
       let chunk = [HEADER, commit, rules ?? '-', [...trees].join(' '), ''].join('\n');
       for (const [p, e] of state) {
-        chunk += cacheLine(p, e, !racy(e, now)) + '\n';
+        chunk += cacheLine(p, e, !racy(e, started)) + '\n';
         if (chunk.length >= 1 << 20) {
           await fh.write(chunk);
           chunk = '';
@@ -346,7 +355,7 @@ async function writeCacheFile(
     },
     { durable: false },
   );
-  await writeStatIndex(repo, commit, state, now, rules);
+  await writeStatIndex(repo, commit, state, started, rules);
 }
 
 /**
@@ -378,7 +387,7 @@ async function writeStatIndex(
   repo: Repo,
   commit: string,
   state: State,
-  now: number,
+  started: number,
   rules: string | undefined,
 ): Promise<void> {
   // Names and numbers taken together, before the first write: what is written is one state.
@@ -389,7 +398,7 @@ async function writeStatIndex(
   for (const [p, e] of state) {
     names.push(p);
     namesLength += p.length;
-    const s = e.stat && !racy(e, now) ? e.stat : undefined;
+    const s = e.stat && !racy(e, started) ? e.stat : undefined;
     v[i] = s ? s.dev : NaN;
     v[i + 1] = s ? s.ino : NaN;
     v[i + 2] = s ? s.size : NaN;
@@ -470,6 +479,7 @@ export async function refreshCache(
   state: State,
   trees: Set<string>,
   rules: string | undefined,
+  started: number,
 ): Promise<void> {
   try {
     await repo.lock.acquire(0, 'status');
@@ -478,7 +488,7 @@ export async function refreshCache(
   }
   try {
     if ((await repo.readRef(Refs.observed)) === head)
-      await saveCache(repo, head, state, trees, undefined, undefined, rules);
+      await saveCache(repo, head, state, trees, undefined, undefined, rules, started);
   } catch {
     /* derived data: the next command rebuilds or re-reads */
   } finally {

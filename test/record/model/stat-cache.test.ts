@@ -218,3 +218,73 @@ describe('the cache kept in memory (trail watch)', () => {
     assert.equal((await loadCache(repo, HEAD)).rules, '8'.repeat(40));
   });
 });
+
+describe('racy entries are judged against the start of the scan, not the save', () => {
+  after(() => keepCacheInMemory(false));
+  const file = (mtimeMs: number) => ({
+    meta: { kind: 'file' as const, mode: 0o644, uid: 0, gid: 0, size: 2, mtime: mtimeMs },
+    oid: 'b'.repeat(40),
+    stat: { dev: 1, ino: 2, size: 2, mtimeMs, ctimeMs: mtimeMs },
+  });
+
+  // A long scan: it started 5 s ago and read `late` just after it started, and `late` was
+  // written again in the same timestamp tick after the read. Its mtime is more than 2 s before
+  // the save, but not before the scan's start: its stat data cannot be trusted.
+  it('keeps no stat data of a file changed after the scan started, however long before the save', async () => {
+    const started = Date.now() - 5000;
+    const state: State = new Map([
+      ['late', file(started + 10)],
+      ['old', file(started - 60_000)],
+    ]);
+    await saveCache(repo, HEAD, state, new Set(), undefined, undefined, undefined, started);
+    const got = await loadCache(repo, HEAD);
+    assert.equal(got.state.get('late')!.stat, undefined, 'racy as of the scan start');
+    assert.deepEqual(got.state.get('old')!.stat, state.get('old')!.stat);
+    assert.equal(got.state.get('late')!.oid, 'b'.repeat(40));
+  });
+
+  it('in memory too: whole, after a scan under roots, and again whole for a scan that started earlier', async () => {
+    keepCacheInMemory(true);
+    const s0 = Date.now() - 10_000;
+    const base: State = new Map([
+      ['a', file(s0 + 10)],
+      ['b', file(s0 - 60_000)],
+    ]);
+    await saveCache(repo, HEAD, base, new Set(), undefined, undefined, undefined, s0);
+    let got = await loadCache(repo, HEAD);
+    assert.equal(got.state.get('a')!.stat, undefined, 'whole state: racy as of its scan start');
+    assert.ok(got.state.get('b')!.stat);
+    // A scan under roots that looked at `c` only, started later: `c` is judged against it.
+    const s1 = s0 + 5000;
+    const next: State = new Map(got.state);
+    next.set('c', file(s1 + 10));
+    next.set('d', file(s1 - 2500)); // not looked at: taken as the memo's (never racy then)
+    await saveCache(repo, HEAD, next, new Set(), undefined, { from: got.state, looked: ['c'] }, undefined, s1);
+    got = await loadCache(repo, HEAD);
+    assert.equal(got.state.get('c')!.stat, undefined, 'looked at: racy as of the scan start');
+    // A scan that started before the memo's: the entries it did not look at may be racy as
+    // of its start (`d` is), so the whole state is judged again.
+    const s2 = s1 - 1000;
+    await saveCache(
+      repo,
+      HEAD,
+      new Map(got.state),
+      new Set(),
+      undefined,
+      { from: got.state, looked: [] },
+      undefined,
+      s2,
+    );
+    got = await loadCache(repo, HEAD);
+    assert.equal(got.state.get('d')!.stat, undefined, 'judged again against the earlier start');
+    assert.ok(got.state.get('b')!.stat);
+    // Written out as judged.
+    await flushCache(repo, HEAD);
+    keepCacheInMemory(false);
+    const disk = await loadCache(repo, HEAD);
+    assert.deepEqual(
+      [...disk.state].filter(([, e]) => e.stat).map(([p]) => p),
+      ['b'],
+    );
+  });
+});

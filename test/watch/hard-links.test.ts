@@ -1,0 +1,66 @@
+// Hard links under trail watch. The daemon scans only the paths its events name, and the
+// reader names as `link` the first listed path of an inode among the paths it lists; a write
+// through one link changes every link's content while inotify names only the path written
+// through. After each change the daemon's commit must be what a whole scan records:
+// `trail status --full` (a whole scan, never the daemon's answer) finds nothing to add.
+import { strict as assert } from 'node:assert';
+import { linkSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, it } from 'node:test';
+import { Daemon, Fixture, scratch } from './helpers.js';
+
+const tmp = scratch('hardlinks');
+after(() => tmp.cleanup());
+
+it('records every link of an inode as a whole scan would, whatever path the events name', async () => {
+  const f = new Fixture(tmp.dir);
+  const w = (p: string) => join(f.work, p);
+  writeFileSync(w('a'), 'one\n');
+  linkSync(w('a'), w('b'));
+  mkdirSync(w('d1'));
+  mkdirSync(w('zz'));
+  writeFileSync(w('d1/x'), 'x\n');
+  linkSync(w('d1/x'), w('zz/y'));
+  writeFileSync(w('p'), 'p\n');
+  await f.init();
+  const d = new Daemon(f);
+  try {
+    await d.started();
+    const wholeScanAgrees = async (what: string) => {
+      await f.waitInSync(what);
+      const full = await f.trail(['--name', f.name, 'status', '--full', '--json'], [0, 3]);
+      assert.equal(full.code, 0, `${what}: a whole scan finds more: ${full.stdout.toString()}`);
+    };
+    const linkOf = async (dir: string, name: string) => {
+      const manifest = (await f.git(['show', `refs/heads/observed:.trail/meta/${dir}@meta`])).stdout.toString();
+      const line = manifest.split('\n').find((l) => l.startsWith(`{"name":${JSON.stringify(name)},`));
+      assert.ok(line, `${dir}${name} in its manifest`);
+      return (JSON.parse(line) as { link?: string }).link;
+    };
+
+    // Written through the second link: the first one's content changed too.
+    writeFileSync(w('b'), 'TWO\n');
+    await wholeScanAgrees('a written through b');
+    assert.equal((await f.git(['show', 'refs/heads/observed:a'])).stdout.toString(), 'TWO\n');
+    assert.equal(await linkOf('', 'b'), 'a');
+
+    // The first link removed: b is no longer a link to anything.
+    rmSync(w('a'));
+    await wholeScanAgrees('a removed');
+    assert.equal(await linkOf('', 'b'), undefined);
+
+    // The folder of the first link renamed: the other link names its new path.
+    renameSync(w('d1'), w('d0'));
+    await wholeScanAgrees('d1 renamed d0');
+    assert.equal(await linkOf('zz/', 'y'), 'd0/x');
+
+    // A folder moved in that holds a new link to a recorded file: the event names the folder
+    // only, and the recorded file now has another link.
+    mkdirSync(join(f.base, 'stage/n'), { recursive: true });
+    linkSync(w('p'), join(f.base, 'stage/n/x'));
+    renameSync(join(f.base, 'stage/n'), w('n'));
+    await wholeScanAgrees('a folder with a new link moved in');
+  } finally {
+    await d.stop();
+  }
+});
