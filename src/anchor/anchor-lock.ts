@@ -1,10 +1,11 @@
 // One writer for the proof notes and the stamp queue. The lock is a file created with
-// O_EXCL holding the owner's pid, so a crashed owner (pid gone) never blocks anchoring for
-// good. It guards only anchoring state: record/ has its own lock for the index and refs.
-import { promises as fsp, constants as C } from 'node:fs';
+// O_EXCL holding its owner, so a crashed owner never blocks anchoring for good; it is taken
+// and judged as the writer lock is (util/lock-file.ts). It guards only anchoring state: record/ has
+// its own lock for the index and refs.
+import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { TrailError, Exit, errorCode } from '../util/errors.js';
-import { pidAlive } from '../util/pid.js';
+import { TrailError, Exit } from '../util/errors.js';
+import { releaseLock, takeLock, type LockOwner } from '../util/lock-file.js';
 import { sweepGitLocks } from '../util/git-lock-sweeper.js';
 
 export function anchorStateDir(gitDir: string): string {
@@ -15,31 +16,16 @@ export async function withAnchorLock<T>(gitDir: string, fn: () => Promise<T>, wa
   const dir = anchorStateDir(gitDir);
   await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, 'anchor.lock');
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    try {
-      const fh = await fsp.open(file, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o600);
-      await fh.writeFile(`${process.pid}\n`);
-      await fh.close();
-      break;
-    } catch (err) {
-      if (errorCode(err) !== 'EEXIST') throw err;
-      const owner = Number((await fsp.readFile(file, 'utf8').catch(() => '')).trim());
-      if (owner > 0 && !pidAlive(owner)) {
-        // Stale: its owner died. Remove only if it still names that same dead pid.
-        await fsp.rm(file, { force: true });
-        continue;
-      }
-      if (Date.now() >= deadline) {
-        throw new TrailError(
-          `another trail process (pid ${owner || 'unknown'}) is stamping or upgrading proofs`,
-          Exit.busy,
-          `lock file: ${file}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  // The writer lock's rules (util/lock-file.ts): a write that fails leaves no lock, an owner-less lock
+  // is stale after 5 s, an owner gone (another boot, a dead or reused pid) is taken over, and
+  // a takeover never takes a fresh lock from the one that made it.
+  const busy = (owner: LockOwner | undefined) =>
+    new TrailError(
+      `another trail process (pid ${owner?.pid ?? 'unknown'}) is stamping or upgrading proofs`,
+      Exit.busy,
+      `lock file: ${file}`,
+    );
+  const body = await takeLock(file, { purpose: 'anchor', since: new Date().toISOString() }, waitMs, busy);
   try {
     // A git killed while writing the notes (fast-import, kill -9 of `trail stamp`) leaves the
     // notes ref's lock behind, which would fail every later stamp: cleared here, since no
@@ -47,7 +33,7 @@ export async function withAnchorLock<T>(gitDir: string, fn: () => Promise<T>, wa
     await sweepGitLocks(gitDir, { only: anchorsLock, waitMs });
     return await fn();
   } finally {
-    await fsp.rm(file, { force: true });
+    await releaseLock(file, body);
   }
 }
 

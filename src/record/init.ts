@@ -1,7 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TrailError, Exit, errorCode } from '../util/errors.js';
-import { pidAlive } from '../util/pid.js';
 import type { Actor } from './commit/commit.js';
 import {
   defaultName,
@@ -148,7 +147,7 @@ async function leftOverFromInterruptedInit(repoPath: string, dir: string): Promi
     if (repo.info.dir !== dir) return false;
     if ((await repo.readRef(Refs.observed)) === undefined) return true;
     const owner = await repo.lock.owner();
-    return owner?.purpose === 'init' && !pidAlive(owner.pid);
+    return owner?.purpose === 'init' && owner.stale;
   } finally {
     repo.close();
   }
