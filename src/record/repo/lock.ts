@@ -5,7 +5,7 @@ import { sweepGitLocks } from '../../util/git-lock-sweeper.js';
 
 /**
  * One writer per shadow repository. The lock is a file created with O_EXCL holding its owner;
- * a lock whose owner is gone (kill -9, a power cut) is stale and is taken over (util/pid.ts
+ * a lock whose owner is gone (kill -9, a power cut) is stale and is taken over (util/lock-file.ts
  * says how that is told and done, for the anchor lock too). Waiting is bounded: a writer
  * never waits forever.
  *
@@ -52,7 +52,7 @@ export class RepoLock {
     await releaseLock(this.file, this.body);
   }
 
-  /** Who holds the lock, and whether it is stale (its owner gone, see util/pid.ts). An older
+  /** Who holds the lock, and whether it is stale (its owner gone, see util/lock-file.ts). An older
    * trail's lock from another host gives pid -1: its pid means nothing here. */
   async owner(): Promise<(LockOwner & { purpose: string; since: string; stale: boolean }) | undefined> {
     const o = (await lookLock(this.file).catch(() => undefined))?.owner as
