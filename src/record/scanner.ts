@@ -58,12 +58,24 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
   const treeXattrs = startTreeXattrs(opts.root, !!opts.full || opts.previous.size === 0, listed.length);
   const recheck = opts.previousRules !== digest;
   const { read, files, dirs, bytes, digestOnly, fresh, moved } = await readListing(opts, listing, state, recheck);
+  keepUnlisted(opts.previous, state, listing.unlistable);
   phase('read');
   await addXattrs(opts.root, state, fresh, listed.length, treeXattrs, moved);
   // What could differ from `previous`: the paths it had under the roots and those listed now.
   const looked = roots.includes('') ? undefined : [...new Set([...under, ...listed.map(([p]) => p)])];
   const rules = looked && recheck ? undefined : digest;
   return { state, skipped, digestOnly, ignored, read, files, dirs, bytes, looked, rules };
+}
+
+/**
+ * What a folder that could not be listed held is unknown, not gone: its recorded entries stay
+ * as they were (the folder's own entry says it was skipped, and why). Recorded as deleted, they
+ * would come back as new once it can be listed, and the trail would say they were removed.
+ */
+function keepUnlisted(previous: State, state: State, unlistable: Set<string>): void {
+  if (!unlistable.size) return;
+  const inside = insideAny([...unlistable]);
+  for (const [p, e] of previous) if (!unlistable.has(p) && inside(p) && !state.has(p)) state.set(p, e);
 }
 
 /**

@@ -134,13 +134,15 @@ class Reader {
     const prev = this.opts.previous.get(path);
     // Same inode, size, mtime and ctime: nothing about the path changed (chmod, chown,
     // xattrs and new hard links all move ctime), so the recorded entry stands — without even
-    // parsing its metadata. Skipped entries keep no stat data and never match.
+    // parsing its metadata. Skipped entries keep no stat data and never match, and a folder
+    // that cannot be listed now (an I/O error moves no stat data) is said to be skipped.
     if (
       prev &&
       !this.opts.full &&
       sameStat(prev.stat, st) &&
       (st.nlink === 1 || kind !== 'file' || prev.meta.link === link) &&
-      (!this.recheck || this.recordedAlike(path, st, prev))
+      (!this.recheck || this.recordedAlike(path, st, prev)) &&
+      (kind !== 'dir' || !this.listing.unlistable.has(path))
     ) {
       this.tally.state.set(path, prev);
       return;

@@ -94,6 +94,26 @@ describe('a folder that cannot be listed', () => {
     const next = await scan({ ...options(dir, first.state, false), listing: Promise.resolve(unlistable()) });
     assert.notEqual(next.state.get('d'), d, 'made anew, not matched on stat data');
   });
+
+  it('what a folder that cannot be listed held is unknown, not gone: its entries stay', async () => {
+    const dir = freshDir();
+    mkdirSync(join(dir, 'd/e'), { recursive: true });
+    writeFileSync(join(dir, 'd/x'), 'x\n');
+    writeFileSync(join(dir, 'd/e/y'), 'y\n');
+    writeFileSync(join(dir, 'dx'), 'beside it\n');
+    const recorded = (await scan(options(dir, new Map(), false))).state;
+    const real = await listNow(dir);
+    const listing: ListingWithThreads = {
+      listed: real.listed.filter(([p]) => !p.startsWith('d/')),
+      skipped: [{ path: 'd', reason: 'cannot list: permission denied' }],
+      unlistable: new Set(['d']),
+      ignored: 0,
+    };
+    const got = await scan({ ...options(dir, recorded, false), listing: Promise.resolve(listing) });
+    for (const p of ['d/x', 'd/e', 'd/e/y']) assert.equal(got.state.get(p), recorded.get(p), p);
+    assert.equal(got.state.get('dx'), recorded.get('dx'), 'a name that only begins like it is its own');
+    assert.ok(got.state.get('d')!.meta.skipped);
+  });
 });
 
 describe('xattrs changed after the whole tree’s getfattr passed, before the read', async () => {
