@@ -1,7 +1,7 @@
 // A snapshot, stage by stage: list → read (scanner.ts) → store objects (the writer) → trees
 // (tree/tree-saver.ts) → commit (commit/) → refs, then the stat cache. Only the wiring is here;
 // each stage's work is in its room (see README.md). TRAIL_TIMING=1 names the phases.
-import { asNumber, readConfig, type Config } from './repo/settings.js';
+import { readConfig, type Config } from './repo/settings.js';
 import { snapshotMessage, writeCommit, type Actor } from './commit/commit.js';
 import { partOf } from './commit/parts.js';
 import { writeSecretsCommit } from './commit/secrets-writer.js';
@@ -9,7 +9,7 @@ import { diffStates, type Change } from './model/diff.js';
 import { HashOnlyWriter, type ObjectWriter } from './store/object-writer.js';
 import { startBackgroundRepack } from './store/maintenance.js';
 import { Refs, type Repo } from './repo/repo.js';
-import { loadRules } from './list/rules-loader.js';
+import { loadRules, maxFileSizeOf, recordingRules } from './list/rules-loader.js';
 import { rulesDigest } from './list/rules.js';
 import { checkIndex } from './list/index-check.js';
 import { ReadPool } from './read/read-pool.js';
@@ -81,7 +81,7 @@ async function scanAgainstHead(repo: Repo, config: Config, opts: AgainstHead) {
   });
   phase('cache loaded');
   const writer = await writerFor(repo, cached, opts);
-  const maxFileSize = asNumber(config['snapshot.maxFileSize'], 128 << 20);
+  const maxFileSize = maxFileSizeOf(config);
   // Rules changed since the cache was recorded (or not known to be the same): a file not
   // touched since may be recorded otherwise now (named a secret since, say), so the whole
   // tree is looked at, not only the roots (read/reader.ts re-reads what differs). A cache
@@ -300,8 +300,7 @@ async function listAgainstIndex(
     return { indexed: false };
   }
   phase('stat index loaded');
-  const rules = await loadRules(repo, config);
-  const digest = rulesDigest(rules, asNumber(config['snapshot.maxFileSize'], 128 << 20));
+  const { rules, digest } = await recordingRules(repo, config);
   const listing = () => list({ root: repo.info.dir, rules }, [''], index.paths.length, pool);
   // Recorded under other rules (or not known to be these): even a tree that is as indexed
   // may be recorded otherwise now (a file named a secret since), so the scan looks at it, and

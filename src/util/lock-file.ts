@@ -1,7 +1,7 @@
 import { promises as fsp, constants as C, readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { errorCode } from './errors.js';
-import { pidAlive } from './pid.js';
+import { pidAlive, procStat } from './pid.js';
 
 /**
  * Lock files owned by a process, shared by the writer lock (record/repo/lock.ts) and the
@@ -55,8 +55,11 @@ let self: { boot?: string; pidns?: string; start?: string } | undefined;
 function selfIdentity(): { boot?: string; pidns?: string; start?: string } {
   if (!self) {
     self = {};
-    const boot = readSmall('/proc/sys/kernel/random/boot_id')?.trim();
-    if (boot) self.boot = boot;
+    try {
+      self.boot = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim() || undefined;
+    } catch {
+      /* no /proc */
+    }
     try {
       self.pidns = readlinkSync('/proc/self/ns/pid');
     } catch {
@@ -68,20 +71,10 @@ function selfIdentity(): { boot?: string; pidns?: string; start?: string } {
   return self;
 }
 
-/** /proc/<pid>/stat field 22, starttime; counted after the command's closing parenthesis (the
- * command may hold spaces), where field 3 is the state. */
+/** /proc/<pid>/stat field 22, starttime (clock ticks since boot). */
 export function startTime(pid: number): string | undefined {
-  const stat = readSmall(`/proc/${pid}/stat`);
-  const start = stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  const start = procStat(pid)?.[19];
   return start && /^\d+$/.test(start) ? start : undefined;
-}
-
-function readSmall(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'latin1');
-  } catch {
-    return undefined;
-  }
 }
 
 /** Whether a lock's owner is known to be gone. */

@@ -19,14 +19,20 @@ export function pidAlive(pid: number): boolean {
   return !isZombie(pid);
 }
 
-/** /proc/<pid>/stat's state (the field after the command's closing parenthesis) is Z or X. */
+/** /proc/<pid>/stat's state is Z or X (no /proc, or gone since: signal 0 has answered). */
 function isZombie(pid: number): boolean {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return false; // no /proc, or gone since: signal 0 has answered
-  }
-  const state = stat.charAt(stat.lastIndexOf(')') + 2);
+  const state = procStat(pid)?.[0];
   return state === 'Z' || state === 'X';
+}
+
+/** /proc/<pid>/stat's fields from the third on (state, ppid, … starttime at [19]), counted
+ * after the command's closing parenthesis, since the command may hold spaces; undefined when
+ * there is no such process (or no /proc). */
+export function procStat(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
 }

@@ -1,14 +1,8 @@
 import { auditState } from '../attribute/audit-state.js';
 import { writeCheckpoint, type CheckpointResult } from '../record/checkpoint/checkpoint-writer.js';
 import { asNumber, type Config } from '../record/repo/settings.js';
-import type { Timers } from '../act/publish/publisher.js';
+import { backgroundTimers, type Timers } from '../util/timers.js';
 import type { Job, WatchContext } from './job.js';
-
-/** Never what keeps the process alive: the daemon has its own reasons to run. */
-const REAL_TIMERS: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
 
 /** How often a heartbeat is written, from remote.checkpointSeconds (default 300). */
 export function checkpointSeconds(config: Config): number {
@@ -54,7 +48,7 @@ export class Checkpointer implements Job {
   }
 
   private get timers(): Timers {
-    return this.o.timers ?? REAL_TIMERS;
+    return this.o.timers ?? backgroundTimers;
   }
 
   async start(): Promise<void> {

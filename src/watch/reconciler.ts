@@ -4,14 +4,13 @@ import { Refs } from '../record/repo/repo.js';
 import { record } from '../record/snapshot.js';
 import { subjectOf } from './commit-subject.js';
 import { RECONCILE_RETRY_MS } from './retry-policy.js';
-import type { Timers } from '../act/publish/publisher.js';
+import { realTimers, type Timers } from '../util/timers.js';
 import type { CommitMade, Job, WatchContext } from './job.js';
 
 const UNKNOWN: Actor = { name: 'unknown' };
 const UNKNOWN_TRAILER = { 'Trail-Actor': 'unknown (seen by trail watch)' };
 /** Without events (watch limit reached) the full reconcile is all there is: run it often. */
 export const DEGRADED_RECONCILE_S = 60;
-const REAL_TIMERS: Timers = { setTimeout, clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
 
 /** How often the whole directory is compared with the trail: watch.reconcileSeconds, and at
  * least every minute while there is no event source. */
@@ -71,7 +70,7 @@ export class Reconciler implements Job {
   }
 
   private get timers(): Timers {
-    return this.deps.timers ?? REAL_TIMERS;
+    return this.deps.timers ?? realTimers;
   }
 
   start(): void {

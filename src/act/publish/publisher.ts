@@ -1,3 +1,4 @@
+import { backgroundTimers, type Timers } from '../../util/timers.js';
 import { readPolicy } from '../../decide/store.js';
 import type { Repo } from '../../record/repo/repo.js';
 import { asNumber, readConfig } from '../../record/repo/settings.js';
@@ -9,12 +10,6 @@ import { readTips, totalBacklog } from './backlog-counter.js';
 import { loadPublishState, savePublishState, type Alarm } from './publish-state.js';
 import { readPublishStatus, type PublishStatus } from './publish-status.js';
 import { pushRound, type PublishAlert, type PublishLog, type RoundOutcome } from './ref-pusher.js';
-
-/** setTimeout/clearTimeout, injectable so that tests drive the clock instead of sleeping. */
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
 
 export interface PublisherOptions {
   /** remote.pushDelaySeconds: the longest a new commit waits; every notify within it rides
@@ -48,16 +43,6 @@ export interface PublisherStatus extends PublishStatus {
   /** git push runs by this publisher since it started. */
   pushes: number;
 }
-
-const realTimers: Timers = {
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    // Never what keeps a process alive: the daemon has its own reasons to run.
-    t.unref?.();
-    return t;
-  },
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
 
 /** The policy's alert channels, read when an alert goes out (the policy may change). */
 export function policyAlert(repo: Repo): PublishAlert {
@@ -106,7 +91,7 @@ export class Publisher {
     this.alertAfterMs = (opts.alertAfterSeconds ?? 900) * 1000;
     this.recheckMs = opts.recheckMs ?? opts.backoff?.capMs ?? 300_000;
     this.now = opts.now ?? Date.now;
-    this.timers = opts.timers ?? realTimers;
+    this.timers = opts.timers ?? backgroundTimers;
     this.log = opts.log ?? (() => {});
     this.alert = opts.alert ?? policyAlert(repo);
     this.token = opts.token ?? (() => readToken(remote));
