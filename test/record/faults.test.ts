@@ -171,6 +171,27 @@ test(
   },
 );
 
+/** What a killed init left in its repository, for a failure's message: the names at the top
+ * and in trail/, the lock's text, the refs. (Seen once in a soak: the next init found the
+ * repository "not empty" and not an interrupted init; this says why, next time.) */
+function leftBehind(repo: string): string {
+  const ls = (d: string) => {
+    try {
+      return readdirSync(d).join(' ');
+    } catch (err) {
+      return String(err);
+    }
+  };
+  let lock = '(none)';
+  try {
+    lock = readFileSync(join(repo, 'trail', 'lock'), 'utf8');
+  } catch {
+    /* none */
+  }
+  const refs = spawnSync('git', ['--git-dir', repo, 'for-each-ref'], { encoding: 'utf8' });
+  return `left behind: ${ls(repo)}\ntrail/: ${ls(join(repo, 'trail'))}\nlock: ${lock}\nrefs: ${refs.stdout}${refs.stderr}`;
+}
+
 /** A tree of `n` small files in a few folders. */
 function makeTree(dir: string, n: number, tag: string): void {
   for (let i = 0; i < n; i++) {
@@ -203,8 +224,8 @@ test('kill -9 during init: the next init or command repairs or uses what is left
       await killGroup(child);
       const ctx = `round ${round}`;
       const again = await trail(sb, ['init', sb.dir, '--name', 'w', '--json']);
-      if (again.code !== 0)
-        assert.match(again.text, /already initialized/, `${ctx}: init after a killed init:\n${again.text}`);
+      if (again.code !== 0 && !/already initialized/.test(again.text))
+        assert.fail(`${ctx}: init after a killed init:\n${again.text}\n${leftBehind(sb.repo)}`);
       const st = await trailOk(sb, ['status', '--name', 'w', '--json']);
       assert.equal(st.json.clean, true, ctx);
       assertFsck(sb.repo);
