@@ -53,6 +53,14 @@ export function parseProof(bytes: Uint8Array): OtsDetached {
     );
   }
   checkTimestamp(d.timestamp);
+  // What the package writes back must read again (trail writes proofs back after an upgrade):
+  // a damaged attestation can read and yet be written with another length (found by the fuzz
+  // in test/anchor/ots-fuzz.test.ts), and the proof written back would then read no more.
+  try {
+    quietPackageSync(() => ots().DetachedTimestampFile.deserialize(d.serializeToBytes()));
+  } catch (err) {
+    throw new ProofError(`not an OpenTimestamps proof once written back (${describeError(err)})`);
+  }
   return d;
 }
 

@@ -82,6 +82,24 @@ test('every seed proof parses and is usable (the fuzz below starts from real pro
   for (const s of seeds) assert.equal(await parsesCleanly(s), 'ok');
 });
 
+test('regression: a damaged attestation that reads but is written back otherwise is refused', async () => {
+  // Found by the mutation fuzz below (seed 581166782): the package read it, and wrote it
+  // back with another length, which then read no more.
+  const bytes = Buffer.from([
+    0, 79, 112, 101, 110, 84, 105, 109, 101, 115, 116, 97, 109, 112, 115, 0, 0, 80, 114, 111, 111, 102, 0, 191, 137,
+    226, 232, 132, 232, 146, 148, 1, 2, 28, 206, 42, 98, 241, 113, 76, 58, 137, 236, 75, 30, 255, 249, 41, 69, 120, 74,
+    217, 160, 240, 16, 160, 116, 206, 98, 10, 98, 157, 228, 52, 231, 26, 72, 215, 224, 177, 220, 8, 240, 32, 33, 66, 25,
+    153, 77, 64, 131, 230, 7, 216, 91, 11, 22, 172, 225, 120, 255, 15, 52, 39, 25, 134, 156, 192, 157, 99, 44, 27, 23,
+    44, 144, 164, 8, 240, 32, 104, 16, 135, 107, 29, 168, 162, 245, 174, 54, 88, 45, 98, 119, 52, 192, 70, 78, 182, 209,
+    158, 4, 126, 83, 159, 33, 159, 232, 242, 242, 218, 42, 8, 240, 16, 178, 13, 16, 171, 108, 169, 219, 176, 204, 137,
+    204, 55, 211, 148, 252, 229, 8, 241, 4, 107, 21, 104, 54, 240, 8, 222, 4, 32, 123, 119, 133, 23, 27, 255, 0, 50, 55,
+    46, 48, 46, 48, 46, 49, 58, 0, 1, 202, 42, 117, 62, 96, 175, 126, 66, 250, 121, 80, 140, 224, 55, 238, 4, 198, 148,
+    66, 180, 210, 157, 59, 214, 184, 254, 163, 215, 64, 121, 42, 245, 239, 226, 113, 71, 0, 255, 255, 255, 255, 1, 0, 0,
+    0, 0, 0, 0, 0, 0, 34, 0, 106, 32, 240, 4, 0,
+  ]);
+  assert.equal(await parsesCleanly(bytes), 'refused');
+});
+
 test('random bytes, with or without the .ots header: a proof or a ProofError', async () => {
   const bytes = fc.oneof(
     fc.uint8Array({ maxLength: 400 }),

@@ -13,6 +13,7 @@ import {
   asLoginSudo,
   auditdFor,
   auditReady,
+  holdAuditd,
   auditRecordsFlow,
   auditdPid,
   ensureUser,
@@ -36,8 +37,16 @@ before(async () => {
   writeFileSync(join(f.work, 'fsociety00.dat'), 'leave me here\n', { mode: 0o644 });
   await f.init();
   await f.trail(['--name', f.name, 'config', 'set', 'access.paths', 'fsociety00.dat']);
-  watch = new Watch(f);
-  await watch.started();
+  // The daemon's audit feed starts under the shared lock, as each test runs: started while
+  // another file's test had killed auditd (seen in a soak run), it began without attribution
+  // and the tests after it found "unknown" for a reason not theirs.
+  const release = await holdAuditd('shared');
+  try {
+    watch = new Watch(f);
+    await watch.started();
+  } finally {
+    release();
+  }
 });
 
 after(async () => {
