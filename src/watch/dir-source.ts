@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, watch, type FSWatcher } from 'node:fs';
+import { lstatSync, readFileSync, readdirSync, watch, type FSWatcher } from 'node:fs';
 import { basename } from 'node:path';
 import { joinPath } from '../util/bytes.js';
 import { abs } from '../record/scanner.js';
@@ -13,6 +13,13 @@ import { isLimitError, WatchLimitError, type EventSource, type SourceOptions } f
  * Watches follow inodes, not names: after a folder is moved, its old watches would report
  * under the old path, so every event that names a folder (created, moved, removed) drops the
  * watches under that path and watches the folder there now afresh.
+ *
+ * An overflowing inotify queue is told by the count of events, not by the kernel's own word:
+ * libuv drops IN_Q_OVERFLOW (its watch descriptor is -1, which no handle owns), and every
+ * event after it is lost for good. libuv reads the queue to its end in one turn of the event
+ * loop, so a queue that overflowed arrives as one run of at least `max_queued_events` events;
+ * a run of half that many already means the daemon fell far behind. Either way the source
+ * says it may have missed events, and everything is reconciled: a false alarm costs one scan.
  */
 export class DirSource implements EventSource {
   readonly kind = 'inotify' as const;
@@ -20,6 +27,10 @@ export class DirSource implements EventSource {
   private closed = false;
   private rootIno = 0;
   private rootPoll: NodeJS.Timeout | undefined;
+  /** Events seen in this turn of the event loop, and the count that means a queue overflow. */
+  private run = 0;
+  private readonly queue = queueLimit();
+  private readonly overflowAt = Math.max(1, Math.floor(this.queue / 2));
 
   constructor(private readonly opts: SourceOptions) {}
 
@@ -100,6 +111,7 @@ export class DirSource implements EventSource {
 
   private onEvent(dir: string, type: string, name: Buffer | null): void {
     if (this.closed) return;
+    this.count();
     if (!name) {
       this.opts.events.touched([dir]);
       return;
@@ -118,6 +130,21 @@ export class DirSource implements EventSource {
     } else if (this.watchers.has(path)) {
       this.dropTree(path);
     }
+  }
+
+  /** Counts the run of events this turn; setImmediate runs once libuv has read the queue to
+   * its end. A run long enough to have overflowed the queue is said once, at its end. */
+  private count(): void {
+    if (this.run++ === 0)
+      setImmediate(() => {
+        const n = this.run;
+        this.run = 0;
+        if (n >= this.overflowAt && !this.closed)
+          this.opts.events.lost(
+            `${n} inotify events arrived at once, against a kernel queue of ${this.queue} ` +
+              '(fs.inotify.max_queued_events): the queue may have overflowed',
+          );
+      });
   }
 
   /** The watched folder was changed, removed or replaced: watch it again when it is back. */
@@ -145,4 +172,15 @@ export class DirSource implements EventSource {
     this.addTree('');
     this.opts.events.touched(['']);
   }
+}
+
+/** The kernel's inotify queue length per instance (16384 unless the host changed it). */
+function queueLimit(): number {
+  try {
+    const n = Number(readFileSync('/proc/sys/fs/inotify/max_queued_events', 'latin1').trim());
+    if (Number.isInteger(n) && n > 0) return n;
+  } catch {
+    // Not Linux's /proc: the default.
+  }
+  return 16_384;
 }
