@@ -3,8 +3,8 @@ import { join } from 'node:path';
 
 /**
  * Which trail watch processes rely on an audit rule. Audit rules belong to the kernel, not
- * to a process: two daemons on one trail (a unit and a forgotten foreground run) share the
- * rule of its directory and the barrier rule of their state folder, and the first to stop
+ * to a process: two daemons of different directories share the barrier rule of their state
+ * folder (and a daemon of an older trail, which allowed two on one directory, its rule), and the first to stop
  * must not take them from the other. One empty file per (rule, pid) under the host's state
  * folder; the last user removes the rule. A file left by a killed process names a pid that
  * no longer runs trail, and does not count.

@@ -13,6 +13,7 @@ import type { WithLock } from './job.js';
 import { lockIfAsked, setupAudit, type AuditSetup } from './audit-setup.js';
 import { RepoWatcher } from './repo-watcher.js';
 import { compactHeap } from './housekeeping.js';
+import { holdWatchLock } from './watch-lock.js';
 
 export type { WithLock } from './job.js';
 
@@ -61,6 +62,8 @@ function becomeDaemon(): Spawner {
 /** `trail watch`: every watched directory (or the named ones), each with its own watcher. */
 export class Daemon {
   private watchers = new Map<string, RepoWatcher>();
+  /** The watch lock of each directory watched here (watch-lock.ts): its release. */
+  private held = new Map<string, () => Promise<void>>();
   private spawner: Spawner | undefined;
   private audit: AuditSetup | undefined;
   /** Set once audit is locked (by this daemon or before it): no further attempt. */
@@ -70,7 +73,9 @@ export class Daemon {
 
   async start(): Promise<void> {
     this.spawner = becomeDaemon();
-    const picked = await this.pick();
+    // The watch locks first: a directory another trail watch has is refused before this one
+    // sets up audit rules or writes anything.
+    const picked = await this.hold(await this.pick(), !!this.opts.names.length, true);
     this.audit = this.opts.audit
       ? { feed: this.opts.audit }
       : this.opts.auditMissing
@@ -85,6 +90,7 @@ export class Daemon {
   async stop(reason: string): Promise<void> {
     await Promise.all([...this.watchers.values()].map((w) => w.stop(reason)));
     this.watchers.clear();
+    await this.release([...this.held.keys()]);
     await this.audit?.feed?.close().catch(() => undefined);
     runXattrsWith(undefined);
     runStatusWith(undefined);
@@ -98,12 +104,13 @@ export class Daemon {
       if (!wanted.some((x) => x.name === name)) {
         await w.stop('no longer watched');
         this.watchers.delete(name);
+        await this.release([name]);
       }
     }
     for (const w of wanted) {
       const running = this.watchers.get(w.name);
       if (running) await running.reload();
-      else await this.startOne(w, false);
+      else if ((await this.hold([w], false)).length) await this.startOne(w, false);
     }
     // attribute.lockAudit set since the start: locked now that every rule is in.
     await this.lockAuditIfAsked(wanted);
@@ -127,10 +134,42 @@ export class Daemon {
       await rw.start();
       this.watchers.set(w.name, rw);
     } catch (err) {
+      await this.release([w.name]);
       if (mustWork) throw err;
       this.opts.log.write('error', 'start-failed', `${w.name}: cannot watch ${w.dir}: ${(err as Error).message}`, {
         name: w.name,
       });
+    }
+  }
+
+  /** Takes the watch lock of each directory: those held are returned. One another trail watch
+   * holds is an error when it was named, or when it leaves this daemon nothing to watch, and
+   * otherwise is said and left to the other. */
+  private async hold(watched: Watched[], mustWork: boolean, atStart = false): Promise<Watched[]> {
+    const got: Watched[] = [];
+    const refused: unknown[] = [];
+    for (const w of watched) {
+      try {
+        this.held.set(w.name, await holdWatchLock(w.repo, w.name));
+        got.push(w);
+      } catch (err) {
+        refused.push(err);
+        if (mustWork) {
+          await this.release(got.map((g) => g.name));
+          throw err;
+        }
+        this.opts.log.write('error', 'start-failed', `${w.name}: ${(err as Error).message}`, { name: w.name });
+      }
+    }
+    // At start, every one refused (`trail watch` beside the service): said as the refusal it is.
+    if (atStart && refused.length && !got.length) throw refused[0];
+    return got;
+  }
+
+  private async release(names: string[]): Promise<void> {
+    for (const n of names) {
+      await this.held.get(n)?.();
+      this.held.delete(n);
     }
   }
 
