@@ -4,8 +4,8 @@ import { join } from 'node:path';
 /**
  * Which trail watch processes rely on an audit rule. Audit rules belong to the kernel, not
  * to a process: two daemons of different directories share the barrier rule of their state
- * folder (and a daemon of an older trail, which allowed two on one directory, its rule), and the first to stop
- * must not take them from the other. One empty file per (rule, pid) under the host's state
+ * folder (and, under an older trail that allowed two daemons on one directory, its rule),
+ * and the first to stop must not take them from the other. One empty file per (rule, pid) under the host's state
  * folder; the last user removes the rule. A file left by a killed process names a pid that
  * no longer runs trail, and does not count.
  */
