@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import type { Command } from 'commander';
-import { listWatched, saveWatched, pickWatched } from '../host/registry.js';
+import { pickWatched, withRegistry } from '../host/registry.js';
 import { Repo } from '../record/repo/repo.js';
 import { commandContext } from './session.js';
 
@@ -20,7 +20,7 @@ export function registerForget(program: Command): void {
         await repo.lock.acquire(30_000, 'forget');
         await fsp.rm(w.repo, { recursive: true, force: true });
       }
-      await saveWatched((await listWatched()).filter((t) => t.name !== w.name));
+      await withRegistry(async (reg) => reg.save((await reg.list()).filter((t) => t.name !== w.name)));
       out.line(
         `${w.name} (${w.dir}) is no longer tracked; ${opts.deleteRepo ? 'its shadow repository was deleted' : `its trail stays in ${w.repo}`}`,
       );

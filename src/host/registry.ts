@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { join, resolve, relative, isAbsolute, sep } from 'node:path';
 import { TrailError, Exit, errorCode } from '../util/errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { releaseLock, takeLock } from '../util/lock-file.js';
 
 /** One watched directory of this host. */
 export interface Watched {
@@ -33,10 +34,37 @@ export async function listWatched(): Promise<Watched[]> {
   }
 }
 
-export async function saveWatched(trails: Watched[]): Promise<void> {
-  await fsp.mkdir(trailHome(), { recursive: true, mode: 0o700 });
+async function saveWatched(trails: Watched[]): Promise<void> {
   const sorted = [...trails].sort((a, b) => a.name.localeCompare(b.name));
   await writeFileAtomic(registryFile(), JSON.stringify({ trails: sorted }, null, 2) + '\n');
+}
+
+/**
+ * Runs `fn` holding the host's registry lock (`<TRAIL_HOME>/registry.lock`, the writer lock's
+ * rules: util/lock-file.ts), so that two commands that read the list of watched directories
+ * and act on it — two `trail init` at once, an init and a `trail forget` — do it one after
+ * the other: without it, each wrote back the list it had read, and one registration was lost;
+ * or two inits of one directory both made its repository, and the loser's clean-up deleted
+ * the winner's, which stayed listed. Held for short steps only, never for a whole snapshot.
+ */
+export async function withRegistry<T>(fn: (registry: Registry) => Promise<T>, waitMs = 60_000): Promise<T> {
+  await fsp.mkdir(trailHome(), { recursive: true, mode: 0o700 });
+  const file = join(trailHome(), 'registry.lock');
+  const body = await takeLock(file, { purpose: 'registry', since: new Date().toISOString() }, waitMs, (owner) => {
+    const who = owner ? `process ${owner.pid}` : 'another process';
+    return new TrailError(`the list of watched directories is busy: ${who} holds ${file}`, Exit.busy, 'try again');
+  });
+  try {
+    return await fn({ list: listWatched, save: saveWatched });
+  } finally {
+    await releaseLock(file, body);
+  }
+}
+
+/** The list of watched directories, as seen under the registry lock. */
+export interface Registry {
+  list(): Promise<Watched[]>;
+  save(trails: Watched[]): Promise<void>;
 }
 
 /** A name for a directory: its last component (`/etc` → `etc`, `/` → `root`). */

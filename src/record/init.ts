@@ -5,10 +5,10 @@ import type { Actor } from './commit/commit.js';
 import {
   defaultName,
   isInside,
-  listWatched,
-  saveWatched,
   trailHome,
   validTrailName,
+  withRegistry,
+  type Registry,
   type Watched,
 } from '../host/registry.js';
 import { ensureHostKey } from '../host/host-key.js';
@@ -53,38 +53,21 @@ export async function init(opts: InitOptions): Promise<{ watched: Watched; resul
   if (isInside(realDir, realRepoParent) && realDir.startsWith(repoPath)) {
     throw new TrailError(`${realDir} is inside the shadow repository ${repoPath}`, Exit.usage);
   }
-  const all = await listWatched();
-  const byName = all.find((w) => w.name === name);
-  if (byName)
-    throw new TrailError(
-      `"${name}" is already initialized (${byName.dir} → ${byName.repo})`,
-      Exit.usage,
-      'see trail list, or choose --name',
-    );
-  const byDir = all.find((w) => w.dir === realDir);
-  if (byDir) throw new TrailError(`${realDir} is already watched as "${byDir.name}"`, Exit.usage);
-  try {
-    const existing = await fsp.readdir(repoPath);
-    if (existing.length) {
-      if (!(await leftOverFromInterruptedInit(repoPath, realDir))) {
-        throw new TrailError(
-          `${repoPath} already exists and is not empty`,
-          Exit.usage,
-          'choose another place with --repo, or remove it',
-        );
-      }
-      // An init of this very directory was killed before it finished: nothing refers to
-      // that repository yet, so it is started again from scratch.
-      await fsp.rm(repoPath, { recursive: true, force: true });
+  // Claimed under the registry lock: the checks, the repository made and its writer lock
+  // taken, so that a second init of the same directory or name finds this one at work.
+  const repo = await withRegistry(async (reg) => {
+    await refuseTaken(reg, name, realDir);
+    await clearLeftOver(repoPath, realDir);
+    const made = await Repo.create(repoPath, { name, dir: realDir });
+    try {
+      await made.lock.acquire(0, 'init');
+    } catch (err) {
+      made.close();
+      throw err;
     }
-  } catch (err) {
-    if (err instanceof TrailError) throw err;
-    if (errorCode(err) !== 'ENOENT') throw err;
-  }
-
-  const repo = await Repo.create(repoPath, { name, dir: realDir });
+    return made;
+  });
   try {
-    await repo.lock.acquire(0, 'init');
     // The host's signing key, before the first commit: that one is signed too. (Making it while
     // the tree is read was tried in the eleventh session: no gain this machine could show.)
     await ensureHostKey();
@@ -97,10 +80,16 @@ export async function init(opts: InitOptions): Promise<{ watched: Watched; resul
     });
     await repo.updateRef(Refs.approved, result.commit!, undefined, 'trail init: first accepted baseline');
     const watched: Watched = { name, dir: realDir, repo: repoPath };
-    await saveWatched([...(await listWatched()).filter((w) => w.name !== name), watched]);
+    await withRegistry(async (reg) => {
+      // Another init of this name or directory, into another repository, may have finished
+      // meanwhile: the first to register keeps it.
+      await refuseTaken(reg, name, realDir);
+      await reg.save([...(await reg.list()), watched]);
+    });
     return { watched, result };
   } catch (err) {
-    // A half-made repository would block the next attempt: take it away again.
+    // A half-made repository would block the next attempt: take it away again (it is this
+    // init's own: made by it, under its lock).
     await fsp.rm(repoPath, { recursive: true, force: true });
     throw err;
   } finally {
@@ -109,11 +98,47 @@ export async function init(opts: InitOptions): Promise<{ watched: Watched; resul
   }
 }
 
+async function refuseTaken(reg: Registry, name: string, realDir: string): Promise<void> {
+  const all = await reg.list();
+  const byName = all.find((w) => w.name === name);
+  if (byName)
+    throw new TrailError(
+      `"${name}" is already initialized (${byName.dir} → ${byName.repo})`,
+      Exit.usage,
+      'see trail list, or choose --name',
+    );
+  const byDir = all.find((w) => w.dir === realDir);
+  if (byDir) throw new TrailError(`${realDir} is already watched as "${byDir.name}"`, Exit.usage);
+}
+
+/** Where the repository goes must be empty or missing; what a killed init of this very
+ * directory left there is removed (nothing refers to it yet), and one running now is said. */
+async function clearLeftOver(repoPath: string, realDir: string): Promise<void> {
+  let existing: string[];
+  try {
+    existing = await fsp.readdir(repoPath);
+  } catch (err) {
+    if (errorCode(err) === 'ENOENT') return;
+    throw err;
+  }
+  if (!existing.length) return;
+  const left = await leftOverFromInterruptedInit(repoPath, realDir);
+  if (left === 'running')
+    throw new TrailError(`an init of ${realDir} into ${repoPath} is running`, Exit.busy, 'wait for it to finish');
+  if (!left)
+    throw new TrailError(
+      `${repoPath} already exists and is not empty`,
+      Exit.usage,
+      'choose another place with --repo, or remove it',
+    );
+  await fsp.rm(repoPath, { recursive: true, force: true });
+}
+
 /** A shadow repository of `dir` whose init was killed: not in the host's list (checked
  * before), and either without an `observed` ref, or still holding the init's lock of a
  * process that is gone, or killed before trail wrote anything of its own into what
  * `git init` made. */
-async function leftOverFromInterruptedInit(repoPath: string, dir: string): Promise<boolean> {
+async function leftOverFromInterruptedInit(repoPath: string, dir: string): Promise<boolean | 'running'> {
   let repo: Repo;
   try {
     repo = await Repo.open(repoPath);
@@ -145,8 +170,9 @@ async function leftOverFromInterruptedInit(repoPath: string, dir: string): Promi
   }
   try {
     if (repo.info.dir !== dir) return false;
-    if ((await repo.readRef(Refs.observed)) === undefined) return true;
     const owner = await repo.lock.owner();
+    if (owner?.purpose === 'init' && !owner.stale) return 'running';
+    if ((await repo.readRef(Refs.observed)) === undefined) return true;
     return owner?.purpose === 'init' && owner.stale;
   } finally {
     repo.close();

@@ -106,6 +106,42 @@ test('several watched dirs: --name chooses, the current dir chooses, forget stop
   assert.equal(onlyOne.json.name, 'b');
 });
 
+test('inits at once: of one directory, one wins and its trail works; of several, every one is listed', async (t) => {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  // Rounds, because the race is one of timing; each round is a fresh host state folder.
+  for (let round = 0; round < 4; round++) {
+    const home = join(tmp.path, `home${round}`);
+    const dir = join(tmp.path, `same${round}`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'f'), `${round}\n`);
+    const both = await Promise.all([0, 1].map(() => trail(home, ['init', dir, '--name', 'x'])));
+    const won = both.filter((r) => r.code === 0);
+    assert.equal(won.length, 1, both.map((r) => `${r.code}: ${r.stderr}`).join('\n'));
+    const lost = both.find((r) => r.code !== 0)!;
+    assert.match(lost.stderr, /already initialized|an init of .* is running/, lost.stderr);
+    const st = await trail(home, ['status', '--name', 'x', '--json']);
+    assert.equal(st.code, 0, `round ${round}: the winner's trail is broken: ${st.stderr}`);
+    assert.equal(st.json.clean, true);
+
+    const names = ['a', 'b', 'c', 'd'];
+    for (const n of names) {
+      mkdirSync(join(tmp.path, `${n}${round}`));
+      writeFileSync(join(tmp.path, `${n}${round}`, 'f'), n);
+    }
+    const many = await Promise.all(
+      names.map((n) => trail(home, ['init', join(tmp.path, `${n}${round}`), '--name', n])),
+    );
+    for (const r of many) assert.equal(r.code, 0, r.stderr);
+    const list = await trail(home, ['list', '--json']);
+    assert.deepEqual(
+      list.json.trails.map((x: { name: string }) => x.name).sort(),
+      [...names, 'x'],
+      `round ${round}: a registration was lost`,
+    );
+  }
+});
+
 test('an init killed before its first commit does not block the next init of that dir', async (t) => {
   const { tmp, home, dir } = scratchTrail(t, { f: 'x' });
   // What a kill -9 right after the repository was created leaves: a trail repo, no commit,
