@@ -29,16 +29,19 @@ export class PublishJob implements Job {
   /** Jobs stop before the watcher's last commits; the push waits for finish(). */
   stop(): void {}
 
-  /** The last push, bounded, then no more. */
+  /** The last push, bounded (a round in flight is abandoned first: see Publisher.stop), then
+   * no more. */
   async finish(): Promise<void> {
     const pub = this.pub;
     this.pub = undefined;
     await pub?.stop({ flush: true });
   }
 
-  /** A remote set, changed or removed since: start over with the new settings. */
+  /** A remote set, changed or removed since: start over with the new settings. A round in
+   * flight is abandoned, not waited for (a hung remote would hold the reload for minutes);
+   * the new publisher's start pushes what it carried. */
   async reload(): Promise<void> {
-    await this.pub?.stop();
+    await this.pub?.stop({ why: 'reload' });
     await this.open();
   }
 

@@ -78,6 +78,10 @@ export class Publisher {
   private dirtySince = 0;
   private failures = 0;
   private stopped = false;
+  /** The round running now, abandoned by stop(). */
+  private inFlight: AbortController | undefined;
+  /** What stop() was for, said by the round it abandons. */
+  private stopNote: { why: string; lastMs?: number } | undefined;
   /** Refused refs and when each is offered again. */
   private readonly held = new Map<string, number>();
   private pushes = 0;
@@ -130,17 +134,25 @@ export class Publisher {
   }
 
   /**
-   * No more pushes; waits for the one in progress (bounded by timeoutMs). `flush`: one last
-   * push first (a clean stop: the stop checkpoint should reach the remote), bounded by
-   * `flushTimeoutMs` (default 20 s) so that a hung remote cannot stall a service stop.
+   * No more pushes. The round in progress is abandoned at once (its git push killed, remote
+   * helper and all): bounded only by timeoutMs (300 s), a remote that hangs would hold the
+   * stop past systemd's 90 s, and the SIGKILL would cut the stop checkpoint. Nothing is lost:
+   * the marks move only when a push completes (and git's --atomic lands all refs or none),
+   * so the next start pushes what it carried. `flush`: then one last push (a clean stop: the
+   * stop checkpoint should reach the remote), bounded as a whole by `flushTimeoutMs`
+   * (default 20 s). `why` names the occasion in the log ("stop", "reload").
    */
-  async stop(opts: { flush?: boolean; flushTimeoutMs?: number } = {}): Promise<void> {
-    if (opts.flush && !this.stopped)
-      await this.exclusive(() => this.round(true, opts.flushTimeoutMs ?? 20_000)).catch(() => undefined);
-    this.stopped = true;
-    this.clearTimer();
-    if (this.alertTimer !== undefined) this.timers.clearTimeout(this.alertTimer);
-    this.alertTimer = undefined;
+  async stop(opts: { flush?: boolean; flushTimeoutMs?: number; why?: string } = {}): Promise<void> {
+    if (!this.stopped) {
+      this.stopped = true;
+      this.clearTimer();
+      if (this.alertTimer !== undefined) this.timers.clearTimeout(this.alertTimer);
+      this.alertTimer = undefined;
+      const lastMs = opts.flush ? (opts.flushTimeoutMs ?? 20_000) : undefined;
+      this.stopNote = { why: opts.why ?? 'stop', lastMs };
+      this.inFlight?.abort(new Error(`abandoned at ${this.stopNote.why}`));
+      if (lastMs !== undefined) await this.exclusive(() => this.round(true, lastMs)).catch(() => undefined);
+    }
     await this.chain;
   }
 
@@ -211,50 +223,77 @@ export class Publisher {
 
   // ------------------------------------------------------------------ one round
 
-  private async round(force: boolean, timeoutMs = this.opts.timeoutMs ?? 300_000): Promise<RoundOutcome> {
+  /** `lastMs`: the last push at stop, bounded as a whole by that long; any other round that
+   * starts once stopped (queued behind the one abandoned) pushes nothing. */
+  private async round(force: boolean, lastMs?: number): Promise<RoundOutcome> {
     const started = this.now();
     this.dirty = false;
     const skip = new Set<string>();
     const include = new Set<string>();
     for (const [ref, due] of this.held) (force || due <= started ? include : skip).add(ref);
+    if (this.stopped && lastMs === undefined) return unreached(started, 'the publisher is stopped', skip);
+    const ac = new AbortController();
+    // Real time, as git's own timeout: the bound holds whatever clock the publisher is given.
+    const deadline =
+      lastMs === undefined
+        ? undefined
+        : setTimeout(
+            () => ac.abort(new Error(`timed out: the last push at ${this.stopNote?.why} is given ${lastMs / 1000} s`)),
+            lastMs,
+          ).unref();
+    if (lastMs === undefined) this.inFlight = ac;
     let outcome: RoundOutcome;
     try {
       const token = await this.token();
       outcome = await pushRound(this.repo, this.remote, token, {
         skip,
         include,
-        timeoutMs,
+        timeoutMs: lastMs ?? this.opts.timeoutMs ?? 300_000,
+        signal: ac.signal,
         now: this.now,
         log: this.log,
         alert: this.alert,
       });
     } catch (err) {
       // No token, or the repository unreadable: a failure like a remote that is down.
-      outcome = {
-        time: new Date(started).toISOString(),
-        reached: false,
-        error: (err as Error).message,
-        refs: [],
-        raised: [],
-        alarms: [],
-        waiting: [],
-        pushes: 0,
-        skipped: [...skip],
-        clean: false,
-      };
+      outcome = unreached(started, (err as Error).message, skip);
+    } finally {
+      if (deadline) clearTimeout(deadline);
+      if (this.inFlight === ac) this.inFlight = undefined;
     }
     this.pushes += outcome.pushes;
     const end = this.now();
+    if (lastMs === undefined && ac.signal.aborted && outcome.error) {
+      // Abandoned by stop(): no failure of the remote's to count or retry; the last push (if
+      // any) and the backlog check come with it, or with the next start.
+      const note = this.stopNote!;
+      this.log(
+        'warning',
+        'publish-abandoned',
+        `the push to ${this.remote.owner}/${this.remote.repo} in flight for ${Math.round((end - started) / 1000)} s was abandoned at ${note.why} (git push killed; the pushed marks did not move, nothing is lost)${note.lastMs !== undefined ? `; one last push, at most ${note.lastMs / 1000} s, follows` : ''}; the next start pushes whatever is left`,
+        { remote: `${this.remote.owner}/${this.remote.repo}`, why: note.why },
+      );
+      return outcome;
+    }
     if (!outcome.reached || outcome.error) {
       this.failures++;
       const wait = backoffDelay(this.failures, { ...this.opts.backoff, minMs: this.delayMs }, this.opts.random);
-      this.log(
-        this.failures === 1 ? 'warning' : 'info',
-        'publish-failed',
-        `push to ${this.remote.owner}/${this.remote.repo} failed (attempt ${this.failures}, next in ${Math.round(wait / 1000)} s): ${outcome.error}`,
-        { failures: this.failures, retryMs: wait },
-      );
-      if (!this.stopped) this.schedule(wait);
+      if (this.stopped)
+        this.log(
+          'warning',
+          'publish-failed',
+          `the last push to ${this.remote.owner}/${this.remote.repo} at ${this.stopNote?.why} failed: ${outcome.error}; the next start pushes what is left`,
+          { failures: this.failures },
+        );
+      else {
+        this.log(
+          this.failures === 1 ? 'warning' : 'info',
+          'publish-failed',
+          `push to ${this.remote.owner}/${this.remote.repo} failed (attempt ${this.failures}, next in ${Math.round(wait / 1000)} s): ${outcome.error}`,
+          { failures: this.failures, retryMs: wait },
+        );
+        this.schedule(wait);
+      }
     } else {
       if (this.failures)
         this.log(
@@ -342,4 +381,21 @@ export class Publisher {
       );
     }
   }
+}
+
+/** A round that reached nothing (no token, the repository unreadable, or stopped): a failure
+ * like a remote that is down. */
+function unreached(started: number, error: string, skip: ReadonlySet<string>): RoundOutcome {
+  return {
+    time: new Date(started).toISOString(),
+    reached: false,
+    error,
+    refs: [],
+    raised: [],
+    alarms: [],
+    waiting: [],
+    pushes: 0,
+    skipped: [...skip],
+    clean: false,
+  };
 }

@@ -87,6 +87,9 @@ export interface RoundOptions {
   /** Offered even when unchanged (a refused ref whose retry is due). */
   include?: ReadonlySet<string>;
   timeoutMs?: number;
+  /** Abandons the round's git runs at once (trail watch stopping or reloading): what they
+   * carried counts as not pushed, and the marks stay where they were. */
+  signal?: AbortSignal;
   now?: () => number;
   log?: PublishLog;
   alert?: PublishAlert;
@@ -174,7 +177,7 @@ export async function pushRound(
         token,
         ['push', '--atomic', '--porcelain', '--no-verify', remote.gitUrl, ...specs],
         [0, 1],
-        { timeoutMs: opts.timeoutMs },
+        { timeoutMs: opts.timeoutMs, signal: opts.signal },
       );
     } catch (err) {
       reached = pushes > 1 && reached;
@@ -223,7 +226,7 @@ export async function pushRound(
   // What the remote holds where it refused: for the alarm, and to tell a GitHub merge on
   // approved (fetched to the local-only REMOTE_APPROVED, as review sync does) from a rewrite.
   const remoteTips = new Map<string, string | null>();
-  if (refused.length) {
+  if (refused.length && !opts.signal?.aborted) {
     try {
       const ls = await remoteGit(
         repo,
@@ -231,7 +234,7 @@ export async function pushRound(
         token,
         ['ls-remote', remote.gitUrl, ...refused.map((t) => remoteRefOf(t, remote))],
         [0],
-        { timeoutMs: opts.timeoutMs },
+        { timeoutMs: opts.timeoutMs, signal: opts.signal },
       );
       for (const line of ls.stdout.toString().split('\n')) {
         const [oid, ref] = line.split('\t');
@@ -246,6 +249,9 @@ export async function pushRound(
   const words = remoteWords(stderr, token);
   const where = `${remote.owner}/${remote.repo}`;
   for (const t of refused) {
+    // Abandoned (trail watch stopping): a refusal judged without the remote's word would be a
+    // false alarm (approved waiting for review sync looks like a rewrite); the next round asks.
+    if (opts.signal?.aborted) break;
     const r = results.get(t.name)!;
     const dst = remoteRefOf(t, remote);
     const theirs = remoteTips.get(dst) ?? null;
@@ -259,12 +265,13 @@ export async function pushRound(
           token,
           ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', remote.gitUrl, `+${dst}:${REMOTE_APPROVED}`],
           [0],
-          { timeoutMs: opts.timeoutMs },
+          { timeoutMs: opts.timeoutMs, signal: opts.signal },
         );
         merged = (await repo.readRef(REMOTE_APPROVED)) === theirs && (await mergedOnGitHub(repo, t.head, theirs));
       } catch {
         /* cannot tell: an alarm, below */
       }
+      if (opts.signal?.aborted) break;
       if (merged) {
         const message = `${branch} on ${where} holds merges this host has not applied yet: trail review sync applies (or refuses) them`;
         const w = state.waiting.find((x) => x.ref === t.name);

@@ -171,7 +171,8 @@ export function scrub(text: string, token: string | undefined): string {
  * git against the remote, authenticated by gitAuthEnv; a failure becomes a TrailError whose
  * message never holds the token. `timeoutMs`: the run is killed after that long, and curl
  * gives up on a transfer that stalls (less than 1 byte a second) for as long, so that a
- * remote that stops answering leaves no git process behind.
+ * remote that stops answering leaves no git process behind. `signal`: the run is killed
+ * at once, with its remote helper (a daemon that stops does not wait for a hung remote).
  */
 export async function remoteGit(
   repo: Repo,
@@ -179,7 +180,7 @@ export async function remoteGit(
   token: string,
   args: string[],
   okCodes = [0],
-  opts: { timeoutMs?: number } = {},
+  opts: { timeoutMs?: number; signal?: AbortSignal } = {},
 ) {
   const env = gitAuthEnv(token);
   if (opts.timeoutMs !== undefined) {
@@ -187,7 +188,7 @@ export async function remoteGit(
     env.GIT_HTTP_LOW_SPEED_TIME = String(Math.max(1, Math.ceil(opts.timeoutMs / 1000)));
   }
   try {
-    return await repo.git(args, { env, okCodes, timeoutMs: opts.timeoutMs });
+    return await repo.git(args, { env, okCodes, timeoutMs: opts.timeoutMs, signal: opts.signal });
   } catch (err) {
     if (err instanceof ExecError)
       throw new TrailError(

@@ -3,11 +3,12 @@
 // address, and a manual clock so that no test sleeps for the push delay or the backoff.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Publisher } from '../../../src/act/publish/publisher.js';
 import { backoffDelay } from '../../../src/act/publish/backoff.js';
 import { assertPublishable, PUBLISHED, pushedRef } from '../../../src/act/publish/published-refs.js';
+import { loadPublishState } from '../../../src/act/publish/publish-state.js';
 import { remoteFrom, type ReviewRemote } from '../../../src/act/review/remote.js';
 import { Repo } from '../../../src/record/repo/repo.js';
 import { readConfig } from '../../../src/record/repo/settings.js';
@@ -15,6 +16,7 @@ import { LOGS_DATA_REF, LOGS_REF } from '../../../src/logs/index.js';
 import { ACCESS_REF } from '../../../src/attribute/access.js';
 import { ManualClock } from '../../support/manual-clock.js';
 import { TcpGate } from '../../support/tcp-gate.js';
+import { waitFor } from '../../support/wait.js';
 import { assertFsck } from '../../support/hostile-cli.js';
 import { FULL, SECRET_BYTES, git, shadowRef, world, type Host, type World } from '../review/helpers.js';
 
@@ -38,6 +40,34 @@ interface Rig {
   /** A commit on a local ref made with plain git (the refs other parts of trail write). */
   fixture(ref: string, message: string): string;
   round(ms?: number): Promise<void>;
+}
+
+/** The live processes whose arguments name `url`: git push and its remote helper
+ * (git-remote-http), which both take the remote's URL. */
+function processesFor(url: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (argv.includes(url)) found.push(`${pid}: ${argv.join(' ').trim()}`);
+  }
+  return found;
+}
+
+/** Whether `p` settles within `ms`: a generous bound that only catches a hang. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function rig(
@@ -373,6 +403,98 @@ test(
     assert.equal(after.nextAttempt, null, 'nothing scheduled after stop');
     assert.equal(after.backlog.commits, 1, 'still on the host, for the next start');
     assert.match(after.lastAttempt?.error ?? '', /timed out/);
+  },
+);
+
+test(
+  'a stop or a reload while a push hangs: the push in flight is abandoned at once (git killed), the last push is bounded, nothing is claimed, the next start pushes it all',
+  { timeout: 300_000 },
+  async (t) => {
+    const r = await rig(t);
+    await r.pub.flush();
+    await r.pub.stop();
+    const url = r.remote.gitUrl;
+    const logs: { level: string; event: string; msg: string }[] = [];
+    // timeoutMs left at its default (300 s), as trail watch has it: that bound is what a stop
+    // must not wait for. Only the last push's bound is made short.
+    const open = () =>
+      new Publisher(r.repo, r.remote, {
+        now: r.clock.now,
+        timers: r.clock.timers,
+        token: async () => r.w.bot.token,
+        alert: async () => undefined,
+        log: (level, event, msg) => logs.push({ level, event, msg }),
+      });
+    const mark = () =>
+      git(r.h.repo, ['rev-parse', '--verify', '--quiet', pushedRef(r.remote, 'observed')])
+        .stdout.toString()
+        .trim();
+    const pushedBefore = mark();
+    await r.gate.stall();
+    const c = await r.commit('motd', 'in flight\n');
+
+    // A stop (systemd's, with its 90 s before SIGKILL) while the round hangs.
+    const hung = open();
+    hung.notify();
+    r.clock.advance(5000);
+    await waitFor('the push to be in flight', () => processesFor(url).length > 0, 60_000);
+    assert.ok(
+      await settlesWithin(hung.stop({ flush: true, flushTimeoutMs: 1500 }), 60_000),
+      'stop({ flush }) still waits after 60 s: it queued behind the hung push (bounded by 300 s)',
+    );
+    await waitFor(
+      'the hung git push and its remote helper to be gone',
+      () => processesFor(url).length === 0,
+      10_000,
+      () => processesFor(url).join('\n'),
+    );
+    const said = logs.filter((l) => l.event === 'publish-abandoned');
+    assert.equal(said.length, 1, JSON.stringify(logs));
+    t.diagnostic(said[0]!.msg);
+    assert.match(said[0]!.msg, /push to acme\/fleet in flight .*abandoned at stop.*last push.*next start pushes/);
+    assert.ok(
+      logs.some((l) => l.event === 'publish-failed' && /last push .* at stop failed/.test(l.msg)),
+      JSON.stringify(logs),
+    );
+    // Nothing claims the push: the mark did not move, publish.json records a failure.
+    assert.equal(mark(), pushedBefore, 'the pushed mark did not move');
+    let state = await loadPublishState(r.repo, r.remote);
+    assert.equal(state.lastAttempt?.ok, false);
+    assert.deepEqual(state.lastAttempt?.pushed ?? [], []);
+    assert.equal((await hung.status()).backlog.commits, 1);
+    assert.notEqual(r.remoteTip('observed'), c);
+
+    // A reload (stop, then a new publisher) does not wait for a hung round either.
+    const reloaded = open();
+    reloaded.notify();
+    r.clock.advance(5000);
+    await waitFor('the push to be in flight', () => processesFor(url).length > 0, 60_000);
+    assert.ok(
+      await settlesWithin(reloaded.stop({ why: 'reload' }), 60_000),
+      'stop() at a reload still waits after 60 s for the hung push',
+    );
+    await waitFor(
+      'the hung git push to be gone',
+      () => processesFor(url).length === 0,
+      10_000,
+      () => processesFor(url).join('\n'),
+    );
+    assert.match(logs.filter((l) => l.event === 'publish-abandoned')[1]?.msg ?? '', /abandoned at reload/);
+    assert.equal(mark(), pushedBefore);
+
+    // The remote answers again: the next start pushes everything that was left.
+    await r.gate.down();
+    await r.gate.up();
+    const next = open();
+    next.start();
+    r.clock.advance(5000);
+    await next.idle();
+    assert.equal(r.remoteTip('observed'), c);
+    assert.equal(mark(), c);
+    assert.equal((await next.status()).backlog.commits, 0);
+    state = await loadPublishState(r.repo, r.remote);
+    assert.equal(state.lastAttempt?.ok, true);
+    await next.stop();
   },
 );
 
