@@ -1,4 +1,6 @@
 import { Publisher } from '../act/publish/publisher.js';
+import { remoteFrom } from '../act/review/remote.js';
+import type { Config } from '../record/repo/settings.js';
 import type { Job, WatchContext } from './job.js';
 
 /**
@@ -10,6 +12,8 @@ import type { Job, WatchContext } from './job.js';
 export class PublishJob implements Job {
   readonly name = 'publisher';
   private pub: Publisher | undefined;
+  /** The settings the publisher was made from (publishSettings). */
+  private settings = '';
 
   constructor(private readonly ctx: WatchContext) {}
 
@@ -37,15 +41,18 @@ export class PublishJob implements Job {
     await pub?.stop({ flush: true });
   }
 
-  /** A remote set, changed or removed since: start over with the new settings. A round in
-   * flight is abandoned, not waited for (a hung remote would hold the reload for minutes);
-   * the new publisher's start pushes what it carried. */
+  /** A remote set, changed or removed since (or its push delay, its alert delay): start over
+   * with the new settings. A round in flight is abandoned, not waited for (a hung remote would
+   * hold the reload for minutes); the new publisher's start pushes what it carried. Any other
+   * setting — every `trail config set` reloads — leaves the publisher and its push alone. */
   async reload(): Promise<void> {
+    if (publishSettings(this.ctx.config(), this.ctx.watched.name) === this.settings) return;
     await this.pub?.stop({ why: 'reload' });
     await this.open();
   }
 
   private async open(): Promise<void> {
+    this.settings = publishSettings(this.ctx.config(), this.ctx.watched.name);
     try {
       this.pub = await Publisher.forRepo(this.ctx.repo, {
         log: (level, event, msg, fields) => this.ctx.log(level, event, msg, fields),
@@ -55,4 +62,20 @@ export class PublishJob implements Job {
       this.ctx.log('error', 'publish-failed', `cannot publish: ${(err as Error).message}`);
     }
   }
+}
+
+/** What a publisher is made of, as one string: two settings that give the same publish alike
+ * (Publisher.forRepo reads these; the token is read at each round). */
+export function publishSettings(config: Config, name: string): string {
+  let remote;
+  try {
+    remote = remoteFrom(config, name) ?? null;
+  } catch (err) {
+    remote = `invalid: ${(err as Error).message}`;
+  }
+  return JSON.stringify([
+    remote,
+    config['remote.pushDelaySeconds'] ?? null,
+    config['remote.alertAfterSeconds'] ?? null,
+  ]);
 }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { parseCheckpointMessage } from '../../src/record/checkpoint/checkpoint-format.js';
 import { FULL, shadowRef, world } from '../act/review/helpers.js';
 import { BIN, sleep, waitFor } from './helpers.js';
+import { publishSettings } from '../../src/watch/publish-job.js';
 
 const PLAIN_POLICY = ['version: 1', 'default: record', 'alert:', '  syslog: false'].join('\n');
 
@@ -127,4 +128,23 @@ test('trail watch pushes what it records within the delay, in few pushes, checkp
   // Nothing local-only left the host.
   const refs = w.gh.gitIn(FULL, ['for-each-ref', '--format=%(refname)']).out.split('\n');
   assert.ok(!refs.some((r) => /secrets|logs-data|config|policy/.test(r)), refs.join(' '));
+});
+
+test('a reload restarts the publisher (abandoning a push in flight) only when what it is made of changed', () => {
+  const base = { 'review.remote': 'acme/fleet', 'remote.pushDelaySeconds': 5, 'watch.quietMs': 300 };
+  const same = publishSettings(base, 'etc');
+  // Every `trail config set` reloads trail watch: these leave a healthy push alone.
+  assert.equal(publishSettings({ ...base, 'watch.quietMs': 100 }, 'etc'), same);
+  assert.equal(publishSettings({ ...base, ignore: '*.bak', 'remote.checkpointSeconds': 60 }, 'etc'), same);
+  // These make another publisher.
+  for (const changed of [
+    { ...base, 'review.remote': 'acme/other' },
+    { ...base, 'review.gitUrl': 'https://git.example/acme/fleet.git' },
+    { ...base, 'review.tokenFile': '/etc/trail/other-token' },
+    { ...base, 'remote.pushDelaySeconds': 1 },
+    { ...base, 'remote.alertAfterSeconds': 60 },
+    { 'watch.quietMs': 300 },
+    { ...base, 'review.apiUrl': 'not a url' },
+  ])
+    assert.notEqual(publishSettings(changed, 'etc'), same, JSON.stringify(changed));
 });
