@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { trail, tempDir, git } from '../support/cli.js';
+import { createHash } from 'node:crypto';
+import { trail, tempDir, git, initTrail } from '../support/cli.js';
 
 const SHADOW = 'root:$6$verysecretsalt$hashedpasswordbytes:19000:0:99999:7:::\n';
 const KEY =
@@ -74,3 +75,58 @@ test('secrets: placeholders with a keyed digest in the trail, real bytes only on
   assert.equal(readFileSync(join(dir, 'shadow'), 'utf8'), SHADOW);
   assert.equal(git(repo, ['for-each-ref', 'refs/heads/*']).stdout.toString().includes('secrets'), false);
 });
+
+/** A path's line in its folder's manifest on the observed branch (`dir` '' or 'x/'). */
+function manifestEntry(repo: string, dir: string, name: string): { digest?: string; secret?: string; link?: string } {
+  const manifest = git(repo, ['show', `refs/heads/observed:.trail/meta/${dir}@meta`]).stdout.toString();
+  const line = manifest.split('\n').find((l) => l.startsWith(`{"name":${JSON.stringify(name)},`));
+  assert.ok(line, `${dir}${name} in its manifest`);
+  return JSON.parse(line) as { digest?: string; secret?: string; link?: string };
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+for (const [way, env] of [
+  ['on this thread', { TRAIL_READ_THREADS: 'never' }],
+  ['on reader threads', { TRAIL_READ_THREADS: 'always' }],
+] as const) {
+  test(`secrets: one recorded by digest only (over snapshot.maxFileSize, under a hash rule) gets the keyed digest, ${way}`, async (t) => {
+    const files: Record<string, string> = {
+      shadow: SHADOW, // over the size limit set below
+      'ssh/ssh_host_rsa_key': 'rsa key bytes that are long enough\n', // a secret by name, under a hash rule
+      'boot/id.pem': KEY, // a secret by content, under a hash rule
+      'boot/vmlinuz': 'kernel\n', // not a secret, under a hash rule: a plain sha256 as before
+      'big.conf': 'not a secret, over the limit\n'.repeat(4), // likewise
+    };
+    const { home, dir, repo } = await initTrail(t, files);
+    const run = async (...args: string[]) => {
+      const r = await trail(home, args, { env });
+      assert.ok(r.code === 0 || r.code === 3, `${args.join(' ')}: ${r.stderr}`);
+      return r;
+    };
+    await run('config', 'set', 'snapshot.maxFileSize', '40');
+    const policy = join(dir, '..', 'policy.yaml');
+    writeFileSync(policy, 'version: 1\nrules:\n  - paths: ["ssh/**", "boot/**"]\n    action: hash\n');
+    await run('policy', 'set', policy);
+    await run('snapshot', '-m', 'digests only');
+
+    for (const [folder, name] of [
+      ['', 'shadow'],
+      ['ssh/', 'ssh_host_rsa_key'],
+      ['boot/', 'id.pem'],
+    ] as const) {
+      const e = manifestEntry(repo, folder, name);
+      assert.match(e.secret ?? '', /^hmac-sha256:[0-9a-f]{64}$/, `${folder}${name} is recorded as a secret`);
+      assert.equal(e.digest, e.secret, `${folder}${name}: its only digest is the keyed one`);
+    }
+    const vmlinuz = manifestEntry(repo, 'boot/', 'vmlinuz');
+    assert.equal(vmlinuz.digest, sha256(files['boot/vmlinuz']!));
+    assert.equal(vmlinuz.secret, undefined);
+    assert.equal(manifestEntry(repo, '', 'big.conf').digest, sha256(files['big.conf']!));
+    const pushable = pushableBytes(repo).toString('latin1');
+    for (const p of ['shadow', 'ssh/ssh_host_rsa_key', 'boot/id.pem'])
+      assert.equal(pushable.includes(sha256(files[p]!)), false, `no pushable object holds the sha256 of ${p}`);
+    assert.ok(pushable.includes(sha256(files['boot/vmlinuz']!)), 'the check does see plain digests');
+    assert.deepEqual((await run('status', '--json')).json.changes, [], 'recorded as the rules say');
+  });
+}

@@ -60,10 +60,14 @@ export class FileSaver {
   /** Reads a file on this thread: opened with O_NOFOLLOW and checked to be the inode listed,
    * read again while it changes (skipped if it never holds still). */
   async save(path: string, listed: Listed, entry: Entry): Promise<void> {
+    const secret = this.opts.rules.secret(path);
     const got = readStable(
       abs(this.opts.root, path),
       listed,
       this.opts.rules.hashOnly(path) ? -1 : this.opts.maxFileSize,
+      undefined,
+      undefined,
+      { key: this.opts.secretKey, secret },
     );
     if ('skipped' in got) {
       entry.meta.skipped = got.skipped;
@@ -75,11 +79,11 @@ export class FileSaver {
     entry.meta.size = stat.size;
     entry.meta.mtime = stat.mtimeMs;
     if ('digest' in got) {
-      entry.meta.digest = got.digest;
+      digestOnly(entry, got);
       return;
     }
     const content = got.content;
-    if (this.opts.rules.secret(path) || looksLikePrivateKey(content)) await this.saveSecret(entry, content);
+    if (secret || looksLikePrivateKey(content)) await this.saveSecret(entry, content);
     else entry.oid = await this.opts.writer.write('blob', content);
   }
 
@@ -122,7 +126,7 @@ export class FileSaver {
       meta.size = o.stat.size;
       meta.mtime = o.stat.mtimeMs;
       if ('digest' in o) {
-        meta.digest = o.digest;
+        digestOnly(entry, o);
         this.out.digestOnly.push(path);
       } else if ('secretContent' in o) {
         // Copies: the reply buffer is lent to the next batch once this one is written.
@@ -153,4 +157,12 @@ export class FileSaver {
     entry.secretOid = await this.opts.writer.write('blob', content);
     entry.oid = await this.opts.writer.write('blob', placeholder(digest));
   }
+}
+
+/** A file recorded by digest only: its content is in neither the trail nor the secrets ref. A
+ * secret's digest is keyed, and named as a secret's too (`secret`): whatever shows or accepts
+ * a change of a secret (show, diff, a review) treats it as one. */
+function digestOnly(entry: Entry, got: { digest: string; secret: boolean }): void {
+  entry.meta.digest = got.digest;
+  if (got.secret) entry.meta.secret = got.digest;
 }

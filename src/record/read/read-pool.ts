@@ -38,9 +38,10 @@ export interface ReadJob {
   file: string | Buffer;
   ino: number;
   dev: number;
-  /** Above this size: sha256 digest only. */
+  /** Above this size: digest only (sha256; keyed for a secret, see file-reader.ts). */
   maxSize: number;
-  /** A secret by its path: the bytes always come back (the caller keys and stores them). */
+  /** A secret by its path: the bytes come back (the caller keys and stores them), or, above
+   * maxSize, the digest keyed here (the pool's `key`). */
   secret: boolean;
 }
 
@@ -48,7 +49,8 @@ export type ReadOutcome =
   | { stat: StatKey; oid: string; size: number; entry?: Buffer; crc?: number; content?: Buffer }
   /** A secret (by path, or by content: a PEM private key): the bytes, for the caller. */
   | { stat: StatKey; secretContent: Buffer }
-  | { stat: StatKey; digest: string }
+  /** Above maxSize: `secret`, the digest is keyed (a secret by path or by content). */
+  | { stat: StatKey; digest: string; secret: boolean }
   | { skipped: string }
   | { error: Error };
 
@@ -67,6 +69,8 @@ interface Request {
   devs: number[];
   maxSizes: number[];
   secrets: boolean[];
+  /** The key of secrets' digests (secrets.ts), for those read by digest only. */
+  key?: Uint8Array;
   mode: ReadMode;
   level: number;
 }
@@ -74,7 +78,7 @@ interface Request {
 /** A read batch's answer, in few objects: a message of arrays of numbers and strings per
  * file cost the thread more to send than hashing the files (status --full). */
 interface Reply {
-  /** Per file: 0 blob, 1 secret bytes, 2 digest, 3 skipped, 4 error. */
+  /** Per file: 0 blob, 1 secret bytes, 2 digest, 3 skipped, 4 error, 5 a secret's keyed digest. */
   kinds: Uint8Array;
   /** Per file, 40 hex digits: the blob id of a kind 0 file (zeros for the others). */
   oids: string;
@@ -121,6 +125,10 @@ export class ReadPool {
   private readonly n: number;
   private spare: ArrayBuffer[] = [];
 
+  /** The key of secrets' digests (read/secrets.ts): a secret read by digest only is keyed on
+   * its thread (streamed, never whole in memory). */
+  key: Buffer | undefined;
+
   constructor(
     public mode: ReadMode,
     public level = 0,
@@ -156,6 +164,7 @@ export class ReadPool {
       devs: jobs.map((j) => j.dev),
       maxSizes: jobs.map((j) => j.maxSize),
       secrets: jobs.map((j) => j.secret),
+      key: this.key,
       mode: this.mode,
       level: this.level,
     };
@@ -300,7 +309,8 @@ function decode(r: Reply): ReadOutcome[] {
         out.push({ stat, secretContent: bytes });
         break;
       case 2:
-        out.push({ stat, digest: r.texts[i]! });
+      case 5:
+        out.push({ stat, digest: r.texts[i]!, secret: r.kinds[i] === 5 });
         break;
       case 3:
         out.push({ skipped: r.texts[i]! });
@@ -372,6 +382,9 @@ function work(req: Request): { reply: Reply; transfer: ArrayBuffer[] } {
     if (o.text !== undefined) texts[i] = o.text;
     if (o.code !== undefined) codes[i] = o.code;
   };
+  const key = req.key && Buffer.from(req.key.buffer, req.key.byteOffset, req.key.byteLength);
+  const keyedSecret = key && { key, secret: true };
+  const keyedOther = key && { key, secret: false };
   for (; i < count; i++) {
     const f = req.files[i]!;
     const file = typeof f === 'string' ? f : Buffer.from(f.buffer, f.byteOffset, f.byteLength);
@@ -384,7 +397,8 @@ function work(req: Request): { reply: Reply; transfer: ArrayBuffer[] } {
       return scratch.subarray(0, n);
     };
     try {
-      const got = readStable(file, { ino: req.inos[i]!, dev: req.devs[i]! }, req.maxSizes[i]!, alloc);
+      const keyed = req.secrets[i] ? keyedSecret : keyedOther;
+      const got = readStable(file, { ino: req.inos[i]!, dev: req.devs[i]! }, req.maxSizes[i]!, alloc, undefined, keyed);
       if ('skipped' in got) {
         push(3, { text: got.skipped });
         continue;
@@ -392,7 +406,7 @@ function work(req: Request): { reply: Reply; transfer: ArrayBuffer[] } {
       const st = got.stat;
       const stat = { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
       if ('digest' in got) {
-        push(2, { stat, text: got.digest });
+        push(got.secret ? 5 : 2, { stat, text: got.digest });
         continue;
       }
       const content = got.content;

@@ -105,6 +105,7 @@ async function readerThreads(opts: ReadOptions, listing: ListingWithThreads): Pr
   }
   const pool = listing.threads ?? new ReadPool(readMode(opts.writer));
   pool.mode = readMode(opts.writer);
+  pool.key = opts.secretKey;
   pool.level = opts.writer.entryLevel ?? 0; // expect() may have chosen it just now
   return pool;
 }
@@ -158,14 +159,15 @@ class Reader {
   }
 
   /** Whether these rules record the unchanged file as `prev` was recorded: by digest only (too
-   * big, or a hash-only path), or as a secret by its path. One recorded as a secret that these
-   * rules do not name is read again: it may be one by content (a PEM private key). */
+   * big, or a hash-only path), or as a secret by its path (keyed, by digest only too). One
+   * recorded as a secret that these rules do not name is read again: it may be one by content
+   * (a PEM private key). */
   private recordedAlike(path: string, st: Listed, prev: Entry): boolean {
     const was = recordedAs(prev);
     if (was.kind !== 'file') return true;
     const { rules, maxFileSize } = this.opts;
-    if (rules.hashOnly(path) || st.size > maxFileSize) return was.digest;
-    return !was.digest && was.secret === rules.secret(path);
+    const digest = rules.hashOnly(path) || st.size > maxFileSize;
+    return was.digest === digest && was.secret === rules.secret(path);
   }
 
   private count(kind: Meta['kind'], st: Listed): void {
