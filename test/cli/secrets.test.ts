@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { trail, tempDir, git, initTrail } from '../support/cli.js';
@@ -130,3 +130,38 @@ for (const [way, env] of [
     assert.deepEqual((await run('status', '--json')).json.changes, [], 'recorded as the rules say');
   });
 }
+
+const PLACEHOLDER = /^trail: the content of this file is a secret and stays on its host\nhmac-sha256:[0-9a-f]{64}\n$/;
+
+test('secrets: a hard link to a secret, whatever its name, is recorded as a secret and said to be', async (t) => {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  const home = join(tmp.path, 'home');
+  const dir = join(tmp.path, 'etc');
+  mkdirSync(join(dir, 'backup'), { recursive: true });
+  writeFileSync(join(dir, 'shadow'), SHADOW);
+  // Listed before the secret and after it: the scan must know the group before it reads.
+  linkSync(join(dir, 'shadow'), join(dir, 'backup', 'a-copy'));
+  linkSync(join(dir, 'shadow'), join(dir, 'zz.bak'));
+  writeFileSync(join(dir, 'hosts'), 'public\n');
+  linkSync(join(dir, 'hosts'), join(dir, 'hosts.bak')); // a group without a secret: as before
+  const init = await trail(home, ['init', dir, '--json']);
+  assert.equal(init.code, 0, init.stderr);
+  const repo = init.json.repo as string;
+  const shown = (p: string) => git(repo, ['cat-file', 'blob', `refs/heads/observed:${p}`]).stdout.toString();
+  for (const p of ['shadow', 'backup/a-copy', 'zz.bak']) assert.match(shown(p), PLACEHOLDER, p);
+  assert.equal(shown('hosts.bak'), 'public\n');
+  assert.deepEqual(
+    (init.json.asSecrets as { path: string }[]).map((a) => a.path),
+    ['backup/a-copy', 'zz.bak'],
+  );
+  // A link made later: snapshot records it as a secret, and says why.
+  linkSync(join(dir, 'shadow'), join(dir, 'shadow.old'));
+  const snap = await trail(home, ['snapshot']);
+  assert.equal(snap.code, 0, snap.stderr);
+  assert.match(snap.stdout, /^shadow\.old: recorded as a secret: a hard link to shadow$/m);
+  assert.match(shown('shadow.old'), PLACEHOLDER);
+  assert.equal(pushableBytes(repo).includes('verysecretsalt'), false, 'no pushable object holds the secret');
+  const st = await trail(home, ['status', '--full', '--json']);
+  assert.deepEqual(st.json.changes, [], 'a whole scan records it the same way');
+});

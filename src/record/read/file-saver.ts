@@ -6,6 +6,7 @@ import { sameStat, type Entry, type State, type StatKey } from '../model/state.j
 import { looksLikePrivateKey, readStable } from './file-reader.js';
 import type { ReadJob, ReadOutcome } from './read-pool.js';
 import { placeholder, secretDigest } from './secrets.js';
+import type { AsSecret } from './as-secret.js';
 
 export interface SaveOptions {
   /** The watched directory, absolute. */
@@ -22,6 +23,8 @@ export interface Saved {
   skipped: Skipped[];
   /** Files larger than maxFileSize: recorded by digest, content not kept. */
   digestOnly: string[];
+  /** Files recorded as secrets for what they share with one (see FileSaver.secret). */
+  asSecrets: AsSecret[];
   /** Paths whose entry was made anew (their xattrs are read next). */
   fresh: string[];
   /** Files the read found changed since the listing (other stat data): the whole tree's xattr
@@ -44,7 +47,28 @@ export class FileSaver {
   constructor(
     private readonly opts: SaveOptions,
     private readonly out: Saved,
+    /** Per inode (`dev:ino`) that a secret path has among its links, that path (secretLinks). */
+    private readonly linkedSecrets: ReadonlyMap<string, string> = new Map(),
   ) {}
+
+  /** Whether the file at `path` is a secret: by its path, or as a hard link to one, whose
+   * content it is whatever its name (`ln shadow shadow.bak` must not publish it). */
+  isSecret(path: string, st: Listed): boolean {
+    return this.opts.rules.secret(path) || this.linkedTo(st) !== undefined;
+  }
+
+  private linkedTo(st: Listed): string | undefined {
+    return st.nlink > 1 && this.linkedSecrets.size ? this.linkedSecrets.get(`${st.dev}:${st.ino}`) : undefined;
+  }
+
+  /** isSecret, for a file about to be read: one that is a secret by its link is said to be. */
+  private secret(path: string, st: Listed): boolean {
+    if (this.opts.rules.secret(path)) return true;
+    const of = this.linkedTo(st);
+    if (of === undefined) return false;
+    this.out.asSecrets.push({ path, of, how: 'hard link' });
+    return true;
+  }
 
   /** The job for a reader thread that reads this file. */
   job(path: string, st: Listed): ReadJob {
@@ -53,14 +77,14 @@ export class FileSaver {
       ino: st.ino,
       dev: st.dev,
       maxSize: this.opts.rules.hashOnly(path) ? -1 : this.opts.maxFileSize,
-      secret: this.opts.rules.secret(path),
+      secret: this.secret(path, st),
     };
   }
 
   /** Reads a file on this thread: opened with O_NOFOLLOW and checked to be the inode listed,
    * read again while it changes (skipped if it never holds still). */
   async save(path: string, listed: Listed, entry: Entry): Promise<void> {
-    const secret = this.opts.rules.secret(path);
+    const secret = this.secret(path, listed);
     const got = readStable(
       abs(this.opts.root, path),
       listed,

@@ -7,6 +7,7 @@ import type { ObjectWriter } from '../store/object-writer.js';
 import type { ListingWithThreads } from '../list/lister.js';
 import { abs, reasonOf, type Listed } from '../list/walker.js';
 import { FileSaver, type Saved, type SaveOptions } from './file-saver.js';
+import type { Rules } from '../list/rules.js';
 import { PoolFeeder } from './pool-feeder.js';
 import { ReadPool, threadsAllowed, type ReadMode } from './read-pool.js';
 
@@ -54,6 +55,7 @@ export async function readListing(
     state,
     skipped: listing.skipped,
     digestOnly: [],
+    asSecrets: [],
     fresh: [],
     moved: [],
     read: 0,
@@ -61,7 +63,7 @@ export async function readListing(
     dirs: 0,
     bytes: 0,
   };
-  const saver = new FileSaver(opts, tally);
+  const saver = new FileSaver(opts, tally, secretLinks(listing, opts.rules));
   const pool = await readerThreads(opts, listing);
   const reader = new Reader(
     opts,
@@ -82,6 +84,24 @@ export async function readListing(
     await reader.feeder?.close();
   }
   return tally;
+}
+
+/**
+ * Per inode with several links, the first of its paths listed that is a secret by the rules:
+ * each of its links is recorded as a secret too (file-saver.ts). Looked for in the whole
+ * listing before anything is read, as a link may be listed before its secret. A scan under
+ * roots that touch a hard-link group is widened to the whole tree (snapshot.ts, touchesLinks),
+ * so the secret is always among what is listed. One test of nlink per file: the rules are
+ * matched only for the rare files with other links.
+ */
+function secretLinks(listing: ListingWithThreads, rules: Rules): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [path, st] of listing.listed) {
+    if (st.nlink < 2 || !st.isFile() || !rules.secret(path)) continue;
+    const id = `${st.dev}:${st.ino}`;
+    if (!out.has(id)) out.set(id, path);
+  }
+  return out;
 }
 
 /** The listing's reader threads, or a new pool, when enough is to be read for threads to pay
@@ -167,7 +187,7 @@ class Reader {
     if (was.kind !== 'file') return true;
     const { rules, maxFileSize } = this.opts;
     const digest = rules.hashOnly(path) || st.size > maxFileSize;
-    return was.digest === digest && was.secret === rules.secret(path);
+    return was.digest === digest && was.secret === this.saver.isSecret(path, st);
   }
 
   private count(kind: Meta['kind'], st: Listed): void {
