@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { linkSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, renameSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { trail, tempDir, git, initTrail } from '../support/cli.js';
@@ -165,3 +165,48 @@ test('secrets: a hard link to a secret, whatever its name, is recorded as a secr
   const st = await trail(home, ['status', '--full', '--json']);
   assert.deepEqual(st.json.changes, [], 'a whole scan records it the same way');
 });
+
+for (const [way, env] of [
+  ['on this thread', { TRAIL_READ_THREADS: 'never' }],
+  ['on reader threads', { TRAIL_READ_THREADS: 'always' }],
+] as const) {
+  test(`secrets: a copy of a secret at a path no rule names is recorded as a secret, ${way}`, async (t) => {
+    const tmp = tempDir();
+    t.after(tmp.cleanup);
+    const home = join(tmp.path, 'home');
+    const dir = join(tmp.path, 'etc');
+    const run = async (...args: string[]) => {
+      const r = await trail(home, args, { env });
+      assert.ok(r.code === 0 || r.code === 3, `${args.join(' ')}: ${r.stderr}`);
+      return r;
+    };
+    mkdirSync(join(dir, 'ssh'), { recursive: true });
+    writeFileSync(join(dir, 'shadow'), SHADOW);
+    writeFileSync(join(dir, 'ssh', 'ssh_host_ed25519_key'), 'ed25519 key bytes\n');
+    writeFileSync(join(dir, 'a-copy'), SHADOW); // read before its secret, in the first snapshot
+    writeFileSync(join(dir, 'same-size'), 'x'.repeat(SHADOW.length)); // a secret's size, not its content
+    const init = await run('init', dir, '--json');
+    const repo = init.json.repo as string;
+    const shown = (p: string) => git(repo, ['cat-file', 'blob', `refs/heads/observed:${p}`]).stdout.toString();
+    assert.match(shown('a-copy'), PLACEHOLDER);
+    assert.equal(shown('same-size'), 'x'.repeat(SHADOW.length));
+    assert.deepEqual(init.json.asSecrets, [{ path: 'a-copy', of: 'shadow', how: 'copy' }]);
+
+    // Copies of recorded secrets, a secret moved to another name, and a secret changed with a
+    // copy of its new content read before it.
+    const NEW = SHADOW.replace('verysecretsalt', 'newsalt');
+    writeFileSync(join(dir, 'shadow.old'), SHADOW);
+    renameSync(join(dir, 'ssh', 'ssh_host_ed25519_key'), join(dir, 'ssh', 'moved-away'));
+    writeFileSync(join(dir, 'shadow'), NEW);
+    writeFileSync(join(dir, 'a-new-copy'), NEW);
+    const snap = await run('snapshot');
+    for (const p of ['shadow.old', 'ssh/moved-away', 'a-new-copy']) assert.match(shown(p), PLACEHOLDER, p);
+    assert.match(snap.stdout, /^shadow\.old: recorded as a secret: a copy of (shadow|a-copy)$/m);
+    assert.match(snap.stdout, /^ssh\/moved-away: recorded as a secret: a copy of ssh\/ssh_host_ed25519_key$/m);
+    assert.match(snap.stdout, /^a-new-copy: recorded as a secret: a copy of shadow$/m);
+    const pushable = pushableBytes(repo);
+    for (const secret of ['verysecretsalt', 'newsalt', 'ed25519 key bytes'])
+      assert.equal(pushable.includes(secret), false, `no pushable object holds "${secret}"`);
+    assert.deepEqual((await run('status', '--full', '--json')).json.changes, [], 'a whole scan records them alike');
+  });
+}

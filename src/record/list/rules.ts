@@ -87,7 +87,7 @@ export function rulesDigest(rules: Pick<Rules, 'spec'>, maxFileSize: number): st
 /** What this version makes of a file under the same rules, when that changed: an entry an
  * older version recorded otherwise is then recorded anew, not trusted on its stat data.
  * 2: a secret by digest only (too big, or under a `hash` rule) is keyed, and a hard link to a
- * secret is one. */
+ * secret or a copy of one is one. */
 const RECORDING = 2;
 
 /**

@@ -5,12 +5,12 @@ import { display } from '../../util/bytes.js';
  * shows a placeholder. */
 export interface AsSecret {
   path: string;
-  /** The secret (by its path) it shares its inode with: its content, whatever its name. */
+  /** The secret it shares its inode with (by its path), or whose content it holds. */
   of: string;
-  how: 'hard link';
+  how: 'hard link' | 'copy';
 }
 
 /** What is said of it: names only, never content. */
 export function asSecretLine(a: AsSecret): string {
-  return `${display(a.path)}: recorded as a secret: a ${a.how} to ${display(a.of)}`;
+  return `${display(a.path)}: recorded as a secret: a ${a.how === 'copy' ? 'copy of' : 'hard link to'} ${display(a.of)}`;
 }

@@ -8,8 +8,9 @@ export const READ_FLAGS = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK;
 
 export type ReadResult =
   | { content: Buffer; stat: Stats }
-  /** `secret`: the digest is keyed (a secret, by path or by content), else a plain sha256. */
-  | { digest: string; stat: Stats; secret: boolean }
+  /** `secret`: the digest is keyed (a secret, by path or by content), else a plain sha256,
+   * and `keyed` the keyed one when asked for (DigestKey.copy). */
+  | { digest: string; stat: Stats; secret: boolean; keyed?: string }
   | { skipped: string };
 
 /** How a file read by digest only is digested: a secret (`secret`, or one found to hold a
@@ -18,6 +19,9 @@ export type ReadResult =
 export interface DigestKey {
   key: Buffer;
   secret: boolean;
+  /** Not a secret by its path, but of a secret's size: its keyed digest is wanted too, to
+   * tell whether it is a copy of one (read/secret-copies.ts). */
+  copy?: boolean;
 }
 
 // File times tick coarsely (a few ms): a write landing in the same tick as the last change
@@ -71,10 +75,13 @@ export function readStable(
       }
       const recent = clock.now() - Math.max(before.mtimeMs, before.ctimeMs) < RECENT_MS;
       if (before.size > maxSize) {
-        const { digest, secret } = digestFd(fd, keyed);
+        const got = digestFd(fd, keyed);
         const after = fstatSync(fd);
-        if (same(after, before) && (!recent || (digestFd(fd, keyed).digest === digest && same(fstatSync(fd), before))))
-          return { digest, stat: after, secret };
+        if (
+          same(after, before) &&
+          (!recent || (digestFd(fd, keyed).digest === got.digest && same(fstatSync(fd), before)))
+        )
+          return { ...got, stat: after };
         continue;
       }
       if (before.size === 0 && attempt === 0 && clock.now() - before.ctimeMs < JUST_MS) {
@@ -121,18 +128,27 @@ function readFd(fd: number, sizeHint: number, alloc: (n: number) => Buffer): Buf
 
 /** The digest of a file read by digest only: keyed for a secret by path; else a sha256,
  * unless the content turns out to hold a private key (looked for as it streams by, as
- * looksLikePrivateKey does on content read whole), then keyed after all (read again). */
-function digestFd(fd: number, keyed: DigestKey | undefined): { digest: string; secret: boolean } {
-  if (keyed?.secret) return { digest: hashFd(fd, keyed.key).digest, secret: true };
-  const plain = hashFd(fd, undefined);
-  if (keyed && plain.privateKey) return { digest: hashFd(fd, keyed.key).digest, secret: true };
-  return { digest: plain.digest, secret: false };
+ * looksLikePrivateKey does on content read whole), then keyed after all (read again). A
+ * possible copy of a secret (`copy`) gets its keyed digest too, in the same pass. */
+function digestFd(fd: number, keyed: DigestKey | undefined): { digest: string; secret: boolean; keyed?: string } {
+  if (keyed?.secret) return { digest: hashFd(fd, false, keyed.key).keyed!, secret: true };
+  const got = hashFd(fd, true, keyed?.copy ? keyed.key : undefined);
+  if (keyed && got.privateKey) return { digest: hashFd(fd, false, keyed.key).keyed!, secret: true };
+  return got.keyed === undefined
+    ? { digest: got.plain!, secret: false }
+    : { digest: got.plain!, secret: false, keyed: got.keyed };
 }
 
-/** Streams the file through sha256, or HMAC-SHA256 under `key` (the form of secrets.ts's
- * secretDigest, without the whole content in memory). */
-function hashFd(fd: number, key: Buffer | undefined): { digest: string; privateKey: boolean } {
-  const h = key ? createHmac('sha256', key) : createHash('sha256');
+/** Streams the file through sha256 (`plain`, looking for a private key as it goes) and/or
+ * HMAC-SHA256 under `key` (the form of secrets.ts's secretDigest, without the whole content
+ * in memory). */
+function hashFd(
+  fd: number,
+  plain: boolean,
+  key: Buffer | undefined,
+): { plain?: string; keyed?: string; privateKey: boolean } {
+  const h = plain ? createHash('sha256') : undefined;
+  const k = key ? createHmac('sha256', key) : undefined;
   const chunk = Buffer.allocUnsafe(1 << 20);
   // A PEM header may straddle two chunks: the end of the one before is looked at again.
   const carry = Buffer.alloc(PEM_LOOK);
@@ -141,10 +157,17 @@ function hashFd(fd: number, key: Buffer | undefined): { digest: string; privateK
   let pos = 0;
   for (;;) {
     const n = readSync(fd, chunk, 0, chunk.length, pos);
-    if (n === 0) return { digest: key ? 'hmac-sha256:' + h.digest('hex') : h.digest('hex'), privateKey };
+    if (n === 0) {
+      return {
+        ...(h ? { plain: h.digest('hex') } : {}),
+        ...(k ? { keyed: 'hmac-sha256:' + k.digest('hex') } : {}),
+        privateKey,
+      };
+    }
     const got = chunk.subarray(0, n);
-    h.update(got);
-    if (!key && !privateKey) {
+    h?.update(got);
+    k?.update(got);
+    if (plain && !privateKey) {
       privateKey =
         looksLikePrivateKey(Buffer.concat([carry.subarray(0, carried), got.subarray(0, PEM_LOOK)])) ||
         looksLikePrivateKey(got);

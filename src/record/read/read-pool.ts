@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { workerExecArgv } from '../../util/threads.js';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { crc32, deflateSync } from 'node:zlib';
@@ -43,14 +43,17 @@ export interface ReadJob {
   /** A secret by its path: the bytes come back (the caller keys and stores them), or, above
    * maxSize, the digest keyed here (the pool's `key`). */
   secret: boolean;
+  /** Of a secret's size: its keyed digest comes back too (read/secret-copies.ts). */
+  copy: boolean;
 }
 
+/** `keyed`: the keyed digest of a file asked for as a possible copy of a secret. */
 export type ReadOutcome =
-  | { stat: StatKey; oid: string; size: number; entry?: Buffer; crc?: number; content?: Buffer }
+  | { stat: StatKey; oid: string; size: number; entry?: Buffer; crc?: number; content?: Buffer; keyed?: string }
   /** A secret (by path, or by content: a PEM private key): the bytes, for the caller. */
   | { stat: StatKey; secretContent: Buffer }
   /** Above maxSize: `secret`, the digest is keyed (a secret by path or by content). */
-  | { stat: StatKey; digest: string; secret: boolean }
+  | { stat: StatKey; digest: string; secret: boolean; keyed?: string }
   | { skipped: string }
   | { error: Error };
 
@@ -69,6 +72,7 @@ interface Request {
   devs: number[];
   maxSizes: number[];
   secrets: boolean[];
+  copies: boolean[];
   /** The key of secrets' digests (secrets.ts), for those read by digest only. */
   key?: Uint8Array;
   mode: ReadMode;
@@ -88,6 +92,8 @@ interface Reply {
   /** By file index, for the few that have one: digest, reason skipped, error message. */
   texts: string[];
   codes: string[];
+  /** By file index, for the few asked for as possible copies of a secret: the keyed digest. */
+  keyed: string[];
   out: ArrayBuffer;
   /** A walk's answer. */
   walked?: PackedListing;
@@ -164,6 +170,7 @@ export class ReadPool {
       devs: jobs.map((j) => j.dev),
       maxSizes: jobs.map((j) => j.maxSize),
       secrets: jobs.map((j) => j.secret),
+      copies: jobs.map((j) => j.copy),
       key: this.key,
       mode: this.mode,
       level: this.level,
@@ -203,6 +210,7 @@ export class ReadPool {
       devs: [],
       maxSizes: [],
       secrets: [],
+      copies: [],
       mode: this.mode,
       level: 0,
     };
@@ -294,6 +302,7 @@ function decode(r: Reply): ReadOutcome[] {
       case 0: {
         const crc = n[o + 6]!;
         const blob: ReadOutcome & { oid: string } = { stat, oid: r.oids.slice(i * 40, i * 40 + 40), size: n[o + 5]! };
+        if (r.keyed[i] !== undefined) blob.keyed = r.keyed[i];
         if (crc !== -1) {
           blob.entry = bytes;
           blob.crc = crc;
@@ -310,7 +319,12 @@ function decode(r: Reply): ReadOutcome[] {
         break;
       case 2:
       case 5:
-        out.push({ stat, digest: r.texts[i]!, secret: r.kinds[i] === 5 });
+        out.push({
+          stat,
+          digest: r.texts[i]!,
+          secret: r.kinds[i] === 5,
+          ...(r.keyed[i] !== undefined ? { keyed: r.keyed[i] } : {}),
+        });
         break;
       case 3:
         out.push({ skipped: r.texts[i]! });
@@ -336,6 +350,7 @@ function work(req: Request): { reply: Reply; transfer: ArrayBuffer[] } {
   const oids: string[] = [];
   const texts: string[] = [];
   const codes: string[] = [];
+  const keyedOut: string[] = [];
   // Results are written straight into the reply buffer (lent by the main thread when it has
   // one), which grows when a batch holds more than it.
   let out = Buffer.from(req.out && req.out.byteLength ? req.out : new ArrayBuffer(POOLED));
@@ -385,6 +400,7 @@ function work(req: Request): { reply: Reply; transfer: ArrayBuffer[] } {
   const key = req.key && Buffer.from(req.key.buffer, req.key.byteOffset, req.key.byteLength);
   const keyedSecret = key && { key, secret: true };
   const keyedOther = key && { key, secret: false };
+  const keyedCopy = key && { key, secret: false, copy: true };
   for (; i < count; i++) {
     const f = req.files[i]!;
     const file = typeof f === 'string' ? f : Buffer.from(f.buffer, f.byteOffset, f.byteLength);
@@ -397,7 +413,7 @@ function work(req: Request): { reply: Reply; transfer: ArrayBuffer[] } {
       return scratch.subarray(0, n);
     };
     try {
-      const keyed = req.secrets[i] ? keyedSecret : keyedOther;
+      const keyed = req.secrets[i] ? keyedSecret : req.copies[i] ? keyedCopy : keyedOther;
       const got = readStable(file, { ino: req.inos[i]!, dev: req.devs[i]! }, req.maxSizes[i]!, alloc, undefined, keyed);
       if ('skipped' in got) {
         push(3, { text: got.skipped });
@@ -406,6 +422,7 @@ function work(req: Request): { reply: Reply; transfer: ArrayBuffer[] } {
       const st = got.stat;
       const stat = { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
       if ('digest' in got) {
+        if (got.keyed !== undefined) keyedOut[i] = got.keyed;
         push(got.secret ? 5 : 2, { stat, text: got.digest });
         continue;
       }
@@ -414,6 +431,7 @@ function work(req: Request): { reply: Reply; transfer: ArrayBuffer[] } {
         push(1, { stat, len: copyOut(content) });
         continue;
       }
+      if (req.copies[i] && key) keyedOut[i] = 'hmac-sha256:' + createHmac('sha256', key).update(content).digest('hex');
       const oid = createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex');
       if (req.mode === 'hash') push(0, { stat, oid, size: content.length });
       else if (req.mode === 'raw') push(0, { stat, oid, size: content.length, len: copyOut(content) });
@@ -432,7 +450,15 @@ function work(req: Request): { reply: Reply; transfer: ArrayBuffer[] } {
       push(4, { text: (err as Error).message, code: String((err as NodeJS.ErrnoException).code ?? '') });
     }
   }
-  const reply: Reply = { kinds, oids: oids.join(''), nums, texts, codes, out: out.buffer as ArrayBuffer };
+  const reply: Reply = {
+    kinds,
+    oids: oids.join(''),
+    nums,
+    texts,
+    codes,
+    keyed: keyedOut,
+    out: out.buffer as ArrayBuffer,
+  };
   return { reply, transfer: [reply.out, kinds.buffer as ArrayBuffer, nums.buffer as ArrayBuffer] };
 }
 
@@ -460,6 +486,7 @@ function noReads(part: Pick<Reply, 'walked' | 'checked'>): Reply {
     nums: new Float64Array(0),
     texts: [],
     codes: [],
+    keyed: [],
     out: new ArrayBuffer(0),
     ...part,
   };

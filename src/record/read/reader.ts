@@ -9,6 +9,7 @@ import { abs, reasonOf, type Listed } from '../list/walker.js';
 import { FileSaver, type Saved, type SaveOptions } from './file-saver.js';
 import type { Rules } from '../list/rules.js';
 import { PoolFeeder } from './pool-feeder.js';
+import { SecretCopies } from './secret-copies.js';
 import { ReadPool, threadsAllowed, type ReadMode } from './read-pool.js';
 
 export interface ReadOptions extends SaveOptions {
@@ -63,8 +64,11 @@ export async function readListing(
     dirs: 0,
     bytes: 0,
   };
-  const saver = new FileSaver(opts, tally, secretLinks(listing, opts.rules));
-  const pool = await readerThreads(opts, listing);
+  const plan = planRead(opts, listing);
+  const copies = plan.toRead ? new SecretCopies(opts.previous) : undefined;
+  for (const size of plan.secretSizes) copies?.willRead(size);
+  const saver = new FileSaver(opts, tally, secretLinks(listing, opts.rules), copies);
+  const pool = await readerThreads(opts, listing, plan);
   const reader = new Reader(
     opts,
     listing,
@@ -80,6 +84,7 @@ export async function readListing(
       await reader.read(path, st);
     }
     await reader.feeder?.drain();
+    await copies?.settle(opts.writer, tally.asSecrets);
   } finally {
     await reader.feeder?.close();
   }
@@ -104,19 +109,36 @@ function secretLinks(listing: ListingWithThreads, rules: Rules): Map<string, str
   return out;
 }
 
-/** The listing's reader threads, or a new pool, when enough is to be read for threads to pay
- * off (the listing's are closed otherwise). Tells the writer how much content comes. */
-async function readerThreads(opts: ReadOptions, listing: ListingWithThreads): Promise<ReadPool | undefined> {
+/** What is to be read: files whose stat data do not match, their bytes (over maxFileSize
+ * only digested), and the sizes of the secrets among them (by their path: a copy of one read
+ * before it is found by its size, see secret-copies.ts). The rules are matched only for the
+ * files to be read, which the reader matches anyway. */
+function planRead(
+  opts: ReadOptions,
+  listing: ListingWithThreads,
+): { toRead: number; toReadBytes: number; secretSizes: Set<number> } {
   let toRead = 0;
   let toReadBytes = 0;
+  const secretSizes = new Set<number>();
   for (const [path, st] of listing.listed) {
     if (!st.isFile()) continue;
     const prev = opts.previous.get(path);
     if (opts.full || !prev || !sameStat(prev.stat, st)) {
       toRead++;
       if (st.size <= opts.maxFileSize) toReadBytes += st.size;
+      if (opts.rules.secret(path)) secretSizes.add(st.size);
     }
   }
+  return { toRead, toReadBytes, secretSizes };
+}
+
+/** The listing's reader threads, or a new pool, when enough is to be read for threads to pay
+ * off (the listing's are closed otherwise). Tells the writer how much content comes. */
+async function readerThreads(
+  opts: ReadOptions,
+  listing: ListingWithThreads,
+  { toRead, toReadBytes }: { toRead: number; toReadBytes: number },
+): Promise<ReadPool | undefined> {
   opts.writer.expect?.(toReadBytes);
   const usePool = threadsAllowed(opts) ?? (toRead >= POOL_FILES && toReadBytes >= POOL_BYTES);
   if (!usePool || toRead === 0) {
