@@ -5,6 +5,7 @@ import { init } from '../record/init.js';
 import { invokingActor } from '../record/commit/commit.js';
 import { commandContext } from './session.js';
 import { bytesHuman, plural } from './output.js';
+import { asSecretLine, asSecretsJson } from './as-secrets.js';
 
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_pkg_verify = () => import('../host/pkg-verify.js');
@@ -46,6 +47,7 @@ export function registerInit(program: Command): void {
         );
         for (const p of s.digestOnly.slice(0, 20)) out.line(`    ${display(p)}`);
       }
+      for (const a of s.asSecrets) out.line(`  ${asSecretLine(a)}`);
       if (s.skipped.length) {
         out.line(out.color.yellow(`  ${plural(s.skipped.length, 'path')} skipped:`));
         for (const k of s.skipped.slice(0, 20)) out.line(`    ${display(k.path)}: ${k.reason}`);
@@ -83,6 +85,7 @@ export function registerInit(program: Command): void {
         ignored: s.ignored,
         skipped: s.skipped.map((k) => ({ path: display(k.path), reason: k.reason })),
         digestOnly: s.digestOnly.map(display),
+        asSecrets: asSecretsJson(s.asSecrets),
         seconds,
       });
     });

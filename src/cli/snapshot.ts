@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { invokingActor } from '../record/commit/commit.js';
 import type { Response } from '../act/respond.js';
 import type { SnapshotAnswer } from '../watch/query-server.js';
+import { asSecretLine, asSecretsJson } from './as-secrets.js';
 import type { Out } from './output.js';
 import { pickWatched } from '../host/registry.js';
 import { display } from '../util/bytes.js';
@@ -39,6 +40,7 @@ export function registerSnapshot(program: Command): void {
       if (res.policy) printResponse(out, res.policy);
       for (const p of res.digestOnly)
         out.warn(`${display(p)} is larger than snapshot.maxFileSize: recorded by digest only, its content is not kept`);
+      for (const a of res.asSecrets ?? []) out.line(asSecretLine(a));
       out.result({
         commit: res.commit,
         parent: res.parent,
@@ -46,6 +48,7 @@ export function registerSnapshot(program: Command): void {
         policy: res.policy,
         skipped: res.skipped.map((k) => ({ path: display(k.path), reason: k.reason })),
         digestOnly: res.digestOnly.map(display),
+        asSecrets: asSecretsJson(res.asSecrets ?? []),
         answeredBy: asked ? { watcher: asked.pid } : 'scan',
       });
     });
@@ -75,6 +78,7 @@ async function snapshotHere(
       policy: policy ?? null,
       skipped: res.scan.skipped,
       digestOnly: res.scan.digestOnly,
+      asSecrets: res.scan.asSecrets,
     };
   });
 }

@@ -8,6 +8,7 @@ import { abs, type Skipped } from './list/walker.js';
 import { LayeredState } from './model/layered.js';
 import type { State } from './model/state.js';
 import { readListing, type ReadOptions } from './read/reader.js';
+import type { AsSecret } from './read/as-secret.js';
 import { addXattrs, startTreeXattrs } from './read/xattrs.js';
 
 export interface ScanOptions extends ReadOptions {
@@ -29,6 +30,8 @@ export interface ScanResult {
   skipped: Skipped[];
   /** Files read now that were larger than maxFileSize: recorded by digest, content not kept. */
   digestOnly: string[];
+  /** Files recorded as secrets though no rule names them: a hard link to one. */
+  asSecrets: AsSecret[];
   ignored: number;
   /** Files whose content was read (the rest were trusted on stat data). */
   read: number;
@@ -57,14 +60,19 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
   phase(`listed ${listed.length}`);
   const treeXattrs = startTreeXattrs(opts.root, !!opts.full || opts.previous.size === 0, listed.length);
   const recheck = opts.previousRules !== digest;
-  const { read, files, dirs, bytes, digestOnly, fresh, moved } = await readListing(opts, listing, state, recheck);
+  const { read, files, dirs, bytes, digestOnly, asSecrets, fresh, moved } = await readListing(
+    opts,
+    listing,
+    state,
+    recheck,
+  );
   keepUnlisted(opts.previous, state, listing.unlistable);
   phase('read');
   await addXattrs(opts.root, state, fresh, listed.length, treeXattrs, moved);
   // What could differ from `previous`: the paths it had under the roots and those listed now.
   const looked = roots.includes('') ? undefined : [...new Set([...under, ...listed.map(([p]) => p)])];
   const rules = looked && recheck ? undefined : digest;
-  return { state, skipped, digestOnly, ignored, read, files, dirs, bytes, looked, rules };
+  return { state, skipped, digestOnly, asSecrets, ignored, read, files, dirs, bytes, looked, rules };
 }
 
 /**

@@ -317,6 +317,7 @@ async function listAgainstIndex(
     state: new Map(),
     skipped: [],
     digestOnly: [],
+    asSecrets: [],
     ignored: 0,
     read: 0,
     rules: digest,

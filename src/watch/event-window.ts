@@ -1,6 +1,7 @@
 import type { Actor } from '../record/commit/commit.js';
 import { asNumber, type Config } from '../record/repo/settings.js';
 import { record, type RecordResult } from '../record/snapshot.js';
+import { asSecretLine } from '../record/read/as-secret.js';
 import { recordAttributed, type Attributor } from '../attribute/attributor.js';
 import { Debouncer, type Batch } from './debouncer.js';
 import { collapseRoots } from './roots.js';
@@ -162,6 +163,7 @@ export class EventWindow {
         latencyMs: now - b.firstSeen,
       });
       this.deps.onCommit({ commit: res.commit, changes: res.changes.length, action: 'watch' });
+      for (const a of res.scan?.asSecrets ?? []) ctx.log('notice', 'as-secret', asSecretLine(a));
     } else {
       ctx.log('debug', 'no-change', `nothing to record under ${roots.length} path(s)`, { ms: Date.now() - t0 });
     }

@@ -3,6 +3,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { dirname, join } from 'node:path';
 import type { Actor } from '../record/commit/commit.js';
 import type { Change } from '../record/model/diff.js';
+import type { AsSecret } from '../record/read/as-secret.js';
 import { Refs } from '../record/repo/repo.js';
 import { driftUnder, record, type RecordResult } from '../record/snapshot.js';
 import { respond, type Response } from '../act/respond.js';
@@ -37,6 +38,8 @@ export interface SnapshotAnswer {
   policy: Response | null;
   skipped: { path: string; reason: string }[];
   digestOnly: string[];
+  /** Files recorded as secrets though no rule names them (absent from an older watcher). */
+  asSecrets?: AsSecret[];
 }
 
 export interface QueryDeps {
@@ -299,6 +302,7 @@ export class QueryServer implements Job {
       policy: policy ?? null,
       skipped: res.scan.skipped.map((k) => ({ path: k.path, reason: k.reason })),
       digestOnly: res.scan.digestOnly,
+      asSecrets: res.scan.asSecrets,
     };
   }
 }

@@ -64,3 +64,28 @@ it('records every link of an inode as a whole scan would, whatever path the even
     await d.stop();
   }
 });
+
+it('records a new hard link to a secret as a secret, whatever path the events name, and logs why', async () => {
+  const f = new Fixture(tmp.dir, 's');
+  const w = (p: string) => join(f.work, p);
+  writeFileSync(w('shadow'), 'root:$6$linkedsalt$hashed:19000:0:99999:7:::\n');
+  mkdirSync(w('old'));
+  await f.init();
+  const d = new Daemon(f);
+  try {
+    await d.started();
+    const from = d.lines.length;
+    linkSync(w('shadow'), w('old/shadow.bak')); // the event names old/shadow.bak only
+    // (waitInSync compares content, which a secret's placeholder is not: the log says when.)
+    await d.waitLog('the commit of the link', (l) => l.event === 'commit', from);
+    const shown = (await f.git(['show', 'refs/heads/observed:old/shadow.bak'])).stdout.toString();
+    assert.match(shown, /^trail: the content of this file is a secret and stays on its host\nhmac-sha256:/);
+    assert.ok(!shown.includes('linkedsalt'));
+    const said = await d.waitLog('the link said to be a secret', (l) => l.event === 'as-secret', from);
+    assert.match(String(said.msg), /old\/shadow\.bak: recorded as a secret: a hard link to shadow$/);
+    const full = await f.trail(['--name', f.name, 'status', '--full', '--json'], [0, 3]);
+    assert.equal(full.code, 0, `a whole scan records it otherwise: ${full.stdout.toString()}`);
+  } finally {
+    await d.stop();
+  }
+});

@@ -80,9 +80,15 @@ export type RulesSpec = Parameters<typeof makeRules>;
  * an entry recorded under them may not be what these make of the file (read/reader.ts). */
 export function rulesDigest(rules: Pick<Rules, 'spec'>, maxFileSize: number): string {
   return createHash('sha1')
-    .update(JSON.stringify([DEFAULT_IGNORES, DEFAULT_SECRETS, rules.spec, maxFileSize]))
+    .update(JSON.stringify([DEFAULT_IGNORES, DEFAULT_SECRETS, rules.spec, maxFileSize, RECORDING]))
     .digest('hex');
 }
+
+/** What this version makes of a file under the same rules, when that changed: an entry an
+ * older version recorded otherwise is then recorded anew, not trusted on its stat data.
+ * 2: a secret by digest only (too big, or under a `hash` rule) is keyed, and a hard link to a
+ * secret or a copy of one is one. */
+const RECORDING = 2;
 
 /**
  * Scan rules that come from elsewhere (the policy, which is stored with them in this simple
@@ -127,9 +133,11 @@ export function makeRules(
       const c = classOf(p);
       return c === 'ignore' || isLog(p) || (c === 'default' && ignored(p));
     },
+    // A `hash` rule says how much of a file to keep, not whether it is a secret: a secret it
+    // covers is recorded by its keyed digest (read/file-reader.ts), never a plain one.
     secret: (p) => {
       const c = classOf(p);
-      return c === 'secret' || (c === 'default' && secret(p));
+      return c === 'secret' || ((c === 'default' || c === 'hash') && secret(p));
     },
     hashOnly: (p) => classOf(p) === 'hash',
     log: isLog,

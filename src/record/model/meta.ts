@@ -27,6 +27,10 @@ export interface Meta {
   digest?: string;
   /** Keyed digest of a secret's content; the content itself stays on the host. */
   secret?: string;
+  /** A secret because it holds another secret's content, though no rule names it (a copy, or
+   * a secret moved to another name): it stays one while its content does not change
+   * (read/secret-copies.ts). Says no more than its digest, equal to that secret's. */
+  secretCopy?: true;
   /** Why this path could not be recorded (unreadable, vanished, too large…). */
   skipped?: string;
 }
@@ -65,6 +69,7 @@ export function metaLine(name: string, m: Meta): string {
   if (m.xattrs && Object.keys(m.xattrs).length) o.xattrs = sortKeys(m.xattrs);
   if (m.digest !== undefined) o.digest = m.digest;
   if (m.secret !== undefined) o.secret = m.secret;
+  if (m.secretCopy) o.secretCopy = true;
   if (m.skipped !== undefined) o.skipped = m.skipped;
   return JSON.stringify(o);
 }
@@ -128,6 +133,7 @@ export function parseMetaLine(line: string): { name: string; meta: Meta } {
   if (o.xattrs && typeof o.xattrs === 'object') meta.xattrs = o.xattrs as Record<string, string>;
   if (typeof o.digest === 'string') meta.digest = o.digest;
   if (typeof o.secret === 'string') meta.secret = o.secret;
+  if (o.secretCopy === true) meta.secretCopy = true;
   if (typeof o.skipped === 'string') meta.skipped = o.skipped;
   return { name: unescapeName(String(o.name)), meta };
 }

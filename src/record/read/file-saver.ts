@@ -6,6 +6,8 @@ import { sameStat, type Entry, type State, type StatKey } from '../model/state.j
 import { looksLikePrivateKey, readStable } from './file-reader.js';
 import type { ReadJob, ReadOutcome } from './read-pool.js';
 import { placeholder, secretDigest } from './secrets.js';
+import type { AsSecret } from './as-secret.js';
+import type { SecretCopies } from './secret-copies.js';
 
 export interface SaveOptions {
   /** The watched directory, absolute. */
@@ -22,6 +24,8 @@ export interface Saved {
   skipped: Skipped[];
   /** Files larger than maxFileSize: recorded by digest, content not kept. */
   digestOnly: string[];
+  /** Files recorded as secrets for what they share with one (see FileSaver.secret). */
+  asSecrets: AsSecret[];
   /** Paths whose entry was made anew (their xattrs are read next). */
   fresh: string[];
   /** Files the read found changed since the listing (other stat data): the whole tree's xattr
@@ -44,26 +48,56 @@ export class FileSaver {
   constructor(
     private readonly opts: SaveOptions,
     private readonly out: Saved,
+    /** Per inode (`dev:ino`) that a secret path has among its links, that path (secretLinks). */
+    private readonly linkedSecrets: ReadonlyMap<string, string> = new Map(),
+    /** Copies of secrets, found by size then keyed digest (none when nothing is read). */
+    private readonly copies?: SecretCopies,
   ) {}
+
+  /** Whether the file at `path` is a secret: by its path, or as a hard link to one, whose
+   * content it is whatever its name (`ln shadow shadow.bak` must not publish it). */
+  isSecret(path: string, st: Listed): boolean {
+    return this.opts.rules.secret(path) || this.linkedTo(st) !== undefined;
+  }
+
+  private linkedTo(st: Listed): string | undefined {
+    return st.nlink > 1 && this.linkedSecrets.size ? this.linkedSecrets.get(`${st.dev}:${st.ino}`) : undefined;
+  }
+
+  /** isSecret, for a file about to be read: one that is a secret by its link is said to be. */
+  private secret(path: string, st: Listed): boolean {
+    if (this.opts.rules.secret(path)) return true;
+    const of = this.linkedTo(st);
+    if (of === undefined) return false;
+    this.out.asSecrets.push({ path, of, how: 'hard link' });
+    return true;
+  }
 
   /** The job for a reader thread that reads this file. */
   job(path: string, st: Listed): ReadJob {
+    const secret = this.secret(path, st);
     return {
       file: abs(this.opts.root, path),
       ino: st.ino,
       dev: st.dev,
       maxSize: this.opts.rules.hashOnly(path) ? -1 : this.opts.maxFileSize,
-      secret: this.opts.rules.secret(path),
+      secret,
+      copy: !secret && !!this.copies?.wants(st.size),
     };
   }
 
   /** Reads a file on this thread: opened with O_NOFOLLOW and checked to be the inode listed,
    * read again while it changes (skipped if it never holds still). */
   async save(path: string, listed: Listed, entry: Entry): Promise<void> {
+    const secret = this.secret(path, listed);
+    const copy = !secret && !!this.copies?.wants(listed.size);
     const got = readStable(
       abs(this.opts.root, path),
       listed,
       this.opts.rules.hashOnly(path) ? -1 : this.opts.maxFileSize,
+      undefined,
+      undefined,
+      { key: this.opts.secretKey, secret, copy },
     );
     if ('skipped' in got) {
       entry.meta.skipped = got.skipped;
@@ -75,12 +109,15 @@ export class FileSaver {
     entry.meta.size = stat.size;
     entry.meta.mtime = stat.mtimeMs;
     if ('digest' in got) {
-      entry.meta.digest = got.digest;
+      this.digestOnly(path, entry, got);
       return;
     }
     const content = got.content;
-    if (this.opts.rules.secret(path) || looksLikePrivateKey(content)) await this.saveSecret(entry, content);
-    else entry.oid = await this.opts.writer.write('blob', content);
+    if (secret || looksLikePrivateKey(content)) await this.saveSecret(path, entry, content);
+    else {
+      entry.oid = await this.opts.writer.write('blob', content);
+      if (copy) this.copies!.candidate(path, entry, secretDigest(this.opts.secretKey, content));
+    }
   }
 
   /** A reader thread's answers for a batch, in order; `release` lends the reply's buffer back
@@ -122,18 +159,30 @@ export class FileSaver {
       meta.size = o.stat.size;
       meta.mtime = o.stat.mtimeMs;
       if ('digest' in o) {
-        meta.digest = o.digest;
+        this.digestOnly(path, entry, o);
         this.out.digestOnly.push(path);
       } else if ('secretContent' in o) {
         // Copies: the reply buffer is lent to the next batch once this one is written.
-        await this.saveSecret(entry, Buffer.from(o.secretContent));
+        await this.saveSecret(path, entry, Buffer.from(o.secretContent));
       } else {
         entry.oid = o.oid;
+        if (o.keyed !== undefined) this.copies?.candidate(path, entry, o.keyed);
         if (o.entry) entries.push({ oid: o.oid, entry: o.entry, crc: o.crc! });
         else if (o.content) await this.opts.writer.write('blob', Buffer.from(o.content));
       }
     }
     return true;
+  }
+
+  /** A file recorded by digest only: its content is in neither the trail nor the secrets ref.
+   * A secret's digest is keyed, and named as a secret's too (`secret`): whatever shows or
+   * accepts a change of a secret (show, diff, a review) treats it as one. */
+  private digestOnly(path: string, entry: Entry, got: { digest: string; secret: boolean; keyed?: string }): void {
+    entry.meta.digest = got.digest;
+    if (got.secret) {
+      entry.meta.secret = got.digest;
+      this.copies?.read(path, got.digest);
+    } else if (got.keyed !== undefined) this.copies?.candidate(path, entry, got.keyed);
   }
 
   /** `entry.stat` stays the listing's, not the read's (`read`): the entry's mode, owner and
@@ -147,8 +196,9 @@ export class FileSaver {
 
   /** A secret: the trail shows a placeholder with its keyed digest; the bytes go to the
    * local-only secrets ref (see snapshot.ts). */
-  private async saveSecret(entry: Entry, content: Buffer): Promise<void> {
+  private async saveSecret(path: string, entry: Entry, content: Buffer): Promise<void> {
     const digest = secretDigest(this.opts.secretKey, content);
+    this.copies?.read(path, digest);
     entry.meta.secret = digest;
     entry.secretOid = await this.opts.writer.write('blob', content);
     entry.oid = await this.opts.writer.write('blob', placeholder(digest));

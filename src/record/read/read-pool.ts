@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { workerExecArgv } from '../../util/threads.js';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { crc32, deflateSync } from 'node:zlib';
@@ -38,17 +38,22 @@ export interface ReadJob {
   file: string | Buffer;
   ino: number;
   dev: number;
-  /** Above this size: sha256 digest only. */
+  /** Above this size: digest only (sha256; keyed for a secret, see file-reader.ts). */
   maxSize: number;
-  /** A secret by its path: the bytes always come back (the caller keys and stores them). */
+  /** A secret by its path: the bytes come back (the caller keys and stores them), or, above
+   * maxSize, the digest keyed here (the pool's `key`). */
   secret: boolean;
+  /** Of a secret's size: its keyed digest comes back too (read/secret-copies.ts). */
+  copy: boolean;
 }
 
+/** `keyed`: the keyed digest of a file asked for as a possible copy of a secret. */
 export type ReadOutcome =
-  | { stat: StatKey; oid: string; size: number; entry?: Buffer; crc?: number; content?: Buffer }
+  | { stat: StatKey; oid: string; size: number; entry?: Buffer; crc?: number; content?: Buffer; keyed?: string }
   /** A secret (by path, or by content: a PEM private key): the bytes, for the caller. */
   | { stat: StatKey; secretContent: Buffer }
-  | { stat: StatKey; digest: string }
+  /** Above maxSize: `secret`, the digest is keyed (a secret by path or by content). */
+  | { stat: StatKey; digest: string; secret: boolean; keyed?: string }
   | { skipped: string }
   | { error: Error };
 
@@ -67,6 +72,9 @@ interface Request {
   devs: number[];
   maxSizes: number[];
   secrets: boolean[];
+  copies: boolean[];
+  /** The key of secrets' digests (secrets.ts), for those read by digest only. */
+  key?: Uint8Array;
   mode: ReadMode;
   level: number;
 }
@@ -74,7 +82,7 @@ interface Request {
 /** A read batch's answer, in few objects: a message of arrays of numbers and strings per
  * file cost the thread more to send than hashing the files (status --full). */
 interface Reply {
-  /** Per file: 0 blob, 1 secret bytes, 2 digest, 3 skipped, 4 error. */
+  /** Per file: 0 blob, 1 secret bytes, 2 digest, 3 skipped, 4 error, 5 a secret's keyed digest. */
   kinds: Uint8Array;
   /** Per file, 40 hex digits: the blob id of a kind 0 file (zeros for the others). */
   oids: string;
@@ -84,6 +92,8 @@ interface Reply {
   /** By file index, for the few that have one: digest, reason skipped, error message. */
   texts: string[];
   codes: string[];
+  /** By file index, for the few asked for as possible copies of a secret: the keyed digest. */
+  keyed: string[];
   out: ArrayBuffer;
   /** A walk's answer. */
   walked?: PackedListing;
@@ -121,6 +131,10 @@ export class ReadPool {
   private readonly n: number;
   private spare: ArrayBuffer[] = [];
 
+  /** The key of secrets' digests (read/secrets.ts): a secret read by digest only is keyed on
+   * its thread (streamed, never whole in memory). */
+  key: Buffer | undefined;
+
   constructor(
     public mode: ReadMode,
     public level = 0,
@@ -156,6 +170,8 @@ export class ReadPool {
       devs: jobs.map((j) => j.dev),
       maxSizes: jobs.map((j) => j.maxSize),
       secrets: jobs.map((j) => j.secret),
+      copies: jobs.map((j) => j.copy),
+      key: this.key,
       mode: this.mode,
       level: this.level,
     };
@@ -194,6 +210,7 @@ export class ReadPool {
       devs: [],
       maxSizes: [],
       secrets: [],
+      copies: [],
       mode: this.mode,
       level: 0,
     };
@@ -285,6 +302,7 @@ function decode(r: Reply): ReadOutcome[] {
       case 0: {
         const crc = n[o + 6]!;
         const blob: ReadOutcome & { oid: string } = { stat, oid: r.oids.slice(i * 40, i * 40 + 40), size: n[o + 5]! };
+        if (r.keyed[i] !== undefined) blob.keyed = r.keyed[i];
         if (crc !== -1) {
           blob.entry = bytes;
           blob.crc = crc;
@@ -300,7 +318,13 @@ function decode(r: Reply): ReadOutcome[] {
         out.push({ stat, secretContent: bytes });
         break;
       case 2:
-        out.push({ stat, digest: r.texts[i]! });
+      case 5:
+        out.push({
+          stat,
+          digest: r.texts[i]!,
+          secret: r.kinds[i] === 5,
+          ...(r.keyed[i] !== undefined ? { keyed: r.keyed[i] } : {}),
+        });
         break;
       case 3:
         out.push({ skipped: r.texts[i]! });
@@ -326,6 +350,7 @@ function work(req: Request): { reply: Reply; transfer: ArrayBuffer[] } {
   const oids: string[] = [];
   const texts: string[] = [];
   const codes: string[] = [];
+  const keyedOut: string[] = [];
   // Results are written straight into the reply buffer (lent by the main thread when it has
   // one), which grows when a batch holds more than it.
   let out = Buffer.from(req.out && req.out.byteLength ? req.out : new ArrayBuffer(POOLED));
@@ -372,6 +397,10 @@ function work(req: Request): { reply: Reply; transfer: ArrayBuffer[] } {
     if (o.text !== undefined) texts[i] = o.text;
     if (o.code !== undefined) codes[i] = o.code;
   };
+  const key = req.key && Buffer.from(req.key.buffer, req.key.byteOffset, req.key.byteLength);
+  const keyedSecret = key && { key, secret: true };
+  const keyedOther = key && { key, secret: false };
+  const keyedCopy = key && { key, secret: false, copy: true };
   for (; i < count; i++) {
     const f = req.files[i]!;
     const file = typeof f === 'string' ? f : Buffer.from(f.buffer, f.byteOffset, f.byteLength);
@@ -384,7 +413,8 @@ function work(req: Request): { reply: Reply; transfer: ArrayBuffer[] } {
       return scratch.subarray(0, n);
     };
     try {
-      const got = readStable(file, { ino: req.inos[i]!, dev: req.devs[i]! }, req.maxSizes[i]!, alloc);
+      const keyed = req.secrets[i] ? keyedSecret : req.copies[i] ? keyedCopy : keyedOther;
+      const got = readStable(file, { ino: req.inos[i]!, dev: req.devs[i]! }, req.maxSizes[i]!, alloc, undefined, keyed);
       if ('skipped' in got) {
         push(3, { text: got.skipped });
         continue;
@@ -392,7 +422,8 @@ function work(req: Request): { reply: Reply; transfer: ArrayBuffer[] } {
       const st = got.stat;
       const stat = { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
       if ('digest' in got) {
-        push(2, { stat, text: got.digest });
+        if (got.keyed !== undefined) keyedOut[i] = got.keyed;
+        push(got.secret ? 5 : 2, { stat, text: got.digest });
         continue;
       }
       const content = got.content;
@@ -400,6 +431,7 @@ function work(req: Request): { reply: Reply; transfer: ArrayBuffer[] } {
         push(1, { stat, len: copyOut(content) });
         continue;
       }
+      if (req.copies[i] && key) keyedOut[i] = 'hmac-sha256:' + createHmac('sha256', key).update(content).digest('hex');
       const oid = createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex');
       if (req.mode === 'hash') push(0, { stat, oid, size: content.length });
       else if (req.mode === 'raw') push(0, { stat, oid, size: content.length, len: copyOut(content) });
@@ -418,7 +450,15 @@ function work(req: Request): { reply: Reply; transfer: ArrayBuffer[] } {
       push(4, { text: (err as Error).message, code: String((err as NodeJS.ErrnoException).code ?? '') });
     }
   }
-  const reply: Reply = { kinds, oids: oids.join(''), nums, texts, codes, out: out.buffer as ArrayBuffer };
+  const reply: Reply = {
+    kinds,
+    oids: oids.join(''),
+    nums,
+    texts,
+    codes,
+    keyed: keyedOut,
+    out: out.buffer as ArrayBuffer,
+  };
   return { reply, transfer: [reply.out, kinds.buffer as ArrayBuffer, nums.buffer as ArrayBuffer] };
 }
 
@@ -446,6 +486,7 @@ function noReads(part: Pick<Reply, 'walked' | 'checked'>): Reply {
     nums: new Float64Array(0),
     texts: [],
     codes: [],
+    keyed: [],
     out: new ArrayBuffer(0),
     ...part,
   };

@@ -7,7 +7,9 @@ import type { ObjectWriter } from '../store/object-writer.js';
 import type { ListingWithThreads } from '../list/lister.js';
 import { abs, reasonOf, type Listed } from '../list/walker.js';
 import { FileSaver, type Saved, type SaveOptions } from './file-saver.js';
+import type { Rules } from '../list/rules.js';
 import { PoolFeeder } from './pool-feeder.js';
+import { SecretCopies } from './secret-copies.js';
 import { ReadPool, threadsAllowed, type ReadMode } from './read-pool.js';
 
 export interface ReadOptions extends SaveOptions {
@@ -54,6 +56,7 @@ export async function readListing(
     state,
     skipped: listing.skipped,
     digestOnly: [],
+    asSecrets: [],
     fresh: [],
     moved: [],
     read: 0,
@@ -61,8 +64,11 @@ export async function readListing(
     dirs: 0,
     bytes: 0,
   };
-  const saver = new FileSaver(opts, tally);
-  const pool = await readerThreads(opts, listing);
+  const plan = planRead(opts, listing);
+  const copies = plan.toRead ? new SecretCopies(opts.previous) : undefined;
+  for (const size of plan.secretSizes) copies?.willRead(size);
+  const saver = new FileSaver(opts, tally, secretLinks(listing, opts.rules), copies);
+  const pool = await readerThreads(opts, listing, plan);
   const reader = new Reader(
     opts,
     listing,
@@ -78,25 +84,61 @@ export async function readListing(
       await reader.read(path, st);
     }
     await reader.feeder?.drain();
+    await copies?.settle(opts.writer, tally.asSecrets);
   } finally {
     await reader.feeder?.close();
   }
   return tally;
 }
 
-/** The listing's reader threads, or a new pool, when enough is to be read for threads to pay
- * off (the listing's are closed otherwise). Tells the writer how much content comes. */
-async function readerThreads(opts: ReadOptions, listing: ListingWithThreads): Promise<ReadPool | undefined> {
+/**
+ * Per inode with several links, the first of its paths listed that is a secret by the rules:
+ * each of its links is recorded as a secret too (file-saver.ts). Looked for in the whole
+ * listing before anything is read, as a link may be listed before its secret. A scan under
+ * roots that touch a hard-link group is widened to the whole tree (snapshot.ts, touchesLinks),
+ * so the secret is always among what is listed. One test of nlink per file: the rules are
+ * matched only for the rare files with other links.
+ */
+function secretLinks(listing: ListingWithThreads, rules: Rules): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [path, st] of listing.listed) {
+    if (st.nlink < 2 || !st.isFile() || !rules.secret(path)) continue;
+    const id = `${st.dev}:${st.ino}`;
+    if (!out.has(id)) out.set(id, path);
+  }
+  return out;
+}
+
+/** What is to be read: files whose stat data do not match, their bytes (over maxFileSize
+ * only digested), and the sizes of the secrets among them (by their path: a copy of one read
+ * before it is found by its size, see secret-copies.ts). The rules are matched only for the
+ * files to be read, which the reader matches anyway. */
+function planRead(
+  opts: ReadOptions,
+  listing: ListingWithThreads,
+): { toRead: number; toReadBytes: number; secretSizes: Set<number> } {
   let toRead = 0;
   let toReadBytes = 0;
+  const secretSizes = new Set<number>();
   for (const [path, st] of listing.listed) {
     if (!st.isFile()) continue;
     const prev = opts.previous.get(path);
     if (opts.full || !prev || !sameStat(prev.stat, st)) {
       toRead++;
       if (st.size <= opts.maxFileSize) toReadBytes += st.size;
+      if (opts.rules.secret(path)) secretSizes.add(st.size);
     }
   }
+  return { toRead, toReadBytes, secretSizes };
+}
+
+/** The listing's reader threads, or a new pool, when enough is to be read for threads to pay
+ * off (the listing's are closed otherwise). Tells the writer how much content comes. */
+async function readerThreads(
+  opts: ReadOptions,
+  listing: ListingWithThreads,
+  { toRead, toReadBytes }: { toRead: number; toReadBytes: number },
+): Promise<ReadPool | undefined> {
   opts.writer.expect?.(toReadBytes);
   const usePool = threadsAllowed(opts) ?? (toRead >= POOL_FILES && toReadBytes >= POOL_BYTES);
   if (!usePool || toRead === 0) {
@@ -105,6 +147,7 @@ async function readerThreads(opts: ReadOptions, listing: ListingWithThreads): Pr
   }
   const pool = listing.threads ?? new ReadPool(readMode(opts.writer));
   pool.mode = readMode(opts.writer);
+  pool.key = opts.secretKey;
   pool.level = opts.writer.entryLevel ?? 0; // expect() may have chosen it just now
   return pool;
 }
@@ -158,14 +201,15 @@ class Reader {
   }
 
   /** Whether these rules record the unchanged file as `prev` was recorded: by digest only (too
-   * big, or a hash-only path), or as a secret by its path. One recorded as a secret that these
-   * rules do not name is read again: it may be one by content (a PEM private key). */
+   * big, or a hash-only path), or as a secret by its path (keyed, by digest only too). One
+   * recorded as a secret that these rules do not name is read again: it may be one by content
+   * (a PEM private key). */
   private recordedAlike(path: string, st: Listed, prev: Entry): boolean {
     const was = recordedAs(prev);
     if (was.kind !== 'file') return true;
     const { rules, maxFileSize } = this.opts;
-    if (rules.hashOnly(path) || st.size > maxFileSize) return was.digest;
-    return !was.digest && was.secret === rules.secret(path);
+    const digest = rules.hashOnly(path) || st.size > maxFileSize;
+    return was.digest === digest && was.secret === this.saver.isSecret(path, st);
   }
 
   private count(kind: Meta['kind'], st: Listed): void {

@@ -2,6 +2,7 @@
 // that lands in that moment must not be taken as the file's version when the file was just
 // emptied: it is looked at again after a short pause.
 import { strict as assert } from 'node:assert';
+import { createHash, createHmac } from 'node:crypto';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
@@ -64,6 +65,7 @@ it('sees a PEM private key by its header, wherever it starts: the reader threads
     ['-----BEGIN EC PRIVATE KEY-----', true],
     ['-----BEGIN PUBLIC KEY-----\n', false],
     ['-----BEGIN CERTIFICATE-----', false],
+    ['-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n' + pem, true], // a bundle: cert, then key
     ['', false],
     ['plain', false],
   ] as const) {
@@ -83,5 +85,27 @@ it('reads every byte of a file of any size, the last read short or not, once or 
     assert.ok('content' in got, `${size}: ${JSON.stringify(got)}`);
     assert.equal(got.content.length, size);
     assert.ok(got.content.equals(content), `${size} bytes come back as written`);
+  }
+});
+
+it('digests a file over maxSize streamed: keyed for a secret, by name or by a private key anywhere in it', () => {
+  const key = Buffer.alloc(32, 9);
+  const pem = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n';
+  const hmac = (b: Buffer) => 'hmac-sha256:' + createHmac('sha256', key).update(b).digest('hex');
+  const plain = Buffer.alloc(3 << 20, 'public ');
+  // The header straddles the first 1 MB chunk the digest reads.
+  const straddling = Buffer.concat([Buffer.alloc((1 << 20) - 12, 'x'), Buffer.from(pem), Buffer.alloc(5000, 'y')]);
+  const cases: [string, Buffer, boolean, { digest: string; secret: boolean }][] = [
+    ['plain', plain, false, { digest: createHash('sha256').update(plain).digest('hex'), secret: false }],
+    ['secret by name', plain, true, { digest: hmac(plain), secret: true }],
+    ['key across chunks', straddling, false, { digest: hmac(straddling), secret: true }],
+  ];
+  for (const [what, content, secret, want] of cases) {
+    const file = join(tmp.path, `digested-${what}`);
+    writeFileSync(file, content);
+    const st = statSync(file);
+    const got = readStable(file, st, 1000, undefined, undefined, { key, secret });
+    assert.ok('digest' in got, what);
+    assert.deepEqual({ digest: got.digest, secret: got.secret }, want, what);
   }
 });
