@@ -2,7 +2,8 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { Repo } from '../../record/repo/repo.js';
 import { writeFileAtomic } from '../../util/atomic.js';
-import { errorCode } from '../../util/errors.js';
+import { Exit, TrailError, errorCode } from '../../util/errors.js';
+import { releaseLock, takeLock } from '../../util/lock-file.js';
 import type { ReviewRemote } from '../review/remote.js';
 
 /**
@@ -79,4 +80,25 @@ export async function loadPublishState(
 export async function savePublishState(repo: Repo, s: PublishState): Promise<void> {
   // Derived and rewritten on every attempt: no fsync (a torn file reads as fresh state).
   await writeFileAtomic(file(repo), JSON.stringify(s, null, 2) + '\n', { durable: false });
+}
+
+/**
+ * One push, and one writer of publish.json, at a time per shadow repository
+ * (`trail/publish.lock`, the writer lock's rules: util/lock-file.ts). trail watch's publisher
+ * and a `trail push` (or `review`) run in separate processes: each read the state, pushed,
+ * and wrote back what it had read, so one's alarm or its clearing was lost — alerted twice,
+ * or an alarm that stood after it had cleared — and both moved the same pushed marks. Waits
+ * `waitMs` for another push to end, then throws (Exit.busy).
+ */
+export async function withPublishLock<T>(repo: Repo, waitMs: number, fn: () => Promise<T>): Promise<T> {
+  const lock = join(repo.stateDir, 'publish.lock');
+  const body = await takeLock(lock, { purpose: 'push', since: new Date().toISOString() }, waitMs, (owner) => {
+    const who = owner ? `process ${owner.pid} (since ${String(owner.since ?? '?')})` : 'another process';
+    return new TrailError(`another push to the remote is running: ${who}`, Exit.busy, 'try again once it has ended');
+  });
+  try {
+    return await fn();
+  } finally {
+    await releaseLock(lock, body);
+  }
 }

@@ -7,7 +7,7 @@ import { sendAlert } from '../alert.js';
 import { readToken, remoteFrom, type ReviewRemote } from '../review/remote.js';
 import { backoffDelay } from './backoff.js';
 import { readTips, totalBacklog } from './backlog-counter.js';
-import { loadPublishState, savePublishState, type Alarm } from './publish-state.js';
+import { loadPublishState, savePublishState, withPublishLock, type Alarm } from './publish-state.js';
 import { readPublishStatus, type PublishStatus } from './publish-status.js';
 import { pushRound, type PublishAlert, type PublishLog, type RoundOutcome } from './ref-pusher.js';
 
@@ -249,6 +249,9 @@ export class Publisher {
         skip,
         include,
         timeoutMs: lastMs ?? this.opts.timeoutMs ?? 300_000,
+        // A `trail push` at work: this round fails at once, as with a remote that is down, and
+        // is tried again after the backoff, not waited for (a stop must not wait either).
+        lockWaitMs: LOCK_WAIT_MS,
         signal: ac.signal,
         now: this.now,
         log: this.log,
@@ -324,6 +327,10 @@ export class Publisher {
   private async checkBacklog(clean: boolean): Promise<void> {
     if (this.alertTimer !== undefined) this.timers.clearTimeout(this.alertTimer);
     this.alertTimer = undefined;
+    await withPublishLock(this.repo, LOCK_WAIT_MS, () => this.checkBacklogHeld(clean));
+  }
+
+  private async checkBacklogHeld(clean: boolean): Promise<void> {
     const state = await loadPublishState(this.repo, this.remote);
     const alarm = state.alarms.find((a) => a.kind === 'backlog');
     let b = { commits: 0, oldest: null as number | null };
@@ -382,6 +389,9 @@ export class Publisher {
     }
   }
 }
+
+/** How long a round of trail watch waits for another process's push (publish-state.ts). */
+const LOCK_WAIT_MS = 2_000;
 
 /** A round that reached nothing (no token, the repository unreadable, or stopped): a failure
  * like a remote that is down. */

@@ -3,7 +3,7 @@ import type { Repo } from '../../record/repo/repo.js';
 import { Exit, TrailError } from '../../util/errors.js';
 import { REMOTE_APPROVED, remoteGit, scrub, type ReviewRemote } from '../review/remote.js';
 import { advanceMark, readTips, type RefTips } from './backlog-counter.js';
-import { loadPublishState, savePublishState, type Alarm, type Waiting } from './publish-state.js';
+import { loadPublishState, savePublishState, withPublishLock, type Alarm, type Waiting } from './publish-state.js';
 import { assertPublishable, remoteRefOf } from './published-refs.js';
 
 export type Level = 'debug' | 'info' | 'notice' | 'warning' | 'error';
@@ -87,6 +87,8 @@ export interface RoundOptions {
   /** Offered even when unchanged (a refused ref whose retry is due). */
   include?: ReadonlySet<string>;
   timeoutMs?: number;
+  /** How long another process's push is waited for (withPublishLock); 60 s by default. */
+  lockWaitMs?: number;
   /** Abandons the round's git runs at once (trail watch stopping or reloading): what they
    * carried counts as not pushed, and the marks stay where they were. */
   signal?: AbortSignal;
@@ -143,12 +145,16 @@ export async function mergedOnGitHub(repo: Repo, local: string, remoteTip: strin
  * Marks (refs/trail/pushed/…) move only for refs the remote accepted. Nothing here writes a
  * local published ref: the host's history stays as it is, whatever the remote holds.
  */
-export async function pushRound(
+export function pushRound(
   repo: Repo,
   remote: ReviewRemote,
   token: string,
   opts: RoundOptions = {},
 ): Promise<RoundOutcome> {
+  return withPublishLock(repo, opts.lockWaitMs ?? 60_000, () => roundHeld(repo, remote, token, opts));
+}
+
+async function roundHeld(repo: Repo, remote: ReviewRemote, token: string, opts: RoundOptions): Promise<RoundOutcome> {
   const now = opts.now ?? Date.now;
   const time = new Date(now()).toISOString();
   const log = opts.log ?? (() => {});

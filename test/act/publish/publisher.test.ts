@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { Publisher } from '../../../src/act/publish/publisher.js';
 import { backoffDelay } from '../../../src/act/publish/backoff.js';
 import { assertPublishable, PUBLISHED, pushedRef } from '../../../src/act/publish/published-refs.js';
-import { loadPublishState } from '../../../src/act/publish/publish-state.js';
+import { loadPublishState, withPublishLock } from '../../../src/act/publish/publish-state.js';
+import { pushRound } from '../../../src/act/publish/ref-pusher.js';
 import { remoteFrom, type ReviewRemote } from '../../../src/act/review/remote.js';
 import { Repo } from '../../../src/record/repo/repo.js';
 import { readConfig } from '../../../src/record/repo/settings.js';
@@ -655,3 +656,27 @@ test(
     assert.equal(marks.length, 6);
   },
 );
+
+test('one push at a time: while another process pushes, the round fails as busy, leaves the state alone, and goes once it has ended', async (t) => {
+  const r = await rig(t);
+  await r.pub.flush();
+  const c = await r.commit('motd', 'while another process pushes\n');
+  const before = await loadPublishState(r.repo, r.remote);
+  // Another process's push (trail push, trail review) holds the publish lock meanwhile.
+  await withPublishLock(r.repo, 0, async () => {
+    r.pub.notify();
+    await r.round();
+    assert.notEqual(r.remoteTip('observed'), c, 'pushed beside another push');
+    const failed = r.logs.filter((l) => l.event === 'publish-failed').at(-1);
+    assert.match(failed?.msg ?? '', /another push to the remote is running: process \d+/, JSON.stringify(r.logs));
+    assert.deepEqual(await loadPublishState(r.repo, r.remote), before, 'publish.json written beside another push');
+    // A command's round waits for it, then says busy (exit 4).
+    await assert.rejects(
+      pushRound(r.repo, r.remote, r.w.bot.token, { all: true, lockWaitMs: 0 }),
+      /another push to the remote is running/,
+    );
+  });
+  // Once it has ended, the next try (after the backoff) pushes.
+  await r.round(10_000);
+  assert.equal(r.remoteTip('observed'), c);
+});
