@@ -235,7 +235,9 @@ export function registerWitness(program: Command): void {
             ? c.green('all clear')
             : r.status === 'pending'
               ? c.yellow('nothing wrong; proofs pending')
-              : c.red(`${plural(r.findings.filter((f) => f.severity === 'finding').length, 'open finding')}`),
+              : r.status === 'unknown'
+                ? c.red('not checked: a source could not be read, so its hosts are unknown (exit 12)')
+                : c.red(`${plural(r.findings.filter((f) => f.severity === 'finding').length, 'open finding')}`),
         );
         out.result(r);
         process.exitCode = r.exitCode;

@@ -24,7 +24,15 @@ import { anchorWitnessState, type AnchoringView } from './state-anchor.js';
 import { StateDir, pinnedKey, sourceName, watchKey, type Source, type Watch, type WitnessState } from './state.js';
 import { windowFindings, type Prior } from './window-checker.js';
 
-export const WITNESS_EXIT = { clear: Exit.ok, pending: Exit.pending, findings: Exit.tampered } as const;
+/** `unknown`: a source could not be read, so nothing about its hosts was checked in this run:
+ * never `clear` (a witness kept blind by a fetch that fails — a crafted object its fsck
+ * refuses, a revoked token — would otherwise report all clear for ever). */
+export const WITNESS_EXIT = {
+  clear: Exit.ok,
+  pending: Exit.pending,
+  findings: Exit.tampered,
+  unknown: Exit.untracked,
+} as const;
 export type CheckStatus = keyof typeof WITNESS_EXIT;
 
 export interface HostView {
@@ -205,7 +213,7 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
         commits: [],
         times: { tried: iso(Date.now()) },
         title: `the witness could not read ${repository}`,
-        message: `${message}. Nothing about its hosts could be checked in this run; silence is measured again at the next look.`,
+        message: `${message}. Nothing about its hosts could be checked in this run, which is therefore not clear (exit 12); silence is measured again at the next look.`,
       });
     }
   }
@@ -578,9 +586,11 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
   });
   const status: CheckStatus = open.some((f) => f.severity === 'finding')
     ? 'findings'
-    : proofs.pending + proofs.missing > 0
-      ? 'pending'
-      : 'clear';
+    : repoViews.some((r) => r.error !== undefined)
+      ? 'unknown'
+      : proofs.pending + proofs.missing > 0
+        ? 'pending'
+        : 'clear';
   return {
     version: 1,
     status,

@@ -37,6 +37,34 @@ test('a clean fleet, every proof in a block and every key pinned: exit 0, all gr
   assert.deepEqual(again.json.new, []);
 });
 
+test('a source the witness cannot read is never all clear: exit 12, the source named, until it reads again', async (t) => {
+  const w = await world(t);
+  const h = ordinaryHost(w, 'web1');
+  await proveAll([h], cal, esplora, { height: height++ });
+  await push(w, h);
+  await protect(w);
+  await addSource(w, [], esplora.url);
+  await witness(w, ['trust', 'web1', h.pubFile]);
+  assert.equal((await check(w)).code, 0);
+  // The fetch fails (here a token GitHub refuses; a crafted object the fetch's fsck refuses
+  // does the same): nothing about the fleet's hosts is known in this run.
+  const blind = await witness(w, ['check', '--json'], { GITHUB_TOKEN: 'not-a-token' });
+  assert.equal(blind.code, 12, JSON.stringify(blind.json, null, 1));
+  assert.equal(blind.json.status, 'unknown');
+  assert.ok(
+    blind.json.findings.some(
+      (f: { kind: string; repository: string }) => f.kind === 'source-unreachable' && f.repository === w.repo,
+    ),
+  );
+  const human = await witness(w, ['check'], { GITHUB_TOKEN: 'not-a-token' });
+  assert.equal(human.code, 12);
+  assert.match(human.stdout, /not checked: a source could not be read/);
+  // Readable again: clear again.
+  const back = await check(w);
+  assert.equal(back.code, 0, JSON.stringify(back.json.findings, null, 1));
+  assert.equal(back.json.status, 'clear');
+});
+
 test('proofs still waiting for Bitcoin and nothing wrong: exit 10', async (t) => {
   const w = await world(t);
   const h = ordinaryHost(w, 'web1');
