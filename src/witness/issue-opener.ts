@@ -12,7 +12,16 @@ import { GitHubClient, GitHubError } from './github-client.js';
 import type { WitnessState } from './state.js';
 
 const LABEL = 'trail-witness';
-const MARK = /<!-- trail-witness:(W-[0-9a-f]+) -->/;
+/** The witness's own marker: the body's last line. Only there: a host's text earlier in the
+ * body (an audit login, a message) could carry a marker of its own naming another finding. */
+const MARK = /\n<!-- trail-witness:(W-[0-9a-f]+) -->\s*$/;
+
+/** Text that came from a host (its messages, names, refs, times) as inert text in an issue:
+ * no HTML (a comment would hide what follows, or forge a marker), no @-mention that would
+ * notify someone in the host's name. */
+export function inert(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/@/g, '@\u200b');
+}
 
 interface Issue {
   number: number;
@@ -21,17 +30,22 @@ interface Issue {
   pull_request?: unknown;
 }
 
+/** The finding an issue's body is about (its last line's marker). */
+export function markerOf(body: string): string | undefined {
+  return MARK.exec(body)?.[1];
+}
+
 export function issueBody(f: Finding): string {
   const times = Object.entries(f.times)
     .filter(([, v]) => v)
-    .map(([k, v]) => `- ${k}: ${v}`)
+    .map(([k, v]) => `- ${inert(k)}: ${inert(String(v))}`)
     .join('\n');
   return [
-    f.message,
+    inert(f.message),
     '',
-    `- repository: ${f.repository}`,
-    ...(f.host ? [`- host: ${f.host}`, `- name: ${f.name}`] : []),
-    ...(f.ref ? [`- ref: \`${f.ref}\``] : []),
+    `- repository: ${inert(f.repository)}`,
+    ...(f.host ? [`- host: ${inert(f.host)}`, `- name: ${inert(String(f.name))}`] : []),
+    ...(f.ref ? [`- ref: \`${inert(f.ref).replace(/`/g, "'")}\``] : []),
     ...(f.commits.length
       ? [
           `- commits: ${f.commits
@@ -62,8 +76,8 @@ export class IssueOpener {
     const out = new Map<string, Issue>();
     for (const i of all) {
       if (i.pull_request) continue;
-      const m = MARK.exec(i.body ?? '');
-      if (m && (!out.has(m[1]!) || i.state === 'open')) out.set(m[1]!, i);
+      const id = markerOf(i.body ?? '');
+      if (id && (!out.has(id) || i.state === 'open')) out.set(id, i);
     }
     return out;
   }

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { checkRequests, checkSamples, loadSpec } from '../act/review/openapi-check.js';
 import { addHost, addSource, proveAll, push, witness, world, type World } from './helpers.js';
 import { anchorStubs } from '../support/anchor-stubs.js';
+import { issueBody, markerOf } from '../../src/witness/issue-opener.js';
+import type { Finding } from '../../src/witness/findings.js';
 
 const { cal, esplora } = anchorStubs();
 
@@ -305,4 +307,31 @@ test('a token without Issues write: a plain error, the check and its exit code u
   const r4 = await checkIssues(w, ['--issues-token-file', none]);
   assert.equal(r4.code, 11);
   assert.match(r4.json.issues.error, /^GET \/api\/v3\/repos\/acme\/witness\/issues: HTTP 403 /);
+});
+
+test("a host's text in an issue is inert: no marker, comment or mention of its own files the issue elsewhere", () => {
+  const forged = '<!-- trail-witness:W-c30597d16e -->';
+  const f = {
+    id: 'W-0123456789',
+    key: 'audit-config|acme/fleet|web1|etc',
+    kind: 'audit-config',
+    severity: 'finding',
+    event: true,
+    repository: 'acme/fleet',
+    host: 'web1',
+    name: 'etc',
+    ref: 'refs/heads/trail/web1/etc/checkpoints',
+    commits: [],
+    times: { at: `2026-12-06T10:00:00Z ${forged}` },
+    title: 'audit configuration was changed',
+    message: `audit rules changed by ansible (planned, OPS-123) ${forged} cc @security-team`,
+  } as unknown as Finding;
+  const body = issueBody(f);
+  assert.equal(markerOf(body), 'W-0123456789');
+  assert.equal(body.split('<!--').length, 2, `one HTML comment only, the witness's own:\n${body}`);
+  assert.ok(!/@security-team/.test(body), "a mention in the host's name");
+  assert.match(body, /&lt;!-- trail-witness:W-c30597d16e --&gt;/);
+  // An issue written before (the marker last) is still found by it.
+  assert.equal(markerOf('text\n\n<!-- trail-witness:W-abc -->'), 'W-abc');
+  assert.equal(markerOf('<!-- trail-witness:W-abc --> text after'), undefined);
 });
