@@ -26,7 +26,8 @@ and never later than watch.maxDelayMs after it was first seen. At start, what ch
 no watcher ran is recorded as its own commit; every watch.reconcileSeconds the whole
 directory is compared with the trail to catch anything events missed.
 
-Signals: SIGTERM/SIGINT record what is pending and exit 0; SIGHUP reloads the settings.
+Signals: SIGTERM/SIGINT record what is pending and exit 0; SIGHUP reloads the settings;
+SIGCONT (after SIGSTOP) writes a checkpoint naming the pause as unwatched.
 trail config set|unset and trail policy set tell a running trail watch to reload by themselves.
 Logs: one line per event on stderr (journald-friendly); --json gives NDJSON on stdout.
 
@@ -70,9 +71,21 @@ Examples:
             .then(() => daemon.reload())
             .catch((err: Error) => log.write('error', 'reload-failed', `reload failed: ${err.message}`));
         };
+        // A pause (SIGSTOP) cannot be caught, but its end can: SIGCONT. How long it was is told
+        // by a tick that could not run meanwhile (monotonic clock).
+        let tick = performance.now();
+        const ticker = setInterval(() => (tick = performance.now()), 1000).unref();
+        const onCont = () => {
+          const ms = performance.now() - tick;
+          log.write('info', 'signal', 'SIGCONT: this process was stopped and goes on');
+          reloading = reloading
+            .then(() => daemon.resumed(ms))
+            .catch((err: Error) => log.write('error', 'resume-failed', `after a pause: ${err.message}`));
+        };
         process.on('SIGTERM', onTerm);
         process.on('SIGINT', onInt);
         process.on('SIGHUP', onHup);
+        process.on('SIGCONT', onCont);
         try {
           await daemon.start();
           await stopped;
@@ -82,6 +95,8 @@ Examples:
           process.off('SIGTERM', onTerm);
           process.off('SIGINT', onInt);
           process.off('SIGHUP', onHup);
+          process.off('SIGCONT', onCont);
+          clearInterval(ticker);
         }
       },
     );

@@ -71,6 +71,16 @@ export class Checkpointer implements Job {
     this.schedule();
   }
 
+  /** trail watch was paused (SIGSTOP, then SIGCONT): nothing watched the directory meanwhile,
+   * and the events the kernel kept cannot say what was changed and changed back. Said at once,
+   * as a checkpoint with the window since the last one, as after a crash: a rogue root who
+   * pauses the daemon, edits and reverts, then lets it go on, leaves that trace off the host. */
+  async paused(): Promise<void> {
+    await this.write('start-after-crash');
+    this.lastDone = this.now();
+    this.schedule();
+  }
+
   /** The `stop` checkpoint: called by the watcher once its last commit is made. */
   async finish(): Promise<void> {
     await this.write('stop');
@@ -92,7 +102,7 @@ export class Checkpointer implements Job {
     }, delay);
   }
 
-  private async write(reason: 'start' | 'heartbeat' | 'stop'): Promise<void> {
+  private async write(reason: 'start' | 'heartbeat' | 'stop' | 'start-after-crash'): Promise<void> {
     const { repo } = this.ctx;
     try {
       // Each checkpoint reports the changes read since the last one written.

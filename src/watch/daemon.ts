@@ -97,6 +97,11 @@ export class Daemon {
     this.spawner?.close();
   }
 
+  /** SIGCONT: this process was stopped (SIGSTOP, SIGTSTP) for about `ms` and goes on. */
+  async resumed(ms: number): Promise<void> {
+    await Promise.all([...this.watchers.values()].map((w) => w.resumed(ms)));
+  }
+
   /** SIGHUP: settings again, and directories initialized or forgotten since the start. */
   async reload(): Promise<void> {
     const wanted = await this.pick();

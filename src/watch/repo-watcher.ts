@@ -187,6 +187,19 @@ export class RepoWatcher {
     this.ctx.repo.close();
   }
 
+  /** SIGCONT after a pause of about `ms`: said, checkpointed, and everything looked at again. */
+  async resumed(ms: number): Promise<void> {
+    if (this.stopped) return;
+    this.ctx.log(
+      'warning',
+      'paused',
+      `trail watch was paused for about ${Math.round(ms / 1000)} s (stopped by a signal, then continued): nothing watched ${this.watched.dir} meanwhile; a checkpoint says so, and everything is compared again`,
+      { ms },
+    );
+    this.reconciler.request('trail watch was paused');
+    await this.checkpointer.paused();
+  }
+
   /** SIGHUP, or a command that changed the settings or the policy (the `reload` op): one at
    * a time, so that two never replace the event source together. */
   reload(): Promise<void> {

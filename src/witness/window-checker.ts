@@ -38,9 +38,9 @@ export function windowFindings(
       ...base,
       commits: [id, ...(prev ? [prev.id] : [])],
       times: { windowFromHostClock: from, windowToHostClock: to },
-      title: `${w.host}/${w.name} was not watched from ${from || '?'} to ${to} (daemon stopped uncleanly)`,
+      title: `${w.host}/${w.name} was not watched from ${from || '?'} to ${to} (daemon stopped uncleanly or paused)`,
       message:
-        `Checkpoint ${r.seq} (${id}) is a start after an unclean stop: the daemon was killed or crashed and nothing watched the directory from ${from || 'its last checkpoint'} to ${to} (host clock)` +
+        `Checkpoint ${r.seq} (${id}) says the daemon was killed or crashed and started again, or was paused (stopped by a signal) and went on: nothing watched the directory from ${from || 'its last checkpoint'} to ${to} (host clock)` +
         `${r.window?.bootChanged || bootChanged ? '; the host was rebooted in between' : ''}` +
         `${lost ? `; the kernel dropped ${lost} audit record(s)` : ''}. ` +
         `What changed and was changed back in that span leaves no trace on disk: treat the window as unaccounted for.`,

@@ -89,6 +89,38 @@ describe('trail watch checkpoints', () => {
     assert.equal(crash.record.window.bootChanged, false);
   });
 
+  it('a pause (SIGSTOP, an edit made and undone, SIGCONT) is said and checkpointed as an unwatched window', async () => {
+    const f = new Fixture(tmp.dir, 'pause');
+    writeFileSync(join(f.work, 'sudoers'), 'root ALL=(ALL) ALL\n');
+    await f.init({ 'remote.checkpointSeconds': '3600' });
+    const d = new Daemon(f);
+    try {
+      await d.started();
+      const before = (await checkpoints(f)).at(-1)!;
+      assert.equal(before.record.reason, 'start');
+      d.signal('SIGSTOP');
+      writeFileSync(join(f.work, 'sudoers'), 'root ALL=(ALL) ALL\nmallory ALL=(ALL) NOPASSWD: ALL\n');
+      writeFileSync(join(f.work, 'sudoers'), 'root ALL=(ALL) ALL\n');
+      // The pause must outlast the daemon's one-second tick for its length to show.
+      await new Promise((r) => setTimeout(r, 2500));
+      d.signal('SIGCONT');
+      const said = await d.waitLog('the pause said', (l) => l.event === 'paused');
+      assert.match(said.msg, /paused for about \d+ s/);
+      await waitFor('the pause checkpointed', async () => (await checkpoints(f)).length > 1, 60_000);
+      const after = (await checkpoints(f)).at(-1)!;
+      assert.equal(after.record.reason, 'start-after-crash');
+      assert.equal(after.record.seq, before.record.seq + 1);
+      assert.equal(after.record.daemonStart, before.record.daemonStart, 'the same daemon, going on');
+      assert.deepEqual(after.record.window && [after.record.window.from, after.record.window.to], [
+        before.record.time,
+        after.record.time,
+      ]);
+    } finally {
+      await d.stop();
+    }
+    assert.equal((await checkpoints(f)).at(-1)!.record.reason, 'stop', 'it goes on and stops cleanly');
+  });
+
   it('reports audit configuration changes from a login session in the next checkpoint, once', auditOpts, async (t) => {
     await auditdFor(t, 'shared');
     const down = await auditRecordsFlow();
