@@ -17,7 +17,7 @@ import { existing, isAncestor, newCommits, readObjects } from './git-reader.js';
 import { GitHubClient } from './github-client.js';
 import { fetchRepository, initMirror, keepTips, keptRef, seenRefs } from './mirror.js';
 import { checkProofs, type ProofItem } from './proof-checker.js';
-import { protectionFinding, refreshProtection } from './protection-checker.js';
+import { protectionFinding, protectionUnknown, refreshProtection } from './protection-checker.js';
 import { fingerprint, checkCommitSignature, parseCommit, type ParsedCommit } from './signature-checker.js';
 import { silenceGaps, silentNow, type Point } from './silence-checker.js';
 import { anchorWitnessState, type AnchoringView } from './state-anchor.js';
@@ -508,7 +508,7 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
       const unknown = await refreshProtection(p.l.gh, p.where, p.watch, kinds, runStart).catch(
         (err: Error) => err.message,
       );
-      if (unknown) continue;
+      if (unknown) found.push(protectionUnknown(p.where, unknown));
       const f = protectionFinding(p.where, p.watch);
       if (f) found.push(f);
     }

@@ -4,6 +4,7 @@
 // actually apply to that branch. Unprotected is a warning, not a finding: nothing wrong has
 // happened yet, but the host's own token could rewrite its trail. Asked once a day per
 // branch (the API's rate limit is per hour and a fleet has thousands of branches).
+import { APPEND_ONLY } from '../act/publish/ruleset-guard.js';
 import type { Where } from './ancestry-checker.js';
 import type { Kind } from './checkpoint-record.js';
 import type { NewFinding } from './findings.js';
@@ -60,12 +61,17 @@ export async function refreshProtection(
   return undefined;
 }
 
+/** The branches that must be append-only: what `trail remote protect` covers. `approved` is
+ * not among them (GitHub's merge button moves it): asking for it kept every host amber. */
+const MUST_GROW: ReadonlySet<string> = new Set(APPEND_ONLY);
+
 export function protectionFinding(w: Where, watch: Watch): NewFinding | undefined {
   const b = watch.protection?.branches ?? {};
-  const open = (Object.keys(b) as Kind[]).filter((k) => !b[k]!.protected).sort();
+  const open = (Object.keys(b) as Kind[]).filter((k) => MUST_GROW.has(k) && !b[k]!.protected).sort();
   if (!open.length) return undefined;
   return {
-    key: `unprotected|${w.repository}|${w.host}/${w.name}`,
+    // Which branches are exposed is part of the key: one more exposed later is a new warning.
+    key: `unprotected|${w.repository}|${w.host}/${w.name}|${open.join(',')}`,
     kind: 'unprotected',
     severity: 'warning',
     event: false,
@@ -78,5 +84,22 @@ export function protectionFinding(w: Where, watch: Watch): NewFinding | undefine
       `No active ruleset forbids deletion and force-push on ${open.map((k) => `trail/${w.host}/${w.name}/${k}`).join(', ')} ` +
       `(rules that apply: ${open.map((k) => `${k}: ${b[k]!.rules.join(', ') || 'none'}`).join('; ')}). ` +
       `Anyone holding the host's token could rewrite this trail; the witness would still see it, but GitHub would not refuse it. Run \`trail remote protect\` once with an admin token.`,
+  };
+}
+
+/** GitHub would not say which rules apply (403, 404): not "protected", and not silence either.
+ * A warning of its own; what was known before stands beside it. */
+export function protectionUnknown(w: Where, why: string): NewFinding {
+  return {
+    key: `protection-unknown|${w.repository}|${w.host}/${w.name}`,
+    kind: 'unprotected',
+    severity: 'warning',
+    event: false,
+    ...w,
+    ref: `refs/heads/trail/${w.host}/${w.name}/`,
+    commits: [],
+    times: {},
+    title: `${w.host}/${w.name}: whether its branches are protected is unknown`,
+    message: `${why}. The witness cannot tell whether the host's token could rewrite this trail; it still sees a rewrite, but GitHub may not refuse one.`,
   };
 }

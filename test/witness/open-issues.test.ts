@@ -172,7 +172,9 @@ test('one issue per finding, never a duplicate; closed when it clears or is ackn
   await push(w, h);
   const r3 = await checkIssues(w);
   assert.equal(r3.code, 10, JSON.stringify(r3.json.findings, null, 1));
-  assert.deepEqual(r3.json.cleared, [missing.id]);
+  // (The unprotected warning may clear too, replaced by one naming the proofs branch as well,
+  // which exists now: which branches are exposed is part of its key.)
+  assert.ok(r3.json.cleared.includes(missing.id), JSON.stringify(r3.json.cleared));
   assert.deepEqual(r3.json.issues.closed, [2]);
   issues = await witnessIssues(w);
   assert.equal(issues.length, 1);

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { anchorStubs } from '../support/anchor-stubs.js';
 import { addSource, check, ordinaryHost, proveAll, protect, push, witness, world } from './helpers.js';
+import { RULESET_INCLUDE } from '../../src/act/publish/ruleset-guard.js';
 
 const { cal, esplora } = anchorStubs();
 let height = 800_000;
@@ -35,6 +36,21 @@ test('a clean fleet, every proof in a block and every key pinned: exit 0, all gr
   const again = await check(w);
   assert.equal(again.code, 0);
   assert.deepEqual(again.json.new, []);
+});
+
+test('protected as `trail remote protect` does it (approved left out, the merge button moves it): green, no warning', async (t) => {
+  const w = await world(t);
+  const h = ordinaryHost(w, 'web1');
+  await proveAll([h], cal, esplora, { height: height++ });
+  await push(w, h);
+  await protect(w, [...RULESET_INCLUDE]);
+  await addSource(w, [], esplora.url);
+  await witness(w, ['trust', 'web1', h.pubFile]);
+  const r = await check(w);
+  assert.equal(r.code, 0, JSON.stringify(r.json.findings, null, 1));
+  assert.deepEqual(r.json.findings, []);
+  assert.equal(r.json.hosts[0].verdict, 'green');
+  assert.equal(r.json.hosts[0].protection.branches.approved.protected, false, 'approved is asked, and not protected');
 });
 
 test('a source the witness cannot read is never all clear: exit 12, the source named, until it reads again', async (t) => {
