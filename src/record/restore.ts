@@ -268,7 +268,12 @@ function setTime(root: string, path: string, m: Meta): void {
     lutimesSync(p, t, t);
     return;
   }
-  if (m.kind === 'char' || m.kind === 'block') return;
+  if (m.kind === 'char' || m.kind === 'block') {
+    // Not opened (see setOwnerAndMode): lutimes sets the node's own times by its path.
+    const st = lstatSync(p, { throwIfNoEntry: false });
+    if (st && !st.isSymbolicLink()) lutimesSync(p, t, t);
+    return;
+  }
   let fd: number;
   try {
     fd = openSync(p, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
