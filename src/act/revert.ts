@@ -6,7 +6,7 @@ import { invokingActor, type Actor } from '../record/commit/commit.js';
 import { readState } from '../record/tree/tree-reader.js';
 import type { Repo } from '../record/repo/repo.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { apply, inScope, plan, type ApplyResult, type Plan } from '../record/restore.js';
+import { apply, inScope, keepUnrecorded, plan, type ApplyResult, type Plan } from '../record/restore.js';
 import { abs } from '../record/scanner.js';
 import { drift, record, type RecordResult } from '../record/snapshot.js';
 import type { State } from '../record/model/state.js';
@@ -61,6 +61,7 @@ export async function revert(
   const current = before?.state ?? (await drift(repo)).scan.state;
   const targetState = await readState(repo, target);
   const p = plan(current, targetState, inScope(paths));
+  keepUnrecorded(repo.info.dir, current, p);
   if (opts.dryRun) return { target, plan: p, left: [] };
   const journal: Journal = {
     target,
@@ -72,10 +73,18 @@ export async function revert(
     trailers: opts.trailers,
   };
   await writeFileAtomic(journalFile(repo), JSON.stringify(journal, null, 2));
-  const applied = await apply(repo, repo.info.dir, current, targetState, p);
+  let applied: ApplyResult;
+  try {
+    applied = await apply(repo, repo.info.dir, current, targetState, p);
+  } catch (err) {
+    // apply puts what fails per path in `cannot`; whatever else went wrong, what was done is
+    // recorded and the journal goes, so that no later command trips over it.
+    await finishRecord(repo, journal, actor, false);
+    throw err;
+  }
   const after = await finishRecord(repo, journal, actor, false);
   const left = plan(after.state, targetState, inScope(paths));
-  return { target, before, plan: p, applied, after, left: describe(left) };
+  return { target, before, plan: p, applied, after, left: describe(left, applied) };
 }
 
 async function finishRecord(repo: Repo, j: Journal, actor: Actor, recovered: boolean): Promise<RecordResult> {
@@ -96,12 +105,15 @@ async function finishRecord(repo: Repo, j: Journal, actor: Actor, recovered: boo
   return result;
 }
 
-function describe(p: Plan): string[] {
+/** What is left, with why when the revert said (a path it could not write or remove). */
+function describe(p: Plan, applied?: ApplyResult): string[] {
+  const why = new Map(applied?.cannot.map((c) => [c.path, c.reason]));
+  const as = (x: string, what: string) => `${display(x)}: ${what}${why.has(x) ? ` (${why.get(x)})` : ''}`;
   return [
     ...p.cannot.map((c) => `${display(c.path)}: ${c.reason}`),
-    ...p.write.map((x) => `${display(x)}: still differs`),
-    ...p.remove.map((x) => `${display(x)}: still present`),
-    ...p.fixMeta.map((x) => `${display(x)}: metadata still differs`),
+    ...p.write.map((x) => as(x, 'still differs')),
+    ...p.remove.map((x) => as(x, 'still present')),
+    ...p.fixMeta.map((x) => as(x, 'metadata still differs')),
   ];
 }
 
@@ -125,7 +137,9 @@ function removeTempFiles(root: string, state: State): void {
 }
 
 /** Finishes a revert that was interrupted. Called with the write lock held; returns what to
- * tell the user, or undefined when there was nothing to do. */
+ * tell the user, or undefined when there was nothing to do. It is tried once: whatever it
+ * cannot do (or an error) is said, with how to finish by hand, and the journal goes either
+ * way — a journal that failed again would stop every later writer, the watcher too. */
 export async function recoverRevert(repo: Repo): Promise<string | undefined> {
   let j: Journal;
   try {
@@ -137,15 +151,25 @@ export async function recoverRevert(repo: Repo): Promise<string | undefined> {
     await fsp.rm(journalFile(repo), { force: true });
     return 'found an unreadable revert journal from an interrupted revert that had not started; removed it';
   }
-  const targetState = await readState(repo, j.target);
-  const now = await record(repo, {
-    subject: 'state found after an interrupted revert',
-    actor: { name: 'unknown' },
-    action: 'snapshot',
-  });
-  removeTempFiles(repo.info.dir, now.state);
-  const p = plan(now.state, targetState, inScope(j.paths));
-  await apply(repo, repo.info.dir, now.state, targetState, p);
-  await finishRecord(repo, j, { name: j.by }, true);
-  return `finished a revert to ${j.target.slice(0, 12)} that was interrupted (started by ${j.by} at ${j.started})`;
+  const what = `a revert to ${j.target.slice(0, 12)} that was interrupted (started by ${j.by} at ${j.started})`;
+  const byHand = `to finish it by hand, deal with that and run: trail revert ${j.target.slice(0, 12)}${j.paths.map((p) => ' ' + JSON.stringify(display(p))).join('')}`;
+  try {
+    const targetState = await readState(repo, j.target);
+    const now = await record(repo, {
+      subject: 'state found after an interrupted revert',
+      actor: { name: 'unknown' },
+      action: 'snapshot',
+    });
+    removeTempFiles(repo.info.dir, now.state);
+    const p = plan(now.state, targetState, inScope(j.paths));
+    keepUnrecorded(repo.info.dir, now.state, p);
+    const applied = await apply(repo, repo.info.dir, now.state, targetState, p);
+    const after = await finishRecord(repo, j, { name: j.by }, true);
+    const left = describe(plan(after.state, targetState, inScope(j.paths)), applied);
+    if (!left.length) return `finished ${what}`;
+    return `finished ${what} as far as it could; still left: ${left.join('; ')}; ${byHand}`;
+  } catch (err) {
+    await fsp.rm(journalFile(repo), { force: true });
+    return `gave up finishing ${what}: ${(err as Error).message}; the disk is left as it is and the trail goes on recording it; ${byHand}`;
+  }
 }
