@@ -28,10 +28,11 @@ function badComponent(c: string): string | undefined {
 
 /**
  * Whether a state that arrived from GitHub may be applied to this host: nothing outside the
- * watched directory (no `..`, absolute paths, writes through symlinks), no `.git` entries, no
- * submodules, no device nodes, no setuid/setgid bits or capabilities unless allowed, no owners
- * outside review.allowOwners, no secret paths (their content never comes from GitHub). Every
- * problem is listed; one is enough to refuse the whole change.
+ * watched directory (no `..`, absolute paths, writes through symlinks), no hard links but to a
+ * regular file of the same tree that is no secret, no `.git` entries, no submodules, no device
+ * nodes, no setuid/setgid bits or capabilities unless allowed, no owners outside
+ * review.allowOwners, no secret paths (their content never comes from GitHub). Every problem is
+ * listed; one is enough to refuse the whole change.
  */
 export async function validateIncoming(
   repo: Repo,
@@ -80,6 +81,21 @@ export async function validateIncoming(
   const config = await readConfig(repo);
   const rules = makeRules(asList(config.ignore), asList(config.secrets), scanRules(await readPolicy(repo)));
   const allowed = new Set(remote.allowOwners);
+  /** Why a write to `path` would not stay in the watched dir: a folder above it that is not
+   * a real folder, in the new state or on disk. */
+  const through = (path: string): string[] => {
+    const out: string[] = [];
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      const want = after.get(dir);
+      if (want && want.meta.kind !== 'dir') out.push(`goes through ${display(dir)}, a ${want.meta.kind} in the change`);
+      const st = lstatSync(abs(repo.info.dir, dir), { throwIfNoEntry: false });
+      if (st && !st.isDirectory())
+        out.push(`goes through ${display(dir)}, ${st.isSymbolicLink() ? 'a symlink' : 'not a folder'} on this host`);
+    }
+    return out;
+  };
   for (const c of changes) {
     const path = c.path;
     const shown = display(path);
@@ -92,20 +108,30 @@ export async function validateIncoming(
       problems.push(`${shown}: a secret path (its content never comes from GitHub)`);
     // Every folder above the path must be a real folder, in the new state and on disk, or a
     // write would land wherever a symlink points.
-    const parts = path.split('/');
-    for (let i = 1; i < parts.length; i++) {
-      const dir = parts.slice(0, i).join('/');
-      const want = after.get(dir);
-      if (want && want.meta.kind !== 'dir')
-        problems.push(`${shown}: goes through ${display(dir)}, a ${want.meta.kind} in the change`);
-      const st = lstatSync(abs(repo.info.dir, dir), { throwIfNoEntry: false });
-      if (st && !st.isDirectory())
-        problems.push(
-          `${shown}: goes through ${display(dir)}, ${st.isSymbolicLink() ? 'a symlink' : 'not a folder'} on this host`,
-        );
-    }
+    for (const why of through(path)) problems.push(`${shown}: ${why}`);
     const a = c.after;
     if (!a) continue;
+    // A hard link is made from the path it names (restore links it in place of writing the
+    // content): that path must be a regular file of this very tree, reached without a
+    // symlink, and no secret, or the link would bring in any file of the filesystem, or a
+    // secret's bytes under a name that is recorded and published.
+    if (a.link !== undefined) {
+      const link = a.link;
+      const linkShown = `hard link to ${display(link)}`;
+      const bad = link.startsWith('/') ? 'absolute path' : link.split('/').map(badComponent).find(Boolean);
+      if (bad) problems.push(`${shown}: ${linkShown}: not a plain relative path (${bad})`);
+      else {
+        const src = after.get(link);
+        if (link === path) problems.push(`${shown}: ${linkShown}: a link to itself`);
+        else if (!src || src.meta.kind !== 'file' || src.meta.skipped !== undefined)
+          problems.push(
+            `${shown}: ${linkShown}: ${src ? `a ${src.meta.skipped !== undefined ? 'skipped entry' : src.meta.kind}` : 'no such entry'} in the change, not a regular file`,
+          );
+        if (rules.secret(link) || src?.meta.secret !== undefined || src?.meta.secretCopy)
+          problems.push(`${shown}: ${linkShown}: a secret path (its content would be published under another name)`);
+        for (const why of through(link)) problems.push(`${shown}: ${linkShown}: ${why}`);
+      }
+    }
     const b = c.before;
     if (a.kind === 'char' || a.kind === 'block' || a.kind === 'socket' || a.kind === 'fifo') {
       if (!b || b.kind !== a.kind || String(b.rdev) !== String(a.rdev))

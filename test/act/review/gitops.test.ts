@@ -210,6 +210,72 @@ test(
 );
 
 test(
+  'hard links in a merged tree: one out of the watched dir, to a secret, to nothing, through a symlink is refused whole; one to a file of the tree is applied',
+  { timeout: 300_000 },
+  async (t) => {
+    const w = await world(t);
+    const h = await w.addHost('web1', { madeOnce: true });
+    const outsideFile = join(h.dir, '..', 'outside-secret');
+    writeFileSync(outsideFile, 'OUTSIDE PRIVATE DATA\n');
+    const outsideDir = join(w.tmp, 'outside');
+    mkdirSync(outsideDir);
+    writeFileSync(join(outsideDir, 'x'), 'also outside\n');
+    symlinkSync(outsideDir, join(h.dir, 'nginx2'));
+    assert.equal((await h.run(['snapshot'])).code, 0);
+    assert.equal((await h.run(['accept'])).code, 0);
+    await pushed(w, h);
+    const approved = shadowRef(h, 'refs/heads/approved');
+    const entry = (name: string, link: string) => ({
+      name,
+      kind: 'file',
+      mode: '0644',
+      uid: 0,
+      gid: 0,
+      user: 'root',
+      group: 'root',
+      size: 21,
+      link,
+    });
+    await proposeAndMerge(w, h, 'evil-links', (work) => {
+      editManifest(work, 'nginx', '', () => undefined, entry('a.conf', '../outside-secret'));
+      editManifest(work, 'nginx', '', () => undefined, entry('b.conf', 'shadow'));
+      editManifest(work, 'nginx', '', () => undefined, entry('c.conf', 'nginx/missing.conf'));
+      editManifest(work, 'nginx', '', () => undefined, entry('d.conf', 'nginx2/x'));
+      editManifest(work, 'nginx', '', () => undefined, entry('e.conf', '/etc/passwd'));
+    });
+    const sync = await h.run(['review', 'sync', '--json']);
+    assert.equal(sync.code, 0, sync.stderr);
+    const refused = sync.json.actions.filter((a: { kind: string }) => a.kind === 'refused');
+    assert.equal(refused.length, 1, JSON.stringify(sync.json));
+    const message: string = refused[0].message;
+    assert.match(message, /nginx\/a\.conf: hard link to \.\.\/outside-secret: not a plain relative path/);
+    assert.match(message, /nginx\/b\.conf: hard link to shadow: a secret path/);
+    assert.match(message, /nginx\/c\.conf: hard link to nginx\/missing\.conf: no such entry in the change/);
+    assert.match(message, /nginx\/d\.conf: hard link to nginx2\/x: .*goes through nginx2, a symlink on this host/);
+    assert.match(message, /nginx\/e\.conf: hard link to \/etc\/passwd: not a plain relative path \(absolute path\)/);
+    for (const f of ['a.conf', 'b.conf', 'c.conf', 'd.conf', 'e.conf'])
+      assert.ok(!existsSync(join(h.dir, 'nginx', f)), `${f}: nothing applied`);
+    assert.equal(statSync(outsideFile).nlink, 1);
+    assert.equal(statSync(join(h.dir, 'shadow')).nlink, 1);
+    assert.equal(shadowRef(h, 'refs/heads/approved'), approved);
+
+    // A link to a regular file of the same tree is what a snapshot of two links records.
+    await proposeAndMerge(w, h, 'good-link', (work) => {
+      writeFileSync(join(work, 'nginx', 'same.conf'), 'worker_processes 1;\n');
+      editManifest(work, 'nginx', '', () => undefined, { ...entry('same.conf', 'nginx/nginx.conf'), size: 20 });
+    });
+    const ok = await h.run(['review', 'sync', '--json']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.deepEqual(
+      ok.json.actions.filter((a: { kind: string }) => a.kind === 'refused'),
+      [],
+      JSON.stringify(ok.json),
+    );
+    assert.equal(statSync(join(h.dir, 'nginx', 'same.conf')).ino, statSync(join(h.dir, 'nginx', 'nginx.conf')).ino);
+  },
+);
+
+test(
   'a .git entry in a merged tree is refused (built with plumbing: git itself will not stage it)',
   { timeout: 300_000 },
   async (t) => {
