@@ -10,6 +10,8 @@ import type { State } from '../../record/model/state.js';
 import { readPolicy, scanRules } from '../../decide/store.js';
 import { display } from '../../util/bytes.js';
 import type { ReviewRemote } from './remote.js';
+import { groupName, userName } from '../../util/accounts.js';
+import type { Meta } from '../../record/model/meta.js';
 
 export interface Validation {
   ok: boolean;
@@ -26,12 +28,48 @@ function badComponent(c: string): string | undefined {
   return undefined;
 }
 
+const ACL_ACCESS = 'system.posix_acl_access';
+const ACL_DEFAULT = 'system.posix_acl_default';
+const CAPABILITY = 'security.capability';
+// Tags of a POSIX ACL entry (linux/posix_acl_xattr.h): named users and groups, and "other".
+const ACL_USER = 0x02;
+const ACL_GROUP = 0x08;
+const ACL_OTHER = 0x20;
+
+interface AclEntry {
+  tag: number;
+  perm: number;
+  id: number;
+}
+
+/** The entries of a POSIX ACL xattr (base64, as recorded): a version 2 header, then 8 bytes
+ * per entry (tag, permissions, uid/gid, little-endian). Undefined when it is none. */
+function parseAcl(base64: string): AclEntry[] | undefined {
+  const raw = Buffer.from(base64, 'base64');
+  if (raw.length < 4 || (raw.length - 4) % 8 !== 0 || raw.readUInt32LE(0) !== 2) return undefined;
+  const out: AclEntry[] = [];
+  for (let at = 4; at < raw.length; at += 8)
+    out.push({ tag: raw.readUInt16LE(at), perm: raw.readUInt16LE(at + 2), id: raw.readUInt32LE(at + 4) });
+  return out;
+}
+
+/** Whether anyone may write it: other's w bit, in the mode or in an access ACL (which sets the
+ * mode's other bits when it is applied). A symlink's mode means nothing. */
+function worldWritable(m: Meta): boolean {
+  if (m.kind === 'symlink') return false;
+  const acl = m.xattrs?.[ACL_ACCESS] ? parseAcl(m.xattrs[ACL_ACCESS]) : undefined;
+  return (m.mode & 0o002) !== 0 || !!acl?.some((e) => e.tag === ACL_OTHER && e.perm & 2);
+}
+
+const octal = (mode: number) => mode.toString(8).padStart(4, '0');
+
 /**
  * Whether a state that arrived from GitHub may be applied to this host: nothing outside the
  * watched directory (no `..`, absolute paths, writes through symlinks), no hard links but to a
  * regular file of the same tree that is no secret, no `.git` entries, no submodules, no device
  * nodes, no setuid/setgid bits or capabilities unless allowed, no owners outside
- * review.allowOwners, no secret paths (their content never comes from GitHub). Every problem is
+ * review.allowOwners nor ACL entries for them, nothing newly world-writable, no xattrs but ACLs
+ * and capabilities, no secret paths (their content never comes from GitHub). Every problem is
  * listed; one is enough to refuse the whole change.
  */
 export async function validateIncoming(
@@ -142,12 +180,43 @@ export async function validateIncoming(
       problems.push(
         `${shown}: sets ${special & 0o4000 ? 'setuid' : ''}${special === 0o6000 ? '+' : ''}${special & 0o2000 ? 'setgid' : ''} (review.allowSetuid is false)`,
       );
-    if (
-      a.xattrs?.['security.capability'] &&
-      a.xattrs['security.capability'] !== b?.xattrs?.['security.capability'] &&
-      !remote.allowSetuid
-    )
-      problems.push(`${shown}: adds file capabilities (review.allowSetuid is false)`);
+    // Access for others, like setuid: what the host already had may stay, nothing more comes
+    // from a review. A world-writable file or folder lets anyone on the host change what the
+    // trail guards (a sticky folder too: anyone may add a file to it, a cron.d or a sudoers.d).
+    if (worldWritable(a)) {
+      const had = b !== undefined && b.kind === a.kind && worldWritable(b);
+      if (!had) problems.push(`${shown}: world-writable (mode ${octal(a.mode)}), which it was not`);
+      else if (a.kind === 'dir' && b.mode & 0o1000 && !(a.mode & 0o1000))
+        problems.push(`${shown}: drops the sticky bit of a world-writable folder (mode ${octal(a.mode)})`);
+    }
+    for (const [name, value] of Object.entries(a.xattrs ?? {})) {
+      if (value === b?.xattrs?.[name]) continue; // as it is on this host already
+      if (name === CAPABILITY) {
+        if (!remote.allowSetuid) problems.push(`${shown}: adds file capabilities (review.allowSetuid is false)`);
+      } else if (name === ACL_ACCESS || name === ACL_DEFAULT) {
+        const which = name === ACL_ACCESS ? 'ACL' : 'default ACL';
+        const acl = parseAcl(value);
+        if (!acl) {
+          problems.push(`${shown}: ${name} is not a POSIX ACL`);
+          continue;
+        }
+        const was = parseAcl(b?.xattrs?.[name] ?? '') ?? [];
+        // An entry the host's ACL had, with no permission it lacked, may stay.
+        const more = (e: AclEntry) => !was.some((h) => h.tag === e.tag && h.id === e.id && (e.perm & ~h.perm) === 0);
+        for (const e of acl) {
+          if (e.tag !== ACL_USER && e.tag !== ACL_GROUP) continue;
+          const who = e.tag === ACL_USER ? userName(e.id) : groupName(e.id);
+          if (allowed.has(String(e.id)) || (who !== undefined && allowed.has(who)) || !more(e)) continue;
+          problems.push(
+            `${shown}: its ${which} gives ${e.tag === ACL_USER ? 'user' : 'group'} ${who ?? e.id} access (not in review.allowOwners)`,
+          );
+        }
+        // The access ACL's "other" entry is the mode's other bits (checked above); the default
+        // one is what every file made in the folder later gets.
+        if (name === ACL_DEFAULT && acl.some((e) => e.tag === ACL_OTHER && e.perm & 2 && more(e)))
+          problems.push(`${shown}: its default ACL makes what is created in it world-writable`);
+      } else problems.push(`${shown}: sets xattr ${name} (a review sets only POSIX ACLs and file capabilities)`);
+    }
     const user = a.user ?? String(a.uid);
     const group = a.group ?? String(a.gid);
     if ((!b || b.uid !== a.uid || b.user !== a.user) && !allowed.has(user))
