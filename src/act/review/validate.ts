@@ -217,12 +217,19 @@ export async function validateIncoming(
           problems.push(`${shown}: its default ACL makes what is created in it world-writable`);
       } else problems.push(`${shown}: sets xattr ${name} (a review sets only POSIX ACLs and file capabilities)`);
     }
-    const user = a.user ?? String(a.uid);
-    const group = a.group ?? String(a.gid);
-    if ((!b || b.uid !== a.uid || b.user !== a.user) && !allowed.has(user))
-      problems.push(`${shown}: owner ${user} is not in review.allowOwners`);
-    if ((!b || b.gid !== a.gid || b.group !== a.group) && !allowed.has(group))
-      problems.push(`${shown}: group ${group} is not in review.allowOwners`);
+    // The restore chowns to the ids; the names in the manifest are the PR's word. So an owner
+    // is allowed by its id, or by the name this host gives that id.
+    const owner = (what: 'owner' | 'group', id: number, claimed: string | undefined, here: string | undefined) => {
+      if (allowed.has(String(id)) || (here !== undefined && allowed.has(here))) return;
+      const name = claimed ?? String(id);
+      problems.push(
+        allowed.has(name)
+          ? `${shown}: ${what} ${name}: id ${id} ${here === undefined ? 'has no name' : `is ${here}`} on this host, not in review.allowOwners`
+          : `${shown}: ${what} ${name} is not in review.allowOwners`,
+      );
+    };
+    if (!b || b.uid !== a.uid || b.user !== a.user) owner('owner', a.uid, a.user, userName(a.uid));
+    if (!b || b.gid !== a.gid || b.group !== a.group) owner('group', a.gid, a.group, groupName(a.gid));
   }
   return { ok: problems.length === 0, problems: [...new Set(problems)], changes };
 }

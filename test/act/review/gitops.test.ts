@@ -132,7 +132,7 @@ async function pushed2(w: World): Promise<Host> {
 }
 
 test(
-  'malicious PR trees are refused whole: setuid, foreign owner, "..", .git entries, secret paths, writes through a symlink; nothing is applied',
+  'malicious PR trees are refused whole: setuid, foreign owner (by id, whatever name the manifest gives), "..", .git entries, secret paths, writes through a symlink; nothing is applied',
   { timeout: 300_000 },
   async (t) => {
     const w = await world(t);
@@ -154,6 +154,12 @@ test(
           editManifest(work, 'nginx', 'nginx.conf', (e) => ({ ...e, uid: 666, user: 'mallory' }));
         },
         /owner mallory is not in review.allowOwners/,
+      ],
+      [
+        'owner-name',
+        // The name is the PR's word; the id is what the restore chowns to.
+        (work) => editManifest(work, 'nginx', 'nginx.conf', (e) => ({ ...e, uid: 666, user: 'root' })),
+        /owner root: id 666 has no name on this host, not in review\.allowOwners/,
       ],
       [
         'dotdot',
