@@ -130,6 +130,24 @@ test('an interrupted revert is finished by the next command, which says so', asy
   assert.match(last, /^alice\|finish interrupted revert of everything/);
 });
 
+test('accept after an interrupted revert accepts the state the finished revert left, not the one it undid', async (t) => {
+  const { home, dir, repo, first } = await setup(t);
+  writeFileSync(join(dir, 'hosts'), 'bad\n');
+  await trail(home, ['snapshot']);
+  // What a revert to the first snapshot leaves behind when it is killed after its journal.
+  writeFileSync(
+    join(repo, 'trail', 'revert-journal.json'),
+    JSON.stringify({ target: first, paths: [], by: 'alice', pid: 999999, started: new Date().toISOString() }),
+  );
+  const r = await trail(home, ['accept', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /finished a revert to .* that was interrupted/);
+  assert.equal(readFileSync(join(dir, 'hosts'), 'utf8'), '127.0.0.1 localhost\n');
+  const approved = git(repo, ['cat-file', 'blob', 'refs/heads/approved:hosts']).stdout.toString();
+  assert.equal(approved, '127.0.0.1 localhost\n');
+  assert.equal((await trail(home, ['drift'])).code, 0);
+});
+
 test('status says when the watcher could not name who changed things', async (t) => {
   const { home, dir, repo } = await setup(t);
   const { Repo } = await import('../../src/record/repo/repo.js');
