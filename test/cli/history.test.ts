@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync, readFileSync, utimesSync, statSync, chmodSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync, readFileSync, utimesSync, statSync, chmodSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { trail, tempDir, git } from '../support/cli.js';
 
@@ -110,6 +110,28 @@ test('revert: --dry-run changes nothing; paths limit it; changes on disk are rec
   assert.match(log[1]!, /^unknown\|changes found before a revert/);
   const evil = git(repo, ['cat-file', 'blob', 'refs/heads/observed~1:hosts']).stdout.toString();
   assert.equal(evil, 'evil\n');
+});
+
+test('revert: a PATH neither at the revision nor on disk is a usage error naming it; nothing is reverted', async (t) => {
+  const { home, dir, repo, first } = await setup(t);
+  writeFileSync(join(dir, 'hosts'), 'evil\n');
+  rmSync(join(dir, 'nginx', 'mime.types'));
+  for (const args of [
+    [first, 'hosts', 'nginx/nginx.cnof'],
+    [first, 'nginx/nginx.cnof', '--dry-run'],
+  ]) {
+    const r = await trail(home, ['revert', ...args]);
+    assert.equal(r.code, 2, r.stderr + r.stdout);
+    assert.match(r.stderr, /nginx\/nginx\.cnof: neither in [0-9a-f]{12} nor on disk/);
+    assert.equal(readFileSync(join(dir, 'hosts'), 'utf8'), 'evil\n', 'nothing reverted');
+  }
+  assert.equal(git(repo, ['rev-parse', 'refs/heads/observed']).stdout.toString().trim(), first);
+  // Only at the revision (deleted since) or only on disk (new since) is a path to revert.
+  writeFileSync(join(dir, 'new.conf'), 'new\n');
+  const ok = await trail(home, ['revert', first, 'nginx/mime.types', 'new.conf', '--json']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(readFileSync(join(dir, 'nginx', 'mime.types'), 'utf8'), 'text/html html;\n');
+  assert.ok(!existsSync(join(dir, 'new.conf')));
 });
 
 test('an interrupted revert is finished by the next command, which says so', async (t) => {
