@@ -18,9 +18,12 @@ export function registerAccept(program: Command): void {
     )
     .action(async (rev: string, paths: string[], _o: unknown, cmd: Command) => {
       const { out, repo } = await trailContext(cmd);
-      const target = await repo.resolve(rev);
       const rel = paths.map((p) => watchedPath(repo.info.dir, p));
-      const res = await asWriter(repo, out, 'accept', () => accept(repo, target, rel, invokingActor()));
+      // Resolved under the lock, after asWriter finished any interrupted revert: `observed`
+      // before that is the state the revert was undoing.
+      const res = await asWriter(repo, out, 'accept', async () =>
+        accept(repo, await repo.resolve(rev), rel, invokingActor()),
+      );
       if (!res.commit) out.line('nothing to accept: approved already matches');
       else {
         out.line(`accepted ${plural(res.changes.length, 'change')}; approved is now ${res.commit.slice(0, 12)}`);

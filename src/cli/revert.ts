@@ -1,5 +1,9 @@
+import { lstatSync } from 'node:fs';
 import type { Command } from 'commander';
 import { revert } from '../act/revert.js';
+import type { Repo } from '../record/repo/repo.js';
+import { abs } from '../record/scanner.js';
+import { readState } from '../record/tree/tree-reader.js';
 import { display } from '../util/bytes.js';
 import { TrailError, Exit } from '../util/errors.js';
 import { changesJson } from './changes.js';
@@ -34,9 +38,14 @@ export function registerRevert(program: Command): void {
         const paths = opts.approved && revArg !== undefined ? [revArg, ...pathArgs] : pathArgs;
         if (rev === undefined) throw new TrailError('say which revision to go back to, or --approved', Exit.usage);
         const repo = await openTrail(g);
-        const target = await repo.resolve(rev);
         const rel = paths.map((p) => watchedPath(repo.info.dir, p));
-        const res = await asWriter(repo, out, 'revert', () => revert(repo, target, rel, { dryRun: opts.dryRun }));
+        let target = '';
+        const res = await asWriter(repo, out, 'revert', async () => {
+          // Resolved under the lock, after any interrupted revert was finished.
+          target = await repo.resolve(rev);
+          await checkPaths(repo, target, paths, rel);
+          return revert(repo, target, rel, { dryRun: opts.dryRun });
+        });
         const p = res.plan;
         const n = p.remove.length + p.write.length + p.fixMeta.length;
         if (opts.dryRun) {
@@ -74,5 +83,20 @@ export function registerRevert(program: Command): void {
         });
         if (res.left.length) process.exitCode = 1;
       },
+    );
+}
+
+/** A PATH that names nothing, neither at the revision nor on disk, is a mistake (a typo): a
+ * usage error that names it, not a revert with nothing to do. */
+async function checkPaths(repo: Repo, target: string, args: string[], rel: string[]): Promise<void> {
+  if (!rel.length) return;
+  const state = await readState(repo, target);
+  const missing = args.filter(
+    (_, i) => !state.has(rel[i]!) && !lstatSync(abs(repo.info.dir, rel[i]!), { throwIfNoEntry: false }),
+  );
+  if (missing.length)
+    throw new TrailError(
+      `${missing.join(', ')}: neither in ${target.slice(0, 12)} nor on disk (nothing to revert there)`,
+      Exit.usage,
     );
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync, readFileSync, utimesSync, statSync, chmodSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync, readFileSync, utimesSync, statSync, chmodSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { trail, tempDir, git } from '../support/cli.js';
 
@@ -112,6 +112,28 @@ test('revert: --dry-run changes nothing; paths limit it; changes on disk are rec
   assert.equal(evil, 'evil\n');
 });
 
+test('revert: a PATH neither at the revision nor on disk is a usage error naming it; nothing is reverted', async (t) => {
+  const { home, dir, repo, first } = await setup(t);
+  writeFileSync(join(dir, 'hosts'), 'evil\n');
+  rmSync(join(dir, 'nginx', 'mime.types'));
+  for (const args of [
+    [first, 'hosts', 'nginx/nginx.cnof'],
+    [first, 'nginx/nginx.cnof', '--dry-run'],
+  ]) {
+    const r = await trail(home, ['revert', ...args]);
+    assert.equal(r.code, 2, r.stderr + r.stdout);
+    assert.match(r.stderr, /nginx\/nginx\.cnof: neither in [0-9a-f]{12} nor on disk/);
+    assert.equal(readFileSync(join(dir, 'hosts'), 'utf8'), 'evil\n', 'nothing reverted');
+  }
+  assert.equal(git(repo, ['rev-parse', 'refs/heads/observed']).stdout.toString().trim(), first);
+  // Only at the revision (deleted since) or only on disk (new since) is a path to revert.
+  writeFileSync(join(dir, 'new.conf'), 'new\n');
+  const ok = await trail(home, ['revert', first, 'nginx/mime.types', 'new.conf', '--json']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(readFileSync(join(dir, 'nginx', 'mime.types'), 'utf8'), 'text/html html;\n');
+  assert.ok(!existsSync(join(dir, 'new.conf')));
+});
+
 test('an interrupted revert is finished by the next command, which says so', async (t) => {
   const { home, dir, repo, first } = await setup(t);
   writeFileSync(join(dir, 'hosts'), 'changed\n');
@@ -128,6 +150,24 @@ test('an interrupted revert is finished by the next command, which says so', asy
   assert.ok(!existsSync(join(repo, 'trail', 'revert-journal.json')));
   const last = git(repo, ['log', '-1', '--format=%an|%s', 'refs/heads/observed']).stdout.toString();
   assert.match(last, /^alice\|finish interrupted revert of everything/);
+});
+
+test('accept after an interrupted revert accepts the state the finished revert left, not the one it undid', async (t) => {
+  const { home, dir, repo, first } = await setup(t);
+  writeFileSync(join(dir, 'hosts'), 'bad\n');
+  await trail(home, ['snapshot']);
+  // What a revert to the first snapshot leaves behind when it is killed after its journal.
+  writeFileSync(
+    join(repo, 'trail', 'revert-journal.json'),
+    JSON.stringify({ target: first, paths: [], by: 'alice', pid: 999999, started: new Date().toISOString() }),
+  );
+  const r = await trail(home, ['accept', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /finished a revert to .* that was interrupted/);
+  assert.equal(readFileSync(join(dir, 'hosts'), 'utf8'), '127.0.0.1 localhost\n');
+  const approved = git(repo, ['cat-file', 'blob', 'refs/heads/approved:hosts']).stdout.toString();
+  assert.equal(approved, '127.0.0.1 localhost\n');
+  assert.equal((await trail(home, ['drift'])).code, 0);
 });
 
 test('status says when the watcher could not name who changed things', async (t) => {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   readFileSync,
@@ -10,8 +11,10 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { childrenNamed } from '../../support/hostile-cli.js';
 import {
   FULL,
@@ -27,6 +30,8 @@ import {
   type World,
 } from './helpers.js';
 import type { User } from '../../support/github-server.js';
+
+const sh = promisify(execFile);
 
 /** A person proposes a change to a host's approved branch: branch, commit, push, PR, review, merge. */
 async function proposeAndMerge(
@@ -127,7 +132,7 @@ async function pushed2(w: World): Promise<Host> {
 }
 
 test(
-  'malicious PR trees are refused whole: setuid, foreign owner, "..", .git entries, secret paths, writes through a symlink; nothing is applied',
+  'malicious PR trees are refused whole: setuid, foreign owner (by id, whatever name the manifest gives), "..", .git entries, secret paths, writes through a symlink; nothing is applied',
   { timeout: 300_000 },
   async (t) => {
     const w = await world(t);
@@ -149,6 +154,12 @@ test(
           editManifest(work, 'nginx', 'nginx.conf', (e) => ({ ...e, uid: 666, user: 'mallory' }));
         },
         /owner mallory is not in review.allowOwners/,
+      ],
+      [
+        'owner-name',
+        // The name is the PR's word; the id is what the restore chowns to.
+        (work) => editManifest(work, 'nginx', 'nginx.conf', (e) => ({ ...e, uid: 666, user: 'root' })),
+        /owner root: id 666 has no name on this host, not in review\.allowOwners/,
       ],
       [
         'dotdot',
@@ -206,6 +217,202 @@ test(
     }
     assert.equal(statSync(join(h.dir, 'nginx')).isDirectory(), true);
     assert.deepEqual(readdirSync(outside), [], 'nothing written through the symlink');
+  },
+);
+
+test(
+  'hard links in a merged tree: one out of the watched dir, to a secret, to nothing, through a symlink is refused whole; one to a file of the tree is applied',
+  { timeout: 300_000 },
+  async (t) => {
+    const w = await world(t);
+    const h = await w.addHost('web1', { madeOnce: true });
+    const outsideFile = join(h.dir, '..', 'outside-secret');
+    writeFileSync(outsideFile, 'OUTSIDE PRIVATE DATA\n');
+    const outsideDir = join(w.tmp, 'outside');
+    mkdirSync(outsideDir);
+    writeFileSync(join(outsideDir, 'x'), 'also outside\n');
+    symlinkSync(outsideDir, join(h.dir, 'nginx2'));
+    assert.equal((await h.run(['snapshot'])).code, 0);
+    assert.equal((await h.run(['accept'])).code, 0);
+    await pushed(w, h);
+    const approved = shadowRef(h, 'refs/heads/approved');
+    const entry = (name: string, link: string) => ({
+      name,
+      kind: 'file',
+      mode: '0644',
+      uid: 0,
+      gid: 0,
+      user: 'root',
+      group: 'root',
+      size: 21,
+      link,
+    });
+    await proposeAndMerge(w, h, 'evil-links', (work) => {
+      editManifest(work, 'nginx', '', () => undefined, entry('a.conf', '../outside-secret'));
+      editManifest(work, 'nginx', '', () => undefined, entry('b.conf', 'shadow'));
+      editManifest(work, 'nginx', '', () => undefined, entry('c.conf', 'nginx/missing.conf'));
+      editManifest(work, 'nginx', '', () => undefined, entry('d.conf', 'nginx2/x'));
+      editManifest(work, 'nginx', '', () => undefined, entry('e.conf', '/etc/passwd'));
+    });
+    const sync = await h.run(['review', 'sync', '--json']);
+    assert.equal(sync.code, 0, sync.stderr);
+    const refused = sync.json.actions.filter((a: { kind: string }) => a.kind === 'refused');
+    assert.equal(refused.length, 1, JSON.stringify(sync.json));
+    const message: string = refused[0].message;
+    assert.match(message, /nginx\/a\.conf: hard link to \.\.\/outside-secret: not a plain relative path/);
+    assert.match(message, /nginx\/b\.conf: hard link to shadow: a secret path/);
+    assert.match(message, /nginx\/c\.conf: hard link to nginx\/missing\.conf: no such entry in the change/);
+    assert.match(message, /nginx\/d\.conf: hard link to nginx2\/x: .*goes through nginx2, a symlink on this host/);
+    assert.match(message, /nginx\/e\.conf: hard link to \/etc\/passwd: not a plain relative path \(absolute path\)/);
+    for (const f of ['a.conf', 'b.conf', 'c.conf', 'd.conf', 'e.conf'])
+      assert.ok(!existsSync(join(h.dir, 'nginx', f)), `${f}: nothing applied`);
+    assert.equal(statSync(outsideFile).nlink, 1);
+    assert.equal(statSync(join(h.dir, 'shadow')).nlink, 1);
+    assert.equal(shadowRef(h, 'refs/heads/approved'), approved);
+
+    // A link to a regular file of the same tree is what a snapshot of two links records.
+    await proposeAndMerge(w, h, 'good-link', (work) => {
+      writeFileSync(join(work, 'nginx', 'same.conf'), 'worker_processes 1;\n');
+      editManifest(work, 'nginx', '', () => undefined, { ...entry('same.conf', 'nginx/nginx.conf'), size: 20 });
+    });
+    const ok = await h.run(['review', 'sync', '--json']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.deepEqual(
+      ok.json.actions.filter((a: { kind: string }) => a.kind === 'refused'),
+      [],
+      JSON.stringify(ok.json),
+    );
+    assert.equal(statSync(join(h.dir, 'nginx', 'same.conf')).ino, statSync(join(h.dir, 'nginx', 'nginx.conf')).ino);
+  },
+);
+
+/** A POSIX ACL xattr value as getfattr gives it (base64): entries [tag, perm, id], sorted. */
+function aclValue(entries: [number, number, number][]): string {
+  const raw = Buffer.alloc(4 + 8 * entries.length);
+  raw.writeUInt32LE(2, 0);
+  entries.forEach(([tag, perm, id], i) => {
+    raw.writeUInt16LE(tag, 4 + 8 * i);
+    raw.writeUInt16LE(perm, 6 + 8 * i);
+    raw.writeUInt32LE(id, 8 + 8 * i);
+  });
+  return raw.toString('base64');
+}
+const ANY = 0xffffffff;
+/** user::rw-, a named user or group with `perm`, group::r--, mask::rw-, other::`other`. */
+const aclWith = (tag: 2 | 8, id: number, perm: number, other = 4) =>
+  aclValue(
+    (
+      [
+        [1, 6, ANY],
+        [2, perm, id],
+        [4, 4, ANY],
+        [8, perm, id],
+        [0x10, 6, ANY],
+        [0x20, other, ANY],
+      ] as [number, number, number][]
+    ).filter(([t]) => t === 1 || t === 4 || t >= 0x10 || t === tag),
+  );
+
+test(
+  'access for others in a merged tree is refused whole: ACL entries outside review.allowOwners, world-writable modes, other xattrs; what the host had already may stay',
+  { timeout: 300_000 },
+  async (t) => {
+    const w = await world(t);
+    const h = await w.addHost('web1', { madeOnce: true });
+    // Already so on the host: a foreign user may read nginx.conf, spool/ is a /tmp-like folder.
+    const conf = join(h.dir, 'nginx', 'nginx.conf');
+    assert.equal((await sh('setfacl', ['-m', 'u:1234:r', conf])).stderr, '');
+    mkdirSync(join(h.dir, 'spool'));
+    chmodSync(join(h.dir, 'spool'), 0o1777);
+    assert.equal((await h.run(['snapshot'])).code, 0);
+    assert.equal((await h.run(['accept'])).code, 0);
+    await pushed(w, h);
+    const approved = shadowRef(h, 'refs/heads/approved');
+    const aclBefore = (await sh('getfacl', ['-cp', conf])).stdout;
+    const dir = (name: string, mode: string) => ({
+      name,
+      kind: 'dir',
+      mode,
+      uid: 0,
+      gid: 0,
+      user: 'root',
+      group: 'root',
+    });
+    await proposeAndMerge(w, h, 'evil-access', (work) => {
+      // 1234 may read already; the PR would let it write.
+      editManifest(work, 'nginx', 'nginx.conf', (e) => ({
+        ...e,
+        xattrs: { 'system.posix_acl_access': aclWith(2, 1234, 6) },
+      }));
+      editManifest(work, '', 'hosts', (e) => ({
+        ...e,
+        mode: '0644',
+        xattrs: { 'system.posix_acl_access': aclWith(8, 4321, 6) },
+      }));
+      editManifest(work, 'spool', '.', (e) => ({ ...e, mode: '0777' }));
+      editManifest(work, '', '', () => undefined, dir('drop', '1777'));
+      mkdirSync(join(work, '.trail', 'meta', 'drop'), { recursive: true });
+      writeFileSync(
+        join(work, '.trail', 'meta', 'drop', '@meta'),
+        ['# trail manifest 1', JSON.stringify({ ...dir('.', '1777') })].join('\n') + '\n',
+      );
+      editManifest(work, 'ssh', 'sshd_config', (e) => ({
+        ...e,
+        mode: '0666',
+        xattrs: { 'security.selinux': Buffer.from('unconfined_u:object_r:shadow_t:s0\0').toString('base64') },
+      }));
+      editManifest(work, 'nginx', '.', (e) => ({
+        ...e,
+        xattrs: {
+          'system.posix_acl_default': aclValue([
+            [1, 7, ANY],
+            [4, 5, ANY],
+            [0x20, 6, ANY],
+          ]),
+        },
+      }));
+    });
+    const sync = await h.run(['review', 'sync', '--json']);
+    assert.equal(sync.code, 0, sync.stderr);
+    const refused = sync.json.actions.filter((a: { kind: string }) => a.kind === 'refused');
+    assert.equal(refused.length, 1, JSON.stringify(sync.json));
+    const message: string = refused[0].message;
+    assert.match(message, /nginx\/nginx\.conf: its ACL gives user 1234 access \(not in review\.allowOwners\)/);
+    assert.match(message, /hosts: its ACL gives group 4321 access \(not in review\.allowOwners\)/);
+    assert.match(message, /spool: drops the sticky bit of a world-writable folder \(mode 0777\)/);
+    assert.match(message, /drop: world-writable \(mode 1777\), which it was not/);
+    assert.match(message, /ssh\/sshd_config: world-writable \(mode 0666\), which it was not/);
+    assert.match(
+      message,
+      /ssh\/sshd_config: sets xattr security\.selinux \(a review sets only POSIX ACLs and file capabilities\)/,
+    );
+    assert.match(message, /nginx: its default ACL makes what is created in it world-writable/);
+    assert.equal((await sh('getfacl', ['-cp', conf])).stdout, aclBefore, 'nothing applied');
+    assert.equal(statSync(join(h.dir, 'ssh', 'sshd_config')).mode & 0o7777, 0o644);
+    assert.equal(statSync(join(h.dir, 'spool')).mode & 0o7777, 0o1777);
+    assert.ok(!existsSync(join(h.dir, 'drop')));
+    assert.equal(shadowRef(h, 'refs/heads/approved'), approved);
+
+    // What the host had stays (the read ACL, the sticky world-writable folder), and an ACL
+    // entry for an allowed owner (root) comes from a review.
+    await proposeAndMerge(w, h, 'fine-access', (work) => {
+      writeFileSync(join(work, 'nginx', 'nginx.conf'), 'worker_processes 4;\n');
+      editManifest(work, 'nginx', 'nginx.conf', (e) => ({ ...e, size: 20 }));
+      editManifest(work, 'ssh', 'sshd_config', (e) => ({
+        ...e,
+        xattrs: { 'system.posix_acl_access': aclWith(2, 0, 6) },
+      }));
+    });
+    const ok = await h.run(['review', 'sync', '--json']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.deepEqual(
+      ok.json.actions.filter((a: { kind: string }) => a.kind === 'refused'),
+      [],
+      JSON.stringify(ok.json),
+    );
+    assert.equal(readFileSync(conf, 'utf8'), 'worker_processes 4;\n');
+    assert.match((await sh('getfacl', ['-cp', conf])).stdout, /user:1234:r--/);
+    assert.match((await sh('getfacl', ['-cnp', join(h.dir, 'ssh', 'sshd_config')])).stdout, /user:0:rw-/);
   },
 );
 
