@@ -33,6 +33,8 @@ export interface Response {
   restoreCommit?: string;
   /** Paths protect gave up on (restored too often in the window). */
   gaveUp: string[];
+  /** What protect's revert could not put back, each with why (revert's `left`). */
+  notRestored?: string[];
   /** The pull request that review rules opened or updated (when a review remote is set). */
   review?: ReviewOutcome;
 }
@@ -89,11 +91,16 @@ export async function respond(
           'Trail-Undid-Author': actor.name,
         },
       });
-      response.restored = restore;
+      // Only what the revert did put back is said restored: a folder swapped for a symlink, an
+      // immutable file… leave a path as it is, and the alert must say so, not "restored".
+      const left = new Set(r.left.map((l) => l.slice(0, l.indexOf(': '))));
+      response.restored = restore.filter((x) => !left.has(display(x)));
+      if (r.left.length) response.notRestored = r.left;
       response.restoreCommit = r.after?.commit;
     }
     response.gaveUp = gaveUp;
-    const summary = `${repo.info.name}: ${actor.name} changed protected ${list(protect)}; ${restore.length ? `restored to approved${response.restoreCommit ? ` (${response.restoreCommit.slice(0, 12)})` : ''}` : ''}${gaveUp.length ? `${restore.length ? '; ' : ''}gave up restoring ${gaveUp.map(display).join(', ')}: restored ${policy.protect.maxRestores} times in ${policy.protect.windowSeconds}s, something keeps rewriting it` : ''}`;
+    const failed = response.notRestored ?? [];
+    const summary = `${repo.info.name}: ${actor.name} changed protected ${list(protect)}; ${response.restored.length ? `restored to approved${response.restoreCommit ? ` (${response.restoreCommit.slice(0, 12)})` : ''}` : ''}${failed.length ? `${response.restored.length ? '; ' : ''}COULD NOT RESTORE ${failed.join('; ')}` : ''}${gaveUp.length ? `${response.restored.length || failed.length ? '; ' : ''}gave up restoring ${gaveUp.map(display).join(', ')}: restored ${policy.protect.maxRestores} times in ${policy.protect.windowSeconds}s, something keeps rewriting it` : ''}`;
     response.alerts.push({
       summary,
       result: await sendAlert(
@@ -101,7 +108,8 @@ export async function respond(
         policy,
         summary,
         event('protect', protect, {
-          restored: restore.map(display),
+          restored: response.restored.map(display),
+          ...(failed.length ? { notRestored: failed } : {}),
           gaveUp: gaveUp.map(display),
           restoreCommit: response.restoreCommit,
         }),
@@ -127,7 +135,10 @@ export async function respond(
     response.hooks.push(
       await runHook(
         hook,
-        event(ds[0]!.action, ds, { restored: response.restored.map(display) }),
+        event(ds[0]!.action, ds, {
+          restored: response.restored.map(display),
+          ...(response.notRestored ? { notRestored: response.notRestored } : {}),
+        }),
         policy.hooks.timeoutMs,
       ),
     );

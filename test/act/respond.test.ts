@@ -173,3 +173,36 @@ test('alert: webhook body signed with HMAC-SHA256; a failing hook is reported, n
   assert.equal(snap.json.policy.hooks[0].problem, 'exit code 3');
   assert.match(snap.stderr, /hook broken failed: exit code 3 \(boom\)/);
 });
+
+test('protect that cannot put a path back says so: not "restored", but COULD NOT RESTORE with why', async (t) => {
+  const { home, dir, seen } = await setup(
+    t,
+    ['rules:', '  - paths: [hosts]', '    action: protect', '    hook: save', 'alert:', '  syslog: false'].join('\n'),
+  );
+  const hosts = join(dir, 'hosts');
+  writeFileSync(hosts, '10.6.6.6 bank.example\n');
+  // Made immutable after the edit (chattr +i): nothing can put it back, not even root.
+  const { spawnSync } = await import('node:child_process');
+  const ci = spawnSync('chattr', ['+i', hosts], { encoding: 'utf8' });
+  if (ci.status !== 0) return t.skip(`chattr +i is not available here: ${ci.stderr || ci.error?.message}`);
+  // (Taken off in the test itself: the temp dir's own clean-up runs first among the afters.)
+  let snap;
+  try {
+    snap = await trail(home, ['snapshot', '--json']);
+  } finally {
+    spawnSync('chattr', ['-i', hosts]);
+  }
+  assert.equal(snap.code, 0, snap.stderr);
+  assert.deepEqual(snap.json.policy.restored, []);
+  assert.match(JSON.stringify(snap.json.policy.notRestored), /hosts: .*EPERM|hosts: .*not permitted/);
+  assert.match(snap.json.policy.alerts[0].summary, /COULD NOT RESTORE hosts/);
+  assert.doesNotMatch(snap.json.policy.alerts[0].summary, /restored to approved/);
+  assert.equal(readFileSync(hosts, 'utf8'), '10.6.6.6 bank.example\n');
+  const { readdirSync } = await import('node:fs');
+  const ev = readdirSync(seen)
+    .map((f) => JSON.parse(readFileSync(join(seen, f), 'utf8')))
+    .find((e) => e.event === 'protect');
+  assert.ok(ev, 'the hook got the protect event');
+  assert.deepEqual(ev.restored, []);
+  assert.ok(ev.notRestored?.length, JSON.stringify(ev));
+});
