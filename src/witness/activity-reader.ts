@@ -27,8 +27,14 @@ interface RawActivity {
   actor?: { login?: string } | null;
 }
 
+/** `gap`: the pages the witness may read ended before the last event it had seen — more
+ * pushes than it reads in one look came in between (a flood of junk branches can be made to
+ * hide a force-push): the events in between are lost for good, and that is said. */
 export type ActivityRead =
-  { available: true; events: Activity[]; lastId?: number } | { available: false; reason: string };
+  | { available: true; events: Activity[]; lastId?: number; gap?: { read: number; oldest: string } }
+  | { available: false; reason: string };
+
+const PER_PAGE = 100;
 
 /** Activity newer than `sinceId` on the published branches, oldest first. */
 export async function readActivity(
@@ -40,7 +46,7 @@ export async function readActivity(
   let raw: RawActivity[];
   try {
     raw = await gh.paginate<RawActivity>(
-      `/repos/${repository}/activity?per_page=100&direction=desc`,
+      `/repos/${repository}/activity?per_page=${PER_PAGE}&direction=desc`,
       (page) => page.length > 0 && (sinceId === undefined || page.every((a) => a.id > sinceId)),
       maxPages,
     );
@@ -63,7 +69,15 @@ export async function readActivity(
     }))
     .sort((a, b) => a.time - b.time || a.id - b.id);
   const lastId = raw.reduce<number | undefined>((m, a) => (m === undefined || a.id > m ? a.id : m), sinceId);
-  return { available: true, events, ...(lastId !== undefined ? { lastId } : {}) };
+  // Reached: an event at or before the last one seen, or the end of the list (a short page).
+  const reached = sinceId === undefined || raw.some((a) => a.id <= sinceId) || raw.length < maxPages * PER_PAGE;
+  const oldest = raw.reduce<RawActivity | undefined>((m, a) => (m === undefined || a.id < m.id ? a : m), undefined);
+  return {
+    available: true,
+    events,
+    ...(lastId !== undefined ? { lastId } : {}),
+    ...(reached || !oldest ? {} : { gap: { read: raw.length, oldest: oldest.timestamp } }),
+  };
 }
 
 /** "refs/heads/trail/HOST/NAME/KIND" → its parts. */

@@ -162,6 +162,18 @@ async function check(sd: StateDir, opts: CheckOptions): Promise<CheckResult> {
         if (a.available) {
           events = a.events;
           state.activity[repository] = { available: true, ...(a.lastId !== undefined ? { lastId: a.lastId } : {}) };
+          if (a.gap)
+            found.push({
+              key: `activity-gap|${repository}|${a.lastId ?? ''}`,
+              kind: 'activity-gap',
+              severity: 'finding',
+              event: true,
+              repository,
+              commits: [],
+              times: { lostBefore: a.gap.oldest },
+              title: `GitHub's record of pushes to ${repository} has more since the last look than the witness reads: some were not seen`,
+              message: `The witness read the newest ${a.gap.read} pushes and did not reach the last one it had seen: the pushes before ${a.gap.oldest} are lost to it for good. A force-push or a deletion among them would not be seen from GitHub's record (only where it rewrote history the witness had already fetched). Many pushes between two looks — a flood of branches — is how such a rewrite could be hidden: find out who pushed so much, and look at the repository's branches by hand.`,
+            });
         } else state.activity[repository] = { ...state.activity[repository], available: false, reason: a.reason };
       } catch (err) {
         state.activity[repository] = {

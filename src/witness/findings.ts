@@ -33,7 +33,8 @@ export type FindingKind =
   | 'proof-invalid'
   | 'unprotected'
   | 'policy-violation'
-  | 'source-unreachable';
+  | 'source-unreachable'
+  | 'activity-gap';
 
 export interface Finding {
   id: string;

@@ -146,3 +146,35 @@ test('a proof deleted on the host and pushed, then the proofs branch reset on Gi
   );
   assert.equal(del2.length, 1, JSON.stringify(r2.json.findings, null, 1));
 });
+
+test("a flood of pushes between two looks, more than the witness reads of GitHub's record: the lost span is a finding", async (t) => {
+  const { w, h } = await fleet(t);
+  // 3,001 junk branches in one push: 3,001 activity entries, more than the 30 pages of 100 the
+  // witness reads; a force-push hidden before them would be lost to GitHub's record.
+  const input = Array.from({ length: 3001 }, (_, i) => `create refs/heads/junk/b${i} ${h.head('observed')}\n`).join('');
+  const git = (args: string[], stdin?: string) =>
+    run('git', [`--git-dir=${h.gitDir}`, ...args], {
+      ...(stdin !== undefined ? { input: stdin } : {}),
+      env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_TERMINAL_PROMPT: '0' },
+    });
+  await git(['update-ref', '--stdin'], input);
+  const basic = Buffer.from(`x-access-token:${w.owner.token}`).toString('base64');
+  await git([
+    '-c',
+    `http.extraHeader=Authorization: Basic ${basic}`,
+    'push',
+    '--quiet',
+    w.gitUrl,
+    'refs/heads/junk/*:refs/heads/junk/*',
+  ]);
+  const r = await check(w);
+  const gap = r.json.findings.filter((f: { kind: string }) => f.kind === 'activity-gap');
+  assert.equal(gap.length, 1, JSON.stringify(r.json.findings, null, 1));
+  assert.equal(gap[0].severity, 'finding');
+  assert.match(gap[0].message, /read the newest 3000 pushes and did not reach the last one it had seen/);
+  assert.equal(r.code, 11);
+  // The next look reads on from the newest: nothing more is lost, and the event stays open.
+  const again = await check(w);
+  assert.equal(again.json.findings.filter((f: { kind: string }) => f.kind === 'activity-gap').length, 1);
+  assert.deepEqual(again.json.new, []);
+});
