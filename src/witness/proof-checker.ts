@@ -178,10 +178,17 @@ export async function checkProofs(gitDir: string, items: ProofItem[], now: numbe
   let missing = 0;
   for (const i of items) {
     const late: string[] = [];
+    const stuck: string[] = [];
     let oldest = Infinity;
+    let oldestStuck = Infinity;
     for (const [id, wait] of Object.entries(i.watch.proofWaits)) {
-      if (wait.state === 'pending') pending++;
-      else if (now - wait.arrival > i.grace * 1000) {
+      if (wait.state === 'pending') {
+        pending++;
+        if (now - wait.arrival > Math.max(i.grace, PENDING_LIMIT_S) * 1000) {
+          stuck.push(id);
+          oldestStuck = Math.min(oldestStuck, wait.arrival);
+        }
+      } else if (now - wait.arrival > i.grace * 1000) {
         late.push(id);
         oldest = Math.min(oldest, wait.arrival);
       } else missing++;
@@ -201,6 +208,28 @@ export async function checkProofs(gitDir: string, items: ProofItem[], now: numbe
           `These commits reached GitHub more than ${duration(i.grace)} ago (the oldest by ${iso(oldest)}) and ${i.proofsRef} holds no proof for them: ${late.slice(0, 10).join(', ')}${late.length > 10 ? ` and ${late.length - 10} more` : ''}. ` +
           `Without a proof nothing outside the host shows when they existed; the host's anchoring is failing, or its proofs are withheld.`,
       });
+    // A proof that never leaves "pending" proves nothing: a calendar that never commits to
+    // Bitcoin (down, or one the host made up) would keep it so for ever, and pending alone
+    // is no finding. Bitcoin takes hours, not days.
+    if (stuck.length)
+      findings.push({
+        key: `proofstuck|${i.w.repository}|${i.w.host}/${i.w.name}`,
+        kind: 'proof-missing',
+        severity: 'finding',
+        event: false,
+        ...i.w,
+        ref: i.proofsRef,
+        commits: stuck.slice(0, 50),
+        times: { oldestArrivedBy: iso(oldestStuck), checkedAt: iso(now) },
+        title: `${stuck.length} proof(s) of ${i.w.host}/${i.w.name} still pending after ${duration(Math.max(i.grace, PENDING_LIMIT_S))}`,
+        message:
+          `These commits reached GitHub more than ${duration(Math.max(i.grace, PENDING_LIMIT_S))} ago (the oldest by ${iso(oldestStuck)}) and their proofs on ${i.proofsRef} are still only promises of a calendar, never upgraded to a Bitcoin attestation: ${stuck.slice(0, 10).join(', ')}${stuck.length > 10 ? ` and ${stuck.length - 10} more` : ''}. ` +
+          `Until they are, nothing outside the host shows when these commits existed: the host's upgrades are failing, or its calendars never commit to Bitcoin (check the calendar URLs in the proofs).`,
+      });
   }
   return { findings, pending, missing };
 }
+
+/** How long a proof may stay pending (a calendar's promise) before that is a finding: a
+ * calendar commits to Bitcoin within hours; three days leaves room for a slow week-end. */
+export const PENDING_LIMIT_S = 3 * 24 * 3600;
