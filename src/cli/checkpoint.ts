@@ -40,10 +40,20 @@ export function registerCheckpoint(program: Command): void {
         }
         const repo = await openTrail({ ...g, name: name ?? g.name });
         const audit = await (await lazy_audit()).auditState();
-        const { writeCheckpoint } = await lazy_writer();
-        const r = await asWriter(repo, out, 'checkpoint', () =>
-          writeCheckpoint(repo, { reason: o.reason, audit, interval }),
-        );
+        const { readCheckpoint, writeCheckpoint } = await lazy_writer();
+        const r = await asWriter(repo, out, 'checkpoint', async () => {
+          // trail watch writes its own stop. One written by hand after a daemon's checkpoints
+          // would turn the crash (kill -9) it follows into a clean stop: the next start would
+          // then claim no unwatched window.
+          const last = o.reason === 'stop' ? (await readCheckpoint(repo))?.record : undefined;
+          if (last && last.daemonStart !== null && last.reason !== 'stop')
+            throw new TrailError(
+              `the last checkpoint (${last.seq}, ${last.reason}) is trail watch's, and trail watch writes its own stop: one written here would make a daemon that did not stop cleanly look as if it had`,
+              Exit.usage,
+              'stop trail watch itself (systemctl stop trail); if it died, its next start says so',
+            );
+          return writeCheckpoint(repo, { reason: o.reason, audit, interval });
+        });
         const rec = r.record;
         out.line(`checkpoint ${rec.seq} (${rec.reason}) ${r.commit} on refs/heads/checkpoints`);
         if (rec.window)

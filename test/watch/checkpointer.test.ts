@@ -121,6 +121,23 @@ describe('trail watch checkpoints', () => {
     assert.equal((await checkpoints(f)).at(-1)!.record.reason, 'stop', 'it goes on and stops cleanly');
   });
 
+  it('a stop written by hand after a killed daemon is refused: the crash stays a crash', async () => {
+    const f = new Fixture(tmp.dir, 'handstop');
+    writeFileSync(join(f.work, 'app.conf'), 'original\n');
+    await f.init({ 'remote.checkpointSeconds': '3600' });
+    let d = new Daemon(f);
+    await d.started();
+    d.signal('SIGKILL');
+    await d.exited;
+    const stop = await f.trail(['--name', f.name, 'checkpoint', '--reason', 'stop'], [2]);
+    assert.match(stop.stderr, /trail watch writes its own stop/);
+    d = new Daemon(f);
+    await d.started();
+    await d.stop();
+    const reasons = (await checkpoints(f)).map((c) => c.record.reason);
+    assert.deepEqual(reasons, ['start', 'start-after-crash', 'stop']);
+  });
+
   it('reports audit configuration changes from a login session in the next checkpoint, once', auditOpts, async (t) => {
     await auditdFor(t, 'shared');
     const down = await auditRecordsFlow();
