@@ -205,9 +205,30 @@ export async function apply(repo: Repo, root: string, current: State, target: St
     failed.add(path);
   };
 
+  // What another process wrote since the scan this plan was made from (the revert's "before"
+  // snapshot) is not overwritten or removed: it is left, said, and the next snapshot records
+  // it — a revert never loses a change. Content and inode only: a hard link's partner this
+  // apply replaced moves its ctime, not its mtime. (A write in the instant between this look
+  // and the rename is still lost: the window is as narrow as it can be without a lock on
+  // the file.)
+  const changedSince = (path: string): boolean => {
+    const st = lstatSync(abs(root, path), { throwIfNoEntry: false });
+    if (!st) return false;
+    const cur = current.get(path);
+    if (!cur) return true;
+    if (cur.meta.kind === 'dir' || st.isDirectory() || !cur.stat) return false;
+    const s = cur.stat;
+    return s.dev !== st.dev || s.ino !== st.ino || s.size !== st.size || s.mtimeMs !== st.mtimeMs;
+  };
+  const SINCE = 'left as it is: changed since the revert began (the next snapshot records it)';
+
   for (const path of p.remove) {
     try {
       checkParents(path);
+      if (changedSince(path)) {
+        fail(path, SINCE);
+        continue;
+      }
       removeOne(root, path);
       result.removed++;
     } catch (err) {
@@ -266,6 +287,10 @@ export async function apply(repo: Repo, root: string, current: State, target: St
     }
     try {
       checkParents(path);
+      if (changedSince(path)) {
+        fail(path, SINCE);
+        continue;
+      }
       const from = want.meta.link !== undefined ? linkFrom(want) : undefined;
       const made = await writeOne(repo, root, path, want, from);
       if (made) written.set(path, made);

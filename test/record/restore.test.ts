@@ -235,3 +235,30 @@ test('a device node gets its recorded mtime back', async (t) => {
   assert.ok(statSync(join(dir, 'chr')).isCharacterDevice());
   assert.equal(statSync(join(dir, 'chr')).mtimeMs, old.getTime());
 });
+
+test('a write that lands after the revert looked is not overwritten: left, said, and recorded next', async (t) => {
+  const { dir, repo: gitDir } = await setup(t, (d) => {
+    writeFileSync(join(d, 'a.conf'), 'recorded a\n');
+    writeFileSync(join(d, 'b.conf'), 'recorded b\n');
+  });
+  const repo = await Repo.open(gitDir);
+  t.after(() => repo.close());
+  const target = await readState(repo, 'refs/heads/observed');
+  writeFileSync(join(dir, 'a.conf'), 'changed a\n');
+  writeFileSync(join(dir, 'b.conf'), 'changed b\n');
+  writeFileSync(join(dir, 'new.conf'), 'new\n');
+  // The revert's look at the disk…
+  const current = (await drift(repo)).scan.state;
+  const p = plan(current, target, inScope(undefined));
+  // …then another process writes, before the revert gets to these paths.
+  writeFileSync(join(dir, 'a.conf'), 'written meanwhile, longer\n');
+  rmSync(join(dir, 'new.conf'));
+  writeFileSync(join(dir, 'new.conf'), 'made again meanwhile\n');
+  const res = await apply(repo, dir, current, target, p);
+  assert.equal(readFileSync(join(dir, 'a.conf'), 'utf8'), 'written meanwhile, longer\n');
+  assert.equal(readFileSync(join(dir, 'new.conf'), 'utf8'), 'made again meanwhile\n');
+  assert.equal(readFileSync(join(dir, 'b.conf'), 'utf8'), 'recorded b\n', 'the rest is restored');
+  const said = res.cannot.map((c) => `${c.path}: ${c.reason}`).join('\n');
+  assert.match(said, /a\.conf: left as it is: changed since the revert began/);
+  assert.match(said, /new\.conf: left as it is: changed since the revert began/);
+});
