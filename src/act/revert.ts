@@ -58,7 +58,17 @@ export async function revert(
         action: 'snapshot',
         trailers: { 'Trail-Actor': 'unknown (found on disk before a revert)' },
       });
-  const current = before?.state ?? (await drift(repo)).scan.state;
+  // What that found is a change like any other: the policy acts on it (alerts, hooks, protect)
+  // as after a snapshot. Without this, tampering with a protected file, swept in by an
+  // unrelated revert, was never restored or alerted. (A protect restore it makes is itself
+  // a revert: its own look finds nothing new, so this ends there.)
+  let moved = false;
+  if (before?.commit) {
+    const { respond } = await import('./respond.js');
+    moved = !!(await respond(repo, before, { name: 'unknown' }, 'snapshot'))?.restored.length;
+  }
+  // Looked at again when protect put something back meanwhile.
+  const current = (moved ? undefined : before?.state) ?? (await drift(repo)).scan.state;
   const targetState = await readState(repo, target);
   const p = plan(current, targetState, inScope(paths));
   keepUnrecorded(repo.info.dir, current, p);

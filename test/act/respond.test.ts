@@ -206,3 +206,25 @@ test('protect that cannot put a path back says so: not "restored", but COULD NOT
   assert.deepEqual(ev.restored, []);
   assert.ok(ev.notRestored?.length, JSON.stringify(ev));
 });
+
+test('tampering swept into an unrelated revert is acted on by the policy: protect restores it', async (t) => {
+  const { home, dir, repo } = await setup(
+    t,
+    ['rules:', '  - paths: [hosts]', '    action: protect', 'alert:', '  syslog: false'].join('\n'),
+  );
+  const approved = git(repo, ['rev-parse', 'refs/heads/approved']).stdout.toString().trim();
+  writeFileSync(join(dir, 'hosts'), '10.6.6.6 bank.example\n');
+  writeFileSync(join(dir, 'ssh', 'sshd_config'), 'PermitRootLogin yes\n');
+  // No snapshot in between: the revert's own look at the disk finds the tampering.
+  const r = await trail(home, ['revert', approved, 'ssh/sshd_config', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(readFileSync(join(dir, 'ssh', 'sshd_config'), 'utf8'), 'PermitRootLogin no\n');
+  assert.equal(
+    readFileSync(join(dir, 'hosts'), 'utf8'),
+    '127.0.0.1 localhost\n',
+    'the protected file was left tampered',
+  );
+  const log = git(repo, ['log', '--format=%s', '-4', 'refs/heads/observed']).stdout.toString();
+  assert.match(log, /protect: restored hosts to approved/);
+  assert.match(log, /changes found before a revert/);
+});
