@@ -72,11 +72,27 @@ Examples:
             .catch((err: Error) => log.write('error', 'reload-failed', `reload failed: ${err.message}`));
         };
         // A pause (SIGSTOP) cannot be caught, but its end can: SIGCONT. How long it was is told
-        // by a tick that could not run meanwhile (monotonic clock).
+        // by a tick that could not run meanwhile (monotonic clock). systemd sends SIGCONT right
+        // after the SIGTERM of every stop, to a process that was never paused: a SIGCONT while
+        // stopping, or one within two ticks of the last, is no pause. (An edit made and undone
+        // faster than that is coalesced by the quiet window of a running daemon anyway.)
+        // After a pause the overdue tick runs before the signal's callback (libuv: timers, then
+        // poll), so the tick keeps the gap it saw, for the SIGCONT that follows at once.
         let tick = performance.now();
-        const ticker = setInterval(() => (tick = performance.now()), 1000).unref();
+        let gap = { ms: 0, at: 0 };
+        const ticker = setInterval(() => {
+          const now = performance.now();
+          if (now - tick > 2000) gap = { ms: now - tick, at: now };
+          tick = now;
+        }, 1000).unref();
         const onCont = () => {
-          const ms = performance.now() - tick;
+          const now = performance.now();
+          const ms = Math.max(now - tick, now - gap.at < 1000 ? gap.ms : 0);
+          gap = { ms: 0, at: 0 };
+          if (stopping || ms < 2000) {
+            log.write('debug', 'signal', `SIGCONT without a pause (${Math.round(ms)} ms since the last tick)`);
+            return;
+          }
           log.write('info', 'signal', 'SIGCONT: this process was stopped and goes on');
           reloading = reloading
             .then(() => daemon.resumed(ms))

@@ -98,6 +98,11 @@ describe('trail watch checkpoints', () => {
       await d.started();
       const before = (await checkpoints(f)).at(-1)!;
       assert.equal(before.record.reason, 'start');
+      // systemd sends SIGCONT after the SIGTERM of every stop: one without a pause is no pause.
+      d.signal('SIGCONT');
+      await d.waitLog('the SIGCONT without a pause', (l) => /SIGCONT without a pause/.test(l.msg));
+      assert.equal((await checkpoints(f)).length, 1, 'a checkpoint for a pause that never was');
+      assert.ok(!d.lines.some((l) => l.event === 'paused'));
       d.signal('SIGSTOP');
       writeFileSync(join(f.work, 'sudoers'), 'root ALL=(ALL) ALL\nmallory ALL=(ALL) NOPASSWD: ALL\n');
       writeFileSync(join(f.work, 'sudoers'), 'root ALL=(ALL) ALL\n');
