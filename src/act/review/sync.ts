@@ -257,6 +257,10 @@ async function syncApproved(ctx: Ctx): Promise<void> {
       return;
     }
     const paths = v.changes.map((x) => x.path);
+    // Paths the host changed since approved (recorded on observed, not reviewed): the merged
+    // version replaces them. Nothing is lost — those changes stay in the trail — but the
+    // people who merged decided without them, so it is said, here and on the pull request.
+    const since = paths.length ? await changedSince(repo, local, paths) : [];
     let applied: string | undefined;
     let left: string[] = [];
     if (paths.length) {
@@ -283,12 +287,12 @@ async function syncApproved(ctx: Ctx): Promise<void> {
       pr: pr.number,
       kind: 'applied',
       commit: applied,
-      message: `#${pr.number} merged by ${merger}: applied ${paths.map(display).join(', ') || 'nothing'}${left.length ? `; not restored: ${left.join('; ')}` : ''}`,
+      message: `#${pr.number} merged by ${merger}: applied ${paths.map(display).join(', ') || 'nothing'}${since.length ? `; it replaced what the host had changed since approved in ${since.map(display).join(', ')} (kept in the trail)` : ''}${left.length ? `; not restored: ${left.join('; ')}` : ''}`,
     });
     await comment(
       ctx,
       ep,
-      `**Applied on ${remote.host}** as \`${applied?.slice(0, 12) ?? 'no change'}\`: ${paths.length} path${paths.length === 1 ? '' : 's'} (merged by ${merger}, approved by ${approvedBy}).${left.length ? `\n\nCould not be restored:\n${left.map((l) => `- ${l.replace(/[`\u0000-\u001f]/g, ' ')}`).join('\n')}` : ''}`,
+      `**Applied on ${remote.host}** as \`${applied?.slice(0, 12) ?? 'no change'}\`: ${paths.length} path${paths.length === 1 ? '' : 's'} (merged by ${merger}, approved by ${approvedBy}).${since.length ? `\n\nThe host had changed these paths since approved; the merged version replaced them (the host's versions stay in its trail):\n${since.map((x) => `- ${display(x).replace(/[`\u0000-\u001f]/g, ' ')}`).join('\n')}` : ''}${left.length ? `\n\nCould not be restored:\n${left.map((l) => `- ${l.replace(/[`\u0000-\u001f]/g, ' ')}`).join('\n')}` : ''}`,
     );
   }
   // Observed and the notes go up too, now that approved matches again.
@@ -341,4 +345,18 @@ async function syncClosed(ctx: Ctx): Promise<void> {
   }
   // The trail now holds the revert: GitHub should see it.
   if (ctx.actions.some((a) => a.kind === 'reverted')) await pushTrail(repo, remote, ctx.token);
+}
+
+/** Which of `paths` observed holds otherwise than `approved` does: the host's unreviewed
+ * changes to them. One tree diff (trail's own .trail/ left out: a metadata-only change shows
+ * in its folder's manifest, and is not told apart here). */
+async function changedSince(repo: Repo, approved: string, paths: string[]): Promise<string[]> {
+  const r = await repo.git(['diff-tree', '-r', '-z', '--name-only', '--no-renames', approved, Refs.observed]);
+  const changed = new Set(
+    r.stdout
+      .toString('latin1')
+      .split('\0')
+      .filter((p) => p && !p.startsWith('.trail/')),
+  );
+  return paths.filter((p) => changed.has(p));
 }

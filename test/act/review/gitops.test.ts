@@ -622,3 +622,39 @@ test('a push whose git http-backend dies mid-body: the stand-in answers, and not
   const ok = await personGit(w, w.alice, w.tmp, ['ls-remote', w.gh.gitUrl(FULL)]);
   assert.equal(ok.code, 0, ok.err);
 });
+
+test(
+  'a merged change over a path the host changed since approved: applied, and the replaced host change is said, on the PR too',
+  { timeout: 300_000 },
+  async (t) => {
+    const w = await world(t);
+    const h = await pushed2(w);
+    // The host changes nginx.conf (recorded on observed, not reviewed)…
+    writeFileSync(join(h.dir, 'nginx', 'nginx.conf'), 'worker_processes 2; # hotfix on the host\n');
+    assert.equal((await h.run(['snapshot', '-m', 'hotfix'])).code, 0);
+    // …while a pull request against approved changes the same file.
+    const { number } = await proposeAndMerge(w, h, 'workers-8', (work) => {
+      writeFileSync(join(work, 'nginx', 'nginx.conf'), 'worker_processes 8;\n');
+      editManifest(work, 'nginx', 'nginx.conf', (e) => ({ ...e, size: 20 }));
+    });
+    const sync = await h.run(['review', 'sync', '--json']);
+    assert.equal(sync.code, 0, sync.stderr);
+    const applied = sync.json.actions.find((a: { kind: string }) => a.kind === 'applied');
+    assert.ok(applied, JSON.stringify(sync.json));
+    assert.match(applied.message, /replaced what the host had changed since approved in nginx\/nginx\.conf/);
+    assert.equal(readFileSync(join(h.dir, 'nginx', 'nginx.conf'), 'utf8'), 'worker_processes 8;\n');
+    // The host's version stays in its trail.
+    const hist = git(h.repo, [
+      'log',
+      '-p',
+      '--format=%s',
+      'refs/heads/observed',
+      '--',
+      'nginx/nginx.conf',
+    ]).stdout.toString();
+    assert.match(hist, /hotfix on the host/);
+    const comments = (await w.as(w.alice).rest.issues.listComments({ owner: OWNER, repo: REPO, issue_number: number }))
+      .data;
+    assert.match(comments.at(-1)!.body ?? '', /The host had changed these paths since approved[^]*nginx\/nginx\.conf/);
+  },
+);
