@@ -29,7 +29,13 @@ interface Journal {
   /** Why, when not a person's `trail revert` (a protect rule): subject and trailers. */
   subject?: string;
   trailers?: Record<string, string>;
+  /** Recoveries started (recoverRevert): one that never ended was killed or crashed, maybe
+   * by what it was doing. */
+  recoveries?: number;
 }
+
+/** Recoveries a journal gets: one killed (a power cut) is tried again, not one more. */
+const RECOVERIES = 2;
 
 export interface RevertResult {
   target: string;
@@ -163,6 +169,14 @@ export async function recoverRevert(repo: Repo): Promise<string | undefined> {
   }
   const what = `a revert to ${j.target.slice(0, 12)} that was interrupted (started by ${j.by} at ${j.started})`;
   const byHand = `to finish it by hand, deal with that and run: trail revert ${j.target.slice(0, 12)}${j.paths.map((p) => ' ' + JSON.stringify(display(p))).join('')}`;
+  // A recovery that dies (kill -9, a crash it causes itself) would otherwise be started again
+  // by every writer, the watcher's too, for good.
+  const tried = j.recoveries ?? 0;
+  if (tried >= RECOVERIES) {
+    await fsp.rm(journalFile(repo), { force: true });
+    return `gave up finishing ${what}: ${tried} attempts to finish it were started and none ended (killed or crashed); the disk is left as it is and the trail goes on recording it; ${byHand}`;
+  }
+  await writeFileAtomic(journalFile(repo), JSON.stringify({ ...j, recoveries: tried + 1 }, null, 2));
   try {
     const targetState = await readState(repo, j.target);
     const now = await record(repo, {

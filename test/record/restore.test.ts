@@ -262,3 +262,23 @@ test('a write that lands after the revert looked is not overwritten: left, said,
   assert.match(said, /a\.conf: left as it is: changed since the revert began/);
   assert.match(said, /new\.conf: left as it is: changed since the revert began/);
 });
+
+test('a journal whose recoveries keep dying is given up, not started again by every writer', async (t) => {
+  const { home, dir, repo, first } = await setup(t, (d) => writeFileSync(join(d, 'a.conf'), 'recorded\n'));
+  writeFileSync(join(dir, 'a.conf'), 'changed\n');
+  // Two recoveries were started and neither ended (each killed, or crashed by what it did).
+  const j = { target: first, paths: [], by: 'alice', pid: 999999, started: new Date().toISOString(), recoveries: 2 };
+  writeFileSync(journal(repo), JSON.stringify(j));
+  const r = await trail(home, ['snapshot']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /gave up finishing a revert to .*: 2 attempts to finish it were started and none ended/);
+  assert.match(r.stderr, /to finish it by hand, .* trail revert /);
+  assert.ok(!existsSync(journal(repo)), 'journal left behind');
+  assert.equal(readFileSync(join(dir, 'a.conf'), 'utf8'), 'changed\n', 'nothing reverted after giving up');
+  // One that was started once (a power cut during it) is tried again, and counted.
+  writeFileSync(journal(repo), JSON.stringify({ ...j, recoveries: 1 }));
+  const again = await trail(home, ['snapshot']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /finished a revert to /);
+  assert.equal(readFileSync(join(dir, 'a.conf'), 'utf8'), 'recorded\n');
+});
