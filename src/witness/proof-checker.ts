@@ -177,57 +177,74 @@ export async function checkProofs(gitDir: string, items: ProofItem[], now: numbe
   let pending = 0;
   let missing = 0;
   for (const i of items) {
-    const late: string[] = [];
-    const stuck: string[] = [];
-    let oldest = Infinity;
-    let oldestStuck = Infinity;
+    const late: Overdue = { ids: [], oldest: Infinity };
+    const stuck: Overdue = { ids: [], oldest: Infinity };
+    const stuckAfter = Math.max(i.grace, PENDING_LIMIT_S);
     for (const [id, wait] of Object.entries(i.watch.proofWaits)) {
+      const age = now - wait.arrival;
       if (wait.state === 'pending') {
         pending++;
-        if (now - wait.arrival > Math.max(i.grace, PENDING_LIMIT_S) * 1000) {
-          stuck.push(id);
-          oldestStuck = Math.min(oldestStuck, wait.arrival);
-        }
-      } else if (now - wait.arrival > i.grace * 1000) {
-        late.push(id);
-        oldest = Math.min(oldest, wait.arrival);
-      } else missing++;
+        if (age > stuckAfter * 1000) overdue(stuck, id, wait.arrival);
+      } else if (age > i.grace * 1000) overdue(late, id, wait.arrival);
+      else missing++;
     }
-    if (late.length)
-      findings.push({
-        key: `proofmissing|${i.w.repository}|${i.w.host}/${i.w.name}`,
-        kind: 'proof-missing',
-        severity: 'finding',
-        event: false,
-        ...i.w,
-        ref: i.proofsRef,
-        commits: late.slice(0, 50),
-        times: { oldestArrivedBy: iso(oldest), checkedAt: iso(now) },
-        title: `${late.length} commit(s) of ${i.w.host}/${i.w.name} have no proof after ${duration(i.grace)}`,
-        message:
-          `These commits reached GitHub more than ${duration(i.grace)} ago (the oldest by ${iso(oldest)}) and ${i.proofsRef} holds no proof for them: ${late.slice(0, 10).join(', ')}${late.length > 10 ? ` and ${late.length - 10} more` : ''}. ` +
-          `Without a proof nothing outside the host shows when they existed; the host's anchoring is failing, or its proofs are withheld.`,
-      });
+    const seen = (o: Overdue) =>
+      `${o.ids.slice(0, 10).join(', ')}${o.ids.length > 10 ? ` and ${o.ids.length - 10} more` : ''}`;
+    if (late.ids.length)
+      findings.push(
+        overdueFinding(i, 'proofmissing', late, now, {
+          title: `${late.ids.length} commit(s) of ${i.w.host}/${i.w.name} have no proof after ${duration(i.grace)}`,
+          message:
+            `These commits reached GitHub more than ${duration(i.grace)} ago (the oldest by ${iso(late.oldest)}) and ${i.proofsRef} holds no proof for them: ${seen(late)}. ` +
+            `Without a proof nothing outside the host shows when they existed; the host's anchoring is failing, or its proofs are withheld.`,
+        }),
+      );
     // A proof that never leaves "pending" proves nothing: a calendar that never commits to
     // Bitcoin (down, or one the host made up) would keep it so for ever, and pending alone
     // is no finding. Bitcoin takes hours, not days.
-    if (stuck.length)
-      findings.push({
-        key: `proofstuck|${i.w.repository}|${i.w.host}/${i.w.name}`,
-        kind: 'proof-missing',
-        severity: 'finding',
-        event: false,
-        ...i.w,
-        ref: i.proofsRef,
-        commits: stuck.slice(0, 50),
-        times: { oldestArrivedBy: iso(oldestStuck), checkedAt: iso(now) },
-        title: `${stuck.length} proof(s) of ${i.w.host}/${i.w.name} still pending after ${duration(Math.max(i.grace, PENDING_LIMIT_S))}`,
-        message:
-          `These commits reached GitHub more than ${duration(Math.max(i.grace, PENDING_LIMIT_S))} ago (the oldest by ${iso(oldestStuck)}) and their proofs on ${i.proofsRef} are still only promises of a calendar, never upgraded to a Bitcoin attestation: ${stuck.slice(0, 10).join(', ')}${stuck.length > 10 ? ` and ${stuck.length - 10} more` : ''}. ` +
-          `Until they are, nothing outside the host shows when these commits existed: the host's upgrades are failing, or its calendars never commit to Bitcoin (check the calendar URLs in the proofs).`,
-      });
+    if (stuck.ids.length)
+      findings.push(
+        overdueFinding(i, 'proofstuck', stuck, now, {
+          title: `${stuck.ids.length} proof(s) of ${i.w.host}/${i.w.name} still pending after ${duration(stuckAfter)}`,
+          message:
+            `These commits reached GitHub more than ${duration(stuckAfter)} ago (the oldest by ${iso(stuck.oldest)}) and their proofs on ${i.proofsRef} are still only promises of a calendar, never upgraded to a Bitcoin attestation: ${seen(stuck)}. ` +
+            `Until they are, nothing outside the host shows when these commits existed: the host's upgrades are failing, or its calendars never commit to Bitcoin (check the calendar URLs in the proofs).`,
+        }),
+      );
   }
   return { findings, pending, missing };
+}
+
+/** Commits whose proof is overdue, and when the oldest of them reached GitHub. */
+interface Overdue {
+  ids: string[];
+  oldest: number;
+}
+
+function overdue(o: Overdue, id: string, arrival: number): void {
+  o.ids.push(id);
+  o.oldest = Math.min(o.oldest, arrival);
+}
+
+/** A condition (it clears once the proofs are there) naming up to 50 of the commits. */
+function overdueFinding(
+  i: ProofItem,
+  key: string,
+  o: Overdue,
+  now: number,
+  text: { title: string; message: string },
+): NewFinding {
+  return {
+    key: `${key}|${i.w.repository}|${i.w.host}/${i.w.name}`,
+    kind: 'proof-missing',
+    severity: 'finding',
+    event: false,
+    ...i.w,
+    ref: i.proofsRef,
+    commits: o.ids.slice(0, 50),
+    times: { oldestArrivedBy: iso(o.oldest), checkedAt: iso(now) },
+    ...text,
+  };
 }
 
 /** How long a proof may stay pending (a calendar's promise) before that is a finding: a

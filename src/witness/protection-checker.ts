@@ -70,14 +70,9 @@ export function protectionFinding(w: Where, watch: Watch): NewFinding | undefine
   const open = (Object.keys(b) as Kind[]).filter((k) => MUST_GROW.has(k) && !b[k]!.protected).sort();
   if (!open.length) return undefined;
   return {
+    ...warning(w),
     // Which branches are exposed is part of the key: one more exposed later is a new warning.
     key: `unprotected|${w.repository}|${w.host}/${w.name}|${open.join(',')}`,
-    kind: 'unprotected',
-    severity: 'warning',
-    event: false,
-    ...w,
-    ref: `refs/heads/trail/${w.host}/${w.name}/`,
-    commits: [],
     times: { checkedAt: watch.protection!.checkedAt },
     title: `${w.host}/${w.name}: ${open.join(', ')} can be force-pushed or deleted`,
     message:
@@ -91,15 +86,22 @@ export function protectionFinding(w: Where, watch: Watch): NewFinding | undefine
  * A warning of its own; what was known before stands beside it. */
 export function protectionUnknown(w: Where, why: string): NewFinding {
   return {
+    ...warning(w),
     key: `protection-unknown|${w.repository}|${w.host}/${w.name}`,
-    kind: 'unprotected',
-    severity: 'warning',
-    event: false,
-    ...w,
-    ref: `refs/heads/trail/${w.host}/${w.name}/`,
-    commits: [],
     times: {},
     title: `${w.host}/${w.name}: whether its branches are protected is unknown`,
     message: `${why}. The witness cannot tell whether the host's token could rewrite this trail; it still sees a rewrite, but GitHub may not refuse one.`,
+  };
+}
+
+/** What both protection warnings are: about all of a host's branches, a condition. */
+function warning(w: Where) {
+  return {
+    kind: 'unprotected' as const,
+    severity: 'warning' as const,
+    event: false,
+    ...w,
+    ref: `refs/heads/trail/${w.host}/${w.name}/`,
+    commits: [] as string[],
   };
 }

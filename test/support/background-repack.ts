@@ -6,26 +6,16 @@
 // It is found by its command line (node …/maintenance.js repack <gitDir>), not by its lock
 // (maintenanceRunning): spawn returns once the process has started, so it is there when the
 // CLI that started it has returned, whereas its lock is taken a moment later.
-import { readdirSync, readFileSync } from 'node:fs';
+import { processes } from './procs.js';
 import { waitFor } from './wait.js';
 
 /** Pids of the background repacks of git folders at or under `path`. */
 function repacksUnder(path: string): string[] {
-  const found: string[] = [];
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    let argv: string[];
-    try {
-      argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    } catch {
-      continue; // gone meanwhile
-    }
+  return processes((argv) => {
     const i = argv.indexOf('repack');
     const dir = argv[i + 1];
-    if (i > 0 && argv[i - 1]!.endsWith('maintenance.js') && dir && (dir === path || dir.startsWith(path + '/')))
-      found.push(pid);
-  }
-  return found;
+    return i > 0 && argv[i - 1]!.endsWith('maintenance.js') && !!dir && (dir === path || dir.startsWith(path + '/'));
+  }).map((p) => String(p.pid));
 }
 
 /** Waits until no background repack of a git folder at or under `path` runs. */

@@ -2,10 +2,11 @@
 // with the real opentimestamps code against the local calendar, once their batch window
 // closes — and asks the calendars nothing while there is nothing new to stamp.
 import { strict as assert } from 'node:assert';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { OtsCalendarStub } from '../support/ots-calendar.js';
+import { processes } from '../support/procs.js';
 import { Daemon, Fixture, scratch, sleep, waitFor } from './helpers.js';
 
 const tmp = scratch('anchoring');
@@ -72,16 +73,7 @@ it('stamps the commits it makes once the batch window closes, and only then asks
 
 /** Pids of anchoring processes working on `gitDir` (read from /proc, no tool of trail's). */
 function anchorJobs(gitDir: string): number[] {
-  const out: number[] = [];
-  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    try {
-      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      if (argv.includes('anchor-job') && argv.includes(gitDir)) out.push(Number(pid));
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return out;
+  return processes((argv) => argv.includes('anchor-job') && argv.includes(gitDir)).map((p) => p.pid);
 }
 
 it('ends a stamp that is still waiting for a slow calendar when it stops', async () => {

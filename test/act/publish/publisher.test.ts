@@ -3,7 +3,7 @@
 // address, and a manual clock so that no test sleeps for the push delay or the backoff.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Publisher } from '../../../src/act/publish/publisher.js';
 import { backoffDelay } from '../../../src/act/publish/backoff.js';
@@ -18,6 +18,7 @@ import { ACCESS_REF } from '../../../src/attribute/access.js';
 import { ManualClock } from '../../support/manual-clock.js';
 import { TcpGate } from '../../support/tcp-gate.js';
 import { waitFor } from '../../support/wait.js';
+import { processes } from '../../support/procs.js';
 import { assertFsck } from '../../support/hostile-cli.js';
 import { FULL, SECRET_BYTES, git, shadowRef, world, type Host, type World } from '../review/helpers.js';
 
@@ -46,18 +47,7 @@ interface Rig {
 /** The live processes whose arguments name `url`: git push and its remote helper
  * (git-remote-http), which both take the remote's URL. */
 function processesFor(url: string): string[] {
-  const found: string[] = [];
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    let argv: string[];
-    try {
-      argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
-    } catch {
-      continue; // gone meanwhile
-    }
-    if (argv.includes(url)) found.push(`${pid}: ${argv.join(' ').trim()}`);
-  }
-  return found;
+  return processes((argv) => argv.includes(url)).map((p) => `${p.pid}: ${p.argv.join(' ').trim()}`);
 }
 
 /** Whether `p` settles within `ms`: a generous bound that only catches a hang. */
