@@ -33,6 +33,13 @@ export class LayeredState<K = string, V = Entry> extends Map<K, V> {
     return new LayeredState(previous, new Map(), previous.size);
   }
 
+  /** What differs from the base: each such path with its entry, or undefined where the
+   * base's entry is gone. For what is derived from a state and can be carried forward from
+   * the base's (read/secret-copies.ts) instead of walking the whole state again. */
+  *changes(): IterableIterator<[K, V | undefined]> {
+    for (const [k, v] of this.layer) yield [k, v === GONE ? undefined : v];
+  }
+
   /** Paths that differ from the base (for tests and the flattening rule). */
   get layered(): number {
     return this.layer.size;
