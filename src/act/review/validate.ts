@@ -31,8 +31,10 @@ function badComponent(c: string): string | undefined {
 const ACL_ACCESS = 'system.posix_acl_access';
 const ACL_DEFAULT = 'system.posix_acl_default';
 const CAPABILITY = 'security.capability';
-// Tags of a POSIX ACL entry (linux/posix_acl_xattr.h): named users and groups, and "other".
+// Tags of a POSIX ACL entry (linux/posix_acl_xattr.h): named users, the owning group, named
+// groups, and "other".
 const ACL_USER = 0x02;
+const ACL_GROUP_OBJ = 0x04;
 const ACL_GROUP = 0x08;
 const ACL_OTHER = 0x20;
 
@@ -62,6 +64,7 @@ function worldWritable(m: Meta): boolean {
 }
 
 const octal = (mode: number) => mode.toString(8).padStart(4, '0');
+const rwx = (perm: number) => (perm & 4 ? 'r' : '-') + (perm & 2 ? 'w' : '-') + (perm & 1 ? 'x' : '-');
 
 /**
  * Whether a state that arrived from GitHub may be applied to this host: nothing outside the
@@ -69,7 +72,7 @@ const octal = (mode: number) => mode.toString(8).padStart(4, '0');
  * regular file of the same tree that is no secret, no `.git` entries, no submodules, no device
  * nodes, no setuid/setgid bits or capabilities unless allowed, no owners outside
  * review.allowOwners nor ACL entries for them, nothing newly world-writable, no xattrs but ACLs
- * and capabilities, no secret paths (their content never comes from GitHub). Every problem is
+ * and capabilities set, none but capabilities and harmless ACLs removed, no secret paths (their content never comes from GitHub). Every problem is
  * listed; one is enough to refuse the whole change.
  */
 export async function validateIncoming(
@@ -216,6 +219,25 @@ export async function validateIncoming(
         if (name === ACL_DEFAULT && acl.some((e) => e.tag === ACL_OTHER && e.perm & 2 && more(e)))
           problems.push(`${shown}: its default ACL makes what is created in it world-writable`);
       } else problems.push(`${shown}: sets xattr ${name} (a review sets only POSIX ACLs and file capabilities)`);
+    }
+    // Taking an xattr away can open access as surely as setting one (restore removes what the
+    // target lacks). Dropping file capabilities only takes privilege away.
+    for (const [name, value] of Object.entries(b?.xattrs ?? {})) {
+      if (a.xattrs?.[name] !== undefined || name === CAPABILITY) continue;
+      if (name === ACL_ACCESS) {
+        // With an ACL the mode's group bits are its mask; without one they are what the owning
+        // group may do. The ACL's own entry for that group may have been less.
+        const had = parseAcl(value)?.find((e) => e.tag === ACL_GROUP_OBJ)?.perm;
+        const now = (a.mode >> 3) & 7;
+        if (had !== undefined && a.kind !== 'symlink' && now & ~had)
+          problems.push(
+            `${shown}: drops its ACL, which gives its group ${a.group ?? a.gid} ${rwx(now)} (the ACL gave it ${rwx(had)})`,
+          );
+      } else if (name === ACL_DEFAULT)
+        problems.push(
+          `${shown}: drops its default ACL (what is made in it later would get its maker's umask instead; change that on the host)`,
+        );
+      else problems.push(`${shown}: removes xattr ${name} (a review changes only POSIX ACLs and file capabilities)`);
     }
     // The restore chowns to the ids; the names in the manifest are the PR's word. So an owner
     // is allowed by its id, or by the name this host gives that id.

@@ -314,7 +314,7 @@ const aclWith = (tag: 2 | 8, id: number, perm: number, other = 4) =>
   );
 
 test(
-  'access for others in a merged tree is refused whole: ACL entries outside review.allowOwners, world-writable modes, other xattrs; what the host had already may stay',
+  'access for others in a merged tree is refused whole: ACL entries outside review.allowOwners, world-writable modes, other xattrs, ACLs and xattrs taken away; what the host had already may stay',
   { timeout: 300_000 },
   async (t) => {
     const w = await world(t);
@@ -324,6 +324,14 @@ test(
     assert.equal((await sh('setfacl', ['-m', 'u:1234:r', conf])).stderr, '');
     mkdirSync(join(h.dir, 'spool'));
     chmodSync(join(h.dir, 'spool'), 0o1777);
+    // And what a review must not take away: an ACL that keeps the owning group out (its mode's
+    // group bits are the mask, r), the default ACL of ssh/, another xattr.
+    const priv = join(h.dir, 'private.conf');
+    writeFileSync(priv, 'token-ish\n');
+    chmodSync(priv, 0o600);
+    assert.equal((await sh('setfacl', ['-m', 'u:1234:r,g::-', priv])).stderr, '');
+    assert.equal((await sh('setfacl', ['-d', '-m', 'o::-', join(h.dir, 'ssh')])).stderr, '');
+    assert.equal((await sh('setfattr', ['-n', 'user.origin', '-v', 'vendor', join(h.dir, 'hosts')])).stderr, '');
     assert.equal((await h.run(['snapshot'])).code, 0);
     assert.equal((await h.run(['accept'])).code, 0);
     await pushed(w, h);
@@ -361,6 +369,8 @@ test(
         mode: '0666',
         xattrs: { 'security.selinux': Buffer.from('unconfined_u:object_r:shadow_t:s0\0').toString('base64') },
       }));
+      editManifest(work, '', 'private.conf', ({ xattrs: _, ...e }) => e);
+      editManifest(work, 'ssh', '.', ({ xattrs: _, ...e }) => e);
       editManifest(work, 'nginx', '.', (e) => ({
         ...e,
         xattrs: {
@@ -387,6 +397,10 @@ test(
       /ssh\/sshd_config: sets xattr security\.selinux \(a review sets only POSIX ACLs and file capabilities\)/,
     );
     assert.match(message, /nginx: its default ACL makes what is created in it world-writable/);
+    assert.match(message, /private\.conf: drops its ACL, which gives its group root r-- \(the ACL gave it ---\)/);
+    assert.match(message, /ssh: drops its default ACL/);
+    assert.match(message, /hosts: removes xattr user\.origin/);
+    assert.match((await sh('getfacl', ['-cp', priv])).stdout, /group::---/);
     assert.equal((await sh('getfacl', ['-cp', conf])).stdout, aclBefore, 'nothing applied');
     assert.equal(statSync(join(h.dir, 'ssh', 'sshd_config')).mode & 0o7777, 0o644);
     assert.equal(statSync(join(h.dir, 'spool')).mode & 0o7777, 0o1777);
