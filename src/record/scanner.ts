@@ -43,6 +43,11 @@ export interface ScanResult {
   /** The digest of the rules the whole state is recorded under (rulesDigest); undefined for a
    * scan under roots that kept the rest of a state recorded under others, or unknown ones. */
   rules?: string;
+  /** A whole scan's files with hard links it did not list: outside the watched directory, or
+   * in an ignored folder. Writes through such a link reach none of trail watch's folder
+   * watches (the kernel tells only the inode's own watchers and its parent's through that
+   * name). Undefined for a scan under roots. */
+  linkedOutside?: string[];
 }
 
 /**
@@ -60,7 +65,7 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
   phase(`listed ${listed.length}`);
   const treeXattrs = startTreeXattrs(opts.root, !!opts.full || opts.previous.size === 0, listed.length);
   const recheck = opts.previousRules !== digest;
-  const { read, files, dirs, bytes, digestOnly, asSecrets, fresh, moved } = await readListing(
+  const { read, files, dirs, bytes, digestOnly, asSecrets, fresh, moved, linkedOutside } = await readListing(
     opts,
     listing,
     state,
@@ -72,7 +77,20 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
   // What could differ from `previous`: the paths it had under the roots and those listed now.
   const looked = roots.includes('') ? undefined : [...new Set([...under, ...listed.map(([p]) => p)])];
   const rules = looked && recheck ? undefined : digest;
-  return { state, skipped, digestOnly, asSecrets, ignored, read, files, dirs, bytes, looked, rules };
+  return {
+    state,
+    skipped,
+    digestOnly,
+    asSecrets,
+    ignored,
+    read,
+    files,
+    dirs,
+    bytes,
+    looked,
+    rules,
+    ...(looked ? {} : { linkedOutside }),
+  };
 }
 
 /**

@@ -141,7 +141,7 @@ async function touchesLinks(dir: string, recorded: State, roots: string[]): Prom
     const inRoots = insideAny(roots);
     for (const p of groups) if (inRoots(p)) return true;
   }
-  return linked(dir, roots);
+  return linked(dir, roots, recorded, groups);
 }
 
 /** Whether a scan under roots made a file entry anew that has other links now (a root made a
@@ -151,13 +151,25 @@ async function madeLinked(dir: string, recorded: State, result: ScanResult): Pro
     const e = result.state.get(p);
     return !!e && e !== recorded.get(p) && e.meta.kind === 'file';
   });
-  return linked(dir, made);
+  return linked(dir, made, recorded, linkGroups(recorded));
 }
 
-/** Whether one of `paths` is now a file with more than one link. */
-async function linked(dir: string, paths: string[]): Promise<boolean> {
+/**
+ * Whether one of `paths` is now a file with more than one link, other than one whose other
+ * links are all outside the tree: recorded as this very inode, and in no recorded group. A
+ * link made in the tree since is a new path, which events name (and which then widens the
+ * scan); without this, each write to a file linked from outside (which trail watch now hears
+ * of, see Reader.linkedOutside) was a whole scan.
+ */
+async function linked(dir: string, paths: string[], recorded: State, groups: Set<string>): Promise<boolean> {
   const stats = await Promise.all(paths.map((p) => fsp.lstat(abs(dir, p)).catch(() => undefined)));
-  return stats.some((st) => !!st?.isFile() && st.nlink > 1);
+  return stats.some((st, i) => {
+    if (!st?.isFile() || st.nlink < 2) return false;
+    const was = recorded.get(paths[i]!);
+    const id = was?.stat ?? was?.inode;
+    const alone = !groups.has(paths[i]!) && was?.meta.kind === 'file' && id?.ino === st.ino && id.dev === st.dev;
+    return !alone;
+  });
 }
 
 const linkGroupsOf = new WeakMap<State, Set<string>>();

@@ -24,6 +24,8 @@ import { isLimitError, WatchLimitError, type EventSource, type SourceOptions } f
 export class DirSource implements EventSource {
   readonly kind = 'inotify' as const;
   private watchers = new Map<string, FSWatcher>();
+  /** Files watched on their own (watchFiles), with the inode each watch follows. */
+  private files = new Map<string, { w: FSWatcher; ino: number }>();
   private closed = false;
   private rootIno = 0;
   private rootPoll: NodeJS.Timeout | undefined;
@@ -35,7 +37,62 @@ export class DirSource implements EventSource {
   constructor(private readonly opts: SourceOptions) {}
 
   watches(): number {
-    return this.watchers.size;
+    return this.watchers.size + this.files.size;
+  }
+
+  /**
+   * A file with a hard link outside the watched directory (or in an ignored folder) is
+   * written through that link without a word to any folder watch here: the kernel tells the
+   * inode's own watchers, and the watchers of the folder of the name written through. So such
+   * a file gets a watch of its own (its inode's: it hears every write, through any name).
+   * Returns the paths newly watched.
+   */
+  watchFiles(paths: string[]): string[] {
+    const want = new Set(paths);
+    const added: string[] = [];
+    for (const [p, f] of this.files) {
+      if (want.has(p) && lstatSync(abs(this.opts.root, p), { throwIfNoEntry: false })?.ino === f.ino) continue;
+      f.w.close();
+      this.files.delete(p);
+    }
+    for (const p of want) {
+      if (this.closed || this.files.has(p)) continue;
+      const file = abs(this.opts.root, p);
+      const st = lstatSync(file, { throwIfNoEntry: false });
+      if (!st?.isFile()) continue; // gone or replaced since the scan: its folder's watch said so
+      let w: FSWatcher;
+      try {
+        w = watch(file, { persistent: true }, (type) => this.onFileEvent(p, type));
+      } catch (err) {
+        if (isLimitError(err)) {
+          this.opts.events.limit(new WatchLimitError(this.watches(), (err as Error).message));
+          break;
+        }
+        const code = (err as { code?: string }).code;
+        if (code !== 'ENOENT' && code !== 'ENOTDIR')
+          this.opts.events.lost(`cannot watch ${p} on its own: ${(err as Error).message}`);
+        continue;
+      }
+      w.on('error', () => this.dropFile(p, w));
+      this.files.set(p, { w, ino: st.ino });
+      added.push(p);
+    }
+    return added;
+  }
+
+  private onFileEvent(path: string, type: string): void {
+    if (this.closed) return;
+    this.count();
+    this.opts.events.touched([path]);
+    // Removed or moved: the watch follows an inode this path no longer names.
+    if (type === 'rename') this.dropFile(path, this.files.get(path)?.w);
+  }
+
+  private dropFile(path: string, w: FSWatcher | undefined): void {
+    if (!w || this.files.get(path)?.w !== w) return;
+    w.close();
+    this.files.delete(path);
+    this.opts.events.touched([path]);
   }
 
   async start(): Promise<void> {
@@ -49,6 +106,8 @@ export class DirSource implements EventSource {
     clearInterval(this.rootPoll);
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
+    for (const f of this.files.values()) f.w.close();
+    this.files.clear();
   }
 
   /** Watches `dir` and every folder below it; returns false once the watch limit stopped it. */

@@ -1,3 +1,4 @@
+import type { ScanResult } from '../record/index.js';
 import type { Actor } from '../record/commit/commit.js';
 import { asNumber, type Config } from '../record/repo/settings.js';
 import { record, type RecordResult } from '../record/snapshot.js';
@@ -32,6 +33,8 @@ export interface WindowDeps {
   attributor?: Attributor;
   unknownTrailer: Record<string, string>;
   onCommit(c: CommitMade): void;
+  /** What a scan saw: one widened to the whole tree names the files linked from outside it. */
+  onScan?(scan: ScanResult): void;
 }
 
 /**
@@ -119,11 +122,13 @@ export class EventWindow {
         trailers: this.deps.unknownTrailer,
       });
       await applyPolicy(ctx, plain, UNKNOWN, {});
+      this.deps.onScan?.(plain.scan);
       return { res: plain, deferred: [] };
     }
     const r = await recordAttributed(ctx.repo, attributor, roots, subjectOf, final, (res, actor, trailers) =>
       applyPolicy(ctx, res, actor, trailers),
     );
+    if (r.last?.scan) this.deps.onScan?.(r.last.scan);
     const res = r.last
       ? { ...r.last, commit: r.commits.at(-1), changes: r.changes }
       : { changes: [], scan: undefined as never, state: new Map() };

@@ -1,3 +1,4 @@
+import type { ScanResult } from '../record/index.js';
 import type { Actor } from '../record/commit/commit.js';
 import { asNumber, type Config } from '../record/repo/settings.js';
 import { Refs } from '../record/repo/repo.js';
@@ -36,6 +37,8 @@ export interface ReconcilerDeps {
   /** What events reported so far is committed first, as such (EventWindow.commitPending). */
   commitPending(): Promise<void>;
   onCommit(c: CommitMade): void;
+  /** What each whole scan saw (its files linked from outside the tree). */
+  onScan?(scan: ScanResult): void;
   /** A monotonic clock in ms (default performance.now) and the periodic timer's
    * setTimeout/clearTimeout: injectable so that tests drive them instead of sleeping. */
   now?: () => number;
@@ -137,6 +140,7 @@ export class Reconciler implements Job {
         trailers: { ...UNKNOWN_TRAILER, 'Trail-Unwatched-Since': since, 'Trail-Unwatched-Until': until },
       }),
     );
+    this.deps.onScan?.(res.scan);
     if (res.commit) {
       ctx.log(
         'notice',
@@ -183,6 +187,7 @@ export class Reconciler implements Job {
           trailers: UNKNOWN_TRAILER,
         }),
       );
+      this.deps.onScan?.(res.scan);
       const fields = { why, ms: Date.now() - t0, changes: res.changes.length, commit: res.commit };
       if (res.commit) {
         ctx.log(

@@ -1,3 +1,4 @@
+import type { ScanResult } from '../record/index.js';
 import { readConfig, type Config } from '../record/repo/settings.js';
 import { invokingActor } from '../record/commit/commit.js';
 import { Repo } from '../record/repo/repo.js';
@@ -77,7 +78,12 @@ export class RepoWatcher {
       for (const j of this.jobs) j.onCommit?.(c);
     };
     this.audit = await attachAudit(this.ctx, this.o.audit.feed);
+    // A whole scan names the files linked from outside the tree: each gets a watch of its own.
+    const onScan = (scan: ScanResult) => {
+      if (scan.linkedOutside) this.sources.watchFiles(scan.linkedOutside);
+    };
     this.window = new EventWindow(this.ctx, {
+      onScan,
       attributor: this.audit.attributor,
       unknownTrailer: this.o.audit.missing
         ? { 'Trail-Actor': `unknown (no attribution: ${this.o.audit.missing})` }
@@ -107,6 +113,7 @@ export class RepoWatcher {
       degraded: () => this.sources.degraded,
       commitPending: () => this.window.commitPending(),
       onCommit,
+      onScan,
     });
     this.housekeeping = new Housekeeping(this.ctx);
     // trail status / diff / snapshot asked over a socket: answered from the paths events named,

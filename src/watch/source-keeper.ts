@@ -1,6 +1,7 @@
 import type { Config } from '../record/repo/settings.js';
 import { recordingRules } from '../record/list/rules-loader.js';
 import type { Rules } from '../record/list/rules.js';
+import { display } from '../util/bytes.js';
 import { Exit, TrailError, errorCode } from '../util/errors.js';
 import { DirSource } from './dir-source.js';
 import { WatchLimitError, type EventSource, type SourceKind } from './source.js';
@@ -48,6 +49,8 @@ export class SourceKeeper {
   private source: EventSource | undefined;
   private limit: WatchLimitError | undefined;
   private rules: SourceRules | undefined;
+  /** The files to watch on their own (see DirSource.watchFiles), kept for a new source. */
+  private files: string[] = [];
 
   constructor(
     private readonly ctx: WatchContext,
@@ -114,11 +117,26 @@ export class SourceKeeper {
     }
     if (ctx.stopped()) return void (await src.close());
     this.source = src;
+    src.watchFiles?.(this.files);
     ctx.log('info', 'source', `${src.kind}: ${src.watches()} watches in place in ${Date.now() - t0} ms`, {
       source: src.kind,
       watches: src.watches(),
       ms: Date.now() - t0,
     });
+  }
+
+  /** What the last whole scan found linked from outside the tree (Reader.linkedOutside): each
+   * such file is watched on its own; one newly found is said, once. */
+  watchFiles(paths: string[]): void {
+    this.files = paths;
+    const added = this.source?.watchFiles?.(paths) ?? [];
+    for (const p of added)
+      this.ctx.log(
+        'notice',
+        'outside-link',
+        `${display(p)} has a hard link outside ${this.ctx.watched.dir} (or in an ignored folder): watched on its own, since writes through that link reach no folder watch`,
+        { path: display(p) },
+      );
   }
 
   /** SIGHUP: fresh watches when needed; what happened while they were being replaced is

@@ -21,6 +21,9 @@ export interface EventSource {
   close(): Promise<void>;
   /** Kernel watches held. */
   watches(): number;
+  /** Watches these files on their own (they have hard links no folder watch sees), instead
+   * of those of the last call. Sources that watch every file need not. */
+  watchFiles?(paths: string[]): string[];
 }
 
 export type SourceKind = 'inotify' | 'chokidar';

@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { linkSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
-import { Daemon, Fixture, scratch } from './helpers.js';
+import { Daemon, Fixture, scratch, waitFor } from './helpers.js';
 
 const tmp = scratch('hardlinks');
 after(() => tmp.cleanup());
@@ -83,6 +83,48 @@ it('records a new hard link to a secret as a secret, whatever path the events na
     assert.ok(!shown.includes('linkedsalt'));
     const said = await d.waitLog('the link said to be a secret', (l) => l.event === 'as-secret', from);
     assert.match(String(said.msg), /old\/shadow\.bak: recorded as a secret: a hard link to shadow$/);
+    const full = await f.trail(['--name', f.name, 'status', '--full', '--json'], [0, 3]);
+    assert.equal(full.code, 0, `a whole scan records it otherwise: ${full.stdout.toString()}`);
+  } finally {
+    await d.stop();
+  }
+});
+
+it('hears a write through a hard link from outside the watched directory (or from an ignored folder) by a watch on the file itself', async () => {
+  const f = new Fixture(tmp.dir, 'o');
+  const w = (p: string) => join(f.work, p);
+  writeFileSync(w('sudoers'), 'root ALL=(ALL) ALL\n');
+  mkdirSync(w('cache'));
+  writeFileSync(w('hosts'), '127.0.0.1 localhost\n');
+  await f.init();
+  assert.equal((await f.trail(['--name', f.name, 'config', 'set', 'ignore', 'cache/**'])).code, 0);
+  // The kernel tells a write through a name only to the inode's own watchers and to those of
+  // that name's folder: no folder watch of the tree hears of these.
+  const outside = join(f.base, 'sudoers.outside');
+  linkSync(w('sudoers'), outside);
+  linkSync(w('hosts'), w('cache/hosts.ignored'));
+  const d = new Daemon(f);
+  try {
+    await d.started();
+    for (const p of ['sudoers', 'hosts'])
+      await d.waitLog(`${p} watched on its own`, (l) => l.event === 'outside-link' && l.path === p);
+    const recorded = (p: string, re: RegExp) =>
+      waitFor(
+        `${p} recorded as ${re}`,
+        async () => re.test((await f.git(['show', `refs/heads/observed:${p}`])).stdout.toString()),
+        90_000,
+      );
+    writeFileSync(outside, 'root ALL=(ALL) ALL\nevil ALL=(ALL) NOPASSWD: ALL\n', { flag: 'r+' });
+    await recorded('sudoers', /evil/);
+    writeFileSync(w('cache/hosts.ignored'), '10.0.0.66 localhost\n', { flag: 'r+' });
+    await recorded('hosts', /10\.0\.0\.66/);
+    // sudoers replaced by a link to hosts: a group in the tree now, so that a write through
+    // hosts alone (the event names hosts) changes what sudoers is recorded to hold.
+    rmSync(w('sudoers'));
+    linkSync(w('hosts'), w('sudoers'));
+    await recorded('sudoers', /10\.0\.0\.66/);
+    writeFileSync(w('hosts'), '10.0.0.67 localhost\n', { flag: 'r+' });
+    await recorded('sudoers', /10\.0\.0\.67/);
     const full = await f.trail(['--name', f.name, 'status', '--full', '--json'], [0, 3]);
     assert.equal(full.code, 0, `a whole scan records it otherwise: ${full.stdout.toString()}`);
   } finally {

@@ -188,6 +188,7 @@ function racy(e: Entry, started: number): boolean {
 
 function withoutStat(e: Entry): Entry {
   const out: Entry = { meta: e.meta };
+  if (e.stat) out.inode = { dev: e.stat.dev, ino: e.stat.ino };
   if (e.oid !== undefined) out.oid = e.oid;
   if (e.secretOid !== undefined) out.secretOid = e.secretOid;
   return out;

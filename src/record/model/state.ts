@@ -11,6 +11,10 @@ export interface Entry {
   secretOid?: string;
   /** Stat data that lets the next scan trust `oid` without reading the file again. */
   stat?: StatKey;
+  /** Of an entry whose stat data were dropped as racy (model/stat-cache.ts): the inode it was
+   * read from, which says which file it is (snapshot.ts, linked), never that it is unchanged.
+   * In memory only. */
+  inode?: { dev: number; ino: number };
   /** `meta` as its nameless manifest line (metaLine('', meta)), when the entry was read back
    * from the stat cache and its line not parsed yet. */
   readonly line?: string;

@@ -30,6 +30,8 @@ export interface ReadTally extends Saved {
   files: number;
   dirs: number;
   bytes: number;
+  /** Files listed with hard links that were not (see Reader.linkedOutside). */
+  linkedOutside: string[];
 }
 
 /** Reader threads pay off from about this many files and bytes to read (a thread takes
@@ -63,6 +65,7 @@ export async function readListing(
     files: 0,
     dirs: 0,
     bytes: 0,
+    linkedOutside: [],
   };
   const plan = planRead(opts, listing);
   const copies = plan.toRead ? new SecretCopies(opts.previous) : undefined;
@@ -85,6 +88,7 @@ export async function readListing(
     }
     await reader.feeder?.drain();
     await copies?.settle(opts.writer, tally.asSecrets);
+    tally.linkedOutside = reader.linkedOutside();
   } finally {
     await reader.feeder?.close();
   }
@@ -158,8 +162,9 @@ function readMode(w: ObjectWriter): ReadMode {
 
 /** The entry of one listed path after another. */
 class Reader {
-  /** Per inode with several links, the first path listed (the others record it as `link`). */
-  private readonly firstLink = new Map<string, string>();
+  /** Per inode with several links: the first path listed (the others record it as `link`),
+   * how many of its paths were listed, and its link count. */
+  private readonly links = new Map<string, { first: string; listed: number; nlink: number }>();
 
   constructor(
     private readonly opts: ReadOptions,
@@ -223,9 +228,21 @@ class Reader {
   /** For a file with several links: the first path listed of its inode, if not this one. */
   private linkOf(path: string, st: Listed): string | undefined {
     const id = `${st.dev}:${st.ino}`;
-    const first = this.firstLink.get(id);
-    if (first === undefined) this.firstLink.set(id, path);
-    return first;
+    const g = this.links.get(id);
+    if (g === undefined) {
+      this.links.set(id, { first: path, listed: 1, nlink: st.nlink });
+      return undefined;
+    }
+    g.listed++;
+    return g.first;
+  }
+
+  /** Per file with links that were not listed (outside the watched directory, or ignored),
+   * the first of its paths that was. */
+  linkedOutside(): string[] {
+    const out: string[] = [];
+    for (const g of this.links.values()) if (g.listed < g.nlink) out.push(g.first);
+    return out;
   }
 
   private newEntry(path: string, st: Listed, kind: Meta['kind'], link: string | undefined): Entry {
