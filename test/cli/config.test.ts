@@ -58,3 +58,17 @@ test('config: anchor.calendars takes http(s) URLs only', async (t) => {
   const ok = await trail(home, ['config', 'set', 'anchor.calendars', 'https://a.example, http://127.0.0.1:8080']);
   assert.equal(ok.code, 0, ok.stderr);
 });
+
+test('config: a mistyped subcommand is named as unknown, not taken as an argument of list', async (t) => {
+  const { home } = await initTrail(t, { 'keep.conf': 'a' });
+  const r = await trail(home, ['config', 'lst', '--json']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /unknown command 'lst'/);
+  assert.match(r.stderr, /Did you mean list\?/);
+  const extra = await trail(home, ['config', 'list', 'x']);
+  assert.equal(extra.code, 2);
+  assert.match(extra.stderr, /too many arguments for 'list'/);
+  const list = await trail(home, ['config', '--json']);
+  assert.equal(list.code, 0, list.stderr);
+  assert.ok(list.json.settings);
+});
