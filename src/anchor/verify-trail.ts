@@ -18,7 +18,7 @@
 // What this cannot see alone: a ref reset to an older commit with the newer proofs deleted
 // leaves a shorter history consistent with itself; outside witnesses (syslog, the pushed
 // remote) catch that.
-import { Exit } from '../util/errors.js';
+import { Exit, TrailError } from '../util/errors.js';
 import { EsploraClient } from './esplora-client.js';
 import { checkAgainstBlocks, type BitcoinCheck } from './proof-check.js';
 import type { AnchorOptions } from './options.js';
@@ -93,7 +93,8 @@ export async function verify(gitDir: string, rev: string | undefined, opts: Veri
   let tips: string[];
   if (rev !== undefined) {
     const id = await resolveCommit(gitDir, rev);
-    if (!id) throw new Error(`${rev}: no such commit in ${gitDir}`);
+    // The same usage error (exit 2) as every other command's unknown revision, not a crash.
+    if (!id) throw new TrailError(`no such revision in the trail: ${rev}`, Exit.usage);
     tips = [id];
   } else {
     tips = [...new Set(refs.values())];

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { count } from './args.js';
 import { display, toBytes } from '../util/bytes.js';
 import { trailContext } from './session.js';
 
@@ -9,7 +10,7 @@ export function registerAccess(program: Command): void {
   program
     .command('access')
     .argument('[path]', 'only reads of this path (relative to the watched directory), or of files under it')
-    .option('-n, --max-count <n>', 'at most this many, newest first', (v) => Number(v))
+    .option('-n, --max-count <n>', 'at most this many, newest first', count)
     .description(
       'who read the files matching access.paths (recorded by trail watch with Linux audit, kept on the local-only ref refs/trail/access)',
     )

@@ -36,7 +36,17 @@ export function registerConfig(program: Command): void {
   config
     .command('list', { isDefault: true })
     .description('every setting, with its value and default')
-    .action(async (_o: unknown, cmd: Command) => {
+    // As the default, list receives whatever word follows `config`: a mistyped subcommand
+    // (`trail config lst`) is named as unknown, not "too many arguments for 'list'".
+    .argument('[words...]')
+    .usage('[options]')
+    .action(async (words: string[], _o: unknown, cmd: Command) => {
+      if (words.length) {
+        if (config.args[0] !== 'list') (config as unknown as { unknownCommand(): never }).unknownCommand();
+        cmd.error(`error: too many arguments for 'list'. Expected 0 arguments but got ${words.length}.`, {
+          code: 'commander.excessArguments',
+        });
+      }
       const { out, repo } = await trailContext(cmd);
       const stored = await readStored(repo);
       const all = { ...defaults(), ...stored };

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { count } from './args.js';
 import { Refs, type Repo } from '../record/repo/repo.js';
 import { contentName, metaName, META_DIR, MANIFEST } from '../record/tree/layout.js';
 import { parseManifest } from '../record/model/meta.js';
@@ -30,7 +31,7 @@ export function registerLog(program: Command): void {
   program
     .command('log')
     .argument('[path]', 'only commits that changed this path (content or metadata)')
-    .option('-n, --max-count <n>', 'at most this many commits', (v) => parseInt(v, 10))
+    .option('-n, --max-count <n>', 'at most this many commits', count)
     .option('--since <date>', 'commits after this date')
     .option('--until <date>', 'commits before this date')
     .option('--rev <rev>', 'start from this revision instead of the trail (observed)')

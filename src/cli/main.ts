@@ -113,9 +113,18 @@ export async function buildProgram(only?: string[]): Promise<Command> {
     .version(TRAIL_VERSION)
     .showSuggestionAfterError()
     .exitOverride();
-  program.action(() => {
-    process.stdout.write(GUIDE + '\n');
-  });
+  // The guide is the root's action, so a word that is no command reaches it (commander says
+  // "unknown command" only for a root without one): say so, with the nearest command, not
+  // "too many arguments".
+  program
+    .argument('[command...]')
+    .usage('[options] [command]')
+    .action((words: string[]) => {
+      // ...and commander's own `help` command is only there for a root without an action.
+      if (words[0] === 'help') (program.commands.find((c) => c.name() === words[1]) ?? program).help();
+      if (words.length) (program as unknown as { unknownCommand(): never }).unknownCommand();
+      process.stdout.write(GUIDE + '\n');
+    });
   for (const name of only ?? Object.keys(COMMANDS)) (await COMMANDS[name]!())(program);
   addMissingExamples(program);
   return program;
@@ -133,6 +142,11 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
         return Exit.ok;
+      // commander said it on stderr already; with --json stdout still gets its one document.
+      if (json) {
+        const message = err.message.replace(/^error: /, '');
+        process.stdout.write(JSON.stringify({ error: { message, code: Exit.usage } }, null, 2) + '\n');
+      }
       return Exit.usage;
     }
     json = json || false;

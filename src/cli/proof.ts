@@ -22,6 +22,8 @@ export function registerProof(program: Command): void {
       try {
         p = await (await lazy_anchor()).exportProof(repo.gitDir, rev);
       } catch (err) {
+        // An unknown revision keeps its own code (2); a missing proof is an error (1).
+        if (err instanceof TrailError) throw err;
         throw new TrailError((err as Error).message, Exit.error);
       }
       if (opts.output) {

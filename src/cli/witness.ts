@@ -176,10 +176,10 @@ export function registerWitness(program: Command): void {
     .option('--issues-repo <owner/repo>', 'where issues go (default: $GITHUB_REPOSITORY)')
     .option('--issues-token-file <file>', 'token for the issues (default: GITHUB_TOKEN)')
     .option('--no-protection', 'do not ask GitHub which rules protect the branches')
-    .description('look at every host now (exit 0 all clear, 10 proofs pending, 11 a finding)')
+    .description('look at every host now (exit 0 all clear, 10 proofs pending, 11 a finding, 12 a source unread)')
     .addHelpText(
       'after',
-      '\nExit codes: 0 all clear, 10 nothing wrong but proofs pending, 11 at least one open finding.\n\nExamples:\n  trail witness check\n  trail witness check --json\n  GITHUB_REPOSITORY=acme/witness trail witness check --open-issues',
+      '\nExit codes: 0 all clear, 10 nothing wrong but proofs pending, 11 at least one open finding,\n12 a source could not be read (its hosts were not checked; 11 wins when both apply).\n\nExamples:\n  trail witness check\n  trail witness check --json\n  GITHUB_REPOSITORY=acme/witness trail witness check --open-issues',
     )
     .action(
       async (

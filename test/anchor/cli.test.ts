@@ -58,7 +58,8 @@ test('trail stamp / verify / upgrade / proof', async (t) => {
     ),
   );
   assert.equal(res.bitcoin?.height, 810_000);
-  assert.equal((await trail(home, ['proof', 'no-such-rev'])).code, 1);
+  // An unknown revision is a usage error, as for every command (README, exit codes).
+  assert.equal((await trail(home, ['proof', 'no-such-rev'])).code, 2);
 
   // A proof deleted behind trail's back.
   const head = git(repo, ['rev-parse', 'refs/heads/observed']).stdout.toString().trim();
@@ -69,4 +70,17 @@ test('trail stamp / verify / upgrade / proof', async (t) => {
     failed.json.findings.map((f: { kind: string; commit: string }) => [f.kind, f.commit]),
     [['missing-proof', head]],
   );
+});
+
+test('trail verify REV and trail proof REV: an unknown revision is a usage error (exit 2)', async (t) => {
+  const { home } = await initTrail(t, { hosts: '127.0.0.1 localhost\n' });
+  for (const args of [
+    ['verify', 'observed~10', '--offline', '--json'],
+    ['proof', 'nosuchrev', '--json'],
+  ]) {
+    const r = await trail(home, args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    assert.equal(r.json.error.message, `no such revision in the trail: ${args[1]}`);
+    assert.doesNotMatch(r.stderr, /report it if it looks like a bug/);
+  }
 });

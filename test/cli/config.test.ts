@@ -34,3 +34,41 @@ test('config: defaults listed, set is validated and kept with history, ignore ta
   const after = await trail(home, ['config', 'get', 'ignore', '--json']);
   assert.deepEqual(after.json.value, []);
 });
+
+test('config: remote.checkpointSeconds is whole seconds (a checkpoint records it as a count)', async (t) => {
+  const { home } = await initTrail(t, { 'keep.conf': 'a' });
+  const frac = await trail(home, ['config', 'set', 'remote.checkpointSeconds', '0.5', '--json']);
+  assert.equal(frac.code, 2, frac.stdout);
+  assert.match(frac.json.error.message, /remote.checkpointSeconds: expected a whole number/);
+  assert.equal((await trail(home, ['config', 'set', 'remote.checkpointSeconds', '60'])).code, 0);
+  // A checkpoint written with it is one the next checkpoint can follow.
+  for (let i = 0; i < 2; i++) {
+    const c = await trail(home, ['checkpoint', '--json']);
+    assert.equal(c.code, 0, c.stderr);
+  }
+});
+
+test('config: anchor.calendars takes http(s) URLs only', async (t) => {
+  const { home } = await initTrail(t, { 'keep.conf': 'a' });
+  for (const v of ['notaurl', 'https://a.example,ftp://b.example']) {
+    const r = await trail(home, ['config', 'set', 'anchor.calendars', v, '--json']);
+    assert.equal(r.code, 2, `${v}: ${r.stdout}`);
+    assert.match(r.json.error.message, /invalid value for anchor.calendars/);
+  }
+  const ok = await trail(home, ['config', 'set', 'anchor.calendars', 'https://a.example, http://127.0.0.1:8080']);
+  assert.equal(ok.code, 0, ok.stderr);
+});
+
+test('config: a mistyped subcommand is named as unknown, not taken as an argument of list', async (t) => {
+  const { home } = await initTrail(t, { 'keep.conf': 'a' });
+  const r = await trail(home, ['config', 'lst', '--json']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /unknown command 'lst'/);
+  assert.match(r.stderr, /Did you mean list\?/);
+  const extra = await trail(home, ['config', 'list', 'x']);
+  assert.equal(extra.code, 2);
+  assert.match(extra.stderr, /too many arguments for 'list'/);
+  const list = await trail(home, ['config', '--json']);
+  assert.equal(list.code, 0, list.stderr);
+  assert.ok(list.json.settings);
+});

@@ -32,6 +32,13 @@ const positive = (text: string): number => {
   if (!Number.isFinite(n) || n <= 0) throw new Error('expected a positive number');
   return n;
 };
+/** A positive whole number: for counts, and for values written into records whose format
+ * allows only whole numbers (a checkpoint's `interval`). */
+const wholePositive = (text: string): number => {
+  const n = positive(text);
+  if (!Number.isInteger(n)) throw new Error('expected a whole number');
+  return n;
+};
 const yesNo = (text: string): boolean => {
   const v = text.trim().toLowerCase();
   if (['true', 'yes', 'on', '1'].includes(v)) return true;
@@ -68,16 +75,24 @@ export const KEYS: Record<string, KeySpec> = {
       'https://ots.btc.catallaxy.com',
     ],
     doc: 'OpenTimestamps calendars (comma-separated URLs) that new commits are stamped with',
-    parse: list,
+    // Checked here, as anchor.esplora is: a typo otherwise surfaced only at the next stamp,
+    // as a calendar that never answers.
+    parse: (t) =>
+      list(t).map((u) => {
+        let url: URL;
+        try {
+          url = new URL(u);
+        } catch {
+          throw new Error(`not a URL: ${u}`);
+        }
+        if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`not an http(s) URL: ${u}`);
+        return u;
+      }),
   },
   'anchor.minCalendars': {
     default: 2,
     doc: 'calendars that must answer for a batch to count as stamped (else it stays queued)',
-    parse: (t) => {
-      const n = positive(t);
-      if (!Number.isInteger(n)) throw new Error('expected a whole number');
-      return n;
-    },
+    parse: wholePositive,
   },
   'anchor.batchSeconds': {
     default: 300,
@@ -204,7 +219,10 @@ export const KEYS: Record<string, KeySpec> = {
   'remote.checkpointSeconds': {
     default: 300,
     doc: 'trail watch writes a signed checkpoint on the checkpoints branch this often',
-    parse: positive,
+    // Whole seconds: it is written into each checkpoint as `interval`, which the format (and
+    // every reader, trail's own and a witness's) takes as a count; 0.5 made a checkpoint that
+    // the next one refused to follow.
+    parse: wholePositive,
   },
   'attribute.audit': {
     default: 'auto',
