@@ -23,7 +23,7 @@ export function registerInit(program: Command): void {
     .action(async (dir: string, opts: { repo?: string }, cmd: Command) => {
       const { g, out } = commandContext(cmd);
       const started = Date.now();
-      const { watched, result } = await init({
+      const { watched, result, resumed } = await init({
         dir,
         name: g.name,
         repo: opts.repo,
@@ -32,6 +32,32 @@ export function registerInit(program: Command): void {
       });
       const s = result.scan;
       const seconds = (Date.now() - started) / 1000;
+      if (resumed) {
+        // The trail `trail forget` kept goes on; the accepted baseline stays what it was.
+        out.line(
+          `${out.color.green('✓')} ${watched.dir} is watched again as ${out.color.bold(watched.name)}: its kept trail goes on`,
+        );
+        out.line(`  shadow repository: ${watched.repo}`);
+        out.line(
+          result.commit
+            ? `  ${plural(result.changes.length, 'change')} made while it was not tracked${resumed.since ? ` (since ${resumed.since})` : ''}, recorded as ${result.commit.slice(0, 12)} (author unknown)`
+            : `  nothing changed while it was not tracked${resumed.since ? ` (since ${resumed.since})` : ''}`,
+        );
+        out.result({
+          name: watched.name,
+          dir: watched.dir,
+          repo: watched.repo,
+          resumed: { since: resumed.since ?? null },
+          commit: result.commit ?? null,
+          changes: result.changes.length,
+          files: s.files,
+          folders: s.dirs,
+          bytes: s.bytes,
+          skipped: s.skipped.map((k) => ({ path: display(k.path), reason: k.reason })),
+          seconds,
+        });
+        return;
+      }
       out.line(`${out.color.green('✓')} ${watched.dir} is now watched as ${out.color.bold(watched.name)}`);
       out.line(
         `  ${plural(s.files, 'file')}, ${plural(s.dirs, 'folder')}, ${bytesHuman(s.bytes)} recorded in ${seconds.toFixed(1)}s`,
@@ -78,6 +104,7 @@ export function registerInit(program: Command): void {
         name: watched.name,
         dir: watched.dir,
         repo: watched.repo,
+        resumed: null,
         commit: result.commit,
         files: s.files,
         folders: s.dirs,

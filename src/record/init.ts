@@ -24,8 +24,13 @@ export interface InitOptions {
 }
 
 /** Creates the shadow repository of a directory and records its first snapshot, which is
- * also the first accepted baseline (`approved`). Writes nothing into the directory. */
-export async function init(opts: InitOptions): Promise<{ watched: Watched; result: RecordResult }> {
+ * also the first accepted baseline (`approved`). Writes nothing into the directory. Where the
+ * repository is, the trail of this very directory that `trail forget` kept goes on instead
+ * (`resumed`): what changed meanwhile is recorded as changed while not tracked, by someone
+ * unknown, and the accepted baseline stays what it was. */
+export async function init(
+  opts: InitOptions,
+): Promise<{ watched: Watched; result: RecordResult; resumed?: { since?: string } }> {
   const dir = resolve(opts.dir);
   let st;
   try {
@@ -55,8 +60,20 @@ export async function init(opts: InitOptions): Promise<{ watched: Watched; resul
   }
   // Claimed under the registry lock: the checks, the repository made and its writer lock
   // taken, so that a second init of the same directory or name finds this one at work.
+  let resumed: { since?: string } | undefined;
   const repo = await withRegistry(async (reg) => {
     await refuseTaken(reg, name, realDir);
+    const kept = await keptTrail(repoPath, realDir, name);
+    if (kept) {
+      try {
+        await kept.lock.acquire(0, 'init');
+      } catch (err) {
+        kept.close();
+        throw err;
+      }
+      resumed = {};
+      return kept;
+    }
     await clearLeftOver(repoPath, realDir);
     const made = await Repo.create(repoPath, { name, dir: realDir });
     try {
@@ -67,6 +84,7 @@ export async function init(opts: InitOptions): Promise<{ watched: Watched; resul
     }
     return made;
   });
+  if (resumed) return resume(repo, { name, dir: realDir, repo: repoPath });
   try {
     // The host's signing key, before the first commit: that one is signed too. (Making it while
     // the tree is read was tried in the eleventh session: no gain this machine could show.)
@@ -92,6 +110,63 @@ export async function init(opts: InitOptions): Promise<{ watched: Watched; resul
     // init's own: made by it, under its lock).
     await fsp.rm(repoPath, { recursive: true, force: true });
     throw err;
+  } finally {
+    await repo.lock.release().catch(() => {});
+    repo.close();
+  }
+}
+
+/** The trail of `dir` kept at `repoPath` by `trail forget` (no longer listed, checked before):
+ * a shadow repository of this directory with a recorded history. Kept under another name, it
+ * is said, not taken over or removed. */
+async function keptTrail(repoPath: string, dir: string, name: string): Promise<Repo | undefined> {
+  let repo: Repo;
+  try {
+    repo = await Repo.open(repoPath);
+  } catch {
+    return undefined; // none, or what an interrupted init left (clearLeftOver's)
+  }
+  const kept = repo.info.dir === dir && (await repo.readRef(Refs.observed)) !== undefined;
+  if (kept && repo.info.name === name) return repo;
+  repo.close();
+  if (kept)
+    throw new TrailError(
+      `${repoPath} holds the trail of ${dir} kept as "${repo.info.name}"`,
+      Exit.usage,
+      `go on with it: trail --name ${repo.info.name} init ${dir}`,
+    );
+  return undefined;
+}
+
+/** A kept trail goes on: what changed while it was not tracked is recorded, and it is listed
+ * again. Called with its writer lock held. */
+async function resume(
+  repo: Repo,
+  watched: Watched,
+): Promise<{ watched: Watched; result: RecordResult; resumed: { since?: string } }> {
+  try {
+    await ensureHostKey();
+    const head = await repo.readRef(Refs.observed);
+    const since = head ? (await repo.git(['log', '-1', '--format=%cI', head])).stdout.toString().trim() : undefined;
+    const until = new Date().toISOString();
+    const result = await record(repo, {
+      subject: `changed while not tracked (forgotten, then initialized again)`,
+      actor: { name: 'unknown' },
+      action: 'watch-gap',
+      body: [
+        `trail init found these changes when ${watched.dir} was tracked again: they were made ${since ? `between ${since} and ${until}` : `before ${until}`}, while trail did not track it, by someone unknown.`,
+      ],
+      trailers: {
+        'Trail-Actor': 'unknown (changed while not tracked)',
+        'Trail-Unwatched-Since': since,
+        'Trail-Unwatched-Until': until,
+      },
+    });
+    await withRegistry(async (reg) => {
+      await refuseTaken(reg, watched.name, watched.dir);
+      await reg.save([...(await reg.list()), watched]);
+    });
+    return { watched, result, resumed: { since } };
   } finally {
     await repo.lock.release().catch(() => {});
     repo.close();

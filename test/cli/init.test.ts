@@ -106,6 +106,47 @@ test('several watched dirs: --name chooses, the current dir chooses, forget stop
   assert.equal(onlyOne.json.name, 'b');
 });
 
+test('forget keeps the trail, and init of the same directory goes on with it: the gap recorded, the baseline kept', async (t) => {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  const home = join(tmp.path, 'home');
+  const dir = join(tmp.path, 'etc');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'hosts'), '127.0.0.1 localhost\n');
+  const first = await trail(home, ['init', dir, '--name', 'etc', '--json']);
+  assert.equal(first.code, 0, first.stderr);
+  const repo = first.json.repo as string;
+  assert.equal((await trail(home, ['forget', 'etc'])).code, 0);
+  writeFileSync(join(dir, 'hosts'), '10.0.0.66 localhost\n');
+  const again = await trail(home, ['init', dir, '--name', 'etc', '--json']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(again.json.repo, repo);
+  assert.match(again.json.resumed.since, /^\d{4}-/);
+  assert.equal(again.json.changes, 1);
+  // The history goes on from the kept commit; what changed meanwhile names no one; the
+  // accepted baseline is not what was found.
+  assert.equal(
+    git(repo, ['rev-parse', `${again.json.commit}^`])
+      .stdout.toString()
+      .trim(),
+    first.json.commit,
+  );
+  const msg = git(repo, ['log', '-1', '--format=%B', again.json.commit]).stdout.toString();
+  assert.match(msg, /Trail-Action: watch-gap/);
+  assert.match(msg, /Trail-Actor: unknown \(changed while not tracked\)/);
+  assert.match(msg, /Trail-Unwatched-Since: /);
+  assert.equal(git(repo, ['rev-parse', 'refs/heads/approved']).stdout.toString().trim(), first.json.commit);
+  const status = await trail(home, ['status', '--json', '--name', 'etc']);
+  assert.equal(status.code, 0, status.stdout);
+  // Kept under its own name: another name at the same place is told which, and nothing changes.
+  assert.equal((await trail(home, ['forget', 'etc'])).code, 0);
+  const other = await trail(home, ['init', dir, '--name', 'other', '--repo', repo]);
+  assert.equal(other.code, 2);
+  assert.match(other.stderr, /holds the trail of .* kept as "etc"/);
+  assert.match(other.stderr, /trail --name etc init /);
+  assert.equal(git(repo, ['rev-parse', 'refs/heads/observed']).stdout.toString().trim(), again.json.commit);
+});
+
 test('inits at once: of one directory, one wins and its trail works; of several, every one is listed', async (t) => {
   const tmp = tempDir();
   t.after(tmp.cleanup);
