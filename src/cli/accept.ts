@@ -9,7 +9,7 @@ import { asWriter, trailContext } from './session.js';
 export function registerAccept(program: Command): void {
   program
     .command('accept')
-    .argument('[rev]', "the revision to accept (default: the trail's last commit)", 'observed')
+    .argument('[rev]', "the revision to accept (observed: the trail's last commit)", 'observed')
     .argument('[paths...]', 'only these paths')
     .description('make a recorded state the accepted baseline (approved), recorded with who accepted it')
     .addHelpText(

@@ -10,7 +10,7 @@ import { trailContext } from './session.js';
 export function registerShow(program: Command): void {
   program
     .command('show')
-    .argument('[rev]', 'the commit (default: the last one)', 'observed')
+    .argument('[rev]', 'the commit (observed: the last one)', 'observed')
     .option('--stat', 'only the list of changes, no content')
     .description('one commit: who, when, why, and what changed')
     .addHelpText('after', '\nExamples:\n  trail show\n  trail show 3f2a9c1e --stat')

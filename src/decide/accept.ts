@@ -1,3 +1,4 @@
+import { Exit, TrailError } from '../util/errors.js';
 import { commitMessage, writeCommit, type Actor } from '../record/commit/commit.js';
 import { diffStates, type Change } from '../record/model/diff.js';
 import { LooseWriter } from '../record/store/loose-writer.js';
@@ -22,6 +23,13 @@ export async function accept(
   const approved = await repo.resolve(Refs.approved);
   const before = await readState(repo, approved);
   const wanted = await readState(repo, target);
+  // A path in neither is a typo, not "nothing to accept" (as revert refuses one).
+  const unknown = paths.filter((p) => p !== '' && !before.has(p) && !wanted.has(p));
+  if (unknown.length)
+    throw new TrailError(
+      `${unknown.map(display).join(', ')}: neither in ${target.slice(0, 12)} nor in approved (nothing to accept there)`,
+      Exit.usage,
+    );
   let next: State = wanted;
   if (paths.length) {
     const scope = inScope(paths);

@@ -170,6 +170,20 @@ test('accept after an interrupted revert accepts the state the finished revert l
   assert.equal((await trail(home, ['drift'])).code, 0);
 });
 
+test('accept of a path in neither the revision nor approved is a usage error, as revert says of one', async (t) => {
+  const { home, dir, repo } = await setup(t);
+  writeFileSync(join(dir, 'hosts'), 'changed\n');
+  await trail(home, ['snapshot']);
+  const approved = git(repo, ['rev-parse', 'refs/heads/approved']).stdout.toString();
+  const typo = await trail(home, ['accept', 'observed', 'hostz', '--json']);
+  assert.equal(typo.code, 2, typo.stderr);
+  assert.match(typo.json.error.message, /hostz: neither in [0-9a-f]{12} nor in approved/);
+  assert.equal(git(repo, ['rev-parse', 'refs/heads/approved']).stdout.toString(), approved);
+  const real = await trail(home, ['accept', 'observed', 'hosts', '--json']);
+  assert.equal(real.code, 0, real.stderr);
+  assert.equal(real.json.changes.length, 1);
+});
+
 test('status says when the watcher could not name who changed things', async (t) => {
   const { home, dir, repo } = await setup(t);
   const { Repo } = await import('../../src/record/repo/repo.js');
