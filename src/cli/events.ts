@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { date, seconds } from './args.js';
 import { Refs, type Repo } from '../record/repo/repo.js';
 import type { CommitChange } from '../report/data.js';
 import { TrailError, Exit } from '../util/errors.js';
@@ -36,9 +37,9 @@ export function registerEvents(program: Command): void {
   program
     .command('events')
     .description('the trail as NDJSON, one JSON object per commit, oldest first (for a SIEM)')
-    .option('--since <date>', 'commits after this date')
+    .option('--since <date>', 'commits after this date', date)
     .option('-f, --follow', 'keep running and print new commits as they are recorded')
-    .option('--interval <seconds>', 'with --follow: how often to look for new commits', (v) => Number(v), 2)
+    .option('--interval <seconds>', 'with --follow: how often to look for new commits', seconds, 2)
     .addHelpText(
       'after',
       '\nEach line: {"type":"commit","name","dir","commit","time","actor","email","action","process","subject","paths":[{"path","change","details"}],"trailers"}.\n' +

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { count } from './args.js';
+import { count, date } from './args.js';
 import { Refs, type Repo } from '../record/repo/repo.js';
 import { contentName, metaName, META_DIR, MANIFEST } from '../record/tree/layout.js';
 import { parseManifest } from '../record/model/meta.js';
@@ -32,8 +32,8 @@ export function registerLog(program: Command): void {
     .command('log')
     .argument('[path]', 'only commits that changed this path (content or metadata)')
     .option('-n, --max-count <n>', 'at most this many commits', count)
-    .option('--since <date>', 'commits after this date')
-    .option('--until <date>', 'commits before this date')
+    .option('--since <date>', 'commits after this date', date)
+    .option('--until <date>', 'commits before this date', date)
     .option('--rev <rev>', 'start from this revision instead of the trail (observed)')
     .description('the trail, newest first: when, who, what')
     .addHelpText(

@@ -1,8 +1,8 @@
 import { promises as fsp } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { date } from './args.js';
 import { Option } from 'commander';
-import { TrailError, Exit } from '../util/errors.js';
 import { plural } from './output.js';
 import { openTrail, commandContext } from './session.js';
 
@@ -17,8 +17,8 @@ export function registerReport(program: Command): void {
     .description(
       'a report for people who decide: changes, who, not allowed by policy, drift, anchoring (one HTML file, or Markdown)',
     )
-    .option('--since <date>', 'changes after this date ("2 weeks ago", 2024-05-01)')
-    .option('--until <date>', 'changes before this date')
+    .option('--since <date>', 'changes after this date ("2 weeks ago", 2024-05-01)', date)
+    .option('--until <date>', 'changes before this date', date)
     .option('-o, --output <file>', 'write the report to this file')
     .addOption(
       new Option('--format <format>', 'html: one self-contained page; md: a summary for tickets')
@@ -34,15 +34,6 @@ export function registerReport(program: Command): void {
     )
     .action(async (opts: { since?: string; until?: string; output?: string; format: 'html' | 'md' }, cmd: Command) => {
       const { g, out } = commandContext(cmd);
-      for (const d of [opts.since, opts.until]) {
-        // git reads anything as a date (an unknown word is "now"); refuse what it would misread.
-        if (d !== undefined && (d.trim() === '' || d.startsWith('-')))
-          throw new TrailError(
-            `not a date: ${JSON.stringify(d)}`,
-            Exit.usage,
-            'use a date like 2024-05-01 or "2 weeks ago"',
-          );
-      }
       const repo = await openTrail(g);
       const data = await (await lazy_data()).gatherReport(repo, { since: opts.since, until: opts.until });
       repo.close();

@@ -1,6 +1,7 @@
 import { existsSync, promises as fsp } from 'node:fs';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
+import { date } from './args.js';
 import { Exit, TrailError } from '../util/errors.js';
 import { makeOut, plural } from './output.js';
 import { globals } from './session.js';
@@ -246,7 +247,7 @@ export function registerWitness(program: Command): void {
 
   w.command('report')
     .option('-o, --output <file>', 'write the page to this file')
-    .option('--since <date>', 'changes after this date (2024-05-01, "7 days ago")')
+    .option('--since <date>', 'changes after this date (2024-05-01, "7 days ago")', date)
     .addOption(new Option('--format <format>', 'html or md').choices(['html', 'md']).default('html'))
     .description('one page for people who decide: a verdict per host, silence, unwatched windows, who changed what')
     .addHelpText(

@@ -7,6 +7,7 @@
 // commit or checkpoint behind it. Same building blocks and the same rules as `trail report`:
 // every string through esc(), a strict CSP that allows one <style> by hash and nothing else
 // (no script at all here), readable printed.
+import { parseDate } from '../util/dates.js';
 import { CSS, esc, hash, when } from '../report/html.js';
 import { policyOf, type PolicyVerdict } from '../report/data.js';
 import { trailersOf } from './change-reader.js';
@@ -258,13 +259,8 @@ function order(v: Verdict): number {
 
 /** --since as git reads it would need git; here an ISO date or "N days ago" is enough. */
 function sinceIso(since: string): string {
-  const m = /^(\d+)\s+(day|week|hour)s?\s+ago$/.exec(since.trim());
-  if (m) {
-    const unit = { hour: 3600e3, day: 86400e3, week: 7 * 86400e3 }[m[2] as 'day'];
-    return new Date(Date.now() - Number(m[1]) * unit).toISOString();
-  }
-  const t = Date.parse(since);
-  return Number.isNaN(t) ? '' : new Date(t).toISOString();
+  const t = parseDate(since);
+  return t === undefined ? '' : new Date(t).toISOString();
 }
 
 const FLEET_CSS = `
