@@ -137,11 +137,12 @@ export class Attributor {
       degraded: view.degraded,
       apt: txs,
       lossAt: view.lossAt,
+      registered: view.registered,
       rewritten: view.rewritten,
     });
     this.feed.hold(s.deferredEvents);
     const commits: PlannedCommit[] = s.groups.map((g) => ({ ...describe(g), paths: g.paths, events: g.events }));
-    for (const u of [s.unknown, s.tainted, s.rewritten]) {
+    for (const u of [s.unknown, s.tainted, s.unreceived, s.rewritten]) {
       if (!u.paths.length) continue;
       commits.push({
         paths: u.paths,

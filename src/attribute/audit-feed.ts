@@ -86,6 +86,8 @@ export interface WindowView {
    * committed may be one whose record was lost, in this window or a later one. */
   lossAt?: number;
   lostRecords: number;
+  /** When a new auditd last began receiving records, where what came before was dropped. */
+  registered?: { at: number; why: string };
   /** Why a session's login uid was rewritten rather than set by a login (login-rewrites.ts). */
   rewritten?: (ses: number | undefined) => string | undefined;
 }
@@ -146,6 +148,11 @@ export class AuditFeed {
   /** CONFIG_CHANGE and LOGIN records waiting for their SYSCALL record. */
   private aux: AuditRecord[] = [];
   private readonly logins = new LoginRewrites();
+  /** The latest registration of a new auditd, when the kernel drops what none receives, for
+   * the next window of each directory (key → it): changes older than it are in that one. */
+  private registered = new Map<string, { at: number; why: string }>();
+  /** The pid of a DAEMON_START record whose first kernel record has not come yet. */
+  private started: number | undefined;
   /** Directory keys whose next window cannot be trusted, with why (blindedBy). */
   private blinded = new Map<string, string>();
 
@@ -158,6 +165,13 @@ export class AuditFeed {
       if (!r) return;
       // Who sent a configuration change or wrote a login uid is in the SYSCALL record that
       // follows (ppid, exe): they wait for it, or for the next window (flushAux).
+      // auditd's own start record, then the first kernel record it received: from then on
+      // records arrive again (its CONFIG_CHANGE audit_pid=… is not always in the log).
+      if (r.type === 'DAEMON_START') this.started = Number(r.fields.get('pid'));
+      else if (this.started !== undefined && !r.type.startsWith('DAEMON_')) {
+        this.noteRegistration(this.started, r.time);
+        this.started = undefined;
+      }
       if (r.type === 'CONFIG_CHANGE' || r.type === 'LOGIN') {
         // Bounded: a SYSCALL record that never comes (lost) must not grow the daemon.
         if (this.aux.length >= 1000) this.flushAux();
@@ -433,6 +447,8 @@ export class AuditFeed {
     const blind = this.blinded.get(key);
     this.blinded.delete(key);
     if (blind) degraded = blind;
+    const registered = this.registered.get(key);
+    this.registered.delete(key);
     // This directory's own rule missing under a locked kernel: said once when found (above,
     // or by addDir), not on every window of every directory.
     degraded ??= this.lockedMissing.get(key);
@@ -441,7 +457,14 @@ export class AuditFeed {
     // Shown to a window whose reconcile began well after the syscall: the change it
     // announced was there to be seen (a write right after an open, by a process that ended).
     for (const e of mine) if (scanStart - e.time > SETTLE_MS) this.considered.add(e.id);
-    return { events: mine, degraded, lostRecords: lost, lossAt: this.lossAt, rewritten: (ses) => this.logins.why(ses) };
+    return {
+      events: mine,
+      degraded,
+      lostRecords: lost,
+      lossAt: this.lossAt,
+      registered,
+      rewritten: (ses) => this.logins.why(ses),
+    };
   }
 
   /** Events whose changes were committed are done with. */
@@ -504,6 +527,21 @@ export class AuditFeed {
     this.configLogins.push(change.login);
     if (this.configLogins.length > CONFIG_CHANGES_KEPT) this.configLogins.shift();
     this.opts.configChanged?.(change);
+  }
+
+  /**
+   * A new auditd started (pid) and its first kernel record came (at): before that no process
+   * received records, and a kernel not booted with audit=1 drops them without counting them
+   * lost. So a change made before this moment (auditd killed, a change, auditd started again,
+   * all between two windows) has no record, and nothing else says so.
+   */
+  private noteRegistration(pid: number, at: number): void {
+    if (kernelHoldsRecords()) return;
+    const reg = {
+      at,
+      why: `auditd pid ${pid} began receiving audit records at ${new Date(at).toISOString()}; records of changes made before, while no auditd received them, were dropped uncounted (the kernel keeps them only when booted with audit=1)`,
+    };
+    for (const key of this.dirs.keys()) this.registered.set(key, reg);
   }
 
   /**
@@ -628,6 +666,16 @@ export function lockedRepair<T extends { path: string; key: string }>(
   const lockedMissing = new Map(missing.map((m) => [m.key, ctl.lockedMissingReason(m.path)] as [string, string]));
   const newlyLocked = [...lockedMissing].filter(([key]) => !before.has(key));
   return { add: [], lockedMissing, newlyLocked };
+}
+
+/** Booted with audit=1, the kernel holds records while no auditd runs (and counts the ones it
+ * cannot hold as lost); otherwise it prints them to the console and drops them. */
+function kernelHoldsRecords(): boolean {
+  try {
+    return /(^|\s)audit=1(\s|$)/.test(readFileSync('/proc/cmdline', 'latin1'));
+  } catch {
+    return false;
+  }
 }
 
 function stillRuns(e: AuditEvent): boolean {
