@@ -137,17 +137,19 @@ export class Attributor {
       degraded: view.degraded,
       apt: txs,
       lossAt: view.lossAt,
+      registered: view.registered,
+      rewritten: view.rewritten,
     });
     this.feed.hold(s.deferredEvents);
     const commits: PlannedCommit[] = s.groups.map((g) => ({ ...describe(g), paths: g.paths, events: g.events }));
-    for (const u of [s.unknown, s.tainted]) {
+    for (const u of [s.unknown, s.tainted, s.unreceived, s.rewritten]) {
       if (!u.paths.length) continue;
       commits.push({
         paths: u.paths,
         actor: UNKNOWN_ACTOR,
         trailers: {
           'Trail-Actor': `unknown (${u.reason})`,
-          'Trail-Attribution': view.degraded || u === s.tainted ? 'degraded' : 'linux audit',
+          'Trail-Attribution': view.degraded || u !== s.unknown ? 'degraded' : 'linux audit',
         },
         body: [`Who made these changes is unknown: ${u.reason}.`],
         actors: [],

@@ -5,7 +5,8 @@ import * as ctl from './auditctl.js';
 import { Assembler, type AuditEvent } from './events.js';
 import { LogTail } from './log-tail.js';
 import { RuleUsers } from './rule-users.js';
-import { parseRecord } from './records.js';
+import { parseRecord, type AuditRecord } from './records.js';
+import { LoginRewrites } from './login-rewrites.js';
 import { phase } from '../util/timing.js';
 import { pidAlive } from '../util/pid.js';
 import { userName } from '../util/accounts.js';
@@ -20,15 +21,18 @@ export interface FeedOptions {
   notice?: (msg: string) => void;
   /** An audit configuration change made from a login session (see AuditFeed.configChanges). */
   configChanged?: (change: ConfigChange) => void;
+  /** A process rewrote (or cleared) its login uid: what it did (see login-rewrites.ts). */
+  loginRewritten?: (what: string) => void;
 }
 
 /** A CONFIG_CHANGE record with a login uid: auditctl (or another audit netlink client) run
  * from someone's session. Not trail watch's own: under systemd it has no login session, and
  * run from one, that session's records are left out (configChangeOf). */
 export interface ConfigChange {
-  /** Login name, or `auid<N>` when the uid has no name here. */
+  /** Login name, or `auid<N>` when the uid has no name here; NO_LOGIN without a session. */
   login: string;
-  auid: number;
+  /** undefined: sent without a login session (counted only when it blinds attribution). */
+  auid: number | undefined;
   /** What was asked, from the record: `remove_rule key="trail-w"`, `set audit_enabled=0`. */
   what: string;
   /** The kernel refused it (res=0): audit locked, or a bad request. */
@@ -50,13 +54,25 @@ function ownSession(): string | undefined {
  * login uid, or from trail's own session (its own rule changes are in that session). */
 function configChangeOf(f: Map<string, string>, own: string | undefined): ConfigChange | undefined {
   const auid = Number(f.get('auid'));
-  if (!Number.isSafeInteger(auid) || auid < 0 || auid === 4294967295) return undefined;
+  if (!validAuid(auid)) return undefined;
   if (own !== undefined && f.get('ses') === own) return undefined;
+  return { ...describeChange(f), login: userName(auid) ?? `auid${auid}`, auid };
+}
+
+function validAuid(auid: number): boolean {
+  return Number.isSafeInteger(auid) && auid >= 0 && auid !== 4294967295;
+}
+
+/** What a CONFIG_CHANGE record asked, and whether the kernel refused it. */
+function describeChange(f: Map<string, string>): { what: string; refused: boolean } {
   const parts = [f.get('op') ?? 'change'];
   for (const k of ['key', 'audit_enabled', 'audit_failure', 'audit_backlog_limit', 'audit_rate_limit'])
     if (f.has(k)) parts.push(k === 'key' ? `key=${JSON.stringify(f.get(k))}` : `${k}=${f.get(k)}`);
-  return { login: userName(auid) ?? `auid${auid}`, auid, what: parts.join(' '), refused: f.get('res') === '0' };
+  return { what: parts.join(' '), refused: f.get('res') === '0' };
 }
+
+/** The login a change without one is counted under (a checkpoint's configChangedBy). */
+export const NO_LOGIN = '(no login session)';
 
 /** How many of the latest configuration changes are kept with their login (the count goes on). */
 const CONFIG_CHANGES_KEPT = 1000;
@@ -70,6 +86,10 @@ export interface WindowView {
    * committed may be one whose record was lost, in this window or a later one. */
   lossAt?: number;
   lostRecords: number;
+  /** When a new auditd last began receiving records, where what came before was dropped. */
+  registered?: { at: number; why: string };
+  /** Why a session's login uid was rewritten rather than set by a login (login-rewrites.ts). */
+  rewritten?: (ses: number | undefined) => string | undefined;
 }
 
 /** auditd's log_file setting, else its default. */
@@ -125,6 +145,16 @@ export class AuditFeed {
   private configChangeCount = 0;
   private readonly session = ownSession();
   private configLogins: string[] = [];
+  /** CONFIG_CHANGE and LOGIN records waiting for their SYSCALL record. */
+  private aux: AuditRecord[] = [];
+  private readonly logins = new LoginRewrites();
+  /** The latest registration of a new auditd, when the kernel drops what none receives, for
+   * the next window of each directory (key → it): changes older than it are in that one. */
+  private registered = new Map<string, { at: number; why: string }>();
+  /** The pid of a DAEMON_START record whose first kernel record has not come yet. */
+  private started: number | undefined;
+  /** Directory keys whose next window cannot be trusted, with why (blindedBy). */
+  private blinded = new Map<string, string>();
 
   private constructor(private readonly opts: FeedOptions) {
     this.syncFile = join(opts.home, 'audit-sync');
@@ -133,7 +163,20 @@ export class AuditFeed {
     this.tail = new LogTail(opts.logFile ?? auditLogPath(), (line) => {
       const r = parseRecord(line);
       if (!r) return;
-      if (r.type === 'CONFIG_CHANGE') this.onConfigChange(r.fields);
+      // Who sent a configuration change or wrote a login uid is in the SYSCALL record that
+      // follows (ppid, exe): they wait for it, or for the next window (flushAux).
+      // auditd's own start record, then the first kernel record it received: from then on
+      // records arrive again (its CONFIG_CHANGE audit_pid=… is not always in the log).
+      if (r.type === 'DAEMON_START') this.started = Number(r.fields.get('pid'));
+      else if (this.started !== undefined && !r.type.startsWith('DAEMON_')) {
+        this.noteRegistration(this.started, r.time);
+        this.started = undefined;
+      }
+      if (r.type === 'CONFIG_CHANGE' || r.type === 'LOGIN') {
+        // Bounded: a SYSCALL record that never comes (lost) must not grow the daemon.
+        if (this.aux.length >= 1000) this.flushAux();
+        this.aux.push(r);
+      } else if (r.type === 'SYSCALL' && this.aux.some((a) => a.id === r.id)) this.flushAux(r);
       this.asm.push(r);
     });
   }
@@ -347,6 +390,7 @@ export class AuditFeed {
     const arrived = up && !suspended && !noBarrier ? await this.barrier() : false;
     phase('window: audit status');
     this.asm.flush();
+    this.flushAux();
     let degraded: string | undefined;
     let lost = 0;
     try {
@@ -399,6 +443,12 @@ export class AuditFeed {
     else if (!degraded && this.lastReason) this.opts.notice?.('attribution works again');
     this.lastReason = degraded;
     const key = ctl.watchKey(name);
+    // Blinded since the last window: who did it is the better reason, so it goes first.
+    const blind = this.blinded.get(key);
+    this.blinded.delete(key);
+    if (blind) degraded = blind;
+    const registered = this.registered.get(key);
+    this.registered.delete(key);
     // This directory's own rule missing under a locked kernel: said once when found (above,
     // or by addDir), not on every window of every directory.
     degraded ??= this.lockedMissing.get(key);
@@ -407,7 +457,14 @@ export class AuditFeed {
     // Shown to a window whose reconcile began well after the syscall: the change it
     // announced was there to be seen (a write right after an open, by a process that ended).
     for (const e of mine) if (scanStart - e.time > SETTLE_MS) this.considered.add(e.id);
-    return { events: mine, degraded, lostRecords: lost, lossAt: this.lossAt };
+    return {
+      events: mine,
+      degraded,
+      lostRecords: lost,
+      lossAt: this.lossAt,
+      registered,
+      rewritten: (ses) => this.logins.why(ses),
+    };
   }
 
   /** Events whose changes were committed are done with. */
@@ -442,14 +499,79 @@ export class AuditFeed {
     return { count: this.configChangeCount, logins: [...new Set(this.configLogins.slice(fromKept))].sort() };
   }
 
-  private onConfigChange(f: Map<string, string>): void {
+  /** Handles the waiting CONFIG_CHANGE and LOGIN records: those of `syscall`'s event with
+   * its fields; with none, all of them (a window: whatever was to come has come). */
+  private flushAux(syscall?: AuditRecord): void {
+    const mine = syscall ? this.aux.filter((a) => a.id === syscall.id) : this.aux;
+    this.aux = syscall ? this.aux.filter((a) => a.id !== syscall.id) : [];
+    for (const a of mine) {
+      if (a.type === 'CONFIG_CHANGE') this.onConfigChange(a, syscall?.fields);
+      else {
+        const what = this.logins.record(a.fields, syscall?.fields);
+        if (what) this.opts.loginRewritten?.(what);
+      }
+    }
+  }
+
+  private onConfigChange(r: AuditRecord, syscall?: Map<string, string>): void {
+    const f = r.fields;
     if (f.get('op') === 'remove_rule' && f.get('key')?.startsWith(ctl.KEY_PREFIX)) this.rulesSuspect = true;
-    const change = configChangeOf(f, this.session);
+    const blinded = this.blindedBy(r, syscall);
+    // One that blinds attribution is said and counted whoever sent it: without a login session
+    // too (systemd-run, a cleared login uid), where other changes are left out.
+    const change =
+      configChangeOf(f, this.session) ??
+      (blinded ? { ...describeChange(f), login: NO_LOGIN, auid: undefined, refused: false } : undefined);
     if (!change) return;
     this.configChangeCount++;
     this.configLogins.push(change.login);
     if (this.configLogins.length > CONFIG_CHANGES_KEPT) this.configLogins.shift();
     this.opts.configChanged?.(change);
+  }
+
+  /**
+   * A new auditd started (pid) and its first kernel record came (at): before that no process
+   * received records, and a kernel not booted with audit=1 drops them without counting them
+   * lost. So a change made before this moment (auditd killed, a change, auditd started again,
+   * all between two windows) has no record, and nothing else says so.
+   */
+  private noteRegistration(pid: number, at: number): void {
+    if (kernelHoldsRecords()) return;
+    const reg = {
+      at,
+      why: `auditd pid ${pid} began receiving audit records at ${new Date(at).toISOString()}; records of changes made before, while no auditd received them, were dropped uncounted (the kernel keeps them only when booted with audit=1)`,
+    };
+    for (const key of this.dirs.keys()) this.registered.set(key, reg);
+  }
+
+  /**
+   * Someone else turned audit off (`auditctl -e 0`) or removed one of this feed's directory
+   * rules: what changed meanwhile left no record, even if audit (or the rule) is back by the
+   * window, which then cannot tell. The next window of each directory it blinded says so,
+   * naming who, rather than "no audit record names these paths". trail's own auditctl runs
+   * (its children) and refused requests blind nothing.
+   */
+  private blindedBy(r: AuditRecord, syscall?: Map<string, string>): boolean {
+    const f = r.fields;
+    if (f.get('res') !== '1' || Number(syscall?.get('ppid')) === process.pid) return false;
+    const key = f.get('key') ?? '';
+    const keys =
+      f.get('op') === 'set' && f.get('audit_enabled') === '0'
+        ? [...this.dirs.keys()]
+        : f.get('op') === 'remove_rule' && this.dirs.has(key)
+          ? [key]
+          : [];
+    if (!keys.length) return false;
+    const auid = Number(f.get('auid'));
+    const by = validAuid(auid)
+      ? `${userName(auid) ?? `auid${auid}`} (login uid ${auid})`
+      : `a process without a login session`;
+    const proc = syscall ? `, pid ${syscall.get('pid')} (${syscall.get('exe') ?? '?'}),` : '';
+    const what =
+      f.get('op') === 'set' ? 'turned kernel audit off (auditctl -e 0)' : `removed trail's audit rule (key ${key})`;
+    const why = `${by}${proc} ${what} at ${new Date(r.time).toISOString()}: changes made meanwhile left no audit record`;
+    for (const k of keys) this.blinded.set(k, why);
+    return true;
   }
 
   private onEvent(e: AuditEvent): void {
@@ -544,6 +666,16 @@ export function lockedRepair<T extends { path: string; key: string }>(
   const lockedMissing = new Map(missing.map((m) => [m.key, ctl.lockedMissingReason(m.path)] as [string, string]));
   const newlyLocked = [...lockedMissing].filter(([key]) => !before.has(key));
   return { add: [], lockedMissing, newlyLocked };
+}
+
+/** Booted with audit=1, the kernel holds records while no auditd runs (and counts the ones it
+ * cannot hold as lost); otherwise it prints them to the console and drops them. */
+function kernelHoldsRecords(): boolean {
+  try {
+    return /(^|\s)audit=1(\s|$)/.test(readFileSync('/proc/cmdline', 'latin1'));
+  } catch {
+    return false;
+  }
 }
 
 function stillRuns(e: AuditEvent): boolean {

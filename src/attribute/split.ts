@@ -43,6 +43,12 @@ export interface Split {
   deferredEvents: string[];
   /** Changed before audit records were last lost, and not committed since: maybe one of them. */
   tainted: { paths: string[]; reason: string };
+  /** Changed (by ctime) before a new auditd began receiving records: its record may have
+   * been dropped while none did (audit-feed.ts, noteRegistration). */
+  unreceived: { paths: string[]; reason: string };
+  /** Changed by a process whose login uid was rewritten, not set by a login: it names
+   * whom that process chose (login-rewrites.ts), so the change is credited to no one. */
+  rewritten: { paths: string[]; reason: string };
 }
 
 // rename, renameat, renameat2 on x86_64 and aarch64: a renamed folder moves its content.
@@ -129,7 +135,14 @@ export function split(
   dirBytes: string,
   changed: string[],
   events: AuditEvent[],
-  opts: { degraded?: string; apt?: AptTransaction[]; lossAt?: number; now?: number } = {},
+  opts: {
+    degraded?: string;
+    apt?: AptTransaction[];
+    lossAt?: number;
+    registered?: { at: number; why: string };
+    now?: number;
+    rewritten?: (ses: number | undefined) => string | undefined;
+  } = {},
 ): Split {
   if (opts.degraded)
     return {
@@ -138,6 +151,8 @@ export function split(
       deferred: [],
       deferredEvents: [],
       tainted: { paths: [], reason: '' },
+      rewritten: { paths: [], reason: '' },
+      unreceived: { paths: [], reason: '' },
     };
   const abs = (p: string) => (p === '' ? dirBytes : `${dirBytes}/${p}`);
   const byPath = new Map<string, AuditEvent[]>();
@@ -207,6 +222,9 @@ export function split(
   const deferredEvents = new Set<string>();
   const unmatched: string[] = [];
   const tainted: string[] = [];
+  const rewritten: string[] = [];
+  const unreceived: string[] = [];
+  const rewrites = new Set<string>();
   const now = opts.now ?? Date.now();
   for (const p of changed) {
     const a = abs(p);
@@ -220,8 +238,14 @@ export function split(
         continue;
       }
     }
-    const found = new Set<AuditEvent>(byPath.get(a) ?? []);
     const st = stat(a);
+    // ctime, as for a loss: a change made after the new auditd registered has its record.
+    // A deleted path has no ctime and is left to its records (see the README).
+    if (opts.registered && st && lstatSync(Buffer.from(a, 'latin1')).ctimeMs <= opts.registered.at) {
+      unreceived.push(p);
+      continue;
+    }
+    const found = new Set<AuditEvent>(byPath.get(a) ?? []);
     if (st) {
       const inode = `${dev(st)}:${st.ino}`;
       for (const e of byInode.get(inode) ?? []) if (sameFile(e, freed.get(inode), st.birth)) found.add(e);
@@ -232,6 +256,13 @@ export function split(
       continue;
     }
     const list = [...found].sort((x, y) => x.serial - y.serial);
+    // One writer with a rewritten login uid is enough: the others cannot be told from it.
+    const forged = list.map((e) => opts.rewritten?.(e.ses)).filter((w): w is string => !!w);
+    if (forged.length) {
+      rewritten.push(p);
+      for (const w of forged) rewrites.add(w);
+      continue;
+    }
     const txs = list.map((e) => aptOf(e, opts.apt ?? []));
     if (txs.some((t) => t && !t.ended)) {
       deferred.push(p);
@@ -266,5 +297,7 @@ export function split(
       paths: tainted,
       reason: `changed before audit records were lost (seen ${opts.lossAt ? new Date(opts.lossAt).toISOString() : ''}): its own record may be one of them`,
     },
+    unreceived: { paths: unreceived, reason: opts.registered?.why ?? '' },
+    rewritten: { paths: rewritten, reason: `login uid rewritten: ${[...rewrites].join('; ')}` },
   };
 }

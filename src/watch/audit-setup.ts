@@ -42,15 +42,19 @@ export async function setupAudit(watched: Watched[], log: Log): Promise<AuditSet
       notice,
       backlogLimit: backlogLimit(configs),
       // Someone's auditctl: what can blind attribution, so it is said each time, with who.
-      configChanged: (c) =>
+      configChanged: (c) => {
+        const who = c.auid === undefined ? 'a process without a login session' : `${c.login} (login uid ${c.auid})`;
         log.write(
           'warning',
           'audit-config',
           c.refused
-            ? `${c.login} (login uid ${c.auid}) tried to change the kernel's audit configuration (${c.what}); the kernel refused`
-            : `${c.login} (login uid ${c.auid}) changed the kernel's audit configuration (${c.what})`,
-          { login: c.login, auid: c.auid, what: c.what, refused: c.refused },
-        ),
+            ? `${who} tried to change the kernel's audit configuration (${c.what}); the kernel refused`
+            : `${who} changed the kernel's audit configuration (${c.what})`,
+          { login: c.login, auid: c.auid ?? null, what: c.what, refused: c.refused },
+        );
+      },
+      // A login uid that is not a login's: changes made under it are credited to no one.
+      loginRewritten: (what) => log.write('warning', 'audit-login', what),
     });
     if (feed instanceof AuditFeed) {
       notice('attribution: Linux audit (records read from the auditd log)');

@@ -2,12 +2,14 @@
 // the feed must say so, with what the kernel says, and leave no rule behind.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { AuditFeed } from '../../src/attribute/audit-feed.js';
 import * as ctl from '../../src/attribute/auditctl.js';
+import { Attributor } from '../../src/attribute/attributor.js';
+import type { Change } from '../../src/record/model/diff.js';
 import { auditdFor, auditdPid, auditReady, auditRecordsFlow, waitFor } from './helpers.js';
 import { pidAlive } from '../../src/util/pid.js';
 
@@ -115,4 +117,41 @@ test('auditd killed with SIGKILL: not running for trail; a new auditd takes its 
   }
   assert.notEqual(auditdPid(), pid);
   assert.equal((await ctl.status()).deadPid, undefined);
+});
+
+// A rogue root kills auditd, changes a file and starts auditd again before trail's next
+// window: the kernel (not booted with audit=1) dropped the record without counting it lost,
+// and the new auditd's pid is all that is left. The window is driven by hand, so that it
+// looks only once auditd is back, as it would after a quick restart.
+test('auditd killed and started again between two windows: the change says its record was dropped', opts, async (t) => {
+  await auditdFor(t, 'exclusive');
+  const down = await auditRecordsFlow();
+  if (down) return void t.skip(`audit records do not reach the log on this host now: ${down}`);
+  if (/(^|\s)audit=1(\s|$)/.test(readFileSync('/proc/cmdline', 'latin1')))
+    return void t.skip('booted with audit=1: the kernel holds the records for the next auditd');
+  const base = mkdtempSync(join(tmpdir(), 'trail-feed-restart-'));
+  const dir = join(base, 'w');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'f.conf'), 'v1\n');
+  const feed = await AuditFeed.start({ home: join(base, 'home'), backlogLimit: 0 });
+  if (!(feed instanceof AuditFeed)) assert.fail(`no audit feed: ${feed.unavailable}`);
+  try {
+    await feed.addDir('feed-restart', dir);
+    const attributor = new Attributor(feed, 'feed-restart', dir, join(base, 'home'));
+    await attributor.plan([], Date.now());
+    process.kill(auditdPid(), 'SIGKILL');
+    await waitFor('auditd to die', () => auditdPid() === 0, 60_000);
+    writeFileSync(join(dir, 'f.conf'), 'v2\n');
+    assert.equal(await auditReady(), undefined);
+    const plan = await attributor.plan([{ path: 'f.conf' } as Change], Date.now());
+    assert.equal(plan.commits.length, 1);
+    assert.equal(plan.commits[0]!.actor.name, 'unknown');
+    assert.match(
+      plan.commits[0]!.trailers['Trail-Actor']!,
+      /^unknown \(auditd pid \d+ began receiving audit records at .*; records of changes made before, while no auditd received them, were dropped uncounted/,
+    );
+  } finally {
+    await feed.close();
+    rmSync(base, { recursive: true, force: true });
+  }
 });

@@ -114,6 +114,49 @@ auditTest('a direct write by bob is authored by bob, with his uid and the proces
   assert.ok(trailer(c.body, 'Trail-Session'));
 });
 
+// A rogue root cannot pass his change off as alice's by writing her uid over his login uid
+// (the kernel allows root that unless loginuid_immutable is set): the commit names no one
+// and says why, both for a login uid replaced at once and for one cleared then set anew by a
+// child. The rewriting shell is a fixed script; uids and paths come in as arguments.
+const REWRITE =
+  'echo "$1" > /proc/self/loginuid || exit 97; echo "$2" > /proc/self/loginuid || exit 98; shift 2; exec "$@"';
+const CLEAR_THEN_SET =
+  'echo "$1" > /proc/self/loginuid || exit 97; echo 4294967295 > /proc/self/loginuid || exit 98; u=$2; shift 2; sh -c \'echo "$1" > /proc/self/loginuid && shift && exec "$@"\' sh "$u" "$@"';
+auditTest("root rewriting his login uid to alice's is not credited to alice: unknown, and why", async () => {
+  const aliceUid = ensureUser('alice');
+  await run('sh', [
+    '-c',
+    REWRITE,
+    'rewrite',
+    '0',
+    String(aliceUid),
+    'sh',
+    '-c',
+    'echo rogue > "$1"',
+    'sh',
+    join(f.work, 'posing.conf'),
+  ]);
+  let c = await commitOf('posing.conf');
+  assert.equal(c.author, 'unknown', c.body);
+  assert.match(trailer(c.body, 'Trail-Actor')!, /login uid rewritten: .*alice \(auid \d+\).*root \(auid 0\)/);
+  await run('sh', [
+    '-c',
+    CLEAR_THEN_SET,
+    'clear',
+    '0',
+    String(aliceUid),
+    'sh',
+    '-c',
+    'echo rogue > "$1"',
+    'sh',
+    join(f.work, 'posing2.conf'),
+  ]);
+  c = await commitOf('posing2.conf');
+  assert.equal(c.author, 'unknown', c.body);
+  assert.match(trailer(c.body, 'Trail-Actor')!, /login uid rewritten: .*alice \(auid \d+\).*root \(auid 0\)/);
+  assert.match(watch.stdout, /"event":"audit-login"/);
+});
+
 auditTest('sudo to root by alice: author alice, uid root', async () => {
   await asLoginSudo('alice', ['sh', '-c', 'echo on > "$1"', 'sh', join(f.work, 'by-sudo.conf')]);
   const c = await commitOf('by-sudo.conf');
@@ -441,3 +484,46 @@ disruptiveAuditTest(
     assert.equal(c.author, 'bob', c.body);
   },
 );
+
+// Audit blinded and restored before trail's window looks: the rule (or audit) is back by
+// then, so only the CONFIG_CHANGE record tells. The commit must say who blinded it, not
+// "no audit record names these paths"; the sender here has no login session, like one run
+// through systemd-run, whose changes trail otherwise leaves out of its count.
+const BLIND_RULE =
+  'auditctl -W "$1" -p wa -k "$2" >/dev/null || exit 97; echo x > "$3"; auditctl -w "$1" -p wa -k "$2" >/dev/null 2>&1; exit 0';
+auditTest("trail's rule removed and put back around a change: unknown, naming the removal", async () => {
+  await run('sh', [
+    '-c',
+    `echo 4294967295 > /proc/self/loginuid; ${BLIND_RULE}`,
+    'sh',
+    f.work,
+    `trail-${f.name}`,
+    join(f.work, 'blind-rule.conf'),
+  ]);
+  const c = await commitOf('blind-rule.conf');
+  assert.equal(c.author, 'unknown', c.body);
+  assert.match(
+    trailer(c.body, 'Trail-Actor')!,
+    /a process without a login session, pid \d+ \(\/usr\/sbin\/auditctl\), removed trail's audit rule \(key trail-attr\)/,
+  );
+  assert.match(
+    watch.stdout,
+    /"event":"audit-config","msg":"a process without a login session changed the kernel's audit configuration \(remove_rule key=\\"trail-attr\\"\)/,
+  );
+});
+
+disruptiveAuditTest('audit turned off and on around a change: unknown, naming who turned it off', async (t) => {
+  t.after(() => spawnSync('auditctl', ['-e', '1']));
+  await run('sh', [
+    '-c',
+    'echo 4294967295 > /proc/self/loginuid; auditctl -e 0 >/dev/null || exit 97; echo x > "$1"; auditctl -e 1 >/dev/null',
+    'sh',
+    join(f.work, 'blind-off.conf'),
+  ]);
+  const c = await commitOf('blind-off.conf');
+  assert.equal(c.author, 'unknown', c.body);
+  assert.match(
+    trailer(c.body, 'Trail-Actor')!,
+    /a process without a login session, pid \d+ \(\/usr\/sbin\/auditctl\), turned kernel audit off \(auditctl -e 0\)/,
+  );
+});
