@@ -41,9 +41,13 @@ function uniq<T>(xs: T[]): T[] {
 }
 
 function describeProc(a: ActorInfo): string {
-  const argv = a.argv ? argvLine(redactArgv(a.argv)) + (a.argvTruncated ? ' …(cut at 128 bytes)' : '') : a.exe;
+  // An exe is a path anyone may choose: escaped as argv is, or a newline in it would forge
+  // lines of the commit body.
+  const argv = a.argv
+    ? argvLine(redactArgv(a.argv)) + (a.argvTruncated ? ' …(cut at 128 bytes)' : '')
+    : argvLine([a.exe]);
   const parent = a.parentExe
-    ? `; parent ${a.ppid} ${a.parentArgv ? argvLine(redactArgv(a.parentArgv)) : a.parentExe}`
+    ? `; parent ${a.ppid} ${argvLine(a.parentArgv ? redactArgv(a.parentArgv) : [a.parentExe])}`
     : `; parent ${a.ppid}`;
   return `pid ${a.pid} uid ${a.uid}${a.euid !== a.uid ? ` euid ${a.euid}` : ''} tty ${a.tty}: ${argv}${parent}`;
 }
