@@ -143,6 +143,10 @@ export class AuditFeed {
   private execLockedSaid = false;
   /** Audit configuration changes from login sessions read so far; logins of the latest. */
   private configChangeCount = 0;
+  /** Login uids rewritten, and auditd started again while the kernel dropped what no auditd
+   * received, since the feed started: changes a checkpoint must say have no true author. */
+  private loginRewriteCount = 0;
+  private auditdRestartCount = 0;
   private readonly session = ownSession();
   private configLogins: string[] = [];
   /** CONFIG_CHANGE and LOGIN records waiting for their SYSCALL record. */
@@ -499,6 +503,12 @@ export class AuditFeed {
     return { count: this.configChangeCount, logins: [...new Set(this.configLogins.slice(fromKept))].sort() };
   }
 
+  /** Login uids rewritten, and auditd restarts that dropped records, since the feed started
+   * (a checkpoint reports what is new). */
+  attributionLosses(): { loginRewrites: number; auditdRestarts: number } {
+    return { loginRewrites: this.loginRewriteCount, auditdRestarts: this.auditdRestartCount };
+  }
+
   /** Handles the waiting CONFIG_CHANGE and LOGIN records: those of `syscall`'s event with
    * its fields; with none, all of them (a window: whatever was to come has come). */
   private flushAux(syscall?: AuditRecord): void {
@@ -507,8 +517,9 @@ export class AuditFeed {
     for (const a of mine) {
       if (a.type === 'CONFIG_CHANGE') this.onConfigChange(a, syscall?.fields);
       else {
-        const what = this.logins.record(a.fields, syscall?.fields);
-        if (what) this.opts.loginRewritten?.(what);
+        const got = this.logins.record(a.fields, syscall?.fields);
+        if (got?.rewrite) this.loginRewriteCount++;
+        if (got) this.opts.loginRewritten?.(got.what);
       }
     }
   }
@@ -537,6 +548,7 @@ export class AuditFeed {
    */
   private noteRegistration(pid: number, at: number): void {
     if (kernelHoldsRecords()) return;
+    this.auditdRestartCount++;
     const reg = {
       at,
       why: `auditd pid ${pid} began receiving audit records at ${new Date(at).toISOString()}; records of changes made before, while no auditd received them, were dropped uncounted (the kernel keeps them only when booted with audit=1)`,

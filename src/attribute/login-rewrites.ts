@@ -35,7 +35,7 @@ export class LoginRewrites {
    * One LOGIN record, with the fields of its SYSCALL record when read (ppid, exe). Returns
    * what to warn about when it was a rewrite or a clearing, else undefined (a login).
    */
-  record(login: Map<string, string>, syscall?: Map<string, string>): string | undefined {
+  record(login: Map<string, string>, syscall?: Map<string, string>): { rewrite: boolean; what: string } | undefined {
     if (login.get('res') !== '1') return undefined;
     const pid = Number(login.get('pid'));
     const ppid = Number(syscall?.get('ppid'));
@@ -50,12 +50,12 @@ export class LoginRewrites {
     if (!origin) return undefined;
     if (!valid(auid)) {
       keep(this.cleared, pid, origin);
-      return `pid ${pid} (${exe}) cleared its login uid, which was ${who(origin.auid)}`;
+      return { rewrite: false, what: `pid ${pid} (${exe}) cleared its login uid, which was ${who(origin.auid)}` };
     }
     const why = `the login uid of session ${ses} was set to ${who(auid)} by pid ${pid} (${exe}), whose login uid was ${who(origin.auid)}: it names whom that process chose, not who logged in`;
     keep(this.sessions, ses, why);
     keep(this.originOf, ses, origin);
-    return why;
+    return { rewrite: true, what: why };
   }
 
   /** Why a session's login uid is not to be believed; undefined for a login's. */

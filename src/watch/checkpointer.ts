@@ -26,6 +26,8 @@ export class Checkpointer implements Job {
   private readonly daemonStart = new Date();
   /** The feed's count of audit configuration changes in the last checkpoint written. */
   private configReported = 0;
+  /** The feed's counts of attribution losses in the last checkpoint written. */
+  private lossesReported = { loginRewrites: 0, auditdRestarts: 0 };
 
   constructor(
     private readonly ctx: WatchContext,
@@ -34,6 +36,9 @@ export class Checkpointer implements Job {
       lastSerial: () => number | null;
       /** The feed's audit configuration changes from login sessions (null: no audit feed). */
       configChanges?: (since: number) => { count: number; logins: string[] } | null;
+      /** The feed's login uid rewrites and auditd restarts that dropped records, since it
+       * started (null: no audit feed). */
+      attributionLosses?: () => { loginRewrites: number; auditdRestarts: number } | null;
       /** A checkpoint was written (the publisher pushes it). */
       written?: (r: CheckpointResult) => void;
       /** A monotonic clock in ms (default performance.now) and the heartbeat timer's
@@ -107,9 +112,15 @@ export class Checkpointer implements Job {
     try {
       // Each checkpoint reports the changes read since the last one written.
       const config = this.o.configChanges?.(this.configReported) ?? null;
+      const losses = this.o.attributionLosses?.() ?? null;
+      const was = this.lossesReported;
       const audit = await auditState(
         this.o.lastSerial(),
         config && { changes: config.count - this.configReported, logins: config.logins },
+        losses && {
+          loginRewrites: losses.loginRewrites - was.loginRewrites,
+          auditdRestarts: losses.auditdRestarts - was.auditdRestarts,
+        },
       );
       const r = await this.ctx.serial(() =>
         this.ctx.withLock(repo, 'checkpoint', () =>
@@ -128,6 +139,7 @@ export class Checkpointer implements Job {
         : '';
       this.ctx.log(level, 'checkpoint', `checkpoint ${seq}: ${written}${what}`, { seq, reason: written, window });
       if (config) this.configReported = config.count; // written: those are reported
+      if (losses) this.lossesReported = losses;
       this.o.written?.(r);
     } catch (err) {
       this.ctx.log('error', 'checkpoint-failed', `could not write the ${reason} checkpoint: ${(err as Error).message}`);

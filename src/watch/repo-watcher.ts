@@ -130,6 +130,7 @@ export class RepoWatcher {
     this.checkpointer = new Checkpointer(this.ctx, {
       lastSerial: () => this.o.audit.feed?.lastSerial ?? null,
       configChanges: (since) => this.o.audit.feed?.configChanges(since) ?? null,
+      attributionLosses: () => this.o.audit.feed?.attributionLosses() ?? null,
       written: () => this.publisher.notify(),
     });
     this.alerts = new AlertSender(this.ctx);

@@ -18,6 +18,10 @@ export interface AuditState {
    * not said; added within v1). */
   configChanges: number | null;
   configChangedBy: string[] | null;
+  /** Login uids rewritten, and auditd restarts that dropped records, since the previous
+   * checkpoint (null: not said; added within v1). */
+  loginRewrites: number | null;
+  auditdRestarts: number | null;
 }
 
 export interface CheckpointRecord {
@@ -87,6 +91,8 @@ export function parseCheckpoint(
             Array.isArray(a.configChangedBy) && a.configChangedBy.every((n) => typeof n === 'string')
               ? (a.configChangedBy as string[])
               : null,
+          loginRewrites: num(a.loginRewrites),
+          auditdRestarts: num(a.auditdRestarts),
         }
       : null;
   const p = j.previous as Record<string, unknown> | null | undefined;

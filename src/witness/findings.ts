@@ -28,6 +28,7 @@ export type FindingKind =
   | 'unwatched-window'
   | 'audit-lost'
   | 'audit-config'
+  | 'login-rewritten'
   | 'proof-missing'
   | 'proof-deleted'
   | 'proof-invalid'

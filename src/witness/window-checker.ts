@@ -85,6 +85,30 @@ export function windowFindings(
       message: `Checkpoint ${r.seq} reports ${changes} change(s) or attempted change(s) of the kernel's audit configuration (auditctl, or another audit client) made from the login session of ${by}${from ? ` between ${from} and ${r.time}` : ` before ${r.time}`} (host clock). Audit rules are what names the people behind changes: removing them, or switching audit off, makes later changes anonymous. If this was not planned maintenance, ask ${by} why; the host's trail watch log says what each one asked, and whether the kernel refused it (locked audit).`,
     });
   }
+  const from = prev?.time ?? r.daemonStart ?? '';
+  const span = from ? `between ${from} and ${r.time}` : `before ${r.time}`;
+  const rewrites = r.audit?.loginRewrites;
+  if (rewrites)
+    out.push({
+      key: `loginrewrite|${w.repository}|${ref}|${id}`,
+      kind: 'login-rewritten',
+      ...base,
+      commits: [id],
+      times: { ...(from ? { fromHostClock: from } : {}), toHostClock: r.time },
+      title: `${w.host}/${w.name}: a process rewrote its login uid (${rewrites} time(s)): someone may have posed as another user`,
+      message: `Checkpoint ${r.seq} reports ${rewrites} login uid(s) rewritten ${span} (host clock): a process with root's rights set its login uid to another user's (or cleared it and set it again), which the kernel allows unless loginuid_immutable is set. trail credits changes made in those sessions to no one ("login uid rewritten" in their commits) rather than to the user named; the host's trail watch log says which process did it (audit-login). Find out who had root on ${w.host} then.`,
+    });
+  const restarts = r.audit?.auditdRestarts;
+  if (restarts)
+    out.push({
+      key: `auditdrestart|${w.repository}|${ref}|${id}`,
+      kind: 'audit-lost',
+      ...base,
+      commits: [id],
+      times: { ...(from ? { fromHostClock: from } : {}), toHostClock: r.time },
+      title: `${w.host}/${w.name}: auditd was started again (${restarts} time(s)); records in between were dropped uncounted`,
+      message: `Checkpoint ${r.seq} reports that auditd was started again ${restarts} time(s) ${span} (host clock). This kernel (not booted with audit=1) drops the records made while no auditd receives them without counting them lost, so changes made while auditd was down have no known author, and nothing but this says so. If auditd was not restarted on purpose, someone stopped it to act unseen.`,
+    });
   const a = prev?.audit;
   const b = r.audit;
   if (a && b && !bootChanged) {

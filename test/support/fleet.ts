@@ -38,6 +38,8 @@ export interface CheckpointOptions {
     lastSerial: number;
     configChanges?: number;
     configChangedBy?: string[];
+    loginRewrites?: number;
+    auditdRestarts?: number;
   } | null;
   window?: { from: string; to: string; bootChanged: boolean; auditLostDelta: number | null } | null;
   /** sign with this key file instead of the host's (a forger with only a token) */

@@ -116,6 +116,43 @@ test('audit configuration changed from a login session: a finding that names who
   assert.equal(byKind(await check(w), 'audit-config').length, 1, 'the same finding, not a new one');
 });
 
+test('a login uid rewritten, auditd restarted uncounted: findings that say what it means, once each', async (t) => {
+  const w = await world(t);
+  const h = addHost(w, 'web1');
+  const audit = {
+    enabled: 1,
+    lost: 0,
+    backlog: 0,
+    lastSerial: 10,
+    configChanges: 0,
+    configChangedBy: [],
+    loginRewrites: 0,
+    auditdRestarts: 0,
+  };
+  h.checkpoint('start', { audit });
+  await push(w, h);
+  await addSource(w, ['--proof-grace', '86400']);
+  await witness(w, ['trust', 'web1', h.pubFile]);
+  const clear = await check(w);
+  assert.equal(byKind(clear, 'login-rewritten').length + byKind(clear, 'audit-lost').length, 0);
+  const posed = h.checkpoint('heartbeat', { audit: { ...audit, loginRewrites: 2 } });
+  const restarted = h.checkpoint('heartbeat', { audit: { ...audit, auditdRestarts: 1 } });
+  h.checkpoint('heartbeat', { audit });
+  await push(w, h);
+  const r = await check(w);
+  assert.equal(r.code, 11);
+  const rewritten = byKind(r, 'login-rewritten');
+  assert.equal(rewritten.length, 1, JSON.stringify(r.json.findings, null, 1));
+  assert.deepEqual(rewritten[0].commits, [posed]);
+  assert.match(rewritten[0].title, /rewrote its login uid \(2 time\(s\)\): someone may have posed as another user/);
+  const lost = byKind(r, 'audit-lost');
+  assert.equal(lost.length, 1, JSON.stringify(r.json.findings, null, 1));
+  assert.deepEqual(lost[0].commits, [restarted]);
+  assert.match(lost[0].title, /auditd was started again \(1 time\(s\)\); records in between were dropped uncounted/);
+  const again = await check(w);
+  assert.equal(byKind(again, 'login-rewritten').length, 1, 'the same finding, not a new one');
+});
+
 test('a daemon silent longer than the limit, then kill -9 + change + change back + restart', async (t) => {
   const w = await world(t);
   const h = addHost(w, 'web1');

@@ -22,6 +22,12 @@ export interface AuditState {
   configChanges: number | null;
   /** The login names of those changes, sorted, each once (at most CONFIG_LOGINS_MAX). */
   configChangedBy: string[] | null;
+  /** Login uids rewritten (not set by a login: a process posing as another user) that trail
+   * watch read since its previous checkpoint; null without a feed (and in older ones). */
+  loginRewrites: number | null;
+  /** Times auditd started again while the kernel dropped, uncounted, the records no auditd
+   * received (not booted with audit=1), since the previous checkpoint; null likewise. */
+  auditdRestarts: number | null;
 }
 
 export const CONFIG_LOGINS_MAX = 20;
@@ -89,6 +95,8 @@ export function checkpointMessage(r: CheckpointRecord): string {
       lastSerial: r.audit.lastSerial,
       configChanges: r.audit.configChanges,
       configChangedBy: r.audit.configChangedBy,
+      loginRewrites: r.audit.loginRewrites,
+      auditdRestarts: r.audit.auditdRestarts,
     },
     previous: r.previous && {
       seq: r.previous.seq,
@@ -187,6 +195,8 @@ export function parseCheckpointMessage(message: string): CheckpointRecord {
     // Added within v1: absent in older checkpoints, which said nothing of them.
     configChanges: count(audit.configChanges ?? null, 'audit.configChanges', true),
     configChangedBy: logins(audit.configChangedBy ?? null, 'audit.configChangedBy'),
+    loginRewrites: count(audit.loginRewrites ?? null, 'audit.loginRewrites', true),
+    auditdRestarts: count(audit.auditdRestarts ?? null, 'audit.auditdRestarts', true),
   };
   let previous: CheckpointRecord['previous'] = null;
   if (j.previous !== null) {

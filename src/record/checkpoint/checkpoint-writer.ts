@@ -145,6 +145,8 @@ export async function writeCheckpoint(repo: Repo, opts: CheckpointOptions): Prom
     lastSerial: opts.audit?.lastSerial ?? null,
     configChanges: opts.audit?.configChanges ?? null,
     configChangedBy: opts.audit?.configChangedBy ?? null,
+    loginRewrites: opts.audit?.loginRewrites ?? null,
+    auditdRestarts: opts.audit?.auditdRestarts ?? null,
   };
   // A start whose previous checkpoint is not a clean stop follows a crash (kill -9, power
   // loss, the daemon stopped by other means); a crash with nothing before it is a first start.

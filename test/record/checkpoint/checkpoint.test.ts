@@ -300,7 +300,16 @@ test('the parser refuses what is not a v1 checkpoint', () => {
     daemonStart: null,
     interval: 300,
     heads: { observed: 'a'.repeat(40), approved: null, logs: null, access: null, proofs: null },
-    audit: { enabled: 2, lost: 0, backlog: 0, lastSerial: null, configChanges: 2, configChangedBy: ['alice'] },
+    audit: {
+      enabled: 2,
+      lost: 0,
+      backlog: 0,
+      lastSerial: null,
+      configChanges: 2,
+      configChangedBy: ['alice'],
+      loginRewrites: 1,
+      auditdRestarts: 0,
+    },
     previous: { seq: 1, time: '2026-12-05T06:55:00.000Z', boot: 'b', reason: 'start' },
     window: null,
   });
@@ -309,13 +318,15 @@ test('the parser refuses what is not a v1 checkpoint', () => {
     [parseCheckpointMessage(good).audit.configChanges, parseCheckpointMessage(good).audit.configChangedBy],
     [2, ['alice']],
   );
-  // A checkpoint written before these fields were added says nothing of them: null.
-  const older = good.replace(',"configChanges":2,"configChangedBy":["alice"]', '');
-  assert.notEqual(older, good);
   assert.deepEqual(
-    [parseCheckpointMessage(older).audit.configChanges, parseCheckpointMessage(older).audit.configChangedBy],
-    [null, null],
+    [parseCheckpointMessage(good).audit.loginRewrites, parseCheckpointMessage(good).audit.auditdRestarts],
+    [1, 0],
   );
+  // A checkpoint written before these fields were added says nothing of them: null.
+  const older = good.replace(',"configChanges":2,"configChangedBy":["alice"],"loginRewrites":1,"auditdRestarts":0', '');
+  assert.notEqual(older, good);
+  const o = parseCheckpointMessage(older).audit;
+  assert.deepEqual([o.configChanges, o.configChangedBy, o.loginRewrites, o.auditdRestarts], [null, null, null, null]);
   const bad = [
     good.replace('"v":1', '"v":2'),
     good.replace('"seq":2', '"seq":-2'),
