@@ -192,6 +192,22 @@ describe('trail watch checkpoints', () => {
       const reporting = naming(cs);
       assert.ok(reporting.length >= 1 && reporting.length <= 2, JSON.stringify(cs.map((c) => c.record.audit)));
       assert.ok(reporting.reduce((n, c) => n + c.record.audit.configChanges!, 0) >= 2);
+      // A login uid rewritten (root posing as trailcp) is counted in the next checkpoint too,
+      // so that it leaves the host, not only the commit and the log.
+      const before = (await checkpoints(f)).at(-1)!.record.seq;
+      await run('sh', [
+        '-c',
+        'echo 0 > /proc/self/loginuid && echo "$1" > /proc/self/loginuid',
+        'rewrite',
+        String(uid),
+      ]);
+      await d.waitLog('the rewrite in the log', (l) => l.event === 'audit-login' && /set to trailcp/.test(l.msg));
+      await waitFor(
+        'a checkpoint counting the rewrite',
+        async () =>
+          (await checkpoints(f)).some((c) => c.record.seq > before && (c.record.audit.loginRewrites ?? 0) >= 1),
+        30_000,
+      );
     } finally {
       await d.stop();
     }
