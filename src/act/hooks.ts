@@ -35,9 +35,11 @@ export async function runHook(name: string, event: unknown, timeoutMs: number): 
     });
     let stderr = '';
     let timedOut = false;
+    let exited: number | null | undefined;
     child.stderr.on('data', (d: Buffer) => {
       if (stderr.length < 4096) stderr += d.toString('utf8');
     });
+    child.on('exit', (code) => (exited = code));
     const timer = setTimeout(() => {
       timedOut = true;
       try {
@@ -45,6 +47,10 @@ export async function runHook(name: string, event: unknown, timeoutMs: number): 
       } catch {
         /* already gone */
       }
+      // 'close' waits for stderr's end too: something the hook started in a session of its
+      // own (setsid, a daemon) escapes the group kill and may keep the pipe open for ever,
+      // and the commit's lock with it. Past the timeout the hook's exit is all we wait for.
+      child.stderr.destroy();
     }, timeoutMs);
     child.on('error', (err) => {
       clearTimeout(timer);
@@ -52,7 +58,13 @@ export async function runHook(name: string, event: unknown, timeoutMs: number): 
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      const problem = timedOut ? `killed after ${timeoutMs} ms` : code !== 0 ? `exit code ${code}` : undefined;
+      const problem = !timedOut
+        ? code !== 0
+          ? `exit code ${code}`
+          : undefined
+        : exited === undefined || exited === null
+          ? `killed after ${timeoutMs} ms`
+          : `exited (code ${exited}), but what it started still ran after ${timeoutMs} ms: its process group was killed, and trail stopped waiting`;
       resolve({ hook: name, ok: !problem, code, ...(problem ? { problem } : {}), stderr: stderr.trim() });
     });
     child.stdin.on('error', () => {}); // a hook that does not read its input is fine
