@@ -41,13 +41,31 @@ export class Deliveries {
     return this.ids;
   }
 
-  /** Records the id; false when it was seen before. */
-  async add(id: string): Promise<boolean> {
+  private chain: Promise<unknown> = Promise.resolve();
+
+  /** Records the id; false when it was seen before. One at a time: two deliveries at once
+   * each loaded a list of their own at the start (the same id twice was taken twice), and
+   * their writes could land in either order (the later list lost, its ids replayable after
+   * a restart). */
+  add(id: string): Promise<boolean> {
+    const next = this.chain.then(() => this.addNow(id));
+    this.chain = next.catch(() => {});
+    return next;
+  }
+
+  private async addNow(id: string): Promise<boolean> {
     const ids = await this.load();
     if (ids.includes(id)) return false;
+    const before = [...ids];
     ids.push(id);
     if (ids.length > KEEP_DELIVERIES) ids.splice(0, ids.length - KEEP_DELIVERIES);
-    await writeFileAtomic(this.file, JSON.stringify(ids));
+    try {
+      await writeFileAtomic(this.file, JSON.stringify(ids));
+    } catch (err) {
+      // Not recorded, not acted on (the sender is told 500): its redelivery must be taken.
+      ids.splice(0, ids.length, ...before);
+      throw err;
+    }
     return true;
   }
 }
