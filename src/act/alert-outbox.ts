@@ -201,9 +201,16 @@ async function post(a: Pick<QueuedAlert, 'id' | 'url' | 'secretFile' | 'body'>):
       },
       body: a.body,
       signal: AbortSignal.timeout(TIMEOUT_MS),
+      // Not followed: a 301/302 turns the POST into a GET without its body, whose 200 would
+      // have counted as delivered (the alert removed, never seen); a 307/308 would send the
+      // signed alert wherever the answer points. The receiver must be named by its real URL.
+      redirect: 'manual',
     });
     const ok = res.status >= 200 && res.status < 300;
-    return ok ? { ok, status: res.status } : { ok, status: res.status, problem: `the receiver answered ${res.status}` };
+    if (ok) return { ok, status: res.status };
+    const to = res.status >= 300 && res.status < 400 ? res.headers.location : undefined;
+    const problem = `the receiver answered ${res.status}${to === undefined ? '' : `, a redirect to ${to} (not followed: set alert.webhook to the URL that takes the alert)`}`;
+    return { ok, status: res.status, problem };
   } catch (err) {
     return { ok: false, problem: (err as Error).message };
   }

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { trailHome } from '../host/registry.js';
 
 /** Where hooks live: executables named by policy rules (`hook: notify`). */
@@ -35,9 +35,11 @@ export async function runHook(name: string, event: unknown, timeoutMs: number): 
     });
     let stderr = '';
     let timedOut = false;
+    let exited: number | null | undefined;
     child.stderr.on('data', (d: Buffer) => {
       if (stderr.length < 4096) stderr += d.toString('utf8');
     });
+    child.on('exit', (code) => (exited = code));
     const timer = setTimeout(() => {
       timedOut = true;
       try {
@@ -45,6 +47,10 @@ export async function runHook(name: string, event: unknown, timeoutMs: number): 
       } catch {
         /* already gone */
       }
+      // 'close' waits for stderr's end too: something the hook started in a session of its
+      // own (setsid, a daemon) escapes the group kill and may keep the pipe open for ever,
+      // and the commit's lock with it. Past the timeout the hook's exit is all we wait for.
+      child.stderr.destroy();
     }, timeoutMs);
     child.on('error', (err) => {
       clearTimeout(timer);
@@ -52,7 +58,13 @@ export async function runHook(name: string, event: unknown, timeoutMs: number): 
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      const problem = timedOut ? `killed after ${timeoutMs} ms` : code !== 0 ? `exit code ${code}` : undefined;
+      const problem = !timedOut
+        ? code !== 0
+          ? `exit code ${code}`
+          : undefined
+        : exited === undefined || exited === null
+          ? `killed after ${timeoutMs} ms`
+          : `exited (code ${exited}), but what it started still ran after ${timeoutMs} ms: its process group was killed, and trail stopped waiting`;
       resolve({ hook: name, ok: !problem, code, ...(problem ? { problem } : {}), stderr: stderr.trim() });
     });
     child.stdin.on('error', () => {}); // a hook that does not read its input is fine
@@ -74,5 +86,27 @@ async function whyUnsafe(file: string): Promise<string | undefined> {
   if (st.mode & 0o022) return `${file} is writable by others than its owner; refusing to run it`;
   const me = process.getuid?.() ?? 0;
   if (st.uid !== 0 && st.uid !== me) return `${file} is owned by uid ${st.uid}, not by root; refusing to run it`;
-  return undefined;
+  return whyUnsafeFolder(dirname(file), me);
+}
+
+/** A safe file in a folder someone else may write is not safe: they rename it away and put
+ * their own in its place between this check and the run (it then runs as root). So the
+ * folders too, from / down (after symlinks: what they point to is what counts), must be
+ * owned by root or trail's user and writable by no one else, unless sticky (as /tmp: no one
+ * may rename what another owns there). */
+async function whyUnsafeFolder(dir: string, me: number): Promise<string | undefined> {
+  let real: string;
+  try {
+    real = await fsp.realpath(dir);
+  } catch (err) {
+    return `cannot resolve the hooks folder ${dir}: ${(err as Error).message}`;
+  }
+  for (let d = real; ; d = dirname(d)) {
+    const st = await fsp.stat(d);
+    if (st.uid !== 0 && st.uid !== me)
+      return `hooks folder ${d} is owned by uid ${st.uid}, not by root; refusing to run its hooks`;
+    if (st.mode & 0o022 && !(st.mode & 0o1000))
+      return `hooks folder ${d} is writable by others than its owner (mode ${(st.mode & 0o7777).toString(8)}); refusing to run its hooks`;
+    if (d === dirname(d)) return undefined;
+  }
 }

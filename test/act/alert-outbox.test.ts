@@ -268,6 +268,35 @@ test('an alert the receiver refuses as such (413) holds none behind it', async (
   assert.equal((await outboxState(repo)).waiting, 1, 'the refused one waits for its next try');
 });
 
+test('a receiver that redirects has not taken the alert: it is kept, and the redirect is not followed', async (t) => {
+  // Followed, a 302 turned the POST into a GET without body; its 200 counted as delivered and
+  // the alert was removed from the outbox, never seen by anyone.
+  const { repo, key } = scratch(t);
+  const got: string[] = [];
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      got.push(`${req.method} ${req.url}`);
+      if (req.url === '/hook') res.writeHead(302, { location: '/elsewhere' });
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`;
+  const a = await queueWebhook(repo, url, key, { event: 'alert' });
+  const d = (await deliverDue(repo)).get(a.id);
+  assert.equal(d?.ok, false);
+  assert.equal(d?.status, 302);
+  assert.match(d?.problem ?? '', /redirect to \/elsewhere \(not followed/);
+  assert.deepEqual(got, ['POST /hook'], 'the redirect is not followed');
+  assert.deepEqual(
+    (await queuedAlerts(repo)).map((q) => q.id),
+    [a.id],
+    'the alert waits for its next try',
+  );
+});
+
 test('alerts made in the same millisecond sort in the order they were made', () => {
   // The outbox sends in the order its file names sort. Many ids a millisecond: with the time
   // alone in front, their random part ordered them (the test above failed ~1 run in 200).

@@ -6,6 +6,9 @@ import { errorCode } from '../../util/errors.js';
 
 const MAX_BODY = 5 * 1024 * 1024;
 const KEEP_DELIVERIES = 2000;
+/** Connections at once: each may hold up to MAX_BODY before its signature can be checked.
+ * GitHub sends a few at a time; a flood of slow ones is bounded (memory, descriptors). */
+export const MAX_CONNECTIONS = 64;
 
 /** Constant-time check of GitHub's `X-Hub-Signature-256: sha256=<hex HMAC of the body>`. */
 export function verifySignature(secret: Buffer, body: Buffer, header: string | undefined): boolean {
@@ -41,13 +44,31 @@ export class Deliveries {
     return this.ids;
   }
 
-  /** Records the id; false when it was seen before. */
-  async add(id: string): Promise<boolean> {
+  private chain: Promise<unknown> = Promise.resolve();
+
+  /** Records the id; false when it was seen before. One at a time: two deliveries at once
+   * each loaded a list of their own at the start (the same id twice was taken twice), and
+   * their writes could land in either order (the later list lost, its ids replayable after
+   * a restart). */
+  add(id: string): Promise<boolean> {
+    const next = this.chain.then(() => this.addNow(id));
+    this.chain = next.catch(() => {});
+    return next;
+  }
+
+  private async addNow(id: string): Promise<boolean> {
     const ids = await this.load();
     if (ids.includes(id)) return false;
+    const before = [...ids];
     ids.push(id);
     if (ids.length > KEEP_DELIVERIES) ids.splice(0, ids.length - KEEP_DELIVERIES);
-    await writeFileAtomic(this.file, JSON.stringify(ids));
+    try {
+      await writeFileAtomic(this.file, JSON.stringify(ids));
+    } catch (err) {
+      // Not recorded, not acted on (the sender is told 500): its redelivery must be taken.
+      ids.splice(0, ids.length, ...before);
+      throw err;
+    }
     return true;
   }
 }
@@ -68,15 +89,19 @@ function reply(res: ServerResponse, status: number, message: string): void {
   res.end(JSON.stringify({ message }) + '\n');
 }
 
+/** The body, or undefined when it is larger than MAX_BODY: announced so (refused before it
+ * is read) or found so (what comes after is not kept). */
 function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) return Promise.resolve(undefined);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (d: Buffer) => {
+      if (size > MAX_BODY) return;
       size += d.length;
       if (size > MAX_BODY) {
+        chunks.length = 0;
         resolve(undefined);
-        req.destroy();
         return;
       }
       chunks.push(d);
@@ -91,13 +116,20 @@ function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
  * id not seen before, as JSON. Anything else is refused before its body is believed.
  */
 export function webhookServer(opts: WebhookOptions): Server {
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     handle(opts, req, res).catch((err) => {
       opts.log(`webhook: internal error: ${(err as Error).message}`);
       if (!res.headersSent) reply(res, 500, 'internal error');
       else res.end();
     });
   });
+  // Node's defaults let a client take a minute to send its headers and five to send its
+  // body, on as many connections as it likes (slow-loris): GitHub sends a delivery at once,
+  // and gives up on an answer after 10 s.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.maxConnections = MAX_CONNECTIONS;
+  return server;
 }
 
 async function handle(opts: WebhookOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -112,7 +144,13 @@ async function handle(opts: WebhookOptions, req: IncomingMessage, res: ServerRes
   const delivery = req.headers['x-github-delivery'];
   const signature = req.headers['x-hub-signature-256'];
   const body = await readBody(req);
-  if (!body) return reply(res, 413, 'body too large');
+  if (!body) {
+    // Said, then the connection closed: the rest of the body is not read.
+    res.setHeader('connection', 'close');
+    reply(res, 413, `body too large (more than ${MAX_BODY} bytes)`);
+    res.on('finish', () => req.destroy());
+    return;
+  }
   if (typeof signature !== 'string' || !verifySignature(opts.secret, body, signature)) {
     opts.log(
       `webhook: refused a delivery with ${signature ? 'a wrong' : 'no'} signature from ${req.socket.remoteAddress}`,
