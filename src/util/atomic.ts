@@ -1,8 +1,11 @@
 import { promises as fsp } from 'node:fs';
+import { dirname } from 'node:path';
 
-/** temp + fsync + rename: readers see the old file or the new one, never half of one, and a
- * crash leaves at most a temp file next to it. `durable` false skips the fsync, for derived
- * data whose reader detects a torn or empty file and rebuilds it. */
+/** temp + fsync + rename + fsync of the folder: readers see the old file or the new one,
+ * never half of one, and a crash leaves at most a temp file next to it. The rename is a change
+ * of the folder: until the folder is synced too, a power cut may undo it (a queued alert, a
+ * revert's journal gone). `durable` false skips both syncs, for derived data whose reader
+ * detects a torn or empty file and rebuilds it. */
 export async function writeFileAtomic(
   file: string,
   data: string | Buffer | ((fh: fsp.FileHandle) => Promise<void>),
@@ -23,6 +26,7 @@ export async function writeFileAtomic(
   }
   await fh.close();
   await fsp.rename(tmp, file);
+  if (durable) await syncPath(dirname(file));
 }
 
 /** fsync of a file or a folder by its path. */
