@@ -10,6 +10,7 @@ import { LoginRewrites } from './login-rewrites.js';
 import { phase } from '../util/timing.js';
 import { pidAlive } from '../util/pid.js';
 import { userName } from '../util/accounts.js';
+import { toBytes } from '../util/bytes.js';
 
 export interface FeedOptions {
   /** trail's host state folder: the barrier file lives there. */
@@ -121,6 +122,8 @@ export class AuditFeed {
   private asm: Assembler;
   private events: AuditEvent[] = [];
   private dirs = new Map<string, string>(); // key → dir
+  /** Per directory key, who is told of a hard link made to one of its files (onLink). */
+  private linkListeners = new Map<string, (path: string) => void>();
   private syncFile: string;
   private issued = 0;
   private seen = 0;
@@ -603,6 +606,33 @@ export class AuditFeed {
     }
     if (!this.dirs.has(e.key)) return;
     this.events.push(e);
+    if (LINKS[e.arch]?.includes(e.syscall)) this.noticeLink(e);
+  }
+
+  /**
+   * Tells `fn` of each hard link made to a file of directory `name` (its path, relative):
+   * a link made outside the tree (or in an ignored folder) is written through without a word
+   * to the directory's folder watches, and making it tells only the inode's own watchers, so
+   * audit is the one that sees it at once (trail watch then watches that file on its own).
+   * Returns the way to stop.
+   */
+  onLink(name: string, fn: (path: string) => void): () => void {
+    const key = ctl.watchKey(name);
+    this.linkListeners.set(key, fn);
+    return () => {
+      if (this.linkListeners.get(key) === fn) this.linkListeners.delete(key);
+    };
+  }
+
+  private noticeLink(e: AuditEvent): void {
+    const dirText = this.dirs.get(e.key);
+    const fn = this.linkListeners.get(e.key);
+    if (dirText === undefined || !fn) return;
+    const dir = toBytes(dirText); // names in records are bytes, as trail's paths are
+    // The existing name the link was made to (a name relative to a directory fd has no
+    // absolute form here: the next whole scan finds that one).
+    const from = e.items.find((i) => i.nametype === 'NORMAL' && i.abs?.startsWith(dir + '/'));
+    if (from?.abs) fn(from.abs.slice(dir.length + 1));
   }
 
   /** Adds a rule (unless there) and notes that this process relies on it. */
@@ -679,6 +709,9 @@ export function lockedRepair<T extends { path: string; key: string }>(
   const newlyLocked = [...lockedMissing].filter(([key]) => !before.has(key));
   return { add: [], lockedMissing, newlyLocked };
 }
+
+// link and linkat on x86_64, linkat on aarch64 (which has no link).
+const LINKS: Record<string, number[]> = { c000003e: [86, 265], c00000b7: [37] };
 
 /** Booted with audit=1, the kernel holds records while no auditd runs (and counts the ones it
  * cannot hold as lost); otherwise it prints them to the console and drops them. */

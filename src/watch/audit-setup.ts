@@ -73,6 +73,8 @@ export async function setupAudit(watched: Watched[], log: Log): Promise<AuditSet
  * did what, and the access trail (access.paths). */
 export interface RepoAudit {
   attributor?: Attributor;
+  /** Tells `fn` of each hard link made to a file of the directory (AuditFeed.onLink). */
+  onLink?(fn: (path: string) => void): void;
   detach(): Promise<void>;
 }
 
@@ -88,9 +90,15 @@ export async function attachAudit(ctx: WatchContext, feed: AuditFeed | undefined
   const access = await startAccess(feed, ctx.repo, name, dir, asList(config['access.paths']));
   const recorder: AccessRecorder | undefined = access?.recorder;
   if (access) ctx.log('info', 'access', `access trail: read rules on ${access.files} file(s) matching access.paths`);
+  let offLink: (() => void) | undefined;
   return {
     attributor,
+    onLink: (fn) => {
+      offLink?.();
+      offLink = feed.onLink(name, fn);
+    },
     detach: async () => {
+      offLink?.();
       await recorder?.stop().catch(() => undefined);
       await feed.removeDir(name).catch(() => undefined);
     },

@@ -109,6 +109,13 @@ export class RepoWatcher {
       },
       reconcileSeconds: () => this.reconciler.everySeconds(),
     });
+    // A hard link made to a file of the tree: watched on its own at once, then looked at
+    // (what was written through the link before its watch was in place is found).
+    this.audit.onLink?.((path) => {
+      if (this.stopped) return;
+      this.sources.watchMore(path);
+      this.window.touched([path]);
+    });
     this.reconciler = new Reconciler(this.ctx, {
       degraded: () => this.sources.degraded,
       commitPending: () => this.window.commitPending(),

@@ -139,6 +139,12 @@ export class SourceKeeper {
       );
   }
 
+  /** One more file to watch on its own (a hard link made to it, audit says), until the next
+   * whole scan says which there are. */
+  watchMore(path: string): void {
+    if (!this.files.includes(path)) this.watchFiles([...this.files, path]);
+  }
+
   /** SIGHUP: fresh watches when needed; what happened while they were being replaced is
    * found by the reconcile that follows. */
   async reload(before: Config): Promise<void> {

@@ -3,7 +3,7 @@
 // machine is shared): nothing here asserts how fast anything is.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import { run } from '../../src/util/exec.js';
@@ -156,6 +156,29 @@ auditTest("root rewriting his login uid to alice's is not credited to alice: unk
   assert.match(trailer(c.body, 'Trail-Actor')!, /login uid rewritten: .*alice \(auid \d+\).*root \(auid 0\)/);
   assert.match(watch.stdout, /"event":"audit-login"/);
 });
+
+// A hard link made outside the tree while trail watches: making it tells no folder watch
+// (only the inode's own watchers), and writes through it reach none either. Audit names the
+// link at once: the file is then watched on its own, and a write through the link recorded.
+auditTest(
+  'a hard link made outside the tree while trail watches: audit names it, and writes through it are recorded',
+  async () => {
+    writeFileSync(join(f.work, 'linked.conf'), 'v1\n');
+    await commitOf('linked.conf');
+    const outside = join(f.base, 'linked.outside');
+    linkSync(join(f.work, 'linked.conf'), outside);
+    await waitFor(
+      'the link heard of',
+      () => /"event":"outside-link","msg":"[^"]*linked\.conf has a hard link/.test(watch.stdout),
+      90_000,
+      () => watch.stdout.slice(-2000),
+    );
+    writeFileSync(outside, 'v2 through the link\n', { flag: 'r+' });
+    await waitFor('the write through the link recorded', async () =>
+      /through the link/.test((await f.git(['show', 'refs/heads/observed:linked.conf'])).stdout.toString()),
+    );
+  },
+);
 
 auditTest('sudo to root by alice: author alice, uid root', async () => {
   await asLoginSudo('alice', ['sh', '-c', 'echo on > "$1"', 'sh', join(f.work, 'by-sudo.conf')]);
