@@ -126,7 +126,13 @@ async function keptTrail(repoPath: string, dir: string, name: string): Promise<R
   } catch {
     return undefined; // none, or what an interrupted init left (clearLeftOver's)
   }
-  const kept = repo.info.dir === dir && (await repo.readRef(Refs.observed)) !== undefined;
+  // Whole: an accepted baseline (init sets it before it lists the trail), and not what an
+  // init killed half way left (its lock, stale or not: clearLeftOver's business).
+  const kept =
+    repo.info.dir === dir &&
+    (await repo.lock.owner())?.purpose !== 'init' &&
+    (await repo.readRef(Refs.observed)) !== undefined &&
+    (await repo.readRef(Refs.approved)) !== undefined;
   if (kept && repo.info.name === name) return repo;
   repo.close();
   if (kept)

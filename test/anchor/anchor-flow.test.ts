@@ -115,7 +115,7 @@ test('an exported proof verifies with the package itself, and with `ots verify -
       }),
     ),
   );
-  await assert.rejects(exportProof(repo.gitDir, 'refs/heads/nope'), /no such commit/);
+  await assert.rejects(exportProof(repo.gitDir, 'refs/heads/nope'), /no such revision in the trail/);
 });
 
 test('the package client itself stamps and upgrades against the stub calendar (protocol faithfulness)', async () => {

@@ -169,6 +169,8 @@ test('a checkpoint carries enabled 2 as auditctl -s says it, through its format 
     lastSerial: 7,
     configChanges: 1,
     configChangedBy: ['alice'],
+    loginRewrites: null,
+    auditdRestarts: null,
   });
   const m = checkpointMessage({
     v: 1,

@@ -28,6 +28,8 @@ test('without auditctl every field is unknown (null), never a made-up zero', asy
       lastSerial: null,
       configChanges: null,
       configChangedBy: null,
+      loginRewrites: null,
+      auditdRestarts: null,
     });
   } finally {
     process.env.PATH = path;
@@ -60,6 +62,8 @@ test('in a user namespace of its own, the audit state is unknown (null), and say
     lastSerial: 7,
     configChanges: null,
     configChangedBy: null,
+    loginRewrites: null,
+    auditdRestarts: null,
   });
   assert.equal(got.available.ok, false);
   assert.match(got.available.why!, /initial user namespace/);
