@@ -1,5 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import { dirname } from 'node:path';
+import { errorCode } from './errors.js';
 
 /** temp + fsync + rename + fsync of the folder: readers see the old file or the new one,
  * never half of one, and a crash leaves at most a temp file next to it. The rename is a change
@@ -26,7 +27,12 @@ export async function writeFileAtomic(
   }
   await fh.close();
   await fsp.rename(tmp, file);
-  if (durable) await syncPath(dirname(file));
+  if (durable)
+    await syncPath(dirname(file)).catch((err: unknown) => {
+      // A filesystem that cannot sync a folder (some FUSE ones: EINVAL) has nothing more to
+      // give: the rename is as durable as it can make it.
+      if (errorCode(err) !== 'EINVAL') throw err;
+    });
 }
 
 /** fsync of a file or a folder by its path. */
