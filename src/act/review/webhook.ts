@@ -5,6 +5,9 @@ import { writeFileAtomic } from '../../util/atomic.js';
 import { errorCode } from '../../util/errors.js';
 
 const MAX_BODY = 5 * 1024 * 1024;
+/** How much of a body past MAX_BODY is read and dropped so that its sender gets the 413
+ * (GitHub caps its payloads at 25 MB); past it, the connection is cut. */
+const DRAIN_MAX = 32 * 1024 * 1024;
 const KEEP_DELIVERIES = 2000;
 /** Connections at once: each may hold up to MAX_BODY before its signature can be checked.
  * GitHub sends a few at a time; a flood of slow ones is bounded (memory, descriptors). */
@@ -89,16 +92,21 @@ function reply(res: ServerResponse, status: number, message: string): void {
   res.end(JSON.stringify({ message }) + '\n');
 }
 
-/** The body, or undefined when it is larger than MAX_BODY: announced so (refused before it
- * is read) or found so (what comes after is not kept). */
+/** The body, or undefined when it is larger than MAX_BODY: announced so (answered at once)
+ * or found so (what came is dropped). Either way the rest is read and thrown away, never kept:
+ * a server that closes a connection with bytes unread makes the kernel reset it, and the
+ * client then loses the 413 it was sent (seen as ECONNRESET, or as the next request on that
+ * connection failing). Past DRAIN_MAX the connection is cut after all. */
 function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  let size = 0;
+  req.on('data', (d: Buffer) => {
+    size += d.length;
+    if (size > DRAIN_MAX) req.destroy();
+  });
   if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) return Promise.resolve(undefined);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    let size = 0;
     req.on('data', (d: Buffer) => {
-      if (size > MAX_BODY) return;
-      size += d.length;
       if (size > MAX_BODY) {
         chunks.length = 0;
         resolve(undefined);
@@ -144,13 +152,8 @@ async function handle(opts: WebhookOptions, req: IncomingMessage, res: ServerRes
   const delivery = req.headers['x-github-delivery'];
   const signature = req.headers['x-hub-signature-256'];
   const body = await readBody(req);
-  if (!body) {
-    // Said, then the connection closed: the rest of the body is not read.
-    res.setHeader('connection', 'close');
-    reply(res, 413, `body too large (more than ${MAX_BODY} bytes)`);
-    res.on('finish', () => req.destroy());
-    return;
-  }
+  // The rest of it is read and dropped meanwhile (readBody).
+  if (!body) return reply(res, 413, `body too large (more than ${MAX_BODY} bytes)`);
   if (typeof signature !== 'string' || !verifySignature(opts.secret, body, signature)) {
     opts.log(
       `webhook: refused a delivery with ${signature ? 'a wrong' : 'no'} signature from ${req.socket.remoteAddress}`,
