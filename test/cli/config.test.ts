@@ -48,13 +48,25 @@ test('config: remote.checkpointSeconds is whole seconds (a checkpoint records it
   }
 });
 
-test('config: anchor.calendars takes http(s) URLs only', async (t) => {
+test('config: anchor.calendars, anchor.esplora and review.apiUrl take http(s) URLs only', async (t) => {
   const { home } = await initTrail(t, { 'keep.conf': 'a' });
-  for (const v of ['notaurl', 'https://a.example,ftp://b.example']) {
-    const r = await trail(home, ['config', 'set', 'anchor.calendars', v, '--json']);
-    assert.equal(r.code, 2, `${v}: ${r.stdout}`);
-    assert.match(r.json.error.message, /invalid value for anchor.calendars/);
+  const bad: [string, string][] = [
+    ['anchor.calendars', 'notaurl'],
+    ['anchor.calendars', 'https://a.example,ftp://b.example'],
+    ['anchor.esplora', 'file:///etc/passwd'],
+    ['review.apiUrl', 'ftp://api.example'],
+    ['review.apiUrl', 'api.github.com'],
+  ];
+  for (const [k, v] of bad) {
+    const r = await trail(home, ['config', 'set', k, v, '--json']);
+    assert.equal(r.code, 2, `${k} ${v}: ${r.stdout}`);
+    assert.match(r.json.error.message, new RegExp(`invalid value for ${k.replace('.', '\\.')}`));
   }
+  for (const [k, v] of [
+    ['anchor.esplora', 'https://blockstream.info/api'],
+    ['review.apiUrl', 'https://ghe.example/api/v3'],
+  ] as const)
+    assert.equal((await trail(home, ['config', 'set', k, v])).code, 0, `${k} ${v}`);
   const ok = await trail(home, ['config', 'set', 'anchor.calendars', 'https://a.example, http://127.0.0.1:8080']);
   assert.equal(ok.code, 0, ok.stderr);
 });

@@ -39,6 +39,17 @@ const wholePositive = (text: string): number => {
   if (!Number.isInteger(n)) throw new Error('expected a whole number');
   return n;
 };
+/** An http(s) URL, else a clear error (`ftp://…`, a typo without a scheme). */
+const httpUrl = (text: string): URL => {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`not a URL: ${text}`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`not an http(s) URL: ${text}`);
+  return url;
+};
 const yesNo = (text: string): boolean => {
   const v = text.trim().toLowerCase();
   if (['true', 'yes', 'on', '1'].includes(v)) return true;
@@ -77,17 +88,7 @@ export const KEYS: Record<string, KeySpec> = {
     doc: 'OpenTimestamps calendars (comma-separated URLs) that new commits are stamped with',
     // Checked here, as anchor.esplora is: a typo otherwise surfaced only at the next stamp,
     // as a calendar that never answers.
-    parse: (t) =>
-      list(t).map((u) => {
-        let url: URL;
-        try {
-          url = new URL(u);
-        } catch {
-          throw new Error(`not a URL: ${u}`);
-        }
-        if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`not an http(s) URL: ${u}`);
-        return u;
-      }),
+    parse: (t) => list(t).map((u) => (httpUrl(u), u)),
   },
   'anchor.minCalendars': {
     default: 2,
@@ -102,7 +103,7 @@ export const KEYS: Record<string, KeySpec> = {
   'anchor.esplora': {
     default: 'https://blockstream.info/api',
     doc: 'esplora-style explorer whose block merkle roots trail verify trusts',
-    parse: (t) => new URL(t.trim()).toString().replace(/\/+$/, ''),
+    parse: (t) => httpUrl(t.trim()).toString().replace(/\/+$/, ''),
   },
   'anchor.timeoutMs': { default: 10_000, doc: 'per request to a calendar or the explorer', parse: positive },
   'watch.quietMs': { default: 300, doc: 'trail watch commits once nothing has changed for this long', parse: positive },
@@ -148,7 +149,7 @@ export const KEYS: Record<string, KeySpec> = {
   'review.apiUrl': {
     default: 'https://api.github.com',
     doc: 'GitHub REST API base URL (GitHub Enterprise: https://HOST/api/v3)',
-    parse: (t) => new URL(t.trim()).toString().replace(/\/+$/, ''),
+    parse: (t) => httpUrl(t.trim()).toString().replace(/\/+$/, ''),
   },
   'review.gitUrl': {
     default: '',
