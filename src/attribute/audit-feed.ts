@@ -122,8 +122,9 @@ export class AuditFeed {
   private asm: Assembler;
   private events: AuditEvent[] = [];
   private dirs = new Map<string, string>(); // key → dir
-  /** Per directory key, who is told of a hard link made to one of its files (onLink). */
-  private linkListeners = new Map<string, (path: string) => void>();
+  /** Per directory key, who is told of links made to its files and of files opened for
+   * writing (onWrite). */
+  private writeListeners = new Map<string, (w: WriteSeen) => void>();
   private syncFile: string;
   private issued = 0;
   private seen = 0;
@@ -606,33 +607,39 @@ export class AuditFeed {
     }
     if (!this.dirs.has(e.key)) return;
     this.events.push(e);
-    if (LINKS[e.arch]?.includes(e.syscall)) this.noticeLink(e);
+    if (e.pid !== process.pid) this.noticeWrite(e);
   }
 
   /**
-   * Tells `fn` of each hard link made to a file of directory `name` (its path, relative):
-   * a link made outside the tree (or in an ignored folder) is written through without a word
-   * to the directory's folder watches, and making it tells only the inode's own watchers, so
-   * audit is the one that sees it at once (trail watch then watches that file on its own).
-   * Returns the way to stop.
+   * Tells `fn` of what inotify may never report about directory `name`'s files, as audit
+   * sees it happen: a hard link made to one (a link made outside the tree, or in an ignored
+   * folder, is written through without a word to the folder watches, and making it tells
+   * only the inode's own watchers), and one opened for writing (a write through a shared
+   * mapping, mmap, makes no inotify event at all). Paths are relative; trail's own opens are
+   * left out. Returns the way to stop.
    */
-  onLink(name: string, fn: (path: string) => void): () => void {
+  onWrite(name: string, fn: (w: WriteSeen) => void): () => void {
     const key = ctl.watchKey(name);
-    this.linkListeners.set(key, fn);
+    this.writeListeners.set(key, fn);
     return () => {
-      if (this.linkListeners.get(key) === fn) this.linkListeners.delete(key);
+      if (this.writeListeners.get(key) === fn) this.writeListeners.delete(key);
     };
   }
 
-  private noticeLink(e: AuditEvent): void {
+  private noticeWrite(e: AuditEvent): void {
+    const link = !!LINKS[e.arch]?.includes(e.syscall);
+    if (!link && !OPENS[e.arch]?.includes(e.syscall)) return;
     const dirText = this.dirs.get(e.key);
-    const fn = this.linkListeners.get(e.key);
+    const fn = this.writeListeners.get(e.key);
     if (dirText === undefined || !fn) return;
     const dir = toBytes(dirText); // names in records are bytes, as trail's paths are
-    // The existing name the link was made to (a name relative to a directory fd has no
-    // absolute form here: the next whole scan finds that one).
-    const from = e.items.find((i) => i.nametype === 'NORMAL' && i.abs?.startsWith(dir + '/'));
-    if (from?.abs) fn(from.abs.slice(dir.length + 1));
+    // The file: for a link, the existing name it was made to; for an open, the name opened
+    // (made anew, or not). A name relative to a directory fd has no absolute form here: the
+    // next whole scan finds that one.
+    const item = e.items.find(
+      (i) => (i.nametype === 'NORMAL' || (!link && i.nametype === 'CREATE')) && i.abs?.startsWith(dir + '/'),
+    );
+    if (item?.abs) fn({ path: item.abs.slice(dir.length + 1), pid: e.pid, link });
   }
 
   /** Adds a rule (unless there) and notes that this process relies on it. */
@@ -712,6 +719,16 @@ export function lockedRepair<T extends { path: string; key: string }>(
 
 // link and linkat on x86_64, linkat on aarch64 (which has no link).
 const LINKS: Record<string, number[]> = { c000003e: [86, 265], c00000b7: [37] };
+// open, creat, openat, open_by_handle_at, openat2 on x86_64; openat, open_by_handle_at,
+// openat2 on aarch64. Under trail's rule (`-p wa`) audit logs only opens for writing.
+const OPENS: Record<string, number[]> = { c000003e: [2, 85, 257, 304, 437], c00000b7: [56, 265, 437] };
+
+/** A hard link made to a file of a watched directory, or the file opened for writing. */
+export interface WriteSeen {
+  path: string;
+  pid: number;
+  link: boolean;
+}
 
 /** Booted with audit=1, the kernel holds records while no auditd runs (and counts the ones it
  * cannot hold as lost); otherwise it prints them to the console and drops them. */

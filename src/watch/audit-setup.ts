@@ -1,7 +1,7 @@
 import { asList, asNumber, readConfig, type Config } from '../record/repo/settings.js';
 import { Repo } from '../record/repo/repo.js';
 import { trailHome, type Watched } from '../host/registry.js';
-import { AuditFeed } from '../attribute/audit-feed.js';
+import { AuditFeed, type WriteSeen } from '../attribute/audit-feed.js';
 import * as ctl from '../attribute/auditctl.js';
 import { Attributor } from '../attribute/attributor.js';
 import { startAccess, type AccessRecorder } from '../attribute/access.js';
@@ -73,8 +73,9 @@ export async function setupAudit(watched: Watched[], log: Log): Promise<AuditSet
  * did what, and the access trail (access.paths). */
 export interface RepoAudit {
   attributor?: Attributor;
-  /** Tells `fn` of each hard link made to a file of the directory (AuditFeed.onLink). */
-  onLink?(fn: (path: string) => void): void;
+  /** Tells `fn` of links made to the directory's files, and of files opened for writing
+   * (AuditFeed.onWrite). */
+  onWrite?(fn: (w: WriteSeen) => void): void;
   detach(): Promise<void>;
 }
 
@@ -90,15 +91,15 @@ export async function attachAudit(ctx: WatchContext, feed: AuditFeed | undefined
   const access = await startAccess(feed, ctx.repo, name, dir, asList(config['access.paths']));
   const recorder: AccessRecorder | undefined = access?.recorder;
   if (access) ctx.log('info', 'access', `access trail: read rules on ${access.files} file(s) matching access.paths`);
-  let offLink: (() => void) | undefined;
+  let offWrite: (() => void) | undefined;
   return {
     attributor,
-    onLink: (fn) => {
-      offLink?.();
-      offLink = feed.onLink(name, fn);
+    onWrite: (fn) => {
+      offWrite?.();
+      offWrite = feed.onWrite(name, fn);
     },
     detach: async () => {
-      offLink?.();
+      offWrite?.();
       await recorder?.stop().catch(() => undefined);
       await feed.removeDir(name).catch(() => undefined);
     },

@@ -10,6 +10,7 @@ import { attachAudit, type AuditSetup, type RepoAudit } from './audit-setup.js';
 import { EventWindow, maxDelayMs, quietMs } from './event-window.js';
 import { SourceKeeper } from './source-keeper.js';
 import { Reconciler } from './reconciler.js';
+import { OpenWriters } from './open-writers.js';
 import { LogFollower } from './log-follower.js';
 import { AnchorScheduler } from './anchor-scheduler.js';
 import { Housekeeping } from './housekeeping.js';
@@ -109,12 +110,16 @@ export class RepoWatcher {
       },
       reconcileSeconds: () => this.reconciler.everySeconds(),
     });
-    // A hard link made to a file of the tree: watched on its own at once, then looked at
-    // (what was written through the link before its watch was in place is found).
-    this.audit.onLink?.((path) => {
-      if (this.stopped) return;
-      this.sources.watchMore(path);
-      this.window.touched([path]);
+    // What inotify may never report, as audit sees it: a hard link made to a file of the tree
+    // (the file is watched on its own at once, then looked at: what was written through the
+    // link before its watch was in place is found), and a file opened for writing (mmap).
+    const writers = new OpenWriters(this.ctx, (paths) => this.window.touched(paths));
+    this.audit.onWrite?.((w) => {
+      // Paths the tree does not record (ignored), and logs (followed as streams), aside.
+      if (this.stopped || !this.sources.records(w.path)) return;
+      if (!w.link) return writers.opened(w.path, w.pid);
+      this.sources.watchMore(w.path);
+      this.window.touched([w.path]);
     });
     this.reconciler = new Reconciler(this.ctx, {
       degraded: () => this.sources.degraded,
@@ -128,7 +133,7 @@ export class RepoWatcher {
     const queries = new QueryServer(this.ctx, {
       dirty: () =>
         this.sources.kind() === 'inotify' && !this.sources.degraded && !this.reconciler.owed()
-          ? this.window.pendingPaths()
+          ? [...this.window.pendingPaths(), ...writers.paths()]
           : undefined,
       onCommit,
       reload: () => this.reload(),
@@ -148,6 +153,7 @@ export class RepoWatcher {
       logs,
       new AnchorScheduler(this.ctx),
       this.housekeeping,
+      writers,
       this.checkpointer,
       this.alerts,
       queries,

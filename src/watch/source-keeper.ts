@@ -139,6 +139,12 @@ export class SourceKeeper {
       );
   }
 
+  /** Whether the scan records `path` as content (not ignored, not a log). */
+  records(path: string): boolean {
+    const r = this.rules?.rules;
+    return !!r && !r.ignored(path) && !r.log(path);
+  }
+
   /** One more file to watch on its own (a hard link made to it, audit says), until the next
    * whole scan says which there are. */
   watchMore(path: string): void {

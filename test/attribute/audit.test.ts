@@ -2,7 +2,7 @@
 // transaction; the trail read back with git itself. Waits poll with generous limits (the
 // machine is shared): nothing here asserts how fast anything is.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
@@ -177,6 +177,46 @@ auditTest(
     await waitFor('the write through the link recorded', async () =>
       /through the link/.test((await f.git(['show', 'refs/heads/observed:linked.conf'])).stdout.toString()),
     );
+  },
+);
+
+// A write through a shared mapping makes no inotify event at all, not even on the file: only
+// audit's record of the open for writing says the file may change, for as long as the
+// process lives. trail watch follows that writer: while it lives a status the watcher answers
+// looks at the file, and the change is recorded (while it lives, and once more when it is gone).
+const MMAP_WRITE = `
+import mmap, sys, time
+with open(sys.argv[1], 'r+b') as f:
+    m = mmap.mmap(f.fileno(), 0)
+m[0:4] = b'EVIL'
+m.flush()
+print('written', flush=True)
+time.sleep(float(sys.argv[2]))
+`;
+auditTest(
+  'a write through mmap, which inotify never reports: the writer is followed, status sees it, the change is recorded',
+  async () => {
+    writeFileSync(join(f.work, 'mapped.conf'), 'good line\n');
+    await commitOf('mapped.conf');
+    const writer = spawn('python3', ['-c', MMAP_WRITE, join(f.work, 'mapped.conf'), '30'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        writer.stdout!.once('data', () => resolve());
+        writer.once('exit', (code) => reject(new Error(`the mmap writer exited ${code}`)));
+      });
+      // While the writer lives, a status the watcher answers is as true as a scan.
+      await waitFor('a status that sees the mapped write', async () => {
+        const r = await f.trail(['--name', f.name, 'status', '--json'], [0, 3]);
+        return r.code === 3 && /mapped\.conf/.test(r.stdout.toString());
+      });
+      await waitFor('the mapped write recorded', async () =>
+        /^EVIL/.test((await f.git(['show', 'refs/heads/observed:mapped.conf'])).stdout.toString()),
+      );
+    } finally {
+      writer.kill();
+    }
   },
 );
 
