@@ -1,4 +1,4 @@
-import { createHmac, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -61,10 +61,19 @@ export function deliveryId(): string {
   return `${lastIdMs.toString().padStart(15, '0')}-${randomUUID()}`;
 }
 
+/** Alerts kept waiting at most. A receiver down for weeks under a flood of changes would
+ * otherwise fill the disk the trail itself is written on; what comes past it is counted in
+ * one alert per receiver that says so (the changes themselves are in the trail).
+ * TRAIL_OUTBOX_MAX overrides it (tests). */
+const MAX_QUEUED = 10_000;
+
 /** Queues one alert for `url`, signed with the key in `secretFile` when it is sent. */
 export async function queueWebhook(repo: Repo, url: string, secretFile: string, event: unknown): Promise<QueuedAlert> {
   const dir = outboxDir(repo);
   await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  const waiting = (await fsp.readdir(dir)).filter((n) => n.endsWith('.json'));
+  if (waiting.length >= (Number(process.env.TRAIL_OUTBOX_MAX) || MAX_QUEUED))
+    return countDropped(repo, waiting, url, secretFile, event);
   const now = Date.now();
   const id = deliveryId();
   const a: QueuedAlert = {
@@ -77,6 +86,50 @@ export async function queueWebhook(repo: Repo, url: string, secretFile: string, 
     attempts: 0,
     nextAt: now,
   };
+  await save(repo, a);
+  return a;
+}
+
+/**
+ * An alert not queued because the outbox is full: counted in the one `alerts-dropped` alert
+ * still waiting for this receiver (made the first time, behind all the others, so that it
+ * arrives last and says how many never came, between when and when).
+ */
+async function countDropped(
+  repo: Repo,
+  waiting: string[],
+  url: string,
+  secretFile: string,
+  event: unknown,
+): Promise<QueuedAlert> {
+  const tag = `-dropped-${createHash('sha256').update(url).digest('hex').slice(0, 16)}`;
+  const name = waiting.find((n) => n.endsWith(`${tag}.json`));
+  const now = new Date().toISOString();
+  const a: QueuedAlert = name
+    ? (JSON.parse(await fsp.readFile(join(outboxDir(repo), name), 'utf8')) as QueuedAlert)
+    : {
+        v: 1,
+        id: `${deliveryId().slice(0, 15)}${tag}`,
+        queued: now,
+        url,
+        secretFile,
+        body: '',
+        attempts: 0,
+        nextAt: Date.now(),
+      };
+  const was = name ? (JSON.parse(a.body) as { dropped: number; firstDropped: string }) : undefined;
+  const { host, trail } = (event ?? {}) as { host?: unknown; trail?: unknown };
+  const dropped = (was?.dropped ?? 0) + 1;
+  const first = was?.firstDropped ?? now;
+  a.body = JSON.stringify({
+    event: 'alerts-dropped',
+    ...(host !== undefined ? { host } : {}),
+    ...(trail !== undefined ? { trail } : {}),
+    dropped,
+    firstDropped: first,
+    lastDropped: now,
+    summary: `${dropped} alert(s) for this receiver were not queued between ${first} and ${now}: ${waiting.length} were already waiting for it (down or refusing); the changes they were about are in the trail (trail log --since ${first.slice(0, 10)})`,
+  });
   await save(repo, a);
   return a;
 }

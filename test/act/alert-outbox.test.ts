@@ -377,3 +377,32 @@ test('an alert that cannot be queued (no room for the outbox) is still sent once
     [[1, true]],
   );
 });
+
+test('a full outbox: what comes past it is counted in one alert that arrives last, not queued one by one', async (t) => {
+  const { repo, key } = scratch(t);
+  process.env.TRAIL_OUTBOX_MAX = '3';
+  t.after(() => delete process.env.TRAIL_OUTBOX_MAX);
+  const r = await receiver(t, []);
+  const event = (i: number) => ({ event: 'alert', host: 'web1', trail: { name: 'etc', dir: '/etc' }, n: i });
+  const ids: string[] = [];
+  for (let i = 0; i < 6; i++) ids.push((await queueWebhook(repo, r.url, key, event(i))).id);
+  const files = readdirSync(outboxDir(repo)).sort();
+  assert.equal(files.length, 4, files.join(' '));
+  assert.equal(new Set(ids.slice(3)).size, 1, 'the three past the limit went into one alert');
+  const marker = (await queuedAlerts(repo)).at(-1)!;
+  assert.equal(marker.id, ids[5]);
+  const body = JSON.parse(marker.body);
+  assert.equal(body.event, 'alerts-dropped');
+  assert.equal(body.dropped, 3);
+  assert.deepEqual(body.trail, { name: 'etc', dir: '/etc' });
+  assert.match(body.summary, /^3 alert\(s\) for this receiver were not queued between /);
+  // The receiver takes them in order: the three queued, then the count.
+  const sent = await deliverDue(repo);
+  assert.equal([...sent.values()].filter((d) => d.ok).length, 4);
+  assert.deepEqual(
+    r.got.map((g) => JSON.parse(g.body).n ?? JSON.parse(g.body).event),
+    [0, 1, 2, 'alerts-dropped'],
+  );
+  for (const g of r.got) assert.equal(g.sig, signed(g.body));
+  assert.deepEqual(readdirSync(outboxDir(repo)), []);
+});

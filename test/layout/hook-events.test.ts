@@ -11,7 +11,7 @@ const hooks = join(root, 'hooks');
 /** The event kinds src/ names in what it sends: `event: 'x'` and event('x', …). */
 function kindsInSource(): Set<string> {
   const out = new Set<string>();
-  for (const f of ['src/act/respond.ts', 'src/act/log-alert.ts']) {
+  for (const f of ['src/act/respond.ts', 'src/act/log-alert.ts', 'src/act/alert-outbox.ts']) {
     const text = readFileSync(join(root, f), 'utf8');
     for (const m of text.matchAll(/\bevent(?:: |\()'([a-z-]+)'/g)) out.add(m[1]!);
   }
