@@ -22,6 +22,9 @@ export interface HookResult {
  * process group, killed (with its children) after the timeout. A hook that fails or hangs is
  * reported, never thrown: it must not block recording.
  */
+/** What is kept of a hook's stderr for its report. */
+const STDERR_KEPT = 4096;
+
 export async function runHook(name: string, event: unknown, timeoutMs: number): Promise<HookResult> {
   const file = join(hooksDir(), name);
   const unsafe = await whyUnsafe(file);
@@ -33,12 +36,19 @@ export async function runHook(name: string, event: unknown, timeoutMs: number): 
       detached: true, // its own process group, so a timeout kills what it started too
       cwd: '/',
     });
-    let stderr = '';
+    // The first STDERR_KEPT bytes, decoded once: a character split between two reads is
+    // whole, and a hook that floods stderr is kept to its first 4 KiB (the rest is read and
+    // dropped, so that it never blocks on a full pipe).
+    const kept: Buffer[] = [];
+    let keptBytes = 0;
     let timedOut = false;
     let exited: number | null | undefined;
     child.stderr.on('data', (d: Buffer) => {
-      if (stderr.length < 4096) stderr += d.toString('utf8');
+      if (keptBytes >= STDERR_KEPT) return;
+      kept.push(d.subarray(0, STDERR_KEPT - keptBytes));
+      keptBytes += Math.min(d.length, STDERR_KEPT - keptBytes);
     });
+    const stderrText = () => new TextDecoder().decode(Buffer.concat(kept)).trim();
     child.on('exit', (code) => (exited = code));
     const timer = setTimeout(() => {
       timedOut = true;
@@ -54,7 +64,7 @@ export async function runHook(name: string, event: unknown, timeoutMs: number): 
     }, timeoutMs);
     child.on('error', (err) => {
       clearTimeout(timer);
-      resolve({ hook: name, ok: false, problem: err.message, stderr });
+      resolve({ hook: name, ok: false, problem: err.message, stderr: stderrText() });
     });
     child.on('close', (code) => {
       clearTimeout(timer);
@@ -65,7 +75,7 @@ export async function runHook(name: string, event: unknown, timeoutMs: number): 
         : exited === undefined || exited === null
           ? `killed after ${timeoutMs} ms`
           : `exited (code ${exited}), but what it started still ran after ${timeoutMs} ms: its process group was killed, and trail stopped waiting`;
-      resolve({ hook: name, ok: !problem, code, ...(problem ? { problem } : {}), stderr: stderr.trim() });
+      resolve({ hook: name, ok: !problem, code, ...(problem ? { problem } : {}), stderr: stderrText() });
     });
     child.stdin.on('error', () => {}); // a hook that does not read its input is fine
     child.stdin.end(JSON.stringify(event) + '\n');

@@ -86,3 +86,22 @@ test('a hook folder reached through a symlink is judged where it is; a sticky fo
   chmodSync(real, 0o1777);
   assert.equal((await runHook('notify', {}, 60_000)).ok, true);
 });
+
+test("a hook's stderr: its first 4 KiB, characters whole however the reads fall; a flood neither blocks nor grows", async (t) => {
+  const dir = hooksFolder(t);
+  // "é" is two bytes: written one byte at a time, each half in a read of its own.
+  writeFileSync(
+    join(dir, 'accents'),
+    `#!/bin/sh\nprintf '\\303' >&2; sleep 0.2; printf '\\251t\\303' >&2; sleep 0.2; printf '\\251\\n' >&2\n`,
+    { mode: 0o755 },
+  );
+  const r = await runHook('accents', {}, 60_000);
+  assert.equal(r.ok, true, r.problem);
+  assert.equal(r.stderr, 'été');
+  writeFileSync(join(dir, 'floods'), '#!/bin/sh\nhead -c 1000000 /dev/zero | tr "\\0" x >&2\necho done\n', {
+    mode: 0o755,
+  });
+  const f = await runHook('floods', {}, 60_000);
+  assert.equal(f.ok, true, f.problem);
+  assert.equal(f.stderr, 'x'.repeat(4096));
+});
