@@ -639,7 +639,11 @@ export class AuditFeed {
     const item = e.items.find(
       (i) => (i.nametype === 'NORMAL' || (!link && i.nametype === 'CREATE')) && i.abs?.startsWith(dir + '/'),
     );
-    if (item?.abs) fn({ path: item.abs.slice(dir.length + 1), pid: e.pid, link });
+    if (!item?.abs) return;
+    // A link's new name, when it is in the tree (its folder's watch hears what is written
+    // through it).
+    const to = link ? e.items.find((i) => i.nametype === 'CREATE' && i.abs?.startsWith(dir + '/'))?.abs : undefined;
+    fn({ path: item.abs.slice(dir.length + 1), pid: e.pid, link, ...(to ? { to: to.slice(dir.length + 1) } : {}) });
   }
 
   /** Adds a rule (unless there) and notes that this process relies on it. */
@@ -728,6 +732,8 @@ export interface WriteSeen {
   path: string;
   pid: number;
   link: boolean;
+  /** A link's new name, when it is in the directory. */
+  to?: string;
 }
 
 /** Booted with audit=1, the kernel holds records while no auditd runs (and counts the ones it

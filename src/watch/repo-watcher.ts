@@ -118,7 +118,8 @@ export class RepoWatcher {
       // Paths the tree does not record (ignored), and logs (followed as streams), aside.
       if (this.stopped || !this.sources.records(w.path)) return;
       if (!w.link) return writers.opened(w.path, w.pid);
-      this.sources.watchMore(w.path);
+      // A new name in the tree is heard by its folder's watch (and makes a whole scan).
+      if (w.to === undefined || !this.sources.records(w.to)) this.sources.watchMore(w.path);
       this.window.touched([w.path]);
     });
     this.reconciler = new Reconciler(this.ctx, {
