@@ -1,7 +1,9 @@
 import { promises as fsp } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { pickWatched, withRegistry } from '../host/registry.js';
 import { Repo } from '../record/repo/repo.js';
+import { defaultRepoPath } from '../record/init.js';
 import { commandContext } from './session.js';
 
 export function registerForget(program: Command): void {
@@ -24,6 +26,11 @@ export function registerForget(program: Command): void {
       out.line(
         `${w.name} (${w.dir}) is no longer tracked; ${opts.deleteRepo ? 'its shadow repository was deleted' : `its trail stays in ${w.repo}`}`,
       );
+      // Where a kept trail is taken up again (init goes on with it, see record/init.ts).
+      if (!opts.deleteRepo)
+        out.line(
+          `  to go on with it: trail --name ${w.name} init ${w.dir}${w.repo === resolve(defaultRepoPath(w.name)) ? '' : ` --repo ${w.repo}`}`,
+        );
       out.result({ forgotten: w, repoDeleted: !!opts.deleteRepo });
     });
 }

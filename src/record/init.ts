@@ -23,6 +23,11 @@ export interface InitOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** Where the shadow repository of trail `name` goes unless `--repo` says otherwise. */
+export function defaultRepoPath(name: string): string {
+  return join(trailHome(), `${name}.git`);
+}
+
 /** Creates the shadow repository of a directory and records its first snapshot, which is
  * also the first accepted baseline (`approved`). Writes nothing into the directory. Where the
  * repository is, the trail of this very directory that `trail forget` kept goes on instead
@@ -46,7 +51,7 @@ export async function init(
   const name = opts.name ?? defaultName(realDir);
   if (!validTrailName(name))
     throw new TrailError(`"${name}" cannot be a name: use letters, digits, '.', '_' or '-' (at most 64)`, Exit.usage);
-  const repoPath = resolve(opts.repo ?? join(trailHome(), `${name}.git`));
+  const repoPath = resolve(opts.repo ?? defaultRepoPath(name));
   const realRepoParent = await realParent(repoPath);
   if (isInside(realRepoParent, realDir) || isInside(repoPath, realDir)) {
     throw new TrailError(

@@ -116,7 +116,9 @@ test('forget keeps the trail, and init of the same directory goes on with it: th
   const first = await trail(home, ['init', dir, '--name', 'etc', '--json']);
   assert.equal(first.code, 0, first.stderr);
   const repo = first.json.repo as string;
-  assert.equal((await trail(home, ['forget', 'etc'])).code, 0);
+  const forgot = await trail(home, ['forget', 'etc']);
+  assert.equal(forgot.code, 0, forgot.stderr);
+  assert.match(forgot.stdout, new RegExp(`to go on with it: trail --name etc init ${dir}\n`));
   writeFileSync(join(dir, 'hosts'), '10.0.0.66 localhost\n');
   const again = await trail(home, ['init', dir, '--name', 'etc', '--json']);
   assert.equal(again.code, 0, again.stderr);
