@@ -71,10 +71,12 @@ export function windowFindings(
       message: `The daemon stopped cleanly (checkpoint ${prev.seq}) and started again (checkpoint ${r.seq}): nothing watched the directory in between (host clock). Changes made then are recorded at the restart, without their authors.`,
     });
   }
+  // What the audit counts of this checkpoint cover: since the one before, or this daemon's start.
+  const from = prev?.time ?? r.daemonStart ?? '';
+  const span = from ? `between ${from} and ${r.time}` : `before ${r.time}`;
   const changes = r.audit?.configChanges;
   if (changes) {
     const by = r.audit?.configChangedBy?.length ? r.audit.configChangedBy.join(', ') : 'unknown logins';
-    const from = prev?.time ?? r.daemonStart ?? '';
     out.push({
       key: `auditconfig|${w.repository}|${ref}|${id}`,
       kind: 'audit-config',
@@ -82,11 +84,9 @@ export function windowFindings(
       commits: [id],
       times: { ...(from ? { fromHostClock: from } : {}), toHostClock: r.time },
       title: `${w.host}/${w.name}: the kernel's audit configuration was changed from a login session (${changes} time(s), by ${by})`,
-      message: `Checkpoint ${r.seq} reports ${changes} change(s) or attempted change(s) of the kernel's audit configuration (auditctl, or another audit client) made from the login session of ${by}${from ? ` between ${from} and ${r.time}` : ` before ${r.time}`} (host clock). Audit rules are what names the people behind changes: removing them, or switching audit off, makes later changes anonymous. If this was not planned maintenance, ask ${by} why; the host's trail watch log says what each one asked, and whether the kernel refused it (locked audit).`,
+      message: `Checkpoint ${r.seq} reports ${changes} change(s) or attempted change(s) of the kernel's audit configuration (auditctl, or another audit client) made from the login session of ${by} ${span} (host clock). Audit rules are what names the people behind changes: removing them, or switching audit off, makes later changes anonymous. If this was not planned maintenance, ask ${by} why; the host's trail watch log says what each one asked, and whether the kernel refused it (locked audit).`,
     });
   }
-  const from = prev?.time ?? r.daemonStart ?? '';
-  const span = from ? `between ${from} and ${r.time}` : `before ${r.time}`;
   const rewrites = r.audit?.loginRewrites;
   if (rewrites)
     out.push({

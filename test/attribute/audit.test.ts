@@ -124,36 +124,26 @@ const CLEAR_THEN_SET =
   'echo "$1" > /proc/self/loginuid || exit 97; echo 4294967295 > /proc/self/loginuid || exit 98; u=$2; shift 2; sh -c \'echo "$1" > /proc/self/loginuid && shift && exec "$@"\' sh "$u" "$@"';
 auditTest("root rewriting his login uid to alice's is not credited to alice: unknown, and why", async () => {
   const aliceUid = ensureUser('alice');
-  await run('sh', [
-    '-c',
-    REWRITE,
-    'rewrite',
-    '0',
-    String(aliceUid),
-    'sh',
-    '-c',
-    'echo rogue > "$1"',
-    'sh',
-    join(f.work, 'posing.conf'),
-  ]);
-  let c = await commitOf('posing.conf');
-  assert.equal(c.author, 'unknown', c.body);
-  assert.match(trailer(c.body, 'Trail-Actor')!, /login uid rewritten: .*alice \(auid \d+\).*root \(auid 0\)/);
-  await run('sh', [
-    '-c',
-    CLEAR_THEN_SET,
-    'clear',
-    '0',
-    String(aliceUid),
-    'sh',
-    '-c',
-    'echo rogue > "$1"',
-    'sh',
-    join(f.work, 'posing2.conf'),
-  ]);
-  c = await commitOf('posing2.conf');
-  assert.equal(c.author, 'unknown', c.body);
-  assert.match(trailer(c.body, 'Trail-Actor')!, /login uid rewritten: .*alice \(auid \d+\).*root \(auid 0\)/);
+  for (const [script, file] of [
+    [REWRITE, 'posing.conf'],
+    [CLEAR_THEN_SET, 'posing2.conf'],
+  ] as const) {
+    await run('sh', [
+      '-c',
+      script,
+      'rewrite',
+      '0',
+      String(aliceUid),
+      'sh',
+      '-c',
+      'echo rogue > "$1"',
+      'sh',
+      join(f.work, file),
+    ]);
+    const c = await commitOf(file);
+    assert.equal(c.author, 'unknown', c.body);
+    assert.match(trailer(c.body, 'Trail-Actor')!, /login uid rewritten: .*alice \(auid \d+\).*root \(auid 0\)/);
+  }
   assert.match(watch.stdout, /"event":"audit-login"/);
 });
 
