@@ -10,6 +10,9 @@
 //   fsmonitor-watchman sample hook), in rotating order.
 // - snapshot of a one-file change: `trail snapshot` answered by the daemon, and `git add -A &&
 //   git commit` of the same change.
+// - with the daemon, `trail` is the native front (dist/trail, what the Debian package installs
+//   as /usr/bin/trail), run so that it cannot start Node.js unnoticed; bin/trail.js, the
+//   Node.js client, is measured beside it.
 // - `node -e 0`: what Node's own start-up costs, the floor of any trail command.
 // - the daemon's RSS after start and after a 1,000-file snapshot.
 // Every measurement notes the 1-minute load average: the machine is shared.
@@ -276,6 +279,8 @@ async function benchTree(
 
   const w = new Watcher(tenv, name);
   const ask = { env: { ...tenv, TRAIL_WATCHER_TIMEOUT_MS: '30000' }, okCodes: [0, 3] };
+  // The front must answer alone: a Node.js it handed over to would fail at once.
+  const askFront = { ...ask, env: { ...ask.env, NODE_OPTIONS: '--require=/nonexistent/front-handed-over.js' } };
   try {
     await w.started();
     const rssStart = w.rssMB();
@@ -296,8 +301,10 @@ async function benchTree(
         env: gitEnv(gitDir),
         cwd: tree,
       });
+    const front = frontOf(TRAIL);
     const cmds = {
-      daemon: () => sample('node', [TRAIL, 'status', '--name', name, '--json'], ask),
+      daemon: () => sample(front, ['status', '--name', name, '--json'], askFront),
+      client: () => sample('node', [TRAIL, 'status', '--name', name, '--json'], ask),
       git,
       gitFs,
       node: () => sample('node', ['-e', '0'], { env }),
@@ -306,7 +313,7 @@ async function benchTree(
     await cmds.git();
     if (fsmonitor) for (let i = 0; i < 3; i++) await gitFs();
     await cmds.daemon();
-    const got: Record<string, Sample[]> = { daemon: [], git: [], gitFs: [], node: [] };
+    const got: Record<string, Sample[]> = { daemon: [], client: [], git: [], gitFs: [], node: [] };
     const cpu0 = w.cpuSeconds();
     const order = (Object.keys(cmds) as (keyof typeof cmds)[]).filter((k) => k !== 'gitFs' || fsmonitor);
     for (let r = 0; r < args.rounds; r++)
@@ -317,7 +324,7 @@ async function benchTree(
     notes.push(
       `- ${n}: the daemon's own CPU per status it answered: ${(((w.cpuSeconds() - cpu0) / args.rounds) * 1000).toFixed(0)} ms (not in the daemon row's CPU, which is the command's)`,
     );
-    for (const s of got.daemon!) {
+    for (const s of [...got.daemon!, ...got.client!]) {
       const j = JSON.parse(s.m.stdout) as { clean: boolean; answeredBy: unknown };
       if (!j.clean || typeof j.answeredBy !== 'object') throw new Error(`daemon status: ${s.m.stdout.slice(0, 300)}`);
     }
@@ -329,6 +336,13 @@ async function benchTree(
       b: '`git status`',
       pairs: zip(got.daemon!, got.git!),
       target: n >= 200000 ? 0.1 : 0.5,
+    });
+    rows.push({
+      files: n,
+      what: 'status, nothing changed',
+      a: '`node bin/trail.js status` (Node.js client; daemon answers)',
+      b: '`git status`',
+      pairs: zip(got.client!, got.git!),
     });
     if (fsmonitor)
       rows.push({
@@ -369,16 +383,26 @@ async function benchTree(
       pairs: [],
       target: 1,
     };
-    for (let r = 0; r < args.rounds; r++) {
-      appendFileSync(victim, `bench_change_${r} = 1\n`);
-      const a = await sample('node', [TRAIL, 'snapshot', '--name', name, '-m', 'bench', '--json'], ask);
-      const j = JSON.parse(a.m.stdout) as { changes: unknown[]; answeredBy: unknown };
-      if (j.changes.length !== 1 || typeof j.answeredBy !== 'object')
-        throw new Error(`snapshot: ${a.m.stdout.slice(0, 300)}`);
-      const b = await sample('sh', ['-c', 'git add -A && git commit -q -m one-file'], { env: gitEnv(gitDir) });
-      snap.pairs.push([a, b]);
-    }
-    rows.push(snap);
+    const snapClient: Row = {
+      ...snap,
+      a: '`node bin/trail.js snapshot` (Node.js client; daemon answers)',
+      pairs: [],
+      target: undefined,
+    };
+    for (let r = 0; r < args.rounds; r++)
+      for (const [row, run] of [
+        [snap, () => sample(front, ['snapshot', '--name', name, '-m', 'bench', '--json'], askFront)],
+        [snapClient, () => sample('node', [TRAIL, 'snapshot', '--name', name, '-m', 'bench', '--json'], ask)],
+      ] as const) {
+        appendFileSync(victim, `bench_change_${r} = ${row === snap ? 1 : 2}\n`);
+        const a = await run();
+        const j = JSON.parse(a.m.stdout) as { changes: unknown[]; answeredBy: unknown };
+        if (j.changes.length !== 1 || typeof j.answeredBy !== 'object')
+          throw new Error(`snapshot: ${a.m.stdout.slice(0, 300)}`);
+        const b = await sample('sh', ['-c', 'git add -A && git commit -q -m one-file'], { env: gitEnv(gitDir) });
+        row.pairs.push([a, b]);
+      }
+    rows.push(snap, snapClient);
 
     // A burst: 1,000 files changed, committed by a snapshot the daemon makes.
     for (const f of confFiles(tree, 1000)) appendFileSync(f, 'burst = 1\n');
@@ -391,6 +415,13 @@ async function benchTree(
     await w.stop();
     if (existsSync('/usr/bin/watchman')) sh('watchman', ['watch-del', tree], { okCodes: [0, 1] });
   }
+}
+
+/** The native front beside a build's bin/trail.js (dist/trail, packaging/front.mjs). */
+function frontOf(trailJs: string): string {
+  const front = join(dirname(trailJs), '..', 'dist', 'trail');
+  if (!existsSync(front)) throw new Error(`${front} is missing: build it (node packaging/front.mjs, or npm run build)`);
+  return front;
 }
 
 async function main(): Promise<void> {

@@ -1,4 +1,4 @@
-// `npm run deb`: builds trail_<version>-1_all.deb with dpkg-deb and prints its path.
+// `npm run deb`: builds trail_<version>-1_<arch>.deb with dpkg-deb and prints its path.
 //
 //   node packaging/build-deb.mjs [--no-compile] [--out DIR]
 //
@@ -6,11 +6,14 @@
 // instead of compiling src/ again. The layout follows what Debian expects of a tool:
 //   /usr/lib/trail/            bin/trail.js, dist/src (JavaScript only), hooks/, templates/,
 //                              vendor/opentimestamps, package.json, production node_modules
-//   /usr/bin/trail             a wrapper: /usr/bin/node on /usr/lib/trail/bin/trail.js
+//   /usr/bin/trail             the native front (packaging/front.mjs): status and snapshot
+//                              answered by trail watch, everything else handed to
+//                              /usr/bin/node on /usr/lib/trail/bin/trail.js
 //   /usr/share/man/man1/trail.1.gz, bash and zsh completion, /usr/share/doc/trail/
 // The production node_modules is a fresh `npm ci --omit=dev` from the lockfile (npm's cache
 // first), without install scripts, type declarations or source maps (never loaded).
-// No debhelper: the package is architecture-independent files plus four maintainer scripts.
+// No debhelper: the package is one small C program, architecture-independent files and four
+// maintainer scripts. Building it needs a C compiler and binutils (strip, objdump).
 import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
@@ -176,8 +179,17 @@ try {
     chmodSync(join(lib, p), 0o755);
   const usrBin = join(root, 'usr', 'bin');
   mkdirSync(usrBin, { recursive: true });
-  copyFileSync(join(HERE, 'debian', 'trail'), join(usrBin, 'trail'));
-  chmodSync(join(usrBin, 'trail'), 0o755);
+  const front = join(usrBin, 'trail');
+  const absolute = ['--trail-js', '/usr/lib/trail/bin/trail.js', '--node', '/usr/bin/node'];
+  run(process.execPath, [join(HERE, 'front.mjs'), '--out', front, ...absolute, '--require']);
+  run('strip', ['--strip-unneeded', '--remove-section=.comment', front]);
+  chmodSync(front, 0o755);
+  // The C library it needs: the newest GLIBC_x.y symbol version it links against.
+  const glibc = [...run('objdump', ['-T', front]).matchAll(/GLIBC_(\d+)\.(\d+)/g)]
+    .map((m) => [Number(m[1]), Number(m[2])])
+    .sort((a, b) => b[0] - a[0] || b[1] - a[1])[0];
+  if (!glibc) throw new Error('objdump names no GLIBC version for usr/bin/trail');
+  const arch = run('dpkg', ['--print-architecture']).trim();
 
   // 4. What the built trail says about itself: version, completion, manual.
   const scratch = join(work, 'home');
@@ -233,6 +245,8 @@ try {
     join(debian, 'control'),
     readFileSync(join(HERE, 'debian', 'control.in'), 'utf8')
       .replace('@VERSION@', version)
+      .replace('@ARCH@', arch)
+      .replace('@LIBC@', `libc6 (>= ${glibc.join('.')})`)
       .replace('@MAINTAINER@', MAINTAINER)
       .replace('@INSTALLED_SIZE@', String(kib)),
   );
@@ -248,7 +262,7 @@ try {
 
   // 7. The package.
   mkdirSync(outDir, { recursive: true });
-  const deb = join(outDir, `trail_${version}_all.deb`);
+  const deb = join(outDir, `trail_${version}_${arch}.deb`);
   run('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', root, deb], { stdio: ['ignore', 'ignore', 'inherit'] });
   process.stdout.write(deb + '\n');
 } finally {

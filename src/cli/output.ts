@@ -30,14 +30,11 @@ export function makeOut(json: boolean): Out {
   const tty = !!process.stdout.isTTY;
   const useColor = tty && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
   return {
-    json,
-    line: (text = '') => {
-      if (!json) process.stdout.write(text + '\n');
-    },
-    result: (data) => {
-      if (json) process.stdout.write(JSON.stringify(data, null, 2) + '\n');
-    },
-    warn: (text) => process.stderr.write(`trail: ${text}\n`),
+    ...writingTo(
+      json,
+      (s) => process.stdout.write(s),
+      (s) => process.stderr.write(s),
+    ),
     color: colors(useColor),
     progress: (label) => {
       // Progress bars only where a person watches: a TTY on stderr, never in pipes or JSON.
@@ -54,6 +51,46 @@ export function makeOut(json: boolean): Out {
         if (done >= total) process.stderr.write('\r\x1b[K');
       };
     },
+  };
+}
+
+/** What a command prints, to any two writers: the process's, or a buffer's. */
+function writingTo(
+  json: boolean,
+  stdout: (s: string) => void,
+  stderr: (s: string) => void,
+): Pick<Out, 'json' | 'line' | 'result' | 'warn'> {
+  return {
+    json,
+    line: (text = '') => {
+      if (!json) stdout(text + '\n');
+    },
+    result: (data) => {
+      if (json) stdout(JSON.stringify(data, null, 2) + '\n');
+    },
+    warn: (text) => stderr(`trail: ${text}\n`),
+  };
+}
+
+/** An Out that keeps what it is given, in order, for output rendered in one process and
+ * printed by another (the daemon for the native front, src/cli/front-answers.ts): the order
+ * of stdout and stderr is kept, as a terminal showing both would show them. No progress. */
+export function bufferedOut(json: boolean, color: boolean): Out & { written(): [1 | 2, string][] } {
+  const chunks: [1 | 2, string][] = [];
+  const add = (fd: 1 | 2, s: string) => {
+    const last = chunks[chunks.length - 1];
+    if (last?.[0] === fd) last[1] += s;
+    else chunks.push([fd, s]);
+  };
+  return {
+    ...writingTo(
+      json,
+      (s) => add(1, s),
+      (s) => add(2, s),
+    ),
+    color: colors(color),
+    progress: () => undefined,
+    written: () => chunks,
   };
 }
 

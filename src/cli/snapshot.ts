@@ -32,26 +32,32 @@ export function registerSnapshot(program: Command): void {
         actor,
       });
       const res = asked?.answer ?? (await snapshotHere(await openTrail(g), out, actor, opts.message));
-      if (res.commit) {
-        out.line(`recorded ${plural(res.changes.length, 'change')} as ${res.commit.slice(0, 12)}`);
-        printChanges(out, res.changes, 50);
-      } else out.line('nothing changed since the last commit');
-      for (const k of res.skipped) out.warn(`skipped ${display(k.path)}: ${k.reason}`);
-      if (res.policy) printResponse(out, res.policy);
-      for (const p of res.digestOnly)
-        out.warn(`${display(p)} is larger than snapshot.maxFileSize: recorded by digest only, its content is not kept`);
-      for (const a of res.asSecrets ?? []) out.line(asSecretLine(a));
-      out.result({
-        commit: res.commit,
-        parent: res.parent,
-        changes: changesJson(res.changes),
-        policy: res.policy,
-        skipped: res.skipped.map((k) => ({ path: display(k.path), reason: k.reason })),
-        digestOnly: res.digestOnly.map(display),
-        asSecrets: asSecretsJson(res.asSecrets ?? []),
-        answeredBy: asked ? { watcher: asked.pid } : 'scan',
-      });
+      printSnapshot(out, res, asked ? { watcher: asked.pid } : 'scan');
     });
+}
+
+/** What `trail snapshot` prints. Also rendered by the daemon for the native front
+ * (front-answers.ts): one function, so the two cannot differ. */
+export function printSnapshot(out: Out, res: SnapshotAnswer, answeredBy: { watcher: number } | 'scan'): void {
+  if (res.commit) {
+    out.line(`recorded ${plural(res.changes.length, 'change')} as ${res.commit.slice(0, 12)}`);
+    printChanges(out, res.changes, 50);
+  } else out.line('nothing changed since the last commit');
+  for (const k of res.skipped) out.warn(`skipped ${display(k.path)}: ${k.reason}`);
+  if (res.policy) printResponse(out, res.policy);
+  for (const p of res.digestOnly)
+    out.warn(`${display(p)} is larger than snapshot.maxFileSize: recorded by digest only, its content is not kept`);
+  for (const a of res.asSecrets ?? []) out.line(asSecretLine(a));
+  out.result({
+    commit: res.commit,
+    parent: res.parent,
+    changes: changesJson(res.changes),
+    policy: res.policy,
+    skipped: res.skipped.map((k) => ({ path: display(k.path), reason: k.reason })),
+    digestOnly: res.digestOnly.map(display),
+    asSecrets: asSecretsJson(res.asSecrets ?? []),
+    answeredBy,
+  });
 }
 
 /** The snapshot without a watcher: scan, commit, and let the policy act, as the one writer. */

@@ -32,55 +32,63 @@ export function registerStatus(program: Command): void {
           full: opts.full,
           onProgress: opts.full ? out.progress('checking') : undefined,
         }));
-      if (!res.changes.length)
-        out.line(
-          `${out.color.green('clean')}: ${res.dir} matches the trail (${plural(res.files, 'file')}${opts.full ? ', every byte checked' : ''})`,
-        );
-      else {
-        out.line(
-          `${plural(res.changes.length, 'change')} in ${res.dir} since ${res.head?.slice(0, 12) ?? 'the start'}:`,
-        );
-        printChanges(out, res.changes);
-      }
-      for (const k of res.skipped) out.warn(`skipped ${display(k.path)}: ${k.reason}`);
-      if (res.interrupted)
-        out.warn('a revert was interrupted; the next command that writes (trail snapshot) finishes it');
-      if (res.attribution.degraded)
-        out.warn(
-          `attribution is degraded: the watcher's last commit names nobody (${res.attribution.reason}); see trail doctor`,
-        );
-      if (res.anchoring.unanchored) {
-        out.line(
-          out.color.dim(
-            `${plural(res.anchoring.unanchored, 'commit')} not anchored yet (oldest ${relativeTime(new Date(res.anchoring.oldest!))}); trail stamp anchors them`,
-          ),
-        );
-      }
-      if (res.publish) printPublish(out, res.publish);
-      if (res.alerts?.waiting)
-        out.warn(
-          `${plural(res.alerts.waiting, 'webhook alert')} not delivered yet (oldest ${relativeTime(new Date(res.alerts.oldest!))}${res.alerts.lastProblem ? `; last try: ${res.alerts.lastProblem}` : ''}); trail watch, or the next alert, sends them again`,
-        );
-      out.result({
-        name: res.name,
-        dir: res.dir,
-        head: res.head,
-        full: res.full,
-        clean: !res.changes.length,
-        changes: changesJson(res.changes),
-        skipped: res.skipped.map((k) => ({ path: display(k.path), reason: k.reason })),
-        files: res.files,
-        read: res.read,
-        seconds: res.seconds,
-        attribution: res.attribution,
-        anchoring: res.anchoring,
-        publish: res.publish,
-        alerts: res.alerts,
-        // Who answered: the running watcher (its pid), or this command's own scan.
-        answeredBy: asked ? { watcher: asked.pid } : 'scan',
-      });
-      if (res.changes.length) process.exitCode = Exit.drift;
+      process.exitCode = printStatus(out, res, { full: !!opts.full }, asked ? { watcher: asked.pid } : 'scan');
     });
+}
+
+/** What `trail status` prints, and its exit code (3 when something changed). Also rendered by
+ * the daemon for the native front (front-answers.ts): one function, so the two cannot differ. */
+export function printStatus(
+  out: Out,
+  res: StatusReport,
+  how: { full: boolean },
+  answeredBy: { watcher: number } | 'scan',
+): number {
+  if (!res.changes.length)
+    out.line(
+      `${out.color.green('clean')}: ${res.dir} matches the trail (${plural(res.files, 'file')}${how.full ? ', every byte checked' : ''})`,
+    );
+  else {
+    out.line(`${plural(res.changes.length, 'change')} in ${res.dir} since ${res.head?.slice(0, 12) ?? 'the start'}:`);
+    printChanges(out, res.changes);
+  }
+  for (const k of res.skipped) out.warn(`skipped ${display(k.path)}: ${k.reason}`);
+  if (res.interrupted) out.warn('a revert was interrupted; the next command that writes (trail snapshot) finishes it');
+  if (res.attribution.degraded)
+    out.warn(
+      `attribution is degraded: the watcher's last commit names nobody (${res.attribution.reason}); see trail doctor`,
+    );
+  if (res.anchoring.unanchored) {
+    out.line(
+      out.color.dim(
+        `${plural(res.anchoring.unanchored, 'commit')} not anchored yet (oldest ${relativeTime(new Date(res.anchoring.oldest!))}); trail stamp anchors them`,
+      ),
+    );
+  }
+  if (res.publish) printPublish(out, res.publish);
+  if (res.alerts?.waiting)
+    out.warn(
+      `${plural(res.alerts.waiting, 'webhook alert')} not delivered yet (oldest ${relativeTime(new Date(res.alerts.oldest!))}${res.alerts.lastProblem ? `; last try: ${res.alerts.lastProblem}` : ''}); trail watch, or the next alert, sends them again`,
+    );
+  out.result({
+    name: res.name,
+    dir: res.dir,
+    head: res.head,
+    full: res.full,
+    clean: !res.changes.length,
+    changes: changesJson(res.changes),
+    skipped: res.skipped.map((k) => ({ path: display(k.path), reason: k.reason })),
+    files: res.files,
+    read: res.read,
+    seconds: res.seconds,
+    attribution: res.attribution,
+    anchoring: res.anchoring,
+    publish: res.publish,
+    alerts: res.alerts,
+    // Who answered: the running watcher (its pid), or this command's own scan.
+    answeredBy,
+  });
+  return res.changes.length ? Exit.drift : Exit.ok;
 }
 
 /** The unpushed backlog and the publishing alarms (also used by trail doctor). */

@@ -4,6 +4,7 @@ import { asWriter, commandContext } from './session.js';
 // Loaded only when this command runs: every command starts faster without the others' modules.
 const lazy_daemon = () => import('../watch/daemon.js');
 const lazy_log = () => import('../watch/log.js');
+const lazy_front = () => import('./front-answers.js');
 
 export function registerWatch(program: Command): void {
   program
@@ -45,6 +46,7 @@ Examples:
           source: opts.source,
           log,
           withLock: (repo, purpose, fn) => asWriter(repo, out, purpose, fn),
+          render: (await lazy_front()).renderForFront,
         });
 
         // Handlers go in before the start-up reconcile: a SIGTERM during it must still end in a

@@ -39,7 +39,45 @@ export interface WatcherRequest {
   /** snapshot: the commit's subject and who asked (the commit's author, as `trail snapshot`). */
   message?: string;
   actor?: { name: string; email?: string };
+  /** Asked by the native front (src/cli/front): the daemon renders the command's output, as
+   * the Node.js command would print it, and answers with those bytes (README, "Watching"). */
+  render?: RenderRequest;
 }
+
+/** What the front tells about its terminal and command line, for status and snapshot. */
+export interface RenderRequest {
+  json: boolean;
+  /** Whether the output is coloured (stdout a TTY, no NO_COLOR, TERM not dumb). */
+  color: boolean;
+  /** The command's working folder and --name: the daemon answers only if they pick its own
+   * watched directory, as pickWatched would for the command. */
+  cwd: string;
+  name?: string;
+}
+
+/** A command's output rendered by the daemon: what it writes, in order, to stdout (1) and
+ * stderr (2), and the code it exits with. */
+export interface Rendered {
+  written: [1 | 2, string][];
+  exit: number;
+}
+
+/** The front's answer after the acknowledgement: a header line, then `bytes` bytes of
+ * records, each `FD LENGTH\n` and LENGTH bytes to write to FD (README, "Watching"). */
+export function renderedReply(r: Rendered): Buffer {
+  const body = Buffer.concat(
+    r.written.flatMap(([fd, text]) => {
+      const b = Buffer.from(text);
+      return [Buffer.from(`${fd} ${b.length}\n`), b];
+    }),
+  );
+  const head = JSON.stringify({ ok: true, exit: r.exit, bytes: body.length }) + '\n';
+  return Buffer.concat([Buffer.from(head), body]);
+}
+
+/** Renders an answer as the command would print it; given to the daemon by the CLI layer
+ * (src/cli/front-answers.ts), so that the watch layer does not import the commands. */
+export type AnswerRenderer = (op: 'status' | 'snapshot', answer: unknown, how: RenderRequest, pid: number) => Rendered;
 
 /** The daemon's first line, sent as soon as the request is read: whether it will answer. A
  * daemon that does not send it quickly is taken as gone. */

@@ -1,4 +1,5 @@
 import { setFlagsFromString } from 'node:v8';
+import type { AnswerRenderer } from '../host/watcher-socket.js';
 import { listWatched, type Watched } from '../host/registry.js';
 import { Repo } from '../record/repo/repo.js';
 import { keepCacheInMemory } from '../record/model/stat-cache.js';
@@ -29,6 +30,9 @@ export interface DaemonOptions {
   audit?: AuditFeed;
   /** Why there is none, for the commits that then say "unknown". */
   auditMissing?: string;
+  /** Renders status and snapshot answers for the native front (src/cli/front); without it,
+   * the front's questions are declined and it hands over to the Node.js command. */
+  render?: AnswerRenderer;
 }
 
 /**
@@ -134,6 +138,7 @@ export class Daemon {
       log: this.opts.log,
       withLock: this.opts.withLock,
       audit: this.audit ?? { missing: 'audit was not set up' },
+      render: this.opts.render,
     });
     try {
       await rw.start();

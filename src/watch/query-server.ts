@@ -12,10 +12,14 @@ import {
   socketPathFits,
   watcherSocketPath,
   WATCHER_PROTOCOL,
+  renderedReply,
+  type AnswerRenderer,
+  type RenderRequest,
   type WatcherAck,
   type WatcherAnswer,
   type WatcherRequest,
 } from '../host/watcher-socket.js';
+import { pickWatched } from '../host/registry.js';
 import { TRAIL_VERSION } from '../util/version.js';
 import { collapseRoots } from './roots.js';
 import type { CommitMade, Job, WatchContext } from './job.js';
@@ -53,6 +57,8 @@ export interface QueryDeps {
   onCommit(c: CommitMade): void;
   /** Reads this directory's settings and policy again (the `reload` op). */
   reload(): Promise<void>;
+  /** Renders status and snapshot for the native front; none: its questions are declined. */
+  render?: AnswerRenderer;
 }
 
 /** Why a request gets no answer (the client falls back, silently). */
@@ -70,6 +76,20 @@ export function refusal(req: unknown): string | undefined {
       return 'snapshot with an invalid email';
     if (r.message !== undefined && (typeof r.message !== 'string' || r.message.length > 4096))
       return 'snapshot with an invalid message';
+  }
+  if (r.render !== undefined) {
+    const h = r.render as Partial<RenderRequest> | null;
+    if (
+      !h ||
+      typeof h !== 'object' ||
+      typeof h.json !== 'boolean' ||
+      typeof h.color !== 'boolean' ||
+      typeof h.cwd !== 'string' ||
+      !h.cwd.startsWith('/') ||
+      (h.name !== undefined && typeof h.name !== 'string')
+    )
+      return 'an invalid render request';
+    if (r.op !== 'status' && r.op !== 'snapshot') return `${r.op} is not rendered`;
   }
   return undefined;
 }
@@ -188,6 +208,7 @@ export class QueryServer implements Job {
     // A reload needs no trust in the events: only a daemon that is stopping declines it.
     if (!why && (this.ctx.stopped() || (req?.op !== 'reload' && !this.deps.dirty())))
       why = 'this daemon cannot vouch for its events now';
+    if (!why && req?.render) why = await this.renderRefusal(req.render);
     const ack: WatcherAck = {
       trail: WATCHER_PROTOCOL,
       version: TRAIL_VERSION,
@@ -212,11 +233,35 @@ export class QueryServer implements Job {
     } catch (err) {
       answer = { ok: false, why: (err as Error).message };
     }
+    let reply: string | Buffer = JSON.stringify(answer) + '\n';
+    if (answer.ok && req.render) {
+      // The front's answer: a header line with the exit code and the sizes, then the bytes.
+      try {
+        reply = renderedReply(
+          this.deps.render!(req.op as 'status' | 'snapshot', answer.answer, req.render, process.pid),
+        );
+      } catch (e) {
+        answer = { ok: false, why: `cannot render: ${(e as Error).message}` };
+        reply = JSON.stringify(answer) + '\n';
+      }
+    }
     this.ctx.log('debug', 'answered', `${req.op}: ${answer.ok ? 'answered' : answer.why} in ${Date.now() - t0} ms`, {
       op: req.op,
       ms: Date.now() - t0,
     });
-    sock.end(JSON.stringify(answer) + '\n');
+    sock.end(reply);
+  }
+
+  /** Why the front's question is not this daemon's to render: the command's folder and
+   * --name pick another watched directory (or none: the command says why). */
+  private async renderRefusal(how: RenderRequest): Promise<string | undefined> {
+    if (!this.deps.render) return 'this daemon renders no output';
+    try {
+      const w = await pickWatched(how.name, how.cwd);
+      return w.name === this.ctx.watched.name ? undefined : `the command is for ${w.name}`;
+    } catch (err) {
+      return (err as Error).message;
+    }
   }
 
   private async answer(

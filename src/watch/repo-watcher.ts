@@ -1,4 +1,5 @@
 import type { ScanResult } from '../record/index.js';
+import type { AnswerRenderer } from '../host/watcher-socket.js';
 import { readConfig, type Config } from '../record/repo/settings.js';
 import { invokingActor } from '../record/commit/commit.js';
 import { Repo } from '../record/repo/repo.js';
@@ -29,6 +30,7 @@ export interface WatcherOptions {
   log: Log;
   withLock: WithLock;
   audit: AuditSetup;
+  render?: AnswerRenderer;
 }
 
 /**
@@ -138,6 +140,7 @@ export class RepoWatcher {
           : undefined,
       onCommit,
       reload: () => this.reload(),
+      render: this.o.render,
     });
     this.publisher = new PublishJob(this.ctx);
     this.checkpointer = new Checkpointer(this.ctx, {

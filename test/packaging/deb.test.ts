@@ -114,7 +114,8 @@ test('the .deb installs, runs, removes, reinstalls and purges cleanly', { skip }
   const built = await run(process.execPath, [join(ROOT, 'packaging', 'build-deb.mjs'), '--no-compile', '--out', tmp]);
   assert.equal(built.code, 0, built.stderr);
   const deb = built.stdout.trim();
-  assert.equal(deb, join(tmp, `trail_${version}-1_all.deb`));
+  const arch = spawnSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).stdout.trim();
+  assert.equal(deb, join(tmp, `trail_${version}-1_${arch}.deb`));
   took('build');
   // lintian leaves its mldbm-elf-* folders in TMPDIR: in the test's folder, they go with it.
   const lintianTmp = join(tmp, 'lintian-tmp');
@@ -145,6 +146,29 @@ test('the .deb installs, runs, removes, reinstalls and purges cleanly', { skip }
   const dirty = await trail(['status', '--name', name, '--json']);
   assert.equal(dirty.code, 3, dirty.stdout + dirty.stderr);
   assert.match(dirty.stdout, /sub\/app\.conf/);
+
+  // /usr/bin/trail is the native front: with trail watch running, it answers status without
+  // Node.js (a Node.js started with this NODE_OPTIONS would fail at once).
+  assert.equal(readFileSync(BIN).subarray(0, 4).toString('latin1'), '\x7fELF');
+  assert.equal((await trail(['--name', name, 'config', 'set', 'attribute.audit', 'off'])).code, 0);
+  const watch = spawn(BIN, ['watch', '--name', name], { env: { ...process.env, TRAIL_HOME: home }, stdio: 'ignore' });
+  try {
+    const sock = join(home, 'run', `${name}.sock`);
+    for (let i = 0; i < 600 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 100));
+    const noNode = { TRAIL_HOME: home, NODE_OPTIONS: `--require=${join(tmp, 'no-such-module.js')}` };
+    const asked = await trail(['status', '--name', name, '--json'], noNode);
+    // (its start-up has recorded the change above: clean)
+    assert.equal(asked.code, 0, asked.stdout + asked.stderr);
+    assert.deepEqual(JSON.parse(asked.stdout).answeredBy, { watcher: watch.pid });
+    const handed = await trail(['--version'], noNode);
+    assert.match(handed.stderr, /no-such-module/, 'the control: what the front hands over starts Node.js');
+  } finally {
+    if (watch.exitCode === null && watch.signalCode === null) {
+      const exited = new Promise((r) => watch.once('exit', r));
+      watch.kill('SIGTERM');
+      await exited;
+    }
+  }
 
   // The manual, rendered by man from where the package put it.
   const man = await run('man', ['trail'], { MANPAGER: 'cat', MANWIDTH: '100', LANG: 'C.UTF-8' });

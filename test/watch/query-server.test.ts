@@ -308,6 +308,15 @@ test('what the daemon refuses to answer', () => {
   assert.match(refusal({ ...ok, op: 'snapshot', actor: { name: 'a\nb' } })!, /valid actor/);
   assert.match(refusal({ ...ok, op: 'snapshot', actor: { name: 'alice' }, message: 'x'.repeat(5000) })!, /message/);
   assert.equal(refusal({ ...ok, op: 'snapshot', actor: { name: 'alice' }, message: 'why' }), undefined);
+  // The native front's render request (src/cli/front).
+  const render = { json: false, color: false, cwd: '/etc' };
+  assert.equal(refusal({ ...ok, render }), undefined);
+  assert.equal(refusal({ ...ok, render: { ...render, name: 'etc' } }), undefined);
+  assert.match(refusal({ ...ok, render: { ...render, cwd: 'etc' } })!, /invalid render/);
+  assert.match(refusal({ ...ok, render: { ...render, json: 'no' } })!, /invalid render/);
+  assert.match(refusal({ ...ok, render: { ...render, name: 7 } })!, /invalid render/);
+  assert.match(refusal({ ...ok, render: null })!, /invalid render/);
+  assert.match(refusal({ ...ok, op: 'diff', render })!, /diff is not rendered/);
 });
 
 test('the refs fingerprint moves with every ref update, and only then', async () => {
