@@ -13,7 +13,8 @@
 // - with the daemon, `trail` is the native front (dist/trail, what the Debian package installs
 //   as /usr/bin/trail), run so that it cannot start Node.js unnoticed; bin/trail.js, the
 //   Node.js client, is measured beside it.
-// - `node -e 0`: what Node's own start-up costs, the floor of any trail command.
+// - `node -e 0`: what Node's own start-up costs, the floor of any trail command; `/bin/true`:
+//   what starting and timing any process costs here, part of every row's time.
 // - the daemon's RSS after start and after a 1,000-file snapshot.
 // Every measurement notes the 1-minute load average: the machine is shared.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -308,12 +309,14 @@ async function benchTree(
       git,
       gitFs,
       node: () => sample('node', ['-e', '0'], { env }),
+      // What starting and timing a process costs here (spawn, GNU time), in every row alike.
+      floor: () => sample('/bin/true', [], { env }),
     };
     // Warm-up: git refreshes its index once after a commit, watchman starts watching.
     await cmds.git();
     if (fsmonitor) for (let i = 0; i < 3; i++) await gitFs();
     await cmds.daemon();
-    const got: Record<string, Sample[]> = { daemon: [], client: [], git: [], gitFs: [], node: [] };
+    const got: Record<string, Sample[]> = { daemon: [], client: [], git: [], gitFs: [], node: [], floor: [] };
     const cpu0 = w.cpuSeconds();
     const order = (Object.keys(cmds) as (keyof typeof cmds)[]).filter((k) => k !== 'gitFs' || fsmonitor);
     for (let r = 0; r < args.rounds; r++)
@@ -367,6 +370,13 @@ async function benchTree(
       a: '`node -e 0`',
       b: '`git status`',
       pairs: zip(got.node!, got.git!),
+    });
+    rows.push({
+      files: n,
+      what: "the harness's own cost vs git",
+      a: '`/bin/true`',
+      b: '`git status`',
+      pairs: zip(got.floor!, got.git!),
     });
     if (!fsmonitor)
       notes.push(

@@ -160,6 +160,8 @@ test('what the front hands over to Node.js: other commands, options, text it can
     await handed(['snapshot', '-m']);
     await handed(['status', '--', 'x']);
     await handed(['status'], { TRAIL_NO_WATCHER: '1' });
+    // A TRAIL_HOME with a "." segment: Node.js and the kernel might not agree where it is.
+    await handed(['status'], { TRAIL_HOME: `${f.home}/.` }, 'TRAIL_HOME with a dot segment');
     await handed(['--name', 'nosuch', 'status']);
     // Node.js reads argv as UTF-8 and replaces what is not: the front does not guess how.
     // (spawn passes only UTF-8: a shell makes the byte.)

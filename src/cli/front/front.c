@@ -62,10 +62,11 @@ static void hand_over(void) {
     exit(1);
   }
   self[n] = '\0';
-  char *slash = strrchr(self, '/');
-  *slash = '\0';
-  slash = strrchr(self, '/');
-  if (slash) *slash = '\0';
+  /* dist/trail → the package's folder */
+  for (int up = 0; up < 2; up++) {
+    char *slash = strrchr(self, '/');
+    if (slash) *slash = '\0';
+  }
   if (snprintf(js, sizeof js, "%s/bin/trail.js", self) >= (int)sizeof js) {
     fprintf(stderr, "trail: path too long\n");
     exit(1);
@@ -266,24 +267,34 @@ static int write_all(int fd, const char *p, size_t n, int sock) {
   return 1;
 }
 
+/* An absolute path without "." or ".." segments: Node.js resolves those lexically, the kernel
+ * after following symlinks, so only a plain path is certain to name the same folder. */
+static int plain_path(const char *p) {
+  if (p[0] != '/') return 0;
+  for (const char *s = p; (s = strchr(s, '/')); s++) {
+    const char *seg = s + 1;
+    size_t n = strcspn(seg, "/");
+    if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.')) return 0;
+  }
+  return 1;
+}
+
 /* Where trail watch answers (src/host/watcher-socket.ts, watcherSocketDir); 0 when this
  * front would not find it the same way, and hands over. */
 static int socket_dir(char *dir, size_t cap) {
   const char *home = getenv("TRAIL_HOME");
   int n;
   if (home && *home) {
-    /* Node resolves the path lexically ("a/../b"); the kernel would follow a symlink before
-     * "..". Only a plain absolute path is taken here. */
-    if (home[0] != '/' || strstr(home, "/.")) return 0;
+    if (!plain_path(home)) return 0;
     n = snprintf(dir, cap, "%s/run", home);
   } else if (geteuid() == 0) {
     n = snprintf(dir, cap, "/run/trail");
   } else {
     const char *data = getenv("XDG_DATA_HOME"), *h = getenv("HOME");
     if (data && *data) {
-      if (data[0] != '/' || strstr(data, "/.")) return 0;
+      if (!plain_path(data)) return 0;
       n = snprintf(dir, cap, "%s/trail/run", data);
-    } else if (h && h[0] == '/' && !strstr(h, "/.")) {
+    } else if (h && plain_path(h)) {
       n = snprintf(dir, cap, "%s/.local/share/trail/run", h);
     } else
       return 0;
@@ -375,7 +386,7 @@ int main(int argc, char **argv) {
   if (!cmd) hand_over();
   const char *no = getenv("TRAIL_NO_WATCHER");
   if (no && !strcmp(no, "1")) hand_over();
-  /* commander reads an option's value that starts with "-" as a missing value. */
+  /* A value that looks like an option is left to commander's rules. */
   if ((name && name[0] == '-') || (message && message[0] == '-')) hand_over();
 
   struct sockaddr_un addr;
