@@ -98,7 +98,7 @@ function table(rows: Row[]): string {
     const loads = r.pairs.flatMap(([a, b]) => [a.load, b.load]);
     const met = r.target === undefined ? '' : median(ratios) <= r.target ? 'yes' : 'no';
     out.push(
-      `| ${r.files} | ${r.what} | ${r.a} | ${r.b} | ${fmtRange(wa)} | ${fmtRange(wb, 3)} | ${fmtRange(ratios)} | ${median(cpuRatios).toFixed(2)} | ${r.target !== undefined ? `≤ ${r.target}×` : ''} | ${met} | ${r.pairs.length} | ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} |`,
+      `| ${r.files} | ${r.what} | ${r.a} | ${r.b} | ${fmtRange(wa, 3)} | ${fmtRange(wb, 3)} | ${fmtRange(ratios)} | ${median(cpuRatios).toFixed(2)} | ${r.target !== undefined ? `≤ ${r.target}×` : ''} | ${met} | ${r.pairs.length} | ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} |`,
     );
   }
   return out.join('\n');
@@ -325,7 +325,8 @@ async function benchTree(
         got[key]!.push(await cmds[key]());
       }
     notes.push(
-      `- ${n}: the daemon's own CPU per status it answered: ${(((w.cpuSeconds() - cpu0) / args.rounds) * 1000).toFixed(0)} ms (not in the daemon row's CPU, which is the command's)`,
+      // Two questions per round: the front's and the Node.js client's.
+      `- ${n}: the daemon's own CPU per status it answered: ${(((w.cpuSeconds() - cpu0) / (2 * args.rounds)) * 1000).toFixed(1)} ms (not in the daemon rows' CPU, which is the command's)`,
     );
     for (const s of [...got.daemon!, ...got.client!]) {
       const j = JSON.parse(s.m.stdout) as { clean: boolean; answeredBy: unknown };
