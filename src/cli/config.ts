@@ -1,6 +1,14 @@
 import type { Command } from 'commander';
 import { invokingActor } from '../record/commit/commit.js';
-import { KEYS, defaults, parseValue, readStored, writeConfig } from '../record/repo/settings.js';
+import {
+  KEYS,
+  checkStored,
+  defaults,
+  invalidLine,
+  parseValue,
+  readStored,
+  writeConfig,
+} from '../record/repo/settings.js';
 import { TrailError, Exit } from '../util/errors.js';
 import type { Repo } from '../record/repo/repo.js';
 import { asWriter, openTrail, commandContext, trailContext } from './session.js';
@@ -49,12 +57,15 @@ export function registerConfig(program: Command): void {
       }
       const { out, repo } = await trailContext(cmd);
       const stored = await readStored(repo);
-      const all = { ...defaults(), ...stored };
+      // What is in force: a stored value today's rules refuse is not (its default is).
+      const { valid, invalid } = checkStored(stored);
+      const all = { ...defaults(), ...valid };
       for (const k of Object.keys(KEYS).sort()) {
-        out.line(`${k} = ${show(all[k])}${k in stored ? '' : out.color.dim('   (default)')}`);
+        out.line(`${k} = ${show(all[k])}${k in valid ? '' : out.color.dim('   (default)')}`);
         out.line(out.color.dim(`    ${KEYS[k]!.doc}`));
       }
-      out.result({ settings: all, set: stored, defaults: defaults() });
+      for (const s of invalid) out.warn(invalidLine(s));
+      out.result({ settings: all, set: stored, defaults: defaults(), invalid });
     });
 
   config
@@ -65,7 +76,7 @@ export function registerConfig(program: Command): void {
       const { g, out } = commandContext(cmd);
       if (!KEYS[key]) throw new TrailError(`unknown setting "${key}"`, Exit.usage);
       const repo = await openTrail(g);
-      const value = { ...defaults(), ...(await readStored(repo)) }[key];
+      const value = { ...defaults(), ...checkStored(await readStored(repo)).valid }[key];
       out.line(show(value));
       out.result({ key, value });
     });

@@ -7,7 +7,7 @@ import { listWatched } from '../host/registry.js';
 import type { ProtectionReport } from '../act/publish/ruleset-guard.js';
 import { aptConfFile } from './hooks.js';
 import { Repo } from '../record/repo/repo.js';
-import { readConfig } from '../record/repo/settings.js';
+import { checkStored, invalidLine, readConfig, readStored, type InvalidSetting } from '../record/repo/settings.js';
 import type { PublishStatus } from '../act/publish/publish-status.js';
 import { plural, relativeTime } from './output.js';
 import { commandContext } from './session.js';
@@ -54,6 +54,8 @@ export interface DoctorReport {
   publish: (PublishStatus & { name: string })[];
   /** Per trail with webhook alerts not delivered yet (src/act/alert-outbox.ts). */
   alerts: { name: string; waiting: number; oldest: string | null; lastProblem: string | null }[];
+  /** Stored settings today's rules refuse (their defaults are in force), per trail. */
+  settings: ({ trail: string } & InvalidSetting)[];
 }
 
 function readNumber(file: string): number | undefined {
@@ -76,11 +78,13 @@ export async function diagnose(): Promise<DoctorReport> {
     unwatched: [],
     lockAudit: [],
   };
+  const settings: DoctorReport['settings'] = [];
   for (const w of await listWatched()) {
     try {
       const repo = await Repo.open(w.repo);
       try {
         if ((await readConfig(repo))['attribute.lockAudit'] === true) audit.lockAudit.push(w.name);
+        for (const s of checkStored(await readStored(repo)).invalid) settings.push({ trail: w.name, ...s });
       } finally {
         repo.close();
       }
@@ -171,6 +175,7 @@ export async function diagnose(): Promise<DoctorReport> {
     },
     publish,
     alerts,
+    settings,
   };
 }
 
@@ -237,6 +242,7 @@ export function registerDoctor(program: Command): void {
         out.warn(
           `alerts: ${a.name}: ${plural(a.waiting, 'webhook alert')} not delivered yet (oldest ${relativeTime(new Date(a.oldest!))}${a.lastProblem ? `; last try: ${a.lastProblem}` : ''})`,
         );
+      for (const s of r.settings) out.warn(`${s.trail}: ${invalidLine(s)}`);
       out.result(r);
     });
 }

@@ -235,7 +235,7 @@ export class QueryServer implements Job {
     }
     let reply: string | Buffer = JSON.stringify(answer) + '\n';
     if (answer.ok && req.render) {
-      // The front's answer: a header line with the exit code and the sizes, then the bytes.
+      // The front's answer: a header line with the exit code and the size, then the records.
       try {
         reply = renderedReply(
           this.deps.render!(req.op as 'status' | 'snapshot', answer.answer, req.render, process.pid),

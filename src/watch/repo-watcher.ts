@@ -1,6 +1,6 @@
 import type { ScanResult } from '../record/index.js';
 import type { AnswerRenderer } from '../host/watcher-socket.js';
-import { readConfig, type Config } from '../record/repo/settings.js';
+import { checkStored, invalidLine, readConfig, readStored, type Config } from '../record/repo/settings.js';
 import { invokingActor } from '../record/commit/commit.js';
 import { Repo } from '../record/repo/repo.js';
 import { record } from '../record/snapshot.js';
@@ -66,6 +66,9 @@ export class RepoWatcher {
   async start(): Promise<void> {
     const repo = await Repo.open(this.watched.repo);
     this.config = await readConfig(repo);
+    await this.sayInvalidSettings(repo, (msg, fields) =>
+      this.o.log.write('warning', 'config', `${this.name}: ${msg}`, { name: this.name, ...fields }),
+    );
     const queue = new WriteQueue();
     this.ctx = {
       watched: this.watched,
@@ -237,6 +240,7 @@ export class RepoWatcher {
     if (this.stopped) return;
     const before = this.config;
     this.config = await readConfig(this.ctx.repo);
+    await this.sayInvalidSettings(this.ctx.repo, (msg, fields) => this.ctx.log('warning', 'config', msg, fields));
     this.window.reload();
     await this.sources.reload(before);
     for (const j of this.jobs) await j.reload?.();
@@ -245,6 +249,12 @@ export class RepoWatcher {
       'reload',
       `configuration reloaded (quiet ${quietMs(this.config)} ms, max delay ${maxDelayMs(this.config)} ms, reconcile every ${this.reconciler.everySeconds()} s, ${this.sourceLabel()})`,
     );
+  }
+
+  /** A stored setting not in force (an older trail's, or one written by hand) is said once per
+   * start or reload: the daemon runs on its default meanwhile. */
+  private async sayInvalidSettings(repo: Repo, say: (msg: string, fields: Record<string, unknown>) => void) {
+    for (const s of checkStored(await readStored(repo)).invalid) say(invalidLine(s), { key: s.key, why: s.why });
   }
 
   private sourceLabel(): string {

@@ -47,6 +47,13 @@ export function silenceGaps(w: Where, ref: string, points: Point[], maxSilence: 
         : b.reason === 'start'
           ? ` The previous checkpoint's reason was "${a.reason}"; the daemon then started again.`
           : '';
+    // Written on time by the host's clock, yet it reached GitHub long after: the host held its
+    // evidence back, and what is held back can be rewritten and signed again before it leaves.
+    const arrivedAfter = low !== undefined ? low - b.hostTime : undefined;
+    const heldBack =
+      arrivedAfter !== undefined && arrivedAfter > limit
+        ? ` Checkpoint ${b.seq} says it was written at ${iso(b.hostTime)} by the host's clock, yet it reached GitHub ${duration(arrivedAfter / 1000)} later: the host held it back, and a checkpoint held on the host can be rewritten and signed again before it leaves, so it vouches for nothing before it arrived.`
+        : '';
     out.push({
       key: `gap|${w.repository}|${ref}|${a.seq}|${b.seq}`,
       kind: 'silence-gap',
@@ -68,7 +75,7 @@ export function silenceGaps(w: Where, ref: string, points: Point[], maxSilence: 
         (outsideTooLong
           ? `By times from outside the host that is at least ${duration(outside! / 1000)} without a checkpoint, `
           : `By the host's own clock (${iso(a.hostTime)} → ${iso(b.hostTime)}) that is ${duration(host / 1000)} without a checkpoint, `) +
-        `longer than the limit of ${duration(maxSilence)}: in that span nothing vouches that the host was watched.${daemon}`,
+        `longer than the limit of ${duration(maxSilence)}: in that span nothing vouches that the host was watched.${heldBack}${daemon}`,
     });
   }
   return out;

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { trail, git, initTrail } from '../support/cli.js';
+import { Repo } from '../../src/record/repo/repo.js';
+import { checkStored, defaults, writeConfig } from '../../src/record/repo/settings.js';
 
 test('config: defaults listed, set is validated and kept with history, ignore takes effect', async (t) => {
   const { home, dir, repo } = await initTrail(t, { 'keep.conf': 'a' });
@@ -83,4 +85,59 @@ test('config: a mistyped subcommand is named as unknown, not taken as an argumen
   const list = await trail(home, ['config', '--json']);
   assert.equal(list.code, 0, list.stderr);
   assert.ok(list.json.settings);
+});
+
+test("config: a stored value today's rules refuse is not used, and list, get and doctor say so", async (t) => {
+  const { home, repo } = await initTrail(t, { 'keep.conf': 'a' });
+  // As an older trail stored them: a fraction its looser rule took (which made the daemon
+  // refuse its own checkpoints), a number kept as text, a null, and a key of a newer trail.
+  const r = await Repo.open(repo);
+  try {
+    await writeConfig(
+      r,
+      { 'remote.checkpointSeconds': 0.5, 'watch.quietMs': '200', 'anchor.minCalendars': null as never, 'new.key': 'x' },
+      { name: 'older trail' },
+      'config: set by an older trail',
+    );
+  } finally {
+    r.close();
+  }
+  const list = await trail(home, ['config', 'list', '--json']);
+  assert.equal(list.code, 0, list.stderr);
+  assert.equal(list.json.settings['remote.checkpointSeconds'], 300, 'the default is in force');
+  assert.equal(list.json.settings['watch.quietMs'], 200, 'read as config set would read it');
+  assert.equal(list.json.settings['anchor.minCalendars'], 2);
+  assert.deepEqual(
+    list.json.invalid.map((i: { key: string }) => i.key),
+    ['anchor.minCalendars', 'remote.checkpointSeconds'],
+  );
+  assert.match(
+    list.stderr,
+    /setting remote\.checkpointSeconds = 0\.5 is not valid \(expected a whole number\): its default is used/,
+  );
+  const human = await trail(home, ['config', 'list']);
+  assert.match(human.stdout, /^remote\.checkpointSeconds = 300 {3}\(default\)$/m);
+  assert.equal((await trail(home, ['config', 'get', 'remote.checkpointSeconds', '--json'])).json.value, 300);
+  // The checkpoints it stood for are written and followed again.
+  for (let i = 0; i < 2; i++) {
+    const c = await trail(home, ['checkpoint', '--json']);
+    assert.equal(c.code, 0, c.stderr);
+  }
+  const doctor = await trail(home, ['doctor', '--json']);
+  assert.deepEqual(
+    doctor.json.settings.map((s: { key: string; why: string }) => [s.key, s.why]),
+    [
+      ['anchor.minCalendars', 'expected a positive number'],
+      ['remote.checkpointSeconds', 'expected a whole number'],
+    ],
+  );
+  // Setting it again mends it.
+  assert.equal((await trail(home, ['config', 'set', 'remote.checkpointSeconds', '60'])).code, 0);
+  assert.deepEqual((await trail(home, ['config', 'list', '--json'])).json.invalid.length, 1);
+});
+
+test('config: every default is read back as itself (a stored default is never invalid)', () => {
+  const { valid, invalid } = checkStored(defaults());
+  assert.deepEqual(invalid, []);
+  assert.deepEqual(valid, defaults());
 });

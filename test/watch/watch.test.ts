@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { run } from '../../src/util/exec.js';
 import { Daemon, Fixture, scratch, sleep } from './helpers.js';
+import { Repo } from '../../src/record/repo/repo.js';
+import { readStored, writeConfig } from '../../src/record/repo/settings.js';
 
 const tmp = scratch('flow');
 after(() => tmp.cleanup());
@@ -301,6 +303,35 @@ describe('trail watch', () => {
     assert.match(line.msg, /quiet 777 ms/);
     writeFileSync(join(f.work, 'b'), 'b\n');
     await f.waitInSync('still recording after the reload');
+    await d.stop();
+  });
+
+  it('says which stored setting it does not use, at start and at reload, and runs on its default', async () => {
+    const f = await fixture({ a: '1\n' });
+    // As written by hand on the config ref (no rule of trail's ever took it).
+    const r = await Repo.open(f.gitDir);
+    try {
+      const stored = await readStored(r);
+      await writeConfig(r, { ...stored, 'watch.quietMs': -5 as never }, { name: 'older trail' }, 'config: old');
+    } finally {
+      r.close();
+    }
+    const d = watch(f);
+    await d.started();
+    const said = d.lines.filter((l) => l.event === 'config');
+    assert.equal(said.length, 1, JSON.stringify(said));
+    assert.match(
+      said[0]!.msg,
+      /setting watch\.quietMs = -5 is not valid \(expected a positive number\): its default is used/,
+    );
+    const from = d.lines.length;
+    d.signal('SIGHUP');
+    const reload = await d.waitLog('a reload', (l) => l.event === 'reload', from);
+    assert.match(reload.msg, /quiet 300 ms/, 'the default is in force');
+    assert.ok(
+      d.lines.slice(from).some((l) => l.event === 'config'),
+      'said again at the reload',
+    );
     await d.stop();
   });
 

@@ -185,6 +185,7 @@ test('a daemon silent longer than the limit, then kill -9 + change + change back
   assert.deepEqual(gap[0].commits, [h.git(['rev-parse', `${crashed}~1`]), crashed]);
   // GitHub's push times are the ground: the activity list gave both arrivals.
   assert.match(gap[0].message, /GitHub's activity/);
+  assert.doesNotMatch(gap[0].message, /held it back/, 'written when it was pushed: nothing held back');
 });
 
 test('a run that comes late still finds the earlier silence, from GitHub times, though the host clock lies', async (t) => {
@@ -209,4 +210,9 @@ test('a run that comes late still finds the earlier silence, from GitHub times, 
   assert.match(gap[0].title, /checkpoints 1 → 2/);
   assert.match(gap[0].message, /times from outside the host/);
   assert.match(gap[0].message, /GitHub's activity/);
+  // Its own clock says checkpoint 2 was written a second after 1: it reached GitHub 12 s on.
+  assert.match(
+    gap[0].message,
+    /Checkpoint 2 says it was written at .* yet it reached GitHub \d+ ?s later: the host held it back/,
+  );
 });

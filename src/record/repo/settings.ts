@@ -275,8 +275,49 @@ export async function readStored(repo: Repo): Promise<Config> {
   return data ? (JSON.parse(data.toString('utf8')) as Config) : {};
 }
 
+/** A stored setting that today's rules refuse — written by an older trail whose rules were
+ * looser (a `remote.checkpointSeconds` of 0.5), or by hand on the config ref. It is not used:
+ * its default stands in, and `trail config list`, `trail doctor` and `trail watch` say so. */
+export interface InvalidSetting {
+  key: string;
+  value: unknown;
+  why: string;
+}
+
+/** The stored settings as today's rules read them: each known one parsed again from its text
+ * (so a value of the wrong type is read as `trail config set` would read it), and those they
+ * refuse set apart. Keys this trail does not know (a newer one's) are kept as they are. */
+export function checkStored(stored: Config): { valid: Config; invalid: InvalidSetting[] } {
+  const valid: Config = {};
+  const invalid: InvalidSetting[] = [];
+  for (const [key, value] of Object.entries(stored)) {
+    const spec = KEYS[key];
+    if (!spec) {
+      valid[key] = value;
+      continue;
+    }
+    const text = Array.isArray(value)
+      ? value.join(',')
+      : typeof value === 'object'
+        ? JSON.stringify(value)
+        : String(value);
+    try {
+      valid[key] = spec.parse(text);
+    } catch (err) {
+      invalid.push({ key, value, why: (err as Error).message });
+    }
+  }
+  return { valid, invalid };
+}
+
+/** The settings in force: the defaults, overridden by every valid stored setting. */
 export async function readConfig(repo: Repo): Promise<Config> {
-  return { ...defaults(), ...(await readStored(repo)) };
+  return { ...defaults(), ...checkStored(await readStored(repo)).valid };
+}
+
+/** What `trail config list`, doctor and watch say about a stored setting not in force. */
+export function invalidLine(s: InvalidSetting): string {
+  return `setting ${s.key} = ${JSON.stringify(s.value)} is not valid (${s.why}): its default is used; set it again with trail config set ${s.key} VALUE`;
 }
 
 export async function writeConfig(repo: Repo, stored: Config, actor: Actor, subject: string): Promise<string> {
