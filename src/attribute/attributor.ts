@@ -240,6 +240,9 @@ export async function recordAttributed(
     actor: Actor,
     trailers: Record<string, string | undefined>,
   ) => Promise<void> = async () => {},
+  /** A `trail snapshot` the daemon was asked for: its action, and trailers on every commit
+   * (who asked), beside what audit says of each commit's author. */
+  how: { action?: 'watch' | 'snapshot'; trailers?: Record<string, string> } = {},
 ): Promise<AttributedResult> {
   const scanStart = Date.now();
   phase('window: scan');
@@ -255,9 +258,9 @@ export async function recordAttributed(
           paths: c.paths,
           subject: (ch) => (c.subjectPrefix ?? '') + subject(ch),
           actor: c.actor,
-          action: 'watch',
+          action: how.action ?? 'watch',
           body: c.body,
-          trailers: c.trailers,
+          trailers: { ...c.trailers, ...how.trailers },
         };
         planned.set(part, c);
         return part;
@@ -267,7 +270,7 @@ export async function recordAttributed(
           paths: plan.deferred,
           subject,
           actor: UNKNOWN_ACTOR,
-          action: 'watch',
+          action: how.action ?? 'watch',
           body: ['These changes were made while trail was stopping; no audit record was matched to them.'],
           trailers: {
             'Trail-Actor': 'unknown (changed while trail watch was stopping)',

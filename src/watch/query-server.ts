@@ -4,9 +4,10 @@ import { dirname, join } from 'node:path';
 import type { Actor } from '../record/commit/commit.js';
 import type { Change } from '../record/model/diff.js';
 import type { AsSecret } from '../record/read/as-secret.js';
-import { Refs } from '../record/repo/repo.js';
+import { Refs, type Repo } from '../record/repo/repo.js';
 import { driftUnder, record, type RecordResult } from '../record/snapshot.js';
 import { respond, type Response } from '../act/respond.js';
+import { recordAttributed, type Attributor } from '../attribute/attributor.js';
 import { statusReport, trailAsides, type StatusReport, type TrailAsides } from './status-report.js';
 import {
   socketPathFits,
@@ -59,6 +60,9 @@ export interface QueryDeps {
   reload(): Promise<void>;
   /** Renders status and snapshot for the native front; none: its questions are declined. */
   render?: AnswerRenderer;
+  /** Who made a change, from audit (absent without it): a snapshot asked for is committed
+   * one commit per person, as a window would be, not in the asker's name. */
+  attributor?(): Attributor | undefined;
 }
 
 /** Why a request gets no answer (the client falls back, silently). */
@@ -326,8 +330,20 @@ export class QueryServer implements Job {
       const head = await repo.readRef(Refs.observed);
       return { commit: null, parent: head ?? null, changes: [], policy: null, skipped: [], digestOnly: [] };
     }
+    const subject = req.message ?? `snapshot by ${actor.name}`;
+    const attributor = this.deps.attributor?.();
+    if (attributor) {
+      const { answer, commits } = await attributedSnapshot(repo, attributor, roots, actor, subject);
+      for (const c of commits)
+        this.ctx.log('notice', 'commit', `${c} snapshot asked by ${actor.name} over the socket, authors from audit`, {
+          commit: c,
+        });
+      if (answer.commit)
+        this.deps.onCommit({ commit: answer.commit, changes: answer.changes.length, action: 'snapshot' });
+      return answer;
+    }
     const res: RecordResult = await record(repo, {
-      subject: req.message ?? `snapshot by ${actor.name}`,
+      subject,
       actor,
       action: 'snapshot',
       roots,
@@ -350,6 +366,72 @@ export class QueryServer implements Job {
       asSecrets: res.scan.asSecrets,
     };
   }
+}
+
+/**
+ * A snapshot asked for while audit tells who changed what: the pending paths are committed as
+ * the quiet window would commit them — one commit per person audit names, `unknown` with the
+ * reason where it names nobody — under the asker's message, with `Trail-Snapshot-By` naming
+ * the asker. Asking for a snapshot must not make the asker the author of someone else's
+ * change: `echo … >> sudoers; trail snapshot` within the quiet window, or a forged
+ * `SUDO_USER`, would otherwise have put the change in another name and dropped what audit saw.
+ * Paths of an apt transaction still running stay pending: they become one commit when it ends.
+ */
+async function attributedSnapshot(
+  repo: Repo,
+  attributor: Attributor,
+  roots: string[],
+  asker: Actor,
+  subject: string,
+): Promise<{ answer: SnapshotAnswer; commits: string[] }> {
+  const parent = (await repo.readRef(Refs.observed)) ?? null;
+  const policies: Response[] = [];
+  const r = await recordAttributed(
+    repo,
+    attributor,
+    roots,
+    () => subject,
+    false,
+    async (res, author, trailers) => {
+      const p = await respond(repo, res, { name: author.name, package: !!trailers['Trail-Packages'] }, 'snapshot');
+      if (p) policies.push(p);
+    },
+    { action: 'snapshot', trailers: { 'Trail-Snapshot-By': asker.name } },
+  );
+  const scan = r.last?.scan;
+  return {
+    commits: r.commits,
+    answer: {
+      commit: r.commits.at(-1) ?? null,
+      parent,
+      changes: r.changes,
+      policy: mergeResponses(policies),
+      skipped: (scan?.skipped ?? []).map((k) => ({ path: k.path, reason: k.reason })),
+      digestOnly: scan?.digestOnly ?? [],
+      asSecrets: scan?.asSecrets,
+    },
+  };
+}
+
+/** What the policy did over several commits, as one answer (null: it did nothing). */
+function mergeResponses(rs: Response[]): Response | null {
+  if (rs.length <= 1) return rs[0] ?? null;
+  return {
+    decisions: rs.flatMap((r) => r.decisions),
+    alerts: rs.flatMap((r) => r.alerts),
+    hooks: rs.flatMap((r) => r.hooks),
+    restored: rs.flatMap((r) => r.restored),
+    restoreCommit: rs
+      .map((r) => r.restoreCommit)
+      .filter((c) => c !== undefined)
+      .pop(),
+    gaveUp: rs.flatMap((r) => r.gaveUp),
+    notRestored: rs.flatMap((r) => r.notRestored ?? []),
+    review: rs
+      .map((r) => r.review)
+      .filter((x) => x !== undefined)
+      .pop(),
+  };
 }
 
 /**

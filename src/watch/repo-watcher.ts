@@ -144,6 +144,7 @@ export class RepoWatcher {
       onCommit,
       reload: () => this.reload(),
       render: this.o.render,
+      attributor: () => this.audit.attributor,
     });
     this.publisher = new PublishJob(this.ctx);
     this.checkpointer = new Checkpointer(this.ctx, {

@@ -11,6 +11,7 @@ import { APT_HOOK_LOCK, holdHostLock } from '../support/host-lock.js';
 import {
   asLogin,
   asLoginSudo,
+  BIN,
   auditdFor,
   auditReady,
   holdAuditd,
@@ -112,6 +113,48 @@ auditTest('a direct write by bob is authored by bob, with his uid and the proces
   assert.match(trailer(c.body, 'Trail-Argv')!, /echo "listen 80"/);
   assert.ok(trailer(c.body, 'Trail-Pid'));
   assert.ok(trailer(c.body, 'Trail-Session'));
+});
+
+// A snapshot asked for while bob's change is still in the quiet window: the daemon commits it,
+// and audit, not the asker, names its author. Asking (as root, with a forged SUDO_USER) must
+// not make the asker the author of someone else's change.
+auditTest("a snapshot asked for over the socket names the change's author from audit, not the asker", async () => {
+  const set = async (k: string, v: string) =>
+    assert.equal((await f.trail(['--name', f.name, 'config', 'set', k, v])).code, 0);
+  // The window held open (the daemon reloads at once), so the snapshot finds bob's change pending.
+  await set('watch.quietMs', '600000');
+  await set('watch.maxDelayMs', '600000');
+  try {
+    const file = join(f.work, 'laundered.conf');
+    await asLogin('bob', ['sh', '-c', 'echo "PermitRootLogin yes" > "$1"', 'sh', file]);
+    // The daemon has heard of it (its status names it), and has not committed it.
+    await waitFor('the change pending in the window', async () => {
+      const st = JSON.parse((await f.trail(['--name', f.name, 'status', '--json'], [0, 3])).stdout.toString()) as {
+        changes: { path: string }[];
+        answeredBy: unknown;
+      };
+      return typeof st.answeredBy === 'object' && st.changes.some((c) => c.path === 'laundered.conf');
+    });
+    const snap = await run(process.execPath, [BIN, '--name', f.name, 'snapshot', '-m', 'routine', '--json'], {
+      env: { ...f.env, SUDO_USER: 'alice' },
+    });
+    const j = JSON.parse(snap.stdout.toString()) as { commit: string; answeredBy: unknown };
+    assert.equal(typeof j.answeredBy, 'object', 'the daemon answered');
+    const [author, body] = (await f.git(['show', '-s', '--format=%an%x1f%B', j.commit])).stdout
+      .toString()
+      .split('\x1f');
+    const c = { author: author!, body: body! };
+    const paths = (await f.git(['show', '--format=', '--name-only', j.commit])).stdout.toString();
+    assert.match(paths, /^laundered\.conf$/m, 'the snapshot recorded the change');
+    assert.equal(c.author, 'bob', c.body);
+    assert.match(c.body, /^routine$/m, "the asker's message is the subject");
+    assert.equal(trailer(c.body, 'Trail-Snapshot-By'), 'alice');
+    assert.equal(trailer(c.body, 'Trail-Action'), 'snapshot');
+    assert.equal(trailer(c.body, 'Trail-Uid'), String(bobUid));
+  } finally {
+    await set('watch.quietMs', '100');
+    await set('watch.maxDelayMs', '1000');
+  }
 });
 
 // A rogue root cannot pass his change off as alice's by writing her uid over his login uid
