@@ -12,6 +12,7 @@ import { bitcoinOf, parseProof, pendingOf } from '../anchor/proof-tree.js';
 import { display } from '../util/bytes.js';
 import { decide } from '../decide/evaluate.js';
 import { parsePolicy, type Policy } from '../decide/policy.js';
+import { parseCheckpointMessage } from '../record/checkpoint/checkpoint-format.js';
 
 export const REPORT_VERSION = 1;
 
@@ -89,6 +90,39 @@ export interface Alert {
   undidAuthor?: string;
 }
 
+/** How bad a sign about the trail itself is: critical (someone may have hidden what they did),
+ * high (a span nobody watched, changes nobody can be named for), notice (an author unknown). */
+export type TrustSeverity = 'critical' | 'high' | 'notice';
+
+export type TrustKind =
+  | 'login-rewritten'
+  | 'audit-blinded'
+  | 'log-tampered'
+  | 'audit-config'
+  | 'watch-crashed'
+  | 'unwatched'
+  | 'audit-interrupted'
+  | 'unattributed';
+
+/** One kind of sign that the trail is incomplete or was interfered with, in plain words: what
+ * happened, what it means, what to do; then the records behind it, for whoever looks further. */
+export interface TrustIssue {
+  kind: TrustKind;
+  severity: TrustSeverity;
+  title: string;
+  meaning: string;
+  todo: string;
+  /** changes on the trail it concerns (observed commits) */
+  changes: string[];
+  /** other records that say so: checkpoints, log checkpoints */
+  records: string[];
+  /** first and last time, as the host recorded them */
+  from: string;
+  to: string;
+  /** technical detail as trail recorded it (distinct, each clipped) */
+  details: string[];
+}
+
 export interface ReportData {
   version: number;
   name: string;
@@ -103,6 +137,8 @@ export interface ReportData {
     /** changes no one is known to have made (seen by trail watch without attribution) */
     unattributed: number;
     notAllowed: number;
+    /** signs about the trail itself (see `trust`), per severity */
+    trust: Record<TrustSeverity, number>;
     /** paths that differ between approved and observed now */
     drift: number;
     /** over every commit of the period, the first snapshot included */
@@ -115,6 +151,8 @@ export interface ReportData {
   /** every commit of the period, oldest first (the first snapshot included, action "init") */
   changes: ReportChange[];
   alerts: Alert[];
+  /** what could make the trail incomplete or untrustworthy in the period, gravest first */
+  trust: TrustIssue[];
   drift: PathChange[];
   refs: { observed?: string; approved?: string };
 }
@@ -290,6 +328,163 @@ export async function commitsWithChanges(
   return out;
 }
 
+const SEVERITY_ORDER: TrustSeverity[] = ['critical', 'high', 'notice'];
+const KIND_ORDER: TrustKind[] = [
+  'login-rewritten',
+  'audit-blinded',
+  'log-tampered',
+  'audit-config',
+  'watch-crashed',
+  'unwatched',
+  'audit-interrupted',
+  'unattributed',
+];
+
+/** The words of each kind: what happened, what it means, what to do. */
+const TRUST_WORDS: Record<TrustKind, { severity: TrustSeverity; title: string; meaning: string; todo: string }> = {
+  'login-rewritten': {
+    severity: 'critical',
+    title: 'Someone may have posed as another user',
+    meaning:
+      "A process with root's rights changed its login identity (login uid). trail credits what it did to no one rather than to the user it claimed to be.",
+    todo: 'Find out who had root on the host at that time. The details name the process.',
+  },
+  'audit-blinded': {
+    severity: 'critical',
+    title: 'Someone switched off the audit that names people',
+    meaning:
+      "Kernel audit was turned off, or one of trail's audit rules removed: changes made meanwhile have no known author.",
+    todo: 'Ask whoever the details name why. If it was not planned, treat those changes as made by someone hiding.',
+  },
+  'log-tampered': {
+    severity: 'critical',
+    title: 'A log was altered after it was written',
+    meaning:
+      'A tracked log was truncated, rewritten, deleted or replaced in place: entries it held may be gone, and with them the traces of what was done.',
+    todo: 'Find out who had root on the host then. trail logs shows what trail kept of the log.',
+  },
+  'audit-config': {
+    severity: 'high',
+    title: "The host's audit rules were changed by a person",
+    meaning:
+      'Audit rules are what name the people behind changes: removing them, or switching audit off, makes later changes anonymous.',
+    todo: "If this was not planned maintenance, ask the people named why. trail watch's log has each change (event audit-config).",
+  },
+  'watch-crashed': {
+    severity: 'high',
+    title: 'trail watch was killed, crashed or paused',
+    meaning: 'Nothing watched the directory for a while. Anything changed and changed back in that time left no trace.',
+    todo: 'Find out why it stopped. If nobody knows, treat that time as unaccounted for.',
+  },
+  unwatched: {
+    severity: 'high',
+    title: 'Changes made while trail was not watching',
+    meaning:
+      'trail found these changes when it started again: who made them, and exactly when, is not known. Anything changed and changed back meanwhile left no trace.',
+    todo: 'Find out why trail was not running, and review these changes.',
+  },
+  'audit-interrupted': {
+    severity: 'high',
+    title: 'Audit was interrupted: changes without a known author',
+    meaning: 'auditd stopped, was restarted or lost records, so trail could not name who made these changes.',
+    todo: 'Find out why (a full disk, a restart, a kill). If nobody knows, review these changes as suspect.',
+  },
+  unattributed: {
+    severity: 'notice',
+    title: 'Changes with no known author',
+    meaning:
+      'No audit record names who made them: audit is not in use for this directory, or the change came a way audit does not see.',
+    todo: 'Review them. trail doctor says whether audit works on this host.',
+  },
+};
+
+/** Host text shown as detail: one line, bounded, so that it cannot push the rest out of view. */
+export function clip(s: string, max = 300): string {
+  const one = s.replace(/\s+/g, ' ').trim();
+  return one.length > max ? one.slice(0, max - 1) + '…' : one;
+}
+
+/** What kind of blind spot an unattributed change is, from its Trail-Actor reason. */
+export function unknownKind(action: string, reason: string): TrustKind {
+  if (action === 'watch-gap') return 'unwatched';
+  if (/login uid rewritten/.test(reason)) return 'login-rewritten';
+  if (/turned kernel audit off|removed trail's audit rule/.test(reason)) return 'audit-blinded';
+  if (
+    /auditd|audit records? (were |was )?lost|records lost|audit rules were missing|kernel audit is disabled|records stopped arriving|no audit record reached|rules are locked/.test(
+      reason,
+    )
+  )
+    return 'audit-interrupted';
+  return 'unattributed';
+}
+
+/** Signs about the trail itself in the period: from its changes (who could not be named, and
+ * why), its checkpoints (an unclean stop, audit changed, login uids rewritten, auditd
+ * restarted) and its log checkpoints (a log altered). Gravest first. */
+async function trustIssues(repo: Repo, changes: ReportChange[], opts: ReportOptions): Promise<TrustIssue[]> {
+  const byKind = new Map<TrustKind, TrustIssue>();
+  const add = (kind: TrustKind, time: string, o: { change?: string; record?: string; detail?: string }) => {
+    let it = byKind.get(kind);
+    if (!it) {
+      it = { kind, ...TRUST_WORDS[kind], changes: [], records: [], from: time, to: time, details: [] };
+      byKind.set(kind, it);
+    }
+    if (o.change && !it.changes.includes(o.change)) it.changes.push(o.change);
+    if (o.record && !it.records.includes(o.record)) it.records.push(o.record);
+    if (time && (!it.from || Date.parse(time) < Date.parse(it.from))) it.from = time;
+    if (time && (!it.to || Date.parse(time) > Date.parse(it.to))) it.to = time;
+    const d = o.detail ? clip(o.detail) : '';
+    if (d && !it.details.includes(d) && it.details.length < 10) it.details.push(d);
+  };
+  for (const c of changes) {
+    if (c.action === 'init' || !isUnknownActor(c.actor)) continue;
+    const reason = (c.trailers['Trail-Actor'] ?? '').replace(/^unknown \((.*)\)$/s, '$1');
+    const since = c.trailers['Trail-Unwatched-Since'];
+    const until = c.trailers['Trail-Unwatched-Until'];
+    const detail =
+      c.action === 'watch-gap' ? `not watched ${since ? `from ${since} ` : ''}to ${until ?? c.time}` : reason;
+    add(unknownKind(c.action, reason), c.time, { change: c.commit, detail });
+  }
+  for (const e of await readLog(repo, Refs.logs, { since: opts.since, until: opts.until })) {
+    const alert = e.trailers['Trail-Alert'];
+    if (alert) add('log-tampered', e.date, { record: e.commit, detail: alert });
+  }
+  for (const e of await readLog(repo, Refs.checkpoints, { since: opts.since, until: opts.until })) {
+    let r;
+    try {
+      r = parseCheckpointMessage(`${e.subject}\n\n${e.body}`);
+    } catch {
+      continue;
+    }
+    if (r.reason === 'start-after-crash' && r.window)
+      add('watch-crashed', e.date, {
+        record: e.commit,
+        detail: `not watched from ${r.window.from} to ${r.window.to}${r.window.bootChanged ? ', the host rebooted in between' : ''}${r.window.auditLostDelta ? `, ${r.window.auditLostDelta} audit record(s) lost` : ''} (checkpoint ${r.seq})`,
+      });
+    const a = r.audit;
+    if (a.configChanges)
+      add('audit-config', e.date, {
+        record: e.commit,
+        detail: `${a.configChanges} change(s) by ${a.configChangedBy?.join(', ') || 'unknown logins'} (checkpoint ${r.seq})`,
+      });
+    if (a.loginRewrites)
+      add('login-rewritten', e.date, {
+        record: e.commit,
+        detail: `${a.loginRewrites} login uid(s) rewritten (checkpoint ${r.seq}; event audit-login in trail watch's log)`,
+      });
+    if (a.auditdRestarts)
+      add('audit-interrupted', e.date, {
+        record: e.commit,
+        detail: `auditd started again ${a.auditdRestarts} time(s), records in between dropped uncounted (checkpoint ${r.seq})`,
+      });
+  }
+  return [...byKind.values()].sort(
+    (a, b) =>
+      SEVERITY_ORDER.indexOf(a.severity) - SEVERITY_ORDER.indexOf(b.severity) ||
+      KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind),
+  );
+}
+
 export async function gatherReport(repo: Repo, opts: ReportOptions = {}): Promise<ReportData> {
   const now = opts.now ?? new Date();
   const observed = await repo.readRef(Refs.observed);
@@ -360,6 +555,10 @@ export async function gatherReport(repo: Repo, opts: ReportOptions = {}): Promis
       ...(c.trailers['Trail-Undid-Author'] ? { undidAuthor: c.trailers['Trail-Undid-Author'] } : {}),
     }));
 
+  const trust = await trustIssues(repo, changes, opts);
+  const trustCounts: Record<TrustSeverity, number> = { critical: 0, high: 0, notice: 0 };
+  for (const t of trust) trustCounts[t.severity]++;
+
   return {
     version: REPORT_VERSION,
     name: repo.info.name,
@@ -372,6 +571,7 @@ export async function gatherReport(repo: Repo, opts: ReportOptions = {}): Promis
       people: [...actorCount.keys()].filter((a) => !isUnknownActor(a) && a !== 'trail').length,
       unattributed: real.filter((c) => isUnknownActor(c.actor)).length,
       notAllowed: alerts.length,
+      trust: trustCounts,
       drift: drift.length,
       anchoring: counts,
     },
@@ -385,6 +585,7 @@ export async function gatherReport(repo: Repo, opts: ReportOptions = {}): Promis
       .map(([path, n]) => ({ path, changes: n })),
     changes,
     alerts,
+    trust,
     drift,
     refs: { ...(observed ? { observed } : {}), ...(approved ? { approved } : {}) },
   };

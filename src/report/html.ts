@@ -5,12 +5,12 @@
 // no style attributes and no inline handlers (the CSP below allows exactly one <style> and
 // one <script>, by hash, and nothing else, so injected markup could not run or load either).
 import { createHash } from 'node:crypto';
-import type { Alert, Anchoring, PathChange, ReportChange, ReportData } from './data.js';
-import { isUnknownActor } from './data.js';
-import { safeText } from '../util/bytes.js';
+import type { Alert, Anchoring, PathChange, ReportChange, ReportData, TrustIssue } from './data.js';
+import { clip, isUnknownActor } from './data.js';
+import { visibleText } from '../util/bytes.js';
 
 export function esc(s: string): string {
-  return safeText(s).replace(
+  return visibleText(s).replace(
     /[&<>"']/g,
     (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
   );
@@ -52,6 +52,10 @@ td ul{margin:0;padding-left:1.1em}
 .tag.bad{color:var(--bad);font-weight:600}.tag.warn{color:var(--warn)}.tag.ok{color:var(--ok)}
 .alert{border-left:4px solid var(--bad);background:var(--card);padding:8px 12px;margin:10px 0;border-radius:0 8px 8px 0;break-inside:avoid}
 .alert h3{margin:0 0 .3em;font-size:1em}
+.trust{border-left:4px solid var(--bad);background:var(--card);padding:8px 12px;margin:10px 0;border-radius:0 8px 8px 0;break-inside:avoid}
+.trust h3{margin:0 0 .3em;font-size:1em}.trust p{margin:.3em 0}
+.trust.high{border-left-color:var(--warn)}.trust.notice{border-left-color:var(--line)}
+details summary{cursor:pointer;color:var(--muted)}
 .muted{color:var(--muted)}
 #filter{width:100%;max-width:360px;padding:6px 8px;margin:0 0 8px;font:inherit;border:1px solid var(--line);border-radius:6px;background:var(--bg);color:var(--fg)}
 footer{color:var(--muted);font-size:.85em;margin-top:2em}
@@ -211,11 +215,31 @@ ${a.undid ? `<p>Undid <code>${esc(a.undid.slice(0, 12))}</code>${a.undidAuthor ?
 </section>`;
 }
 
+const SEVERITY_WORD = { critical: 'critical', high: 'serious', notice: 'to review' } as const;
+const SEVERITY_CLASS = { critical: 'bad', high: 'warn', notice: '' } as const;
+
+function trustSection(t: TrustIssue): string {
+  const n = t.changes.length;
+  const span =
+    t.from && t.to && t.from !== t.to ? `from ${when(t.from)} to ${when(t.to)}` : t.from ? `at ${when(t.from)}` : '';
+  const ids = [...t.changes, ...t.records]
+    .slice(0, 8)
+    .map((c) => `<code>${esc(c.slice(0, 12))}</code>`)
+    .join(', ');
+  return `<section class="trust ${t.severity}" data-trust="${esc(t.kind)}" data-severity="${t.severity}">
+<h3><span class="tag ${SEVERITY_CLASS[t.severity]}">${SEVERITY_WORD[t.severity]}</span> ${esc(t.title)}</h3>
+<p>${esc(t.meaning)}</p>
+<p><b>What to do:</b> ${esc(t.todo)}</p>
+<p class="muted">${n ? `${n} change${n === 1 ? '' : 's'} · ` : ''}${span}${ids ? ` · ${ids}${t.changes.length + t.records.length > 8 ? ', …' : ''}` : ''}</p>
+${t.details.length ? `<details><summary>Details as trail recorded them</summary><ul>${t.details.map((x) => `<li class="mono">${esc(x)}</li>`).join('')}</ul></details>` : ''}
+</section>`;
+}
+
 function row(c: ReportChange): string {
   const baseline = c.action === 'init' ? ' <span class="tag">first snapshot</span>' : '';
   return `<tr data-commit="${esc(c.commit)}"${c.policy?.notAllowed ? ' class="notallowed"' : ''}>
 <td data-label="When"><div>${when(c.time)}</div></td>
-<td data-label="Who"><div><b>${esc(c.actor)}</b></div></td>
+<td data-label="Who"><div><b>${esc(c.actor)}</b>${isUnknownActor(c.actor) && c.trailers['Trail-Actor'] ? `<div class="muted">${esc(clip(c.trailers['Trail-Actor'], 160))}</div>` : ''}</div></td>
 <td data-label="Process"><div><span class="mono">${esc(c.process)}</span></div></td>
 <td data-label="What"><div>${esc(c.subject)}${baseline}${c.action === 'init' ? '' : pathList(c.paths)}<div class="muted mono">${esc(c.commit.slice(0, 12))}</div></div></td>
 <td data-label="Policy"><div>${policyTag(c)}</div></td>
@@ -234,6 +258,7 @@ export function renderHtml(d: ReportData): string {
     `<div class="card ${cls}"><div class="n" data-k="${key}">${n}</div><div class="l">${label}</div></div>`;
   const anchoredCls = h.anchoring.missing ? 'bad' : h.anchoring.pending ? 'warn' : 'ok';
   const rows = [...d.changes].reverse();
+  const grave = h.trust.critical + h.trust.high;
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -251,6 +276,7 @@ export function renderHtml(d: ReportData): string {
 <p class="sub">trail <b>${esc(d.name)}</b> · ${period} · report made ${when(d.generatedAt)}</p>
 </header>
 <section aria-label="headline" class="cards">
+${card('trust', grave, 'signs of tampering or blind spots', grave ? 'bad' : 'ok')}
 ${card('changes', h.changes, 'changes')}
 ${card('people', h.people, `people${h.unattributed ? ` <span class="muted">+ <span data-k="unattributed">${h.unattributed}</span> by someone unknown</span>` : ''}`)}
 ${card('notAllowed', h.notAllowed, 'not allowed by policy', h.notAllowed ? 'bad' : 'ok')}
@@ -258,6 +284,9 @@ ${card('drift', h.drift, 'paths differ from the approved baseline', h.drift ? 'w
 <div class="card ${anchoredCls}"><div class="n"><span data-k="anchored">${h.anchoring.anchored}</span><span class="muted">/${h.anchoring.anchored + h.anchoring.pending + h.anchoring.missing}</span></div>
 <div class="l anch">anchored in Bitcoin · <span><span data-k="pending">${h.anchoring.pending}</span> pending</span><span><span data-k="missing">${h.anchoring.missing}</span> not yet stamped</span></div></div>
 </section>
+
+<h2>Can this record be trusted? (${d.trust.length})</h2>
+${d.trust.length ? d.trust.map(trustSection).join('\n') : '<p class="muted">Nothing in this trail says it was blinded or interfered with in this period. Whether the history itself was rewritten can only be told off the host (<code>trail witness</code>).</p>'}
 
 <h2>Changes per day</h2>
 ${timeline(d, color)}

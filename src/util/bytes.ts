@@ -147,3 +147,13 @@ export function byteCompare(a: string, b: string): number {
 export function safeText(text: string): string {
   return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'));
 }
+
+/** safeText, and also the invisible characters that change how text around them reads: bidi
+ * overrides and isolates (U+202E shows "exe.txt" as "txt.exe"), zero-width characters. For
+ * reports, where a hostile name must look like what it is. */
+export function visibleText(text: string): string {
+  return safeText(text).replace(
+    /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g,
+    (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'),
+  );
+}

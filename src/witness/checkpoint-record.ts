@@ -1,6 +1,8 @@
 // The checkpoint record, version 1, exactly as README "Formats" defines it: the commit
 // message is a subject line, one blank line, then one line of JSON. Anything else is not a
-// checkpoint the witness can accept (and says why).
+// checkpoint the witness can accept (and says why). Text the host wrote reaches findings'
+// words only bounded and visible: times as ISO 8601, login names clipped.
+import { visibleText } from '../util/bytes.js';
 
 export const PUBLISHED_KINDS = ['observed', 'approved', 'logs', 'access', 'proofs', 'checkpoints'] as const;
 export type Kind = (typeof PUBLISHED_KINDS)[number];
@@ -42,6 +44,19 @@ export interface CheckpointRecord {
 }
 
 const ID = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+
+/** A time from the host, as ISO 8601 UTC: Date.parse also takes free text around a date
+ * ("Jan 1 2026 (planned, ignore)"), which must not reach a finding's words. '' if none. */
+function hostTime(v: unknown): string {
+  const t = typeof v === 'string' ? Date.parse(v) : NaN;
+  return Number.isNaN(t) ? '' : new Date(t).toISOString();
+}
+
+/** A login name from the host, for a finding's words: one line, visible, bounded. */
+function hostName(v: string): string {
+  const one = visibleText(v).replace(/\s+/g, ' ').trim();
+  return one.length > 64 ? one.slice(0, 63) + '…' : one;
+}
 
 function num(v: unknown): number | null {
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
@@ -89,7 +104,7 @@ export function parseCheckpoint(
           configChanges: num(a.configChanges),
           configChangedBy:
             Array.isArray(a.configChangedBy) && a.configChangedBy.every((n) => typeof n === 'string')
-              ? (a.configChangedBy as string[])
+              ? (a.configChangedBy as string[]).slice(0, 20).map(hostName)
               : null,
           loginRewrites: num(a.loginRewrites),
           auditdRestarts: num(a.auditdRestarts),
@@ -100,7 +115,7 @@ export function parseCheckpoint(
     p && typeof p === 'object'
       ? {
           seq: num(p.seq) ?? -1,
-          time: String(p.time ?? ''),
+          time: hostTime(p.time),
           boot: typeof p.boot === 'string' ? p.boot : null,
           reason: String(p.reason ?? ''),
         }
@@ -109,8 +124,8 @@ export function parseCheckpoint(
   const window =
     w && typeof w === 'object'
       ? {
-          from: String(w.from ?? ''),
-          to: String(w.to ?? ''),
+          from: hostTime(w.from),
+          to: hostTime(w.to),
           bootChanged: w.bootChanged === true,
           auditLostDelta: num(w.auditLostDelta),
         }
@@ -123,9 +138,9 @@ export function parseCheckpoint(
       name: j.name,
       seq: j.seq,
       reason: j.reason as Reason,
-      time: j.time,
+      time: hostTime(j.time),
       boot: typeof j.boot === 'string' ? j.boot : null,
-      daemonStart: typeof j.daemonStart === 'string' ? j.daemonStart : null,
+      daemonStart: hostTime(j.daemonStart) || null,
       interval: num(j.interval),
       heads,
       audit,

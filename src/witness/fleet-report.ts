@@ -11,7 +11,8 @@ import { parseDate } from '../util/dates.js';
 import { CSS, esc, hash, when } from '../report/html.js';
 import { policyOf, type PolicyVerdict } from '../report/data.js';
 import { trailersOf } from './change-reader.js';
-import { openFindings, type Finding } from './findings.js';
+import { openFindings, type Finding, type FindingKind } from './findings.js';
+import { mdText } from '../report/markdown.js';
 import { mgit } from './git-reader.js';
 import { seenPrefix } from './mirror.js';
 import { fingerprint } from './signature-checker.js';
@@ -87,6 +88,44 @@ export function commitUrl(s: Source | undefined, id: string): string {
   return b ? `${b}/commit/${id}` : '';
 }
 
+/** Gravest first: what took history out or forged it, what hid a person, then what left a
+ * span unwatched, then what is missing; warnings after findings, whatever their age. */
+const KIND_ORDER: FindingKind[] = [
+  'rewrite',
+  'branch-deleted',
+  'checkpoint-signature',
+  'checkpoint-record',
+  'checkpoint-seq',
+  'checkpoint-heads',
+  'commit-signature',
+  'proof-deleted',
+  'proof-invalid',
+  'login-rewritten',
+  'audit-config',
+  'unwatched-window',
+  'silence-gap',
+  'silent',
+  'audit-lost',
+  'activity-gap',
+  'policy-violation',
+  'proof-missing',
+  'source-unreachable',
+  'no-checkpoints',
+  'checkpoint-seq-gap',
+  'key-first-sight',
+  'unprotected',
+];
+const SEVERITY_ORDER = ['finding', 'warning', 'notice'];
+
+export function byGravity(a: Finding, b: Finding): number {
+  const rank = (k: FindingKind) => (KIND_ORDER.indexOf(k) + KIND_ORDER.length + 1) % (KIND_ORDER.length + 1);
+  return (
+    SEVERITY_ORDER.indexOf(a.severity) - SEVERITY_ORDER.indexOf(b.severity) ||
+    rank(a.kind) - rank(b.kind) ||
+    (a.firstSeen < b.firstSeen ? -1 : a.firstSeen > b.firstSeen ? 1 : 0)
+  );
+}
+
 function verdictOf(open: Finding[], w: Watch): { verdict: Verdict; reasons: FleetHost['reasons'] } {
   const reasons: FleetHost['reasons'] = open.map((f) => ({ text: f.title, severity: f.severity, id: f.id }));
   const waits = Object.values(w.proofWaits);
@@ -105,7 +144,7 @@ function verdictOf(open: Finding[], w: Watch): { verdict: Verdict; reasons: Flee
 export async function gatherFleet(sd: StateDir, o: { since?: string } = {}): Promise<FleetData> {
   const state: WitnessState = await sd.load();
   const srcOf = new Map(state.sources.map((s) => [sourceName(s), s]));
-  const open = openFindings(state.findings);
+  const open = openFindings(state.findings).sort(byGravity);
   const links: Record<string, string> = {};
   const hosts: FleetHost[] = Object.values(state.watches)
     .filter((w) => srcOf.has(w.repository))
@@ -158,7 +197,7 @@ export async function gatherFleet(sd: StateDir, o: { since?: string } = {}): Pro
       if (u) links[c] = u;
     }
   const inPeriod = (f: Finding) => !o.since || f.lastSeen >= sinceIso(o.since);
-  const all = Object.values(state.findings).filter(inPeriod);
+  const all = Object.values(state.findings).filter(inPeriod).sort(byGravity);
   const windowKinds = new Set(['unwatched-window', 'silence-gap', 'audit-lost']);
 
   // Who changed what: the observed branches in the mirror, in the period.
@@ -415,7 +454,9 @@ export function renderFleetMarkdown(d: FleetData): string {
     '',
     `## Open findings (${d.findings.length})`,
     '',
-    ...d.findings.map((f) => `- **${md(f.title)}** (${f.id}) — ${md(f.message)}`),
+    ...d.findings.map(
+      (f) => `- ${f.severity === 'finding' ? 'Finding' : 'Warning'}: **${md(f.title)}** (${f.id}) — ${md(f.message)}`,
+    ),
     '',
     `## Who changed what`,
     '',
@@ -445,6 +486,7 @@ export function renderFleetMarkdown(d: FleetData): string {
   return lines.join('\n');
 }
 
+/** Text for Markdown (also read as HTML by many trackers): one line, inert, visible. */
 function md(s: string): string {
-  return s.replace(/[\\`*_[\]<>|]/g, (c) => `\\${c}`).replace(/\n/g, ' ');
+  return mdText(s.replace(/\s*[\r\n]+\s*/g, ' '));
 }
