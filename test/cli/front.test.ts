@@ -115,6 +115,28 @@ test(
   },
 );
 
+test('a reader that went away (| head): the exit code Node.js gives, not death by SIGPIPE', { skip }, async () => {
+  const d = new Daemon(f);
+  await d.started();
+  // stdout a pipe whose reader has closed; python restores SIGPIPE's default in the child,
+  // as a shell does.
+  const closedPipe = async (cmd: string[], PATH = process.env.PATH!) => {
+    const py =
+      'import os,subprocess,sys; r,w=os.pipe(); os.close(r); env=dict(os.environ, PATH=sys.argv[1]); print(subprocess.run(sys.argv[2:], stdout=w, env=env).returncode)';
+    const r = await run('python3', ['-c', py, PATH, ...cmd], { env: f.env, cwd: f.work });
+    return { code: r.stdout.toString().trim(), stderr: r.stderr.toString() };
+  };
+  try {
+    writeFileSync(join(f.work, 'a.conf'), 'a = 7\n');
+    const mine = await closedPipe([FRONT, 'status'], NO_NODE.PATH);
+    assert.deepEqual(mine, { code: '3', stderr: '' }, 'exit 3, as the Node.js command');
+    const theirs = await closedPipe([process.execPath, BIN, 'status']);
+    assert.deepEqual(mine, theirs);
+  } finally {
+    await d.stop();
+  }
+});
+
 test('on a terminal: the same colours, stdout and stderr in the order written', { skip }, async () => {
   const d = new Daemon(f);
   await d.started();

@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -449,8 +450,11 @@ int main(int argc, char **argv) {
   if (!read_until(fd, &in, (size_t)bytes, deadline)) hand_over();
   close(fd);
   /* Checked whole before anything is written: a garbled answer is handed over, not half
-   * printed. */
+   * printed. Pass 1 writes, and hands over no more: SIGPIPE is ignored from there on, as
+   * Node.js ignores it, so that a reader that went away (`| head`) makes the writes to it
+   * fail and the command still exits with its own code, not killed by the signal. */
   for (int pass = 0; pass < 2; pass++) {
+    if (pass) signal(SIGPIPE, SIG_IGN);
     size_t at = 0;
     while (at < (size_t)bytes) {
       char *p = in.p + at, *end;
