@@ -268,10 +268,65 @@ test('an answer the front cannot trust is handed over, never half printed', { sk
     srv.close();
     rmSync(socket, { force: true });
   }
+  // A stdout another program left non-blocking (a pipe, a shared terminal), read slowly: a
+  // full pipe says EAGAIN, and the rest of the answer was dropped.
+  const big = 'x'.repeat(1 << 20);
+  const record = `1 ${big.length}\n` + big;
+  const bigSrv = await fakeDaemon(ack() + head(record.length) + record);
+  try {
+    const py = [
+      'import os,subprocess,sys,time',
+      'r,w=os.pipe(); os.set_blocking(w, False)',
+      'p=subprocess.Popen(sys.argv[1:], stdout=w, env=dict(os.environ, PATH="/nonexistent")); os.close(w)',
+      'time.sleep(0.3); got=b"".join(iter(lambda: os.read(r, 65536), b""))',
+      'print(p.wait(), len(got))',
+    ].join('\n');
+    const r = await run('python3', ['-c', py, FRONT, 'status'], { env: f.env, cwd: f.work });
+    assert.equal(r.stdout.toString(), `0 ${big.length}\n`, 'all of it written');
+  } finally {
+    bigSrv.close();
+    rmSync(socket, { force: true });
+  }
   // And a stale socket (a daemon killed with -9): handed over.
   mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
   await run('python3', ['-c', 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])', socket]);
   const stale = await run(FRONT, ['status'], { env: { ...f.env, ...NO_NODE }, cwd: f.work, okCodes: [1] });
   assert.match(stale.stderr.toString(), /cannot run node/);
   rmSync(socket, { force: true });
+});
+
+test('a daemon that does not take the question is given up on in time, as by Node.js', { skip }, async () => {
+  const quick = { ...f.env, ...NO_NODE, TRAIL_WATCHER_TIMEOUT_MS: '300' };
+  rmSync(socket, { force: true });
+  mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
+  // A daemon that accepts and never reads: a question larger than the socket's buffer (a
+  // long message, 6 bytes a control character in JSON) waited for ever in send().
+  const deaf = createServer((c) => c.pause());
+  await new Promise<void>((r) => deaf.listen(socket, r));
+  try {
+    const r = await run(FRONT, ['snapshot', '-m', '\x01'.repeat(120_000)], {
+      env: quick,
+      cwd: f.work,
+      okCodes: [1],
+      timeoutMs: 10_000,
+    });
+    assert.match(r.stderr, /^trail: cannot run node: /, 'handed over after the timeout');
+  } finally {
+    deaf.close();
+    rmSync(socket, { force: true });
+  }
+  // A daemon whose queue of connections is full (stopped, or stuck): connect() waited for
+  // ever; Node.js's client is told EAGAIN at once.
+  const py = [
+    'import os,socket,subprocess,sys',
+    's=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(0)',
+    'c=socket.socket(socket.AF_UNIX); c.setblocking(False); c.connect(sys.argv[1])',
+    'p=subprocess.run(sys.argv[2:], capture_output=True, timeout=10, env=dict(os.environ, PATH="/nonexistent"))',
+    'sys.stdout.write(p.stderr.decode())',
+  ].join('\n');
+  const full = await run('python3', ['-c', py, socket, FRONT, 'status'], {
+    env: { ...quick, PATH: process.env.PATH },
+    cwd: f.work,
+  }).finally(() => rmSync(socket, { force: true }));
+  assert.match(full.stdout.toString(), /^trail: cannot run node: /, 'a full queue: handed over');
 });

@@ -237,7 +237,7 @@ static int read_until(int fd, struct buf *b, size_t want, long long deadline) {
     if (r <= 0) return 0;
     char chunk[65536];
     ssize_t n = read(fd, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) return 0;
     if (b->len + (size_t)n > MAX_ANSWER) return 0;
     put(b, chunk, (size_t)n);
@@ -255,12 +255,22 @@ static void take_line(struct buf *b, struct buf *line) {
   b->p[b->len] = '\0';
 }
 
-/* Writes all of p; to the daemon's socket with MSG_NOSIGNAL (a daemon that closed is no
- * reason to die of SIGPIPE: the command is handed over). */
-static int write_all(int fd, const char *p, size_t n, int sock) {
+/* Writes all of p. To the daemon's socket with MSG_NOSIGNAL (a daemon that closed is no
+ * reason to die of SIGPIPE: the command is handed over) and until `deadline` only: a daemon
+ * that does not read is given up on, as Node.js's client gives up on it. To stdout and stderr
+ * (deadline -1) until all is written: a descriptor another program left non-blocking says
+ * EAGAIN when full, which is a reason to wait, not to drop the rest. */
+static int write_all(int fd, const char *p, size_t n, int sock, long long deadline) {
   while (n) {
     ssize_t w = sock ? send(fd, p, n, MSG_NOSIGNAL) : write(fd, p, n);
     if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      long long left = deadline < 0 ? -1 : deadline - now_ms();
+      if (deadline >= 0 && left <= 0) return 0;
+      struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+      if (poll(&pfd, 1, left < 0 ? -1 : (int)(left > INT_MAX ? INT_MAX : left)) < 0 && errno != EINTR) return 0;
+      continue;
+    }
     if (w <= 0) return 0;
     p += w;
     n -= (size_t)w;
@@ -392,7 +402,13 @@ int main(int argc, char **argv) {
 
   struct sockaddr_un addr;
   if (!socket_path(name, &addr)) hand_over();
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  /* The daemon has ack_ms to take the question, from the connection on, as in Node.js's
+   * client. Non-blocking: a daemon whose queue of connections is full (stopped, stuck) makes
+   * connect() fail with EAGAIN at once, where a blocking one waited for ever. */
+  const char *t = getenv("TRAIL_WATCHER_TIMEOUT_MS");
+  long long ack_ms = t && atoll(t) > 0 ? atoll(t) : ACK_MS;
+  long long ack_deadline = now_ms() + ack_ms;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) hand_over();
 
   char cwd[PATH_MAX];
@@ -427,13 +443,11 @@ int main(int argc, char **argv) {
     put_json_string(&req, name);
   }
   puts_(&req, "}}\n");
-  if (!write_all(fd, req.p, req.len, 1)) hand_over();
+  if (!write_all(fd, req.p, req.len, 1, ack_deadline)) hand_over();
 
-  const char *t = getenv("TRAIL_WATCHER_TIMEOUT_MS");
-  long long ack_ms = t && atoll(t) > 0 ? atoll(t) : ACK_MS;
   struct buf in = {0}, line = {0};
   /* The first line: will it answer? (another version or protocol, a refusal: hand over) */
-  if (!read_until(fd, &in, 0, now_ms() + ack_ms)) hand_over();
+  if (!read_until(fd, &in, 0, ack_deadline)) hand_over();
   take_line(&in, &line);
   char want[64];
   snprintf(want, sizeof want, "\"%s\"", TRAIL_VERSION);
@@ -464,7 +478,7 @@ int main(int argc, char **argv) {
       size_t start = (size_t)(end + 1 - in.p);
       if (errno || *end != '\n' || start > (size_t)bytes || n > (size_t)bytes - start) hand_over();
       /* A reader that went away (`| head`) is not an error of trail's. */
-      if (pass) write_all(*p == '1' ? 1 : 2, end + 1, (size_t)n, 0);
+      if (pass) write_all(*p == '1' ? 1 : 2, end + 1, (size_t)n, 0, -1);
       at = start + (size_t)n;
     }
   }
