@@ -182,6 +182,10 @@ test('what the front hands over to Node.js: other commands, options, text it can
     await handed(['snapshot', '-m']);
     await handed(['status', '--', 'x']);
     await handed(['status'], { TRAIL_NO_WATCHER: '1' });
+    // A timeout Node.js reads otherwise than as plain digits (Number(): -1 is 1 ms, 1e3 is
+    // 1000; more than 2^31-1 ms is 1 ms and a warning).
+    for (const ms of ['-1', '1e3', ' 5', '0x10', '2147483648', '99999999999999999999'])
+      await handed(['status'], { TRAIL_WATCHER_TIMEOUT_MS: ms }, `TRAIL_WATCHER_TIMEOUT_MS=${ms}`);
     // A TRAIL_HOME with a "." segment: Node.js and the kernel might not agree where it is.
     await handed(['status'], { TRAIL_HOME: `${f.home}/.` }, 'TRAIL_HOME with a dot segment');
     await handed(['--name', 'nosuch', 'status']);

@@ -347,6 +347,22 @@ static int socket_path(const char *name, struct sockaddr_un *addr) {
   return n > 0 && (size_t)n < sizeof addr->sun_path;
 }
 
+/* TRAIL_WATCHER_TIMEOUT_MS as ask-watcher.ts reads it, `Number(v) || 1000`: unset, empty or
+ * 0 is 1 s, digits are milliseconds. Any other text (-1, 1e3, 0x10, " 5") and any number
+ * setTimeout does not take (over 2^31-1 ms: Node.js warns and waits 1 ms) Node.js reads its
+ * own way: handed over. (atoll took "1e3" for 1 ms and "-1" for 1 s, and overflowed the
+ * deadline with 20 digits.) */
+static long long ack_timeout(void) {
+  const char *t = getenv("TRAIL_WATCHER_TIMEOUT_MS");
+  long long ms = 0;
+  for (const char *c = t ? t : ""; *c; c++) {
+    if (*c < '0' || *c > '9') hand_over();
+    ms = ms * 10 + (*c - '0');
+    if (ms > INT_MAX) hand_over();
+  }
+  return ms ? ms : ACK_MS;
+}
+
 /* The person running this command, as invokingUser() in src/util/accounts.ts: the sudo
  * caller, else the audit login uid's name, else the effective user's. */
 static const char *invoking_user(char *scratch, size_t cap) {
@@ -405,8 +421,7 @@ int main(int argc, char **argv) {
   /* The daemon has ack_ms to take the question, from the connection on, as in Node.js's
    * client. Non-blocking: a daemon whose queue of connections is full (stopped, stuck) makes
    * connect() fail with EAGAIN at once, where a blocking one waited for ever. */
-  const char *t = getenv("TRAIL_WATCHER_TIMEOUT_MS");
-  long long ack_ms = t && atoll(t) > 0 ? atoll(t) : ACK_MS;
+  long long ack_ms = ack_timeout();
   long long ack_deadline = now_ms() + ack_ms;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) hand_over();
