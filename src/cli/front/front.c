@@ -290,6 +290,28 @@ static int plain_path(const char *p) {
   return 1;
 }
 
+/* Whether body's len bytes are whole records "FD LENGTH\n" + LENGTH bytes, FD 1 or 2, LENGTH
+ * decimal digits; with out >= 0, also writes each record's bytes to out (FD 1) or err (FD 2),
+ * in order. Reads nothing past len (no NUL is needed or trusted: output may hold any byte). */
+static int records(const char *body, size_t len, int out, int err) {
+  size_t at = 0;
+  while (at < len) {
+    /* the shortest record is "1 0\n" */
+    if (len - at < 4 || (body[at] != '1' && body[at] != '2') || body[at + 1] != ' ') return 0;
+    size_t i = at + 2, n = 0;
+    if (body[i] < '0' || body[i] > '9') return 0;
+    while (i < len && body[i] >= '0' && body[i] <= '9') {
+      n = n * 10 + (size_t)(body[i++] - '0');
+      if (n > len) return 0; /* longer than the answer; and n * 10 cannot overflow */
+    }
+    if (i >= len || body[i] != '\n' || n > len - i - 1) return 0;
+    /* A reader that went away (`| head`) is not an error of trail's. */
+    if (out >= 0) write_all(body[at] == '1' ? out : err, body + i + 1, n, 0, -1);
+    at = i + 1 + n;
+  }
+  return 1;
+}
+
 /* Where trail watch answers (src/host/watcher-socket.ts, watcherSocketDir); 0 when this
  * front would not find it the same way, and hands over. */
 static int socket_dir(char *dir, size_t cap) {
@@ -479,23 +501,11 @@ int main(int argc, char **argv) {
   if (!read_until(fd, &in, (size_t)bytes, deadline)) hand_over();
   close(fd);
   /* Checked whole before anything is written: a garbled answer is handed over, not half
-   * printed. Pass 1 writes, and hands over no more: SIGPIPE is ignored from there on, as
+   * printed. Then written, and handed over no more: SIGPIPE is ignored from there on, as
    * Node.js ignores it, so that a reader that went away (`| head`) makes the writes to it
    * fail and the command still exits with its own code, not killed by the signal. */
-  for (int pass = 0; pass < 2; pass++) {
-    if (pass) signal(SIGPIPE, SIG_IGN);
-    size_t at = 0;
-    while (at < (size_t)bytes) {
-      char *p = in.p + at, *end;
-      if ((*p != '1' && *p != '2') || p[1] != ' ' || p[2] < '0' || p[2] > '9') hand_over();
-      errno = 0;
-      unsigned long long n = strtoull(p + 2, &end, 10);
-      size_t start = (size_t)(end + 1 - in.p);
-      if (errno || *end != '\n' || start > (size_t)bytes || n > (size_t)bytes - start) hand_over();
-      /* A reader that went away (`| head`) is not an error of trail's. */
-      if (pass) write_all(*p == '1' ? 1 : 2, end + 1, (size_t)n, 0, -1);
-      at = start + (size_t)n;
-    }
-  }
+  if (!records(in.p, (size_t)bytes, -1, -1)) hand_over();
+  signal(SIGPIPE, SIG_IGN);
+  records(in.p, (size_t)bytes, 1, 2);
   return (int)code;
 }
