@@ -6,7 +6,7 @@
 // so alone; where it must hand over, the failed exec ("cannot run node") proves it tried to.
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -189,6 +189,14 @@ test('what the front hands over to Node.js: other commands, options, text it can
     // A TRAIL_HOME with a "." segment: Node.js and the kernel might not agree where it is.
     await handed(['status'], { TRAIL_HOME: `${f.home}/.` }, 'TRAIL_HOME with a dot segment');
     await handed(['--name', 'nosuch', 'status']);
+    // A TRAIL_HOME that is not UTF-8 (here a link to the real one): Node.js replaces the
+    // byte, looks in another folder, and finds no trail there. (A shell makes the byte.)
+    symlinkSync(f.home, Buffer.from(`${s.dir}/caf\xe9`, 'latin1'));
+    const home = await run('/bin/sh', ['-c', 'TRAIL_HOME="$1/$(printf \'caf\\351\')" exec "$0" status', FRONT, s.dir], {
+      env: { ...f.env, ...NO_NODE },
+      okCodes: [1],
+    });
+    assert.match(home.stderr.toString(), /^trail: cannot run node: /, 'a TRAIL_HOME that is not UTF-8');
     // Node.js reads argv as UTF-8 and replaces what is not: the front does not guess how.
     // (spawn passes only UTF-8: a shell makes the byte.)
     const latin1 = await run('/bin/sh', ['-c', 'exec "$0" snapshot -m "$(printf \'caf\\351\')"', FRONT], {

@@ -279,9 +279,11 @@ static int write_all(int fd, const char *p, size_t n, int sock, long long deadli
 }
 
 /* An absolute path without "." or ".." segments: Node.js resolves those lexically, the kernel
- * after following symlinks, so only a plain path is certain to name the same folder. */
+ * after following symlinks, so only a plain path is certain to name the same folder. And
+ * UTF-8: Node.js reads the environment as UTF-8 and replaces what is not, so it looks for
+ * another folder than these bytes name. */
 static int plain_path(const char *p) {
-  if (p[0] != '/') return 0;
+  if (p[0] != '/' || !utf8_ok((const unsigned char *)p)) return 0;
   for (const char *s = p; (s = strchr(s, '/')); s++) {
     const char *seg = s + 1;
     size_t n = strcspn(seg, "/");
