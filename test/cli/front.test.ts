@@ -6,7 +6,7 @@
 // so alone; where it must hand over, the failed exec ("cannot run node") proves it tried to.
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -115,6 +115,28 @@ test(
   },
 );
 
+test('a reader that went away (| head): the exit code Node.js gives, not death by SIGPIPE', { skip }, async () => {
+  const d = new Daemon(f);
+  await d.started();
+  // stdout a pipe whose reader has closed; python restores SIGPIPE's default in the child,
+  // as a shell does.
+  const closedPipe = async (cmd: string[], PATH = process.env.PATH!) => {
+    const py =
+      'import os,subprocess,sys; r,w=os.pipe(); os.close(r); env=dict(os.environ, PATH=sys.argv[1]); print(subprocess.run(sys.argv[2:], stdout=w, env=env).returncode)';
+    const r = await run('python3', ['-c', py, PATH, ...cmd], { env: f.env, cwd: f.work });
+    return { code: r.stdout.toString().trim(), stderr: r.stderr.toString() };
+  };
+  try {
+    writeFileSync(join(f.work, 'a.conf'), 'a = 7\n');
+    const mine = await closedPipe([FRONT, 'status'], NO_NODE.PATH);
+    assert.deepEqual(mine, { code: '3', stderr: '' }, 'exit 3, as the Node.js command');
+    const theirs = await closedPipe([process.execPath, BIN, 'status']);
+    assert.deepEqual(mine, theirs);
+  } finally {
+    await d.stop();
+  }
+});
+
 test('on a terminal: the same colours, stdout and stderr in the order written', { skip }, async () => {
   const d = new Daemon(f);
   await d.started();
@@ -160,9 +182,21 @@ test('what the front hands over to Node.js: other commands, options, text it can
     await handed(['snapshot', '-m']);
     await handed(['status', '--', 'x']);
     await handed(['status'], { TRAIL_NO_WATCHER: '1' });
+    // A timeout Node.js reads otherwise than as plain digits (Number(): -1 is 1 ms, 1e3 is
+    // 1000; more than 2^31-1 ms is 1 ms and a warning).
+    for (const ms of ['-1', '1e3', ' 5', '0x10', '2147483648', '99999999999999999999'])
+      await handed(['status'], { TRAIL_WATCHER_TIMEOUT_MS: ms }, `TRAIL_WATCHER_TIMEOUT_MS=${ms}`);
     // A TRAIL_HOME with a "." segment: Node.js and the kernel might not agree where it is.
     await handed(['status'], { TRAIL_HOME: `${f.home}/.` }, 'TRAIL_HOME with a dot segment');
     await handed(['--name', 'nosuch', 'status']);
+    // A TRAIL_HOME that is not UTF-8 (here a link to the real one): Node.js replaces the
+    // byte, looks in another folder, and finds no trail there. (A shell makes the byte.)
+    symlinkSync(f.home, Buffer.from(`${s.dir}/caf\xe9`, 'latin1'));
+    const home = await run('/bin/sh', ['-c', 'TRAIL_HOME="$1/$(printf \'caf\\351\')" exec "$0" status', FRONT, s.dir], {
+      env: { ...f.env, ...NO_NODE },
+      okCodes: [1],
+    });
+    assert.match(home.stderr.toString(), /^trail: cannot run node: /, 'a TRAIL_HOME that is not UTF-8');
     // Node.js reads argv as UTF-8 and replaces what is not: the front does not guess how.
     // (spawn passes only UTF-8: a shell makes the byte.)
     const latin1 = await run('/bin/sh', ['-c', 'exec "$0" snapshot -m "$(printf \'caf\\351\')"', FRONT], {
@@ -246,10 +280,65 @@ test('an answer the front cannot trust is handed over, never half printed', { sk
     srv.close();
     rmSync(socket, { force: true });
   }
+  // A stdout another program left non-blocking (a pipe, a shared terminal), read slowly: a
+  // full pipe says EAGAIN, and the rest of the answer was dropped.
+  const big = 'x'.repeat(1 << 20);
+  const record = `1 ${big.length}\n` + big;
+  const bigSrv = await fakeDaemon(ack() + head(record.length) + record);
+  try {
+    const py = [
+      'import os,subprocess,sys,time',
+      'r,w=os.pipe(); os.set_blocking(w, False)',
+      'p=subprocess.Popen(sys.argv[1:], stdout=w, env=dict(os.environ, PATH="/nonexistent")); os.close(w)',
+      'time.sleep(0.3); got=b"".join(iter(lambda: os.read(r, 65536), b""))',
+      'print(p.wait(), len(got))',
+    ].join('\n');
+    const r = await run('python3', ['-c', py, FRONT, 'status'], { env: f.env, cwd: f.work });
+    assert.equal(r.stdout.toString(), `0 ${big.length}\n`, 'all of it written');
+  } finally {
+    bigSrv.close();
+    rmSync(socket, { force: true });
+  }
   // And a stale socket (a daemon killed with -9): handed over.
   mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
   await run('python3', ['-c', 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])', socket]);
   const stale = await run(FRONT, ['status'], { env: { ...f.env, ...NO_NODE }, cwd: f.work, okCodes: [1] });
   assert.match(stale.stderr.toString(), /cannot run node/);
   rmSync(socket, { force: true });
+});
+
+test('a daemon that does not take the question is given up on in time, as by Node.js', { skip }, async () => {
+  const quick = { ...f.env, ...NO_NODE, TRAIL_WATCHER_TIMEOUT_MS: '300' };
+  rmSync(socket, { force: true });
+  mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
+  // A daemon that accepts and never reads: a question larger than the socket's buffer (a
+  // long message, 6 bytes a control character in JSON) waited for ever in send().
+  const deaf = createServer((c) => c.pause());
+  await new Promise<void>((r) => deaf.listen(socket, r));
+  try {
+    const r = await run(FRONT, ['snapshot', '-m', '\x01'.repeat(120_000)], {
+      env: quick,
+      cwd: f.work,
+      okCodes: [1],
+      timeoutMs: 10_000,
+    });
+    assert.match(r.stderr, /^trail: cannot run node: /, 'handed over after the timeout');
+  } finally {
+    deaf.close();
+    rmSync(socket, { force: true });
+  }
+  // A daemon whose queue of connections is full (stopped, or stuck): connect() waited for
+  // ever; Node.js's client is told EAGAIN at once.
+  const py = [
+    'import os,socket,subprocess,sys',
+    's=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(0)',
+    'c=socket.socket(socket.AF_UNIX); c.setblocking(False); c.connect(sys.argv[1])',
+    'p=subprocess.run(sys.argv[2:], capture_output=True, timeout=10, env=dict(os.environ, PATH="/nonexistent"))',
+    'sys.stdout.write(p.stderr.decode())',
+  ].join('\n');
+  const full = await run('python3', ['-c', py, socket, FRONT, 'status'], {
+    env: { ...quick, PATH: process.env.PATH },
+    cwd: f.work,
+  }).finally(() => rmSync(socket, { force: true }));
+  assert.match(full.stdout.toString(), /^trail: cannot run node: /, 'a full queue: handed over');
 });

@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,7 +237,7 @@ static int read_until(int fd, struct buf *b, size_t want, long long deadline) {
     if (r <= 0) return 0;
     char chunk[65536];
     ssize_t n = read(fd, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) return 0;
     if (b->len + (size_t)n > MAX_ANSWER) return 0;
     put(b, chunk, (size_t)n);
@@ -254,12 +255,22 @@ static void take_line(struct buf *b, struct buf *line) {
   b->p[b->len] = '\0';
 }
 
-/* Writes all of p; to the daemon's socket with MSG_NOSIGNAL (a daemon that closed is no
- * reason to die of SIGPIPE: the command is handed over). */
-static int write_all(int fd, const char *p, size_t n, int sock) {
+/* Writes all of p. To the daemon's socket with MSG_NOSIGNAL (a daemon that closed is no
+ * reason to die of SIGPIPE: the command is handed over) and until `deadline` only: a daemon
+ * that does not read is given up on, as Node.js's client gives up on it. To stdout and stderr
+ * (deadline -1) until all is written: a descriptor another program left non-blocking says
+ * EAGAIN when full, which is a reason to wait, not to drop the rest. */
+static int write_all(int fd, const char *p, size_t n, int sock, long long deadline) {
   while (n) {
     ssize_t w = sock ? send(fd, p, n, MSG_NOSIGNAL) : write(fd, p, n);
     if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      long long left = deadline < 0 ? -1 : deadline - now_ms();
+      if (deadline >= 0 && left <= 0) return 0;
+      struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+      if (poll(&pfd, 1, left < 0 ? -1 : (int)(left > INT_MAX ? INT_MAX : left)) < 0 && errno != EINTR) return 0;
+      continue;
+    }
     if (w <= 0) return 0;
     p += w;
     n -= (size_t)w;
@@ -268,13 +279,37 @@ static int write_all(int fd, const char *p, size_t n, int sock) {
 }
 
 /* An absolute path without "." or ".." segments: Node.js resolves those lexically, the kernel
- * after following symlinks, so only a plain path is certain to name the same folder. */
+ * after following symlinks, so only a plain path is certain to name the same folder. And
+ * UTF-8: Node.js reads the environment as UTF-8 and replaces what is not, so it looks for
+ * another folder than these bytes name. */
 static int plain_path(const char *p) {
-  if (p[0] != '/') return 0;
+  if (p[0] != '/' || !utf8_ok((const unsigned char *)p)) return 0;
   for (const char *s = p; (s = strchr(s, '/')); s++) {
     const char *seg = s + 1;
     size_t n = strcspn(seg, "/");
     if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.')) return 0;
+  }
+  return 1;
+}
+
+/* Whether body's len bytes are whole records "FD LENGTH\n" + LENGTH bytes, FD 1 or 2, LENGTH
+ * decimal digits; with out >= 0, also writes each record's bytes to out (FD 1) or err (FD 2),
+ * in order. Reads nothing past len (no NUL is needed or trusted: output may hold any byte). */
+static int records(const char *body, size_t len, int out, int err) {
+  size_t at = 0;
+  while (at < len) {
+    /* the shortest record is "1 0\n" */
+    if (len - at < 4 || (body[at] != '1' && body[at] != '2') || body[at + 1] != ' ') return 0;
+    size_t i = at + 2, n = 0;
+    if (body[i] < '0' || body[i] > '9') return 0;
+    while (i < len && body[i] >= '0' && body[i] <= '9') {
+      n = n * 10 + (size_t)(body[i++] - '0');
+      if (n > len) return 0; /* longer than the answer; and n * 10 cannot overflow */
+    }
+    if (i >= len || body[i] != '\n' || n > len - i - 1) return 0;
+    /* A reader that went away (`| head`) is not an error of trail's. */
+    if (out >= 0) write_all(body[at] == '1' ? out : err, body + i + 1, n, 0, -1);
+    at = i + 1 + n;
   }
   return 1;
 }
@@ -336,6 +371,22 @@ static int socket_path(const char *name, struct sockaddr_un *addr) {
   return n > 0 && (size_t)n < sizeof addr->sun_path;
 }
 
+/* TRAIL_WATCHER_TIMEOUT_MS as ask-watcher.ts reads it, `Number(v) || 1000`: unset, empty or
+ * 0 is 1 s, digits are milliseconds. Any other text (-1, 1e3, 0x10, " 5") and any number
+ * setTimeout does not take (over 2^31-1 ms: Node.js warns and waits 1 ms) Node.js reads its
+ * own way: handed over. (atoll took "1e3" for 1 ms and "-1" for 1 s, and overflowed the
+ * deadline with 20 digits.) */
+static long long ack_timeout(void) {
+  const char *t = getenv("TRAIL_WATCHER_TIMEOUT_MS");
+  long long ms = 0;
+  for (const char *c = t ? t : ""; *c; c++) {
+    if (*c < '0' || *c > '9') hand_over();
+    ms = ms * 10 + (*c - '0');
+    if (ms > INT_MAX) hand_over();
+  }
+  return ms ? ms : ACK_MS;
+}
+
 /* The person running this command, as invokingUser() in src/util/accounts.ts: the sudo
  * caller, else the audit login uid's name, else the effective user's. */
 static const char *invoking_user(char *scratch, size_t cap) {
@@ -391,7 +442,12 @@ int main(int argc, char **argv) {
 
   struct sockaddr_un addr;
   if (!socket_path(name, &addr)) hand_over();
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  /* The daemon has ack_ms to take the question, from the connection on, as in Node.js's
+   * client. Non-blocking: a daemon whose queue of connections is full (stopped, stuck) makes
+   * connect() fail with EAGAIN at once, where a blocking one waited for ever. */
+  long long ack_ms = ack_timeout();
+  long long ack_deadline = now_ms() + ack_ms;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) hand_over();
 
   char cwd[PATH_MAX];
@@ -426,13 +482,11 @@ int main(int argc, char **argv) {
     put_json_string(&req, name);
   }
   puts_(&req, "}}\n");
-  if (!write_all(fd, req.p, req.len, 1)) hand_over();
+  if (!write_all(fd, req.p, req.len, 1, ack_deadline)) hand_over();
 
-  const char *t = getenv("TRAIL_WATCHER_TIMEOUT_MS");
-  long long ack_ms = t && atoll(t) > 0 ? atoll(t) : ACK_MS;
   struct buf in = {0}, line = {0};
   /* The first line: will it answer? (another version or protocol, a refusal: hand over) */
-  if (!read_until(fd, &in, 0, now_ms() + ack_ms)) hand_over();
+  if (!read_until(fd, &in, 0, ack_deadline)) hand_over();
   take_line(&in, &line);
   char want[64];
   snprintf(want, sizeof want, "\"%s\"", TRAIL_VERSION);
@@ -449,20 +503,11 @@ int main(int argc, char **argv) {
   if (!read_until(fd, &in, (size_t)bytes, deadline)) hand_over();
   close(fd);
   /* Checked whole before anything is written: a garbled answer is handed over, not half
-   * printed. */
-  for (int pass = 0; pass < 2; pass++) {
-    size_t at = 0;
-    while (at < (size_t)bytes) {
-      char *p = in.p + at, *end;
-      if ((*p != '1' && *p != '2') || p[1] != ' ' || p[2] < '0' || p[2] > '9') hand_over();
-      errno = 0;
-      unsigned long long n = strtoull(p + 2, &end, 10);
-      size_t start = (size_t)(end + 1 - in.p);
-      if (errno || *end != '\n' || start > (size_t)bytes || n > (size_t)bytes - start) hand_over();
-      /* A reader that went away (`| head`) is not an error of trail's. */
-      if (pass) write_all(*p == '1' ? 1 : 2, end + 1, (size_t)n, 0);
-      at = start + (size_t)n;
-    }
-  }
+   * printed. Then written, and handed over no more: SIGPIPE is ignored from there on, as
+   * Node.js ignores it, so that a reader that went away (`| head`) makes the writes to it
+   * fail and the command still exits with its own code, not killed by the signal. */
+  if (!records(in.p, (size_t)bytes, -1, -1)) hand_over();
+  signal(SIGPIPE, SIG_IGN);
+  records(in.p, (size_t)bytes, 1, 2);
   return (int)code;
 }
