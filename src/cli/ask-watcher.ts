@@ -31,7 +31,7 @@ export interface Asked<T> {
  */
 export function askWatcher<T>(
   name: string,
-  req: Pick<WatcherRequest, 'op' | 'message' | 'actor'>,
+  req: Pick<WatcherRequest, 'op' | 'message' | 'actor' | 'onlyAttributed'>,
 ): Promise<Asked<T> | undefined> {
   if (process.env.TRAIL_NO_WATCHER === '1') return Promise.resolve(undefined);
   const path = watcherSocketPath(name);

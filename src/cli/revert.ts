@@ -1,6 +1,8 @@
 import { lstatSync } from 'node:fs';
 import type { Command } from 'commander';
 import { revert } from '../act/revert.js';
+import { invokingActor } from '../record/commit/commit.js';
+import type { SnapshotAnswer } from '../watch/query-server.js';
 import type { Repo } from '../record/repo/repo.js';
 import { abs } from '../record/scanner.js';
 import { readState } from '../record/tree/tree-reader.js';
@@ -9,6 +11,7 @@ import { TrailError, Exit } from '../util/errors.js';
 import { changesJson } from './changes.js';
 import { plural } from './output.js';
 import { watchedPath } from './paths.js';
+import { askWatcher } from './ask-watcher.js';
 import { asWriter, commandContext, openTrail } from './session.js';
 
 export function registerRevert(program: Command): void {
@@ -40,6 +43,17 @@ export function registerRevert(program: Command): void {
         const repo = await openTrail(g);
         const rel = paths.map((p) => watchedPath(repo.info.dir, p));
         let target = '';
+        // With trail watch running and audit in use, what its events named is committed first,
+        // by it, as its window would: who changed those files is named, where the revert's own
+        // look below can only say "unknown". Asked before the lock, which the daemon takes.
+        const first = opts.dryRun
+          ? undefined
+          : await askWatcher<SnapshotAnswer>(repo.info.name, {
+              op: 'snapshot',
+              message: 'changes found before a revert',
+              actor: invokingActor(),
+              onlyAttributed: true,
+            });
         const res = await asWriter(repo, out, 'revert', async () => {
           // Resolved under the lock, after any interrupted revert was finished.
           target = await repo.resolve(rev);
@@ -58,6 +72,10 @@ export function registerRevert(program: Command): void {
           for (const x of p.write) out.line(`  write    ${display(x)}`);
           for (const x of p.fixMeta) out.line(`  metadata ${display(x)}`);
         } else {
+          if (first?.answer.commit)
+            out.line(
+              `trail watch recorded the pending changes first as ${first.answer.commit.slice(0, 12)} (authors from audit)`,
+            );
           if (res.before?.commit)
             out.line(`recorded the changes found on disk first as ${res.before.commit.slice(0, 12)}`);
           const a = res.applied!;
@@ -76,7 +94,7 @@ export function registerRevert(program: Command): void {
             metadata: p.fixMeta.map(display),
             cannot: p.cannot.map((c) => ({ path: display(c.path), reason: c.reason })),
           },
-          before: res.before?.commit ?? null,
+          before: res.before?.commit ?? first?.answer.commit ?? null,
           commit: res.after?.commit ?? null,
           changes: res.after ? changesJson(res.after.changes) : [],
           left: res.left,

@@ -39,6 +39,9 @@ export interface WatcherRequest {
   /** snapshot: the commit's subject and who asked (the commit's author, as `trail snapshot`). */
   message?: string;
   actor?: { name: string; email?: string };
+  /** snapshot: only if audit names who made the changes (else declined, and the asker records
+   * them itself): `trail revert` asks so for the changes it finds before reverting. */
+  onlyAttributed?: boolean;
   /** Asked by the native front (src/cli/front): the daemon renders the command's output, as
    * the Node.js command would print it, and answers with those bytes (README, "Watching"). */
   render?: RenderRequest;

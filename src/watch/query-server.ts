@@ -80,6 +80,8 @@ export function refusal(req: unknown): string | undefined {
       return 'snapshot with an invalid email';
     if (r.message !== undefined && (typeof r.message !== 'string' || r.message.length > 4096))
       return 'snapshot with an invalid message';
+    if (r.onlyAttributed !== undefined && typeof r.onlyAttributed !== 'boolean')
+      return 'snapshot with an invalid onlyAttributed';
   }
   if (r.render !== undefined) {
     const h = r.render as Partial<RenderRequest> | null;
@@ -332,6 +334,7 @@ export class QueryServer implements Job {
     }
     const subject = req.message ?? `snapshot by ${actor.name}`;
     const attributor = this.deps.attributor?.();
+    if (req.onlyAttributed && !attributor) throw new Error('no audit here: the asker records these changes itself');
     if (attributor) {
       const { answer, commits } = await attributedSnapshot(repo, attributor, roots, actor, subject);
       for (const c of commits)

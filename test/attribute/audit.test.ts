@@ -157,6 +157,54 @@ auditTest("a snapshot asked for over the socket names the change's author from a
   }
 });
 
+// trail revert finds bob's change still in the quiet window: trail watch records it first, in
+// bob's name from audit, where the revert's own look could only have said "unknown".
+auditTest('a revert has the changes it finds pending recorded by the daemon, authors from audit', async () => {
+  const set = async (k: string, v: string) =>
+    assert.equal((await f.trail(['--name', f.name, 'config', 'set', k, v])).code, 0);
+  writeFileSync(join(f.work, 'revert-target.conf'), 'v1\n');
+  await commitOf('revert-target.conf');
+  await set('watch.quietMs', '600000');
+  await set('watch.maxDelayMs', '600000');
+  try {
+    writeFileSync(join(f.work, 'revert-target.conf'), 'v2 (to be reverted)\n');
+    const file = join(f.work, 'pending-at-revert.conf');
+    await asLogin('bob', ['sh', '-c', 'echo "AllowUsers bob" > "$1"', 'sh', file]);
+    await waitFor('the changes pending in the window', async () => {
+      const st = JSON.parse((await f.trail(['--name', f.name, 'status', '--json'], [0, 3])).stdout.toString()) as {
+        changes: { path: string }[];
+      };
+      return st.changes.some((c) => c.path === 'pending-at-revert.conf');
+    });
+    const target = (await f.git(['rev-parse', 'refs/heads/observed'])).stdout.toString().trim();
+    const r = await f.trail(['--name', f.name, 'revert', target, 'revert-target.conf', '--json']);
+    const j = JSON.parse(r.stdout.toString()) as { before: string };
+    assert.match(r.stdout.toString(), /"before": "[0-9a-f]{40}"/);
+    const log = (
+      await f.git([
+        'log',
+        '--format=%H%x1f%an%x1f%s%x1f%(trailers:key=Trail-Snapshot-By,valueonly)',
+        `${target}..refs/heads/observed`,
+        '--',
+        'pending-at-revert.conf',
+      ])
+    ).stdout
+      .toString()
+      .trim();
+    const [id, author, subject, by] = log.split('\x1f');
+    assert.equal(author, 'bob', log);
+    assert.equal(subject, 'changes found before a revert');
+    assert.ok(by!.trim().length > 0, 'who asked is named');
+    // One commit per person: bob's, and the root's of revert-target.conf; `before` is the last.
+    const made = (await f.git(['rev-list', `${target}..${j.before}`])).stdout.toString().split('\n');
+    assert.ok(made.includes(id!), `${id} is among the commits made before the revert`);
+    assert.equal(readFileSync(join(f.work, 'revert-target.conf'), 'utf8'), 'v1\n', 'and the revert was made');
+  } finally {
+    await set('watch.quietMs', '100');
+    await set('watch.maxDelayMs', '1000');
+  }
+});
+
 // A rogue root cannot pass his change off as alice's by writing her uid over his login uid
 // (the kernel allows root that unless loginuid_immutable is set): the commit names no one
 // and says why, both for a login uid replaced at once and for one cleared then set anew by a

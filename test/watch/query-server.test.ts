@@ -308,6 +308,8 @@ test('what the daemon refuses to answer', () => {
   assert.match(refusal({ ...ok, op: 'snapshot', actor: { name: 'a\nb' } })!, /valid actor/);
   assert.match(refusal({ ...ok, op: 'snapshot', actor: { name: 'alice' }, message: 'x'.repeat(5000) })!, /message/);
   assert.equal(refusal({ ...ok, op: 'snapshot', actor: { name: 'alice' }, message: 'why' }), undefined);
+  assert.equal(refusal({ ...ok, op: 'snapshot', actor: { name: 'alice' }, onlyAttributed: true }), undefined);
+  assert.match(refusal({ ...ok, op: 'snapshot', actor: { name: 'alice' }, onlyAttributed: 'yes' })!, /onlyAttributed/);
   // The native front's render request (src/cli/front).
   const render = { json: false, color: false, cwd: '/etc' };
   assert.equal(refusal({ ...ok, render }), undefined);
