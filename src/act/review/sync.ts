@@ -299,6 +299,34 @@ async function syncApproved(ctx: Ctx): Promise<void> {
   await pushTrail(repo, remote, token);
 }
 
+/**
+ * A merged PR whose episode is still open though approved holds its merge: a sync killed
+ * after it moved approved and before it saved the episode. Recorded now; left open, the
+ * episode stood for ever (the merge is no longer ahead of approved, so no sync took it up
+ * again), and every later change was told "decided on GitHub; run trail review sync"
+ * instead of getting a pull request of its own.
+ */
+async function mergedAlready(ctx: Ctx, ep: Episode, merge: string | null | undefined): Promise<void> {
+  if (!merge) return;
+  let held = false;
+  try {
+    held = await isAncestor(ctx.repo, merge, Refs.approved);
+  } catch {
+    return; // the merge is not here: the sync that fetches it decides
+  }
+  if (!held) return;
+  ep.state = 'merged';
+  ep.decided = new Date().toISOString();
+  ep.outcome = `accepted: approved holds ${merge}`;
+  await saveState(ctx.repo, ctx.state);
+  ctx.actions.push({
+    pr: ep.number,
+    kind: 'accepted',
+    commit: merge,
+    message: `#${ep.number}: approved already holds its merge ${merge.slice(0, 12)} (a sync was interrupted before it said so)`,
+  });
+}
+
 /** Trail's PRs closed without merging: those paths go back to approved on the host. */
 async function syncClosed(ctx: Ctx): Promise<void> {
   const { repo, remote } = ctx;
@@ -306,7 +334,11 @@ async function syncClosed(ctx: Ctx): Promise<void> {
     const pr = await ctx.gh.call(`read pull request #${ep.number}`, (o) =>
       o.rest.pulls.get({ owner: ctx.gh.owner, repo: ctx.gh.repo, pull_number: ep.number }),
     );
-    if (pr.state !== 'closed' || pr.merged) continue;
+    if (pr.state !== 'closed') continue;
+    if (pr.merged) {
+      await mergedAlready(ctx, ep, pr.merge_commit_sha);
+      continue;
+    }
     const issue = await ctx.gh.call(`read who closed #${ep.number}`, (o) =>
       o.rest.issues.get({ owner: ctx.gh.owner, repo: ctx.gh.repo, issue_number: ep.number }),
     );

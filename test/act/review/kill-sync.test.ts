@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN } from '../../support/cli.js';
 import {
@@ -100,3 +100,41 @@ test(
     t.diagnostic(JSON.stringify(stats));
   },
 );
+
+// The one moment the random kills above hit only now and then (a soak run, "Pull Request is
+// not mergeable"): after the sync moved approved to the merge, before it saved the episode.
+// The next sync must record the acceptance, or the episode stays open for ever and every
+// later change is told to run a sync instead of getting a pull request of its own.
+test('a sync killed between moving approved and saving the episode: the next sync records the acceptance', async (t) => {
+  const w = await world(t);
+  const h = await w.addHost('web1');
+  const alice = w.as(w.alice);
+  writeFileSync(join(h.dir, 'hosts'), '127.0.0.1 localhost\n10.0.0.1 db\n');
+  const snap = await h.run(['snapshot', '--json']);
+  assert.equal(snap.code, 0, snap.stderr);
+  const pr = snap.json.policy.review.number as number;
+  await alice.rest.pulls.createReview({ owner: OWNER, repo: REPO, pull_number: pr, event: 'APPROVE' });
+  const merged = (await alice.rest.pulls.merge({ owner: OWNER, repo: REPO, pull_number: pr })).data.sha;
+  assert.equal((await h.run(['review', 'sync'])).code, 0);
+  assert.equal(shadowRef(h, 'refs/heads/approved'), merged);
+  // What the kill leaves: approved moved, the episode's new state never written.
+  const file = join(h.repo, 'trail', 'review.json');
+  const state = JSON.parse(readFileSync(file, 'utf8')) as { episodes: Record<string, unknown>[] };
+  const ep = state.episodes.find((e) => e.number === pr)!;
+  Object.assign(ep, { state: 'open' });
+  delete ep.decided;
+  delete ep.outcome;
+  writeFileSync(file, JSON.stringify(state, null, 2) + '\n');
+
+  const again = await h.run(['review', 'sync', '--json']);
+  assert.equal(again.code, 0, again.stderr);
+  const accepted = again.json.actions.find((a: { kind: string; pr?: number }) => a.kind === 'accepted' && a.pr === pr);
+  assert.ok(accepted, JSON.stringify(again.json.actions));
+  assert.match(accepted.message, /approved already holds its merge/);
+  assert.deepEqual(again.json.open, []);
+  // The next change gets a pull request of its own.
+  writeFileSync(join(h.dir, 'hosts'), '127.0.0.1 localhost\n10.0.0.2 db\n');
+  const next = await h.run(['snapshot', '--json']);
+  assert.equal(next.code, 0, next.stderr);
+  assert.notEqual(next.json.policy.review.number, pr, JSON.stringify(next.json.policy.review));
+});
