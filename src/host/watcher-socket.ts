@@ -36,7 +36,8 @@ export interface WatcherRequest {
   /** reload: the settings or the policy changed (trail config, trail policy): read them
    * again, as SIGHUP does for this directory. */
   op: 'status' | 'diff' | 'snapshot' | 'reload';
-  /** snapshot: the commit's subject and who asked (the commit's author, as `trail snapshot`). */
+  /** snapshot: the commit's subject and who asked (the author where no audit names one; with
+   * audit, `Trail-Snapshot-By`, beside the authors audit names). */
   message?: string;
   actor?: { name: string; email?: string };
   /** snapshot: only if audit names who made the changes (else declined, and the asker records
