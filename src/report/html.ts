@@ -7,10 +7,10 @@
 import { createHash } from 'node:crypto';
 import type { Alert, Anchoring, PathChange, ReportChange, ReportData, TrustIssue } from './data.js';
 import { clip, isUnknownActor } from './data.js';
-import { visibleText } from '../util/bytes.js';
+import { safeText } from '../util/bytes.js';
 
 export function esc(s: string): string {
-  return visibleText(s).replace(
+  return safeText(s).replace(
     /[&<>"']/g,
     (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
   );

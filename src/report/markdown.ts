@@ -2,17 +2,17 @@
 // HTML too, so text from the trail is escaped for both: a file name can neither break the
 // table nor inject markup or links.
 import type { PathChange, ReportData } from './data.js';
-import { visibleText } from '../util/bytes.js';
+import { safeText } from '../util/bytes.js';
 
 export function mdText(s: string): string {
-  return visibleText(s).replace(/[\\`*_[\]{}()<>#+!|~&]/g, (c) =>
+  return safeText(s).replace(/[\\`*_[\]{}()<>#+!|~&]/g, (c) =>
     c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : '\\' + c,
   );
 }
 
 /** A code span that holds any text: the fence is longer than any run of backticks inside. */
 export function mdCode(s: string): string {
-  const t = visibleText(s).replace(/\|/g, '\\|');
+  const t = safeText(s).replace(/\|/g, '\\|');
   const longest = Math.max(0, ...[...t.matchAll(/`+/g)].map((m) => m[0].length));
   const fence = '`'.repeat(longest + 1);
   const pad = t.startsWith('`') || t.endsWith('`') ? ' ' : '';

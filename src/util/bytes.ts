@@ -14,7 +14,9 @@ export function toBytes(text: string): string {
 }
 
 /** A byte string to readable UTF-8 text; invalid or control bytes become \xNN escapes, so
- * that a hostile name can never reach a terminal raw. */
+ * that a hostile name can never reach a terminal raw, and the invisible characters that
+ * change how the text around them reads (bidi overrides, zero-width) \uNNNN: a file named
+ * `\u202etxt.sh` must not show as `hs.txt` in `trail status` or `trail log`. */
 export function display(bytes: string): string {
   const text = Buffer.from(bytes, 'latin1').toString('utf8');
   let out = '';
@@ -32,12 +34,18 @@ export function display(bytes: string): string {
       out += cp === 0x0a ? '\\n' : cp === 0x09 ? '\\t' : '\\x' + cp.toString(16).padStart(2, '0');
     } else if (cp === 0x5c) {
       out += '\\\\';
+    } else if (INVISIBLE.test(ch)) {
+      out += '\\u' + cp.toString(16).padStart(4, '0');
     } else {
       out += ch;
     }
   }
   return out;
 }
+
+/** Characters that change how text around them reads without showing themselves. */
+const INVISIBLE = /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/;
+const INVISIBLE_ALL = new RegExp(INVISIBLE.source, 'g');
 
 function isRealReplacement(bytes: string, i: number): boolean {
   return bytes.charCodeAt(i) === 0xef && bytes.charCodeAt(i + 1) === 0xbf && bytes.charCodeAt(i + 2) === 0xbd;
@@ -142,18 +150,12 @@ export function byteCompare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Already-decoded text (a commit message, a user name) made safe for a terminal: control
- * characters, including ESC of escape sequences, are shown as \xNN. */
+/** Already-decoded text (a commit message, a user name) made safe for a terminal and for the
+ * reports: control characters, including ESC of escape sequences, are shown as \xNN, and the
+ * invisible characters that change how the text around them reads (bidi overrides and
+ * isolates: U+202E shows "exe.txt" as "txt.exe"; zero-width ones) as \uNNNN. */
 export function safeText(text: string): string {
-  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'));
-}
-
-/** safeText, and also the invisible characters that change how text around them reads: bidi
- * overrides and isolates (U+202E shows "exe.txt" as "txt.exe"), zero-width characters. For
- * reports, where a hostile name must look like what it is. */
-export function visibleText(text: string): string {
-  return safeText(text).replace(
-    /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g,
-    (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'),
-  );
+  return text
+    .replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'))
+    .replace(INVISIBLE_ALL, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 }

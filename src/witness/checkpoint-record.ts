@@ -2,7 +2,7 @@
 // message is a subject line, one blank line, then one line of JSON. Anything else is not a
 // checkpoint the witness can accept (and says why). Text the host wrote reaches findings'
 // words only bounded and visible: times as ISO 8601, login names clipped.
-import { visibleText } from '../util/bytes.js';
+import { safeText } from '../util/bytes.js';
 
 export const PUBLISHED_KINDS = ['observed', 'approved', 'logs', 'access', 'proofs', 'checkpoints'] as const;
 export type Kind = (typeof PUBLISHED_KINDS)[number];
@@ -54,7 +54,7 @@ function hostTime(v: unknown): string {
 
 /** A login name from the host, for a finding's words: one line, visible, bounded. */
 function hostName(v: string): string {
-  const one = visibleText(v).replace(/\s+/g, ' ').trim();
+  const one = safeText(v).replace(/\s+/g, ' ').trim();
   return one.length > 64 ? one.slice(0, 63) + '…' : one;
 }
 

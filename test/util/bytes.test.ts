@@ -33,4 +33,9 @@ test('display never lets terminal control bytes through', () => {
   assert.equal(display(toBytes('naïve\nname')), 'naïve\\nname');
   assert.equal(display('caf\xe9'), 'caf\\xe9');
   assert.equal(safeText('a\x1b]0;title\x07'), 'a\\x1b]0;title\\x07');
+  // Invisible characters that turn the text around them: shown, not obeyed (a file named
+  // "\u202etxt.sh" reads "hs.txt" on a terminal that obeys it).
+  assert.equal(display(toBytes('\u202etxt.sh')), '\\u202etxt.sh');
+  assert.equal(display(toBytes('a\u200bb\u2066c')), 'a\\u200bb\\u2066c');
+  assert.equal(safeText('alice\u202e'), 'alice\\u202e');
 });
