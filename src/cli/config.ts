@@ -2,10 +2,11 @@ import type { Command } from 'commander';
 import { invokingActor } from '../record/commit/commit.js';
 import {
   KEYS,
-  checkStored,
   defaults,
   invalidLine,
   parseValue,
+  readConfig,
+  readSettings,
   readStored,
   writeConfig,
 } from '../record/repo/settings.js';
@@ -56,12 +57,11 @@ export function registerConfig(program: Command): void {
         });
       }
       const { out, repo } = await trailContext(cmd);
-      const stored = await readStored(repo);
       // What is in force: a stored value today's rules refuse is not (its default is).
-      const { valid, invalid } = checkStored(stored);
-      const all = { ...defaults(), ...valid };
+      const { config: all, stored, invalid } = await readSettings(repo);
+      const bad = new Set(invalid.map((i) => i.key));
       for (const k of Object.keys(KEYS).sort()) {
-        out.line(`${k} = ${show(all[k])}${k in valid ? '' : out.color.dim('   (default)')}`);
+        out.line(`${k} = ${show(all[k])}${k in stored && !bad.has(k) ? '' : out.color.dim('   (default)')}`);
         out.line(out.color.dim(`    ${KEYS[k]!.doc}`));
       }
       for (const s of invalid) out.warn(invalidLine(s));
@@ -76,7 +76,7 @@ export function registerConfig(program: Command): void {
       const { g, out } = commandContext(cmd);
       if (!KEYS[key]) throw new TrailError(`unknown setting "${key}"`, Exit.usage);
       const repo = await openTrail(g);
-      const value = { ...defaults(), ...checkStored(await readStored(repo)).valid }[key];
+      const value = (await readConfig(repo))[key];
       out.line(show(value));
       out.result({ key, value });
     });

@@ -7,7 +7,7 @@ import { listWatched } from '../host/registry.js';
 import type { ProtectionReport } from '../act/publish/ruleset-guard.js';
 import { aptConfFile } from './hooks.js';
 import { Repo } from '../record/repo/repo.js';
-import { checkStored, invalidLine, readConfig, readStored, type InvalidSetting } from '../record/repo/settings.js';
+import { invalidLine, readSettings, type InvalidSetting } from '../record/repo/settings.js';
 import type { PublishStatus } from '../act/publish/publish-status.js';
 import { plural, relativeTime } from './output.js';
 import { commandContext } from './session.js';
@@ -83,8 +83,9 @@ export async function diagnose(): Promise<DoctorReport> {
     try {
       const repo = await Repo.open(w.repo);
       try {
-        if ((await readConfig(repo))['attribute.lockAudit'] === true) audit.lockAudit.push(w.name);
-        for (const s of checkStored(await readStored(repo)).invalid) settings.push({ trail: w.name, ...s });
+        const s = await readSettings(repo);
+        if (s.config['attribute.lockAudit'] === true) audit.lockAudit.push(w.name);
+        for (const i of s.invalid) settings.push({ trail: w.name, ...i });
       } finally {
         repo.close();
       }

@@ -1,6 +1,6 @@
 import type { ScanResult } from '../record/index.js';
 import type { AnswerRenderer } from '../host/watcher-socket.js';
-import { checkStored, invalidLine, readConfig, readStored, type Config } from '../record/repo/settings.js';
+import { invalidLine, readSettings, type Config } from '../record/repo/settings.js';
 import { invokingActor } from '../record/commit/commit.js';
 import { Repo } from '../record/repo/repo.js';
 import { record } from '../record/snapshot.js';
@@ -65,10 +65,14 @@ export class RepoWatcher {
 
   async start(): Promise<void> {
     const repo = await Repo.open(this.watched.repo);
-    this.config = await readConfig(repo);
-    await this.sayInvalidSettings(repo, (msg, fields) =>
-      this.o.log.write('warning', 'config', `${this.name}: ${msg}`, { name: this.name, ...fields }),
-    );
+    const settings = await readSettings(repo);
+    this.config = settings.config;
+    for (const s of settings.invalid)
+      this.o.log.write('warning', 'config', `${this.name}: ${invalidLine(s)}`, {
+        name: this.name,
+        key: s.key,
+        why: s.why,
+      });
     const queue = new WriteQueue();
     this.ctx = {
       watched: this.watched,
@@ -240,8 +244,10 @@ export class RepoWatcher {
   private async reloadNow(): Promise<void> {
     if (this.stopped) return;
     const before = this.config;
-    this.config = await readConfig(this.ctx.repo);
-    await this.sayInvalidSettings(this.ctx.repo, (msg, fields) => this.ctx.log('warning', 'config', msg, fields));
+    const settings = await readSettings(this.ctx.repo);
+    this.config = settings.config;
+    // A stored setting not in force is said at each start and reload; its default runs meanwhile.
+    for (const s of settings.invalid) this.ctx.log('warning', 'config', invalidLine(s), { key: s.key, why: s.why });
     this.window.reload();
     await this.sources.reload(before);
     for (const j of this.jobs) await j.reload?.();
@@ -250,12 +256,6 @@ export class RepoWatcher {
       'reload',
       `configuration reloaded (quiet ${quietMs(this.config)} ms, max delay ${maxDelayMs(this.config)} ms, reconcile every ${this.reconciler.everySeconds()} s, ${this.sourceLabel()})`,
     );
-  }
-
-  /** A stored setting not in force (an older trail's, or one written by hand) is said once per
-   * start or reload: the daemon runs on its default meanwhile. */
-  private async sayInvalidSettings(repo: Repo, say: (msg: string, fields: Record<string, unknown>) => void) {
-    for (const s of checkStored(await readStored(repo)).invalid) say(invalidLine(s), { key: s.key, why: s.why });
   }
 
   private sourceLabel(): string {

@@ -6,9 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { trail, tempDir, git } from '../support/cli.js';
+import { trail, initTrail, git } from '../support/cli.js';
 
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 const RLO = '\u202e';
@@ -33,15 +33,7 @@ function commit(repo: string, ref: string, author: string, message: string): str
 }
 
 async function setup(t: { after(fn: () => void): void }) {
-  const tmp = tempDir('trail-trust-');
-  t.after(tmp.cleanup);
-  const home = join(tmp.path, 'home');
-  const dir = join(tmp.path, 'etc');
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'hosts'), '127.0.0.1 localhost\n');
-  const init = await trail(home, ['init', dir, '--json']);
-  assert.equal(init.code, 0, init.stderr);
-  const repo = init.json.repo as string;
+  const { tmp, home, repo } = await initTrail(t, { hosts: '127.0.0.1 localhost\n' });
   const obs = 'refs/heads/observed';
   commit(repo, obs, 'alice', 'changed: motd\n\nTrail-Action: watch\nTrail-Login: alice\n');
   commit(
@@ -101,7 +93,7 @@ async function setup(t: { after(fn: () => void): void }) {
     'trail',
     `trail checkpoint 7: start-after-crash\n\n${JSON.stringify(record)}\n`,
   );
-  return { tmp: tmp.path, home, rewritten };
+  return { tmp, home, rewritten };
 }
 
 test('the report says what the trail could not see or was kept from seeing, gravest first', async (t) => {
@@ -150,13 +142,7 @@ test('the report says what the trail could not see or was kept from seeing, grav
 });
 
 test('a trail with nothing to say about itself says so, and no more', async (t) => {
-  const tmp = tempDir('trail-trust-');
-  t.after(tmp.cleanup);
-  const home = join(tmp.path, 'home');
-  const dir = join(tmp.path, 'etc');
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'hosts'), 'x\n');
-  assert.equal((await trail(home, ['init', dir])).code, 0);
+  const { home } = await initTrail(t, { hosts: 'x\n' });
   const j = await trail(home, ['report', '--json']);
   assert.deepEqual(j.json.trust, []);
   const md = await trail(home, ['report', '--format', 'md']);

@@ -310,9 +310,16 @@ export function checkStored(stored: Config): { valid: Config; invalid: InvalidSe
   return { valid, invalid };
 }
 
-/** The settings in force: the defaults, overridden by every valid stored setting. */
+/** The settings in force (the defaults, overridden by every valid stored setting), from one
+ * read of what is stored, with what was stored and what of it is not in force. */
+export async function readSettings(repo: Repo): Promise<{ config: Config; stored: Config; invalid: InvalidSetting[] }> {
+  const stored = await readStored(repo);
+  const { valid, invalid } = checkStored(stored);
+  return { config: { ...defaults(), ...valid }, stored, invalid };
+}
+
 export async function readConfig(repo: Repo): Promise<Config> {
-  return { ...defaults(), ...checkStored(await readStored(repo)).valid };
+  return (await readSettings(repo)).config;
 }
 
 /** What `trail config list`, doctor and watch say about a stored setting not in force. */
