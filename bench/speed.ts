@@ -428,10 +428,10 @@ async function benchTree(
   }
 }
 
-/** The native front beside a build's bin/trail.js (dist/trail, packaging/front.mjs). */
+/** The native front beside a build's bin/trail.js (dist/trail, packaging/native.mjs). */
 function frontOf(trailJs: string): string {
   const front = join(dirname(trailJs), '..', 'dist', 'trail');
-  if (!existsSync(front)) throw new Error(`${front} is missing: build it (node packaging/front.mjs, or npm run build)`);
+  if (!existsSync(front)) throw new Error(`${front} is missing: build it (node packaging/native.mjs, or npm run build)`);
   return front;
 }
 

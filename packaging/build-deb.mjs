@@ -6,13 +6,14 @@
 // instead of compiling src/ again. The layout follows what Debian expects of a tool:
 //   /usr/lib/trail/            bin/trail.js, dist/src (JavaScript only), hooks/, templates/,
 //                              vendor/opentimestamps, package.json, production node_modules
-//   /usr/bin/trail             the native front (packaging/front.mjs): status and snapshot
+//   /usr/lib/trail/dist/index-check.node   the stat index checked in C (packaging/native.mjs)
+//   /usr/bin/trail             the native front (packaging/native.mjs): status and snapshot
 //                              answered by trail watch, everything else handed to
 //                              /usr/bin/node on /usr/lib/trail/bin/trail.js
 //   /usr/share/man/man1/trail.1.gz, bash and zsh completion, /usr/share/doc/trail/
 // The production node_modules is a fresh `npm ci --omit=dev` from the lockfile (npm's cache
 // first), without install scripts, type declarations or source maps (never loaded).
-// No debhelper: the package is one small C program, architecture-independent files and four
+// No debhelper: the package is two small C programs, architecture-independent files and four
 // maintainer scripts. Building it needs a C compiler and binutils (strip, objdump).
 import { execFileSync } from 'node:child_process';
 import {
@@ -180,12 +181,19 @@ try {
   const usrBin = join(root, 'usr', 'bin');
   mkdirSync(usrBin, { recursive: true });
   const front = join(usrBin, 'trail');
+  const addon = join(lib, 'dist', 'index-check.node');
   const absolute = ['--trail-js', '/usr/lib/trail/bin/trail.js', '--node', '/usr/bin/node'];
-  run(process.execPath, [join(HERE, 'front.mjs'), '--out', front, ...absolute, '--require']);
-  run('strip', ['--strip-unneeded', '--remove-section=.comment', front]);
-  chmodSync(front, 0o755);
-  // The C library it needs: the newest GLIBC_x.y symbol version it links against.
-  const glibc = [...run('objdump', ['-T', front]).matchAll(/GLIBC_(\d+)\.(\d+)/g)]
+  run(process.execPath, [join(HERE, 'native.mjs'), '--front', front, '--addon', addon, ...absolute, '--require']);
+  for (const [file, mode] of [
+    [front, 0o755],
+    [addon, 0o644], // loaded by Node.js, not run
+  ]) {
+    run('strip', ['--strip-unneeded', '--remove-section=.comment', file]);
+    chmodSync(file, mode);
+  }
+  // The C library they need: the newest GLIBC_x.y symbol version they link against.
+  const glibc = [front, addon]
+    .flatMap((f) => [...run('objdump', ['-T', f]).matchAll(/GLIBC_(\d+)\.(\d+)/g)])
     .map((m) => [Number(m[1]), Number(m[2])])
     .sort((a, b) => b[0] - a[0] || b[1] - a[1])[0];
   if (!glibc) throw new Error('objdump names no GLIBC version for usr/bin/trail');

@@ -11,7 +11,7 @@ import { startBackgroundRepack } from './store/maintenance.js';
 import { Refs, type Repo } from './repo/repo.js';
 import { loadRules, maxFileSizeOf, recordingRules } from './list/rules-loader.js';
 import { rulesDigest } from './list/rules.js';
-import { checkIndex } from './list/index-check.js';
+import { checkIndex, nativeCheck } from './list/index-check.js';
 import { ReadPool } from './read/read-pool.js';
 import { scan, type ScanResult } from './scanner.js';
 import { list, listsOnThreads, type ListingWithThreads, type Unchanged } from './list/lister.js';
@@ -305,7 +305,9 @@ async function listAgainstIndex(
   head: string | undefined,
 ): Promise<{ unchanged: Drift } | { indexed: boolean; listing?: Promise<ListingWithThreads> }> {
   const pool = new ReadPool('hash');
-  pool.warm(1);
+  // A thread takes ~50 ms to start: started while the index loads, for the listing or the
+  // check in JavaScript; the check in C needs none, and an unchanged tree is not listed.
+  if (!nativeCheck()) pool.warm(1);
   const index = await loadStatIndex(repo, head);
   if (!index) {
     await pool.close();

@@ -47,7 +47,7 @@ function json(r: RunResult): Record<string, unknown> {
 
 before(async () => {
   if (skip) return;
-  assert.ok(existsSync(FRONT), `${FRONT} is built by npm test (packaging/front.mjs)`);
+  assert.ok(existsSync(FRONT), `${FRONT} is built by npm test (packaging/native.mjs)`);
   mkdirSync(join(f.work, 'sub'), { recursive: true });
   writeFileSync(join(f.work, 'a.conf'), 'a = 1\n');
   writeFileSync(join(f.work, 'sub', 'b.conf'), 'b = 1\n');

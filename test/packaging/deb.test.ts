@@ -142,6 +142,16 @@ test('the .deb installs, runs, removes, reinstalls and purges cleanly', { skip }
   const name = JSON.parse(init.stdout).name as string;
   const clean = await trail(['status', '--name', name]);
   assert.equal(clean.code, 0, clean.stdout + clean.stderr);
+  // The stat index is checked in C (/usr/lib/trail/dist/index-check.node): a tree this small
+  // takes that path when the threads are forced, and TRAIL_TIMING says which check ran.
+  const timed = await trail(['status', '--name', name], {
+    TRAIL_HOME: home,
+    TRAIL_READ_THREADS: 'always',
+    TRAIL_TIMING: '1',
+  });
+  assert.equal(timed.code, 0, timed.stderr);
+  assert.match(timed.stderr, /stat index loaded/);
+  assert.doesNotMatch(timed.stderr, /checked in JavaScript/);
   writeFileSync(join(tree, 'sub', 'app.conf'), 'workers = 8\n');
   const dirty = await trail(['status', '--name', name, '--json']);
   assert.equal(dirty.code, 3, dirty.stdout + dirty.stderr);

@@ -1,8 +1,12 @@
 import { constants as C, lstatSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { StatIndex } from '../model/stat-cache.js';
 import type { ReadPool } from '../read/read-pool.js';
 import type { Unchanged } from './lister.js';
 import { abs } from './walker.js';
+import { phase } from '../../util/timing.js';
 
 // Whether a tree is still its stat index's, asked path by path: no folder is listed. This is
 // what git's untracked cache relies on: a folder whose mtime and ctime are the same holds the
@@ -53,12 +57,46 @@ export function checkPaths(
   return true;
 }
 
+/** The same check in C (index-check.c), a Node-API addon built by packaging/native.mjs. */
+interface Addon {
+  check(root: string, names: Buffer, count: number, stats: Float64Array, threads: number): Promise<number[] | null>;
+}
+
+const ADDON = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'index-check.node');
+let addon: Addon | null | undefined;
+
+/** The check in C, once loaded; undefined where it was not built (no compiler, an npm
+ * tarball) or does not load: this file's check then does the same, ~2.5× slower. */
+export function nativeCheck(): Addon | undefined {
+  if (addon === undefined) {
+    try {
+      addon = createRequire(import.meta.url)(ADDON) as Addon;
+    } catch (err) {
+      addon = null;
+      phase(`the stat index is checked in JavaScript (${(err as Error).message.split('\n')[0]})`);
+    }
+  }
+  return addon ?? undefined;
+}
+
 /**
- * Checks every path of `index` under `root`, on this thread and the pool's threads (one fewer
- * than it has: this thread works too). What it saw when the tree is the index's; undefined
- * at the first difference (the caller then lists the tree).
+ * Checks every path of `index` under `root`: in C where it is built (on as many threads as
+ * the pool has), else on this thread and the pool's threads (one fewer than it has: this
+ * thread works too). What it saw when the tree is the index's; undefined at the first
+ * difference (the caller then lists the tree). `native: false` is the JavaScript check alone
+ * (the tests compare the two).
  */
-export async function checkIndex(root: string, index: StatIndex, pool?: ReadPool): Promise<Unchanged | undefined> {
+export async function checkIndex(
+  root: string,
+  index: StatIndex,
+  pool?: ReadPool,
+  how: { native?: boolean } = {},
+): Promise<Unchanged | undefined> {
+  const c = how.native === false ? undefined : nativeCheck();
+  if (c) {
+    const r = await c.check(root, index.names, index.paths.length, index.stats, pool?.threads ?? 1);
+    return r ? { files: r[0]!, dirs: r[1]!, bytes: r[2]! } : undefined;
+  }
   const n = index.paths.length;
   const seen: Unchanged = { files: 0, dirs: 0, bytes: 0 };
   let next = 0;

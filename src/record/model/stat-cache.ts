@@ -371,6 +371,9 @@ export interface StatIndex {
    * (dev, ino, size, mtimeMs, ctimeMs) are at 5i in `stats`. */
   paths: string[];
   stats: Float64Array;
+  /** The same paths as the file holds them, NUL-separated bytes: what the check in C reads
+   * (list/index-check.c), rather than 50k strings encoded again. */
+  names: Buffer;
   /** The rules (rulesDigest) the paths were listed under; absent when not known. Under the
    * same rules, folders whose stat data is the same hold the same names, so the index can be
    * checked path by path without listing a folder (list/index-check.ts). */
@@ -463,7 +466,8 @@ export async function loadStatIndex(repo: Repo, head: string | undefined): Promi
   if (names.length !== count) return undefined;
   const stats = new Float64Array(count * STAT_FIELDS);
   Buffer.from(stats.buffer).set(buf.subarray(numbersAt));
-  return rules === '-' ? { paths: names, stats } : { paths: names, stats, rules };
+  const index = { paths: names, stats, names: buf.subarray(pos, pos + namesLength) };
+  return rules === '-' ? index : { ...index, rules };
 }
 
 /**

@@ -4,6 +4,7 @@
 import { strict as assert } from 'node:assert';
 import {
   copyFileSync,
+  symlinkSync,
   existsSync,
   mkdirSync,
   rmSync,
@@ -12,6 +13,7 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { trail, makeTree, scratchTrail, tempDir } from '../../support/cli.js';
@@ -19,7 +21,7 @@ import { HashOnlyWriter } from '../../../src/record/store/object-writer.js';
 import { makeRules } from '../../../src/record/list/rules.js';
 import { scan } from '../../../src/record/scanner.js';
 import { loadStatIndex, saveCache } from '../../../src/record/model/stat-cache.js';
-import { checkIndex } from '../../../src/record/list/index-check.js';
+import { checkIndex, nativeCheck } from '../../../src/record/list/index-check.js';
 import { rulesDigest } from '../../../src/record/list/rules.js';
 import { ReadPool } from '../../../src/record/read/read-pool.js';
 import type { Repo } from '../../../src/record/repo/repo.js';
@@ -243,5 +245,65 @@ describe('the stat index checked against the disk', () => {
       await settle();
       return scanWhole(dir, rules);
     }
+  });
+
+  it('is answered alike in C and in JavaScript, number for number, on one thread or several', async (t) => {
+    assert.ok(nativeCheck(), 'dist/index-check.node is built by npm test (packaging/native.mjs)');
+    const { tmp, dir } = scratchTree(t);
+    // Numbers and names at their edges: a name that is not UTF-8, a time before 1970, one
+    // with nanoseconds, a sparse file above the size read whole, a symlink, a fifo, an empty folder.
+    const latin1 = Buffer.concat([Buffer.from(`${dir}/caf`), Buffer.from([0xe9])]);
+    writeFileSync(latin1, 'not UTF-8\n');
+    writeFileSync(join(dir, 'old.conf'), 'old\n');
+    utimesSync(join(dir, 'old.conf'), -1.5, -86400.25);
+    writeFileSync(join(dir, 'sparse'), '');
+    truncateSync(join(dir, 'sparse'), 5 * MAX + 1);
+    symlinkSync('old.conf', join(dir, 'link'));
+    assert.equal(spawnSync('mkfifo', [join(dir, 'fifo')]).status, 0);
+    mkdirSync(join(dir, 'empty'));
+    await settle();
+    const rules = makeRules([], []);
+    const scanned = await scanWhole(dir, rules);
+    const repo = { gitDir: tmp.path, stateDir: tmp.path } as unknown as Repo;
+    const head = 'c'.repeat(40);
+    await saveCache(repo, head, scanned.state, new Set(), undefined, undefined, rulesDigest(rules, MAX));
+    const index = (await loadStatIndex(repo, head))!;
+    assert.ok(index.paths.includes('caf\xe9') && index.paths.includes('sparse'), 'the edge cases are indexed');
+    const pool = new ReadPool('hash', 0, 4); // only its number of threads is used by the check in C
+    t.after(() => pool.close());
+    const three = async (i: typeof index) => [
+      await checkIndex(dir, i, undefined, { native: false }),
+      await checkIndex(dir, i),
+      await checkIndex(dir, i, pool),
+    ];
+    const seen = { files: scanned.files, dirs: scanned.dirs, bytes: scanned.bytes };
+    assert.ok(seen.bytes > 5 * MAX, 'the sparse file counts');
+    assert.deepEqual(await three(index), [seen, seen, seen]);
+
+    // Any one number of any path one off (every 7th path, each of its five numbers): all differ.
+    for (let p = 0; p < index.paths.length; p += 7)
+      for (let k = 0; k < 5; k++) {
+        const stats = index.stats.slice();
+        stats[p * 5 + k]! += 1;
+        assert.deepEqual(
+          await three({ ...index, stats }),
+          [undefined, undefined, undefined],
+          `${index.paths[p]}: number ${k}`,
+        );
+      }
+    // One name one byte longer, as the file would hold it: no such path.
+    const at = index.paths.indexOf('caf\xe9');
+    const paths = index.paths.map((x, i) => (i === at ? `${x}x` : x));
+    const names = Buffer.from(paths.join('\0'), 'latin1');
+    assert.deepEqual(await three({ ...index, paths, names }), [undefined, undefined, undefined], 'a renamed path');
+    // Names that do not split into as many paths as numbers: not the index's tree.
+    assert.equal(
+      await checkIndex(dir, { ...index, names: Buffer.concat([index.names, Buffer.from('\0x')]) }),
+      undefined,
+    );
+
+    // The disk changed under the same index: one byte of one file.
+    writeFileSync(latin1, 'not UTF-9\n');
+    assert.deepEqual(await three(index), [undefined, undefined, undefined], 'a file written');
   });
 });
