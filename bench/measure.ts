@@ -111,7 +111,9 @@ export function freezeBuild(root: string, work: string): string {
   mkdirSync(join(frozen, 'dist'), { recursive: true });
   // Timestamps kept: the bundle must stay newer than dist/src in the copy too.
   cpSync(join(root, 'dist', 'src'), join(frozen, 'dist', 'src'), { recursive: true, preserveTimestamps: true });
-  for (const f of ['trail.cjs', 'trail.cjs.cache', 'trail'])
+  // With the native parts where they were built (packaging/native.mjs): the front, and the
+  // stat index check, without which a status with no daemon is measured in JavaScript.
+  for (const f of ['trail.cjs', 'trail.cjs.cache', 'trail', 'index-check.node'])
     if (existsSync(join(root, 'dist', f)))
       cpSync(join(root, 'dist', f), join(frozen, 'dist', f), { preserveTimestamps: true });
   cpSync(join(root, 'bin'), join(frozen, 'bin'), { recursive: true });

@@ -431,7 +431,8 @@ async function benchTree(
 /** The native front beside a build's bin/trail.js (dist/trail, packaging/native.mjs). */
 function frontOf(trailJs: string): string {
   const front = join(dirname(trailJs), '..', 'dist', 'trail');
-  if (!existsSync(front)) throw new Error(`${front} is missing: build it (node packaging/native.mjs, or npm run build)`);
+  if (!existsSync(front))
+    throw new Error(`${front} is missing: build it (node packaging/native.mjs, or npm run build)`);
   return front;
 }
 
@@ -465,6 +466,11 @@ async function main(): Promise<void> {
   const caCerts = env.NODE_EXTRA_CA_CERTS;
   delete env.NODE_EXTRA_CA_CERTS;
   TRAIL = freezeBuild(root, work);
+  // What users run has the stat index checked in C: a build without it would label the
+  // JavaScript check's figures as those of trail.
+  const addon = join(dirname(TRAIL), '..', 'dist', 'index-check.node');
+  if (!existsSync(addon))
+    throw new Error(`${addon} is missing: build it (node packaging/native.mjs, or npm run build)`);
   const started = new Date();
   const load0 = loadavg();
   const rows: Row[] = [];
