@@ -8,6 +8,8 @@
 //   status`, alternately; then, with `trail watch` running, `trail status` answered by it,
 //   `git status`, and `git status` with watchman as its fsmonitor (Debian's watchman + git's
 //   fsmonitor-watchman sample hook), in rotating order.
+// - nothing changed, snapshot: `trail snapshot` with no daemon running (cron's) and `git add
+//   -A && git commit` with nothing to commit, alternately.
 // - snapshot of a one-file change: `trail snapshot` answered by the daemon, and `git add -A &&
 //   git commit` of the same change.
 // - with the daemon, `trail` is the native front (dist/trail, what the Debian package installs
@@ -277,6 +279,17 @@ async function benchTree(
     const j = JSON.parse(s.m.stdout) as { clean: boolean; answeredBy: unknown };
     if (!j.clean || j.answeredBy !== 'scan') throw new Error(`status without the daemon: ${s.m.stdout.slice(0, 300)}`);
   }
+  // A snapshot with nothing to record and no daemon (cron's), against git's nothing to commit.
+  const snapAlone = () => sample('node', [TRAIL, 'snapshot', '--name', name, '--json'], { env: tenv });
+  const commitAlone = () =>
+    sample('sh', ['-c', 'git add -A && git commit -q -m snapshot'], { env: gitEnv(gitDir), okCodes: [1] });
+  const idle: Record<'trail' | 'git', Sample[]> = { trail: [], git: [] };
+  for (let r = 0; r < args.rounds; r++)
+    for (const key of r % 2 ? (['git', 'trail'] as const) : (['trail', 'git'] as const))
+      idle[key].push(await (key === 'trail' ? snapAlone : commitAlone)());
+  for (const s of idle.trail)
+    if ((JSON.parse(s.m.stdout) as { commit: unknown }).commit !== null)
+      throw new Error(`a snapshot with nothing changed committed: ${s.m.stdout.slice(0, 300)}`);
 
   const w = new Watcher(tenv, name);
   const ask = { env: { ...tenv, TRAIL_WATCHER_TIMEOUT_MS: '30000' }, okCodes: [0, 3] };
@@ -364,6 +377,13 @@ async function benchTree(
       b: '`git status`',
       pairs: zip(alone.scan, alone.git),
       target: 1,
+    });
+    rows.push({
+      files: n,
+      what: 'nothing changed, snapshot',
+      a: '`trail snapshot` (no daemon running)',
+      b: '`git add -A && git commit` (nothing to commit)',
+      pairs: zip(idle.trail, idle.git),
     });
     rows.push({
       files: n,

@@ -2,7 +2,7 @@ import { display } from '../util/bytes.js';
 import { hostName } from '../util/accounts.js';
 import { Refs, type Repo } from '../record/repo/repo.js';
 import type { Change } from '../record/model/diff.js';
-import type { RecordResult } from '../record/snapshot.js';
+import type { Recorded } from '../record/snapshot.js';
 import { decide, type ActorFacts, type Decision } from '../decide/evaluate.js';
 import type { Policy, Rule } from '../decide/policy.js';
 import { readPolicy } from '../decide/store.js';
@@ -46,7 +46,7 @@ export interface Response {
  */
 export async function respond(
   repo: Repo,
-  result: RecordResult,
+  result: Recorded,
   actor: ActorFacts,
   action: string,
   policy?: Policy,
@@ -155,7 +155,7 @@ function list(ds: Decision[]): string {
 export function hookEvent(
   kind: string,
   repo: Repo,
-  result: RecordResult,
+  result: Recorded,
   actor: ActorFacts,
   ds: Decision[],
   extra: Record<string, unknown> = {},

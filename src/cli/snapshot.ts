@@ -70,7 +70,7 @@ async function snapshotHere(
   return asWriter(repo, out, 'snapshot', async () => {
     const res = await (
       await lazy_snapshot()
-    ).record(repo, {
+    ).recordIfChanged(repo, {
       subject: message ?? `snapshot by ${actor.name}`,
       actor,
       action: 'snapshot',

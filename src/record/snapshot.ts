@@ -49,6 +49,10 @@ export interface RecordResult {
   state: State;
 }
 
+/** What a snapshot recorded, without the state (what `trail snapshot` reports and the policy
+ * acts on; recordIfChanged answers an unchanged tree without loading it). */
+export type Recorded = Omit<RecordResult, 'state'>;
+
 interface AgainstHead {
   full?: boolean;
   roots?: string[];
@@ -223,10 +227,7 @@ export async function drift(
   opts: { full?: boolean; changesOnly?: boolean; onProgress?: (d: number, t: number) => void } = {},
 ): Promise<{ head?: string; changes: Change[]; scan: ScanResult }> {
   const config = await readConfig(repo);
-  const started = Date.now(); // before listAgainstIndex lists
-  const head = await repo.readRef(Refs.observed);
-  const indexed = !!opts.changesOnly && !opts.full && listsOnThreads(await expectedEntries(repo, head));
-  const byIndex = indexed ? await listAgainstIndex(repo, config, head) : { indexed: false };
+  const { started, indexed, byIndex } = await askIndex(repo, config, !!opts.changesOnly && !opts.full);
   if ('unchanged' in byIndex) return byIndex.unchanged;
   const {
     cached,
@@ -296,6 +297,18 @@ function countFiles(state: State): number {
 
 type Drift = Awaited<ReturnType<typeof drift>>;
 
+/** A whole scan of a big tree asks its stat index first (when `eligible`): `started` is the
+ * scan's start (before anything is listed), `indexed` whether the index was asked. */
+async function askIndex(repo: Repo, config: Config, eligible: boolean) {
+  const started = Date.now();
+  const head = await repo.readRef(Refs.observed);
+  const indexed = eligible && listsOnThreads(await expectedEntries(repo, head));
+  const byIndex: Awaited<ReturnType<typeof listAgainstIndex>> = indexed
+    ? await listAgainstIndex(repo, config, head)
+    : { indexed: false };
+  return { started, indexed, byIndex };
+}
+
 /** A big tree listed against its stat index (the listing's thread starts while the index
  * loads): `unchanged` when it matches and the head did not move meanwhile, else the listing
  * to scan (none without an index). */
@@ -345,7 +358,31 @@ async function listAgainstIndex(
  * commit on `observed`. The caller holds the repository's write lock.
  */
 export async function record(repo: Repo, opts: RecordOptions): Promise<RecordResult> {
+  return recordWith(repo, await readConfig(repo), opts);
+}
+
+/**
+ * `record` for `trail snapshot` without a daemon (cron's): a big tree is first checked against
+ * its stat index, as status does, and an unchanged one costs what a status costs — no cache
+ * loaded, no trees built, nothing written (at 50k files ~0.2 s instead of ~1.1 s). The state
+ * is not returned.
+ */
+export async function recordIfChanged(repo: Repo, opts: RecordOptions): Promise<Recorded> {
   const config = await readConfig(repo);
+  const eligible = !opts.roots && !opts.full && !opts.allowEmpty && !opts.writer;
+  const { started, byIndex } = await askIndex(repo, config, eligible);
+  if ('unchanged' in byIndex) {
+    const { head, changes, scan } = byIndex.unchanged;
+    return { parent: head, changes, scan };
+  }
+  return recordWith(repo, config, { ...opts, listing: byIndex.listing, started });
+}
+
+async function recordWith(
+  repo: Repo,
+  config: Config,
+  opts: RecordOptions & Pick<AgainstHead, 'listing' | 'started'>,
+): Promise<RecordResult> {
   const { head, cached, result, writer, started } = await scanAgainstHead(repo, config, opts);
   try {
     return await commitScan(repo, opts, head, cached, result, writer, started);

@@ -14,7 +14,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { trail, makeTree, scratchTrail, tempDir } from '../../support/cli.js';
 import { HashOnlyWriter } from '../../../src/record/store/object-writer.js';
@@ -106,6 +106,33 @@ describe('trail status and the stat index', () => {
     utimesSync(join(dir, 'own/c.conf'), st.atime, st.mtime);
     now = await status();
     assert.equal(now.fromIndex, false, 'ctime moved: not the index');
+  });
+
+  it('answers trail snapshot on an unchanged tree too, writing nothing; a change is recorded', async (t) => {
+    const { home, dir, index } = await setUp(t);
+    const snapshot = async () => {
+      const r = await trail(home, ['snapshot', '--json'], { env });
+      assert.equal(r.code, 0, r.stderr);
+      return {
+        commit: r.json.commit as string | null,
+        paths: (r.json.changes as { path: string }[]).map((c) => c.path),
+        fromIndex: FROM_INDEX.test(r.stderr),
+      };
+    };
+    const cache = join(dirname(index), 'index.json');
+    const before = [statSync(cache).mtimeMs, statSync(index).mtimeMs];
+    assert.deepEqual(await snapshot(), { commit: null, paths: [], fromIndex: true });
+    assert.deepEqual([statSync(cache).mtimeMs, statSync(index).mtimeMs], before, 'nothing written');
+
+    writeFileSync(join(dir, 'own/a.conf'), 'changed\n');
+    const changed = await snapshot();
+    assert.match(changed.commit ?? '', /^[0-9a-f]{40}$/);
+    assert.deepEqual([changed.paths, changed.fromIndex], [['own/a.conf'], false]);
+    await settle();
+    // The commit's index answers the next one (once its entries are no longer racy).
+    const after = await snapshot();
+    assert.deepEqual(after.paths, []);
+    assert.equal(after.commit, null);
   });
 
   it('is not checked path by path once the rules changed: a file they no longer ignore is found', async (t) => {
