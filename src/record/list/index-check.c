@@ -59,6 +59,9 @@ static double ms(int64_t sec, uint32_t nsec) {
 
 static int same(Job *j, size_t i) {
   const char *p = j->paths[i];
+  // Indexed paths are relative to the root; an absolute one would make statx ignore the
+  // root's folder and look outside it (the JavaScript check would look at root + "//…").
+  if (*p == '/') return 0;
   struct statx sx;
   int flags = AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT | (*p ? 0 : AT_EMPTY_PATH);
   if (statx(j->dir, p, flags, STATX_BASIC_STATS, &sx) != 0) return 0;

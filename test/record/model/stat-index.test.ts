@@ -323,6 +323,13 @@ describe('the stat index checked against the disk', () => {
     const paths = index.paths.map((x, i) => (i === at ? `${x}x` : x));
     const names = Buffer.from(paths.join('\0'), 'latin1');
     assert.deepEqual(await three({ ...index, paths, names }), [undefined, undefined, undefined], 'a renamed path');
+    // An absolute path, which would take the check out of the tree: differs, never looked up there.
+    const outside = index.paths.map((x, i) => (i === at ? dir + '/' + x : x));
+    assert.deepEqual(
+      await three({ ...index, paths: outside, names: Buffer.from(outside.join('\0'), 'latin1') }),
+      [undefined, undefined, undefined],
+      'an absolute path',
+    );
     // Names that do not split into as many paths as numbers: not the index's tree.
     assert.equal(
       await checkIndex(dir, { ...index, names: Buffer.concat([index.names, Buffer.from('\0x')]) }),
