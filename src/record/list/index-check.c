@@ -182,9 +182,10 @@ static napi_value check(napi_env env, napi_callback_info info) {
     return fail(env, "out of memory");
   }
   napi_get_value_string_utf8(env, argv[0], j->root, rootLength + 1, &rootLength);
-  memcpy(j->names, names, namesLength);
+  // (An empty Buffer or array may have no data pointer: memcpy must not be given it.)
+  if (namesLength) memcpy(j->names, names, namesLength);
   j->names[namesLength] = 0;
-  memcpy(j->stats, stats, j->count * FIELDS * sizeof(double));
+  if (j->count) memcpy(j->stats, stats, j->count * FIELDS * sizeof(double));
   // Split at the NULs: exactly count names, or the index is not what it says (differs).
   size_t n = 0;
   if (j->count) {
