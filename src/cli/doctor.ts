@@ -8,6 +8,7 @@ import type { ProtectionReport } from '../act/publish/ruleset-guard.js';
 import { aptConfFile } from './hooks.js';
 import { Repo } from '../record/repo/repo.js';
 import { invalidLine, readSettings, type InvalidSetting } from '../record/repo/settings.js';
+import { indexCheckWhere } from '../record/list/index-check.js';
 import type { PublishStatus } from '../act/publish/publish-status.js';
 import { plural, relativeTime } from './output.js';
 import { commandContext } from './session.js';
@@ -56,6 +57,9 @@ export interface DoctorReport {
   alerts: { name: string; waiting: number; oldest: string | null; lastProblem: string | null }[];
   /** Stored settings today's rules refuse (their defaults are in force), per trail. */
   settings: ({ trail: string } & InvalidSetting)[];
+  /** Where status and snapshot without a daemon check the stat index: in C (the addon
+   * packaging/native.mjs builds), or in JavaScript, ~2× slower at 50k files, and why. */
+  indexCheck: { native: boolean; file: string; why?: string };
 }
 
 function readNumber(file: string): number | undefined {
@@ -177,6 +181,7 @@ export async function diagnose(): Promise<DoctorReport> {
     publish,
     alerts,
     settings,
+    indexCheck: indexCheckWhere(),
   };
 }
 
@@ -216,6 +221,9 @@ export function registerDoctor(program: Command): void {
       );
       out.line(
         `signing key:  ${r.signingKey ? `${r.signingKey.fingerprint} (${r.signingKey.file})\n  allowed_signers: ${r.signingKey.allowedSigners}` : 'none yet (made at trail init or the next write; needs ssh-keygen)'}`,
+      );
+      out.line(
+        `index check:  ${r.indexCheck.native ? `in C (${r.indexCheck.file})` : out.color.yellow(`in JavaScript: ${r.indexCheck.why ?? `${r.indexCheck.file} not loaded`}; status and snapshot without a daemon are slower (build it: node packaging/native.mjs)`)}`,
       );
       for (const why of r.attribution.reasons) out.line(`  - ${why}`);
       for (const p of r.remotes) {

@@ -64,6 +64,7 @@ interface Addon {
 
 const ADDON = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'index-check.node');
 let addon: Addon | null | undefined;
+let notLoaded: string | undefined;
 
 /** The check in C, once loaded; undefined where it was not built (no compiler, an npm
  * tarball) or does not load: this file's check then does the same, ~2.5× slower. */
@@ -73,10 +74,16 @@ export function nativeCheck(): Addon | undefined {
       addon = createRequire(import.meta.url)(ADDON) as Addon;
     } catch (err) {
       addon = null;
-      phase(`the stat index is checked in JavaScript (${(err as Error).message.split('\n')[0]})`);
+      notLoaded = (err as Error).message.split('\n')[0];
+      phase(`the stat index is checked in JavaScript (${notLoaded})`);
     }
   }
   return addon ?? undefined;
+}
+
+/** Where the stat index is checked, for trail doctor: in C, or in JavaScript and why. */
+export function indexCheckWhere(): { native: boolean; file: string; why?: string } {
+  return nativeCheck() ? { native: true, file: ADDON } : { native: false, file: ADDON, why: notLoaded };
 }
 
 /**

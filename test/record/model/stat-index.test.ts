@@ -16,7 +16,7 @@ import {
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { trail, makeTree, scratchTrail, tempDir } from '../../support/cli.js';
+import { ROOT, trail, makeTree, scratchTrail, tempDir } from '../../support/cli.js';
 import { HashOnlyWriter } from '../../../src/record/store/object-writer.js';
 import { makeRules } from '../../../src/record/list/rules.js';
 import { scan } from '../../../src/record/scanner.js';
@@ -272,6 +272,13 @@ describe('the stat index checked against the disk', () => {
       await settle();
       return scanWhole(dir, rules);
     }
+  });
+
+  it('is checked in C where it was built, and trail doctor says so', async (t) => {
+    const { home } = scratchTrail(t);
+    const r = await trail(home, ['doctor', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.json.indexCheck, { native: true, file: join(ROOT, 'dist', 'index-check.node') });
   });
 
   it('is answered alike in C and in JavaScript, number for number, on one thread or several', async (t) => {
