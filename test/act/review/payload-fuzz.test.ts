@@ -209,8 +209,9 @@ test('a body past the 5 MiB limit is refused before it is read whole; a 4 MiB st
     'x-github-delivery': randomUUID(),
     'x-hub-signature-256': sign(huge),
   });
-  // Told, not reset: the rest of the body is read and dropped, so the answer reaches the
-  // client and its connection stays usable for the next delivery (below).
+  // Told, not reset: the whole request is read (what is past the limit dropped, never kept)
+  // before the answer, so that it reaches the client and the connection stays usable for the
+  // next delivery (below).
   assert.equal(status, 413);
   const big = Buffer.from(
     JSON.stringify({
