@@ -94,11 +94,10 @@ function reply(res: ServerResponse, status: number, message: string): void {
 
 /** The body, or undefined when it is larger than MAX_BODY (announced so, or found so). Either
  * way the whole request is read before this resolves, what is past the limit thrown away and
- * never kept: a server that answers while its client is still sending (and then closes, or
- * has the next request's bytes mixed with this one's) makes the kernel reset the connection,
- * and the client loses the 413 it was sent — seen as "fetch failed" in about one soak run of
- * ten while the answer went out at once and the rest was read behind it. Past DRAIN_MAX the
- * connection is cut, and there is no one to answer: `complete` is then false. */
+ * never kept: a client may drop a connection whose answer is complete before its body is
+ * sent (Node's fetch does, and then fails the request now and then instead of returning the
+ * 413), and a server that closes with bytes unread makes the kernel reset the connection.
+ * Past DRAIN_MAX the connection is cut, and there is no one to answer: `complete` is false. */
 function readBody(req: IncomingMessage): Promise<{ body?: Buffer; complete: boolean }> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
