@@ -97,9 +97,10 @@ function reply(res: ServerResponse, status: number, message: string): void {
  * never kept: a client may drop a connection whose answer is complete before its body is
  * sent (Node's fetch does, and then fails the request now and then instead of returning the
  * 413), and a server that closes with bytes unread makes the kernel reset the connection.
- * Past DRAIN_MAX the connection is cut, and there is no one to answer: `complete` is false. */
+ * Past DRAIN_MAX the connection is cut, and there is no one to answer: `complete` is false
+ * (also when the client went away before its end). */
 function readBody(req: IncomingMessage): Promise<{ body?: Buffer; complete: boolean }> {
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let over = Number(req.headers['content-length'] ?? 0) > MAX_BODY;
@@ -111,9 +112,10 @@ function readBody(req: IncomingMessage): Promise<{ body?: Buffer; complete: bool
       else chunks.push(d);
     });
     req.on('end', () => resolve(over ? { complete: true } : { body: Buffer.concat(chunks), complete: true }));
-    // After 'end' this changes nothing; before it, the connection was cut (past DRAIN_MAX).
+    // After 'end' these change nothing; before it, the connection was cut (past DRAIN_MAX) or
+    // the client went away: not an internal error, and nobody to answer.
     req.on('close', () => resolve({ complete: false }));
-    req.on('error', reject);
+    req.on('error', () => resolve({ complete: false }));
   });
 }
 

@@ -222,8 +222,8 @@ test('a body past the 5 MiB limit is refused before it is read whole; a 4 MiB st
     'x-hub-signature-256': sign(huge),
   });
   // Told, not reset: the whole request is read (what is past the limit dropped, never kept)
-  // before the answer, so that it reaches the client and the connection stays usable for the
-  // next delivery (below).
+  // before the answer, so that it reaches the client (webhook.test.ts checks the connection
+  // is used again after it).
   assert.equal(status, 413);
   const big = Buffer.from(
     JSON.stringify({
