@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #ifndef TRAIL_VERSION
-#error "TRAIL_VERSION must be defined by the build (packaging/front.mjs)"
+#error "TRAIL_VERSION must be defined by the build (packaging/native.mjs)"
 #endif
 /* The protocol of src/host/watcher-socket.ts (WATCHER_PROTOCOL). */
 #define PROTOCOL 1
