@@ -43,8 +43,8 @@ const hardening = [
   '-Wl,-z,relro,-z,now',
 ];
 
-/** Compiles to `out` through a temporary file; false (and nothing left at `out`) when there
- * is no compiler. A build that fails for another reason fails. */
+/** Compiles to `out` through a temporary file; without a compiler (or `missing` said) it
+ * says so and leaves nothing at `out`. A build that fails for another reason fails. */
 function compile(out, what, flags, source, missing) {
   mkdirSync(dirname(out), { recursive: true });
   const tmp = `${out}.tmp${process.pid}`;
@@ -52,14 +52,12 @@ function compile(out, what, flags, source, missing) {
     if (missing) throw Object.assign(new Error(missing), { code: 'ENOENT' });
     execFileSync(cc, [...hardening, ...flags, '-o', tmp, source], { stdio: ['ignore', 'inherit', 'inherit'] });
     renameSync(tmp, out);
-    return true;
   } catch (err) {
     rmSync(tmp, { force: true });
     // A file of another build should not outlive the sources it was made from.
     rmSync(out, { force: true });
     if (required || err.code !== 'ENOENT') throw err;
     process.stderr.write(`trail: ${missing ?? `no C compiler (${cc})`}: ${what}\n`);
-    return false;
   }
 }
 

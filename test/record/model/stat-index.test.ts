@@ -201,21 +201,28 @@ function scanWhole(dir: string, rules: ReturnType<typeof makeRules>) {
 
 const MAX = 1 << 20;
 
+/** A settled tree scanned whole, and `save`, which writes a state's stat index (the scratch
+ * folder as the repository) and loads it back. */
+async function indexedTree(tmp: { path: string }, dir: string) {
+  await settle();
+  const rules = makeRules([], []);
+  const scanned = await scanWhole(dir, rules);
+  const repo = { gitDir: tmp.path, stateDir: tmp.path } as unknown as Repo;
+  const head = 'c'.repeat(40);
+  const save = async (state: State) => {
+    await saveCache(repo, head, state, new Set(), undefined, undefined, rulesDigest(rules, MAX));
+    const index = await loadStatIndex(repo, head);
+    assert.ok(index, 'the index loads');
+    return index;
+  };
+  return { rules, scanned, save };
+}
+
 describe('the stat index checked against the disk', () => {
   it('matches in any order of the state, and not with one stat or one path different', async (t) => {
     const { tmp, dir } = scratchTree(t);
-    await settle();
-    const rules = makeRules([], []);
-    const scanned = await scanWhole(dir, rules);
-    const digest = rulesDigest(rules, MAX);
-    const repo = { gitDir: tmp.path, stateDir: tmp.path } as unknown as Repo;
-    const head = 'c'.repeat(40);
-    const check = async (state: State) => {
-      await saveCache(repo, head, state, new Set(), undefined, undefined, digest);
-      const index = await loadStatIndex(repo, head);
-      assert.ok(index, 'the index loads');
-      return checkIndex(dir, index);
-    };
+    const { scanned, save } = await indexedTree(tmp, dir);
+    const check = async (state: State) => checkIndex(dir, await save(state));
     const inOrder = await check(scanned.state);
     assert.deepEqual(inOrder, { files: scanned.files, dirs: scanned.dirs, bytes: scanned.bytes });
     // A watcher's state is in the order its paths were last recorded, not the listing's.
@@ -237,13 +244,8 @@ describe('the stat index checked against the disk', () => {
     const { tmp, dir } = scratchTree(t);
     mkdirSync(join(dir, 'own'));
     writeFileSync(join(dir, 'own/a.conf'), 'a\n');
-    await settle();
-    const rules = makeRules([], []);
-    const scanned = await scanWhole(dir, rules);
-    const repo = { gitDir: tmp.path, stateDir: tmp.path } as unknown as Repo;
-    const head = 'c'.repeat(40);
-    await saveCache(repo, head, scanned.state, new Set(), undefined, undefined, rulesDigest(rules, MAX));
-    const index = (await loadStatIndex(repo, head))!;
+    const { rules, scanned, save } = await indexedTree(tmp, dir);
+    const index = await save(scanned.state);
     assert.equal(index.rules, rulesDigest(rules, MAX), 'the index names its rules');
     const pool = new ReadPool('hash', 0, 2);
     t.after(() => pool.close());
@@ -258,8 +260,7 @@ describe('the stat index checked against the disk', () => {
     writeFileSync(join(dir, 'own/new.conf'), 'new\n');
     assert.deepEqual(await both(), [undefined, undefined], 'a file added');
     rmSync(join(dir, 'own/new.conf'));
-    await saveCache(repo, head, (await rescan()).state, new Set(), undefined, undefined, rulesDigest(rules, MAX));
-    const again = (await loadStatIndex(repo, head))!;
+    const again = await save((await rescan()).state);
     assert.deepEqual([await checkIndex(dir, again, pool), await onThread(again)], [seen, seen]);
     rmSync(join(dir, 'own/a.conf'));
     assert.deepEqual(
@@ -295,13 +296,8 @@ describe('the stat index checked against the disk', () => {
     symlinkSync('old.conf', join(dir, 'link'));
     assert.equal(spawnSync('mkfifo', [join(dir, 'fifo')]).status, 0);
     mkdirSync(join(dir, 'empty'));
-    await settle();
-    const rules = makeRules([], []);
-    const scanned = await scanWhole(dir, rules);
-    const repo = { gitDir: tmp.path, stateDir: tmp.path } as unknown as Repo;
-    const head = 'c'.repeat(40);
-    await saveCache(repo, head, scanned.state, new Set(), undefined, undefined, rulesDigest(rules, MAX));
-    const index = (await loadStatIndex(repo, head))!;
+    const { scanned, save } = await indexedTree(tmp, dir);
+    const index = await save(scanned.state);
     assert.ok(index.paths.includes('caf\xe9') && index.paths.includes('sparse'), 'the edge cases are indexed');
     const pool = new ReadPool('hash', 0, 4); // only its number of threads is used by the check in C
     t.after(() => pool.close());
